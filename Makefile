@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# shunt build. Everything generated goes to .output/; the CLI ends up in
+# .output/bin/shunt. `make V=1` prints full commands.
+
+OUTPUT ?= .output
+BIN := $(OUTPUT)/bin
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/')
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+MAKEFLAGS += --no-print-directory
+endif
+
+BPF_OBJS := bypass
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(OUTPUT) -Ibpf
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	-I$(OUTPUT) -Ibpf -Iloader -Iuserspace-agent -MMD -MP
+LDLIBS := -lbpf -lelf -lz
+
+LOADER_SRCS := $(wildcard loader/*.c)
+AGENT_SRCS := $(wildcard userspace-agent/*.c)
+AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LOADER_SRCS) $(AGENT_SRCS))
+SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_OBJS))
+
+TOOLS := tt
+TOOL_BINS := $(patsubst %,$(BIN)/shunt-%,$(TOOLS))
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all deps vmlinux clean test test-unit test-integration demo bench format format-check fuzz
+
+all: $(BIN)/shunt $(TOOL_BINS)
+
+deps:
+	$(Q)scripts/deps.sh
+
+$(OUTPUT) $(BIN) $(OUTPUT)/obj $(OUTPUT)/unit:
+	$(Q)mkdir -p $@
+
+# vmlinux.h comes from the running kernel's BTF; CO-RE relocates the
+# objects to other kernels at load time. `make vmlinux` regenerates it.
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+vmlinux:
+	$(Q)rm -f $(OUTPUT)/vmlinux.h
+	$(Q)$(MAKE) $(OUTPUT)/vmlinux.h
+
+$(OUTPUT)/%.tmp.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.bpf.o: $(OUTPUT)/%.tmp.bpf.o
+	$(call msg,LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(OUTPUT)/obj/%.o: %.c $(SKELS) | $(OUTPUT)/obj
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BIN)/shunt: $(AGENT_OBJS) | $(BIN)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BIN)/shunt-%: tests/tools/%.c $(wildcard tests/tools/*.h) | $(BIN)
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) -pthread $< -o $@ -lm
+
+# Unit tests run under ASan and UBSan; they link the userspace sources they
+# test, never the whole CLI.
+$(OUTPUT)/unit/%: tests/unit/%.c $(LOADER_SRCS) $(AGENT_SRCS) $(SKELS) | $(OUTPUT)/unit
+	$(call msg,UNIT,$@)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(SAN_FLAGS) -Itests/unit $< \
+		$(filter-out userspace-agent/main.c,$(LOADER_SRCS) $(AGENT_SRCS)) \
+		$(LDLIBS) -lcmocka -o $@
+
+test-unit: $(patsubst %,$(OUTPUT)/unit/%,$(UNIT_TESTS))
+
+test: deps
+	$(Q)$(MAKE) all test-unit
+	$(Q)tests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) all
+	$(Q)scripts/demo.sh $(DEMO_ARGS)
+
+bench: deps
+	$(Q)$(MAKE) all
+	$(Q)scripts/bench.sh $(BENCH_ARGS)
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	$(Q)clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)
+
+-include $(wildcard $(OUTPUT)/obj/*/*.d)

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Same-node bypass: TCP connections between two mesh workloads on this node
+ * skip the TCP/IP stack. The sockops program puts both sockets of such a
+ * connection into a sockhash; the sk_msg program moves each send straight to
+ * the peer socket's receive queue.
+ *
+ * The bypass must never lose, reorder or stall a byte. Two kernel facts shape
+ * the rules below:
+ *  - A socket in a sockhash reads redirected data first and its TCP receive
+ *    queue only when no redirected data is queued. So a sender may go from
+ *    bypass to TCP at any time, but from TCP to bypass only once the peer has
+ *    read every byte it sent through TCP.
+ *  - Only recvmsg sees redirected data: splice and TCP zerocopy read the TCP
+ *    queue alone, MSG_WAITALL and SO_RCVLOWAT are not honoured. So a socket
+ *    only receives redirected data once it has shown it reads by recvmsg, and
+ *    stops as soon as it shows anything else.
+ * The receive side is observed with two tracepoints (read paths have no
+ * sockops or sk_msg hook) and published in shunt_endpoints for the peer.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "shunt_helpers.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ---- connection set-up and tear-down (sockops) ------------------------- */
+
+static __always_inline __u64 shunt_sock_cgroup_id(struct tcp_sock *tp)
+{
+	return BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup, kn, id);
+}
+
+/* Fills both keys from the socket's own view; returns an enum shunt_skip or -1. */
+static __always_inline int shunt_keys_from_skops(struct bpf_sock_ops *skops,
+						 struct shunt_sock_key *self,
+						 struct shunt_sock_key *peer)
+{
+	if (skops->family == SHUNT_AF_INET) {
+		shunt_addr_from_v4(self->local_addr, skops->local_ip4);
+		shunt_addr_from_v4(self->remote_addr, skops->remote_ip4);
+	} else if (skops->family == SHUNT_AF_INET6) {
+		self->local_addr[0] = skops->local_ip6[0];
+		self->local_addr[1] = skops->local_ip6[1];
+		self->local_addr[2] = skops->local_ip6[2];
+		self->local_addr[3] = skops->local_ip6[3];
+		self->remote_addr[0] = skops->remote_ip6[0];
+		self->remote_addr[1] = skops->remote_ip6[1];
+		self->remote_addr[2] = skops->remote_ip6[2];
+		self->remote_addr[3] = skops->remote_ip6[3];
+	} else {
+		return SHUNT_SKIP_FAMILY;
+	}
+	self->local_port = (__u16)skops->local_port;
+	self->remote_port = (__u16)bpf_ntohl(skops->remote_port);
+	self->netns_cookie = bpf_get_netns_cookie(skops);
+
+	__builtin_memcpy(peer->local_addr, self->remote_addr, sizeof(peer->local_addr));
+	__builtin_memcpy(peer->remote_addr, self->local_addr, sizeof(peer->remote_addr));
+	peer->local_port = self->remote_port;
+	peer->remote_port = self->local_port;
+	return -1;
+}
+
+static __always_inline int shunt_check_workloads(struct bpf_sock *sk, struct shunt_sock_key *self,
+						 struct shunt_sock_key *peer,
+						 struct shunt_endpoint *ep)
+{
+	struct shunt_workload *local, *remote;
+	struct tcp_sock *tp;
+
+	local = bpf_map_lookup_elem(&shunt_workloads, self->local_addr);
+	if (!local || !(local->flags & SHUNT_WL_LOCAL))
+		return SHUNT_SKIP_LOCAL_NOT_MESH;
+	remote = bpf_map_lookup_elem(&shunt_workloads, self->remote_addr);
+	if (!remote)
+		return SHUNT_SKIP_REMOTE_NOT_MESH;
+	if (!(remote->flags & SHUNT_WL_LOCAL))
+		return SHUNT_SKIP_REMOTE_OFF_NODE;
+	/* The address alone proves nothing: another netns may use it too. */
+	if (local->netns_cookie != self->netns_cookie)
+		return SHUNT_SKIP_NETNS_MISMATCH;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return SHUNT_SKIP_FAMILY;
+	if (local->cgroup_id && local->cgroup_id != shunt_sock_cgroup_id(tp))
+		return SHUNT_SKIP_CGROUP_MISMATCH;
+
+	peer->netns_cookie = remote->netns_cookie;
+	ep->workload = local->id;
+	ep->peer_workload = remote->id;
+	ep->copied_seq = tp->copied_seq;
+	return -1;
+}
+
+static __always_inline void shunt_listener_mark_unsafe(const struct shunt_sock_key *self)
+{
+	struct shunt_listener_key lkey = {.netns_cookie = self->netns_cookie,
+					  .port = self->local_port};
+	struct shunt_listener fresh = {.unsafe = 1}, *l;
+
+	l = bpf_map_lookup_elem(&shunt_listeners, &lkey);
+	if (l)
+		l->unsafe = 1;
+	else
+		bpf_map_update_elem(&shunt_listeners, &lkey, &fresh, BPF_ANY);
+}
+
+static __always_inline void shunt_listener_mark_recvmsg(const struct shunt_sock_key *self)
+{
+	struct shunt_listener_key lkey = {.netns_cookie = self->netns_cookie,
+					  .port = self->local_port};
+	struct shunt_listener fresh = {.recvmsg_conns = 1}, *l;
+
+	l = bpf_map_lookup_elem(&shunt_listeners, &lkey);
+	if (l)
+		__sync_fetch_and_add(&l->recvmsg_conns, 1);
+	else
+		bpf_map_update_elem(&shunt_listeners, &lkey, &fresh, BPF_NOEXIST);
+}
+
+static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
+{
+	struct shunt_counters *c = shunt_counters_get();
+	struct shunt_sock_key self = {}, peer = {};
+	struct shunt_endpoint ep = {};
+	struct bpf_sock *sk = skops->sk;
+	struct shunt_sock_state *st;
+	int skip;
+
+	if (!c || !sk)
+		return;
+	skip = shunt_keys_from_skops(skops, &self, &peer);
+	if (skip < 0)
+		skip = shunt_check_workloads(sk, &self, &peer, &ep);
+	if (skip >= 0) {
+		shunt_count_skip(c, skip);
+		return;
+	}
+
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		shunt_count_skip(c, SHUNT_SKIP_STORAGE_FAIL);
+		return;
+	}
+	st->self = self;
+	st->peer = peer;
+	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
+		struct shunt_listener_key lkey = {.netns_cookie = self.netns_cookie,
+						  .port = self.local_port};
+		struct shunt_listener *l = bpf_map_lookup_elem(&shunt_listeners, &lkey);
+
+		ep.passive = 1;
+		if (l && l->recvmsg_conns && !l->unsafe) {
+			ep.rx_flags |= SHUNT_RX_RECVMSG;
+			c->socks_trusted++;
+		}
+	}
+
+	/* Publish the endpoint before the socket can be a redirect target. */
+	if (bpf_map_update_elem(&shunt_endpoints, &self, &ep, BPF_ANY)) {
+		shunt_count_skip(c, SHUNT_SKIP_INSERT_FAIL);
+		bpf_sk_storage_delete(&shunt_sock_states, sk);
+		return;
+	}
+	if (bpf_sock_hash_update(skops, &shunt_socks, &self, BPF_NOEXIST)) {
+		shunt_count_skip(c, SHUNT_SKIP_INSERT_FAIL);
+		bpf_map_delete_elem(&shunt_endpoints, &self);
+		bpf_sk_storage_delete(&shunt_sock_states, sk);
+		return;
+	}
+	/* Ask for state changes so the endpoint entry goes away at close. */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	c->socks_added++;
+}
+
+static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
+{
+	struct shunt_counters *c = shunt_counters_get();
+	struct bpf_sock *sk = skops->sk;
+	struct shunt_sock_state *st;
+	struct shunt_endpoint *ep;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
+	if (!st)
+		return;
+	ep = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
+	/* Still flagged at close: it read by splice or zerocopy, not recvmsg. */
+	if (ep && ep->passive && (ep->rx_flags & SHUNT_RX_OTHER_READ))
+		shunt_listener_mark_unsafe(&st->self);
+	/* The kernel drops the sockhash entry itself. */
+	bpf_map_delete_elem(&shunt_endpoints, &st->self);
+	bpf_sk_storage_delete(&shunt_sock_states, sk);
+	if (c)
+		c->socks_closed++;
+}
+
+SEC("sockops")
+int shunt_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		shunt_sock_established(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			shunt_sock_closed(skops);
+		break;
+	default:
+		break;
+	}
+	return 1;
+}
+
+/* ---- sends (sk_msg) ----------------------------------------------------- */
+
+/* Tracks runs of small writes with no read in between (a streaming writer). */
+static __always_inline __u32 shunt_update_streak(struct shunt_sock_state *st,
+						 const struct shunt_endpoint *self,
+						 const struct shunt_config *cfg, __u32 size)
+{
+	__u32 reads = self ? self->rx_reads : 0;
+
+	if (size > cfg->small_write_max) {
+		st->streak = 0;
+	} else if (st->streak == 0 || reads != st->streak_reads) {
+		st->streak = 1;
+		st->streak_reads = reads;
+	} else if (st->streak < 0xffffffffu) {
+		st->streak++;
+	}
+	return st->streak;
+}
+
+/* Returns SHUNT_REASON_MAX when the send may take the bypass. */
+static __always_inline __u32 shunt_verdict(struct sk_msg_md *msg, struct shunt_sock_state *st,
+					   const struct shunt_endpoint *peer,
+					   const struct shunt_config *cfg, __u32 streak)
+{
+	struct tcp_sock *tp;
+	__u32 backlog;
+
+	if (!cfg->bypass_enabled)
+		return SHUNT_REASON_DISABLED;
+	if (!peer)
+		return SHUNT_REASON_PEER_MISSING;
+	if (peer->rx_flags & SHUNT_RX_WAITALL)
+		return SHUNT_REASON_RX_WAITALL;
+	if (peer->rx_flags & SHUNT_RX_LOWAT)
+		return SHUNT_REASON_RX_LOWAT;
+	if (peer->rx_flags & SHUNT_RX_OTHER_READ)
+		return SHUNT_REASON_RX_OTHER_READ;
+	if (cfg->rx_guard && !(peer->rx_flags & SHUNT_RX_RECVMSG))
+		return SHUNT_REASON_RX_UNPROVEN;
+	if (!st->bypassing) {
+		/* Redirected bytes would overtake TCP bytes the peer has not read. */
+		tp = bpf_skc_to_tcp_sock(msg->sk);
+		if (!tp || tp->write_seq != peer->copied_seq)
+			return SHUNT_REASON_TCP_UNREAD;
+	}
+	if (cfg->small_streak && streak >= cfg->small_streak)
+		return SHUNT_REASON_SMALL_WRITES;
+
+	/* Backlog: what the peer had queued at its last read plus what we
+	 * redirected since. Its reads are the only clock we have. */
+	if (peer->rx_reads != st->peer_reads_seen) {
+		st->peer_reads_seen = peer->rx_reads;
+		st->redirected_since = 0;
+	}
+	backlog = peer->backlog + st->redirected_since;
+	if (cfg->max_backlog && backlog > cfg->max_backlog)
+		return SHUNT_REASON_PEER_BACKLOG;
+	return SHUNT_REASON_MAX;
+}
+
+SEC("sk_msg")
+int shunt_sk_msg(struct sk_msg_md *msg)
+{
+	struct shunt_counters *c = shunt_counters_get();
+	const struct shunt_config *cfg = shunt_config_get();
+	const struct shunt_endpoint *peer, *self;
+	struct shunt_sock_state *st;
+	__u32 size = msg->size;
+	__u32 reason, streak;
+
+	if (!msg->sk || !c || !cfg)
+		return SK_PASS;
+	st = bpf_sk_storage_get(&shunt_sock_states, msg->sk, 0, 0);
+	if (!st)
+		return SK_PASS;
+
+	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
+	peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
+	streak = shunt_update_streak(st, self, cfg, size);
+	reason = shunt_verdict(msg, st, peer, cfg, streak);
+
+	if (reason == SHUNT_REASON_MAX) {
+		if (bpf_msg_redirect_hash(msg, &shunt_socks, &st->peer, BPF_F_INGRESS) == SK_PASS) {
+			if (!st->bypassing) {
+				st->bypassing = 1;
+				if (st->ever_bypassed)
+					c->resumed++;
+				else
+					c->conns_bypassed++;
+				st->ever_bypassed = 1;
+			}
+			st->redirected_since += size;
+			c->msgs_redirected++;
+			c->bytes_redirected += size;
+			return SK_PASS;
+		}
+		reason = SHUNT_REASON_REDIRECT_FAIL;
+	}
+
+	/* Through TCP. Leaving the bypass is always safe for ordering. */
+	if (st->bypassing) {
+		st->bypassing = 0;
+		shunt_count_reason(&c->handbacks, reason);
+	}
+	shunt_count_reason(&c->tcp_msgs, reason);
+	c->msgs_tcp++;
+	c->bytes_tcp += size;
+	return SK_PASS;
+}
+
+/* ---- receives (tracepoints) --------------------------------------------- */
+
+static __always_inline int shunt_key_from_sk(struct sock *sk, struct shunt_sock_key *key)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == SHUNT_AF_INET) {
+		shunt_addr_from_v4(key->local_addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		shunt_addr_from_v4(key->remote_addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	} else if (family == SHUNT_AF_INET6) {
+		BPF_CORE_READ_INTO(&key->local_addr, sk,
+				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&key->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+	} else {
+		return -1;
+	}
+	key->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	key->netns_cookie = BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
+	return 0;
+}
+
+/* The endpoint of a socket in our sockhash, or NULL for any other socket. */
+static __always_inline struct shunt_endpoint *
+shunt_endpoint_of(struct sock *sk, struct sk_psock **psock, struct shunt_sock_key *key)
+{
+	unsigned long user_data = (unsigned long)BPF_CORE_READ(sk, sk_user_data);
+
+	if (!(user_data & SHUNT_SK_USER_DATA_PSOCK))
+		return NULL;
+	*psock = (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK);
+	if (shunt_key_from_sk(sk, key))
+		return NULL;
+	return bpf_map_lookup_elem(&shunt_endpoints, key);
+}
+
+static __always_inline __u32 shunt_psock_backlog(struct sk_psock *psock)
+{
+	if (!psock || !bpf_core_field_exists(psock->msg_tot_len))
+		return 0;
+	return BPF_CORE_READ(psock, msg_tot_len);
+}
+
+/* Every recvmsg ends here (sock_recvmsg_nosec), with its flags. */
+SEC("raw_tp/sock_recv_length")
+int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
+{
+	struct shunt_sock_key key = {};
+	struct sk_psock *psock = NULL;
+	struct shunt_endpoint *ep;
+	__u32 rx_flags;
+
+	ep = shunt_endpoint_of(sk, &psock, &key);
+	if (!ep)
+		return 0;
+	rx_flags = (ep->rx_flags | SHUNT_RX_RECVMSG) & ~SHUNT_RX_OTHER_READ;
+	if (ep->passive && !(ep->rx_flags & SHUNT_RX_RECVMSG))
+		shunt_listener_mark_recvmsg(&key);
+	if (flags & SHUNT_MSG_WAITALL) {
+		rx_flags |= SHUNT_RX_WAITALL;
+		if (ep->passive)
+			shunt_listener_mark_unsafe(&key);
+	}
+	if (BPF_CORE_READ(sk, sk_rcvlowat) > 1)
+		rx_flags |= SHUNT_RX_LOWAT;
+	else
+		rx_flags &= ~SHUNT_RX_LOWAT;
+	ep->copied_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+	ep->backlog = shunt_psock_backlog(psock);
+	ep->rx_flags = rx_flags;
+	ep->rx_reads++;
+	return 0;
+}
+
+/*
+ * Fires from every reader of the TCP receive queue: inside tcp_recvmsg
+ * (followed by sock_recv_length, which clears the flag again) and from
+ * splice and zerocopy reads (never followed by it).
+ */
+SEC("raw_tp/tcp_rcv_space_adjust")
+int BPF_PROG(shunt_rx_queue_read, struct sock *sk)
+{
+	struct shunt_sock_key key = {};
+	struct sk_psock *psock = NULL;
+	struct shunt_endpoint *ep;
+
+	ep = shunt_endpoint_of(sk, &psock, &key);
+	if (!ep)
+		return 0;
+	ep->copied_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+	ep->rx_flags |= SHUNT_RX_OTHER_READ;
+	return 0;
+}
+
+/* ---- inspection (iterator) ---------------------------------------------- */
+
+/* One shunt_sock_report per socket in the sockhash; read by the CLI. */
+SEC("iter/sockmap")
+int shunt_socks_iter(struct bpf_iter__sockmap *ctx)
+{
+	struct shunt_sock_report report = {};
+	struct shunt_sock_state *st;
+	const struct shunt_sock_key *key = ctx->key;
+	struct sock *sk = ctx->sk;
+	unsigned long user_data;
+
+	if (!sk || !key)
+		return 0;
+	report.key = *key;
+	user_data = (unsigned long)sk->sk_user_data;
+	if (user_data & SHUNT_SK_USER_DATA_PSOCK)
+		report.pending = shunt_psock_backlog(
+		    (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK));
+	report.tcp_state = sk->__sk_common.skc_state;
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
+	if (st) {
+		report.bypassing = st->bypassing;
+		report.ever_bypassed = st->ever_bypassed;
+	}
+	bpf_seq_write(ctx->meta->seq, &report, sizeof(report));
+	return 0;
+}

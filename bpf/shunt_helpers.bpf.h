@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Small helpers shared by the bypass programs. BPF-only. */
+#ifndef SHUNT_HELPERS_BPF_H
+#define SHUNT_HELPERS_BPF_H
+
+#include "shunt_maps.bpf.h"
+
+#define SHUNT_AF_INET	  2
+#define SHUNT_AF_INET6	  10
+#define SHUNT_MSG_WAITALL 0x100
+/* sk_user_data carries a psock when this bit is set (include/net/sock.h) */
+#define SHUNT_SK_USER_DATA_PSOCK   4UL
+#define SHUNT_SK_USER_DATA_PTRMASK (~7UL)
+
+static __always_inline void shunt_addr_from_v4(__u32 out[4], __u32 ip4)
+{
+	out[0] = 0;
+	out[1] = 0;
+	out[2] = bpf_htonl(0x0000ffff);
+	out[3] = ip4;
+}
+
+static __always_inline struct shunt_counters *shunt_counters_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&shunt_counters, &zero);
+}
+
+static __always_inline const struct shunt_config *shunt_config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&shunt_config, &zero);
+}
+
+/* The per-reason blocks are arrays of __u64 in enum order. */
+static __always_inline void shunt_count_reason(struct shunt_reason_counts *block, __u32 reason)
+{
+	__u64 *slot = (__u64 *)block;
+
+	if (reason < SHUNT_REASON_MAX)
+		slot[reason]++;
+}
+
+static __always_inline void shunt_count_skip(struct shunt_counters *c, __u32 why)
+{
+	__u64 *slot = (__u64 *)&c->skipped;
+
+	if (c && why < SHUNT_SKIP_MAX)
+		slot[why]++;
+}
+
+#endif /* SHUNT_HELPERS_BPF_H */

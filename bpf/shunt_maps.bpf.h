@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Maps of the bypass datapath. Every map is pinned by name under the pin
+ * root the loader chooses (default /sys/fs/bpf/shunt/maps), so a later load,
+ * the CLI and other BPF objects find the same maps.
+ */
+#ifndef SHUNT_MAPS_BPF_H
+#define SHUNT_MAPS_BPF_H
+
+#include "shunt_shared.h"
+
+/* Per-socket state only the socket's own programs touch. */
+struct shunt_sock_state {
+	struct shunt_sock_key self; /* this socket's key */
+	struct shunt_sock_key peer; /* the key its peer socket would have */
+	__u32 bypassing;	    /* 1: sends currently take the bypass */
+	__u32 ever_bypassed;
+	__u32 streak;		/* small writes in a row with no read between */
+	__u32 streak_reads;	/* own rx_reads when the streak began */
+	__u32 peer_reads_seen;	/* peer rx_reads at its last known backlog */
+	__u32 redirected_since; /* bytes redirected since then */
+};
+
+/* Mesh membership, filled by userspace: address -> workload. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_WORKLOADS);
+	__type(key, struct shunt_workload_key);
+	__type(value, struct shunt_workload);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_workloads SEC(".maps");
+
+/* Workload names for people; the datapath never reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_WORKLOADS);
+	__type(key, __u32);
+	__type(value, struct shunt_workload_name);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_workload_names SEC(".maps");
+
+/* Established same-node mesh sockets; sk_msg redirects between them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, SHUNT_MAX_SOCKS);
+	__type(key, struct shunt_sock_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_socks SEC(".maps");
+
+/* Receive-side state each socket publishes for its peer; removed at close. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_SOCKS);
+	__type(key, struct shunt_sock_key);
+	__type(value, struct shunt_endpoint);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_endpoints SEC(".maps");
+
+/* Per-server learning; LRU: servers come and go with their pods. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct shunt_listener_key);
+	__type(value, struct shunt_listener);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_listeners SEC(".maps");
+
+/* Private per-socket state; freed by the kernel with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct shunt_sock_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_sock_states SEC(".maps");
+
+/* Node counters, one copy per CPU; userspace sums them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shunt_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_counters SEC(".maps");
+
+/* Run-time tunables; a missing or zeroed entry means bypass off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shunt_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_config SEC(".maps");
+
+#endif /* SHUNT_MAPS_BPF_H */

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The contract between the BPF datapath and userspace: map keys, map values,
+ * counters and tunables. Included by both sides, so it only uses fixed-width
+ * __u types and no kernel or libc headers of its own.
+ *
+ * Addresses are always 16 bytes: IPv6 as is, IPv4 as a v4-mapped IPv6
+ * address (::ffff:a.b.c.d). A dual-stack server accepts IPv4 clients on
+ * AF_INET6 sockets with v4-mapped addresses, so only this form lets an
+ * AF_INET client and such a server agree on one key.
+ */
+#ifndef SHUNT_SHARED_H
+#define SHUNT_SHARED_H
+
+#define SHUNT_MAX_WORKLOADS 65536
+#define SHUNT_MAX_SOCKS	    131072
+
+/* shunt_workloads: which addresses belong to mesh workloads. */
+struct shunt_workload_key {
+	__u32 addr[4];
+};
+
+enum shunt_workload_flags {
+	/* The workload runs on this node: its sockets may take the bypass. */
+	SHUNT_WL_LOCAL = 1 << 0,
+};
+
+struct shunt_workload {
+	__u64 netns_cookie; /* network namespace the address lives in */
+	__u64 cgroup_id;    /* 0: any cgroup under the mesh cgroup */
+	__u32 id;	    /* workload id chosen by userspace */
+	__u32 flags;	    /* enum shunt_workload_flags */
+};
+
+/* shunt_workload_names: id -> name, for people (`shunt workload list`). */
+#define SHUNT_NAME_LEN 96
+struct shunt_workload_name {
+	char name[SHUNT_NAME_LEN]; /* namespace/name */
+};
+
+/*
+ * shunt_socks (sockhash) and shunt_endpoints: one key per socket, oriented
+ * from that socket's point of view. The netns cookie keeps equal tuples in
+ * different network namespaces apart. Ports are in host byte order.
+ */
+struct shunt_sock_key {
+	__u64 netns_cookie;
+	__u32 local_addr[4];
+	__u32 remote_addr[4];
+	__u16 local_port;
+	__u16 remote_port;
+	__u32 pad;
+};
+
+/* What the receive side of a socket has shown about how it reads. */
+enum shunt_rx_flags {
+	/* completed a recvmsg: reads through the path that sees redirected data */
+	SHUNT_RX_RECVMSG = 1 << 0,
+	/* used MSG_WAITALL, which redirected data cannot honour */
+	SHUNT_RX_WAITALL = 1 << 1,
+	/* set SO_RCVLOWAT above 1, which redirected data ignores */
+	SHUNT_RX_LOWAT = 1 << 2,
+	/* read TCP data other than by recvmsg (splice, zerocopy) and has not
+	 * completed a recvmsg since: such readers never see redirected data */
+	SHUNT_RX_OTHER_READ = 1 << 3,
+};
+
+/*
+ * shunt_endpoints: state a socket publishes about its receive side, read by
+ * its peer's sk_msg program. Written by the socket's own hooks only.
+ */
+struct shunt_endpoint {
+	__u32 rx_flags;	  /* enum shunt_rx_flags */
+	__u32 passive;	  /* accepted by a listener (server side) */
+	__u32 copied_seq; /* TCP sequence the application has read up to */
+	__u32 backlog;	  /* redirected bytes queued, unread, at the last read */
+	__u32 rx_reads;	  /* completed reads, wraps */
+	__u32 workload;	  /* local workload id */
+	__u32 peer_workload;
+	__u32 pad;
+};
+
+/*
+ * shunt_listeners: what the connections a server accepted have shown about
+ * how that server reads. A server whose connections read by recvmsg, and
+ * never otherwise, has its next connections trusted from the first byte.
+ */
+struct shunt_listener_key {
+	__u64 netns_cookie;
+	__u32 port; /* host byte order */
+	__u32 pad;
+};
+
+struct shunt_listener {
+	__u32 recvmsg_conns; /* accepted connections seen reading by recvmsg */
+	__u32 unsafe;	     /* one read by splice, zerocopy or MSG_WAITALL */
+};
+
+/* Why a message went through TCP instead of the bypass. */
+enum shunt_reason {
+	SHUNT_REASON_DISABLED,	    /* bypass switched off (config or unload) */
+	SHUNT_REASON_PEER_MISSING,  /* peer socket not (yet) in the sockhash */
+	SHUNT_REASON_RX_UNPROVEN,   /* peer has not read by recvmsg yet */
+	SHUNT_REASON_RX_WAITALL,    /* peer reads with MSG_WAITALL */
+	SHUNT_REASON_RX_LOWAT,	    /* peer uses SO_RCVLOWAT */
+	SHUNT_REASON_RX_OTHER_READ, /* peer reads by splice or zerocopy */
+	SHUNT_REASON_TCP_UNREAD,    /* earlier TCP bytes not yet read by the peer */
+	SHUNT_REASON_PEER_BACKLOG,  /* peer is far behind reading redirected data */
+	SHUNT_REASON_SMALL_WRITES,  /* streaming small writes: TCP batches them better */
+	SHUNT_REASON_REDIRECT_FAIL, /* the kernel refused the redirect */
+	SHUNT_REASON_MAX,
+};
+
+/* Why an established connection was not made a bypass candidate. */
+enum shunt_skip {
+	SHUNT_SKIP_FAMILY,	    /* not IPv4 or IPv6 */
+	SHUNT_SKIP_LOCAL_NOT_MESH,  /* local address is not a workload */
+	SHUNT_SKIP_REMOTE_NOT_MESH, /* remote address is not a workload */
+	SHUNT_SKIP_REMOTE_OFF_NODE, /* remote workload runs on another node */
+	SHUNT_SKIP_NETNS_MISMATCH,  /* socket is not in the workload's netns */
+	SHUNT_SKIP_CGROUP_MISMATCH, /* socket is not in the workload's cgroup */
+	SHUNT_SKIP_STORAGE_FAIL,    /* no socket storage (memory) */
+	SHUNT_SKIP_INSERT_FAIL,	    /* sockhash or endpoint map full */
+	SHUNT_SKIP_MAX,
+};
+
+/*
+ * Counters, one struct per CPU in shunt_counters. Named fields so that
+ * `bpftool map dump` is readable; the per-reason blocks are laid out in
+ * enum order so the BPF side can index them.
+ */
+struct shunt_reason_counts {
+	__u64 disabled;
+	__u64 peer_missing;
+	__u64 rx_unproven;
+	__u64 rx_waitall;
+	__u64 rx_lowat;
+	__u64 rx_other_read;
+	__u64 tcp_unread;
+	__u64 peer_backlog;
+	__u64 small_writes;
+	__u64 redirect_fail;
+};
+
+struct shunt_skip_counts {
+	__u64 family;
+	__u64 local_not_mesh;
+	__u64 remote_not_mesh;
+	__u64 remote_off_node;
+	__u64 netns_mismatch;
+	__u64 cgroup_mismatch;
+	__u64 storage_fail;
+	__u64 insert_fail;
+};
+
+struct shunt_counters {
+	__u64 socks_added;     /* mesh sockets put into the sockhash */
+	__u64 socks_closed;    /* of those, closed (side tables cleaned) */
+	__u64 conns_bypassed;  /* socket directions that took the bypass */
+	__u64 msgs_redirected; /* sends carried by the bypass */
+	__u64 bytes_redirected;
+	__u64 msgs_tcp; /* sends of mesh sockets carried by TCP */
+	__u64 bytes_tcp;
+	__u64 resumed;			      /* TCP -> bypass switches after a hand-back */
+	__u64 socks_trusted;		      /* accepted sockets trusted from their listener */
+	struct shunt_reason_counts tcp_msgs;  /* sends kept on TCP, by reason */
+	struct shunt_reason_counts handbacks; /* bypass -> TCP switches, by reason */
+	struct shunt_skip_counts skipped;     /* connections never made candidates */
+};
+
+/* What the sockhash iterator writes for each socket (`shunt conns`). */
+struct shunt_sock_report {
+	struct shunt_sock_key key;
+	__u32 pending;	 /* redirected bytes queued, not yet read */
+	__u32 bypassing; /* sends currently take the bypass */
+	__u32 ever_bypassed;
+	__u32 tcp_state;
+};
+
+/* shunt_config: tunables, changed at run time by `shunt config`. */
+struct shunt_config {
+	__u32 bypass_enabled;  /* 0: every send goes through TCP */
+	__u32 rx_guard;	       /* 1: redirect only to receivers proven safe */
+	__u32 small_write_max; /* a write of at most this many bytes is small */
+	__u32 small_streak;    /* this many small writes in a row, no read: stream */
+	__u32 max_backlog;     /* unread redirected bytes allowed at the peer */
+	__u32 pad;
+};
+
+#define SHUNT_DEFAULT_SMALL_WRITE_MAX 192
+#define SHUNT_DEFAULT_SMALL_STREAK    32
+#define SHUNT_DEFAULT_MAX_BACKLOG     (8u << 20)
+
+#endif /* SHUNT_SHARED_H */

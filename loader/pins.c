@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "pins.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <bpf/bpf.h>
+
+static int join(char *buf, size_t len, const char *a, const char *b)
+{
+	int n = snprintf(buf, len, "%s/%s", a, b);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int shunt_pins_init(struct shunt_pins *pins, const char *root)
+{
+	int n, err;
+
+	if (!root || !*root)
+		root = SHUNT_DEFAULT_PIN_ROOT;
+	n = snprintf(pins->root, sizeof(pins->root), "%s", root);
+	if (n < 0 || (size_t)n >= sizeof(pins->root))
+		return -ENAMETOOLONG;
+	/* No trailing slash: paths are compared and printed. */
+	while (n > 1 && pins->root[n - 1] == '/')
+		pins->root[--n] = '\0';
+	err = join(pins->maps, sizeof(pins->maps), pins->root, "maps");
+	if (!err)
+		err = join(pins->progs, sizeof(pins->progs), pins->root, "progs");
+	if (!err)
+		err = join(pins->links, sizeof(pins->links), pins->root, "links");
+	return err;
+}
+
+int shunt_pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	return join(buf, len, dir, name);
+}
+
+int shunt_pinned_map_fd(const struct shunt_pins *pins, const char *name)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	err = shunt_pin_path(path, sizeof(path), pins->maps, name);
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Where shunt pins things in bpffs. One root per mesh instance (default
+ * /sys/fs/bpf/shunt): maps/, progs/ and links/ under it, each entry named
+ * after the map or program (all names start with shunt_).
+ */
+#ifndef SHUNT_PINS_H
+#define SHUNT_PINS_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#define SHUNT_DEFAULT_PIN_ROOT "/sys/fs/bpf/shunt"
+
+struct shunt_pins {
+	char root[PATH_MAX / 4];
+	char maps[PATH_MAX / 4];
+	char progs[PATH_MAX / 4];
+	char links[PATH_MAX / 4];
+};
+
+/* Fills the layout for ROOT (NULL: the default root); -ENAMETOOLONG. */
+int shunt_pins_init(struct shunt_pins *pins, const char *root);
+/* DIR/NAME into BUF. */
+int shunt_pin_path(char *buf, size_t len, const char *dir, const char *name);
+/* Opens a pinned map of this instance by name; returns fd or -errno. */
+int shunt_pinned_map_fd(const struct shunt_pins *pins, const char *name);
+
+#endif

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# A local cluster out of network namespaces, veth pairs, bridges and cgroups.
+#
+#   scripts/cluster.sh up [--nodes N] [--pods M]   build it, write .cluster/cluster.json
+#   scripts/cluster.sh exec POD -- CMD...           run CMD in POD (its netns and cgroup)
+#   scripts/cluster.sh exec --outside POD -- CMD... in POD's netns, outside the mesh cgroup
+#   scripts/cluster.sh exec NODE -- CMD...          in a node's netns (the node's host side)
+#   scripts/cluster.sh down                         remove all of it, even after a crash
+#   scripts/cluster.sh status                       what exists now
+#
+# Layout (K = node number, J = pod number):
+#   netns PREFIX-net            the "physical" network: bridge br0 joining the nodes
+#   netns PREFIX-nK             node K: underlay 10.99.0.K/24, fd00:99::K/64 on eth0,
+#                               pod bridge br0 with 10.100.K.1/24, fd00:100:K::1/64
+#   netns PREFIX-nK-pJ          pod J of node K: eth0 with 10.100.K.(10+J), fd00:100:K::(10+J)
+#   cgroup CG/PREFIX/nK         the mesh cgroup of node K (shunt attaches here)
+#   cgroup CG/PREFIX/nK/pJ      pod J's cgroup
+#   cgroup CG/PREFIX/outside    processes that are not in any mesh
+#   bpffs  /sys/fs/bpf/PREFIX/nK  pin directory of node K's shunt instance
+# PREFIX defaults to shunt-lc (SHUNT_CLUSTER_PREFIX); the state file goes to
+# SHUNT_CLUSTER_DIR (default .cluster in the repository).
+set -euo pipefail
+
+PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-lc}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE_DIR=${SHUNT_CLUSTER_DIR:-$REPO/.cluster}
+STATE=$STATE_DIR/cluster.json
+PIN_BASE=/sys/fs/bpf/$PREFIX
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+log() { [ -n "${QUIET:-}" ] || echo "cluster.sh: $*" >&2; }
+
+case "$PREFIX" in
+*[!a-zA-Z0-9-]* | "") die "SHUNT_CLUSTER_PREFIX may only hold letters, digits and '-'" ;;
+esac
+
+# The cgroup v2 mount: an existing one, or our own under /run/shunt.
+cgroup2_root() {
+	local root
+	root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+	if [ -z "$root" ]; then
+		root=/run/shunt/cgroup2
+		mkdir -p "$root"
+		mount -t cgroup2 cgroup2 "$root" || die "cannot mount cgroup v2 on $root"
+	fi
+	echo "$root"
+}
+
+nsx() { ip netns exec "$@"; }
+
+node_ns() { echo "$PREFIX-n$1"; }
+pod_ns() { echo "$PREFIX-n$1-p$2"; }
+
+pod_v4() { echo "10.100.$1.$((10 + $2))"; }
+pod_v6() { echo "fd00:100:$1::$((10 + $2))"; }
+
+cmd_up() {
+	local nodes=2 pods=2
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--nodes) nodes=$2; shift 2 ;;
+		--pods) pods=$2; shift 2 ;;
+		*) die "up: unknown option $1" ;;
+		esac
+	done
+	[[ "$nodes" =~ ^[0-9]+$ ]] && [ "$nodes" -ge 1 ] && [ "$nodes" -le 50 ] || die "--nodes must be 1..50"
+	[[ "$pods" =~ ^[0-9]+$ ]] && [ "$pods" -ge 1 ] && [ "$pods" -le 200 ] || die "--pods must be 1..200"
+	if ip netns list | grep -q "^$PREFIX-net\b"; then
+		die "a cluster with prefix $PREFIX is already up (run: $0 down)"
+	fi
+
+	local cg k j l
+	cg=$(cgroup2_root)
+	# If anything below fails, leave nothing half-built behind.
+	trap 'echo "cluster.sh: up failed; cleaning up" >&2; QUIET=1 cmd_down' ERR
+
+	mkdir -p "$cg/$PREFIX/outside"
+	ip netns add "$PREFIX-net"
+	nsx "$PREFIX-net" ip link set lo up
+	nsx "$PREFIX-net" ip link add br0 type bridge
+	nsx "$PREFIX-net" ip link set br0 up
+
+	for ((k = 1; k <= nodes; k++)); do
+		local nns
+		nns=$(node_ns $k)
+		ip netns add "$nns"
+		nsx "$nns" ip link set lo up
+		nsx "$nns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+			net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+		# Underlay link to the shared "physical" bridge.
+		ip link add "$PREFIX-u$k" type veth peer name eth0 netns "$nns"
+		ip link set "$PREFIX-u$k" netns "$PREFIX-net"
+		nsx "$PREFIX-net" ip link set "$PREFIX-u$k" name "n$k"
+		nsx "$PREFIX-net" ip link set "n$k" master br0 up
+		nsx "$nns" ip addr add "10.99.0.$k/24" dev eth0
+		nsx "$nns" ip addr add "fd00:99::$k/64" dev eth0 nodad
+		nsx "$nns" ip link set eth0 up
+		# Pod bridge.
+		nsx "$nns" ip link add br0 type bridge
+		nsx "$nns" ip addr add "10.100.$k.1/24" dev br0
+		nsx "$nns" ip addr add "fd00:100:$k::1/64" dev br0 nodad
+		nsx "$nns" ip link set br0 up
+		mkdir -p "$cg/$PREFIX/n$k"
+
+		for ((j = 1; j <= pods; j++)); do
+			local pns
+			pns=$(pod_ns $k $j)
+			ip netns add "$pns"
+			nsx "$pns" ip link set lo up
+			nsx "$pns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+			ip link add "$PREFIX-v$k-$j" type veth peer name eth0 netns "$pns"
+			ip link set "$PREFIX-v$k-$j" netns "$nns"
+			nsx "$nns" ip link set "$PREFIX-v$k-$j" name "p$j"
+			nsx "$nns" ip link set "p$j" master br0 up
+			nsx "$pns" ip addr add "$(pod_v4 $k $j)/24" dev eth0
+			nsx "$pns" ip addr add "$(pod_v6 $k $j)/64" dev eth0 nodad
+			nsx "$pns" ip link set eth0 up
+			nsx "$pns" ip route add default via "10.100.$k.1"
+			nsx "$pns" ip -6 route add default via "fd00:100:$k::1"
+			mkdir -p "$cg/$PREFIX/n$k/p$j"
+		done
+	done
+	# Routes to the other nodes' pod networks over the underlay.
+	for ((k = 1; k <= nodes; k++)); do
+		for ((l = 1; l <= nodes; l++)); do
+			[ "$k" = "$l" ] && continue
+			nsx "$(node_ns $k)" ip route add "10.100.$l.0/24" via "10.99.0.$l"
+			nsx "$(node_ns $k)" ip -6 route add "fd00:100:$l::/64" via "fd00:99::$l"
+		done
+	done
+	trap - ERR
+	write_state "$cg" "$nodes" "$pods"
+	log "up: $nodes nodes x $pods pods (prefix $PREFIX), described in $STATE"
+}
+
+write_state() {
+	local cg=$1 nodes=$2 pods=$3 k j
+	mkdir -p "$STATE_DIR"
+	{
+		printf '{\n  "prefix": "%s",\n  "cgroup_root": "%s",\n' "$PREFIX" "$cg"
+		printf '  "outside_cgroup": "%s",\n  "nodes": [\n' "$cg/$PREFIX/outside"
+		for ((k = 1; k <= nodes; k++)); do
+			printf '    {\n      "name": "n%d",\n      "netns": "%s",\n' $k "$(node_ns $k)"
+			printf '      "cgroup": "%s",\n      "pin_dir": "%s",\n' "$cg/$PREFIX/n$k" "$PIN_BASE/n$k"
+			printf '      "ipv4": "10.99.0.%d",\n      "ipv6": "fd00:99::%d",\n' $k $k
+			printf '      "gateway_ipv4": "10.100.%d.1",\n      "gateway_ipv6": "fd00:100:%d::1",\n' $k $k
+			printf '      "pods": [\n'
+			for ((j = 1; j <= pods; j++)); do
+				printf '        {"name": "n%d-p%d", "node": "n%d", "netns": "%s", ' $k $j $k "$(pod_ns $k $j)"
+				printf '"cgroup": "%s", "ipv4": "%s", "ipv6": "%s"}' \
+					"$cg/$PREFIX/n$k/p$j" "$(pod_v4 $k $j)" "$(pod_v6 $k $j)"
+				[ $j -lt $pods ] && printf ','
+				printf '\n'
+			done
+			printf '      ]\n    }'
+			[ $k -lt $nodes ] && printf ','
+			printf '\n'
+		done
+		printf '  ]\n}\n'
+	} >"$STATE.tmp"
+	mv "$STATE.tmp" "$STATE"
+}
+
+# exec [--outside] POD|NODE -- CMD...
+cmd_exec() {
+	local outside=0 target cg ns
+	if [ "${1:-}" = "--outside" ]; then outside=1; shift; fi
+	target=${1:-}
+	shift || true
+	[ "${1:-}" = "--" ] && shift
+	[ -n "$target" ] && [ $# -gt 0 ] || die "usage: exec [--outside] POD|NODE -- CMD..."
+	cg=$(cgroup2_root)
+	if [[ "$target" =~ ^n([0-9]+)-p([0-9]+)$ ]]; then
+		ns=$(pod_ns "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
+		if [ $outside = 0 ]; then
+			cg="$cg/$PREFIX/n${BASH_REMATCH[1]}/p${BASH_REMATCH[2]}"
+		else
+			cg="$cg/$PREFIX/outside"
+		fi
+	elif [[ "$target" =~ ^n([0-9]+)$ ]]; then
+		ns=$(node_ns "${BASH_REMATCH[1]}")
+		cg="$cg/$PREFIX/outside"
+	else
+		die "exec: '$target' is neither a pod (nK-pJ) nor a node (nK)"
+	fi
+	[ -e "/run/netns/$ns" ] || die "exec: no netns $ns (is the cluster up?)"
+	[ -d "$cg" ] || die "exec: no cgroup $cg"
+	# Join the cgroup first, so every process CMD starts is in it too.
+	echo $$ >"$cg/cgroup.procs"
+	exec nsenter --net="/run/netns/$ns" -- "$@"
+}
+
+# Ends the processes in our cgroups (by PID), deepest cgroups first.
+kill_cgroup_tree() {
+	local dir=$1 pid
+	[ -d "$dir" ] || return 0
+	local sub
+	for sub in "$dir"/*/; do
+		[ -d "$sub" ] && kill_cgroup_tree "${sub%/}"
+	done
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		local pids
+		pids=$(cat "$dir/cgroup.procs" 2>/dev/null || true)
+		[ -z "$pids" ] && break
+		for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+		sleep 0.1
+	done
+	rmdir "$dir" 2>/dev/null || true
+}
+
+cmd_down() {
+	local cg ns shunt_bin="$REPO/.output/bin/shunt" d
+	cg=$(cgroup2_root)
+	# Mesh instances of the nodes: unload through shunt, so links detach cleanly.
+	if [ -d "$PIN_BASE" ]; then
+		for d in "$PIN_BASE"/*/; do
+			[ -d "$d" ] || continue
+			if [ -x "$shunt_bin" ]; then
+				"$shunt_bin" --pin-dir "${d%/}" unload --drain-ms 200 >/dev/null 2>&1 || true
+			fi
+			rm -rf "${d%/}" 2>/dev/null || true
+		done
+		rmdir "$PIN_BASE" 2>/dev/null || rm -rf "$PIN_BASE" 2>/dev/null || true
+	fi
+	kill_cgroup_tree "$cg/$PREFIX"
+	for ns in $(ip netns list | awk '{print $1}' | grep -E "^$PREFIX-(net|n[0-9]+(-p[0-9]+)?)$" || true); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	# veths caught between "add" and "move" by a crash are in the host netns.
+	for d in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^$PREFIX-[uv][0-9]" || true); do
+		ip link del "$d" 2>/dev/null || true
+	done
+	rm -f "$STATE" "$STATE.tmp"
+	rmdir "$STATE_DIR" 2>/dev/null || true
+	log "down: removed cluster $PREFIX"
+}
+
+cmd_status() {
+	local cg
+	cg=$(cgroup2_root)
+	echo "netns:   $(ip netns list | awk '{print $1}' | grep -cE "^$PREFIX-" || true)"
+	echo "cgroups: $(find "$cg/$PREFIX" -mindepth 1 -type d 2>/dev/null | wc -l)"
+	echo "pins:    $(find "$PIN_BASE" -mindepth 1 2>/dev/null | wc -l)"
+	[ -f "$STATE" ] && echo "state:   $STATE" || echo "state:   none"
+}
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, cgroups, bpffs)"
+cmd=${1:-}
+shift || true
+case "$cmd" in
+up) cmd_up "$@" ;;
+down) cmd_down ;;
+exec) cmd_exec "$@" ;;
+status) cmd_status ;;
+*) die "usage: $0 up [--nodes N] [--pods M] | exec [--outside] POD -- CMD... | down | status" ;;
+esac

@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+# The same-node bypass: what it carries, and that it never loses, reorders
+# or stalls a byte. Pods: n1-p1..p3 on node 1, n2-p1..p3 on node 2.
+
+# 256 MiB each way at once, verified byte by byte at both ends.
+test_integrity_256mib_each_way_goes_through_bypass() {
+	t_setup
+	local dst veth_before veth_after byp
+	dst="$(t_pod_ip n1-p2):7000"
+	t_snap n1
+	veth_before=$(($(t_veth_bytes n1-p1) + $(t_veth_bytes n1-p2)))
+	t_tt_server n1-p2 "$dst" --count 1 --send 256M --expect 256M --handshake
+	t_tt_client n1-p1 "$dst" --send 256M --expect 256M --handshake
+	t_tt_server_wait
+	veth_after=$(($(t_veth_bytes n1-p1) + $(t_veth_bytes n1-p2)))
+	byp=$(t_delta n1 bytes_redirected)
+	t_log "bypass carried $((byp / MiB)) MiB, TCP $(($(t_delta n1 bytes_tcp) / MiB)) MiB, veths $(((veth_after - veth_before) / 1024)) KiB"
+	t_ge "$byp" $((512 * MiB * 90 / 100)) "bytes through the bypass"
+	# What the bypass carried never touched the pods' veths.
+	t_le $((veth_after - veth_before)) $((512 * MiB - byp + 4 * MiB)) "bytes on the veths"
+}
+
+test_ipv6_goes_through_bypass_like_ipv4() {
+	t_setup
+	local dst
+	dst="[$(t_pod_ip n1-p2 ipv6)]:7001"
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 1 --send 64M --expect 64M --handshake
+	t_tt_client n1-p1 "$dst" --send 64M --expect 64M --handshake
+	t_tt_server_wait
+	t_ge "$(t_delta n1 bytes_redirected)" $((128 * MiB * 90 / 100)) "IPv6 bytes through the bypass"
+}
+
+# Writes of every size from 1 byte to 64 KiB, in a random mix.
+test_mixed_write_sizes_keep_every_byte() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7002"
+	t_tt_server n1-p2 "$dst" --count 1 --send 64M --expect 64M --write-size mixed
+	t_tt_client n1-p1 "$dst" --send 64M --expect 64M --write-size mixed
+	t_tt_server_wait
+}
+
+# 200 long connections (4 MiB each way) and 200 short ones (1 KiB) at once.
+test_200_parallel_connections_both_directions() {
+	t_setup
+	local long short
+	long="$(t_pod_ip n1-p2):7003"
+	short="$(t_pod_ip n1-p3):7004"
+	t_snap n1
+	t_tt_server n1-p2 "$long" --count 200 --send 4M --expect 4M
+	local long_pid=$T_SERVER_PID
+	t_tt_server n1-p3 "$short" --count 2000 --send 1K --expect 1K
+	t_exec n1-p1 -- "$TT" client --connect "$long" --conns 200 --send 4M --expect 4M \
+		>"$T_TMP/long.out" 2>&1 &
+	local client_pid=$!
+	T_PIDS+=($client_pid)
+	t_tt_client n1-p1 "$short" --conns 200 --repeat 10 --send 1K --expect 1K
+	wait "$client_pid" || t_fail "long connections: $(tail -1 "$T_TMP/long.out")"
+	t_tt_server_wait
+	T_SERVER_PID=$long_pid
+	t_tt_server_wait
+	t_eq "$(t_delta n1 socks_added)" 4400 "sockets added"
+	t_ge "$(t_delta n1 bytes_redirected)" 1 "bytes through the bypass"
+}
+
+test_client_half_closes_first() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7005"
+	t_tt_server n1-p2 "$dst" --count 1 --expect 8M --reply --send 8M
+	t_tt_client n1-p1 "$dst" --send 8M --first --expect 8M
+	t_tt_server_wait
+}
+
+test_server_closes_first() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7006"
+	t_tt_server n1-p2 "$dst" --count 1 --send 8M --first --expect 8M
+	t_tt_client n1-p1 "$dst" --expect 8M --reply --send 8M
+	t_tt_server_wait
+}
+
+# Both ends send and half-close at the same time, in either order, 300 times.
+test_simultaneous_half_close_races() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7007"
+	t_tt_server n1-p2 "$dst" --count 300 --send 64K --expect 64K --first
+	t_tt_client n1-p1 "$dst" --conns 30 --repeat 10 --send 64K --expect 64K --first
+	t_tt_server_wait
+}
+
+# A reset after bypassed data reaches the peer as ECONNRESET, not EOF or a hang.
+test_reset_reaches_the_peer() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7008"
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 1 --expect 4M --ack --expect-reset --handshake
+	t_tt_client n1-p1 "$dst" --send 4M --ack --close reset --handshake
+	t_tt_server_wait
+	t_ge "$(t_delta n1 bytes_redirected)" 1 "bytes through the bypass before the reset"
+}
+
+# Receivers that see redirected data correctly get it through the bypass.
+# The first connection shows how the server reads; from the second on, its
+# connections are trusted (or not) from their first byte.
+t_receiver_case() { # METHOD MIN_BYPASS_PERCENT PORT
+	local method=$1 min=$2 dst
+	dst="$(t_pod_ip n1-p2):$3"
+	t_tt_server n1-p2 "$dst" --count 2 --expect 64M --recv "$method" --write-size mixed
+	t_tt_client n1-p1 "$dst" --send 64M --write-size mixed
+	t_snap n1
+	t_tt_client n1-p1 "$dst" --send 64M --write-size mixed
+	t_tt_server_wait
+	local byp
+	byp=$(t_delta n1 bytes_redirected)
+	t_log "$method: $((byp / MiB)) MiB of 64 through the bypass"
+	t_ge $((byp * 100 / (64 * MiB))) "$min" "percent through the bypass for a $method receiver"
+	[ "$min" -gt 0 ] || t_eq "$byp" 0 "bytes redirected to a $method receiver"
+}
+# A reader slower than its writer builds a backlog; past max_backlog the
+# writer is handed to TCP for flow control, so these assert a majority.
+test_receiver_read() { t_setup; t_receiver_case read 50 7010; }
+test_receiver_msg_peek() { t_setup; t_receiver_case peek 30 7011; }
+test_receiver_fionread() { t_setup; t_receiver_case fionread 50 7012; }
+test_receiver_epoll() { t_setup; t_receiver_case epoll 50 7013; }
+
+# splice() never sees redirected data and MSG_WAITALL is not honoured for
+# it: such receivers are detected and kept on TCP, with every byte intact.
+test_receiver_splice_is_kept_on_tcp() {
+	t_setup
+	t_receiver_case splice 0 7014
+	t_ge "$(t_delta n1 tcp_msgs.rx_other_read)" 1 "sends kept on TCP for a splice reader"
+}
+test_receiver_msg_waitall_is_kept_on_tcp() {
+	t_setup
+	t_receiver_case waitall 0 7015
+	t_ge "$(t_delta n1 tcp_msgs.rx_waitall)" 1 "sends kept on TCP for a MSG_WAITALL reader"
+}
+
+# 10,000 short connections: every side-table entry goes away with its socket.
+test_10000_short_connections_leave_no_entries() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7020"
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 10000 --send 100 --expect 100
+	t_tt_client n1-p1 "$dst" --conns 50 --repeat 200 --send 100 --expect 100
+	t_tt_server_wait
+	empty() { [ "$(t_maps n1 | jq '.socks + .endpoints')" = 0 ]; }
+	t_wait_for 10 empty || t_fail "entries left behind: $(t_maps n1)"
+	t_eq "$(t_delta n1 socks_added)" 20000 "sockets added"
+	t_eq "$(t_delta n1 socks_closed)" 20000 "sockets cleaned up at close"
+}
+
+# Only same-node mesh-to-mesh connections are touched.
+test_cross_node_traffic_is_not_touched() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n2-p1):7030"
+	t_snap n1
+	t_snap n2
+	t_tt_server n2-p1 "$dst" --count 1 --send 8M --expect 8M
+	t_tt_client n1-p1 "$dst" --send 8M --expect 8M
+	t_tt_server_wait
+	t_eq "$(t_delta n1 socks_added)" 0 "sockets added on node 1"
+	t_eq "$(t_delta n2 socks_added)" 0 "sockets added on node 2"
+	t_eq "$(t_delta n1 skipped.remote_off_node)" 1 "connections seen as cross-node on node 1"
+}
+
+test_traffic_to_the_host_is_not_touched() {
+	t_setup
+	local dst
+	dst="$(t_node_field n1 gateway_ipv4):7031"
+	t_snap n1
+	t_tt_server n1 "$dst" --count 1 --send 8M --expect 8M
+	t_tt_client n1-p1 "$dst" --send 8M --expect 8M
+	t_tt_server_wait
+	t_eq "$(t_delta n1 socks_added)" 0 "sockets added"
+	t_eq "$(t_delta n1 skipped.remote_not_mesh)" 1 "connections to a non-mesh address"
+}
+
+# A process in a pod's netns but outside the mesh cgroup is not mesh.
+test_traffic_to_a_non_mesh_process_is_not_touched() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7032"
+	t_snap n1
+	t_tt_server "--outside n1-p2" "$dst" --count 1 --send 8M --expect 8M
+	t_tt_client n1-p1 "$dst" --send 8M --expect 8M
+	t_tt_server_wait
+	t_eq "$(t_delta n1 bytes_redirected)" 0 "bytes redirected"
+	t_eq "$(t_delta n1 socks_added)" 1 "sockets added (the mesh client's only)"
+}
+
+# Equal tuples in another netns never match a workload's sockets.
+test_same_addresses_in_another_netns_do_not_collide() {
+	t_setup
+	local rogue=${SHUNT_CLUSTER_PREFIX}-rogue ip
+	ip=$(t_pod_ip n1-p2)
+	ip netns add "$rogue" || t_fail "netns add"
+	trap 'ip netns del '"$rogue"' 2>/dev/null; t_cleanup' EXIT
+	ip -n "$rogue" link set lo up
+	ip -n "$rogue" addr add "$ip/32" dev lo
+	ip -n "$rogue" addr add "$(t_pod_ip n1-p1)/32" dev lo
+	t_snap n1
+	# Both ends in the rogue netns, inside node 1's mesh cgroup.
+	local cg
+	cg=$(t_pod_field n1-p1 cgroup)
+	sh -c "echo \$\$ > $cg/cgroup.procs; exec ip netns exec $rogue $TT server --listen $ip:7033 --count 1 --send 8M --expect 8M" >"$T_TMP/server.out" 2>&1 &
+	T_SERVER_PID=$!
+	T_PIDS+=($!)
+	t_wait_for 5 grep -q listening "$T_TMP/server.out" || t_fail "rogue server did not start"
+	sh -c "echo \$\$ > $cg/cgroup.procs; exec ip netns exec $rogue $TT client --connect $ip:7033 --send 8M --expect 8M" >"$T_TMP/client.out" 2>&1 ||
+		t_fail "rogue client: $(tail -1 "$T_TMP/client.out")"
+	t_tt_server_wait
+	t_eq "$(t_delta n1 socks_added)" 0 "sockets added for the rogue netns"
+	t_ge "$(t_delta n1 skipped.netns_mismatch)" 1 "connections refused for netns mismatch"
+}

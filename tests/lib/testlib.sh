@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+#
+# Helpers for integration tests. Each test function runs in its own shell
+# with a fresh local cluster (prefix shunt-test) and the mesh loaded on every
+# node; the EXIT trap tears everything down, whether the test passed or not.
+#
+# A test fails with t_fail MSG, skips with t_skip REASON (exit 77), passes by
+# returning.
+
+REPO=${REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SHUNT=$REPO/.output/bin/shunt
+TT=$REPO/.output/bin/shunt-tt
+export SHUNT_CLUSTER_PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-test}
+export SHUNT_CLUSTER_DIR=${SHUNT_CLUSTER_DIR:-$REPO/.output/test-cluster}
+CLUSTER="$REPO/scripts/cluster.sh"
+STATE=$SHUNT_CLUSTER_DIR/cluster.json
+T_TMP=$(mktemp -d /tmp/shunt-test.XXXXXX)
+T_PIDS=()
+
+t_log() { echo "    $*" >&2; }
+t_fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+t_skip() {
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+t_cleanup() {
+	local pid
+	for pid in "${T_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${T_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
+	rm -rf "$T_TMP"
+}
+
+# Brings up a cluster of NODES x PODS and loads the mesh on every node.
+t_setup() {
+	local nodes=${1:-2} pods=${2:-3}
+	trap t_cleanup EXIT
+	trap 'exit 143' TERM INT
+	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
+	QUIET=1 "$CLUSTER" up --nodes "$nodes" --pods "$pods" || t_fail "cluster up failed"
+	local k
+	for ((k = 1; k <= nodes; k++)); do t_mesh_load "n$k"; done
+}
+
+t_node_field() { jq -r --arg n "$1" ".nodes[] | select(.name == \$n) | .$2" "$STATE"; }
+t_pod_field() { jq -r --arg p "$1" ".nodes[].pods[] | select(.name == \$p) | .$2" "$STATE"; }
+t_pod_ip() { t_pod_field "$1" "${2:-ipv4}"; }
+
+# shunt against NODE's instance.
+t_shunt() {
+	local node=$1
+	shift
+	"$SHUNT" --pin-dir "$(t_node_field "$node" pin_dir)" "$@"
+}
+
+# Loads NODE's datapath and registers every pod: its own as local, the
+# other nodes' as remote (what the agent will do from the config).
+t_mesh_load() {
+	local node=$1 pod
+	t_shunt "$node" load --cgroup "$(t_node_field "$node" cgroup)" 2>"$T_TMP/load.err" ||
+		t_fail "shunt load on $node: $(cat "$T_TMP/load.err")"
+	while read -r pod; do
+		local pnode
+		pnode=$(t_pod_field "$pod" node)
+		if [ "$pnode" = "$node" ]; then
+			t_shunt "$node" workload add "default/$pod" --ip "$(t_pod_ip "$pod")" \
+				--ip "$(t_pod_ip "$pod" ipv6)" --netns "$(t_pod_field "$pod" netns)" \
+				--cgroup "$(t_pod_field "$pod" cgroup)" >/dev/null ||
+				t_fail "workload add $pod"
+		else
+			t_shunt "$node" workload add "default/$pod" --ip "$(t_pod_ip "$pod")" \
+				--ip "$(t_pod_ip "$pod" ipv6)" --remote >/dev/null ||
+				t_fail "workload add $pod"
+		fi
+	done < <(jq -r '.nodes[].pods[].name' "$STATE")
+}
+
+t_exec() { "$CLUSTER" exec "$@"; }
+
+# Counters of NODE as JSON.
+t_counters() { t_shunt "$1" status --json | jq -c '.counters'; }
+t_maps() { t_shunt "$1" status --json | jq -c '.maps'; }
+# Remembers NODE's counters; t_delta NODE JQPATH prints the change since.
+t_snap() { t_counters "$1" >"$T_TMP/snap.$1"; }
+t_delta() {
+	t_counters "$1" | jq -r --slurpfile b "$T_TMP/snap.$1" "(.$2) - (\$b[0].$2)"
+}
+
+# Bytes through the node-side veth of POD (both directions).
+t_veth_bytes() {
+	local pod=$1 node j
+	node=$(t_pod_field "$pod" node)
+	j=${pod##*-p}
+	ip netns exec "$(t_node_field "$node" netns)" sh -c \
+		"echo \$((\$(cat /sys/class/net/p$j/statistics/rx_bytes) + \$(cat /sys/class/net/p$j/statistics/tx_bytes)))"
+}
+
+# Starts a shunt-tt server in POD (or "--outside POD", or a node) and waits
+# until it listens. Its JSON result line ends up in $T_TMP/server.out.
+t_tt_server() {
+	local where=$1 addr=$2
+	shift 2
+	local out=$T_TMP/server.out
+	: >"$out"
+	# shellcheck disable=SC2086
+	t_exec $where -- "$TT" server --listen "$addr" "$@" >"$out" 2>&1 &
+	T_PIDS+=($!)
+	T_SERVER_PID=$!
+	local i
+	for ((i = 0; i < 200; i++)); do
+		grep -q listening "$out" && return 0
+		kill -0 "$T_SERVER_PID" 2>/dev/null || t_fail "server did not start: $(cat "$out")"
+		sleep 0.02
+	done
+	t_fail "server did not start listening on $addr"
+}
+
+# Waits for the server started last; fails the test unless it succeeded.
+t_tt_server_wait() {
+	local rc=0
+	wait "$T_SERVER_PID" || rc=$?
+	[ $rc = 0 ] || t_fail "server failed (rc $rc): $(tail -1 "$T_TMP/server.out")"
+}
+
+# Runs a shunt-tt client in POD; fails the test unless it succeeded.
+t_tt_client() {
+	local where=$1 addr=$2
+	shift 2
+	local rc=0
+	# shellcheck disable=SC2086
+	t_exec $where -- "$TT" client --connect "$addr" "$@" >"$T_TMP/client.out" 2>&1 || rc=$?
+	[ $rc = 0 ] || t_fail "client failed (rc $rc): $(tail -1 "$T_TMP/client.out")"
+}
+
+# Fails unless A >= B (integers), with a message saying both.
+t_ge() { [ "$1" -ge "$2" ] || t_fail "$3: expected at least $2, got $1"; }
+t_le() { [ "$1" -le "$2" ] || t_fail "$3: expected at most $2, got $1"; }
+t_eq() { [ "$1" = "$2" ] || t_fail "$3: expected $2, got $1"; }
+
+# Waits up to SECONDS for COMMAND to succeed.
+t_wait_for() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+MiB=$((1024 * 1024))

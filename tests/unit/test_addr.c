@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Addresses in the datapath's 16-byte form. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "addr.h"
+
+static void ipv4_becomes_v4_mapped(void **state)
+{
+	__u32 a[4];
+
+	(void)state;
+	assert_int_equal(shunt_addr_parse("10.100.1.11", a), 0);
+	assert_int_equal(a[0], 0);
+	assert_int_equal(a[1], 0);
+	assert_int_equal(a[2], htonl(0xffff));
+	assert_int_equal(a[3], inet_addr("10.100.1.11"));
+	assert_true(shunt_addr_is_v4(a));
+}
+
+/* A dual-stack server sees IPv4 clients as ::ffff:a.b.c.d: same key. */
+static void v4_mapped_ipv6_equals_ipv4(void **state)
+{
+	__u32 a[4], b[4];
+
+	(void)state;
+	assert_int_equal(shunt_addr_parse("10.0.0.1", a), 0);
+	assert_int_equal(shunt_addr_parse("::ffff:10.0.0.1", b), 0);
+	assert_memory_equal(a, b, sizeof(a));
+}
+
+static void ipv6_is_kept_as_is(void **state)
+{
+	struct in6_addr want;
+	__u32 a[4];
+
+	(void)state;
+	assert_int_equal(shunt_addr_parse("fd00:100:1::11", a), 0);
+	inet_pton(AF_INET6, "fd00:100:1::11", &want);
+	assert_memory_equal(a, &want, 16);
+	assert_false(shunt_addr_is_v4(a));
+}
+
+static void garbage_is_rejected(void **state)
+{
+	static const char *const bad[] = {"",	  "10.0.0",	 "10.0.0.256", "fd00:::1",
+					  "host", "10.0.0.1/24", " 10.0.0.1"};
+	__u32 a[4];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(shunt_addr_parse(bad[i], a), -EINVAL);
+	assert_int_equal(shunt_addr_parse(NULL, a), -EINVAL);
+}
+
+static void format_round_trips(void **state)
+{
+	static const char *const good[] = {"10.100.1.11", "fd00:100:1::11", "::1", "0.0.0.0"};
+	char buf[SHUNT_ADDR_STRLEN];
+	__u32 a[4];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(shunt_addr_parse(good[i], a), 0);
+		assert_int_equal(shunt_addr_format(a, buf, sizeof(buf)), 0);
+		assert_string_equal(buf, good[i]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(ipv4_becomes_v4_mapped), cmocka_unit_test(v4_mapped_ipv6_equals_ipv4),
+	    cmocka_unit_test(ipv6_is_kept_as_is),     cmocka_unit_test(garbage_is_rejected),
+	    cmocka_unit_test(format_round_trips),
+	};
+
+	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Addresses in the datapath's form: 16 bytes, IPv4 as v4-mapped IPv6. */
+#ifndef SHUNT_ADDR_H
+#define SHUNT_ADDR_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SHUNT_ADDR_STRLEN 46 /* INET6_ADDRSTRLEN */
+
+/* Parses "10.0.0.1" or "fd00::1"; returns 0 or -EINVAL. */
+int shunt_addr_parse(const char *text, __u32 out[4]);
+/* Writes the address back in its natural form (IPv4 dotted for v4-mapped). */
+int shunt_addr_format(const __u32 addr[4], char *buf, size_t len);
+bool shunt_addr_is_v4(const __u32 addr[4]);
+
+#endif

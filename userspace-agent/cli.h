@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* What every `shunt` subcommand gets, and the subcommands themselves. */
+#ifndef SHUNT_CLI_H
+#define SHUNT_CLI_H
+
+#include <stdbool.h>
+
+#include "pins.h"
+
+struct shunt_cli {
+	struct shunt_pins pins;
+	bool json;
+};
+
+/* Each returns 0 or -errno; usage errors are -EINVAL after a message. */
+int cmd_load(struct shunt_cli *cli, int argc, char **argv);
+int cmd_unload(struct shunt_cli *cli, int argc, char **argv);
+int cmd_status(struct shunt_cli *cli, int argc, char **argv);
+int cmd_conns(struct shunt_cli *cli, int argc, char **argv);
+int cmd_workload(struct shunt_cli *cli, int argc, char **argv);
+int cmd_config(struct shunt_cli *cli, int argc, char **argv);
+
+/* Parses a non-negative integer that fits in 32 bits; -EINVAL otherwise. */
+int cli_parse_u32(const char *text, unsigned int *out);
+
+#endif

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/libbpf.h>
+
+static enum shunt_log_level log_level = SHUNT_LOG_INFO;
+static bool log_json;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void shunt_log_set_level(enum shunt_log_level level)
+{
+	log_level = level;
+}
+
+enum shunt_log_level shunt_log_get_level(void)
+{
+	return log_level;
+}
+
+void shunt_log_set_json(bool json)
+{
+	log_json = json;
+}
+
+static void json_escape_to(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", out);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+}
+
+static void log_emit(enum shunt_log_level level, const char *fmt, va_list ap)
+{
+	char buf[2048];
+	size_t len;
+
+	if (level > log_level)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	len = strlen(buf);
+	while (len && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+
+	if (log_json) {
+		struct timespec ts;
+		struct tm tm;
+		char stamp[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", stamp,
+			ts.tv_nsec / 1000000, level_names[level]);
+		json_escape_to(stderr, buf);
+		fputs("\"}\n", stderr);
+	} else if (level <= SHUNT_LOG_WARN) {
+		fprintf(stderr, "shunt: %s: %s\n", level_names[level], buf);
+	} else {
+		fprintf(stderr, "shunt: %s\n", buf);
+	}
+}
+
+void shunt_log(enum shunt_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(level, fmt, ap);
+	va_end(ap);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf warns about things callers handle (probes, fallbacks):
+	 * one level down keeps a normal run quiet. */
+	enum shunt_log_level ours = SHUNT_LOG_DEBUG;
+
+	if (level == LIBBPF_WARN)
+		ours = SHUNT_LOG_INFO;
+	log_emit(ours, fmt, ap);
+	return 0;
+}
+
+void shunt_log_route_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}
