@@ -97,30 +97,55 @@ static __always_inline int shunt_check_workloads(struct bpf_sock *sk, struct shu
 	return -1;
 }
 
-static __always_inline void shunt_listener_mark_unsafe(const struct shunt_sock_key *self)
+static __always_inline void shunt_profile_key(const struct shunt_sock_key *self, __u32 passive,
+					      struct shunt_rx_profile_key *pkey)
 {
-	struct shunt_listener_key lkey = {.netns_cookie = self->netns_cookie,
-					  .port = self->local_port};
-	struct shunt_listener fresh = {.unsafe = 1}, *l;
-
-	l = bpf_map_lookup_elem(&shunt_listeners, &lkey);
-	if (l)
-		l->unsafe = 1;
-	else
-		bpf_map_update_elem(&shunt_listeners, &lkey, &fresh, BPF_ANY);
+	pkey->netns_cookie = self->netns_cookie;
+	pkey->passive = passive;
+	if (passive) {
+		pkey->port = self->local_port;
+	} else {
+		pkey->port = self->remote_port;
+		__builtin_memcpy(pkey->remote_addr, self->remote_addr, sizeof(pkey->remote_addr));
+	}
 }
 
-static __always_inline void shunt_listener_mark_recvmsg(const struct shunt_sock_key *self)
+static __always_inline void shunt_profile_mark_unsafe(const struct shunt_sock_key *self,
+						      __u32 passive)
 {
-	struct shunt_listener_key lkey = {.netns_cookie = self->netns_cookie,
-					  .port = self->local_port};
-	struct shunt_listener fresh = {.recvmsg_conns = 1}, *l;
+	struct shunt_rx_profile fresh = {.unsafe = 1}, *p;
+	struct shunt_rx_profile_key pkey = {};
 
-	l = bpf_map_lookup_elem(&shunt_listeners, &lkey);
-	if (l)
-		__sync_fetch_and_add(&l->recvmsg_conns, 1);
+	shunt_profile_key(self, passive, &pkey);
+	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
+	if (p)
+		p->unsafe = 1;
 	else
-		bpf_map_update_elem(&shunt_listeners, &lkey, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&shunt_rx_profiles, &pkey, &fresh, BPF_ANY);
+}
+
+static __always_inline void shunt_profile_mark_recvmsg(const struct shunt_sock_key *self,
+						       __u32 passive)
+{
+	struct shunt_rx_profile fresh = {.recvmsg_conns = 1}, *p;
+	struct shunt_rx_profile_key pkey = {};
+
+	shunt_profile_key(self, passive, &pkey);
+	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
+	if (p)
+		__sync_fetch_and_add(&p->recvmsg_conns, 1);
+	else
+		bpf_map_update_elem(&shunt_rx_profiles, &pkey, &fresh, BPF_NOEXIST);
+}
+
+static __always_inline bool shunt_profile_trusted(const struct shunt_sock_key *self, __u32 passive)
+{
+	struct shunt_rx_profile_key pkey = {};
+	struct shunt_rx_profile *p;
+
+	shunt_profile_key(self, passive, &pkey);
+	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
+	return p && p->recvmsg_conns && !p->unsafe;
 }
 
 static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
@@ -149,16 +174,10 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	}
 	st->self = self;
 	st->peer = peer;
-	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
-		struct shunt_listener_key lkey = {.netns_cookie = self.netns_cookie,
-						  .port = self.local_port};
-		struct shunt_listener *l = bpf_map_lookup_elem(&shunt_listeners, &lkey);
-
-		ep.passive = 1;
-		if (l && l->recvmsg_conns && !l->unsafe) {
-			ep.rx_flags |= SHUNT_RX_RECVMSG;
-			c->socks_trusted++;
-		}
+	ep.passive = skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB;
+	if (shunt_profile_trusted(&self, ep.passive)) {
+		ep.rx_flags |= SHUNT_RX_RECVMSG;
+		c->socks_trusted++;
 	}
 
 	/* Publish the endpoint before the socket can be a redirect target. */
@@ -192,8 +211,8 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 		return;
 	ep = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
 	/* Still flagged at close: it read by splice or zerocopy, not recvmsg. */
-	if (ep && ep->passive && (ep->rx_flags & SHUNT_RX_OTHER_READ))
-		shunt_listener_mark_unsafe(&st->self);
+	if (ep && (ep->rx_flags & SHUNT_RX_OTHER_READ))
+		shunt_profile_mark_unsafe(&st->self, ep->passive);
 	/* The kernel drops the sockhash entry itself. */
 	bpf_map_delete_elem(&shunt_endpoints, &st->self);
 	bpf_sk_storage_delete(&shunt_sock_states, sk);
@@ -386,12 +405,11 @@ int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 	if (!ep)
 		return 0;
 	rx_flags = (ep->rx_flags | SHUNT_RX_RECVMSG) & ~SHUNT_RX_OTHER_READ;
-	if (ep->passive && !(ep->rx_flags & SHUNT_RX_RECVMSG))
-		shunt_listener_mark_recvmsg(&key);
+	if (!(ep->rx_flags & SHUNT_RX_RECVMSG))
+		shunt_profile_mark_recvmsg(&key, ep->passive);
 	if (flags & SHUNT_MSG_WAITALL) {
 		rx_flags |= SHUNT_RX_WAITALL;
-		if (ep->passive)
-			shunt_listener_mark_unsafe(&key);
+		shunt_profile_mark_unsafe(&key, ep->passive);
 	}
 	if (BPF_CORE_READ(sk, sk_rcvlowat) > 1)
 		rx_flags |= SHUNT_RX_LOWAT;

@@ -57,14 +57,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_endpoints SEC(".maps");
 
-/* Per-server learning; LRU: servers come and go with their pods. */
+/* How servers and clients read, learnt per kind of connection. LRU: they
+ * come and go with their pods, and netns cookies are never reused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct shunt_listener_key);
-	__type(value, struct shunt_listener);
+	__uint(max_entries, 65536);
+	__type(key, struct shunt_rx_profile_key);
+	__type(value, struct shunt_rx_profile);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} shunt_listeners SEC(".maps");
+} shunt_rx_profiles SEC(".maps");
 
 /* Private per-socket state; freed by the kernel with the socket. */
 struct {

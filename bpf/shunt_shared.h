@@ -81,18 +81,21 @@ struct shunt_endpoint {
 };
 
 /*
- * shunt_listeners: what the connections a server accepted have shown about
- * how that server reads. A server whose connections read by recvmsg, and
- * never otherwise, has its next connections trusted from the first byte.
+ * shunt_rx_profiles: what earlier connections of the same kind showed about
+ * how they read. Kinds: the connections a server port accepts (remote_addr
+ * zero), and a pod's connections to one destination address and port.
+ * When such connections read by recvmsg and never otherwise, the next ones
+ * are trusted from their first byte.
  */
-struct shunt_listener_key {
+struct shunt_rx_profile_key {
 	__u64 netns_cookie;
-	__u32 port; /* host byte order */
-	__u32 pad;
+	__u32 remote_addr[4]; /* zero for the accepting side */
+	__u32 port;	      /* accepting: local port; connecting: remote port */
+	__u32 passive;
 };
 
-struct shunt_listener {
-	__u32 recvmsg_conns; /* accepted connections seen reading by recvmsg */
+struct shunt_rx_profile {
+	__u32 recvmsg_conns; /* connections seen reading by recvmsg */
 	__u32 unsafe;	     /* one read by splice, zerocopy or MSG_WAITALL */
 };
 
@@ -162,7 +165,7 @@ struct shunt_counters {
 	__u64 msgs_tcp; /* sends of mesh sockets carried by TCP */
 	__u64 bytes_tcp;
 	__u64 resumed;			      /* TCP -> bypass switches after a hand-back */
-	__u64 socks_trusted;		      /* accepted sockets trusted from their listener */
+	__u64 socks_trusted;		      /* sockets trusted from their rx profile */
 	struct shunt_reason_counts tcp_msgs;  /* sends kept on TCP, by reason */
 	struct shunt_reason_counts handbacks; /* bypass -> TCP switches, by reason */
 	struct shunt_skip_counts skipped;     /* connections never made candidates */

@@ -31,7 +31,7 @@ static const char *const prog_names[] = {
 
 static const char *const map_names[] = {
     "shunt_workloads", "shunt_workload_names", "shunt_socks",	 "shunt_endpoints",
-    "shunt_listeners", "shunt_sock_states",    "shunt_counters", "shunt_config",
+    "shunt_rx_profiles", "shunt_sock_states",    "shunt_counters", "shunt_config",
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

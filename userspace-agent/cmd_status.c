@@ -183,7 +183,7 @@ static void print_status_text(const struct shunt_cli *cli, struct link_view *lin
 	printf("  sockets added %llu, closed %llu\n", (unsigned long long)c->socks_added,
 	       (unsigned long long)c->socks_closed);
 	printf("  connections bypassed %llu (resumed after hand-back %llu, trusted from their "
-	       "listener %llu)\n",
+	       "rx profile %llu)\n",
 	       (unsigned long long)c->conns_bypassed, (unsigned long long)c->resumed,
 	       (unsigned long long)c->socks_trusted);
 	printf("  bypass: %llu messages, %llu bytes\n", (unsigned long long)c->msgs_redirected,

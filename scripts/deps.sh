@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# Installs the Debian packages shunt needs to build, test, demo and bench.
+# Idempotent, and fast when everything is there: it asks dpkg first and only
+# runs apt-get for what is missing.
+set -euo pipefail
+
+PACKAGES=(
+	# build
+	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+	libyaml-dev libssl-dev libnghttp2-dev
+	# unit tests (ASan/UBSan runtime comes with gcc)
+	libcmocka-dev
+	# local cluster and tests
+	iproute2 util-linux procps jq coreutils iputils-ping
+	# real applications in the tests
+	nginx-light curl redis-server redis-tools
+	# benchmarks: the sidecar baseline and reference tools
+	haproxy iptables iperf3 sockperf
+	# formatting
+	clang-format
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages (${missing[*]}); run as root to install them" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Package services must not start on the host: the tests start their own.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod +x "$policy"
+	created_policy=1
+fi
+trap '[ $created_policy = 1 ] && rm -f "$policy"' EXIT
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
