@@ -33,7 +33,7 @@ AGENT_SRCS := $(wildcard userspace-agent/*.c)
 AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LOADER_SRCS) $(AGENT_SRCS))
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_OBJS))
 
-TOOLS := tt
+TOOLS := tt perf
 TOOL_BINS := $(patsubst %,$(BIN)/shunt-%,$(TOOLS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))

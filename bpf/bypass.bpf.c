@@ -110,42 +110,65 @@ static __always_inline void shunt_profile_key(const struct shunt_sock_key *self,
 	}
 }
 
-static __always_inline void shunt_profile_mark_unsafe(const struct shunt_sock_key *self,
-						      __u32 passive)
+enum shunt_profile_event {
+	SHUNT_PROFILE_RECVMSG,	/* a connection's first recvmsg, non-blocking */
+	SHUNT_PROFILE_UNSAFE,	/* read by splice, zerocopy or MSG_WAITALL */
+	SHUNT_PROFILE_BLOCKING, /* a blocking read */
+};
+
+static __always_inline void shunt_profile_note(const struct shunt_sock_key *self, __u32 passive,
+					       enum shunt_profile_event event)
 {
-	struct shunt_rx_profile fresh = {.unsafe = 1}, *p;
 	struct shunt_rx_profile_key pkey = {};
+	struct shunt_rx_profile fresh = {}, *p;
 
 	shunt_profile_key(self, passive, &pkey);
 	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
-	if (p)
+	if (!p) {
+		bpf_map_update_elem(&shunt_rx_profiles, &pkey, &fresh, BPF_NOEXIST);
+		p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
+		if (!p)
+			return;
+	}
+	if (event == SHUNT_PROFILE_RECVMSG)
+		__sync_fetch_and_add(&p->recvmsg_conns, 1);
+	else if (event == SHUNT_PROFILE_UNSAFE)
 		p->unsafe = 1;
 	else
-		bpf_map_update_elem(&shunt_rx_profiles, &pkey, &fresh, BPF_ANY);
+		p->blocking = 1;
 }
 
-static __always_inline void shunt_profile_mark_recvmsg(const struct shunt_sock_key *self,
-						       __u32 passive)
-{
-	struct shunt_rx_profile fresh = {.recvmsg_conns = 1}, *p;
-	struct shunt_rx_profile_key pkey = {};
-
-	shunt_profile_key(self, passive, &pkey);
-	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
-	if (p)
-		__sync_fetch_and_add(&p->recvmsg_conns, 1);
-	else
-		bpf_map_update_elem(&shunt_rx_profiles, &pkey, &fresh, BPF_NOEXIST);
-}
-
-static __always_inline bool shunt_profile_trusted(const struct shunt_sock_key *self, __u32 passive)
+/*
+ * Decides, at establishment, whether a socket goes into the sockhash.
+ * Returns an enum shunt_skip, or -1 to insert (*trusted: redirect to it from
+ * the first byte).
+ */
+static __always_inline int shunt_admit(struct bpf_sock *sk, const struct shunt_sock_key *self,
+				       __u32 passive, __u32 tgid, bool *trusted)
 {
 	struct shunt_rx_profile_key pkey = {};
 	struct shunt_rx_profile *p;
+	struct tcp_sock *tp;
+	unsigned int f_flags;
 
 	shunt_profile_key(self, passive, &pkey);
 	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
-	return p && p->recvmsg_conns && !p->unsafe;
+	*trusted = p && p->recvmsg_conns && !p->unsafe && !p->blocking;
+	if (passive) {
+		/* An accepted socket has no file yet: go by what earlier
+		 * connections to this port showed, or watch this one. */
+		if (p && p->blocking)
+			return SHUNT_SKIP_BLOCKING;
+		return p && p->recvmsg_conns ? -1 : SHUNT_SKIP_OBSERVING;
+	}
+	/* A client: its own socket says, and what its process did before. */
+	if (tgid && bpf_map_lookup_elem(&shunt_blocking_tasks, &tgid))
+		return SHUNT_SKIP_BLOCKING;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return SHUNT_SKIP_FAMILY;
+	f_flags = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_flags);
+	return f_flags & SHUNT_O_NONBLOCK ? -1 : SHUNT_SKIP_BLOCKING;
 }
 
 static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
@@ -155,6 +178,8 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	struct shunt_endpoint ep = {};
 	struct bpf_sock *sk = skops->sk;
 	struct shunt_sock_state *st;
+	bool trusted = false;
+	__u32 tgid = 0;
 	int skip;
 
 	if (!c || !sk)
@@ -162,7 +187,13 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	skip = shunt_keys_from_skops(skops, &self, &peer);
 	if (skip < 0)
 		skip = shunt_check_workloads(sk, &self, &peer, &ep);
-	if (skip >= 0) {
+	ep.passive = skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB;
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0); /* from connect() */
+	if (st)
+		tgid = st->tgid;
+	if (skip < 0)
+		skip = shunt_admit(sk, &self, ep.passive, tgid, &trusted);
+	if (skip >= 0 && skip != SHUNT_SKIP_OBSERVING) {
 		shunt_count_skip(c, skip);
 		return;
 	}
@@ -174,16 +205,23 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	}
 	st->self = self;
 	st->peer = peer;
-	ep.passive = skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB;
-	if (shunt_profile_trusted(&self, ep.passive)) {
+	if (trusted) {
 		ep.rx_flags |= SHUNT_RX_RECVMSG;
 		c->socks_trusted++;
 	}
+	ep.observing = skip == SHUNT_SKIP_OBSERVING;
+	st->observing = ep.observing;
 
 	/* Publish the endpoint before the socket can be a redirect target. */
 	if (bpf_map_update_elem(&shunt_endpoints, &self, &ep, BPF_ANY)) {
 		shunt_count_skip(c, SHUNT_SKIP_INSERT_FAIL);
 		bpf_sk_storage_delete(&shunt_sock_states, sk);
+		return;
+	}
+	/* Ask for state changes so the endpoint entry goes away at close. */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	if (ep.observing) {
+		shunt_count_skip(c, SHUNT_SKIP_OBSERVING);
 		return;
 	}
 	if (bpf_sock_hash_update(skops, &shunt_socks, &self, BPF_NOEXIST)) {
@@ -192,8 +230,7 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 		bpf_sk_storage_delete(&shunt_sock_states, sk);
 		return;
 	}
-	/* Ask for state changes so the endpoint entry goes away at close. */
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	st->admitted = 1;
 	c->socks_added++;
 }
 
@@ -212,18 +249,34 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 	ep = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
 	/* Still flagged at close: it read by splice or zerocopy, not recvmsg. */
 	if (ep && (ep->rx_flags & SHUNT_RX_OTHER_READ))
-		shunt_profile_mark_unsafe(&st->self, ep->passive);
+		shunt_profile_note(&st->self, ep->passive, SHUNT_PROFILE_UNSAFE);
 	/* The kernel drops the sockhash entry itself. */
 	bpf_map_delete_elem(&shunt_endpoints, &st->self);
-	bpf_sk_storage_delete(&shunt_sock_states, sk);
-	if (c)
+	if (c && st->admitted)
 		c->socks_closed++;
+	bpf_sk_storage_delete(&shunt_sock_states, sk);
+}
+
+/* connect() runs in the caller's context: remember who is connecting. */
+static __always_inline void shunt_sock_connecting(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct shunt_sock_state *st;
+
+	if (!sk || (skops->family != SHUNT_AF_INET && skops->family != SHUNT_AF_INET6))
+		return;
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (st)
+		st->tgid = bpf_get_current_pid_tgid() >> 32;
 }
 
 SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
 	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		shunt_sock_connecting(skops);
+		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		shunt_sock_established(skops);
@@ -392,24 +445,67 @@ static __always_inline __u32 shunt_psock_backlog(struct sk_psock *psock)
 	return BPF_CORE_READ(psock, msg_tot_len);
 }
 
-/* Every recvmsg ends here (sock_recvmsg_nosec), with its flags. */
+/*
+ * Every recvmsg ends here (sock_recvmsg_nosec), with its flags. Sockets in
+ * the sockhash publish their receive state; a watched socket (the first
+ * connection of an unknown server) teaches its profile how the server reads.
+ */
 SEC("raw_tp/sock_recv_length")
 int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 {
+	unsigned long user_data = (unsigned long)BPF_CORE_READ(sk, sk_user_data);
+	struct shunt_counters *c = shunt_counters_get();
 	struct shunt_sock_key key = {};
 	struct sk_psock *psock = NULL;
 	struct shunt_endpoint *ep;
 	__u32 rx_flags;
+	bool blocking;
 
-	ep = shunt_endpoint_of(sk, &psock, &key);
+	if (user_data & SHUNT_SK_USER_DATA_PSOCK)
+		psock = (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK);
+	else if (bpf_current_task_under_cgroup(&shunt_mesh_cgroup, 0) != 1)
+		return 0; /* neither in our sockhash nor read by a mesh task */
+	if (shunt_key_from_sk(sk, &key))
+		return 0;
+	ep = bpf_map_lookup_elem(&shunt_endpoints, &key);
 	if (!ep)
 		return 0;
+	blocking = !(flags & SHUNT_MSG_DONTWAIT) &&
+		   !(BPF_CORE_READ(sk, sk_socket, file, f_flags) & SHUNT_O_NONBLOCK);
+	if (blocking && !ep->passive) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1;
+
+		bpf_map_update_elem(&shunt_blocking_tasks, &tgid, &one, BPF_ANY);
+	}
+
+	if (ep->observing) {
+		/* One read tells enough; stop watching this socket. */
+		if (blocking && ep->passive)
+			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_BLOCKING);
+		else if (flags & SHUNT_MSG_WAITALL)
+			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_UNSAFE);
+		else
+			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_RECVMSG);
+		bpf_map_delete_elem(&shunt_endpoints, &key);
+		return 0;
+	}
+
 	rx_flags = (ep->rx_flags | SHUNT_RX_RECVMSG) & ~SHUNT_RX_OTHER_READ;
-	if (!(ep->rx_flags & SHUNT_RX_RECVMSG))
-		shunt_profile_mark_recvmsg(&key, ep->passive);
+	if (!(ep->rx_flags & SHUNT_RX_RECVMSG) && !blocking)
+		shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_RECVMSG);
+	if (blocking && !(ep->rx_flags & SHUNT_RX_BLOCKING)) {
+		/* Made blocking after it was admitted: it stays, exposed to
+		 * the kernel's early EAGAIN; count it and keep its kind (a
+		 * server port, or this client process) out from now on. */
+		rx_flags |= SHUNT_RX_BLOCKING;
+		if (ep->passive)
+			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_BLOCKING);
+		if (c)
+			c->rx_blocking++;
+	}
 	if (flags & SHUNT_MSG_WAITALL) {
 		rx_flags |= SHUNT_RX_WAITALL;
-		shunt_profile_mark_unsafe(&key, ep->passive);
+		shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_UNSAFE);
 	}
 	if (BPF_CORE_READ(sk, sk_rcvlowat) > 1)
 		rx_flags |= SHUNT_RX_LOWAT;

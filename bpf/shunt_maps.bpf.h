@@ -19,6 +19,10 @@ struct shunt_sock_state {
 	__u32 streak_reads;	/* own rx_reads when the streak began */
 	__u32 peer_reads_seen;	/* peer rx_reads at its last known backlog */
 	__u32 redirected_since; /* bytes redirected since then */
+	__u32 observing;	/* not in the sockhash, only watched */
+	__u32 admitted;		/* in the sockhash */
+	__u32 tgid;		/* process that called connect() (client side) */
+	__u32 pad;
 };
 
 /* Mesh membership, filled by userspace: address -> workload. */
@@ -66,6 +70,26 @@ struct {
 	__type(value, struct shunt_rx_profile);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_rx_profiles SEC(".maps");
+
+/* Processes (tgid) seen doing a blocking read on a mesh socket: their next
+ * connections stay out of the sockhash. LRU: processes come and go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_blocking_tasks SEC(".maps");
+
+/* The cgroup the datapath is attached to (set by the loader): the receive
+ * tracepoints only look at tasks in it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_mesh_cgroup SEC(".maps");
 
 /* Private per-socket state; freed by the kernel with the socket. */
 struct {

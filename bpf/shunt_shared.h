@@ -63,6 +63,8 @@ enum shunt_rx_flags {
 	/* read TCP data other than by recvmsg (splice, zerocopy) and has not
 	 * completed a recvmsg since: such readers never see redirected data */
 	SHUNT_RX_OTHER_READ = 1 << 3,
+	/* did a blocking read (informational: counted, profile marked) */
+	SHUNT_RX_BLOCKING = 1 << 4,
 };
 
 /*
@@ -72,6 +74,7 @@ enum shunt_rx_flags {
 struct shunt_endpoint {
 	__u32 rx_flags;	  /* enum shunt_rx_flags */
 	__u32 passive;	  /* accepted by a listener (server side) */
+	__u32 observing;  /* not in the sockhash: only watched to learn its profile */
 	__u32 copied_seq; /* TCP sequence the application has read up to */
 	__u32 backlog;	  /* redirected bytes queued, unread, at the last read */
 	__u32 rx_reads;	  /* completed reads, wraps */
@@ -97,6 +100,8 @@ struct shunt_rx_profile_key {
 struct shunt_rx_profile {
 	__u32 recvmsg_conns; /* connections seen reading by recvmsg */
 	__u32 unsafe;	     /* one read by splice, zerocopy or MSG_WAITALL */
+	__u32 blocking;	     /* one did a blocking read (see SHUNT_SKIP_BLOCKING) */
+	__u32 pad;
 };
 
 /* Why a message went through TCP instead of the bypass. */
@@ -124,6 +129,13 @@ enum shunt_skip {
 	SHUNT_SKIP_CGROUP_MISMATCH, /* socket is not in the workload's cgroup */
 	SHUNT_SKIP_STORAGE_FAIL,    /* no socket storage (memory) */
 	SHUNT_SKIP_INSERT_FAIL,	    /* sockhash or endpoint map full */
+	/*
+	 * Blocking readers are never put in the sockhash: there a blocking
+	 * recvmsg that is woken without data (e.g. by the FIN_WAIT2 state
+	 * change after shutdown(SHUT_WR)) returns EAGAIN instead of waiting on.
+	 */
+	SHUNT_SKIP_BLOCKING,  /* blocking socket, or a server that reads blocking */
+	SHUNT_SKIP_OBSERVING, /* first connection of an unknown server: watched */
 	SHUNT_SKIP_MAX,
 };
 
@@ -154,6 +166,8 @@ struct shunt_skip_counts {
 	__u64 cgroup_mismatch;
 	__u64 storage_fail;
 	__u64 insert_fail;
+	__u64 blocking;
+	__u64 observing;
 };
 
 struct shunt_counters {
@@ -166,6 +180,7 @@ struct shunt_counters {
 	__u64 bytes_tcp;
 	__u64 resumed;			      /* TCP -> bypass switches after a hand-back */
 	__u64 socks_trusted;		      /* sockets trusted from their rx profile */
+	__u64 rx_blocking;		      /* blocking reads on sockets in the sockhash */
 	struct shunt_reason_counts tcp_msgs;  /* sends kept on TCP, by reason */
 	struct shunt_reason_counts handbacks; /* bypass -> TCP switches, by reason */
 	struct shunt_skip_counts skipped;     /* connections never made candidates */

@@ -25,16 +25,45 @@ const char *const shunt_link_names[] = {
 };
 const size_t shunt_link_count = sizeof(shunt_link_names) / sizeof(shunt_link_names[0]);
 
-static const char *const prog_names[] = {
-    "shunt_sockops", "shunt_sk_msg", "shunt_rx_recvmsg", "shunt_rx_queue_read", "shunt_socks_iter",
+/*
+ * Names of the maps and programs come from the BPF object itself (opened,
+ * never loaded), so unload and status can never miss one that was added.
+ */
+#define SHUNT_MAX_OBJECTS 32
+
+struct object_names {
+	const char *maps[SHUNT_MAX_OBJECTS];
+	const char *progs[SHUNT_MAX_OBJECTS];
+	size_t nmaps, nprogs;
+	struct bypass_bpf *skel;
 };
 
-static const char *const map_names[] = {
-    "shunt_workloads", "shunt_workload_names", "shunt_socks",	 "shunt_endpoints",
-    "shunt_rx_profiles", "shunt_sock_states",    "shunt_counters", "shunt_config",
-};
+static int object_names_open(struct object_names *names)
+{
+	struct bpf_program *prog;
+	struct bpf_map *map;
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+	memset(names, 0, sizeof(*names));
+	names->skel = bypass_bpf__open();
+	if (!names->skel)
+		return -errno;
+	bpf_object__for_each_map (map, names->skel->obj) {
+		if (strncmp(bpf_map__name(map), "shunt_", 6) == 0 &&
+		    names->nmaps < SHUNT_MAX_OBJECTS)
+			names->maps[names->nmaps++] = bpf_map__name(map);
+	}
+	bpf_object__for_each_program (prog, names->skel->obj) {
+		if (names->nprogs < SHUNT_MAX_OBJECTS)
+			names->progs[names->nprogs++] = bpf_program__name(prog);
+	}
+	return 0;
+}
+
+static void object_names_close(struct object_names *names)
+{
+	bypass_bpf__destroy(names->skel);
+	names->skel = NULL;
+}
 
 void shunt_config_defaults(struct shunt_config *cfg)
 {
@@ -55,18 +84,9 @@ static bool pinned(const char *dir, const char *name)
 
 bool shunt_datapath_present(const struct shunt_pins *pins)
 {
-	size_t i;
-
-	for (i = 0; i < shunt_link_count; i++)
-		if (pinned(pins->links, shunt_link_names[i]))
-			return true;
-	for (i = 0; i < ARRAY_LEN(prog_names); i++)
-		if (pinned(pins->progs, prog_names[i]))
-			return true;
-	for (i = 0; i < ARRAY_LEN(map_names); i++)
-		if (pinned(pins->maps, map_names[i]))
-			return true;
-	return false;
+	/* Any of our directories: a pin, or what a crash left half made. */
+	return access(pins->links, F_OK) == 0 || access(pins->progs, F_OK) == 0 ||
+	       access(pins->maps, F_OK) == 0;
 }
 
 static int unpin(const char *dir, const char *name)
@@ -87,12 +107,28 @@ static int unpin(const char *dir, const char *name)
 
 static void unpin_links_and_progs(const struct shunt_pins *pins)
 {
+	struct object_names names;
 	size_t i;
 
 	for (i = shunt_link_count; i-- > 0;)
 		unpin(pins->links, shunt_link_names[i]);
-	for (i = 0; i < ARRAY_LEN(prog_names); i++)
-		unpin(pins->progs, prog_names[i]);
+	if (object_names_open(&names))
+		return;
+	for (i = 0; i < names.nprogs; i++)
+		unpin(pins->progs, names.progs[i]);
+	object_names_close(&names);
+}
+
+static void unpin_maps(const struct shunt_pins *pins)
+{
+	struct object_names names;
+	size_t i;
+
+	if (object_names_open(&names))
+		return;
+	for (i = 0; i < names.nmaps; i++)
+		unpin(pins->maps, names.maps[i]);
+	object_names_close(&names);
 }
 
 /* Removes DIR if empty; leaves it, with a note, if someone else put things there. */
@@ -287,9 +323,7 @@ int shunt_datapath_load(const struct shunt_load_opts *opts)
 	if (err)
 		return err > 0 ? 0 : err;
 
-	for (i = 0; i < ARRAY_LEN(map_names); i++)
-		if (!pinned(pins.maps, map_names[i]))
-			fresh_maps = true;
+	fresh_maps = access(pins.maps, F_OK) != 0;
 	if ((err = shunt_mkdirs(pins.maps, 0700)) || (err = shunt_mkdirs(pins.progs, 0700)) ||
 	    (err = shunt_mkdirs(pins.links, 0700))) {
 		pr_err("cannot create %s: %s", pins.root, strerror(-err));
@@ -312,6 +346,19 @@ int shunt_datapath_load(const struct shunt_load_opts *opts)
 		pr_err("cannot load the bypass programs: %s%s", strerror(-err),
 		       err == -EINVAL ? " (a pinned map from another version? try `shunt unload`)"
 				      : "");
+		goto cleanup;
+	}
+	cg_fd = open(opts->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0) {
+		err = -errno;
+		pr_err("cannot open cgroup %s: %s", opts->cgroup, strerror(-err));
+		goto cleanup;
+	}
+	/* The receive hooks only look at tasks in the mesh cgroup. */
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_mesh_cgroup), &(__u32){0}, &cg_fd,
+				BPF_ANY)) {
+		err = -errno;
+		pr_err("cannot record the mesh cgroup: %s", strerror(-err));
 		goto cleanup;
 	}
 	err = init_config(&pins);
@@ -340,12 +387,6 @@ int shunt_datapath_load(const struct shunt_load_opts *opts)
 	if (err)
 		goto cleanup;
 
-	cg_fd = open(opts->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg_fd < 0) {
-		err = -errno;
-		pr_err("cannot open cgroup %s: %s", opts->cgroup, strerror(-err));
-		goto cleanup;
-	}
 	links[2] = bpf_program__attach_cgroup(skel->progs.shunt_sockops, cg_fd);
 	if (!links[2]) {
 		err = -errno;
@@ -361,10 +402,9 @@ cleanup:
 	if (err) {
 		unpin_links_and_progs(&pins);
 		if (fresh_maps)
-			for (i = 0; i < ARRAY_LEN(map_names); i++)
-				unpin(pins.maps, map_names[i]);
+			unpin_maps(&pins);
 	}
-	for (i = 0; i < ARRAY_LEN(links); i++)
+	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		bpf_link__destroy(links[i]);
 	if (cg_fd >= 0)
 		close(cg_fd);
@@ -489,7 +529,7 @@ int shunt_datapath_unload(const char *pin_root, unsigned int drain_ms)
 {
 	struct shunt_pins pins;
 	struct shunt_config cfg;
-	size_t i, socks_left = 0;
+	size_t socks_left = 0;
 	__u64 left;
 	int err;
 
@@ -514,8 +554,7 @@ int shunt_datapath_unload(const char *pin_root, unsigned int drain_ms)
 	}
 
 	unpin_links_and_progs(&pins);
-	for (i = 0; i < ARRAY_LEN(map_names); i++)
-		unpin(pins.maps, map_names[i]);
+	unpin_maps(&pins);
 	remove_dir(pins.links);
 	remove_dir(pins.progs);
 	remove_dir(pins.maps);

@@ -89,10 +89,9 @@ cmd_up() {
 		nsx "$nns" ip link set lo up
 		nsx "$nns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
 			net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-		# Underlay link to the shared "physical" bridge.
-		ip link add "$PREFIX-u$k" type veth peer name eth0 netns "$nns"
-		ip link set "$PREFIX-u$k" netns "$PREFIX-net"
-		nsx "$PREFIX-net" ip link set "$PREFIX-u$k" name "n$k"
+		# Underlay link to the shared "physical" bridge; both ends are
+		# created inside their namespaces, never in the host's.
+		ip link add name "n$k" netns "$PREFIX-net" type veth peer name eth0 netns "$nns"
 		nsx "$PREFIX-net" ip link set "n$k" master br0 up
 		nsx "$nns" ip addr add "10.99.0.$k/24" dev eth0
 		nsx "$nns" ip addr add "fd00:99::$k/64" dev eth0 nodad
@@ -110,9 +109,7 @@ cmd_up() {
 			ip netns add "$pns"
 			nsx "$pns" ip link set lo up
 			nsx "$pns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-			ip link add "$PREFIX-v$k-$j" type veth peer name eth0 netns "$pns"
-			ip link set "$PREFIX-v$k-$j" netns "$nns"
-			nsx "$nns" ip link set "$PREFIX-v$k-$j" name "p$j"
+			ip link add name "p$j" netns "$nns" type veth peer name eth0 netns "$pns"
 			nsx "$nns" ip link set "p$j" master br0 up
 			nsx "$pns" ip addr add "$(pod_v4 $k $j)/24" dev eth0
 			nsx "$pns" ip addr add "$(pod_v6 $k $j)/64" dev eth0 nodad
@@ -227,10 +224,6 @@ cmd_down() {
 	kill_cgroup_tree "$cg/$PREFIX"
 	for ns in $(ip netns list | awk '{print $1}' | grep -E "^$PREFIX-(net|n[0-9]+(-p[0-9]+)?)$" || true); do
 		ip netns del "$ns" 2>/dev/null || true
-	done
-	# veths caught between "add" and "move" by a crash are in the host netns.
-	for d in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^$PREFIX-[uv][0-9]" || true); do
-		ip link del "$d" 2>/dev/null || true
 	done
 	rm -f "$STATE" "$STATE.tmp"
 	rmdir "$STATE_DIR" 2>/dev/null || true

@@ -190,6 +190,10 @@ static void print_status_text(const struct shunt_cli *cli, struct link_view *lin
 	       (unsigned long long)c->bytes_redirected);
 	printf("  tcp:    %llu messages, %llu bytes\n", (unsigned long long)c->msgs_tcp,
 	       (unsigned long long)c->bytes_tcp);
+	if (c->rx_blocking)
+		printf(
+		    "  blocking reads on sockets in the bypass: %llu (exposed to early EAGAIN)\n",
+		    (unsigned long long)c->rx_blocking);
 	print_reasons("messages kept on TCP", &c->tcp_msgs);
 	print_reasons("connections handed back to TCP", &c->handbacks);
 	printf("  connections never candidates:");
@@ -254,6 +258,7 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 	json_kv_u64(&j, "conns_bypassed", c->conns_bypassed);
 	json_kv_u64(&j, "resumed", c->resumed);
 	json_kv_u64(&j, "socks_trusted", c->socks_trusted);
+	json_kv_u64(&j, "rx_blocking", c->rx_blocking);
 	json_kv_u64(&j, "msgs_redirected", c->msgs_redirected);
 	json_kv_u64(&j, "bytes_redirected", c->bytes_redirected);
 	json_kv_u64(&j, "msgs_tcp", c->msgs_tcp);

@@ -9,17 +9,22 @@
 #include <bpf/libbpf.h>
 
 /* Same order as enum shunt_reason and struct shunt_reason_counts. */
-const char *const shunt_reason_names[SHUNT_REASON_MAX] = {
+const char *const shunt_reason_names[] = {
     "disabled",	     "peer_missing", "rx_unproven",  "rx_waitall",   "rx_lowat",
     "rx_other_read", "tcp_unread",   "peer_backlog", "small_writes", "redirect_fail",
 };
 
 /* Same order as enum shunt_skip and struct shunt_skip_counts. */
-const char *const shunt_skip_names[SHUNT_SKIP_MAX] = {
-    "family",	      "local_not_mesh",	 "remote_not_mesh", "remote_off_node",
-    "netns_mismatch", "cgroup_mismatch", "storage_fail",    "insert_fail",
+const char *const shunt_skip_names[] = {
+    "family",	       "local_not_mesh", "remote_not_mesh", "remote_off_node", "netns_mismatch",
+    "cgroup_mismatch", "storage_fail",	 "insert_fail",	    "blocking",	       "observing",
 };
 
+/* A name for every reason and skip, no more, no fewer. */
+_Static_assert(sizeof(shunt_reason_names) / sizeof(shunt_reason_names[0]) == SHUNT_REASON_MAX,
+	       "shunt_reason_names must name every enum shunt_reason");
+_Static_assert(sizeof(shunt_skip_names) / sizeof(shunt_skip_names[0]) == SHUNT_SKIP_MAX,
+	       "shunt_skip_names must name every enum shunt_skip");
 _Static_assert(sizeof(struct shunt_reason_counts) == SHUNT_REASON_MAX * sizeof(__u64),
 	       "shunt_reason_counts must match enum shunt_reason");
 _Static_assert(sizeof(struct shunt_skip_counts) == SHUNT_SKIP_MAX * sizeof(__u64),

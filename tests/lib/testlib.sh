@@ -100,6 +100,11 @@ t_veth_bytes() {
 		"echo \$((\$(cat /sys/class/net/p$j/statistics/rx_bytes) + \$(cat /sys/class/net/p$j/statistics/tx_bytes)))"
 }
 
+# Servers have served someone before: the datapath learns how a server
+# reads from its first connection (which it only watches), so the helpers
+# open with a 1-byte warm-up exchange unless T_NO_WARMUP=1.
+t_warmup_flag() { [ "${T_NO_WARMUP:-0}" = 1 ] || echo --warmup; }
+
 # Starts a shunt-tt server in POD (or "--outside POD", or a node) and waits
 # until it listens. Its JSON result line ends up in $T_TMP/server.out.
 t_tt_server() {
@@ -108,7 +113,7 @@ t_tt_server() {
 	local out=$T_TMP/server.out
 	: >"$out"
 	# shellcheck disable=SC2086
-	t_exec $where -- "$TT" server --listen "$addr" "$@" >"$out" 2>&1 &
+	t_exec $where -- "$TT" server --listen "$addr" $(t_warmup_flag) "$@" >"$out" 2>&1 &
 	T_PIDS+=($!)
 	T_SERVER_PID=$!
 	local i
@@ -133,7 +138,7 @@ t_tt_client() {
 	shift 2
 	local rc=0
 	# shellcheck disable=SC2086
-	t_exec $where -- "$TT" client --connect "$addr" "$@" >"$T_TMP/client.out" 2>&1 || rc=$?
+	t_exec $where -- "$TT" client --connect "$addr" $(t_warmup_flag) "$@" >"$T_TMP/client.out" 2>&1 || rc=$?
 	[ $rc = 0 ] || t_fail "client failed (rc $rc): $(tail -1 "$T_TMP/client.out")"
 }
 

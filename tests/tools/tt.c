@@ -20,6 +20,11 @@
  *   --ack             the receiver acks all data with one byte; the sender waits for it
  *   --expect-reset    after the data, the next read must fail with ECONNRESET
  *   --handshake       exchange one byte each way before the data (like a hello)
+ *   --warmup          one 1-byte exchange before the real connections (the
+ *                     server's first connection), with the same read method:
+ *                     the datapath learns a server from its first connection
+ *   --blocking        blocking socket, reads without poll (default: non-blocking
+ *                     socket, poll before each read and write, as event loops do)
  *   --conns N         client: N connections in parallel (default 1)
  *   --repeat N        client: N rounds of --conns connections, one after another
  *   --count N         server: serve N connections, then exit (default: until killed)
@@ -58,7 +63,7 @@ struct opts {
 	size_t write_size; /* 0: mixed */
 	enum recv_method recv;
 	enum close_how close;
-	bool first, reply, ack, expect_reset, handshake;
+	bool first, reply, ack, expect_reset, handshake, blocking, warmup;
 	int conns, repeat, count, timeout_s;
 };
 
@@ -170,14 +175,41 @@ static size_t next_write_size(unsigned int *rng, uint64_t left)
 }
 
 /* Waits until FD is readable or the progress timeout passes. */
-static int wait_readable(int fd)
+static int wait_for(int fd, short events)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	int n = poll(&p, 1, o.timeout_s * 1000);
+	struct pollfd p = {.fd = fd, .events = events};
+	int n;
 
+	if (o.blocking)
+		return 0; /* the call itself blocks */
+	n = poll(&p, 1, o.timeout_s * 1000);
 	if (n == 0)
 		return -ETIMEDOUT;
 	return n < 0 ? -errno : 0;
+}
+
+static int wait_readable(int fd)
+{
+	return wait_for(fd, POLLIN);
+}
+
+/* recv() the way the chosen style does it: poll first unless blocking, and
+ * retry when a non-blocking socket says EAGAIN after poll said readable. */
+static ssize_t recv_wait(int fd, void *buf, size_t len, int flags)
+{
+	ssize_t n;
+	int err;
+
+	for (;;) {
+		if ((err = wait_readable(fd)))
+			return err;
+		n = recv(fd, buf, len, flags);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR || (errno == EAGAIN && !o.blocking))
+			continue;
+		return -errno;
+	}
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -210,6 +242,8 @@ static void *send_all(void *arg)
 			if (w < 0) {
 				if (errno == EINTR)
 					continue;
+				if (errno == EAGAIN && !o.blocking && !wait_for(s->fd, POLLOUT))
+					continue;
 				fail(s->r, "send", errno);
 				goto out;
 			}
@@ -237,11 +271,9 @@ static ssize_t recv_chunk(int fd, unsigned char *buf, size_t len, int *pipefd, i
 	case RECV_PEEK: {
 		ssize_t peeked;
 
-		if ((err = wait_readable(fd)))
-			return err;
-		peeked = recv(fd, buf, len, MSG_PEEK);
+		peeked = recv_wait(fd, buf, len, MSG_PEEK);
 		if (peeked <= 0)
-			return peeked < 0 ? -errno : 0;
+			return peeked;
 		/* What a peek showed must be what the read then returns. */
 		unsigned char *again = malloc((size_t)peeked);
 		if (!again)
@@ -269,7 +301,7 @@ static ssize_t recv_chunk(int fd, unsigned char *buf, size_t len, int *pipefd, i
 			/* Readable with nothing queued is EOF (or an error to collect). */
 			n = recv(fd, buf, len, MSG_DONTWAIT);
 			if (n < 0 && errno == EAGAIN)
-				return -EPROTO; /* poll said readable, FIONREAD 0, no EOF */
+				continue; /* a spurious wakeup: poll again */
 			return n < 0 ? -errno : n;
 		}
 		n = recv(fd, buf, (size_t)avail < len ? (size_t)avail : len, 0);
@@ -313,16 +345,10 @@ static ssize_t recv_chunk(int fd, unsigned char *buf, size_t len, int *pipefd, i
 		return n;
 	}
 	case RECV_WAITALL:
-		if ((err = wait_readable(fd)))
-			return err;
-		n = recv(fd, buf, len, MSG_WAITALL);
-		return n < 0 ? -errno : n;
+		return recv_wait(fd, buf, len, MSG_WAITALL);
 	case RECV_READ:
 	default:
-		if ((err = wait_readable(fd)))
-			return err;
-		n = read(fd, buf, len);
-		return n < 0 ? -errno : n;
+		return recv_wait(fd, buf, len, 0);
 	}
 }
 
@@ -415,6 +441,15 @@ out:
 
 /* ---- one connection ----------------------------------------------------- */
 
+/* Event-loop style unless asked otherwise; MSG_WAITALL readers block. */
+static void set_style(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (!o.blocking && o.recv != RECV_WAITALL && fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 static void run_conn(int fd, struct result *r)
 {
 	struct sender s = {.fd = fd, .r = r};
@@ -424,12 +459,13 @@ static void run_conn(int fd, struct result *r)
 	char ack = 'A';
 
 	r->bad_offset = -1;
+	set_style(fd);
 	if (o.handshake) {
 		/* The client speaks first; each side reads the other's byte. */
 		char hello = 'H', got;
 
-		if ((!o.server && send(fd, &hello, 1, MSG_NOSIGNAL) != 1) || wait_readable(fd) ||
-		    recv(fd, &got, 1, 0) != 1 || got != 'H' ||
+		if ((!o.server && send(fd, &hello, 1, MSG_NOSIGNAL) != 1) ||
+		    recv_wait(fd, &got, 1, 0) != 1 || got != 'H' ||
 		    (o.server && send(fd, &hello, 1, MSG_NOSIGNAL) != 1)) {
 			fail(r, "handshake", errno);
 			close(fd);
@@ -447,8 +483,10 @@ static void run_conn(int fd, struct result *r)
 	}
 	/* With --ack and nothing to read, the sender waits for the peer's ack. */
 	if (o.ack && !o.expect_bytes && !r->error[0]) {
-		if (wait_readable(fd) || recv(fd, &ack, 1, 0) != 1)
-			fail(r, "waiting for the ack", errno);
+		ssize_t n = recv_wait(fd, &ack, 1, 0);
+
+		if (n != 1)
+			fail(r, "waiting for the ack", n < 0 ? (int)-n : EPIPE);
 	}
 	if (o.close == CLOSE_SHUTDOWN && send_first && !r->error[0])
 		shutdown(fd, SHUT_WR);
@@ -467,24 +505,41 @@ static void run_conn(int fd, struct result *r)
 		char byte;
 		ssize_t n;
 
-		if (wait_readable(fd))
-			fail(r, "waiting for the reset", ETIMEDOUT);
-		else if ((n = recv(fd, &byte, 1, 0)) >= 0 || errno != ECONNRESET)
+		n = recv_wait(fd, &byte, 1, 0);
+		if (n != -ECONNRESET)
 			snprintf(r->error, sizeof(r->error),
 				 "expected ECONNRESET, read returned %zd (%s)", n,
-				 n < 0 ? strerror(errno) : "no error");
+				 n < 0 ? strerror((int)-n) : "no error");
 	}
 	if (o.close == CLOSE_SHUTDOWN && !o.expect_bytes && !r->error[0]) {
 		/* Half-closed: drain to the peer's EOF before closing. */
 		char sink[4096];
 		ssize_t n;
 
-		while (!wait_readable(fd) && (n = recv(fd, sink, sizeof(sink), 0)) > 0)
+		while ((n = recv_wait(fd, sink, sizeof(sink), 0)) > 0)
 			;
 	}
 	if (o.close == CLOSE_RESET)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
+}
+
+/* One clean 1-byte exchange, with everything else as configured. */
+static int warmup_conn(int fd)
+{
+	struct opts saved = o;
+	struct result r = {.bad_offset = -1};
+
+	o.send_bytes = o.expect_bytes = 1;
+	o.first = !o.server;
+	o.reply = o.server;
+	o.ack = o.expect_reset = false;
+	o.close = CLOSE_SHUTDOWN;
+	run_conn(fd, &r);
+	o = saved;
+	if (r.error[0])
+		fprintf(stderr, "shunt-tt: warm-up connection: %s\n", r.error);
+	return r.error[0] ? -1 : 0;
 }
 
 static void report_conn(const struct result *r)
@@ -516,10 +571,22 @@ static void *client_conn(void *arg)
 		goto out;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&o.addr, o.addrlen)) {
+	set_style(fd); /* before connect: that is when the datapath decides */
+	if (connect(fd, (struct sockaddr *)&o.addr, o.addrlen) && errno != EINPROGRESS) {
 		fail(&r, "connect", errno);
 		close(fd);
 		goto out;
+	}
+	if (!o.blocking) {
+		socklen_t len = sizeof(int);
+		int soerr = 0;
+
+		if (wait_for(fd, POLLOUT) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) ||
+		    soerr) {
+			fail(&r, "connect", soerr ? soerr : ETIMEDOUT);
+			close(fd);
+			goto out;
+		}
 	}
 	run_conn(fd, &r);
 out:
@@ -534,6 +601,19 @@ static int run_client(void)
 
 	if (!threads)
 		return 1;
+	if (o.warmup) {
+		struct result r = {.bad_offset = -1};
+		int fd = socket(o.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		set_style(fd);
+		if (fd < 0 ||
+		    (connect(fd, (struct sockaddr *)&o.addr, o.addrlen) && errno != EINPROGRESS) ||
+		    wait_for(fd, POLLOUT) || warmup_conn(fd)) {
+			fail(&r, "warm-up", errno);
+			report_conn(&r);
+			return 1;
+		}
+	}
 	for (round = 0; round < o.repeat; round++) {
 		if (o.conns == 1) {
 			client_conn(NULL);
@@ -589,6 +669,12 @@ static int run_server(void)
 				continue;
 			fprintf(stderr, "shunt-tt: accept: %s\n", strerror(errno));
 			return 1;
+		}
+		if (o.warmup) {
+			o.warmup = false;
+			if (warmup_conn(fd))
+				return 1;
+			continue;
 		}
 		served++;
 		if (pthread_create(&t, &attr, server_conn, (void *)(intptr_t)fd)) {
@@ -720,6 +806,10 @@ int main(int argc, char **argv)
 			o.expect_reset = true;
 		} else if (!strcmp(a, "--handshake")) {
 			o.handshake = true;
+		} else if (!strcmp(a, "--blocking")) {
+			o.blocking = true;
+		} else if (!strcmp(a, "--warmup")) {
+			o.warmup = true;
 		} else if (!strcmp(a, "--conns") && v) {
 			o.conns = atoi(v), i++;
 		} else if (!strcmp(a, "--repeat") && v) {

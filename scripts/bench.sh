@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# make bench: same-node pod to pod, side by side in one run.
+#
+#   1. architectures: no mesh | shunt bypass | sidecars (iptables REDIRECT to
+#      an haproxy in each pod, outbound and inbound, as Istio and Linkerd do):
+#      64-byte request/response latency p50/p99, bulk throughput (1 MiB
+#      writes), and CPU per unit of work.
+#   2. message-size sweep, no mesh | shunt: streaming throughput and
+#      request/response latency at 64 B .. 1 MiB, and 100 connections at 1 KiB.
+#
+# Cases run in interleaved rounds (a, b, c, a, b, c, ...) and each cell is the
+# median of the rounds; the spread (max-min)/median is reported with it.
+# Writes a table to stdout and everything to bench/results.json.
+#
+#   scripts/bench.sh [--rounds R] [--seconds S] [--quick] [--out FILE]
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=3
+SECONDS_PER=2
+OUT=$REPO/bench/results.json
+SECTIONS="arch sweep"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--seconds) SECONDS_PER=$2; shift 2 ;;
+	--quick) ROUNDS=1; SECONDS_PER=1; shift ;;
+	--out) OUT=$2; shift 2 ;;
+	--only) SECTIONS=$2; shift 2 ;;
+	*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+
+export SHUNT_CLUSTER_PREFIX=shunt-bench
+export SHUNT_CLUSTER_DIR=$REPO/.output/bench-cluster
+CLUSTER=$REPO/scripts/cluster.sh
+SHUNT=$REPO/.output/bin/shunt
+PERF=$REPO/.output/bin/shunt-perf
+STATE=$SHUNT_CLUSTER_DIR/cluster.json
+WORK=$(mktemp -d /tmp/shunt-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+pod() { jq -r --arg p "$1" ".nodes[].pods[] | select(.name == \$p) | .$2" "$STATE"; }
+
+QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
+QUIET=1 "$CLUSTER" up --nodes 1 --pods 2
+PIN=$(jq -r '.nodes[0].pin_dir' "$STATE")
+CG=$(jq -r '.nodes[0].cgroup' "$STATE")
+CLI_IP=$(pod n1-p1 ipv4)
+SRV_IP=$(pod n1-p2 ipv4)
+
+"$SHUNT" --pin-dir "$PIN" load --cgroup "$CG" 2>/dev/null
+for p in n1-p1 n1-p2; do
+	"$SHUNT" --pin-dir "$PIN" workload add "default/$p" --ip "$(pod $p ipv4)" \
+		--netns "$(pod $p netns)" --cgroup "$(pod $p cgroup)" >/dev/null
+done
+
+start_server() { # WHERE PORT
+	# shellcheck disable=SC2086
+	"$CLUSTER" exec $1 -- "$PERF" server --listen "$2" >"$WORK/srv-${2##*:}.log" 2>&1 &
+	PIDS+=($!)
+	local i
+	for ((i = 0; i < 100; i++)); do grep -q listening "$WORK/srv-${2##*:}.log" && return; sleep 0.05; done
+	log "server on $2 did not start"
+	exit 1
+}
+
+# The same server code three times: in the mesh, outside it, behind a sidecar.
+start_server n1-p2 "$SRV_IP:9000"              # shunt
+start_server "--outside n1-p2" "$SRV_IP:9001"  # no mesh: not under the mesh cgroup
+start_server "--outside n1-p2" "127.0.0.1:9100" # sidecar: reached through haproxy
+
+# Sidecars: every pod gets an haproxy as uid 1337, and iptables sends the
+# app's traffic through it both ways, like Istio's init container sets up.
+sidecar_setup() {
+	local cfg=$WORK/haproxy
+	mkdir -p "$cfg"
+	cat >"$cfg/out.cfg" <<-EOF
+		global
+		    uid 1337
+		    gid 1337
+		    nbthread 1
+		    maxconn 4000
+		defaults
+		    mode tcp
+		    timeout connect 5s
+		    timeout client 60s
+		    timeout server 60s
+		listen outbound
+		    bind 127.0.0.1:15001
+		    server app $SRV_IP:9100
+	EOF
+	cat >"$cfg/in.cfg" <<-EOF
+		global
+		    uid 1337
+		    gid 1337
+		    nbthread 1
+		    maxconn 4000
+		defaults
+		    mode tcp
+		    timeout connect 5s
+		    timeout client 60s
+		    timeout server 60s
+		listen inbound
+		    bind 0.0.0.0:15006
+		    server app 127.0.0.1:9100
+	EOF
+	ip netns exec "$(pod n1-p1 netns)" iptables -t nat -A OUTPUT -p tcp -d "$SRV_IP" --dport 9100 \
+		-m owner ! --uid-owner 1337 -j REDIRECT --to-ports 15001
+	ip netns exec "$(pod n1-p2 netns)" iptables -t nat -A PREROUTING -p tcp --dport 9100 \
+		-j REDIRECT --to-ports 15006
+	"$CLUSTER" exec --outside n1-p1 -- haproxy -db -f "$cfg/out.cfg" >"$WORK/haproxy-out.log" 2>&1 &
+	PIDS+=($!)
+	"$CLUSTER" exec --outside n1-p2 -- haproxy -db -f "$cfg/in.cfg" >"$WORK/haproxy-in.log" 2>&1 &
+	PIDS+=($!)
+	# Ready when a request makes it through both proxies.
+	local i
+	for ((i = 0; i < 50; i++)); do
+		"$CLUSTER" exec --outside n1-p1 -- "$PERF" client --connect "$SRV_IP:9100" --mode rr \
+			--size 64 --seconds 0.05 >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	log "sidecar path does not work; haproxy said:"
+	cat "$WORK"/haproxy-*.log >&2
+	return 1
+}
+SIDECAR=0
+if command -v haproxy >/dev/null && command -v iptables >/dev/null; then
+	sidecar_setup && SIDECAR=1
+else
+	log "haproxy or iptables missing: no sidecar column (make deps)"
+fi
+
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+
+# run_case CONFIG MODE SIZE CONNS -> JSON line with cpu_s added
+run_case() {
+	local config=$1 mode=$2 size=$3 conns=$4 where addr b0 b1 out
+	case "$config" in
+	nomesh) where="--outside n1-p1"; addr="$SRV_IP:9001" ;;
+	shunt) where="n1-p1"; addr="$SRV_IP:9000" ;;
+	sidecar) where="--outside n1-p1"; addr="$SRV_IP:9100" ;;
+	esac
+	b0=$(busy_jiffies)
+	# shellcheck disable=SC2086
+	out=$("$CLUSTER" exec $where -- "$PERF" client --connect "$addr" --mode "$mode" \
+		--size "$size" --seconds "$SECONDS_PER" --conns "$conns") || { log "$config $mode $size failed: $out"; out='{}'; }
+	b1=$(busy_jiffies)
+	jq -c --arg c "$config" --argjson cpu "$(echo "($b1 - $b0) / $HZ" | bc -l)" \
+		'. + {config: $c, cpu_s: $cpu}' <<<"$out"
+}
+
+# Warm-up: the servers have shown how they read before anything is measured.
+for m in rr stream; do
+	run_case shunt $m 1024 1 >/dev/null
+	run_case nomesh $m 1024 1 >/dev/null
+done
+
+RAW=$WORK/raw.jsonl
+: >"$RAW"
+record() { # SECTION CONFIG MODE SIZE CONNS ROUND
+	run_case "$2" "$3" "$4" "$5" | jq -c --arg s "$1" --argjson r "$6" '. + {section: $s, round: $r}' >>"$RAW"
+}
+
+if [[ " $SECTIONS " == *" arch "* ]]; then
+	configs="nomesh shunt"
+	[ $SIDECAR = 1 ] && configs="$configs sidecar"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "architectures, round $r/$ROUNDS"
+		for c in $configs; do record arch "$c" rr 64 1 $r; done
+		for c in $configs; do record arch "$c" stream 1048576 1 $r; done
+	done
+fi
+if [[ " $SECTIONS " == *" sweep "* ]]; then
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "size sweep, round $r/$ROUNDS"
+		for size in 64 256 1024 4096 16384 65536 1048576; do
+			for c in nomesh shunt; do record sweep "$c" stream $size 1 $r; done
+			for c in nomesh shunt; do record sweep "$c" rr $size 1 $r; done
+		done
+		for c in nomesh shunt; do record sweep "$c" stream 1024 100 $r; done
+	done
+fi
+
+# Medians per (section, config, mode, size, conns), spread, ratios to no mesh.
+mkdir -p "$(dirname "$OUT")"
+jq -s --arg kernel "$(uname -r)" --argjson rounds "$ROUNDS" --argjson secs "$SECONDS_PER" '
+  def median: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor]
+                     else (.[length/2 - 1] + .[length/2]) / 2 end;
+  def spread: if length < 2 or median == 0 then 0 else ((max - min) / median) end;
+  def cell(f): (map(f) | {median: median, spread: spread, runs: .});
+  group_by([.section, .mode, .size, .conns, .config])
+  | map({section: .[0].section, mode: .[0].mode, size: .[0].size, conns: .[0].conns,
+         config: .[0].config,
+         gbit_s: (if .[0].mode == "stream" then cell(.gbit_s) else null end),
+         p50_us: (if .[0].mode != "stream" then cell(.p50_us) else null end),
+         p99_us: (if .[0].mode != "stream" then cell(.p99_us) else null end),
+         cpu_s_per_gbit: (if .[0].mode == "stream" then cell(.cpu_s / (.gbit_s * .seconds)) else null end),
+         cpu_us_per_op: (if .[0].mode != "stream" then cell(.cpu_s * 1e6 / .ops) else null end)})
+  | group_by([.section, .mode, .size, .conns])
+  | map((map(select(.config == "nomesh"))[0]) as $base
+        | map(. + {ratio: (if .mode == "stream" then (.gbit_s.median / $base.gbit_s.median)
+                           else (.p50_us.median / $base.p50_us.median) end),
+                   p99_ratio: (if .mode != "stream" then (.p99_us.median / $base.p99_us.median) else null end)}))
+  | flatten
+  | {kernel: $kernel, rounds: $rounds, seconds_per_run: $secs,
+     note: "ratio: throughput / no-mesh for stream rows, p50 latency / no-mesh for rr rows",
+     results: .}' "$RAW" >"$OUT"
+
+fmt_row() {
+	jq -r '.results[] | select(.section == $s)
+	  | [.mode, (if .conns > 1 then "\(.size)x\(.conns)" else "\(.size)" end), .config,
+	     (if .mode == "stream" then "\(.gbit_s.median*1000|floor/1000) Gbit/s" else "p50 \(.p50_us.median*10|floor/10) us" end),
+	     (if .mode == "stream" then "" else "p99 \(.p99_us.median*10|floor/10) us" end),
+	     (if .mode == "stream" then "cpu \(.cpu_s_per_gbit.median*1000|floor/1000) s/Gbit" else "cpu \(.cpu_us_per_op.median*10|floor/10) us/op" end),
+	     "ratio \(.ratio*100|floor/100)x",
+	     "spread \((if .mode == "stream" then .gbit_s.spread else .p50_us.spread end)*100|floor)%"]
+	  | @tsv' --arg s "$1" "$OUT" | column -t -s $'\t'
+}
+echo
+echo "shunt bench: kernel $(uname -r), $ROUNDS rounds of ${SECONDS_PER}s, medians (ratio vs no mesh)"
+if [[ " $SECTIONS " == *" arch "* ]]; then
+	echo
+	echo "== same-node pod to pod: architectures =="
+	fmt_row arch
+fi
+if [[ " $SECTIONS " == *" sweep "* ]]; then
+	echo
+	echo "== message-size sweep: no mesh vs shunt =="
+	fmt_row sweep
+fi
+echo
+echo "results: $OUT"
