@@ -44,14 +44,13 @@ static __always_inline int shunt_keys_from_skops(struct bpf_sock_ops *skops,
 		shunt_addr_from_v4(self->local_addr, skops->local_ip4);
 		shunt_addr_from_v4(self->remote_addr, skops->remote_ip4);
 	} else if (skops->family == SHUNT_AF_INET6) {
-		self->local_addr[0] = skops->local_ip6[0];
-		self->local_addr[1] = skops->local_ip6[1];
-		self->local_addr[2] = skops->local_ip6[2];
-		self->local_addr[3] = skops->local_ip6[3];
-		self->remote_addr[0] = skops->remote_ip6[0];
-		self->remote_addr[1] = skops->remote_ip6[1];
-		self->remote_addr[2] = skops->remote_ip6[2];
-		self->remote_addr[3] = skops->remote_ip6[3];
+		__u32 local6[4] = {skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
+				   skops->local_ip6[3]};
+		__u32 remote6[4] = {skops->remote_ip6[0], skops->remote_ip6[1],
+				    skops->remote_ip6[2], skops->remote_ip6[3]};
+
+		__builtin_memcpy(self->local_addr, local6, 16);
+		__builtin_memcpy(self->remote_addr, remote6, 16);
 	} else {
 		return SHUNT_SKIP_FAMILY;
 	}
@@ -413,8 +412,8 @@ static __always_inline int shunt_key_from_sk(struct sock *sk, struct shunt_sock_
 		shunt_addr_from_v4(key->remote_addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
 	} else if (family == SHUNT_AF_INET6) {
 		BPF_CORE_READ_INTO(&key->local_addr, sk,
-				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
-		BPF_CORE_READ_INTO(&key->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&key->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	} else {
 		return -1;
 	}

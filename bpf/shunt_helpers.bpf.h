@@ -15,12 +15,13 @@
 #define SHUNT_SK_USER_DATA_PSOCK   4UL
 #define SHUNT_SK_USER_DATA_PTRMASK (~7UL)
 
-static __always_inline void shunt_addr_from_v4(__u32 out[4], __u32 ip4)
+/* ::ffff:a.b.c.d; IP4 in network byte order. */
+static __always_inline void shunt_addr_from_v4(__u8 out[16], __u32 ip4)
 {
-	out[0] = 0;
-	out[1] = 0;
-	out[2] = bpf_htonl(0x0000ffff);
-	out[3] = ip4;
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(&out[12], &ip4, 4);
 }
 
 static __always_inline struct shunt_counters *shunt_counters_get(void)

@@ -17,7 +17,7 @@
 
 /* shunt_workloads: which addresses belong to mesh workloads. */
 struct shunt_workload_key {
-	__u32 addr[4];
+	__u8 addr[16]; /* bytes, so `bpftool map dump` shows ...255,255,10,100,1,11 */
 };
 
 enum shunt_workload_flags {
@@ -45,8 +45,8 @@ struct shunt_workload_name {
  */
 struct shunt_sock_key {
 	__u64 netns_cookie;
-	__u32 local_addr[4];
-	__u32 remote_addr[4];
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
 	__u16 local_port;
 	__u16 remote_port;
 	__u32 pad;
@@ -92,7 +92,7 @@ struct shunt_endpoint {
  */
 struct shunt_rx_profile_key {
 	__u64 netns_cookie;
-	__u32 remote_addr[4]; /* zero for the accepting side */
+	__u8 remote_addr[16]; /* zero for the accepting side */
 	__u32 port;	      /* accepting: local port; connecting: remote port */
 	__u32 passive;
 };

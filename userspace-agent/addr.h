@@ -10,9 +10,9 @@
 #define SHUNT_ADDR_STRLEN 46 /* INET6_ADDRSTRLEN */
 
 /* Parses "10.0.0.1" or "fd00::1"; returns 0 or -EINVAL. */
-int shunt_addr_parse(const char *text, __u32 out[4]);
+int shunt_addr_parse(const char *text, __u8 out[16]);
 /* Writes the address back in its natural form (IPv4 dotted for v4-mapped). */
-int shunt_addr_format(const __u32 addr[4], char *buf, size_t len);
-bool shunt_addr_is_v4(const __u32 addr[4]);
+int shunt_addr_format(const __u8 addr[16], char *buf, size_t len);
+bool shunt_addr_is_v4(const __u8 addr[16]);
 
 #endif
