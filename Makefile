@@ -27,6 +27,10 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-I$(OUTPUT) -Ibpf -Iloader -Iuserspace-agent -MMD -MP
 LDLIBS := -lbpf -lelf -lz
+ifeq ($(STATIC),1)
+# A self-contained binary for nodes without libbpf (the kind smoke test).
+LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd
+endif
 
 LOADER_SRCS := $(wildcard loader/*.c)
 AGENT_SRCS := $(wildcard userspace-agent/*.c)

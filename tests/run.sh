@@ -32,13 +32,17 @@ for bin in .output/unit/test_*; do
 	out=$("$bin" 2>&1)
 	rc=$?
 	suite=${bin##*/}
+	declare -A seen=()
 	while read -r line; do
+		name=${line#*] }
+		[ -n "${seen[$name]:-}" ] && continue
 		case "$line" in
-		"[       OK ] "*) name=${line#*] }; [[ "unit/$suite/$name" == *"$FILTER"* ]] && report "unit/$suite/$name" PASS 0 ;;
+		"[       OK ] "*) seen[$name]=1; [[ "unit/$suite/$name" == *"$FILTER"* ]] && report "unit/$suite/$name" PASS 0 ;;
 		"[  FAILED  ] "*"test(s)"*) ;;
-		"[  FAILED  ] "*) name=${line#*] }; [[ "unit/$suite/$name" == *"$FILTER"* ]] && report "unit/$suite/$name" FAIL 0 ;;
+		"[  FAILED  ] "*) seen[$name]=1; [[ "unit/$suite/$name" == *"$FILTER"* ]] && report "unit/$suite/$name" FAIL 0 ;;
 		esac
 	done <<<"$out"
+	unset seen
 	if [ $rc != 0 ] && ! grep -q '^\[  FAILED  \]' <<<"$out"; then
 		report "unit/$suite" FAIL 0 "exit $rc: $(tail -3 <<<"$out" | tr '\n' ' ')"
 	fi
