@@ -110,9 +110,11 @@ static __always_inline void shunt_profile_key(const struct shunt_sock_key *self,
 }
 
 enum shunt_profile_event {
-	SHUNT_PROFILE_RECVMSG,	/* a connection's first recvmsg, non-blocking */
-	SHUNT_PROFILE_UNSAFE,	/* read by splice, zerocopy or MSG_WAITALL */
-	SHUNT_PROFILE_BLOCKING, /* a blocking read */
+	SHUNT_PROFILE_RECVMSG,		/* a connection's first recvmsg, non-blocking */
+	SHUNT_PROFILE_UNSAFE,		/* read by splice, zerocopy or MSG_WAITALL */
+	SHUNT_PROFILE_BLOCKING,		/* a blocking read */
+	SHUNT_PROFILE_SMALL_WRITER,	/* streamed small writes */
+	SHUNT_PROFILE_NOT_SMALL_WRITER, /* sent a fair amount, never a small-write stream */
 };
 
 static __always_inline void shunt_profile_note(const struct shunt_sock_key *self, __u32 passive,
@@ -143,7 +145,8 @@ static __always_inline void shunt_profile_note(const struct shunt_sock_key *self
  * the first byte).
  */
 static __always_inline int shunt_admit(struct bpf_sock *sk, const struct shunt_sock_key *self,
-				       __u32 passive, __u32 tgid, bool *trusted)
+				       const struct shunt_sock_key *peer, __u32 passive, __u32 tgid,
+				       bool *trusted)
 {
 	struct shunt_rx_profile_key pkey = {};
 	struct shunt_rx_profile *p;
@@ -154,6 +157,10 @@ static __always_inline int shunt_admit(struct bpf_sock *sk, const struct shunt_s
 	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
 	*trusted = p && p->recvmsg_conns && !p->unsafe && !p->blocking;
 	if (passive) {
+		/* The client's side was decided first (its callback runs
+		 * before ours): when it stayed out, no redirect can happen. */
+		if (!bpf_map_lookup_elem(&shunt_endpoints, peer))
+			return SHUNT_SKIP_PEER_SKIPPED;
 		/* An accepted socket has no file yet: go by what earlier
 		 * connections to this port showed, or watch this one. */
 		if (p && p->blocking)
@@ -168,6 +175,21 @@ static __always_inline int shunt_admit(struct bpf_sock *sk, const struct shunt_s
 		return SHUNT_SKIP_FAMILY;
 	f_flags = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_flags);
 	return f_flags & SHUNT_O_NONBLOCK ? -1 : SHUNT_SKIP_BLOCKING;
+}
+
+/* Records where the kernel put the socket's psock, for the tracepoints. */
+static __always_inline void shunt_index_psock(struct bpf_sock *sk, struct shunt_sock_state *st)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	unsigned long user_data;
+
+	if (!tp)
+		return;
+	user_data = (unsigned long)BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_user_data);
+	if (!(user_data & SHUNT_SK_USER_DATA_PSOCK))
+		return;
+	st->psock = user_data & SHUNT_SK_USER_DATA_PTRMASK;
+	bpf_map_update_elem(&shunt_psocks, &st->psock, &st->self, BPF_ANY);
 }
 
 static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
@@ -191,7 +213,7 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	if (st)
 		tgid = st->tgid;
 	if (skip < 0)
-		skip = shunt_admit(sk, &self, ep.passive, tgid, &trusted);
+		skip = shunt_admit(sk, &self, &peer, ep.passive, tgid, &trusted);
 	if (skip >= 0 && skip != SHUNT_SKIP_OBSERVING) {
 		shunt_count_skip(c, skip);
 		return;
@@ -231,6 +253,7 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	}
 	st->admitted = 1;
 	c->socks_added++;
+	shunt_index_psock(sk, st);
 }
 
 static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
@@ -249,6 +272,8 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 	/* Still flagged at close: it read by splice or zerocopy, not recvmsg. */
 	if (ep && (ep->rx_flags & SHUNT_RX_OTHER_READ))
 		shunt_profile_note(&st->self, ep->passive, SHUNT_PROFILE_UNSAFE);
+	if (st->psock)
+		bpf_map_delete_elem(&shunt_psocks, &st->psock);
 	/* The kernel drops the sockhash entry itself. */
 	bpf_map_delete_elem(&shunt_endpoints, &st->self);
 	if (c && st->admitted)
@@ -322,6 +347,10 @@ static __always_inline __u32 shunt_verdict(struct sk_msg_md *msg, struct shunt_s
 		return SHUNT_REASON_DISABLED;
 	if (!peer)
 		return SHUNT_REASON_PEER_MISSING;
+	/* First: a stream of small writes goes to TCP whatever else holds,
+	 * and in windows (see shunt_sk_msg), so decide it before the rest. */
+	if (cfg->small_streak && streak >= cfg->small_streak)
+		return SHUNT_REASON_SMALL_WRITES;
 	if (peer->rx_flags & SHUNT_RX_WAITALL)
 		return SHUNT_REASON_RX_WAITALL;
 	if (peer->rx_flags & SHUNT_RX_LOWAT)
@@ -336,8 +365,6 @@ static __always_inline __u32 shunt_verdict(struct sk_msg_md *msg, struct shunt_s
 		if (!tp || tp->write_seq != peer->copied_seq)
 			return SHUNT_REASON_TCP_UNREAD;
 	}
-	if (cfg->small_streak && streak >= cfg->small_streak)
-		return SHUNT_REASON_SMALL_WRITES;
 
 	/* Backlog: what the peer had queued at its last read plus what we
 	 * redirected since. Its reads are the only clock we have. */
@@ -397,6 +424,14 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	}
 	shunt_count_reason(&c->tcp_msgs, reason);
 	c->msgs_tcp++;
+	if (reason == SHUNT_REASON_SMALL_WRITES && cfg->small_pass_bytes > size) {
+		/* A stream of small writes: let the next bytes through without
+		 * running this program for each write (TCP is where they go
+		 * anyway; the counters see the window, not each write). */
+		bpf_msg_apply_bytes(msg, cfg->small_pass_bytes);
+		c->bytes_tcp += cfg->small_pass_bytes;
+		return SK_PASS;
+	}
 	c->bytes_tcp += size;
 	return SK_PASS;
 }
@@ -424,6 +459,18 @@ static __always_inline int shunt_key_from_sk(struct sock *sk, struct shunt_sock_
 }
 
 /* The endpoint of a socket in our sockhash, or NULL for any other socket. */
+/* The endpoint of a socket with a psock: by the psock index when it is ours. */
+static __always_inline struct shunt_endpoint *shunt_psock_endpoint(__u64 psock,
+								   struct shunt_sock_key *key)
+{
+	struct shunt_sock_key *indexed = bpf_map_lookup_elem(&shunt_psocks, &psock);
+
+	if (!indexed)
+		return NULL; /* someone else's sockmap */
+	*key = *indexed;
+	return bpf_map_lookup_elem(&shunt_endpoints, key);
+}
+
 static __always_inline struct shunt_endpoint *
 shunt_endpoint_of(struct sock *sk, struct sk_psock **psock, struct shunt_sock_key *key)
 {
@@ -432,9 +479,7 @@ shunt_endpoint_of(struct sock *sk, struct sk_psock **psock, struct shunt_sock_ke
 	if (!(user_data & SHUNT_SK_USER_DATA_PSOCK))
 		return NULL;
 	*psock = (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK);
-	if (shunt_key_from_sk(sk, key))
-		return NULL;
-	return bpf_map_lookup_elem(&shunt_endpoints, key);
+	return shunt_psock_endpoint(user_data & SHUNT_SK_USER_DATA_PTRMASK, key);
 }
 
 static __always_inline __u32 shunt_psock_backlog(struct sk_psock *psock)
@@ -460,17 +505,26 @@ int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 	__u32 rx_flags;
 	bool blocking;
 
-	if (user_data & SHUNT_SK_USER_DATA_PSOCK)
+	if (user_data & SHUNT_SK_USER_DATA_PSOCK) {
 		psock = (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK);
-	else if (bpf_current_task_under_cgroup(&shunt_mesh_cgroup, 0) != 1)
-		return 0; /* neither in our sockhash nor read by a mesh task */
-	if (shunt_key_from_sk(sk, &key))
-		return 0;
-	ep = bpf_map_lookup_elem(&shunt_endpoints, &key);
+		ep = shunt_psock_endpoint(user_data & SHUNT_SK_USER_DATA_PTRMASK, &key);
+	} else {
+		/* A watched socket (not in the sockhash) of a mesh task? */
+		if (bpf_current_task_under_cgroup(&shunt_mesh_cgroup, 0) != 1)
+			return 0;
+		if (shunt_key_from_sk(sk, &key))
+			return 0;
+		ep = bpf_map_lookup_elem(&shunt_endpoints, &key);
+	}
 	if (!ep)
 		return 0;
-	blocking = !(flags & SHUNT_MSG_DONTWAIT) &&
-		   !(BPF_CORE_READ(sk, sk_socket, file, f_flags) & SHUNT_O_NONBLOCK);
+	/* How the socket is read rarely changes: look at its file flags on
+	 * the first reads and then now and again, not on every one. */
+	blocking = false;
+	if (flags & SHUNT_MSG_DONTWAIT)
+		blocking = false;
+	else if (ep->rx_reads < 4 || (ep->rx_reads & 63) == 0 || ep->observing)
+		blocking = !(BPF_CORE_READ(sk, sk_socket, file, f_flags) & SHUNT_O_NONBLOCK);
 	if (blocking && !ep->passive) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1;
 
@@ -506,10 +560,12 @@ int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 		rx_flags |= SHUNT_RX_WAITALL;
 		shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_UNSAFE);
 	}
-	if (BPF_CORE_READ(sk, sk_rcvlowat) > 1)
-		rx_flags |= SHUNT_RX_LOWAT;
-	else
-		rx_flags &= ~SHUNT_RX_LOWAT;
+	if (ep->rx_reads < 4 || (ep->rx_reads & 63) == 0) {
+		if (BPF_CORE_READ(sk, sk_rcvlowat) > 1)
+			rx_flags |= SHUNT_RX_LOWAT;
+		else
+			rx_flags &= ~SHUNT_RX_LOWAT;
+	}
 	ep->copied_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
 	ep->backlog = shunt_psock_backlog(psock);
 	ep->rx_flags = rx_flags;

@@ -22,6 +22,7 @@ struct shunt_sock_state {
 	__u32 observing;	/* not in the sockhash, only watched */
 	__u32 admitted;		/* in the sockhash */
 	__u32 tgid;		/* process that called connect() (client side) */
+	__u64 psock;		/* psock address, key of shunt_psocks */
 	__u32 pad;
 };
 
@@ -90,6 +91,17 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_mesh_cgroup SEC(".maps");
+
+/* psock address -> socket key: how the receive tracepoints, which see a
+ * socket pointer, find its endpoint without rebuilding the key from a dozen
+ * probe reads on every recvmsg. Filled at insertion, emptied at close. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_SOCKS);
+	__type(key, __u64);
+	__type(value, struct shunt_sock_key);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_psocks SEC(".maps");
 
 /* Private per-socket state; freed by the kernel with the socket. */
 struct {

@@ -101,7 +101,6 @@ struct shunt_rx_profile {
 	__u32 recvmsg_conns; /* connections seen reading by recvmsg */
 	__u32 unsafe;	     /* one read by splice, zerocopy or MSG_WAITALL */
 	__u32 blocking;	     /* one did a blocking read (see SHUNT_SKIP_BLOCKING) */
-	__u32 pad;
 };
 
 /* Why a message went through TCP instead of the bypass. */
@@ -134,8 +133,9 @@ enum shunt_skip {
 	 * recvmsg that is woken without data (e.g. by the FIN_WAIT2 state
 	 * change after shutdown(SHUT_WR)) returns EAGAIN instead of waiting on.
 	 */
-	SHUNT_SKIP_BLOCKING,  /* blocking socket, or a server that reads blocking */
-	SHUNT_SKIP_OBSERVING, /* first connection of an unknown server: watched */
+	SHUNT_SKIP_BLOCKING,	 /* blocking socket, or a server that reads blocking */
+	SHUNT_SKIP_OBSERVING,	 /* first connection of an unknown server: watched */
+	SHUNT_SKIP_PEER_SKIPPED, /* the other end was kept off: no redirect possible */
 	SHUNT_SKIP_MAX,
 };
 
@@ -168,6 +168,7 @@ struct shunt_skip_counts {
 	__u64 insert_fail;
 	__u64 blocking;
 	__u64 observing;
+	__u64 peer_skipped;
 };
 
 struct shunt_counters {
@@ -197,16 +198,19 @@ struct shunt_sock_report {
 
 /* shunt_config: tunables, changed at run time by `shunt config`. */
 struct shunt_config {
-	__u32 bypass_enabled;  /* 0: every send goes through TCP */
-	__u32 rx_guard;	       /* 1: redirect only to receivers proven safe */
-	__u32 small_write_max; /* a write of at most this many bytes is small */
-	__u32 small_streak;    /* this many small writes in a row, no read: stream */
-	__u32 max_backlog;     /* unread redirected bytes allowed at the peer */
+	__u32 bypass_enabled;	/* 0: every send goes through TCP */
+	__u32 rx_guard;		/* 1: redirect only to receivers proven safe */
+	__u32 small_write_max;	/* a write of at most this many bytes is small */
+	__u32 small_streak;	/* this many small writes in a row, no read: stream */
+	__u32 max_backlog;	/* unread redirected bytes allowed at the peer */
+	__u32 small_pass_bytes; /* a small-write stream goes to TCP this many bytes
+				 * at a time, without running the program per write */
 	__u32 pad;
 };
 
-#define SHUNT_DEFAULT_SMALL_WRITE_MAX 192
-#define SHUNT_DEFAULT_SMALL_STREAK    32
-#define SHUNT_DEFAULT_MAX_BACKLOG     (8u << 20)
+#define SHUNT_DEFAULT_SMALL_WRITE_MAX  96
+#define SHUNT_DEFAULT_SMALL_STREAK     32
+#define SHUNT_DEFAULT_MAX_BACKLOG      (8u << 20)
+#define SHUNT_DEFAULT_SMALL_PASS_BYTES (64u << 10)
 
 #endif /* SHUNT_SHARED_H */

@@ -73,6 +73,7 @@ void shunt_config_defaults(struct shunt_config *cfg)
 	cfg->small_write_max = SHUNT_DEFAULT_SMALL_WRITE_MAX;
 	cfg->small_streak = SHUNT_DEFAULT_SMALL_STREAK;
 	cfg->max_backlog = SHUNT_DEFAULT_MAX_BACKLOG;
+	cfg->small_pass_bytes = SHUNT_DEFAULT_SMALL_PASS_BYTES;
 }
 
 static bool pinned(const char *dir, const char *name)

@@ -15,6 +15,7 @@
 # Writes a table to stdout and everything to bench/results.json.
 #
 #   scripts/bench.sh [--rounds R] [--seconds S] [--quick] [--out FILE]
+#                    [--only "arch sweep"] [--sizes "64 256"] (no many-conns row)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,8 +23,11 @@ ROUNDS=3
 SECONDS_PER=2
 OUT=$REPO/bench/results.json
 SECTIONS="arch sweep"
+SIZES="64 256 1024 4096 16384 65536 1048576"
+MANY=1
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--sizes) SIZES=$2; MANY=0; shift 2 ;;
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--seconds) SECONDS_PER=$2; shift 2 ;;
 	--quick) ROUNDS=1; SECONDS_PER=1; shift ;;
@@ -67,6 +71,9 @@ for p in n1-p1 n1-p2; do
 	"$SHUNT" --pin-dir "$PIN" workload add "default/$p" --ip "$(pod $p ipv4)" \
 		--netns "$(pod $p netns)" --cgroup "$(pod $p cgroup)" >/dev/null
 done
+
+# Extra datapath tunables for experiments, e.g. SHUNT_BENCH_CONFIG="small_streak=0".
+[ -z "${SHUNT_BENCH_CONFIG:-}" ] || "$SHUNT" --pin-dir "$PIN" config $SHUNT_BENCH_CONFIG >/dev/null
 
 start_server() { # WHERE PORT
 	# shellcheck disable=SC2086
@@ -188,10 +195,11 @@ fi
 if [[ " $SECTIONS " == *" sweep "* ]]; then
 	for ((r = 1; r <= ROUNDS; r++)); do
 		log "size sweep, round $r/$ROUNDS"
-		for size in 64 256 1024 4096 16384 65536 1048576; do
+		for size in $SIZES; do
 			for c in nomesh shunt; do record sweep "$c" stream $size 1 $r; done
 			for c in nomesh shunt; do record sweep "$c" rr $size 1 $r; done
 		done
+		[ $MANY = 1 ] || continue
 		for c in nomesh shunt; do record sweep "$c" stream 1024 100 $r; done
 	done
 fi

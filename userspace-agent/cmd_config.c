@@ -25,6 +25,8 @@ static const struct {
      "small writes in a row without a read that mean streaming (0: off)"},
     {"max_backlog", offsetof(struct shunt_config, max_backlog),
      "unread redirected bytes allowed at the receiver (0: no limit)"},
+    {"small_pass_bytes", offsetof(struct shunt_config, small_pass_bytes),
+     "bytes a small-write stream sends through TCP per verdict"},
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

@@ -243,6 +243,7 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 		json_kv_u64(&j, "small_write_max", cfg->small_write_max);
 		json_kv_u64(&j, "small_streak", cfg->small_streak);
 		json_kv_u64(&j, "max_backlog", cfg->max_backlog);
+		json_kv_u64(&j, "small_pass_bytes", cfg->small_pass_bytes);
 		json_object_end(&j);
 	}
 	json_key(&j, "maps");

@@ -12,7 +12,9 @@
  * Options (both sides agree on them; the test passes the same to each):
  *   --send N          bytes this side sends (default 0)
  *   --expect N        bytes this side must receive before EOF (default 0)
- *   --write-size W    bytes per write, or "mixed" for 1..65536 (default 65536)
+ *   --write-size W    bytes per write, "mixed" for 1..65536, or "phases": 2 MiB in
+ *                     64 KiB writes, then 1000 writes of 64 bytes, over and over
+ *                     (the datapath switches such a stream between bypass and TCP)
  *   --recv METHOD     read | peek | fionread | epoll | splice | waitall
  *   --close HOW       shutdown (half-close after sending, default) | close | reset
  *   --first           send everything before reading anything (else duplex)
@@ -163,11 +165,18 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+#define WRITE_PHASES ((size_t)-1)
+
 static size_t next_write_size(unsigned int *rng, uint64_t left)
 {
 	size_t n = o.write_size;
 
-	if (n == 0) {
+	if (n == WRITE_PHASES) {
+		/* rng counts writes: 32 large ones, then 1000 small ones. */
+		unsigned int k = (*rng)++ % 1032;
+
+		n = k < 32 ? 65536 : 64;
+	} else if (n == 0) {
 		*rng = *rng * 1103515245u + 12345u;
 		n = 1 + (*rng >> 8) % 65536;
 	}
@@ -225,7 +234,7 @@ static void *send_all(void *arg)
 {
 	struct sender *s = arg;
 	unsigned char *buf = malloc(65536);
-	unsigned int rng = 12345;
+	unsigned int rng = o.write_size == WRITE_PHASES ? 0 : 12345;
 	uint64_t off = 0;
 
 	if (!buf) {
@@ -781,8 +790,11 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--expect") && v) {
 			o.expect_bytes = parse_size(v), i++;
 		} else if (!strcmp(a, "--write-size") && v) {
-			o.write_size = strcmp(v, "mixed") ? (size_t)parse_size(v) : 0, i++;
-			if (o.write_size > 65536)
+			o.write_size = !strcmp(v, "mixed")    ? 0
+				       : !strcmp(v, "phases") ? WRITE_PHASES
+							      : (size_t)parse_size(v);
+			i++;
+			if (o.write_size > 65536 && o.write_size != WRITE_PHASES)
 				o.write_size = 65536;
 		} else if (!strcmp(a, "--recv") && v) {
 			for (k = 0; k < sizeof(recv_names) / sizeof(recv_names[0]); k++)

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+# Connections switch between the bypass and TCP mid-stream; every byte must
+# still arrive, once and in order, in both directions (shunt-tt checks each
+# byte at the receiver).
+
+# Bulk writes (bypass) alternate with bursts of 64-byte writes (handed to
+# TCP as a small-write stream) and back, both directions at once.
+test_switch_mid_stream_both_directions_keeps_every_byte() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7200"
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 1 --send 48M --expect 48M --write-size phases --handshake
+	t_tt_client n1-p1 "$dst" --send 48M --expect 48M --write-size phases --handshake
+	t_tt_server_wait
+	local handed resumed
+	handed=$(t_delta n1 handbacks.small_writes)
+	resumed=$(t_delta n1 resumed)
+	t_log "hand-backs for small writes: $handed, resumed bypass: $resumed"
+	t_ge "$handed" 4 "switches from the bypass to TCP"
+	t_ge "$resumed" 4 "switches from TCP back to the bypass"
+}
+
+# The same with 50 connections at once.
+test_switch_mid_stream_many_connections_keeps_every_byte() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7201"
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 50 --send 6M --expect 6M --write-size phases --handshake
+	t_tt_client n1-p1 "$dst" --conns 50 --send 6M --expect 6M --write-size phases --handshake
+	t_tt_server_wait
+	t_ge "$(t_delta n1 handbacks.small_writes)" 50 "switches from the bypass to TCP"
+	t_ge "$(t_delta n1 resumed)" 50 "switches back to the bypass"
+}
+
+# An operator switches the bypass off and on while data flows both ways.
+test_switch_by_config_while_streaming_keeps_every_byte() {
+	t_setup
+	local dst i
+	dst="$(t_pod_ip n1-p2):7202"
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 1 --send 1G --expect 1G --write-size mixed --handshake
+	t_exec n1-p1 -- "$TT" client --connect "$dst" --warmup --send 1G --expect 1G \
+		--write-size mixed --handshake >"$T_TMP/client.out" 2>&1 &
+	local client=$!
+	T_PIDS+=($client)
+	for ((i = 0; i < 20; i++)); do
+		sleep 0.05
+		t_shunt n1 config bypass_enabled=$((i % 2)) >/dev/null
+	done
+	t_shunt n1 config bypass_enabled=1 >/dev/null
+	wait "$client" || t_fail "client: $(tail -1 "$T_TMP/client.out")"
+	t_tt_server_wait
+	t_ge "$(t_delta n1 handbacks.disabled)" 1 "switches to TCP when disabled"
+	t_ge "$(t_delta n1 resumed)" 1 "switches back when enabled"
+}
+
+# A connection handed back for small writes returns to the bypass for bulk.
+test_small_write_stream_goes_to_tcp_and_back() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7203"
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 1 --expect 24M --write-size phases --handshake
+	t_tt_client n1-p1 "$dst" --send 24M --write-size phases --handshake
+	t_tt_server_wait
+	t_ge "$(t_delta n1 tcp_msgs.small_writes)" 1 "small writes sent through TCP"
+	t_ge "$(t_delta n1 bytes_redirected)" $((16 * MiB)) "bulk bytes through the bypass"
+}
