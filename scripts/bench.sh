@@ -92,39 +92,17 @@ start_server "--outside n1-p2" "127.0.0.1:9100" # sidecar: reached through hapro
 
 # Sidecars: every pod gets an haproxy as uid 1337, and iptables sends the
 # app's traffic through it both ways, like Istio's init container sets up.
+haproxy_config() { # NAME BIND SERVER: a plain TCP proxy, as uid 1337
+	printf 'global\n    uid 1337\n    gid 1337\n    nbthread 1\n    maxconn 4000\n'
+	printf 'defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+	printf 'listen %s\n    bind %s\n    server app %s\n' "$1" "$2" "$3"
+}
+
 sidecar_setup() {
 	local cfg=$WORK/haproxy
 	mkdir -p "$cfg"
-	cat >"$cfg/out.cfg" <<-EOF
-		global
-		    uid 1337
-		    gid 1337
-		    nbthread 1
-		    maxconn 4000
-		defaults
-		    mode tcp
-		    timeout connect 5s
-		    timeout client 60s
-		    timeout server 60s
-		listen outbound
-		    bind 127.0.0.1:15001
-		    server app $SRV_IP:9100
-	EOF
-	cat >"$cfg/in.cfg" <<-EOF
-		global
-		    uid 1337
-		    gid 1337
-		    nbthread 1
-		    maxconn 4000
-		defaults
-		    mode tcp
-		    timeout connect 5s
-		    timeout client 60s
-		    timeout server 60s
-		listen inbound
-		    bind 0.0.0.0:15006
-		    server app 127.0.0.1:9100
-	EOF
+	haproxy_config outbound 127.0.0.1:15001 "$SRV_IP:9100" >"$cfg/out.cfg"
+	haproxy_config inbound 0.0.0.0:15006 127.0.0.1:9100 >"$cfg/in.cfg"
 	ip netns exec "$(pod n1-p1 netns)" iptables -t nat -A OUTPUT -p tcp -d "$SRV_IP" --dport 9100 \
 		-m owner ! --uid-owner 1337 -j REDIRECT --to-ports 15001
 	ip netns exec "$(pod n1-p2 netns)" iptables -t nat -A PREROUTING -p tcp --dport 9100 \

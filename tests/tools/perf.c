@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netaddr.h"
+
 #define PERF_MAGIC 0x73687074u /* "shpt" */
 
 enum mode { MODE_STREAM = 1, MODE_RR = 2, MODE_CRR = 3 };
@@ -404,28 +406,7 @@ static int run_client(void)
 
 static int parse_addr(const char *text)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *res;
-	const char *colon = strrchr(text, ':');
-	char host[256];
-	size_t hl;
-
-	if (!colon)
-		return -1;
-	hl = (size_t)(colon - text);
-	if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']') {
-		text++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return -1;
-	memcpy(host, text, hl);
-	host[hl] = '\0';
-	if (getaddrinfo(host, colon + 1, &hints, &res))
-		return -1;
-	memcpy(&addr, res->ai_addr, res->ai_addrlen);
-	addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
+	return netaddr_parse(text, &addr, &addrlen);
 }
 
 static void usage(void)

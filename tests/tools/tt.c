@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netaddr.h"
+
 enum recv_method { RECV_READ, RECV_PEEK, RECV_FIONREAD, RECV_EPOLL, RECV_SPLICE, RECV_WAITALL };
 enum close_how { CLOSE_SHUTDOWN, CLOSE_CLOSE, CLOSE_RESET };
 
@@ -705,28 +707,7 @@ static int run_server(void)
 
 static int parse_addr(const char *text)
 {
-	char host[256];
-	const char *colon = strrchr(text, ':');
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *res;
-	size_t hl;
-
-	if (!colon)
-		return -1;
-	hl = (size_t)(colon - text);
-	if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']') {
-		text++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return -1;
-	memcpy(host, text, hl);
-	host[hl] = '\0';
-	if (getaddrinfo(host, colon + 1, &hints, &res))
-		return -1;
-	memcpy(&o.addr, res->ai_addr, res->ai_addrlen);
-	o.addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
+	return netaddr_parse(text, &o.addr, &o.addrlen);
 }
 
 static uint64_t parse_size(const char *text)
