@@ -319,14 +319,19 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 
 /* Tracks runs of small writes with no read in between (a streaming writer). */
 static __always_inline __u32 shunt_update_streak(struct shunt_sock_state *st,
-						 const struct shunt_endpoint *self,
 						 const struct shunt_config *cfg, __u32 size)
 {
-	__u32 reads = self ? self->rx_reads : 0;
+	const struct shunt_endpoint *self;
+	__u32 reads;
 
 	if (size > cfg->small_write_max) {
 		st->streak = 0;
-	} else if (st->streak == 0 || reads != st->streak_reads) {
+		return 0;
+	}
+	/* Only small writes need our own reads count: look it up for them. */
+	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
+	reads = self ? self->rx_reads : 0;
+	if (st->streak == 0 || reads != st->streak_reads) {
 		st->streak = 1;
 		st->streak_reads = reads;
 	} else if (st->streak < 0xffffffffu) {
@@ -383,7 +388,7 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 {
 	struct shunt_counters *c = shunt_counters_get();
 	const struct shunt_config *cfg = shunt_config_get();
-	const struct shunt_endpoint *peer, *self;
+	const struct shunt_endpoint *peer;
 	struct shunt_sock_state *st;
 	__u32 size = msg->size;
 	__u32 reason, streak;
@@ -394,9 +399,8 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	if (!st)
 		return SK_PASS;
 
-	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
 	peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
-	streak = shunt_update_streak(st, self, cfg, size);
+	streak = shunt_update_streak(st, cfg, size);
 	reason = shunt_verdict(msg, st, peer, cfg, streak);
 
 	if (reason == SHUNT_REASON_MAX) {
@@ -506,8 +510,7 @@ int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 	bool blocking;
 
 	if (user_data & SHUNT_SK_USER_DATA_PSOCK) {
-		psock = (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK);
-		ep = shunt_psock_endpoint(user_data & SHUNT_SK_USER_DATA_PTRMASK, &key);
+		ep = shunt_endpoint_of(sk, &psock, &key);
 	} else {
 		/* A watched socket (not in the sockhash) of a mesh task? */
 		if (bpf_current_task_under_cgroup(&shunt_mesh_cgroup, 0) != 1)
@@ -520,11 +523,9 @@ int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 		return 0;
 	/* How the socket is read rarely changes: look at its file flags on
 	 * the first reads and then now and again, not on every one. */
-	blocking = false;
-	if (flags & SHUNT_MSG_DONTWAIT)
-		blocking = false;
-	else if (ep->rx_reads < 4 || (ep->rx_reads & 63) == 0 || ep->observing)
-		blocking = !(BPF_CORE_READ(sk, sk_socket, file, f_flags) & SHUNT_O_NONBLOCK);
+	blocking = !(flags & SHUNT_MSG_DONTWAIT) &&
+		   (ep->rx_reads < 4 || (ep->rx_reads & 63) == 0 || ep->observing) &&
+		   !(BPF_CORE_READ(sk, sk_socket, file, f_flags) & SHUNT_O_NONBLOCK);
 	if (blocking && !ep->passive) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1;
 
