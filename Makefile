@@ -20,16 +20,16 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 MAKEFLAGS += --no-print-directory
 endif
 
-BPF_OBJS := bypass
+BPF_OBJS := bypass mesh
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUTPUT) -Ibpf
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-I$(OUTPUT) -Ibpf -Iloader -Iuserspace-agent -MMD -MP
-LDLIBS := -lbpf -lelf -lz
+LDLIBS := -lbpf -lelf -lz -lyaml
 ifeq ($(STATIC),1)
 # A self-contained binary for nodes without libbpf (the kind smoke test).
-LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd
+LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml
 endif
 
 LOADER_SRCS := $(wildcard loader/*.c)
@@ -37,7 +37,7 @@ AGENT_SRCS := $(wildcard userspace-agent/*.c)
 AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LOADER_SRCS) $(AGENT_SRCS))
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_OBJS))
 
-TOOLS := tt perf
+TOOLS := tt perf probe
 TOOL_BINS := $(patsubst %,$(BIN)/shunt-%,$(TOOLS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))

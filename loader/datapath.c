@@ -14,6 +14,7 @@
 
 #include "bypass.skel.h"
 #include "log.h"
+#include "mesh_loader.h"
 #include "mounts.h"
 #include "netns.h"
 #include "probe.h"
@@ -111,6 +112,8 @@ static void unpin_links_and_progs(const struct shunt_pins *pins)
 	struct object_names names;
 	size_t i;
 
+	/* Policy and services first, the bypass after. */
+	shunt_mesh_unpin(pins, false);
 	for (i = shunt_link_count; i-- > 0;)
 		unpin(pins->links, shunt_link_names[i]);
 	if (object_names_open(&names))
@@ -125,6 +128,7 @@ static void unpin_maps(const struct shunt_pins *pins)
 	struct object_names names;
 	size_t i;
 
+	shunt_mesh_unpin(pins, true);
 	if (object_names_open(&names))
 		return;
 	for (i = 0; i < names.nmaps; i++)
@@ -193,12 +197,14 @@ static int link_cgroup_id(const char *path, __u64 *cgroup_id)
  */
 static int check_existing(const struct shunt_pins *pins, __u64 cgroup_id, const char *cgroup)
 {
+	size_t i, links = 0, mesh_links = 0, mesh_expected = 0;
 	char path[PATH_MAX];
-	size_t i, links = 0;
 	__u64 attached = 0;
 
 	for (i = 0; i < shunt_link_count; i++)
 		links += pinned(pins->links, shunt_link_names[i]);
+	shunt_mesh_links_pinned(pins, &mesh_links, &mesh_expected);
+	links += mesh_links;
 	if (!links)
 		return 0;
 	shunt_pin_path(path, sizeof(path), pins->links, "shunt_sockops");
@@ -208,7 +214,7 @@ static int check_existing(const struct shunt_pins *pins, __u64 cgroup_id, const 
 		       (unsigned long long)attached, pins->root);
 		return -EEXIST;
 	}
-	if (links == shunt_link_count && attached == cgroup_id) {
+	if (links == shunt_link_count + mesh_expected && attached == cgroup_id) {
 		pr_info("already loaded and attached to %s; nothing to do", cgroup);
 		return 1;
 	}
@@ -395,6 +401,9 @@ int shunt_datapath_load(const struct shunt_load_opts *opts)
 		goto cleanup;
 	}
 	err = pin_link(&pins, "shunt_sockops", links[2]);
+	if (err)
+		goto cleanup;
+	err = shunt_mesh_attach(&pins, cg_fd);
 	if (err)
 		goto cleanup;
 	pr_info("loaded; attached to %s, pinned under %s", opts->cgroup, pins.root);

@@ -19,6 +19,12 @@ int cmd_status(struct shunt_cli *cli, int argc, char **argv);
 int cmd_conns(struct shunt_cli *cli, int argc, char **argv);
 int cmd_workload(struct shunt_cli *cli, int argc, char **argv);
 int cmd_config(struct shunt_cli *cli, int argc, char **argv);
+int cmd_agent(struct shunt_cli *cli, int argc, char **argv);
+int cmd_workloads(struct shunt_cli *cli, int argc, char **argv);
+int cmd_services(struct shunt_cli *cli, int argc, char **argv);
+int cmd_policies(struct shunt_cli *cli, int argc, char **argv);
+int cmd_flows(struct shunt_cli *cli, int argc, char **argv);
+int cmd_policy(struct shunt_cli *cli, int argc, char **argv);
 
 /* Parses a non-negative integer that fits in 32 bits; -EINVAL otherwise. */
 int cli_parse_u32(const char *text, unsigned int *out);

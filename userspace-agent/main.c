@@ -16,12 +16,18 @@ static const struct {
 	int (*run)(struct shunt_cli *cli, int argc, char **argv);
 	const char *help;
 } commands[] = {
+    {"agent", cmd_agent, "run the node agent: keep the kernel equal to a mesh config"},
     {"load", cmd_load, "load the datapath and attach it to a cgroup"},
     {"unload", cmd_unload, "drain and remove every program, link and pin"},
     {"status", cmd_status, "what is loaded and attached, and the counters"},
     {"conns", cmd_conns, "sockets in the bypass right now"},
     {"workload", cmd_workload, "add, delete or list mesh workloads"},
     {"config", cmd_config, "show or change datapath tunables"},
+    {"workloads", cmd_workloads, "workloads and identities in the kernel"},
+    {"services", cmd_services, "services and their backends in the kernel"},
+    {"policies", cmd_policies, "policy entries in the kernel"},
+    {"policy", cmd_policy, "policy check --from W --to W|SERVICE --port P"},
+    {"flows", cmd_flows, "stream flow events [--follow] [--denied]"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,544 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Services and L4 policy in the kernel.
+ *
+ *  - connect and sendmsg (IPv4, IPv6; TCP and UDP): a service address is
+ *    replaced by a backend chosen by weight; egress policy of the connecting
+ *    workload, and ingress policy of the destination workload, are checked
+ *    before a packet leaves (a denied connect fails with EPERM at once).
+ *  - getpeername and recvmsg show the service address back.
+ *  - cgroup_skb ingress: every new TCP connection (SYN) and every UDP
+ *    datagram reaching a mesh workload is checked against its ingress
+ *    policy, whoever sent it, so processes outside the mesh are covered too.
+ *
+ * All configuration lookups use the generation read once at the start (see
+ * mesh_shared.h).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "mesh_maps.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define SHUNT_ECONNREFUSED 111
+#define SHUNT_ETH_P_IP	   0x0800
+#define SHUNT_ETH_P_IPV6   0x86DD
+
+/* Everything a decision needs about one connection attempt or packet. */
+struct flow {
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 direction;
+	__u32 src_id;
+	__u32 dst_id;
+	__u32 rule;
+	__u32 service;
+};
+
+static __always_inline struct shunt_mesh_counters *counters(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&shunt_mesh_counters, &zero);
+}
+
+static __always_inline void v4_mapped(__u8 out[16], __u32 ip4)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(&out[12], &ip4, 4);
+}
+
+static __always_inline bool addr_is_loopback(const __u8 a[16])
+{
+	int i;
+
+	if (a[10] == 0xff && a[11] == 0xff && a[12] == 127)
+		return true;
+	for (i = 0; i < 15; i++)
+		if (a[i])
+			return false;
+	return a[15] == 1;
+}
+
+static __always_inline bool addr_equal(const __u8 a[16], const __u8 b[16])
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/* The identity of an address: a workload, a policy CIDR or the world. */
+static __always_inline __u32 ident_of_addr(__u8 gen, const __u8 addr[16], __u32 *flags)
+{
+	struct shunt_ipcache_key key = {.prefixlen = 8 + 128, .gen = gen};
+	struct shunt_ident *id;
+
+	__builtin_memcpy(key.addr, addr, 16);
+	id = bpf_map_lookup_elem(&shunt_ipcache, &key);
+	if (!id) {
+		*flags = 0;
+		return SHUNT_ID_WORLD;
+	}
+	*flags = id->flags;
+	return id->id;
+}
+
+static __always_inline __u32 ident_of_cgroup(__u32 gen, __u64 cgroup_id)
+{
+	struct shunt_cgroup_ident_key key = {.gen = gen, .cgroup_id = cgroup_id};
+	struct shunt_ident *id = bpf_map_lookup_elem(&shunt_cgroup_idents, &key);
+
+	return id ? id->id : 0;
+}
+
+/* Looks up SUBJECT/PEER/PROTO/PORT and the wildcards, most specific first. */
+static __always_inline struct shunt_policy_entry *policy_match(void *map, __u8 gen, __u8 dir,
+							       __u32 subject, __u32 peer,
+							       __u8 proto, __u16 port)
+{
+	struct shunt_policy_key key = {.gen = gen, .direction = dir, .subject = subject};
+	struct shunt_policy_entry *e;
+	int p, q;
+
+#pragma unroll
+	for (p = 0; p < 2; p++) {
+		key.peer = p == 0 ? peer : SHUNT_ID_ANY;
+#pragma unroll
+		for (q = 0; q < 3; q++) {
+			key.proto = q < 2 ? proto : 0;
+			key.port = q == 0 ? port : 0;
+			e = bpf_map_lookup_elem(map, &key);
+			if (e)
+				return e;
+		}
+	}
+	return NULL;
+}
+
+/* Deny rules first, then default-deny for isolated subjects. */
+static __always_inline __u8 policy_decide(__u8 gen, __u8 dir, __u32 subject, __u32 peer,
+					  __u8 proto, __u16 port, __u32 *rule)
+{
+	struct shunt_subject_key skey = {.gen = gen, .id = subject};
+	struct shunt_policy_entry *e;
+	struct shunt_subject *s;
+
+	*rule = 0;
+	if (subject < SHUNT_ID_FIRST_WORKLOAD)
+		return SHUNT_VERDICT_ALLOW; /* not a workload: no policy selects it */
+	e = policy_match(&shunt_policy_deny, gen, dir, subject, peer, proto, port);
+	if (e) {
+		*rule = e->rule;
+		return SHUNT_VERDICT_DENY;
+	}
+	s = bpf_map_lookup_elem(&shunt_policy_subjects, &skey);
+	if (!s || !(s->isolated & (1u << dir)))
+		return SHUNT_VERDICT_ALLOW;
+	e = policy_match(&shunt_policy_allow, gen, dir, subject, peer, proto, port);
+	if (e) {
+		*rule = e->rule;
+		return SHUNT_VERDICT_ALLOW;
+	}
+	return SHUNT_VERDICT_DENY;
+}
+
+static __always_inline void count_verdict(const struct flow *f, __u8 verdict)
+{
+	struct shunt_verdict_key key = {
+	    .src = f->src_id,
+	    .dst = f->dst_id,
+	    .port = f->dport,
+	    .proto = f->proto,
+	    .verdict = verdict,
+	    .direction = f->direction,
+	};
+	struct shunt_verdict_count one = {.count = 1}, *c;
+
+	c = bpf_map_lookup_elem(&shunt_verdicts, &key);
+	if (c)
+		c->count++;
+	else
+		bpf_map_update_elem(&shunt_verdicts, &key, &one, BPF_NOEXIST);
+}
+
+static __always_inline void emit_flow(const struct shunt_mesh_state *st, const struct flow *f,
+				      __u8 verdict, __u8 kind)
+{
+	struct shunt_mesh_counters *c;
+	struct shunt_flow_event *ev;
+
+	if (!st->flow_events)
+		return;
+	ev = bpf_ringbuf_reserve(&shunt_flows, sizeof(*ev), 0);
+	if (!ev) {
+		c = counters();
+		if (c)
+			c->flows_lost++;
+		return;
+	}
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->src_id = f->src_id;
+	ev->dst_id = f->dst_id;
+	__builtin_memcpy(ev->src_addr, f->src, 16);
+	__builtin_memcpy(ev->dst_addr, f->dst, 16);
+	ev->src_port = f->sport;
+	ev->dst_port = f->dport;
+	ev->proto = f->proto;
+	ev->verdict = verdict;
+	ev->direction = f->direction;
+	ev->kind = kind;
+	ev->rule = f->rule;
+	ev->service = f->service;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* Picks a backend by weight: binary search over the cumulative weights. */
+static __always_inline struct shunt_backend *pick_backend(__u8 gen, const struct shunt_service *svc)
+{
+	struct shunt_backend_key key = {.gen = gen, .service = svc->id};
+	struct shunt_backend *b;
+	__u32 lo = 0, hi, r, mid;
+	int i;
+
+	if (!svc->backends || !svc->total_weight || svc->backends > SHUNT_MAX_SERVICE_BACKENDS)
+		return NULL;
+	hi = svc->backends - 1;
+	r = bpf_get_prandom_u32() % svc->total_weight;
+	for (i = 0; i < 11 && lo < hi; i++) { /* 2^10 = SHUNT_MAX_SERVICE_BACKENDS */
+		mid = lo + (hi - lo) / 2;
+		key.index = mid;
+		b = bpf_map_lookup_elem(&shunt_backends, &key);
+		if (!b)
+			return NULL;
+		if (r < b->weight_end)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	key.index = lo;
+	return bpf_map_lookup_elem(&shunt_backends, &key);
+}
+
+/*
+ * Decides a connect or sendmsg from a mesh cgroup to DST:DPORT. Rewrites
+ * DST/DPORT to a backend for a service. Returns 1 to let it go, 0 to refuse
+ * (errno EPERM, or ECONNREFUSED for a service without backends).
+ */
+static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *f, bool first)
+{
+	struct shunt_mesh_counters *c = counters();
+	struct shunt_service_key skey = {};
+	const struct shunt_mesh_state *st;
+	struct shunt_service *svc;
+	struct shunt_backend *b;
+	__u32 zero = 0, dst_flags = 0;
+	__u8 verdict, gen;
+
+	st = bpf_map_lookup_elem(&shunt_mesh_state, &zero);
+	if (!st || !c)
+		return 1;
+	gen = st->gen & 1;
+	f->src_id = ident_of_cgroup(gen, bpf_get_current_cgroup_id());
+	c->connects++;
+
+	skey.gen = gen;
+	skey.proto = f->proto;
+	skey.port = f->dport;
+	__builtin_memcpy(skey.addr, f->dst, 16);
+	svc = bpf_map_lookup_elem(&shunt_services, &skey);
+	if (svc) {
+		struct shunt_origin_key okey = {.cookie = bpf_get_socket_cookie(ctx)};
+		struct shunt_origin origin = {.port = f->dport, .service = svc->id};
+
+		f->service = svc->id;
+		b = pick_backend(gen, svc);
+		if (!b) {
+			c->no_backend++;
+			f->dst_id = 0;
+			count_verdict(f, SHUNT_VERDICT_NO_BACKEND);
+			emit_flow(st, f, SHUNT_VERDICT_NO_BACKEND, SHUNT_FLOW_CONNECT);
+			bpf_set_retval(-SHUNT_ECONNREFUSED);
+			return 0;
+		}
+		__builtin_memcpy(origin.addr, f->dst, 16);
+		__builtin_memcpy(f->dst, b->addr, 16);
+		f->dport = b->port;
+		__builtin_memcpy(okey.backend_addr, f->dst, 16);
+		okey.backend_port = f->dport;
+		bpf_map_update_elem(&shunt_sock_origin, &okey, &origin, BPF_ANY);
+		c->translated++;
+	}
+
+	f->dst_id = ident_of_addr(gen, f->dst, &dst_flags);
+	f->direction = SHUNT_DIR_EGRESS;
+	verdict = policy_decide(gen, SHUNT_DIR_EGRESS, f->src_id, f->dst_id, f->proto, f->dport,
+				&f->rule);
+	if (verdict == SHUNT_VERDICT_DENY) {
+		c->egress_denied++;
+	} else if (f->src_id && f->dst_id >= SHUNT_ID_FIRST_WORKLOAD &&
+		   f->dst_id < SHUNT_ID_FIRST_CIDR) {
+		/* The destination would drop the first packet anyway; say so now
+		 * instead of letting the client retry until it times out. */
+		f->direction = SHUNT_DIR_INGRESS;
+		verdict = policy_decide(gen, SHUNT_DIR_INGRESS, f->dst_id, f->src_id, f->proto,
+					f->dport, &f->rule);
+		if (verdict == SHUNT_VERDICT_DENY)
+			c->ingress_denied_early++;
+	}
+	if (verdict == SHUNT_VERDICT_DENY || first)
+		count_verdict(f, verdict);
+	if (verdict == SHUNT_VERDICT_DENY || first)
+		emit_flow(st, f, verdict, SHUNT_FLOW_CONNECT);
+	return verdict == SHUNT_VERDICT_DENY ? 0 : 1;
+}
+
+static __always_inline void flow_v4(struct bpf_sock_addr *ctx, struct flow *f)
+{
+	v4_mapped(f->dst, ctx->user_ip4);
+	f->dport = bpf_ntohs(ctx->user_port);
+	f->proto = ctx->protocol;
+}
+
+static __always_inline void flow_v6(struct bpf_sock_addr *ctx, struct flow *f)
+{
+	__u32 w[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+
+	__builtin_memcpy(f->dst, w, 16);
+	f->dport = bpf_ntohs(ctx->user_port);
+	f->proto = ctx->protocol;
+}
+
+static __always_inline void store_v4(struct bpf_sock_addr *ctx, const struct flow *f)
+{
+	__u32 ip4;
+
+	__builtin_memcpy(&ip4, &f->dst[12], 4);
+	ctx->user_ip4 = ip4;
+	ctx->user_port = bpf_htons(f->dport);
+}
+
+static __always_inline void store_v6(struct bpf_sock_addr *ctx, const struct flow *f)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, f->dst, 16);
+	ctx->user_ip6[0] = w[0];
+	ctx->user_ip6[1] = w[1];
+	ctx->user_ip6[2] = w[2];
+	ctx->user_ip6[3] = w[3];
+	ctx->user_port = bpf_htons(f->dport);
+}
+
+SEC("cgroup/connect4")
+int shunt_connect4(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v4(ctx, &f);
+	if (!mesh_connect(ctx, &f, true))
+		return 0;
+	store_v4(ctx, &f);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int shunt_connect6(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v6(ctx, &f);
+	if (!mesh_connect(ctx, &f, true))
+		return 0;
+	store_v6(ctx, &f);
+	return 1;
+}
+
+/* Unconnected UDP: every datagram is decided; only denials are streamed. */
+SEC("cgroup/sendmsg4")
+int shunt_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v4(ctx, &f);
+	if (!mesh_connect(ctx, &f, false))
+		return 0;
+	store_v4(ctx, &f);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int shunt_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v6(ctx, &f);
+	if (!mesh_connect(ctx, &f, false))
+		return 0;
+	store_v6(ctx, &f);
+	return 1;
+}
+
+/* Shows the service address instead of the backend this socket was given. */
+static __always_inline void reverse(struct bpf_sock_addr *ctx, struct flow *f)
+{
+	struct shunt_origin_key key = {.cookie = bpf_get_socket_cookie(ctx)};
+	struct shunt_mesh_counters *c;
+	struct shunt_origin *o;
+
+	__builtin_memcpy(key.backend_addr, f->dst, 16);
+	key.backend_port = f->dport;
+	o = bpf_map_lookup_elem(&shunt_sock_origin, &key);
+	if (!o) {
+		f->dport = 0;
+		return;
+	}
+	__builtin_memcpy(f->dst, o->addr, 16);
+	f->dport = o->port;
+	c = counters();
+	if (c)
+		c->reverse_translated++;
+}
+
+SEC("cgroup/recvmsg4")
+int shunt_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v4(ctx, &f);
+	reverse(ctx, &f);
+	if (f.dport)
+		store_v4(ctx, &f);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int shunt_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v6(ctx, &f);
+	reverse(ctx, &f);
+	if (f.dport)
+		store_v6(ctx, &f);
+	return 1;
+}
+
+SEC("cgroup/getpeername4")
+int shunt_getpeername4(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v4(ctx, &f);
+	reverse(ctx, &f);
+	if (f.dport)
+		store_v4(ctx, &f);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int shunt_getpeername6(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v6(ctx, &f);
+	reverse(ctx, &f);
+	if (f.dport)
+		store_v6(ctx, &f);
+	return 1;
+}
+
+/* Source and destination of an IPv4 or IPv6 packet; -1 when unparseable. */
+static __always_inline int parse_packet(struct __sk_buff *skb, struct flow *f, bool *syn)
+{
+	__u32 l4_off;
+	__u8 l4[14];
+
+	*syn = false;
+	if (skb->protocol == bpf_htons(SHUNT_ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return -1;
+		v4_mapped(f->src, ip.saddr);
+		v4_mapped(f->dst, ip.daddr);
+		f->proto = ip.protocol;
+		/* Only first fragments carry ports. */
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return 0;
+		l4_off = (ip.ihl & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(SHUNT_ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return -1;
+		__builtin_memcpy(f->src, &ip6.saddr, 16);
+		__builtin_memcpy(f->dst, &ip6.daddr, 16);
+		f->proto = ip6.nexthdr;
+		l4_off = sizeof(ip6);
+	} else {
+		return -1;
+	}
+	if (f->proto != SHUNT_PROTO_TCP && f->proto != SHUNT_PROTO_UDP)
+		return 0;
+	if (bpf_skb_load_bytes(skb, l4_off, l4, f->proto == SHUNT_PROTO_TCP ? 14 : 4))
+		return -1;
+	f->sport = ((__u16)l4[0] << 8) | l4[1];
+	f->dport = ((__u16)l4[2] << 8) | l4[3];
+	/* TCP flags byte: SYN 0x02, ACK 0x10. */
+	if (f->proto == SHUNT_PROTO_TCP)
+		*syn = (l4[13] & 0x12) == 0x02;
+	return 0;
+}
+
+/*
+ * Ingress policy for everything delivered to a mesh workload's sockets: new
+ * TCP connections (a SYN) and UDP datagrams. Established TCP connections
+ * were decided at their SYN; other protocols pass.
+ */
+SEC("cgroup_skb/ingress")
+int shunt_ingress(struct __sk_buff *skb)
+{
+	struct shunt_mesh_counters *c = counters();
+	const struct shunt_mesh_state *st;
+	struct flow f = {};
+	__u32 zero = 0, flags;
+	__u8 verdict, gen;
+	bool syn;
+
+	st = bpf_map_lookup_elem(&shunt_mesh_state, &zero);
+	if (!st || !c)
+		return 1;
+	if (parse_packet(skb, &f, &syn))
+		return 1;
+	if (f.proto == SHUNT_PROTO_TCP ? !syn : f.proto != SHUNT_PROTO_UDP)
+		return 1;
+	gen = st->gen & 1;
+	f.dst_id = ident_of_cgroup(gen, bpf_skb_cgroup_id(skb));
+	if (!f.dst_id)
+		return 1; /* not a workload of this node */
+	/* A pod talking to itself (loopback or its own address) is no peer. */
+	if (addr_is_loopback(f.src) || addr_equal(f.src, f.dst))
+		return 1;
+	c->ingress_packets++;
+	f.src_id = ident_of_addr(gen, f.src, &flags);
+	f.direction = SHUNT_DIR_INGRESS;
+	verdict = policy_decide(gen, SHUNT_DIR_INGRESS, f.dst_id, f.src_id, f.proto, f.dport,
+				&f.rule);
+	if (verdict == SHUNT_VERDICT_DENY)
+		c->ingress_denied++;
+	count_verdict(&f, verdict);
+	if (verdict == SHUNT_VERDICT_DENY || syn)
+		emit_flow(st, &f, verdict, SHUNT_FLOW_INGRESS);
+	return verdict == SHUNT_VERDICT_DENY ? 0 : 1;
+}

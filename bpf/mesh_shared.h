@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The contract between the services/policy programs (mesh.bpf.c) and the
+ * agent: identities, services, backends, policy entries, flow events.
+ *
+ * Every configuration map key starts with a generation byte. The agent
+ * writes a whole new configuration under the inactive generation, flips
+ * shunt_mesh_state.gen with one array update, then deletes the old
+ * generation. A program reads the generation once and looks everything up
+ * under it, so no connection ever sees half of one configuration and half of
+ * the next.
+ *
+ * Addresses are 16 bytes, IPv4 as v4-mapped IPv6 (see shunt_shared.h); ports
+ * are in host byte order.
+ */
+#ifndef SHUNT_MESH_SHARED_H
+#define SHUNT_MESH_SHARED_H
+
+/* Identities. Workloads and CIDRs get theirs from the agent. */
+#define SHUNT_ID_ANY		0	   /* policy peer wildcard: every source or destination */
+#define SHUNT_ID_WORLD		1	   /* an address no workload or policy CIDR covers */
+#define SHUNT_ID_FIRST_WORKLOAD 256	   /* workload ids: 256 .. */
+#define SHUNT_ID_FIRST_CIDR	0x40000000 /* CIDR ids from policy ipBlocks */
+
+#define SHUNT_MAX_IDENTS   65536
+#define SHUNT_MAX_SERVICES 16384
+#define SHUNT_MAX_BACKENDS 262144
+#define SHUNT_MAX_POLICY   524288
+/* Backends of one service port; the kernel binary-searches their weights. */
+#define SHUNT_MAX_SERVICE_BACKENDS 1024
+
+#define SHUNT_PROTO_TCP 6
+#define SHUNT_PROTO_UDP 17
+
+enum shunt_direction {
+	SHUNT_DIR_EGRESS = 0,
+	SHUNT_DIR_INGRESS = 1,
+};
+
+enum shunt_verdict {
+	SHUNT_VERDICT_ALLOW = 0,
+	SHUNT_VERDICT_DENY = 1,
+	SHUNT_VERDICT_NO_BACKEND = 2, /* a service without backends */
+};
+
+/* shunt_mesh_state[0]: which generation is live. */
+struct shunt_mesh_state {
+	__u32 gen;	   /* 0 or 1 */
+	__u32 flow_events; /* 1: stream flow events (new connections, denials) */
+	__u64 version;	   /* config version, counts applies */
+	__u64 applied_ns;  /* CLOCK_MONOTONIC of the last flip */
+};
+
+/* shunt_cgroup_idents: local workloads by cgroup id. */
+struct shunt_cgroup_ident_key {
+	__u32 gen;
+	__u32 pad;
+	__u64 cgroup_id;
+};
+
+enum shunt_ident_flags {
+	SHUNT_IDENT_LOCAL = 1 << 0, /* a workload of this node */
+	SHUNT_IDENT_CIDR = 1 << 1,  /* an ipBlock of a policy */
+};
+
+struct shunt_ident {
+	__u32 id;
+	__u32 flags; /* enum shunt_ident_flags */
+};
+
+/* shunt_ipcache (LPM trie): address -> identity. prefixlen counts the
+ * generation byte too: 8 + the address prefix. */
+struct shunt_ipcache_key {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 addr[16];
+	__u8 pad[3];
+};
+
+/* shunt_services: a virtual address and port of one protocol. */
+struct shunt_service_key {
+	__u8 gen;
+	__u8 proto;
+	__u16 port;
+	__u8 addr[16];
+};
+
+struct shunt_service {
+	__u32 id;	    /* service port id: key of its backends */
+	__u32 backends;	    /* how many; 0 fails connects with ECONNREFUSED */
+	__u32 total_weight; /* sum of the backends' weights */
+	__u32 pad;
+};
+
+/* shunt_backends: backend INDEX of service port ID. */
+struct shunt_backend_key {
+	__u32 gen;
+	__u32 service;
+	__u32 index;
+};
+
+struct shunt_backend {
+	__u8 addr[16];
+	__u16 port;
+	__u16 pad;
+	__u32 weight_end; /* cumulative weight up to and with this backend */
+	__u32 identity;	  /* the backend's workload, 0 for a plain address */
+	__u32 pad2;
+};
+
+/*
+ * shunt_policy_deny and shunt_policy_allow: SUBJECT is the workload the
+ * policy selects, PEER the other end (SHUNT_ID_ANY: everyone). PORT 0 and
+ * PROTO 0 are wildcards. Deny entries are checked first; allow entries only
+ * matter for subjects isolated in that direction (shunt_policy_subjects).
+ */
+struct shunt_policy_key {
+	__u8 gen;
+	__u8 direction; /* enum shunt_direction */
+	__u8 proto;
+	__u8 pad;
+	__u16 port;
+	__u16 pad2;
+	__u32 subject;
+	__u32 peer;
+};
+
+struct shunt_policy_entry {
+	__u32 rule; /* rule id: key of shunt_rule_names */
+	__u32 pad;
+};
+
+enum shunt_isolation {
+	SHUNT_ISOLATED_EGRESS = 1 << SHUNT_DIR_EGRESS,
+	SHUNT_ISOLATED_INGRESS = 1 << SHUNT_DIR_INGRESS,
+};
+
+struct shunt_subject_key {
+	__u32 gen;
+	__u32 id;
+};
+
+struct shunt_subject {
+	__u32 isolated; /* enum shunt_isolation */
+	__u32 pad;
+};
+
+/* shunt_names: identity, rule and service names for people. */
+enum shunt_name_kind {
+	SHUNT_NAME_IDENT = 1,
+	SHUNT_NAME_RULE = 2,
+	SHUNT_NAME_SERVICE = 3,
+};
+
+struct shunt_name_key {
+	__u32 gen;
+	__u32 kind; /* enum shunt_name_kind */
+	__u32 id;
+};
+
+struct shunt_name {
+	char name[128];
+};
+
+/* shunt_sock_origin (LRU): the service address a socket asked for, by the
+ * backend it was given; getpeername and recvmsg show it back. */
+struct shunt_origin_key {
+	__u64 cookie;
+	__u8 backend_addr[16];
+	__u16 backend_port;
+	__u16 pad;
+	__u32 pad2;
+};
+
+struct shunt_origin {
+	__u8 addr[16];
+	__u16 port;
+	__u16 pad;
+	__u32 service;
+};
+
+/* shunt_verdicts (LRU, per CPU): decisions by source, destination, port. */
+struct shunt_verdict_key {
+	__u32 src;
+	__u32 dst;
+	__u16 port;
+	__u8 proto;
+	__u8 verdict;	/* enum shunt_verdict */
+	__u8 direction; /* enum shunt_direction */
+	__u8 pad[3];
+};
+
+struct shunt_verdict_count {
+	__u64 count;
+};
+
+/* shunt_flows (ring buffer): one per new connection and per denial. */
+enum shunt_flow_kind {
+	SHUNT_FLOW_CONNECT = 1, /* connect() or first datagram of a mesh workload */
+	SHUNT_FLOW_INGRESS = 2, /* a packet arriving at a workload */
+};
+
+struct shunt_flow_event {
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u32 src_id;
+	__u32 dst_id;
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u8 proto;
+	__u8 verdict;
+	__u8 direction;
+	__u8 kind;
+	__u32 rule;    /* 0: default (no rule matched) */
+	__u32 service; /* service port id when translated */
+};
+
+/* shunt_mesh_counters (per CPU). */
+struct shunt_mesh_counters {
+	__u64 connects;		/* connects and sendmsgs seen from mesh workloads */
+	__u64 translated;	/* of those, to a service address */
+	__u64 no_backend;	/* refused: service without backends */
+	__u64 egress_denied;	/* refused by egress policy */
+	__u64 ingress_denied_early; /* refused at connect by the peer's ingress policy */
+	__u64 ingress_packets;	/* packets checked at workloads */
+	__u64 ingress_denied;	/* of those, dropped */
+	__u64 reverse_translated; /* getpeername/recvmsg answers rewritten */
+	__u64 flows_lost;	/* flow events the ring buffer had no room for */
+};
+
+#endif /* SHUNT_MESH_SHARED_H */

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "mesh_loader.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <linux/types.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "mesh_shared.h"
+#include "mesh.skel.h"
+
+static void unpin_path(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (!shunt_pin_path(path, sizeof(path), dir, name) && unlink(path) && errno != ENOENT)
+		pr_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+int shunt_mesh_links_pinned(const struct shunt_pins *pins, size_t *pinned, size_t *expected)
+{
+	struct bpf_program *prog;
+	struct mesh_bpf *skel;
+	char path[PATH_MAX];
+
+	*pinned = *expected = 0;
+	skel = mesh_bpf__open();
+	if (!skel)
+		return -errno;
+	bpf_object__for_each_program (prog, skel->obj) {
+		(*expected)++;
+		if (!shunt_pin_path(path, sizeof(path), pins->links, bpf_program__name(prog)) &&
+		    access(path, F_OK) == 0)
+			(*pinned)++;
+	}
+	mesh_bpf__destroy(skel);
+	return 0;
+}
+
+void shunt_mesh_unpin(const struct shunt_pins *pins, bool maps)
+{
+	struct bpf_program *prog;
+	struct mesh_bpf *skel;
+	struct bpf_map *map;
+
+	skel = mesh_bpf__open();
+	if (!skel)
+		return;
+	bpf_object__for_each_program (prog, skel->obj) {
+		unpin_path(pins->links, bpf_program__name(prog));
+		unpin_path(pins->progs, bpf_program__name(prog));
+	}
+	if (maps) {
+		bpf_object__for_each_map (map, skel->obj)
+			if (strncmp(bpf_map__name(map), "shunt_", 6) == 0)
+				unpin_path(pins->maps, bpf_map__name(map));
+	}
+	mesh_bpf__destroy(skel);
+}
+
+/* A fresh state map gets flow events on; a reused one keeps what it has. */
+static int init_state(struct mesh_bpf *skel)
+{
+	struct shunt_mesh_state st, zero = {};
+	int fd = bpf_map__fd(skel->maps.shunt_mesh_state);
+	__u32 key = 0;
+
+	if (bpf_map_lookup_elem(fd, &key, &st))
+		return -errno;
+	if (memcmp(&st, &zero, sizeof(st)) != 0)
+		return 0;
+	st.flow_events = 1;
+	return bpf_map_update_elem(fd, &key, &st, BPF_ANY) ? -errno : 0;
+}
+
+int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = pins->maps);
+	struct bpf_program *prog;
+	struct bpf_link *link;
+	struct mesh_bpf *skel;
+	char path[PATH_MAX];
+	int err;
+
+	skel = mesh_bpf__open_opts(&open_opts);
+	if (!skel) {
+		err = -errno;
+		pr_err("cannot open the services/policy BPF object: %s", strerror(-err));
+		return err;
+	}
+	err = mesh_bpf__load(skel);
+	if (err) {
+		pr_err("cannot load the services/policy programs: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = init_state(skel);
+	if (err) {
+		pr_err("cannot initialise shunt_mesh_state: %s", strerror(-err));
+		goto cleanup;
+	}
+	bpf_object__for_each_program (prog, skel->obj) {
+		const char *name = bpf_program__name(prog);
+
+		err = shunt_pin_path(path, sizeof(path), pins->progs, name);
+		if (!err)
+			err = bpf_program__pin(prog, path);
+		if (err) {
+			pr_err("cannot pin program %s: %s", name, strerror(-err));
+			goto cleanup;
+		}
+		link = bpf_program__attach_cgroup(prog, cg_fd);
+		if (!link) {
+			err = -errno;
+			pr_err("cannot attach %s: %s", name, strerror(-err));
+			goto cleanup;
+		}
+		err = shunt_pin_path(path, sizeof(path), pins->links, name);
+		if (!err)
+			err = bpf_link__pin(link, path);
+		bpf_link__destroy(link);
+		if (err) {
+			pr_err("cannot pin link %s: %s", name, strerror(-err));
+			goto cleanup;
+		}
+	}
+cleanup:
+	if (err)
+		shunt_mesh_unpin(pins, false);
+	mesh_bpf__destroy(skel);
+	return err;
+}

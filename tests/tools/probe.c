@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shunt-probe: reachability checks for the policy and service tests.
+ *
+ *   shunt-probe serve --name NAME [--tcp ADDR:PORT]... [--udp ADDR:PORT]...
+ *       answers every TCP connection and UDP datagram with "NAME\n"
+ *   shunt-probe connect ADDR:PORT [--udp] [--count N] [--timeout-ms MS]
+ *       tries N times; prints one JSON line: how many attempts ended how,
+ *       which server names answered, and what getpeername() showed
+ *
+ * Outcomes: ok, eperm, refused, timeout, other. A denied connect is eperm at
+ * once (egress policy), a dropped SYN or datagram is a timeout (ingress).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "netaddr.h"
+
+#define MAX_FDS	  16
+#define MAX_NAMES 32
+
+static void die(const char *msg)
+{
+	fprintf(stderr, "shunt-probe: %s: %s\n", msg, strerror(errno));
+	exit(1);
+}
+
+static int serve(int argc, char **argv)
+{
+	struct pollfd fds[MAX_FDS];
+	int udp[MAX_FDS] = {0}, nfds = 0, i, one = 1;
+	const char *name = NULL;
+	char reply[128];
+
+	for (i = 2; i < argc; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		bool is_udp;
+		int fd;
+
+		if (!strcmp(argv[i], "--name") && i + 1 < argc) {
+			name = argv[++i];
+			continue;
+		}
+		is_udp = !strcmp(argv[i], "--udp");
+		if ((!is_udp && strcmp(argv[i], "--tcp")) || i + 1 >= argc || nfds == MAX_FDS) {
+			fprintf(stderr, "usage: shunt-probe serve --name N [--tcp A:P]... [--udp A:P]...\n");
+			return 2;
+		}
+		if (netaddr_parse(argv[++i], &ss, &len)) {
+			fprintf(stderr, "shunt-probe: bad address %s\n", argv[i]);
+			return 2;
+		}
+		fd = socket(ss.ss_family, is_udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+		if (fd < 0)
+			die("socket");
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&ss, len))
+			die("bind");
+		if (!is_udp && listen(fd, 512))
+			die("listen");
+		udp[nfds] = is_udp;
+		fds[nfds++] = (struct pollfd){.fd = fd, .events = POLLIN};
+	}
+	if (!name || !nfds) {
+		fprintf(stderr, "usage: shunt-probe serve --name N [--tcp A:P]... [--udp A:P]...\n");
+		return 2;
+	}
+	snprintf(reply, sizeof(reply), "%s\n", name);
+	signal(SIGPIPE, SIG_IGN);
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		if (poll(fds, (nfds_t)nfds, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		for (i = 0; i < nfds; i++) {
+			if (!(fds[i].revents & POLLIN))
+				continue;
+			if (udp[i]) {
+				struct sockaddr_storage from;
+				socklen_t flen = sizeof(from);
+				char buf[512];
+
+				if (recvfrom(fds[i].fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+					     &flen) >= 0)
+					sendto(fds[i].fd, reply, strlen(reply), 0,
+					       (struct sockaddr *)&from, flen);
+			} else {
+				int c = accept(fds[i].fd, NULL, NULL);
+
+				if (c >= 0) {
+					if (write(c, reply, strlen(reply)) < 0)
+						(void)0;
+					shutdown(c, SHUT_WR);
+					close(c);
+				}
+			}
+		}
+	}
+}
+
+struct tally {
+	unsigned ok, eperm, refused, timeout, other;
+	char names[MAX_NAMES][64];
+	unsigned counts[MAX_NAMES];
+	int nnames;
+	char peer[80];
+};
+
+static void tally_name(struct tally *t, const char *name)
+{
+	int i;
+
+	for (i = 0; i < t->nnames; i++)
+		if (!strcmp(t->names[i], name)) {
+			t->counts[i]++;
+			return;
+		}
+	if (t->nnames < MAX_NAMES) {
+		snprintf(t->names[t->nnames], sizeof(t->names[0]), "%s", name);
+		t->counts[t->nnames++] = 1;
+	}
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		port = ntohs(s->sin_port);
+		snprintf(buf, len, "%s:%u", host, port);
+	} else {
+		const struct sockaddr_in6 *s = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+		port = ntohs(s->sin6_port);
+		snprintf(buf, len, "[%s]:%u", host, port);
+	}
+}
+
+/* One attempt; fills NAME with the server's answer on success. */
+static void attempt(const struct sockaddr_storage *to, socklen_t tolen, bool udp, int timeout_ms,
+		    struct tally *t)
+{
+	struct pollfd pfd = {.events = POLLIN};
+	char buf[128] = "";
+	ssize_t n = -1;
+	int fd, err;
+
+	fd = socket(to->ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		die("socket");
+	pfd.fd = fd;
+	if (udp) {
+		/* Unconnected: the sendmsg and recvmsg hooks decide and translate. */
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+
+		if (sendto(fd, "ping", 4, 0, (const struct sockaddr *)to, tolen) < 0) {
+			err = errno;
+			goto fail;
+		}
+		if (poll(&pfd, 1, timeout_ms) <= 0) {
+			t->timeout++;
+			goto out;
+		}
+		n = recvfrom(fd, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&from, &flen);
+		if (n > 0)
+			format_peer(&from, t->peer, sizeof(t->peer));
+	} else {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+
+		if (connect(fd, (const struct sockaddr *)to, tolen) && errno != EINPROGRESS) {
+			err = errno;
+			goto fail;
+		}
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, timeout_ms) <= 0) {
+			t->timeout++;
+			goto out;
+		}
+		socklen_t elen = sizeof(err);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+		if (err)
+			goto fail;
+		if (!getpeername(fd, (struct sockaddr *)&peer, &plen))
+			format_peer(&peer, t->peer, sizeof(t->peer));
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, timeout_ms) <= 0) {
+			t->timeout++;
+			goto out;
+		}
+		n = read(fd, buf, sizeof(buf) - 1);
+	}
+	if (n <= 0) {
+		t->other++;
+		goto out;
+	}
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	t->ok++;
+	tally_name(t, buf);
+	goto out;
+fail:
+	if (err == EPERM)
+		t->eperm++;
+	else if (err == ECONNREFUSED)
+		t->refused++;
+	else if (err == ETIMEDOUT)
+		t->timeout++;
+	else
+		t->other++;
+out:
+	close(fd);
+}
+
+static int connect_cmd(int argc, char **argv)
+{
+	struct sockaddr_storage to;
+	struct tally t = {0};
+	int count = 1, timeout_ms = 500, i;
+	bool udp = false;
+	socklen_t len;
+
+	if (argc < 3 || netaddr_parse(argv[2], &to, &len)) {
+		fprintf(stderr, "usage: shunt-probe connect ADDR:PORT [--udp] [--count N] "
+				"[--timeout-ms MS]\n");
+		return 2;
+	}
+	for (i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--udp"))
+			udp = true;
+		else if (!strcmp(argv[i], "--count") && i + 1 < argc)
+			count = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
+			timeout_ms = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "shunt-probe: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	for (i = 0; i < count; i++)
+		attempt(&to, len, udp, timeout_ms, &t);
+	printf("{\"ok\":%u,\"eperm\":%u,\"refused\":%u,\"timeout\":%u,\"other\":%u,\"peer\":\"%s\","
+	       "\"servers\":{",
+	       t.ok, t.eperm, t.refused, t.timeout, t.other, t.peer);
+	for (i = 0; i < t.nnames; i++)
+		printf("%s\"%s\":%u", i ? "," : "", t.names[i], t.counts[i]);
+	printf("}}\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "serve"))
+		return serve(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "connect"))
+		return connect_cmd(argc, argv);
+	fprintf(stderr, "usage: shunt-probe serve ... | connect ADDR:PORT ...\n");
+	return 2;
+}

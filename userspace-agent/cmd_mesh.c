@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shunt workloads | services | policies | policy check: what the kernel holds
+ * now, read from the pinned maps of the live generation (so they work while
+ * the agent is down).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "addr.h"
+#include "cli.h"
+#include "json.h"
+#include "log.h"
+#include "mesh_apply.h"
+#include "mesh_read.h"
+
+struct live {
+	__u32 gen;
+	__u64 version;
+	int names;
+};
+
+static int live_open(const struct shunt_cli *cli, struct live *l)
+{
+	int err = mesh_state_read(&cli->pins, &l->gen, &l->version);
+
+	if (err) {
+		pr_err("the datapath is not loaded under %s (run `shunt agent` or `shunt load`)",
+		       cli->pins.root);
+		return err;
+	}
+	l->names = shunt_pinned_map_fd(&cli->pins, "shunt_names");
+	return 0;
+}
+
+static void live_close(struct live *l)
+{
+	if (l->names >= 0)
+		close(l->names);
+}
+
+/* Calls FN for every entry of MAP whose key has generation GEN at OFFSET. */
+static int map_each(const struct shunt_cli *cli, const char *map, size_t key_size,
+		    size_t value_size, size_t gen_offset, size_t gen_size, __u32 gen,
+		    void (*fn)(const void *key, const void *value, void *ctx), void *ctx)
+{
+	unsigned char key[64], next[64], value[256];
+	void *prev = NULL;
+	int fd;
+
+	if (key_size > sizeof(key) || value_size > sizeof(value))
+		return -EINVAL;
+	fd = shunt_pinned_map_fd(&cli->pins, map);
+	if (fd < 0)
+		return fd;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		__u32 g = 0;
+
+		memcpy(key, next, key_size);
+		prev = key;
+		memcpy(&g, key + gen_offset, gen_size);
+		if (g != gen || bpf_map_lookup_elem(fd, key, value))
+			continue;
+		fn(key, value, ctx);
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- shunt workloads -------------------------------------------------- */
+
+struct wl_ctx {
+	struct live *live;
+	struct shunt_json *j;
+};
+
+static void print_ident(const void *k, const void *v, void *ctx)
+{
+	const struct shunt_ipcache_key *key = k;
+	const struct shunt_ident *id = v;
+	struct wl_ctx *c = ctx;
+	char name[128], addr[SHUNT_ADDR_STRLEN], prefix[SHUNT_ADDR_STRLEN + 5];
+	unsigned int len = key->prefixlen - 8;
+	const char *kind = id->flags & SHUNT_IDENT_CIDR ? "cidr"
+			   : id->flags & SHUNT_IDENT_LOCAL ? "local"
+							   : "remote";
+
+	mesh_name(c->live->names, c->live->gen, SHUNT_NAME_IDENT, id->id, name, sizeof(name));
+	shunt_addr_format(key->addr, addr, sizeof(addr));
+	if (shunt_addr_is_v4(key->addr))
+		len -= 96;
+	snprintf(prefix, sizeof(prefix), "%s/%u", addr, len);
+	if (c->j) {
+		json_object_begin(c->j);
+		json_kv_u64(c->j, "identity", id->id);
+		json_kv_string(c->j, "name", name);
+		json_kv_string(c->j, "kind", kind);
+		json_kv_string(c->j, "prefix", prefix);
+		json_object_end(c->j);
+	} else {
+		printf("%-10u %-40s %-7s %s\n", id->id, name, kind, prefix);
+	}
+}
+
+int cmd_workloads(struct shunt_cli *cli, int argc, char **argv)
+{
+	struct shunt_json j;
+	struct live l;
+	struct wl_ctx c = {.live = &l};
+	int err;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: shunt workloads [--json]\n");
+		return -EINVAL;
+	}
+	(void)argv;
+	if ((err = live_open(cli, &l)))
+		return err;
+	if (cli->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j);
+		json_kv_u64(&j, "config_version", l.version);
+		json_key(&j, "identities");
+		json_array_begin(&j);
+		c.j = &j;
+	} else {
+		printf("config version %llu\n%-10s %-40s %-7s %s\n", (unsigned long long)l.version,
+		       "IDENTITY", "NAME", "KIND", "ADDRESS");
+	}
+	err = map_each(cli, "shunt_ipcache", sizeof(struct shunt_ipcache_key),
+		       sizeof(struct shunt_ident), 4, 1, l.gen, print_ident, &c);
+	if (cli->json) {
+		json_array_end(&j);
+		json_object_end(&j);
+		putchar('\n');
+	}
+	live_close(&l);
+	return err;
+}
+
+/* ---- shunt services --------------------------------------------------- */
+
+struct svc_ctx {
+	struct live *live;
+	struct shunt_json *j;
+	int backends;
+};
+
+static void print_service(const void *k, const void *v, void *ctx)
+{
+	const struct shunt_service_key *key = k;
+	const struct shunt_service *svc = v;
+	struct svc_ctx *c = ctx;
+	struct shunt_backend_key bkey = {.gen = c->live->gen, .service = svc->id};
+	char name[128], vip[SHUNT_ADDR_STRLEN], addr[SHUNT_ADDR_STRLEN], wname[128];
+	struct shunt_backend b;
+	__u32 prev_end = 0;
+
+	mesh_name(c->live->names, c->live->gen, SHUNT_NAME_SERVICE, svc->id, name, sizeof(name));
+	shunt_addr_format(key->addr, vip, sizeof(vip));
+	if (c->j) {
+		json_object_begin(c->j);
+		json_kv_string(c->j, "service", name);
+		json_kv_string(c->j, "address", vip);
+		json_kv_u64(c->j, "port", key->port);
+		json_kv_string(c->j, "protocol", mesh_proto_name(key->proto));
+		json_key(c->j, "backends");
+		json_array_begin(c->j);
+	} else {
+		printf("%s  %s port %u/%s  %u backend%s%s\n", name, vip, key->port,
+		       mesh_proto_name(key->proto), svc->backends, svc->backends == 1 ? "" : "s",
+		       svc->backends ? "" : " (connects are refused)");
+	}
+	for (bkey.index = 0; bkey.index < svc->backends; bkey.index++) {
+		if (bpf_map_lookup_elem(c->backends, &bkey, &b))
+			continue;
+		shunt_addr_format(b.addr, addr, sizeof(addr));
+		if (b.identity)
+			mesh_name(c->live->names, c->live->gen, SHUNT_NAME_IDENT, b.identity, wname,
+				  sizeof(wname));
+		else
+			snprintf(wname, sizeof(wname), "-");
+		if (c->j) {
+			json_object_begin(c->j);
+			json_kv_string(c->j, "address", addr);
+			json_kv_u64(c->j, "port", b.port);
+			json_kv_u64(c->j, "weight", b.weight_end - prev_end);
+			json_kv_string(c->j, "workload", wname);
+			json_object_end(c->j);
+		} else {
+			printf("    -> %s port %u  weight %u  %s\n", addr, b.port,
+			       b.weight_end - prev_end, wname);
+		}
+		prev_end = b.weight_end;
+	}
+	if (c->j) {
+		json_array_end(c->j);
+		json_object_end(c->j);
+	}
+}
+
+int cmd_services(struct shunt_cli *cli, int argc, char **argv)
+{
+	struct shunt_json j;
+	struct live l;
+	struct svc_ctx c = {.live = &l};
+	int err;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: shunt services [--json]\n");
+		return -EINVAL;
+	}
+	(void)argv;
+	if ((err = live_open(cli, &l)))
+		return err;
+	c.backends = shunt_pinned_map_fd(&cli->pins, "shunt_backends");
+	if (cli->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j);
+		json_kv_u64(&j, "config_version", l.version);
+		json_key(&j, "services");
+		json_array_begin(&j);
+		c.j = &j;
+	}
+	err = map_each(cli, "shunt_services", sizeof(struct shunt_service_key),
+		       sizeof(struct shunt_service), 0, 1, l.gen, print_service, &c);
+	if (cli->json) {
+		json_array_end(&j);
+		json_object_end(&j);
+		putchar('\n');
+	}
+	if (c.backends >= 0)
+		close(c.backends);
+	live_close(&l);
+	return err;
+}
+
+/* ---- shunt policies --------------------------------------------------- */
+
+struct pol_ctx {
+	struct live *live;
+	struct shunt_json *j;
+	const char *action;
+};
+
+static void print_policy_entry(const void *k, const void *v, void *ctx)
+{
+	const struct shunt_policy_key *key = k;
+	const struct shunt_policy_entry *e = v;
+	struct pol_ctx *c = ctx;
+	char subject[128], peer[128], rule[128], port[8];
+
+	mesh_name(c->live->names, c->live->gen, SHUNT_NAME_IDENT, key->subject, subject,
+		  sizeof(subject));
+	mesh_name(c->live->names, c->live->gen, SHUNT_NAME_IDENT, key->peer, peer, sizeof(peer));
+	if (key->peer == SHUNT_ID_ANY)
+		snprintf(peer, sizeof(peer), "any");
+	mesh_name(c->live->names, c->live->gen, SHUNT_NAME_RULE, e->rule, rule, sizeof(rule));
+	snprintf(port, sizeof(port), key->port ? "%u" : "any", key->port);
+	if (c->j) {
+		json_object_begin(c->j);
+		json_kv_string(c->j, "subject", subject);
+		json_kv_string(c->j, "direction",
+			       key->direction == SHUNT_DIR_INGRESS ? "ingress" : "egress");
+		json_kv_string(c->j, "action", c->action);
+		json_kv_string(c->j, "peer", peer);
+		json_kv_string(c->j, "protocol", mesh_proto_name(key->proto));
+		json_kv_u64(c->j, "port", key->port);
+		json_kv_string(c->j, "rule", rule);
+		json_object_end(c->j);
+	} else {
+		printf("%-30s %-7s %-5s %-30s %-4s %-5s %s\n", subject,
+		       key->direction == SHUNT_DIR_INGRESS ? "ingress" : "egress", c->action, peer,
+		       mesh_proto_name(key->proto), port, rule);
+	}
+}
+
+int cmd_policies(struct shunt_cli *cli, int argc, char **argv)
+{
+	struct shunt_json j;
+	struct live l;
+	struct pol_ctx c = {.live = &l};
+	int err;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: shunt policies [--json]\n");
+		return -EINVAL;
+	}
+	(void)argv;
+	if ((err = live_open(cli, &l)))
+		return err;
+	if (cli->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j);
+		json_kv_u64(&j, "config_version", l.version);
+		json_key(&j, "entries");
+		json_array_begin(&j);
+		c.j = &j;
+	} else {
+		printf("config version %llu\n%-30s %-7s %-5s %-30s %-4s %-5s %s\n",
+		       (unsigned long long)l.version, "SUBJECT", "DIR", "ACTION", "PEER", "PROTO",
+		       "PORT", "RULE");
+	}
+	c.action = "deny";
+	err = map_each(cli, "shunt_policy_deny", sizeof(struct shunt_policy_key),
+		       sizeof(struct shunt_policy_entry), 0, 1, l.gen, print_policy_entry, &c);
+	c.action = "allow";
+	if (!err)
+		err = map_each(cli, "shunt_policy_allow", sizeof(struct shunt_policy_key),
+			       sizeof(struct shunt_policy_entry), 0, 1, l.gen, print_policy_entry,
+			       &c);
+	if (cli->json) {
+		json_array_end(&j);
+		json_object_end(&j);
+		putchar('\n');
+	}
+	live_close(&l);
+	return err;
+}
+
+/* ---- shunt policy check ----------------------------------------------- */
+
+struct checker {
+	struct live live;
+	int deny, allow, subjects;
+};
+
+/* The same lookups, in the same order, as policy_decide() in mesh.bpf.c. */
+static __u8 check_decide(const struct checker *ck, __u8 dir, __u32 subject, __u32 peer,
+			 __u8 proto, __u16 port, __u32 *rule, bool *isolated)
+{
+	struct shunt_subject_key skey = {.gen = ck->live.gen, .id = subject};
+	struct shunt_policy_key key = {.gen = (__u8)ck->live.gen, .direction = dir,
+				       .subject = subject};
+	struct shunt_policy_entry e;
+	struct shunt_subject s;
+	int m, p, q;
+
+	*rule = 0;
+	*isolated = false;
+	for (m = 0; m < 2; m++) {
+		if (m == 1) {
+			if (bpf_map_lookup_elem(ck->subjects, &skey, &s) ||
+			    !(s.isolated & (1u << dir)))
+				return SHUNT_VERDICT_ALLOW;
+			*isolated = true;
+		}
+		for (p = 0; p < 2; p++) {
+			key.peer = p == 0 ? peer : SHUNT_ID_ANY;
+			for (q = 0; q < 3; q++) {
+				key.proto = q < 2 ? proto : 0;
+				key.port = q == 0 ? port : 0;
+				if (!bpf_map_lookup_elem(m == 0 ? ck->deny : ck->allow, &key, &e)) {
+					*rule = e.rule;
+					return m == 0 ? SHUNT_VERDICT_DENY : SHUNT_VERDICT_ALLOW;
+				}
+			}
+		}
+	}
+	return SHUNT_VERDICT_DENY;
+}
+
+/* Finds a name of KIND in the live generation: "ns/name" or "name" (default ns). */
+static int find_named(const struct shunt_cli *cli, const struct live *l, __u32 kind,
+		      const char *want, __u32 *id)
+{
+	struct shunt_name_key key, next, *prev = NULL;
+	struct shunt_name name;
+	char full[160];
+
+	snprintf(full, sizeof(full), strchr(want, '/') ? "%s" : "default/%s", want);
+	(void)cli;
+	while (!bpf_map_get_next_key(l->names, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (key.gen != l->gen || key.kind != kind ||
+		    bpf_map_lookup_elem(l->names, &key, &name))
+			continue;
+		name.name[sizeof(name.name) - 1] = 0;
+		if (!strcmp(name.name, full)) {
+			*id = key.id;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void report_check(const struct checker *ck, const char *what, __u8 verdict, __u32 rule,
+			 bool isolated, struct shunt_json *j)
+{
+	char rname[128];
+
+	mesh_name(ck->live.names, ck->live.gen, SHUNT_NAME_RULE, rule, rname, sizeof(rname));
+	if (!rule)
+		snprintf(rname, sizeof(rname), "%s",
+			 verdict == SHUNT_VERDICT_DENY ? "default deny (isolated, no rule matched)"
+			 : isolated			 ? "-"
+							 : "not isolated (no policy selects it)");
+	if (j) {
+		json_object_begin(j);
+		json_kv_string(j, "check", what);
+		json_kv_string(j, "verdict", mesh_verdict_name(verdict));
+		json_kv_string(j, "rule", rname);
+		json_object_end(j);
+	} else {
+		printf("  %-34s %-5s %s\n", what, mesh_verdict_name(verdict), rname);
+	}
+}
+
+/* Egress of FROM, then ingress of TO; returns the final verdict. */
+static __u8 check_pair(const struct checker *ck, __u32 from, __u32 to, __u8 proto, __u16 port,
+		       const char *to_name, struct shunt_json *j)
+{
+	char what[200];
+	bool isolated;
+	__u32 rule;
+	__u8 v;
+
+	v = check_decide(ck, SHUNT_DIR_EGRESS, from, to, proto, port, &rule, &isolated);
+	snprintf(what, sizeof(what), "egress to %s:%u", to_name, port);
+	report_check(ck, what, v, rule, isolated, j);
+	if (v == SHUNT_VERDICT_DENY)
+		return v;
+	v = check_decide(ck, SHUNT_DIR_INGRESS, to, from, proto, port, &rule, &isolated);
+	snprintf(what, sizeof(what), "ingress of %s", to_name);
+	report_check(ck, what, v, rule, isolated, j);
+	return v;
+}
+
+int cmd_policy(struct shunt_cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 't'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"protocol", required_argument, NULL, 'P'},
+	    {},
+	};
+	const char *from = NULL, *to = NULL, *proto_name = "tcp";
+	struct checker ck = {.deny = -1, .allow = -1, .subjects = -1};
+	struct shunt_json j, *jp = NULL;
+	unsigned int port = 0;
+	__u32 from_id, to_id;
+	__u8 proto, verdict = SHUNT_VERDICT_DENY;
+	int opt, err;
+
+	if (argc < 2 || strcmp(argv[1], "check"))
+		goto usage;
+	argc--;
+	argv++;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			from = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'p':
+			if (cli_parse_u32(optarg, &port) || !port || port > 65535) {
+				pr_err("--port needs a port number");
+				return -EINVAL;
+			}
+			break;
+		case 'P':
+			proto_name = optarg;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (!from || !to || !port || optind != argc)
+		goto usage;
+	if (strcasecmp(proto_name, "tcp") && strcasecmp(proto_name, "udp")) {
+		pr_err("--protocol is tcp or udp");
+		return -EINVAL;
+	}
+	proto = strcasecmp(proto_name, "tcp") ? SHUNT_PROTO_UDP : SHUNT_PROTO_TCP;
+	if ((err = live_open(cli, &ck.live)))
+		return err;
+	ck.deny = shunt_pinned_map_fd(&cli->pins, "shunt_policy_deny");
+	ck.allow = shunt_pinned_map_fd(&cli->pins, "shunt_policy_allow");
+	ck.subjects = shunt_pinned_map_fd(&cli->pins, "shunt_policy_subjects");
+	if (ck.live.names < 0 || ck.deny < 0 || ck.allow < 0 || ck.subjects < 0) {
+		err = -ENOENT;
+		pr_err("the policy maps are not pinned under %s", cli->pins.root);
+		goto out;
+	}
+	if (find_named(cli, &ck.live, SHUNT_NAME_IDENT, from, &from_id)) {
+		err = -ENOENT;
+		pr_err("no workload named %s in the kernel (see `shunt workloads`)", from);
+		goto out;
+	}
+	if (cli->json) {
+		json_init(&j, stdout);
+		jp = &j;
+		json_object_begin(jp);
+		json_kv_string(jp, "from", from);
+		json_kv_string(jp, "to", to);
+		json_kv_u64(jp, "port", port);
+		json_key(jp, "checks");
+		json_array_begin(jp);
+	} else {
+		printf("%s -> %s port %u/%s (config version %llu)\n", from, to, port,
+		       mesh_proto_name(proto), (unsigned long long)ck.live.version);
+	}
+	if (!find_named(cli, &ck.live, SHUNT_NAME_IDENT, to, &to_id)) {
+		verdict = check_pair(&ck, from_id, to_id, proto, (__u16)port, to, jp);
+	} else {
+		/* A service: every backend it may pick, on its target port. */
+		char svc[200], bname[128];
+		struct shunt_backend_key bkey = {.gen = ck.live.gen};
+		struct shunt_backend b;
+		int bfd = shunt_pinned_map_fd(&cli->pins, "shunt_backends");
+
+		snprintf(svc, sizeof(svc), strchr(to, '/') ? "%s:%u/%s" : "default/%s:%u/%s", to,
+			 port, mesh_proto_name(proto));
+		if (bfd < 0 || find_named(cli, &ck.live, SHUNT_NAME_SERVICE, svc, &bkey.service)) {
+			if (bfd >= 0)
+				close(bfd);
+			err = -ENOENT;
+			pr_err("%s is neither a workload nor a service port in the kernel", to);
+			goto out;
+		}
+		verdict = SHUNT_VERDICT_NO_BACKEND;
+		for (bkey.index = 0; !bpf_map_lookup_elem(bfd, &bkey, &b); bkey.index++) {
+			__u8 v;
+
+			mesh_name(ck.live.names, ck.live.gen, SHUNT_NAME_IDENT, b.identity, bname,
+				  sizeof(bname));
+			/* A plain-address backend is whoever the ipcache says; the
+			 * kernel decides it so at connect. Here: the world. */
+			to_id = b.identity ? b.identity : SHUNT_ID_WORLD;
+			v = check_pair(&ck, from_id, to_id, proto, b.port, bname, jp);
+			/* The service is reachable when any backend is. */
+			if (verdict != SHUNT_VERDICT_ALLOW)
+				verdict = v;
+		}
+		close(bfd);
+	}
+	if (jp) {
+		json_array_end(jp);
+		json_kv_string(jp, "verdict", mesh_verdict_name(verdict));
+		json_object_end(jp);
+		putchar('\n');
+	} else {
+		printf("%s\n", verdict == SHUNT_VERDICT_ALLOW ? "allowed"
+			       : verdict == SHUNT_VERDICT_DENY ? "denied"
+							       : "refused: the service has no backends");
+	}
+	err = 0;
+out:
+	if (ck.deny >= 0)
+		close(ck.deny);
+	if (ck.allow >= 0)
+		close(ck.allow);
+	if (ck.subjects >= 0)
+		close(ck.subjects);
+	live_close(&ck.live);
+	return err;
+usage:
+	fprintf(stderr, "usage: shunt policy check --from WORKLOAD --to WORKLOAD|SERVICE --port P "
+			"[--protocol tcp|udp]\n");
+	return -EINVAL;
+}

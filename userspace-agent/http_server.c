@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int http_listen(const char *addr_port)
+{
+	struct sockaddr_storage ss = {};
+	char host[64];
+	const char *colon;
+	socklen_t len;
+	unsigned long port;
+	char *end;
+	int fd, one = 1, err;
+
+	colon = strrchr(addr_port, ':');
+	if (!colon || (size_t)(colon - addr_port) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, addr_port, (size_t)(colon - addr_port));
+	host[colon - addr_port] = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || !colon[1] || port > 65535)
+		return -EINVAL;
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		host[strlen(host) - 1] = 0;
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			return -EINVAL;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)port);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return -EINVAL;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)port);
+		len = sizeof(*s4);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 64)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	ssize_t n;
+
+	while (len) {
+		if (poll(&pfd, 1, 2000) <= 0)
+			return;
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void http_serve_one(int listen_fd, http_handler_fn handler, void *ctx)
+{
+	struct pollfd pfd = {.events = POLLIN};
+	char req[2048], path[256], head[256];
+	const char *reason;
+	size_t used = 0, len = 0;
+	char *body = NULL;
+	int fd, status;
+	ssize_t n;
+
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	pfd.fd = fd;
+	/* The request head, within 2 s and 2 KiB. */
+	while (used < sizeof(req) - 1 && !memmem(req, used, "\r\n\r\n", 4)) {
+		if (poll(&pfd, 1, 2000) <= 0)
+			goto out;
+		n = read(fd, req + used, sizeof(req) - 1 - used);
+		if (n <= 0)
+			goto out;
+		used += (size_t)n;
+	}
+	req[used] = 0;
+	if (sscanf(req, "GET %255s HTTP/1.%*c", path) != 1) {
+		status = 405;
+		body = strdup("only GET is served\n");
+		len = body ? strlen(body) : 0;
+	} else {
+		char *q = strchr(path, '?');
+
+		if (q)
+			*q = 0;
+		status = handler(path, &body, &len, ctx);
+	}
+	reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 405 ? "Method Not Allowed" : "Service Unavailable";
+	snprintf(head, sizeof(head),
+		 "HTTP/1.0 %d %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		 status, reason, len);
+	write_all(fd, head, strlen(head));
+	if (body)
+		write_all(fd, body, len);
+out:
+	free(body);
+	close(fd);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A mesh config compiled for one node: every map entry the kernel needs,
+ * keyed without a generation (the applier stamps it). Compiling touches no
+ * map, so a config that fails here changes nothing.
+ */
+#ifndef SHUNT_MESH_PLAN_H
+#define SHUNT_MESH_PLAN_H
+
+#include <linux/types.h>
+#include <stddef.h>
+
+#include "mesh_config.h"
+#include "mesh_shared.h"
+#include "shunt_shared.h"
+
+/* Fixed-size keys and values, appended in order. */
+struct kv_vec {
+	size_t key_size, value_size;
+	size_t n, cap;
+	unsigned char *keys, *values;
+};
+
+int kv_push(struct kv_vec *v, const void *key, const void *value);
+void kv_free(struct kv_vec *v);
+
+enum mesh_plan_map {
+	PLAN_CGROUP_IDENTS,
+	PLAN_IPCACHE,
+	PLAN_SERVICES,
+	PLAN_BACKENDS,
+	PLAN_POLICY_DENY,
+	PLAN_POLICY_ALLOW,
+	PLAN_SUBJECTS,
+	PLAN_NAMES,
+	PLAN_MAPS,
+};
+
+/* The pinned map each plan vector goes to. */
+extern const char *const mesh_plan_map_names[PLAN_MAPS];
+
+struct mesh_plan {
+	struct kv_vec maps[PLAN_MAPS];
+	/* Not generational: the bypass's own membership maps. */
+	struct kv_vec workloads;      /* shunt_workloads */
+	struct kv_vec workload_names; /* shunt_workload_names */
+	size_t nworkloads, nlocal, nservices, nrules, ncidrs;
+};
+
+/*
+ * Compiles CFG for NODE. Errors (a local workload without cgroup, a
+ * policy that expands past the map sizes) name the file position in ERR.
+ */
+int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const char *node,
+		    struct cfg_error *err);
+void mesh_plan_free(struct mesh_plan *plan);
+
+/* The identity a workload gets: stable for a name, whatever else changes. */
+__u32 mesh_workload_ident(const char *ns, const char *name);
+
+#endif
