@@ -203,6 +203,42 @@ static __always_inline void emit_flow(const struct shunt_mesh_state *st, const s
 	bpf_ringbuf_submit(ev, 0);
 }
 
+static __always_inline bool udp_flow_known(const struct shunt_mesh_state *st, __u32 local_id,
+					   __u16 local_port, const __u8 remote[16],
+					   __u16 remote_port)
+{
+	struct shunt_udp_flow_key key = {
+	    .local_id = local_id, .local_port = local_port, .remote_port = remote_port};
+	struct shunt_udp_flow *fl;
+	__u64 now = bpf_ktime_get_ns();
+	int i;
+
+	__builtin_memcpy(key.remote_addr, remote, 16);
+#pragma unroll
+	for (i = 0; i < 2; i++) {
+		if (i == 1)
+			key.local_port = 0; /* a connected socket's entry */
+		fl = bpf_map_lookup_elem(&shunt_udp_flows, &key);
+		if (fl && fl->version == st->version && now - fl->last_ns < SHUNT_UDP_FLOW_IDLE_NS) {
+			fl->last_ns = now;
+			return true;
+		}
+	}
+	return false;
+}
+
+static __always_inline void udp_flow_record(const struct shunt_mesh_state *st, __u32 local_id,
+					    __u16 local_port, const __u8 remote[16],
+					    __u16 remote_port)
+{
+	struct shunt_udp_flow_key key = {
+	    .local_id = local_id, .local_port = local_port, .remote_port = remote_port};
+	struct shunt_udp_flow value = {.last_ns = bpf_ktime_get_ns(), .version = st->version};
+
+	__builtin_memcpy(key.remote_addr, remote, 16);
+	bpf_map_update_elem(&shunt_udp_flows, &key, &value, BPF_ANY);
+}
+
 /* Picks a backend by weight: binary search over the cumulative weights. */
 static __always_inline struct shunt_backend *pick_backend(__u8 gen, const struct shunt_service *svc)
 {
@@ -282,6 +318,14 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 
 	f->dst_id = ident_of_addr(gen, f->dst, &dst_flags);
 	f->direction = SHUNT_DIR_EGRESS;
+	if (f->proto == SHUNT_PROTO_UDP && f->src_id) {
+		/* A reply in an exchange the peer started, or more of ours. */
+		f->sport = ctx->sk->src_port;
+		if (udp_flow_known(st, f->src_id, f->sport, f->dst, f->dport)) {
+			c->udp_replies++;
+			return 1;
+		}
+	}
 	verdict = policy_decide(gen, SHUNT_DIR_EGRESS, f->src_id, f->dst_id, f->proto, f->dport,
 				&f->rule);
 	if (verdict == SHUNT_VERDICT_DENY) {
@@ -300,7 +344,11 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 		count_verdict(f, verdict);
 	if (verdict == SHUNT_VERDICT_DENY || first)
 		emit_flow(st, f, verdict, SHUNT_FLOW_CONNECT);
-	return verdict == SHUNT_VERDICT_DENY ? 0 : 1;
+	if (verdict == SHUNT_VERDICT_DENY)
+		return 0;
+	if (f->proto == SHUNT_PROTO_UDP && f->src_id)
+		udp_flow_record(st, f->src_id, f->sport, f->dst, f->dport);
+	return 1;
 }
 
 static __always_inline void flow_v4(struct bpf_sock_addr *ctx, struct flow *f)
@@ -511,11 +559,19 @@ int shunt_ingress(struct __sk_buff *skb)
 {
 	struct shunt_mesh_counters *c = counters();
 	const struct shunt_mesh_state *st;
+	struct bpf_sock *sk;
 	struct flow f = {};
 	__u32 zero = 0, flags;
 	__u8 verdict, gen;
 	bool syn;
 
+	/* Data of established TCP connections was decided at their SYN: leave
+	 * before touching the packet. Only listeners see new connections. */
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (sk && sk->protocol == SHUNT_PROTO_TCP && sk->state != BPF_TCP_LISTEN)
+		return 1;
 	st = bpf_map_lookup_elem(&shunt_mesh_state, &zero);
 	if (!st || !c)
 		return 1;
@@ -530,6 +586,10 @@ int shunt_ingress(struct __sk_buff *skb)
 	/* A pod talking to itself (loopback or its own address) is no peer. */
 	if (addr_is_loopback(f.src) || addr_equal(f.src, f.dst))
 		return 1;
+	if (f.proto == SHUNT_PROTO_UDP && udp_flow_known(st, f.dst_id, f.dport, f.src, f.sport)) {
+		c->udp_replies++;
+		return 1;
+	}
 	c->ingress_packets++;
 	f.src_id = ident_of_addr(gen, f.src, &flags);
 	f.direction = SHUNT_DIR_INGRESS;
@@ -540,5 +600,9 @@ int shunt_ingress(struct __sk_buff *skb)
 	count_verdict(&f, verdict);
 	if (verdict == SHUNT_VERDICT_DENY || syn)
 		emit_flow(st, &f, verdict, SHUNT_FLOW_INGRESS);
-	return verdict == SHUNT_VERDICT_DENY ? 0 : 1;
+	if (verdict == SHUNT_VERDICT_DENY)
+		return 0;
+	if (f.proto == SHUNT_PROTO_UDP)
+		udp_flow_record(st, f.dst_id, f.dport, f.src, f.sport);
+	return 1;
 }

@@ -103,6 +103,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_sock_origin SEC(".maps");
 
+/* UDP exchanges policy allowed: their replies pass. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct shunt_udp_flow_key);
+	__type(value, struct shunt_udp_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_udp_flows SEC(".maps");
+
 /* Decisions counted by (source, destination, port, protocol, verdict). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);

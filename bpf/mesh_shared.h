@@ -179,6 +179,27 @@ struct shunt_origin {
 	__u32 service;
 };
 
+/*
+ * shunt_udp_flows (LRU): UDP exchanges policy allowed, seen from one
+ * workload: its port and the remote address and port. Replies match the
+ * entry instead of the policy, as for TCP, whose replies belong to an
+ * allowed connection. An entry counts only under the config version that
+ * made it, so a policy change re-decides every flow.
+ */
+struct shunt_udp_flow_key {
+	__u32 local_id;
+	__u16 local_port; /* 0: a connected socket, bound later */
+	__u16 remote_port;
+	__u8 remote_addr[16];
+};
+
+struct shunt_udp_flow {
+	__u64 last_ns;
+	__u64 version;
+};
+
+#define SHUNT_UDP_FLOW_IDLE_NS (120ull * 1000000000ull)
+
 /* shunt_verdicts (LRU, per CPU): decisions by source, destination, port. */
 struct shunt_verdict_key {
 	__u32 src;
@@ -227,6 +248,7 @@ struct shunt_mesh_counters {
 	__u64 ingress_denied;	/* of those, dropped */
 	__u64 reverse_translated; /* getpeername/recvmsg answers rewritten */
 	__u64 flows_lost;	/* flow events the ring buffer had no room for */
+	__u64 udp_replies;	/* UDP datagrams allowed as part of an allowed exchange */
 };
 
 #endif /* SHUNT_MESH_SHARED_H */

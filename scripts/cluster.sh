@@ -19,6 +19,11 @@
 #   cgroup CG/PREFIX/nK/pJ      pod J's cgroup
 #   cgroup CG/PREFIX/outside    processes that are not in any mesh
 #   bpffs  /sys/fs/bpf/PREFIX/nK  pin directory of node K's shunt instance
+#
+# `up` also writes a mesh config for `shunt agent` (mesh.yaml next to the
+# state file): every pod as a workload (pod 1 of each node labelled
+# app: client, the others app: echo), and a service "echo" on 10.96.0.10 /
+# fd00:96::10 port 80 -> 8080 (TCP) and 53 -> 5353 (UDP) selecting app: echo.
 # PREFIX defaults to shunt-lc (SHUNT_CLUSTER_PREFIX); the state file goes to
 # SHUNT_CLUSTER_DIR (default .cluster in the repository).
 set -euo pipefail
@@ -129,6 +134,7 @@ cmd_up() {
 	done
 	trap - ERR
 	write_state "$cg" "$nodes" "$pods"
+	write_mesh_config "$cg" "$nodes" "$pods"
 	log "up: $nodes nodes x $pods pods (prefix $PREFIX), described in $STATE"
 }
 
@@ -158,6 +164,41 @@ write_state() {
 		printf '  ]\n}\n'
 	} >"$STATE.tmp"
 	mv "$STATE.tmp" "$STATE"
+}
+
+write_mesh_config() {
+	local cg=$1 nodes=$2 pods=$3 k j app
+	{
+		echo "# Written by scripts/cluster.sh for cluster $PREFIX: run"
+		echo "#   shunt --pin-dir $PIN_BASE/nK agent --config THIS --node nK --cgroup $cg/$PREFIX/nK"
+		echo "apiVersion: shunt.dev/v1"
+		echo "namespaces:"
+		echo "  - name: default"
+		echo "    labels: {cluster: $PREFIX}"
+		echo "workloads:"
+		for ((k = 1; k <= nodes; k++)); do
+			for ((j = 1; j <= pods; j++)); do
+				app=echo
+				[ "$j" = 1 ] && app=client
+				echo "  - name: n$k-p$j"
+				echo "    serviceAccount: $app"
+				echo "    labels: {app: $app, node: n$k}"
+				echo "    node: n$k"
+				echo "    addresses: [$(pod_v4 $k $j), \"$(pod_v6 $k $j)\"]"
+				echo "    netns: /run/netns/$(pod_ns $k $j)"
+				echo "    cgroup: $cg/$PREFIX/n$k/p$j"
+			done
+		done
+		echo "services:"
+		echo "  - name: echo"
+		echo "    virtualIPs: [10.96.0.10, \"fd00:96::10\"]"
+		echo "    ports:"
+		echo "      - {name: http, port: 80, targetPort: 8080, appProtocol: http}"
+		echo "      - {name: dns, port: 53, targetPort: 5353, protocol: UDP}"
+		echo "    selector: {app: echo}"
+		echo "policies: []"
+	} >"$STATE_DIR/mesh.yaml.tmp"
+	mv "$STATE_DIR/mesh.yaml.tmp" "$STATE_DIR/mesh.yaml"
 }
 
 # exec [--outside] POD|NODE -- CMD...
@@ -225,7 +266,7 @@ cmd_down() {
 	for ns in $(ip netns list | awk '{print $1}' | grep -E "^$PREFIX-(net|n[0-9]+(-p[0-9]+)?)$" || true); do
 		ip netns del "$ns" 2>/dev/null || true
 	done
-	rm -f "$STATE" "$STATE.tmp"
+	rm -f "$STATE" "$STATE.tmp" "$STATE_DIR/mesh.yaml" "$STATE_DIR/mesh.yaml.tmp"
 	rmdir "$STATE_DIR" 2>/dev/null || true
 	log "down: removed cluster $PREFIX"
 }

@@ -36,14 +36,20 @@ t_cleanup() {
 	rm -rf "$T_TMP"
 }
 
-# Brings up a cluster of NODES x PODS and loads the mesh on every node.
-t_setup() {
+# Brings up a cluster of NODES x PODS, nothing loaded.
+t_cluster_up() {
 	local nodes=${1:-2} pods=${2:-3}
 	trap t_cleanup EXIT
 	trap 'exit 143' TERM INT
 	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
 	QUIET=1 "$CLUSTER" up --nodes "$nodes" --pods "$pods" || t_fail "cluster up failed"
-	local k
+}
+
+# Brings up a cluster of NODES x PODS and loads the mesh on every node, with
+# the workloads registered by hand (no agent).
+t_setup() {
+	local nodes=${1:-2} k
+	t_cluster_up "$@"
 	for ((k = 1; k <= nodes; k++)); do t_mesh_load "n$k"; done
 }
 
@@ -159,3 +165,72 @@ t_wait_for() {
 }
 
 MiB=$((1024 * 1024))
+
+# ---- the node agent and reachability probes --------------------------------
+PROBE=$REPO/.output/bin/shunt-probe
+MESH_CONFIG=$SHUNT_CLUSTER_DIR/mesh.yaml
+
+# Starts the agent of NODE on CONFIG (default: the cluster's own) and waits
+# until it applied it. Its PID is in T_AGENT_PID_<node>, its log in
+# $T_TMP/agent.NODE.log.
+t_agent_start() {
+	local node=$1 cfg=${2:-$MESH_CONFIG} log=$T_TMP/agent.$1.log before=0
+	[ -f "$log" ] && before=$(grep -c '"applied config version' "$log")
+	"$SHUNT" --pin-dir "$(t_node_field "$node" pin_dir)" agent --config "$cfg" --node "$node" \
+		--cgroup "$(t_node_field "$node" cgroup)" --metrics "${T_METRICS:-none}" >>"$log" 2>&1 &
+	T_PIDS+=($!)
+	printf -v "T_AGENT_PID_$node" '%s' $!
+	t_wait_for 10 t_agent_applied "$node" $((before + 1)) ||
+		t_fail "agent on $node did not apply $cfg: $(tail -3 "$log")"
+}
+
+# True once NODE's agent log shows at least N applies.
+t_agent_applied() {
+	local n
+	n=$(grep -c '"applied config version' "$T_TMP/agent.$1.log" 2>/dev/null)
+	[ "${n:-0}" -ge "$2" ]
+}
+
+# The live config version of NODE's kernel state.
+t_config_version() { t_shunt "$1" workloads --json | jq -r .config_version; }
+
+# Waits until NODE's kernel runs config version V or later.
+t_wait_version() {
+	local node=$1 v=$2
+	t_wait_for 10 bash -c "[ \"\$($SHUNT --pin-dir $(t_node_field "$node" pin_dir) workloads --json | jq -r .config_version)\" -ge $v ]" ||
+		t_fail "$node did not reach config version $v (has $(t_config_version "$node"))"
+}
+
+# Replaces FILE atomically (what a config management tool does).
+t_write_config() {
+	local file=$1
+	cat >"$file.tmp"
+	mv "$file.tmp" "$file"
+}
+
+# Starts a probe server in POD answering with NAME on the given --tcp/--udp
+# addresses.
+t_probe_server() {
+	local where=$1 name=$2 out=$T_TMP/probe.$1.$2.out
+	shift 2
+	# shellcheck disable=SC2086
+	t_exec $where -- "$PROBE" serve --name "$name" "$@" >"$out" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 5 grep -q listening "$out" || t_fail "probe server $name: $(cat "$out")"
+}
+
+# shunt-probe connect from POD (or "--outside POD", or a node); prints its JSON.
+t_probe() {
+	local where=("$1")
+	shift
+	if [ "${where[0]}" = --outside ]; then
+		where+=("$1")
+		shift
+	fi
+	t_exec "${where[@]}" -- "$PROBE" connect "$@"
+}
+
+# The outcome of one attempt: ok, eperm, refused, timeout or other.
+t_probe_outcome() {
+	t_probe "$@" | jq -r 'to_entries | map(select(.key != "servers" and .key != "peer" and (.value|tostring) != "0")) | .[0].key // "none"'
+}
