@@ -101,7 +101,7 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(LOADER_SRCS) $(AGENT_SRCS) $(SKELS) | $(OUTPU
 test-unit: $(patsubst %,$(OUTPUT)/unit/%,$(UNIT_TESTS))
 
 test: deps
-	$(Q)$(MAKE) all test-unit
+	$(Q)$(MAKE) all test-unit $(BIN)/shunt-fuzz-config
 	$(Q)tests/run.sh
 
 demo: deps
@@ -111,6 +111,22 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) all
 	$(Q)scripts/bench.sh $(BENCH_ARGS)
+
+# libFuzzer on the config parser. `make fuzz` runs FUZZ_SECONDS (default 60)
+# and adds what it finds to tests/fuzz/corpus; the tests replay that corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := userspace-agent/mesh_config.c userspace-agent/mesh_plan.c userspace-agent/arena.c \
+	userspace-agent/addr.c userspace-agent/netns.c loader/mounts.c userspace-agent/log.c
+$(BIN)/shunt-fuzz-config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(wildcard userspace-agent/*.h) | $(BIN)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $< $(FUZZ_SRCS) -lyaml -lbpf -o $@
+
+fuzz: $(BIN)/shunt-fuzz-config
+	$(Q)mkdir -p $(OUTPUT)/fuzz-new
+	$(Q)$(BIN)/shunt-fuzz-config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		$(OUTPUT)/fuzz-new tests/fuzz/corpus
+	$(Q)$(BIN)/shunt-fuzz-config -merge=1 tests/fuzz/corpus $(OUTPUT)/fuzz-new
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
