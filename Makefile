@@ -41,6 +41,7 @@ TOOLS := tt perf probe
 TOOL_BINS := $(patsubst %,$(BIN)/shunt-%,$(TOOLS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+BPF_TESTS := $(patsubst tests/bpf/%.c,%,$(wildcard tests/bpf/test_*.c))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .DELETE_ON_ERROR:
@@ -98,7 +99,14 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(LOADER_SRCS) $(AGENT_SRCS) $(SKELS) | $(OUTPU
 		$(filter-out userspace-agent/main.c,$(LOADER_SRCS) $(AGENT_SRCS)) \
 		$(LDLIBS) -lcmocka -o $@
 
-test-unit: $(patsubst %,$(OUTPUT)/unit/%,$(UNIT_TESTS))
+# BPF program tests (BPF_PROG_TEST_RUN) are built the same way.
+$(OUTPUT)/unit/%: tests/bpf/%.c $(LOADER_SRCS) $(AGENT_SRCS) $(SKELS) | $(OUTPUT)/unit
+	$(call msg,BPFTEST,$@)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(SAN_FLAGS) $< \
+		$(filter-out userspace-agent/main.c,$(LOADER_SRCS) $(AGENT_SRCS)) \
+		$(LDLIBS) -lcmocka -o $@
+
+test-unit: $(patsubst %,$(OUTPUT)/unit/%,$(UNIT_TESTS) $(BPF_TESTS))
 
 test: deps
 	$(Q)$(MAKE) all test-unit $(BIN)/shunt-fuzz-config

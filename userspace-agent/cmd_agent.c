@@ -333,7 +333,7 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 	const char *cgroup = NULL, *metrics = "127.0.0.1:9464";
 	struct agent a = {.cli = cli};
 	char cgroup_root[PATH_MAX], host[256], tmp[PATH_MAX];
-	bool once = false, check = false, json_log = true;
+	bool once = false, check = false, json_log = true, present;
 	int opt, err, http_fd = -1;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -400,8 +400,10 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 	snprintf(tmp, sizeof(tmp), "%s", a.config);
 	snprintf(a.base, sizeof(a.base), "%s", basename(tmp));
 
-	/* Load when nothing is there; a loaded datapath is adopted as it is. */
-	if (cgroup || !shunt_datapath_present(&cli->pins)) {
+	/* Load when nothing is there; a loaded datapath is adopted as it is
+	 * (with --cgroup, a load also repairs a half-made earlier one). */
+	present = shunt_datapath_present(&cli->pins);
+	if (cgroup || !present) {
 		struct shunt_load_opts lopts = {.pin_root = cli->pins.root, .cgroup = cgroup};
 
 		if (!cgroup) {
@@ -413,9 +415,9 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 		err = shunt_datapath_load(&lopts);
 		if (err)
 			return err;
-	} else {
-		pr_info("adopting the datapath pinned under %s", cli->pins.root);
 	}
+	if (present)
+		pr_info("adopting the datapath pinned under %s", cli->pins.root);
 	mesh_state_read(&cli->pins, &(__u32){0}, &a.version);
 
 	err = agent_apply(&a, "start");
