@@ -124,6 +124,7 @@ bench: deps
 # and adds what it finds to tests/fuzz/corpus; the tests replay that corpus.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := userspace-agent/mesh_config.c userspace-agent/mesh_plan.c userspace-agent/arena.c \
+	userspace-agent/keymap.c \
 	userspace-agent/addr.c userspace-agent/netns.c loader/mounts.c userspace-agent/log.c
 $(BIN)/shunt-fuzz-config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(wildcard userspace-agent/*.h) | $(BIN)
 	$(call msg,FUZZ,$@)

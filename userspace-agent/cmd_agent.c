@@ -43,6 +43,7 @@ struct agent {
 	char last_error[600];
 	size_t workloads, local, services, rules, entries;
 	__u64 version;
+	struct mesh_shadow shadow;
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -68,6 +69,11 @@ static int agent_apply(struct agent *a, const char *why)
 	if (!err) {
 		err = mesh_plan_build(&plan, &cfg, a->node, &cerr);
 		mesh_config_free(&cfg);
+		if (!err && mesh_plan_index(&plan)) {
+			mesh_plan_free(&plan);
+			snprintf(cerr.msg, sizeof(cerr.msg), "out of memory");
+			err = -ENOMEM;
+		}
 	}
 	if (err) {
 		a->failures++;
@@ -76,7 +82,7 @@ static int agent_apply(struct agent *a, const char *why)
 		       why, cerr.msg, (unsigned long long)a->version);
 		return err;
 	}
-	err = mesh_apply(&a->cli->pins, &plan, &stats);
+	err = mesh_apply(&a->cli->pins, &plan, &a->shadow, &stats);
 	if (err) {
 		a->failures++;
 		snprintf(a->last_error, sizeof(a->last_error), "kernel update failed: %s",
@@ -88,22 +94,21 @@ static int agent_apply(struct agent *a, const char *why)
 	a->applies++;
 	a->last_error[0] = 0;
 	a->version = stats.version;
-	a->workloads = plan.nworkloads;
-	a->local = plan.nlocal;
-	a->services = plan.nservices;
-	a->rules = plan.nrules;
+	/* The plan now belongs to the shadow; its counts are read from there. */
+	a->workloads = a->shadow.plans[stats.gen].nworkloads;
+	a->local = a->shadow.plans[stats.gen].nlocal;
+	a->services = a->shadow.plans[stats.gen].nservices;
+	a->rules = a->shadow.plans[stats.gen].nrules;
 	a->entries = stats.entries;
 	a->last_write_seconds = (double)stats.write_ns / 1e9;
-	a->last_apply_seconds = seconds_since(&t0);
+	a->last_apply_seconds = seconds_since(&t0) - (double)stats.cleanup_ns / 1e9;
 	pr_info("applied config version %llu (%s): %zu workloads (%zu on node %s), %zu services, "
-		"%zu rules -> %llu kernel entries; live after %.1f ms (writing %.1f ms), old "
-		"generation removed in %.1f ms",
-		(unsigned long long)stats.version, why, plan.nworkloads, plan.nlocal,
-		a->node ? a->node : "-", plan.nservices, plan.nrules,
-		(unsigned long long)stats.entries,
-		(a->last_apply_seconds - (double)stats.cleanup_ns / 1e9) * 1e3,
-		(double)stats.write_ns / 1e6, (double)stats.cleanup_ns / 1e6);
-	mesh_plan_free(&plan);
+		"%zu rules -> %llu kernel entries, %llu written (%s); live %.1f ms after reading "
+		"the file began, of which %.1f ms kernel update",
+		(unsigned long long)stats.version, why, a->workloads, a->local,
+		a->node ? a->node : "-", a->services, a->rules, (unsigned long long)stats.entries,
+		(unsigned long long)stats.written, stats.incremental ? "the difference" : "in full",
+		a->last_apply_seconds * 1e3, (double)stats.write_ns / 1e6);
 	return 0;
 }
 
@@ -421,12 +426,15 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 	mesh_state_read(&cli->pins, &(__u32){0}, &a.version);
 
 	err = agent_apply(&a, "start");
-	if (once)
+	if (once) {
+		mesh_shadow_free(&a.shadow);
 		return err;
+	}
 	if (strcmp(metrics, "none")) {
 		http_fd = http_listen(metrics);
 		if (http_fd < 0) {
 			pr_err("cannot serve metrics on %s: %s", metrics, strerror(-http_fd));
+			mesh_shadow_free(&a.shadow);
 			return http_fd;
 		}
 		pr_info("serving /metrics and /healthz on %s", metrics);
@@ -434,6 +442,7 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 	err = agent_loop(&a, http_fd);
 	if (http_fd >= 0)
 		close(http_fd);
+	mesh_shadow_free(&a.shadow);
 	return err;
 usage:
 	fprintf(stderr, "usage: shunt agent --config FILE [--node NAME] [--cgroup PATH] "

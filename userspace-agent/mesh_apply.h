@@ -1,28 +1,49 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Writes a compiled plan into the pinned maps: the whole plan under the
- * inactive generation, then one flip of shunt_mesh_state, then the old
- * generation is deleted. A failure before the flip removes what was written
- * and leaves the running configuration untouched.
+ * Writes a compiled plan into the pinned maps under the inactive generation,
+ * then flips shunt_mesh_state with one update. The generation that was live
+ * stays in the maps as the base of the next apply: when the applier knows
+ * what a generation holds (it wrote it), the next apply writes only the
+ * difference, so a one-rule change costs a few map updates, not a rewrite.
+ * A failure before the flip leaves the running configuration untouched.
  */
 #ifndef SHUNT_MESH_APPLY_H
 #define SHUNT_MESH_APPLY_H
 
 #include <linux/types.h>
+#include <stdbool.h>
 
 #include "mesh_plan.h"
 #include "pins.h"
 
 struct mesh_apply_stats {
-	__u64 entries;	   /* written under the new generation */
-	__u64 write_ns;	   /* from the first write to the flip */
-	__u64 cleanup_ns;  /* deleting the old generation */
-	__u64 version;	   /* config version now live */
-	__u32 gen;	   /* generation now live */
+	__u64 entries;	  /* entries of the new generation */
+	__u64 written;	  /* map updates and deletes it took */
+	__u64 write_ns;	  /* from the first write (diff included) to the flip */
+	__u64 cleanup_ns; /* bypass membership, after the flip */
+	__u64 version;	  /* config version now live */
+	__u32 gen;	  /* generation now live */
+	bool incremental; /* only the difference was written */
 };
 
-int mesh_apply(const struct shunt_pins *pins, const struct mesh_plan *plan,
+/* What each generation holds, as far as this process knows. */
+struct mesh_shadow {
+	struct mesh_plan plans[2];
+	bool known[2];
+};
+
+/*
+ * Applies PLAN. On success PLAN is moved into SHADOW (the caller must not
+ * free it); on failure it stays the caller's. SHADOW may be NULL (one-shot
+ * use: every apply is a full write).
+ */
+int mesh_apply(const struct shunt_pins *pins, struct mesh_plan *plan, struct mesh_shadow *shadow,
 	       struct mesh_apply_stats *stats);
+void mesh_shadow_free(struct mesh_shadow *shadow);
+
+/* Prepares PLAN for diffing (hash sets); part of compiling, so that the
+ * kernel update itself only looks up and writes. Optional. */
+int mesh_plan_index(struct mesh_plan *plan);
 
 /* The live generation and version; -ENOENT when nothing is loaded. */
 int mesh_state_read(const struct shunt_pins *pins, __u32 *gen, __u64 *version);

@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include "addr.h"
+#include "keymap.h"
 #include "mesh_shared.h"
 
 #define MAX_CONFIG_BYTES (64u << 20)
@@ -848,17 +849,6 @@ static int parse_service(struct parser *p, yaml_node_t *n, struct cfg_service *o
 		_err;                                                                              \
 	})
 
-static const struct cfg_workload *workload_find(const struct mesh_config *cfg, const char *ns,
-						const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->nworkloads; i++)
-		if (!strcmp(cfg->workloads[i].ns, ns) && !strcmp(cfg->workloads[i].name, name))
-			return &cfg->workloads[i];
-	return NULL;
-}
-
 static int fail_at(struct parser *p, struct cfg_pos pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -875,89 +865,112 @@ static int fail_at(struct parser *p, struct cfg_pos pos, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* Checks across objects: unique names and addresses, references that resolve. */
-static int cross_check(struct parser *p)
+/* "ns/name" into BUF; names are at most 63 bytes each. */
+static size_t qualified(char *buf, size_t len, const char *ns, const char *name)
+{
+	return (size_t)snprintf(buf, len, "%s/%s", ns, name);
+}
+
+/* Checks across objects: unique names and addresses, references that
+ * resolve. Hash maps keep it linear for configs of 10,000 workloads. */
+static int cross_check_maps(struct parser *p, struct keymap *names, struct keymap *addrs)
 {
 	const struct mesh_config *cfg = p->cfg;
-	char a[SHUNT_ADDR_STRLEN];
-	size_t i, j, k, l;
+	char a[SHUNT_ADDR_STRLEN], key[160];
+	size_t i, k, len, other;
+	bool dup;
+	int err;
 
-	for (i = 0; i < cfg->nnamespaces; i++)
-		for (j = 0; j < i; j++)
-			if (!strcmp(cfg->namespaces[i].name, cfg->namespaces[j].name))
-				return fail_at(p, cfg->namespaces[i].pos,
-					       "namespace %s is defined twice (first at line %u)",
-					       cfg->namespaces[i].name, cfg->namespaces[j].pos.line);
+	for (i = 0; i < cfg->nnamespaces; i++) {
+		len = qualified(key, sizeof(key), "namespace", cfg->namespaces[i].name);
+		if ((err = keymap_put(names, key, len, i, &dup)))
+			return err;
+		if (dup)
+			return fail_at(p, cfg->namespaces[i].pos, "namespace %s is defined twice",
+				       cfg->namespaces[i].name);
+	}
 	for (i = 0; i < cfg->nworkloads; i++) {
 		const struct cfg_workload *w = &cfg->workloads[i];
 
-		for (j = 0; j < i; j++) {
-			const struct cfg_workload *o = &cfg->workloads[j];
+		len = qualified(key, sizeof(key), w->ns, w->name);
+		if (keymap_get(names, key, len, &other))
+			return fail_at(p, w->pos, "workload %s/%s is defined twice (first at line %u)",
+				       w->ns, w->name, cfg->workloads[other].pos.line);
+		if ((err = keymap_put(names, key, len, i, NULL)))
+			return err;
+		for (k = 0; k < w->naddrs; k++) {
+			if (keymap_get(addrs, w->addrs[k].addr, 16, &other)) {
+				const struct cfg_workload *o = &cfg->workloads[other];
 
-			if (!strcmp(w->ns, o->ns) && !strcmp(w->name, o->name))
+				shunt_addr_format(w->addrs[k].addr, a, sizeof(a));
 				return fail_at(p, w->pos,
-					       "workload %s/%s is defined twice (first at line %u)",
-					       w->ns, w->name, o->pos.line);
-			for (k = 0; k < w->naddrs; k++)
-				for (l = 0; l < o->naddrs; l++)
-					if (!memcmp(w->addrs[k].addr, o->addrs[l].addr, 16)) {
-						shunt_addr_format(w->addrs[k].addr, a, sizeof(a));
-						return fail_at(p, w->pos,
-							       "address %s of %s/%s already belongs "
-							       "to %s/%s (line %u)",
-							       a, w->ns, w->name, o->ns, o->name,
-							       o->pos.line);
-					}
+					       "address %s of %s/%s already belongs to %s/%s (line %u)",
+					       a, w->ns, w->name, o->ns, o->name, o->pos.line);
+			}
+			if ((err = keymap_put(addrs, w->addrs[k].addr, 16, i, NULL)))
+				return err;
 		}
 	}
 	for (i = 0; i < cfg->nservices; i++) {
 		const struct cfg_service *s = &cfg->services[i];
 
-		for (j = 0; j < s->nbackends; j++)
-			if (s->backends[j].workload &&
-			    !workload_find(cfg, s->ns, s->backends[j].workload))
-				return fail_at(p, s->backends[j].pos,
+		for (k = 0; k < s->nbackends; k++) {
+			if (!s->backends[k].workload)
+				continue;
+			len = qualified(key, sizeof(key), s->ns, s->backends[k].workload);
+			if (!keymap_get(names, key, len, NULL))
+				return fail_at(p, s->backends[k].pos,
 					       "backend workload %s/%s is not defined", s->ns,
-					       s->backends[j].workload);
-		for (j = 0; j < i; j++) {
-			const struct cfg_service *o = &cfg->services[j];
-
-			if (!strcmp(s->ns, o->ns) && !strcmp(s->name, o->name))
-				return fail_at(p, s->pos,
-					       "service %s/%s is defined twice (first at line %u)",
-					       s->ns, s->name, o->pos.line);
-			for (k = 0; k < s->nvips; k++)
-				for (l = 0; l < o->nvips; l++)
-					if (!memcmp(s->vips[k].addr, o->vips[l].addr, 16)) {
-						shunt_addr_format(s->vips[k].addr, a, sizeof(a));
-						return fail_at(p, s->pos,
-							       "virtual IP %s is already service "
-							       "%s/%s's (line %u)",
-							       a, o->ns, o->name, o->pos.line);
-					}
+					       s->backends[k].workload);
 		}
-		for (k = 0; k < s->nvips; k++)
-			for (j = 0; j < cfg->nworkloads; j++)
-				for (l = 0; l < cfg->workloads[j].naddrs; l++)
-					if (!memcmp(s->vips[k].addr, cfg->workloads[j].addrs[l].addr,
-						    16)) {
-						shunt_addr_format(s->vips[k].addr, a, sizeof(a));
-						return fail_at(p, s->pos,
-							       "virtual IP %s is workload %s/%s's "
-							       "address",
-							       a, cfg->workloads[j].ns,
-							       cfg->workloads[j].name);
-					}
+		len = qualified(key, sizeof(key), s->ns, s->name);
+		key[len++] = '@'; /* services have a name space of their own */
+		if (keymap_get(names, key, len, &other))
+			return fail_at(p, s->pos, "service %s/%s is defined twice (first at line %u)",
+				       s->ns, s->name, cfg->services[other].pos.line);
+		if ((err = keymap_put(names, key, len, i, NULL)))
+			return err;
+		for (k = 0; k < s->nvips; k++) {
+			shunt_addr_format(s->vips[k].addr, a, sizeof(a));
+			if (keymap_get(addrs, s->vips[k].addr, 16, &other)) {
+				if (other < cfg->nworkloads)
+					return fail_at(p, s->pos,
+						       "virtual IP %s is workload %s/%s's address", a,
+						       cfg->workloads[other].ns,
+						       cfg->workloads[other].name);
+				other -= cfg->nworkloads;
+				return fail_at(p, s->pos, "virtual IP %s is already service %s/%s's (line %u)",
+					       a, cfg->services[other].ns, cfg->services[other].name,
+					       cfg->services[other].pos.line);
+			}
+			if ((err = keymap_put(addrs, s->vips[k].addr, 16, cfg->nworkloads + i, NULL)))
+				return err;
+		}
 	}
-	for (i = 0; i < cfg->npolicies; i++)
-		for (j = 0; j < i; j++)
-			if (!strcmp(cfg->policies[i].ns, cfg->policies[j].ns) &&
-			    !strcmp(cfg->policies[i].name, cfg->policies[j].name))
-				return fail_at(p, cfg->policies[i].pos,
-					       "policy %s/%s is defined twice (first at line %u)",
-					       cfg->policies[i].ns, cfg->policies[i].name,
-					       cfg->policies[j].pos.line);
+	for (i = 0; i < cfg->npolicies; i++) {
+		const struct cfg_policy *pol = &cfg->policies[i];
+
+		len = qualified(key, sizeof(key), pol->ns, pol->name);
+		key[len++] = '#';
+		if (keymap_get(names, key, len, &other))
+			return fail_at(p, pol->pos, "policy %s/%s is defined twice (first at line %u)",
+				       pol->ns, pol->name, cfg->policies[other].pos.line);
+		if ((err = keymap_put(names, key, len, i, NULL)))
+			return err;
+	}
 	return 0;
+}
+
+static int cross_check(struct parser *p)
+{
+	struct keymap names = {0}, addrs = {0};
+	int err = cross_check_maps(p, &names, &addrs);
+
+	keymap_free(&names);
+	keymap_free(&addrs);
+	if (err == -ENOMEM)
+		return oom(p);
+	return err;
 }
 
 static int parse_root(struct parser *p)

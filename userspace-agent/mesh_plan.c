@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "keymap.h"
 #include "netns.h"
 
 const char *const mesh_plan_map_names[PLAN_MAPS] = {
@@ -56,6 +57,10 @@ void kv_free(struct kv_vec *v)
 {
 	free(v->keys);
 	free(v->values);
+	free(v->key_set);
+	free(v->kv_set);
+	free(v->hashes);
+	v->key_set = v->kv_set = v->hashes = NULL;
 	v->keys = v->values = NULL;
 	v->n = v->cap = 0;
 }
@@ -115,6 +120,11 @@ __u32 mesh_workload_ident(const char *ns, const char *name)
 	return SHUNT_ID_FIRST_WORKLOAD + fnv1a(ns, name) % (SHUNT_ID_FIRST_CIDR - SHUNT_ID_FIRST_WORKLOAD);
 }
 
+struct wl_list {
+	size_t *items;
+	size_t n, cap;
+};
+
 /* What compiling needs besides the config. */
 struct compiler {
 	const struct mesh_config *cfg;
@@ -127,6 +137,13 @@ struct compiler {
 	__u32 *peer_ids; /* scratch: identities of one rule's peers */
 	size_t npeer_ids, peer_cap;
 	__u32 rule_id;
+	/* Indexes: "ns" and "ns\0key\0value" -> a list of workload indexes;
+	 * "ns/name" -> workload index. namespaces: every namespace in use. */
+	struct keymap lists, by_name;
+	struct wl_list *list_items;
+	size_t nlists, lists_cap;
+	const char **namespaces;
+	size_t nnamespaces;
 };
 
 static int fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
@@ -163,24 +180,149 @@ static int add_name(struct compiler *c, __u32 kind, __u32 id, const char *fmt, .
 static int assign_workload_ids(struct compiler *c)
 {
 	const struct mesh_config *cfg = c->cfg;
-	size_t i, j;
+	struct keymap used_ids = {0};
+	size_t i, j = 0;
 
 	c->ids = calloc(cfg->nworkloads ? cfg->nworkloads : 1, sizeof(*c->ids));
 	if (!c->ids)
 		return -ENOMEM;
 	for (i = 0; i < cfg->nworkloads; i++) {
 		__u32 id = mesh_workload_ident(cfg->workloads[i].ns, cfg->workloads[i].name);
+		bool used;
+		int err;
 
 		/* Probe past collisions, in config order. */
-		for (j = 0; j < i; j++) {
-			if (c->ids[j] == id) {
-				id = id + 1 >= SHUNT_ID_FIRST_CIDR ? SHUNT_ID_FIRST_WORKLOAD : id + 1;
-				j = (size_t)-1;
+		for (;;) {
+			if ((err = keymap_put(&used_ids, &id, sizeof(id), i, &used))) {
+				keymap_free(&used_ids);
+				return err;
 			}
+			if (!used)
+				break;
+			id = id + 1 >= SHUNT_ID_FIRST_CIDR ? SHUNT_ID_FIRST_WORKLOAD : id + 1;
 		}
 		c->ids[i] = id;
 	}
+	(void)j;
+	keymap_free(&used_ids);
 	return 0;
+}
+
+static int list_add(struct compiler *c, const void *key, size_t len, size_t wl)
+{
+	struct wl_list *l;
+	size_t idx;
+	int err;
+
+	if (!keymap_get(&c->lists, key, len, &idx)) {
+		if (c->nlists == c->lists_cap) {
+			size_t cap = c->lists_cap ? c->lists_cap * 2 : 256;
+			struct wl_list *n = realloc(c->list_items, cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			c->list_items = n;
+			c->lists_cap = cap;
+		}
+		idx = c->nlists++;
+		memset(&c->list_items[idx], 0, sizeof(c->list_items[idx]));
+		if ((err = keymap_put(&c->lists, key, len, idx, NULL)))
+			return err;
+	}
+	l = &c->list_items[idx];
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4, *n = realloc(l->items, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->items = n;
+		l->cap = cap;
+	}
+	l->items[l->n++] = wl;
+	return 0;
+}
+
+static size_t label_key(char *buf, size_t len, const char *ns, const char *k, const char *v)
+{
+	int n = snprintf(buf, len, "%s%c%s%c%s", ns, 0, k, 0, v);
+
+	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
+}
+
+static int add_namespace(struct compiler *c, const char *ns)
+{
+	char key[80];
+	size_t len = (size_t)snprintf(key, sizeof(key), "%s%c", ns, 1);
+	bool dup;
+	int err;
+
+	if ((err = keymap_put(&c->by_name, key, len, 0, &dup)) || dup)
+		return err;
+	const char **n = realloc(c->namespaces, (c->nnamespaces + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	c->namespaces = n;
+	c->namespaces[c->nnamespaces++] = ns;
+	return 0;
+}
+
+static int build_index(struct compiler *c)
+{
+	const struct mesh_config *cfg = c->cfg;
+	char key[600];
+	size_t i, l, len;
+	int err;
+
+	for (i = 0; i < cfg->nnamespaces; i++)
+		if ((err = add_namespace(c, cfg->namespaces[i].name)))
+			return err;
+	for (i = 0; i < cfg->nworkloads; i++) {
+		const struct cfg_workload *w = &cfg->workloads[i];
+
+		if ((err = add_namespace(c, w->ns)) || (err = list_add(c, w->ns, strlen(w->ns), i)))
+			return err;
+		len = (size_t)snprintf(key, sizeof(key), "%s/%s", w->ns, w->name);
+		if ((err = keymap_put(&c->by_name, key, len, i, NULL)))
+			return err;
+		for (l = 0; l < w->labels.n; l++) {
+			len = label_key(key, sizeof(key), w->ns, w->labels.items[l].key,
+					w->labels.items[l].value);
+			if ((err = list_add(c, key, len, i)))
+				return err;
+		}
+	}
+	return 0;
+}
+
+static void free_index(struct compiler *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlists; i++)
+		free(c->list_items[i].items);
+	free(c->list_items);
+	free(c->namespaces);
+	keymap_free(&c->lists);
+	keymap_free(&c->by_name);
+}
+
+/* Workloads of NS that may match SEL (NULL: all of NS): a superset. */
+static const struct wl_list *candidates(const struct compiler *c, const char *ns,
+					const struct cfg_selector *sel)
+{
+	static const struct wl_list none;
+	char key[600];
+	size_t idx, len;
+
+	if (sel && sel->match_labels.n)
+		len = label_key(key, sizeof(key), ns, sel->match_labels.items[0].key,
+				sel->match_labels.items[0].value);
+	else
+		len = strlen(ns);
+	if (!keymap_get(&c->lists, len == strlen(ns) && !(sel && sel->match_labels.n) ? ns : key,
+			len, &idx))
+		return &none;
+	return &c->list_items[idx];
 }
 
 static bool workload_is_local(const struct compiler *c, const struct cfg_workload *w)
@@ -360,35 +502,45 @@ static bool prefix_excluded(const struct cfg_peer *peer, const __u8 addr[16], un
 static int peer_idents(struct compiler *c, const char *ns, const struct cfg_peer *peer)
 {
 	const struct mesh_config *cfg = c->cfg;
-	size_t i, j;
+	size_t i, j, n;
 	int err;
 
+	if (peer->kind == CFG_PEER_PODS) {
+		for (n = 0; n < c->nnamespaces; n++) {
+			const char *wns = c->namespaces[n];
+			const struct wl_list *l;
+
+			if (peer->namespaces ? !namespace_matches(c, peer->namespaces, wns)
+					     : strcmp(wns, ns) != 0)
+				continue;
+			l = candidates(c, wns, peer->pods);
+			for (i = 0; i < l->n; i++)
+				if ((!peer->pods ||
+				     cfg_selector_matches(peer->pods, &cfg->workloads[l->items[i]].labels)) &&
+				    (err = peer_add(c, c->ids[l->items[i]])))
+					return err;
+		}
+		return 0;
+	}
+	if (peer->kind == CFG_PEER_IDENTITY) {
+		const struct wl_list *l = candidates(c, peer->sa_namespace, NULL);
+
+		for (i = 0; i < l->n; i++)
+			if (!strcmp(cfg->workloads[l->items[i]].service_account, peer->sa_name) &&
+			    (err = peer_add(c, c->ids[l->items[i]])))
+				return err;
+		return 0;
+	}
 	for (i = 0; i < cfg->nworkloads; i++) {
 		const struct cfg_workload *w = &cfg->workloads[i];
 		bool match = false;
 
-		switch (peer->kind) {
-		case CFG_PEER_PODS:
-			if (peer->namespaces ? !namespace_matches(c, peer->namespaces, w->ns)
-					     : strcmp(w->ns, ns) != 0)
-				break;
-			match = !peer->pods || cfg_selector_matches(peer->pods, &w->labels);
-			break;
-		case CFG_PEER_IDENTITY:
-			match = !strcmp(w->ns, peer->sa_namespace) &&
-				!strcmp(w->service_account, peer->sa_name);
-			break;
-		case CFG_PEER_IPBLOCK:
-			for (j = 0; j < w->naddrs && !match; j++)
-				match = cfg_prefix_contains(&peer->cidr, w->addrs[j].addr, 128) &&
-					!prefix_excluded(peer, w->addrs[j].addr, 128);
-			break;
-		}
+		for (j = 0; j < w->naddrs && !match; j++)
+			match = cfg_prefix_contains(&peer->cidr, w->addrs[j].addr, 128) &&
+				!prefix_excluded(peer, w->addrs[j].addr, 128);
 		if (match && (err = peer_add(c, c->ids[i])))
 			return err;
 	}
-	if (peer->kind != CFG_PEER_IPBLOCK)
-		return 0;
 	for (i = 0; i < c->ncidrs; i++)
 		if (cfg_prefix_contains(&peer->cidr, c->cidrs[i].addr, c->cidrs[i].len) &&
 		    !prefix_excluded(peer, c->cidrs[i].addr, c->cidrs[i].len) &&
@@ -474,10 +626,13 @@ static int plan_policies(struct compiler *c)
 	for (i = 0; i < cfg->npolicies; i++) {
 		const struct cfg_policy *pol = &cfg->policies[i];
 
+		const struct wl_list *cand = candidates(c, pol->ns, &pol->subject);
+		size_t ci;
+
 		nsubjects = 0;
-		for (k = 0; k < cfg->nworkloads; k++) {
-			if (strcmp(cfg->workloads[k].ns, pol->ns) ||
-			    !cfg_selector_matches(&pol->subject, &cfg->workloads[k].labels))
+		for (ci = 0; ci < cand->n; ci++) {
+			k = cand->items[ci];
+			if (!cfg_selector_matches(&pol->subject, &cfg->workloads[k].labels))
 				continue;
 			subjects[nsubjects++] = k;
 			if (pol->isolates[SHUNT_DIR_EGRESS])
@@ -526,14 +681,12 @@ static const __u8 *address_like(const struct cfg_workload *w, const struct cfg_p
 	return NULL;
 }
 
-static int workload_index(const struct mesh_config *cfg, const char *ns, const char *name)
+static int workload_index(const struct compiler *c, const char *ns, const char *name)
 {
-	size_t i;
+	char key[160];
+	size_t len = (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name), idx;
 
-	for (i = 0; i < cfg->nworkloads; i++)
-		if (!strcmp(cfg->workloads[i].ns, ns) && !strcmp(cfg->workloads[i].name, name))
-			return (int)i;
-	return -1;
+	return keymap_get(&c->by_name, key, len, &idx) ? (int)idx : -1;
 }
 
 static int push_backend(struct compiler *c, __u32 svc_id, __u32 *count, __u32 *total,
@@ -580,13 +733,18 @@ static int plan_services(struct compiler *c)
 							    sp->proto == SHUNT_PROTO_TCP ? "tcp"
 											 : "udp")))
 						return err;
-					for (w = 0; s->has_selector && w < cfg->nworkloads; w++) {
-						const struct cfg_workload *wl = &cfg->workloads[w];
-						const __u8 *addr = address_like(wl, vip);
+					const struct cfg_selector sel = {.match_labels = s->selector};
+					const struct wl_list *cand = candidates(c, s->ns, &sel);
+					size_t ci;
 
-						if (strcmp(wl->ns, s->ns) ||
-						    !cfg_labels_subset(&s->selector, &wl->labels) ||
-						    !addr)
+					for (ci = 0; s->has_selector && ci < cand->n; ci++) {
+						const struct cfg_workload *wl;
+						const __u8 *addr;
+
+						w = cand->items[ci];
+						wl = &cfg->workloads[w];
+						addr = address_like(wl, vip);
+						if (!cfg_labels_subset(&s->selector, &wl->labels) || !addr)
 							continue;
 						if (counts[fam] == SHUNT_MAX_SERVICE_BACKENDS)
 							return fail_at(c, s->pos,
@@ -606,7 +764,7 @@ static int plan_services(struct compiler *c)
 						__u32 ident = 0;
 
 						if (be->workload) {
-							int wi = workload_index(cfg, s->ns, be->workload);
+							int wi = workload_index(c, s->ns, be->workload);
 
 							addr = address_like(&cfg->workloads[wi], vip);
 							ident = c->ids[wi];
@@ -644,7 +802,7 @@ int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const
 
 	plan_init(plan);
 	err->msg[0] = 0;
-	if ((ret = assign_workload_ids(&c)) || (ret = plan_workloads(&c)) ||
+	if ((ret = build_index(&c)) || (ret = assign_workload_ids(&c)) || (ret = plan_workloads(&c)) ||
 	    (ret = plan_cidrs(&c)) || (ret = plan_services(&c)) || (ret = plan_policies(&c)))
 		mesh_plan_free(plan);
 	if (ret == -ENOMEM && !err->msg[0])
@@ -652,5 +810,6 @@ int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const
 	free(c.ids);
 	free(c.cidrs);
 	free(c.peer_ids);
+	free_index(&c);
 	return ret;
 }

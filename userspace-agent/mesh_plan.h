@@ -19,6 +19,12 @@ struct kv_vec {
 	size_t key_size, value_size;
 	size_t n, cap;
 	unsigned char *keys, *values;
+	/* Filled by the applier, once: hash sets of the keys and of the
+	 * key-value pairs, for diffing against the next plan. */
+	__u64 *key_set, *kv_set;
+	__u64 *hashes; /* per entry: key hash, key-value hash */
+	size_t set_mask;
+	__u64 fingerprint; /* sum of the key-value hashes: equal sets, equal sums */
 };
 
 int kv_push(struct kv_vec *v, const void *key, const void *value);
