@@ -9,20 +9,26 @@
 #      writes), and CPU per unit of work.
 #   2. message-size sweep, no mesh | shunt: streaming throughput and
 #      request/response latency at 64 B .. 1 MiB, and 100 connections at 1 KiB.
+#   3. control: connect latency (connect, 64-byte exchange, close) with no
+#      mesh, with the mesh to a plain pod, and with the mesh through a service
+#      address to a pod that policy protects; apply time of a config with
+#      10,000 workloads, 2,000 services and 20,000 rules from scratch, and
+#      of one-rule changes to it (agent log: file read to flip, and the
+#      kernel update alone).
 #
 # Cases run in interleaved rounds (a, b, c, a, b, c, ...) and each cell is the
 # median of the rounds; the spread (max-min)/median is reported with it.
 # Writes a table to stdout and everything to bench/results.json.
 #
 #   scripts/bench.sh [--rounds R] [--seconds S] [--quick] [--out FILE]
-#                    [--only "arch sweep"] [--sizes "64 256"] (no many-conns row)
+#                    [--only "arch sweep control"] [--sizes "64 256"] (no many-conns row)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 SECONDS_PER=2
 OUT=$REPO/bench/results.json
-SECTIONS="arch sweep"
+SECTIONS="arch sweep control"
 SIZES="64 256 1024 4096 16384 65536 1048576"
 MANY=1
 while [ $# -gt 0 ]; do
@@ -60,17 +66,34 @@ log() { echo "bench: $*" >&2; }
 pod() { jq -r --arg p "$1" ".nodes[].pods[] | select(.name == \$p) | .$2" "$STATE"; }
 
 QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
-QUIET=1 "$CLUSTER" up --nodes 1 --pods 2
+QUIET=1 "$CLUSTER" up --nodes 1 --pods 3
 PIN=$(jq -r '.nodes[0].pin_dir' "$STATE")
 CG=$(jq -r '.nodes[0].cgroup' "$STATE")
 CLI_IP=$(pod n1-p1 ipv4)
 SRV_IP=$(pod n1-p2 ipv4)
+POL_IP=$(pod n1-p3 ipv4)
 
-"$SHUNT" --pin-dir "$PIN" load --cgroup "$CG" 2>/dev/null
-for p in n1-p1 n1-p2; do
-	"$SHUNT" --pin-dir "$PIN" workload add "default/$p" --ip "$(pod $p ipv4)" \
-		--netns "$(pod $p netns)" --cgroup "$(pod $p cgroup)" >/dev/null
-done
+# The cluster's mesh config with a service (10.96.0.50:80 -> n1-p3:9000)
+# and a policy that makes n1-p3 admit only the client pod, on 9000. n1-p2
+# is relabelled so that no policy selects it.
+# Connect-per-request rounds open tens of thousands of connections from one
+# pod: reuse TIME_WAIT ports, or connect() slows down searching for a port.
+ip netns exec "$(pod n1-p1 netns)" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+	net.ipv4.ip_local_port_range="1024 65000"
+
+MESH=$WORK/mesh.yaml
+{
+	sed '/^services:/,$d' "$SHUNT_CLUSTER_DIR/mesh.yaml" |
+		sed '/name: n1-p2$/,/cgroup:/ s/app: echo/app: plain/'
+	echo "services:"
+	echo "  - {name: bench, virtualIPs: [10.96.0.50], ports: [{port: 80, targetPort: 9000}], backends: [{workload: n1-p3}]}"
+	echo "policies:"
+	echo "  - name: bench-in"
+	echo "    podSelector: {matchLabels: {app: echo}}"
+	echo "    ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 9000}]}]"
+} >"$MESH"
+"$SHUNT" --pin-dir "$PIN" agent --config "$MESH" --node n1 --cgroup "$CG" --once --log-text \
+	>"$WORK/agent.log" 2>&1 || { cat "$WORK/agent.log" >&2; exit 1; }
 
 # Extra datapath tunables for experiments, e.g. SHUNT_BENCH_CONFIG="small_streak=0".
 [ -z "${SHUNT_BENCH_CONFIG:-}" ] || "$SHUNT" --pin-dir "$PIN" config $SHUNT_BENCH_CONFIG >/dev/null
@@ -87,6 +110,7 @@ start_server() { # WHERE PORT
 
 # The same server code three times: in the mesh, outside it, behind a sidecar.
 start_server n1-p2 "$SRV_IP:9000"              # shunt
+start_server n1-p3 "$POL_IP:9000"              # shunt, behind a service and a policy
 start_server "--outside n1-p2" "$SRV_IP:9001"  # no mesh: not under the mesh cgroup
 start_server "--outside n1-p2" "127.0.0.1:9100" # sidecar: reached through haproxy
 
@@ -138,6 +162,7 @@ run_case() {
 	case "$config" in
 	nomesh) where="--outside n1-p1"; addr="$SRV_IP:9001" ;;
 	shunt) where="n1-p1"; addr="$SRV_IP:9000" ;;
+	shunt-svc-policy) where="n1-p1"; addr="10.96.0.50:80" ;;
 	sidecar) where="--outside n1-p1"; addr="$SRV_IP:9100" ;;
 	esac
 	b0=$(busy_jiffies)
@@ -182,6 +207,13 @@ if [[ " $SECTIONS " == *" sweep "* ]]; then
 	done
 fi
 
+if [[ " $SECTIONS " == *" control "* ]]; then
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "connect latency, round $r/$ROUNDS"
+		for c in nomesh shunt shunt-svc-policy; do record control "$c" crr 64 1 $r; done
+	done
+fi
+
 # Medians per (section, config, mode, size, conns), spread, ratios to no mesh.
 mkdir -p "$(dirname "$OUT")"
 jq -s --arg kernel "$(uname -r)" --argjson rounds "$ROUNDS" --argjson secs "$SECONDS_PER" '
@@ -207,6 +239,54 @@ jq -s --arg kernel "$(uname -r)" --argjson rounds "$ROUNDS" --argjson secs "$SEC
      note: "ratio: throughput / no-mesh for stream rows, p50 latency / no-mesh for rr rows",
      results: .}' "$RAW" >"$OUT"
 
+# Apply time at scale, on a second instance attached to an empty cgroup of
+# its own (it carries no traffic and disturbs nothing above).
+if [[ " $SECTIONS " == *" control "* ]]; then
+	log "apply time: 10000 workloads, 2000 services, 20000 rules"
+	SCALE_CG=$(jq -r .cgroup_root "$STATE")/$SHUNT_CLUSTER_PREFIX/scale
+	SCALE_PIN=/sys/fs/bpf/$SHUNT_CLUSTER_PREFIX/scale
+	mkdir -p "$SCALE_CG"
+	for k in 1 2 3 4 5 6; do "$REPO/scripts/scale-config.sh" 10000 2000 20000 $k >"$WORK/scale$k.yaml"; done
+	scratch=()
+	for ((r = 1; r <= ROUNDS; r++)); do
+		"$SHUNT" --pin-dir "$SCALE_PIN" unload >/dev/null 2>&1 || true
+		"$SHUNT" --pin-dir "$SCALE_PIN" agent --config "$WORK/scale1.yaml" --node none \
+			--cgroup "$SCALE_CG" --once >"$WORK/scale-once.log" 2>&1
+		scratch+=("$(grep -o 'live [0-9.]* ms' "$WORK/scale-once.log" | awk '{ print $2 }')")
+	done
+	cp "$WORK/scale1.yaml" "$WORK/scale.yaml"
+	"$SHUNT" --pin-dir "$SCALE_PIN" agent --config "$WORK/scale.yaml" --node none \
+		--metrics none >"$WORK/scale-agent.log" 2>&1 &
+	AGENT=$!
+	PIDS+=($AGENT)
+	sleep 1
+	# Each step changes one rule; from the third on, the generation being
+	# written is one this agent wrote, so only the difference goes in.
+	for k in 2 3 4 5 6 2 3 4 5 6; do
+		n=$(grep -c applied "$WORK/scale-agent.log" || true)
+		cp "$WORK/scale$k.yaml" "$WORK/scale.yaml.tmp"
+		mv "$WORK/scale.yaml.tmp" "$WORK/scale.yaml"
+		for ((i = 0; i < 100; i++)); do
+			[ "$(grep -c applied "$WORK/scale-agent.log" || true)" -gt "$n" ] && break
+			sleep 0.05
+		done
+	done
+	kill "$AGENT"
+	wait "$AGENT" 2>/dev/null || true
+	"$SHUNT" --pin-dir "$SCALE_PIN" unload >/dev/null 2>&1 || true
+	rmdir "$SCALE_CG" 2>/dev/null || true
+	change_total=$(grep 'the difference' "$WORK/scale-agent.log" | grep -o 'live [0-9.]* ms' | awk '{ print $2 }' | paste -sd' ')
+	change_kernel=$(grep 'the difference' "$WORK/scale-agent.log" | grep -o 'of which [0-9.]* ms' | awk '{ print $3 }' | paste -sd' ')
+	jq --arg s "${scratch[*]}" --arg t "$change_total" --arg k "$change_kernel" '
+	  def nums: split(" ") | map(select(length > 0) | tonumber);
+	  def median: sort | if length == 0 then null else .[length/2|floor] end;
+	  . + {apply: {workloads: 10000, services: 2000, rules: 20000,
+	   from_scratch_ms: ($s | nums | {median: median, runs: .}),
+	   one_rule_change_total_ms: ($t | nums | {median: median, runs: .}),
+	   one_rule_change_kernel_ms: ($k | nums | {median: median, runs: .})}}' "$OUT" >"$OUT.tmp"
+	mv "$OUT.tmp" "$OUT"
+fi
+
 fmt_row() {
 	jq -r '.results[] | select(.section == $s)
 	  | [.mode, (if .conns > 1 then "\(.size)x\(.conns)" else "\(.size)" end), .config,
@@ -228,6 +308,16 @@ if [[ " $SECTIONS " == *" sweep "* ]]; then
 	echo
 	echo "== message-size sweep: no mesh vs shunt =="
 	fmt_row sweep
+fi
+if [[ " $SECTIONS " == *" control "* ]]; then
+	echo
+	echo "== control: connect latency (connect + 64 B exchange + close), ratio vs no mesh =="
+	fmt_row control
+	echo
+	echo "== control: apply time, 10000 workloads / 2000 services / 20000 rules =="
+	jq -r '.apply | "from scratch, file read to live:       median \(.from_scratch_ms.median) ms, runs \(.from_scratch_ms.runs)",
+	  "one-rule change, kernel update:         median \(.one_rule_change_kernel_ms.median) ms, runs \(.one_rule_change_kernel_ms.runs)",
+	  "one-rule change, file read to live:     median \(.one_rule_change_total_ms.median) ms (parsing the whole YAML file included)"' "$OUT"
 fi
 echo
 echo "results: $OUT"
