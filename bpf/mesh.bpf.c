@@ -103,9 +103,8 @@ static __always_inline __u32 ident_of_cgroup(__u32 gen, __u64 cgroup_id)
 }
 
 /* Looks up SUBJECT/PEER/PROTO/PORT and the wildcards, most specific first. */
-static __always_inline struct shunt_policy_entry *policy_match(void *map, __u8 gen, __u8 dir,
-							       __u32 subject, __u32 peer,
-							       __u8 proto, __u16 port)
+static __always_inline struct shunt_policy_entry *
+policy_match(void *map, __u8 gen, __u8 dir, __u32 subject, __u32 peer, __u8 proto, __u16 port)
 {
 	struct shunt_policy_key key = {.gen = gen, .direction = dir, .subject = subject};
 	struct shunt_policy_entry *e;
@@ -127,8 +126,8 @@ static __always_inline struct shunt_policy_entry *policy_match(void *map, __u8 g
 }
 
 /* Deny rules first, then default-deny for isolated subjects. */
-static __always_inline __u8 policy_decide(__u8 gen, __u8 dir, __u32 subject, __u32 peer,
-					  __u8 proto, __u16 port, __u32 *rule)
+static __always_inline __u8 policy_decide(__u8 gen, __u8 dir, __u32 subject, __u32 peer, __u8 proto,
+					  __u16 port, __u32 *rule)
 {
 	struct shunt_subject_key skey = {.gen = gen, .id = subject};
 	struct shunt_policy_entry *e;
@@ -219,7 +218,8 @@ static __always_inline bool udp_flow_known(const struct shunt_mesh_state *st, __
 		if (i == 1)
 			key.local_port = 0; /* a connected socket's entry */
 		fl = bpf_map_lookup_elem(&shunt_udp_flows, &key);
-		if (fl && fl->version == st->version && now - fl->last_ns < SHUNT_UDP_FLOW_IDLE_NS) {
+		if (fl && fl->version == st->version &&
+		    now - fl->last_ns < SHUNT_UDP_FLOW_IDLE_NS) {
 			fl->last_ns = now;
 			return true;
 		}
@@ -593,8 +593,8 @@ int shunt_ingress(struct __sk_buff *skb)
 	c->ingress_packets++;
 	f.src_id = ident_of_addr(gen, f.src, &flags);
 	f.direction = SHUNT_DIR_INGRESS;
-	verdict = policy_decide(gen, SHUNT_DIR_INGRESS, f.dst_id, f.src_id, f.proto, f.dport,
-				&f.rule);
+	verdict =
+	    policy_decide(gen, SHUNT_DIR_INGRESS, f.dst_id, f.src_id, f.proto, f.dport, &f.rule);
 	if (verdict == SHUNT_VERDICT_DENY)
 		c->ingress_denied++;
 	count_verdict(&f, verdict);

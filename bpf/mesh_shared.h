@@ -239,16 +239,16 @@ struct shunt_flow_event {
 
 /* shunt_mesh_counters (per CPU). */
 struct shunt_mesh_counters {
-	__u64 connects;		/* connects and sendmsgs seen from mesh workloads */
-	__u64 translated;	/* of those, to a service address */
-	__u64 no_backend;	/* refused: service without backends */
-	__u64 egress_denied;	/* refused by egress policy */
+	__u64 connects;		    /* connects and sendmsgs seen from mesh workloads */
+	__u64 translated;	    /* of those, to a service address */
+	__u64 no_backend;	    /* refused: service without backends */
+	__u64 egress_denied;	    /* refused by egress policy */
 	__u64 ingress_denied_early; /* refused at connect by the peer's ingress policy */
-	__u64 ingress_packets;	/* packets checked at workloads */
-	__u64 ingress_denied;	/* of those, dropped */
-	__u64 reverse_translated; /* getpeername/recvmsg answers rewritten */
-	__u64 flows_lost;	/* flow events the ring buffer had no room for */
-	__u64 udp_replies;	/* UDP datagrams allowed as part of an allowed exchange */
+	__u64 ingress_packets;	    /* packets checked at workloads */
+	__u64 ingress_denied;	    /* of those, dropped */
+	__u64 reverse_translated;   /* getpeername/recvmsg answers rewritten */
+	__u64 flows_lost;	    /* flow events the ring buffer had no room for */
+	__u64 udp_replies;	    /* UDP datagrams allowed as part of an allowed exchange */
 };
 
 #endif /* SHUNT_MESH_SHARED_H */

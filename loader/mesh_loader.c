@@ -13,6 +13,24 @@
 #include "mesh_shared.h"
 #include "mesh.skel.h"
 
+const char *const shunt_mesh_link_names[] = {
+    "shunt_ingress",	  "shunt_recvmsg4",	"shunt_recvmsg6",
+    "shunt_getpeername4", "shunt_getpeername6", "shunt_sendmsg4",
+    "shunt_sendmsg6",	  "shunt_connect4",	"shunt_connect6",
+};
+const size_t shunt_mesh_link_count =
+    sizeof(shunt_mesh_link_names) / sizeof(shunt_mesh_link_names[0]);
+
+static bool listed(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < shunt_mesh_link_count; i++)
+		if (!strcmp(shunt_mesh_link_names[i], name))
+			return true;
+	return false;
+}
+
 static void unpin_path(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
@@ -105,6 +123,12 @@ int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd)
 	bpf_object__for_each_program (prog, skel->obj) {
 		const char *name = bpf_program__name(prog);
 
+		/* status and the tests go by the list: it must name them all. */
+		if (!listed(name)) {
+			pr_err("internal: program %s is missing from shunt_mesh_link_names", name);
+			err = -EINVAL;
+			goto cleanup;
+		}
 		err = shunt_pin_path(path, sizeof(path), pins->progs, name);
 		if (!err)
 			err = bpf_program__pin(prog, path);

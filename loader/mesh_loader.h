@@ -12,6 +12,10 @@
 
 #include "pins.h"
 
+/* Names of the mesh programs, which are also their link pins. */
+extern const char *const shunt_mesh_link_names[];
+extern const size_t shunt_mesh_link_count;
+
 /* Loads, pins and attaches every program to CG_FD; 0 or -errno. */
 int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd);
 

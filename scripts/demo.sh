@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# make demo: a local cluster with the mesh, traffic between pods on the same
-# node and across nodes, and what the datapath did with it (read from the
-# pinned maps, as an operator would).
+# make demo: a local cluster with the node agent on every node, traffic
+# between pods on the same node and across nodes, what the datapath did with
+# it (read from the pinned maps, as an operator would), then services and
+# L4 policy in the kernel: load balancing, a policy applied by editing the
+# config, denials and flow events, and the agent killed and restarted.
 #
 #   scripts/demo.sh [--nodes N] [--pods M] [--keep]
 #     --keep   leave the cluster and the mesh up afterwards (then:
@@ -28,7 +30,9 @@ CLUSTER=$REPO/scripts/cluster.sh
 SHUNT=$REPO/.output/bin/shunt
 TT=$REPO/.output/bin/shunt-tt
 PERF=$REPO/.output/bin/shunt-perf
+PROBE=$REPO/.output/bin/shunt-probe
 STATE=${SHUNT_CLUSTER_DIR:-$REPO/.cluster}/cluster.json
+MESH_SRC=${SHUNT_CLUSTER_DIR:-$REPO/.cluster}/mesh.yaml
 WORK=$(mktemp -d /tmp/shunt-demo.XXXXXX)
 PIDS=()
 
@@ -61,21 +65,43 @@ QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
 "$CLUSTER" up --nodes "$NODES" --pods "$PODS"
 jq -r '.nodes[] | "  \(.name): " + ([.pods[] | "\(.name) \(.ipv4) \(.ipv6)"] | join("   "))' "$STATE"
 
-say "2. the mesh on every node: load, pin, attach to the node's cgroup, register workloads"
-for n in $(jq -r '.nodes[].name' "$STATE"); do
-	shunt_on "$n" load --cgroup "$(node "$n" cgroup)"
-	for p in $(jq -r '.nodes[].pods[].name' "$STATE"); do
-		if [ "$(pod "$p" node)" = "$n" ]; then
-			shunt_on "$n" workload add "default/$p" --ip "$(pod "$p" ipv4)" --ip "$(pod "$p" ipv6)" \
-				--netns "$(pod "$p" netns)" --cgroup "$(pod "$p" cgroup)" >/dev/null
-		else
-			shunt_on "$n" workload add "default/$p" --ip "$(pod "$p" ipv4)" --ip "$(pod "$p" ipv6)" \
-				--remote >/dev/null
-		fi
+# The agent of node N, logging JSON lines to $WORK/agent-N.log.
+MESH=$WORK/mesh.yaml
+cp "$MESH_SRC" "$MESH"
+start_agent() {
+	local n=$1 k=${1#n} before=0
+	[ -f "$WORK/agent-$n.log" ] && before=$(grep -c '"applied' "$WORK/agent-$n.log")
+	shunt_on "$n" agent --config "$MESH" --node "$n" --cgroup "$(node "$n" cgroup)" \
+		--metrics "127.0.0.1:$((19460 + k))" >>"$WORK/agent-$n.log" 2>&1 &
+	PIDS+=($!)
+	eval "AGENT_$n=$!"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c '"applied' "$WORK/agent-$n.log")" -gt "$before" ] && return 0
+		sleep 0.05
 	done
+	echo "agent on $n did not start:" >&2
+	cat "$WORK/agent-$n.log" >&2
+	exit 1
+}
+# Waits until every agent applied config version V.
+wait_version() {
+	local n i
+	for n in $(jq -r '.nodes[].name' "$STATE"); do
+		for ((i = 0; i < 100; i++)); do
+			[ "$(shunt_on "$n" workloads --json | jq .config_version)" -ge "$1" ] && break
+			sleep 0.05
+		done
+	done
+}
+
+say "2. the node agent on every node: loads and pins the datapath, applies the mesh config"
+echo "  config written by cluster.sh: $(grep -c '^  - name: n' "$MESH") workloads, service echo (10.96.0.10:80 -> app=echo:8080)"
+for n in $(jq -r '.nodes[].name' "$STATE"); do
+	start_agent "$n"
+	echo "  $n agent: $(grep '"applied' "$WORK/agent-$n.log" | tail -1)"
 done
-echo "  the loading process has exited; the datapath lives on in pinned links:"
-find "$(node n1 pin_dir)" -maxdepth 2 | sed "s|^|    |"
+echo "  the datapath lives in pinned links, whatever happens to the agent:"
+find "$(node n1 pin_dir)/links" -maxdepth 1 -mindepth 1 | sed "s|^|    |"
 
 say "3. traffic"
 # Servers: a verifying echo (shunt-tt) and a request/response server (shunt-perf).
@@ -130,12 +156,66 @@ done
 echo "  (same-node bytes went socket to socket: they never touched $SAME's veth;"
 echo "   cross-node bytes crossed the veths and the underlay as plain TCP)"
 
-say "5. inspect it yourself"
+say "5. services: the connect hook picks a backend, the application sees the service address"
+ECHO_PODS=$(jq -r '.nodes[].pods[] | select(.name | test("-p1$") | not) | .name' "$STATE")
+for p in $ECHO_PODS; do
+	"$CLUSTER" exec "$p" -- "$PROBE" serve --name "$p" --tcp 0.0.0.0:8080 --tcp 0.0.0.0:9090 \
+		--udp 0.0.0.0:5353 >"$WORK/probe-$p.log" 2>&1 &
+	PIDS+=($!)
+done
+sleep 0.5
+shunt_on n1 services | sed 's/^/    /'
+out=$("$CLUSTER" exec $CLIENT -- "$PROBE" connect 10.96.0.10:80 --count 300)
+echo "  300 connects from $CLIENT to 10.96.0.10:80, answered by: $(jq -c .servers <<<"$out")"
+echo "  getpeername() in the client says: $(jq -r .peer <<<"$out")   (UDP 10.96.0.10:53: $("$CLUSTER" exec $CLIENT -- "$PROBE" connect 10.96.0.10:53 --udp | jq -r .peer))"
+
+say "6. L4 policy: edit the config, every agent applies it atomically"
+{
+	sed '/^policies:/,$d' "$MESH"
+	echo "policies:"
+	echo "  - name: echo-in"
+	echo "    podSelector: {matchLabels: {app: echo}}"
+	echo "    ingress:"
+	echo "      - from: [{podSelector: {matchLabels: {app: client}}}]"
+	echo "        ports: [{port: 8080}]"
+} >"$MESH.tmp"
+mv "$MESH.tmp" "$MESH"
+wait_version 2
+sed -n '/^policies:/,$p' "$MESH" | sed 's/^/    /'
+echo "  n1 agent: $(grep '"applied' "$WORK/agent-n1.log" | tail -1 | jq -r .msg | cut -c1-150)"
+probe_line() { # LABEL WHERE... -- ARGS
+	local label=$1 res
+	shift
+	res=$("$CLUSTER" exec "$@" | jq -r 'to_entries | map(select(.key != "servers" and .key != "peer" and (.value|tostring) != "0")) | map("\(.key)") | join(",")')
+	printf '  %-58s %s\n' "$label" "$res"
+}
+probe_line "client $CLIENT -> $SAME:8080 (allowed):" $CLIENT -- "$PROBE" connect "$(pod $SAME ipv4):8080"
+probe_line "client $CLIENT -> $SAME:9090 (port not allowed):" $CLIENT -- "$PROBE" connect "$(pod $SAME ipv4):9090"
+probe_line "echo n2-p2 -> $SAME:8080 (not a client, other node):" n2-p2 -- "$PROBE" connect "$(pod $SAME ipv4):8080"
+probe_line "process on node n1, outside the mesh -> $SAME:8080:" n1 -- "$PROBE" connect "$(pod $SAME ipv4):8080"
+echo "  (eperm: refused at connect(), before a packet left; timeout: dropped at the pod's ingress)"
+echo "  \$ shunt policy check --from n2-p2 --to $SAME --port 8080"
+shunt_on n1 policy check --from n2-p2 --to "$SAME" --port 8080 | sed 's/^/    /'
+echo "  \$ shunt flows --denied"
+shunt_on n1 flows --denied | tail -4 | sed 's/^/    /'
+echo "  metrics (http://127.0.0.1:19461/metrics):"
+curl -s http://127.0.0.1:19461/metrics | grep -E '^shunt_(config_version|policy_denied_total|policy_verdicts_total.*deny)' | head -6 | sed 's/^/    /'
+
+say "7. kill -9 the agent: the datapath keeps working; a new agent adopts it"
+kill -KILL "$AGENT_n1"
+wait "$AGENT_n1" 2>/dev/null || true
+probe_line "agent down: client -> $SAME:8080" $CLIENT -- "$PROBE" connect "$(pod $SAME ipv4):8080" --count 50
+probe_line "agent down: client -> $SAME:9090" $CLIENT -- "$PROBE" connect "$(pod $SAME ipv4):9090"
+start_agent n1
+echo "  n1 agent again: $(grep -E 'adopting|"applied' "$WORK/agent-n1.log" | tail -2 | jq -r .msg | cut -c1-120 | paste -sd'|' | sed 's/|/; /')"
+
+say "8. inspect it yourself"
 echo "  $SHUNT --pin-dir $(node n1 pin_dir) status"
 shunt_on n1 status | sed 's/^/    /'
 echo "  bpftool map dump pinned $(node n1 pin_dir)/maps/shunt_workloads   (BTF: field names)"
 bpftool map dump pinned "$(node n1 pin_dir)/maps/shunt_workloads" | sed -n '1,12s/^/    /p'
 echo "    ..."
+echo "  also: shunt workloads | services | policies | flows --follow | policy check; agent logs are JSON lines"
 if [ $KEEP = 1 ]; then
 	echo
 	echo "  the cluster is still up: scripts/cluster.sh exec $CLIENT -- bash; scripts/cluster.sh down when done"

@@ -10,6 +10,8 @@ PACKAGES=(
 	# build
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 	libyaml-dev libssl-dev libnghttp2-dev
+	# libFuzzer and the sanitizer runtimes for clang (only recommended by clang)
+	libclang-rt-dev
 	# unit tests (ASan/UBSan runtime comes with gcc)
 	libcmocka-dev
 	# local cluster and tests

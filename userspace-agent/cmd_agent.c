@@ -223,9 +223,9 @@ static int http_handler(const char *path, char **body, size_t *len, void *ctx)
 			status = 503;
 			fprintf(out, "the datapath is not loaded under %s\n", a->cli->pins.root);
 		} else {
-			fprintf(out, "ok: config version %llu%s%s\n", (unsigned long long)a->version,
-				a->last_error[0] ? "; last change rejected: " : "",
-				a->last_error);
+			fprintf(out, "ok: config version %llu%s%s\n",
+				(unsigned long long)a->version,
+				a->last_error[0] ? "; last change rejected: " : "", a->last_error);
 		}
 	} else {
 		status = 404;
@@ -255,7 +255,8 @@ static int agent_loop(struct agent *a, int http_fd)
 		goto out;
 	}
 	if (inotify_add_watch(ino_fd, a->dir,
-			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY) < 0) {
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY) <
+	    0) {
 		err = -errno;
 		pr_err("cannot watch %s: %s", a->dir, strerror(-err));
 		goto out;
@@ -298,13 +299,15 @@ static int agent_loop(struct agent *a, int http_fd)
 					si.ssi_signo);
 				goto out;
 			} else if (fd == ino_fd) {
-				char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+				char buf[4096]
+				    __attribute__((aligned(__alignof__(struct inotify_event))));
 				ssize_t len;
 				char *p;
 
 				while ((len = read(ino_fd, buf, sizeof(buf))) > 0) {
 					for (p = buf; p < buf + len;) {
-						struct inotify_event *ie = (struct inotify_event *)p;
+						struct inotify_event *ie =
+						    (struct inotify_event *)p;
 
 						if (ie->len && !strcmp(ie->name, a->base) &&
 						    !(ie->mask & IN_DELETE))

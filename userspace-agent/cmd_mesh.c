@@ -87,7 +87,7 @@ static void print_ident(const void *k, const void *v, void *ctx)
 	struct wl_ctx *c = ctx;
 	char name[128], addr[SHUNT_ADDR_STRLEN], prefix[SHUNT_ADDR_STRLEN + 5];
 	unsigned int len = key->prefixlen - 8;
-	const char *kind = id->flags & SHUNT_IDENT_CIDR ? "cidr"
+	const char *kind = id->flags & SHUNT_IDENT_CIDR	   ? "cidr"
 			   : id->flags & SHUNT_IDENT_LOCAL ? "local"
 							   : "remote";
 
@@ -332,12 +332,12 @@ struct checker {
 };
 
 /* The same lookups, in the same order, as policy_decide() in mesh.bpf.c. */
-static __u8 check_decide(const struct checker *ck, __u8 dir, __u32 subject, __u32 peer,
-			 __u8 proto, __u16 port, __u32 *rule, bool *isolated)
+static __u8 check_decide(const struct checker *ck, __u8 dir, __u32 subject, __u32 peer, __u8 proto,
+			 __u16 port, __u32 *rule, bool *isolated)
 {
 	struct shunt_subject_key skey = {.gen = ck->live.gen, .id = subject};
-	struct shunt_policy_key key = {.gen = (__u8)ck->live.gen, .direction = dir,
-				       .subject = subject};
+	struct shunt_policy_key key = {
+	    .gen = (__u8)ck->live.gen, .direction = dir, .subject = subject};
 	struct shunt_policy_entry e;
 	struct shunt_subject s;
 	int m, p, q;
@@ -400,8 +400,8 @@ static void report_check(const struct checker *ck, const char *what, __u8 verdic
 	if (!rule)
 		snprintf(rname, sizeof(rname), "%s",
 			 verdict == SHUNT_VERDICT_DENY ? "default deny (isolated, no rule matched)"
-			 : isolated			 ? "-"
-							 : "not isolated (no policy selects it)");
+			 : isolated		       ? "-"
+						       : "not isolated (no policy selects it)");
 	if (j) {
 		json_object_begin(j);
 		json_kv_string(j, "check", what);
@@ -551,8 +551,9 @@ int cmd_policy(struct shunt_cli *cli, int argc, char **argv)
 		putchar('\n');
 	} else {
 		printf("%s\n", verdict == SHUNT_VERDICT_ALLOW ? "allowed"
-			       : verdict == SHUNT_VERDICT_DENY ? "denied"
-							       : "refused: the service has no backends");
+			       : verdict == SHUNT_VERDICT_DENY
+				   ? "denied"
+				   : "refused: the service has no backends");
 	}
 	err = 0;
 out:

@@ -13,6 +13,9 @@
 
 #include "addr.h"
 #include "cli.h"
+#include "mesh_apply.h"
+#include "mesh_loader.h"
+#include "mesh_read.h"
 #include "counters.h"
 #include "datapath.h"
 #include "json.h"
@@ -210,7 +213,7 @@ static void print_status_text(const struct shunt_cli *cli, struct link_view *lin
 static void print_status_json(const struct shunt_cli *cli, struct link_view *links, size_t nlinks,
 			      const struct shunt_config *cfg, int cfg_err,
 			      const struct shunt_counters *c, long workloads, long socks,
-			      long endpoints)
+			      long endpoints, const struct shunt_mesh_counters *mesh, __u64 version)
 {
 	const __u64 *skip = shunt_skip_slots(&c->skipped);
 	struct shunt_json j;
@@ -272,13 +275,30 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 		json_kv_u64(&j, shunt_skip_names[i], skip[i]);
 	json_object_end(&j);
 	json_object_end(&j);
+	json_key(&j, "mesh");
+	json_object_begin(&j);
+	json_kv_u64(&j, "config_version", version);
+	json_kv_u64(&j, "connects", mesh->connects);
+	json_kv_u64(&j, "translated", mesh->translated);
+	json_kv_u64(&j, "no_backend", mesh->no_backend);
+	json_kv_u64(&j, "egress_denied", mesh->egress_denied);
+	json_kv_u64(&j, "ingress_denied_early", mesh->ingress_denied_early);
+	json_kv_u64(&j, "ingress_packets", mesh->ingress_packets);
+	json_kv_u64(&j, "ingress_denied", mesh->ingress_denied);
+	json_kv_u64(&j, "reverse_translated", mesh->reverse_translated);
+	json_kv_u64(&j, "udp_replies", mesh->udp_replies);
+	json_kv_u64(&j, "flows_lost", mesh->flows_lost);
+	json_object_end(&j);
 	json_object_end(&j);
 }
 
 int cmd_status(struct shunt_cli *cli, int argc, char **argv)
 {
-	struct link_view links[8];
+	struct link_view links[32];
+	struct shunt_mesh_counters mesh = {};
 	struct shunt_counters counters = {};
+	__u64 version = 0;
+	__u32 gen = 0;
 	struct shunt_config cfg = {};
 	long workloads, socks, endpoints;
 	int cfg_err, err;
@@ -296,10 +316,16 @@ int cmd_status(struct shunt_cli *cli, int argc, char **argv)
 			printf("shunt datapath: not loaded (nothing under %s)\n", cli->pins.root);
 		return 0;
 	}
-	for (i = 0; i < shunt_link_count && i < 8; i++) {
+	for (i = 0; i < shunt_link_count && i < 16; i++) {
 		links[i].name = shunt_link_names[i];
 		read_link(&cli->pins, &links[i]);
 	}
+	for (size_t m = 0; m < shunt_mesh_link_count && m < 16; m++, i++) {
+		links[i].name = shunt_mesh_link_names[m];
+		read_link(&cli->pins, &links[i]);
+	}
+	mesh_state_read(&cli->pins, &gen, &version);
+	mesh_counters_read(&cli->pins, &mesh);
 	cfg_err = shunt_config_read(&cli->pins, &cfg);
 	err = shunt_counters_read(&cli->pins, &counters);
 	if (err)
@@ -308,12 +334,26 @@ int cmd_status(struct shunt_cli *cli, int argc, char **argv)
 	socks = count_entries(&cli->pins, "shunt_socks", sizeof(struct shunt_sock_key));
 	endpoints = count_entries(&cli->pins, "shunt_endpoints", sizeof(struct shunt_sock_key));
 
-	if (cli->json)
+	if (cli->json) {
 		print_status_json(cli, links, i, &cfg, cfg_err, &counters, workloads, socks,
-				  endpoints);
-	else
+				  endpoints, &mesh, version);
+	} else {
 		print_status_text(cli, links, i, &cfg, cfg_err, &counters, workloads, socks,
 				  endpoints);
+		printf(
+		    "services and policy: config version %llu\n"
+		    "  connects/sends seen %llu, to a service %llu, refused without backends %llu\n"
+		    "  denied: egress %llu, peer's ingress at connect %llu, ingress packets %llu "
+		    "of "
+		    "%llu checked; UDP replies %llu; flow events lost %llu\n",
+		    (unsigned long long)version, (unsigned long long)mesh.connects,
+		    (unsigned long long)mesh.translated, (unsigned long long)mesh.no_backend,
+		    (unsigned long long)mesh.egress_denied,
+		    (unsigned long long)mesh.ingress_denied_early,
+		    (unsigned long long)mesh.ingress_denied,
+		    (unsigned long long)mesh.ingress_packets, (unsigned long long)mesh.udp_replies,
+		    (unsigned long long)mesh.flows_lost);
+	}
 	return 0;
 }
 

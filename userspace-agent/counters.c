@@ -16,8 +16,9 @@ const char *const shunt_reason_names[] = {
 
 /* Same order as enum shunt_skip and struct shunt_skip_counts. */
 const char *const shunt_skip_names[] = {
-    "family",	       "local_not_mesh", "remote_not_mesh", "remote_off_node", "netns_mismatch",
-    "cgroup_mismatch", "storage_fail",	 "insert_fail",	    "blocking",	       "observing",
+    "family",	      "local_not_mesh",	 "remote_not_mesh", "remote_off_node",
+    "netns_mismatch", "cgroup_mismatch", "storage_fail",    "insert_fail",
+    "blocking",	      "observing",	 "peer_skipped",
 };
 
 /* A name for every reason and skip, no more, no fewer. */

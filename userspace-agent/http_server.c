@@ -114,7 +114,10 @@ void http_serve_one(int listen_fd, http_handler_fn handler, void *ctx)
 			*q = 0;
 		status = handler(path, &body, &len, ctx);
 	}
-	reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 405 ? "Method Not Allowed" : "Service Unavailable";
+	reason = status == 200	 ? "OK"
+		 : status == 404 ? "Not Found"
+		 : status == 405 ? "Method Not Allowed"
+				 : "Service Unavailable";
 	snprintf(head, sizeof(head),
 		 "HTTP/1.0 %d %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 		 "Content-Length: %zu\r\nConnection: close\r\n\r\n",

@@ -47,7 +47,8 @@ static int grow(struct keymap *m)
 	m->cap = cap;
 	for (i = 0; i < old.cap; i++)
 		if (old.slots[i].key)
-			*find(m, old.slots[i].key, old.slots[i].len, old.slots[i].hash) = old.slots[i];
+			*find(m, old.slots[i].key, old.slots[i].len, old.slots[i].hash) =
+			    old.slots[i];
 	free(old.slots);
 	return 0;
 }

@@ -14,7 +14,7 @@
 static const struct {
 	size_t offset, size;
 } gen_field[PLAN_MAPS] = {
-    [PLAN_CGROUP_IDENTS] = {0, 4}, [PLAN_IPCACHE] = {4, 1},	 [PLAN_SERVICES] = {0, 1},
+    [PLAN_CGROUP_IDENTS] = {0, 4}, [PLAN_IPCACHE] = {4, 1},	[PLAN_SERVICES] = {0, 1},
     [PLAN_BACKENDS] = {0, 4},	   [PLAN_POLICY_DENY] = {0, 1}, [PLAN_POLICY_ALLOW] = {0, 1},
     [PLAN_SUBJECTS] = {0, 4},	   [PLAN_NAMES] = {0, 4},
 };
@@ -298,10 +298,10 @@ static long write_diff(int map, int fd, struct kv_vec *old, struct kv_vec *new, 
 	for (i = 0; i < new->n; i++) {
 		if (hset_has(old->kv_set, old->set_mask, new->hashes[2 * i + 1]))
 			continue;
-		memcpy(key, new->keys + i * new->key_size, new->key_size);
+		memcpy(key, new->keys + i *new->key_size, new->key_size);
 		if (map >= 0)
 			key_set_gen(map, key, gen);
-		if (bpf_map_update_elem(fd, key, new->values + i * new->value_size, BPF_ANY)) {
+		if (bpf_map_update_elem(fd, key, new->values + i *new->value_size, BPF_ANY)) {
 			err = -errno;
 			pr_err("cannot write %s: %s%s", name, strerror(-err),
 			       err == -E2BIG || err == -ENOMEM ? " (map full)" : "");

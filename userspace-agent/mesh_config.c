@@ -27,7 +27,7 @@ struct parser {
 };
 
 static int fail(struct parser *p, const yaml_node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(struct parser *p, const yaml_node_t *n, const char *fmt, ...)
 {
@@ -86,8 +86,7 @@ static const char *kind_of(const yaml_node_t *n)
 }
 
 /* Checks that N is a mapping whose keys are all in ALLOWED, each at most once. */
-static int check_map(struct parser *p, yaml_node_t *n, const char *what,
-		     const char *const *allowed)
+static int check_map(struct parser *p, yaml_node_t *n, const char *what, const char *const *allowed)
 {
 	yaml_node_pair_t *a, *b;
 	size_t i;
@@ -236,8 +235,7 @@ static int check_label(struct parser *p, yaml_node_t *n, const char *s, bool key
 	return 0;
 }
 
-static int parse_labels(struct parser *p, yaml_node_t *n, const char *what,
-			struct cfg_labels *out)
+static int parse_labels(struct parser *p, yaml_node_t *n, const char *what, struct cfg_labels *out)
 {
 	yaml_node_pair_t *a;
 	size_t i = 0;
@@ -323,7 +321,8 @@ static int parse_selector(struct parser *p, yaml_node_t *n, const char *what,
 		else if (!strcmp(op, "DoesNotExist"))
 			e->op = CFG_OP_DOES_NOT_EXIST;
 		else
-			return fail(p, f, "operator must be In, NotIn, Exists or DoesNotExist, not '%s'",
+			return fail(p, f,
+				    "operator must be In, NotIn, Exists or DoesNotExist, not '%s'",
 				    op);
 		f = map_get(p, en, "values");
 		if (e->op == CFG_OP_IN || e->op == CFG_OP_NOT_IN) {
@@ -383,7 +382,10 @@ static int parse_prefix(struct parser *p, yaml_node_t *n, const char *what, bool
 	/* Bits beyond the prefix must be zero, as Kubernetes requires. */
 	for (i = 0; i < 16; i++) {
 		unsigned int bit = (unsigned int)i * 8;
-		__u8 mask = bit >= out->len ? 0 : (out->len - bit >= 8 ? 0xff : (__u8)(0xff << (8 - (out->len - bit))));
+		__u8 mask =
+		    bit >= out->len
+			? 0
+			: (out->len - bit >= 8 ? 0xff : (__u8)(0xff << (8 - (out->len - bit))));
 
 		if (out->addr[i] & ~mask)
 			return fail(p, n, "%s '%s' has host bits set beyond the prefix", what, s);
@@ -472,7 +474,8 @@ static int parse_peer(struct parser *p, yaml_node_t *n, struct cfg_peer *out)
 				return err;
 		}
 		if (nss) {
-			out->namespaces = shunt_arena_alloc(&p->cfg->arena, sizeof(*out->namespaces));
+			out->namespaces =
+			    shunt_arena_alloc(&p->cfg->arena, sizeof(*out->namespaces));
 			if (!out->namespaces)
 				return oom(p);
 			if ((err = parse_selector(p, nss, "namespaceSelector", out->namespaces)))
@@ -559,9 +562,9 @@ static const char *const rule_keys[CFG_RULE_KINDS] = {"ingress", "egress", "ingr
 
 static int parse_policy(struct parser *p, yaml_node_t *n, struct cfg_policy *out)
 {
-	static const char *const keys[] = {"name",    "namespace",   "podSelector", "policyTypes",
-					   "ingress", "egress",	     "ingressDeny", "egressDeny",
-					   NULL};
+	static const char *const keys[] = {"name",	  "namespace",	"podSelector",
+					   "policyTypes", "ingress",	"egress",
+					   "ingressDeny", "egressDeny", NULL};
 	yaml_node_t *v;
 	size_t i, k;
 	int err;
@@ -619,8 +622,8 @@ static int parse_policy(struct parser *p, yaml_node_t *n, struct cfg_policy *out
 	return 0;
 }
 
-static int parse_addrs(struct parser *p, yaml_node_t *n, const char *what,
-		       struct cfg_prefix *addrs, size_t *count)
+static int parse_addrs(struct parser *p, yaml_node_t *n, const char *what, struct cfg_prefix *addrs,
+		       size_t *count)
 {
 	size_t i;
 	int err;
@@ -637,9 +640,9 @@ static int parse_addrs(struct parser *p, yaml_node_t *n, const char *what,
 
 static int parse_workload(struct parser *p, yaml_node_t *n, struct cfg_workload *out)
 {
-	static const char *const keys[] = {"name",	"namespace", "serviceAccount", "labels",
-					   "node",	"addresses", "netns",	       "cgroup",
-					   NULL};
+	static const char *const keys[] = {"name",   "namespace", "serviceAccount",
+					   "labels", "node",	  "addresses",
+					   "netns",  "cgroup",	  NULL};
 	yaml_node_t *v;
 	int err;
 
@@ -696,8 +699,8 @@ static int parse_namespace(struct parser *p, yaml_node_t *n, struct cfg_namespac
 
 static int parse_service_port(struct parser *p, yaml_node_t *n, struct cfg_service_port *out)
 {
-	static const char *const keys[] = {"name", "port", "targetPort", "protocol", "appProtocol",
-					   NULL};
+	static const char *const keys[] = {"name",     "port",	      "targetPort",
+					   "protocol", "appProtocol", NULL};
 	yaml_node_t *v;
 	unsigned long num;
 	int err;
@@ -764,8 +767,8 @@ static int parse_backend(struct parser *p, yaml_node_t *n, struct cfg_backend *o
 
 static int parse_service(struct parser *p, yaml_node_t *n, struct cfg_service *out)
 {
-	static const char *const keys[] = {"name",     "namespace", "virtualIPs",
-					   "ports",    "selector",  "backends", NULL};
+	static const char *const keys[] = {"name",     "namespace", "virtualIPs", "ports",
+					   "selector", "backends",  NULL};
 	yaml_node_t *v, *sel;
 	size_t i, j;
 	int err;
@@ -850,7 +853,7 @@ static int parse_service(struct parser *p, yaml_node_t *n, struct cfg_service *o
 	})
 
 static int fail_at(struct parser *p, struct cfg_pos pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail_at(struct parser *p, struct cfg_pos pos, const char *fmt, ...)
 {
@@ -860,8 +863,8 @@ static int fail_at(struct parser *p, struct cfg_pos pos, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(p->err->msg, sizeof(p->err->msg), "%s:%u:%u: %s", p->cfg->path, pos.line,
-		 pos.col, msg);
+	snprintf(p->err->msg, sizeof(p->err->msg), "%s:%u:%u: %s", p->cfg->path, pos.line, pos.col,
+		 msg);
 	return -EINVAL;
 }
 
@@ -894,8 +897,9 @@ static int cross_check_maps(struct parser *p, struct keymap *names, struct keyma
 
 		len = qualified(key, sizeof(key), w->ns, w->name);
 		if (keymap_get(names, key, len, &other))
-			return fail_at(p, w->pos, "workload %s/%s is defined twice (first at line %u)",
-				       w->ns, w->name, cfg->workloads[other].pos.line);
+			return fail_at(p, w->pos,
+				       "workload %s/%s is defined twice (first at line %u)", w->ns,
+				       w->name, cfg->workloads[other].pos.line);
 		if ((err = keymap_put(names, key, len, i, NULL)))
 			return err;
 		for (k = 0; k < w->naddrs; k++) {
@@ -903,9 +907,10 @@ static int cross_check_maps(struct parser *p, struct keymap *names, struct keyma
 				const struct cfg_workload *o = &cfg->workloads[other];
 
 				shunt_addr_format(w->addrs[k].addr, a, sizeof(a));
-				return fail_at(p, w->pos,
-					       "address %s of %s/%s already belongs to %s/%s (line %u)",
-					       a, w->ns, w->name, o->ns, o->name, o->pos.line);
+				return fail_at(
+				    p, w->pos,
+				    "address %s of %s/%s already belongs to %s/%s (line %u)", a,
+				    w->ns, w->name, o->ns, o->name, o->pos.line);
 			}
 			if ((err = keymap_put(addrs, w->addrs[k].addr, 16, i, NULL)))
 				return err;
@@ -926,8 +931,9 @@ static int cross_check_maps(struct parser *p, struct keymap *names, struct keyma
 		len = qualified(key, sizeof(key), s->ns, s->name);
 		key[len++] = '@'; /* services have a name space of their own */
 		if (keymap_get(names, key, len, &other))
-			return fail_at(p, s->pos, "service %s/%s is defined twice (first at line %u)",
-				       s->ns, s->name, cfg->services[other].pos.line);
+			return fail_at(p, s->pos,
+				       "service %s/%s is defined twice (first at line %u)", s->ns,
+				       s->name, cfg->services[other].pos.line);
 		if ((err = keymap_put(names, key, len, i, NULL)))
 			return err;
 		for (k = 0; k < s->nvips; k++) {
@@ -935,15 +941,17 @@ static int cross_check_maps(struct parser *p, struct keymap *names, struct keyma
 			if (keymap_get(addrs, s->vips[k].addr, 16, &other)) {
 				if (other < cfg->nworkloads)
 					return fail_at(p, s->pos,
-						       "virtual IP %s is workload %s/%s's address", a,
-						       cfg->workloads[other].ns,
+						       "virtual IP %s is workload %s/%s's address",
+						       a, cfg->workloads[other].ns,
 						       cfg->workloads[other].name);
 				other -= cfg->nworkloads;
-				return fail_at(p, s->pos, "virtual IP %s is already service %s/%s's (line %u)",
-					       a, cfg->services[other].ns, cfg->services[other].name,
-					       cfg->services[other].pos.line);
+				return fail_at(
+				    p, s->pos, "virtual IP %s is already service %s/%s's (line %u)",
+				    a, cfg->services[other].ns, cfg->services[other].name,
+				    cfg->services[other].pos.line);
 			}
-			if ((err = keymap_put(addrs, s->vips[k].addr, 16, cfg->nworkloads + i, NULL)))
+			if ((err =
+				 keymap_put(addrs, s->vips[k].addr, 16, cfg->nworkloads + i, NULL)))
 				return err;
 		}
 	}
@@ -953,8 +961,9 @@ static int cross_check_maps(struct parser *p, struct keymap *names, struct keyma
 		len = qualified(key, sizeof(key), pol->ns, pol->name);
 		key[len++] = '#';
 		if (keymap_get(names, key, len, &other))
-			return fail_at(p, pol->pos, "policy %s/%s is defined twice (first at line %u)",
-				       pol->ns, pol->name, cfg->policies[other].pos.line);
+			return fail_at(p, pol->pos,
+				       "policy %s/%s is defined twice (first at line %u)", pol->ns,
+				       pol->name, cfg->policies[other].pos.line);
 		if ((err = keymap_put(names, key, len, i, NULL)))
 			return err;
 	}
@@ -996,8 +1005,7 @@ static int parse_root(struct parser *p)
 			      parse_namespace)) ||
 	    (err = PARSE_LIST(p, root, "workloads", cfg->workloads, cfg->nworkloads,
 			      parse_workload)) ||
-	    (err = PARSE_LIST(p, root, "services", cfg->services, cfg->nservices,
-			      parse_service)) ||
+	    (err = PARSE_LIST(p, root, "services", cfg->services, cfg->nservices, parse_service)) ||
 	    (err = PARSE_LIST(p, root, "policies", cfg->policies, cfg->npolicies, parse_policy)))
 		return err;
 	return cross_check(p);

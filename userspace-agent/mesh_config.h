@@ -45,7 +45,7 @@ struct cfg_selector {
 };
 
 struct cfg_prefix {
-	__u8 addr[16]; /* v4-mapped for IPv4 */
+	__u8 addr[16];	  /* v4-mapped for IPv4 */
 	unsigned int len; /* over the 16 bytes: IPv4 /24 is 96 + 24 */
 	bool v4;
 };
@@ -65,8 +65,8 @@ struct cfg_peer {
 };
 
 struct cfg_port {
-	__u8 proto;   /* 6 or 17; 0 only when no protocol and no port */
-	__u16 port;   /* 0: every port */
+	__u8 proto; /* 6 or 17; 0 only when no protocol and no port */
+	__u16 port; /* 0: every port */
 	__u16 end_port;
 };
 
@@ -106,7 +106,7 @@ struct cfg_workload {
 };
 
 struct cfg_backend {
-	const char *workload; /* name in the service's namespace, or NULL */
+	const char *workload;	/* name in the service's namespace, or NULL */
 	struct cfg_prefix addr; /* when no workload */
 	__u32 weight;
 	struct cfg_pos pos;

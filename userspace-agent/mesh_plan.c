@@ -19,14 +19,10 @@
 #include "netns.h"
 
 const char *const mesh_plan_map_names[PLAN_MAPS] = {
-    [PLAN_CGROUP_IDENTS] = "shunt_cgroup_idents",
-    [PLAN_IPCACHE] = "shunt_ipcache",
-    [PLAN_SERVICES] = "shunt_services",
-    [PLAN_BACKENDS] = "shunt_backends",
-    [PLAN_POLICY_DENY] = "shunt_policy_deny",
-    [PLAN_POLICY_ALLOW] = "shunt_policy_allow",
-    [PLAN_SUBJECTS] = "shunt_policy_subjects",
-    [PLAN_NAMES] = "shunt_names",
+    [PLAN_CGROUP_IDENTS] = "shunt_cgroup_idents", [PLAN_IPCACHE] = "shunt_ipcache",
+    [PLAN_SERVICES] = "shunt_services",		  [PLAN_BACKENDS] = "shunt_backends",
+    [PLAN_POLICY_DENY] = "shunt_policy_deny",	  [PLAN_POLICY_ALLOW] = "shunt_policy_allow",
+    [PLAN_SUBJECTS] = "shunt_policy_subjects",	  [PLAN_NAMES] = "shunt_names",
 };
 
 /* Entries one policy map may hold per generation (half the map). */
@@ -117,7 +113,8 @@ static __u32 fnv1a(const char *a, const char *b)
 
 __u32 mesh_workload_ident(const char *ns, const char *name)
 {
-	return SHUNT_ID_FIRST_WORKLOAD + fnv1a(ns, name) % (SHUNT_ID_FIRST_CIDR - SHUNT_ID_FIRST_WORKLOAD);
+	return SHUNT_ID_FIRST_WORKLOAD +
+	       fnv1a(ns, name) % (SHUNT_ID_FIRST_CIDR - SHUNT_ID_FIRST_WORKLOAD);
 }
 
 struct wl_list {
@@ -131,7 +128,7 @@ struct compiler {
 	struct mesh_plan *plan;
 	struct cfg_error *err;
 	const char *node;
-	__u32 *ids;		 /* per workload */
+	__u32 *ids;		  /* per workload */
 	struct cfg_prefix *cidrs; /* distinct ipBlock prefixes, id = FIRST_CIDR + index */
 	size_t ncidrs;
 	__u32 *peer_ids; /* scratch: identities of one rule's peers */
@@ -147,7 +144,7 @@ struct compiler {
 };
 
 static int fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
 {
@@ -163,7 +160,7 @@ static int fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
 }
 
 static int add_name(struct compiler *c, __u32 kind, __u32 id, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int add_name(struct compiler *c, __u32 kind, __u32 id, const char *fmt, ...)
 {
@@ -516,7 +513,8 @@ static int peer_idents(struct compiler *c, const char *ns, const struct cfg_peer
 			l = candidates(c, wns, peer->pods);
 			for (i = 0; i < l->n; i++)
 				if ((!peer->pods ||
-				     cfg_selector_matches(peer->pods, &cfg->workloads[l->items[i]].labels)) &&
+				     cfg_selector_matches(peer->pods,
+							  &cfg->workloads[l->items[i]].labels)) &&
 				    (err = peer_add(c, c->ids[l->items[i]])))
 					return err;
 		}
@@ -587,8 +585,8 @@ static int plan_rule(struct compiler *c, const struct cfg_policy *pol, enum cfg_
 	for (s = 0; s < nsubjects; s++) {
 		for (q = 0; q < c->npeer_ids; q++) {
 			for (p = 0; p < (rule->nports ? rule->nports : 1); p++) {
-				const struct cfg_port *port = rule->nports ? &rule->ports[p]
-									   : &every_port;
+				const struct cfg_port *port =
+				    rule->nports ? &rule->ports[p] : &every_port;
 				struct shunt_policy_key key = {
 				    .direction = dir,
 				    .proto = port->proto,
@@ -610,8 +608,8 @@ static int plan_rule(struct compiler *c, const struct cfg_policy *pol, enum cfg_
 
 static int plan_policies(struct compiler *c)
 {
-	static const char *const kind_names[CFG_RULE_KINDS] = {"ingress", "egress",
-							       "ingressDeny", "egressDeny"};
+	static const char *const kind_names[CFG_RULE_KINDS] = {"ingress", "egress", "ingressDeny",
+							       "egressDeny"};
 	const struct mesh_config *cfg = c->cfg;
 	__u32 *isolation = NULL;
 	size_t *subjects = NULL, nsubjects, i, k, r;
@@ -723,7 +721,8 @@ static int plan_services(struct compiler *c)
 			for (v = 0; v < s->nvips; v++) {
 				const struct cfg_prefix *vip = &s->vips[v];
 				int fam = vip->v4;
-				struct shunt_service_key key = {.proto = sp->proto, .port = sp->port};
+				struct shunt_service_key key = {.proto = sp->proto,
+								.port = sp->port};
 				struct shunt_service value;
 
 				if (!ids[fam]) {
@@ -733,7 +732,8 @@ static int plan_services(struct compiler *c)
 							    sp->proto == SHUNT_PROTO_TCP ? "tcp"
 											 : "udp")))
 						return err;
-					const struct cfg_selector sel = {.match_labels = s->selector};
+					const struct cfg_selector sel = {.match_labels =
+									     s->selector};
 					const struct wl_list *cand = candidates(c, s->ns, &sel);
 					size_t ci;
 
@@ -744,7 +744,8 @@ static int plan_services(struct compiler *c)
 						w = cand->items[ci];
 						wl = &cfg->workloads[w];
 						addr = address_like(wl, vip);
-						if (!cfg_labels_subset(&s->selector, &wl->labels) || !addr)
+						if (!cfg_labels_subset(&s->selector, &wl->labels) ||
+						    !addr)
 							continue;
 						if (counts[fam] == SHUNT_MAX_SERVICE_BACKENDS)
 							return fail_at(c, s->pos,
@@ -752,10 +753,9 @@ static int plan_services(struct compiler *c)
 								       "than %d backends",
 								       s->ns, s->name,
 								       SHUNT_MAX_SERVICE_BACKENDS);
-						if ((err = push_backend(c, ids[fam], &counts[fam],
-									&totals[fam], addr,
-									sp->target_port, 1,
-									c->ids[w])))
+						if ((err = push_backend(
+							 c, ids[fam], &counts[fam], &totals[fam],
+							 addr, sp->target_port, 1, c->ids[w])))
 							return err;
 					}
 					for (b = 0; b < s->nbackends; b++) {
@@ -764,18 +764,19 @@ static int plan_services(struct compiler *c)
 						__u32 ident = 0;
 
 						if (be->workload) {
-							int wi = workload_index(c, s->ns, be->workload);
+							int wi =
+							    workload_index(c, s->ns, be->workload);
 
-							addr = address_like(&cfg->workloads[wi], vip);
+							addr =
+							    address_like(&cfg->workloads[wi], vip);
 							ident = c->ids[wi];
 						} else if (be->addr.v4 != vip->v4) {
 							addr = NULL;
 						}
 						if (addr &&
-						    (err = push_backend(c, ids[fam], &counts[fam],
-									&totals[fam], addr,
-									sp->target_port, be->weight,
-									ident)))
+						    (err = push_backend(
+							 c, ids[fam], &counts[fam], &totals[fam],
+							 addr, sp->target_port, be->weight, ident)))
 							return err;
 					}
 				}
@@ -802,8 +803,9 @@ int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const
 
 	plan_init(plan);
 	err->msg[0] = 0;
-	if ((ret = build_index(&c)) || (ret = assign_workload_ids(&c)) || (ret = plan_workloads(&c)) ||
-	    (ret = plan_cidrs(&c)) || (ret = plan_services(&c)) || (ret = plan_policies(&c)))
+	if ((ret = build_index(&c)) || (ret = assign_workload_ids(&c)) ||
+	    (ret = plan_workloads(&c)) || (ret = plan_cidrs(&c)) || (ret = plan_services(&c)) ||
+	    (ret = plan_policies(&c)))
 		mesh_plan_free(plan);
 	if (ret == -ENOMEM && !err->msg[0])
 		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", cfg->path);

@@ -75,7 +75,8 @@ static void set_state(__u32 gen, __u64 version)
 	struct shunt_mesh_state st = {.gen = gen, .version = version};
 	__u32 zero = 0;
 
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_mesh_state), &zero, &st, 0), 0);
+	assert_int_equal(
+	    bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_mesh_state), &zero, &st, 0), 0);
 }
 
 static void add_ipcache(__u8 gen, const char *addr, __u32 id)
@@ -84,13 +85,19 @@ static void add_ipcache(__u8 gen, const char *addr, __u32 id)
 	struct shunt_ident v = {.id = id};
 
 	assert_int_equal(shunt_addr_parse(addr, key.addr), 0);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_ipcache), &key, &v, 0), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_ipcache), &key, &v, 0),
+			 0);
 }
 
-static void add_policy(int fd, __u8 gen, __u32 subject, __u32 peer, __u8 proto, __u16 port, __u32 rule)
+static void add_policy(int fd, __u8 gen, __u32 subject, __u32 peer, __u8 proto, __u16 port,
+		       __u32 rule)
 {
-	struct shunt_policy_key key = {.gen = gen, .direction = SHUNT_DIR_INGRESS, .proto = proto,
-				       .port = port, .subject = subject, .peer = peer};
+	struct shunt_policy_key key = {.gen = gen,
+				       .direction = SHUNT_DIR_INGRESS,
+				       .proto = proto,
+				       .port = port,
+				       .subject = subject,
+				       .peer = peer};
 	struct shunt_policy_entry e = {.rule = rule};
 
 	assert_int_equal(bpf_map_update_elem(fd, &key, &e, 0), 0);
@@ -105,11 +112,14 @@ static void fill_gen(__u8 gen)
 	struct shunt_subject_key sk = {.gen = gen, .id = WORKLOAD};
 	struct shunt_subject s = {.isolated = SHUNT_ISOLATED_INGRESS};
 
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_cgroup_idents), &ck, &id, 0), 0);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_policy_subjects), &sk, &s, 0), 0);
+	assert_int_equal(
+	    bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_cgroup_idents), &ck, &id, 0), 0);
+	assert_int_equal(
+	    bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_policy_subjects), &sk, &s, 0), 0);
 	add_ipcache(gen, "10.0.0.2", CLIENT);
 	add_ipcache(gen, "fd00::2", CLIENT);
-	add_policy(bpf_map__fd(skel->maps.shunt_policy_allow), gen, WORKLOAD, CLIENT, 6, 8080, RULE);
+	add_policy(bpf_map__fd(skel->maps.shunt_policy_allow), gen, WORKLOAD, CLIENT, 6, 8080,
+		   RULE);
 	add_policy(bpf_map__fd(skel->maps.shunt_policy_allow), gen, WORKLOAD, CLIENT, 17, 53, RULE);
 }
 
@@ -153,7 +163,8 @@ static size_t build(unsigned char *pkt, const char *src, const char *dst, __u8 p
 {
 	struct ethhdr *eth = (void *)pkt;
 	bool v6 = strchr(src, ':') != NULL;
-	size_t off = sizeof(*eth), l4len = proto == 6 ? sizeof(struct tcphdr) : sizeof(struct udphdr);
+	size_t off = sizeof(*eth),
+	       l4len = proto == 6 ? sizeof(struct tcphdr) : sizeof(struct udphdr);
 
 	memset(pkt, 0, 128);
 	eth->h_proto = htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
@@ -205,7 +216,8 @@ static int verdict(const char *src, const char *dst, __u8 proto, __u16 dport, __
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt);
 
 	opts.data_size_in = (__u32)build(pkt, src, dst, proto, dport, flags);
-	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.shunt_ingress), &opts), 0);
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.shunt_ingress), &opts),
+			 0);
 	return (int)opts.retval;
 }
 
@@ -252,10 +264,14 @@ static void loopback_and_own_address_pass(void **state)
 static void deny_rule_is_checked_first(void **state)
 {
 	int deny = bpf_map__fd(skel->maps.shunt_policy_deny);
-	struct shunt_policy_key key = {.gen = 0, .direction = SHUNT_DIR_INGRESS, .subject = WORKLOAD,
-				       .peer = CLIENT};
-	struct shunt_verdict_key vk = {.src = CLIENT, .dst = WORKLOAD, .port = 8080, .proto = 6,
-				       .verdict = SHUNT_VERDICT_DENY, .direction = SHUNT_DIR_INGRESS};
+	struct shunt_policy_key key = {
+	    .gen = 0, .direction = SHUNT_DIR_INGRESS, .subject = WORKLOAD, .peer = CLIENT};
+	struct shunt_verdict_key vk = {.src = CLIENT,
+				       .dst = WORKLOAD,
+				       .port = 8080,
+				       .proto = 6,
+				       .verdict = SHUNT_VERDICT_DENY,
+				       .direction = SHUNT_DIR_INGRESS};
 	__u64 counts[256];
 
 	(void)state;
@@ -264,7 +280,8 @@ static void deny_rule_is_checked_first(void **state)
 	assert_int_equal(bpf_map_delete_elem(deny, &key), 0);
 	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", 6, 8080, F_SYN), 1);
 	/* The denial was counted for (client, workload, 8080, tcp). */
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.shunt_verdicts), &vk, counts), 0);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.shunt_verdicts), &vk, counts),
+			 0);
 }
 
 /* Entries of the inactive generation change nothing until the flip. */
@@ -277,8 +294,10 @@ static void only_the_live_generation_counts(void **state)
 
 	(void)state;
 	/* Generation 1: isolated, nothing allowed. */
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_cgroup_idents), &ck, &id, 0), 0);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_policy_subjects), &sk, &s, 0), 0);
+	assert_int_equal(
+	    bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_cgroup_idents), &ck, &id, 0), 0);
+	assert_int_equal(
+	    bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_policy_subjects), &sk, &s, 0), 0);
 	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", 6, 8080, F_SYN), 1);
 	set_state(1, 2);
 	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", 6, 8080, F_SYN), 0);

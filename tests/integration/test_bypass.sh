@@ -16,7 +16,9 @@ test_integrity_256mib_each_way_goes_through_bypass() {
 	veth_after=$(($(t_veth_bytes n1-p1) + $(t_veth_bytes n1-p2)))
 	byp=$(t_delta n1 bytes_redirected)
 	t_log "bypass carried $((byp / MiB)) MiB, TCP $(($(t_delta n1 bytes_tcp) / MiB)) MiB, veths $(((veth_after - veth_before) / 1024)) KiB"
-	t_ge "$byp" $((512 * MiB * 90 / 100)) "bytes through the bypass"
+	# Most of it; a receiver that falls max_backlog behind sends its peer
+	# through TCP for a while (by design), which a loaded machine provokes.
+	t_ge "$byp" $((512 * MiB * 80 / 100)) "bytes through the bypass"
 	# What the bypass carried never touched the pods' veths.
 	t_le $((veth_after - veth_before)) $((512 * MiB - byp + 4 * MiB)) "bytes on the veths"
 }

@@ -22,7 +22,8 @@ test_load_twice_does_not_double_attach() {
 	local cg before after links_before
 	cg=$(t_node_field n1 cgroup)
 	before=$(t_cgroup_progs "$cg")
-	t_eq "$before" "shunt_sockops " "programs on the node cgroup"
+	t_eq "$before" "shunt_connect4 shunt_connect6 shunt_getpeername4 shunt_getpeername6 shunt_ingress shunt_recvmsg4 shunt_recvmsg6 shunt_sendmsg4 shunt_sendmsg6 shunt_sockops " \
+		"programs on the node cgroup"
 	links_before=$(t_kernel_objects | grep -c '^link')
 	t_shunt n1 load --cgroup "$cg" 2>/dev/null || t_fail "second load failed"
 	after=$(t_cgroup_progs "$cg")
@@ -86,7 +87,8 @@ test_status_reads_pins_and_speaks_json() {
 	t_setup 1 2
 	t_shunt n1 status >"$T_TMP/status.txt" || t_fail "status failed"
 	grep -q "shunt_sockops" "$T_TMP/status.txt" || t_fail "status lists no sockops link"
-	t_shunt n1 status --json | jq -e '.loaded and (.links | length == 4) and (.links | all(.attached))' \
+	# 4 bypass links and 9 services/policy links.
+	t_shunt n1 status --json | jq -e '.loaded and (.links | length == 13) and (.links | all(.attached))' \
 		>/dev/null || t_fail "status --json: $(t_shunt n1 status --json)"
 	t_eq "$(t_shunt n1 workload list --json | jq length)" 4 "workload addresses listed"
 	# bpftool shows field names, thanks to BTF.

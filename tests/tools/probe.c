@@ -55,7 +55,9 @@ static int serve(int argc, char **argv)
 		}
 		is_udp = !strcmp(argv[i], "--udp");
 		if ((!is_udp && strcmp(argv[i], "--tcp")) || i + 1 >= argc || nfds == MAX_FDS) {
-			fprintf(stderr, "usage: shunt-probe serve --name N [--tcp A:P]... [--udp A:P]...\n");
+			fprintf(
+			    stderr,
+			    "usage: shunt-probe serve --name N [--tcp A:P]... [--udp A:P]...\n");
 			return 2;
 		}
 		if (netaddr_parse(argv[++i], &ss, &len)) {
@@ -76,7 +78,8 @@ static int serve(int argc, char **argv)
 		fds[nfds++] = (struct pollfd){.fd = fd, .events = POLLIN};
 	}
 	if (!name || !nfds) {
-		fprintf(stderr, "usage: shunt-probe serve --name N [--tcp A:P]... [--udp A:P]...\n");
+		fprintf(stderr,
+			"usage: shunt-probe serve --name N [--tcp A:P]... [--udp A:P]...\n");
 		return 2;
 	}
 	snprintf(reply, sizeof(reply), "%s\n", name);
@@ -97,8 +100,8 @@ static int serve(int argc, char **argv)
 				socklen_t flen = sizeof(from);
 				char buf[512];
 
-				if (recvfrom(fds[i].fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
-					     &flen) >= 0)
+				if (recvfrom(fds[i].fd, buf, sizeof(buf), 0,
+					     (struct sockaddr *)&from, &flen) >= 0)
 					sendto(fds[i].fd, reply, strlen(reply), 0,
 					       (struct sockaddr *)&from, flen);
 			} else {

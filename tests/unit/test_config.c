@@ -58,7 +58,8 @@ static void invalid_corpus_gives_the_expected_errors(void **state)
 		snprintf(want, sizeof(want), "%s:%s", path, line + 10);
 		if (mesh_config_load(&cfg, path, &err) != -EINVAL ||
 		    strncmp(err.msg, want, strlen(want))) {
-			print_error("%s:\n  expected %s\n  got      %s\n", de->d_name, want, err.msg);
+			print_error("%s:\n  expected %s\n  got      %s\n", de->d_name, want,
+				    err.msg);
 			wrong++;
 		}
 		assert_null(cfg.workloads);
@@ -207,7 +208,8 @@ static void example_compiles_to_the_expected_entries(void **state)
 	assert_non_null(find_policy(allow, 0, 17, 53, fe, 1));
 	/* db isolates egress with no egress rule: no egress entries at all. */
 	for (i = 0; i < allow->n; i++) {
-		const struct shunt_policy_key *k = (const void *)(allow->keys + i * allow->key_size);
+		const struct shunt_policy_key *k =
+		    (const void *)(allow->keys + i * allow->key_size);
 
 		assert_false(k->direction == 0 && k->subject == db);
 	}
@@ -241,7 +243,8 @@ static void local_workload_without_cgroup_is_an_error(void **state)
 	(void)state;
 	assert_int_equal(mesh_config_load(&cfg, EXAMPLE, &err), 0);
 	assert_int_equal(mesh_plan_build(&plan, &cfg, "n1", &err), -EINVAL);
-	assert_non_null(strstr(err.msg, EXAMPLE ":9:5: workload default/frontend runs on this node"));
+	assert_non_null(
+	    strstr(err.msg, EXAMPLE ":9:5: workload default/frontend runs on this node"));
 	mesh_config_free(&cfg);
 }
 
