@@ -43,7 +43,7 @@ cleanup() {
 	if [ $KEEP = 0 ]; then
 		QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
 	fi
-	rm -rf "$WORK"
+	if [ $KEEP = 1 ]; then echo "  agent logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -71,8 +71,10 @@ cp "$MESH_SRC" "$MESH"
 start_agent() {
 	local n=$1 k=${1#n} before=0
 	[ -f "$WORK/agent-$n.log" ] && before=$(grep -c '"applied' "$WORK/agent-$n.log")
-	shunt_on "$n" agent --config "$MESH" --node "$n" --cgroup "$(node "$n" cgroup)" \
-		--metrics "127.0.0.1:$((19460 + k))" >>"$WORK/agent-$n.log" 2>&1 &
+	# Started directly (not through a shell function), so $! is the agent.
+	"$SHUNT" --pin-dir "$(node "$n" pin_dir)" agent --config "$MESH" --node "$n" \
+		--cgroup "$(node "$n" cgroup)" --metrics "127.0.0.1:$((19460 + k))" \
+		>>"$WORK/agent-$n.log" 2>&1 &
 	PIDS+=($!)
 	eval "AGENT_$n=$!"
 	for ((i = 0; i < 100; i++)); do
