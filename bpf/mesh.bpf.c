@@ -18,6 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "addr.bpf.h"
 #include "mesh_maps.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -45,14 +46,6 @@ static __always_inline struct shunt_mesh_counters *counters(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&shunt_mesh_counters, &zero);
-}
-
-static __always_inline void v4_mapped(__u8 out[16], __u32 ip4)
-{
-	__builtin_memset(out, 0, 10);
-	out[10] = 0xff;
-	out[11] = 0xff;
-	__builtin_memcpy(&out[12], &ip4, 4);
 }
 
 static __always_inline bool addr_is_loopback(const __u8 a[16])
@@ -353,7 +346,7 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 
 static __always_inline void flow_v4(struct bpf_sock_addr *ctx, struct flow *f)
 {
-	v4_mapped(f->dst, ctx->user_ip4);
+	shunt_addr_from_v4(f->dst, ctx->user_ip4);
 	f->dport = bpf_ntohs(ctx->user_port);
 	f->proto = ctx->protocol;
 }
@@ -518,8 +511,8 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct flow *f, b
 
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
 			return -1;
-		v4_mapped(f->src, ip.saddr);
-		v4_mapped(f->dst, ip.daddr);
+		shunt_addr_from_v4(f->src, ip.saddr);
+		shunt_addr_from_v4(f->dst, ip.daddr);
 		f->proto = ip.protocol;
 		/* Only first fragments carry ports. */
 		if (ip.frag_off & bpf_htons(0x1fff))

@@ -3,6 +3,7 @@
 #ifndef SHUNT_HELPERS_BPF_H
 #define SHUNT_HELPERS_BPF_H
 
+#include "addr.bpf.h"
 #include "shunt_maps.bpf.h"
 
 #define SHUNT_AF_INET	   2
@@ -14,15 +15,6 @@
 /* sk_user_data carries a psock when this bit is set (include/net/sock.h) */
 #define SHUNT_SK_USER_DATA_PSOCK   4UL
 #define SHUNT_SK_USER_DATA_PTRMASK (~7UL)
-
-/* ::ffff:a.b.c.d; IP4 in network byte order. */
-static __always_inline void shunt_addr_from_v4(__u8 out[16], __u32 ip4)
-{
-	__builtin_memset(out, 0, 10);
-	out[10] = 0xff;
-	out[11] = 0xff;
-	__builtin_memcpy(&out[12], &ip4, 4);
-}
 
 static __always_inline struct shunt_counters *shunt_counters_get(void)
 {

@@ -91,22 +91,6 @@ bool shunt_datapath_present(const struct shunt_pins *pins)
 	       access(pins->maps, F_OK) == 0;
 }
 
-static int unpin(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-	int err;
-
-	err = shunt_pin_path(path, sizeof(path), dir, name);
-	if (err)
-		return err;
-	if (unlink(path) && errno != ENOENT) {
-		err = -errno;
-		pr_warn("cannot remove %s: %s", path, strerror(-err));
-		return err;
-	}
-	return 0;
-}
-
 static void unpin_links_and_progs(const struct shunt_pins *pins)
 {
 	struct object_names names;
@@ -115,11 +99,11 @@ static void unpin_links_and_progs(const struct shunt_pins *pins)
 	/* Policy and services first, the bypass after. */
 	shunt_mesh_unpin(pins, false);
 	for (i = shunt_link_count; i-- > 0;)
-		unpin(pins->links, shunt_link_names[i]);
+		shunt_unpin(pins->links, shunt_link_names[i]);
 	if (object_names_open(&names))
 		return;
 	for (i = 0; i < names.nprogs; i++)
-		unpin(pins->progs, names.progs[i]);
+		shunt_unpin(pins->progs, names.progs[i]);
 	object_names_close(&names);
 }
 
@@ -132,7 +116,7 @@ static void unpin_maps(const struct shunt_pins *pins)
 	if (object_names_open(&names))
 		return;
 	for (i = 0; i < names.nmaps; i++)
-		unpin(pins->maps, names.maps[i]);
+		shunt_unpin(pins->maps, names.maps[i]);
 	object_names_close(&names);
 }
 

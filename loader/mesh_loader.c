@@ -31,14 +31,6 @@ static bool listed(const char *name)
 	return false;
 }
 
-static void unpin_path(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-
-	if (!shunt_pin_path(path, sizeof(path), dir, name) && unlink(path) && errno != ENOENT)
-		pr_warn("cannot remove %s: %s", path, strerror(errno));
-}
-
 int shunt_mesh_links_pinned(const struct shunt_pins *pins, size_t *pinned, size_t *expected)
 {
 	struct bpf_program *prog;
@@ -69,13 +61,13 @@ void shunt_mesh_unpin(const struct shunt_pins *pins, bool maps)
 	if (!skel)
 		return;
 	bpf_object__for_each_program (prog, skel->obj) {
-		unpin_path(pins->links, bpf_program__name(prog));
-		unpin_path(pins->progs, bpf_program__name(prog));
+		shunt_unpin(pins->links, bpf_program__name(prog));
+		shunt_unpin(pins->progs, bpf_program__name(prog));
 	}
 	if (maps) {
 		bpf_object__for_each_map (map, skel->obj)
 			if (strncmp(bpf_map__name(map), "shunt_", 6) == 0)
-				unpin_path(pins->maps, bpf_map__name(map));
+				shunt_unpin(pins->maps, bpf_map__name(map));
 	}
 	mesh_bpf__destroy(skel);
 }

@@ -3,7 +3,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
+
+#include "log.h"
 
 static int join(char *buf, size_t len, const char *a, const char *b)
 {
@@ -47,4 +51,20 @@ int shunt_pinned_map_fd(const struct shunt_pins *pins, const char *name)
 		return err;
 	fd = bpf_obj_get(path);
 	return fd < 0 ? -errno : fd;
+}
+
+int shunt_unpin(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	int err;
+
+	err = shunt_pin_path(path, sizeof(path), dir, name);
+	if (err)
+		return err;
+	if (unlink(path) && errno != ENOENT) {
+		err = -errno;
+		pr_warn("cannot remove %s: %s", path, strerror(-err));
+		return err;
+	}
+	return 0;
 }

@@ -23,6 +23,8 @@ struct shunt_pins {
 int shunt_pins_init(struct shunt_pins *pins, const char *root);
 /* DIR/NAME into BUF. */
 int shunt_pin_path(char *buf, size_t len, const char *dir, const char *name);
+/* Removes the pin DIR/NAME; a missing pin is fine. 0 or -errno. */
+int shunt_unpin(const char *dir, const char *name);
 /* Opens a pinned map of this instance by name; returns fd or -errno. */
 int shunt_pinned_map_fd(const struct shunt_pins *pins, const char *name);
 

@@ -367,15 +367,13 @@ static __u8 check_decide(const struct checker *ck, __u8 dir, __u32 subject, __u3
 }
 
 /* Finds a name of KIND in the live generation: "ns/name" or "name" (default ns). */
-static int find_named(const struct shunt_cli *cli, const struct live *l, __u32 kind,
-		      const char *want, __u32 *id)
+static int find_named(const struct live *l, __u32 kind, const char *want, __u32 *id)
 {
 	struct shunt_name_key key, next, *prev = NULL;
 	struct shunt_name name;
 	char full[160];
 
 	snprintf(full, sizeof(full), strchr(want, '/') ? "%s" : "default/%s", want);
-	(void)cli;
 	while (!bpf_map_get_next_key(l->names, prev, &next)) {
 		key = next;
 		prev = &key;
@@ -492,7 +490,7 @@ int cmd_policy(struct shunt_cli *cli, int argc, char **argv)
 		pr_err("the policy maps are not pinned under %s", cli->pins.root);
 		goto out;
 	}
-	if (find_named(cli, &ck.live, SHUNT_NAME_IDENT, from, &from_id)) {
+	if (find_named(&ck.live, SHUNT_NAME_IDENT, from, &from_id)) {
 		err = -ENOENT;
 		pr_err("no workload named %s in the kernel (see `shunt workloads`)", from);
 		goto out;
@@ -510,7 +508,7 @@ int cmd_policy(struct shunt_cli *cli, int argc, char **argv)
 		printf("%s -> %s port %u/%s (config version %llu)\n", from, to, port,
 		       mesh_proto_name(proto), (unsigned long long)ck.live.version);
 	}
-	if (!find_named(cli, &ck.live, SHUNT_NAME_IDENT, to, &to_id)) {
+	if (!find_named(&ck.live, SHUNT_NAME_IDENT, to, &to_id)) {
 		verdict = check_pair(&ck, from_id, to_id, proto, (__u16)port, to, jp);
 	} else {
 		/* A service: every backend it may pick, on its target port. */
@@ -521,7 +519,7 @@ int cmd_policy(struct shunt_cli *cli, int argc, char **argv)
 
 		snprintf(svc, sizeof(svc), strchr(to, '/') ? "%s:%u/%s" : "default/%s:%u/%s", to,
 			 port, mesh_proto_name(proto));
-		if (bfd < 0 || find_named(cli, &ck.live, SHUNT_NAME_SERVICE, svc, &bkey.service)) {
+		if (bfd < 0 || find_named(&ck.live, SHUNT_NAME_SERVICE, svc, &bkey.service)) {
 			if (bfd >= 0)
 				close(bfd);
 			err = -ENOENT;

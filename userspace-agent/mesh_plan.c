@@ -178,7 +178,7 @@ static int assign_workload_ids(struct compiler *c)
 {
 	const struct mesh_config *cfg = c->cfg;
 	struct keymap used_ids = {0};
-	size_t i, j = 0;
+	size_t i;
 
 	c->ids = calloc(cfg->nworkloads ? cfg->nworkloads : 1, sizeof(*c->ids));
 	if (!c->ids)
@@ -200,7 +200,6 @@ static int assign_workload_ids(struct compiler *c)
 		}
 		c->ids[i] = id;
 	}
-	(void)j;
 	keymap_free(&used_ids);
 	return 0;
 }
