@@ -26,7 +26,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-I$(OUTPUT) -Ibpf -Iloader -Iuserspace-agent -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lyaml -lssl -lcrypto
+LDLIBS := -lbpf -lelf -lz -lyaml -lssl -lcrypto -pthread
 ifeq ($(STATIC),1)
 # A self-contained binary for nodes without libbpf (the kind smoke test).
 LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -lssl -lcrypto

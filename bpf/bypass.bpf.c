@@ -24,6 +24,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
+#include "proxy_maps.bpf.h"
 #include "shunt_helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -282,6 +283,23 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 }
 
 /* connect() runs in the caller's context: remember who is connecting. */
+/* A connection the connect hook sent to the node proxy: now that it has a
+ * source port, file its original destination under that port. */
+static __always_inline void shunt_proxy_note_source(struct bpf_sock_ops *skops)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct shunt_proxy_key key = {};
+	struct shunt_proxy_orig *orig;
+
+	orig = bpf_map_lookup_elem(&shunt_proxy_pending, &cookie);
+	if (!orig || skops->family != SHUNT_AF_INET)
+		return;
+	shunt_addr_from_v4(key.addr, skops->local_ip4);
+	key.port = (__u16)skops->local_port;
+	bpf_map_update_elem(&shunt_proxy_orig, &key, orig, BPF_ANY);
+	bpf_map_delete_elem(&shunt_proxy_pending, &cookie);
+}
+
 static __always_inline void shunt_sock_connecting(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
@@ -292,6 +310,7 @@ static __always_inline void shunt_sock_connecting(struct bpf_sock_ops *skops)
 	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (st)
 		st->tgid = bpf_get_current_pid_tgid() >> 32;
+	shunt_proxy_note_source(skops);
 }
 
 SEC("sockops")

@@ -341,6 +341,42 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 		return 0;
 	if (f->proto == SHUNT_PROTO_UDP && f->src_id)
 		udp_flow_record(st, f->src_id, f->sport, f->dst, f->dport);
+	/* TCP to a workload of another node: through the node's proxy (mTLS). */
+	if (first && f->proto == SHUNT_PROTO_TCP && f->src_id && st->proxy_port &&
+	    f->dst_id >= SHUNT_ID_FIRST_WORKLOAD && f->dst_id < SHUNT_ID_FIRST_CIDR &&
+	    !(dst_flags & SHUNT_IDENT_LOCAL) && f->dst[10] == 0xff && f->dst[11] == 0xff) {
+		struct shunt_proxy_orig orig = {
+		    .port = f->dport, .src_id = f->src_id, .dst_id = f->dst_id};
+		__u64 cookie = bpf_get_socket_cookie(ctx);
+
+		__builtin_memcpy(orig.addr, f->dst, 16);
+		if (!bpf_map_update_elem(&shunt_proxy_pending, &cookie, &orig, BPF_ANY)) {
+			/* getpeername() keeps showing where the application connected. */
+			struct shunt_origin_key okey = {.cookie = cookie,
+							.backend_port = st->proxy_port};
+			struct shunt_origin shown = {.port = f->service ? 0 : f->dport,
+						     .service = f->service};
+
+			__builtin_memcpy(okey.backend_addr, st->proxy_addr, 16);
+			if (!f->service) {
+				__builtin_memcpy(shown.addr, f->dst, 16);
+				bpf_map_update_elem(&shunt_sock_origin, &okey, &shown, BPF_ANY);
+			} else {
+				/* A service: show the service address, as without a proxy. */
+				struct shunt_origin_key skey = {.cookie = cookie,
+								.backend_port = f->dport};
+				struct shunt_origin *o;
+
+				__builtin_memcpy(skey.backend_addr, f->dst, 16);
+				o = bpf_map_lookup_elem(&shunt_sock_origin, &skey);
+				if (o)
+					bpf_map_update_elem(&shunt_sock_origin, &okey, o, BPF_ANY);
+			}
+			__builtin_memcpy(f->dst, st->proxy_addr, 16);
+			f->dport = st->proxy_port;
+			c->proxied++;
+		}
+	}
 	return 1;
 }
 
@@ -585,6 +621,16 @@ int shunt_ingress(struct __sk_buff *skb)
 	}
 	c->ingress_packets++;
 	f.src_id = ident_of_addr(gen, f.src, &flags);
+	{
+		/* A connection the local inbound proxy made for a verified peer. */
+		struct shunt_proxy_key pk = {.port = f.sport};
+		struct shunt_proxy_asserted *as;
+
+		__builtin_memcpy(pk.addr, f.src, 16);
+		as = bpf_map_lookup_elem(&shunt_proxy_asserted, &pk);
+		if (as)
+			f.src_id = as->src_id;
+	}
 	f.direction = SHUNT_DIR_INGRESS;
 	verdict =
 	    policy_decide(gen, SHUNT_DIR_INGRESS, f.dst_id, f.src_id, f.proto, f.dport, &f.rule);

@@ -8,6 +8,7 @@
 #define SHUNT_MESH_MAPS_BPF_H
 
 #include "mesh_shared.h"
+#include "proxy_maps.bpf.h"
 
 /* The live generation and switches. */
 struct {
@@ -120,6 +121,15 @@ struct {
 	__type(value, struct shunt_verdict_count);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_verdicts SEC(".maps");
+
+/* Identities the inbound proxy vouches for, by its socket's address and port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct shunt_proxy_key);
+	__type(value, struct shunt_proxy_asserted);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_proxy_asserted SEC(".maps");
 
 /* Flow events for `shunt flows`. */
 struct {

@@ -49,6 +49,45 @@ struct shunt_mesh_state {
 	__u32 flow_events; /* 1: stream flow events (new connections, denials) */
 	__u64 version;	   /* config version, counts applies */
 	__u64 applied_ns;  /* CLOCK_MONOTONIC of the last flip */
+	/* The node's outbound proxy (port 0: none): TCP connections of local
+	 * workloads to workloads of other nodes are sent there. IPv4 only. */
+	__u8 proxy_addr[16];
+	__u16 proxy_port;
+	__u16 pad;
+	__u32 pad2;
+};
+
+/*
+ * shunt_proxy_pending (LRU, by socket cookie) and shunt_proxy_orig (LRU, by
+ * the client's address and port as the proxy sees them): where a connection
+ * sent to the proxy was going, and who made it. The connect hook writes the
+ * first, the sockops program moves it to the second once the source port
+ * exists; the proxy reads it for each connection it accepts.
+ */
+struct shunt_proxy_key {
+	__u8 addr[16];
+	__u16 port;
+	__u16 pad;
+};
+
+struct shunt_proxy_orig {
+	__u8 addr[16]; /* the original destination (a backend, after translation) */
+	__u16 port;
+	__u16 pad;
+	__u32 src_id; /* the connecting workload (from its cgroup) */
+	__u32 dst_id; /* the destination workload */
+};
+
+/*
+ * shunt_proxy_asserted (by the inbound proxy's address and port as the
+ * server sees them): the verified identity a proxied connection carries.
+ * The inbound proxy writes it before it connects; the ingress program
+ * decides that connection's policy with this identity instead of the
+ * proxy's address.
+ */
+struct shunt_proxy_asserted {
+	__u32 src_id;
+	__u32 pad;
 };
 
 /* shunt_cgroup_idents: local workloads by cgroup id. */
@@ -249,6 +288,7 @@ struct shunt_mesh_counters {
 	__u64 reverse_translated;   /* getpeername/recvmsg answers rewritten */
 	__u64 flows_lost;	    /* flow events the ring buffer had no room for */
 	__u64 udp_replies;	    /* UDP datagrams allowed as part of an allowed exchange */
+	__u64 proxied;		    /* TCP connects sent to the node proxy */
 };
 
 #endif /* SHUNT_MESH_SHARED_H */

@@ -20,6 +20,8 @@ PACKAGES=(
 	nginx-light curl redis-server redis-tools
 	# benchmarks: the sidecar baseline and reference tools
 	haproxy iptables iperf3 sockperf
+	# cross-node tests: capture on the underlay, TLS clients
+	tcpdump openssl
 	# formatting
 	clang-format
 )

@@ -339,15 +339,16 @@ out:
 	return ret;
 }
 
-int ca_issue(const char *dir, const struct ca_issue_opts *opts, const char *out, char *err,
-	     size_t errlen)
+int ca_issue_mem(const char *dir, const struct ca_issue_opts *opts, struct ca_identity *out,
+		 char *err, size_t errlen)
 {
-	char path[4096], td[SHUNT_SPIFFE_MAX], id[SHUNT_SPIFFE_MAX];
+	char path[4096], td[SHUNT_SPIFFE_MAX];
 	EVP_PKEY *ca_key = NULL, *key = NULL;
-	X509 *ca = NULL, *cert = NULL, *list[3] = {NULL, NULL, NULL};
+	X509 *ca = NULL, *cert = NULL;
 	long lifetime = opts->lifetime_s ? opts->lifetime_s : 86400;
 	int ret = 0;
 
+	memset(out, 0, sizeof(*out));
 	path_of(path, sizeof(path), dir, CA_CERT);
 	ca = read_cert(path);
 	path_of(path, sizeof(path), dir, CA_KEY);
@@ -360,7 +361,7 @@ int ca_issue(const char *dir, const struct ca_issue_opts *opts, const char *out,
 		ret = fail(err, errlen, -EINVAL, "the CA in %s names no SPIFFE trust domain", dir);
 		goto out;
 	}
-	if (ca_spiffe_id(id, sizeof(id), td, opts->ns, opts->service_account)) {
+	if (ca_spiffe_id(out->id, sizeof(out->id), td, opts->ns, opts->service_account)) {
 		ret = fail(err, errlen, -EINVAL,
 			   "namespace and service account must be DNS labels (got '%s', '%s')",
 			   opts->ns, opts->service_account);
@@ -376,27 +377,56 @@ int ca_issue(const char *dir, const struct ca_issue_opts *opts, const char *out,
 		ret = fail(err, errlen, -ENOMEM, "cannot generate an ECDSA P-256 key");
 		goto out;
 	}
-	cert = make_cert(key, ca, ca_key, id, id, opts->not_before_s, lifetime, false);
+	cert = make_cert(key, ca, ca_key, out->id, out->id, opts->not_before_s, lifetime, false);
 	if (!cert) {
-		ret = fail(err, errlen, -EINVAL, "cannot make the certificate for %s", id);
+		ret = fail(err, errlen, -EINVAL, "cannot make the certificate for %s", out->id);
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s.key", out);
-	if ((ret = write_key(path, key)))
-		goto werr;
-	list[0] = cert;
-	list[1] = ca;
-	snprintf(path, sizeof(path), "%s.crt", out);
-	if ((ret = write_certs(path, list)))
-		goto werr;
-	goto out;
-werr:
-	fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+	out->key = key;
+	out->cert = cert;
+	out->ca = ca;
+	out->not_after = time(NULL) + opts->not_before_s + lifetime;
+	key = NULL;
+	cert = NULL;
+	ca = NULL;
 out:
 	EVP_PKEY_free(ca_key);
 	EVP_PKEY_free(key);
 	X509_free(ca);
 	X509_free(cert);
+	return ret;
+}
+
+void ca_identity_free(struct ca_identity *id)
+{
+	EVP_PKEY_free(id->key);
+	X509_free(id->cert);
+	X509_free(id->ca);
+	memset(id, 0, sizeof(*id));
+}
+
+int ca_issue(const char *dir, const struct ca_issue_opts *opts, const char *out, char *err,
+	     size_t errlen)
+{
+	struct ca_identity id;
+	X509 *list[3] = {NULL, NULL, NULL};
+	char path[4096];
+	int ret;
+
+	ret = ca_issue_mem(dir, opts, &id, err, errlen);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s.key", out);
+	ret = write_key(path, id.key);
+	if (!ret) {
+		list[0] = id.cert;
+		list[1] = id.ca;
+		snprintf(path, sizeof(path), "%s.crt", out);
+		ret = write_certs(path, list);
+	}
+	if (ret)
+		fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+	ca_identity_free(&id);
 	return ret;
 }
 

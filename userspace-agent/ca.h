@@ -29,6 +29,20 @@ struct ca_issue_opts {
 /* Creates DIR with a new CA for TRUST_DOMAIN valid DAYS; -EEXIST if there is one. */
 int ca_init(const char *dir, const char *trust_domain, int days, char *err, size_t errlen);
 
+/* An issued identity in memory: key, certificate, and the CA that signed it. */
+struct evp_pkey_st;
+struct x509_st;
+struct ca_identity {
+	struct evp_pkey_st *key;
+	struct x509_st *cert, *ca;
+	char id[SHUNT_SPIFFE_MAX];
+	time_t not_after;
+};
+
+int ca_issue_mem(const char *dir, const struct ca_issue_opts *opts, struct ca_identity *out,
+		 char *err, size_t errlen);
+void ca_identity_free(struct ca_identity *id);
+
 /* Writes OUT.key and OUT.crt (leaf, then the CA) for one identity. */
 int ca_issue(const char *dir, const struct ca_issue_opts *opts, const char *out, char *err,
 	     size_t errlen);

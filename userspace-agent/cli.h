@@ -21,6 +21,7 @@ int cmd_workload(struct shunt_cli *cli, int argc, char **argv);
 int cmd_config(struct shunt_cli *cli, int argc, char **argv);
 int cmd_agent(struct shunt_cli *cli, int argc, char **argv);
 int cmd_ca(struct shunt_cli *cli, int argc, char **argv);
+int cmd_proxy(struct shunt_cli *cli, int argc, char **argv);
 int cmd_workloads(struct shunt_cli *cli, int argc, char **argv);
 int cmd_services(struct shunt_cli *cli, int argc, char **argv);
 int cmd_policies(struct shunt_cli *cli, int argc, char **argv);

@@ -16,7 +16,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: shunt ca init --dir DIR [--trust-domain TD] [--days N]\n"
 		"       shunt ca issue --dir DIR --namespace NS --service-account SA --out PREFIX "
-		"[--hours H]\n"
+		"[--hours H] [--valid-from SECONDS]\n"
 		"       shunt ca rotate --dir DIR [--days N]\n"
 		"       shunt ca verify --dir DIR CERT\n");
 }
@@ -31,6 +31,7 @@ int cmd_ca(struct shunt_cli *cli, int argc, char **argv)
 	    {"service-account", required_argument, NULL, 's'},
 	    {"out", required_argument, NULL, 'o'},
 	    {"hours", required_argument, NULL, 'h'},
+	    {"valid-from", required_argument, NULL, 'v'},
 	    {},
 	};
 	struct ca_issue_opts io = {0};
@@ -71,6 +72,18 @@ int cmd_ca(struct shunt_cli *cli, int argc, char **argv)
 		case 'o':
 			out = optarg;
 			break;
+		case 'v': {
+			/* Seconds from now, negative for the past: for tests of
+			 * expired and not yet valid certificates. */
+			char *end;
+
+			io.not_before_s = strtol(optarg, &end, 10);
+			if (*end || !*optarg) {
+				pr_err("--valid-from needs a number of seconds");
+				return -EINVAL;
+			}
+			break;
+		}
 		case 'h':
 			if (cli_parse_u32(optarg, &hours) || !hours) {
 				pr_err("--hours needs a positive number");

@@ -331,39 +331,14 @@ struct checker {
 	int deny, allow, subjects;
 };
 
-/* The same lookups, in the same order, as policy_decide() in mesh.bpf.c. */
 static __u8 check_decide(const struct checker *ck, __u8 dir, __u32 subject, __u32 peer, __u8 proto,
 			 __u16 port, __u32 *rule, bool *isolated)
 {
-	struct shunt_subject_key skey = {.gen = ck->live.gen, .id = subject};
-	struct shunt_policy_key key = {
-	    .gen = (__u8)ck->live.gen, .direction = dir, .subject = subject};
-	struct shunt_policy_entry e;
-	struct shunt_subject s;
-	int m, p, q;
+	struct mesh_policy_fds fds = {
+	    .deny = ck->deny, .allow = ck->allow, .subjects = ck->subjects};
 
-	*rule = 0;
-	*isolated = false;
-	for (m = 0; m < 2; m++) {
-		if (m == 1) {
-			if (bpf_map_lookup_elem(ck->subjects, &skey, &s) ||
-			    !(s.isolated & (1u << dir)))
-				return SHUNT_VERDICT_ALLOW;
-			*isolated = true;
-		}
-		for (p = 0; p < 2; p++) {
-			key.peer = p == 0 ? peer : SHUNT_ID_ANY;
-			for (q = 0; q < 3; q++) {
-				key.proto = q < 2 ? proto : 0;
-				key.port = q == 0 ? port : 0;
-				if (!bpf_map_lookup_elem(m == 0 ? ck->deny : ck->allow, &key, &e)) {
-					*rule = e.rule;
-					return m == 0 ? SHUNT_VERDICT_DENY : SHUNT_VERDICT_ALLOW;
-				}
-			}
-		}
-	}
-	return SHUNT_VERDICT_DENY;
+	return mesh_policy_decide(&fds, ck->live.gen, dir, subject, peer, proto, port, rule,
+				  isolated);
 }
 
 /* Finds a name of KIND in the live generation: "ns/name" or "name" (default ns). */

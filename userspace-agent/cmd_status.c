@@ -287,6 +287,7 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 	json_kv_u64(&j, "ingress_denied", mesh->ingress_denied);
 	json_kv_u64(&j, "reverse_translated", mesh->reverse_translated);
 	json_kv_u64(&j, "udp_replies", mesh->udp_replies);
+	json_kv_u64(&j, "proxied", mesh->proxied);
 	json_kv_u64(&j, "flows_lost", mesh->flows_lost);
 	json_object_end(&j);
 	json_object_end(&j);
@@ -345,14 +346,15 @@ int cmd_status(struct shunt_cli *cli, int argc, char **argv)
 		    "  connects/sends seen %llu, to a service %llu, refused without backends %llu\n"
 		    "  denied: egress %llu, peer's ingress at connect %llu, ingress packets %llu "
 		    "of "
-		    "%llu checked; UDP replies %llu; flow events lost %llu\n",
+		    "%llu checked; UDP replies %llu; flow events lost %llu\n"
+		    "  sent to the node proxy (cross-node, mTLS): %llu\n",
 		    (unsigned long long)version, (unsigned long long)mesh.connects,
 		    (unsigned long long)mesh.translated, (unsigned long long)mesh.no_backend,
 		    (unsigned long long)mesh.egress_denied,
 		    (unsigned long long)mesh.ingress_denied_early,
 		    (unsigned long long)mesh.ingress_denied,
 		    (unsigned long long)mesh.ingress_packets, (unsigned long long)mesh.udp_replies,
-		    (unsigned long long)mesh.flows_lost);
+		    (unsigned long long)mesh.flows_lost, (unsigned long long)mesh.proxied);
 	}
 	return 0;
 }

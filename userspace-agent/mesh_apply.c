@@ -174,6 +174,18 @@ out:
 	return err;
 }
 
+int mesh_state_read_fd(int fd, __u32 *gen, __u64 *version)
+{
+	struct shunt_mesh_state st;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &st))
+		return -errno;
+	*gen = st.gen & 1;
+	*version = st.version;
+	return 0;
+}
+
 int mesh_state_read(const struct shunt_pins *pins, __u32 *gen, __u64 *version)
 {
 	struct shunt_mesh_state st;
@@ -422,6 +434,8 @@ int mesh_apply(const struct shunt_pins *pins, struct mesh_plan *plan, struct mes
 	/* The flip: from here on every program decides with the new generation. */
 	st.gen = next;
 	st.version++;
+	memcpy(st.proxy_addr, plan->proxy_addr, 16);
+	st.proxy_port = plan->proxy_port;
 	st.applied_ns = now_ns();
 	if (bpf_map_update_elem(state_fd, &zero, &st, BPF_ANY)) {
 		err = -errno;

@@ -47,5 +47,6 @@ int mesh_plan_index(struct mesh_plan *plan);
 
 /* The live generation and version; -ENOENT when nothing is loaded. */
 int mesh_state_read(const struct shunt_pins *pins, __u32 *gen, __u64 *version);
+int mesh_state_read_fd(int state_fd, __u32 *gen, __u64 *version);
 
 #endif

@@ -697,6 +697,72 @@ static int parse_namespace(struct parser *p, yaml_node_t *n, struct cfg_namespac
 	return 0;
 }
 
+/* "10.0.0.1:15001" or "[fd00::1]:15001". */
+static int parse_endpoint(struct parser *p, yaml_node_t *n, const char *what,
+			  struct cfg_endpoint *out)
+{
+	char host[64];
+	const char *s, *colon;
+	unsigned long port;
+	size_t hl;
+	char *end;
+	int err;
+
+	if ((err = get_str(p, n, what, &s)))
+		return err;
+	colon = strrchr(s, ':');
+	if (!colon)
+		return fail(p, n, "%s '%s' must be ADDRESS:PORT", what, s);
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return fail(p, n, "%s: address too long", what);
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (shunt_addr_parse(host, out->addr) || errno || *end || !port || port > 65535)
+		return fail(p, n, "%s '%s' must be ADDRESS:PORT", what,
+			    (const char *)n->data.scalar.value);
+	out->port = (__u16)port;
+	return 0;
+}
+
+static int parse_node(struct parser *p, yaml_node_t *n, struct cfg_node *out)
+{
+	static const char *const keys[] = {"name", "proxy", NULL};
+	static const char *const proxy_keys[] = {"outbound", "inbound", NULL};
+	yaml_node_t *v, *px;
+	int err;
+
+	out->pos = pos_of(n);
+	if ((err = check_map(p, n, "a node", keys)))
+		return err;
+	if (!(v = map_get(p, n, "name")))
+		return fail(p, n, "a node needs 'name'");
+	if ((err = get_str(p, v, "node name", &out->name)))
+		return err;
+	if (!(px = map_get(p, n, "proxy")))
+		return 0;
+	if ((err = check_map(p, px, "proxy", proxy_keys)))
+		return err;
+	if (!(v = map_get(p, px, "outbound")))
+		return fail(p, px, "proxy needs 'outbound' (where pods reach it)");
+	if ((err = parse_endpoint(p, v, "outbound", &out->outbound)))
+		return err;
+	if (!shunt_addr_is_v4(out->outbound.addr))
+		return fail(p, v, "the outbound proxy address must be IPv4");
+	if (!(v = map_get(p, px, "inbound")))
+		return fail(p, px, "proxy needs 'inbound' (where other nodes reach it)");
+	if ((err = parse_endpoint(p, v, "inbound", &out->inbound)))
+		return err;
+	out->has_proxy = true;
+	return 0;
+}
+
 static int parse_service_port(struct parser *p, yaml_node_t *n, struct cfg_service_port *out)
 {
 	static const char *const keys[] = {"name",     "port",	      "targetPort",
@@ -984,8 +1050,8 @@ static int cross_check(struct parser *p)
 
 static int parse_root(struct parser *p)
 {
-	static const char *const keys[] = {"apiVersion", "namespaces", "workloads",
-					   "services",	 "policies",   NULL};
+	static const char *const keys[] = {"apiVersion", "trustDomain", "nodes",    "namespaces",
+					   "workloads",	 "services",	"policies", NULL};
 	struct mesh_config *cfg = p->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(&p->doc), *v;
 	const char *version;
@@ -1001,6 +1067,12 @@ static int parse_root(struct parser *p)
 		return err;
 	if (strcmp(version, "shunt.dev/v1"))
 		return fail(p, v, "apiVersion must be shunt.dev/v1, not '%s'", version);
+	cfg->trust_domain = "cluster.local";
+	if ((v = map_get(p, root, "trustDomain")) &&
+	    (err = get_str(p, v, "trustDomain", &cfg->trust_domain)))
+		return err;
+	if ((err = PARSE_LIST(p, root, "nodes", cfg->nodes, cfg->nnodes, parse_node)))
+		return err;
 	if ((err = PARSE_LIST(p, root, "namespaces", cfg->namespaces, cfg->nnamespaces,
 			      parse_namespace)) ||
 	    (err = PARSE_LIST(p, root, "workloads", cfg->workloads, cfg->nworkloads,
@@ -1164,6 +1236,16 @@ bool cfg_selector_matches(const struct cfg_selector *sel, const struct cfg_label
 			return false;
 	}
 	return true;
+}
+
+const struct cfg_node *cfg_node_find(const struct mesh_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < cfg->nnodes; i++)
+		if (!strcmp(cfg->nodes[i].name, name))
+			return &cfg->nodes[i];
+	return NULL;
 }
 
 const struct cfg_namespace *cfg_namespace_find(const struct mesh_config *cfg, const char *name)

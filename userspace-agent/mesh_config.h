@@ -132,9 +132,26 @@ struct cfg_service {
 	struct cfg_pos pos;
 };
 
+/* A node and its proxy (docs/proxy.md): where its pods reach the outbound
+ * proxy (IPv4), and where other nodes' proxies reach its inbound one. */
+struct cfg_endpoint {
+	__u8 addr[16];
+	__u16 port;
+};
+
+struct cfg_node {
+	const char *name;
+	bool has_proxy;
+	struct cfg_endpoint outbound, inbound;
+	struct cfg_pos pos;
+};
+
 struct mesh_config {
 	struct shunt_arena arena;
 	const char *path;
+	const char *trust_domain; /* for SPIFFE identities; default cluster.local */
+	struct cfg_node *nodes;
+	size_t nnodes;
 	struct cfg_namespace *namespaces;
 	size_t nnamespaces;
 	struct cfg_workload *workloads;
@@ -164,6 +181,7 @@ void mesh_config_free(struct mesh_config *cfg);
 bool cfg_selector_matches(const struct cfg_selector *sel, const struct cfg_labels *labels);
 bool cfg_labels_subset(const struct cfg_labels *want, const struct cfg_labels *labels);
 const struct cfg_namespace *cfg_namespace_find(const struct mesh_config *cfg, const char *name);
+const struct cfg_node *cfg_node_find(const struct mesh_config *cfg, const char *name);
 /* True when ADDR (len 128) lies in PREFIX. */
 bool cfg_prefix_contains(const struct cfg_prefix *prefix, const __u8 addr[16], unsigned int len);
 

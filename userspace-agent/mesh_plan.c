@@ -802,6 +802,14 @@ int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const
 
 	plan_init(plan);
 	err->msg[0] = 0;
+	{
+		const struct cfg_node *me = cfg_node_find(cfg, node);
+
+		if (me && me->has_proxy) {
+			memcpy(plan->proxy_addr, me->outbound.addr, 16);
+			plan->proxy_port = me->outbound.port;
+		}
+	}
 	if ((ret = build_index(&c)) || (ret = assign_workload_ids(&c)) ||
 	    (ret = plan_workloads(&c)) || (ret = plan_cidrs(&c)) || (ret = plan_services(&c)) ||
 	    (ret = plan_policies(&c)))

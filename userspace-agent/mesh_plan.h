@@ -51,6 +51,9 @@ struct mesh_plan {
 	struct kv_vec workloads;      /* shunt_workloads */
 	struct kv_vec workload_names; /* shunt_workload_names */
 	size_t nworkloads, nlocal, nservices, nrules, ncidrs;
+	/* This node's outbound proxy (port 0: none), for shunt_mesh_state. */
+	__u8 proxy_addr[16];
+	__u16 proxy_port;
 };
 
 /*

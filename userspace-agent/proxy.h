@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The node proxy: carries TCP connections between workloads of different
+ * nodes over mutual TLS (docs/proxy.md).
+ *
+ *  - outbound: accepts the connections the connect hook sent to it, reads
+ *    the original destination and the connecting workload from the kernel
+ *    (shunt_proxy_orig), and opens TLS 1.3 to the destination node's inbound
+ *    port with a certificate of the connecting workload's identity;
+ *  - inbound: verifies the peer certificate against the mesh CA bundle,
+ *    checks that the workload named in the stream header runs as the
+ *    certificate's identity, applies the destination's ingress policy to
+ *    it, and connects to the destination with that identity asserted to the
+ *    kernel (shunt_proxy_asserted).
+ */
+#ifndef SHUNT_PROXY_H
+#define SHUNT_PROXY_H
+
+#include "pins.h"
+
+struct proxy_opts {
+	const char *config; /* the mesh config: nodes, workloads */
+	const char *node;   /* this node */
+	const char *ca_dir; /* the mesh CA (see docs/identity.md) */
+	int threads;	    /* 0: one per core */
+	long cert_lifetime_s;
+};
+
+int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts);
+
+#endif
