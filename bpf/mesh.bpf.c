@@ -95,6 +95,14 @@ static __always_inline __u32 ident_of_cgroup(__u32 gen, __u64 cgroup_id)
 	return id ? id->id : 0;
 }
 
+static __always_inline __u32 flags_of_cgroup(__u32 gen, __u64 cgroup_id)
+{
+	struct shunt_cgroup_ident_key key = {.gen = gen, .cgroup_id = cgroup_id};
+	struct shunt_ident *id = bpf_map_lookup_elem(&shunt_cgroup_idents, &key);
+
+	return id ? id->flags : 0;
+}
+
 /* Looks up SUBJECT/PEER/PROTO/PORT and the wildcards, most specific first. */
 static __always_inline struct shunt_policy_entry *
 policy_match(void *map, __u8 gen, __u8 dir, __u32 subject, __u32 peer, __u8 proto, __u16 port)
@@ -628,8 +636,19 @@ int shunt_ingress(struct __sk_buff *skb)
 
 		__builtin_memcpy(pk.addr, f.src, 16);
 		as = bpf_map_lookup_elem(&shunt_proxy_asserted, &pk);
-		if (as)
+		if (as) {
 			f.src_id = as->src_id;
+			flags = SHUNT_IDENT_LOCAL; /* vouched for by the local proxy */
+		}
+	}
+	/* Strict mTLS: only same-node workloads and the proxy may connect. */
+	if (!(flags & SHUNT_IDENT_LOCAL) &&
+	    (flags_of_cgroup(gen, bpf_skb_cgroup_id(skb)) & SHUNT_IDENT_STRICT)) {
+		c->strict_dropped++;
+		f.direction = SHUNT_DIR_INGRESS;
+		count_verdict(&f, SHUNT_VERDICT_DENY);
+		emit_flow(st, &f, SHUNT_VERDICT_DENY, SHUNT_FLOW_INGRESS);
+		return 0;
 	}
 	f.direction = SHUNT_DIR_INGRESS;
 	verdict =

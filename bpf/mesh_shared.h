@@ -100,6 +100,9 @@ struct shunt_cgroup_ident_key {
 enum shunt_ident_flags {
 	SHUNT_IDENT_LOCAL = 1 << 0, /* a workload of this node */
 	SHUNT_IDENT_CIDR = 1 << 1,  /* an ipBlock of a policy */
+	/* strict mTLS: accepts connections from other nodes only through the
+	 * node proxy (set on local workloads, docs/proxy.md) */
+	SHUNT_IDENT_STRICT = 1 << 2,
 };
 
 struct shunt_ident {
@@ -289,6 +292,7 @@ struct shunt_mesh_counters {
 	__u64 flows_lost;	    /* flow events the ring buffer had no room for */
 	__u64 udp_replies;	    /* UDP datagrams allowed as part of an allowed exchange */
 	__u64 proxied;		    /* TCP connects sent to the node proxy */
+	__u64 strict_dropped;	    /* plaintext to a strict workload, dropped */
 };
 
 #endif /* SHUNT_MESH_SHARED_H */

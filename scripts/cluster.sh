@@ -23,7 +23,9 @@
 # `up` also writes a mesh config for `shunt agent` (mesh.yaml next to the
 # state file): every pod as a workload (pod 1 of each node labelled
 # app: client, the others app: echo), and a service "echo" on 10.96.0.10 /
-# fd00:96::10 port 80 -> 8080 (TCP) and 53 -> 5353 (UDP) selecting app: echo.
+# fd00:96::10 port 80 -> 8080 (TCP) and 53 -> 5353 (UDP) selecting app: echo,
+# and each node's proxy (outbound on the pod gateway :15001, inbound on the
+# underlay address :15008; see docs/proxy.md).
 # PREFIX defaults to shunt-lc (SHUNT_CLUSTER_PREFIX); the state file goes to
 # SHUNT_CLUSTER_DIR (default .cluster in the repository).
 set -euo pipefail
@@ -172,6 +174,11 @@ write_mesh_config() {
 		echo "# Written by scripts/cluster.sh for cluster $PREFIX: run"
 		echo "#   shunt --pin-dir $PIN_BASE/nK agent --config THIS --node nK --cgroup $cg/$PREFIX/nK"
 		echo "apiVersion: shunt.dev/v1"
+		echo "# Each node's proxy: pods reach it on their gateway, nodes on the underlay."
+		echo "nodes:"
+		for ((k = 1; k <= nodes; k++)); do
+			echo "  - {name: n$k, proxy: {outbound: 10.100.$k.1:15001, inbound: 10.99.0.$k:15008}}"
+		done
 		echo "namespaces:"
 		echo "  - name: default"
 		echo "    labels: {cluster: $PREFIX}"

@@ -70,7 +70,8 @@ MESH=$WORK/mesh.yaml
 cp "$MESH_SRC" "$MESH"
 start_agent() {
 	local n=$1 k=${1#n} before=0
-	[ -f "$WORK/agent-$n.log" ] && before=$(grep -c '"applied' "$WORK/agent-$n.log")
+	touch "$WORK/agent-$n.log"
+	before=$(grep -c '"applied' "$WORK/agent-$n.log" || true)
 	# Started directly (not through a shell function), so $! is the agent.
 	"$SHUNT" --pin-dir "$(node "$n" pin_dir)" agent --config "$MESH" --node "$n" \
 		--cgroup "$(node "$n" cgroup)" --metrics "127.0.0.1:$((19460 + k))" \
@@ -96,11 +97,22 @@ wait_version() {
 	done
 }
 
-say "2. the node agent on every node: loads and pins the datapath, applies the mesh config"
-echo "  config written by cluster.sh: $(grep -c '^  - name: n' "$MESH") workloads, service echo (10.96.0.10:80 -> app=echo:8080)"
+say "2. the node agent and the mTLS proxy on every node"
+echo "  config written by cluster.sh: $(grep -c '^  - name: n' "$MESH") workloads, service echo (10.96.0.10:80 -> app=echo:8080), a proxy per node"
+"$SHUNT" ca init --dir "$WORK/ca" --trust-domain cluster.local | sed 's/^/  /'
 for n in $(jq -r '.nodes[].name' "$STATE"); do
 	start_agent "$n"
 	echo "  $n agent: $(grep '"applied' "$WORK/agent-$n.log" | tail -1)"
+	# The proxy runs in the node's own network namespace, outside the mesh.
+	: >"$WORK/proxy-$n.log"
+	"$CLUSTER" exec "$n" -- "$SHUNT" --pin-dir "$(node "$n" pin_dir)" proxy --config "$MESH" \
+		--node "$n" --ca "$WORK/ca" >"$WORK/proxy-$n.log" 2>&1 &
+	PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'proxy of node' "$WORK/proxy-$n.log" && break
+		sleep 0.05
+	done
+	echo "  $n proxy: $(grep 'proxy of node' "$WORK/proxy-$n.log" | jq -r .msg)"
 done
 echo "  the datapath lives in pinned links, whatever happens to the agent:"
 find "$(node n1 pin_dir)/links" -maxdepth 1 -mindepth 1 | sed "s|^|    |"
@@ -149,14 +161,16 @@ for n in $(jq -r '.nodes[].name' "$STATE"); do
 	  "  node \($n): \($c.conns_bypassed - $b.conns_bypassed) socket directions took the bypass; " +
 	  "\(($c.bytes_redirected - $b.bytes_redirected)/1048576|floor) MiB redirected socket to socket, " +
 	  "\(($c.bytes_tcp - $b.bytes_tcp)/1048576|floor) MiB of mesh sockets through TCP\n" +
-	  "           left alone: \($c.skipped.remote_off_node - $b.skipped.remote_off_node) cross-node connections, " +
-	  "\($c.skipped.observing - $b.skipped.observing) first connections to a new server (watched to learn how it reads)"'
+	  "           \($c.skipped.observing - $b.skipped.observing) first connections to a new server were only watched (to learn how it reads)"'
+	echo "           cross-node TCP connections sent to the mTLS proxy: $(shunt_on "$n" status --json | jq .mesh.proxied)"
 done
+echo "  inbound proxy of n2 (JSON log lines):"
+grep '"msg":"inbound' "$WORK/proxy-n2.log" | grep closed | tail -3 | jq -r .msg | cut -c1-140 | sed 's/^/    /'
 for p in $CLIENT $SAME $CROSS; do
 	printf '  veth of %-6s carried %6s MiB during the traffic\n' "$p" $((($(veth_bytes $p) - ${before_v[$p]}) / 1048576))
 done
 echo "  (same-node bytes went socket to socket: they never touched $SAME's veth;"
-echo "   cross-node bytes crossed the veths and the underlay as plain TCP)"
+echo "   cross-node bytes crossed the veths and the underlay inside TLS between the node proxies)"
 
 say "5. services: the connect hook picks a backend, the application sees the service address"
 ECHO_PODS=$(jq -r '.nodes[].pods[] | select(.name | test("-p1$") | not) | .name' "$STATE")

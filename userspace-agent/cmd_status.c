@@ -288,6 +288,7 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 	json_kv_u64(&j, "reverse_translated", mesh->reverse_translated);
 	json_kv_u64(&j, "udp_replies", mesh->udp_replies);
 	json_kv_u64(&j, "proxied", mesh->proxied);
+	json_kv_u64(&j, "strict_dropped", mesh->strict_dropped);
 	json_kv_u64(&j, "flows_lost", mesh->flows_lost);
 	json_object_end(&j);
 	json_object_end(&j);

@@ -679,9 +679,32 @@ static int parse_workload(struct parser *p, yaml_node_t *n, struct cfg_workload 
 	return 0;
 }
 
+/* mtls: {mode: STRICT|PERMISSIVE}, like Istio's PeerAuthentication. */
+static int parse_mtls(struct parser *p, yaml_node_t *n, enum cfg_mtls *out)
+{
+	static const char *const keys[] = {"mode", NULL};
+	yaml_node_t *v;
+	const char *mode;
+	int err;
+
+	if ((err = check_map(p, n, "mtls", keys)))
+		return err;
+	if (!(v = map_get(p, n, "mode")))
+		return fail(p, n, "mtls needs 'mode' (STRICT or PERMISSIVE)");
+	if ((err = get_str(p, v, "mode", &mode)))
+		return err;
+	if (!strcmp(mode, "STRICT"))
+		*out = CFG_MTLS_STRICT;
+	else if (!strcmp(mode, "PERMISSIVE"))
+		*out = CFG_MTLS_PERMISSIVE;
+	else
+		return fail(p, v, "mtls mode must be STRICT or PERMISSIVE, not '%s'", mode);
+	return 0;
+}
+
 static int parse_namespace(struct parser *p, yaml_node_t *n, struct cfg_namespace *out)
 {
-	static const char *const keys[] = {"name", "labels", NULL};
+	static const char *const keys[] = {"name", "labels", "mtls", NULL};
 	yaml_node_t *v;
 	int err;
 
@@ -693,6 +716,8 @@ static int parse_namespace(struct parser *p, yaml_node_t *n, struct cfg_namespac
 	if ((err = get_name(p, v, "namespace name", &out->name)))
 		return err;
 	if ((v = map_get(p, n, "labels")) && (err = parse_labels(p, v, "labels", &out->labels)))
+		return err;
+	if ((v = map_get(p, n, "mtls")) && (err = parse_mtls(p, v, &out->mtls)))
 		return err;
 	return 0;
 }
@@ -1050,8 +1075,9 @@ static int cross_check(struct parser *p)
 
 static int parse_root(struct parser *p)
 {
-	static const char *const keys[] = {"apiVersion", "trustDomain", "nodes",    "namespaces",
-					   "workloads",	 "services",	"policies", NULL};
+	static const char *const keys[] = {"apiVersion", "trustDomain", "mtls",
+					   "nodes",	 "namespaces",	"workloads",
+					   "services",	 "policies",	NULL};
 	struct mesh_config *cfg = p->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(&p->doc), *v;
 	const char *version;
@@ -1072,6 +1098,9 @@ static int parse_root(struct parser *p)
 	    (err = get_str(p, v, "trustDomain", &cfg->trust_domain)))
 		return err;
 	if ((err = PARSE_LIST(p, root, "nodes", cfg->nodes, cfg->nnodes, parse_node)))
+		return err;
+	cfg->mtls = CFG_MTLS_PERMISSIVE;
+	if ((v = map_get(p, root, "mtls")) && (err = parse_mtls(p, v, &cfg->mtls)))
 		return err;
 	if ((err = PARSE_LIST(p, root, "namespaces", cfg->namespaces, cfg->nnamespaces,
 			      parse_namespace)) ||

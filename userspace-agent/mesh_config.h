@@ -89,9 +89,12 @@ struct cfg_policy {
 	struct cfg_pos pos;
 };
 
+enum cfg_mtls { CFG_MTLS_UNSET, CFG_MTLS_PERMISSIVE, CFG_MTLS_STRICT };
+
 struct cfg_namespace {
 	const char *name;
 	struct cfg_labels labels;
+	enum cfg_mtls mtls; /* overrides the mesh-wide mode */
 	struct cfg_pos pos;
 };
 
@@ -150,6 +153,7 @@ struct mesh_config {
 	struct shunt_arena arena;
 	const char *path;
 	const char *trust_domain; /* for SPIFFE identities; default cluster.local */
+	enum cfg_mtls mtls;	  /* mesh-wide; default permissive */
 	struct cfg_node *nodes;
 	size_t nnodes;
 	struct cfg_namespace *namespaces;

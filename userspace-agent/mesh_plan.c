@@ -326,6 +326,15 @@ static bool workload_is_local(const struct compiler *c, const struct cfg_workloa
 	return c->node && strcmp(w->node, c->node) == 0;
 }
 
+/* Strict mTLS for W: its namespace's mode, else the mesh-wide one. */
+static bool workload_strict(const struct compiler *c, const struct cfg_workload *w)
+{
+	const struct cfg_namespace *ns = cfg_namespace_find(c->cfg, w->ns);
+	enum cfg_mtls mode = ns && ns->mtls != CFG_MTLS_UNSET ? ns->mtls : c->cfg->mtls;
+
+	return mode == CFG_MTLS_STRICT;
+}
+
 /* Identities, the ipcache and the bypass membership of every workload. */
 static int plan_workloads(struct compiler *c)
 {
@@ -359,6 +368,8 @@ static int plan_workloads(struct compiler *c)
 			bypass.cgroup_id = ckey.cgroup_id;
 			bypass.flags = SHUNT_WL_LOCAL;
 			ident.flags = SHUNT_IDENT_LOCAL;
+			if (workload_strict(c, w))
+				ident.flags |= SHUNT_IDENT_STRICT;
 			if ((err = kv_push(&plan->maps[PLAN_CGROUP_IDENTS], &ckey, &ident)))
 				return err;
 			plan->nlocal++;

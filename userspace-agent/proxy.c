@@ -367,10 +367,12 @@ static int ident_by_name(const char *qualified, __u32 *id)
 
 static void conn_free(struct worker *w, struct conn *c, const char *why)
 {
+	/* up is client -> server on the outbound side, server -> client inbound. */
 	if (why)
-		pr_info("%s %s: %s (%llu bytes out, %llu back)",
-			c->kind == OUTBOUND ? "outbound" : "inbound", c->desc, why, c->up_bytes,
-			c->down_bytes);
+		pr_info("%s %s: %s (%llu bytes to the server, %llu back)",
+			c->kind == OUTBOUND ? "outbound" : "inbound", c->desc, why,
+			c->kind == OUTBOUND ? c->up_bytes : c->down_bytes,
+			c->kind == OUTBOUND ? c->down_bytes : c->up_bytes);
 	if (c->asserted)
 		bpf_map_delete_elem(px.asserted_fd, &c->assert_key);
 	if (c->ssl)

@@ -4,17 +4,15 @@
 # arrives, the link carries no plaintext, and whoever cannot prove an
 # allowed identity is refused. Same-node connections keep the bypass.
 #
-# Cluster: 2 nodes x 2 pods, the cluster's config plus a proxy per node
-# (outbound on the pod gateway :15001, inbound on the underlay :15008).
+# Cluster: 2 nodes x 2 pods with the cluster's config (a proxy per node:
+# outbound on the pod gateway :15001, inbound on the underlay :15008).
 
 proxy_setup() {
 	t_cluster_up 2 2
 	{
-		sed '/^namespaces:/,$d' "$MESH_CONFIG"
-		echo "nodes:"
-		echo "  - {name: n1, proxy: {outbound: 10.100.1.1:15001, inbound: 10.99.0.1:15008}}"
-		echo "  - {name: n2, proxy: {outbound: 10.100.2.1:15001, inbound: 10.99.0.2:15008}}"
-		sed -n '/^namespaces:/,$p' "$MESH_CONFIG" | sed '/^policies:/,$d'
+		# The cluster's config already has a proxy per node.
+		sed '/^policies:/,$d' "$MESH_CONFIG"
+		[ -z "${PROXY_MTLS:-}" ] || echo "mtls: {mode: $PROXY_MTLS}"
 		echo "policies:"
 		echo "  - name: echo-in"
 		echo "    podSelector: {matchLabels: {app: echo}}"
@@ -45,7 +43,7 @@ test_proxy_carries_256mib_each_way_intact() {
 	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7000" --send 256M --expect 256M --handshake
 	t_tt_server_wait
 	t_ge "$(($(t_mesh_counter n1 proxied) - before))" 1 "connections sent to the proxy"
-	grep -q '"msg":"inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> 10.100.2.12:7000: closed (268435457 bytes out, 268435457 back)' \
+	grep -q '"msg":"inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> 10.100.2.12:7000: closed (268435457 bytes to the server, 268435457 back)' \
 		"$T_TMP/proxy.n2.log" || t_fail "no closed inbound stream of 256 MiB: $(tail -3 "$T_TMP/proxy.n2.log")"
 }
 
@@ -174,4 +172,68 @@ test_proxy_same_node_keeps_the_bypass() {
 	t_tt_server_wait
 	t_eq "$(t_mesh_counter n1 proxied)" "$before" "same-node connections sent to the proxy"
 	t_ge "$(t_delta n1 bytes_redirected)" $((24 * MiB)) "bytes through the bypass"
+}
+
+# Strict mode: a workload takes connections from other nodes only through
+# the proxies; the same plaintext connection permissive mode lets through is
+# dropped in the kernel. Same-node plaintext is unaffected.
+test_proxy_strict_mode_drops_plaintext_from_other_nodes() {
+	local mode expect
+	for mode in PERMISSIVE STRICT; do
+		PROXY_MTLS=$mode proxy_setup
+		t_exec n2-p2 -- "$PROBE" serve --name echo --tcp 0.0.0.0:8080 >/dev/null 2>&1 &
+		sleep 0.3
+		t_eq "$(t_probe_outcome n1-p1 10.100.2.12:8080 --timeout-ms 2000)" ok "$mode: through the proxies"
+		expect=ok
+		[ $mode = STRICT ] && expect=timeout
+		# A process beside pod n1-p1, outside the mesh: plain TCP from node 1.
+		t_eq "$(t_probe_outcome --outside n1-p1 10.100.2.12:8080 --timeout-ms 500)" $expect \
+			"$mode: plaintext from the other node"
+		t_eq "$(t_probe_outcome n2-p1 10.100.2.12:8080)" ok "$mode: plaintext on the same node"
+		if [ $mode = STRICT ]; then
+			t_ge "$(t_mesh_counter n2 strict_dropped)" 1 "strict drops counted"
+		fi
+		t_cleanup
+		T_PIDS=()
+		T_TMP=$(mktemp -d /tmp/shunt-test.XXXXXX)
+	done
+}
+
+# nginx on node 2 serving a large file with sendfile, curl on node 1: the
+# same file arrives through the proxies.
+test_proxy_nginx_large_file_across_nodes() {
+	t_need nginx curl sha256sum
+	proxy_setup
+	local dir=$T_TMP/nginx ip want got
+	ip=$(t_pod_ip n2-p1)
+	mkdir -p "$dir/www"
+	head -c $((64 * MiB)) /dev/urandom >"$dir/www/big.bin"
+	want=$(sha256sum <"$dir/www/big.bin" | cut -d' ' -f1)
+	t_nginx_config "$dir" "$ip"
+	t_exec n2-p1 -- nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/out.log" 2>&1 &
+	t_wait_for 5 t_exec n1-p1 -- curl -sf -o /dev/null -r 0-0 "http://$ip:8080/big.bin" ||
+		t_fail "nginx did not start: $(tail -2 "$dir/error.log" 2>/dev/null)"
+	t_exec n1-p1 -- curl -sf --max-time 30 -o "$dir/got.bin" "http://$ip:8080/big.bin" ||
+		t_fail "curl failed"
+	got=$(sha256sum <"$dir/got.bin" | cut -d' ' -f1)
+	t_eq "$got" "$want" "sha256 of the file fetched across nodes"
+	grep -q "inbound default/n1-p1 .* -> $ip:8080: closed" "$T_TMP/proxy.n2.log" ||
+		t_fail "the download did not go through n2's proxy"
+}
+
+# redis on node 2 and its benchmark on node 1: the same results through the
+# proxies as between the same pods outside the mesh.
+test_proxy_redis_across_nodes_same_results() {
+	t_need redis-server redis-cli redis-benchmark
+	proxy_setup
+	local ip mesh plain
+	ip=$(t_pod_ip n2-p1)
+	t_redis_start n2-p1 "$ip" 6379
+	mesh=$(t_redis_workload n1-p1 "$ip" 6379)
+	t_redis_start "--outside n2-p1" "$ip" 6380
+	plain=$(t_redis_workload "--outside n1-p1" "$ip" 6380)
+	t_eq "$mesh" "$plain" "redis results through the proxies and without the mesh"
+	grep -q '^incr=20000$' <<<"$mesh" || t_fail "INCR counter: $mesh"
+	grep -q "inbound default/n1-p1 .* -> $ip:6379: closed" "$T_TMP/proxy.n2.log" ||
+		t_fail "redis traffic did not go through n2's proxy"
 }

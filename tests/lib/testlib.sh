@@ -234,3 +234,69 @@ t_probe() {
 t_probe_outcome() {
 	t_probe "$@" | jq -r 'to_entries | map(select(.key != "servers" and .key != "peer" and (.value|tostring) != "0")) | .[0].key // "none"'
 }
+
+# ---- real applications ------------------------------------------------------
+
+t_need() {
+	local bin
+	for bin in "$@"; do
+		command -v "$bin" >/dev/null || t_skip "$bin is not installed (make deps)"
+	done
+}
+
+# redis: start a server, and run its benchmark plus a deterministic dataset.
+t_redis_start() { # WHERE IP PORT
+	# shellcheck disable=SC2086
+	t_exec $1 -- redis-server --bind "$2" --port "$3" --save '' --appendonly no \
+		--protected-mode no --enable-debug-command yes --dir "$T_TMP" \
+		--logfile "$T_TMP/redis-$3.log" &
+	T_PIDS+=($!)
+	# shellcheck disable=SC2086
+	t_wait_for 5 t_exec $1 -- redis-cli -h "$2" -p "$3" ping >/dev/null || t_fail "redis did not start"
+}
+
+t_redis_workload() { # WHERE IP PORT -> prints the dataset digest
+	local where=$1 ip=$2 port=$3 i
+	# shellcheck disable=SC2086
+	t_exec $where -- redis-benchmark -h "$ip" -p "$port" -n 20000 -c 20 -q \
+		-t set,get,incr,lpush,rpop,sadd,hset >"$T_TMP/bench-$port.txt" 2>&1 ||
+		t_fail "redis-benchmark failed: $(tail -3 "$T_TMP/bench-$port.txt")"
+	grep -qi error "$T_TMP/bench-$port.txt" && t_fail "redis-benchmark errors: $(grep -i error "$T_TMP/bench-$port.txt" | head -3)"
+	# A deterministic dataset on top: mass insertion, then the server's digest.
+	for ((i = 0; i < 5000; i++)); do
+		printf 'SET key:%d value-%d-%0200d\r\nRPUSH list:%d %d\r\n' $i $i $i $((i % 50)) $i
+	done >"$T_TMP/load-$port.txt"
+	# shellcheck disable=SC2086
+	t_exec $where -- sh -c "redis-cli -h $ip -p $port --pipe < $T_TMP/load-$port.txt" \
+		>"$T_TMP/pipe-$port.txt" 2>&1 || t_fail "redis-cli --pipe: $(tail -2 "$T_TMP/pipe-$port.txt")"
+	grep -q "errors: 0, replies: 10000" "$T_TMP/pipe-$port.txt" || t_fail "redis-cli --pipe: $(tail -1 "$T_TMP/pipe-$port.txt")"
+	# shellcheck disable=SC2086
+	echo "incr=$(t_exec $where -- redis-cli -h "$ip" -p "$port" GET 'counter:__rand_int__')"
+	# shellcheck disable=SC2086
+	echo "digest=$(t_exec $where -- redis-cli -h "$ip" -p "$port" DEBUG DIGEST)"
+}
+
+# nginx serving DIR/www on IP:8080 with sendfile: writes DIR/nginx.conf.
+t_nginx_config() {
+	local dir=$1 ip=$2
+	mkdir -p "$dir/www" "$dir/tmp"
+	cat >"$dir/nginx.conf" <<-EOF
+		daemon off;
+		master_process off;
+		worker_processes 1;
+		pid $dir/nginx.pid;
+		error_log $dir/error.log;
+		events { worker_connections 256; }
+		http {
+		    access_log off;
+		    sendfile on;
+		    tcp_nopush on;
+		    client_body_temp_path $dir/tmp;
+		    proxy_temp_path $dir/tmp;
+		    fastcgi_temp_path $dir/tmp;
+		    uwsgi_temp_path $dir/tmp;
+		    scgi_temp_path $dir/tmp;
+		    server { listen $ip:8080; root $dir/www; }
+		}
+	EOF
+}
