@@ -18,10 +18,11 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 	    {"ca", required_argument, NULL, 'a'},
 	    {"threads", required_argument, NULL, 't'},
 	    {"cert-lifetime", required_argument, NULL, 'l'},
+	    {"metrics", required_argument, NULL, 'm'},
 	    {"log-text", no_argument, NULL, 'x'},
 	    {},
 	};
-	struct proxy_opts o = {0};
+	struct proxy_opts o = {.metrics = "127.0.0.1:9465"};
 	char host[256];
 	unsigned int n;
 	bool json = true;
@@ -55,6 +56,9 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 		case 'x':
 			json = false;
 			break;
+		case 'm':
+			o.metrics = optarg;
+			break;
 		default:
 			goto usage;
 		}
@@ -71,6 +75,6 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 	return proxy_run(&cli->pins, &o);
 usage:
 	fprintf(stderr, "usage: shunt proxy --config FILE --ca DIR [--node NAME] [--threads N] "
-			"[--cert-lifetime SECONDS] [--log-text]\n");
+			"[--cert-lifetime SECONDS] [--metrics ADDR:PORT|none] [--log-text]\n");
 	return -EINVAL;
 }

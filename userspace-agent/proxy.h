@@ -24,6 +24,7 @@ struct proxy_opts {
 	const char *ca_dir; /* the mesh CA (see docs/identity.md) */
 	int threads;	    /* 0: one per core */
 	long cert_lifetime_s;
+	const char *metrics; /* ADDR:PORT for /metrics and /healthz, NULL or "none": off */
 };
 
 int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts);

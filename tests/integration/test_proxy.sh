@@ -35,6 +35,12 @@ proxy_setup() {
 
 t_mesh_counter() { t_shunt "$1" status --json | jq -r ".mesh.$2"; }
 
+# A metric of NODE's proxy (served on the node's loopback).
+proxy_metric() {
+	ip netns exec "$SHUNT_CLUSTER_PREFIX-$1" curl -fsS http://127.0.0.1:9465/metrics |
+		awk -v m="$2" '$1 == m { print $2 }'
+}
+
 test_proxy_carries_256mib_each_way_intact() {
 	proxy_setup
 	local before
@@ -52,6 +58,9 @@ test_proxy_many_concurrent_connections() {
 	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7001" --count 200 --send 256K --expect 256K
 	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7001" --conns 200 --send 256K --expect 256K
 	t_tt_server_wait
+	# Connections from one identity to one node share TLS sessions.
+	t_ge "$(proxy_metric n1 shunt_proxy_sessions_resumed_total)" 100 "TLS sessions resumed"
+	t_eq "$(proxy_metric n1 'shunt_proxy_connections_active{side="outbound"}')" 0 "connections left open"
 }
 
 # The client half-closes, the server reads to EOF and only then answers; and
@@ -159,6 +168,13 @@ test_proxy_refuses_impersonation() {
 	sleep 0.3
 	proxy_header default/n1-p1 8080 | proxy_tls_client -cert "$T_TMP/client.crt" -key "$T_TMP/client.key" |
 		grep -q '^ok$' || t_fail "a valid, allowed identity did not get through"
+	# Each refusal is counted by reason.
+	local m
+	for m in 'handshake_failures_total{reason="not_tls"}' 'handshake_failures_total{reason="unknown_ca"}' \
+		'handshake_failures_total{reason="expired"}' 'refused_total{reason="identity_mismatch"}' \
+		'refused_total{reason="policy"}'; do
+		t_ge "$(proxy_metric n2 "shunt_proxy_$m")" 1 "shunt_proxy_$m"
+	done
 }
 
 # Same-node connections never go to the proxy: they keep the bypass.
