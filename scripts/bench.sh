@@ -9,7 +9,12 @@
 #      writes), and CPU per unit of work.
 #   2. message-size sweep, no mesh | shunt: streaming throughput and
 #      request/response latency at 64 B .. 1 MiB, and 100 connections at 1 KiB.
-#   3. control: connect latency (connect, 64-byte exchange, close) with no
+#   3. cross: pod to pod across nodes: plain TCP, shunt (kernel redirect to
+#      the node proxies, mTLS), and two TLS tunnels people set up today the
+#      same way, node to node: a stunnel pair and an haproxy TLS pair.
+#      Throughput (1 MiB writes), 64-byte request/response, connection set-up
+#      (connect, exchange, close), CPU per GB, and the proxies' peak memory.
+#   4. control: connect latency (connect, 64-byte exchange, close) with no
 #      mesh, with the mesh to a plain pod, and with the mesh through a service
 #      address to a pod that policy protects; apply time of a config with
 #      10,000 workloads, 2,000 services and 20,000 rules from scratch, and
@@ -21,14 +26,14 @@
 # Writes a table to stdout and everything to bench/results.json.
 #
 #   scripts/bench.sh [--rounds R] [--seconds S] [--quick] [--out FILE]
-#                    [--only "arch sweep control"] [--sizes "64 256"] (no many-conns row)
+#                    [--only "arch sweep cross control"] [--sizes "64 256"] (no many-conns row)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 SECONDS_PER=2
 OUT=$REPO/bench/results.json
-SECTIONS="arch sweep control"
+SECTIONS="arch sweep cross control"
 SIZES="64 256 1024 4096 16384 65536 1048576"
 MANY=1
 while [ $# -gt 0 ]; do
@@ -66,7 +71,7 @@ log() { echo "bench: $*" >&2; }
 pod() { jq -r --arg p "$1" ".nodes[].pods[] | select(.name == \$p) | .$2" "$STATE"; }
 
 QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
-QUIET=1 "$CLUSTER" up --nodes 1 --pods 3
+QUIET=1 "$CLUSTER" up --nodes 2 --pods 3
 PIN=$(jq -r '.nodes[0].pin_dir' "$STATE")
 CG=$(jq -r '.nodes[0].cgroup' "$STATE")
 CLI_IP=$(pod n1-p1 ipv4)
@@ -77,9 +82,8 @@ POL_IP=$(pod n1-p3 ipv4)
 # and a policy that makes n1-p3 admit only the client pod, on 9000. n1-p2
 # is relabelled so that no policy selects it.
 # Connect-per-request rounds open tens of thousands of connections from one
-# pod: reuse TIME_WAIT ports, or connect() slows down searching for a port.
-ip netns exec "$(pod n1-p1 netns)" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
-	net.ipv4.ip_local_port_range="1024 65000"
+# pod: TIME_WAIT ports are reused (below), or connect() slows down searching
+# for a free port.
 
 MESH=$WORK/mesh.yaml
 {
@@ -90,10 +94,19 @@ MESH=$WORK/mesh.yaml
 	echo "policies:"
 	echo "  - name: bench-in"
 	echo "    podSelector: {matchLabels: {app: echo}}"
-	echo "    ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 9000}]}]"
+	echo "    ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 9000}, {port: 9010}]}]"
 } >"$MESH"
-"$SHUNT" --pin-dir "$PIN" agent --config "$MESH" --node n1 --cgroup "$CG" --once --log-text \
-	>"$WORK/agent.log" 2>&1 || { cat "$WORK/agent.log" >&2; exit 1; }
+for n in n1 n2; do
+	"$SHUNT" --pin-dir "$(jq -r --arg n $n '.nodes[] | select(.name == $n) | .pin_dir' "$STATE")" \
+		agent --config "$MESH" --node $n \
+		--cgroup "$(jq -r --arg n $n '.nodes[] | select(.name == $n) | .cgroup' "$STATE")" \
+		--once --log-text >"$WORK/agent-$n.log" 2>&1 || { cat "$WORK/agent-$n.log" >&2; exit 1; }
+done
+# The client pod and the nodes (where the tunnels dial from) open tens of
+# thousands of connections in the connect-per-request rounds.
+for ns in "$(pod n1-p1 netns)" "$SHUNT_CLUSTER_PREFIX-n1" "$SHUNT_CLUSTER_PREFIX-n2"; do
+	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
+done
 
 # Extra datapath tunables for experiments, e.g. SHUNT_BENCH_CONFIG="small_streak=0".
 [ -z "${SHUNT_BENCH_CONFIG:-}" ] || "$SHUNT" --pin-dir "$PIN" config $SHUNT_BENCH_CONFIG >/dev/null
@@ -111,6 +124,62 @@ start_server() { # WHERE PORT
 # The same server code three times: in the mesh, outside it, behind a sidecar.
 start_server n1-p2 "$SRV_IP:9000"              # shunt
 start_server n1-p3 "$POL_IP:9000"              # shunt, behind a service and a policy
+X_IP=$(pod n2-p2 ipv4)
+start_server n2-p2 "$X_IP:9010"                # across nodes, in the mesh
+start_server "--outside n2-p2" "$X_IP:9011"    # across nodes, no mesh (and behind the TLS pairs)
+
+# Cross-node tunnels, all node to node: shunt's proxies (mTLS, per-workload
+# certificates), a stunnel pair and an haproxy pair, TLS 1.3 with ECDSA
+# P-256 certificates of the same CA, client certificates required.
+TUNNEL_PIDS=()
+cross_setup() {
+	local ca=$WORK/ca n
+	"$SHUNT" ca init --dir "$ca" >/dev/null
+	"$SHUNT" ca issue --dir "$ca" --namespace bench --service-account client --out "$ca/client" >/dev/null
+	"$SHUNT" ca issue --dir "$ca" --namespace bench --service-account server --out "$ca/server" >/dev/null
+	cat "$ca/client.crt" "$ca/client.key" >"$ca/client.pem"
+	cat "$ca/server.crt" "$ca/server.key" >"$ca/server.pem"
+	for n in n1 n2; do
+		"$CLUSTER" exec $n -- "$SHUNT" --pin-dir "$(jq -r --arg n $n '.nodes[] | select(.name == $n) | .pin_dir' "$STATE")" \
+			proxy --config "$MESH" --node $n --ca "$ca" --metrics none >"$WORK/proxy-$n.log" 2>&1 &
+		PIDS+=($!)
+		TUNNEL_PIDS+=("shunt:$!")
+	done
+	if command -v stunnel >/dev/null; then
+		printf 'foreground = yes\npid =\n[c]\nclient = yes\naccept = 10.100.1.1:9201\nconnect = 10.99.0.2:9443\ncert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\nsslVersionMin = TLSv1.3\n' \
+			"$ca/client.crt" "$ca/client.key" "$ca/bundle.pem" >"$WORK/stunnel-c.conf"
+		printf 'foreground = yes\npid =\n[s]\naccept = 10.99.0.2:9443\nconnect = %s:9011\ncert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\nsslVersionMin = TLSv1.3\n' \
+			"$X_IP" "$ca/server.crt" "$ca/server.key" "$ca/bundle.pem" >"$WORK/stunnel-s.conf"
+		"$CLUSTER" exec n1 -- stunnel "$WORK/stunnel-c.conf" >"$WORK/stunnel-c.log" 2>&1 &
+		PIDS+=($!)
+		TUNNEL_PIDS+=("stunnel:$!")
+		"$CLUSTER" exec n2 -- stunnel "$WORK/stunnel-s.conf" >"$WORK/stunnel-s.log" 2>&1 &
+		PIDS+=($!)
+		TUNNEL_PIDS+=("stunnel:$!")
+	fi
+	{
+		printf 'global\n    maxconn 4000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+		printf 'listen out\n    bind 10.100.1.1:9301\n    server n2 10.99.0.2:9444 ssl crt %s ca-file %s verify required ssl-min-ver TLSv1.3\n' \
+			"$ca/client.pem" "$ca/bundle.pem"
+	} >"$WORK/haproxy-c.cfg"
+	{
+		printf 'global\n    maxconn 4000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+		printf 'listen in\n    bind 10.99.0.2:9444 ssl crt %s ca-file %s verify required ssl-min-ver TLSv1.3\n    server app %s:9011\n' \
+			"$ca/server.pem" "$ca/bundle.pem" "$X_IP"
+	} >"$WORK/haproxy-s.cfg"
+	"$CLUSTER" exec n1 -- haproxy -db -f "$WORK/haproxy-c.cfg" >"$WORK/haproxy-c.log" 2>&1 &
+	PIDS+=($!)
+	TUNNEL_PIDS+=("haproxy:$!")
+	"$CLUSTER" exec n2 -- haproxy -db -f "$WORK/haproxy-s.cfg" >"$WORK/haproxy-s.log" 2>&1 &
+	PIDS+=($!)
+	TUNNEL_PIDS+=("haproxy:$!")
+	sleep 1
+}
+CROSS_CONFIGS="cross-plain cross-shunt cross-haproxy"
+if [[ " $SECTIONS " == *" cross "* ]]; then
+	cross_setup
+	command -v stunnel >/dev/null && CROSS_CONFIGS="$CROSS_CONFIGS cross-stunnel"
+fi
 start_server "--outside n1-p2" "$SRV_IP:9001"  # no mesh: not under the mesh cgroup
 start_server "--outside n1-p2" "127.0.0.1:9100" # sidecar: reached through haproxy
 
@@ -163,6 +232,10 @@ run_case() {
 	nomesh) where="--outside n1-p1"; addr="$SRV_IP:9001" ;;
 	shunt) where="n1-p1"; addr="$SRV_IP:9000" ;;
 	shunt-svc-policy) where="n1-p1"; addr="10.96.0.50:80" ;;
+	cross-plain) where="--outside n1-p1"; addr="$X_IP:9011" ;;
+	cross-shunt) where="n1-p1"; addr="$X_IP:9010" ;;
+	cross-stunnel) where="--outside n1-p1"; addr="10.100.1.1:9201" ;;
+	cross-haproxy) where="--outside n1-p1"; addr="10.100.1.1:9301" ;;
 	sidecar) where="--outside n1-p1"; addr="$SRV_IP:9100" ;;
 	esac
 	b0=$(busy_jiffies)
@@ -207,6 +280,15 @@ if [[ " $SECTIONS " == *" sweep "* ]]; then
 	done
 fi
 
+if [[ " $SECTIONS " == *" cross "* ]]; then
+	for c in $CROSS_CONFIGS; do run_case "$c" rr 64 1 >/dev/null; done
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "across nodes, round $r/$ROUNDS"
+		for c in $CROSS_CONFIGS; do record cross "$c" stream 1048576 1 $r; done
+		for c in $CROSS_CONFIGS; do record cross "$c" rr 64 1 $r; done
+		for c in $CROSS_CONFIGS; do record cross "$c" crr 64 1 $r; done
+	done
+fi
 if [[ " $SECTIONS " == *" control "* ]]; then
 	for ((r = 1; r <= ROUNDS; r++)); do
 		log "connect latency, round $r/$ROUNDS"
@@ -230,7 +312,7 @@ jq -s --arg kernel "$(uname -r)" --argjson rounds "$ROUNDS" --argjson secs "$SEC
          cpu_s_per_gbit: (if .[0].mode == "stream" then cell(.cpu_s / (.gbit_s * .seconds)) else null end),
          cpu_us_per_op: (if .[0].mode != "stream" then cell(.cpu_s * 1e6 / .ops) else null end)})
   | group_by([.section, .mode, .size, .conns])
-  | map((map(select(.config == "nomesh"))[0]) as $base
+  | map((map(select(.config == "nomesh" or .config == "cross-plain"))[0]) as $base
         | map(. + {ratio: (if .mode == "stream" then (.gbit_s.median / $base.gbit_s.median)
                            else (.p50_us.median / $base.p50_us.median) end),
                    p99_ratio: (if .mode != "stream" then (.p99_us.median / $base.p99_us.median) else null end)}))
@@ -238,6 +320,16 @@ jq -s --arg kernel "$(uname -r)" --argjson rounds "$ROUNDS" --argjson secs "$SEC
   | {kernel: $kernel, rounds: $rounds, seconds_per_run: $secs,
      note: "ratio: throughput / no-mesh for stream rows, p50 latency / no-mesh for rr rows",
      results: .}' "$RAW" >"$OUT"
+
+# Peak memory of each tunnel's processes (both ends), from /proc.
+if [[ " $SECTIONS " == *" cross "* ]]; then
+	mem='{}'
+	for t in "${TUNNEL_PIDS[@]}"; do
+		kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/${t#*:}/status" 2>/dev/null || echo 0)
+		mem=$(jq -c --arg k "${t%%:*}" --argjson v "${kib:-0}" '.[$k] = ((.[$k] // 0) + $v)' <<<"$mem")
+	done
+	jq --argjson m "$mem" '. + {cross_peak_memory_kib: $m}' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+fi
 
 # Apply time at scale, on a second instance attached to an empty cgroup of
 # its own (it carries no traffic and disturbs nothing above).
@@ -308,6 +400,12 @@ if [[ " $SECTIONS " == *" sweep "* ]]; then
 	echo
 	echo "== message-size sweep: no mesh vs shunt =="
 	fmt_row sweep
+fi
+if [[ " $SECTIONS " == *" cross "* ]]; then
+	echo
+	echo "== across nodes: plain TCP, shunt mTLS proxies, haproxy and stunnel TLS pairs (ratio vs plain) =="
+	fmt_row cross
+	echo "peak memory, both ends (KiB): $(jq -c .cross_peak_memory_kib "$OUT")"
 fi
 if [[ " $SECTIONS " == *" control "* ]]; then
 	echo

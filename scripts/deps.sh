@@ -21,7 +21,7 @@ PACKAGES=(
 	# benchmarks: the sidecar baseline and reference tools
 	haproxy iptables iperf3 sockperf
 	# cross-node tests: capture on the underlay, TLS clients
-	tcpdump openssl
+	tcpdump openssl stunnel4
 	# formatting
 	clang-format
 )
