@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -338,53 +339,142 @@ static int load_bundle(SSL_CTX *ctx)
 	return SSL_CTX_load_verify_locations(ctx, path, NULL) == 1 ? 0 : -EINVAL;
 }
 
-static int tls_setup(void)
+/* Both TLS contexts from the CA directory as it is now. */
+static int make_ctxs(SSL_CTX **server_out, SSL_CTX **client_out)
 {
+	SSL_CTX *server = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *client = SSL_CTX_new(TLS_client_method());
 	char node_sa[80];
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
+	int err = -EINVAL;
 
-	px.server_ctx = SSL_CTX_new(TLS_server_method());
-	px.client_ctx = SSL_CTX_new(TLS_client_method());
-	if (!px.server_ctx || !px.client_ctx)
-		return -ENOMEM;
-	SSL_CTX_set_min_proto_version(px.server_ctx, TLS1_3_VERSION);
-	SSL_CTX_set_min_proto_version(px.client_ctx, TLS1_3_VERSION);
+	if (!server || !client) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(server, TLS1_3_VERSION);
+	SSL_CTX_set_min_proto_version(client, TLS1_3_VERSION);
 	/* AES-128-GCM first: as strong as the mesh needs, and the fastest suite
 	 * with AES-NI; peers that prefer otherwise still negotiate the rest. */
-	SSL_CTX_set_ciphersuites(px.server_ctx, PROXY_SUITES);
-	SSL_CTX_set_ciphersuites(px.client_ctx, PROXY_SUITES);
+	SSL_CTX_set_ciphersuites(server, PROXY_SUITES);
+	SSL_CTX_set_ciphersuites(client, PROXY_SUITES);
 	/* Both sides prove who they are, with certificates of the mesh CA. */
-	SSL_CTX_set_verify(px.server_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	SSL_CTX_set_verify(px.client_ctx, SSL_VERIFY_PEER, NULL);
-	if (load_bundle(px.server_ctx) || load_bundle(px.client_ctx)) {
+	SSL_CTX_set_verify(server, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify(client, SSL_VERIFY_PEER, NULL);
+	if (load_bundle(server) || load_bundle(client)) {
 		pr_err("cannot load %s/bundle.pem: %s", px.ca_dir, ssl_err());
-		return -EINVAL;
+		goto fail;
 	}
 	/* Resumed sessions keep the client identity they were made with. */
-	SSL_CTX_set_session_id_context(px.server_ctx, (const unsigned char *)"shunt", 5);
-	SSL_CTX_set_session_cache_mode(px.client_ctx,
+	SSL_CTX_set_session_id_context(server, (const unsigned char *)"shunt", 5);
+	SSL_CTX_set_session_cache_mode(client,
 				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-	SSL_CTX_sess_set_new_cb(px.client_ctx, on_new_session);
-	SSL_CTX_set_mode(px.server_ctx,
+	SSL_CTX_sess_set_new_cb(client, on_new_session);
+	SSL_CTX_set_mode(server,
 			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_mode(px.client_ctx,
+	SSL_CTX_set_mode(client,
 			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* The inbound side speaks for the node: it learns which workload a
 	 * stream is for only from the header, after the handshake. */
 	snprintf(node_sa, sizeof(node_sa), "node-%s", px.me->name);
 	if (identity_for(SYSTEM_NS, node_sa, &cert, &key))
-		return -EINVAL;
-	if (SSL_CTX_use_certificate(px.server_ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey(px.server_ctx, key) != 1) {
+		goto fail;
+	if (SSL_CTX_use_certificate(server, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(server, key) != 1) {
 		pr_err("cannot use the node certificate: %s", ssl_err());
-		X509_free(cert);
-		EVP_PKEY_free(key);
-		return -EINVAL;
+		goto fail;
 	}
 	X509_free(cert);
 	EVP_PKEY_free(key);
+	*server_out = server;
+	*client_out = client;
 	return 0;
+fail:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	SSL_CTX_free(server);
+	SSL_CTX_free(client);
+	return err;
+}
+
+static int tls_setup(void)
+{
+	return make_ctxs(&px.server_ctx, &px.client_ctx);
+}
+
+/* The current context, referenced: a reload may replace it meanwhile. */
+static SSL_CTX *ctx_get(bool server)
+{
+	SSL_CTX *ctx;
+
+	pthread_mutex_lock(&px.lock);
+	ctx = server ? px.server_ctx : px.client_ctx;
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&px.lock);
+	return ctx;
+}
+
+static time_t mtime_of(const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", px.ca_dir, name);
+	return stat(path, &st) ? 0 : st.st_mtim.tv_sec * 1000000000L + st.st_mtim.tv_nsec;
+}
+
+/*
+ * After `shunt ca rotate` (the bundle or the CA changed): new contexts, and
+ * new certificates from the new CA for every identity. Open connections
+ * keep what they were made with; the bundle still holds the old CA, so
+ * peers that have not reloaded yet keep verifying both.
+ */
+static void reload_ca(void)
+{
+	SSL_CTX *server, *client, *old_server, *old_client;
+	size_t i;
+
+	pthread_mutex_lock(&px.lock);
+	for (i = 0; i < px.nidents; i++)
+		ca_identity_free(&px.idents[i]);
+	px.nidents = 0;
+	keymap_free(&px.ids);
+	for (i = 0; i < px.nsessions; i++)
+		SSL_SESSION_free(px.session_list[i]);
+	px.nsessions = 0;
+	keymap_free(&px.sessions);
+	pthread_mutex_unlock(&px.lock);
+	if (make_ctxs(&server, &client)) {
+		pr_err("the CA in %s changed but cannot be used; keeping the previous one",
+		       px.ca_dir);
+		return;
+	}
+	pthread_mutex_lock(&px.lock);
+	old_server = px.server_ctx;
+	old_client = px.client_ctx;
+	px.server_ctx = server;
+	px.client_ctx = client;
+	pthread_mutex_unlock(&px.lock);
+	SSL_CTX_free(old_server);
+	SSL_CTX_free(old_client);
+	pr_info("the CA in %s changed: new trust bundle and certificates in use", px.ca_dir);
+}
+
+static void *ca_watch_main(void *arg)
+{
+	time_t seen = mtime_of("bundle.pem") + mtime_of("ca.crt"), now;
+
+	(void)arg;
+	while (!stopping) {
+		sleep(1);
+		now = mtime_of("bundle.pem") + mtime_of("ca.crt");
+		if (now != seen) {
+			seen = now;
+			reload_ca();
+		}
+	}
+	return NULL;
 }
 
 /* ---- lookups ----------------------------------------------------------- */
@@ -610,7 +700,12 @@ static void accept_outbound(struct worker *w, int fd)
 
 	to_sockaddr(node->inbound.addr, node->inbound.port, &ss, &slen);
 	c->tfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	c->ssl = SSL_new(px.client_ctx);
+	{
+		SSL_CTX *ctx = ctx_get(false);
+
+		c->ssl = SSL_new(ctx);
+		SSL_CTX_free(ctx);
+	}
 	if (c->tfd < 0 || !c->ssl || SSL_use_certificate(c->ssl, cert) != 1 ||
 	    SSL_use_PrivateKey(c->ssl, pkey) != 1 || SSL_set_fd(c->ssl, c->tfd) != 1) {
 		X509_free(cert);
@@ -648,7 +743,12 @@ static void accept_inbound(struct worker *w, int fd)
 	c->tfd = fd;
 	snprintf(c->desc, sizeof(c->desc), "(handshake)");
 	set_nodelay(fd);
-	c->ssl = SSL_new(px.server_ctx);
+	{
+		SSL_CTX *ctx = ctx_get(true);
+
+		c->ssl = SSL_new(ctx);
+		SSL_CTX_free(ctx);
+	}
 	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
 		conn_free(w, c, "cannot set up TLS");
 		return;
@@ -1193,6 +1293,12 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	}
 	if ((err = tls_setup()))
 		goto out;
+	{
+		pthread_t wt;
+
+		if (!pthread_create(&wt, NULL, ca_watch_main, NULL))
+			pthread_detach(wt);
+	}
 	if (opts->metrics && strcmp(opts->metrics, "none")) {
 		pthread_t mt;
 		int mfd = http_listen(opts->metrics);

@@ -253,3 +253,29 @@ test_proxy_redis_across_nodes_same_results() {
 	grep -q "inbound default/n1-p1 .* -> $ip:6379: closed" "$T_TMP/proxy.n2.log" ||
 		t_fail "redis traffic did not go through n2's proxy"
 }
+
+# The CA rotates while a long transfer runs: the transfer finishes with every
+# byte, both proxies pick up the new bundle and certificates, and new
+# connections work with them.
+test_proxy_ca_rotation_during_a_long_transfer_loses_nothing() {
+	proxy_setup
+	local dst client
+	dst="$(t_pod_ip n2-p2):7000"
+	t_tt_server n2-p2 "$dst" --count 1 --send 2G --expect 2G
+	t_exec n1-p1 -- "$TT" client --connect "$dst" --warmup --send 2G --expect 2G >"$T_TMP/long.out" 2>&1 &
+	client=$!
+	sleep 0.5
+	"$SHUNT" ca rotate --dir "$T_TMP/ca" >/dev/null || t_fail "ca rotate"
+	t_wait_for 10 grep -q 'the CA in .* changed: new trust bundle' "$T_TMP/proxy.n1.log" ||
+		t_fail "n1's proxy did not reload the CA"
+	t_wait_for 10 grep -q 'the CA in .* changed: new trust bundle' "$T_TMP/proxy.n2.log" ||
+		t_fail "n2's proxy did not reload the CA"
+	kill -0 "$client" 2>/dev/null || t_log "note: the long transfer ended before the reload"
+	wait "$client" || t_fail "the long transfer failed: $(tail -1 "$T_TMP/long.out")"
+	t_tt_server_wait
+	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7001" --count 1 --send 64M --expect 64M
+	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7001" --send 64M --expect 64M
+	t_tt_server_wait
+	t_ge "$(grep -c 'issued spiffe://cluster.local/ns/default/sa/client' "$T_TMP/proxy.n1.log")" 2 \
+		"client certificates issued (before and after the rotation)"
+}
