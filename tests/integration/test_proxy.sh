@@ -58,8 +58,9 @@ test_proxy_many_concurrent_connections() {
 	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7001" --count 200 --send 256K --expect 256K
 	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7001" --conns 200 --send 256K --expect 256K
 	t_tt_server_wait
-	# Connections from one identity to one node share TLS sessions.
-	t_ge "$(proxy_metric n1 shunt_proxy_sessions_resumed_total)" 100 "TLS sessions resumed"
+	# Connections from one identity to one node share TLS sessions (those
+	# that start before the first session ticket arrives cannot).
+	t_ge "$(proxy_metric n1 shunt_proxy_sessions_resumed_total)" 50 "TLS sessions resumed of 200"
 	t_eq "$(proxy_metric n1 'shunt_proxy_connections_active{side="outbound"}')" 0 "connections left open"
 }
 
