@@ -292,9 +292,18 @@ static __always_inline void shunt_proxy_note_source(struct bpf_sock_ops *skops)
 	struct shunt_proxy_orig *orig;
 
 	orig = bpf_map_lookup_elem(&shunt_proxy_pending, &cookie);
-	if (!orig || skops->family != SHUNT_AF_INET)
+	if (!orig)
 		return;
-	shunt_addr_from_v4(key.addr, skops->local_ip4);
+	if (skops->family == SHUNT_AF_INET) {
+		shunt_addr_from_v4(key.addr, skops->local_ip4);
+	} else if (skops->family == SHUNT_AF_INET6) {
+		__u32 w[4] = {skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
+			      skops->local_ip6[3]};
+
+		__builtin_memcpy(key.addr, w, 16);
+	} else {
+		return;
+	}
 	key.port = (__u16)skops->local_port;
 	bpf_map_update_elem(&shunt_proxy_orig, &key, orig, BPF_ANY);
 	bpf_map_delete_elem(&shunt_proxy_pending, &cookie);

@@ -350,22 +350,26 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 	if (f->proto == SHUNT_PROTO_UDP && f->src_id)
 		udp_flow_record(st, f->src_id, f->sport, f->dst, f->dport);
 	/* TCP to a workload of another node: through the node's proxy (mTLS). */
-	if (first && f->proto == SHUNT_PROTO_TCP && f->src_id && st->proxy_port &&
+	bool v4 = f->dst[10] == 0xff && f->dst[11] == 0xff;
+	__u16 proxy_port = v4 ? st->proxy_port : st->proxy_port6;
+
+	if (first && f->proto == SHUNT_PROTO_TCP && f->src_id && proxy_port &&
 	    f->dst_id >= SHUNT_ID_FIRST_WORKLOAD && f->dst_id < SHUNT_ID_FIRST_CIDR &&
-	    !(dst_flags & SHUNT_IDENT_LOCAL) && f->dst[10] == 0xff && f->dst[11] == 0xff) {
+	    !(dst_flags & SHUNT_IDENT_LOCAL)) {
 		struct shunt_proxy_orig orig = {
 		    .port = f->dport, .src_id = f->src_id, .dst_id = f->dst_id};
 		__u64 cookie = bpf_get_socket_cookie(ctx);
+		const __u8 *proxy_addr = v4 ? st->proxy_addr : st->proxy_addr6;
 
 		__builtin_memcpy(orig.addr, f->dst, 16);
 		if (!bpf_map_update_elem(&shunt_proxy_pending, &cookie, &orig, BPF_ANY)) {
 			/* getpeername() keeps showing where the application connected. */
 			struct shunt_origin_key okey = {.cookie = cookie,
-							.backend_port = st->proxy_port};
+							.backend_port = proxy_port};
 			struct shunt_origin shown = {.port = f->service ? 0 : f->dport,
 						     .service = f->service};
 
-			__builtin_memcpy(okey.backend_addr, st->proxy_addr, 16);
+			__builtin_memcpy(okey.backend_addr, proxy_addr, 16);
 			if (!f->service) {
 				__builtin_memcpy(shown.addr, f->dst, 16);
 				bpf_map_update_elem(&shunt_sock_origin, &okey, &shown, BPF_ANY);
@@ -380,8 +384,8 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 				if (o)
 					bpf_map_update_elem(&shunt_sock_origin, &okey, o, BPF_ANY);
 			}
-			__builtin_memcpy(f->dst, st->proxy_addr, 16);
-			f->dport = st->proxy_port;
+			__builtin_memcpy(f->dst, proxy_addr, 16);
+			f->dport = proxy_port;
 			c->proxied++;
 		}
 	}

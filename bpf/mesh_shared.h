@@ -50,11 +50,13 @@ struct shunt_mesh_state {
 	__u64 version;	   /* config version, counts applies */
 	__u64 applied_ns;  /* CLOCK_MONOTONIC of the last flip */
 	/* The node's outbound proxy (port 0: none): TCP connections of local
-	 * workloads to workloads of other nodes are sent there. IPv4 only. */
+	 * workloads to workloads of other nodes are sent there, IPv4 ones to
+	 * proxy_addr, IPv6 ones to proxy_addr6 (port 0: IPv6 not proxied). */
 	__u8 proxy_addr[16];
 	__u16 proxy_port;
-	__u16 pad;
-	__u32 pad2;
+	__u16 proxy_port6;
+	__u32 pad;
+	__u8 proxy_addr6[16];
 };
 
 /*

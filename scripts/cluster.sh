@@ -177,7 +177,7 @@ write_mesh_config() {
 		echo "# Each node's proxy: pods reach it on their gateway, nodes on the underlay."
 		echo "nodes:"
 		for ((k = 1; k <= nodes; k++)); do
-			echo "  - {name: n$k, proxy: {outbound: 10.100.$k.1:15001, inbound: 10.99.0.$k:15008}}"
+			echo "  - {name: n$k, proxy: {outbound: 10.100.$k.1:15001, outbound6: \"[fd00:100:$k::1]:15001\", inbound: 10.99.0.$k:15008}}"
 		done
 		echo "namespaces:"
 		echo "  - name: default"

@@ -436,6 +436,8 @@ int mesh_apply(const struct shunt_pins *pins, struct mesh_plan *plan, struct mes
 	st.version++;
 	memcpy(st.proxy_addr, plan->proxy_addr, 16);
 	st.proxy_port = plan->proxy_port;
+	memcpy(st.proxy_addr6, plan->proxy_addr6, 16);
+	st.proxy_port6 = plan->proxy_port6;
 	st.applied_ns = now_ns();
 	if (bpf_map_update_elem(state_fd, &zero, &st, BPF_ANY)) {
 		err = -errno;

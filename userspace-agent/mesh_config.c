@@ -759,7 +759,7 @@ static int parse_endpoint(struct parser *p, yaml_node_t *n, const char *what,
 static int parse_node(struct parser *p, yaml_node_t *n, struct cfg_node *out)
 {
 	static const char *const keys[] = {"name", "proxy", NULL};
-	static const char *const proxy_keys[] = {"outbound", "inbound", NULL};
+	static const char *const proxy_keys[] = {"outbound", "outbound6", "inbound", NULL};
 	yaml_node_t *v, *px;
 	int err;
 
@@ -779,7 +779,14 @@ static int parse_node(struct parser *p, yaml_node_t *n, struct cfg_node *out)
 	if ((err = parse_endpoint(p, v, "outbound", &out->outbound)))
 		return err;
 	if (!shunt_addr_is_v4(out->outbound.addr))
-		return fail(p, v, "the outbound proxy address must be IPv4");
+		return fail(p, v, "the outbound proxy address must be IPv4 (IPv6: outbound6)");
+	if ((v = map_get(p, px, "outbound6"))) {
+		if ((err = parse_endpoint(p, v, "outbound6", &out->outbound6)))
+			return err;
+		if (shunt_addr_is_v4(out->outbound6.addr))
+			return fail(p, v, "outbound6 must be an IPv6 address");
+		out->has_outbound6 = true;
+	}
 	if (!(v = map_get(p, px, "inbound")))
 		return fail(p, px, "proxy needs 'inbound' (where other nodes reach it)");
 	if ((err = parse_endpoint(p, v, "inbound", &out->inbound)))

@@ -144,8 +144,8 @@ struct cfg_endpoint {
 
 struct cfg_node {
 	const char *name;
-	bool has_proxy;
-	struct cfg_endpoint outbound, inbound;
+	bool has_proxy, has_outbound6;
+	struct cfg_endpoint outbound, outbound6, inbound;
 	struct cfg_pos pos;
 };
 

@@ -819,6 +819,10 @@ int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const
 		if (me && me->has_proxy) {
 			memcpy(plan->proxy_addr, me->outbound.addr, 16);
 			plan->proxy_port = me->outbound.port;
+			if (me->has_outbound6) {
+				memcpy(plan->proxy_addr6, me->outbound6.addr, 16);
+				plan->proxy_port6 = me->outbound6.port;
+			}
 		}
 	}
 	if ((ret = build_index(&c)) || (ret = assign_workload_ids(&c)) ||

@@ -52,8 +52,8 @@ struct mesh_plan {
 	struct kv_vec workload_names; /* shunt_workload_names */
 	size_t nworkloads, nlocal, nservices, nrules, ncidrs;
 	/* This node's outbound proxy (port 0: none), for shunt_mesh_state. */
-	__u8 proxy_addr[16];
-	__u16 proxy_port;
+	__u8 proxy_addr[16], proxy_addr6[16];
+	__u16 proxy_port, proxy_port6;
 };
 
 /*

@@ -100,7 +100,7 @@ struct conn {
 
 struct worker {
 	int ep;
-	int out_fd, in_fd;
+	int out_fd, out6_fd, in_fd; /* out6_fd -1: no IPv6 outbound */
 	struct conn *conns;
 	struct conn *dead; /* closed in this batch: events may still name them */
 	pthread_t thread;
@@ -638,7 +638,7 @@ static void accept_outbound(struct worker *w, int fd)
 {
 	struct shunt_proxy_key key = {};
 	struct shunt_proxy_orig orig;
-	struct sockaddr_in peer;
+	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	const struct cfg_workload *dst, *src;
 	const struct cfg_node *node;
@@ -661,13 +661,22 @@ static void accept_outbound(struct worker *w, int fd)
 	}
 	c->pfd = fd;
 	snprintf(c->desc, sizeof(c->desc), "(unknown)");
-	if (getpeername(fd, (struct sockaddr *)&peer, &plen) || peer.sin_family != AF_INET) {
-		conn_free(w, c, "not an IPv4 client");
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen)) {
+		conn_free(w, c, "getpeername");
 		return;
 	}
-	memset(key.addr + 10, 0xff, 2);
-	memcpy(key.addr + 12, &peer.sin_addr, 4);
-	key.port = ntohs(peer.sin_port);
+	if (peer.ss_family == AF_INET) {
+		const struct sockaddr_in *p4 = (const void *)&peer;
+
+		memset(key.addr + 10, 0xff, 2);
+		memcpy(key.addr + 12, &p4->sin_addr, 4);
+		key.port = ntohs(p4->sin_port);
+	} else {
+		const struct sockaddr_in6 *p6 = (const void *)&peer;
+
+		memcpy(key.addr, &p6->sin6_addr, 16);
+		key.port = ntohs(p6->sin6_port);
+	}
 	if (bpf_map_lookup_elem(px.orig_fd, &key, &orig)) {
 		conn_free(w, c, "refused: the kernel sent no connection from this address here");
 		return;
@@ -826,8 +835,12 @@ static const char *inbound_open(struct worker *w, struct conn *c, const char *pe
 	} else {
 		struct sockaddr_in6 b = {.sin6_family = AF_INET6};
 
+		if (!px.me->has_outbound6)
+			return "refused: this node has no IPv6 pod-facing proxy address "
+			       "(outbound6)";
+		memcpy(&b.sin6_addr, px.me->outbound6.addr, 16);
 		if (bind(c->pfd, (struct sockaddr *)&b, sizeof(b)))
-			return "cannot bind";
+			return "cannot bind to the node's IPv6 pod-facing address";
 	}
 	if (getsockname(c->pfd, (struct sockaddr *)&local, &llen))
 		return "getsockname";
@@ -1126,6 +1139,8 @@ static void *worker_main(void *arg)
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &w->out_fd) {
 				accept_all(w, w->out_fd, false);
+			} else if (evs[i].data.ptr == &w->out6_fd) {
+				accept_all(w, w->out6_fd, false);
 			} else if (evs[i].data.ptr == &w->in_fd) {
 				accept_all(w, w->in_fd, true);
 			} else {
@@ -1230,6 +1245,8 @@ static int listen_on(const struct cfg_endpoint *e, bool any)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 4096)) {
 		int err = -errno;
 
@@ -1341,9 +1358,12 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 		/* Outbound: every address of the node (pods use the gateway). */
 		w->out_fd = listen_on(&px.me->outbound, false);
 		w->in_fd = listen_on(&px.me->inbound, false);
-		if (w->ep < 0 || w->out_fd < 0 || w->in_fd < 0) {
-			pr_err("cannot listen: %s",
-			       strerror(w->out_fd < 0 ? -w->out_fd : -w->in_fd));
+		w->out6_fd = px.me->has_outbound6 ? listen_on(&px.me->outbound6, false) : -1;
+		if (w->ep < 0 || w->out_fd < 0 || w->in_fd < 0 ||
+		    (px.me->has_outbound6 && w->out6_fd < 0)) {
+			pr_err("cannot listen: %s", strerror(w->out_fd < 0  ? -w->out_fd
+							     : w->in_fd < 0 ? -w->in_fd
+									    : -w->out6_fd));
 			err = -EADDRINUSE;
 			nthreads = i + 1;
 			goto stop;
@@ -1352,6 +1372,10 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 		epoll_ctl(w->ep, EPOLL_CTL_ADD, w->out_fd, &ev);
 		ev.data.ptr = &w->in_fd;
 		epoll_ctl(w->ep, EPOLL_CTL_ADD, w->in_fd, &ev);
+		if (w->out6_fd >= 0) {
+			ev.data.ptr = &w->out6_fd;
+			epoll_ctl(w->ep, EPOLL_CTL_ADD, w->out6_fd, &ev);
+		}
 		if (pthread_create(&w->thread, NULL, worker_main, w)) {
 			err = -EAGAIN;
 			nthreads = i;
@@ -1382,6 +1406,8 @@ out:
 				close(workers[i].ep);
 			if (workers[i].out_fd > 0)
 				close(workers[i].out_fd);
+			if (workers[i].out6_fd > 0)
+				close(workers[i].out6_fd);
 			if (workers[i].in_fd > 0)
 				close(workers[i].in_fd);
 		}

@@ -200,7 +200,10 @@ test_proxy_strict_mode_drops_plaintext_from_other_nodes() {
 		PROXY_MTLS=$mode proxy_setup
 		t_exec n2-p2 -- "$PROBE" serve --name echo --tcp 0.0.0.0:8080 >/dev/null 2>&1 &
 		sleep 0.3
+		t_exec n2-p2 -- "$PROBE" serve --name echo6 --tcp '[::]:8080' >/dev/null 2>&1 &
+		sleep 0.3
 		t_eq "$(t_probe_outcome n1-p1 10.100.2.12:8080 --timeout-ms 2000)" ok "$mode: through the proxies"
+		t_eq "$(t_probe_outcome n1-p1 '[fd00:100:2::12]:8080' --timeout-ms 2000)" ok "$mode: IPv6 through the proxies"
 		expect=ok
 		[ $mode = STRICT ] && expect=timeout
 		# A process beside pod n1-p1, outside the mesh: plain TCP from node 1.
@@ -279,4 +282,18 @@ test_proxy_ca_rotation_during_a_long_transfer_loses_nothing() {
 	t_tt_server_wait
 	t_ge "$(grep -c 'issued spiffe://cluster.local/ns/default/sa/client' "$T_TMP/proxy.n1.log")" 2 \
 		"client certificates issued (before and after the rotation)"
+}
+
+# IPv6 cross-node connections go through the proxies too.
+test_proxy_carries_ipv6() {
+	proxy_setup
+	local before dst
+	before=$(t_mesh_counter n1 proxied)
+	dst="[$(t_pod_ip n2-p2 ipv6)]:7000"
+	t_tt_server n2-p2 "$dst" --count 1 --send 64M --expect 64M --handshake
+	t_tt_client n1-p1 "$dst" --send 64M --expect 64M --handshake
+	t_tt_server_wait
+	t_ge "$(($(t_mesh_counter n1 proxied) - before))" 1 "IPv6 connections sent to the proxy"
+	grep -q "inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> fd00:100:2::12:7000: closed (67108865 bytes" \
+		"$T_TMP/proxy.n2.log" || t_fail "no IPv6 stream through n2's proxy: $(tail -2 "$T_TMP/proxy.n2.log")"
 }
