@@ -28,26 +28,32 @@ void shunt_log_set_json(bool json)
 	log_json = json;
 }
 
-static void json_escape_to(FILE *out, const char *s)
+/* Appends S to OUT (capacity CAP, used *LEN) as a JSON string body. */
+static void json_escape_to(char *out, size_t cap, size_t *len, const char *s)
 {
-	for (; *s; s++) {
+	for (; *s && *len + 7 < cap; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
+			*len += (size_t)snprintf(out + *len, cap - *len, "\\%c", ch);
 		else if (ch == '\n')
-			fputs("\\n", out);
+			*len += (size_t)snprintf(out + *len, cap - *len, "\\n");
 		else if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
+			*len += (size_t)snprintf(out + *len, cap - *len, "\\u%04x", ch);
 		else
-			fputc(ch, out);
+			out[(*len)++] = (char)ch;
 	}
+	out[*len] = '\0';
 }
 
+/*
+ * One line, one write(2): stderr is unbuffered, and lines of the threads of
+ * the proxy must not interleave.
+ */
 static void log_emit(enum shunt_log_level level, const char *fmt, va_list ap)
 {
-	char buf[2048];
-	size_t len;
+	char buf[2048], line[4608];
+	size_t len, n;
 
 	if (level > log_level)
 		return;
@@ -64,15 +70,21 @@ static void log_emit(enum shunt_log_level level, const char *fmt, va_list ap)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", stamp,
-			ts.tv_nsec / 1000000, level_names[level]);
-		json_escape_to(stderr, buf);
-		fputs("\"}\n", stderr);
+		n = (size_t)snprintf(line, sizeof(line),
+				     "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", stamp,
+				     ts.tv_nsec / 1000000, level_names[level]);
+		json_escape_to(line, sizeof(line) - 4, &n, buf);
+		memcpy(line + n, "\"}\n", 4);
+		n += 3;
 	} else if (level <= SHUNT_LOG_WARN) {
-		fprintf(stderr, "shunt: %s: %s\n", level_names[level], buf);
+		n = (size_t)snprintf(line, sizeof(line), "shunt: %s: %s\n", level_names[level],
+				     buf);
 	} else {
-		fprintf(stderr, "shunt: %s\n", buf);
+		n = (size_t)snprintf(line, sizeof(line), "shunt: %s\n", buf);
 	}
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	fwrite(line, 1, n, stderr);
 }
 
 void shunt_log(enum shunt_log_level level, const char *fmt, ...)

@@ -660,6 +660,7 @@ static void accept_outbound(struct worker *w, int fd)
 		return;
 	}
 	c->pfd = fd;
+	set_nodelay(fd);
 	snprintf(c->desc, sizeof(c->desc), "(unknown)");
 	if (getpeername(fd, (struct sockaddr *)&peer, &plen)) {
 		conn_free(w, c, "getpeername");
