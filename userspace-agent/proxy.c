@@ -501,28 +501,43 @@ static const struct cfg_workload *workload_by_name(const char *qualified)
 }
 
 /* The kernel's identity for a workload name, and back (live generation). */
+/*
+ * The kernel's identity for a workload name, live generation. The names are
+ * read once per config version into a map, not scanned per connection.
+ */
 static int ident_by_name(const char *qualified, __u32 *id)
 {
+	static struct keymap ids;
+	static __u64 ids_version = (__u64)-1;
 	struct shunt_name_key key, next, *prev = NULL;
 	struct shunt_name name;
 	__u64 version;
+	size_t value;
 	__u32 gen;
+	int err = -ENOENT;
 
 	if (mesh_state_read_fd(px.state_fd, &gen, &version))
 		return -ENOENT;
-	while (!bpf_map_get_next_key(px.names_fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (key.gen != gen || key.kind != SHUNT_NAME_IDENT ||
-		    bpf_map_lookup_elem(px.names_fd, &key, &name))
-			continue;
-		name.name[sizeof(name.name) - 1] = 0;
-		if (!strcmp(name.name, qualified)) {
-			*id = key.id;
-			return 0;
+	pthread_mutex_lock(&px.lock);
+	if (version != ids_version) {
+		keymap_free(&ids);
+		while (!bpf_map_get_next_key(px.names_fd, prev, &next)) {
+			key = next;
+			prev = &key;
+			if (key.gen != gen || key.kind != SHUNT_NAME_IDENT ||
+			    bpf_map_lookup_elem(px.names_fd, &key, &name))
+				continue;
+			name.name[sizeof(name.name) - 1] = 0;
+			keymap_put(&ids, name.name, strlen(name.name), key.id, NULL);
 		}
+		ids_version = version;
 	}
-	return -ENOENT;
+	if (keymap_get(&ids, qualified, strlen(qualified), &value)) {
+		*id = (__u32)value;
+		err = 0;
+	}
+	pthread_mutex_unlock(&px.lock);
+	return err;
 }
 
 /* ---- connections ------------------------------------------------------- */
