@@ -19,6 +19,7 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 	    {"threads", required_argument, NULL, 't'},
 	    {"cert-lifetime", required_argument, NULL, 'l'},
 	    {"metrics", required_argument, NULL, 'm'},
+	    {"idle-timeout", required_argument, NULL, 'i'},
 	    {"log-text", no_argument, NULL, 'x'},
 	    {},
 	};
@@ -59,6 +60,13 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 		case 'm':
 			o.metrics = optarg;
 			break;
+		case 'i':
+			if (cli_parse_u32(optarg, &n) || !n) {
+				pr_err("--idle-timeout needs a number of seconds");
+				return -EINVAL;
+			}
+			o.idle_timeout_s = n;
+			break;
 		default:
 			goto usage;
 		}
@@ -75,6 +83,7 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 	return proxy_run(&cli->pins, &o);
 usage:
 	fprintf(stderr, "usage: shunt proxy --config FILE --ca DIR [--node NAME] [--threads N] "
-			"[--cert-lifetime SECONDS] [--metrics ADDR:PORT|none] [--log-text]\n");
+			"[--cert-lifetime SECONDS] [--metrics ADDR:PORT|none] [--idle-timeout "
+			"SECONDS] [--log-text]\n");
 	return -EINVAL;
 }

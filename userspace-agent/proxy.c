@@ -87,8 +87,8 @@ struct conn {
 	struct buf down; /* TLS -> plain */
 	bool p_eof, t_eof, p_shut, t_shut, upstream_ready;
 	struct endpoint ep_p, ep_t;
-	time_t started;
-	char sess_key[300]; /* outbound: session cache key (node|identity) */
+	time_t started, active; /* set up; last byte moved */
+	char sess_key[300];	/* outbound: session cache key (node|identity) */
 	char peer_node[64];
 	bool asserted;
 	struct shunt_proxy_key assert_key;
@@ -116,6 +116,7 @@ static struct {
 	SSL_CTX *server_ctx, *client_ctx;
 	const char *ca_dir;
 	long cert_lifetime;
+	long idle_timeout;
 	pthread_mutex_t lock;
 	struct keymap ids; /* "ns/sa" -> index into idents */
 	struct ca_identity *idents;
@@ -602,7 +603,7 @@ static struct conn *conn_new(struct worker *w, enum conn_kind kind)
 	c->pfd = c->tfd = -1;
 	c->ep_p = (struct endpoint){c, false};
 	c->ep_t = (struct endpoint){c, true};
-	c->started = time(NULL);
+	c->started = c->active = time(NULL);
 	atomic_fetch_add(&stats.conns[kind], 1);
 	atomic_fetch_add(&stats.active[kind], 1);
 	c->next = w->conns;
@@ -1100,6 +1101,8 @@ static void conn_run(struct worker *w, struct conn *c)
 			continue;
 		case ST_RELAY:
 			r = pump(c, true);
+			if (r == MOVED)
+				c->active = time(NULL);
 			if (r == FAILED) {
 				conn_free(w, c, "reset");
 				return;
@@ -1130,7 +1133,8 @@ static void accept_all(struct worker *w, int lfd, bool inbound)
 	}
 }
 
-/* Connections still setting up after SETUP_TIMEOUT_S are given up. */
+/* Connections still setting up after SETUP_TIMEOUT_S are given up, and
+ * connections that moved no byte for the idle timeout are closed. */
 static void expire(struct worker *w)
 {
 	time_t now = time(NULL);
@@ -1140,6 +1144,8 @@ static void expire(struct worker *w)
 		next = c->next;
 		if (c->st != ST_RELAY && now - c->started > SETUP_TIMEOUT_S)
 			conn_free(w, c, "set-up timed out");
+		else if (c->st == ST_RELAY && now - c->active > px.idle_timeout)
+			conn_free(w, c, "idle timeout");
 	}
 }
 
@@ -1302,6 +1308,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	pthread_mutex_init(&px.lock, NULL);
 	px.ca_dir = opts->ca_dir;
 	px.cert_lifetime = opts->cert_lifetime_s ? opts->cert_lifetime_s : 86400;
+	px.idle_timeout = opts->idle_timeout_s ? opts->idle_timeout_s : 3600;
 	px.orig_fd = px.asserted_fd = px.names_fd = px.state_fd = -1;
 	err = mesh_config_load(&px.cfg, opts->config, &cerr);
 	if (err) {

@@ -24,6 +24,7 @@ struct proxy_opts {
 	const char *ca_dir; /* the mesh CA (see docs/identity.md) */
 	int threads;	    /* 0: one per core */
 	long cert_lifetime_s;
+	long idle_timeout_s; /* 0: one hour */
 	const char *metrics; /* ADDR:PORT for /metrics and /healthz, NULL or "none": off */
 };
 

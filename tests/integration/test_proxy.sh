@@ -26,7 +26,7 @@ proxy_setup() {
 		: >"$T_TMP/proxy.n$k.log"
 		# In the node's own network namespace, outside the mesh cgroup.
 		t_exec "n$k" -- "$SHUNT" --pin-dir "$(t_node_field "n$k" pin_dir)" proxy \
-			--config "$T_TMP/mesh.yaml" --node "n$k" --ca "$T_TMP/ca" --threads 2 \
+			--config "$T_TMP/mesh.yaml" --node "n$k" --ca "$T_TMP/ca" --threads 2 ${PROXY_ARGS:-} \
 			>"$T_TMP/proxy.n$k.log" 2>&1 &
 		t_wait_for 5 grep -q 'proxy of node' "$T_TMP/proxy.n$k.log" ||
 			t_fail "proxy n$k did not start: $(cat "$T_TMP/proxy.n$k.log")"
@@ -296,4 +296,19 @@ test_proxy_carries_ipv6() {
 	t_ge "$(($(t_mesh_counter n1 proxied) - before))" 1 "IPv6 connections sent to the proxy"
 	grep -q "inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> fd00:100:2::12:7000: closed (67108865 bytes" \
 		"$T_TMP/proxy.n2.log" || t_fail "no IPv6 stream through n2's proxy: $(tail -2 "$T_TMP/proxy.n2.log")"
+}
+
+# A proxied connection that moves no byte for the idle timeout is closed at
+# both ends; the client sees the end of the stream.
+test_proxy_closes_idle_connections() {
+	PROXY_ARGS="--idle-timeout 2" proxy_setup
+	t_exec n2-p1 -- "$TT" server --listen "$(t_pod_ip n2-p1):7002" --count 1 --expect 1 --timeout 20 \
+		>"$T_TMP/idle-server.out" 2>&1 &
+	sleep 0.3
+	local start=$SECONDS
+	# The client sends nothing and waits: the proxies end it after ~2 s.
+	t_exec n1-p1 -- "$PROBE" connect "$(t_pod_ip n2-p1):7002" --timeout-ms 8000 >"$T_TMP/idle.json"
+	t_le $((SECONDS - start)) 6 "seconds until the idle connection was closed"
+	t_wait_for 5 grep -q 'idle timeout' "$T_TMP/proxy.n1.log" ||
+		t_fail "no idle timeout in n1's proxy log: $(tail -2 "$T_TMP/proxy.n1.log")"
 }
