@@ -499,8 +499,7 @@ static __always_inline void reverse(struct bpf_sock_addr *ctx, struct flow *f)
 		c->reverse_translated++;
 }
 
-SEC("cgroup/recvmsg4")
-int shunt_recvmsg4(struct bpf_sock_addr *ctx)
+static __always_inline int reverse_v4(struct bpf_sock_addr *ctx)
 {
 	struct flow f = {};
 
@@ -509,42 +508,43 @@ int shunt_recvmsg4(struct bpf_sock_addr *ctx)
 	if (f.dport)
 		store_v4(ctx, &f);
 	return 1;
+}
+
+static __always_inline int reverse_v6(struct bpf_sock_addr *ctx)
+{
+	struct flow f = {};
+
+	flow_v6(ctx, &f);
+	reverse(ctx, &f);
+	if (f.dport)
+		store_v6(ctx, &f);
+	return 1;
+}
+
+/* The source of a UDP datagram a service backend sent. */
+SEC("cgroup/recvmsg4")
+int shunt_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return reverse_v4(ctx);
 }
 
 SEC("cgroup/recvmsg6")
 int shunt_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	struct flow f = {};
-
-	flow_v6(ctx, &f);
-	reverse(ctx, &f);
-	if (f.dport)
-		store_v6(ctx, &f);
-	return 1;
+	return reverse_v6(ctx);
 }
 
+/* The peer of a socket connected through a service or the node proxy. */
 SEC("cgroup/getpeername4")
 int shunt_getpeername4(struct bpf_sock_addr *ctx)
 {
-	struct flow f = {};
-
-	flow_v4(ctx, &f);
-	reverse(ctx, &f);
-	if (f.dport)
-		store_v4(ctx, &f);
-	return 1;
+	return reverse_v4(ctx);
 }
 
 SEC("cgroup/getpeername6")
 int shunt_getpeername6(struct bpf_sock_addr *ctx)
 {
-	struct flow f = {};
-
-	flow_v6(ctx, &f);
-	reverse(ctx, &f);
-	if (f.dport)
-		store_v6(ctx, &f);
-	return 1;
+	return reverse_v6(ctx);
 }
 
 /* Source and destination of an IPv4 or IPv6 packet; -1 when unparseable. */
