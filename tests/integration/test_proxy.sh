@@ -55,12 +55,12 @@ test_proxy_carries_256mib_each_way_intact() {
 
 test_proxy_many_concurrent_connections() {
 	proxy_setup
-	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7001" --count 200 --send 256K --expect 256K
-	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7001" --conns 200 --send 256K --expect 256K
+	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7001" --count 2000 --send 64K --expect 64K
+	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7001" --conns 2000 --send 64K --expect 64K
 	t_tt_server_wait
 	# Connections from one identity to one node share TLS sessions (those
 	# that start before the first session ticket arrives cannot).
-	t_ge "$(proxy_metric n1 shunt_proxy_sessions_resumed_total)" 50 "TLS sessions resumed of 200"
+	t_ge "$(proxy_metric n1 shunt_proxy_sessions_resumed_total)" 1000 "TLS sessions resumed of 2000"
 	t_eq "$(proxy_metric n1 'shunt_proxy_connections_active{side="outbound"}')" 0 "connections left open"
 }
 
