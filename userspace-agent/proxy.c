@@ -40,6 +40,7 @@
 #include "mesh_config.h"
 #include "mesh_read.h"
 #include "mesh_shared.h"
+#include "proxy_stats.h"
 
 #define BUF_SIZE	(256 * 1024)
 #define PROXY_SUITES	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
@@ -127,63 +128,6 @@ static struct {
 } px;
 
 static volatile sig_atomic_t stopping;
-
-/* Counters for /metrics. */
-enum hs_fail {
-	HS_NOT_TLS,
-	HS_NO_CERT,
-	HS_UNKNOWN_CA,
-	HS_EXPIRED,
-	HS_NOT_YET_VALID,
-	HS_OTHER,
-	HS_MAX
-};
-static const char *const hs_fail_names[HS_MAX] = {"not_tls", "no_certificate", "unknown_ca",
-						  "expired", "not_yet_valid",  "other"};
-enum refusal { RF_NO_ORIGIN, RF_IDENTITY, RF_POLICY, RF_UNKNOWN, RF_UPSTREAM, RF_MAX };
-static const char *const refusal_names[RF_MAX] = {"no_kernel_origin", "identity_mismatch", "policy",
-						  "unknown_workload", "upstream"};
-static struct {
-	atomic_ullong conns[2], active[2], closed[2], resets[2];
-	atomic_ullong bytes_to_server, bytes_to_client;
-	atomic_ullong handshakes[2], resumed, hs_fail[HS_MAX], refused[RF_MAX];
-} stats;
-
-static void count_refusal(const char *why)
-{
-	enum refusal r = RF_UNKNOWN;
-
-	if (strstr(why, "kernel sent no connection"))
-		r = RF_NO_ORIGIN;
-	else if (strstr(why, "identity"))
-		r = RF_IDENTITY;
-	else if (strstr(why, "policy"))
-		r = RF_POLICY;
-	else if (strstr(why, "destination refused") || strstr(why, "cannot connect"))
-		r = RF_UPSTREAM;
-	atomic_fetch_add(&stats.refused[r], 1);
-}
-
-static enum hs_fail classify_handshake(long verify, const char *ssl_reason)
-{
-	if (verify == X509_V_ERR_CERT_HAS_EXPIRED)
-		return HS_EXPIRED;
-	if (verify == X509_V_ERR_CERT_NOT_YET_VALID)
-		return HS_NOT_YET_VALID;
-	if (verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-	    verify == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
-	    verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
-	    verify == X509_V_ERR_CERT_SIGNATURE_FAILURE)
-		return HS_UNKNOWN_CA;
-	if (strstr(ssl_reason, "did not return a certificate") ||
-	    strstr(ssl_reason, "certificate required"))
-		return HS_NO_CERT;
-	if (strstr(ssl_reason, "wrong version") || strstr(ssl_reason, "http request") ||
-	    strstr(ssl_reason, "unexpected eof") || strstr(ssl_reason, "connection closed") ||
-	    strstr(ssl_reason, "record layer"))
-		return HS_NOT_TLS;
-	return HS_OTHER;
-}
 
 static void on_signal(int sig)
 {
@@ -546,15 +490,15 @@ static int ident_by_name(const char *qualified, __u32 *id)
 static void conn_free(struct worker *w, struct conn *c, const char *why)
 {
 	/* up is client -> server on the outbound side, server -> client inbound. */
-	atomic_fetch_add(&stats.bytes_to_server, c->kind == OUTBOUND ? c->up_bytes : 0);
-	atomic_fetch_add(&stats.bytes_to_client, c->kind == OUTBOUND ? c->down_bytes : 0);
-	atomic_fetch_sub(&stats.active[c->kind], 1);
-	atomic_fetch_add(&stats.closed[c->kind], 1);
+	atomic_fetch_add(&proxy_stats.bytes_to_server, c->kind == OUTBOUND ? c->up_bytes : 0);
+	atomic_fetch_add(&proxy_stats.bytes_to_client, c->kind == OUTBOUND ? c->down_bytes : 0);
+	atomic_fetch_sub(&proxy_stats.active[c->kind], 1);
+	atomic_fetch_add(&proxy_stats.closed[c->kind], 1);
 	if (why && !strcmp(why, "reset"))
-		atomic_fetch_add(&stats.resets[c->kind], 1);
+		atomic_fetch_add(&proxy_stats.resets[c->kind], 1);
 	if (why && (!strncmp(why, "refused", 7) || strstr(why, "cannot connect") ||
 		    strstr(why, "destination refused")))
-		count_refusal(why);
+		proxy_stats_refusal(why);
 	if (why)
 		pr_info("%s %s: %s (%llu bytes to the server, %llu back)",
 			c->kind == OUTBOUND ? "outbound" : "inbound", c->desc, why,
@@ -604,8 +548,8 @@ static struct conn *conn_new(struct worker *w, enum conn_kind kind)
 	c->ep_p = (struct endpoint){c, false};
 	c->ep_t = (struct endpoint){c, true};
 	c->started = c->active = time(NULL);
-	atomic_fetch_add(&stats.conns[kind], 1);
-	atomic_fetch_add(&stats.active[kind], 1);
+	atomic_fetch_add(&proxy_stats.conns[kind], 1);
+	atomic_fetch_add(&proxy_stats.active[kind], 1);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -985,7 +929,7 @@ static void handshake_failed(struct worker *w, struct conn *c)
 	snprintf(reason, sizeof(reason), "TLS handshake failed: %s%s%s", e,
 		 v != X509_V_OK ? ": peer certificate " : "",
 		 v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
-	atomic_fetch_add(&stats.hs_fail[classify_handshake(v, e)], 1);
+	proxy_stats_handshake_failure(v, e);
 	conn_free(w, c, reason);
 }
 
@@ -1036,9 +980,9 @@ static void conn_run(struct worker *w, struct conn *c)
 					  "refused: the peer certificate has no single identity");
 				return;
 			}
-			atomic_fetch_add(&stats.handshakes[c->kind], 1);
+			atomic_fetch_add(&proxy_stats.handshakes[c->kind], 1);
 			if (SSL_session_reused(c->ssl))
-				atomic_fetch_add(&stats.resumed, 1);
+				atomic_fetch_add(&proxy_stats.resumed, 1);
 			if (c->kind == OUTBOUND) {
 				char want[SHUNT_SPIFFE_MAX], sa[80];
 
@@ -1185,62 +1129,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int metrics_handler(const char *path, char **body, size_t *len, void *ctx)
-{
-	static const char *const kinds[2] = {"outbound", "inbound"};
-	FILE *out = open_memstream(body, len);
-	int i;
-
-	(void)ctx;
-	if (!out)
-		return 503;
-	if (!strcmp(path, "/healthz")) {
-		fprintf(out, "ok\n");
-		fclose(out);
-		return 200;
-	}
-	if (strcmp(path, "/metrics")) {
-		fprintf(out, "not found; try /metrics or /healthz\n");
-		fclose(out);
-		return 404;
-	}
-	fprintf(out, "# TYPE shunt_proxy_connections_total counter\n");
-	for (i = 0; i < 2; i++)
-		fprintf(out, "shunt_proxy_connections_total{side=\"%s\"} %llu\n", kinds[i],
-			atomic_load(&stats.conns[i]));
-	fprintf(out, "# TYPE shunt_proxy_connections_active gauge\n");
-	for (i = 0; i < 2; i++)
-		fprintf(out, "shunt_proxy_connections_active{side=\"%s\"} %llu\n", kinds[i],
-			atomic_load(&stats.active[i]));
-	fprintf(out, "# TYPE shunt_proxy_resets_total counter\n");
-	for (i = 0; i < 2; i++)
-		fprintf(out, "shunt_proxy_resets_total{side=\"%s\"} %llu\n", kinds[i],
-			atomic_load(&stats.resets[i]));
-	fprintf(out,
-		"# TYPE shunt_proxy_bytes_total counter\n"
-		"shunt_proxy_bytes_total{direction=\"to_server\"} %llu\n"
-		"shunt_proxy_bytes_total{direction=\"to_client\"} %llu\n"
-		"# TYPE shunt_proxy_handshakes_total counter\n"
-		"shunt_proxy_handshakes_total{side=\"outbound\"} %llu\n"
-		"shunt_proxy_handshakes_total{side=\"inbound\"} %llu\n"
-		"# HELP shunt_proxy_sessions_resumed_total Outbound handshakes that resumed a TLS "
-		"session.\n# TYPE shunt_proxy_sessions_resumed_total counter\n"
-		"shunt_proxy_sessions_resumed_total %llu\n"
-		"# TYPE shunt_proxy_handshake_failures_total counter\n",
-		atomic_load(&stats.bytes_to_server), atomic_load(&stats.bytes_to_client),
-		atomic_load(&stats.handshakes[0]), atomic_load(&stats.handshakes[1]),
-		atomic_load(&stats.resumed));
-	for (i = 0; i < HS_MAX; i++)
-		fprintf(out, "shunt_proxy_handshake_failures_total{reason=\"%s\"} %llu\n",
-			hs_fail_names[i], atomic_load(&stats.hs_fail[i]));
-	fprintf(out, "# TYPE shunt_proxy_refused_total counter\n");
-	for (i = 0; i < RF_MAX; i++)
-		fprintf(out, "shunt_proxy_refused_total{reason=\"%s\"} %llu\n", refusal_names[i],
-			atomic_load(&stats.refused[i]));
-	fclose(out);
-	return 200;
-}
-
 static void *metrics_main(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
@@ -1248,7 +1136,7 @@ static void *metrics_main(void *arg)
 
 	while (!stopping)
 		if (poll(&pfd, 1, 500) > 0)
-			http_serve_one(fd, metrics_handler, NULL);
+			http_serve_one(fd, proxy_metrics_handler, NULL);
 	close(fd);
 	return NULL;
 }
