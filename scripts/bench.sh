@@ -128,6 +128,17 @@ X_IP=$(pod n2-p2 ipv4)
 start_server n2-p2 "$X_IP:9010"                # across nodes, in the mesh
 start_server "--outside n2-p2" "$X_IP:9011"    # across nodes, no mesh (and behind the TLS pairs)
 
+# haproxy as a TCP proxy: NAME, BIND and SERVER (each with its options),
+# then extra global lines.
+haproxy_config() {
+	local name=$1 bind=$2 server=$3 line
+	shift 3
+	printf 'global\n    maxconn 4000\n'
+	for line in "$@"; do printf '    %s\n' "$line"; done
+	printf 'defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+	printf 'listen %s\n    bind %s\n    server app %s\n' "$name" "$bind" "$server"
+}
+
 # Cross-node tunnels, all node to node: shunt's proxies (mTLS, per-workload
 # certificates), a stunnel pair and an haproxy pair, TLS 1.3 with ECDSA
 # P-256 certificates of the same CA, client certificates required.
@@ -157,16 +168,11 @@ cross_setup() {
 		PIDS+=($!)
 		TUNNEL_PIDS+=("stunnel:$!")
 	fi
-	{
-		printf 'global\n    maxconn 4000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
-		printf 'listen out\n    bind 10.100.1.1:9301\n    server n2 10.99.0.2:9444 ssl crt %s ca-file %s verify required ssl-min-ver TLSv1.3\n' \
-			"$ca/client.pem" "$ca/bundle.pem"
-	} >"$WORK/haproxy-c.cfg"
-	{
-		printf 'global\n    maxconn 4000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
-		printf 'listen in\n    bind 10.99.0.2:9444 ssl crt %s ca-file %s verify required ssl-min-ver TLSv1.3\n    server app %s:9011\n' \
-			"$ca/server.pem" "$ca/bundle.pem" "$X_IP"
-	} >"$WORK/haproxy-s.cfg"
+	local tls="ca-file $ca/bundle.pem verify required ssl-min-ver TLSv1.3"
+	haproxy_config out 10.100.1.1:9301 "10.99.0.2:9444 ssl crt $ca/client.pem $tls" \
+		>"$WORK/haproxy-c.cfg"
+	haproxy_config in "10.99.0.2:9444 ssl crt $ca/server.pem $tls" "$X_IP:9011" \
+		>"$WORK/haproxy-s.cfg"
 	"$CLUSTER" exec n1 -- haproxy -db -f "$WORK/haproxy-c.cfg" >"$WORK/haproxy-c.log" 2>&1 &
 	PIDS+=($!)
 	TUNNEL_PIDS+=("haproxy:$!")
@@ -185,17 +191,14 @@ start_server "--outside n1-p2" "127.0.0.1:9100" # sidecar: reached through hapro
 
 # Sidecars: every pod gets an haproxy as uid 1337, and iptables sends the
 # app's traffic through it both ways, like Istio's init container sets up.
-haproxy_config() { # NAME BIND SERVER: a plain TCP proxy, as uid 1337
-	printf 'global\n    uid 1337\n    gid 1337\n    nbthread 1\n    maxconn 4000\n'
-	printf 'defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
-	printf 'listen %s\n    bind %s\n    server app %s\n' "$1" "$2" "$3"
-}
 
 sidecar_setup() {
 	local cfg=$WORK/haproxy
 	mkdir -p "$cfg"
-	haproxy_config outbound 127.0.0.1:15001 "$SRV_IP:9100" >"$cfg/out.cfg"
-	haproxy_config inbound 0.0.0.0:15006 127.0.0.1:9100 >"$cfg/in.cfg"
+	haproxy_config outbound 127.0.0.1:15001 "$SRV_IP:9100" "uid 1337" "gid 1337" "nbthread 1" \
+		>"$cfg/out.cfg"
+	haproxy_config inbound 0.0.0.0:15006 127.0.0.1:9100 "uid 1337" "gid 1337" "nbthread 1" \
+		>"$cfg/in.cfg"
 	ip netns exec "$(pod n1-p1 netns)" iptables -t nat -A OUTPUT -p tcp -d "$SRV_IP" --dport 9100 \
 		-m owner ! --uid-owner 1337 -j REDIRECT --to-ports 15001
 	ip netns exec "$(pod n1-p2 netns)" iptables -t nat -A PREROUTING -p tcp --dport 9100 \

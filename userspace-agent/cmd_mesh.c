@@ -73,6 +73,44 @@ static int map_each(const struct shunt_cli *cli, const char *map, size_t key_siz
 	return 0;
 }
 
+/*
+ * The common part of `shunt workloads|services|policies`: argument check,
+ * the live generation, and with --json {"config_version": N, KEY: [...]}
+ * around the entries. Returns 0 with *J set (NULL for text), or -errno.
+ */
+static int listing_begin(const struct shunt_cli *cli, int argc, const char *what, const char *key,
+			 struct live *l, struct shunt_json *store, struct shunt_json **j)
+{
+	int err;
+
+	*j = NULL;
+	if (argc > 1) {
+		fprintf(stderr, "usage: shunt %s [--json]\n", what);
+		return -EINVAL;
+	}
+	if ((err = live_open(cli, l)))
+		return err;
+	if (cli->json) {
+		*j = store;
+		json_init(*j, stdout);
+		json_object_begin(*j);
+		json_kv_u64(*j, "config_version", l->version);
+		json_key(*j, key);
+		json_array_begin(*j);
+	}
+	return 0;
+}
+
+static void listing_end(struct live *l, struct shunt_json *j)
+{
+	if (j) {
+		json_array_end(j);
+		json_object_end(j);
+		putchar('\n');
+	}
+	live_close(l);
+}
+
 /* ---- shunt workloads -------------------------------------------------- */
 
 struct wl_ctx {
@@ -110,37 +148,20 @@ static void print_ident(const void *k, const void *v, void *ctx)
 
 int cmd_workloads(struct shunt_cli *cli, int argc, char **argv)
 {
-	struct shunt_json j;
+	struct shunt_json store;
 	struct live l;
 	struct wl_ctx c = {.live = &l};
 	int err;
 
-	if (argc > 1) {
-		fprintf(stderr, "usage: shunt workloads [--json]\n");
-		return -EINVAL;
-	}
 	(void)argv;
-	if ((err = live_open(cli, &l)))
+	if ((err = listing_begin(cli, argc, "workloads", "identities", &l, &store, &c.j)))
 		return err;
-	if (cli->json) {
-		json_init(&j, stdout);
-		json_object_begin(&j);
-		json_kv_u64(&j, "config_version", l.version);
-		json_key(&j, "identities");
-		json_array_begin(&j);
-		c.j = &j;
-	} else {
+	if (!c.j)
 		printf("config version %llu\n%-10s %-40s %-7s %s\n", (unsigned long long)l.version,
 		       "IDENTITY", "NAME", "KIND", "ADDRESS");
-	}
 	err = map_each(cli, "shunt_ipcache", sizeof(struct shunt_ipcache_key),
 		       sizeof(struct shunt_ident), 4, 1, l.gen, print_ident, &c);
-	if (cli->json) {
-		json_array_end(&j);
-		json_object_end(&j);
-		putchar('\n');
-	}
-	live_close(&l);
+	listing_end(&l, c.j);
 	return err;
 }
 
@@ -207,37 +228,20 @@ static void print_service(const void *k, const void *v, void *ctx)
 
 int cmd_services(struct shunt_cli *cli, int argc, char **argv)
 {
-	struct shunt_json j;
+	struct shunt_json store;
 	struct live l;
 	struct svc_ctx c = {.live = &l};
 	int err;
 
-	if (argc > 1) {
-		fprintf(stderr, "usage: shunt services [--json]\n");
-		return -EINVAL;
-	}
 	(void)argv;
-	if ((err = live_open(cli, &l)))
+	if ((err = listing_begin(cli, argc, "services", "services", &l, &store, &c.j)))
 		return err;
 	c.backends = shunt_pinned_map_fd(&cli->pins, "shunt_backends");
-	if (cli->json) {
-		json_init(&j, stdout);
-		json_object_begin(&j);
-		json_kv_u64(&j, "config_version", l.version);
-		json_key(&j, "services");
-		json_array_begin(&j);
-		c.j = &j;
-	}
 	err = map_each(cli, "shunt_services", sizeof(struct shunt_service_key),
 		       sizeof(struct shunt_service), 0, 1, l.gen, print_service, &c);
-	if (cli->json) {
-		json_array_end(&j);
-		json_object_end(&j);
-		putchar('\n');
-	}
 	if (c.backends >= 0)
 		close(c.backends);
-	live_close(&l);
+	listing_end(&l, c.j);
 	return err;
 }
 
@@ -283,30 +287,18 @@ static void print_policy_entry(const void *k, const void *v, void *ctx)
 
 int cmd_policies(struct shunt_cli *cli, int argc, char **argv)
 {
-	struct shunt_json j;
+	struct shunt_json store;
 	struct live l;
 	struct pol_ctx c = {.live = &l};
 	int err;
 
-	if (argc > 1) {
-		fprintf(stderr, "usage: shunt policies [--json]\n");
-		return -EINVAL;
-	}
 	(void)argv;
-	if ((err = live_open(cli, &l)))
+	if ((err = listing_begin(cli, argc, "policies", "entries", &l, &store, &c.j)))
 		return err;
-	if (cli->json) {
-		json_init(&j, stdout);
-		json_object_begin(&j);
-		json_kv_u64(&j, "config_version", l.version);
-		json_key(&j, "entries");
-		json_array_begin(&j);
-		c.j = &j;
-	} else {
+	if (!c.j)
 		printf("config version %llu\n%-30s %-7s %-5s %-30s %-4s %-5s %s\n",
 		       (unsigned long long)l.version, "SUBJECT", "DIR", "ACTION", "PEER", "PROTO",
 		       "PORT", "RULE");
-	}
 	c.action = "deny";
 	err = map_each(cli, "shunt_policy_deny", sizeof(struct shunt_policy_key),
 		       sizeof(struct shunt_policy_entry), 0, 1, l.gen, print_policy_entry, &c);
@@ -315,12 +307,7 @@ int cmd_policies(struct shunt_cli *cli, int argc, char **argv)
 		err = map_each(cli, "shunt_policy_allow", sizeof(struct shunt_policy_key),
 			       sizeof(struct shunt_policy_entry), 0, 1, l.gen, print_policy_entry,
 			       &c);
-	if (cli->json) {
-		json_array_end(&j);
-		json_object_end(&j);
-		putchar('\n');
-	}
-	live_close(&l);
+	listing_end(&l, c.j);
 	return err;
 }
 
