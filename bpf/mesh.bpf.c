@@ -286,7 +286,15 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 	if (!st || !c)
 		return 1;
 	gen = st->gen & 1;
-	f->src_id = ident_of_cgroup(gen, bpf_get_current_cgroup_id());
+	{
+		struct shunt_cgroup_ident_key ck = {.gen = gen,
+						    .cgroup_id = bpf_get_current_cgroup_id()};
+		const struct shunt_ident *me = bpf_map_lookup_elem(&shunt_cgroup_idents, &ck);
+
+		if (me && (me->flags & SHUNT_IDENT_NODE_PROXY))
+			return 1; /* the proxy: it decides by verified identity */
+		f->src_id = me ? me->id : 0;
+	}
 	c->connects++;
 
 	skey.gen = gen;

@@ -19,6 +19,7 @@
 /* Identities. Workloads and CIDRs get theirs from the agent. */
 #define SHUNT_ID_ANY		0	   /* policy peer wildcard: every source or destination */
 #define SHUNT_ID_WORLD		1	   /* an address no workload or policy CIDR covers */
+#define SHUNT_ID_NODE_PROXY	2	   /* the node proxy's pod-facing side (bypass only) */
 #define SHUNT_ID_FIRST_WORKLOAD 256	   /* workload ids: 256 .. */
 #define SHUNT_ID_FIRST_CIDR	0x40000000 /* CIDR ids from policy ipBlocks */
 
@@ -105,6 +106,9 @@ enum shunt_ident_flags {
 	/* strict mTLS: accepts connections from other nodes only through the
 	 * node proxy (set on local workloads, docs/proxy.md) */
 	SHUNT_IDENT_STRICT = 1 << 2,
+	/* the node proxy's own cgroup: its connects are its own business
+	 * (it decides by verified identity), the hooks leave them alone */
+	SHUNT_IDENT_NODE_PROXY = 1 << 3,
 };
 
 struct shunt_ident {

@@ -7,6 +7,7 @@
 #   scripts/cluster.sh exec POD -- CMD...           run CMD in POD (its netns and cgroup)
 #   scripts/cluster.sh exec --outside POD -- CMD... in POD's netns, outside the mesh cgroup
 #   scripts/cluster.sh exec NODE -- CMD...          in a node's netns (the node's host side)
+#   scripts/cluster.sh exec NODE-proxy -- CMD...    in a node's netns and its proxy's cgroup
 #   scripts/cluster.sh down                         remove all of it, even after a crash
 #   scripts/cluster.sh status                       what exists now
 #
@@ -17,6 +18,7 @@
 #   netns PREFIX-nK-pJ          pod J of node K: eth0 with 10.100.K.(10+J), fd00:100:K::(10+J)
 #   cgroup CG/PREFIX/nK         the mesh cgroup of node K (shunt attaches here)
 #   cgroup CG/PREFIX/nK/pJ      pod J's cgroup
+#   cgroup CG/PREFIX/nK/proxy   the node proxy's cgroup (its pod-facing legs take the bypass)
 #   cgroup CG/PREFIX/outside    processes that are not in any mesh
 #   bpffs  /sys/fs/bpf/PREFIX/nK  pin directory of node K's shunt instance
 #
@@ -108,7 +110,7 @@ cmd_up() {
 		nsx "$nns" ip addr add "10.100.$k.1/24" dev br0
 		nsx "$nns" ip addr add "fd00:100:$k::1/64" dev br0 nodad
 		nsx "$nns" ip link set br0 up
-		mkdir -p "$cg/$PREFIX/n$k"
+		mkdir -p "$cg/$PREFIX/n$k/proxy"
 
 		for ((j = 1; j <= pods; j++)); do
 			local pns
@@ -177,7 +179,9 @@ write_mesh_config() {
 		echo "# Each node's proxy: pods reach it on their gateway, nodes on the underlay."
 		echo "nodes:"
 		for ((k = 1; k <= nodes; k++)); do
-			echo "  - {name: n$k, proxy: {outbound: 10.100.$k.1:15001, outbound6: \"[fd00:100:$k::1]:15001\", inbound: 10.99.0.$k:15008}}"
+			echo "  - name: n$k"
+			echo "    proxy: {outbound: 10.100.$k.1:15001, outbound6: \"[fd00:100:$k::1]:15001\", inbound: 10.99.0.$k:15008,"
+			echo "            netns: /run/netns/$(node_ns $k), cgroup: $cg/$PREFIX/n$k/proxy}"
 		done
 		echo "namespaces:"
 		echo "  - name: default"
@@ -215,7 +219,7 @@ cmd_exec() {
 	target=${1:-}
 	shift || true
 	[ "${1:-}" = "--" ] && shift
-	[ -n "$target" ] && [ $# -gt 0 ] || die "usage: exec [--outside] POD|NODE -- CMD..."
+	[ -n "$target" ] && [ $# -gt 0 ] || die "usage: exec [--outside] POD|NODE|NODE-proxy -- CMD..."
 	cg=$(cgroup2_root)
 	if [[ "$target" =~ ^n([0-9]+)-p([0-9]+)$ ]]; then
 		ns=$(pod_ns "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
@@ -227,8 +231,11 @@ cmd_exec() {
 	elif [[ "$target" =~ ^n([0-9]+)$ ]]; then
 		ns=$(node_ns "${BASH_REMATCH[1]}")
 		cg="$cg/$PREFIX/outside"
+	elif [[ "$target" =~ ^n([0-9]+)-proxy$ ]]; then
+		ns=$(node_ns "${BASH_REMATCH[1]}")
+		cg="$cg/$PREFIX/n${BASH_REMATCH[1]}/proxy"
 	else
-		die "exec: '$target' is neither a pod (nK-pJ) nor a node (nK)"
+		die "exec: '$target' is neither a pod (nK-pJ), a node (nK) nor a node proxy (nK-proxy)"
 	fi
 	[ -e "/run/netns/$ns" ] || die "exec: no netns $ns (is the cluster up?)"
 	[ -d "$cg" ] || die "exec: no cgroup $cg"

@@ -98,14 +98,15 @@ wait_version() {
 }
 
 say "2. the node agent and the mTLS proxy on every node"
-echo "  config written by cluster.sh: $(grep -c '^  - name: n' "$MESH") workloads, service echo (10.96.0.10:80 -> app=echo:8080), a proxy per node"
+echo "  config written by cluster.sh: $(grep -cE '^  - name: n[0-9]+-p' "$MESH") workloads, service echo (10.96.0.10:80 -> app=echo:8080), a proxy per node"
 "$SHUNT" ca init --dir "$WORK/ca" --trust-domain cluster.local | sed 's/^/  /'
 for n in $(jq -r '.nodes[].name' "$STATE"); do
 	start_agent "$n"
 	echo "  $n agent: $(grep '"applied' "$WORK/agent-$n.log" | tail -1)"
-	# The proxy runs in the node's own network namespace, outside the mesh.
+	# The proxy runs in the node's network namespace, in its own cgroup under
+	# the node's: the legs between pods and the proxy take the bypass.
 	: >"$WORK/proxy-$n.log"
-	"$CLUSTER" exec "$n" -- "$SHUNT" --pin-dir "$(node "$n" pin_dir)" proxy --config "$MESH" \
+	"$CLUSTER" exec "$n-proxy" -- "$SHUNT" --pin-dir "$(node "$n" pin_dir)" proxy --config "$MESH" \
 		--node "$n" --ca "$WORK/ca" >"$WORK/proxy-$n.log" 2>&1 &
 	PIDS+=($!)
 	for ((i = 0; i < 100; i++)); do

@@ -759,7 +759,8 @@ static int parse_endpoint(struct parser *p, yaml_node_t *n, const char *what,
 static int parse_node(struct parser *p, yaml_node_t *n, struct cfg_node *out)
 {
 	static const char *const keys[] = {"name", "proxy", NULL};
-	static const char *const proxy_keys[] = {"outbound", "outbound6", "inbound", NULL};
+	static const char *const proxy_keys[] = {"outbound", "outbound6", "inbound",
+						 "netns",    "cgroup",	  NULL};
 	yaml_node_t *v, *px;
 	int err;
 
@@ -791,6 +792,13 @@ static int parse_node(struct parser *p, yaml_node_t *n, struct cfg_node *out)
 		return fail(p, px, "proxy needs 'inbound' (where other nodes reach it)");
 	if ((err = parse_endpoint(p, v, "inbound", &out->inbound)))
 		return err;
+	if ((v = map_get(p, px, "netns")) && (err = get_str(p, v, "netns", &out->proxy_netns)))
+		return err;
+	if ((v = map_get(p, px, "cgroup")) && (err = get_str(p, v, "cgroup", &out->proxy_cgroup)))
+		return err;
+	if (!out->proxy_netns != !out->proxy_cgroup)
+		return fail(p, px,
+			    "proxy: give both 'netns' and 'cgroup' (where it runs), or neither");
 	out->has_proxy = true;
 	return 0;
 }

@@ -146,6 +146,9 @@ struct cfg_node {
 	const char *name;
 	bool has_proxy, has_outbound6;
 	struct cfg_endpoint outbound, outbound6, inbound;
+	/* Where the proxy runs, both optional: with them its pod-facing
+	 * sockets take the same-node bypass (docs/proxy.md). */
+	const char *proxy_netns, *proxy_cgroup;
 	struct cfg_pos pos;
 };
 

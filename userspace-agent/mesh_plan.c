@@ -393,6 +393,48 @@ static int plan_workloads(struct compiler *c)
 	return add_name(c, SHUNT_NAME_IDENT, SHUNT_ID_WORLD, "world");
 }
 
+/*
+ * The node proxy, when the config says where it runs: its pod-facing
+ * addresses join the bypass like a local workload, so the legs between a
+ * pod and the proxy skip the TCP/IP stack, and its cgroup is marked so the
+ * connect hooks leave the proxy's own connections alone.
+ */
+static int plan_node_proxy(struct compiler *c)
+{
+	const struct cfg_node *me = cfg_node_find(c->cfg, c->node);
+	struct shunt_cgroup_ident_key ckey = {};
+	struct shunt_ident ident = {.id = 0, .flags = SHUNT_IDENT_NODE_PROXY};
+	struct shunt_workload bypass = {.id = SHUNT_ID_NODE_PROXY, .flags = SHUNT_WL_LOCAL};
+	struct shunt_workload_key wkey = {};
+	struct shunt_workload_name wname = {};
+	__u32 id = SHUNT_ID_NODE_PROXY;
+	int err;
+
+	if (!me || !me->has_proxy || !me->proxy_cgroup)
+		return 0;
+	err = shunt_cgroup_id(me->proxy_cgroup, &ckey.cgroup_id);
+	if (err)
+		return fail_at(c, me->pos, "node %s: proxy cgroup %s: %s", me->name,
+			       me->proxy_cgroup, strerror(-err));
+	err = shunt_netns_cookie(me->proxy_netns, &bypass.netns_cookie);
+	if (err)
+		return fail_at(c, me->pos, "node %s: proxy netns %s: %s", me->name, me->proxy_netns,
+			       strerror(-err));
+	bypass.cgroup_id = ckey.cgroup_id;
+	if ((err = kv_push(&c->plan->maps[PLAN_CGROUP_IDENTS], &ckey, &ident)))
+		return err;
+	memcpy(wkey.addr, me->outbound.addr, 16);
+	if ((err = kv_push(&c->plan->workloads, &wkey, &bypass)))
+		return err;
+	if (me->has_outbound6) {
+		memcpy(wkey.addr, me->outbound6.addr, 16);
+		if ((err = kv_push(&c->plan->workloads, &wkey, &bypass)))
+			return err;
+	}
+	snprintf(wname.name, sizeof(wname.name), "shunt-system/proxy-%s", me->name);
+	return kv_push(&c->plan->workload_names, &id, &wname);
+}
+
 static int cidr_cmp(const void *a, const void *b)
 {
 	const struct cfg_prefix *x = a, *y = b;
@@ -826,8 +868,8 @@ int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const
 		}
 	}
 	if ((ret = build_index(&c)) || (ret = assign_workload_ids(&c)) ||
-	    (ret = plan_workloads(&c)) || (ret = plan_cidrs(&c)) || (ret = plan_services(&c)) ||
-	    (ret = plan_policies(&c)))
+	    (ret = plan_workloads(&c)) || (ret = plan_node_proxy(&c)) || (ret = plan_cidrs(&c)) ||
+	    (ret = plan_services(&c)) || (ret = plan_policies(&c)))
 		mesh_plan_free(plan);
 	if (ret == -ENOMEM && !err->msg[0])
 		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", cfg->path);
