@@ -26,10 +26,10 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-I$(OUTPUT) -Ibpf -Iloader -Iuserspace-agent -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lyaml -lssl -lcrypto -pthread
+LDLIBS := -lbpf -lelf -lz -lyaml -lnghttp2 -lssl -lcrypto -pthread
 ifeq ($(STATIC),1)
 # A self-contained binary for nodes without libbpf (the kind smoke test).
-LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -lssl -lcrypto
+LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -lnghttp2 -lssl -lcrypto
 endif
 
 LOADER_SRCS := $(wildcard loader/*.c)
@@ -37,7 +37,7 @@ AGENT_SRCS := $(wildcard userspace-agent/*.c)
 AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LOADER_SRCS) $(AGENT_SRCS))
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_OBJS))
 
-TOOLS := tt perf probe
+TOOLS := tt perf probe hold h2connect
 TOOL_BINS := $(patsubst %,$(BIN)/shunt-%,$(TOOLS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -90,6 +90,11 @@ $(BIN)/shunt: $(AGENT_OBJS) | $(BIN)
 $(BIN)/shunt-%: tests/tools/%.c $(wildcard tests/tools/*.h) | $(BIN)
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) -pthread $< -o $@ -lm
+
+# Speaks the proxies' tunnel protocol (HTTP/2 over TLS).
+$(BIN)/shunt-h2connect: tests/tools/h2connect.c $(wildcard tests/tools/*.h) | $(BIN)
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lnghttp2 -lssl -lcrypto
 
 # Unit tests run under ASan and UBSan; they link the userspace sources they
 # test, never the whole CLI.

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -41,73 +42,13 @@
 #include "mesh_read.h"
 #include "mesh_shared.h"
 #include "proxy_stats.h"
+#include "proxy_tunnel.h"
 
-#define BUF_SIZE	(256 * 1024)
-#define PROXY_SUITES	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-#define HDR_MAGIC	0x53484e54u /* "SHNT" */
-#define HDR_VERSION	1
-#define SETUP_TIMEOUT_S 10
-#define SYSTEM_NS	"shunt-system"
+#define PROXY_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define SYSTEM_NS    "shunt-system"
+#define FD_LIMIT     262144 /* one per proxied connection, and then some */
+#define TUNNEL_ALPN  "\x02h2"
 
-/*
- * The stream header, the first 128 bytes the outbound proxy sends inside
- * TLS (docs/proxy.md): where the connection goes and which workload made
- * it. The certificate proves the workload's identity; the inbound proxy
- * checks that the named workload runs as that identity.
- */
-struct proxy_header {
-	__u32 magic; /* network order */
-	__u8 version;
-	__u8 reserved;
-	__u16 port;	  /* network order */
-	__u8 addr[16];	  /* v4-mapped for IPv4 */
-	char source[104]; /* "namespace/name", NUL-padded */
-};
-_Static_assert(sizeof(struct proxy_header) == 128, "the wire header is 128 bytes");
-
-struct buf {
-	size_t start, end;
-	char data[BUF_SIZE];
-};
-
-enum conn_kind { OUTBOUND, INBOUND };
-enum conn_state { ST_CONNECTING, ST_HANDSHAKE, ST_HEADER, ST_UPSTREAM, ST_RELAY };
-
-struct conn;
-struct endpoint {
-	struct conn *c;
-	bool tls;
-};
-
-struct conn {
-	enum conn_kind kind;
-	enum conn_state st;
-	int pfd, tfd; /* plain side, TLS side */
-	SSL *ssl;
-	struct buf up;	 /* plain -> TLS */
-	struct buf down; /* TLS -> plain */
-	bool p_eof, t_eof, p_shut, t_shut, upstream_ready;
-	struct endpoint ep_p, ep_t;
-	time_t started, active; /* set up; last byte moved */
-	char sess_key[300];	/* outbound: session cache key (node|identity) */
-	char peer_node[64];
-	bool asserted;
-	struct shunt_proxy_key assert_key;
-	char desc[200];
-	unsigned long long up_bytes, down_bytes;
-	bool dead; /* closed; freed after the current batch of events */
-	struct conn *next, *prev;
-};
-
-struct worker {
-	int ep;
-	int out_fd, out6_fd, in_fd; /* out6_fd -1: no IPv6 outbound */
-	struct conn *conns;
-	struct conn *dead; /* closed in this batch: events may still name them */
-	pthread_t thread;
-};
-
-/* Shared, read-only after start (the caches have their own lock). */
 static struct {
 	struct mesh_config cfg;
 	const struct cfg_node *me;
@@ -118,6 +59,7 @@ static struct {
 	const char *ca_dir;
 	long cert_lifetime;
 	long idle_timeout;
+	atomic_uint ca_gen; /* bumped by each CA reload: tunnels of older ones drain */
 	pthread_mutex_t lock;
 	struct keymap ids; /* "ns/sa" -> index into idents */
 	struct ca_identity *idents;
@@ -202,14 +144,14 @@ out:
 /* TLS 1.3 tickets arrive after the handshake: keep the newest per key. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
-	struct conn *c = SSL_get_app_data(ssl);
+	struct tunnel *t = SSL_get_app_data(ssl);
 	size_t idx, len;
 
-	if (!c || !c->sess_key[0])
+	if (!t || t->side != OUTBOUND || !t->key[0])
 		return 0;
-	len = strlen(c->sess_key);
+	len = strlen(t->key);
 	pthread_mutex_lock(&px.lock);
-	if (keymap_get(&px.sessions, c->sess_key, len, &idx)) {
+	if (keymap_get(&px.sessions, t->key, len, &idx)) {
 		SSL_SESSION_free(px.session_list[idx]);
 		px.session_list[idx] = sess;
 	} else {
@@ -226,7 +168,7 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 		}
 		idx = px.nsessions++;
 		px.session_list[idx] = sess;
-		keymap_put(&px.sessions, c->sess_key, len, idx, NULL);
+		keymap_put(&px.sessions, t->key, len, idx, NULL);
 	}
 	pthread_mutex_unlock(&px.lock);
 	return 1; /* we keep the reference */
@@ -274,6 +216,17 @@ static int peer_spiffe(SSL *ssl, char *buf, size_t len)
 	}
 	GENERAL_NAMES_free(names);
 	return found;
+}
+
+/* The inbound side speaks only the tunnel protocol. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl, (void)arg;
+	if (SSL_select_next_proto((unsigned char **)out, outlen, (const unsigned char *)TUNNEL_ALPN,
+				  3, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
 }
 
 static int load_bundle(SSL_CTX *ctx)
@@ -324,10 +277,15 @@ static int make_ctxs(SSL_CTX **server_out, SSL_CTX **client_out)
 	 * two syscalls per 16 KiB record otherwise. */
 	SSL_CTX_set_read_ahead(server, 1);
 	SSL_CTX_set_read_ahead(client, 1);
-	SSL_CTX_set_default_read_buffer_len(server, BUF_SIZE);
-	SSL_CTX_set_default_read_buffer_len(client, BUF_SIZE);
-	/* The inbound side speaks for the node: it learns which workload a
-	 * stream is for only from the header, after the handshake. */
+	SSL_CTX_set_default_read_buffer_len(server, PROXY_BUF_SIZE);
+	SSL_CTX_set_default_read_buffer_len(client, PROXY_BUF_SIZE);
+	SSL_CTX_set_alpn_select_cb(server, alpn_select, NULL);
+	if (SSL_CTX_set_alpn_protos(client, (const unsigned char *)TUNNEL_ALPN, 3)) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* The inbound side speaks for the node: a tunnel carries streams of
+	 * one client identity, each request naming its workload. */
 	snprintf(node_sa, sizeof(node_sa), "node-%s", px.me->name);
 	if (identity_for(SYSTEM_NS, node_sa, &cert, &key))
 		goto fail;
@@ -409,6 +367,7 @@ static void reload_ca(void)
 	pthread_mutex_unlock(&px.lock);
 	SSL_CTX_free(old_server);
 	SSL_CTX_free(old_client);
+	atomic_fetch_add(&px.ca_gen, 1);
 	pr_info("the CA in %s changed: new trust bundle and certificates in use", px.ca_dir);
 }
 
@@ -487,84 +446,6 @@ static int ident_by_name(const char *qualified, __u32 *id)
 
 /* ---- connections ------------------------------------------------------- */
 
-static void conn_free(struct worker *w, struct conn *c, const char *why)
-{
-	/* up is client -> server on the outbound side, server -> client inbound. */
-	atomic_fetch_add(&proxy_stats.bytes_to_server, c->kind == OUTBOUND ? c->up_bytes : 0);
-	atomic_fetch_add(&proxy_stats.bytes_to_client, c->kind == OUTBOUND ? c->down_bytes : 0);
-	atomic_fetch_sub(&proxy_stats.active[c->kind], 1);
-	atomic_fetch_add(&proxy_stats.closed[c->kind], 1);
-	if (why && !strcmp(why, "reset"))
-		atomic_fetch_add(&proxy_stats.resets[c->kind], 1);
-	if (why && (!strncmp(why, "refused", 7) || strstr(why, "cannot connect") ||
-		    strstr(why, "destination refused")))
-		proxy_stats_refusal(why);
-	if (why)
-		pr_info("%s %s: %s (%llu bytes to the server, %llu back)",
-			c->kind == OUTBOUND ? "outbound" : "inbound", c->desc, why,
-			c->kind == OUTBOUND ? c->up_bytes : c->down_bytes,
-			c->kind == OUTBOUND ? c->down_bytes : c->up_bytes);
-	if (c->asserted)
-		bpf_map_delete_elem(px.asserted_fd, &c->assert_key);
-	if (c->ssl)
-		SSL_free(c->ssl);
-	if (c->pfd >= 0)
-		close(c->pfd);
-	if (c->tfd >= 0)
-		close(c->tfd);
-	c->ssl = NULL;
-	c->pfd = c->tfd = -1;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->dead = true;
-	c->prev = NULL;
-	c->next = w->dead;
-	w->dead = c;
-}
-
-static void reap(struct worker *w)
-{
-	struct conn *c = w->dead, *next;
-
-	for (; c; c = next) {
-		next = c->next;
-		free(c);
-	}
-	w->dead = NULL;
-}
-
-static struct conn *conn_new(struct worker *w, enum conn_kind kind)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return NULL;
-	c->kind = kind;
-	c->pfd = c->tfd = -1;
-	c->ep_p = (struct endpoint){c, false};
-	c->ep_t = (struct endpoint){c, true};
-	c->started = c->active = time(NULL);
-	atomic_fetch_add(&proxy_stats.conns[kind], 1);
-	atomic_fetch_add(&proxy_stats.active[kind], 1);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	return c;
-}
-
-static int watch(struct worker *w, int fd, struct endpoint *ep)
-{
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-				 .data.ptr = ep};
-
-	return epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
-}
-
 static int set_nodelay(int fd)
 {
 	int one = 1;
@@ -593,6 +474,94 @@ static void to_sockaddr(const __u8 addr[16], __u16 port, struct sockaddr_storage
 	}
 }
 
+/* "10.0.0.1:80" or "[fd00::1]:80" of ADDR and PORT, and back. */
+static void authority_format(const __u8 addr[16], __u16 port, char *out, size_t len)
+{
+	char a[SHUNT_ADDR_STRLEN];
+
+	shunt_addr_format(addr, a, sizeof(a));
+	snprintf(out, len, shunt_addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, port);
+}
+
+static int authority_parse(const char *text, __u8 addr[16], __u16 *port)
+{
+	char host[64];
+	const char *colon = strrchr(text, ':');
+	size_t hl;
+	long p;
+	char *end;
+
+	if (!colon)
+		return -EINVAL;
+	hl = (size_t)(colon - text);
+	if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']') {
+		text++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, text, hl);
+	host[hl] = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (*end || p < 1 || p > 65535 || shunt_addr_parse(host, addr))
+		return -EINVAL;
+	*port = (__u16)p;
+	return 0;
+}
+
+/* A new outbound tunnel to NODE for workloads of SRC's identity. */
+static struct tunnel *outbound_tunnel(struct worker *w, const struct cfg_node *node,
+				      const struct cfg_workload *src, const char *key)
+{
+	struct sockaddr_storage ss;
+	SSL_SESSION *sess;
+	X509 *cert = NULL;
+	EVP_PKEY *pkey = NULL;
+	struct tunnel *t;
+	SSL_CTX *ctx;
+	socklen_t slen;
+	SSL *ssl;
+	int fd;
+
+	if (identity_for(src->ns, src->service_account, &cert, &pkey))
+		return NULL;
+	to_sockaddr(node->inbound.addr, node->inbound.port, &ss, &slen);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ctx = ctx_get(false);
+	ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx);
+	if (fd < 0 || !ssl || SSL_use_certificate(ssl, cert) != 1 ||
+	    SSL_use_PrivateKey(ssl, pkey) != 1 || SSL_set_fd(ssl, fd) != 1) {
+		X509_free(cert);
+		EVP_PKEY_free(pkey);
+		SSL_free(ssl);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	X509_free(cert);
+	EVP_PKEY_free(pkey);
+	SSL_set_connect_state(ssl);
+	set_nodelay(fd);
+	if (connect(fd, (struct sockaddr *)&ss, slen) && errno != EINPROGRESS) {
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	t = tunnel_new(w, OUTBOUND, fd, ssl, true, atomic_load(&px.ca_gen));
+	if (!t)
+		return NULL;
+	snprintf(t->key, sizeof(t->key), "%s", key);
+	snprintf(t->peer_node, sizeof(t->peer_node), "%s", node->name);
+	/* The session ticket of an earlier tunnel: a shorter handshake. */
+	sess = session_for(key);
+	if (sess) {
+		SSL_set_session(ssl, sess);
+		SSL_SESSION_free(sess);
+	}
+	return t;
+}
+
 /* Outbound: a workload's connection, redirected here by the connect hook. */
 static void accept_outbound(struct worker *w, int fd)
 {
@@ -602,28 +571,22 @@ static void accept_outbound(struct worker *w, int fd)
 	socklen_t plen = sizeof(peer);
 	const struct cfg_workload *dst, *src;
 	const struct cfg_node *node;
-	struct sockaddr_storage ss;
-	struct proxy_header *h;
 	struct shunt_name name;
 	struct shunt_name_key nk = {.kind = SHUNT_NAME_IDENT};
-	SSL_SESSION *sess;
-	X509 *cert = NULL;
-	EVP_PKEY *pkey = NULL;
-	char dst_text[SHUNT_ADDR_STRLEN];
-	socklen_t slen;
-	struct conn *c;
+	char authority[80], tkey[300];
+	struct pstream *s;
+	struct tunnel *t;
 	__u64 version;
 
-	c = conn_new(w, OUTBOUND);
-	if (!c) {
+	set_nodelay(fd);
+	s = pstream_new(w, OUTBOUND, fd);
+	if (!s) {
 		close(fd);
 		return;
 	}
-	c->pfd = fd;
-	set_nodelay(fd);
-	snprintf(c->desc, sizeof(c->desc), "(unknown)");
+	snprintf(s->desc, sizeof(s->desc), "(unknown)");
 	if (getpeername(fd, (struct sockaddr *)&peer, &plen)) {
-		conn_free(w, c, "getpeername");
+		pstream_drop(s, "getpeername");
 		return;
 	}
 	if (peer.ss_family == AF_INET) {
@@ -639,11 +602,11 @@ static void accept_outbound(struct worker *w, int fd)
 		key.port = ntohs(p6->sin6_port);
 	}
 	if (bpf_map_lookup_elem(px.orig_fd, &key, &orig)) {
-		conn_free(w, c, "refused: the kernel sent no connection from this address here");
+		pstream_drop(s, "refused: the kernel sent no connection from this address here");
 		return;
 	}
 	bpf_map_delete_elem(px.orig_fd, &key);
-	shunt_addr_format(orig.addr, dst_text, sizeof(dst_text));
+	authority_format(orig.addr, orig.port, authority, sizeof(authority));
 	dst = workload_by_addr(orig.addr);
 	node = dst ? cfg_node_find(&px.cfg, dst->node) : NULL;
 	nk.id = orig.src_id;
@@ -651,115 +614,112 @@ static void accept_outbound(struct worker *w, int fd)
 	    bpf_map_lookup_elem(px.names_fd, &nk, &name))
 		name.name[0] = 0;
 	name.name[sizeof(name.name) - 1] = 0;
-	snprintf(c->desc, sizeof(c->desc), "%s -> %s:%u", name.name, dst_text, orig.port);
+	snprintf(s->desc, sizeof(s->desc), "%s -> %s", name.name, authority);
 	src = workload_by_name(name.name);
 	if (!dst || !src || !node || !node->has_proxy) {
-		conn_free(w, c, "refused: unknown source, destination or destination node proxy");
+		pstream_drop(s, "refused: unknown source, destination or destination node proxy");
 		return;
 	}
-	if (identity_for(src->ns, src->service_account, &cert, &pkey)) {
-		conn_free(w, c, "refused: no certificate for the source identity");
+	/* Streams of one identity to one node share tunnels. */
+	snprintf(tkey, sizeof(tkey), "%s|%s/%s", node->name, src->ns, src->service_account);
+	t = tunnel_pool_find(w, tkey, atomic_load(&px.ca_gen), time(NULL) - px.cert_lifetime / 3);
+	if (t)
+		atomic_fetch_add(&proxy_stats.streams_pooled, 1);
+	else
+		t = outbound_tunnel(w, node, src, tkey);
+	if (!t) {
+		pstream_drop(s, "cannot reach the destination node's proxy");
 		return;
 	}
-	/* The header goes first on the TLS side. */
-	h = (struct proxy_header *)c->up.data;
-	memset(h, 0, sizeof(*h));
-	h->magic = htonl(HDR_MAGIC);
-	h->version = HDR_VERSION;
-	h->port = htons(orig.port);
-	memcpy(h->addr, orig.addr, 16);
-	snprintf(h->source, sizeof(h->source), "%s", name.name);
-	c->up.end = sizeof(*h);
-	snprintf(c->peer_node, sizeof(c->peer_node), "%s", node->name);
-	snprintf(c->sess_key, sizeof(c->sess_key), "%s|%s/%s", node->name, src->ns,
-		 src->service_account);
-
-	to_sockaddr(node->inbound.addr, node->inbound.port, &ss, &slen);
-	c->tfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	{
-		SSL_CTX *ctx = ctx_get(false);
-
-		c->ssl = SSL_new(ctx);
-		SSL_CTX_free(ctx);
-	}
-	if (c->tfd < 0 || !c->ssl || SSL_use_certificate(c->ssl, cert) != 1 ||
-	    SSL_use_PrivateKey(c->ssl, pkey) != 1 || SSL_set_fd(c->ssl, c->tfd) != 1) {
-		X509_free(cert);
-		EVP_PKEY_free(pkey);
-		conn_free(w, c, "cannot set up TLS");
-		return;
-	}
-	X509_free(cert);
-	EVP_PKEY_free(pkey);
-	SSL_set_app_data(c->ssl, c);
-	SSL_set_connect_state(c->ssl);
-	sess = session_for(c->sess_key);
-	if (sess) {
-		SSL_set_session(c->ssl, sess);
-		SSL_SESSION_free(sess);
-	}
-	set_nodelay(c->tfd);
-	if (connect(c->tfd, (struct sockaddr *)&ss, slen) && errno != EINPROGRESS) {
-		conn_free(w, c, "cannot reach the destination node's proxy");
-		return;
-	}
-	c->st = ST_CONNECTING;
-	if (watch(w, c->pfd, &c->ep_p) || watch(w, c->tfd, &c->ep_t))
-		conn_free(w, c, "epoll");
+	if (tunnel_open_stream(t, s, authority, name.name))
+		pstream_drop(s, "cannot open a stream");
 }
 
 static void accept_inbound(struct worker *w, int fd)
 {
-	struct conn *c = conn_new(w, INBOUND);
+	SSL_CTX *ctx = ctx_get(true);
+	SSL *ssl = SSL_new(ctx);
 
-	if (!c) {
+	SSL_CTX_free(ctx);
+	set_nodelay(fd);
+	if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+		pr_warn("inbound: cannot set up TLS: %s", ssl_err());
+		SSL_free(ssl);
 		close(fd);
 		return;
 	}
-	c->tfd = fd;
-	snprintf(c->desc, sizeof(c->desc), "(handshake)");
-	set_nodelay(fd);
-	{
-		SSL_CTX *ctx = ctx_get(true);
-
-		c->ssl = SSL_new(ctx);
-		SSL_CTX_free(ctx);
-	}
-	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
-		conn_free(w, c, "cannot set up TLS");
-		return;
-	}
-	SSL_set_app_data(c->ssl, NULL);
-	SSL_set_accept_state(c->ssl);
-	c->st = ST_HANDSHAKE;
-	if (watch(w, c->tfd, &c->ep_t))
-		conn_free(w, c, "epoll");
+	SSL_set_accept_state(ssl);
+	tunnel_new(w, INBOUND, fd, ssl, false, atomic_load(&px.ca_gen));
 }
 
-/* Inbound: the header is in; check it against the certificate and policy,
- * then connect to the workload. Returns a reason to refuse, or NULL. */
-static const char *inbound_open(struct worker *w, struct conn *c, const char *peer_id)
+const char *proxy_peer_verified(struct tunnel *t)
 {
-	struct proxy_header h;
+	char want[SHUNT_SPIFFE_MAX], sa[80];
+
+	if (peer_spiffe(t->ssl, t->peer_id, sizeof(t->peer_id))) {
+		snprintf(t->peer_id, sizeof(t->peer_id), "(no identity)");
+		return "refused: the peer certificate has no single identity";
+	}
+	if (t->side == INBOUND)
+		return NULL; /* each stream is checked against it */
+	snprintf(sa, sizeof(sa), "node-%s", t->peer_node);
+	if (ca_spiffe_id(want, sizeof(want), px.cfg.trust_domain, SYSTEM_NS, sa) ||
+	    strcmp(want, t->peer_id))
+		return "refused: the peer is not that node's proxy";
+	return NULL;
+}
+
+void proxy_handshake_failed(struct tunnel *t)
+{
+	long v = SSL_get_verify_result(t->ssl);
+	const char *e = ssl_err();
+
+	pr_info("%s tunnel %s: TLS handshake failed: %s%s%s",
+		t->side == OUTBOUND ? "outbound" : "inbound", t->side == OUTBOUND ? t->key : "", e,
+		v != X509_V_OK ? ": peer certificate " : "",
+		v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
+	proxy_stats_handshake_failure(v, e);
+}
+
+void proxy_stream_ended(struct pstream *s, const char *why)
+{
+	/* from_plain is towards the server on the outbound side. */
+	bool out = s->side == OUTBOUND;
+
+	if (s->asserted)
+		bpf_map_delete_elem(px.asserted_fd, &s->assert_key);
+	atomic_fetch_add(&proxy_stats.bytes_to_server, out ? s->from_plain : 0);
+	atomic_fetch_add(&proxy_stats.bytes_to_client, out ? s->to_plain : 0);
+	if (!why)
+		return;
+	if (!strncmp(why, "refused", 7) || strstr(why, "cannot connect") ||
+	    strstr(why, "destination refused"))
+		proxy_stats_refusal(why);
+	pr_info("%s %s: %s (%llu bytes to the server, %llu back)", out ? "outbound" : "inbound",
+		s->desc, why, out ? s->from_plain : s->to_plain, out ? s->to_plain : s->from_plain);
+}
+
+/* Inbound: a request is in; check it against the certificate and policy,
+ * then connect to the workload. Returns a reason to refuse, or NULL. */
+const char *proxy_inbound_open(struct pstream *s, const char *peer_id)
+{
 	const struct cfg_workload *src, *dst;
 	struct sockaddr_storage ss, local;
 	socklen_t slen, llen = sizeof(local);
-	char want[SHUNT_SPIFFE_MAX], dst_text[SHUNT_ADDR_STRLEN];
+	char want[SHUNT_SPIFFE_MAX];
 	struct shunt_proxy_asserted as = {0};
 	__u32 src_id, dst_id, rule, gen;
+	__u8 addr[16];
 	__u64 version;
+	__u16 port;
 	__u8 verdict;
+	int fd;
 
-	memcpy(&h, c->down.data + c->down.start, sizeof(h));
-	c->down.start += sizeof(h);
-	h.source[sizeof(h.source) - 1] = 0;
-	if (ntohl(h.magic) != HDR_MAGIC || h.version != HDR_VERSION)
-		return "refused: not a shunt stream header";
-	shunt_addr_format(h.addr, dst_text, sizeof(dst_text));
-	snprintf(c->desc, sizeof(c->desc), "%s (%s) -> %s:%u", h.source, peer_id, dst_text,
-		 ntohs(h.port));
-	src = workload_by_name(h.source);
-	dst = workload_by_addr(h.addr);
+	snprintf(s->desc, sizeof(s->desc), "%s (%s) -> %s", s->source, peer_id, s->authority);
+	if (authority_parse(s->authority, addr, &port))
+		return "refused: not a CONNECT to an address and port";
+	src = workload_by_name(s->source);
+	dst = workload_by_addr(addr);
 	if (!src)
 		return "refused: unknown source workload";
 	if (ca_spiffe_id(want, sizeof(want), px.cfg.trust_domain, src->ns, src->service_account) ||
@@ -767,7 +727,7 @@ static const char *inbound_open(struct worker *w, struct conn *c, const char *pe
 		return "refused: the certificate's identity is not the source workload's";
 	if (!dst || strcmp(dst->node, px.me->name))
 		return "refused: the destination is not a workload of this node";
-	if (ident_by_name(h.source, &src_id) || mesh_state_read_fd(px.state_fd, &gen, &version))
+	if (ident_by_name(s->source, &src_id) || mesh_state_read_fd(px.state_fd, &gen, &version))
 		return "refused: the source is unknown to the kernel";
 	{
 		char q[160];
@@ -777,21 +737,25 @@ static const char *inbound_open(struct worker *w, struct conn *c, const char *pe
 			return "refused: the destination is unknown to the kernel";
 	}
 	verdict = mesh_policy_decide(&px.pol, gen, SHUNT_DIR_INGRESS, dst_id, src_id,
-				     SHUNT_PROTO_TCP, ntohs(h.port), &rule, NULL);
+				     SHUNT_PROTO_TCP, port, &rule, NULL);
 	if (verdict != SHUNT_VERDICT_ALLOW)
 		return "refused by the destination's ingress policy";
 
 	/* Connect from the node's pod-facing address, with the verified
 	 * identity asserted to the kernel for this exact address and port. */
-	to_sockaddr(h.addr, ntohs(h.port), &ss, &slen);
-	c->pfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->pfd < 0)
+	to_sockaddr(addr, port, &ss, &slen);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		return "cannot open a socket";
+	if (pstream_attach(s, fd)) {
+		close(fd);
+		return "cannot open a socket (epoll)";
+	}
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in b = {.sin_family = AF_INET};
 
 		memcpy(&b.sin_addr, px.me->outbound.addr + 12, 4);
-		if (bind(c->pfd, (struct sockaddr *)&b, sizeof(b)))
+		if (bind(fd, (struct sockaddr *)&b, sizeof(b)))
 			return "cannot bind to the node's pod-facing address";
 	} else {
 		struct sockaddr_in6 b = {.sin6_family = AF_INET6};
@@ -800,296 +764,56 @@ static const char *inbound_open(struct worker *w, struct conn *c, const char *pe
 			return "refused: this node has no IPv6 pod-facing proxy address "
 			       "(outbound6)";
 		memcpy(&b.sin6_addr, px.me->outbound6.addr, 16);
-		if (bind(c->pfd, (struct sockaddr *)&b, sizeof(b)))
+		if (bind(fd, (struct sockaddr *)&b, sizeof(b)))
 			return "cannot bind to the node's IPv6 pod-facing address";
 	}
-	if (getsockname(c->pfd, (struct sockaddr *)&local, &llen))
-		return "getsockname";
-	memset(&c->assert_key, 0, sizeof(c->assert_key));
+	if (getsockname(fd, (struct sockaddr *)&local, &llen))
+		return "cannot open a socket (getsockname)";
+	memset(&s->assert_key, 0, sizeof(s->assert_key));
 	if (local.ss_family == AF_INET) {
 		const struct sockaddr_in *l = (const void *)&local;
 
-		memset(c->assert_key.addr + 10, 0xff, 2);
-		memcpy(c->assert_key.addr + 12, &l->sin_addr, 4);
-		c->assert_key.port = ntohs(l->sin_port);
+		memset(s->assert_key.addr + 10, 0xff, 2);
+		memcpy(s->assert_key.addr + 12, &l->sin_addr, 4);
+		s->assert_key.port = ntohs(l->sin_port);
 	} else {
 		const struct sockaddr_in6 *l = (const void *)&local;
 
-		memcpy(c->assert_key.addr, &l->sin6_addr, 16);
-		c->assert_key.port = ntohs(l->sin6_port);
+		memcpy(s->assert_key.addr, &l->sin6_addr, 16);
+		s->assert_key.port = ntohs(l->sin6_port);
 	}
 	as.src_id = src_id;
-	if (bpf_map_update_elem(px.asserted_fd, &c->assert_key, &as, BPF_ANY))
+	if (bpf_map_update_elem(px.asserted_fd, &s->assert_key, &as, BPF_ANY))
 		return "cannot assert the identity to the kernel";
-	c->asserted = true;
-	set_nodelay(c->pfd);
-	if (connect(c->pfd, (struct sockaddr *)&ss, slen) && errno != EINPROGRESS)
+	s->asserted = true;
+	set_nodelay(fd);
+	if (connect(fd, (struct sockaddr *)&ss, slen) && errno != EINPROGRESS)
 		return "cannot connect to the destination";
-	if (watch(w, c->pfd, &c->ep_p))
-		return "epoll";
-	c->st = ST_UPSTREAM;
 	return NULL;
-}
-
-enum { MOVED = 1, STALLED = 0, FAILED = -1 };
-
-static int ssl_wants(SSL *ssl, int ret)
-{
-	int e = SSL_get_error(ssl, ret);
-
-	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? STALLED : FAILED;
-}
-
-/* One step of every direction; MOVED if anything happened. */
-static int pump(struct conn *c, bool relay)
-{
-	int moved = STALLED, r;
-	ssize_t n;
-
-	/* plain -> up */
-	if (!c->p_eof && c->pfd >= 0 && c->up.end < BUF_SIZE &&
-	    (c->kind == OUTBOUND || c->st == ST_RELAY)) {
-		n = read(c->pfd, c->up.data + c->up.end, BUF_SIZE - c->up.end);
-		if (n > 0) {
-			c->up.end += (size_t)n;
-			moved = MOVED;
-		} else if (n == 0) {
-			c->p_eof = true;
-			moved = MOVED;
-		} else if (errno != EAGAIN && errno != EINTR) {
-			return FAILED;
-		}
-	}
-	/* up -> TLS */
-	if (relay && c->up.end > c->up.start) {
-		r = SSL_write(c->ssl, c->up.data + c->up.start, (int)(c->up.end - c->up.start));
-		if (r > 0) {
-			c->up.start += (size_t)r;
-			c->up_bytes += (unsigned long long)r;
-			if (c->up.start == c->up.end)
-				c->up.start = c->up.end = 0;
-			moved = MOVED;
-		} else if (ssl_wants(c->ssl, r) == FAILED) {
-			return FAILED;
-		}
-	}
-	if (relay && c->p_eof && c->up.start == c->up.end && !c->t_shut) {
-		r = SSL_shutdown(c->ssl); /* close_notify: our half is done */
-		if (r >= 0) {
-			c->t_shut = true;
-			moved = MOVED;
-		} else if (ssl_wants(c->ssl, r) == FAILED) {
-			return FAILED;
-		}
-	}
-	/* TLS -> down */
-	if (!c->t_eof && c->down.end < BUF_SIZE &&
-	    (relay || c->st == ST_HEADER || c->st == ST_UPSTREAM)) {
-		if (c->down.start == c->down.end)
-			c->down.start = c->down.end = 0;
-		r = SSL_read(c->ssl, c->down.data + c->down.end, (int)(BUF_SIZE - c->down.end));
-		if (r > 0) {
-			c->down.end += (size_t)r;
-			moved = MOVED;
-		} else if (SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN) {
-			c->t_eof = true;
-			moved = MOVED;
-		} else if (ssl_wants(c->ssl, r) == FAILED) {
-			return FAILED;
-		}
-	}
-	/* down -> plain */
-	if (relay && c->down.end > c->down.start) {
-		n = write(c->pfd, c->down.data + c->down.start, c->down.end - c->down.start);
-		if (n > 0) {
-			c->down.start += (size_t)n;
-			c->down_bytes += (unsigned long long)n;
-			if (c->down.start == c->down.end)
-				c->down.start = c->down.end = 0;
-			moved = MOVED;
-		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			return FAILED;
-		}
-	}
-	if (relay && c->t_eof && c->down.start == c->down.end && !c->p_shut) {
-		shutdown(c->pfd, SHUT_WR);
-		c->p_shut = true;
-		moved = MOVED;
-	}
-	return moved;
-}
-
-/* Logs and counts why a handshake failed, naming a refused certificate's fault. */
-static void handshake_failed(struct worker *w, struct conn *c)
-{
-	long v = SSL_get_verify_result(c->ssl);
-	const char *e = ssl_err();
-	char reason[400];
-
-	snprintf(reason, sizeof(reason), "TLS handshake failed: %s%s%s", e,
-		 v != X509_V_OK ? ": peer certificate " : "",
-		 v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
-	proxy_stats_handshake_failure(v, e);
-	conn_free(w, c, reason);
-}
-
-static void conn_run(struct worker *w, struct conn *c)
-{
-	char peer_id[SHUNT_SPIFFE_MAX];
-	const char *why;
-	int r, err;
-	socklen_t len;
-
-	while (!c->dead) {
-		switch (c->st) {
-		case ST_CONNECTING:
-			len = sizeof(err);
-			if (getsockopt(c->tfd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-				conn_free(w, c, "cannot reach the destination node's proxy");
-				return;
-			}
-			{
-				struct sockaddr_storage ss;
-				socklen_t sl = sizeof(ss);
-
-				if (getpeername(c->tfd, (struct sockaddr *)&ss, &sl)) {
-					if (pump(c, false) == FAILED) {
-						conn_free(w, c, "client failed");
-						return;
-					}
-					return; /* not connected yet */
-				}
-			}
-			c->st = ST_HANDSHAKE;
-			continue;
-		case ST_HANDSHAKE:
-			r = SSL_do_handshake(c->ssl);
-			if (r != 1) {
-				if (ssl_wants(c->ssl, r) == FAILED) {
-					handshake_failed(w, c);
-					return;
-				}
-				if (c->kind == OUTBOUND && pump(c, false) == FAILED) {
-					conn_free(w, c, "client failed");
-					return;
-				}
-				return;
-			}
-			if (peer_spiffe(c->ssl, peer_id, sizeof(peer_id))) {
-				conn_free(w, c,
-					  "refused: the peer certificate has no single identity");
-				return;
-			}
-			atomic_fetch_add(&proxy_stats.handshakes[c->kind], 1);
-			if (SSL_session_reused(c->ssl))
-				atomic_fetch_add(&proxy_stats.resumed, 1);
-			if (c->kind == OUTBOUND) {
-				char want[SHUNT_SPIFFE_MAX], sa[80];
-
-				snprintf(sa, sizeof(sa), "node-%s", c->peer_node);
-				if (ca_spiffe_id(want, sizeof(want), px.cfg.trust_domain, SYSTEM_NS,
-						 sa) ||
-				    strcmp(want, peer_id)) {
-					conn_free(w, c,
-						  "refused: the peer is not that node's proxy");
-					return;
-				}
-				c->st = ST_RELAY;
-			} else {
-				snprintf(c->desc, sizeof(c->desc), "(%.180s, header)", peer_id);
-				c->st = ST_HEADER;
-			}
-			continue;
-		case ST_HEADER:
-			if (c->down.end - c->down.start >= sizeof(struct proxy_header)) {
-				char id[SHUNT_SPIFFE_MAX];
-
-				if (peer_spiffe(c->ssl, id, sizeof(id)))
-					id[0] = 0;
-				why = inbound_open(w, c, id);
-				if (why) {
-					conn_free(w, c, why);
-					return;
-				}
-				continue;
-			}
-			r = pump(c, false);
-			if (r == FAILED || (c->t_eof && c->down.end - c->down.start <
-							    sizeof(struct proxy_header))) {
-				conn_free(w, c, "closed before a complete header");
-				return;
-			}
-			if (r == STALLED)
-				return;
-			continue;
-		case ST_UPSTREAM:
-			len = sizeof(err);
-			if (getsockopt(c->pfd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-				conn_free(w, c, "the destination refused the connection");
-				return;
-			}
-			{
-				struct sockaddr_storage ss;
-				socklen_t sl = sizeof(ss);
-
-				if (getpeername(c->pfd, (struct sockaddr *)&ss, &sl)) {
-					if (pump(c, false) == FAILED) {
-						conn_free(w, c, "peer failed");
-						return;
-					}
-					return;
-				}
-			}
-			pr_info("inbound %s: open", c->desc);
-			c->st = ST_RELAY;
-			continue;
-		case ST_RELAY:
-			r = pump(c, true);
-			if (r == MOVED)
-				c->active = time(NULL);
-			if (r == FAILED) {
-				conn_free(w, c, "reset");
-				return;
-			}
-			if (c->p_eof && c->t_eof && c->t_shut && c->p_shut &&
-			    c->up.start == c->up.end && c->down.start == c->down.end) {
-				conn_free(w, c, "closed");
-				return;
-			}
-			if (r == STALLED)
-				return;
-			continue;
-		}
-	}
 }
 
 static void accept_all(struct worker *w, int lfd, bool inbound)
 {
+	static _Atomic time_t warned;
+
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			time_t now = time(NULL);
+
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    atomic_exchange(&warned, now) != now)
+				pr_warn("cannot accept: %s (connections open: %lld)",
+					strerror(errno),
+					(long long)atomic_load(&proxy_stats.active[OUTBOUND]) +
+					    (long long)atomic_load(&proxy_stats.active[INBOUND]));
 			return;
+		}
 		if (inbound)
 			accept_inbound(w, fd);
 		else
 			accept_outbound(w, fd);
-	}
-}
-
-/* Connections still setting up after SETUP_TIMEOUT_S are given up, and
- * connections that moved no byte for the idle timeout are closed. */
-static void expire(struct worker *w)
-{
-	time_t now = time(NULL);
-	struct conn *c = w->conns, *next;
-
-	for (; c; c = next) {
-		next = c->next;
-		if (c->st != ST_RELAY && now - c->started > SETUP_TIMEOUT_S)
-			conn_free(w, c, "set-up timed out");
-		else if (c->st == ST_RELAY && now - c->active > px.idle_timeout)
-			conn_free(w, c, "idle timeout");
 	}
 }
 
@@ -1103,29 +827,28 @@ static void *worker_main(void *arg)
 	while (!stopping) {
 		n = epoll_wait(w->ep, evs, 64, 1000);
 		for (i = 0; i < n; i++) {
+			struct endpoint *ep = evs[i].data.ptr;
+
 			if (evs[i].data.ptr == &w->out_fd) {
 				accept_all(w, w->out_fd, false);
 			} else if (evs[i].data.ptr == &w->out6_fd) {
 				accept_all(w, w->out6_fd, false);
 			} else if (evs[i].data.ptr == &w->in_fd) {
 				accept_all(w, w->in_fd, true);
+			} else if (ep->is_tunnel) {
+				/* Closed earlier in this batch: still allocated, marked dead. */
+				tunnel_event(ep->obj);
 			} else {
-				struct endpoint *ep = evs[i].data.ptr;
-
-				/* A connection freed earlier in this batch is gone from
-				 * the list; events for it were removed with its fds. */
-				conn_run(w, ep->c);
+				pstream_event(ep->obj);
 			}
 		}
 		if (time(NULL) != last) {
 			last = time(NULL);
-			expire(w);
+			proxy_worker_expire(w, px.idle_timeout);
 		}
-		reap(w);
+		proxy_worker_reap(w);
 	}
-	while (w->conns)
-		conn_free(w, w->conns, NULL);
-	reap(w);
+	proxy_worker_close_all(w);
 	return NULL;
 }
 
@@ -1185,6 +908,29 @@ static int index_config(void)
 	return 0;
 }
 
+/* Each proxied connection holds a descriptor on each proxy (tunnels add
+ * one per 128): the usual 1024 would cap a node far below 10,000
+ * connections. Raising the hard limit needs CAP_SYS_RESOURCE. */
+static void raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur >= FD_LIMIT)
+		return;
+	r.rlim_cur = FD_LIMIT;
+	if (r.rlim_max < FD_LIMIT)
+		r.rlim_max = FD_LIMIT;
+	if (setrlimit(RLIMIT_NOFILE, &r)) {
+		getrlimit(RLIMIT_NOFILE, &r);
+		r.rlim_cur = r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+		getrlimit(RLIMIT_NOFILE, &r);
+		pr_warn("file descriptors limited to %llu (no CAP_SYS_RESOURCE to raise it): "
+			"at most about that many proxied connections",
+			(unsigned long long)r.rlim_cur);
+	}
+}
+
 int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 {
 	struct worker *workers = NULL;
@@ -1227,6 +973,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	}
 	if ((err = tls_setup()))
 		goto out;
+	raise_fd_limit();
 	{
 		pthread_t wt;
 

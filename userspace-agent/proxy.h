@@ -5,13 +5,15 @@
  *
  *  - outbound: accepts the connections the connect hook sent to it, reads
  *    the original destination and the connecting workload from the kernel
- *    (shunt_proxy_orig), and opens TLS 1.3 to the destination node's inbound
- *    port with a certificate of the connecting workload's identity;
+ *    (shunt_proxy_orig), and sends each as an HTTP/2 CONNECT stream over a
+ *    pooled TLS 1.3 tunnel to the destination node's inbound port, made
+ *    with a certificate of the connecting workload's identity;
  *  - inbound: verifies the peer certificate against the mesh CA bundle,
- *    checks that the workload named in the stream header runs as the
- *    certificate's identity, applies the destination's ingress policy to
- *    it, and connects to the destination with that identity asserted to the
- *    kernel (shunt_proxy_asserted).
+ *    checks that the workload each request names runs as the certificate's
+ *    identity, applies the destination's ingress policy to it, and connects
+ *    to the destination with that identity asserted to the kernel
+ *    (shunt_proxy_asserted).
+ * proxy_tunnel.c moves the bytes; this file decides.
  */
 #ifndef SHUNT_PROXY_H
 #define SHUNT_PROXY_H

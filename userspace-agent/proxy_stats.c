@@ -81,6 +81,21 @@ int proxy_metrics_handler(const char *path, char **body, size_t *len, void *ctx)
 	for (i = 0; i < 2; i++)
 		fprintf(out, "shunt_proxy_connections_active{side=\"%s\"} %llu\n", sides[i],
 			atomic_load(&s->active[i]));
+	fprintf(out, "# HELP shunt_proxy_tunnels_total TLS connections between node proxies.\n"
+		     "# TYPE shunt_proxy_tunnels_total counter\n");
+	for (i = 0; i < 2; i++)
+		fprintf(out, "shunt_proxy_tunnels_total{side=\"%s\"} %llu\n", sides[i],
+			atomic_load(&s->tunnels[i]));
+	fprintf(out, "# TYPE shunt_proxy_tunnels_active gauge\n");
+	for (i = 0; i < 2; i++)
+		fprintf(out, "shunt_proxy_tunnels_active{side=\"%s\"} %llu\n", sides[i],
+			atomic_load(&s->tunnels_active[i]));
+	fprintf(out,
+		"# HELP shunt_proxy_streams_pooled_total Outbound connections that shared a tunnel "
+		"another connection opened (no handshake of their own).\n"
+		"# TYPE shunt_proxy_streams_pooled_total counter\n"
+		"shunt_proxy_streams_pooled_total %llu\n",
+		atomic_load(&s->streams_pooled));
 	fprintf(out, "# TYPE shunt_proxy_resets_total counter\n");
 	for (i = 0; i < 2; i++)
 		fprintf(out, "shunt_proxy_resets_total{side=\"%s\"} %llu\n", sides[i],

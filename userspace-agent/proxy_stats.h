@@ -18,9 +18,11 @@ enum proxy_hs_fail {
 
 enum proxy_refusal { RF_NO_ORIGIN, RF_IDENTITY, RF_POLICY, RF_UNKNOWN, RF_UPSTREAM, RF_MAX };
 
-/* Indexed by side: 0 outbound, 1 inbound. */
+/* Indexed by side: 0 outbound, 1 inbound. conns are proxied connections
+ * (HTTP/2 streams), tunnels the TLS connections that carry them. */
 struct proxy_stats {
 	atomic_ullong conns[2], active[2], closed[2], resets[2];
+	atomic_ullong tunnels[2], tunnels_active[2], streams_pooled;
 	atomic_ullong bytes_to_server, bytes_to_client;
 	atomic_ullong handshakes[2], resumed, hs_fail[HS_MAX], refused[RF_MAX];
 };

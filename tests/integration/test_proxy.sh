@@ -59,10 +59,74 @@ test_proxy_many_concurrent_connections() {
 	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7001" --count 2000 --send 64K --expect 64K
 	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7001" --conns 2000 --send 64K --expect 64K
 	t_tt_server_wait
-	# Connections from one identity to one node share TLS sessions (those
-	# that start before the first session ticket arrives cannot).
-	t_ge "$(proxy_metric n1 shunt_proxy_sessions_resumed_total)" 1000 "TLS sessions resumed of 2000"
+	# Connections from one identity to one node share tunnels: a TLS
+	# handshake per 128 concurrent connections at most, not one each.
+	local tunnels pooled
+	tunnels=$(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}')
+	pooled=$(proxy_metric n1 shunt_proxy_streams_pooled_total)
+	t_le "$tunnels" 64 "tunnels opened for 2000 connections"
+	# (and one warm-up connection)
+	t_ge "$((tunnels + pooled))" 2000 "connections that opened a tunnel plus those that shared one"
 	t_eq "$(proxy_metric n1 'shunt_proxy_connections_active{side="outbound"}')" 0 "connections left open"
+}
+
+proxy_outbound_idle() { [ "$(proxy_metric "$1" 'shunt_proxy_connections_active{side="outbound"}')" = 0 ]; }
+
+# 10,000 connections open at once through both proxies (one thread holds
+# them all: shunt-hold), each checked by an echo before and after the hold.
+test_proxy_holds_10000_connections_at_once() {
+	proxy_setup
+	local out=$T_TMP/hold.out i
+	t_exec n2-p2 -- "$HOLD" server --listen "$(t_pod_ip n2-p2):7001" >"$T_TMP/hold-server.out" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 5 grep -q listening "$T_TMP/hold-server.out" || t_fail "hold server did not start: $(cat "$T_TMP/hold-server.out")"
+	t_exec n1-p1 -- "$HOLD" client --connect "$(t_pod_ip n2-p2):7001" --conns 10000 --hold 2 \
+		--timeout 120 >"$out" 2>&1 &
+	local client=$!
+	T_PIDS+=($client)
+	for ((i = 0; i < 1200; i++)); do
+		grep -q holding "$out" && break
+		kill -0 $client 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q 'holding 10000' "$out" || t_fail "not all 10000 connections came up: $(cat "$out")"
+	t_ge "$(proxy_metric n1 'shunt_proxy_connections_active{side="outbound"}')" 10000 "n1 outbound connections open at once"
+	t_ge "$(proxy_metric n2 'shunt_proxy_connections_active{side="inbound"}')" 10000 "n2 inbound connections open at once"
+	wait $client || t_fail "hold client failed: $(tail -1 "$out")"
+	t_eq "$(tail -1 "$out" | jq .second_ok)" 10000 "connections that echoed after the hold"
+	t_wait_for 10 proxy_outbound_idle n1 || t_fail "connections left open on n1's proxy"
+}
+
+# Streams of one identity share a tunnel, and each is on its own there: a
+# server that stops reading holds up only its stream (flow control), and
+# refused connections reset only theirs, while a transfer goes on intact.
+test_proxy_streams_on_one_tunnel_do_not_hold_each_other_up() {
+	# One worker thread: each worker has its own tunnels.
+	PROXY_ARGS="--threads 1" proxy_setup
+	t_exec n2-p2 -- "$HOLD" server --listen "$(t_pod_ip n2-p2):8080" --stall >"$T_TMP/stall.out" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 5 grep -q listening "$T_TMP/stall.out" || t_fail "stalled server did not start"
+	# This one sends until the server's window and the proxies' are full.
+	t_exec n1-p1 -- "$TT" client --connect "$(t_pod_ip n2-p2):8080" --send 256M --timeout 60 \
+		>"$T_TMP/stalled.out" 2>&1 &
+	T_PIDS+=($!)
+	sleep 1
+	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7000" --count 1 --send 64M --expect 64M --handshake
+	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7000" --send 64M --expect 64M --handshake &
+	local client=$!
+	# Meanwhile: connections to a port where nothing listens are refused.
+	local i refused=0
+	for ((i = 0; i < 20; i++)); do
+		[ "$(t_probe_outcome n1-p1 "$(t_pod_ip n2-p2):7001" --timeout-ms 3000)" = ok ] ||
+			refused=$((refused + 1))
+	done
+	wait $client || t_fail "the transfer beside a stalled stream failed"
+	t_tt_server_wait
+	t_eq "$refused" 20 "connections to a closed port that failed"
+	t_eq "$(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}')" 1 "tunnels from n1 (one identity, one node)"
+	t_ge "$(proxy_metric n2 'shunt_proxy_refused_total{reason="upstream"}')" 20 "refusals counted as upstream"
+	grep -q "inbound default/n1-p1 .* -> 10.100.2.12:7000: closed (67108865 bytes" "$T_TMP/proxy.n2.log" ||
+		t_fail "the transfer did not close cleanly on n2"
 }
 
 # The client half-closes, the server reads to EOF and only then answers; and
@@ -116,14 +180,13 @@ proxy_tls_client() {
 		-connect 10.99.0.2:15008 -CAfile "$T_TMP/ca/bundle.pem" "$@" 2>&1
 }
 
-# The 128-byte stream header (docs/proxy.md) for SOURCE to 10.100.2.12:PORT.
-proxy_header() {
-	local source=$1 port=$2
-	printf 'SHNT\x01\x00'
-	printf "\\x$(printf %02x $((port >> 8)))\\x$(printf %02x $((port & 255)))"
-	printf '\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x0a\x64\x02\x0c'
-	printf '%s' "$source"
-	head -c $((104 - ${#source})) /dev/zero
+# One CONNECT stream to n2's inbound port as SOURCE to 10.100.2.12:PORT,
+# with certificate CRT (and CRT's key): what another node's proxy sends.
+proxy_h2_connect() {
+	local source=$1 port=$2 crt=$3
+	timeout 10 ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" "$H2CONNECT" --connect 10.99.0.2:15008 \
+		--ca "$T_TMP/ca/bundle.pem" --cert "$crt.crt" --key "$crt.key" \
+		--authority 10.100.2.12:"$port" --source "$source" </dev/null 2>"$T_TMP/h2connect.err"
 }
 
 # Waits for a refusal REASON in n2's proxy log.
@@ -144,32 +207,33 @@ test_proxy_refuses_impersonation() {
 	"$SHUNT" ca init --dir "$T_TMP/other" >/dev/null
 	"$SHUNT" ca issue --dir "$T_TMP/other" --namespace default --service-account client \
 		--out "$T_TMP/forged" >/dev/null
-	proxy_header default/n1-p1 7000 | proxy_tls_client -cert "$T_TMP/forged.crt" \
-		-key "$T_TMP/forged.key" >/dev/null
+	proxy_tls_client -cert "$T_TMP/forged.crt" -key "$T_TMP/forged.key" </dev/null >/dev/null
 	proxy_refused "TLS handshake failed.*certificate"
 	# Expired, and not yet valid.
 	"$SHUNT" ca issue --dir "$ca" --namespace default --service-account client --hours 1 \
 		--valid-from -7200 --out "$T_TMP/expired" >/dev/null
 	n=$(grep -c "TLS handshake failed" "$T_TMP/proxy.n2.log")
-	proxy_header default/n1-p1 7000 | proxy_tls_client -cert "$T_TMP/expired.crt" \
-		-key "$T_TMP/expired.key" >/dev/null
+	proxy_tls_client -cert "$T_TMP/expired.crt" -key "$T_TMP/expired.key" </dev/null >/dev/null
 	t_wait_for 5 bash -c "[ \$(grep -c 'TLS handshake failed' '$T_TMP/proxy.n2.log') -gt $n ]" ||
 		t_fail "an expired certificate was not refused"
 	grep 'TLS handshake failed' "$T_TMP/proxy.n2.log" | tail -1 | grep -q expired ||
 		t_fail "the refusal does not say expired: $(tail -1 "$T_TMP/proxy.n2.log")"
 	# A valid certificate of another identity than the workload it names.
 	"$SHUNT" ca issue --dir "$ca" --namespace default --service-account echo --out "$T_TMP/echo" >/dev/null
-	proxy_header default/n1-p1 7000 | proxy_tls_client -cert "$T_TMP/echo.crt" -key "$T_TMP/echo.key" >/dev/null
+	proxy_h2_connect default/n1-p1 7000 "$T_TMP/echo" >/dev/null && t_fail "another identity got through"
+	grep -q "status: 403" "$T_TMP/h2connect.err" || t_fail "no 403 for another identity: $(cat "$T_TMP/h2connect.err")"
 	proxy_refused "refused: the certificate's identity is not the source workload's"
 	# A valid identity that the destination's policy does not admit on 9090.
 	"$SHUNT" ca issue --dir "$ca" --namespace default --service-account client --out "$T_TMP/client" >/dev/null
-	proxy_header default/n1-p1 9090 | proxy_tls_client -cert "$T_TMP/client.crt" -key "$T_TMP/client.key" >/dev/null
+	proxy_h2_connect default/n1-p1 9090 "$T_TMP/client" >/dev/null && t_fail "a denied port got through"
+	grep -q "error: refused by the destination's ingress policy" "$T_TMP/h2connect.err" ||
+		t_fail "the refusal does not say why: $(cat "$T_TMP/h2connect.err")"
 	proxy_refused "refused by the destination's ingress policy"
 	# And the same identity on an allowed port gets through.
 	t_exec n2-p2 -- "$PROBE" serve --name ok --tcp 0.0.0.0:8080 >/dev/null 2>&1 &
 	sleep 0.3
-	proxy_header default/n1-p1 8080 | proxy_tls_client -cert "$T_TMP/client.crt" -key "$T_TMP/client.key" |
-		grep -q '^ok$' || t_fail "a valid, allowed identity did not get through"
+	proxy_h2_connect default/n1-p1 8080 "$T_TMP/client" | grep -q '^ok$' ||
+		t_fail "a valid, allowed identity did not get through: $(cat "$T_TMP/h2connect.err")"
 	# Each refusal is counted by reason.
 	local m
 	for m in 'handshake_failures_total{reason="not_tls"}' 'handshake_failures_total{reason="unknown_ca"}' \
@@ -317,7 +381,7 @@ test_proxy_carries_ipv6() {
 	t_tt_client n1-p1 "$dst" --send 64M --expect 64M --handshake
 	t_tt_server_wait
 	t_ge "$(($(t_mesh_counter n1 proxied) - before))" 1 "IPv6 connections sent to the proxy"
-	grep -q "inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> fd00:100:2::12:7000: closed (67108865 bytes" \
+	grep -q "inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> \[fd00:100:2::12\]:7000: closed (67108865 bytes" \
 		"$T_TMP/proxy.n2.log" || t_fail "no IPv6 stream through n2's proxy: $(tail -2 "$T_TMP/proxy.n2.log")"
 }
 

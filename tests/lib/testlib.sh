@@ -168,6 +168,8 @@ MiB=$((1024 * 1024))
 
 # ---- the node agent and reachability probes --------------------------------
 PROBE=$REPO/.output/bin/shunt-probe
+HOLD=$REPO/.output/bin/shunt-hold
+H2CONNECT=$REPO/.output/bin/shunt-h2connect
 MESH_CONFIG=$SHUNT_CLUSTER_DIR/mesh.yaml
 
 # Starts the agent of NODE on CONFIG (default: the cluster's own) and waits
