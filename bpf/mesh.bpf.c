@@ -24,6 +24,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SHUNT_ECONNREFUSED 111
+#define SHUNT_EINVAL	   22
 #define SHUNT_ETH_P_IP	   0x0800
 #define SHUNT_ETH_P_IPV6   0x86DD
 
@@ -675,4 +676,36 @@ int shunt_ingress(struct __sk_buff *skb)
 	if (f.proto == SHUNT_PROTO_UDP)
 		udp_flow_record(st, f.dst_id, f.dport, f.src, f.sport);
 	return 1;
+}
+
+/*
+ * The node proxy's flow events (docs/proxy.md): the proxy runs this program
+ * with BPF_PROG_RUN and the event as its context, so its events reach
+ * `shunt flows` through the same ring buffer as the kernel's, in order with
+ * them. It is pinned, never attached.
+ */
+SEC("syscall")
+int shunt_flow_inject(struct shunt_flow_event *ctx)
+{
+	const struct shunt_mesh_state *st;
+	struct shunt_mesh_counters *c;
+	struct shunt_flow_event *ev;
+	__u32 zero = 0;
+
+	if (ctx->kind != SHUNT_FLOW_PROXY_OUT && ctx->kind != SHUNT_FLOW_PROXY_IN)
+		return -SHUNT_EINVAL;
+	st = bpf_map_lookup_elem(&shunt_mesh_state, &zero);
+	if (!st || !st->flow_events)
+		return 0;
+	ev = bpf_ringbuf_reserve(&shunt_flows, sizeof(*ev), 0);
+	if (!ev) {
+		c = counters();
+		if (c)
+			c->flows_lost++;
+		return 0;
+	}
+	__builtin_memcpy(ev, ctx, sizeof(*ev));
+	ev->ts_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
 }

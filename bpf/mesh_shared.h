@@ -267,6 +267,9 @@ struct shunt_verdict_count {
 enum shunt_flow_kind {
 	SHUNT_FLOW_CONNECT = 1, /* connect() or first datagram of a mesh workload */
 	SHUNT_FLOW_INGRESS = 2, /* a packet arriving at a workload */
+	/* From the node proxy (shunt_flow_inject): */
+	SHUNT_FLOW_PROXY_OUT = 3, /* the outbound side: its peer refused, or unreachable */
+	SHUNT_FLOW_PROXY_IN = 4,  /* the inbound side: a stream decided, a handshake refused */
 };
 
 struct shunt_flow_event {

@@ -21,6 +21,9 @@ const char *const shunt_mesh_link_names[] = {
 const size_t shunt_mesh_link_count =
     sizeof(shunt_mesh_link_names) / sizeof(shunt_mesh_link_names[0]);
 
+/* Pinned for the node proxy to run (BPF_PROG_RUN), never attached. */
+#define FLOW_INJECT_PROG "shunt_flow_inject"
+
 static bool listed(const char *name)
 {
 	size_t i;
@@ -42,6 +45,8 @@ int shunt_mesh_links_pinned(const struct shunt_pins *pins, size_t *pinned, size_
 	if (!skel)
 		return -errno;
 	bpf_object__for_each_program (prog, skel->obj) {
+		if (!strcmp(bpf_program__name(prog), FLOW_INJECT_PROG))
+			continue;
 		(*expected)++;
 		if (!shunt_pin_path(path, sizeof(path), pins->links, bpf_program__name(prog)) &&
 		    access(path, F_OK) == 0)
@@ -115,6 +120,18 @@ int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd)
 	bpf_object__for_each_program (prog, skel->obj) {
 		const char *name = bpf_program__name(prog);
 
+		if (!strcmp(name, FLOW_INJECT_PROG)) {
+			err = shunt_pin_path(path, sizeof(path), pins->progs, name);
+			if (!err) {
+				unlink(path); /* an older one, from before an upgrade */
+				err = bpf_program__pin(prog, path);
+			}
+			if (err) {
+				pr_err("cannot pin program %s: %s", name, strerror(-err));
+				goto cleanup;
+			}
+			continue;
+		}
 		/* status and the tests go by the list: it must name them all. */
 		if (!listed(name)) {
 			pr_err("internal: program %s is missing from shunt_mesh_link_names", name);

@@ -53,7 +53,10 @@ static int on_event(void *ctx, void *data, size_t size)
 		snprintf(src, sizeof(src), "-");
 	shunt_addr_format(ev->src_addr, sa, sizeof(sa));
 	shunt_addr_format(ev->dst_addr, da, sizeof(da));
-	where = ev->kind == SHUNT_FLOW_INGRESS ? "ingress" : "connect";
+	where = ev->kind == SHUNT_FLOW_INGRESS	   ? "ingress"
+		: ev->kind == SHUNT_FLOW_PROXY_IN  ? "proxy-in"
+		: ev->kind == SHUNT_FLOW_PROXY_OUT ? "proxy-out"
+						   : "connect";
 	if (c->cli->json) {
 		struct shunt_json j;
 
@@ -63,7 +66,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		json_kv_string(&j, "event", where);
 		json_kv_string(&j, "source", src);
 		json_kv_string(&j, "destination", dst);
-		json_kv_string(&j, "source_address", ev->kind == SHUNT_FLOW_INGRESS ? sa : "");
+		json_kv_string(&j, "source_address", ev->kind != SHUNT_FLOW_CONNECT ? sa : "");
 		json_kv_u64(&j, "source_port", ev->src_port);
 		json_kv_string(&j, "destination_address", da);
 		json_kv_u64(&j, "destination_port", ev->dst_port);
@@ -76,7 +79,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		json_object_end(&j);
 		putchar('\n');
 	} else {
-		printf("%-7s %-4s %s -> %s [%s]:%u  %s (%s policy, rule %s)\n", where,
+		printf("%-9s %-4s %s -> %s [%s]:%u  %s (%s policy, rule %s)\n", where,
 		       mesh_proto_name(ev->proto), src, dst, da, ev->dst_port,
 		       mesh_verdict_name(ev->verdict),
 		       ev->direction == SHUNT_DIR_INGRESS ? "ingress" : "egress", rule);

@@ -54,6 +54,7 @@ static struct {
 	const struct cfg_node *me;
 	struct keymap by_addr, by_name; /* workload address / "ns/name" -> index */
 	int orig_fd, asserted_fd, names_fd, state_fd;
+	int flow_fd; /* shunt_flow_inject, or -1: no flow events */
 	struct mesh_policy_fds pol;
 	SSL_CTX *server_ctx, *client_ctx;
 	const char *ca_dir;
@@ -444,6 +445,73 @@ static int ident_by_name(const char *qualified, __u32 *id)
 	return err;
 }
 
+/* ---- flow events -------------------------------------------------------- */
+
+#define VERDICT_NONE 0xff /* not decided: no flow event */
+
+/* Into the kernel's flow ring buffer, through shunt_flow_inject. */
+static void flow_emit(const struct shunt_flow_event *ev)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = ev, .ctx_size_in = sizeof(*ev));
+
+	if (px.flow_fd >= 0 && ev->verdict != VERDICT_NONE)
+		bpf_prog_test_run_opts(px.flow_fd, &o);
+}
+
+static void flow_init(struct shunt_flow_event *ev, __u8 kind)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->proto = SHUNT_PROTO_TCP;
+	ev->direction = kind == SHUNT_FLOW_PROXY_IN ? SHUNT_DIR_INGRESS : SHUNT_DIR_EGRESS;
+	ev->verdict = VERDICT_NONE;
+}
+
+static void sockaddr_to_addr(const struct sockaddr_storage *ss, __u8 addr[16], __u16 *port)
+{
+	memset(addr, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		memset(addr + 10, 0xff, 2);
+		memcpy(addr + 12, &s4->sin_addr, 4);
+		*port = ntohs(s4->sin_port);
+	} else {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		memcpy(addr, &s6->sin6_addr, 16);
+		*port = ntohs(s6->sin6_port);
+	}
+}
+
+/* A tunnel refused before any stream: from its peer to us (inbound). */
+static void flow_tunnel_refused(struct tunnel *t)
+{
+	struct shunt_flow_event ev;
+	bool in = t->side == INBOUND;
+
+	flow_init(&ev, in ? SHUNT_FLOW_PROXY_IN : SHUNT_FLOW_PROXY_OUT);
+	memcpy(ev.src_addr, in ? t->peer_addr : t->local_addr, 16);
+	ev.src_port = in ? t->peer_port : t->local_port;
+	memcpy(ev.dst_addr, in ? t->local_addr : t->peer_addr, 16);
+	ev.dst_port = in ? t->local_port : t->peer_port;
+	ev.verdict = SHUNT_VERDICT_DENY;
+	flow_emit(&ev);
+}
+
+/* Both ends of a tunnel's socket, while it has them (a refused peer may be
+ * gone by the time it is refused). */
+static void tunnel_note_ends(struct tunnel *t)
+{
+	struct sockaddr_storage peer, local;
+	socklen_t pl = sizeof(peer), ll = sizeof(local);
+
+	if (!getpeername(t->fd, (struct sockaddr *)&peer, &pl))
+		sockaddr_to_addr(&peer, t->peer_addr, &t->peer_port);
+	if (!getsockname(t->fd, (struct sockaddr *)&local, &ll))
+		sockaddr_to_addr(&local, t->local_addr, &t->local_port);
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 static int set_nodelay(int fd)
@@ -553,6 +621,9 @@ static struct tunnel *outbound_tunnel(struct worker *w, const struct cfg_node *n
 		return NULL;
 	snprintf(t->key, sizeof(t->key), "%s", key);
 	snprintf(t->peer_node, sizeof(t->peer_node), "%s", node->name);
+	memcpy(t->peer_addr, node->inbound.addr, 16);
+	t->peer_port = node->inbound.port;
+	tunnel_note_ends(t);
 	/* The session ticket of an earlier tunnel: a shorter handshake. */
 	sess = session_for(key);
 	if (sess) {
@@ -573,7 +644,7 @@ static void accept_outbound(struct worker *w, int fd)
 	const struct cfg_node *node;
 	struct shunt_name name;
 	struct shunt_name_key nk = {.kind = SHUNT_NAME_IDENT};
-	char authority[80], tkey[300];
+	char authority[80], source_addr[80], tkey[300];
 	struct pstream *s;
 	struct tunnel *t;
 	__u64 version;
@@ -606,6 +677,14 @@ static void accept_outbound(struct worker *w, int fd)
 		return;
 	}
 	bpf_map_delete_elem(px.orig_fd, &key);
+	flow_init(&s->flow, SHUNT_FLOW_PROXY_OUT);
+	s->flow.src_id = orig.src_id;
+	s->flow.dst_id = orig.dst_id;
+	memcpy(s->flow.src_addr, key.addr, 16);
+	s->flow.src_port = key.port;
+	memcpy(s->flow.dst_addr, orig.addr, 16);
+	s->flow.dst_port = orig.port;
+	authority_format(key.addr, key.port, source_addr, sizeof(source_addr));
 	authority_format(orig.addr, orig.port, authority, sizeof(authority));
 	dst = workload_by_addr(orig.addr);
 	node = dst ? cfg_node_find(&px.cfg, dst->node) : NULL;
@@ -631,7 +710,7 @@ static void accept_outbound(struct worker *w, int fd)
 		pstream_drop(s, "cannot reach the destination node's proxy");
 		return;
 	}
-	if (tunnel_open_stream(t, s, authority, name.name))
+	if (tunnel_open_stream(t, s, authority, name.name, source_addr))
 		pstream_drop(s, "cannot open a stream");
 }
 
@@ -639,6 +718,7 @@ static void accept_inbound(struct worker *w, int fd)
 {
 	SSL_CTX *ctx = ctx_get(true);
 	SSL *ssl = SSL_new(ctx);
+	struct tunnel *t;
 
 	SSL_CTX_free(ctx);
 	set_nodelay(fd);
@@ -649,7 +729,9 @@ static void accept_inbound(struct worker *w, int fd)
 		return;
 	}
 	SSL_set_accept_state(ssl);
-	tunnel_new(w, INBOUND, fd, ssl, false, atomic_load(&px.ca_gen));
+	t = tunnel_new(w, INBOUND, fd, ssl, false, atomic_load(&px.ca_gen));
+	if (t)
+		tunnel_note_ends(t);
 }
 
 const char *proxy_peer_verified(struct tunnel *t)
@@ -658,14 +740,17 @@ const char *proxy_peer_verified(struct tunnel *t)
 
 	if (peer_spiffe(t->ssl, t->peer_id, sizeof(t->peer_id))) {
 		snprintf(t->peer_id, sizeof(t->peer_id), "(no identity)");
+		flow_tunnel_refused(t);
 		return "refused: the peer certificate has no single identity";
 	}
 	if (t->side == INBOUND)
 		return NULL; /* each stream is checked against it */
 	snprintf(sa, sizeof(sa), "node-%s", t->peer_node);
 	if (ca_spiffe_id(want, sizeof(want), px.cfg.trust_domain, SYSTEM_NS, sa) ||
-	    strcmp(want, t->peer_id))
+	    strcmp(want, t->peer_id)) {
+		flow_tunnel_refused(t);
 		return "refused: the peer is not that node's proxy";
+	}
 	return NULL;
 }
 
@@ -679,6 +764,7 @@ void proxy_handshake_failed(struct tunnel *t)
 		v != X509_V_OK ? ": peer certificate " : "",
 		v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
 	proxy_stats_handshake_failure(v, e);
+	flow_tunnel_refused(t);
 }
 
 void proxy_stream_ended(struct pstream *s, const char *why)
@@ -692,6 +778,12 @@ void proxy_stream_ended(struct pstream *s, const char *why)
 	atomic_fetch_add(&proxy_stats.bytes_to_client, out ? s->to_plain : 0);
 	if (!why)
 		return;
+	/* The outbound side learns of a refusal from its peer, or cannot
+	 * reach it: a denied flow of this node too. */
+	if (out && (!strncmp(why, "refused", 7) || strstr(why, "cannot reach"))) {
+		s->flow.verdict = SHUNT_VERDICT_DENY;
+		flow_emit(&s->flow);
+	}
 	if (!strncmp(why, "refused", 7) || strstr(why, "cannot connect") ||
 	    strstr(why, "destination refused"))
 		proxy_stats_refusal(why);
@@ -700,8 +792,9 @@ void proxy_stream_ended(struct pstream *s, const char *why)
 }
 
 /* Inbound: a request is in; check it against the certificate and policy,
- * then connect to the workload. Returns a reason to refuse, or NULL. */
-const char *proxy_inbound_open(struct pstream *s, const char *peer_id)
+ * then connect to the workload. Returns a reason to refuse, or NULL. Sets
+ * s->flow.verdict once the identity and policy are decided. */
+static const char *inbound_open(struct pstream *s, const char *peer_id)
 {
 	const struct cfg_workload *src, *dst;
 	struct sockaddr_storage ss, local;
@@ -716,10 +809,18 @@ const char *proxy_inbound_open(struct pstream *s, const char *peer_id)
 	int fd;
 
 	snprintf(s->desc, sizeof(s->desc), "%s (%s) -> %s", s->source, peer_id, s->authority);
+	flow_init(&s->flow, SHUNT_FLOW_PROXY_IN);
+	s->flow.verdict = SHUNT_VERDICT_DENY; /* until decided otherwise */
+	if (authority_parse(s->source_addr, s->flow.src_addr, &s->flow.src_port))
+		s->flow.src_port = 0; /* not given: informational only */
 	if (authority_parse(s->authority, addr, &port))
 		return "refused: not a CONNECT to an address and port";
+	memcpy(s->flow.dst_addr, addr, 16);
+	s->flow.dst_port = port;
 	src = workload_by_name(s->source);
 	dst = workload_by_addr(addr);
+	if (src && ident_by_name(s->source, &src_id) == 0)
+		s->flow.src_id = src_id;
 	if (!src)
 		return "refused: unknown source workload";
 	if (ca_spiffe_id(want, sizeof(want), px.cfg.trust_domain, src->ns, src->service_account) ||
@@ -736,10 +837,13 @@ const char *proxy_inbound_open(struct pstream *s, const char *peer_id)
 		if (ident_by_name(q, &dst_id))
 			return "refused: the destination is unknown to the kernel";
 	}
+	s->flow.dst_id = dst_id;
 	verdict = mesh_policy_decide(&px.pol, gen, SHUNT_DIR_INGRESS, dst_id, src_id,
 				     SHUNT_PROTO_TCP, port, &rule, NULL);
+	s->flow.rule = rule;
 	if (verdict != SHUNT_VERDICT_ALLOW)
 		return "refused by the destination's ingress policy";
+	s->flow.verdict = SHUNT_VERDICT_ALLOW;
 
 	/* Connect from the node's pod-facing address, with the verified
 	 * identity asserted to the kernel for this exact address and port. */
@@ -790,6 +894,14 @@ const char *proxy_inbound_open(struct pstream *s, const char *peer_id)
 	if (connect(fd, (struct sockaddr *)&ss, slen) && errno != EINPROGRESS)
 		return "cannot connect to the destination";
 	return NULL;
+}
+
+const char *proxy_inbound_open(struct pstream *s, const char *peer_id)
+{
+	const char *why = inbound_open(s, peer_id);
+
+	flow_emit(&s->flow); /* decided: allowed, or refused */
+	return why;
 }
 
 static void accept_all(struct worker *w, int lfd, bool inbound)
@@ -961,6 +1073,17 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	px.asserted_fd = shunt_pinned_map_fd(pins, "shunt_proxy_asserted");
 	px.names_fd = shunt_pinned_map_fd(pins, "shunt_names");
 	px.state_fd = shunt_pinned_map_fd(pins, "shunt_mesh_state");
+	{
+		char path[PATH_MAX];
+
+		px.flow_fd = -1;
+		if (!shunt_pin_path(path, sizeof(path), pins->progs, "shunt_flow_inject"))
+			px.flow_fd = bpf_obj_get(path);
+		if (px.flow_fd < 0)
+			pr_warn("no flow events from the proxy: %s is not pinned (reload the "
+				"datapath with this version)",
+				path);
+	}
 	px.pol.deny = shunt_pinned_map_fd(pins, "shunt_policy_deny");
 	px.pol.allow = shunt_pinned_map_fd(pins, "shunt_policy_allow");
 	px.pol.subjects = shunt_pinned_map_fd(pins, "shunt_policy_subjects");

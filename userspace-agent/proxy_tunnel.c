@@ -302,6 +302,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 			copy_value(s->authority, sizeof(s->authority), value, vlen);
 		else if (nlen == 12 && !memcmp(name, "shunt-source", 12))
 			copy_value(s->source, sizeof(s->source), value, vlen);
+		else if (nlen == 17 && !memcmp(name, "shunt-source-addr", 17))
+			copy_value(s->source_addr, sizeof(s->source_addr), value, vlen);
 	} else {
 		if (nlen == 7 && !memcmp(name, ":status", 7)) {
 			char st[8];
@@ -606,7 +608,7 @@ static void tunnel_fail(struct tunnel *t, const char *why)
 }
 
 int tunnel_open_stream(struct tunnel *t, struct pstream *s, const char *authority,
-		       const char *source)
+		       const char *source, const char *source_addr)
 {
 	nghttp2_data_provider dp = {.source.ptr = s, .read_callback = plain_read};
 	nghttp2_nv nv[] = {
@@ -615,10 +617,12 @@ int tunnel_open_stream(struct tunnel *t, struct pstream *s, const char *authorit
 	     NGHTTP2_NV_FLAG_NONE},
 	    {(uint8_t *)"shunt-source", (uint8_t *)source, 12, strlen(source),
 	     NGHTTP2_NV_FLAG_NONE},
+	    {(uint8_t *)"shunt-source-addr", (uint8_t *)source_addr, 17, strlen(source_addr),
+	     NGHTTP2_NV_FLAG_NONE},
 	};
 	int32_t id;
 
-	id = nghttp2_submit_request(t->h2, NULL, nv, 3, &dp, s);
+	id = nghttp2_submit_request(t->h2, NULL, nv, 4, &dp, s);
 	if (id < 0)
 		return -ENOMEM;
 	s->t = t;

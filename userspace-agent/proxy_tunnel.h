@@ -68,10 +68,12 @@ struct tunnel {
 	SSL *ssl;
 	nghttp2_session *h2;
 	struct endpoint ep;
-	char key[300];			/* outbound: pool and TLS session key "node|ns/sa" */
-	char peer_node[64];		/* outbound: the node it goes to */
-	char peer_id[SHUNT_SPIFFE_MAX]; /* the verified peer identity */
-	unsigned ca_gen;		/* the CA generation it was made with */
+	char key[300];			    /* outbound: pool and TLS session key "node|ns/sa" */
+	char peer_node[64];		    /* outbound: the node it goes to */
+	char peer_id[SHUNT_SPIFFE_MAX];	    /* the verified peer identity */
+	unsigned ca_gen;		    /* the CA generation it was made with */
+	__u8 peer_addr[16], local_addr[16]; /* for flow events (proxy.c) */
+	__u16 peer_port, local_port;
 	int nstreams;
 	time_t started, idle_since;
 	bool draining, dead;
@@ -104,10 +106,12 @@ struct pstream {
 	char desc[200];
 	char authority[80];	     /* inbound: where the request goes */
 	char source[SHUNT_NAME_LEN]; /* inbound: the workload it comes from */
+	char source_addr[64];	     /* inbound: its address and port, as the client said */
 	int status;		     /* outbound: the response status */
 	char error[160];	     /* outbound: the response's shunt-error */
 	bool asserted;
 	struct shunt_proxy_key assert_key;
+	struct shunt_flow_event flow; /* who and where, for flow events (proxy.c) */
 	struct pstream *next, *prev;
 };
 
@@ -139,9 +143,10 @@ struct tunnel *tunnel_pool_find(struct worker *w, const char *key, unsigned ca_g
 struct pstream *pstream_new(struct worker *w, enum proxy_side side, int pfd);
 /* Inbound: S's plain side is PFD, connecting to the workload. */
 int pstream_attach(struct pstream *s, int pfd);
-/* Outbound: sends S as a CONNECT to AUTHORITY from SOURCE over T. */
+/* Outbound: sends S as a CONNECT to AUTHORITY from workload SOURCE, whose
+ * socket is at SOURCE_ADDR ("addr:port", informational), over T. */
 int tunnel_open_stream(struct tunnel *t, struct pstream *s, const char *authority,
-		       const char *source);
+		       const char *source, const char *source_addr);
 /* Ends S now: the plain side is closed, the HTTP/2 stream reset. */
 void pstream_abort(struct pstream *s, const char *why);
 /* Frees S at once (before it was ever opened). */

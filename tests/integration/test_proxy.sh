@@ -241,6 +241,16 @@ test_proxy_refuses_impersonation() {
 		'refused_total{reason="policy"}'; do
 		t_ge "$(proxy_metric n2 "shunt_proxy_$m")" 1 "shunt_proxy_$m"
 	done
+	# And streamed as flow events, with the kernel's (shunt flows).
+	local flows=$T_TMP/flows.json
+	t_shunt n2 --json flows >"$flows" || t_fail "shunt flows failed"
+	t_ge "$(jq -s '[.[] | select(.event == "proxy-in" and .verdict == "deny")] | length' "$flows")" 6 \
+		"denied proxy-in flows (2 plaintext, another CA, expired, identity, policy)"
+	t_eq "$(jq -s '[.[] | select(.event == "proxy-in" and .verdict == "deny" and .destination_port == 9090
+		and .source == "default/n1-p1" and .destination == "default/n2-p2")] | length' "$flows")" 1 \
+		"the policy denial as a flow, with both workloads"
+	t_eq "$(jq -s '[.[] | select(.event == "proxy-in" and .verdict == "allow" and .destination_port == 8080)] | length' "$flows")" 1 \
+		"the allowed stream as a flow"
 }
 
 # Same-node connections never go to the proxy: they keep the bypass.
