@@ -66,27 +66,52 @@ static __always_inline int shunt_keys_from_skops(struct bpf_sock_ops *skops,
 	return -1;
 }
 
+/* The node proxy's entry (key ::), if the config says where it runs. */
+static __always_inline struct shunt_workload *shunt_node_proxy(void)
+{
+	struct shunt_workload_key zero = {};
+
+	return bpf_map_lookup_elem(&shunt_workloads, &zero);
+}
+
 static __always_inline int shunt_check_workloads(struct bpf_sock *sk, struct shunt_sock_key *self,
 						 struct shunt_sock_key *peer,
 						 struct shunt_endpoint *ep)
 {
-	struct shunt_workload *local, *remote;
+	struct shunt_workload *local, *remote, *proxy;
 	struct tcp_sock *tp;
 
-	local = bpf_map_lookup_elem(&shunt_workloads, self->local_addr);
-	if (!local || !(local->flags & SHUNT_WL_LOCAL))
-		return SHUNT_SKIP_LOCAL_NOT_MESH;
-	remote = bpf_map_lookup_elem(&shunt_workloads, self->remote_addr);
-	if (!remote)
-		return SHUNT_SKIP_REMOTE_NOT_MESH;
-	if (!(remote->flags & SHUNT_WL_LOCAL))
-		return SHUNT_SKIP_REMOTE_OFF_NODE;
-	/* The address alone proves nothing: another netns may use it too. */
-	if (local->netns_cookie != self->netns_cookie)
-		return SHUNT_SKIP_NETNS_MISMATCH;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return SHUNT_SKIP_FAMILY;
+	local = bpf_map_lookup_elem(&shunt_workloads, self->local_addr);
+	if (!local || !(local->flags & SHUNT_WL_LOCAL)) {
+		/* The proxy's transparent socket has a workload's address of
+		 * another node: it is known by its cgroup and netns. */
+		proxy = shunt_node_proxy();
+		if (!proxy || proxy->cgroup_id != shunt_sock_cgroup_id(tp) ||
+		    proxy->netns_cookie != self->netns_cookie)
+			return SHUNT_SKIP_LOCAL_NOT_MESH;
+		local = proxy;
+	}
+	remote = bpf_map_lookup_elem(&shunt_workloads, self->remote_addr);
+	if (!remote)
+		return SHUNT_SKIP_REMOTE_NOT_MESH;
+	if (!(remote->flags & SHUNT_WL_LOCAL)) {
+		/* A workload's accepted socket whose peer is the proxy's
+		 * transparent socket: that one was established first, so it
+		 * is in shunt_endpoints under the proxy's netns. */
+		proxy = shunt_node_proxy();
+		if (!proxy)
+			return SHUNT_SKIP_REMOTE_OFF_NODE;
+		peer->netns_cookie = proxy->netns_cookie;
+		if (!bpf_map_lookup_elem(&shunt_endpoints, peer))
+			return SHUNT_SKIP_REMOTE_OFF_NODE;
+		remote = proxy;
+	}
+	/* The address alone proves nothing: another netns may use it too. */
+	if (local->netns_cookie != self->netns_cookie)
+		return SHUNT_SKIP_NETNS_MISMATCH;
 	if (local->cgroup_id && local->cgroup_id != shunt_sock_cgroup_id(tp))
 		return SHUNT_SKIP_CGROUP_MISMATCH;
 

@@ -15,7 +15,10 @@
 #define SHUNT_MAX_WORKLOADS 65536
 #define SHUNT_MAX_SOCKS	    131072
 
-/* shunt_workloads: which addresses belong to mesh workloads. */
+/* shunt_workloads: which addresses belong to mesh workloads. The key of
+ * all zeros (::, no socket's address) holds the node proxy, so that its
+ * transparent sockets, bound to other nodes' workload addresses, are known
+ * by their cgroup and netns instead (docs/proxy.md). */
 struct shunt_workload_key {
 	__u8 addr[16]; /* bytes, so `bpftool map dump` shows ...255,255,10,100,1,11 */
 };

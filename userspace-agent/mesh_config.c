@@ -759,8 +759,8 @@ static int parse_endpoint(struct parser *p, yaml_node_t *n, const char *what,
 static int parse_node(struct parser *p, yaml_node_t *n, struct cfg_node *out)
 {
 	static const char *const keys[] = {"name", "proxy", NULL};
-	static const char *const proxy_keys[] = {"outbound", "outbound6", "inbound",
-						 "netns",    "cgroup",	  NULL};
+	static const char *const proxy_keys[] = {"outbound", "outbound6",     "inbound", "netns",
+						 "cgroup",   "sourceAddress", NULL};
 	yaml_node_t *v, *px;
 	int err;
 
@@ -796,6 +796,16 @@ static int parse_node(struct parser *p, yaml_node_t *n, struct cfg_node *out)
 		return err;
 	if ((v = map_get(p, px, "cgroup")) && (err = get_str(p, v, "cgroup", &out->proxy_cgroup)))
 		return err;
+	if ((v = map_get(p, px, "sourceAddress"))) {
+		const char *mode;
+
+		if ((err = get_str(p, v, "sourceAddress", &mode)))
+			return err;
+		if (strcmp(mode, "client") && strcmp(mode, "node"))
+			return fail(p, v, "sourceAddress must be 'client' or 'node', not '%s'",
+				    mode);
+		out->source_from_node = !strcmp(mode, "node");
+	}
 	if (!out->proxy_netns != !out->proxy_cgroup)
 		return fail(p, px,
 			    "proxy: give both 'netns' and 'cgroup' (where it runs), or neither");

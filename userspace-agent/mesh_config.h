@@ -149,6 +149,10 @@ struct cfg_node {
 	/* Where the proxy runs, both optional: with them its pod-facing
 	 * sockets take the same-node bypass (docs/proxy.md). */
 	const char *proxy_netns, *proxy_cgroup;
+	/* sourceAddress: the inbound proxy connects to workloads from the
+	 * client workload's address (client, the default: a transparent
+	 * socket) or from its own pod-facing one (node). */
+	bool source_from_node;
 	struct cfg_pos pos;
 };
 

@@ -423,6 +423,8 @@ static int plan_node_proxy(struct compiler *c)
 	bypass.cgroup_id = ckey.cgroup_id;
 	if ((err = kv_push(&c->plan->maps[PLAN_CGROUP_IDENTS], &ckey, &ident)))
 		return err;
+	if ((err = kv_push(&c->plan->workloads, &wkey, &bypass))) /* ::, see shunt_shared.h */
+		return err;
 	memcpy(wkey.addr, me->outbound.addr, 16);
 	if ((err = kv_push(&c->plan->workloads, &wkey, &bypass)))
 		return err;

@@ -42,6 +42,7 @@
 #include "mesh_read.h"
 #include "mesh_shared.h"
 #include "proxy_stats.h"
+#include "proxy_tproxy.h"
 #include "proxy_tunnel.h"
 
 #define PROXY_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
@@ -61,6 +62,7 @@ static struct {
 	long cert_lifetime;
 	long idle_timeout;
 	atomic_uint ca_gen; /* bumped by each CA reload: tunnels of older ones drain */
+	bool transparent;   /* connect to workloads from the client's address */
 	pthread_mutex_t lock;
 	struct keymap ids; /* "ns/sa" -> index into idents */
 	struct ca_identity *idents;
@@ -791,6 +793,50 @@ void proxy_stream_ended(struct pstream *s, const char *why)
 		s->desc, why, out ? s->from_plain : s->to_plain, out ? s->to_plain : s->from_plain);
 }
 
+/* The address the inbound side connects from, for SRC to a destination of
+ * family V4: the one the client said, if it is SRC's, else SRC's first. */
+static bool client_address(const struct cfg_workload *src, const __u8 said[16], bool v4,
+			   __u8 out[16])
+{
+	size_t i;
+
+	for (i = 0; i < src->naddrs; i++)
+		if (shunt_addr_is_v4(said) == v4 && !memcmp(src->addrs[i].addr, said, 16)) {
+			memcpy(out, said, 16);
+			return true;
+		}
+	for (i = 0; i < src->naddrs; i++)
+		if (shunt_addr_is_v4(src->addrs[i].addr) == v4) {
+			memcpy(out, src->addrs[i].addr, 16);
+			return true;
+		}
+	return false;
+}
+
+/* Binds FD to the node's pod-facing address of FAMILY; NULL or why not. */
+static const char *bind_node_address(int fd, int family)
+{
+	if (family == AF_INET) {
+		struct sockaddr_in b = {.sin_family = AF_INET};
+
+		memcpy(&b.sin_addr, px.me->outbound.addr + 12, 4);
+		if (bind(fd, (struct sockaddr *)&b, sizeof(b)))
+			return "cannot bind to the node's pod-facing address";
+		return NULL;
+	}
+	{
+		struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+
+		if (!px.me->has_outbound6)
+			return "refused: this node has no IPv6 pod-facing proxy address "
+			       "(outbound6)";
+		memcpy(&b.sin6_addr, px.me->outbound6.addr, 16);
+		if (bind(fd, (struct sockaddr *)&b, sizeof(b)))
+			return "cannot bind to the node's IPv6 pod-facing address";
+		return NULL;
+	}
+}
+
 /* Inbound: a request is in; check it against the certificate and policy,
  * then connect to the workload. Returns a reason to refuse, or NULL. Sets
  * s->flow.verdict once the identity and policy are decided. */
@@ -845,8 +891,9 @@ static const char *inbound_open(struct pstream *s, const char *peer_id)
 		return "refused by the destination's ingress policy";
 	s->flow.verdict = SHUNT_VERDICT_ALLOW;
 
-	/* Connect from the node's pod-facing address, with the verified
-	 * identity asserted to the kernel for this exact address and port. */
+	/* Connect from the client's own address (transparent) or the node's
+	 * pod-facing one, with the verified identity asserted to the kernel
+	 * for this exact address and port. */
 	to_sockaddr(addr, port, &ss, &slen);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -855,21 +902,21 @@ static const char *inbound_open(struct pstream *s, const char *peer_id)
 		close(fd);
 		return "cannot open a socket (epoll)";
 	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in b = {.sin_family = AF_INET};
+	{
+		__u8 caddr[16];
+		__u16 cport;
+		const char *why = NULL;
+		int err = -EAFNOSUPPORT;
 
-		memcpy(&b.sin_addr, px.me->outbound.addr + 12, 4);
-		if (bind(fd, (struct sockaddr *)&b, sizeof(b)))
-			return "cannot bind to the node's pod-facing address";
-	} else {
-		struct sockaddr_in6 b = {.sin6_family = AF_INET6};
-
-		if (!px.me->has_outbound6)
-			return "refused: this node has no IPv6 pod-facing proxy address "
-			       "(outbound6)";
-		memcpy(&b.sin6_addr, px.me->outbound6.addr, 16);
-		if (bind(fd, (struct sockaddr *)&b, sizeof(b)))
-			return "cannot bind to the node's IPv6 pod-facing address";
+		if (px.transparent &&
+		    client_address(src, s->flow.src_addr, ss.ss_family == AF_INET, caddr))
+			err = tproxy_bind(fd, caddr, &cport);
+		if (err && px.transparent)
+			pr_warn("inbound %s: cannot use the client's address (%s): from the "
+				"node's instead",
+				s->desc, strerror(-err));
+		if (err && (why = bind_node_address(fd, ss.ss_family)))
+			return why;
 	}
 	if (getsockname(fd, (struct sockaddr *)&local, &llen))
 		return "cannot open a socket (getsockname)";
@@ -1097,6 +1144,13 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	if ((err = tls_setup()))
 		goto out;
 	raise_fd_limit();
+	if (!px.me->source_from_node) {
+		const char *why;
+
+		px.transparent = !tproxy_routes_add(px.me, &why);
+		if (!px.transparent)
+			pr_warn("sourceAddress client: %s; workloads see the node's address", why);
+	}
 	{
 		pthread_t wt;
 
@@ -1194,6 +1248,8 @@ out:
 		}
 		free(workers);
 	}
+	if (px.transparent)
+		tproxy_routes_del(px.me);
 	SSL_CTX_free(px.server_ctx);
 	SSL_CTX_free(px.client_ctx);
 	for (size_t k = 0; k < px.nidents; k++)

@@ -11,7 +11,9 @@ proxy_setup() {
 	t_cluster_up 2 2
 	{
 		# The cluster's config already has a proxy per node.
-		sed '/^policies:/,$d' "$MESH_CONFIG"
+		# PROXY_SOURCE=node: the inbound proxies connect from their own address.
+		sed -e '/^policies:/,$d' \
+			-e "s|cgroup: \(.*\)/proxy}|cgroup: \\1/proxy${PROXY_SOURCE:+, sourceAddress: $PROXY_SOURCE}}|" "$MESH_CONFIG"
 		[ -z "${PROXY_MTLS:-}" ] || echo "mtls: {mode: $PROXY_MTLS}"
 		echo "policies:"
 		echo "  - name: echo-in"
@@ -253,6 +255,33 @@ test_proxy_refuses_impersonation() {
 		"the allowed stream as a flow"
 }
 
+# The destination sees the client workload's own address (IPv4 and IPv6):
+# the inbound proxy connects from it (transparent socket), and the node
+# routes the answers back to the proxy. With sourceAddress: node it sees
+# the node's pod-facing address instead.
+test_proxy_server_sees_the_client_address() {
+	local mode want4 want6
+	for mode in client node; do
+		PROXY_SOURCE=$mode proxy_setup
+		: >"$T_TMP/peers.$mode"
+		t_exec n2-p2 -- "$PROBE" serve --name echo --tcp 0.0.0.0:8080 --tcp '[::]:8080' \
+			--peers "$T_TMP/peers.$mode" >/dev/null 2>&1 &
+		T_PIDS+=($!)
+		sleep 0.3
+		t_eq "$(t_probe_outcome n1-p1 10.100.2.12:8080 --count 3)" ok "$mode: IPv4 through the proxies"
+		t_eq "$(t_probe_outcome n1-p1 '[fd00:100:2::12]:8080' --count 3)" ok "$mode: IPv6 through the proxies"
+		want4=$(t_pod_ip n1-p1) want6=$(t_pod_ip n1-p1 ipv6)
+		[ $mode = node ] && want4=10.100.2.1 want6=fd00:100:2::1
+		t_eq "$(grep -c "^$want4 " "$T_TMP/peers.$mode")" 3 "$mode: IPv4 connections the server saw from $want4"
+		t_eq "$(grep -c "^$want6 " "$T_TMP/peers.$mode")" 3 "$mode: IPv6 connections the server saw from $want6"
+		if [ $mode = client ]; then
+			ip netns exec "$SHUNT_CLUSTER_PREFIX-n2" ip rule | grep -q "lookup 5348" ||
+				t_fail "no routing rule for the answers"
+		fi
+		t_reset
+	done
+}
+
 # Same-node connections never go to the proxy: they keep the bypass.
 test_proxy_same_node_keeps_the_bypass() {
 	proxy_setup
@@ -310,9 +339,7 @@ test_proxy_strict_mode_drops_plaintext_from_other_nodes() {
 		if [ $mode = STRICT ]; then
 			t_ge "$(t_mesh_counter n2 strict_dropped)" 1 "strict drops counted"
 		fi
-		t_cleanup
-		T_PIDS=()
-		T_TMP=$(mktemp -d /tmp/shunt-test.XXXXXX)
+		t_reset
 	done
 }
 

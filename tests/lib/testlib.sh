@@ -36,6 +36,13 @@ t_cleanup() {
 	rm -rf "$T_TMP"
 }
 
+# Everything of the test so far gone, for another round in the same test.
+t_reset() {
+	t_cleanup
+	T_PIDS=()
+	T_TMP=$(mktemp -d /tmp/shunt-test.XXXXXX)
+}
+
 # Brings up a cluster of NODES x PODS, nothing loaded.
 t_cluster_up() {
 	local nodes=${1:-2} pods=${2:-3}

@@ -2,8 +2,9 @@
 /*
  * shunt-probe: reachability checks for the policy and service tests.
  *
- *   shunt-probe serve --name NAME [--tcp ADDR:PORT]... [--udp ADDR:PORT]...
- *       answers every TCP connection and UDP datagram with "NAME\n"
+ *   shunt-probe serve --name NAME [--tcp ADDR:PORT]... [--udp ADDR:PORT]... [--peers FILE]
+ *       answers every TCP connection and UDP datagram with "NAME\n"; with
+ *       --peers, appends each TCP peer's address ("ADDR PORT\n") to FILE
  *   shunt-probe connect ADDR:PORT [--udp] [--count N] [--timeout-ms MS]
  *       tries N times; prints one JSON line: how many attempts ended how,
  *       which server names answered, and what getpeername() showed
@@ -41,6 +42,7 @@ static int serve(int argc, char **argv)
 	struct pollfd fds[MAX_FDS];
 	int udp[MAX_FDS] = {0}, nfds = 0, i, one = 1;
 	const char *name = NULL;
+	FILE *peers = NULL;
 	char reply[128];
 
 	for (i = 2; i < argc; i++) {
@@ -51,6 +53,12 @@ static int serve(int argc, char **argv)
 
 		if (!strcmp(argv[i], "--name") && i + 1 < argc) {
 			name = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--peers") && i + 1 < argc) {
+			peers = fopen(argv[++i], "a");
+			if (!peers)
+				die("--peers");
 			continue;
 		}
 		is_udp = !strcmp(argv[i], "--udp");
@@ -105,8 +113,19 @@ static int serve(int argc, char **argv)
 					sendto(fds[i].fd, reply, strlen(reply), 0,
 					       (struct sockaddr *)&from, flen);
 			} else {
-				int c = accept(fds[i].fd, NULL, NULL);
+				struct sockaddr_storage from;
+				socklen_t flen = sizeof(from);
+				int c = accept(fds[i].fd, (struct sockaddr *)&from, &flen);
 
+				if (c >= 0 && peers) {
+					char host[64], port[16];
+
+					if (!getnameinfo((struct sockaddr *)&from, flen, host,
+							 sizeof(host), port, sizeof(port),
+							 NI_NUMERICHOST | NI_NUMERICSERV))
+						fprintf(peers, "%s %s\n", host, port);
+					fflush(peers);
+				}
 				if (c >= 0) {
 					if (write(c, reply, strlen(reply)) < 0)
 						(void)0;

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "proxy_tproxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "log.h"
+
+extern char **environ;
+
+/* Runs `ip ARGS...` quietly; 0 if it exited 0. */
+static int run_ip(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	int status, err;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	err = posix_spawnp(&pid, "ip", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err)
+		return -err;
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/* The interface that holds ADDR: where the pods' packets come in. */
+static int iface_of(const __u8 addr[16], char *name, size_t len)
+{
+	struct ifaddrs *ifs, *i;
+	int err = -ENODEV;
+
+	if (getifaddrs(&ifs))
+		return -errno;
+	for (i = ifs; i; i = i->ifa_next) {
+		__u8 a[16] = {0};
+
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			a[10] = a[11] = 0xff;
+			memcpy(a + 12, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			memcpy(a, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		if (!memcmp(a, addr, 16)) {
+			snprintf(name, len, "%s", i->ifa_name);
+			err = 0;
+			break;
+		}
+	}
+	freeifaddrs(ifs);
+	return err;
+}
+
+static int routes(const char *family, const char *iface, bool add)
+{
+	char ports[32], table[16];
+	char *rule_del[] = {"ip", (char *)family, "rule", "del", "pref", table, NULL};
+	char *rule_add[] = {"ip",    (char *)family, "rule",	    "add",     "pref",
+			    table,   "iif",	     (char *)iface, "ipproto", "tcp",
+			    "dport", ports,	     "lookup",	    table,     NULL};
+	char *route[] = {"ip",	  (char *)family,
+			 "route", add ? "replace" : "del",
+			 "local", strcmp(family, "-6") ? "0.0.0.0/0" : "::/0",
+			 "dev",	  "lo",
+			 "table", table,
+			 NULL};
+	int err;
+
+	snprintf(ports, sizeof(ports), "%d-%d", TPROXY_PORT_MIN, TPROXY_PORT_MAX);
+	snprintf(table, sizeof(table), "%d", TPROXY_TABLE);
+	/* Idempotent: a rule left by an earlier run is replaced. */
+	while (!run_ip(rule_del))
+		;
+	if (!add)
+		return run_ip(route);
+	err = run_ip(route);
+	return err ? err : run_ip(rule_add);
+}
+
+int tproxy_routes_add(const struct cfg_node *me, const char **why)
+{
+	char iface[IF_NAMESIZE];
+	int err;
+
+	err = iface_of(me->outbound.addr, iface, sizeof(iface));
+	if (err) {
+		*why = "no interface holds the outbound address";
+		return err;
+	}
+	err = routes("-4", iface, true);
+	if (!err && me->has_outbound6)
+		err = routes("-6", iface, true);
+	if (err)
+		*why = "cannot set up the routing of answers to the proxy (needs `ip` and "
+		       "CAP_NET_ADMIN)";
+	return err;
+}
+
+void tproxy_routes_del(const struct cfg_node *me)
+{
+	routes("-4", "", false);
+	if (me->has_outbound6)
+		routes("-6", "", false);
+}
+
+int tproxy_bind(int fd, const __u8 addr[16], __u16 *port)
+{
+	static __thread unsigned int seed;
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int one = 1, tries;
+	bool v4 = shunt_addr_is_v4(addr);
+
+	if (!seed)
+		seed = (unsigned int)time(NULL) ^ (unsigned int)(size_t)&seed;
+	if (v4 ? setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))
+	       : setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)))
+		return -errno;
+	for (tries = 0; tries < 64; tries++) {
+		__u16 p = (__u16)(TPROXY_PORT_MIN +
+				  rand_r(&seed) % (TPROXY_PORT_MAX - TPROXY_PORT_MIN + 1));
+
+		if (v4) {
+			struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+			s->sin_family = AF_INET;
+			memcpy(&s->sin_addr, addr + 12, 4);
+			s->sin_port = htons(p);
+			len = sizeof(*s);
+		} else {
+			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+			s->sin6_family = AF_INET6;
+			memcpy(&s->sin6_addr, addr, 16);
+			s->sin6_port = htons(p);
+			len = sizeof(*s);
+		}
+		if (!bind(fd, (struct sockaddr *)&ss, len)) {
+			*port = p;
+			return 0;
+		}
+		if (errno != EADDRINUSE)
+			return -errno;
+	}
+	return -EADDRINUSE;
+}
