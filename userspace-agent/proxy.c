@@ -1147,7 +1147,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	if (!px.me->source_from_node) {
 		const char *why;
 
-		px.transparent = !tproxy_routes_add(px.me, &why);
+		px.transparent = !tproxy_start(px.me, &why);
 		if (!px.transparent)
 			pr_warn("sourceAddress client: %s; workloads see the node's address", why);
 	}
@@ -1249,7 +1249,7 @@ out:
 		free(workers);
 	}
 	if (px.transparent)
-		tproxy_routes_del(px.me);
+		tproxy_stop(px.me);
 	SSL_CTX_free(px.server_ctx);
 	SSL_CTX_free(px.client_ctx);
 	for (size_t k = 0; k < px.nidents; k++)

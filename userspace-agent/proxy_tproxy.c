@@ -15,8 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "addr.h"
 #include "log.h"
+#include "tproxy.skel.h"
+
+/* Not in the uapi headers of older systems: the value of Linux 6.6. */
+#define SHUNT_BPF_TCX_INGRESS 46
 
 extern char **environ;
 
@@ -70,13 +77,12 @@ static int iface_of(const __u8 addr[16], char *name, size_t len)
 	return err;
 }
 
-static int routes(const char *family, const char *iface, bool add)
+static int routes(const char *family, bool add)
 {
-	char ports[32], table[16];
+	char table[16], mark[16];
 	char *rule_del[] = {"ip", (char *)family, "rule", "del", "pref", table, NULL};
-	char *rule_add[] = {"ip",    (char *)family, "rule",	    "add",     "pref",
-			    table,   "iif",	     (char *)iface, "ipproto", "tcp",
-			    "dport", ports,	     "lookup",	    table,     NULL};
+	char *rule_add[] = {"ip",     (char *)family, "rule",	"add", "pref", table,
+			    "fwmark", mark,	      "lookup", table, NULL};
 	char *route[] = {"ip",	  (char *)family,
 			 "route", add ? "replace" : "del",
 			 "local", strcmp(family, "-6") ? "0.0.0.0/0" : "::/0",
@@ -85,8 +91,8 @@ static int routes(const char *family, const char *iface, bool add)
 			 NULL};
 	int err;
 
-	snprintf(ports, sizeof(ports), "%d-%d", TPROXY_PORT_MIN, TPROXY_PORT_MAX);
 	snprintf(table, sizeof(table), "%d", TPROXY_TABLE);
+	snprintf(mark, sizeof(mark), "%#x", TPROXY_MARK);
 	/* Idempotent: a rule left by an earlier run is replaced. */
 	while (!run_ip(rule_del))
 		;
@@ -96,30 +102,64 @@ static int routes(const char *family, const char *iface, bool add)
 	return err ? err : run_ip(rule_add);
 }
 
-int tproxy_routes_add(const struct cfg_node *me, const char **why)
+/* The marking program; its tcx link detaches when the proxy exits, however
+ * it exits, so no packet is marked without a proxy to take it. */
+static struct tproxy_bpf *skel;
+static int link_fd = -1;
+
+int tproxy_start(const struct cfg_node *me, const char **why)
 {
 	char iface[IF_NAMESIZE];
+	unsigned int ifindex;
 	int err;
 
 	err = iface_of(me->outbound.addr, iface, sizeof(iface));
-	if (err) {
+	if (err || !(ifindex = if_nametoindex(iface))) {
 		*why = "no interface holds the outbound address";
-		return err;
+		return err ? err : -ENODEV;
 	}
-	err = routes("-4", iface, true);
+	skel = tproxy_bpf__open();
+	if (!skel) {
+		*why = "cannot open the marking program";
+		return -errno;
+	}
+	skel->rodata->tproxy_mark = TPROXY_MARK;
+	err = tproxy_bpf__load(skel);
+	if (err) {
+		*why = "cannot load the marking program";
+		goto fail;
+	}
+	link_fd = bpf_link_create(bpf_program__fd(skel->progs.shunt_tproxy_mark), (int)ifindex,
+				  SHUNT_BPF_TCX_INGRESS, NULL);
+	if (link_fd < 0) {
+		err = link_fd;
+		*why = "cannot attach the marking program (tcx needs Linux 6.6)";
+		goto fail;
+	}
+	err = routes("-4", true);
 	if (!err && me->has_outbound6)
-		err = routes("-6", iface, true);
-	if (err)
-		*why = "cannot set up the routing of answers to the proxy (needs `ip` and "
+		err = routes("-6", true);
+	if (err) {
+		*why = "cannot add the routing rule for marked packets (needs `ip` and "
 		       "CAP_NET_ADMIN)";
+		goto fail;
+	}
+	return 0;
+fail:
+	tproxy_stop(me);
 	return err;
 }
 
-void tproxy_routes_del(const struct cfg_node *me)
+void tproxy_stop(const struct cfg_node *me)
 {
-	routes("-4", "", false);
+	routes("-4", false);
 	if (me->has_outbound6)
-		routes("-6", "", false);
+		routes("-6", false);
+	if (link_fd >= 0)
+		close(link_fd);
+	link_fd = -1;
+	tproxy_bpf__destroy(skel);
+	skel = NULL;
 }
 
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port)

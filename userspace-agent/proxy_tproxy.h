@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The inbound proxy's transparent source (docs/proxy.md): it connects to a
- * workload from the client workload's own address, with a port of a range
- * kept for it, and the node routes the workload's answers to those ports
- * back to the proxy instead of towards the client's node.
+ * workload from the client workload's own address, and the node sends the
+ * workload's answers back to the proxy instead of towards the client's
+ * node: bpf/tproxy.bpf.c marks them at the pod-facing interface (a tcx
+ * link, gone with the proxy), a routing rule delivers marked packets here.
  */
 #ifndef SHUNT_PROXY_TPROXY_H
 #define SHUNT_PROXY_TPROXY_H
@@ -13,15 +14,17 @@
 
 #include "mesh_config.h"
 
-#define TPROXY_PORT_MIN 61000 /* above Linux's default ephemeral range */
-#define TPROXY_PORT_MAX 65534 /* iproute2 6.1 refuses a range ending at 65535 */
-#define TPROXY_TABLE	5348  /* routing table and rule preference */
+#define TPROXY_PORT_MIN 61000 /* where the proxy picks its own ports */
+#define TPROXY_PORT_MAX 65534
+#define TPROXY_TABLE	5348 /* routing table and rule preference */
+#define TPROXY_MARK	0x5348
 
-/* Routes answers to the range from the pods (the interface holding ME's
- * outbound address) to local sockets. 0, or -errno with *WHY set. */
-int tproxy_routes_add(const struct cfg_node *me, const char **why);
-/* Takes them away again (at exit). */
-void tproxy_routes_del(const struct cfg_node *me);
+/* Marks answers at the pod-facing interface (the one holding ME's outbound
+ * address) and routes marked packets to local sockets. 0, or -errno with
+ * *WHY set. */
+int tproxy_start(const struct cfg_node *me, const char **why);
+/* Takes the routing rule away again and detaches (at exit). */
+void tproxy_stop(const struct cfg_node *me);
 /* Binds FD, transparent, to ADDR (v4-mapped or IPv6) and a free port of
  * the range; the port in *PORT. 0 or -errno. */
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port);

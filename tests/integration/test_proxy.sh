@@ -275,8 +275,14 @@ test_proxy_server_sees_the_client_address() {
 		t_eq "$(grep -c "^$want4 " "$T_TMP/peers.$mode")" 3 "$mode: IPv4 connections the server saw from $want4"
 		t_eq "$(grep -c "^$want6 " "$T_TMP/peers.$mode")" 3 "$mode: IPv6 connections the server saw from $want6"
 		if [ $mode = client ]; then
-			ip netns exec "$SHUNT_CLUSTER_PREFIX-n2" ip rule | grep -q "lookup 5348" ||
+			ip netns exec "$SHUNT_CLUSTER_PREFIX-n2" ip rule | grep -q "fwmark 0x5348 lookup 5348" ||
 				t_fail "no routing rule for the answers"
+			# Only the proxy's own sockets' answers are taken: plaintext
+			# from outside the mesh, even from ports the proxy also uses,
+			# is forwarded as before.
+			ip netns exec "$(t_pod_field n1-p1 netns)" sysctl -qw net.ipv4.ip_local_port_range="61000 65000"
+			t_eq "$(t_probe_outcome --outside n1-p1 10.100.2.12:8080 --count 20)" ok \
+				"plaintext from outside the mesh, source ports 61000-65000"
 		fi
 		t_reset
 	done
