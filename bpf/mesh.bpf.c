@@ -709,3 +709,67 @@ int shunt_flow_inject(struct shunt_flow_event *ctx)
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }
+
+/*
+ * The inbound proxy's transparent source (docs/proxy.md): it connects to a
+ * workload from the client workload's address, which belongs to another
+ * node. The workload's answers reach this node on its pod-facing interface
+ * and would be routed on towards that other node. This program, at tc
+ * ingress of that interface (a tcx link the proxy holds while it runs),
+ * marks every TCP packet that a socket of this network namespace owns; a
+ * routing rule sends marked packets to a local table, so they reach the
+ * proxy's socket. Only a transparent socket can own a packet for a
+ * non-local address: every other flow either finds no socket (forwarded, as
+ * before) or one with a local address (delivered locally, as before).
+ * Pinned, attached by the proxy.
+ */
+#define SHUNT_ETH_HLEN	    14
+#define SHUNT_TC_ACT_OK	    0
+#define SHUNT_CURRENT_NETNS -1 /* BPF_F_CURRENT_NETNS */
+
+SEC("tc")
+int shunt_tproxy_mark(struct __sk_buff *skb)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 size;
+	__u16 ports[2];
+
+	if (skb->protocol == bpf_htons(SHUNT_ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, SHUNT_ETH_HLEN, &ip, sizeof(ip)) ||
+		    ip.protocol != SHUNT_PROTO_TCP || (ip.frag_off & bpf_htons(0x1fff)))
+			return SHUNT_TC_ACT_OK;
+		if (bpf_skb_load_bytes(skb, SHUNT_ETH_HLEN + (ip.ihl & 0xf) * 4, ports,
+				       sizeof(ports)))
+			return SHUNT_TC_ACT_OK;
+		/* As received: the socket's local side is the destination. */
+		t.ipv4.saddr = ip.saddr;
+		t.ipv4.daddr = ip.daddr;
+		t.ipv4.sport = ports[0];
+		t.ipv4.dport = ports[1];
+		size = sizeof(t.ipv4);
+	} else if (skb->protocol == bpf_htons(SHUNT_ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, SHUNT_ETH_HLEN, &ip6, sizeof(ip6)) ||
+		    ip6.nexthdr != SHUNT_PROTO_TCP)
+			return SHUNT_TC_ACT_OK;
+		if (bpf_skb_load_bytes(skb, SHUNT_ETH_HLEN + sizeof(ip6), ports, sizeof(ports)))
+			return SHUNT_TC_ACT_OK;
+		__builtin_memcpy(t.ipv6.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, &ip6.daddr, 16);
+		t.ipv6.sport = ports[0];
+		t.ipv6.dport = ports[1];
+		size = sizeof(t.ipv6);
+	} else {
+		return SHUNT_TC_ACT_OK;
+	}
+	sk = bpf_skc_lookup_tcp(skb, &t, size, SHUNT_CURRENT_NETNS, 0);
+	if (!sk)
+		return SHUNT_TC_ACT_OK;
+	bpf_sk_release(sk);
+	skb->mark = SHUNT_TPROXY_MARK;
+	return SHUNT_TC_ACT_OK;
+}

@@ -60,6 +60,11 @@ struct shunt_mesh_state {
 	__u8 proxy_addr6[16];
 };
 
+/* The mark shunt_tproxy_mark puts on answers to the proxy's transparent
+ * sockets, and the routing table and rule preference that take them. */
+#define SHUNT_TPROXY_MARK  0x5348
+#define SHUNT_TPROXY_TABLE 5348
+
 /*
  * shunt_proxy_pending (LRU, by socket cookie) and shunt_proxy_orig (LRU, by
  * the client's address and port as the proxy sees them): where a connection

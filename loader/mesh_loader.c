@@ -21,8 +21,19 @@ const char *const shunt_mesh_link_names[] = {
 const size_t shunt_mesh_link_count =
     sizeof(shunt_mesh_link_names) / sizeof(shunt_mesh_link_names[0]);
 
-/* Pinned for the node proxy to run (BPF_PROG_RUN), never attached. */
-#define FLOW_INJECT_PROG "shunt_flow_inject"
+/* Pinned for the node proxy, never attached here: it runs the first
+ * (BPF_PROG_RUN) and attaches the second to its pod-facing interface. */
+static const char *const proxy_progs[] = {"shunt_flow_inject", "shunt_tproxy_mark"};
+
+static bool for_proxy(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(proxy_progs) / sizeof(proxy_progs[0]); i++)
+		if (!strcmp(proxy_progs[i], name))
+			return true;
+	return false;
+}
 
 static bool listed(const char *name)
 {
@@ -45,7 +56,7 @@ int shunt_mesh_links_pinned(const struct shunt_pins *pins, size_t *pinned, size_
 	if (!skel)
 		return -errno;
 	bpf_object__for_each_program (prog, skel->obj) {
-		if (!strcmp(bpf_program__name(prog), FLOW_INJECT_PROG))
+		if (for_proxy(bpf_program__name(prog)))
 			continue;
 		(*expected)++;
 		if (!shunt_pin_path(path, sizeof(path), pins->links, bpf_program__name(prog)) &&
@@ -120,7 +131,7 @@ int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd)
 	bpf_object__for_each_program (prog, skel->obj) {
 		const char *name = bpf_program__name(prog);
 
-		if (!strcmp(name, FLOW_INJECT_PROG)) {
+		if (for_proxy(name)) {
 			err = shunt_pin_path(path, sizeof(path), pins->progs, name);
 			if (!err) {
 				unlink(path); /* an older one, from before an upgrade */

@@ -1147,7 +1147,15 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	if (!px.me->source_from_node) {
 		const char *why;
 
-		px.transparent = !tproxy_start(px.me, &why);
+		char path[PATH_MAX];
+		int prog = -1;
+
+		why = "the datapath has no shunt_tproxy_mark (reload it with this version)";
+		if (!shunt_pin_path(path, sizeof(path), pins->progs, "shunt_tproxy_mark"))
+			prog = bpf_obj_get(path);
+		px.transparent = prog >= 0 && !tproxy_start(px.me, prog, &why);
+		if (prog >= 0)
+			close(prog); /* the link holds it */
 		if (!px.transparent)
 			pr_warn("sourceAddress client: %s; workloads see the node's address", why);
 	}

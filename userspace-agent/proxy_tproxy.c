@@ -16,11 +16,10 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include "addr.h"
 #include "log.h"
-#include "tproxy.skel.h"
+#include "mesh_shared.h"
 
 /* Not in the uapi headers of older systems: the value of Linux 6.6. */
 #define SHUNT_BPF_TCX_INGRESS 46
@@ -91,8 +90,8 @@ static int routes(const char *family, bool add)
 			 NULL};
 	int err;
 
-	snprintf(table, sizeof(table), "%d", TPROXY_TABLE);
-	snprintf(mark, sizeof(mark), "%#x", TPROXY_MARK);
+	snprintf(table, sizeof(table), "%d", SHUNT_TPROXY_TABLE);
+	snprintf(mark, sizeof(mark), "%#x", SHUNT_TPROXY_MARK);
 	/* Idempotent: a rule left by an earlier run is replaced. */
 	while (!run_ip(rule_del))
 		;
@@ -102,12 +101,11 @@ static int routes(const char *family, bool add)
 	return err ? err : run_ip(rule_add);
 }
 
-/* The marking program; its tcx link detaches when the proxy exits, however
+/* The marking program's tcx link: it detaches when the proxy exits, however
  * it exits, so no packet is marked without a proxy to take it. */
-static struct tproxy_bpf *skel;
 static int link_fd = -1;
 
-int tproxy_start(const struct cfg_node *me, const char **why)
+int tproxy_start(const struct cfg_node *me, int prog_fd, const char **why)
 {
 	char iface[IF_NAMESIZE];
 	unsigned int ifindex;
@@ -118,19 +116,7 @@ int tproxy_start(const struct cfg_node *me, const char **why)
 		*why = "no interface holds the outbound address";
 		return err ? err : -ENODEV;
 	}
-	skel = tproxy_bpf__open();
-	if (!skel) {
-		*why = "cannot open the marking program";
-		return -errno;
-	}
-	skel->rodata->tproxy_mark = TPROXY_MARK;
-	err = tproxy_bpf__load(skel);
-	if (err) {
-		*why = "cannot load the marking program";
-		goto fail;
-	}
-	link_fd = bpf_link_create(bpf_program__fd(skel->progs.shunt_tproxy_mark), (int)ifindex,
-				  SHUNT_BPF_TCX_INGRESS, NULL);
+	link_fd = bpf_link_create(prog_fd, (int)ifindex, SHUNT_BPF_TCX_INGRESS, NULL);
 	if (link_fd < 0) {
 		err = link_fd;
 		*why = "cannot attach the marking program (tcx needs Linux 6.6)";
@@ -158,8 +144,6 @@ void tproxy_stop(const struct cfg_node *me)
 	if (link_fd >= 0)
 		close(link_fd);
 	link_fd = -1;
-	tproxy_bpf__destroy(skel);
-	skel = NULL;
 }
 
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port)

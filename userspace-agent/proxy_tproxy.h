@@ -3,7 +3,7 @@
  * The inbound proxy's transparent source (docs/proxy.md): it connects to a
  * workload from the client workload's own address, and the node sends the
  * workload's answers back to the proxy instead of towards the client's
- * node: bpf/tproxy.bpf.c marks them at the pod-facing interface (a tcx
+ * node: shunt_tproxy_mark (mesh.bpf.c) marks them at the pod-facing interface (a tcx
  * link, gone with the proxy), a routing rule delivers marked packets here.
  */
 #ifndef SHUNT_PROXY_TPROXY_H
@@ -16,13 +16,11 @@
 
 #define TPROXY_PORT_MIN 61000 /* where the proxy picks its own ports */
 #define TPROXY_PORT_MAX 65534
-#define TPROXY_TABLE	5348 /* routing table and rule preference */
-#define TPROXY_MARK	0x5348
 
-/* Marks answers at the pod-facing interface (the one holding ME's outbound
- * address) and routes marked packets to local sockets. 0, or -errno with
- * *WHY set. */
-int tproxy_start(const struct cfg_node *me, const char **why);
+/* Attaches PROG_FD (the pinned shunt_tproxy_mark) to the pod-facing
+ * interface (the one holding ME's outbound address) and routes marked
+ * packets to local sockets. 0, or -errno with *WHY set. */
+int tproxy_start(const struct cfg_node *me, int prog_fd, const char **why);
 /* Takes the routing rule away again and detaches (at exit). */
 void tproxy_stop(const struct cfg_node *me);
 /* Binds FD, transparent, to ADDR (v4-mapped or IPv6) and a free port of

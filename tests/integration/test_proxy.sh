@@ -9,6 +9,7 @@
 
 proxy_setup() {
 	t_cluster_up 2 2
+	trap proxy_logs_on_failure EXIT
 	{
 		# The cluster's config already has a proxy per node.
 		# PROXY_SOURCE=node: the inbound proxies connect from their own address.
@@ -37,6 +38,19 @@ proxy_setup() {
 }
 
 t_mesh_counter() { t_shunt "$1" status --json | jq -r ".mesh.$2"; }
+
+# A failing proxy test shows what the proxies said last.
+proxy_logs_on_failure() {
+	local rc=$? k
+	if [ $rc != 0 ] && [ -f "$T_TMP/proxy.n1.log" ]; then
+		for k in 1 2; do
+			echo "    proxy n$k, last lines:" >&2
+			grep -v '": open"' "$T_TMP/proxy.n$k.log" | tail -4 | sed 's/^/    | /' >&2
+		done
+	fi
+	t_cleanup
+	return $rc
+}
 
 # A metric of NODE's proxy (served on the node's loopback).
 proxy_metric() {
