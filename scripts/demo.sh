@@ -167,6 +167,12 @@ for n in $(jq -r '.nodes[].name' "$STATE"); do
 done
 echo "  inbound proxy of n2 (JSON log lines):"
 grep '"msg":"inbound' "$WORK/proxy-n2.log" | grep closed | tail -3 | jq -r .msg | cut -c1-140 | sed 's/^/    /'
+proxy_metric() { # NODE METRIC
+	ip netns exec "$(node "$1" netns)" curl -s http://127.0.0.1:9465/metrics | awk -v m="$2" '$1 == m { print $2 }'
+}
+echo "  outbound proxy of n1: $(proxy_metric n1 'shunt_proxy_connections_total{side="outbound"}') connections" \
+	"over $(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}') HTTP/2 tunnels;" \
+	"$(proxy_metric n1 shunt_proxy_streams_pooled_total) of them rode an open tunnel (no TLS handshake)"
 for p in $CLIENT $SAME $CROSS; do
 	printf '  veth of %-6s carried %6s MiB during the traffic\n' "$p" $((($(veth_bytes $p) - ${before_v[$p]}) / 1048576))
 done
@@ -185,6 +191,14 @@ shunt_on n1 services | sed 's/^/    /'
 out=$("$CLUSTER" exec $CLIENT -- "$PROBE" connect 10.96.0.10:80 --count 300)
 echo "  300 connects from $CLIENT to 10.96.0.10:80, answered by: $(jq -c .servers <<<"$out")"
 echo "  getpeername() in the client says: $(jq -r .peer <<<"$out")   (UDP 10.96.0.10:53: $("$CLUSTER" exec $CLIENT -- "$PROBE" connect 10.96.0.10:53 --udp | jq -r .peer))"
+"$CLUSTER" exec n2-p2 -- "$PROBE" serve --name seen --tcp 0.0.0.0:8081 --tcp '[::]:8081' \
+	--peers "$WORK/peers" >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.3
+"$CLUSTER" exec $CLIENT -- "$PROBE" connect "$(pod n2-p2 ipv4):8081" >/dev/null
+"$CLUSTER" exec $CLIENT -- "$PROBE" connect "[$(pod n2-p2 ipv6)]:8081" >/dev/null
+echo "  across nodes, n2-p2's server saw the client ($CLIENT: $(pod $CLIENT ipv4), $(pod $CLIENT ipv6)) connect from:" \
+	"$(cut -d' ' -f1 "$WORK/peers" | paste -sd' ')   (the proxy's transparent source)"
 
 say "6. L4 policy: edit the config, every agent applies it atomically"
 {
@@ -215,6 +229,8 @@ echo "  \$ shunt policy check --from n2-p2 --to $SAME --port 8080"
 shunt_on n1 policy check --from n2-p2 --to "$SAME" --port 8080 | sed 's/^/    /'
 echo "  \$ shunt flows --denied"
 shunt_on n1 flows --denied | tail -4 | sed 's/^/    /'
+echo "  \$ shunt flows   (on n2: the inbound proxy's decisions, with the kernel's)"
+shunt_on n2 flows | grep proxy-in | tail -2 | sed 's/^/    /'
 echo "  metrics (http://127.0.0.1:19461/metrics):"
 curl -s http://127.0.0.1:19461/metrics | grep -E '^shunt_(config_version|policy_denied_total|policy_verdicts_total.*deny)' | head -6 | sed 's/^/    /'
 

@@ -579,6 +579,24 @@ static int authority_parse(const char *text, __u8 addr[16], __u16 *port)
 	return 0;
 }
 
+/* TLS over FD, its records gathered into one write(2) per flush instead of
+ * one per 16 KiB record (proxy_tunnel.c flushes). */
+static int tls_set_fd(SSL *ssl, int fd)
+{
+	BIO *rd = BIO_new_socket(fd, BIO_NOCLOSE), *wr = BIO_new_socket(fd, BIO_NOCLOSE);
+	BIO *buf = BIO_new(BIO_f_buffer());
+
+	if (!rd || !wr || !buf || BIO_set_write_buffer_size(buf, PROXY_BUF_SIZE + 4096) != 1) {
+		BIO_free(rd);
+		BIO_free(wr);
+		BIO_free(buf);
+		return -ENOMEM;
+	}
+	BIO_push(buf, wr);
+	SSL_set_bio(ssl, rd, buf);
+	return 0;
+}
+
 /* A new outbound tunnel to NODE for workloads of SRC's identity. */
 static struct tunnel *outbound_tunnel(struct worker *w, const struct cfg_node *node,
 				      const struct cfg_workload *src, const char *key)
@@ -601,7 +619,7 @@ static struct tunnel *outbound_tunnel(struct worker *w, const struct cfg_node *n
 	ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx);
 	if (fd < 0 || !ssl || SSL_use_certificate(ssl, cert) != 1 ||
-	    SSL_use_PrivateKey(ssl, pkey) != 1 || SSL_set_fd(ssl, fd) != 1) {
+	    SSL_use_PrivateKey(ssl, pkey) != 1 || tls_set_fd(ssl, fd)) {
 		X509_free(cert);
 		EVP_PKEY_free(pkey);
 		SSL_free(ssl);
@@ -724,7 +742,7 @@ static void accept_inbound(struct worker *w, int fd)
 
 	SSL_CTX_free(ctx);
 	set_nodelay(fd);
-	if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+	if (!ssl || tls_set_fd(ssl, fd)) {
 		pr_warn("inbound: cannot set up TLS: %s", ssl_err());
 		SSL_free(ssl);
 		close(fd);

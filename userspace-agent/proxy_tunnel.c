@@ -634,6 +634,17 @@ int tunnel_open_stream(struct tunnel *t, struct pstream *s, const char *authorit
 
 enum { MOVED = 1, STALLED = 0, FAILED = -1 };
 
+/*
+ * OpenSSL's error queue is per thread, and SSL_get_error() reports whatever
+ * is on it: an error one tunnel left there (a peer that closed without
+ * close_notify) would make the next tunnel's harmless WANT_READ look fatal.
+ * So every TLS call starts with an empty queue.
+ */
+static void tls_fresh(void)
+{
+	ERR_clear_error();
+}
+
 static int ssl_wants(SSL *ssl, int ret)
 {
 	int e = SSL_get_error(ssl, ret);
@@ -651,6 +662,7 @@ static int tunnel_flush(struct tunnel *t)
 
 	if (t->st != T_READY)
 		return 0;
+	tls_fresh();
 	for (;;) {
 		if (!t->pend_len) {
 			n = nghttp2_session_mem_send(t->h2, &t->pend);
@@ -666,6 +678,9 @@ static int tunnel_flush(struct tunnel *t)
 		t->pend += r;
 		t->pend_len -= (size_t)r;
 	}
+	/* The records are gathered in the write BIO: out with them now. */
+	if (BIO_flush(SSL_get_wbio(t->ssl)) <= 0 && !BIO_should_retry(SSL_get_wbio(t->ssl)))
+		return -1;
 	/* Both sides said goodbye and nothing is left to send. */
 	if (!nghttp2_session_want_read(t->h2) && !nghttp2_session_want_write(t->h2))
 		tunnel_fail(t, "closed");
@@ -683,6 +698,7 @@ static void tunnel_flush_or_fail(struct tunnel *t)
  * together, so a stream's socket gets one write per batch, not per record. */
 static int tunnel_read(struct tunnel *t)
 {
+	tls_fresh();
 	for (;;) {
 		size_t filled = 0;
 		int r = 0;
@@ -708,7 +724,10 @@ static void tunnel_handshake(struct tunnel *t)
 	const unsigned char *alpn = NULL;
 	unsigned int alpn_len = 0;
 	const char *why;
-	int r = SSL_do_handshake(t->ssl);
+	int r;
+
+	tls_fresh();
+	r = SSL_do_handshake(t->ssl);
 
 	if (r != 1) {
 		if (ssl_wants(t->ssl, r) == FAILED) {

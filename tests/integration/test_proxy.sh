@@ -45,7 +45,8 @@ proxy_logs_on_failure() {
 	if [ $rc != 0 ] && [ -f "$T_TMP/proxy.n1.log" ]; then
 		for k in 1 2; do
 			echo "    proxy n$k, last lines:" >&2
-			grep -v '": open"' "$T_TMP/proxy.n$k.log" | tail -4 | sed 's/^/    | /' >&2
+			grep -v '": open"\|closed by the peer (0 streams)' "$T_TMP/proxy.n$k.log" |
+				tail -4 | sed 's/^/    | /' >&2
 		done
 	fi
 	t_cleanup
@@ -143,6 +144,30 @@ test_proxy_streams_on_one_tunnel_do_not_hold_each_other_up() {
 	t_ge "$(proxy_metric n2 'shunt_proxy_refused_total{reason="upstream"}')" 20 "refusals counted as upstream"
 	grep -q "inbound default/n1-p1 .* -> 10.100.2.12:7000: closed (67108865 bytes" "$T_TMP/proxy.n2.log" ||
 		t_fail "the transfer did not close cleanly on n2"
+}
+
+# Tunnels that end badly (their peer vanishes without a TLS goodbye) do
+# not take down the others of the same worker thread: OpenSSL's error queue
+# is per thread, and a stale error must not fail the next tunnel's read.
+test_proxy_a_tunnel_that_dies_leaves_the_others_alone() {
+	PROXY_ARGS="--threads 1" proxy_setup
+	"$SHUNT" ca issue --dir "$T_TMP/ca" --namespace default --service-account client --out "$T_TMP/client" >/dev/null
+	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7000" --count 1 --send 2G --expect 2G --handshake
+	t_exec n1-p1 -- "$TT" client --connect "$(t_pod_ip n2-p2):7000" $(t_warmup_flag) --send 2G \
+		--expect 2G --handshake >"$T_TMP/long.out" 2>&1 &
+	local client=$! i
+	T_PIDS+=($client)
+	for ((i = 0; i < 20; i++)); do
+		# A tunnel up (TLS with ALPN h2), then its client killed: the TCP
+		# connection ends without close_notify.
+		(sleep 0.5 | timeout -s KILL 0.3 ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" openssl s_client \
+			-quiet -connect 10.99.0.2:15008 -CAfile "$T_TMP/ca/bundle.pem" -cert "$T_TMP/client.crt" \
+			-key "$T_TMP/client.key" -alpn h2 >/dev/null 2>&1) 2>/dev/null || true
+	done
+	wait $client || t_fail "the transfer beside the dying tunnels failed: $(tail -1 "$T_TMP/long.out")"
+	t_tt_server_wait
+	t_ge "$(grep -c 'inbound tunnel.*closed by the peer\|inbound tunnel.*reset' "$T_TMP/proxy.n2.log")" 10 \
+		"tunnels that ended badly on n2"
 }
 
 # The client half-closes, the server reads to EOF and only then answers; and
