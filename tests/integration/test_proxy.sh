@@ -24,17 +24,26 @@ proxy_setup() {
 	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
 	t_agent_start n1 "$T_TMP/mesh.yaml"
 	t_agent_start n2 "$T_TMP/mesh.yaml"
-	local k
-	for k in 1 2; do
-		: >"$T_TMP/proxy.n$k.log"
-		# In the node's own network namespace, in the proxy's cgroup: the
-		# legs between pods and the proxy take the bypass.
-		t_exec "n$k-proxy" -- "$SHUNT" --pin-dir "$(t_node_field "n$k" pin_dir)" proxy \
-			--config "$T_TMP/mesh.yaml" --node "n$k" --ca "$T_TMP/ca" --threads 2 ${PROXY_ARGS:-} \
-			>"$T_TMP/proxy.n$k.log" 2>&1 &
-		t_wait_for 5 grep -q 'proxy of node' "$T_TMP/proxy.n$k.log" ||
-			t_fail "proxy n$k did not start: $(cat "$T_TMP/proxy.n$k.log")"
-	done
+	: >"$T_TMP/proxy.n1.log"
+	: >"$T_TMP/proxy.n2.log"
+	proxy_start n1
+	proxy_start n2
+}
+
+# Starts NODE's proxy (again), its PID in PROXY_PID_<NODE>. It runs in the
+# node's own network namespace, in the proxy's cgroup: the legs between
+# pods and the proxy take the bypass.
+proxy_start() {
+	local n=$1 before
+	before=$(grep -c 'proxy of node' "$T_TMP/proxy.$n.log")
+	# Not through t_exec: $! must be the proxy itself (cluster.sh execs it).
+	"$CLUSTER" exec "$n-proxy" -- "$SHUNT" --pin-dir "$(t_node_field "$n" pin_dir)" proxy \
+		--config "$T_TMP/mesh.yaml" --node "$n" --ca "$T_TMP/ca" --threads 2 ${PROXY_ARGS:-} \
+		>>"$T_TMP/proxy.$n.log" 2>&1 &
+	printf -v "PROXY_PID_$n" '%s' $!
+	T_PIDS+=($!)
+	t_wait_for 5 bash -c "[ \$(grep -c 'proxy of node' '$T_TMP/proxy.$n.log') -gt $before ]" ||
+		t_fail "proxy $n did not start: $(tail -3 "$T_TMP/proxy.$n.log")"
 }
 
 t_mesh_counter() { t_shunt "$1" status --json | jq -r ".mesh.$2"; }
@@ -325,6 +334,30 @@ test_proxy_server_sees_the_client_address() {
 		fi
 		t_reset
 	done
+}
+
+# kill -9 of a proxy: its proxied connections end, same-node traffic and
+# the bypass do not notice, and once it is back cross-node connections work
+# again (the other node's proxy replaces its dead tunnel), still with the
+# client's own address.
+test_proxy_restart_after_kill() {
+	proxy_setup
+	t_exec n2-p2 -- "$PROBE" serve --name echo --tcp 0.0.0.0:8080 --peers "$T_TMP/peers" >/dev/null 2>&1 &
+	T_PIDS+=($!)
+	sleep 0.3
+	t_eq "$(t_probe_outcome n1-p1 10.100.2.12:8080 --count 5)" ok "through the proxies before"
+	kill -KILL "$PROXY_PID_n2"
+	wait "$PROXY_PID_n2" 2>/dev/null || true
+	t_snap n2
+	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7000" --count 1 --send 32M --expect 32M --handshake
+	t_tt_client n2-p1 "$(t_pod_ip n2-p2):7000" --send 32M --expect 32M --handshake
+	t_tt_server_wait
+	t_ge "$(t_delta n2 bytes_redirected)" $((32 * MiB)) "same-node bytes through the bypass, proxy down"
+	[ "$(t_probe_outcome n1-p1 10.100.2.12:8080 --timeout-ms 2000)" != ok ] ||
+		t_fail "a cross-node connection got through with the destination's proxy down"
+	proxy_start n2
+	t_eq "$(t_probe_outcome n1-p1 10.100.2.12:8080 --count 5)" ok "through the proxies after the restart"
+	t_eq "$(tail -5 "$T_TMP/peers" | grep -c "^$(t_pod_ip n1-p1) ")" 5 "connections from the client's address after the restart"
 }
 
 # Same-node connections never go to the proxy: they keep the bypass.
