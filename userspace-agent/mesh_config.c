@@ -726,33 +726,13 @@ static int parse_namespace(struct parser *p, yaml_node_t *n, struct cfg_namespac
 static int parse_endpoint(struct parser *p, yaml_node_t *n, const char *what,
 			  struct cfg_endpoint *out)
 {
-	char host[64];
-	const char *s, *colon;
-	unsigned long port;
-	size_t hl;
-	char *end;
+	const char *s;
 	int err;
 
 	if ((err = get_str(p, n, what, &s)))
 		return err;
-	colon = strrchr(s, ':');
-	if (!colon)
+	if (shunt_endpoint_parse(s, out->addr, &out->port))
 		return fail(p, n, "%s '%s' must be ADDRESS:PORT", what, s);
-	hl = (size_t)(colon - s);
-	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
-		s++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return fail(p, n, "%s: address too long", what);
-	memcpy(host, s, hl);
-	host[hl] = 0;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (shunt_addr_parse(host, out->addr) || errno || *end || !port || port > 65535)
-		return fail(p, n, "%s '%s' must be ADDRESS:PORT", what,
-			    (const char *)n->data.scalar.value);
-	out->port = (__u16)port;
 	return 0;
 }
 

@@ -469,23 +469,6 @@ static void flow_init(struct shunt_flow_event *ev, __u8 kind)
 	ev->verdict = VERDICT_NONE;
 }
 
-static void sockaddr_to_addr(const struct sockaddr_storage *ss, __u8 addr[16], __u16 *port)
-{
-	memset(addr, 0, 16);
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		memset(addr + 10, 0xff, 2);
-		memcpy(addr + 12, &s4->sin_addr, 4);
-		*port = ntohs(s4->sin_port);
-	} else {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		memcpy(addr, &s6->sin6_addr, 16);
-		*port = ntohs(s6->sin6_port);
-	}
-}
-
 /* A tunnel refused before any stream: from its peer to us (inbound). */
 static void flow_tunnel_refused(struct tunnel *t)
 {
@@ -509,9 +492,9 @@ static void tunnel_note_ends(struct tunnel *t)
 	socklen_t pl = sizeof(peer), ll = sizeof(local);
 
 	if (!getpeername(t->fd, (struct sockaddr *)&peer, &pl))
-		sockaddr_to_addr(&peer, t->peer_addr, &t->peer_port);
+		shunt_addr_from_sockaddr((struct sockaddr *)&peer, t->peer_addr, &t->peer_port);
 	if (!getsockname(t->fd, (struct sockaddr *)&local, &ll))
-		sockaddr_to_addr(&local, t->local_addr, &t->local_port);
+		shunt_addr_from_sockaddr((struct sockaddr *)&local, t->local_addr, &t->local_port);
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -521,62 +504,6 @@ static int set_nodelay(int fd)
 	int one = 1;
 
 	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static void to_sockaddr(const __u8 addr[16], __u16 port, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (shunt_addr_is_v4(addr)) {
-		struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-		s->sin_family = AF_INET;
-		memcpy(&s->sin_addr, addr + 12, 4);
-		s->sin_port = htons(port);
-		*len = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
-
-		s->sin6_family = AF_INET6;
-		memcpy(&s->sin6_addr, addr, 16);
-		s->sin6_port = htons(port);
-		*len = sizeof(*s);
-	}
-}
-
-/* "10.0.0.1:80" or "[fd00::1]:80" of ADDR and PORT, and back. */
-static void authority_format(const __u8 addr[16], __u16 port, char *out, size_t len)
-{
-	char a[SHUNT_ADDR_STRLEN];
-
-	shunt_addr_format(addr, a, sizeof(a));
-	snprintf(out, len, shunt_addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, port);
-}
-
-static int authority_parse(const char *text, __u8 addr[16], __u16 *port)
-{
-	char host[64];
-	const char *colon = strrchr(text, ':');
-	size_t hl;
-	long p;
-	char *end;
-
-	if (!colon)
-		return -EINVAL;
-	hl = (size_t)(colon - text);
-	if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']') {
-		text++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, text, hl);
-	host[hl] = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (*end || p < 1 || p > 65535 || shunt_addr_parse(host, addr))
-		return -EINVAL;
-	*port = (__u16)p;
-	return 0;
 }
 
 /* TLS over FD, its records gathered into one write(2) per flush instead of
@@ -613,7 +540,7 @@ static struct tunnel *outbound_tunnel(struct worker *w, const struct cfg_node *n
 
 	if (identity_for(src->ns, src->service_account, &cert, &pkey))
 		return NULL;
-	to_sockaddr(node->inbound.addr, node->inbound.port, &ss, &slen);
+	slen = shunt_addr_to_sockaddr(node->inbound.addr, node->inbound.port, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	ctx = ctx_get(false);
 	ssl = SSL_new(ctx);
@@ -680,18 +607,7 @@ static void accept_outbound(struct worker *w, int fd)
 		pstream_drop(s, "getpeername");
 		return;
 	}
-	if (peer.ss_family == AF_INET) {
-		const struct sockaddr_in *p4 = (const void *)&peer;
-
-		memset(key.addr + 10, 0xff, 2);
-		memcpy(key.addr + 12, &p4->sin_addr, 4);
-		key.port = ntohs(p4->sin_port);
-	} else {
-		const struct sockaddr_in6 *p6 = (const void *)&peer;
-
-		memcpy(key.addr, &p6->sin6_addr, 16);
-		key.port = ntohs(p6->sin6_port);
-	}
+	shunt_addr_from_sockaddr((struct sockaddr *)&peer, key.addr, &key.port);
 	if (bpf_map_lookup_elem(px.orig_fd, &key, &orig)) {
 		pstream_drop(s, "refused: the kernel sent no connection from this address here");
 		return;
@@ -704,8 +620,8 @@ static void accept_outbound(struct worker *w, int fd)
 	s->flow.src_port = key.port;
 	memcpy(s->flow.dst_addr, orig.addr, 16);
 	s->flow.dst_port = orig.port;
-	authority_format(key.addr, key.port, source_addr, sizeof(source_addr));
-	authority_format(orig.addr, orig.port, authority, sizeof(authority));
+	shunt_endpoint_format(key.addr, key.port, source_addr, sizeof(source_addr));
+	shunt_endpoint_format(orig.addr, orig.port, authority, sizeof(authority));
 	dst = workload_by_addr(orig.addr);
 	node = dst ? cfg_node_find(&px.cfg, dst->node) : NULL;
 	nk.id = orig.src_id;
@@ -834,25 +750,16 @@ static bool client_address(const struct cfg_workload *src, const __u8 said[16], 
 /* Binds FD to the node's pod-facing address of FAMILY; NULL or why not. */
 static const char *bind_node_address(int fd, int family)
 {
-	if (family == AF_INET) {
-		struct sockaddr_in b = {.sin_family = AF_INET};
+	struct sockaddr_storage b;
+	socklen_t len;
 
-		memcpy(&b.sin_addr, px.me->outbound.addr + 12, 4);
-		if (bind(fd, (struct sockaddr *)&b, sizeof(b)))
-			return "cannot bind to the node's pod-facing address";
-		return NULL;
-	}
-	{
-		struct sockaddr_in6 b = {.sin6_family = AF_INET6};
-
-		if (!px.me->has_outbound6)
-			return "refused: this node has no IPv6 pod-facing proxy address "
-			       "(outbound6)";
-		memcpy(&b.sin6_addr, px.me->outbound6.addr, 16);
-		if (bind(fd, (struct sockaddr *)&b, sizeof(b)))
-			return "cannot bind to the node's IPv6 pod-facing address";
-		return NULL;
-	}
+	if (family == AF_INET6 && !px.me->has_outbound6)
+		return "refused: this node has no IPv6 pod-facing proxy address (outbound6)";
+	len = shunt_addr_to_sockaddr(
+	    family == AF_INET ? px.me->outbound.addr : px.me->outbound6.addr, 0, &b);
+	if (bind(fd, (struct sockaddr *)&b, len))
+		return "cannot bind to the node's pod-facing address";
+	return NULL;
 }
 
 /* Inbound: a request is in; check it against the certificate and policy,
@@ -875,9 +782,9 @@ static const char *inbound_open(struct pstream *s, const char *peer_id)
 	snprintf(s->desc, sizeof(s->desc), "%s (%s) -> %s", s->source, peer_id, s->authority);
 	flow_init(&s->flow, SHUNT_FLOW_PROXY_IN);
 	s->flow.verdict = SHUNT_VERDICT_DENY; /* until decided otherwise */
-	if (authority_parse(s->source_addr, s->flow.src_addr, &s->flow.src_port))
+	if (shunt_endpoint_parse(s->source_addr, s->flow.src_addr, &s->flow.src_port))
 		s->flow.src_port = 0; /* not given: informational only */
-	if (authority_parse(s->authority, addr, &port))
+	if (shunt_endpoint_parse(s->authority, addr, &port))
 		return "refused: not a CONNECT to an address and port";
 	memcpy(s->flow.dst_addr, addr, 16);
 	s->flow.dst_port = port;
@@ -912,7 +819,7 @@ static const char *inbound_open(struct pstream *s, const char *peer_id)
 	/* Connect from the client's own address (transparent) or the node's
 	 * pod-facing one, with the verified identity asserted to the kernel
 	 * for this exact address and port. */
-	to_sockaddr(addr, port, &ss, &slen);
+	slen = shunt_addr_to_sockaddr(addr, port, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return "cannot open a socket";
@@ -939,18 +846,8 @@ static const char *inbound_open(struct pstream *s, const char *peer_id)
 	if (getsockname(fd, (struct sockaddr *)&local, &llen))
 		return "cannot open a socket (getsockname)";
 	memset(&s->assert_key, 0, sizeof(s->assert_key));
-	if (local.ss_family == AF_INET) {
-		const struct sockaddr_in *l = (const void *)&local;
-
-		memset(s->assert_key.addr + 10, 0xff, 2);
-		memcpy(s->assert_key.addr + 12, &l->sin_addr, 4);
-		s->assert_key.port = ntohs(l->sin_port);
-	} else {
-		const struct sockaddr_in6 *l = (const void *)&local;
-
-		memcpy(s->assert_key.addr, &l->sin6_addr, 16);
-		s->assert_key.port = ntohs(l->sin6_port);
-	}
+	shunt_addr_from_sockaddr((struct sockaddr *)&local, s->assert_key.addr,
+				 &s->assert_key.port);
 	as.src_id = src_id;
 	if (bpf_map_update_elem(px.asserted_fd, &s->assert_key, &as, BPF_ANY))
 		return "cannot assert the identity to the kernel";
@@ -1047,7 +944,7 @@ static int listen_on(const struct cfg_endpoint *e, bool any)
 	socklen_t len;
 	int fd, one = 1;
 
-	to_sockaddr(e->addr, e->port, &ss, &len);
+	len = shunt_addr_to_sockaddr(e->addr, e->port, &ss);
 	if (any && ss.ss_family == AF_INET)
 		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_ANY);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -54,18 +54,13 @@ static int iface_of(const __u8 addr[16], char *name, size_t len)
 	if (getifaddrs(&ifs))
 		return -errno;
 	for (i = ifs; i; i = i->ifa_next) {
-		__u8 a[16] = {0};
+		__u8 a[16];
+		__u16 port;
 
-		if (!i->ifa_addr)
+		if (!i->ifa_addr ||
+		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
 			continue;
-		if (i->ifa_addr->sa_family == AF_INET) {
-			a[10] = a[11] = 0xff;
-			memcpy(a + 12, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			memcpy(a, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
-		} else {
-			continue;
-		}
+		shunt_addr_from_sockaddr(i->ifa_addr, a, &port);
 		if (!memcmp(a, addr, 16)) {
 			snprintf(name, len, "%s", i->ifa_name);
 			err = 0;
@@ -149,7 +144,7 @@ void tproxy_stop(const struct cfg_node *me)
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port)
 {
 	static __thread unsigned int seed;
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss;
 	socklen_t len;
 	int one = 1, tries;
 	bool v4 = shunt_addr_is_v4(addr);
@@ -163,21 +158,7 @@ int tproxy_bind(int fd, const __u8 addr[16], __u16 *port)
 		__u16 p = (__u16)(TPROXY_PORT_MIN +
 				  rand_r(&seed) % (TPROXY_PORT_MAX - TPROXY_PORT_MIN + 1));
 
-		if (v4) {
-			struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-			s->sin_family = AF_INET;
-			memcpy(&s->sin_addr, addr + 12, 4);
-			s->sin_port = htons(p);
-			len = sizeof(*s);
-		} else {
-			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-			s->sin6_family = AF_INET6;
-			memcpy(&s->sin6_addr, addr, 16);
-			s->sin6_port = htons(p);
-			len = sizeof(*s);
-		}
+		len = shunt_addr_to_sockaddr(addr, p, &ss);
 		if (!bind(fd, (struct sockaddr *)&ss, len)) {
 			*port = p;
 			return 0;
