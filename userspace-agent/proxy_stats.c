@@ -53,9 +53,19 @@ void proxy_stats_handshake_failure(long verify_result, const char *ssl_reason)
 	atomic_fetch_add(&proxy_stats.hs_fail[classify(verify_result, ssl_reason)], 1);
 }
 
+/* shunt_proxy_NAME{side="outbound"|"inbound"}. */
+static void by_side(FILE *out, const char *name, const char *type, const char *help,
+		    const atomic_ullong v[2])
+{
+	if (help)
+		fprintf(out, "# HELP shunt_proxy_%s %s\n", name, help);
+	fprintf(out, "# TYPE shunt_proxy_%s %s\n", name, type);
+	fprintf(out, "shunt_proxy_%s{side=\"outbound\"} %llu\n", name, atomic_load(&v[0]));
+	fprintf(out, "shunt_proxy_%s{side=\"inbound\"} %llu\n", name, atomic_load(&v[1]));
+}
+
 int proxy_metrics_handler(const char *path, char **body, size_t *len, void *ctx)
 {
-	static const char *const sides[2] = {"outbound", "inbound"};
 	struct proxy_stats *s = &proxy_stats;
 	FILE *out = open_memstream(body, len);
 	int i;
@@ -73,33 +83,19 @@ int proxy_metrics_handler(const char *path, char **body, size_t *len, void *ctx)
 		fclose(out);
 		return 404;
 	}
-	fprintf(out, "# TYPE shunt_proxy_connections_total counter\n");
-	for (i = 0; i < 2; i++)
-		fprintf(out, "shunt_proxy_connections_total{side=\"%s\"} %llu\n", sides[i],
-			atomic_load(&s->conns[i]));
-	fprintf(out, "# TYPE shunt_proxy_connections_active gauge\n");
-	for (i = 0; i < 2; i++)
-		fprintf(out, "shunt_proxy_connections_active{side=\"%s\"} %llu\n", sides[i],
-			atomic_load(&s->active[i]));
-	fprintf(out, "# HELP shunt_proxy_tunnels_total TLS connections between node proxies.\n"
-		     "# TYPE shunt_proxy_tunnels_total counter\n");
-	for (i = 0; i < 2; i++)
-		fprintf(out, "shunt_proxy_tunnels_total{side=\"%s\"} %llu\n", sides[i],
-			atomic_load(&s->tunnels[i]));
-	fprintf(out, "# TYPE shunt_proxy_tunnels_active gauge\n");
-	for (i = 0; i < 2; i++)
-		fprintf(out, "shunt_proxy_tunnels_active{side=\"%s\"} %llu\n", sides[i],
-			atomic_load(&s->tunnels_active[i]));
+	by_side(out, "connections_total", "counter",
+		"Proxied connections (HTTP/2 streams), by side.", s->conns);
+	by_side(out, "connections_active", "gauge", NULL, s->active);
+	by_side(out, "tunnels_total", "counter", "TLS connections between node proxies.",
+		s->tunnels);
+	by_side(out, "tunnels_active", "gauge", NULL, s->tunnels_active);
 	fprintf(out,
 		"# HELP shunt_proxy_streams_pooled_total Outbound connections that shared a tunnel "
 		"another connection opened (no handshake of their own).\n"
 		"# TYPE shunt_proxy_streams_pooled_total counter\n"
 		"shunt_proxy_streams_pooled_total %llu\n",
 		atomic_load(&s->streams_pooled));
-	fprintf(out, "# TYPE shunt_proxy_resets_total counter\n");
-	for (i = 0; i < 2; i++)
-		fprintf(out, "shunt_proxy_resets_total{side=\"%s\"} %llu\n", sides[i],
-			atomic_load(&s->resets[i]));
+	by_side(out, "resets_total", "counter", NULL, s->resets);
 	fprintf(out,
 		"# TYPE shunt_proxy_bytes_total counter\n"
 		"shunt_proxy_bytes_total{direction=\"to_server\"} %llu\n"

@@ -68,14 +68,20 @@ proxy_metric() {
 		awk -v m="$2" '$1 == m { print $2 }'
 }
 
+# SIZE each way from n1-p1 to DST (on n2-p2), every byte checked, through
+# the proxies.
+proxy_transfer() {
+	local dst=$1 size=$2 before
+	before=$(t_mesh_counter n1 proxied)
+	t_tt_server n2-p2 "$dst" --count 1 --send "$size" --expect "$size" --handshake
+	t_tt_client n1-p1 "$dst" --send "$size" --expect "$size" --handshake
+	t_tt_server_wait
+	t_ge "$(($(t_mesh_counter n1 proxied) - before))" 1 "connections to $dst sent to the proxy"
+}
+
 test_proxy_carries_256mib_each_way_intact() {
 	proxy_setup
-	local before
-	before=$(t_mesh_counter n1 proxied)
-	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7000" --count 1 --send 256M --expect 256M --handshake
-	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7000" --send 256M --expect 256M --handshake
-	t_tt_server_wait
-	t_ge "$(($(t_mesh_counter n1 proxied) - before))" 1 "connections sent to the proxy"
+	proxy_transfer "$(t_pod_ip n2-p2):7000" 256M
 	grep -q '"msg":"inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> 10.100.2.12:7000: closed (268435457 bytes to the server, 268435457 back)' \
 		"$T_TMP/proxy.n2.log" || t_fail "no closed inbound stream of 256 MiB: $(tail -3 "$T_TMP/proxy.n2.log")"
 }
@@ -489,13 +495,7 @@ test_proxy_ca_rotation_during_a_long_transfer_loses_nothing() {
 # IPv6 cross-node connections go through the proxies too.
 test_proxy_carries_ipv6() {
 	proxy_setup
-	local before dst
-	before=$(t_mesh_counter n1 proxied)
-	dst="[$(t_pod_ip n2-p2 ipv6)]:7000"
-	t_tt_server n2-p2 "$dst" --count 1 --send 64M --expect 64M --handshake
-	t_tt_client n1-p1 "$dst" --send 64M --expect 64M --handshake
-	t_tt_server_wait
-	t_ge "$(($(t_mesh_counter n1 proxied) - before))" 1 "IPv6 connections sent to the proxy"
+	proxy_transfer "[$(t_pod_ip n2-p2 ipv6)]:7000" 64M
 	grep -q "inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> \[fd00:100:2::12\]:7000: closed (67108865 bytes" \
 		"$T_TMP/proxy.n2.log" || t_fail "no IPv6 stream through n2's proxy: $(tail -2 "$T_TMP/proxy.n2.log")"
 }
