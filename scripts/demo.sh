@@ -176,8 +176,9 @@ echo "  outbound proxy of n1: $(proxy_metric n1 'shunt_proxy_connections_total{s
 for p in $CLIENT $SAME $CROSS; do
 	printf '  veth of %-6s carried %6s MiB during the traffic\n' "$p" $((($(veth_bytes $p) - ${before_v[$p]}) / 1048576))
 done
-echo "  (same-node bytes went socket to socket: they never touched $SAME's veth;"
-echo "   cross-node bytes crossed the veths and the underlay inside TLS between the node proxies)"
+echo "  (same-node bytes went socket to socket: they never touched $SAME's veth; cross-node"
+echo "   bytes went socket to socket between the pods and their node's proxy, except where a"
+echo "   bulk sender ran 8 MiB ahead of its proxy (then TCP), and inside TLS between the proxies)"
 
 say "5. services: the connect hook picks a backend, the application sees the service address"
 ECHO_PODS=$(jq -r '.nodes[].pods[] | select(.name | test("-p1$") | not) | .name' "$STATE")
