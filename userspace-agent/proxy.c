@@ -629,7 +629,7 @@ static void accept_outbound(struct worker *w, int fd)
 	    bpf_map_lookup_elem(px.names_fd, &nk, &name))
 		name.name[0] = 0;
 	name.name[sizeof(name.name) - 1] = 0;
-	snprintf(s->desc, sizeof(s->desc), "%s -> %s", name.name, authority);
+	snprintf(s->desc, sizeof(s->desc), "%.110s -> %.80s", name.name, authority);
 	src = workload_by_name(name.name);
 	if (!dst || !src || !node || !node->has_proxy) {
 		pstream_drop(s, "refused: unknown source, destination or destination node proxy");

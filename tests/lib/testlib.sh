@@ -9,7 +9,8 @@
 # returning.
 
 REPO=${REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SHUNT=$REPO/.output/bin/shunt
+# SHUNT_BIN: run the suite against another build of shunt (e.g. under ASan).
+SHUNT=${SHUNT_BIN:-$REPO/.output/bin/shunt}
 TT=$REPO/.output/bin/shunt-tt
 export SHUNT_CLUSTER_PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-test}
 export SHUNT_CLUSTER_DIR=${SHUNT_CLUSTER_DIR:-$REPO/.output/test-cluster}
