@@ -608,16 +608,16 @@ static void accept_outbound(struct worker *w, int fd)
 		return;
 	}
 	shunt_addr_from_sockaddr((struct sockaddr *)&peer, key.addr, &key.port);
+	flow_init(&s->flow, SHUNT_FLOW_PROXY_OUT);
+	memcpy(s->flow.src_addr, key.addr, 16);
+	s->flow.src_port = key.port;
 	if (bpf_map_lookup_elem(px.orig_fd, &key, &orig)) {
 		pstream_drop(s, "refused: the kernel sent no connection from this address here");
 		return;
 	}
 	bpf_map_delete_elem(px.orig_fd, &key);
-	flow_init(&s->flow, SHUNT_FLOW_PROXY_OUT);
 	s->flow.src_id = orig.src_id;
 	s->flow.dst_id = orig.dst_id;
-	memcpy(s->flow.src_addr, key.addr, 16);
-	s->flow.src_port = key.port;
 	memcpy(s->flow.dst_addr, orig.addr, 16);
 	s->flow.dst_port = orig.port;
 	shunt_endpoint_format(key.addr, key.port, source_addr, sizeof(source_addr));
