@@ -492,6 +492,34 @@ test_proxy_ca_rotation_during_a_long_transfer_loses_nothing() {
 		"client certificates issued (before and after the rotation)"
 }
 
+# Workload certificates are renewed before they expire (a third of their
+# lifetime left), without touching open connections: these stay on their
+# tunnel past its certificate's end, while new ones get a new tunnel with a
+# new certificate.
+test_proxy_renews_certificates_without_dropping_connections() {
+	PROXY_ARGS="--cert-lifetime 12" proxy_setup
+	local out=$T_TMP/hold.out
+	t_exec n2-p2 -- "$HOLD" server --listen "$(t_pod_ip n2-p2):7001" >"$T_TMP/hold-server.out" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 5 grep -q listening "$T_TMP/hold-server.out" || t_fail "hold server did not start"
+	# Five connections held 15 s: longer than their certificate lives.
+	t_exec n1-p1 -- "$HOLD" client --connect "$(t_pod_ip n2-p2):7001" --conns 5 --hold 15 \
+		--timeout 30 >"$out" 2>&1 &
+	local client=$!
+	T_PIDS+=($client)
+	t_wait_for 5 grep -q 'holding 5' "$out" || t_fail "the connections did not come up: $(cat "$out")"
+	sleep 9
+	t_exec n2-p2 -- "$PROBE" serve --name echo --tcp 0.0.0.0:8080 >/dev/null 2>&1 &
+	T_PIDS+=($!)
+	sleep 0.3
+	t_eq "$(t_probe_outcome n1-p1 10.100.2.12:8080 --count 3)" ok "new connections after the renewal"
+	wait $client || t_fail "held connections did not survive the renewal: $(tail -1 "$out")"
+	t_eq "$(tail -1 "$out" | jq .second_ok)" 5 "held connections that echoed after 15 s"
+	t_ge "$(grep -c 'issued spiffe://cluster.local/ns/default/sa/client' "$T_TMP/proxy.n1.log")" 2 \
+		"client certificates issued (the first and a renewal)"
+	t_ge "$(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}')" 2 "tunnels (one per certificate)"
+}
+
 # IPv6 cross-node connections go through the proxies too.
 test_proxy_carries_ipv6() {
 	proxy_setup
