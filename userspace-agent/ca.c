@@ -368,8 +368,8 @@ int ca_issue_mem(const char *dir, const struct ca_issue_opts *opts, struct ca_id
 		goto out;
 	}
 	if (lifetime < 10 || lifetime > 90L * 86400) {
-		ret =
-		    fail(err, errlen, -EINVAL, "certificate lifetime must be 10 seconds to 90 days");
+		ret = fail(err, errlen, -EINVAL,
+			   "certificate lifetime must be 10 seconds to 90 days");
 		goto out;
 	}
 	key = EVP_EC_gen("P-256");
