@@ -772,7 +772,8 @@ static const char *inbound_open(struct pstream *s, const char *peer_id)
 	socklen_t slen, llen = sizeof(local);
 	char want[SHUNT_SPIFFE_MAX];
 	struct shunt_proxy_asserted as = {0};
-	__u32 src_id, dst_id, rule, gen;
+	__u32 src_id = 0, dst_id, rule, gen;
+	bool src_known;
 	__u8 addr[16];
 	__u64 version;
 	__u16 port;
@@ -790,16 +791,18 @@ static const char *inbound_open(struct pstream *s, const char *peer_id)
 	s->flow.dst_port = port;
 	src = workload_by_name(s->source);
 	dst = workload_by_addr(addr);
-	if (src && ident_by_name(s->source, &src_id) == 0)
-		s->flow.src_id = src_id;
 	if (!src)
 		return "refused: unknown source workload";
+	/* Looked up once, early: denied flows name the source too. */
+	src_known = ident_by_name(s->source, &src_id) == 0;
+	if (src_known)
+		s->flow.src_id = src_id;
 	if (ca_spiffe_id(want, sizeof(want), px.cfg.trust_domain, src->ns, src->service_account) ||
 	    strcmp(want, peer_id))
 		return "refused: the certificate's identity is not the source workload's";
 	if (!dst || strcmp(dst->node, px.me->name))
 		return "refused: the destination is not a workload of this node";
-	if (ident_by_name(s->source, &src_id) || mesh_state_read_fd(px.state_fd, &gen, &version))
+	if (!src_known || mesh_state_read_fd(px.state_fd, &gen, &version))
 		return "refused: the source is unknown to the kernel";
 	{
 		char q[160];
