@@ -119,6 +119,7 @@ static __always_inline int shunt_check_workloads(struct bpf_sock *sk, struct shu
 	ep->workload = local->id;
 	ep->peer_workload = remote->id;
 	ep->copied_seq = tp->copied_seq;
+	ep->rx_seq_seen = tp->copied_seq;
 	return -1;
 }
 
@@ -218,6 +219,29 @@ static __always_inline void shunt_index_psock(struct bpf_sock *sk, struct shunt_
 	bpf_map_update_elem(&shunt_psocks, &st->psock, &st->self, BPF_ANY);
 }
 
+/*
+ * Both ends run on this node, so nothing between them can be congested: the
+ * congestion control only decides how much CPU each send costs. A pacing one
+ * (BBR, the default on many nodes) arms timers for every small write that
+ * goes through TCP; shunt gives such connections local_congestion instead.
+ * This runs before the kernel initialises the node's default, so that one
+ * never starts. Measured in docs/small-writes.md.
+ */
+static __always_inline void shunt_tune_local(struct bpf_sock_ops *skops, struct shunt_counters *c)
+{
+	const struct shunt_config *cfg = shunt_config_get();
+	char name[SHUNT_CC_NAME_LEN];
+
+	if (!cfg || !cfg->local_congestion[0])
+		return;
+	__builtin_memcpy(name, cfg->local_congestion, sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	if (bpf_setsockopt(skops, SHUNT_SOL_TCP, SHUNT_TCP_CONGESTION, name, sizeof(name)))
+		c->cc_failed++;
+	else
+		c->cc_set++;
+}
+
 static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 {
 	struct shunt_counters *c = shunt_counters_get();
@@ -234,6 +258,8 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	skip = shunt_keys_from_skops(skops, &self, &peer);
 	if (skip < 0)
 		skip = shunt_check_workloads(sk, &self, &peer, &ep);
+	if (skip < 0)
+		shunt_tune_local(skops, c); /* whether or not it takes the bypass */
 	ep.passive = skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB;
 	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0); /* from connect() */
 	if (st)
@@ -265,8 +291,11 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 		bpf_sk_storage_delete(&shunt_sock_states, sk);
 		return;
 	}
-	/* Ask for state changes so the endpoint entry goes away at close. */
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	/* Ask for state changes so the endpoint entry goes away at close,
+	 * and, for a socket in the sockhash, for its ACKs: where it may
+	 * leave the sockhash (shunt_sock_try_leave). */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG |
+					     (ep.observing ? 0 : BPF_SOCK_OPS_RTT_CB_FLAG));
 	if (ep.observing) {
 		shunt_count_skip(c, SHUNT_SKIP_OBSERVING);
 		return;
@@ -305,6 +334,63 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 	if (c && st->admitted)
 		c->socks_closed++;
 	bpf_sk_storage_delete(&shunt_sock_states, sk);
+}
+
+static __always_inline __u32 shunt_psock_backlog(struct sk_psock *psock);
+
+/*
+ * A socket that asked to leave goes once nothing of its peer's can still
+ * arrive through the bypass: the peer redirected exactly the bytes this
+ * socket has read, and nothing is queued. Deleting it from the sockhash
+ * drops its psock, so its sends and reads are plain TCP again (no
+ * tcp_bpf_sendmsg) for the rest of the connection. Runs on its ACKs
+ * (RTT callback): the socket is locked there, and a small-write stream,
+ * being TCP, gets ACKs all the time.
+ */
+static __always_inline void shunt_sock_try_leave(struct bpf_sock_ops *skops)
+{
+	struct shunt_endpoint *self, *peer;
+	struct shunt_counters *c;
+	struct shunt_sock_state *st;
+	struct bpf_sock *sk = skops->sk;
+	struct tcp_sock *tp;
+	unsigned long user_data;
+	__u64 tx;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
+	if (!st || !st->leaving || st->left)
+		return;
+	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
+	peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
+	if (!self || !peer)
+		return; /* a peer closing mid-send: stay, that is always safe */
+	/* Pairs with the add in shunt_redirect (fully ordered reads). */
+	if (!__sync_fetch_and_add(&self->leaving, 0))
+		return;
+	tx = __sync_fetch_and_add(&peer->tx_redirected, 0);
+	if (tx != self->rx_redirected)
+		return;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	user_data = (unsigned long)BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_user_data);
+	if (!(user_data & SHUNT_SK_USER_DATA_PSOCK) ||
+	    shunt_psock_backlog((struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK)))
+		return;
+	if (bpf_map_delete_elem(&shunt_socks, &st->self))
+		return;
+	st->left = 1;
+	self->left = 1;
+	if (st->psock) {
+		bpf_map_delete_elem(&shunt_psocks, &st->psock);
+		st->psock = 0;
+	}
+	c = shunt_counters_get();
+	if (c)
+		c->socks_left++;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_RTT_CB_FLAG);
 }
 
 /* connect() runs in the caller's context: remember who is connecting. */
@@ -362,6 +448,9 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		if (skops->args[1] == BPF_TCP_CLOSE)
 			shunt_sock_closed(skops);
 		break;
+	case BPF_SOCK_OPS_RTT_CB:
+		shunt_sock_try_leave(skops);
+		break;
 	default:
 		break;
 	}
@@ -372,21 +461,20 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 
 /* Tracks runs of small writes with no read in between (a streaming writer). */
 static __always_inline __u32 shunt_update_streak(struct shunt_sock_state *st,
+						 const struct shunt_endpoint *self,
 						 const struct shunt_config *cfg, __u32 size)
 {
-	const struct shunt_endpoint *self;
-	__u32 reads;
+	__u32 reads = self ? self->rx_reads : 0;
 
 	if (size > cfg->small_write_max) {
 		st->streak = 0;
+		st->small_run = 0;
 		return 0;
 	}
-	/* Only small writes need our own reads count: look it up for them. */
-	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
-	reads = self ? self->rx_reads : 0;
 	if (st->streak == 0 || reads != st->streak_reads) {
 		st->streak = 1;
 		st->streak_reads = reads;
+		st->small_run = 0;
 	} else if (st->streak < 0xffffffffu) {
 		st->streak++;
 	}
@@ -405,6 +493,9 @@ static __always_inline __u32 shunt_verdict(struct sk_msg_md *msg, struct shunt_s
 		return SHUNT_REASON_DISABLED;
 	if (!peer)
 		return SHUNT_REASON_PEER_MISSING;
+	/* Leaving is for good, whichever side asked. */
+	if (st->leaving || peer->leaving)
+		return SHUNT_REASON_LEFT;
 	/* First: a stream of small writes goes to TCP whatever else holds,
 	 * and in windows (see shunt_sk_msg), so decide it before the rest. */
 	if (cfg->small_streak && streak >= cfg->small_streak)
@@ -436,15 +527,52 @@ static __always_inline __u32 shunt_verdict(struct sk_msg_md *msg, struct shunt_s
 	return SHUNT_REASON_MAX;
 }
 
+/*
+ * Asks the peer to stop redirecting to this socket, which will then leave
+ * the sockhash (shunt_sock_try_leave). The exchange is a full barrier: it
+ * pairs with the one in shunt_redirect (see struct shunt_endpoint).
+ */
+static __always_inline void shunt_request_leave(struct shunt_sock_state *st,
+						struct shunt_endpoint *self)
+{
+	if (st->leaving || !self)
+		return;
+	__sync_lock_test_and_set(&self->leaving, 1);
+	st->leaving = 1;
+}
+
+/*
+ * Redirects the message into the peer's receive queue. The bytes count as
+ * redirected before the peer's leaving flag is read (a full barrier between
+ * them): a peer that sets the flag and then finds the count equal to what it
+ * has read cannot have a redirect of ours still on its way.
+ */
+static __always_inline bool shunt_redirect(struct sk_msg_md *msg, struct shunt_sock_state *st,
+					   struct shunt_endpoint *self,
+					   const struct shunt_endpoint *peer, __u32 size)
+{
+	if (!self)
+		return false;
+	/* Kept as a fetching add, which every JIT makes fully ordered. */
+	st->tx_mark = __sync_fetch_and_add(&self->tx_redirected, (__u64)size);
+	if (__sync_fetch_and_add((__u32 *)&peer->leaving, 0) ||
+	    bpf_msg_redirect_hash(msg, &shunt_socks, &st->peer, BPF_F_INGRESS) != SK_PASS) {
+		__sync_fetch_and_sub(&self->tx_redirected, (__u64)size);
+		return false;
+	}
+	return true;
+}
+
 SEC("sk_msg")
 int shunt_sk_msg(struct sk_msg_md *msg)
 {
 	struct shunt_counters *c = shunt_counters_get();
 	const struct shunt_config *cfg = shunt_config_get();
 	const struct shunt_endpoint *peer;
+	struct shunt_endpoint *self;
 	struct shunt_sock_state *st;
 	__u32 size = msg->size;
-	__u32 reason, streak;
+	__u32 reason, streak, window;
 
 	if (!msg->sk || !c || !cfg)
 		return SK_PASS;
@@ -452,12 +580,13 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	if (!st)
 		return SK_PASS;
 
+	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
 	peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
-	streak = shunt_update_streak(st, cfg, size);
+	streak = shunt_update_streak(st, self, cfg, size);
 	reason = shunt_verdict(msg, st, peer, cfg, streak);
 
 	if (reason == SHUNT_REASON_MAX) {
-		if (bpf_msg_redirect_hash(msg, &shunt_socks, &st->peer, BPF_F_INGRESS) == SK_PASS) {
+		if (peer && shunt_redirect(msg, st, self, peer, size)) {
 			if (!st->bypassing) {
 				st->bypassing = 1;
 				if (st->ever_bypassed)
@@ -471,7 +600,7 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 			c->bytes_redirected += size;
 			return SK_PASS;
 		}
-		reason = SHUNT_REASON_REDIRECT_FAIL;
+		reason = peer && peer->leaving ? SHUNT_REASON_LEFT : SHUNT_REASON_REDIRECT_FAIL;
 	}
 
 	/* Through TCP. Leaving the bypass is always safe for ordering. */
@@ -481,12 +610,33 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	}
 	shunt_count_reason(&c->tcp_msgs, reason);
 	c->msgs_tcp++;
-	if (reason == SHUNT_REASON_SMALL_WRITES && cfg->small_pass_bytes > size) {
-		/* A stream of small writes: let the next bytes through without
-		 * running this program for each write (TCP is where they go
-		 * anyway; the counters see the window, not each write). */
+	/* Once the peer has left, this side has nothing to gain in the
+	 * sockhash either: it leaves too, when its next ACK shows up. */
+	if (reason == SHUNT_REASON_LEFT && peer && peer->left)
+		shunt_request_leave(st, self);
+	if (reason == SHUNT_REASON_LEFT && cfg->small_pass_bytes > size) {
+		/* TCP from now on: no need to see each write until it is out. */
 		bpf_msg_apply_bytes(msg, cfg->small_pass_bytes);
 		c->bytes_tcp += cfg->small_pass_bytes;
+		return SK_PASS;
+	}
+	if (reason == SHUNT_REASON_SMALL_WRITES) {
+		window = size;
+		if (cfg->small_pass_bytes > size) {
+			/* A stream of small writes: let the next bytes
+			 * through without running this program for each
+			 * write (TCP is where they go anyway; the counters
+			 * see the window, not each write). */
+			bpf_msg_apply_bytes(msg, cfg->small_pass_bytes);
+			window = cfg->small_pass_bytes;
+		}
+		c->bytes_tcp += window;
+		/* A long one: even the sockhash's "pass" path costs more than
+		 * plain TCP per write, so the connection leaves it. */
+		st->small_run =
+		    st->small_run + window < st->small_run ? 0xffffffffu : st->small_run + window;
+		if (cfg->small_leave_bytes && st->small_run >= cfg->small_leave_bytes)
+			shunt_request_leave(st, self);
 		return SK_PASS;
 	}
 	c->bytes_tcp += size;
@@ -559,7 +709,7 @@ int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 	struct shunt_sock_key key = {};
 	struct sk_psock *psock = NULL;
 	struct shunt_endpoint *ep;
-	__u32 rx_flags;
+	__u32 rx_flags, copied_seq, tcp_bytes;
 	bool blocking;
 
 	if (user_data & SHUNT_SK_USER_DATA_PSOCK) {
@@ -620,7 +770,16 @@ int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 		else
 			rx_flags &= ~SHUNT_RX_LOWAT;
 	}
-	ep->copied_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+	copied_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+	/* One recvmsg reads either redirected data or the TCP queue, and only
+	 * the latter moves copied_seq: what it did not move came redirected. */
+	if (ret > 0 && !(flags & SHUNT_MSG_PEEK)) {
+		tcp_bytes = copied_seq - ep->rx_seq_seen;
+		if (tcp_bytes < (__u32)ret)
+			ep->rx_redirected += (__u32)ret - tcp_bytes;
+	}
+	ep->rx_seq_seen = copied_seq;
+	ep->copied_seq = copied_seq;
 	ep->backlog = shunt_psock_backlog(psock);
 	ep->rx_flags = rx_flags;
 	ep->rx_reads++;

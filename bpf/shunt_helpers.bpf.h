@@ -6,12 +6,15 @@
 #include "addr.bpf.h"
 #include "shunt_maps.bpf.h"
 
-#define SHUNT_AF_INET	   2
-#define SHUNT_AF_INET6	   10
-#define SHUNT_MSG_WAITALL  0x100
-#define SHUNT_MSG_DONTWAIT 0x40
-#define SHUNT_O_NONBLOCK   04000
-#define SHUNT_IPPROTO_TCP  6
+#define SHUNT_AF_INET	     2
+#define SHUNT_AF_INET6	     10
+#define SHUNT_MSG_WAITALL    0x100
+#define SHUNT_MSG_DONTWAIT   0x40
+#define SHUNT_MSG_PEEK	     0x2
+#define SHUNT_O_NONBLOCK     04000
+#define SHUNT_IPPROTO_TCP    6
+#define SHUNT_SOL_TCP	     6
+#define SHUNT_TCP_CONGESTION 13
 /* sk_user_data carries a psock when this bit is set (include/net/sock.h) */
 #define SHUNT_SK_USER_DATA_PSOCK   4UL
 #define SHUNT_SK_USER_DATA_PTRMASK (~7UL)

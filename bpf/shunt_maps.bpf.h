@@ -23,7 +23,11 @@ struct shunt_sock_state {
 	__u32 admitted;		/* in the sockhash */
 	__u32 tgid;		/* process that called connect() (client side) */
 	__u64 psock;		/* psock address, key of shunt_psocks */
+	__u32 small_run;	/* bytes of the current small-write stream */
+	__u32 leaving;		/* asked its peer to stop redirecting to it */
+	__u32 left;		/* removed from the sockhash */
 	__u32 pad;
+	__u64 tx_mark; /* tx_redirected before the last redirect */
 };
 
 /* Mesh membership, filled by userspace: address -> workload. */

@@ -83,7 +83,23 @@ struct shunt_endpoint {
 	__u32 rx_reads;	  /* completed reads, wraps */
 	__u32 workload;	  /* local workload id */
 	__u32 peer_workload;
+	/*
+	 * Leaving the sockhash (docs/small-writes.md). A socket that leaves
+	 * drops its psock, and with it anything queued there, so it may only
+	 * go once its peer has stopped redirecting to it and it has read
+	 * every byte the peer redirected:
+	 *   leaving:        set (atomically) by this socket: peer, stop redirecting
+	 *   tx_redirected:  bytes this socket's sends redirected to its peer,
+	 *                   added (atomically) before it looks at the peer's leaving
+	 *   rx_redirected:  bytes this socket's reads took from redirected data
+	 * It leaves when peer.tx_redirected == self.rx_redirected.
+	 */
+	__u32 leaving;
+	__u32 left;	   /* out of the sockhash: plain TCP both ways, for good */
+	__u32 rx_seq_seen; /* copied_seq after the last recvmsg: tells TCP bytes apart */
 	__u32 pad;
+	__u64 tx_redirected;
+	__u64 rx_redirected;
 };
 
 /*
@@ -118,6 +134,7 @@ enum shunt_reason {
 	SHUNT_REASON_PEER_BACKLOG,  /* peer is far behind reading redirected data */
 	SHUNT_REASON_SMALL_WRITES,  /* streaming small writes: TCP batches them better */
 	SHUNT_REASON_REDIRECT_FAIL, /* the kernel refused the redirect */
+	SHUNT_REASON_LEFT,	    /* the connection leaves the bypass (small-write stream) */
 	SHUNT_REASON_MAX,
 };
 
@@ -158,6 +175,7 @@ struct shunt_reason_counts {
 	__u64 peer_backlog;
 	__u64 small_writes;
 	__u64 redirect_fail;
+	__u64 left;
 };
 
 struct shunt_skip_counts {
@@ -185,6 +203,9 @@ struct shunt_counters {
 	__u64 resumed;			      /* TCP -> bypass switches after a hand-back */
 	__u64 socks_trusted;		      /* sockets trusted from their rx profile */
 	__u64 rx_blocking;		      /* blocking reads on sockets in the sockhash */
+	__u64 socks_left;		      /* removed from the sockhash (left the bypass) */
+	__u64 cc_set;			      /* same-node sockets given local_congestion */
+	__u64 cc_failed;		      /* the kernel refused local_congestion */
 	struct shunt_reason_counts tcp_msgs;  /* sends kept on TCP, by reason */
 	struct shunt_reason_counts handbacks; /* bypass -> TCP switches, by reason */
 	struct shunt_skip_counts skipped;     /* connections never made candidates */
@@ -199,21 +220,30 @@ struct shunt_sock_report {
 	__u32 tcp_state;
 };
 
+/* A congestion control name, as in net.ipv4.tcp_congestion_control. */
+#define SHUNT_CC_NAME_LEN 16 /* TCP_CA_NAME_MAX */
+
 /* shunt_config: tunables, changed at run time by `shunt config`. */
 struct shunt_config {
-	__u32 bypass_enabled;	/* 0: every send goes through TCP */
-	__u32 rx_guard;		/* 1: redirect only to receivers proven safe */
-	__u32 small_write_max;	/* a write of at most this many bytes is small */
-	__u32 small_streak;	/* this many small writes in a row, no read: stream */
-	__u32 max_backlog;	/* unread redirected bytes allowed at the peer */
-	__u32 small_pass_bytes; /* a small-write stream goes to TCP this many bytes
-				 * at a time, without running the program per write */
-	__u32 pad;
+	__u32 bypass_enabled;	 /* 0: every send goes through TCP */
+	__u32 rx_guard;		 /* 1: redirect only to receivers proven safe */
+	__u32 small_write_max;	 /* a write of at most this many bytes is small */
+	__u32 small_streak;	 /* this many small writes in a row, no read: stream */
+	__u32 max_backlog;	 /* unread redirected bytes allowed at the peer */
+	__u32 small_pass_bytes;	 /* a small-write stream goes to TCP this many bytes
+				  * at a time, without running the program per write */
+	__u32 small_leave_bytes; /* after this many bytes of one small-write stream
+				  * the connection leaves the sockhash (0: never) */
+	/* Congestion control for TCP connections between two workloads of
+	 * this node ("": leave the node's default); docs/small-writes.md. */
+	char local_congestion[SHUNT_CC_NAME_LEN];
 };
 
-#define SHUNT_DEFAULT_SMALL_WRITE_MAX  96
-#define SHUNT_DEFAULT_SMALL_STREAK     32
-#define SHUNT_DEFAULT_MAX_BACKLOG      (8u << 20)
-#define SHUNT_DEFAULT_SMALL_PASS_BYTES (64u << 10)
+#define SHUNT_DEFAULT_SMALL_WRITE_MAX	256
+#define SHUNT_DEFAULT_SMALL_STREAK	32
+#define SHUNT_DEFAULT_MAX_BACKLOG	(8u << 20)
+#define SHUNT_DEFAULT_SMALL_PASS_BYTES	(64u << 10)
+#define SHUNT_DEFAULT_SMALL_LEAVE_BYTES (1u << 20)
+#define SHUNT_DEFAULT_LOCAL_CONGESTION	"cubic"
 
 #endif /* SHUNT_SHARED_H */

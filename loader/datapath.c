@@ -75,6 +75,9 @@ void shunt_config_defaults(struct shunt_config *cfg)
 	cfg->small_streak = SHUNT_DEFAULT_SMALL_STREAK;
 	cfg->max_backlog = SHUNT_DEFAULT_MAX_BACKLOG;
 	cfg->small_pass_bytes = SHUNT_DEFAULT_SMALL_PASS_BYTES;
+	cfg->small_leave_bytes = SHUNT_DEFAULT_SMALL_LEAVE_BYTES;
+	snprintf(cfg->local_congestion, sizeof(cfg->local_congestion), "%s",
+		 SHUNT_DEFAULT_LOCAL_CONGESTION);
 }
 
 static bool pinned(const char *dir, const char *name)
@@ -137,6 +140,8 @@ int shunt_config_read(const struct shunt_pins *pins, struct shunt_config *cfg)
 		return fd;
 	if (bpf_map_lookup_elem(fd, &zero, cfg))
 		err = -errno;
+	/* bpftool can write anything there: the name stays a C string. */
+	cfg->local_congestion[sizeof(cfg->local_congestion) - 1] = '\0';
 	close(fd);
 	return err;
 }

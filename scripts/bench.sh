@@ -9,6 +9,10 @@
 #      writes), and CPU per unit of work.
 #   2. message-size sweep, no mesh | shunt: streaming throughput and
 #      request/response latency at 64 B .. 1 MiB, and 100 connections at 1 KiB.
+#      Streams also run a reference, nomesh-cc: no mesh, but the client's
+#      socket with the congestion control shunt gives same-node connections
+#      (local_congestion), so the table shows the datapath apart from that
+#      choice (docs/small-writes.md).
 #   3. cross: pod to pod across nodes: plain TCP, shunt (kernel redirect to
 #      the node proxies, mTLS), and two TLS tunnels people set up today the
 #      same way, node to node: a stunnel pair and an haproxy TLS pair.
@@ -110,6 +114,9 @@ done
 
 # Extra datapath tunables for experiments, e.g. SHUNT_BENCH_CONFIG="small_streak=0".
 [ -z "${SHUNT_BENCH_CONFIG:-}" ] || "$SHUNT" --pin-dir "$PIN" config $SHUNT_BENCH_CONFIG >/dev/null
+LOCAL_CC=$("$SHUNT" --pin-dir "$PIN" --json config | jq -r .local_congestion)
+STREAM_CONFIGS="nomesh shunt"
+[ -n "$LOCAL_CC" ] && STREAM_CONFIGS="$STREAM_CONFIGS nomesh-cc"
 
 start_server() { # WHERE PORT
 	# shellcheck disable=SC2086
@@ -230,9 +237,10 @@ HZ=$(getconf CLK_TCK)
 
 # run_case CONFIG MODE SIZE CONNS -> JSON line with cpu_s added
 run_case() {
-	local config=$1 mode=$2 size=$3 conns=$4 where addr b0 b1 out
+	local config=$1 mode=$2 size=$3 conns=$4 where addr b0 b1 out extra=""
 	case "$config" in
 	nomesh) where="--outside n1-p1"; addr="$SRV_IP:9001" ;;
+	nomesh-cc) where="--outside n1-p1"; addr="$SRV_IP:9001"; extra="--cc $LOCAL_CC" ;;
 	shunt) where="n1-p1"; addr="$SRV_IP:9000" ;;
 	shunt-svc-policy) where="n1-p1"; addr="10.96.0.50:80" ;;
 	cross-plain) where="--outside n1-p1"; addr="$X_IP:9011" ;;
@@ -244,7 +252,7 @@ run_case() {
 	b0=$(busy_jiffies)
 	# shellcheck disable=SC2086
 	out=$("$CLUSTER" exec $where -- "$PERF" client --connect "$addr" --mode "$mode" \
-		--size "$size" --seconds "$SECONDS_PER" --conns "$conns") || { log "$config $mode $size failed: $out"; out='{}'; }
+		--size "$size" --seconds "$SECONDS_PER" --conns "$conns" $extra) || { log "$config $mode $size failed: $out"; out='{}'; }
 	b1=$(busy_jiffies)
 	jq -c --arg c "$config" --argjson cpu "$(echo "($b1 - $b0) / $HZ" | bc -l)" \
 		'. + {config: $c, cpu_s: $cpu}' <<<"$out"
@@ -275,11 +283,11 @@ if [[ " $SECTIONS " == *" sweep "* ]]; then
 	for ((r = 1; r <= ROUNDS; r++)); do
 		log "size sweep, round $r/$ROUNDS"
 		for size in $SIZES; do
-			for c in nomesh shunt; do record sweep "$c" stream $size 1 $r; done
+			for c in $STREAM_CONFIGS; do record sweep "$c" stream $size 1 $r; done
 			for c in nomesh shunt; do record sweep "$c" rr $size 1 $r; done
 		done
 		[ $MANY = 1 ] || continue
-		for c in nomesh shunt; do record sweep "$c" stream 1024 100 $r; done
+		for c in $STREAM_CONFIGS; do record sweep "$c" stream 1024 100 $r; done
 	done
 fi
 
@@ -301,11 +309,13 @@ fi
 
 # Medians per (section, config, mode, size, conns), spread, ratios to no mesh.
 mkdir -p "$(dirname "$OUT")"
-jq -s --arg kernel "$(uname -r)" --argjson rounds "$ROUNDS" --argjson secs "$SECONDS_PER" '
+jq -s --arg kernel "$(uname -r)" --arg cc "$LOCAL_CC" --argjson rounds "$ROUNDS" --argjson secs "$SECONDS_PER" '
   def median: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor]
                      else (.[length/2 - 1] + .[length/2]) / 2 end;
   def spread: if length < 2 or median == 0 then 0 else ((max - min) / median) end;
   def cell(f): (map(f) | {median: median, spread: spread, runs: .});
+  def pairmed($a; $b): [range(0; [$a, $b] | map(length) | min) | select($a[.] != null and $b[.] != null and $b[.] != 0)
+                      | $a[.] / $b[.]] | median;
   group_by([.section, .mode, .size, .conns, .config])
   | map({section: .[0].section, mode: .[0].mode, size: .[0].size, conns: .[0].conns,
          config: .[0].config,
@@ -316,12 +326,21 @@ jq -s --arg kernel "$(uname -r)" --argjson rounds "$ROUNDS" --argjson secs "$SEC
          cpu_us_per_op: (if .[0].mode != "stream" then cell(.cpu_s * 1e6 / .ops) else null end)})
   | group_by([.section, .mode, .size, .conns])
   | map((map(select(.config == "nomesh" or .config == "cross-plain"))[0]) as $base
+        | (map(select(.config == "nomesh-cc"))[0]) as $samecc
         | map(. + {ratio: (if .mode == "stream" then (.gbit_s.median / $base.gbit_s.median)
                            else (.p50_us.median / $base.p50_us.median) end),
-                   p99_ratio: (if .mode != "stream" then (.p99_us.median / $base.p99_us.median) else null end)}))
+                   p99_ratio: (if .mode != "stream" then (.p99_us.median / $base.p99_us.median) else null end),
+                   # Rounds are interleaved, so a noisy moment hits both configs of a round:
+                   # the median of per-round ratios is the steadier estimate.
+                   paired: (if .mode == "stream" then {ratio: pairmed(.gbit_s.runs; $base.gbit_s.runs)}
+                            else {ratio: pairmed(.p50_us.runs; $base.p50_us.runs),
+                                  p99_ratio: pairmed(.p99_us.runs; $base.p99_us.runs)} end),
+                   ratio_same_cc: (if .config == "shunt" and $samecc != null
+                                   then (.gbit_s.median / $samecc.gbit_s.median) else null end)}))
   | flatten
   | {kernel: $kernel, rounds: $rounds, seconds_per_run: $secs,
-     note: "ratio: throughput / no-mesh for stream rows, p50 latency / no-mesh for rr rows",
+     local_congestion: $cc,
+     note: "ratio: throughput / no-mesh for stream rows, p50 latency / no-mesh for rr rows (medians of the rounds, then divided); paired: the median of per-round ratios (the rounds are interleaved); ratio_same_cc: shunt / nomesh-cc (no mesh, client socket with local_congestion)",
      results: .}' "$RAW" >"$OUT"
 
 # Peak memory of each tunnel's processes (both ends), from /proc.
@@ -388,8 +407,10 @@ fmt_row() {
 	     (if .mode == "stream" then "\(.gbit_s.median*1000|floor/1000) Gbit/s" else "p50 \(.p50_us.median*10|floor/10) us" end),
 	     (if .mode == "stream" then "" else "p99 \(.p99_us.median*10|floor/10) us" end),
 	     (if .mode == "stream" then "cpu \(.cpu_s_per_gbit.median*1000|floor/1000) s/Gbit" else "cpu \(.cpu_us_per_op.median*10|floor/10) us/op" end),
-	     "ratio \(.ratio*100|floor/100)x",
-	     "spread \((if .mode == "stream" then .gbit_s.spread else .p50_us.spread end)*100|floor)%"]
+	     "ratio \(.ratio*100|floor/100)x" + (if .mode != "stream" then " p99 \(.p99_ratio*100|floor/100)x" else "" end)
+	       + (if .paired.ratio then " (paired \(.paired.ratio*100|floor/100)x" + (if .paired.p99_ratio then " p99 \(.paired.p99_ratio*100|floor/100)x" else "" end) + ")" else "" end),
+	     "spread \((if .mode == "stream" then .gbit_s.spread else .p50_us.spread end)*100|floor)%",
+	     (if .ratio_same_cc then "vs nomesh-cc \(.ratio_same_cc*100|floor/100)x" else "" end)]
 	  | @tsv' --arg s "$1" "$OUT" | column -t -s $'\t'
 }
 echo
@@ -401,7 +422,7 @@ if [[ " $SECTIONS " == *" arch "* ]]; then
 fi
 if [[ " $SECTIONS " == *" sweep "* ]]; then
 	echo
-	echo "== message-size sweep: no mesh vs shunt =="
+	echo "== message-size sweep: no mesh vs shunt (nomesh-cc: no mesh, client socket with $LOCAL_CC) =="
 	fmt_row sweep
 fi
 if [[ " $SECTIONS " == *" cross "* ]]; then

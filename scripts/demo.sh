@@ -139,7 +139,7 @@ for n in $(jq -r '.nodes[].name' "$STATE"); do before_c[$n]=$(shunt_on "$n" stat
 for p in $CLIENT $SAME $CROSS; do before_v[$p]=$(veth_bytes $p); done
 
 run_pair() { # LABEL TARGET
-	local label=$1 target=$2 r4 r6 rr bulk
+	local label=$1 target=$2 r4 r6 rr bulk small
 	r4=$("$CLUSTER" exec $CLIENT -- "$TT" client --connect "$(pod $target ipv4):7000" --warmup \
 		--send 128M --expect 128M --handshake)
 	r6=$("$CLUSTER" exec $CLIENT -- "$TT" client --connect "[$(pod $target ipv6)]:7006" --warmup \
@@ -147,11 +147,13 @@ run_pair() { # LABEL TARGET
 	"$CLUSTER" exec $CLIENT -- "$PERF" client --connect "$(pod $target ipv4):9000" --mode rr --size 64 --seconds 0.2 >/dev/null
 	rr=$("$CLUSTER" exec $CLIENT -- "$PERF" client --connect "$(pod $target ipv4):9000" --mode rr --size 64 --seconds 2)
 	bulk=$("$CLUSTER" exec $CLIENT -- "$PERF" client --connect "$(pod $target ipv4):9000" --mode stream --size 1048576 --seconds 2)
+	small=$("$CLUSTER" exec $CLIENT -- "$PERF" client --connect "$(pod $target ipv4):9000" --mode stream --size 64 --seconds 1)
 	printf '  %-34s IPv4 %s MiB each way %s, IPv6 %s MiB %s\n' "$label" \
 		"$(jq '.received/1048576|floor' <<<"$r4")" "$(jq -r 'if .failed == 0 then "intact" else "CORRUPT: \(.error)" end' <<<"$r4")" \
 		"$(jq '.received/1048576|floor' <<<"$r6")" "$(jq -r 'if .failed == 0 then "intact" else "CORRUPT: \(.error)" end' <<<"$r6")"
-	printf '  %-34s 64 B request/response p50 %s us, p99 %s us; 1 MiB writes %s Gbit/s\n' "" \
-		"$(jq '.p50_us*10|floor/10' <<<"$rr")" "$(jq '.p99_us*10|floor/10' <<<"$rr")" "$(jq '.gbit_s*100|floor/100' <<<"$bulk")"
+	printf '  %-34s 64 B request/response p50 %s us, p99 %s us; 1 MiB writes %s Gbit/s; 64 B writes %s Gbit/s\n' "" \
+		"$(jq '.p50_us*10|floor/10' <<<"$rr")" "$(jq '.p99_us*10|floor/10' <<<"$rr")" "$(jq '.gbit_s*100|floor/100' <<<"$bulk")" \
+		"$(jq '.gbit_s*1000|floor/1000' <<<"$small")"
 }
 run_pair "same node ($CLIENT -> $SAME):" $SAME
 run_pair "across nodes ($CLIENT -> $CROSS):" $CROSS
@@ -162,7 +164,9 @@ for n in $(jq -r '.nodes[].name' "$STATE"); do
 	  "  node \($n): \($c.conns_bypassed - $b.conns_bypassed) socket directions took the bypass; " +
 	  "\(($c.bytes_redirected - $b.bytes_redirected)/1048576|floor) MiB redirected socket to socket, " +
 	  "\(($c.bytes_tcp - $b.bytes_tcp)/1048576|floor) MiB of mesh sockets through TCP\n" +
-	  "           \($c.skipped.observing - $b.skipped.observing) first connections to a new server were only watched (to learn how it reads)"'
+	  "           \($c.skipped.observing - $b.skipped.observing) first connections to a new server were only watched (to learn how it reads)\n" +
+	  "           \($c.socks_left - $b.socks_left) sockets left the bypass for plain TCP after a long stream of small writes; " +
+	  "\($c.cc_set - $b.cc_set) same-node sockets got local_congestion"'
 	echo "           cross-node TCP connections sent to the mTLS proxy: $(shunt_on "$n" status --json | jq .mesh.proxied)"
 done
 echo "  inbound proxy of n2 (JSON log lines):"

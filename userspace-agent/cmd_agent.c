@@ -167,10 +167,16 @@ static void write_metrics(struct agent *a, FILE *out)
 			"shunt_bypass_bytes_total{path=\"bypass\"} %llu\n"
 			"shunt_bypass_bytes_total{path=\"tcp\"} %llu\n"
 			"# TYPE shunt_bypass_sockets_added_total counter\n"
-			"shunt_bypass_sockets_added_total %llu\n",
+			"shunt_bypass_sockets_added_total %llu\n"
+			"# TYPE shunt_bypass_sockets_left_total counter\n"
+			"shunt_bypass_sockets_left_total %llu\n"
+			"# TYPE shunt_local_congestion_total counter\n"
+			"shunt_local_congestion_total{result=\"set\"} %llu\n"
+			"shunt_local_congestion_total{result=\"refused\"} %llu\n",
 			(unsigned long long)bc.msgs_redirected, (unsigned long long)bc.msgs_tcp,
 			(unsigned long long)bc.bytes_redirected, (unsigned long long)bc.bytes_tcp,
-			(unsigned long long)bc.socks_added);
+			(unsigned long long)bc.socks_added, (unsigned long long)bc.socks_left,
+			(unsigned long long)bc.cc_set, (unsigned long long)bc.cc_failed);
 		fprintf(out, "# TYPE shunt_bypass_handbacks_total counter\n");
 		for (i = 0; i < SHUNT_REASON_MAX; i++)
 			fprintf(out, "shunt_bypass_handbacks_total{reason=\"%s\"} %llu\n",

@@ -177,9 +177,10 @@ static void print_status_text(const struct shunt_cli *cli, struct link_view *lin
 		printf("config: unreadable (%s)\n", strerror(-cfg_err));
 	else
 		printf("config: bypass %s, rx_guard %s, small_write_max %u, small_streak %u, "
-		       "max_backlog %u\n",
+		       "max_backlog %u, local_congestion %s\n",
 		       cfg->bypass_enabled ? "on" : "OFF", cfg->rx_guard ? "on" : "off",
-		       cfg->small_write_max, cfg->small_streak, cfg->max_backlog);
+		       cfg->small_write_max, cfg->small_streak, cfg->max_backlog,
+		       cfg->local_congestion[0] ? cfg->local_congestion : "(node default)");
 	printf("maps: %ld workloads, %ld sockets in the sockhash, %ld endpoints\n", workloads,
 	       socks, endpoints);
 	printf("counters:\n");
@@ -193,6 +194,11 @@ static void print_status_text(const struct shunt_cli *cli, struct link_view *lin
 	       (unsigned long long)c->bytes_redirected);
 	printf("  tcp:    %llu messages, %llu bytes\n", (unsigned long long)c->msgs_tcp,
 	       (unsigned long long)c->bytes_tcp);
+	printf("  sockets that left the bypass for good (plain TCP): %llu\n",
+	       (unsigned long long)c->socks_left);
+	printf("  same-node connections given local_congestion: %llu (refused by the kernel "
+	       "%llu)\n",
+	       (unsigned long long)c->cc_set, (unsigned long long)c->cc_failed);
 	if (c->rx_blocking)
 		printf(
 		    "  blocking reads on sockets in the bypass: %llu (exposed to early EAGAIN)\n",
@@ -247,6 +253,8 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 		json_kv_u64(&j, "small_streak", cfg->small_streak);
 		json_kv_u64(&j, "max_backlog", cfg->max_backlog);
 		json_kv_u64(&j, "small_pass_bytes", cfg->small_pass_bytes);
+		json_kv_u64(&j, "small_leave_bytes", cfg->small_leave_bytes);
+		json_kv_string(&j, "local_congestion", cfg->local_congestion);
 		json_object_end(&j);
 	}
 	json_key(&j, "maps");
@@ -263,6 +271,9 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 	json_kv_u64(&j, "resumed", c->resumed);
 	json_kv_u64(&j, "socks_trusted", c->socks_trusted);
 	json_kv_u64(&j, "rx_blocking", c->rx_blocking);
+	json_kv_u64(&j, "socks_left", c->socks_left);
+	json_kv_u64(&j, "cc_set", c->cc_set);
+	json_kv_u64(&j, "cc_failed", c->cc_failed);
 	json_kv_u64(&j, "msgs_redirected", c->msgs_redirected);
 	json_kv_u64(&j, "bytes_redirected", c->bytes_redirected);
 	json_kv_u64(&j, "msgs_tcp", c->msgs_tcp);

@@ -10,8 +10,8 @@
 
 /* Same order as enum shunt_reason and struct shunt_reason_counts. */
 const char *const shunt_reason_names[] = {
-    "disabled",	     "peer_missing", "rx_unproven",  "rx_waitall",   "rx_lowat",
-    "rx_other_read", "tcp_unread",   "peer_backlog", "small_writes", "redirect_fail",
+    "disabled",	  "peer_missing", "rx_unproven",  "rx_waitall",	   "rx_lowat", "rx_other_read",
+    "tcp_unread", "peer_backlog", "small_writes", "redirect_fail", "left",
 };
 
 /* Same order as enum shunt_skip and struct shunt_skip_counts. */

@@ -249,3 +249,61 @@ test_same_addresses_in_another_netns_do_not_collide() {
 	t_eq "$(t_delta n1 socks_added)" 0 "sockets added for the rogue netns"
 	t_ge "$(t_delta n1 skipped.netns_mismatch)" 1 "connections refused for netns mismatch"
 }
+
+# Congestion control of every connection ESTABLISHED from/to a server in
+# netns NS (port PORT), one name per line, sorted and unique.
+t_conn_cc() { # NS PORT
+	ip netns exec "$1" ss -tniH state established "( sport = :$2 or dport = :$2 )" |
+		awk 'NR % 2 == 0 { print $1 }' | sort -u
+}
+
+# Same-node mesh connections get local_congestion (both ends); a connection
+# to another node and one of a process outside the mesh keep the node's
+# default. A name the kernel cannot set is refused and changes nothing.
+test_same_node_connections_get_local_congestion() {
+	t_setup
+	local ns1 ns2 default cc c
+	ns1=$(t_pod_field n1-p1 netns)
+	ns2=$(t_pod_field n1-p2 netns)
+	default=$(ip netns exec "$ns1" sysctl -n net.ipv4.tcp_congestion_control)
+	cc=""
+	for c in reno cubic bbr; do
+		grep -qw "$c" /proc/sys/net/ipv4/tcp_available_congestion_control && [ "$c" != "$default" ] &&
+			{ cc=$c; break; }
+	done
+	[ -n "$cc" ] || t_skip "only one congestion control available ($default): nothing to tell apart"
+	t_shunt n1 config local_congestion="$cc" >/dev/null || t_fail "local_congestion=$cc refused"
+	t_snap n1
+	t_exec n1-p2 -- "$HOLD" server --listen "$(t_pod_ip n1-p2):7310" >"$T_TMP/hs1.out" 2>&1 &
+	T_PIDS+=($!)
+	t_exec --outside n1-p2 -- "$HOLD" server --listen "$(t_pod_ip n1-p2):7311" >"$T_TMP/hs2.out" 2>&1 &
+	T_PIDS+=($!)
+	t_exec n2-p2 -- "$HOLD" server --listen "$(t_pod_ip n2-p2):7312" >"$T_TMP/hs3.out" 2>&1 &
+	T_PIDS+=($!)
+	sleep 0.3
+	local dst
+	for dst in "n1-p1 $(t_pod_ip n1-p2):7310" "--outside n1-p1 $(t_pod_ip n1-p2):7311" \
+		"n1-p1 $(t_pod_ip n2-p2):7312"; do
+		# shellcheck disable=SC2086
+		t_exec ${dst% *} -- "$HOLD" client --connect "${dst##* }" --conns 4 --hold 3 \
+			>"$T_TMP/hc-${dst##*:}.out" 2>&1 &
+		T_PIDS+=($!)
+	done
+	for c in 7310 7311 7312; do
+		t_wait_for 10 grep -q holding "$T_TMP/hc-$c.out" ||
+			t_fail "connections to port $c: $(cat "$T_TMP/hc-$c.out")"
+	done
+	t_eq "$(t_conn_cc "$ns1" 7310)" "$cc" "client side of a same-node mesh connection"
+	t_eq "$(t_conn_cc "$ns2" 7310)" "$cc" "server side of a same-node mesh connection"
+	t_eq "$(t_conn_cc "$ns1" 7311)" "$default" "a connection of a process outside the mesh"
+	t_eq "$(t_conn_cc "$ns1" 7312)" "$default" "a connection to another node"
+	t_eq "$(t_delta n1 cc_set)" 8 "sockets given local_congestion"
+	t_eq "$(t_delta n1 cc_failed)" 0 "sockets the kernel refused"
+
+	t_shunt n1 config local_congestion=no-such-cc 2>/dev/null && t_fail "an unknown name was accepted"
+	t_shunt n1 config local_congestion=cdg 2>/dev/null && t_fail "cdg (refused from BPF) was accepted"
+	t_shunt n1 config local_congestion=averyveryverylongname 2>/dev/null && t_fail "a long name was accepted"
+	t_eq "$(t_shunt n1 config --json | jq -r .local_congestion)" "$cc" "local_congestion after refused changes"
+	t_shunt n1 config local_congestion= >/dev/null || t_fail "an empty name (node default) was refused"
+	t_eq "$(t_shunt n1 config --json | jq -r .local_congestion)" "" "local_congestion switched off"
+}

@@ -69,3 +69,59 @@ test_small_write_stream_goes_to_tcp_and_back() {
 	t_ge "$(t_delta n1 tcp_msgs.small_writes)" 1 "small writes sent through TCP"
 	t_ge "$(t_delta n1 bytes_redirected)" $((16 * MiB)) "bulk bytes through the bypass"
 }
+
+# A long stream of small writes takes its connection out of the sockhash
+# (plain TCP from then on, docs/small-writes.md) while the other side is
+# pushing 64 KiB writes through the bypass into it, unread: the leaving side
+# must first read everything already redirected. Both directions are checked
+# byte by byte, and the connection must really have left.
+test_small_write_stream_leaves_while_peer_redirects_keeps_every_byte() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7204"
+	t_shunt n1 config small_leave_bytes=262144 >/dev/null
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 1 --send 64M --expect 8M --write-size 65536 --handshake
+	t_tt_client n1-p1 "$dst" --send 8M --expect 64M --write-size 64 --read-after 1M --handshake
+	t_tt_server_wait
+	local left redirected
+	left=$(t_delta n1 socks_left)
+	redirected=$(t_delta n1 bytes_redirected)
+	t_log "sockets that left: $left, bytes redirected before: $redirected"
+	t_ge "$left" 1 "sockets that left the sockhash"
+	t_ge "$redirected" $((1 * MiB)) "server bytes redirected before the client left"
+	t_ge "$(t_delta n1 tcp_msgs.left)" 1 "server sends kept on TCP once its peer left"
+}
+
+# The same with 50 connections at once, each leaving while its peer sends.
+test_small_write_stream_leaves_many_connections_keeps_every_byte() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7205"
+	t_shunt n1 config small_leave_bytes=131072 >/dev/null
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 50 --send 4M --expect 1M --write-size 65536 --handshake
+	t_tt_client n1-p1 "$dst" --conns 50 --send 1M --expect 4M --write-size 64 --read-after 256K \
+		--handshake
+	t_tt_server_wait
+	t_ge "$(t_delta n1 socks_left)" 50 "sockets that left the sockhash"
+}
+
+# After leaving, the connection carries anything, both ways, on plain TCP:
+# both sides alternate bulk writes and bursts of small writes (phases); the
+# first burst makes the connection leave, the rest runs on TCP, and every
+# byte of it is checked.
+test_connection_that_left_carries_bulk_both_ways_on_tcp() {
+	t_setup
+	local dst
+	dst="$(t_pod_ip n1-p2):7206"
+	t_shunt n1 config small_leave_bytes=32768 >/dev/null
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count 1 --send 48M --expect 48M --write-size phases --handshake
+	t_tt_client n1-p1 "$dst" --send 48M --expect 48M --write-size phases --handshake
+	t_tt_server_wait
+	t_eq "$(t_delta n1 socks_left)" 2 "sockets that left the sockhash (both ends)"
+	t_eq "$(t_shunt n1 conns --json | jq length)" 0 "sockets still in the sockhash"
+	# Without leaving, phases send ~94% of the 96 MiB through the bypass.
+	t_le "$(t_delta n1 bytes_redirected)" $((24 * MiB)) "bytes redirected (only before leaving)"
+}

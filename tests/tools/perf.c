@@ -5,7 +5,7 @@
  *
  *   shunt-perf server --listen ADDR:PORT
  *   shunt-perf client --connect ADDR:PORT --mode stream|rr|crr --size N
- *                     [--seconds S] [--conns N]
+ *                     [--seconds S] [--conns N] [--cc NAME]
  *
  * stream: the client writes SIZE-byte writes for S seconds; the server reads
  *         with a 64 KiB buffer and reports the bytes it got. Throughput is
@@ -14,7 +14,9 @@
  *         latency percentiles.
  * crr:    connect, one SIZE-byte exchange, close; per-connection latency.
  * With --conns N, N connections run at once (stream: throughput summed;
- * rr/crr: latencies pooled). Prints one JSON line.
+ * rr/crr: latencies pooled). --cc sets the client sockets' congestion
+ * control (the benchmark's reference for what shunt gives same-node
+ * connections). Prints one JSON line.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -55,6 +57,7 @@ static enum mode mode = MODE_STREAM;
 static uint32_t size = 65536;
 static double seconds = 3;
 static int conns = 1;
+static const char *cc; /* client sockets' congestion control, or NULL */
 
 static double now(void)
 {
@@ -235,6 +238,11 @@ static int dial(int *out)
 	/* Streams keep Nagle on, as iperf3 does; exchanges want it off. */
 	if (mode != MODE_STREAM)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (cc && setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
 	nonblocking(fd);
 	if (connect(fd, (struct sockaddr *)&addr, addrlen) && errno != EINPROGRESS) {
 		err = -errno;
@@ -413,7 +421,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: shunt-perf server --listen ADDR:PORT\n"
 			"       shunt-perf client --connect ADDR:PORT --mode stream|rr|crr "
-			"--size N [--seconds S] [--conns N]\n");
+			"--size N [--seconds S] [--conns N] [--cc NAME]\n");
 	exit(2);
 }
 
@@ -445,6 +453,8 @@ int main(int argc, char **argv)
 			seconds = atof(v);
 		} else if (!strcmp(a, "--conns")) {
 			conns = atoi(v);
+		} else if (!strcmp(a, "--cc")) {
+			cc = v;
 		} else {
 			usage();
 		}

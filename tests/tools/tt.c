@@ -18,6 +18,8 @@
  *   --recv METHOD     read | peek | fionread | epoll | splice | waitall
  *   --close HOW       shutdown (half-close after sending, default) | close | reset
  *   --first           send everything before reading anything (else duplex)
+ *   --read-after N    duplex, but start reading only once N bytes are sent
+ *                     (the peer's data piles up unread meanwhile)
  *   --reply           read everything (to EOF) before sending anything
  *   --ack             the receiver acks all data with one byte; the sender waits for it
  *   --expect-reset    after the data, the next read must fail with ECONNRESET
@@ -63,7 +65,7 @@ struct opts {
 	bool server;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	uint64_t send_bytes, expect_bytes;
+	uint64_t send_bytes, expect_bytes, read_after;
 	size_t write_size; /* 0: mixed */
 	enum recv_method recv;
 	enum close_how close;
@@ -230,6 +232,7 @@ struct sender {
 	struct result *r;
 	pthread_t thread;
 	bool shutdown_when_done; /* duplex: half-close as soon as the data is out */
+	bool done;		 /* the sender has finished (or failed) */
 };
 
 static void *send_all(void *arg)
@@ -261,11 +264,12 @@ static void *send_all(void *arg)
 			done += (size_t)w;
 		}
 		off += n;
-		s->r->sent = off;
+		__atomic_store_n(&s->r->sent, off, __ATOMIC_RELEASE);
 	}
 	if (s->shutdown_when_done)
 		shutdown(s->fd, SHUT_WR);
 out:
+	__atomic_store_n(&s->done, true, __ATOMIC_RELEASE);
 	free(buf);
 	return NULL;
 }
@@ -501,6 +505,10 @@ static void run_conn(int fd, struct result *r)
 	}
 	if (o.close == CLOSE_SHUTDOWN && send_first && !r->error[0])
 		shutdown(fd, SHUT_WR);
+	/* --read-after: let the peer's data pile up while ours goes out. */
+	while (threaded && o.read_after && !__atomic_load_n(&s.done, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&r->sent, __ATOMIC_ACQUIRE) < o.read_after)
+		usleep(1000);
 	if (o.expect_bytes)
 		recv_all(fd, r);
 	if (o.reply && o.send_bytes && !r->error[0]) {
@@ -738,7 +746,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: shunt-tt server --listen ADDR:PORT | client --connect ADDR:PORT "
 			"[--send N] [--expect N] [--write-size W|mixed] [--recv METHOD] "
-			"[--close shutdown|close|reset] [--first|--reply] [--ack] [--expect-reset] "
+			"[--close shutdown|close|reset] [--first|--reply|--read-after N] [--ack] "
+			"[--expect-reset] "
 			"[--handshake] "
 			"[--conns N] [--repeat N] "
 			"[--count N] [--timeout S]\n");
@@ -789,6 +798,8 @@ int main(int argc, char **argv)
 				  : !strcmp(v, "close") ? CLOSE_CLOSE
 							: CLOSE_SHUTDOWN;
 			i++;
+		} else if (!strcmp(a, "--read-after") && v) {
+			o.read_after = parse_size(v), i++;
 		} else if (!strcmp(a, "--first")) {
 			o.first = true;
 		} else if (!strcmp(a, "--reply")) {
