@@ -336,7 +336,12 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 	bpf_sk_storage_delete(&shunt_sock_states, sk);
 }
 
-static __always_inline __u32 shunt_psock_backlog(struct sk_psock *psock);
+static __always_inline __u32 shunt_psock_backlog(struct sk_psock *psock)
+{
+	if (!psock || !bpf_core_field_exists(psock->msg_tot_len))
+		return 0;
+	return BPF_CORE_READ(psock, msg_tot_len);
+}
 
 /*
  * A socket that asked to leave goes once nothing of its peer's can still
@@ -610,33 +615,29 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	}
 	shunt_count_reason(&c->tcp_msgs, reason);
 	c->msgs_tcp++;
-	/* Once the peer has left, this side has nothing to gain in the
-	 * sockhash either: it leaves too, when its next ACK shows up. */
-	if (reason == SHUNT_REASON_LEFT && peer && peer->left)
-		shunt_request_leave(st, self);
-	if (reason == SHUNT_REASON_LEFT && cfg->small_pass_bytes > size) {
-		/* TCP from now on: no need to see each write until it is out. */
-		bpf_msg_apply_bytes(msg, cfg->small_pass_bytes);
-		c->bytes_tcp += cfg->small_pass_bytes;
-		return SK_PASS;
-	}
-	if (reason == SHUNT_REASON_SMALL_WRITES) {
+	if (reason == SHUNT_REASON_SMALL_WRITES || reason == SHUNT_REASON_LEFT) {
+		/* TCP for the next bytes anyway: let them through without
+		 * running this program for each write (the counters see the
+		 * window, not each write). */
 		window = size;
 		if (cfg->small_pass_bytes > size) {
-			/* A stream of small writes: let the next bytes
-			 * through without running this program for each
-			 * write (TCP is where they go anyway; the counters
-			 * see the window, not each write). */
 			bpf_msg_apply_bytes(msg, cfg->small_pass_bytes);
 			window = cfg->small_pass_bytes;
 		}
 		c->bytes_tcp += window;
-		/* A long one: even the sockhash's "pass" path costs more than
-		 * plain TCP per write, so the connection leaves it. */
-		st->small_run =
-		    st->small_run + window < st->small_run ? 0xffffffffu : st->small_run + window;
-		if (cfg->small_leave_bytes && st->small_run >= cfg->small_leave_bytes)
+		if (reason == SHUNT_REASON_SMALL_WRITES) {
+			/* A long stream: even the sockhash's "pass" path costs
+			 * more than plain TCP per write, so it leaves it. */
+			st->small_run = st->small_run + window < st->small_run
+					    ? 0xffffffffu
+					    : st->small_run + window;
+			if (cfg->small_leave_bytes && st->small_run >= cfg->small_leave_bytes)
+				shunt_request_leave(st, self);
+		} else if (peer && peer->left) {
+			/* The peer is gone from the sockhash: this side has
+			 * nothing to gain there either, and leaves too. */
 			shunt_request_leave(st, self);
+		}
 		return SK_PASS;
 	}
 	c->bytes_tcp += size;
@@ -687,13 +688,6 @@ shunt_endpoint_of(struct sock *sk, struct sk_psock **psock, struct shunt_sock_ke
 		return NULL;
 	*psock = (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK);
 	return shunt_psock_endpoint(user_data & SHUNT_SK_USER_DATA_PTRMASK, key);
-}
-
-static __always_inline __u32 shunt_psock_backlog(struct sk_psock *psock)
-{
-	if (!psock || !bpf_core_field_exists(psock->msg_tot_len))
-		return 0;
-	return BPF_CORE_READ(psock, msg_tot_len);
 }
 
 /*
