@@ -41,12 +41,15 @@ TOOLS := tt perf probe hold h2connect
 TOOL_BINS := $(patsubst %,$(BIN)/shunt-%,$(TOOLS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+# What unit tests share (an in-memory apply target, a config generator).
+UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 BPF_TESTS := $(patsubst tests/bpf/%.c,%,$(wildcard tests/bpf/test_*.c))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps vmlinux clean test test-unit test-integration demo bench format format-check fuzz
+.PHONY: all deps vmlinux clean test test-unit test-integration test-kernels demo bench format \
+	format-check fuzz fuzz-apply
 
 all: $(BIN)/shunt $(TOOL_BINS)
 
@@ -98,9 +101,10 @@ $(BIN)/shunt-h2connect: tests/tools/h2connect.c $(wildcard tests/tools/*.h) | $(
 
 # Unit tests run under ASan and UBSan; they link the userspace sources they
 # test, never the whole CLI.
-$(OUTPUT)/unit/%: tests/unit/%.c $(LOADER_SRCS) $(AGENT_SRCS) $(SKELS) | $(OUTPUT)/unit
+$(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_HELPERS) $(wildcard tests/unit/*.h) $(LOADER_SRCS) \
+		$(AGENT_SRCS) $(SKELS) | $(OUTPUT)/unit
 	$(call msg,UNIT,$@)
-	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(SAN_FLAGS) -Itests/unit $< \
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(SAN_FLAGS) -Itests/unit $< $(UNIT_HELPERS) \
 		$(filter-out userspace-agent/main.c,$(LOADER_SRCS) $(AGENT_SRCS)) \
 		$(LDLIBS) -lcmocka -o $@
 
@@ -117,6 +121,11 @@ test: deps
 	$(Q)$(MAKE) all test-unit $(BIN)/shunt-fuzz-config
 	$(Q)tests/run.sh
 
+# Debian's 6.1 and 6.12 kernels in QEMU: what each one gets (docs/kernels.md).
+test-kernels: deps
+	$(Q)scripts/deps.sh kernels
+	$(Q)scripts/test-kernels.sh $(KERNELS_ARGS)
+
 demo: deps
 	$(Q)$(MAKE) all
 	$(Q)scripts/demo.sh $(DEMO_ARGS)
@@ -128,7 +137,8 @@ bench: deps
 # libFuzzer on the config parser. `make fuzz` runs FUZZ_SECONDS (default 60)
 # and adds what it finds to tests/fuzz/corpus; the tests replay that corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := userspace-agent/mesh_config.c userspace-agent/mesh_plan.c userspace-agent/arena.c \
+FUZZ_SRCS := userspace-agent/mesh_config.c $(wildcard userspace-agent/cfg_*.c) \
+	userspace-agent/mesh_plan.c $(wildcard userspace-agent/plan_*.c) userspace-agent/arena.c \
 	userspace-agent/keymap.c \
 	userspace-agent/addr.c userspace-agent/netns.c loader/mounts.c userspace-agent/log.c
 $(BIN)/shunt-fuzz-config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(wildcard userspace-agent/*.h) | $(BIN)
@@ -141,6 +151,24 @@ fuzz: $(BIN)/shunt-fuzz-config
 	$(Q)$(BIN)/shunt-fuzz-config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		$(OUTPUT)/fuzz-new tests/fuzz/corpus
 	$(Q)$(BIN)/shunt-fuzz-config -merge=1 tests/fuzz/corpus $(OUTPUT)/fuzz-new
+
+# libFuzzer on incremental == full apply (tests/unit/apply_diff.c): the
+# fuzzer's bytes drive the config generator (longer inputs, more steps and
+# bigger configs, hence no length ramp). `make fuzz-apply` runs
+# FUZZ_SECONDS; its corpus stays in $(OUTPUT)/fuzz-apply.
+FUZZ_APPLY_SRCS := $(FUZZ_SRCS) userspace-agent/mesh_apply.c userspace-agent/mesh_target_bpf.c \
+	loader/pins.c $(UNIT_HELPERS)
+$(BIN)/shunt-fuzz-apply: tests/fuzz/fuzz_apply.c $(FUZZ_APPLY_SRCS) $(wildcard userspace-agent/*.h) \
+		$(wildcard tests/unit/*.h) | $(BIN)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< $(FUZZ_APPLY_SRCS) \
+		-lyaml -lbpf -o $@
+
+fuzz-apply: $(BIN)/shunt-fuzz-apply
+	$(Q)mkdir -p $(OUTPUT)/fuzz-apply
+	$(Q)$(BIN)/shunt-fuzz-apply -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -len_control=0 \
+		$(OUTPUT)/fuzz-apply
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')

@@ -15,8 +15,9 @@
  *    queue alone, MSG_WAITALL and SO_RCVLOWAT are not honoured. So a socket
  *    only receives redirected data once it has shown it reads by recvmsg, and
  *    stops as soon as it shows anything else.
- * The receive side is observed with two tracepoints (read paths have no
- * sockops or sk_msg hook) and published in shunt_endpoints for the peer.
+ * The receive side is observed from two hooks (bypass_rx.bpf.h) and
+ * published in shunt_endpoints for the peer. Without both, the loader keeps
+ * the bypass off (shunt_features) and no socket enters the sockhash.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,199 +26,12 @@
 #include <bpf/bpf_tracing.h>
 
 #include "proxy_maps.bpf.h"
-#include "shunt_helpers.bpf.h"
+#include "bypass_admit.bpf.h"
+#include "bypass_rx.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* ---- connection set-up and tear-down (sockops) ------------------------- */
-
-static __always_inline __u64 shunt_sock_cgroup_id(struct tcp_sock *tp)
-{
-	return BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup, kn, id);
-}
-
-/* Fills both keys from the socket's own view; returns an enum shunt_skip or -1. */
-static __always_inline int shunt_keys_from_skops(struct bpf_sock_ops *skops,
-						 struct shunt_sock_key *self,
-						 struct shunt_sock_key *peer)
-{
-	if (skops->family == SHUNT_AF_INET) {
-		shunt_addr_from_v4(self->local_addr, skops->local_ip4);
-		shunt_addr_from_v4(self->remote_addr, skops->remote_ip4);
-	} else if (skops->family == SHUNT_AF_INET6) {
-		__u32 local6[4] = {skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
-				   skops->local_ip6[3]};
-		__u32 remote6[4] = {skops->remote_ip6[0], skops->remote_ip6[1],
-				    skops->remote_ip6[2], skops->remote_ip6[3]};
-
-		__builtin_memcpy(self->local_addr, local6, 16);
-		__builtin_memcpy(self->remote_addr, remote6, 16);
-	} else {
-		return SHUNT_SKIP_FAMILY;
-	}
-	self->local_port = (__u16)skops->local_port;
-	self->remote_port = (__u16)bpf_ntohl(skops->remote_port);
-	self->netns_cookie = bpf_get_netns_cookie(skops);
-
-	__builtin_memcpy(peer->local_addr, self->remote_addr, sizeof(peer->local_addr));
-	__builtin_memcpy(peer->remote_addr, self->local_addr, sizeof(peer->remote_addr));
-	peer->local_port = self->remote_port;
-	peer->remote_port = self->local_port;
-	return -1;
-}
-
-/* The node proxy's entry (key ::), if the config says where it runs. */
-static __always_inline struct shunt_workload *shunt_node_proxy(void)
-{
-	struct shunt_workload_key zero = {};
-
-	return bpf_map_lookup_elem(&shunt_workloads, &zero);
-}
-
-static __always_inline int shunt_check_workloads(struct bpf_sock *sk, struct shunt_sock_key *self,
-						 struct shunt_sock_key *peer,
-						 struct shunt_endpoint *ep)
-{
-	struct shunt_workload *local, *remote, *proxy;
-	struct tcp_sock *tp;
-
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return SHUNT_SKIP_FAMILY;
-	local = bpf_map_lookup_elem(&shunt_workloads, self->local_addr);
-	if (!local || !(local->flags & SHUNT_WL_LOCAL)) {
-		/* The proxy's transparent socket has a workload's address of
-		 * another node: it is known by its cgroup and netns. */
-		proxy = shunt_node_proxy();
-		if (!proxy || proxy->cgroup_id != shunt_sock_cgroup_id(tp) ||
-		    proxy->netns_cookie != self->netns_cookie)
-			return SHUNT_SKIP_LOCAL_NOT_MESH;
-		local = proxy;
-	}
-	remote = bpf_map_lookup_elem(&shunt_workloads, self->remote_addr);
-	if (!remote)
-		return SHUNT_SKIP_REMOTE_NOT_MESH;
-	if (!(remote->flags & SHUNT_WL_LOCAL)) {
-		/* A workload's accepted socket whose peer is the proxy's
-		 * transparent socket: that one was established first, so it
-		 * is in shunt_endpoints under the proxy's netns. */
-		proxy = shunt_node_proxy();
-		if (!proxy)
-			return SHUNT_SKIP_REMOTE_OFF_NODE;
-		peer->netns_cookie = proxy->netns_cookie;
-		if (!bpf_map_lookup_elem(&shunt_endpoints, peer))
-			return SHUNT_SKIP_REMOTE_OFF_NODE;
-		remote = proxy;
-	}
-	/* The address alone proves nothing: another netns may use it too. */
-	if (local->netns_cookie != self->netns_cookie)
-		return SHUNT_SKIP_NETNS_MISMATCH;
-	if (local->cgroup_id && local->cgroup_id != shunt_sock_cgroup_id(tp))
-		return SHUNT_SKIP_CGROUP_MISMATCH;
-
-	peer->netns_cookie = remote->netns_cookie;
-	ep->workload = local->id;
-	ep->peer_workload = remote->id;
-	ep->copied_seq = tp->copied_seq;
-	ep->rx_seq_seen = tp->copied_seq;
-	return -1;
-}
-
-static __always_inline void shunt_profile_key(const struct shunt_sock_key *self, __u32 passive,
-					      struct shunt_rx_profile_key *pkey)
-{
-	pkey->netns_cookie = self->netns_cookie;
-	pkey->passive = passive;
-	if (passive) {
-		pkey->port = self->local_port;
-	} else {
-		pkey->port = self->remote_port;
-		__builtin_memcpy(pkey->remote_addr, self->remote_addr, sizeof(pkey->remote_addr));
-	}
-}
-
-enum shunt_profile_event {
-	SHUNT_PROFILE_RECVMSG,		/* a connection's first recvmsg, non-blocking */
-	SHUNT_PROFILE_UNSAFE,		/* read by splice, zerocopy or MSG_WAITALL */
-	SHUNT_PROFILE_BLOCKING,		/* a blocking read */
-	SHUNT_PROFILE_SMALL_WRITER,	/* streamed small writes */
-	SHUNT_PROFILE_NOT_SMALL_WRITER, /* sent a fair amount, never a small-write stream */
-};
-
-static __always_inline void shunt_profile_note(const struct shunt_sock_key *self, __u32 passive,
-					       enum shunt_profile_event event)
-{
-	struct shunt_rx_profile_key pkey = {};
-	struct shunt_rx_profile fresh = {}, *p;
-
-	shunt_profile_key(self, passive, &pkey);
-	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
-	if (!p) {
-		bpf_map_update_elem(&shunt_rx_profiles, &pkey, &fresh, BPF_NOEXIST);
-		p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
-		if (!p)
-			return;
-	}
-	if (event == SHUNT_PROFILE_RECVMSG)
-		__sync_fetch_and_add(&p->recvmsg_conns, 1);
-	else if (event == SHUNT_PROFILE_UNSAFE)
-		p->unsafe = 1;
-	else
-		p->blocking = 1;
-}
-
-/*
- * Decides, at establishment, whether a socket goes into the sockhash.
- * Returns an enum shunt_skip, or -1 to insert (*trusted: redirect to it from
- * the first byte).
- */
-static __always_inline int shunt_admit(struct bpf_sock *sk, const struct shunt_sock_key *self,
-				       const struct shunt_sock_key *peer, __u32 passive, __u32 tgid,
-				       bool *trusted)
-{
-	struct shunt_rx_profile_key pkey = {};
-	struct shunt_rx_profile *p;
-	struct tcp_sock *tp;
-	unsigned int f_flags;
-
-	shunt_profile_key(self, passive, &pkey);
-	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
-	*trusted = p && p->recvmsg_conns && !p->unsafe && !p->blocking;
-	if (passive) {
-		/* The client's side was decided first (its callback runs
-		 * before ours): when it stayed out, no redirect can happen. */
-		if (!bpf_map_lookup_elem(&shunt_endpoints, peer))
-			return SHUNT_SKIP_PEER_SKIPPED;
-		/* An accepted socket has no file yet: go by what earlier
-		 * connections to this port showed, or watch this one. */
-		if (p && p->blocking)
-			return SHUNT_SKIP_BLOCKING;
-		return p && p->recvmsg_conns ? -1 : SHUNT_SKIP_OBSERVING;
-	}
-	/* A client: its own socket says, and what its process did before. */
-	if (tgid && bpf_map_lookup_elem(&shunt_blocking_tasks, &tgid))
-		return SHUNT_SKIP_BLOCKING;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return SHUNT_SKIP_FAMILY;
-	f_flags = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_flags);
-	return f_flags & SHUNT_O_NONBLOCK ? -1 : SHUNT_SKIP_BLOCKING;
-}
-
-/* Records where the kernel put the socket's psock, for the tracepoints. */
-static __always_inline void shunt_index_psock(struct bpf_sock *sk, struct shunt_sock_state *st)
-{
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	unsigned long user_data;
-
-	if (!tp)
-		return;
-	user_data = (unsigned long)BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_user_data);
-	if (!(user_data & SHUNT_SK_USER_DATA_PSOCK))
-		return;
-	st->psock = user_data & SHUNT_SK_USER_DATA_PTRMASK;
-	bpf_map_update_elem(&shunt_psocks, &st->psock, &st->self, BPF_ANY);
-}
 
 /*
  * Both ends run on this node, so nothing between them can be congested: the
@@ -260,6 +74,8 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 		skip = shunt_check_workloads(sk, &self, &peer, &ep);
 	if (skip < 0)
 		shunt_tune_local(skops, c); /* whether or not it takes the bypass */
+	if (skip < 0 && !shunt_bypass_on())
+		skip = SHUNT_SKIP_BYPASS_OFF;
 	ep.passive = skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB;
 	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0); /* from connect() */
 	if (st)
@@ -283,6 +99,8 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 		c->socks_trusted++;
 	}
 	ep.observing = skip == SHUNT_SKIP_OBSERVING;
+	ep.tcp_state = BPF_TCP_ESTABLISHED;
+	ep.peer_netns_cookie = peer.netns_cookie;
 	st->observing = ep.observing;
 
 	/* Publish the endpoint before the socket can be a redirect target. */
@@ -311,6 +129,23 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	shunt_index_psock(sk, st);
 }
 
+/* Kept in the endpoint for `shunt conns` where no iterator reads the socket. */
+static __always_inline void shunt_sock_state_changed(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct shunt_sock_state *st;
+	struct shunt_endpoint *ep;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
+	if (!st)
+		return;
+	ep = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
+	if (ep)
+		ep->tcp_state = skops->args[1];
+}
+
 static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 {
 	struct shunt_counters *c = shunt_counters_get();
@@ -327,6 +162,16 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 	/* Still flagged at close: it read by splice or zerocopy, not recvmsg. */
 	if (ep && (ep->rx_flags & SHUNT_RX_OTHER_READ))
 		shunt_profile_note(&st->self, ep->passive, SHUNT_PROFILE_UNSAFE);
+	/* What this socket redirected may still be queued, unread, at its
+	 * peer: leave the count where the peer's own entry can tell it. */
+	if (ep && st->admitted) {
+		struct shunt_endpoint *peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
+
+		if (peer) {
+			peer->peer_tx_final = ep->tx_redirected;
+			peer->peer_closed = 1;
+		}
+	}
 	if (st->psock)
 		bpf_map_delete_elem(&shunt_psocks, &st->psock);
 	/* The kernel drops the sockhash entry itself. */
@@ -334,13 +179,6 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 	if (c && st->admitted)
 		c->socks_closed++;
 	bpf_sk_storage_delete(&shunt_sock_states, sk);
-}
-
-static __always_inline __u32 shunt_psock_backlog(struct sk_psock *psock)
-{
-	if (!psock || !bpf_core_field_exists(psock->msg_tot_len))
-		return 0;
-	return BPF_CORE_READ(psock, msg_tot_len);
 }
 
 /*
@@ -425,6 +263,15 @@ static __always_inline void shunt_proxy_note_source(struct bpf_sock_ops *skops)
 	bpf_map_delete_elem(&shunt_proxy_pending, &cookie);
 }
 
+/* The connecting process. bpf_get_current_pid_tgid is not offered to
+ * sockops before Linux 6.10; the current task and a probe read are. */
+static __always_inline __u32 shunt_current_tgid(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, tgid);
+}
+
 static __always_inline void shunt_sock_connecting(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
@@ -434,7 +281,7 @@ static __always_inline void shunt_sock_connecting(struct bpf_sock_ops *skops)
 		return;
 	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (st)
-		st->tgid = bpf_get_current_pid_tgid() >> 32;
+		st->tgid = shunt_current_tgid();
 	shunt_proxy_note_source(skops);
 }
 
@@ -452,6 +299,8 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] == BPF_TCP_CLOSE)
 			shunt_sock_closed(skops);
+		else
+			shunt_sock_state_changed(skops);
 		break;
 	case BPF_SOCK_OPS_RTT_CB:
 		shunt_sock_try_leave(skops);
@@ -488,6 +337,7 @@ static __always_inline __u32 shunt_update_streak(struct shunt_sock_state *st,
 
 /* Returns SHUNT_REASON_MAX when the send may take the bypass. */
 static __always_inline __u32 shunt_verdict(struct sk_msg_md *msg, struct shunt_sock_state *st,
+					   const struct shunt_endpoint *self,
 					   const struct shunt_endpoint *peer,
 					   const struct shunt_config *cfg, __u32 streak)
 {
@@ -527,6 +377,10 @@ static __always_inline __u32 shunt_verdict(struct sk_msg_md *msg, struct shunt_s
 		st->redirected_since = 0;
 	}
 	backlog = peer->backlog + st->redirected_since;
+	/* Kernels whose psock does not count its queue (before 6.12): what
+	 * this socket redirected and the peer has not read yet, exactly. */
+	if (!shunt_psock_counts_queue() && self)
+		backlog = shunt_unread(self, peer);
 	if (cfg->max_backlog && backlog > cfg->max_backlog)
 		return SHUNT_REASON_PEER_BACKLOG;
 	return SHUNT_REASON_MAX;
@@ -588,12 +442,14 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
 	peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
 	streak = shunt_update_streak(st, self, cfg, size);
-	reason = shunt_verdict(msg, st, peer, cfg, streak);
+	reason = shunt_verdict(msg, st, self, peer, cfg, streak);
 
 	if (reason == SHUNT_REASON_MAX) {
 		if (peer && shunt_redirect(msg, st, self, peer, size)) {
 			if (!st->bypassing) {
 				st->bypassing = 1;
+				self->bypassing = 1;
+				self->ever_bypassed = 1;
 				if (st->ever_bypassed)
 					c->resumed++;
 				else
@@ -611,6 +467,8 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	/* Through TCP. Leaving the bypass is always safe for ordering. */
 	if (st->bypassing) {
 		st->bypassing = 0;
+		if (self)
+			self->bypassing = 0;
 		shunt_count_reason(&c->handbacks, reason);
 	}
 	shunt_count_reason(&c->tcp_msgs, reason);
@@ -644,160 +502,35 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	return SK_PASS;
 }
 
-/* ---- receives (tracepoints) --------------------------------------------- */
+/* ---- receives (bypass_rx.bpf.h); the loader picks the hooks ------------- */
 
-static __always_inline int shunt_key_from_sk(struct sock *sk, struct shunt_sock_key *key)
-{
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-
-	if (family == SHUNT_AF_INET) {
-		shunt_addr_from_v4(key->local_addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
-		shunt_addr_from_v4(key->remote_addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
-	} else if (family == SHUNT_AF_INET6) {
-		BPF_CORE_READ_INTO(&key->local_addr, sk,
-				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&key->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-	} else {
-		return -1;
-	}
-	key->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	key->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	key->netns_cookie = BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
-	return 0;
-}
-
-/* The endpoint of a socket in our sockhash, or NULL for any other socket. */
-/* The endpoint of a socket with a psock: by the psock index when it is ours. */
-static __always_inline struct shunt_endpoint *shunt_psock_endpoint(__u64 psock,
-								   struct shunt_sock_key *key)
-{
-	struct shunt_sock_key *indexed = bpf_map_lookup_elem(&shunt_psocks, &psock);
-
-	if (!indexed)
-		return NULL; /* someone else's sockmap */
-	*key = *indexed;
-	return bpf_map_lookup_elem(&shunt_endpoints, key);
-}
-
-static __always_inline struct shunt_endpoint *
-shunt_endpoint_of(struct sock *sk, struct sk_psock **psock, struct shunt_sock_key *key)
-{
-	unsigned long user_data = (unsigned long)BPF_CORE_READ(sk, sk_user_data);
-
-	if (!(user_data & SHUNT_SK_USER_DATA_PSOCK))
-		return NULL;
-	*psock = (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK);
-	return shunt_psock_endpoint(user_data & SHUNT_SK_USER_DATA_PTRMASK, key);
-}
-
-/*
- * Every recvmsg ends here (sock_recvmsg_nosec), with its flags. Sockets in
- * the sockhash publish their receive state; a watched socket (the first
- * connection of an unknown server) teaches its profile how the server reads.
- */
+/* Linux 6.3+: after every recvmsg (sock_recvmsg_nosec). */
 SEC("raw_tp/sock_recv_length")
 int BPF_PROG(shunt_rx_recvmsg, struct sock *sk, int ret, int flags)
 {
-	unsigned long user_data = (unsigned long)BPF_CORE_READ(sk, sk_user_data);
-	struct shunt_counters *c = shunt_counters_get();
-	struct shunt_sock_key key = {};
-	struct sk_psock *psock = NULL;
-	struct shunt_endpoint *ep;
-	__u32 rx_flags, copied_seq, tcp_bytes;
-	bool blocking;
-
-	if (user_data & SHUNT_SK_USER_DATA_PSOCK) {
-		ep = shunt_endpoint_of(sk, &psock, &key);
-	} else {
-		/* A watched socket (not in the sockhash) of a mesh task? */
-		if (bpf_current_task_under_cgroup(&shunt_mesh_cgroup, 0) != 1)
-			return 0;
-		if (shunt_key_from_sk(sk, &key))
-			return 0;
-		ep = bpf_map_lookup_elem(&shunt_endpoints, &key);
-	}
-	if (!ep)
-		return 0;
-	/* How the socket is read rarely changes: look at its file flags on
-	 * the first reads and then now and again, not on every one. */
-	blocking = !(flags & SHUNT_MSG_DONTWAIT) &&
-		   (ep->rx_reads < 4 || (ep->rx_reads & 63) == 0 || ep->observing) &&
-		   !(BPF_CORE_READ(sk, sk_socket, file, f_flags) & SHUNT_O_NONBLOCK);
-	if (blocking && !ep->passive) {
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1;
-
-		bpf_map_update_elem(&shunt_blocking_tasks, &tgid, &one, BPF_ANY);
-	}
-
-	if (ep->observing) {
-		/* One read tells enough; stop watching this socket. */
-		if (blocking && ep->passive)
-			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_BLOCKING);
-		else if (flags & SHUNT_MSG_WAITALL)
-			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_UNSAFE);
-		else
-			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_RECVMSG);
-		bpf_map_delete_elem(&shunt_endpoints, &key);
-		return 0;
-	}
-
-	rx_flags = (ep->rx_flags | SHUNT_RX_RECVMSG) & ~SHUNT_RX_OTHER_READ;
-	if (!(ep->rx_flags & SHUNT_RX_RECVMSG) && !blocking)
-		shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_RECVMSG);
-	if (blocking && !(ep->rx_flags & SHUNT_RX_BLOCKING)) {
-		/* Made blocking after it was admitted: it stays, exposed to
-		 * the kernel's early EAGAIN; count it and keep its kind (a
-		 * server port, or this client process) out from now on. */
-		rx_flags |= SHUNT_RX_BLOCKING;
-		if (ep->passive)
-			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_BLOCKING);
-		if (c)
-			c->rx_blocking++;
-	}
-	if (flags & SHUNT_MSG_WAITALL) {
-		rx_flags |= SHUNT_RX_WAITALL;
-		shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_UNSAFE);
-	}
-	if (ep->rx_reads < 4 || (ep->rx_reads & 63) == 0) {
-		if (BPF_CORE_READ(sk, sk_rcvlowat) > 1)
-			rx_flags |= SHUNT_RX_LOWAT;
-		else
-			rx_flags &= ~SHUNT_RX_LOWAT;
-	}
-	copied_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
-	/* One recvmsg reads either redirected data or the TCP queue, and only
-	 * the latter moves copied_seq: what it did not move came redirected. */
-	if (ret > 0 && !(flags & SHUNT_MSG_PEEK)) {
-		tcp_bytes = copied_seq - ep->rx_seq_seen;
-		if (tcp_bytes < (__u32)ret)
-			ep->rx_redirected += (__u32)ret - tcp_bytes;
-	}
-	ep->rx_seq_seen = copied_seq;
-	ep->copied_seq = copied_seq;
-	ep->backlog = shunt_psock_backlog(psock);
-	ep->rx_flags = rx_flags;
-	ep->rx_reads++;
-	return 0;
+	return shunt_rx_on_recvmsg(sk, ret, flags);
 }
 
-/*
- * Fires from every reader of the TCP receive queue: inside tcp_recvmsg
- * (followed by sock_recv_length, which clears the flag again) and from
- * splice and zerocopy reads (never followed by it).
- */
+/* Older kernels where tracing programs load: the same place, one level down
+ * (sock_recvmsg_nosec calls these with the same flags). */
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(shunt_rx_recvmsg_fx4, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	return shunt_rx_on_recvmsg(BPF_CORE_READ(sock, sk), ret, flags);
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(shunt_rx_recvmsg_fx6, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	return shunt_rx_on_recvmsg(BPF_CORE_READ(sock, sk), ret, flags);
+}
+
 SEC("raw_tp/tcp_rcv_space_adjust")
 int BPF_PROG(shunt_rx_queue_read, struct sock *sk)
 {
-	struct shunt_sock_key key = {};
-	struct sk_psock *psock = NULL;
-	struct shunt_endpoint *ep;
-
-	ep = shunt_endpoint_of(sk, &psock, &key);
-	if (!ep)
-		return 0;
-	ep->copied_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
-	ep->rx_flags |= SHUNT_RX_OTHER_READ;
-	return 0;
+	return shunt_rx_on_queue_read(sk);
 }
 
 /* ---- inspection (iterator) ---------------------------------------------- */
@@ -816,7 +549,7 @@ int shunt_socks_iter(struct bpf_iter__sockmap *ctx)
 		return 0;
 	report.key = *key;
 	user_data = (unsigned long)sk->sk_user_data;
-	if (user_data & SHUNT_SK_USER_DATA_PSOCK)
+	if (shunt_psock_counts_queue() && (user_data & SHUNT_SK_USER_DATA_PSOCK))
 		report.pending = shunt_psock_backlog(
 		    (struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK));
 	report.tcp_state = sk->__sk_common.skc_state;
@@ -824,6 +557,17 @@ int shunt_socks_iter(struct bpf_iter__sockmap *ctx)
 	if (st) {
 		report.bypassing = st->bypassing;
 		report.ever_bypassed = st->ever_bypassed;
+		if (!shunt_psock_counts_queue()) {
+			const struct shunt_endpoint *self, *peer;
+
+			self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
+			peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
+			if (self && peer)
+				report.pending = shunt_unread(peer, self);
+			else if (self && self->peer_closed &&
+				 self->peer_tx_final > self->rx_redirected)
+				report.pending = (__u32)(self->peer_tx_final - self->rx_redirected);
+		}
 	}
 	bpf_seq_write(ctx->meta->seq, &report, sizeof(report));
 	return 0;

@@ -20,226 +20,20 @@
 
 #include "addr.bpf.h"
 #include "mesh_maps.bpf.h"
+#include "mesh_packet.bpf.h"
+#include "mesh_policy.bpf.h"
+#include "mesh_flows.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Set by the loader when the kernel has bpf_set_retval (Linux 5.18+); the
+ * verifier drops the call on kernels without it, where a refused connect
+ * fails with EPERM (docs/kernels.md). */
+const volatile __u32 shunt_have_set_retval = 0;
+
 #define SHUNT_ECONNREFUSED 111
 #define SHUNT_EINVAL	   22
-#define SHUNT_ETH_P_IP	   0x0800
-#define SHUNT_ETH_P_IPV6   0x86DD
-
-/* Everything a decision needs about one connection attempt or packet. */
-struct flow {
-	__u8 src[16];
-	__u8 dst[16];
-	__u16 sport;
-	__u16 dport;
-	__u8 proto;
-	__u8 direction;
-	__u32 src_id;
-	__u32 dst_id;
-	__u32 rule;
-	__u32 service;
-};
-
-static __always_inline struct shunt_mesh_counters *counters(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&shunt_mesh_counters, &zero);
-}
-
-static __always_inline bool addr_is_loopback(const __u8 a[16])
-{
-	int i;
-
-	if (a[10] == 0xff && a[11] == 0xff && a[12] == 127)
-		return true;
-	for (i = 0; i < 15; i++)
-		if (a[i])
-			return false;
-	return a[15] == 1;
-}
-
-static __always_inline bool addr_equal(const __u8 a[16], const __u8 b[16])
-{
-	__u64 a0, a1, b0, b1;
-
-	__builtin_memcpy(&a0, a, 8);
-	__builtin_memcpy(&a1, a + 8, 8);
-	__builtin_memcpy(&b0, b, 8);
-	__builtin_memcpy(&b1, b + 8, 8);
-	return a0 == b0 && a1 == b1;
-}
-
-/* The identity of an address: a workload, a policy CIDR or the world. */
-static __always_inline __u32 ident_of_addr(__u8 gen, const __u8 addr[16], __u32 *flags)
-{
-	struct shunt_ipcache_key key = {.prefixlen = 8 + 128, .gen = gen};
-	struct shunt_ident *id;
-
-	__builtin_memcpy(key.addr, addr, 16);
-	id = bpf_map_lookup_elem(&shunt_ipcache, &key);
-	if (!id) {
-		*flags = 0;
-		return SHUNT_ID_WORLD;
-	}
-	*flags = id->flags;
-	return id->id;
-}
-
-static __always_inline __u32 ident_of_cgroup(__u32 gen, __u64 cgroup_id)
-{
-	struct shunt_cgroup_ident_key key = {.gen = gen, .cgroup_id = cgroup_id};
-	struct shunt_ident *id = bpf_map_lookup_elem(&shunt_cgroup_idents, &key);
-
-	return id ? id->id : 0;
-}
-
-static __always_inline __u32 flags_of_cgroup(__u32 gen, __u64 cgroup_id)
-{
-	struct shunt_cgroup_ident_key key = {.gen = gen, .cgroup_id = cgroup_id};
-	struct shunt_ident *id = bpf_map_lookup_elem(&shunt_cgroup_idents, &key);
-
-	return id ? id->flags : 0;
-}
-
-/* Looks up SUBJECT/PEER/PROTO/PORT and the wildcards, most specific first. */
-static __always_inline struct shunt_policy_entry *
-policy_match(void *map, __u8 gen, __u8 dir, __u32 subject, __u32 peer, __u8 proto, __u16 port)
-{
-	struct shunt_policy_key key = {.gen = gen, .direction = dir, .subject = subject};
-	struct shunt_policy_entry *e;
-	int p, q;
-
-#pragma unroll
-	for (p = 0; p < 2; p++) {
-		key.peer = p == 0 ? peer : SHUNT_ID_ANY;
-#pragma unroll
-		for (q = 0; q < 3; q++) {
-			key.proto = q < 2 ? proto : 0;
-			key.port = q == 0 ? port : 0;
-			e = bpf_map_lookup_elem(map, &key);
-			if (e)
-				return e;
-		}
-	}
-	return NULL;
-}
-
-/* Deny rules first, then default-deny for isolated subjects. */
-static __always_inline __u8 policy_decide(__u8 gen, __u8 dir, __u32 subject, __u32 peer, __u8 proto,
-					  __u16 port, __u32 *rule)
-{
-	struct shunt_subject_key skey = {.gen = gen, .id = subject};
-	struct shunt_policy_entry *e;
-	struct shunt_subject *s;
-
-	*rule = 0;
-	if (subject < SHUNT_ID_FIRST_WORKLOAD)
-		return SHUNT_VERDICT_ALLOW; /* not a workload: no policy selects it */
-	e = policy_match(&shunt_policy_deny, gen, dir, subject, peer, proto, port);
-	if (e) {
-		*rule = e->rule;
-		return SHUNT_VERDICT_DENY;
-	}
-	s = bpf_map_lookup_elem(&shunt_policy_subjects, &skey);
-	if (!s || !(s->isolated & (1u << dir)))
-		return SHUNT_VERDICT_ALLOW;
-	e = policy_match(&shunt_policy_allow, gen, dir, subject, peer, proto, port);
-	if (e) {
-		*rule = e->rule;
-		return SHUNT_VERDICT_ALLOW;
-	}
-	return SHUNT_VERDICT_DENY;
-}
-
-static __always_inline void count_verdict(const struct flow *f, __u8 verdict)
-{
-	struct shunt_verdict_key key = {
-	    .src = f->src_id,
-	    .dst = f->dst_id,
-	    .port = f->dport,
-	    .proto = f->proto,
-	    .verdict = verdict,
-	    .direction = f->direction,
-	};
-	struct shunt_verdict_count one = {.count = 1}, *c;
-
-	c = bpf_map_lookup_elem(&shunt_verdicts, &key);
-	if (c)
-		c->count++;
-	else
-		bpf_map_update_elem(&shunt_verdicts, &key, &one, BPF_NOEXIST);
-}
-
-static __always_inline void emit_flow(const struct shunt_mesh_state *st, const struct flow *f,
-				      __u8 verdict, __u8 kind)
-{
-	struct shunt_mesh_counters *c;
-	struct shunt_flow_event *ev;
-
-	if (!st->flow_events)
-		return;
-	ev = bpf_ringbuf_reserve(&shunt_flows, sizeof(*ev), 0);
-	if (!ev) {
-		c = counters();
-		if (c)
-			c->flows_lost++;
-		return;
-	}
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->src_id = f->src_id;
-	ev->dst_id = f->dst_id;
-	__builtin_memcpy(ev->src_addr, f->src, 16);
-	__builtin_memcpy(ev->dst_addr, f->dst, 16);
-	ev->src_port = f->sport;
-	ev->dst_port = f->dport;
-	ev->proto = f->proto;
-	ev->verdict = verdict;
-	ev->direction = f->direction;
-	ev->kind = kind;
-	ev->rule = f->rule;
-	ev->service = f->service;
-	bpf_ringbuf_submit(ev, 0);
-}
-
-static __always_inline bool udp_flow_known(const struct shunt_mesh_state *st, __u32 local_id,
-					   __u16 local_port, const __u8 remote[16],
-					   __u16 remote_port)
-{
-	struct shunt_udp_flow_key key = {
-	    .local_id = local_id, .local_port = local_port, .remote_port = remote_port};
-	struct shunt_udp_flow *fl;
-	__u64 now = bpf_ktime_get_ns();
-	int i;
-
-	__builtin_memcpy(key.remote_addr, remote, 16);
-#pragma unroll
-	for (i = 0; i < 2; i++) {
-		if (i == 1)
-			key.local_port = 0; /* a connected socket's entry */
-		fl = bpf_map_lookup_elem(&shunt_udp_flows, &key);
-		if (fl && fl->version == st->version &&
-		    now - fl->last_ns < SHUNT_UDP_FLOW_IDLE_NS) {
-			fl->last_ns = now;
-			return true;
-		}
-	}
-	return false;
-}
-
-static __always_inline void udp_flow_record(const struct shunt_mesh_state *st, __u32 local_id,
-					    __u16 local_port, const __u8 remote[16],
-					    __u16 remote_port)
-{
-	struct shunt_udp_flow_key key = {
-	    .local_id = local_id, .local_port = local_port, .remote_port = remote_port};
-	struct shunt_udp_flow value = {.last_ns = bpf_ktime_get_ns(), .version = st->version};
-
-	__builtin_memcpy(key.remote_addr, remote, 16);
-	bpf_map_update_elem(&shunt_udp_flows, &key, &value, BPF_ANY);
-}
+#define SHUNT_ENOENT	   2
 
 /* Picks a backend by weight: binary search over the cumulative weights. */
 static __always_inline struct shunt_backend *pick_backend(__u8 gen, const struct shunt_service *svc)
@@ -314,7 +108,8 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 			f->dst_id = 0;
 			count_verdict(f, SHUNT_VERDICT_NO_BACKEND);
 			emit_flow(st, f, SHUNT_VERDICT_NO_BACKEND, SHUNT_FLOW_CONNECT);
-			bpf_set_retval(-SHUNT_ECONNREFUSED);
+			if (shunt_have_set_retval)
+				bpf_set_retval(-SHUNT_ECONNREFUSED);
 			return 0;
 		}
 		__builtin_memcpy(origin.addr, f->dst, 16);
@@ -556,53 +351,43 @@ int shunt_getpeername6(struct bpf_sock_addr *ctx)
 	return reverse_v6(ctx);
 }
 
-/* Source and destination of an IPv4 or IPv6 packet; -1 when unparseable. */
-static __always_inline int parse_packet(struct __sk_buff *skb, struct flow *f, bool *syn)
+/* Who sent F: its address's identity, or the verified one the local inbound
+ * proxy asserted for a connection it made. Returns the identity's flags. */
+static __always_inline __u32 ingress_source(__u8 gen, struct flow *f)
 {
-	__u32 l4_off;
-	__u8 l4[14];
+	struct shunt_proxy_key pk = {.port = f->sport};
+	struct shunt_proxy_asserted *as;
+	__u32 flags;
 
-	*syn = false;
-	if (skb->protocol == bpf_htons(SHUNT_ETH_P_IP)) {
-		struct iphdr ip;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return -1;
-		shunt_addr_from_v4(f->src, ip.saddr);
-		shunt_addr_from_v4(f->dst, ip.daddr);
-		f->proto = ip.protocol;
-		/* Only first fragments carry ports. */
-		if (ip.frag_off & bpf_htons(0x1fff))
-			return 0;
-		l4_off = (ip.ihl & 0xf) * 4;
-	} else if (skb->protocol == bpf_htons(SHUNT_ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
-			return -1;
-		__builtin_memcpy(f->src, &ip6.saddr, 16);
-		__builtin_memcpy(f->dst, &ip6.daddr, 16);
-		f->proto = ip6.nexthdr;
-		l4_off = sizeof(ip6);
-	} else {
-		return -1;
+	f->src_id = ident_of_addr(gen, f->src, &flags);
+	__builtin_memcpy(pk.addr, f->src, 16);
+	as = bpf_map_lookup_elem(&shunt_proxy_asserted, &pk);
+	if (as) {
+		f->src_id = as->src_id;
+		flags = SHUNT_IDENT_LOCAL; /* vouched for by the local proxy */
 	}
-	if (f->proto != SHUNT_PROTO_TCP && f->proto != SHUNT_PROTO_UDP)
-		return 0;
-	if (bpf_skb_load_bytes(skb, l4_off, l4, f->proto == SHUNT_PROTO_TCP ? 14 : 4))
-		return -1;
-	f->sport = ((__u16)l4[0] << 8) | l4[1];
-	f->dport = ((__u16)l4[2] << 8) | l4[3];
-	/* TCP flags byte: SYN 0x02, ACK 0x10. */
-	if (f->proto == SHUNT_PROTO_TCP)
-		*syn = (l4[13] & 0x12) == 0x02;
-	return 0;
+	return flags;
+}
+
+/* Strict mTLS: a workload that accepts connections from other nodes only
+ * through the proxies refuses them in plaintext (TCP, UDP, SCTP; ICMP and
+ * other protocols, which no proxy carries, are left to policy). */
+static __always_inline bool strict_refuses(__u8 gen, struct __sk_buff *skb, const struct flow *f,
+					   __u32 src_flags)
+{
+	if (src_flags & SHUNT_IDENT_LOCAL)
+		return false;
+	if (f->proto != SHUNT_PROTO_TCP && f->proto != SHUNT_PROTO_UDP &&
+	    f->proto != SHUNT_PROTO_SCTP)
+		return false;
+	return flags_of_cgroup(gen, bpf_skb_cgroup_id(skb)) & SHUNT_IDENT_STRICT;
 }
 
 /*
- * Ingress policy for everything delivered to a mesh workload's sockets: new
- * TCP connections (a SYN) and UDP datagrams. Established TCP connections
- * were decided at their SYN; other protocols pass.
+ * Ingress policy for everything delivered to a mesh workload, whoever sent
+ * it: what starts an exchange (mesh_packet.bpf.h) is decided, with its
+ * protocol and port (0 for protocols without ports, which only rules
+ * without ports allow); established TCP connections leave at once.
  */
 SEC("cgroup_skb/ingress")
 int shunt_ingress(struct __sk_buff *skb)
@@ -610,10 +395,9 @@ int shunt_ingress(struct __sk_buff *skb)
 	struct shunt_mesh_counters *c = counters();
 	const struct shunt_mesh_state *st;
 	struct bpf_sock *sk;
-	struct flow f = {};
+	struct flow f = {.direction = SHUNT_DIR_INGRESS};
 	__u32 zero = 0, flags;
 	__u8 verdict, gen;
-	bool syn;
 
 	/* Data of established TCP connections was decided at their SYN: leave
 	 * before touching the packet. Only listeners see new connections. */
@@ -623,11 +407,7 @@ int shunt_ingress(struct __sk_buff *skb)
 	if (sk && sk->protocol == SHUNT_PROTO_TCP && sk->state != BPF_TCP_LISTEN)
 		return 1;
 	st = bpf_map_lookup_elem(&shunt_mesh_state, &zero);
-	if (!st || !c)
-		return 1;
-	if (parse_packet(skb, &f, &syn))
-		return 1;
-	if (f.proto == SHUNT_PROTO_TCP ? !syn : f.proto != SHUNT_PROTO_UDP)
+	if (!st || !c || parse_packet(skb, &f) != PACKET_NEW)
 		return 1;
 	gen = st->gen & 1;
 	f.dst_id = ident_of_cgroup(gen, bpf_skb_cgroup_id(skb));
@@ -641,41 +421,53 @@ int shunt_ingress(struct __sk_buff *skb)
 		return 1;
 	}
 	c->ingress_packets++;
-	f.src_id = ident_of_addr(gen, f.src, &flags);
-	{
-		/* A connection the local inbound proxy made for a verified peer. */
-		struct shunt_proxy_key pk = {.port = f.sport};
-		struct shunt_proxy_asserted *as;
-
-		__builtin_memcpy(pk.addr, f.src, 16);
-		as = bpf_map_lookup_elem(&shunt_proxy_asserted, &pk);
-		if (as) {
-			f.src_id = as->src_id;
-			flags = SHUNT_IDENT_LOCAL; /* vouched for by the local proxy */
-		}
-	}
-	/* Strict mTLS: only same-node workloads and the proxy may connect. */
-	if (!(flags & SHUNT_IDENT_LOCAL) &&
-	    (flags_of_cgroup(gen, bpf_skb_cgroup_id(skb)) & SHUNT_IDENT_STRICT)) {
+	flags = ingress_source(gen, &f);
+	if (strict_refuses(gen, skb, &f, flags)) {
 		c->strict_dropped++;
-		f.direction = SHUNT_DIR_INGRESS;
 		count_verdict(&f, SHUNT_VERDICT_DENY);
 		emit_flow(st, &f, SHUNT_VERDICT_DENY, SHUNT_FLOW_INGRESS);
 		return 0;
 	}
-	f.direction = SHUNT_DIR_INGRESS;
 	verdict =
 	    policy_decide(gen, SHUNT_DIR_INGRESS, f.dst_id, f.src_id, f.proto, f.dport, &f.rule);
 	if (verdict == SHUNT_VERDICT_DENY)
 		c->ingress_denied++;
 	count_verdict(&f, verdict);
-	if (verdict == SHUNT_VERDICT_DENY || syn)
+	/* Every new connection, association or request; of UDP only denials. */
+	if (verdict == SHUNT_VERDICT_DENY || f.proto != SHUNT_PROTO_UDP)
 		emit_flow(st, &f, verdict, SHUNT_FLOW_INGRESS);
 	if (verdict == SHUNT_VERDICT_DENY)
 		return 0;
 	if (f.proto == SHUNT_PROTO_UDP)
 		udp_flow_record(st, f.dst_id, f.dport, f.src, f.sport);
 	return 1;
+}
+
+/*
+ * The kernel's own policy decision, for `shunt policy check` and the node
+ * proxy: they run this with BPF_PROG_RUN and read the answer back from the
+ * context, so there is one implementation of the lookup order. (Syscall
+ * programs sleep and may not use the LPM trie: the caller resolves a peer
+ * address with a lookup in shunt_ipcache, the same longest-prefix match.)
+ */
+SEC("syscall")
+int shunt_policy_query(struct shunt_policy_query *q)
+{
+	const struct shunt_mesh_state *st;
+	__u32 zero = 0, rule = 0;
+	__u8 gen;
+
+	st = bpf_map_lookup_elem(&shunt_mesh_state, &zero);
+	if (!st)
+		return -SHUNT_ENOENT;
+	gen = st->gen & 1;
+	q->verdict =
+	    policy_decide(gen, q->direction, q->subject, q->peer, q->proto, q->port, &rule);
+	q->rule = rule;
+	q->isolated = policy_isolated(gen, q->direction, q->subject);
+	q->gen = gen;
+	q->version = st->version;
+	return 0;
 }
 
 /*

@@ -30,8 +30,9 @@
 /* Backends of one service port; the kernel binary-searches their weights. */
 #define SHUNT_MAX_SERVICE_BACKENDS 1024
 
-#define SHUNT_PROTO_TCP 6
-#define SHUNT_PROTO_UDP 17
+#define SHUNT_PROTO_TCP	 6
+#define SHUNT_PROTO_UDP	 17
+#define SHUNT_PROTO_SCTP 132
 
 enum shunt_direction {
 	SHUNT_DIR_EGRESS = 0,
@@ -291,6 +292,26 @@ struct shunt_flow_event {
 	__u8 kind;
 	__u32 rule;    /* 0: default (no rule matched) */
 	__u32 service; /* service port id when translated */
+};
+
+/*
+ * The context of shunt_policy_query (a syscall program run with
+ * BPF_PROG_RUN): the question in, the kernel's answer written back.
+ */
+struct shunt_policy_query {
+	/* in */
+	__u8 direction; /* enum shunt_direction */
+	__u8 proto;
+	__u16 port;
+	__u32 subject; /* the workload whose policy decides */
+	__u32 peer;    /* the other end's identity (an address: via shunt_ipcache) */
+	/* out */
+	__u32 verdict;	/* enum shunt_verdict */
+	__u32 rule;	/* 0: no rule (default allow or default deny) */
+	__u32 isolated; /* the subject is isolated in that direction */
+	__u32 gen;	/* generation the answer comes from */
+	__u32 pad;
+	__u64 version; /* config version the answer comes from */
 };
 
 /* shunt_mesh_counters (per CPU). */

@@ -33,6 +33,15 @@ static __always_inline const struct shunt_config *shunt_config_get(void)
 	return bpf_map_lookup_elem(&shunt_config, &zero);
 }
 
+/* The loader sets this only once both receive-side guards are attached. */
+static __always_inline bool shunt_bypass_on(void)
+{
+	__u32 key = SHUNT_FEAT_BYPASS;
+	struct shunt_feature_status *f = bpf_map_lookup_elem(&shunt_features, &key);
+
+	return f && f->state == SHUNT_FEATURE_ON;
+}
+
 /* The per-reason blocks are arrays of __u64 in enum order. */
 static __always_inline void shunt_count_reason(struct shunt_reason_counts *block, __u32 reason)
 {

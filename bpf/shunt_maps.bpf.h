@@ -134,4 +134,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_config SEC(".maps");
 
+/* What this kernel can do, written by the loader (enum shunt_feature). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHUNT_FEATURE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct shunt_feature_status);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_features SEC(".maps");
+
 #endif /* SHUNT_MAPS_BPF_H */

@@ -97,9 +97,18 @@ struct shunt_endpoint {
 	__u32 leaving;
 	__u32 left;	   /* out of the sockhash: plain TCP both ways, for good */
 	__u32 rx_seq_seen; /* copied_seq after the last recvmsg: tells TCP bytes apart */
-	__u32 pad;
+	__u32 tcp_state;   /* BPF_TCP_*, kept by the state callback (`shunt conns`) */
 	__u64 tx_redirected;
 	__u64 rx_redirected;
+	/* For `shunt conns` and unload's drain where no iterator can read the
+	 * psock: what this socket's sends do now, and, once the peer socket
+	 * has closed, the peer's final tx_redirected (written at its close). */
+	__u32 bypassing;
+	__u32 ever_bypassed;
+	__u32 peer_closed;
+	__u32 pad2;
+	__u64 peer_tx_final;
+	__u64 peer_netns_cookie; /* the peer's key: this one reversed, in that netns */
 };
 
 /*
@@ -156,6 +165,7 @@ enum shunt_skip {
 	SHUNT_SKIP_BLOCKING,	 /* blocking socket, or a server that reads blocking */
 	SHUNT_SKIP_OBSERVING,	 /* first connection of an unknown server: watched */
 	SHUNT_SKIP_PEER_SKIPPED, /* the other end was kept off: no redirect possible */
+	SHUNT_SKIP_BYPASS_OFF,	 /* the bypass is off on this kernel (shunt_features) */
 	SHUNT_SKIP_MAX,
 };
 
@@ -190,6 +200,7 @@ struct shunt_skip_counts {
 	__u64 blocking;
 	__u64 observing;
 	__u64 peer_skipped;
+	__u64 bypass_off;
 };
 
 struct shunt_counters {
@@ -218,6 +229,66 @@ struct shunt_sock_report {
 	__u32 bypassing; /* sends currently take the bypass */
 	__u32 ever_bypassed;
 	__u32 tcp_state;
+};
+
+/*
+ * shunt_features: what the loader found this kernel can do, one entry per
+ * enum shunt_feature (docs/kernels.md). Written by the loader only; the
+ * datapath reads SHUNT_FEAT_BYPASS before it puts a socket in the sockhash,
+ * so a bypass whose guards are missing can never be switched on.
+ */
+enum shunt_feature {
+	/* core: without one of these, shunt does not load */
+	SHUNT_FEAT_BTF,
+	SHUNT_FEAT_CGROUP_V2,
+	SHUNT_FEAT_SOCK_OPS,
+	SHUNT_FEAT_SK_MSG,
+	SHUNT_FEAT_SOCK_ADDR,
+	SHUNT_FEAT_CGROUP_SKB,
+	SHUNT_FEAT_SK_STORAGE,
+	SHUNT_FEAT_RINGBUF,
+	SHUNT_FEAT_CGROUP_LINK,
+	/* optional: each one's loss is named in loader/kernel_features.c
+	 * (prog_syscall below is core since the policy query) */
+	SHUNT_FEAT_RX_RECV_TP,	  /* raw_tp sock_recv_length */
+	SHUNT_FEAT_RX_RECV_FEXIT, /* fexit inet_recvmsg / inet6_recvmsg */
+	SHUNT_FEAT_RX_QUEUE_TP,	  /* raw_tp tcp_rcv_space_adjust */
+	SHUNT_FEAT_BYPASS,	  /* on only with a receive hook and the queue hook */
+	SHUNT_FEAT_SOCKMAP_LINK,
+	SHUNT_FEAT_SOCK_ITER,
+	SHUNT_FEAT_TCX,
+	SHUNT_FEAT_SYSCALL_PROG,
+	SHUNT_FEAT_SET_RETVAL,
+	SHUNT_FEAT_MAX,
+};
+
+#define SHUNT_FEATURE_SLOTS 32
+
+enum shunt_feature_state {
+	SHUNT_FEATURE_UNKNOWN, /* not probed (a datapath from an older version) */
+	SHUNT_FEATURE_ON,      /* available and in use */
+	SHUNT_FEATURE_OFF,     /* not available, or refused: see the reason */
+	SHUNT_FEATURE_UNUSED,  /* not needed: a preferred alternative is on */
+};
+
+enum shunt_feature_reason {
+	SHUNT_FR_NONE,
+	SHUNT_FR_NOT_IN_KERNEL,	 /* this kernel has no such hook or type (version) */
+	SHUNT_FR_REFUSED_LOAD,	 /* the kernel refused to load the program (err) */
+	SHUNT_FR_REFUSED_ATTACH, /* the kernel refused to attach it (err) */
+	SHUNT_FR_FORCED_OFF,	 /* SHUNT_FEATURES_OFF named it */
+	SHUNT_FR_NEEDS_RX_RECV,	 /* bypass: no receive hook (recvmsg) */
+	SHUNT_FR_NEEDS_RX_QUEUE, /* bypass: no TCP receive queue hook */
+	SHUNT_FR_PREFERRED_ON,	 /* unused: the preferred alternative is on */
+	SHUNT_FR_BYPASS_OFF,	 /* unused: the bypass is off, so its guards are not attached */
+	SHUNT_FR_MAX,
+};
+
+struct shunt_feature_status {
+	__u32 state;  /* enum shunt_feature_state */
+	__u32 reason; /* enum shunt_feature_reason */
+	__s32 err;    /* -errno of a refusal, else 0 */
+	__u32 pad;
 };
 
 /* A congestion control name, as in net.ipv4.tcp_congestion_control. */

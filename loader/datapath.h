@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Loading, attaching and removing the bypass datapath. Everything is pinned
- * (maps, programs, bpf_links), so the datapath keeps running after the
- * process that loaded it exits.
+ * Loading, attaching and removing the datapath. Everything is pinned (maps,
+ * programs, bpf_links), so the datapath keeps running after the process
+ * that loaded it exits. What the kernel allows is probed first
+ * (kernel_features.h): a missing core feature stops the load, a missing optional
+ * one is left out and named.
  */
 #ifndef SHUNT_DATAPATH_H
 #define SHUNT_DATAPATH_H
@@ -20,10 +22,6 @@ struct shunt_load_opts {
 	__u32 max_socks;      /* 0: SHUNT_MAX_SOCKS */
 };
 
-/* The programs and links, in the order they are attached. */
-extern const char *const shunt_link_names[];
-extern const size_t shunt_link_count;
-
 int shunt_datapath_load(const struct shunt_load_opts *opts);
 
 /*
@@ -34,10 +32,6 @@ int shunt_datapath_unload(const char *pin_root, unsigned int drain_ms);
 
 /* True when any pin of the instance exists. */
 bool shunt_datapath_present(const struct shunt_pins *pins);
-
-/* One report per socket in the sockhash; *out is malloc'ed. */
-int shunt_socks_report(const struct shunt_pins *pins, struct shunt_sock_report **out,
-		       size_t *count);
 
 /* Reads and writes the single shunt_config entry. */
 int shunt_config_read(const struct shunt_pins *pins, struct shunt_config *cfg);

@@ -21,9 +21,11 @@ const char *const shunt_mesh_link_names[] = {
 const size_t shunt_mesh_link_count =
     sizeof(shunt_mesh_link_names) / sizeof(shunt_mesh_link_names[0]);
 
-/* Pinned for the node proxy, never attached here: it runs the first
- * (BPF_PROG_RUN) and attaches the second to its pod-facing interface. */
-static const char *const proxy_progs[] = {"shunt_flow_inject", "shunt_tproxy_mark"};
+/* Pinned, never attached here: the proxy and the CLI run the syscall
+ * programs (BPF_PROG_RUN), the proxy attaches the marker to its pod-facing
+ * interface. */
+static const char *const proxy_progs[] = {"shunt_flow_inject", "shunt_tproxy_mark",
+					  "shunt_policy_query"};
 
 static bool for_proxy(const char *name)
 {
@@ -103,16 +105,25 @@ static int init_state(struct mesh_bpf *skel)
 	return bpf_map_update_elem(fd, &key, &st, BPF_ANY) ? -errno : 0;
 }
 
-int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd)
+/* Opens the object on the pins with what F allows; NULL with errno. */
+static struct mesh_bpf *open_on_pins(const struct shunt_pins *pins, const struct shunt_features *f)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = pins->maps);
-	struct bpf_program *prog;
-	struct bpf_link *link;
+	struct mesh_bpf *skel = mesh_bpf__open_opts(&open_opts);
+
+	if (!skel)
+		return NULL;
+	skel->rodata->shunt_have_set_retval = shunt_feature_on(f, SHUNT_FEAT_SET_RETVAL);
+	return skel;
+}
+
+static int load_with_features(const struct shunt_pins *pins, const struct shunt_features *f,
+			      struct mesh_bpf **out)
+{
 	struct mesh_bpf *skel;
-	char path[PATH_MAX];
 	int err;
 
-	skel = mesh_bpf__open_opts(&open_opts);
+	skel = open_on_pins(pins, f);
 	if (!skel) {
 		err = -errno;
 		pr_err("cannot open the services/policy BPF object: %s", strerror(-err));
@@ -120,9 +131,25 @@ int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd)
 	}
 	err = mesh_bpf__load(skel);
 	if (err) {
+		mesh_bpf__destroy(skel);
 		pr_err("cannot load the services/policy programs: %s", strerror(-err));
-		goto cleanup;
+		return err;
 	}
+	*out = skel;
+	return 0;
+}
+
+int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd, const struct shunt_features *f)
+{
+	struct bpf_program *prog;
+	struct bpf_link *link;
+	struct mesh_bpf *skel = NULL;
+	char path[PATH_MAX];
+	int err;
+
+	err = load_with_features(pins, f, &skel);
+	if (err)
+		return err;
 	err = init_state(skel);
 	if (err) {
 		pr_err("cannot initialise shunt_mesh_state: %s", strerror(-err));
@@ -132,6 +159,8 @@ int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd)
 		const char *name = bpf_program__name(prog);
 
 		if (for_proxy(name)) {
+			if (!bpf_program__autoload(prog))
+				continue;
 			err = shunt_pin_path(path, sizeof(path), pins->progs, name);
 			if (!err) {
 				unlink(path); /* an older one, from before an upgrade */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# Installs the Debian packages shunt needs to build, test, demo and bench.
+# Installs the Debian packages shunt needs to build, test, demo and bench
+# (and, with the argument "kernels", to run the kernel test matrix).
 # Idempotent, and fast when everything is there: it asks dpkg first and only
 # runs apt-get for what is missing.
 set -euo pipefail
@@ -25,6 +26,11 @@ PACKAGES=(
 	# formatting
 	clang-format
 )
+
+# `scripts/deps.sh kernels`: also what the kernel test matrix needs.
+if [ "${1:-}" = kernels ]; then
+	PACKAGES+=(qemu-system-x86 busybox-static)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

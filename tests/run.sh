@@ -2,18 +2,29 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
 # Runs every test: the unit tests (built with ASan and UBSan) and the
-# integration tests (each in a fresh local cluster). Ends with one line:
+# integration tests (each in a fresh local cluster), then the datapath's
+# suites again with optional kernel features forced off ("[off:...]",
+# docs/kernels.md). Ends with one line:
 #   N passed, N failed, N skipped
 #
-#   tests/run.sh [FILTER]     only tests whose name contains FILTER
+#   tests/run.sh [FILTER...]  only tests whose name contains one of FILTERs
+#   SHUNT_TEST_DEGRADED=0     without the [off:...] passes (the kernel test
+#                             matrix, where the kernels are the degraded modes)
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
-FILTER=${1:-}
+FILTERS=("$@")
 TEST_TIMEOUT=${SHUNT_TEST_TIMEOUT:-300}
 passed=0 failed=0 skipped=0
 failures=()
+
+selected() { # NAME: no filter, or it contains one of them
+	local f
+	[ ${#FILTERS[@]} = 0 ] && return 0
+	for f in "${FILTERS[@]}"; do [[ "$1" == *"$f"* ]] && return 0; done
+	return 1
+}
 
 [ "$(id -u)" = 0 ] || { echo "tests need root (network namespaces, BPF)"; exit 1; }
 
@@ -37,9 +48,9 @@ for bin in .output/unit/test_*; do
 		name=${line#*] }
 		[ -n "${seen[$name]:-}" ] && continue
 		case "$line" in
-		"[       OK ] "*) seen[$name]=1; [[ "unit/$suite/$name" == *"$FILTER"* ]] && report "unit/$suite/$name" PASS 0 ;;
+		"[       OK ] "*) seen[$name]=1; selected "unit/$suite/$name" && report "unit/$suite/$name" PASS 0 ;;
 		"[  FAILED  ] "*"test(s)"*) ;;
-		"[  FAILED  ] "*) seen[$name]=1; [[ "unit/$suite/$name" == *"$FILTER"* ]] && report "unit/$suite/$name" FAIL 0 ;;
+		"[  FAILED  ] "*) seen[$name]=1; selected "unit/$suite/$name" && report "unit/$suite/$name" FAIL 0 ;;
 		esac
 	done <<<"$out"
 	unset seen
@@ -52,27 +63,46 @@ done
 cleanup_all() { SHUNT_CLUSTER_PREFIX=shunt-test SHUNT_CLUSTER_DIR=$REPO/.output/test-cluster QUIET=1 scripts/cluster.sh down >/dev/null 2>&1 || true; }
 trap cleanup_all EXIT
 
-for file in tests/integration/test_*.sh; do
-	suite=$(basename "$file" .sh)
-	for fn in $(bash -c "source '$file'; declare -F" | awk '{print $3}' | grep '^test_'); do
-		name="$suite/$fn"
-		[[ "$name" == *"$FILTER"* ]] || continue
-		log=$(mktemp /tmp/shunt-testlog.XXXXXX)
-		start=$(date +%s)
-		REPO=$REPO timeout -k 10 "$TEST_TIMEOUT" bash -c \
-			"set -uo pipefail; source tests/lib/testlib.sh; source '$file'; $fn" >"$log" 2>&1
-		rc=$?
-		secs=$(($(date +%s) - start))
-		case $rc in
-		0) report "$name" PASS "$secs" ;;
-		77) report "$name" SKIP "$secs" "$(grep -m1 '^SKIP:' "$log" | cut -c7-)" ;;
-		124 | 137) report "$name" FAIL "$secs" "timed out after ${TEST_TIMEOUT}s"; sed 's/^/    | /' "$log" | tail -20 ;;
-		*) report "$name" FAIL "$secs" "$(grep -m1 '^FAIL:' "$log" | cut -c7-)"; sed 's/^/    | /' "$log" | tail -20 ;;
-		esac
-		rm -f "$log"
-		cleanup_all
+# run_suites LABEL FEATURES_OFF FILE...: every test of the files, with the
+# loader told to leave FEATURES_OFF out (SHUNT_FEATURES_OFF, empty: none).
+run_suites() {
+	local label=$1 off=$2 file suite fn name log start rc secs
+	shift 2
+	for file in "$@"; do
+		suite=$(basename "$file" .sh)
+		for fn in $(bash -c "source '$file'; declare -F" | awk '{print $3}' | grep '^test_'); do
+			name="$label$suite/$fn"
+			selected "$name" || continue
+			log=$(mktemp /tmp/shunt-testlog.XXXXXX)
+			start=$(date +%s)
+			REPO=$REPO SHUNT_FEATURES_OFF=$off timeout -k 10 "$TEST_TIMEOUT" bash -c \
+				"set -uo pipefail; source tests/lib/testlib.sh; source '$file'; $fn" >"$log" 2>&1
+			rc=$?
+			secs=$(($(date +%s) - start))
+			case $rc in
+			0) report "$name" PASS "$secs" ;;
+			77) report "$name" SKIP "$secs" "$(grep -m1 '^SKIP:' "$log" | cut -c7-)" ;;
+			124 | 137) report "$name" FAIL "$secs" "timed out after ${TEST_TIMEOUT}s"; sed 's/^/    | /' "$log" | tail -20 ;;
+			*) report "$name" FAIL "$secs" "$(grep -m1 '^FAIL:' "$log" | cut -c7-)"; sed 's/^/    | /' "$log" | tail -20 ;;
+			esac
+			rm -f "$log"
+			cleanup_all
+		done
 	done
-done
+}
+
+run_suites "" "" tests/integration/test_*.sh
+
+# ---- degraded modes (docs/kernels.md): the datapath's suites again with
+# optional kernel features forced off, as on older or locked-down kernels.
+#  - every fallback that keeps the bypass: sk_msg without a link, conns
+#    from the maps, tc instead of tcx, EPERM for a service without backends;
+#  - no sock_recv_length (Linux < 6.3): the fexit guard where tracing
+#    programs load, else the bypass off (its tests skip, naming why).
+DEGRADED=(tests/integration/test_{bypass,switch,lifecycle,services,policy,proxy,agent}.sh)
+[ "${SHUNT_TEST_DEGRADED:-1}" = 0 ] && DEGRADED=()
+run_suites "[off:fallbacks] " sock_iter,link_sockmap,tcx,helper_set_retval "${DEGRADED[@]}"
+run_suites "[off:rx_recv_tracepoint] " rx_recv_tracepoint "${DEGRADED[@]}"
 
 if [ ${#failures[@]} -gt 0 ]; then
 	echo

@@ -25,6 +25,7 @@
 #include "counters.h"
 #include "datapath.h"
 #include "http_server.h"
+#include "kernel_features.h"
 #include "log.h"
 #include "mesh_apply.h"
 #include "mesh_config.h"
@@ -54,6 +55,17 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* What the config got away with: logged with every apply that reads it. */
+static void log_config_warnings(const struct mesh_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nwarnings; i++)
+		pr_warn("config: %s", cfg->warnings[i]);
+	if (cfg->warnings_dropped)
+		pr_warn("config: %zu more warnings", cfg->warnings_dropped);
+}
+
 /* Parse, compile, write, flip. Any failure before the flip changes nothing. */
 static int agent_apply(struct agent *a, const char *why)
 {
@@ -67,6 +79,7 @@ static int agent_apply(struct agent *a, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = mesh_config_load(&cfg, a->config, &cerr);
 	if (!err) {
+		log_config_warnings(&cfg);
 		err = mesh_plan_build(&plan, &cfg, a->node, &cerr);
 		mesh_config_free(&cfg);
 		if (!err && mesh_plan_index(&plan)) {
@@ -336,6 +349,43 @@ out:
 	return err;
 }
 
+/*
+ * Loads the datapath when nothing is there; a loaded one is adopted as it is
+ * (with --cgroup, a load also repairs a half-made earlier one). Either way
+ * the first log lines say what this kernel gives and what it does not.
+ */
+static int agent_start_datapath(struct agent *a, const char *cgroup)
+{
+	struct shunt_load_opts lopts = {.pin_root = a->cli->pins.root, .cgroup = cgroup};
+	bool present = shunt_datapath_present(&a->cli->pins);
+	struct shunt_features features;
+	char cgroup_root[PATH_MAX];
+	int err;
+
+	if (cgroup || !present) {
+		if (!cgroup) {
+			err = shunt_cgroup2_root(cgroup_root, sizeof(cgroup_root));
+			if (err)
+				return err;
+			lopts.cgroup = cgroup_root;
+		}
+		/* The loader logs the features table when it loads. */
+		err = shunt_datapath_load(&lopts);
+		if (err)
+			return err;
+	}
+	if (present) {
+		pr_info("adopting the datapath pinned under %s", a->cli->pins.root);
+		if (!shunt_features_read(&a->cli->pins, &features))
+			shunt_features_log(&features);
+		else
+			pr_warn("the pinned datapath records no kernel features (loaded by an "
+				"older shunt?); `shunt unload` and a new load will");
+	}
+	mesh_state_read(&a->cli->pins, &(__u32){0}, &a->version);
+	return 0;
+}
+
 int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -346,8 +396,8 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 	};
 	const char *cgroup = NULL, *metrics = "127.0.0.1:9464";
 	struct agent a = {.cli = cli};
-	char cgroup_root[PATH_MAX], host[256], tmp[PATH_MAX];
-	bool once = false, check = false, json_log = true, present;
+	char host[256], tmp[PATH_MAX];
+	bool once = false, check = false, json_log = true;
 	int opt, err, http_fd = -1;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -387,6 +437,8 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 
 		err = mesh_config_load(&cfg, a.config, &cerr);
 		if (!err) {
+			for (size_t w = 0; w < cfg.nwarnings; w++)
+				fprintf(stderr, "warning: %s\n", cfg.warnings[w]);
 			err = mesh_plan_build(&plan, &cfg, a.node, &cerr);
 			if (!err) {
 				printf("%s: valid: %zu workloads, %zu services, %zu rules\n",
@@ -414,40 +466,30 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 	snprintf(tmp, sizeof(tmp), "%s", a.config);
 	snprintf(a.base, sizeof(a.base), "%s", basename(tmp));
 
-	/* Load when nothing is there; a loaded datapath is adopted as it is
-	 * (with --cgroup, a load also repairs a half-made earlier one). */
-	present = shunt_datapath_present(&cli->pins);
-	if (cgroup || !present) {
-		struct shunt_load_opts lopts = {.pin_root = cli->pins.root, .cgroup = cgroup};
-
-		if (!cgroup) {
-			err = shunt_cgroup2_root(cgroup_root, sizeof(cgroup_root));
-			if (err)
-				return err;
-			lopts.cgroup = cgroup_root;
+	/* The port first: an agent that cannot serve what it promised must
+	 * say so before it touches the kernel, not after applying. */
+	if (!once && strcmp(metrics, "none")) {
+		http_fd = http_listen(metrics);
+		if (http_fd < 0) {
+			pr_err("cannot serve metrics on %s: %s; not starting (another agent "
+			       "there? pick another --metrics ADDR:PORT, or none)",
+			       metrics, strerror(-http_fd));
+			return http_fd;
 		}
-		err = shunt_datapath_load(&lopts);
-		if (err)
-			return err;
 	}
-	if (present)
-		pr_info("adopting the datapath pinned under %s", cli->pins.root);
-	mesh_state_read(&cli->pins, &(__u32){0}, &a.version);
-
+	err = agent_start_datapath(&a, cgroup);
+	if (err) {
+		if (http_fd >= 0)
+			close(http_fd);
+		return err;
+	}
 	err = agent_apply(&a, "start");
 	if (once) {
 		mesh_shadow_free(&a.shadow);
 		return err;
 	}
-	if (strcmp(metrics, "none")) {
-		http_fd = http_listen(metrics);
-		if (http_fd < 0) {
-			pr_err("cannot serve metrics on %s: %s", metrics, strerror(-http_fd));
-			mesh_shadow_free(&a.shadow);
-			return http_fd;
-		}
+	if (http_fd >= 0)
 		pr_info("serving /metrics and /healthz on %s", metrics);
-	}
 	err = agent_loop(&a, http_fd);
 	if (http_fd >= 0)
 		close(http_fd);

@@ -12,22 +12,42 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "bypass_attach.h"
 #include "cli.h"
 #include "mesh_apply.h"
 #include "mesh_loader.h"
 #include "mesh_read.h"
 #include "counters.h"
 #include "datapath.h"
+#include "kernel_features.h"
 #include "json.h"
 #include "log.h"
 #include "mounts.h"
 #include "netns.h"
+#include "socks_report.h"
+#include "status_features.h"
 
 struct link_view {
 	const char *name;
 	bool present;
+	bool expected;	   /* the recorded features call for it */
+	bool map_attached; /* sk_msg with bpf_prog_attach: no link */
 	__u32 link_id, prog_id, type;
 	char target[PATH_MAX];
+};
+
+/* Everything `shunt status` shows, read from the pins. */
+struct status_view {
+	struct link_view links[32];
+	size_t nlinks;
+	struct shunt_features features;
+	int features_err;
+	struct shunt_config cfg;
+	int cfg_err;
+	struct shunt_counters counters;
+	struct shunt_mesh_counters mesh;
+	__u64 version;
+	long workloads, socks, endpoints;
 };
 
 static __u64 lookup_cgroup_id;
@@ -69,6 +89,8 @@ static const char *link_type_name(__u32 type)
 		return "cgroup";
 	case BPF_LINK_TYPE_RAW_TRACEPOINT:
 		return "raw_tp";
+	case BPF_LINK_TYPE_TRACING:
+		return "fexit";
 	case 14: /* BPF_LINK_TYPE_SOCKMAP, newer than these headers */
 		return "sockmap";
 	default:
@@ -86,8 +108,17 @@ static void read_link(const struct shunt_pins *pins, struct link_view *view)
 	view->present = false;
 	shunt_pin_path(path, sizeof(path), pins->links, view->name);
 	fd = bpf_obj_get(path);
-	if (fd < 0)
+	if (fd < 0) {
+		/* sk_msg where the kernel has no sockmap links: on the map. */
+		for (size_t i = 0; i < shunt_bypass_attachment_count; i++)
+			if (!strcmp(shunt_bypass_attachments[i].name, view->name) &&
+			    shunt_bypass_attached(pins, &shunt_bypass_attachments[i],
+						  &view->prog_id)) {
+				view->present = view->map_attached = true;
+				snprintf(view->target, sizeof(view->target), "shunt_socks");
+			}
 		return;
+	}
 	info.raw_tracepoint.tp_name = (__u64)(unsigned long)tp_name;
 	info.raw_tracepoint.tp_name_len = sizeof(tp_name);
 	if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
@@ -99,6 +130,9 @@ static void read_link(const struct shunt_pins *pins, struct link_view *view)
 			cgroup_path_of(info.cgroup.cgroup_id, view->target, sizeof(view->target));
 		else if (info.type == BPF_LINK_TYPE_RAW_TRACEPOINT)
 			snprintf(view->target, sizeof(view->target), "%s", tp_name);
+		else if (info.type == BPF_LINK_TYPE_TRACING)
+			snprintf(view->target, sizeof(view->target), "%s",
+				 strstr(view->name, "fx6") ? "inet6_recvmsg" : "inet_recvmsg");
 		else
 			snprintf(view->target, sizeof(view->target), "shunt_socks");
 	}
@@ -154,11 +188,12 @@ static void json_reasons(struct shunt_json *j, const char *key, const struct shu
 	json_object_end(j);
 }
 
-static void print_status_text(const struct shunt_cli *cli, struct link_view *links, size_t nlinks,
-			      const struct shunt_config *cfg, int cfg_err,
-			      const struct shunt_counters *c, long workloads, long socks,
-			      long endpoints)
+static void print_status_text(const struct shunt_cli *cli, const struct status_view *v)
 {
+	const struct link_view *links = v->links;
+	const struct shunt_config *cfg = &v->cfg;
+	const struct shunt_counters *c = &v->counters;
+	size_t nlinks = v->nlinks;
 	const __u64 *skip = shunt_skip_slots(&c->skipped);
 	size_t i;
 	int any = 0;
@@ -166,23 +201,35 @@ static void print_status_text(const struct shunt_cli *cli, struct link_view *lin
 	printf("shunt datapath: loaded, pinned under %s\n", cli->pins.root);
 	for (i = 0; i < nlinks; i++) {
 		if (!links[i].present) {
-			printf("  %-20s NOT ATTACHED\n", links[i].name);
+			printf("  %-20s %s\n", links[i].name,
+			       links[i].expected ? "NOT ATTACHED" : "not attached (see features)");
+			continue;
+		}
+		if (links[i].map_attached) {
+			printf("  %-20s %-8s %-40s prog %u, no link (bpf_prog_attach)\n",
+			       links[i].name, "sk_msg", links[i].target, links[i].prog_id);
 			continue;
 		}
 		printf("  %-20s %-8s %-40s prog %u, link %u\n", links[i].name,
 		       link_type_name(links[i].type), links[i].target, links[i].prog_id,
 		       links[i].link_id);
 	}
-	if (cfg_err)
-		printf("config: unreadable (%s)\n", strerror(-cfg_err));
+	if (v->features_err)
+		printf("kernel features: not recorded (%s; a datapath loaded by an older "
+		       "shunt?)\n",
+		       strerror(-v->features_err));
+	else
+		features_print_text(stdout, &v->features);
+	if (v->cfg_err)
+		printf("config: unreadable (%s)\n", strerror(-v->cfg_err));
 	else
 		printf("config: bypass %s, rx_guard %s, small_write_max %u, small_streak %u, "
 		       "max_backlog %u, local_congestion %s\n",
 		       cfg->bypass_enabled ? "on" : "OFF", cfg->rx_guard ? "on" : "off",
 		       cfg->small_write_max, cfg->small_streak, cfg->max_backlog,
 		       cfg->local_congestion[0] ? cfg->local_congestion : "(node default)");
-	printf("maps: %ld workloads, %ld sockets in the sockhash, %ld endpoints\n", workloads,
-	       socks, endpoints);
+	printf("maps: %ld workloads, %ld sockets in the sockhash, %ld endpoints\n", v->workloads,
+	       v->socks, v->endpoints);
 	printf("counters:\n");
 	printf("  sockets added %llu, closed %llu\n", (unsigned long long)c->socks_added,
 	       (unsigned long long)c->socks_closed);
@@ -216,11 +263,13 @@ static void print_status_text(const struct shunt_cli *cli, struct link_view *lin
 	printf("%s\n", any ? "" : " none");
 }
 
-static void print_status_json(const struct shunt_cli *cli, struct link_view *links, size_t nlinks,
-			      const struct shunt_config *cfg, int cfg_err,
-			      const struct shunt_counters *c, long workloads, long socks,
-			      long endpoints, const struct shunt_mesh_counters *mesh, __u64 version)
+static void print_status_json(const struct shunt_cli *cli, const struct status_view *v)
 {
+	const struct link_view *links = v->links;
+	const struct shunt_config *cfg = &v->cfg;
+	const struct shunt_counters *c = &v->counters;
+	const struct shunt_mesh_counters *mesh = &v->mesh;
+	size_t nlinks = v->nlinks;
 	const __u64 *skip = shunt_skip_slots(&c->skipped);
 	struct shunt_json j;
 	size_t i;
@@ -235,7 +284,14 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 		json_object_begin(&j);
 		json_kv_string(&j, "name", links[i].name);
 		json_kv_bool(&j, "attached", links[i].present);
-		if (links[i].present) {
+		json_kv_bool(&j, "expected", links[i].expected);
+		if (links[i].present && links[i].map_attached) {
+			json_kv_string(&j, "type", "sk_msg");
+			json_kv_string(&j, "mode", "prog_attach");
+			json_kv_string(&j, "target", links[i].target);
+			json_kv_u64(&j, "prog_id", links[i].prog_id);
+		} else if (links[i].present) {
+			json_kv_string(&j, "mode", "link");
 			json_kv_string(&j, "type", link_type_name(links[i].type));
 			json_kv_string(&j, "target", links[i].target);
 			json_kv_u64(&j, "prog_id", links[i].prog_id);
@@ -244,7 +300,9 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 		json_object_end(&j);
 	}
 	json_array_end(&j);
-	if (!cfg_err) {
+	if (!v->features_err)
+		features_print_json(&j, &v->features);
+	if (!v->cfg_err) {
 		json_key(&j, "config");
 		json_object_begin(&j);
 		json_kv_bool(&j, "bypass_enabled", cfg->bypass_enabled);
@@ -259,9 +317,9 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 	}
 	json_key(&j, "maps");
 	json_object_begin(&j);
-	json_kv_u64(&j, "workloads", workloads < 0 ? 0 : (uint64_t)workloads);
-	json_kv_u64(&j, "socks", socks < 0 ? 0 : (uint64_t)socks);
-	json_kv_u64(&j, "endpoints", endpoints < 0 ? 0 : (uint64_t)endpoints);
+	json_kv_u64(&j, "workloads", v->workloads < 0 ? 0 : (uint64_t)v->workloads);
+	json_kv_u64(&j, "socks", v->socks < 0 ? 0 : (uint64_t)v->socks);
+	json_kv_u64(&j, "endpoints", v->endpoints < 0 ? 0 : (uint64_t)v->endpoints);
 	json_object_end(&j);
 	json_key(&j, "counters");
 	json_object_begin(&j);
@@ -288,7 +346,7 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 	json_object_end(&j);
 	json_key(&j, "mesh");
 	json_object_begin(&j);
-	json_kv_u64(&j, "config_version", version);
+	json_kv_u64(&j, "config_version", v->version);
 	json_kv_u64(&j, "connects", mesh->connects);
 	json_kv_u64(&j, "translated", mesh->translated);
 	json_kv_u64(&j, "no_backend", mesh->no_backend);
@@ -305,17 +363,53 @@ static void print_status_json(const struct shunt_cli *cli, struct link_view *lin
 	json_object_end(&j);
 }
 
+/* Links of the bypass (those the features call for, and the rest) and of the mesh. */
+static void read_links(const struct shunt_pins *pins, struct status_view *v)
+{
+	const size_t cap = sizeof(v->links) / sizeof(v->links[0]);
+	size_t i;
+
+	v->nlinks = 0;
+	for (i = 0; i < shunt_bypass_attachment_count && v->nlinks < cap; i++) {
+		struct link_view *l = &v->links[v->nlinks++];
+
+		memset(l, 0, sizeof(*l));
+		l->name = shunt_bypass_attachments[i].name;
+		l->expected = shunt_attachment_expected(&shunt_bypass_attachments[i], &v->features);
+		read_link(pins, l);
+	}
+	for (i = 0; i < shunt_mesh_link_count && v->nlinks < cap; i++) {
+		struct link_view *l = &v->links[v->nlinks++];
+
+		memset(l, 0, sizeof(*l));
+		l->name = shunt_mesh_link_names[i];
+		l->expected = true;
+		read_link(pins, l);
+	}
+}
+
+static void print_mesh_text(const struct status_view *v)
+{
+	const struct shunt_mesh_counters *m = &v->mesh;
+
+	printf("services and policy: config version %llu\n"
+	       "  connects/sends seen %llu, to a service %llu, refused without backends %llu\n"
+	       "  denied: egress %llu, peer's ingress at connect %llu, ingress packets %llu of "
+	       "%llu checked; UDP replies %llu; flow events lost %llu\n"
+	       "  sent to the node proxy (cross-node, mTLS): %llu\n",
+	       (unsigned long long)v->version, (unsigned long long)m->connects,
+	       (unsigned long long)m->translated, (unsigned long long)m->no_backend,
+	       (unsigned long long)m->egress_denied, (unsigned long long)m->ingress_denied_early,
+	       (unsigned long long)m->ingress_denied, (unsigned long long)m->ingress_packets,
+	       (unsigned long long)m->udp_replies, (unsigned long long)m->flows_lost,
+	       (unsigned long long)m->proxied);
+}
+
 int cmd_status(struct shunt_cli *cli, int argc, char **argv)
 {
-	struct link_view links[32];
-	struct shunt_mesh_counters mesh = {};
-	struct shunt_counters counters = {};
-	__u64 version = 0;
+	static struct status_view v;
 	__u32 gen = 0;
-	struct shunt_config cfg = {};
-	long workloads, socks, endpoints;
-	int cfg_err, err;
-	size_t i;
+	int err;
 
 	(void)argv;
 	if (argc > 1) {
@@ -329,44 +423,25 @@ int cmd_status(struct shunt_cli *cli, int argc, char **argv)
 			printf("shunt datapath: not loaded (nothing under %s)\n", cli->pins.root);
 		return 0;
 	}
-	for (i = 0; i < shunt_link_count && i < 16; i++) {
-		links[i].name = shunt_link_names[i];
-		read_link(&cli->pins, &links[i]);
-	}
-	for (size_t m = 0; m < shunt_mesh_link_count && m < 16; m++, i++) {
-		links[i].name = shunt_mesh_link_names[m];
-		read_link(&cli->pins, &links[i]);
-	}
-	mesh_state_read(&cli->pins, &gen, &version);
-	mesh_counters_read(&cli->pins, &mesh);
-	cfg_err = shunt_config_read(&cli->pins, &cfg);
-	err = shunt_counters_read(&cli->pins, &counters);
+	memset(&v, 0, sizeof(v));
+	v.features_err = shunt_features_read(&cli->pins, &v.features);
+	read_links(&cli->pins, &v);
+	mesh_state_read(&cli->pins, &gen, &v.version);
+	mesh_counters_read(&cli->pins, &v.mesh);
+	v.cfg_err = shunt_config_read(&cli->pins, &v.cfg);
+	err = shunt_counters_read(&cli->pins, &v.counters);
 	if (err)
 		pr_warn("cannot read counters: %s", strerror(-err));
-	workloads = count_entries(&cli->pins, "shunt_workloads", sizeof(struct shunt_workload_key));
-	socks = count_entries(&cli->pins, "shunt_socks", sizeof(struct shunt_sock_key));
-	endpoints = count_entries(&cli->pins, "shunt_endpoints", sizeof(struct shunt_sock_key));
+	v.workloads =
+	    count_entries(&cli->pins, "shunt_workloads", sizeof(struct shunt_workload_key));
+	v.socks = count_entries(&cli->pins, "shunt_socks", sizeof(struct shunt_sock_key));
+	v.endpoints = count_entries(&cli->pins, "shunt_endpoints", sizeof(struct shunt_sock_key));
 
 	if (cli->json) {
-		print_status_json(cli, links, i, &cfg, cfg_err, &counters, workloads, socks,
-				  endpoints, &mesh, version);
+		print_status_json(cli, &v);
 	} else {
-		print_status_text(cli, links, i, &cfg, cfg_err, &counters, workloads, socks,
-				  endpoints);
-		printf(
-		    "services and policy: config version %llu\n"
-		    "  connects/sends seen %llu, to a service %llu, refused without backends %llu\n"
-		    "  denied: egress %llu, peer's ingress at connect %llu, ingress packets %llu "
-		    "of "
-		    "%llu checked; UDP replies %llu; flow events lost %llu\n"
-		    "  sent to the node proxy (cross-node, mTLS): %llu\n",
-		    (unsigned long long)version, (unsigned long long)mesh.connects,
-		    (unsigned long long)mesh.translated, (unsigned long long)mesh.no_backend,
-		    (unsigned long long)mesh.egress_denied,
-		    (unsigned long long)mesh.ingress_denied_early,
-		    (unsigned long long)mesh.ingress_denied,
-		    (unsigned long long)mesh.ingress_packets, (unsigned long long)mesh.udp_replies,
-		    (unsigned long long)mesh.flows_lost, (unsigned long long)mesh.proxied);
+		print_status_text(cli, &v);
+		print_mesh_text(&v);
 	}
 	return 0;
 }
@@ -385,6 +460,7 @@ int cmd_conns(struct shunt_cli *cli, int argc, char **argv)
 {
 	struct shunt_sock_report *reports;
 	char local[SHUNT_ADDR_STRLEN], remote[SHUNT_ADDR_STRLEN];
+	enum shunt_socks_source source;
 	struct shunt_json j;
 	size_t n, i;
 	int err;
@@ -394,7 +470,7 @@ int cmd_conns(struct shunt_cli *cli, int argc, char **argv)
 		pr_err("usage: shunt [--json] conns");
 		return -EINVAL;
 	}
-	err = shunt_socks_report(&cli->pins, &reports, &n);
+	err = shunt_socks_report(&cli->pins, &reports, &n, &source);
 	if (err) {
 		pr_err("cannot list sockets (is the datapath loaded?): %s", strerror(-err));
 		return err;
@@ -403,6 +479,10 @@ int cmd_conns(struct shunt_cli *cli, int argc, char **argv)
 		json_init(&j, stdout);
 		json_array_begin(&j);
 	} else {
+		printf("sockets in the bypass, read %s\n",
+		       source == SHUNT_SOCKS_FROM_ITERATOR
+			   ? "by the sockhash iterator"
+			   : "from the maps (no sockhash iterator on this kernel; see status)");
 		printf("%-46s %-46s %-12s %-8s %s\n", "LOCAL", "REMOTE", "STATE", "SENDS",
 		       "UNREAD-REDIRECTED");
 	}
@@ -423,6 +503,7 @@ int cmd_conns(struct shunt_cli *cli, int argc, char **argv)
 			json_kv_bool(&j, "bypassing", r->bypassing);
 			json_kv_bool(&j, "ever_bypassed", r->ever_bypassed);
 			json_kv_u64(&j, "pending", r->pending);
+			json_kv_string(&j, "source", shunt_socks_source_name(source));
 			json_object_end(&j);
 			continue;
 		}

@@ -102,6 +102,13 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	 * one level down keeps a normal run quiet. */
 	enum shunt_log_level ours = SHUNT_LOG_DEBUG;
 
+	/* On every kernel shunt supports (5.11+) BPF memory is charged to the
+	 * memory cgroup, not RLIMIT_MEMLOCK: libbpf's "try raising ulimit -l"
+	 * guess after EPERM is always wrong there, and the loader names the
+	 * real refusal itself. */
+	if (strstr(fmt, "ulimit -l"))
+		return 0;
+
 	if (level == LIBBPF_WARN)
 		ours = SHUNT_LOG_INFO;
 	log_emit(ours, fmt, ap);

@@ -46,7 +46,7 @@ static void key_set_gen(int map, unsigned char *key, __u32 gen)
 }
 
 /* Deletes every entry of generation GEN; returns how many or -errno. */
-static long purge_gen(int map, int fd, size_t key_size, __u32 gen)
+static long purge_gen(const struct mesh_target *t, int map, size_t key_size, __u32 gen)
 {
 	unsigned char *keys = NULL, *cur = NULL, *next = NULL, *tmp;
 	size_t n = 0, cap = 0, i;
@@ -58,7 +58,7 @@ static long purge_gen(int map, int fd, size_t key_size, __u32 gen)
 		err = -ENOMEM;
 		goto out;
 	}
-	for (tmp = NULL; !bpf_map_get_next_key(fd, tmp, next); tmp = cur) {
+	for (tmp = NULL; !t->ops->next_key(t->ctx, map, tmp, next); tmp = cur) {
 		memcpy(cur, next, key_size);
 		if (key_gen(map, cur) != gen)
 			continue;
@@ -76,16 +76,10 @@ static long purge_gen(int map, int fd, size_t key_size, __u32 gen)
 		memcpy(keys + n * key_size, cur, key_size);
 		n++;
 	}
-	if (n) {
-		LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		__u32 count = (__u32)n;
-
-		if (bpf_map_delete_batch(fd, keys, &count, &opts)) {
-			/* No batch support (LPM trie) or a key gone meanwhile: one by one. */
-			for (i = 0; i < n; i++)
-				bpf_map_delete_elem(fd, keys + i * key_size);
-		}
-	}
+	/* No batch (the LPM trie) or a key gone meanwhile: one by one. */
+	if (n && (!t->ops->delete_batch || t->ops->delete_batch(t->ctx, map, keys, (__u32)n)))
+		for (i = 0; i < n; i++)
+			t->ops->delete (t->ctx, map, keys + i * key_size);
 	err = (long)n;
 out:
 	free(keys);
@@ -94,11 +88,9 @@ out:
 	return err;
 }
 
-static int write_gen(int map, int fd, const struct kv_vec *v, __u32 gen)
+static int write_gen(const struct mesh_target *t, int map, const struct kv_vec *v, __u32 gen)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
 	unsigned char *keys;
-	__u32 count = (__u32)v->n;
 	size_t i;
 	int err = 0;
 
@@ -110,17 +102,15 @@ static int write_gen(int map, int fd, const struct kv_vec *v, __u32 gen)
 	memcpy(keys, v->keys, v->n * v->key_size);
 	for (i = 0; i < v->n; i++)
 		key_set_gen(map, keys + i * v->key_size, gen);
-	if (map != PLAN_IPCACHE && !bpf_map_update_batch(fd, keys, v->values, &count, &opts))
+	if (t->ops->update_batch &&
+	    !t->ops->update_batch(t->ctx, map, keys, v->values, (__u32)v->n))
 		goto out;
-	for (i = 0; i < v->n; i++) {
-		if (bpf_map_update_elem(fd, keys + i * v->key_size, v->values + i * v->value_size,
-					BPF_ANY)) {
-			err = -errno;
-			pr_err("cannot write %s: %s%s", mesh_plan_map_names[map], strerror(-err),
-			       err == -E2BIG || err == -ENOMEM ? " (map full)" : "");
-			break;
-		}
-	}
+	for (i = 0; i < v->n && !err; i++)
+		err = t->ops->update(t->ctx, map, keys + i * v->key_size,
+				     v->values + i * v->value_size);
+	if (err)
+		pr_err("cannot write %s: %s%s", mesh_plan_map_names[map], strerror(-err),
+		       err == -E2BIG || err == -ENOMEM ? " (map full)" : "");
 out:
 	free(keys);
 	return err;
@@ -134,16 +124,17 @@ static int key_cmp(const void *a, const void *b)
 }
 
 /* Makes a plain hash map hold exactly V (no generations: bypass membership). */
-static int sync_exact(int fd, const struct kv_vec *v, const char *name)
+static int sync_exact(const struct mesh_target *t, int map, const struct kv_vec *v,
+		      const char *name)
 {
 	unsigned char *sorted = NULL, *cur = NULL, *next = NULL, *tmp;
 	size_t i;
 	int err = 0;
 
 	for (i = 0; i < v->n; i++) {
-		if (bpf_map_update_elem(fd, v->keys + i * v->key_size,
-					v->values + i * v->value_size, BPF_ANY)) {
-			err = -errno;
+		err = t->ops->update(t->ctx, map, v->keys + i * v->key_size,
+				     v->values + i * v->value_size);
+		if (err) {
 			pr_err("cannot write %s: %s", name, strerror(-err));
 			return err;
 		}
@@ -155,16 +146,17 @@ static int sync_exact(int fd, const struct kv_vec *v, const char *name)
 		err = -ENOMEM;
 		goto out;
 	}
-	memcpy(sorted, v->keys, v->n * v->key_size);
+	if (v->n)
+		memcpy(sorted, v->keys, v->n * v->key_size);
 	key_cmp_size = (int)v->key_size;
 	qsort(sorted, v->n, v->key_size, key_cmp);
 	/* Deleting while iterating restarts the walk; collect first. */
-	for (tmp = NULL; !bpf_map_get_next_key(fd, tmp, next);) {
+	for (tmp = NULL; !t->ops->next_key(t->ctx, map, tmp, next);) {
 		memcpy(cur, next, v->key_size);
 		tmp = cur;
 		if (bsearch(cur, sorted, v->n, v->key_size, key_cmp))
 			continue;
-		bpf_map_delete_elem(fd, cur);
+		t->ops->delete (t->ctx, map, cur);
 		tmp = NULL; /* start over: the deleted key cannot be a cursor */
 	}
 out:
@@ -287,13 +279,14 @@ static int index_vec(struct kv_vec *v)
 }
 
 /*
- * Turns a map holding OLD (under generation GEN, or unversioned when MAP is
- * -1) into one holding NEW: writes new or changed entries, then deletes keys
- * NEW lacks. Returns the number of operations or -errno.
+ * Turns map MAP (of T) holding OLD under generation GEN (or unversioned,
+ * for the bypass's own maps) into one holding NEW: writes new or changed
+ * entries, then deletes keys NEW lacks. Returns the operations or -errno.
  */
-static long write_diff(int map, int fd, struct kv_vec *old, struct kv_vec *new, __u32 gen,
-		       const char *name)
+static long write_diff(const struct mesh_target *t, int map, struct kv_vec *old, struct kv_vec *new,
+		       __u32 gen, const char *name)
 {
+	bool versioned = map < PLAN_MAPS;
 	unsigned char *key = NULL;
 	long ops = 0;
 	size_t i;
@@ -311,10 +304,10 @@ static long write_diff(int map, int fd, struct kv_vec *old, struct kv_vec *new, 
 		if (hset_has(old->kv_set, old->set_mask, new->hashes[2 * i + 1]))
 			continue;
 		memcpy(key, new->keys + i *new->key_size, new->key_size);
-		if (map >= 0)
+		if (versioned)
 			key_set_gen(map, key, gen);
-		if (bpf_map_update_elem(fd, key, new->values + i *new->value_size, BPF_ANY)) {
-			err = -errno;
+		err = t->ops->update(t->ctx, map, key, new->values + i *new->value_size);
+		if (err) {
 			pr_err("cannot write %s: %s%s", name, strerror(-err),
 			       err == -E2BIG || err == -ENOMEM ? " (map full)" : "");
 			goto out;
@@ -325,13 +318,14 @@ static long write_diff(int map, int fd, struct kv_vec *old, struct kv_vec *new, 
 		if (hset_has(new->key_set, new->set_mask, old->hashes[2 * i]))
 			continue;
 		memcpy(key, old->keys + i * old->key_size, old->key_size);
-		if (map >= 0)
+		if (versioned)
 			key_set_gen(map, key, gen);
-		if (bpf_map_delete_elem(fd, key) && errno != ENOENT) {
-			err = -errno;
+		err = t->ops->delete (t->ctx, map, key);
+		if (err && err != -ENOENT) {
 			pr_err("cannot delete from %s: %s", name, strerror(-err));
 			goto out;
 		}
+		err = 0;
 		ops++;
 	}
 out:
@@ -363,64 +357,81 @@ void mesh_shadow_free(struct mesh_shadow *shadow)
 	}
 }
 
-int mesh_apply(const struct shunt_pins *pins, struct mesh_plan *plan, struct mesh_shadow *shadow,
-	       struct mesh_apply_stats *stats)
+/* Generation NEXT of every configuration map: the difference from what it
+ * holds when SHADOW knows, else all of it over an emptied generation. */
+static int write_config_maps(const struct mesh_target *t, struct mesh_plan *plan,
+			     struct mesh_shadow *shadow, __u32 next, bool diff,
+			     struct mesh_apply_stats *stats)
 {
-	int fds[PLAN_MAPS], state_fd = -1, wl_fd = -1, names_fd = -1, i, err = 0;
+	long ops;
+	int i, err = 0;
+
+	for (i = 0; i < PLAN_MAPS; i++) {
+		stats->entries += plan->maps[i].n;
+		if (diff) {
+			ops = write_diff(t, i, &shadow->plans[next].maps[i], &plan->maps[i], next,
+					 mesh_plan_map_names[i]);
+			if (ops < 0)
+				return (int)ops;
+			stats->written += (__u64)ops;
+			continue;
+		}
+		/* Unknown content (a crash, another agent): start from empty. */
+		purge_gen(t, i, plan->maps[i].key_size, next);
+		err = write_gen(t, i, &plan->maps[i], next);
+		if (err)
+			return err;
+		stats->written += plan->maps[i].n;
+	}
+	return 0;
+}
+
+/* Bypass membership follows the flip; it only decides bypass eligibility. */
+static void write_membership(const struct mesh_target *t, struct mesh_plan *plan,
+			     struct mesh_shadow *shadow, __u32 cur)
+{
+	long ops;
+	int err;
+
+	if (shadow && shadow->known[cur] && !shadow->membership_stale) {
+		ops = write_diff(t, MESH_MAP_WORKLOADS, &shadow->plans[cur].workloads,
+				 &plan->workloads, 0, "shunt_workloads");
+		if (ops >= 0)
+			ops = write_diff(t, MESH_MAP_WORKLOAD_NAMES,
+					 &shadow->plans[cur].workload_names, &plan->workload_names,
+					 0, "shunt_workload_names");
+		err = ops < 0 ? (int)ops : 0;
+	} else {
+		err = sync_exact(t, MESH_MAP_WORKLOADS, &plan->workloads, "shunt_workloads");
+		if (!err)
+			err = sync_exact(t, MESH_MAP_WORKLOAD_NAMES, &plan->workload_names,
+					 "shunt_workload_names");
+	}
+	if (shadow)
+		shadow->membership_stale = err != 0;
+	if (err)
+		pr_warn("policy and services are applied, bypass membership is not: %s",
+			strerror(-err));
+}
+
+int mesh_apply_to(const struct mesh_target *t, struct mesh_plan *plan, struct mesh_shadow *shadow,
+		  struct mesh_apply_stats *stats)
+{
 	struct shunt_mesh_state st;
 	__u32 zero = 0, next, cur;
 	bool diff;
-	long ops;
 	__u64 t0;
+	int err;
 
 	memset(stats, 0, sizeof(*stats));
-	for (i = 0; i < PLAN_MAPS; i++)
-		fds[i] = -1;
-	for (i = 0; i < PLAN_MAPS; i++) {
-		fds[i] = shunt_pinned_map_fd(pins, mesh_plan_map_names[i]);
-		if (fds[i] < 0) {
-			err = fds[i];
-			pr_err("map %s is not pinned under %s: %s", mesh_plan_map_names[i],
-			       pins->maps, strerror(-err));
-			goto out;
-		}
-	}
-	state_fd = shunt_pinned_map_fd(pins, "shunt_mesh_state");
-	wl_fd = shunt_pinned_map_fd(pins, "shunt_workloads");
-	names_fd = shunt_pinned_map_fd(pins, "shunt_workload_names");
-	if (state_fd < 0 || wl_fd < 0 || names_fd < 0) {
-		err = -ENOENT;
-		pr_err("the datapath maps are not pinned under %s", pins->maps);
-		goto out;
-	}
-	if (bpf_map_lookup_elem(state_fd, &zero, &st)) {
-		err = -errno;
-		goto out;
-	}
+	if ((err = t->ops->lookup(t->ctx, MESH_MAP_STATE, &zero, &st)))
+		return err;
 	cur = st.gen & 1;
 	next = cur ^ 1;
 	diff = shadow && shadow->known[next];
 
 	t0 = now_ns();
-	for (i = 0; i < PLAN_MAPS; i++) {
-		stats->entries += plan->maps[i].n;
-		if (diff) {
-			ops = write_diff(i, fds[i], &shadow->plans[next].maps[i], &plan->maps[i],
-					 next, mesh_plan_map_names[i]);
-			if (ops < 0) {
-				err = (int)ops;
-				break;
-			}
-			stats->written += (__u64)ops;
-			continue;
-		}
-		/* Unknown content (a crash, another agent): start from empty. */
-		purge_gen(i, fds[i], plan->maps[i].key_size, next);
-		err = write_gen(i, fds[i], &plan->maps[i], next);
-		if (err)
-			break;
-		stats->written += plan->maps[i].n;
-	}
+	err = write_config_maps(t, plan, shadow, next, diff, stats);
 	if (shadow && shadow->known[next]) {
 		/* Whatever happens now, that generation no longer holds it. */
 		mesh_plan_free(&shadow->plans[next]);
@@ -429,7 +440,7 @@ int mesh_apply(const struct shunt_pins *pins, struct mesh_plan *plan, struct mes
 	if (err) {
 		pr_err("nothing applied; the previous configuration (version %llu) stays",
 		       (unsigned long long)st.version);
-		goto out;
+		return err;
 	}
 	/* The flip: from here on every program decides with the new generation. */
 	st.gen = next;
@@ -439,49 +450,34 @@ int mesh_apply(const struct shunt_pins *pins, struct mesh_plan *plan, struct mes
 	memcpy(st.proxy_addr6, plan->proxy_addr6, 16);
 	st.proxy_port6 = plan->proxy_port6;
 	st.applied_ns = now_ns();
-	if (bpf_map_update_elem(state_fd, &zero, &st, BPF_ANY)) {
-		err = -errno;
-		goto out;
-	}
+	if ((err = t->ops->update(t->ctx, MESH_MAP_STATE, &zero, &st)))
+		return err;
 	stats->write_ns = st.applied_ns - t0;
 	stats->version = st.version;
 	stats->gen = next;
 	stats->incremental = diff;
 
-	/* Bypass membership follows; it only decides bypass eligibility. */
 	t0 = now_ns();
-	if (shadow && shadow->known[cur]) {
-		ops = write_diff(-1, wl_fd, &shadow->plans[cur].workloads, &plan->workloads, 0,
-				 "shunt_workloads");
-		if (ops >= 0)
-			ops = write_diff(-1, names_fd, &shadow->plans[cur].workload_names,
-					 &plan->workload_names, 0, "shunt_workload_names");
-		err = ops < 0 ? (int)ops : 0;
-	} else {
-		err = sync_exact(wl_fd, &plan->workloads, "shunt_workloads");
-		if (!err)
-			err = sync_exact(names_fd, &plan->workload_names, "shunt_workload_names");
-	}
-	if (err) {
-		pr_warn("policy and services are applied, bypass membership is not: %s",
-			strerror(-err));
-		err = 0;
-	}
+	write_membership(t, plan, shadow, cur);
 	stats->cleanup_ns = now_ns() - t0;
 	if (shadow) {
 		shadow->plans[next] = *plan;
 		shadow->known[next] = true;
 		memset(plan, 0, sizeof(*plan));
 	}
-out:
-	for (i = 0; i < PLAN_MAPS; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	if (state_fd >= 0)
-		close(state_fd);
-	if (wl_fd >= 0)
-		close(wl_fd);
-	if (names_fd >= 0)
-		close(names_fd);
+	return 0;
+}
+
+int mesh_apply(const struct shunt_pins *pins, struct mesh_plan *plan, struct mesh_shadow *shadow,
+	       struct mesh_apply_stats *stats)
+{
+	struct mesh_target t;
+	int err;
+
+	err = mesh_target_open(&t, pins);
+	if (err)
+		return err;
+	err = mesh_apply_to(&t, plan, shadow, stats);
+	mesh_target_close(&t);
 	return err;
 }

@@ -65,9 +65,10 @@ struct cfg_peer {
 };
 
 struct cfg_port {
-	__u8 proto; /* 6 or 17; 0 only when no protocol and no port */
-	__u16 port; /* 0: every port */
+	__u8 proto; /* 6, 17 or 132; 0 only when no protocol and no port */
+	__u16 port; /* 0: every port (or a named one) */
 	__u16 end_port;
+	const char *name; /* a named port: resolved on each destination pod */
 };
 
 enum cfg_rule_kind { CFG_INGRESS, CFG_EGRESS, CFG_INGRESS_DENY, CFG_EGRESS_DENY, CFG_RULE_KINDS };
@@ -100,11 +101,20 @@ struct cfg_namespace {
 
 #define CFG_MAX_ADDRS 8
 
+/* A container port, as in a pod spec: what named ports in policies mean. */
+struct cfg_container_port {
+	const char *name; /* NULL: unnamed */
+	__u16 port;
+	__u8 proto;
+};
+
 struct cfg_workload {
 	const char *name, *ns, *service_account, *node, *netns, *cgroup;
 	struct cfg_labels labels;
 	struct cfg_prefix addrs[CFG_MAX_ADDRS]; /* len 128 */
 	size_t naddrs;
+	struct cfg_container_port *ports;
+	size_t nports;
 	struct cfg_pos pos;
 };
 
@@ -156,6 +166,8 @@ struct cfg_node {
 	struct cfg_pos pos;
 };
 
+#define CFG_MAX_WARNINGS 32
+
 struct mesh_config {
 	struct shunt_arena arena;
 	const char *path;
@@ -171,6 +183,9 @@ struct mesh_config {
 	size_t nservices;
 	struct cfg_policy *policies;
 	size_t npolicies;
+	/* What was accepted but worth saying ("FILE:LINE:COL: ..."). */
+	const char *warnings[CFG_MAX_WARNINGS];
+	size_t nwarnings, warnings_dropped;
 };
 
 /* Where parsing or checking stopped, for FILE:LINE:COL: MESSAGE. */
@@ -187,6 +202,9 @@ int mesh_config_parse(struct mesh_config *cfg, const char *path, const char *tex
 /* Reads PATH and parses it; -errno for a file that cannot be read. */
 int mesh_config_load(struct mesh_config *cfg, const char *path, struct cfg_error *err);
 void mesh_config_free(struct mesh_config *cfg);
+
+/* The port named NAME of W for PROTO; 0 when W has none. */
+__u16 cfg_workload_port(const struct cfg_workload *w, const char *name, __u8 proto);
 
 /* Selector matching, shared with the compiler. */
 bool cfg_selector_matches(const struct cfg_selector *sel, const struct cfg_labels *labels);

@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "keymap.h"
 #include "netns.h"
+#include "plan_compiler.h"
 
 const char *const mesh_plan_map_names[PLAN_MAPS] = {
     [PLAN_CGROUP_IDENTS] = "shunt_cgroup_idents", [PLAN_IPCACHE] = "shunt_ipcache",
@@ -24,9 +25,6 @@ const char *const mesh_plan_map_names[PLAN_MAPS] = {
     [PLAN_POLICY_DENY] = "shunt_policy_deny",	  [PLAN_POLICY_ALLOW] = "shunt_policy_allow",
     [PLAN_SUBJECTS] = "shunt_policy_subjects",	  [PLAN_NAMES] = "shunt_names",
 };
-
-/* Entries one policy map may hold per generation (half the map). */
-#define MAX_POLICY_ENTRIES (SHUNT_MAX_POLICY / 2)
 
 int kv_push(struct kv_vec *v, const void *key, const void *value)
 {
@@ -47,6 +45,70 @@ int kv_push(struct kv_vec *v, const void *key, const void *value)
 	memcpy(v->values + v->n * v->value_size, value, v->value_size);
 	v->n++;
 	return 0;
+}
+
+static int entry_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct kv_vec *v = ctx;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int r = memcmp(v->keys + i * v->key_size, v->keys + j * v->key_size, v->key_size);
+
+	return r ? r : (i > j) - (i < j);
+}
+
+/*
+ * Keeps the first entry of every key, in order. A key pushed twice would
+ * leave the kernel with the last value and the diff of the next apply with
+ * both: the incremental apply could then never be equal to a full one.
+ */
+static int kv_unique(struct kv_vec *v)
+{
+	size_t *order, i, out = 0;
+	bool *drop;
+
+	if (v->n < 2)
+		return 0;
+	order = malloc(v->n * sizeof(*order));
+	drop = calloc(v->n, sizeof(*drop));
+	if (!order || !drop) {
+		free(order);
+		free(drop);
+		return -ENOMEM;
+	}
+	for (i = 0; i < v->n; i++)
+		order[i] = i;
+	qsort_r(order, v->n, sizeof(*order), entry_cmp, v);
+	for (i = 1; i < v->n; i++)
+		if (!memcmp(v->keys + order[i] * v->key_size, v->keys + order[i - 1] * v->key_size,
+			    v->key_size))
+			drop[order[i]] = true;
+	for (i = 0; i < v->n; i++) {
+		if (drop[i])
+			continue;
+		if (out != i) {
+			memcpy(v->keys + out * v->key_size, v->keys + i * v->key_size, v->key_size);
+			memcpy(v->values + out * v->value_size, v->values + i * v->value_size,
+			       v->value_size);
+		}
+		out++;
+	}
+	v->n = out;
+	free(order);
+	free(drop);
+	return 0;
+}
+
+static int plan_unique_keys(struct compiler *c)
+{
+	int i, err = 0;
+
+	for (i = 0; i < PLAN_MAPS && !err; i++)
+		err = kv_unique(&c->plan->maps[i]);
+	if (!err)
+		err = kv_unique(&c->plan->workloads);
+	if (!err)
+		err = kv_unique(&c->plan->workload_names);
+	return err;
 }
 
 void kv_free(struct kv_vec *v)
@@ -117,36 +179,7 @@ __u32 mesh_workload_ident(const char *ns, const char *name)
 	       fnv1a(ns, name) % (SHUNT_ID_FIRST_CIDR - SHUNT_ID_FIRST_WORKLOAD);
 }
 
-struct wl_list {
-	size_t *items;
-	size_t n, cap;
-};
-
-/* What compiling needs besides the config. */
-struct compiler {
-	const struct mesh_config *cfg;
-	struct mesh_plan *plan;
-	struct cfg_error *err;
-	const char *node;
-	__u32 *ids;		  /* per workload */
-	struct cfg_prefix *cidrs; /* distinct ipBlock prefixes, id = FIRST_CIDR + index */
-	size_t ncidrs;
-	__u32 *peer_ids; /* scratch: identities of one rule's peers */
-	size_t npeer_ids, peer_cap;
-	__u32 rule_id;
-	/* Indexes: "ns" and "ns\0key\0value" -> a list of workload indexes;
-	 * "ns/name" -> workload index. namespaces: every namespace in use. */
-	struct keymap lists, by_name;
-	struct wl_list *list_items;
-	size_t nlists, lists_cap;
-	const char **namespaces;
-	size_t nnamespaces;
-};
-
-static int fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
+int plan_fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
@@ -159,10 +192,7 @@ static int fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int add_name(struct compiler *c, __u32 kind, __u32 id, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int add_name(struct compiler *c, __u32 kind, __u32 id, const char *fmt, ...)
+int plan_add_name(struct compiler *c, __u32 kind, __u32 id, const char *fmt, ...)
 {
 	struct shunt_name_key key = {.kind = kind, .id = id};
 	struct shunt_name name = {};
@@ -300,11 +330,12 @@ static void free_index(struct compiler *c)
 	free(c->namespaces);
 	keymap_free(&c->lists);
 	keymap_free(&c->by_name);
+	keymap_free(&c->wl_addrs);
 }
 
 /* Workloads of NS that may match SEL (NULL: all of NS): a superset. */
-static const struct wl_list *candidates(const struct compiler *c, const char *ns,
-					const struct cfg_selector *sel)
+const struct wl_list *plan_candidates(const struct compiler *c, const char *ns,
+				      const struct cfg_selector *sel)
 {
 	static const struct wl_list none;
 	char key[600];
@@ -353,18 +384,20 @@ static int plan_workloads(struct compiler *c)
 			struct shunt_cgroup_ident_key ckey = {};
 
 			if (!w->cgroup || !w->netns)
-				return fail_at(c, w->pos,
-					       "workload %s/%s runs on this node (%s): it needs "
-					       "'cgroup' and 'netns'",
-					       w->ns, w->name, c->node);
-			err = shunt_cgroup_id(w->cgroup, &ckey.cgroup_id);
+				return plan_fail_at(
+				    c, w->pos,
+				    "workload %s/%s runs on this node (%s): it needs "
+				    "'cgroup' and 'netns'",
+				    w->ns, w->name, c->node);
+			err = c->host->ops->cgroup_id(c->host->ctx, w->cgroup, &ckey.cgroup_id);
 			if (err)
-				return fail_at(c, w->pos, "workload %s/%s: cgroup %s: %s", w->ns,
-					       w->name, w->cgroup, strerror(-err));
-			err = shunt_netns_cookie(w->netns, &bypass.netns_cookie);
+				return plan_fail_at(c, w->pos, "workload %s/%s: cgroup %s: %s",
+						    w->ns, w->name, w->cgroup, strerror(-err));
+			err = c->host->ops->netns_cookie(c->host->ctx, w->netns,
+							 &bypass.netns_cookie);
 			if (err)
-				return fail_at(c, w->pos, "workload %s/%s: netns %s: %s", w->ns,
-					       w->name, w->netns, strerror(-err));
+				return plan_fail_at(c, w->pos, "workload %s/%s: netns %s: %s",
+						    w->ns, w->name, w->netns, strerror(-err));
 			bypass.cgroup_id = ckey.cgroup_id;
 			bypass.flags = SHUNT_WL_LOCAL;
 			ident.flags = SHUNT_IDENT_LOCAL;
@@ -386,11 +419,11 @@ static int plan_workloads(struct compiler *c)
 		}
 		snprintf(wname.name, sizeof(wname.name), "%s/%s", w->ns, w->name);
 		if ((err = kv_push(&plan->workload_names, &c->ids[i], &wname)) ||
-		    (err = add_name(c, SHUNT_NAME_IDENT, c->ids[i], "%s/%s", w->ns, w->name)))
+		    (err = plan_add_name(c, SHUNT_NAME_IDENT, c->ids[i], "%s/%s", w->ns, w->name)))
 			return err;
 	}
 	plan->nworkloads = cfg->nworkloads;
-	return add_name(c, SHUNT_NAME_IDENT, SHUNT_ID_WORLD, "world");
+	return plan_add_name(c, SHUNT_NAME_IDENT, SHUNT_ID_WORLD, "world");
 }
 
 /*
@@ -412,14 +445,14 @@ static int plan_node_proxy(struct compiler *c)
 
 	if (!me || !me->has_proxy || !me->proxy_cgroup)
 		return 0;
-	err = shunt_cgroup_id(me->proxy_cgroup, &ckey.cgroup_id);
+	err = c->host->ops->cgroup_id(c->host->ctx, me->proxy_cgroup, &ckey.cgroup_id);
 	if (err)
-		return fail_at(c, me->pos, "node %s: proxy cgroup %s: %s", me->name,
-			       me->proxy_cgroup, strerror(-err));
-	err = shunt_netns_cookie(me->proxy_netns, &bypass.netns_cookie);
+		return plan_fail_at(c, me->pos, "node %s: proxy cgroup %s: %s", me->name,
+				    me->proxy_cgroup, strerror(-err));
+	err = c->host->ops->netns_cookie(c->host->ctx, me->proxy_netns, &bypass.netns_cookie);
 	if (err)
-		return fail_at(c, me->pos, "node %s: proxy netns %s: %s", me->name, me->proxy_netns,
-			       strerror(-err));
+		return plan_fail_at(c, me->pos, "node %s: proxy netns %s: %s", me->name,
+				    me->proxy_netns, strerror(-err));
 	bypass.cgroup_id = ckey.cgroup_id;
 	if ((err = kv_push(&c->plan->maps[PLAN_CGROUP_IDENTS], &ckey, &ident)))
 		return err;
@@ -437,422 +470,34 @@ static int plan_node_proxy(struct compiler *c)
 	return kv_push(&c->plan->workload_names, &id, &wname);
 }
 
-static int cidr_cmp(const void *a, const void *b)
+static int local_cgroup_id(void *ctx, const char *cgroup, __u64 *id)
 {
-	const struct cfg_prefix *x = a, *y = b;
-	int r = memcmp(x->addr, y->addr, 16);
-
-	return r ? r : (int)x->len - (int)y->len;
+	(void)ctx;
+	return shunt_cgroup_id(cgroup, id);
 }
 
-static int collect_cidr(struct compiler *c, const struct cfg_prefix *p, size_t *cap)
+static int local_netns_cookie(void *ctx, const char *netns, __u64 *cookie)
 {
-	size_t i;
-
-	for (i = 0; i < c->ncidrs; i++)
-		if (!cidr_cmp(&c->cidrs[i], p))
-			return 0;
-	if (c->ncidrs == *cap) {
-		struct cfg_prefix *n;
-
-		*cap = *cap ? *cap * 2 : 16;
-		n = realloc(c->cidrs, *cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		c->cidrs = n;
-	}
-	c->cidrs[c->ncidrs++] = *p;
-	return 0;
+	(void)ctx;
+	return shunt_netns_cookie(netns, cookie);
 }
 
-/* Every prefix an ipBlock names gets an identity and an ipcache entry. */
-static int plan_cidrs(struct compiler *c)
-{
-	const struct mesh_config *cfg = c->cfg;
-	size_t i, k, r, q, e, cap = 0;
-	char text[SHUNT_ADDR_STRLEN];
-	int err;
-
-	for (i = 0; i < cfg->npolicies; i++)
-		for (k = 0; k < CFG_RULE_KINDS; k++)
-			for (r = 0; r < cfg->policies[i].nrules[k]; r++) {
-				const struct cfg_rule *rule = &cfg->policies[i].rules[k][r];
-
-				for (q = 0; q < rule->npeers; q++) {
-					const struct cfg_peer *peer = &rule->peers[q];
-
-					if (peer->kind != CFG_PEER_IPBLOCK)
-						continue;
-					if ((err = collect_cidr(c, &peer->cidr, &cap)))
-						return err;
-					for (e = 0; e < peer->nexcept; e++)
-						if ((err = collect_cidr(c, &peer->except[e], &cap)))
-							return err;
-				}
-			}
-	if (c->ncidrs)
-		qsort(c->cidrs, c->ncidrs, sizeof(*c->cidrs), cidr_cmp);
-	for (i = 0; i < c->ncidrs; i++) {
-		struct shunt_ipcache_key key = {.prefixlen = 8 + c->cidrs[i].len};
-		struct shunt_ident ident = {.id = SHUNT_ID_FIRST_CIDR + (__u32)i,
-					    .flags = SHUNT_IDENT_CIDR};
-
-		memcpy(key.addr, c->cidrs[i].addr, 16);
-		if ((err = kv_push(&c->plan->maps[PLAN_IPCACHE], &key, &ident)))
-			return err;
-		shunt_addr_format(c->cidrs[i].addr, text, sizeof(text));
-		if ((err = add_name(c, SHUNT_NAME_IDENT, ident.id, "cidr:%s/%u", text,
-				    c->cidrs[i].v4 ? c->cidrs[i].len - 96 : c->cidrs[i].len)))
-			return err;
-	}
-	c->plan->ncidrs = c->ncidrs;
-	return 0;
-}
-
-static int peer_add(struct compiler *c, __u32 id)
-{
-	if (c->npeer_ids == c->peer_cap) {
-		size_t cap = c->peer_cap ? c->peer_cap * 2 : 64;
-		__u32 *n = realloc(c->peer_ids, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		c->peer_ids = n;
-		c->peer_cap = cap;
-	}
-	c->peer_ids[c->npeer_ids++] = id;
-	return 0;
-}
-
-/* A namespace's labels, plus the one Kubernetes puts on every namespace. */
-static bool namespace_matches(const struct compiler *c, const struct cfg_selector *sel,
-			      const char *ns)
-{
-	const struct cfg_namespace *decl = cfg_namespace_find(c->cfg, ns);
-	struct cfg_label items[65];
-	struct cfg_labels labels = {.items = items};
-	size_t i;
-
-	items[labels.n++] = (struct cfg_label){"kubernetes.io/metadata.name", ns};
-	for (i = 0; decl && i < decl->labels.n && labels.n < 65; i++)
-		items[labels.n++] = decl->labels.items[i];
-	return cfg_selector_matches(sel, &labels);
-}
-
-static bool prefix_excluded(const struct cfg_peer *peer, const __u8 addr[16], unsigned int len)
-{
-	size_t e;
-
-	for (e = 0; e < peer->nexcept; e++)
-		if (cfg_prefix_contains(&peer->except[e], addr, len))
-			return true;
-	return false;
-}
-
-/* The identities one peer of a policy in namespace NS stands for. */
-static int peer_idents(struct compiler *c, const char *ns, const struct cfg_peer *peer)
-{
-	const struct mesh_config *cfg = c->cfg;
-	size_t i, j, n;
-	int err;
-
-	if (peer->kind == CFG_PEER_PODS) {
-		for (n = 0; n < c->nnamespaces; n++) {
-			const char *wns = c->namespaces[n];
-			const struct wl_list *l;
-
-			if (peer->namespaces ? !namespace_matches(c, peer->namespaces, wns)
-					     : strcmp(wns, ns) != 0)
-				continue;
-			l = candidates(c, wns, peer->pods);
-			for (i = 0; i < l->n; i++)
-				if ((!peer->pods ||
-				     cfg_selector_matches(peer->pods,
-							  &cfg->workloads[l->items[i]].labels)) &&
-				    (err = peer_add(c, c->ids[l->items[i]])))
-					return err;
-		}
-		return 0;
-	}
-	if (peer->kind == CFG_PEER_IDENTITY) {
-		const struct wl_list *l = candidates(c, peer->sa_namespace, NULL);
-
-		for (i = 0; i < l->n; i++)
-			if (!strcmp(cfg->workloads[l->items[i]].service_account, peer->sa_name) &&
-			    (err = peer_add(c, c->ids[l->items[i]])))
-				return err;
-		return 0;
-	}
-	for (i = 0; i < cfg->nworkloads; i++) {
-		const struct cfg_workload *w = &cfg->workloads[i];
-		bool match = false;
-
-		for (j = 0; j < w->naddrs && !match; j++)
-			match = cfg_prefix_contains(&peer->cidr, w->addrs[j].addr, 128) &&
-				!prefix_excluded(peer, w->addrs[j].addr, 128);
-		if (match && (err = peer_add(c, c->ids[i])))
-			return err;
-	}
-	for (i = 0; i < c->ncidrs; i++)
-		if (cfg_prefix_contains(&peer->cidr, c->cidrs[i].addr, c->cidrs[i].len) &&
-		    !prefix_excluded(peer, c->cidrs[i].addr, c->cidrs[i].len) &&
-		    (err = peer_add(c, SHUNT_ID_FIRST_CIDR + (__u32)i)))
-			return err;
-	/* 0.0.0.0/0 and ::/0 also cover addresses no prefix names. */
-	if (peer->cidr.len == (peer->cidr.v4 ? 96u : 0u) && (err = peer_add(c, SHUNT_ID_WORLD)))
-		return err;
-	return 0;
-}
-
-static int push_policy(struct compiler *c, struct kv_vec *v, const struct shunt_policy_key *key,
-		       const struct cfg_rule *rule)
-{
-	struct shunt_policy_entry entry = {.rule = c->rule_id};
-
-	if (v->n >= MAX_POLICY_ENTRIES)
-		return fail_at(c, rule->pos,
-			       "the policies expand to more than %d kernel entries in one "
-			       "direction; use fewer peers, ports or selected workloads",
-			       MAX_POLICY_ENTRIES);
-	return kv_push(v, key, &entry);
-}
-
-static int plan_rule(struct compiler *c, const struct cfg_policy *pol, enum cfg_rule_kind kind,
-		     const struct cfg_rule *rule, const size_t *subjects, size_t nsubjects)
-{
-	bool deny = kind == CFG_INGRESS_DENY || kind == CFG_EGRESS_DENY;
-	__u8 dir = (kind == CFG_INGRESS || kind == CFG_INGRESS_DENY) ? SHUNT_DIR_INGRESS
-								     : SHUNT_DIR_EGRESS;
-	struct kv_vec *v = &c->plan->maps[deny ? PLAN_POLICY_DENY : PLAN_POLICY_ALLOW];
-	static const struct cfg_port every_port = {0};
-	size_t s, q, p;
-	int err;
-
-	c->npeer_ids = 0;
-	if (!rule->npeers) {
-		if ((err = peer_add(c, SHUNT_ID_ANY)))
-			return err;
-	}
-	for (q = 0; q < rule->npeers; q++)
-		if ((err = peer_idents(c, pol->ns, &rule->peers[q])))
-			return err;
-	for (s = 0; s < nsubjects; s++) {
-		for (q = 0; q < c->npeer_ids; q++) {
-			for (p = 0; p < (rule->nports ? rule->nports : 1); p++) {
-				const struct cfg_port *port =
-				    rule->nports ? &rule->ports[p] : &every_port;
-				struct shunt_policy_key key = {
-				    .direction = dir,
-				    .proto = port->proto,
-				    .subject = c->ids[subjects[s]],
-				    .peer = c->peer_ids[q],
-				};
-				unsigned int n;
-
-				for (n = port->port; n <= port->end_port; n++) {
-					key.port = (__u16)n;
-					if ((err = push_policy(c, v, &key, rule)))
-						return err;
-				}
-			}
-		}
-	}
-	return 0;
-}
-
-static int plan_policies(struct compiler *c)
-{
-	static const char *const kind_names[CFG_RULE_KINDS] = {"ingress", "egress", "ingressDeny",
-							       "egressDeny"};
-	const struct mesh_config *cfg = c->cfg;
-	__u32 *isolation = NULL;
-	size_t *subjects = NULL, nsubjects, i, k, r;
-	int err = 0;
-
-	subjects = calloc(cfg->nworkloads ? cfg->nworkloads : 1, sizeof(*subjects));
-	isolation = calloc(cfg->nworkloads ? cfg->nworkloads : 1, sizeof(*isolation));
-	if (!subjects || !isolation) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < cfg->npolicies; i++) {
-		const struct cfg_policy *pol = &cfg->policies[i];
-
-		const struct wl_list *cand = candidates(c, pol->ns, &pol->subject);
-		size_t ci;
-
-		nsubjects = 0;
-		for (ci = 0; ci < cand->n; ci++) {
-			k = cand->items[ci];
-			if (!cfg_selector_matches(&pol->subject, &cfg->workloads[k].labels))
-				continue;
-			subjects[nsubjects++] = k;
-			if (pol->isolates[SHUNT_DIR_EGRESS])
-				isolation[k] |= SHUNT_ISOLATED_EGRESS;
-			if (pol->isolates[SHUNT_DIR_INGRESS])
-				isolation[k] |= SHUNT_ISOLATED_INGRESS;
-		}
-		for (k = 0; k < CFG_RULE_KINDS; k++) {
-			/* Rules of a type the policy does not isolate are inert, as in
-			 * Kubernetes; deny rules always apply. */
-			if ((k == CFG_INGRESS && !pol->isolates[SHUNT_DIR_INGRESS]) ||
-			    (k == CFG_EGRESS && !pol->isolates[SHUNT_DIR_EGRESS]))
-				continue;
-			for (r = 0; r < pol->nrules[k]; r++) {
-				c->rule_id++;
-				if ((err = add_name(c, SHUNT_NAME_RULE, c->rule_id, "%s/%s %s[%zu]",
-						    pol->ns, pol->name, kind_names[k], r)) ||
-				    (err = plan_rule(c, pol, (enum cfg_rule_kind)k,
-						     &pol->rules[k][r], subjects, nsubjects)))
-					goto out;
-			}
-		}
-	}
-	for (k = 0; k < cfg->nworkloads; k++) {
-		struct shunt_subject_key key = {.id = c->ids[k]};
-		struct shunt_subject value = {.isolated = isolation[k]};
-
-		if (isolation[k] && (err = kv_push(&c->plan->maps[PLAN_SUBJECTS], &key, &value)))
-			goto out;
-	}
-	c->plan->nrules = c->rule_id;
-out:
-	free(subjects);
-	free(isolation);
-	return err;
-}
-
-/* The address of W in the VIP's family, or NULL. */
-static const __u8 *address_like(const struct cfg_workload *w, const struct cfg_prefix *vip)
-{
-	size_t i;
-
-	for (i = 0; i < w->naddrs; i++)
-		if (w->addrs[i].v4 == vip->v4)
-			return w->addrs[i].addr;
-	return NULL;
-}
-
-static int workload_index(const struct compiler *c, const char *ns, const char *name)
-{
-	char key[160];
-	size_t len = (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name), idx;
-
-	return keymap_get(&c->by_name, key, len, &idx) ? (int)idx : -1;
-}
-
-static int push_backend(struct compiler *c, __u32 svc_id, __u32 *count, __u32 *total,
-			const __u8 *addr, __u16 port, __u32 weight, __u32 ident)
-{
-	struct shunt_backend_key key = {.service = svc_id, .index = *count};
-	struct shunt_backend b = {.port = port, .identity = ident};
-
-	if (!weight)
-		return 0; /* drained: never picked */
-	*total += weight;
-	b.weight_end = *total;
-	memcpy(b.addr, addr, 16);
-	(*count)++;
-	return kv_push(&c->plan->maps[PLAN_BACKENDS], &key, &b);
-}
-
-/* One service port id per (service, port, address family). */
-static int plan_services(struct compiler *c)
-{
-	const struct mesh_config *cfg = c->cfg;
-	__u32 next_id = 1;
-	size_t i, p, v, b, w;
-	int err;
-
-	for (i = 0; i < cfg->nservices; i++) {
-		const struct cfg_service *s = &cfg->services[i];
-
-		for (p = 0; p < s->nports; p++) {
-			const struct cfg_service_port *sp = &s->ports[p];
-			__u32 ids[2] = {0, 0}; /* by family: [0] IPv6, [1] IPv4 */
-			__u32 counts[2] = {0, 0}, totals[2] = {0, 0};
-
-			for (v = 0; v < s->nvips; v++) {
-				const struct cfg_prefix *vip = &s->vips[v];
-				int fam = vip->v4;
-				struct shunt_service_key key = {.proto = sp->proto,
-								.port = sp->port};
-				struct shunt_service value;
-
-				if (!ids[fam]) {
-					ids[fam] = next_id++;
-					if ((err = add_name(c, SHUNT_NAME_SERVICE, ids[fam],
-							    "%s/%s:%u/%s", s->ns, s->name, sp->port,
-							    sp->proto == SHUNT_PROTO_TCP ? "tcp"
-											 : "udp")))
-						return err;
-					const struct cfg_selector sel = {.match_labels =
-									     s->selector};
-					const struct wl_list *cand = candidates(c, s->ns, &sel);
-					size_t ci;
-
-					for (ci = 0; s->has_selector && ci < cand->n; ci++) {
-						const struct cfg_workload *wl;
-						const __u8 *addr;
-
-						w = cand->items[ci];
-						wl = &cfg->workloads[w];
-						addr = address_like(wl, vip);
-						if (!cfg_labels_subset(&s->selector, &wl->labels) ||
-						    !addr)
-							continue;
-						if (counts[fam] == SHUNT_MAX_SERVICE_BACKENDS)
-							return fail_at(c, s->pos,
-								       "service %s/%s selects more "
-								       "than %d backends",
-								       s->ns, s->name,
-								       SHUNT_MAX_SERVICE_BACKENDS);
-						if ((err = push_backend(
-							 c, ids[fam], &counts[fam], &totals[fam],
-							 addr, sp->target_port, 1, c->ids[w])))
-							return err;
-					}
-					for (b = 0; b < s->nbackends; b++) {
-						const struct cfg_backend *be = &s->backends[b];
-						const __u8 *addr = be->addr.addr;
-						__u32 ident = 0;
-
-						if (be->workload) {
-							int wi =
-							    workload_index(c, s->ns, be->workload);
-
-							addr =
-							    address_like(&cfg->workloads[wi], vip);
-							ident = c->ids[wi];
-						} else if (be->addr.v4 != vip->v4) {
-							addr = NULL;
-						}
-						if (addr &&
-						    (err = push_backend(
-							 c, ids[fam], &counts[fam], &totals[fam],
-							 addr, sp->target_port, be->weight, ident)))
-							return err;
-					}
-				}
-				value = (struct shunt_service){
-				    .id = ids[fam],
-				    .backends = counts[fam],
-				    .total_weight = totals[fam],
-				};
-				memcpy(key.addr, vip->addr, 16);
-				if ((err = kv_push(&c->plan->maps[PLAN_SERVICES], &key, &value)))
-					return err;
-			}
-		}
-	}
-	c->plan->nservices = cfg->nservices;
-	return 0;
-}
+static const struct mesh_host_ops local_ops = {
+    .cgroup_id = local_cgroup_id,
+    .netns_cookie = local_netns_cookie,
+};
+const struct mesh_host mesh_host_local = {.ops = &local_ops};
 
 int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const char *node,
 		    struct cfg_error *err)
 {
-	struct compiler c = {.cfg = cfg, .plan = plan, .err = err, .node = node};
+	return mesh_plan_build_on(plan, cfg, node, &mesh_host_local, err);
+}
+
+int mesh_plan_build_on(struct mesh_plan *plan, const struct mesh_config *cfg, const char *node,
+		       const struct mesh_host *host, struct cfg_error *err)
+{
+	struct compiler c = {.cfg = cfg, .plan = plan, .err = err, .node = node, .host = host};
 	int ret;
 
 	plan_init(plan);
@@ -871,13 +516,13 @@ int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const
 	}
 	if ((ret = build_index(&c)) || (ret = assign_workload_ids(&c)) ||
 	    (ret = plan_workloads(&c)) || (ret = plan_node_proxy(&c)) || (ret = plan_cidrs(&c)) ||
-	    (ret = plan_services(&c)) || (ret = plan_policies(&c)))
+	    (ret = plan_services(&c)) || (ret = plan_policies(&c)) || (ret = plan_unique_keys(&c)))
 		mesh_plan_free(plan);
 	if (ret == -ENOMEM && !err->msg[0])
 		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", cfg->path);
 	free(c.ids);
 	free(c.cidrs);
-	free(c.peer_ids);
+	free(c.peers);
 	free_index(&c);
 	return ret;
 }

@@ -57,9 +57,31 @@ struct mesh_plan {
 };
 
 /*
- * Compiles CFG for NODE. Errors (a local workload without cgroup, a
- * policy that expands past the map sizes) name the file position in ERR.
+ * What compiling needs to know about the node itself: which cgroup and
+ * network namespace a local workload's sockets live in. mesh_host_local
+ * asks this machine; tests (and a container runtime) bring their own.
  */
+struct mesh_host_ops {
+	int (*cgroup_id)(void *ctx, const char *cgroup, __u64 *id);
+	int (*netns_cookie)(void *ctx, const char *netns, __u64 *cookie);
+};
+
+struct mesh_host {
+	const struct mesh_host_ops *ops;
+	void *ctx;
+};
+
+extern const struct mesh_host mesh_host_local;
+
+/*
+ * Compiles CFG for NODE, asking HOST about local workloads. Errors (a local
+ * workload without cgroup, a policy that expands past the map sizes) name
+ * the file position in ERR. Every map's keys are unique (the first entry
+ * for a key wins: workloads before ipBlocks, earlier rules before later).
+ */
+int mesh_plan_build_on(struct mesh_plan *plan, const struct mesh_config *cfg, const char *node,
+		       const struct mesh_host *host, struct cfg_error *err);
+/* The same on this machine. */
 int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const char *node,
 		    struct cfg_error *err);
 void mesh_plan_free(struct mesh_plan *plan);

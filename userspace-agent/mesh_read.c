@@ -2,6 +2,7 @@
 #include "mesh_read.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,48 +94,26 @@ int mesh_verdicts_each(const struct shunt_pins *pins, mesh_verdict_fn fn, void *
 	return 0;
 }
 
-__u8 mesh_policy_decide(const struct mesh_policy_fds *fds, __u32 gen, __u8 dir, __u32 subject,
-			__u32 peer, __u8 proto, __u16 port, __u32 *rule, bool *isolated)
+int mesh_policy_query_open(const struct shunt_pins *pins)
 {
-	struct shunt_subject_key skey = {.gen = gen, .id = subject};
-	struct shunt_policy_key key = {.gen = (__u8)gen, .direction = dir, .subject = subject};
-	struct shunt_policy_entry e;
-	struct shunt_subject s;
-	bool iso = false;
-	int m, p, q;
+	char path[PATH_MAX];
+	int fd;
 
-	*rule = 0;
-	if (subject < SHUNT_ID_FIRST_WORKLOAD)
-		goto allow;
-	for (m = 0; m < 2; m++) {
-		if (m == 1) {
-			if (bpf_map_lookup_elem(fds->subjects, &skey, &s) ||
-			    !(s.isolated & (1u << dir)))
-				goto allow;
-			iso = true;
-		}
-		for (p = 0; p < 2; p++) {
-			key.peer = p == 0 ? peer : SHUNT_ID_ANY;
-			for (q = 0; q < 3; q++) {
-				key.proto = q < 2 ? proto : 0;
-				key.port = q == 0 ? port : 0;
-				if (!bpf_map_lookup_elem(m == 0 ? fds->deny : fds->allow, &key,
-							 &e)) {
-					*rule = e.rule;
-					if (isolated)
-						*isolated = iso;
-					return m == 0 ? SHUNT_VERDICT_DENY : SHUNT_VERDICT_ALLOW;
-				}
-			}
-		}
-	}
-	if (isolated)
-		*isolated = iso;
-	return SHUNT_VERDICT_DENY;
-allow:
-	if (isolated)
-		*isolated = iso;
-	return SHUNT_VERDICT_ALLOW;
+	if (shunt_pin_path(path, sizeof(path), pins->progs, "shunt_policy_query"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+int mesh_policy_query(int prog_fd, struct shunt_policy_query *q)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = q, .ctx_size_in = sizeof(*q));
+	int err;
+
+	err = bpf_prog_test_run_opts(prog_fd, &o);
+	if (err)
+		return err;
+	return (int)o.retval;
 }
 
 const char *mesh_verdict_name(__u8 verdict)
@@ -153,5 +132,16 @@ const char *mesh_verdict_name(__u8 verdict)
 
 const char *mesh_proto_name(__u8 proto)
 {
-	return proto == SHUNT_PROTO_TCP ? "tcp" : proto == SHUNT_PROTO_UDP ? "udp" : "any";
+	switch (proto) {
+	case SHUNT_PROTO_TCP:
+		return "tcp";
+	case SHUNT_PROTO_UDP:
+		return "udp";
+	case SHUNT_PROTO_SCTP:
+		return "sctp";
+	case 0:
+		return "any";
+	default:
+		return "other";
+	}
 }

@@ -19,15 +19,11 @@ typedef void (*mesh_verdict_fn)(const struct shunt_verdict_key *key, __u64 count
 /* Calls FN for every verdict counter, summed over CPUs. */
 int mesh_verdicts_each(const struct shunt_pins *pins, mesh_verdict_fn fn, void *ctx);
 
-/* The policy maps, for deciding like the kernel does. */
-struct mesh_policy_fds {
-	int deny, allow, subjects;
-};
-
-/* The same lookups, in the same order, as policy_decide() in mesh.bpf.c,
- * under generation GEN. ISOLATED (may be NULL) says whether SUBJECT is. */
-__u8 mesh_policy_decide(const struct mesh_policy_fds *fds, __u32 gen, __u8 dir, __u32 subject,
-			__u32 peer, __u8 proto, __u16 port, __u32 *rule, bool *isolated);
+/* Opens the pinned shunt_policy_query program; fd or -errno. */
+int mesh_policy_query_open(const struct shunt_pins *pins);
+/* Asks the kernel: Q holds the question; the answer is written into Q. The
+ * datapath's own lookup order (mesh_policy.bpf.h), not a copy of it. */
+int mesh_policy_query(int prog_fd, struct shunt_policy_query *q);
 
 const char *mesh_verdict_name(__u8 verdict);
 const char *mesh_proto_name(__u8 proto);

@@ -43,6 +43,7 @@
 #include "mesh_shared.h"
 #include "proxy_stats.h"
 #include "proxy_tproxy.h"
+#include "kernel_features.h"
 #include "proxy_tunnel.h"
 
 #define PROXY_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
@@ -55,8 +56,8 @@ static struct {
 	const struct cfg_node *me;
 	struct keymap by_addr, by_name; /* workload address / "ns/name" -> index */
 	int orig_fd, asserted_fd, names_fd, state_fd;
-	int flow_fd; /* shunt_flow_inject, or -1: no flow events */
-	struct mesh_policy_fds pol;
+	int flow_fd;   /* shunt_flow_inject, or -1: no flow events */
+	int policy_fd; /* shunt_policy_query: the kernel decides */
 	SSL_CTX *server_ctx, *client_ctx;
 	const char *ca_dir;
 	long cert_lifetime;
@@ -812,8 +813,18 @@ static const char *inbound_open(struct pstream *s, const char *peer_id)
 			return "refused: the destination is unknown to the kernel";
 	}
 	s->flow.dst_id = dst_id;
-	verdict = mesh_policy_decide(&px.pol, gen, SHUNT_DIR_INGRESS, dst_id, src_id,
-				     SHUNT_PROTO_TCP, port, &rule, NULL);
+	{
+		struct shunt_policy_query pq = {.direction = SHUNT_DIR_INGRESS,
+						.proto = SHUNT_PROTO_TCP,
+						.port = port,
+						.subject = dst_id,
+						.peer = src_id};
+
+		if (mesh_policy_query(px.policy_fd, &pq))
+			return "refused: the kernel did not answer the policy query";
+		verdict = (__u8)pq.verdict;
+		rule = pq.rule;
+	}
 	s->flow.rule = rule;
 	if (verdict != SHUNT_VERDICT_ALLOW)
 		return "refused by the destination's ingress policy";
@@ -1011,7 +1022,9 @@ static void raise_fd_limit(void)
 int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 {
 	struct worker *workers = NULL;
+	struct shunt_features feats;
 	struct cfg_error cerr;
+	int feats_err;
 	int nthreads = opts->threads, i, err;
 	struct sigaction sa = {.sa_handler = on_signal};
 
@@ -1020,7 +1033,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	px.ca_dir = opts->ca_dir;
 	px.cert_lifetime = opts->cert_lifetime_s ? opts->cert_lifetime_s : 86400;
 	px.idle_timeout = opts->idle_timeout_s ? opts->idle_timeout_s : 3600;
-	px.orig_fd = px.asserted_fd = px.names_fd = px.state_fd = -1;
+	px.orig_fd = px.asserted_fd = px.names_fd = px.state_fd = px.policy_fd = -1;
 	err = mesh_config_load(&px.cfg, opts->config, &cerr);
 	if (err) {
 		pr_err("%s", cerr.msg);
@@ -1034,6 +1047,9 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	}
 	if ((err = index_config()))
 		goto out;
+	/* What the loader found this kernel can do: an older datapath records
+	 * nothing, and then gets what this version assumed before. */
+	feats_err = shunt_features_read(pins, &feats);
 	px.orig_fd = shunt_pinned_map_fd(pins, "shunt_proxy_orig");
 	px.asserted_fd = shunt_pinned_map_fd(pins, "shunt_proxy_asserted");
 	px.names_fd = shunt_pinned_map_fd(pins, "shunt_names");
@@ -1049,11 +1065,9 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 				"datapath with this version)",
 				path);
 	}
-	px.pol.deny = shunt_pinned_map_fd(pins, "shunt_policy_deny");
-	px.pol.allow = shunt_pinned_map_fd(pins, "shunt_policy_allow");
-	px.pol.subjects = shunt_pinned_map_fd(pins, "shunt_policy_subjects");
+	px.policy_fd = mesh_policy_query_open(pins);
 	if (px.orig_fd < 0 || px.asserted_fd < 0 || px.names_fd < 0 || px.state_fd < 0 ||
-	    px.pol.deny < 0 || px.pol.allow < 0 || px.pol.subjects < 0) {
+	    px.policy_fd < 0) {
 		pr_err("the datapath is not loaded under %s (start `shunt agent` first)",
 		       pins->root);
 		err = -ENOENT;
@@ -1071,7 +1085,10 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 		why = "the datapath has no shunt_tproxy_mark (reload it with this version)";
 		if (!shunt_pin_path(path, sizeof(path), pins->progs, "shunt_tproxy_mark"))
 			prog = bpf_obj_get(path);
-		px.transparent = prog >= 0 && !tproxy_start(px.me, prog, &why);
+		px.transparent =
+		    prog >= 0 &&
+		    !tproxy_start(px.me, prog,
+				  feats_err || shunt_feature_on(&feats, SHUNT_FEAT_TCX), &why);
 		if (prog >= 0)
 			close(prog); /* the link holds it */
 		if (!px.transparent)

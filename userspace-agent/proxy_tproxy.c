@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "addr.h"
 #include "log.h"
@@ -100,7 +101,44 @@ static int routes(const char *family, bool add)
  * it exits, so no packet is marked without a proxy to take it. */
 static int link_fd = -1;
 
-int tproxy_start(const struct cfg_node *me, int prog_fd, const char **why)
+/*
+ * Without tcx (before Linux 6.6): a tc filter at clsact ingress, under a
+ * handle of ours. It outlives a killed proxy, which is harmless: with the
+ * proxy's transparent sockets gone, the lookup finds no socket to mark for.
+ * A new proxy replaces it, a clean exit removes it.
+ */
+#define TPROXY_TC_HANDLE   0x5348 /* "SH" */
+#define TPROXY_TC_PRIORITY 1
+static struct bpf_tc_hook tc_hook;
+static bool tc_attached;
+
+static int attach_tc(unsigned int ifindex, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TPROXY_TC_HANDLE, .priority = TPROXY_TC_PRIORITY,
+		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	tc_hook = (struct bpf_tc_hook){
+	    .sz = sizeof(tc_hook), .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS};
+	err = bpf_tc_hook_create(&tc_hook); /* the clsact qdisc, if missing */
+	if (err && err != -EEXIST)
+		return err;
+	err = bpf_tc_attach(&tc_hook, &opts);
+	tc_attached = !err;
+	return err;
+}
+
+static void detach_tc(void)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TPROXY_TC_HANDLE, .priority = TPROXY_TC_PRIORITY);
+
+	/* Only our filter: the qdisc may hold other people's. */
+	if (tc_attached)
+		bpf_tc_detach(&tc_hook, &opts);
+	tc_attached = false;
+}
+
+int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char **why)
 {
 	char iface[IF_NAMESIZE];
 	unsigned int ifindex;
@@ -111,10 +149,15 @@ int tproxy_start(const struct cfg_node *me, int prog_fd, const char **why)
 		*why = "no interface holds the outbound address";
 		return err ? err : -ENODEV;
 	}
-	link_fd = bpf_link_create(prog_fd, (int)ifindex, SHUNT_BPF_TCX_INGRESS, NULL);
-	if (link_fd < 0) {
-		err = link_fd;
-		*why = "cannot attach the marking program (tcx needs Linux 6.6)";
+	if (tcx) {
+		link_fd = bpf_link_create(prog_fd, (int)ifindex, SHUNT_BPF_TCX_INGRESS, NULL);
+		err = link_fd < 0 ? link_fd : 0;
+	} else {
+		err = attach_tc(ifindex, prog_fd);
+	}
+	if (err) {
+		*why = tcx ? "cannot attach the marking program with tcx"
+			   : "cannot attach the marking program as a tc filter";
 		goto fail;
 	}
 	err = routes("-4", true);
@@ -139,6 +182,7 @@ void tproxy_stop(const struct cfg_node *me)
 	if (link_fd >= 0)
 		close(link_fd);
 	link_fd = -1;
+	detach_tc();
 }
 
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port)

@@ -22,6 +22,7 @@
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
+#include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <cmocka.h>
@@ -157,14 +158,48 @@ static int teardown(void **state)
 #define F_SYN 0x02
 #define F_ACK 0x10
 
-/* Ethernet + IPv4 or IPv6 + TCP or UDP from SRC:sport to DST:DPORT. */
+/* The L4 header: TCP with FLAGS, UDP, SCTP whose first chunk is of type
+ * FLAGS, ICMP/ICMPv6 of type FLAGS, or 8 bytes of another protocol. */
+static size_t build_l4(unsigned char *l4, __u8 proto, __u16 dport, __u8 flags)
+{
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *tcp = (void *)l4;
+
+		tcp->source = htons(40000);
+		tcp->dest = htons(dport);
+		tcp->doff = 5;
+		tcp->syn = !!(flags & F_SYN);
+		tcp->ack = !!(flags & F_ACK);
+		return sizeof(*tcp);
+	}
+	if (proto == IPPROTO_UDP) {
+		struct udphdr *udp = (void *)l4;
+
+		udp->source = htons(40000);
+		udp->dest = htons(dport);
+		udp->len = htons(sizeof(*udp));
+		return sizeof(*udp);
+	}
+	if (proto == IPPROTO_SCTP) { /* ports, tag, checksum; then a chunk header */
+		__u16 ports[2] = {htons(40000), htons(dport)};
+
+		memcpy(l4, ports, sizeof(ports));
+		l4[12] = flags;
+		return 16;
+	}
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+		l4[0] = flags;
+	return 8;
+}
+
+/* Ethernet + IPv4 or IPv6 + the L4 header from SRC:sport to DST:DPORT. */
 static size_t build(unsigned char *pkt, const char *src, const char *dst, __u8 proto, __u16 dport,
 		    __u8 flags)
 {
 	struct ethhdr *eth = (void *)pkt;
 	bool v6 = strchr(src, ':') != NULL;
-	size_t off = sizeof(*eth),
-	       l4len = proto == 6 ? sizeof(struct tcphdr) : sizeof(struct udphdr);
+	unsigned char l4[32] = {};
+	size_t off = sizeof(*eth), l4len = build_l4(l4, proto, dport, flags);
 
 	memset(pkt, 0, 128);
 	eth->h_proto = htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
@@ -190,21 +225,7 @@ static size_t build(unsigned char *pkt, const char *src, const char *dst, __u8 p
 		inet_pton(AF_INET, dst, &ip->daddr);
 		off += sizeof(*ip);
 	}
-	if (proto == 6) {
-		struct tcphdr *tcp = (void *)(pkt + off);
-
-		tcp->source = htons(40000);
-		tcp->dest = htons(dport);
-		tcp->doff = 5;
-		tcp->syn = !!(flags & F_SYN);
-		tcp->ack = !!(flags & F_ACK);
-	} else {
-		struct udphdr *udp = (void *)(pkt + off);
-
-		udp->source = htons(40000);
-		udp->dest = htons(dport);
-		udp->len = htons(sizeof(*udp));
-	}
+	memcpy(pkt + off, l4, l4len);
 	return off + l4len;
 }
 
@@ -305,6 +326,79 @@ static void only_the_live_generation_counts(void **state)
 	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", 6, 8080, F_SYN), 1);
 }
 
+#define SCTP_INIT	    1
+#define SCTP_DATA	    0
+#define ICMP_ECHO_REPLY	    0
+#define ICMP_UNREACHABLE    3
+#define ICMP_ECHO	    8
+#define ICMPV6_ECHO	    128
+#define ICMPV6_NEIGHBOR_SOL 135
+
+/* SCTP: an INIT (a new association) is decided with its port; the rest of
+ * an association passes. */
+static void sctp_init_is_decided_the_rest_passes(void **state)
+{
+	(void)state;
+	add_policy(bpf_map__fd(skel->maps.shunt_policy_allow), 0, WORKLOAD, CLIENT, IPPROTO_SCTP,
+		   5000, RULE);
+	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", IPPROTO_SCTP, 5000, SCTP_INIT), 1);
+	assert_int_equal(verdict("fd00::2", "fd00::1", IPPROTO_SCTP, 5000, SCTP_INIT), 1);
+	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", IPPROTO_SCTP, 5001, SCTP_INIT), 0);
+	assert_int_equal(verdict("10.0.0.3", "10.0.0.1", IPPROTO_SCTP, 5000, SCTP_INIT), 0);
+	/* TCP on the SCTP rule's port is no SCTP. */
+	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", IPPROTO_TCP, 5000, F_SYN), 0);
+	assert_int_equal(verdict("10.0.0.3", "10.0.0.1", IPPROTO_SCTP, 5000, SCTP_DATA), 1);
+}
+
+/* ICMP requests and other IP protocols have no port: to an isolated
+ * workload only a rule without ports admits them. Replies, errors and
+ * neighbour discovery always pass. */
+static void portless_protocols_need_a_rule_without_ports(void **state)
+{
+	int allow = bpf_map__fd(skel->maps.shunt_policy_allow);
+	struct shunt_policy_key any = {
+	    .gen = 0, .direction = SHUNT_DIR_INGRESS, .subject = WORKLOAD, .peer = CLIENT};
+
+	(void)state;
+	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", IPPROTO_ICMP, 0, ICMP_ECHO), 0);
+	assert_int_equal(verdict("fd00::2", "fd00::1", IPPROTO_ICMPV6, 0, ICMPV6_ECHO), 0);
+	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", 253, 0, 0), 0);
+	assert_int_equal(verdict("10.0.0.3", "10.0.0.1", IPPROTO_ICMP, 0, ICMP_ECHO_REPLY), 1);
+	assert_int_equal(verdict("10.0.0.3", "10.0.0.1", IPPROTO_ICMP, 0, ICMP_UNREACHABLE), 1);
+	assert_int_equal(verdict("fd00::3", "fd00::1", IPPROTO_ICMPV6, 0, ICMPV6_NEIGHBOR_SOL), 1);
+	add_policy(allow, 0, WORKLOAD, CLIENT, 0, 0, RULE);
+	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", IPPROTO_ICMP, 0, ICMP_ECHO), 1);
+	assert_int_equal(verdict("fd00::2", "fd00::1", IPPROTO_ICMPV6, 0, ICMPV6_ECHO), 1);
+	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", 253, 0, 0), 1);
+	assert_int_equal(verdict("10.0.0.3", "10.0.0.1", IPPROTO_ICMP, 0, ICMP_ECHO), 0);
+	assert_int_equal(bpf_map_delete_elem(allow, &any), 0);
+}
+
+/* shunt_policy_query answers with the hooks' own decision. */
+static void policy_query_answers_like_the_hook(void **state)
+{
+	int fd = bpf_program__fd(skel->progs.shunt_policy_query);
+	struct shunt_policy_query q = {.direction = SHUNT_DIR_INGRESS,
+				       .proto = IPPROTO_TCP,
+				       .port = 8080,
+				       .subject = WORKLOAD,
+				       .peer = CLIENT};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &q, .ctx_size_in = sizeof(q));
+
+	(void)state;
+	assert_int_equal(bpf_prog_test_run_opts(fd, &opts), 0);
+	assert_int_equal(opts.retval, 0);
+	assert_int_equal(q.verdict, SHUNT_VERDICT_ALLOW);
+	assert_int_equal(q.rule, RULE);
+	assert_int_equal(q.isolated, 1);
+	assert_int_equal(q.version, 3);
+	q.port = 9090;
+	assert_int_equal(bpf_prog_test_run_opts(fd, &opts), 0);
+	assert_int_equal(q.verdict, SHUNT_VERDICT_DENY);
+	assert_int_equal(q.rule, 0);
+	assert_int_equal(verdict("10.0.0.2", "10.0.0.1", IPPROTO_TCP, 9090, F_SYN), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +409,9 @@ int main(void)
 	    cmocka_unit_test(loopback_and_own_address_pass),
 	    cmocka_unit_test(deny_rule_is_checked_first),
 	    cmocka_unit_test(only_the_live_generation_counts),
+	    cmocka_unit_test(sctp_init_is_decided_the_rest_passes),
+	    cmocka_unit_test(portless_protocols_need_a_rule_without_ports),
+	    cmocka_unit_test(policy_query_answers_like_the_hook),
 	};
 
 	if (geteuid() != 0) {

@@ -6,6 +6,7 @@
 # 256 MiB each way at once, verified byte by byte at both ends.
 test_integrity_256mib_each_way_goes_through_bypass() {
 	t_setup
+	t_need_bypass
 	local dst veth_before veth_after byp
 	dst="$(t_pod_ip n1-p2):7000"
 	t_snap n1
@@ -26,6 +27,7 @@ test_integrity_256mib_each_way_goes_through_bypass() {
 
 test_ipv6_goes_through_bypass_like_ipv4() {
 	t_setup
+	t_need_bypass
 	local dst
 	dst="[$(t_pod_ip n1-p2 ipv6)]:7001"
 	t_snap n1
@@ -48,6 +50,7 @@ test_mixed_write_sizes_keep_every_byte() {
 # 200 long connections (4 MiB each way) and 200 short ones (1 KiB) at once.
 test_200_parallel_connections_both_directions() {
 	t_setup
+	t_need_bypass
 	local long short
 	long="$(t_pod_ip n1-p2):7003"
 	short="$(t_pod_ip n1-p3):7004"
@@ -106,7 +109,7 @@ test_reset_reaches_the_peer() {
 	t_tt_server n1-p2 "$dst" --count 1 --expect 4M --ack --expect-reset --handshake
 	t_tt_client n1-p1 "$dst" --send 4M --ack --close reset --handshake
 	t_tt_server_wait
-	t_ge "$(t_delta n1 bytes_redirected)" 1 "bytes through the bypass before the reset"
+	! t_bypass_on n1 || t_ge "$(t_delta n1 bytes_redirected)" 1 "bytes through the bypass before the reset"
 }
 
 # Receivers that see redirected data correctly get it through the bypass.
@@ -128,10 +131,10 @@ t_receiver_case() { # METHOD MIN_BYPASS_PERCENT PORT
 # Each server's warm-up connection used the same read method. A reader slower
 # than its writer builds a backlog; past max_backlog the writer is handed to
 # TCP for flow control, so these assert a majority.
-test_receiver_read() { t_setup; t_receiver_case read 50 7010; }
-test_receiver_msg_peek() { t_setup; t_receiver_case peek 30 7011; }
-test_receiver_fionread() { t_setup; t_receiver_case fionread 50 7012; }
-test_receiver_epoll() { t_setup; t_receiver_case epoll 50 7013; }
+test_receiver_read() { t_setup; t_need_bypass; t_receiver_case read 50 7010; }
+test_receiver_msg_peek() { t_setup; t_need_bypass; t_receiver_case peek 30 7011; }
+test_receiver_fionread() { t_setup; t_need_bypass; t_receiver_case fionread 50 7012; }
+test_receiver_epoll() { t_setup; t_need_bypass; t_receiver_case epoll 50 7013; }
 
 # splice() never sees redirected data and MSG_WAITALL is not honoured for
 # it: such receivers are detected and kept on TCP, with every byte intact.
@@ -139,6 +142,7 @@ test_receiver_epoll() { t_setup; t_receiver_case epoll 50 7013; }
 # and out of the sockhash.
 test_receiver_splice_is_kept_on_tcp() {
 	t_setup
+	t_need_bypass
 	t_receiver_case splice 0 7014
 	t_ge "$(t_delta n1 skipped.observing)" 2 "splice server connections kept out of the sockhash"
 }
@@ -146,6 +150,7 @@ test_receiver_splice_is_kept_on_tcp() {
 # kept out of the sockhash entirely (next test).
 test_receiver_msg_waitall_is_kept_on_tcp() {
 	t_setup
+	t_need_bypass
 	t_receiver_case waitall 0 7015
 	t_ge "$(t_delta n1 skipped.blocking)" 1 "MSG_WAITALL server connections kept out"
 }
@@ -156,6 +161,7 @@ test_receiver_msg_waitall_is_kept_on_tcp() {
 # the sockhash, and such a client gets its response like without the mesh.
 test_blocking_reader_after_half_close_gets_its_data() {
 	t_setup
+	t_need_bypass
 	local dst
 	dst="$(t_pod_ip n1-p2):7016"
 	t_snap n1
@@ -169,6 +175,7 @@ test_blocking_reader_after_half_close_gets_its_data() {
 # 10,000 short connections: every side-table entry goes away with its socket.
 test_10000_short_connections_leave_no_entries() {
 	t_setup
+	t_need_bypass
 	local dst
 	dst="$(t_pod_ip n1-p2):7020"
 	t_snap n1
@@ -215,6 +222,7 @@ test_traffic_to_the_host_is_not_touched() {
 test_traffic_to_a_non_mesh_process_is_not_touched() {
 	local T_NO_WARMUP=1
 	t_setup
+	t_need_bypass
 	local dst
 	dst="$(t_pod_ip n1-p2):7032"
 	t_snap n1

@@ -108,21 +108,46 @@ policy_setup() {
 	done
 }
 
-# Runs the table: FROM TARGET PROTO EXPECTED WHY...
+# The workload of each pod of policy_config.
+POLICY_NAMES="n1-p1=default/frontend n1-p2=prod/web n1-p3=prod/db n2-p1=default/batch n2-p2=default/ext n2-p3=prod/cache"
+
+policy_name_of() { local e; for e in $POLICY_NAMES; do [ "${e%%=*}" = "$1" ] && echo "${e#*=}"; done; }
+
+# What `shunt policy check` says (allow or deny) for a pod reaching a pod's
+# address; nothing for other sources and targets (nodes, services).
+policy_check_verdict() { # FROM ADDR:PORT PROTO
+	local from=$1 addr=${2%:*} port=${2##*:} e to=""
+	addr=${addr#[}
+	addr=${addr%]}
+	for e in $POLICY_NAMES; do
+		[ "$(t_pod_ip "${e%%=*}")" = "$addr" ] || [ "$(t_pod_ip "${e%%=*}" ipv6)" = "$addr" ] &&
+			to=${e#*=}
+	done
+	[ -n "$to" ] && [ -n "$(policy_name_of "$from")" ] || return 0
+	t_shunt "$(t_pod_field "$from" node)" policy check --json --from "$(policy_name_of "$from")" \
+		--to "$to" --to-address "$addr" --port "$port" --protocol "$3" | jq -r .verdict
+}
+
+# Runs the table: FROM TARGET PROTO EXPECTED WHY... Between pods, the kernel's
+# own answer to `shunt policy check` must agree with what the packets got.
 policy_table() {
-	local from target proto expect why got failures=0 args
+	local from target proto expect why got failures=0 args check
 	while read -r from target proto expect why; do
 		[ -z "$from" ] || [ "${from:0:1}" = "#" ] && continue
 		args=("$target" --timeout-ms 400)
 		[ "$proto" = udp ] && args+=(--udp)
+		check=$(policy_check_verdict "$from" "$target" "$proto")
 		[ "${from#outside:}" != "$from" ] && from="--outside ${from#outside:}"
 		# shellcheck disable=SC2086
 		got=$(t_probe_outcome $from "${args[@]}")
-		if [ "$got" = "$expect" ]; then
-			t_log "ok    $from -> $target/$proto: $got ($why)"
-		else
+		if [ "$got" != "$expect" ]; then
 			t_log "WRONG $from -> $target/$proto: expected $expect, got $got ($why)"
 			failures=$((failures + 1))
+		elif [ -n "$check" ] && [ "$check" != "$([ "$got" = ok ] && echo allow || echo deny)" ]; then
+			t_log "WRONG $from -> $target/$proto: $got, but shunt policy check says $check ($why)"
+			failures=$((failures + 1))
+		else
+			t_log "ok    $from -> $target/$proto: $got${check:+, policy check: $check} ($why)"
 		fi
 	done
 	[ "$failures" = 0 ] || t_fail "$failures policy cases gave the wrong outcome (see above)"

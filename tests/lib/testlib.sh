@@ -156,6 +156,34 @@ t_tt_client() {
 	[ $rc = 0 ] || t_fail "client failed (rc $rc): $(tail -1 "$T_TMP/client.out")"
 }
 
+# A feature's field from NODE's recorded kernel features (status --json).
+t_feature() { t_shunt "$1" status --json | jq -r --arg f "$2" ".features[] | select(.name == \$f) | .${3:-state}"; }
+
+t_bypass_on() { [ "$(t_feature "${1:-n1}" bypass)" = on ]; }
+
+# Skips the test, naming the reason, when NODE's datapath has the bypass off
+# (a kernel without its receive-side guards, or SHUNT_FEATURES_OFF).
+t_need_bypass() {
+	local node=${1:-n1}
+	t_bypass_on "$node" ||
+		t_skip "the bypass is off on this kernel: $(t_feature "$node" bypass why)"
+}
+
+# Programs, maps and links named shunt_*, as the kernel lists them.
+t_kernel_objects() {
+	{
+		bpftool -j prog show | jq -r '.[] | select(.name // "" | startswith("shunt_")) | "prog \(.name)"'
+		bpftool -j map show | jq -r '.[] | select(.name // "" | startswith("shunt_")) | "map \(.name)"'
+		bpftool -j link show | jq -r '.[] | select(.prog_id != null) | "link \(.id) prog \(.prog_id)"' |
+			while read -r _ id _ prog; do
+				bpftool -j prog show id "$prog" 2>/dev/null | jq -r --arg l "$id" \
+					'select(.name // "" | startswith("shunt_")) | "link \($l) \(.name)"'
+			done
+	} | sort
+}
+
+t_cgroup_progs() { bpftool -j cgroup show "$1" | jq -r '.[] | .name' | sort | tr '\n' ' '; }
+
 # Fails unless A >= B (integers), with a message saying both.
 t_ge() { [ "$1" -ge "$2" ] || t_fail "$3: expected at least $2, got $1"; }
 t_le() { [ "$1" -le "$2" ] || t_fail "$3: expected at most $2, got $1"; }

@@ -5,9 +5,15 @@
  *   shunt-probe serve --name NAME [--tcp ADDR:PORT]... [--udp ADDR:PORT]... [--peers FILE]
  *       answers every TCP connection and UDP datagram with "NAME\n"; with
  *       --peers, appends each TCP peer's address ("ADDR PORT\n") to FILE
- *   shunt-probe connect ADDR:PORT [--udp] [--count N] [--timeout-ms MS]
+ *   shunt-probe connect ADDR:PORT [--udp|--sctp] [--count N] [--timeout-ms MS]
  *       tries N times; prints one JSON line: how many attempts ended how,
  *       which server names answered, and what getpeername() showed
+ *   shunt-probe reach [--udp|--sctp] [--timeout-ms MS] NAME=ADDR:PORT...
+ *       tries every target once, all at the same time, and prints a line
+ *       "NAME OUTCOME" for each (ok only when the server answered)
+ *
+ * serve also takes --sctp ADDR:PORT (an SCTP listener, one-to-one style);
+ * where the kernel has no SCTP it says so and serves the rest.
  *
  * Outcomes: ok, eperm, refused, timeout, other. A denied connect is eperm at
  * once (egress policy), a dropped SYN or datagram is a timeout (ingress).
@@ -48,7 +54,7 @@ static int serve(int argc, char **argv)
 	for (i = 2; i < argc; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len;
-		bool is_udp;
+		bool is_udp, is_sctp;
 		int fd;
 
 		if (!strcmp(argv[i], "--name") && i + 1 < argc) {
@@ -62,7 +68,9 @@ static int serve(int argc, char **argv)
 			continue;
 		}
 		is_udp = !strcmp(argv[i], "--udp");
-		if ((!is_udp && strcmp(argv[i], "--tcp")) || i + 1 >= argc || nfds == MAX_FDS) {
+		is_sctp = !strcmp(argv[i], "--sctp");
+		if ((!is_udp && !is_sctp && strcmp(argv[i], "--tcp")) || i + 1 >= argc ||
+		    nfds == MAX_FDS) {
 			fprintf(
 			    stderr,
 			    "usage: shunt-probe serve --name N [--tcp A:P]... [--udp A:P]...\n");
@@ -72,7 +80,13 @@ static int serve(int argc, char **argv)
 			fprintf(stderr, "shunt-probe: bad address %s\n", argv[i]);
 			return 2;
 		}
-		fd = socket(ss.ss_family, is_udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+		fd = socket(ss.ss_family, is_udp ? SOCK_DGRAM : SOCK_STREAM,
+			    is_sctp ? IPPROTO_SCTP : 0);
+		if (fd < 0 && is_sctp) {
+			fprintf(stderr, "shunt-probe: no SCTP here (%s); not serving %s\n",
+				strerror(errno), argv[i]);
+			continue;
+		}
 		if (fd < 0)
 			die("socket");
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -181,15 +195,16 @@ static void format_peer(const struct sockaddr_storage *ss, char *buf, size_t len
 }
 
 /* One attempt; fills NAME with the server's answer on success. */
-static void attempt(const struct sockaddr_storage *to, socklen_t tolen, bool udp, int timeout_ms,
-		    struct tally *t)
+static void attempt(const struct sockaddr_storage *to, socklen_t tolen, bool udp, bool sctp,
+		    int timeout_ms, struct tally *t)
 {
 	struct pollfd pfd = {.events = POLLIN};
 	char buf[128] = "";
 	ssize_t n = -1;
 	int fd, err;
 
-	fd = socket(to->ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0);
+	fd = socket(to->ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK,
+		    sctp ? IPPROTO_SCTP : 0);
 	if (fd < 0)
 		die("socket");
 	pfd.fd = fd;
@@ -262,7 +277,7 @@ static int connect_cmd(int argc, char **argv)
 	struct sockaddr_storage to;
 	struct tally t = {0};
 	int count = 1, timeout_ms = 500, i;
-	bool udp = false;
+	bool udp = false, sctp = false;
 	socklen_t len;
 
 	if (argc < 3 || netaddr_parse(argv[2], &to, &len)) {
@@ -273,6 +288,8 @@ static int connect_cmd(int argc, char **argv)
 	for (i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--udp"))
 			udp = true;
+		else if (!strcmp(argv[i], "--sctp"))
+			sctp = true;
 		else if (!strcmp(argv[i], "--count") && i + 1 < argc)
 			count = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
@@ -283,7 +300,7 @@ static int connect_cmd(int argc, char **argv)
 		}
 	}
 	for (i = 0; i < count; i++)
-		attempt(&to, len, udp, timeout_ms, &t);
+		attempt(&to, len, udp, sctp, timeout_ms, &t);
 	printf("{\"ok\":%u,\"eperm\":%u,\"refused\":%u,\"timeout\":%u,\"other\":%u,\"peer\":\"%s\","
 	       "\"servers\":{",
 	       t.ok, t.eperm, t.refused, t.timeout, t.other, t.peer);
@@ -293,12 +310,140 @@ static int connect_cmd(int argc, char **argv)
 	return 0;
 }
 
+#define MAX_TARGETS 64
+
+enum reach_state { R_CONNECTING, R_WAITING, R_DONE };
+
+struct target {
+	const char *name;
+	struct sockaddr_storage to;
+	socklen_t len;
+	int fd;
+	enum reach_state state;
+	const char *outcome;
+};
+
+static const char *errno_outcome(int err)
+{
+	return err == EPERM ? "eperm" : err == ECONNREFUSED ? "refused" : "other";
+}
+
+/* Starts the attempt: a connect in progress, or a datagram sent. */
+static void reach_start(struct target *t, bool udp, bool sctp)
+{
+	t->fd = socket(t->to.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK,
+		       sctp ? IPPROTO_SCTP : 0);
+	if (t->fd < 0) {
+		t->state = R_DONE;
+		t->outcome = errno == EPROTONOSUPPORT ? "unsupported" : "other";
+		return;
+	}
+	if (udp) {
+		t->state = R_WAITING;
+		if (sendto(t->fd, "ping", 4, 0, (struct sockaddr *)&t->to, t->len) < 0) {
+			t->state = R_DONE;
+			t->outcome = errno_outcome(errno);
+		}
+		return;
+	}
+	t->state = R_CONNECTING;
+	if (connect(t->fd, (struct sockaddr *)&t->to, t->len) && errno != EINPROGRESS) {
+		t->state = R_DONE;
+		t->outcome = errno_outcome(errno);
+	}
+}
+
+/* Moves T on after poll said REVENTS. */
+static void reach_step(struct target *t, short revents)
+{
+	char buf[128];
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	ssize_t n;
+
+	if (t->state == R_CONNECTING) {
+		getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+		if (err) {
+			t->state = R_DONE;
+			t->outcome = errno_outcome(err);
+		} else {
+			t->state = R_WAITING;
+		}
+		return;
+	}
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return;
+	n = recv(t->fd, buf, sizeof(buf), 0);
+	t->state = R_DONE;
+	/* A stream closed without an answer: refused past the proxy. */
+	t->outcome = n > 0 ? "ok" : n == 0 ? "closed" : errno_outcome(errno);
+}
+
+static int reach_cmd(int argc, char **argv)
+{
+	struct target targets[MAX_TARGETS];
+	struct pollfd pfds[MAX_TARGETS];
+	int n = 0, timeout_ms = 500, i, left;
+	bool udp = false, sctp = false;
+	struct timespec t0, now;
+
+	for (i = 2; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+
+		if (!strcmp(argv[i], "--udp") || !strcmp(argv[i], "--sctp")) {
+			udp |= argv[i][2] == 'u';
+			sctp |= argv[i][2] == 's';
+		} else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) {
+			timeout_ms = atoi(argv[++i]);
+		} else if (eq && n < MAX_TARGETS &&
+			   !netaddr_parse(eq + 1, &targets[n].to, &targets[n].len)) {
+			*eq = 0;
+			targets[n].name = argv[i];
+			targets[n++].outcome = "timeout";
+		} else {
+			fprintf(stderr, "usage: shunt-probe reach [--udp|--sctp] [--timeout-ms MS] "
+					"NAME=ADDR:PORT...\n");
+			return 2;
+		}
+	}
+	for (i = 0; i < n; i++)
+		reach_start(&targets[i], udp, sctp);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long waited;
+
+		for (i = 0, left = 0; i < n; i++) {
+			pfds[i] = (struct pollfd){
+			    .fd = targets[i].state == R_DONE ? -1 : targets[i].fd,
+			    .events = targets[i].state == R_CONNECTING ? POLLOUT : POLLIN};
+			left += targets[i].state != R_DONE;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (!left || waited >= timeout_ms)
+			break;
+		if (poll(pfds, (nfds_t)n, (int)(timeout_ms - waited)) < 0 && errno != EINTR)
+			die("poll");
+		for (i = 0; i < n; i++)
+			if (pfds[i].fd >= 0 && pfds[i].revents)
+				reach_step(&targets[i], pfds[i].revents);
+	}
+	for (i = 0; i < n; i++) {
+		printf("%s %s\n", targets[i].name, targets[i].outcome);
+		if (targets[i].fd >= 0)
+			close(targets[i].fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
 		return serve(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "connect"))
 		return connect_cmd(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "reach"))
+		return reach_cmd(argc, argv);
 	fprintf(stderr, "usage: shunt-probe serve ... | connect ADDR:PORT ...\n");
 	return 2;
 }
