@@ -32,9 +32,16 @@ ifeq ($(STATIC),1)
 LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -lnghttp2 -lssl -lcrypto
 endif
 
+# Layers, top to bottom: a layer includes only the layers after it
+# (scripts/check-layers.sh enforces it; docs in README "Design"). Each is a
+# static library, linked in this order.
+AGENT_LAYERS := cli control proxy sources identity model
+LAYER_DIRS := $(patsubst %,userspace-agent/%,$(AGENT_LAYERS)) loader userspace-agent/common
+LAYER_LIBS := $(foreach d,$(LAYER_DIRS),$(OUTPUT)/lib/libshunt-$(notdir $(d)).a)
+layer_objs = $(patsubst %.c,$(OUTPUT)/obj/%.o,$(wildcard $(1)/*.c))
 LOADER_SRCS := $(wildcard loader/*.c)
-AGENT_SRCS := $(wildcard userspace-agent/*.c)
-AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LOADER_SRCS) $(AGENT_SRCS))
+AGENT_SRCS := $(foreach d,$(LAYER_DIRS),$(wildcard $(d)/*.c))
+AGENT_HDRS := $(foreach d,$(LAYER_DIRS),$(wildcard $(d)/*.h))
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_OBJS))
 
 TOOLS := tt perf probe hold h2connect
@@ -49,7 +56,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 .DELETE_ON_ERROR:
 .SECONDARY:
 .PHONY: all deps vmlinux clean test test-unit test-integration test-kernels demo bench format \
-	format-check fuzz fuzz-apply
+	format-check fuzz fuzz-apply check-layers
 
 all: $(BIN)/shunt $(TOOL_BINS)
 
@@ -86,9 +93,20 @@ $(OUTPUT)/obj/%.o: %.c $(SKELS) | $(OUTPUT)/obj
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BIN)/shunt: $(AGENT_OBJS) | $(BIN)
+define layer_lib
+$(OUTPUT)/lib/libshunt-$(notdir $(1)).a: $(call layer_objs,$(1))
+	$$(call msg,AR,$$@)
+	$$(Q)mkdir -p $$(@D)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(LAYER_DIRS),$(eval $(call layer_lib,$(d))))
+
+$(BIN)/shunt: $(LAYER_LIBS) | $(BIN)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LAYER_LIBS) $(LDLIBS) -o $@
+
+check-layers:
+	$(Q)scripts/check-layers.sh
 
 $(BIN)/shunt-%: tests/tools/%.c $(wildcard tests/tools/*.h) | $(BIN)
 	$(call msg,TOOL,$@)
@@ -99,20 +117,30 @@ $(BIN)/shunt-h2connect: tests/tools/h2connect.c $(wildcard tests/tools/*.h) | $(
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lnghttp2 -lssl -lcrypto
 
-# Unit tests run under ASan and UBSan; they link the userspace sources they
-# test, never the whole CLI.
-$(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_HELPERS) $(wildcard tests/unit/*.h) $(LOADER_SRCS) \
-		$(AGENT_SRCS) $(SKELS) | $(OUTPUT)/unit
+# Unit tests run under ASan and UBSan; they link the layers' sources
+# (sanitized), so a test pulls in only what its code reaches.
+SAN_LIBS := $(foreach d,$(LAYER_DIRS),$(OUTPUT)/san/libshunt-$(notdir $(d)).a)
+define san_lib
+$(OUTPUT)/san/libshunt-$(notdir $(1)).a: $(patsubst %.c,$(OUTPUT)/san/%.o,$(wildcard $(1)/*.c))
+	$$(call msg,AR,$$@)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(LAYER_DIRS),$(eval $(call san_lib,$(d))))
+
+$(OUTPUT)/san/%.o: %.c $(SKELS)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_HELPERS) $(wildcard tests/unit/*.h) $(SAN_LIBS) | $(OUTPUT)/unit
 	$(call msg,UNIT,$@)
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(SAN_FLAGS) -Itests/unit $< $(UNIT_HELPERS) \
-		$(filter-out userspace-agent/main.c,$(LOADER_SRCS) $(AGENT_SRCS)) \
-		$(LDLIBS) -lcmocka -o $@
+		$(SAN_LIBS) $(LDLIBS) -lcmocka -o $@
 
 # BPF program tests (BPF_PROG_TEST_RUN) are built the same way.
-$(OUTPUT)/unit/%: tests/bpf/%.c $(LOADER_SRCS) $(AGENT_SRCS) $(SKELS) | $(OUTPUT)/unit
+$(OUTPUT)/unit/%: tests/bpf/%.c $(SAN_LIBS) | $(OUTPUT)/unit
 	$(call msg,BPFTEST,$@)
-	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(SAN_FLAGS) $< \
-		$(filter-out userspace-agent/main.c,$(LOADER_SRCS) $(AGENT_SRCS)) \
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(SAN_FLAGS) $< $(SAN_LIBS) \
 		$(LDLIBS) -lcmocka -o $@
 
 test-unit: $(patsubst %,$(OUTPUT)/unit/%,$(UNIT_TESTS) $(BPF_TESTS))
@@ -137,11 +165,10 @@ bench: deps
 # libFuzzer on the config parser. `make fuzz` runs FUZZ_SECONDS (default 60)
 # and adds what it finds to tests/fuzz/corpus; the tests replay that corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := userspace-agent/mesh_config.c $(wildcard userspace-agent/cfg_*.c) \
-	userspace-agent/mesh_plan.c $(wildcard userspace-agent/plan_*.c) userspace-agent/arena.c \
-	userspace-agent/keymap.c \
-	userspace-agent/addr.c userspace-agent/netns.c loader/mounts.c userspace-agent/log.c
-$(BIN)/shunt-fuzz-config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(wildcard userspace-agent/*.h) | $(BIN)
+FUZZ_SRCS := $(foreach d,model sources common,$(wildcard userspace-agent/$(d)/*.c)) \
+	userspace-agent/control/mesh_plan.c $(wildcard userspace-agent/control/plan_*.c) \
+	loader/mounts.c
+$(BIN)/shunt-fuzz-config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(AGENT_HDRS) | $(BIN)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all $< $(FUZZ_SRCS) -lyaml -lbpf -o $@
@@ -156,9 +183,10 @@ fuzz: $(BIN)/shunt-fuzz-config
 # fuzzer's bytes drive the config generator (longer inputs, more steps and
 # bigger configs, hence no length ramp). `make fuzz-apply` runs
 # FUZZ_SECONDS; its corpus stays in $(OUTPUT)/fuzz-apply.
-FUZZ_APPLY_SRCS := $(FUZZ_SRCS) userspace-agent/mesh_apply.c userspace-agent/mesh_target_bpf.c \
+FUZZ_APPLY_SRCS := $(FUZZ_SRCS) userspace-agent/control/mesh_apply.c \
+	userspace-agent/control/mesh_target_bpf.c \
 	loader/pins.c $(UNIT_HELPERS)
-$(BIN)/shunt-fuzz-apply: tests/fuzz/fuzz_apply.c $(FUZZ_APPLY_SRCS) $(wildcard userspace-agent/*.h) \
+$(BIN)/shunt-fuzz-apply: tests/fuzz/fuzz_apply.c $(FUZZ_APPLY_SRCS) $(AGENT_HDRS) \
 		$(wildcard tests/unit/*.h) | $(BIN)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit \
@@ -180,4 +208,4 @@ clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
 
--include $(wildcard $(OUTPUT)/obj/*/*.d)
+-include $(shell find $(OUTPUT)/obj $(OUTPUT)/san -name '*.d' 2>/dev/null)

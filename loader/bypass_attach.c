@@ -9,7 +9,7 @@
 #include <bpf/libbpf.h>
 
 #include "bypass.skel.h"
-#include "log.h"
+#include "common/log.h"
 #include "trial.h"
 
 const struct shunt_attachment shunt_bypass_attachments[] = {

@@ -13,10 +13,10 @@
 
 #include "bypass.skel.h"
 #include "bypass_attach.h"
-#include "log.h"
+#include "common/log.h"
 #include "mesh_loader.h"
 #include "mounts.h"
-#include "netns.h"
+#include "common/netns.h"
 #include "socks_report.h"
 
 /*

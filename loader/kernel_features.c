@@ -10,7 +10,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
+#include "common/log.h"
 
 /* Indexed by enum shunt_feature; docs/kernels.md has the same table. */
 static const struct shunt_feature_info infos[SHUNT_FEAT_MAX] = {

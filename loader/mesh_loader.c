@@ -9,7 +9,7 @@
 #include <linux/types.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
+#include "common/log.h"
 #include "mesh_shared.h"
 #include "mesh.skel.h"
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
-#include "log.h"
+#include "common/log.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "log.h"
+#include "common/log.h"
 
 static int join(char *buf, size_t len, const char *a, const char *b)
 {
@@ -34,6 +34,13 @@ int shunt_pins_init(struct shunt_pins *pins, const char *root)
 	if (!err)
 		err = join(pins->links, sizeof(pins->links), pins->root, "links");
 	return err;
+}
+
+int shunt_run_dir(const struct shunt_pins *pins, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s%s", SHUNT_RUN_ROOT, pins->root);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 int shunt_pin_path(char *buf, size_t len, const char *dir, const char *name)

@@ -11,6 +11,9 @@
 #include <stddef.h>
 
 #define SHUNT_DEFAULT_PIN_ROOT "/sys/fs/bpf/shunt"
+/* Files of an instance (bpffs holds no regular files): this, then the pin
+ * root's own path, e.g. /run/shunt/sys/fs/bpf/shunt/model.json. */
+#define SHUNT_RUN_ROOT "/run/shunt"
 
 struct shunt_pins {
 	char root[PATH_MAX / 4];
@@ -25,6 +28,8 @@ int shunt_pins_init(struct shunt_pins *pins, const char *root);
 int shunt_pin_path(char *buf, size_t len, const char *dir, const char *name);
 /* Removes the pin DIR/NAME; a missing pin is fine. 0 or -errno. */
 int shunt_unpin(const char *dir, const char *name);
+/* The instance's run directory (SHUNT_RUN_ROOT + root) into BUF. */
+int shunt_run_dir(const struct shunt_pins *pins, char *buf, size_t len);
 /* Opens a pinned map of this instance by name; returns fd or -errno. */
 int shunt_pinned_map_fd(const struct shunt_pins *pins, const char *name);
 

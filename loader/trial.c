@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
 
 #define TRIAL_MAX_ENTRIES 64
 

@@ -27,7 +27,7 @@
 #include <bpf/libbpf.h>
 #include <cmocka.h>
 
-#include "addr.h"
+#include "common/addr.h"
 #include "mesh.skel.h"
 #include "mesh_shared.h"
 

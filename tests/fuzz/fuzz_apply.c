@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "apply_diff.h"
-#include "log.h"
+#include "common/log.h"
 
 #define MAX_STEPS 24
 

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mesh_config.h"
-#include "mesh_plan.h"
+#include "model/mesh_config.h"
+#include "sources/yaml_source.h"
+#include "control/mesh_plan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

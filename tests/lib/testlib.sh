@@ -9,11 +9,13 @@
 # returning.
 
 REPO=${REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# SHUNT_BIN: run the suite against another build of shunt (e.g. under ASan).
-SHUNT=${SHUNT_BIN:-$REPO/.output/bin/shunt}
-TT=$REPO/.output/bin/shunt-tt
+# SHUNT_OUTPUT: another build directory (make OUTPUT=...); SHUNT_BIN: another
+# build of shunt alone (e.g. under ASan).
+SHUNT_OUTPUT=${SHUNT_OUTPUT:-$REPO/.output}
+SHUNT=${SHUNT_BIN:-$SHUNT_OUTPUT/bin/shunt}
+TT=$SHUNT_OUTPUT/bin/shunt-tt
 export SHUNT_CLUSTER_PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-test}
-export SHUNT_CLUSTER_DIR=${SHUNT_CLUSTER_DIR:-$REPO/.output/test-cluster}
+export SHUNT_CLUSTER_DIR=${SHUNT_CLUSTER_DIR:-$SHUNT_OUTPUT/test-cluster}
 CLUSTER="$REPO/scripts/cluster.sh"
 STATE=$SHUNT_CLUSTER_DIR/cluster.json
 T_TMP=$(mktemp -d /tmp/shunt-test.XXXXXX)
@@ -203,9 +205,9 @@ t_wait_for() {
 MiB=$((1024 * 1024))
 
 # ---- the node agent and reachability probes --------------------------------
-PROBE=$REPO/.output/bin/shunt-probe
-HOLD=$REPO/.output/bin/shunt-hold
-H2CONNECT=$REPO/.output/bin/shunt-h2connect
+PROBE=$SHUNT_OUTPUT/bin/shunt-probe
+HOLD=$SHUNT_OUTPUT/bin/shunt-hold
+H2CONNECT=$SHUNT_OUTPUT/bin/shunt-h2connect
 MESH_CONFIG=$SHUNT_CLUSTER_DIR/mesh.yaml
 
 # Starts the agent of NODE on CONFIG (default: the cluster's own) and waits

@@ -26,9 +26,10 @@
 #include <string.h>
 
 #include "mem_target.h"
-#include "mesh_apply.h"
-#include "mesh_config.h"
-#include "mesh_plan.h"
+#include "control/mesh_apply.h"
+#include "model/mesh_config.h"
+#include "sources/yaml_source.h"
+#include "control/mesh_plan.h"
 
 /* Numbers from the path strings: no real cgroup or netns is needed. */
 static __u64 path_hash(const char *salt, const char *path)

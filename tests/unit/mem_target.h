@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "mesh_apply.h"
+#include "control/mesh_apply.h"
 
 struct mem_target;
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "addr.h"
+#include "common/addr.h"
 
 static void ipv4_becomes_v4_mapped(void **state)
 {

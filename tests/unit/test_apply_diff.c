@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "apply_diff.h"
-#include "log.h"
+#include "common/log.h"
 
 #define SEEDS 60
 #define STEPS 15

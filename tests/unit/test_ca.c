@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "ca.h"
+#include "identity/ca.h"
 
 static char root[64];
 

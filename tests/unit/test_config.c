@@ -15,9 +15,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "addr.h"
-#include "mesh_config.h"
-#include "mesh_plan.h"
+#include "common/addr.h"
+#include "model/mesh_config.h"
+#include "sources/yaml_source.h"
+#include "control/mesh_plan.h"
 
 #define INVALID_DIR "tests/configs/invalid"
 #define EXAMPLE	    "tests/configs/valid/example.yaml"

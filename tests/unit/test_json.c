@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "json.h"
+#include "common/json.h"
 
 static char *render(void (*build)(struct shunt_json *))
 {

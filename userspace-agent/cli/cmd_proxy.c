@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* shunt proxy: the node's mTLS proxy for cross-node connections. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/log.h"
+#include "proxy/proxy.h"
+
+int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"ca", required_argument, NULL, 'a'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"cert-lifetime", required_argument, NULL, 'l'},
+	    {"metrics", required_argument, NULL, 'm'},
+	    {"idle-timeout", required_argument, NULL, 'i'},
+	    {"log-text", no_argument, NULL, 'x'},
+	    {},
+	};
+	struct proxy_opts o = {.metrics = "127.0.0.1:9465"};
+	char host[256];
+	unsigned int n;
+	bool json = true;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			o.config = optarg;
+			break;
+		case 'n':
+			o.node = optarg;
+			break;
+		case 'a':
+			o.ca_dir = optarg;
+			break;
+		case 't':
+			if (cli_parse_u32(optarg, &n) || !n || n > 256) {
+				pr_err("--threads needs 1 to 256");
+				return -EINVAL;
+			}
+			o.threads = (int)n;
+			break;
+		case 'l':
+			/* Short ones are for tests of renewal; an hour or more in use. */
+			if (cli_parse_u32(optarg, &n) || n < 10) {
+				pr_err("--cert-lifetime needs at least 10 seconds");
+				return -EINVAL;
+			}
+			o.cert_lifetime_s = n;
+			break;
+		case 'x':
+			json = false;
+			break;
+		case 'm':
+			o.metrics = optarg;
+			break;
+		case 'i':
+			if (cli_parse_u32(optarg, &n) || !n) {
+				pr_err("--idle-timeout needs a number of seconds");
+				return -EINVAL;
+			}
+			o.idle_timeout_s = n;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (!o.config || !o.ca_dir || optind != argc)
+		goto usage;
+	if (!o.node) {
+		if (gethostname(host, sizeof(host)))
+			return -errno;
+		host[sizeof(host) - 1] = 0;
+		o.node = host;
+	}
+	shunt_log_set_json(json);
+	return proxy_run(&cli->pins, &o);
+usage:
+	fprintf(stderr, "usage: shunt proxy --config FILE --ca DIR [--node NAME] [--threads N] "
+			"[--cert-lifetime SECONDS] [--metrics ADDR:PORT|none] [--idle-timeout "
+			"SECONDS] [--log-text]\n");
+	return -EINVAL;
+}

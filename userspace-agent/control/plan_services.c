@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Services -> map entries: a service port per address family, its backends
+ * with cumulative weights for the kernel's binary search. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/addr.h"
+#include "plan_compiler.h"
+
+/* The address of W in the VIP's family, or NULL. */
+static const __u8 *address_like(const struct cfg_workload *w, const struct cfg_prefix *vip)
+{
+	size_t i;
+
+	for (i = 0; i < w->naddrs; i++)
+		if (w->addrs[i].v4 == vip->v4)
+			return w->addrs[i].addr;
+	return NULL;
+}
+
+static int workload_index(const struct compiler *c, const char *ns, const char *name)
+{
+	char key[160];
+	size_t len = (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name), idx;
+
+	return keymap_get(&c->by_name, key, len, &idx) ? (int)idx : -1;
+}
+
+static int push_backend(struct compiler *c, __u32 svc_id, __u32 *count, __u32 *total,
+			const __u8 *addr, __u16 port, __u32 weight, __u32 ident)
+{
+	struct shunt_backend_key key = {.service = svc_id, .index = *count};
+	struct shunt_backend b = {.port = port, .identity = ident};
+
+	if (!weight)
+		return 0; /* drained: never picked */
+	*total += weight;
+	b.weight_end = *total;
+	memcpy(b.addr, addr, 16);
+	(*count)++;
+	return kv_push(&c->plan->maps[PLAN_BACKENDS], &key, &b);
+}
+
+/* One service port id per (service, port, address family). */
+int plan_services(struct compiler *c)
+{
+	const struct mesh_config *cfg = c->cfg;
+	__u32 next_id = 1;
+	size_t i, p, v, b, w;
+	int err;
+
+	for (i = 0; i < cfg->nservices; i++) {
+		const struct cfg_service *s = &cfg->services[i];
+
+		for (p = 0; p < s->nports; p++) {
+			const struct cfg_service_port *sp = &s->ports[p];
+			__u32 ids[2] = {0, 0}; /* by family: [0] IPv6, [1] IPv4 */
+			__u32 counts[2] = {0, 0}, totals[2] = {0, 0};
+
+			for (v = 0; v < s->nvips; v++) {
+				const struct cfg_prefix *vip = &s->vips[v];
+				int fam = vip->v4;
+				struct shunt_service_key key = {.proto = sp->proto,
+								.port = sp->port};
+				struct shunt_service value;
+
+				if (!ids[fam]) {
+					ids[fam] = next_id++;
+					if ((err = plan_add_name(
+						 c, SHUNT_NAME_SERVICE, ids[fam], "%s/%s:%u/%s",
+						 s->ns, s->name, sp->port,
+						 sp->proto == SHUNT_PROTO_TCP ? "tcp" : "udp")))
+						return err;
+					const struct cfg_selector sel = {.match_labels =
+									     s->selector};
+					const struct wl_list *cand =
+					    plan_candidates(c, s->ns, &sel);
+					size_t ci;
+
+					for (ci = 0; s->has_selector && ci < cand->n; ci++) {
+						const struct cfg_workload *wl;
+						const __u8 *addr;
+
+						w = cand->items[ci];
+						wl = &cfg->workloads[w];
+						addr = address_like(wl, vip);
+						if (!cfg_labels_subset(&s->selector, &wl->labels) ||
+						    !addr)
+							continue;
+						if (counts[fam] == SHUNT_MAX_SERVICE_BACKENDS)
+							return plan_fail_at(
+							    c, s->pos,
+							    "service %s/%s selects more "
+							    "than %d backends",
+							    s->ns, s->name,
+							    SHUNT_MAX_SERVICE_BACKENDS);
+						if ((err = push_backend(
+							 c, ids[fam], &counts[fam], &totals[fam],
+							 addr, sp->target_port, 1, c->ids[w])))
+							return err;
+					}
+					for (b = 0; b < s->nbackends; b++) {
+						const struct cfg_backend *be = &s->backends[b];
+						const __u8 *addr = be->addr.addr;
+						__u32 ident = 0;
+
+						if (be->workload) {
+							int wi =
+							    workload_index(c, s->ns, be->workload);
+
+							addr =
+							    address_like(&cfg->workloads[wi], vip);
+							ident = c->ids[wi];
+						} else if (be->addr.v4 != vip->v4) {
+							addr = NULL;
+						}
+						if (addr &&
+						    (err = push_backend(
+							 c, ids[fam], &counts[fam], &totals[fam],
+							 addr, sp->target_port, be->weight, ident)))
+							return err;
+					}
+				}
+				value = (struct shunt_service){
+				    .id = ids[fam],
+				    .backends = counts[fam],
+				    .total_weight = totals[fam],
+				};
+				memcpy(key.addr, vip->addr, 16);
+				if ((err = kv_push(&c->plan->maps[PLAN_SERVICES], &key, &value)))
+					return err;
+			}
+		}
+	}
+	c->plan->nservices = cfg->nservices;
+	return 0;
+}

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The mesh config: a YAML file that mirrors Kubernetes objects (namespaces,
+ * workloads ~ pods, services, NetworkPolicy plus explicit deny rules).
+ * docs/config.md describes every key. Parsing checks everything a config
+ * can get wrong by itself; what needs the node (cgroups, netns) is checked
+ * when it is compiled for one node.
+ */
+#ifndef SHUNT_MESH_CONFIG_H
+#define SHUNT_MESH_CONFIG_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/arena.h"
+
+struct cfg_pos {
+	unsigned int line, col; /* 1-based */
+};
+
+struct cfg_label {
+	const char *key, *value;
+};
+
+struct cfg_labels {
+	struct cfg_label *items;
+	size_t n;
+};
+
+enum cfg_match_op { CFG_OP_IN, CFG_OP_NOT_IN, CFG_OP_EXISTS, CFG_OP_DOES_NOT_EXIST };
+
+struct cfg_match_expr {
+	const char *key;
+	enum cfg_match_op op;
+	const char **values;
+	size_t nvalues;
+};
+
+/* A Kubernetes label selector; an empty one selects everything. */
+struct cfg_selector {
+	struct cfg_labels match_labels;
+	struct cfg_match_expr *exprs;
+	size_t nexprs;
+};
+
+struct cfg_prefix {
+	__u8 addr[16];	  /* v4-mapped for IPv4 */
+	unsigned int len; /* over the 16 bytes: IPv4 /24 is 96 + 24 */
+	bool v4;
+};
+
+enum cfg_peer_kind { CFG_PEER_PODS, CFG_PEER_IPBLOCK, CFG_PEER_IDENTITY };
+
+struct cfg_peer {
+	enum cfg_peer_kind kind;
+	/* CFG_PEER_PODS: either selector may be absent (NULL). */
+	struct cfg_selector *pods, *namespaces;
+	/* CFG_PEER_IPBLOCK */
+	struct cfg_prefix cidr;
+	struct cfg_prefix *except;
+	size_t nexcept;
+	/* CFG_PEER_IDENTITY */
+	const char *sa_namespace, *sa_name;
+};
+
+struct cfg_port {
+	__u8 proto; /* 6, 17 or 132; 0 only when no protocol and no port */
+	__u16 port; /* 0: every port (or a named one) */
+	__u16 end_port;
+	const char *name; /* a named port: resolved on each destination pod */
+};
+
+enum cfg_rule_kind { CFG_INGRESS, CFG_EGRESS, CFG_INGRESS_DENY, CFG_EGRESS_DENY, CFG_RULE_KINDS };
+
+struct cfg_rule {
+	struct cfg_peer *peers; /* none: every peer */
+	size_t npeers;
+	struct cfg_port *ports; /* none: every port and protocol */
+	size_t nports;
+	struct cfg_pos pos;
+};
+
+struct cfg_policy {
+	const char *name, *ns;
+	struct cfg_selector subject;
+	bool isolates[2]; /* by enum shunt_direction: policyTypes */
+	struct cfg_rule *rules[CFG_RULE_KINDS];
+	size_t nrules[CFG_RULE_KINDS];
+	struct cfg_pos pos;
+};
+
+enum cfg_mtls { CFG_MTLS_UNSET, CFG_MTLS_PERMISSIVE, CFG_MTLS_STRICT };
+
+struct cfg_namespace {
+	const char *name;
+	struct cfg_labels labels;
+	enum cfg_mtls mtls; /* overrides the mesh-wide mode */
+	struct cfg_pos pos;
+};
+
+#define CFG_MAX_ADDRS 8
+
+/* A container port, as in a pod spec: what named ports in policies mean. */
+struct cfg_container_port {
+	const char *name; /* NULL: unnamed */
+	__u16 port;
+	__u8 proto;
+};
+
+struct cfg_workload {
+	const char *name, *ns, *service_account, *node, *netns, *cgroup;
+	struct cfg_labels labels;
+	struct cfg_prefix addrs[CFG_MAX_ADDRS]; /* len 128 */
+	size_t naddrs;
+	struct cfg_container_port *ports;
+	size_t nports;
+	struct cfg_pos pos;
+};
+
+struct cfg_backend {
+	const char *workload;	/* name in the service's namespace, or NULL */
+	struct cfg_prefix addr; /* when no workload */
+	__u32 weight;
+	struct cfg_pos pos;
+};
+
+struct cfg_service_port {
+	const char *name;
+	__u16 port, target_port;
+	__u8 proto;
+	const char *app_protocol; /* tcp, http or grpc */
+};
+
+struct cfg_service {
+	const char *name, *ns;
+	struct cfg_prefix vips[CFG_MAX_ADDRS];
+	size_t nvips;
+	struct cfg_service_port *ports;
+	size_t nports;
+	bool has_selector;
+	struct cfg_labels selector;
+	struct cfg_backend *backends;
+	size_t nbackends;
+	struct cfg_pos pos;
+};
+
+/* A node and its proxy (docs/proxy.md): where its pods reach the outbound
+ * proxy (IPv4), and where other nodes' proxies reach its inbound one. */
+struct cfg_endpoint {
+	__u8 addr[16];
+	__u16 port;
+};
+
+struct cfg_node {
+	const char *name;
+	bool has_proxy, has_outbound6;
+	struct cfg_endpoint outbound, outbound6, inbound;
+	/* Where the proxy runs, both optional: with them its pod-facing
+	 * sockets take the same-node bypass (docs/proxy.md). */
+	const char *proxy_netns, *proxy_cgroup;
+	/* sourceAddress: the inbound proxy connects to workloads from the
+	 * client workload's address (client, the default: a transparent
+	 * socket) or from its own pod-facing one (node). */
+	bool source_from_node;
+	struct cfg_pos pos;
+};
+
+#define CFG_MAX_WARNINGS 32
+
+struct mesh_config {
+	struct shunt_arena arena;
+	const char *path;
+	const char *trust_domain; /* for SPIFFE identities; default cluster.local */
+	enum cfg_mtls mtls;	  /* mesh-wide; default permissive */
+	struct cfg_node *nodes;
+	size_t nnodes;
+	struct cfg_namespace *namespaces;
+	size_t nnamespaces;
+	struct cfg_workload *workloads;
+	size_t nworkloads;
+	struct cfg_service *services;
+	size_t nservices;
+	struct cfg_policy *policies;
+	size_t npolicies;
+	/* What was accepted but worth saying ("FILE:LINE:COL: ..."). */
+	const char *warnings[CFG_MAX_WARNINGS];
+	size_t nwarnings, warnings_dropped;
+};
+
+/* Where parsing or checking stopped, for FILE:LINE:COL: MESSAGE. */
+struct cfg_error {
+	char msg[512];
+};
+
+void mesh_config_free(struct mesh_config *cfg);
+
+/* The port named NAME of W for PROTO; 0 when W has none. */
+__u16 cfg_workload_port(const struct cfg_workload *w, const char *name, __u8 proto);
+
+/* Selector matching, shared with the compiler. */
+bool cfg_selector_matches(const struct cfg_selector *sel, const struct cfg_labels *labels);
+bool cfg_labels_subset(const struct cfg_labels *want, const struct cfg_labels *labels);
+const struct cfg_namespace *cfg_namespace_find(const struct mesh_config *cfg, const char *name);
+const struct cfg_node *cfg_node_find(const struct mesh_config *cfg, const char *name);
+/* True when ADDR (len 128) lies in PREFIX. */
+bool cfg_prefix_contains(const struct cfg_prefix *prefix, const __u8 addr[16], unsigned int len);
+
+#endif

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Inside the config parser (mesh_config.c and its cfg_*.c parts): the node
+ * tree of libyaml's document API, and helpers that check a node against the
+ * schema and fail with FILE:LINE:COL. Not for use outside the config module.
+ */
+#ifndef SHUNT_CFG_PARSE_H
+#define SHUNT_CFG_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <yaml.h>
+
+#include "model/mesh_config.h"
+
+struct cfg_parser {
+	yaml_document_t doc;
+	struct mesh_config *cfg;
+	struct cfg_error *err;
+};
+
+/* Fails at N (NULL: the file) with a message; returns -EINVAL. */
+int cfgy_fail(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A warning at N: the config is used, and the message logged with it. */
+void cfgy_warn(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int cfgy_oom(struct cfg_parser *p);
+struct cfg_pos cfgy_pos_of(const yaml_node_t *n);
+yaml_node_t *cfgy_node_at(struct cfg_parser *p, int index);
+bool cfgy_is_null(const yaml_node_t *n);
+const char *cfgy_kind_of(const yaml_node_t *n);
+/* N is a mapping whose keys are all in ALLOWED, each at most once. */
+int cfgy_check_map(struct cfg_parser *p, yaml_node_t *n, const char *what,
+		   const char *const *allowed);
+yaml_node_t *cfgy_map_get(struct cfg_parser *p, yaml_node_t *n, const char *key);
+int cfgy_get_str(struct cfg_parser *p, yaml_node_t *n, const char *what, const char **out);
+int cfgy_get_uint(struct cfg_parser *p, yaml_node_t *n, const char *what, unsigned long min,
+		  unsigned long max, unsigned long *out);
+/* A list of *COUNT items; null counts as an empty list. */
+int cfgy_get_seq(struct cfg_parser *p, yaml_node_t *n, const char *what, size_t *count);
+yaml_node_t *cfgy_seq_item(struct cfg_parser *p, yaml_node_t *n, size_t i);
+void *cfgy_alloc_array(struct cfg_parser *p, size_t n, size_t size);
+int cfgy_check_name(struct cfg_parser *p, yaml_node_t *n, const char *what, const char *s);
+int cfgy_get_name(struct cfg_parser *p, yaml_node_t *n, const char *what, const char **out);
+int cfgy_check_label(struct cfg_parser *p, yaml_node_t *n, const char *s, bool key);
+/* A port name as Kubernetes allows it (IANA service name). */
+int cfgy_check_port_name(struct cfg_parser *p, yaml_node_t *n, const char *s);
+int cfgy_parse_labels(struct cfg_parser *p, yaml_node_t *n, const char *what,
+		      struct cfg_labels *out);
+int cfgy_parse_selector(struct cfg_parser *p, yaml_node_t *n, const char *what,
+			struct cfg_selector *sel);
+int cfgy_parse_prefix(struct cfg_parser *p, yaml_node_t *n, const char *what, bool need_len,
+		      struct cfg_prefix *out);
+/* TCP, UDP or SCTP, as Kubernetes spells them. */
+int cfgy_parse_proto(struct cfg_parser *p, yaml_node_t *n, __u8 *proto);
+
+/* The objects (cfg_policy.c, cfg_objects.c). */
+int cfg_parse_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_policy *out);
+int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload *out);
+int cfg_parse_namespace(struct cfg_parser *p, yaml_node_t *n, struct cfg_namespace *out);
+int cfg_parse_mtls(struct cfg_parser *p, yaml_node_t *n, enum cfg_mtls *out);
+int cfg_parse_node(struct cfg_parser *p, yaml_node_t *n, struct cfg_node *out);
+int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *out);
+
+#endif
