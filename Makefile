@@ -26,10 +26,10 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-I$(OUTPUT) -Ibpf -Iloader -Iuserspace-agent -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lyaml -lnghttp2 -lssl -lcrypto -pthread
+LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lnghttp2 -lssl -lcrypto -pthread
 ifeq ($(STATIC),1)
 # A self-contained binary for nodes without libbpf (the kind smoke test).
-LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -lnghttp2 -lssl -lcrypto
+LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -ljansson -lnghttp2 -lssl -lcrypto
 endif
 
 # Layers, top to bottom: a layer includes only the layers after it
@@ -38,10 +38,12 @@ endif
 AGENT_LAYERS := cli control proxy sources identity model
 LAYER_DIRS := $(patsubst %,userspace-agent/%,$(AGENT_LAYERS)) loader userspace-agent/common
 LAYER_LIBS := $(foreach d,$(LAYER_DIRS),$(OUTPUT)/lib/libshunt-$(notdir $(d)).a)
-layer_objs = $(patsubst %.c,$(OUTPUT)/obj/%.o,$(wildcard $(1)/*.c))
+# A layer's sources: its directory and one level of subdirectories (proxy/hbone).
+layer_srcs = $(wildcard $(1)/*.c $(1)/*/*.c)
+layer_objs = $(patsubst %.c,$(OUTPUT)/obj/%.o,$(call layer_srcs,$(1)))
 LOADER_SRCS := $(wildcard loader/*.c)
-AGENT_SRCS := $(foreach d,$(LAYER_DIRS),$(wildcard $(d)/*.c))
-AGENT_HDRS := $(foreach d,$(LAYER_DIRS),$(wildcard $(d)/*.h))
+AGENT_SRCS := $(foreach d,$(LAYER_DIRS),$(call layer_srcs,$(d)))
+AGENT_HDRS := $(foreach d,$(LAYER_DIRS),$(wildcard $(d)/*.h $(d)/*/*.h))
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_OBJS))
 
 TOOLS := tt perf probe hold h2connect
@@ -121,7 +123,7 @@ $(BIN)/shunt-h2connect: tests/tools/h2connect.c $(wildcard tests/tools/*.h) | $(
 # (sanitized), so a test pulls in only what its code reaches.
 SAN_LIBS := $(foreach d,$(LAYER_DIRS),$(OUTPUT)/san/libshunt-$(notdir $(d)).a)
 define san_lib
-$(OUTPUT)/san/libshunt-$(notdir $(1)).a: $(patsubst %.c,$(OUTPUT)/san/%.o,$(wildcard $(1)/*.c))
+$(OUTPUT)/san/libshunt-$(notdir $(1)).a: $(patsubst %.c,$(OUTPUT)/san/%.o,$(call layer_srcs,$(1)))
 	$$(call msg,AR,$$@)
 	$$(Q)rm -f $$@ && ar rcs $$@ $$^
 endef
@@ -171,7 +173,7 @@ FUZZ_SRCS := $(foreach d,model sources common,$(wildcard userspace-agent/$(d)/*.
 $(BIN)/shunt-fuzz-config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(AGENT_HDRS) | $(BIN)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $< $(FUZZ_SRCS) -lyaml -lbpf -o $@
+		-fno-sanitize-recover=all $< $(FUZZ_SRCS) -lyaml -ljansson -lbpf -o $@
 
 fuzz: $(BIN)/shunt-fuzz-config
 	$(Q)mkdir -p $(OUTPUT)/fuzz-new
@@ -191,7 +193,7 @@ $(BIN)/shunt-fuzz-apply: tests/fuzz/fuzz_apply.c $(FUZZ_APPLY_SRCS) $(AGENT_HDRS
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< $(FUZZ_APPLY_SRCS) \
-		-lyaml -lbpf -o $@
+		-lyaml -ljansson -lbpf -o $@
 
 fuzz-apply: $(BIN)/shunt-fuzz-apply
 	$(Q)mkdir -p $(OUTPUT)/fuzz-apply

@@ -115,12 +115,11 @@ static __always_inline void shunt_profile_key(const struct shunt_sock_key *self,
 	}
 }
 
+/* What a read teaches a profile; each sets its own field of it. */
 enum shunt_profile_event {
-	SHUNT_PROFILE_RECVMSG,		/* a connection's first recvmsg, non-blocking */
-	SHUNT_PROFILE_UNSAFE,		/* read by splice, zerocopy or MSG_WAITALL */
-	SHUNT_PROFILE_BLOCKING,		/* a blocking read */
-	SHUNT_PROFILE_SMALL_WRITER,	/* streamed small writes */
-	SHUNT_PROFILE_NOT_SMALL_WRITER, /* sent a fair amount, never a small-write stream */
+	SHUNT_PROFILE_RECVMSG,	/* a connection's first recvmsg, non-blocking */
+	SHUNT_PROFILE_UNSAFE,	/* read by splice, zerocopy or MSG_WAITALL */
+	SHUNT_PROFILE_BLOCKING, /* a blocking read */
 };
 
 static __always_inline void shunt_profile_note(const struct shunt_sock_key *self, __u32 passive,
@@ -129,6 +128,10 @@ static __always_inline void shunt_profile_note(const struct shunt_sock_key *self
 	struct shunt_rx_profile_key pkey = {};
 	struct shunt_rx_profile fresh = {}, *p;
 
+	/* Anything else would mark the profile wrongly (e.g. as blocking). */
+	if (event != SHUNT_PROFILE_RECVMSG && event != SHUNT_PROFILE_UNSAFE &&
+	    event != SHUNT_PROFILE_BLOCKING)
+		return;
 	shunt_profile_key(self, passive, &pkey);
 	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
 	if (!p) {
@@ -137,12 +140,17 @@ static __always_inline void shunt_profile_note(const struct shunt_sock_key *self
 		if (!p)
 			return;
 	}
-	if (event == SHUNT_PROFILE_RECVMSG)
+	switch (event) {
+	case SHUNT_PROFILE_RECVMSG:
 		__sync_fetch_and_add(&p->recvmsg_conns, 1);
-	else if (event == SHUNT_PROFILE_UNSAFE)
+		break;
+	case SHUNT_PROFILE_UNSAFE:
 		p->unsafe = 1;
-	else
+		break;
+	case SHUNT_PROFILE_BLOCKING:
 		p->blocking = 1;
+		break;
+	}
 }
 
 /*

@@ -16,6 +16,8 @@
 #ifndef SHUNT_MESH_SHARED_H
 #define SHUNT_MESH_SHARED_H
 
+#include "shunt_shared.h"
+
 /* Identities. Workloads and CIDRs get theirs from the agent. */
 #define SHUNT_ID_ANY		0	   /* policy peer wildcard: every source or destination */
 #define SHUNT_ID_WORLD		1	   /* an address no workload or policy CIDR covers */
@@ -212,9 +214,15 @@ struct shunt_name_key {
 	__u32 id;
 };
 
+/* The longest: a rule, "namespace/policy ingress-deny[N]"; identities are
+ * "namespace/name", "world" or "cidr:ADDRESS/LEN". */
+#define SHUNT_NAME_VALUE_MAX (SHUNT_NAME_MAX + 48)
 struct shunt_name {
-	char name[128];
+	char name[SHUNT_NAME_VALUE_MAX];
 };
+_Static_assert(SHUNT_NAME_VALUE_MAX >= SHUNT_DNS_LABEL_MAX + 1 + SHUNT_DNS_SUBDOMAIN_MAX +
+					   sizeof(" ingress-deny[]") + 20,
+	       "shunt_name holds a rule's name");
 
 /* shunt_sock_origin (LRU): the service address a socket asked for, by the
  * backend it was given; getpeername and recvmsg show it back. */

@@ -39,9 +39,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_workloads SEC(".maps");
 
-/* Workload names for people; the datapath never reads it. */
+/* Workload names for people; the datapath never reads it. Not
+ * preallocated: SHUNT_MAX_WORKLOADS names of SHUNT_NAME_MAX would be 20 MiB. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SHUNT_MAX_WORKLOADS);
 	__type(key, __u32);
 	__type(value, struct shunt_workload_name);

@@ -35,10 +35,21 @@ struct shunt_workload {
 	__u32 flags;	    /* enum shunt_workload_flags */
 };
 
+/*
+ * Name sizes, as Kubernetes allows them. A namespace (and a service) name
+ * is a DNS label; a pod, node, service account or policy name a DNS
+ * subdomain. SHUNT_NAME_MAX holds "namespace/name" and its NUL: every layer
+ * (config, plan, maps, proxy wire, CLI) sizes name buffers from these.
+ */
+#define SHUNT_DNS_LABEL_MAX	63
+#define SHUNT_DNS_SUBDOMAIN_MAX 253
+#define SHUNT_NAME_MAX		320
+_Static_assert(SHUNT_NAME_MAX >= SHUNT_DNS_LABEL_MAX + 1 + SHUNT_DNS_SUBDOMAIN_MAX + 1,
+	       "SHUNT_NAME_MAX holds namespace/name");
+
 /* shunt_workload_names: id -> name, for people (`shunt workload list`). */
-#define SHUNT_NAME_LEN 96
 struct shunt_workload_name {
-	char name[SHUNT_NAME_LEN]; /* namespace/name */
+	char name[SHUNT_NAME_MAX]; /* namespace/name */
 };
 
 /*

@@ -390,6 +390,8 @@ int shunt_datapath_unload(const char *pin_root, unsigned int drain_ms)
 	err = shunt_pins_init(&pins, pin_root);
 	if (err)
 		return err;
+	/* What the agent published for the proxy goes with the datapath. */
+	shunt_run_dir_remove(&pins);
 	if (!shunt_datapath_present(&pins)) {
 		pr_info("nothing loaded under %s", pins.root);
 		return 0;

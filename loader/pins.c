@@ -2,6 +2,8 @@
 #include "pins.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,6 +43,34 @@ int shunt_run_dir(const struct shunt_pins *pins, char *buf, size_t len)
 	int n = snprintf(buf, len, "%s%s", SHUNT_RUN_ROOT, pins->root);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((type == FTW_DP ? rmdir(path) : unlink(path)) && errno != ENOENT)
+		pr_warn("cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int shunt_run_dir_remove(const struct shunt_pins *pins)
+{
+	char dir[PATH_MAX], *slash;
+	int err;
+
+	if ((err = shunt_run_dir(pins, dir, sizeof(dir))))
+		return err;
+	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
+		return -errno;
+	/* The empty parents the pin root's path made, e.g. /run/shunt/sys/fs/bpf. */
+	while ((slash = strrchr(dir, '/')) && (size_t)(slash - dir) > strlen(SHUNT_RUN_ROOT)) {
+		*slash = 0;
+		if (rmdir(dir))
+			break;
+	}
+	rmdir(SHUNT_RUN_ROOT);
+	return 0;
 }
 
 int shunt_pin_path(char *buf, size_t len, const char *dir, const char *name)

@@ -30,6 +30,9 @@ int shunt_pin_path(char *buf, size_t len, const char *dir, const char *name);
 int shunt_unpin(const char *dir, const char *name);
 /* The instance's run directory (SHUNT_RUN_ROOT + root) into BUF. */
 int shunt_run_dir(const struct shunt_pins *pins, char *buf, size_t len);
+/* Removes the run directory with what is in it, then its parents up to
+ * SHUNT_RUN_ROOT that are left empty. A missing one is fine. 0 or -errno. */
+int shunt_run_dir_remove(const struct shunt_pins *pins);
 /* Opens a pinned map of this instance by name; returns fd or -errno. */
 int shunt_pinned_map_fd(const struct shunt_pins *pins, const char *name);
 

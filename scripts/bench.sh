@@ -159,7 +159,7 @@ cross_setup() {
 	cat "$ca/server.crt" "$ca/server.key" >"$ca/server.pem"
 	for n in n1 n2; do
 		"$CLUSTER" exec $n-proxy -- "$SHUNT" --pin-dir "$(jq -r --arg n $n '.nodes[] | select(.name == $n) | .pin_dir' "$STATE")" \
-			proxy --config "$MESH" --node $n --ca "$ca" --metrics none >"$WORK/proxy-$n.log" 2>&1 &
+			proxy --node $n --ca "$ca" --metrics none >"$WORK/proxy-$n.log" 2>&1 &
 		PIDS+=($!)
 		TUNNEL_PIDS+=("shunt:$!")
 	done

@@ -276,6 +276,8 @@ cmd_down() {
 		done
 		rmdir "$PIN_BASE" 2>/dev/null || rm -rf "$PIN_BASE" 2>/dev/null || true
 	fi
+	# What the agents published for the proxies (unload removes it too).
+	rm -rf "/run/shunt$PIN_BASE" 2>/dev/null || true
 	kill_cgroup_tree "$cg/$PREFIX"
 	for ns in $(ip netns list | awk '{print $1}' | grep -E "^$PREFIX-(net|n[0-9]+(-p[0-9]+)?)$" || true); do
 		ip netns del "$ns" 2>/dev/null || true

@@ -100,20 +100,22 @@ wait_version() {
 say "2. the node agent and the mTLS proxy on every node"
 echo "  config written by cluster.sh: $(grep -cE '^  - name: n[0-9]+-p' "$MESH") workloads, service echo (10.96.0.10:80 -> app=echo:8080), a proxy per node"
 "$SHUNT" ca init --dir "$WORK/ca" --trust-domain cluster.local | sed 's/^/  /'
+proxy_started() { jq -eR 'fromjson? | select(.event == "started")' "$WORK/proxy-$1.log" >/dev/null 2>&1; }
 for n in $(jq -r '.nodes[].name' "$STATE"); do
 	start_agent "$n"
 	echo "  $n agent: $(grep '"applied' "$WORK/agent-$n.log" | tail -1)"
 	# The proxy runs in the node's network namespace, in its own cgroup under
-	# the node's: the legs between pods and the proxy take the bypass.
+	# the node's: the legs between pods and the proxy take the bypass. It
+	# follows what the node's agent applies (no config of its own).
 	: >"$WORK/proxy-$n.log"
-	"$CLUSTER" exec "$n-proxy" -- "$SHUNT" --pin-dir "$(node "$n" pin_dir)" proxy --config "$MESH" \
+	"$CLUSTER" exec "$n-proxy" -- "$SHUNT" --pin-dir "$(node "$n" pin_dir)" proxy \
 		--node "$n" --ca "$WORK/ca" >"$WORK/proxy-$n.log" 2>&1 &
 	PIDS+=($!)
-	for ((i = 0; i < 100; i++)); do
-		grep -q 'proxy of node' "$WORK/proxy-$n.log" && break
+	for ((i = 0; i < 200; i++)); do
+		proxy_started "$n" && break
 		sleep 0.05
 	done
-	echo "  $n proxy: $(grep 'proxy of node' "$WORK/proxy-$n.log" | jq -r .msg)"
+	echo "  $n proxy: $(jq -rR 'fromjson? | select(.event == "started") | .msg' "$WORK/proxy-$n.log")"
 done
 echo "  the datapath lives in pinned links, whatever happens to the agent:"
 find "$(node n1 pin_dir)/links" -maxdepth 1 -mindepth 1 | sed "s|^|    |"
@@ -170,7 +172,8 @@ for n in $(jq -r '.nodes[].name' "$STATE"); do
 	echo "           cross-node TCP connections sent to the mTLS proxy: $(shunt_on "$n" status --json | jq .mesh.proxied)"
 done
 echo "  inbound proxy of n2 (JSON log lines):"
-grep '"msg":"inbound' "$WORK/proxy-n2.log" | grep closed | tail -3 | jq -r .msg | cut -c1-140 | sed 's/^/    /'
+jq -rR 'fromjson? | select(.event == "stream" and .side == "inbound" and .outcome == "closed") | .msg' \
+	"$WORK/proxy-n2.log" | tail -3 | cut -c1-140 | sed 's/^/    /'
 proxy_metric() { # NODE METRIC
 	ip netns exec "$(node "$1" netns)" curl -s http://127.0.0.1:9465/metrics | awk -v m="$2" '$1 == m { print $2 }'
 }

@@ -148,3 +148,23 @@ test_agent_serves_metrics_and_healthz_and_logs_json() {
 	[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19464/nothing)" = 404 ] || t_fail "404"
 	jq -e -c . "$T_TMP/agent.n1.log" >/dev/null || t_fail "a log line is not JSON"
 }
+
+# A datapath pinned by a shunt whose maps have another layout (here: names
+# of 96 bytes, as before SHUNT_NAME_MAX) is refused, not written into.
+test_agent_refuses_a_pinned_datapath_of_another_layout() {
+	t_setup 1 2
+	local pin maps rc=0
+	pin=$(t_node_field n1 pin_dir)
+	maps=$pin/maps
+	rm "$maps/shunt_workload_names"
+	bpftool map create "$maps/shunt_workload_names" type hash key 4 value 96 entries 16 \
+		name shunt_workload_names flags 1 || t_fail "bpftool map create"
+	"$SHUNT" --pin-dir "$pin" agent --config "$MESH_CONFIG" --node n1 --once \
+		>"$T_TMP/agent.log" 2>&1 || rc=$?
+	[ "$rc" != 0 ] || t_fail "the agent adopted maps of another layout: $(tail -2 "$T_TMP/agent.log")"
+	grep -q 'shunt_workload_names' "$T_TMP/agent.log" ||
+		t_fail "the refusal does not name the map: $(tail -2 "$T_TMP/agent.log")"
+	t_eq "$(bpftool -j map dump pinned "$maps/shunt_workload_names" | jq length)" 0 \
+		"entries written into the other layout's map"
+	t_eq "$(t_shunt n1 workloads --json | jq '.workloads | length')" 0 "workloads applied"
+}

@@ -37,14 +37,26 @@ test_ipv6_goes_through_bypass_like_ipv4() {
 	t_ge "$(t_delta n1 bytes_redirected)" $((128 * MiB * 90 / 100)) "IPv6 bytes through the bypass"
 }
 
+# Where NODE has the bypass, at least PERCENT of TOTAL bytes (both ways)
+# went through it since t_snap; elsewhere only the bytes' arrival is tested.
+t_expect_bypassed() { # NODE TOTAL PERCENT WHAT
+	t_bypass_on "$1" || return 0
+	local byp
+	byp=$(t_delta "$1" bytes_redirected)
+	t_log "$4: $((byp * 100 / $2))% of $(($2 / 1024)) KiB through the bypass"
+	t_ge $((byp * 100 / $2)) "$3" "percent of $4 through the bypass"
+}
+
 # Writes of every size from 1 byte to 64 KiB, in a random mix.
 test_mixed_write_sizes_keep_every_byte() {
 	t_setup
 	local dst
 	dst="$(t_pod_ip n1-p2):7002"
+	t_snap n1
 	t_tt_server n1-p2 "$dst" --count 1 --send 64M --expect 64M --write-size mixed
 	t_tt_client n1-p1 "$dst" --send 64M --expect 64M --write-size mixed
 	t_tt_server_wait
+	t_expect_bypassed n1 $((128 * MiB)) 50 "mixed-size writes"
 }
 
 # 200 long connections (4 MiB each way) and 200 short ones (1 KiB) at once.
@@ -76,18 +88,22 @@ test_client_half_closes_first() {
 	t_setup
 	local dst
 	dst="$(t_pod_ip n1-p2):7005"
+	t_snap n1
 	t_tt_server n1-p2 "$dst" --count 1 --expect 8M --reply --send 8M
 	t_tt_client n1-p1 "$dst" --send 8M --first --expect 8M
 	t_tt_server_wait
+	t_expect_bypassed n1 $((16 * MiB)) 50 "a client half-closing first"
 }
 
 test_server_closes_first() {
 	t_setup
 	local dst
 	dst="$(t_pod_ip n1-p2):7006"
+	t_snap n1
 	t_tt_server n1-p2 "$dst" --count 1 --send 8M --first --expect 8M
 	t_tt_client n1-p1 "$dst" --expect 8M --reply --send 8M
 	t_tt_server_wait
+	t_expect_bypassed n1 $((16 * MiB)) 50 "a server closing first"
 }
 
 # Both ends send and half-close at the same time, in either order, 300 times.
@@ -95,9 +111,11 @@ test_simultaneous_half_close_races() {
 	t_setup
 	local dst
 	dst="$(t_pod_ip n1-p2):7007"
+	t_snap n1
 	t_tt_server n1-p2 "$dst" --count 300 --send 64K --expect 64K --first
 	t_tt_client n1-p1 "$dst" --conns 30 --repeat 10 --send 64K --expect 64K --first
 	t_tt_server_wait
+	t_expect_bypassed n1 $((300 * 128 * 1024)) 50 "simultaneous half-closes"
 }
 
 # A reset after bypassed data reaches the peer as ECONNRESET, not EOF or a hang.

@@ -21,28 +21,58 @@ proxy_setup() {
 		echo "    podSelector: {matchLabels: {app: echo}}"
 		echo "    ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 7000}, {port: 7001}, {port: 8080}]}]"
 	} >"$T_TMP/mesh.yaml"
+	# PROXY_N2_WITHOUT=WORKLOAD: n2's agent starts without that workload.
+	cp "$T_TMP/mesh.yaml" "$T_TMP/mesh.n2.yaml"
+	[ -z "${PROXY_N2_WITHOUT:-}" ] ||
+		awk -v w="  - name: $PROXY_N2_WITHOUT" '$0 == w { skip = 1; next }
+			skip && /^  [^ ]/ || /^[^ ]/ { skip = 0 } !skip' "$T_TMP/mesh.yaml" >"$T_TMP/mesh.n2.yaml"
 	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
 	t_agent_start n1 "$T_TMP/mesh.yaml"
-	t_agent_start n2 "$T_TMP/mesh.yaml"
+	t_agent_start n2 "$T_TMP/mesh.n2.yaml"
 	: >"$T_TMP/proxy.n1.log"
 	: >"$T_TMP/proxy.n2.log"
 	proxy_start n1
 	proxy_start n2
 }
 
+# How many of NODE's proxy log lines (JSON) the jq condition FILTER selects.
+proxy_log_count() {
+	jq -cR "fromjson? | select($2)" "$T_TMP/proxy.$1.log" 2>/dev/null | wc -l
+}
+
+# True once NODE's proxy log has more than N lines that FILTER selects.
+proxy_log_more() { [ "$(proxy_log_count "$1" "$2")" -gt "$3" ]; }
+
+# Waits for a line of NODE's proxy log that FILTER selects.
+proxy_log_wait() {
+	t_wait_for "${3:-5}" proxy_log_more "$1" "$2" 0 ||
+		t_fail "$1's proxy logged nothing that matches $2: $(tail -2 "$T_TMP/proxy.$1.log")"
+}
+
+# NODE's proxy closed a stream from SOURCE to DEST cleanly (with BYTES to
+# the server, if given).
+proxy_stream_closed() {
+	local f=".event == \"stream\" and .side == \"inbound\" and .outcome == \"closed\""
+	f+=" and .source == \"$2\" and .destination == \"$3\""
+	[ -z "${4:-}" ] || f+=" and .bytes_to_server == $4 and .bytes_to_client == $4"
+	[ "$(proxy_log_count "$1" "$f")" -ge 1 ]
+}
+
 # Starts NODE's proxy (again), its PID in PROXY_PID_<NODE>. It runs in the
 # node's own network namespace, in the proxy's cgroup: the legs between
-# pods and the proxy take the bypass.
+# pods and the proxy take the bypass. It follows what the node's agent
+# applies (no config of its own). CONFIG_NODE: the node's name in the
+# config, if not NODE.
 proxy_start() {
 	local n=$1 before
-	before=$(grep -c 'proxy of node' "$T_TMP/proxy.$n.log")
+	before=$(proxy_log_count "$n" '.event == "started"')
 	# Not through t_exec: $! must be the proxy itself (cluster.sh execs it).
 	"$CLUSTER" exec "$n-proxy" -- "$SHUNT" --pin-dir "$(t_node_field "$n" pin_dir)" proxy \
-		--config "$T_TMP/mesh.yaml" --node "$n" --ca "$T_TMP/ca" --threads 2 ${PROXY_ARGS:-} \
+		--node "${2:-$n}" --ca "$T_TMP/ca" --threads 2 ${PROXY_ARGS:-} \
 		>>"$T_TMP/proxy.$n.log" 2>&1 &
 	printf -v "PROXY_PID_$n" '%s' $!
 	T_PIDS+=($!)
-	t_wait_for 5 bash -c "[ \$(grep -c 'proxy of node' '$T_TMP/proxy.$n.log') -gt $before ]" ||
+	t_wait_for 15 proxy_log_more "$n" '.event == "started"' "$before" ||
 		t_fail "proxy $n did not start: $(tail -3 "$T_TMP/proxy.$n.log")"
 }
 
@@ -54,8 +84,8 @@ proxy_logs_on_failure() {
 	if [ $rc != 0 ] && [ -f "$T_TMP/proxy.n1.log" ]; then
 		for k in 1 2; do
 			echo "    proxy n$k, last lines:" >&2
-			grep -v '": open"\|closed by the peer (0 streams)' "$T_TMP/proxy.n$k.log" |
-				tail -4 | sed 's/^/    | /' >&2
+			jq -rR 'fromjson? | select(.event != "stream_open" and .outcome != "peer_closed") | .msg' \
+				"$T_TMP/proxy.n$k.log" 2>/dev/null | tail -4 | sed 's/^/    | /' >&2
 		done
 	fi
 	t_cleanup
@@ -82,8 +112,10 @@ proxy_transfer() {
 test_proxy_carries_256mib_each_way_intact() {
 	proxy_setup
 	proxy_transfer "$(t_pod_ip n2-p2):7000" 256M
-	grep -q '"msg":"inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> 10.100.2.12:7000: closed (268435457 bytes to the server, 268435457 back)' \
-		"$T_TMP/proxy.n2.log" || t_fail "no closed inbound stream of 256 MiB: $(tail -3 "$T_TMP/proxy.n2.log")"
+	t_eq "$(proxy_log_count n2 '.event == "stream" and .side == "inbound" and .outcome == "closed"
+		and .source == "default/n1-p1" and .peer == "spiffe://cluster.local/ns/default/sa/client"
+		and .destination == "10.100.2.12:7000" and .bytes_to_server == 268435457
+		and .bytes_to_client == 268435457')" 1 "closed inbound streams of 256 MiB each way on n2"
 }
 
 test_proxy_many_concurrent_connections() {
@@ -157,7 +189,7 @@ test_proxy_streams_on_one_tunnel_do_not_hold_each_other_up() {
 	t_eq "$refused" 20 "connections to a closed port that failed"
 	t_eq "$(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}')" 1 "tunnels from n1 (one identity, one node)"
 	t_ge "$(proxy_metric n2 'shunt_proxy_refused_total{reason="upstream"}')" 20 "refusals counted as upstream"
-	grep -q "inbound default/n1-p1 .* -> 10.100.2.12:7000: closed (67108865 bytes" "$T_TMP/proxy.n2.log" ||
+	proxy_stream_closed n2 default/n1-p1 10.100.2.12:7000 67108865 ||
 		t_fail "the transfer did not close cleanly on n2"
 }
 
@@ -181,7 +213,8 @@ test_proxy_a_tunnel_that_dies_leaves_the_others_alone() {
 	done
 	wait $client || t_fail "the transfer beside the dying tunnels failed: $(tail -1 "$T_TMP/long.out")"
 	t_tt_server_wait
-	t_ge "$(grep -c 'inbound tunnel.*closed by the peer\|inbound tunnel.*reset' "$T_TMP/proxy.n2.log")" 10 \
+	t_ge "$(proxy_log_count n2 '.event == "tunnel" and .side == "inbound"
+		and (.outcome == "peer_closed" or .outcome == "peer_reset" or .outcome == "send_failed")')" 10 \
 		"tunnels that ended badly on n2"
 }
 
@@ -245,11 +278,8 @@ proxy_h2_connect() {
 		--authority 10.100.2.12:"$port" --source "$source" </dev/null 2>"$T_TMP/h2connect.err"
 }
 
-# Waits for a refusal REASON in n2's proxy log.
-proxy_refused() {
-	t_wait_for 5 grep -q "$1" "$T_TMP/proxy.n2.log" ||
-		t_fail "n2's proxy did not refuse with '$1': $(tail -2 "$T_TMP/proxy.n2.log")"
-}
+# Waits for n2's proxy to log a refusal with OUTCOME (its label).
+proxy_refused() { proxy_log_wait n2 ".outcome == \"$1\""; }
 
 test_proxy_refuses_impersonation() {
 	proxy_setup
@@ -258,33 +288,32 @@ test_proxy_refuses_impersonation() {
 	ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" "$PROBE" connect 10.99.0.2:15008 --timeout-ms 500 >/dev/null
 	printf 'GET / HTTP/1.0\r\n\r\n' | timeout 3 ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" \
 		bash -c 'cat >/dev/tcp/10.99.0.2/15008' 2>/dev/null || true
-	proxy_refused "TLS handshake failed"
+	proxy_refused tls_not_tls
 	# A certificate of another CA.
 	"$SHUNT" ca init --dir "$T_TMP/other" >/dev/null
 	"$SHUNT" ca issue --dir "$T_TMP/other" --namespace default --service-account client \
 		--out "$T_TMP/forged" >/dev/null
 	proxy_tls_client -cert "$T_TMP/forged.crt" -key "$T_TMP/forged.key" </dev/null >/dev/null
-	proxy_refused "TLS handshake failed.*certificate"
+	proxy_refused tls_unknown_ca
 	# Expired, and not yet valid.
 	"$SHUNT" ca issue --dir "$ca" --namespace default --service-account client --hours 1 \
 		--valid-from -7200 --out "$T_TMP/expired" >/dev/null
-	n=$(grep -c "TLS handshake failed" "$T_TMP/proxy.n2.log")
 	proxy_tls_client -cert "$T_TMP/expired.crt" -key "$T_TMP/expired.key" </dev/null >/dev/null
-	t_wait_for 5 bash -c "[ \$(grep -c 'TLS handshake failed' '$T_TMP/proxy.n2.log') -gt $n ]" ||
-		t_fail "an expired certificate was not refused"
-	grep 'TLS handshake failed' "$T_TMP/proxy.n2.log" | tail -1 | grep -q expired ||
-		t_fail "the refusal does not say expired: $(tail -1 "$T_TMP/proxy.n2.log")"
+	proxy_refused tls_expired
 	# A valid certificate of another identity than the workload it names.
 	"$SHUNT" ca issue --dir "$ca" --namespace default --service-account echo --out "$T_TMP/echo" >/dev/null
 	proxy_h2_connect default/n1-p1 7000 "$T_TMP/echo" >/dev/null && t_fail "another identity got through"
 	grep -q "status: 403" "$T_TMP/h2connect.err" || t_fail "no 403 for another identity: $(cat "$T_TMP/h2connect.err")"
-	proxy_refused "refused: the certificate's identity is not the source workload's"
+	grep -q "outcome: identity_mismatch" "$T_TMP/h2connect.err" ||
+		t_fail "the refusal does not say why: $(cat "$T_TMP/h2connect.err")"
+	proxy_refused identity_mismatch
 	# A valid identity that the destination's policy does not admit on 9090.
 	"$SHUNT" ca issue --dir "$ca" --namespace default --service-account client --out "$T_TMP/client" >/dev/null
 	proxy_h2_connect default/n1-p1 9090 "$T_TMP/client" >/dev/null && t_fail "a denied port got through"
-	grep -q "error: refused by the destination's ingress policy" "$T_TMP/h2connect.err" ||
+	grep -q "status: 403" "$T_TMP/h2connect.err" || t_fail "no 403 for a denied port: $(cat "$T_TMP/h2connect.err")"
+	grep -q "outcome: policy_denied" "$T_TMP/h2connect.err" ||
 		t_fail "the refusal does not say why: $(cat "$T_TMP/h2connect.err")"
-	proxy_refused "refused by the destination's ingress policy"
+	proxy_refused policy_denied
 	# And the same identity on an allowed port gets through.
 	t_exec n2-p2 -- "$PROBE" serve --name ok --tcp 0.0.0.0:8080 >/dev/null 2>&1 &
 	sleep 0.3
@@ -452,7 +481,7 @@ test_proxy_nginx_large_file_across_nodes() {
 		t_fail "curl failed"
 	got=$(sha256sum <"$dir/got.bin" | cut -d' ' -f1)
 	t_eq "$got" "$want" "sha256 of the file fetched across nodes"
-	grep -q "inbound default/n1-p1 .* -> $ip:8080: closed" "$T_TMP/proxy.n2.log" ||
+	proxy_stream_closed n2 default/n1-p1 "$ip:8080" ||
 		t_fail "the download did not go through n2's proxy"
 }
 
@@ -469,7 +498,7 @@ test_proxy_redis_across_nodes_same_results() {
 	plain=$(t_redis_workload "--outside n1-p1" "$ip" 6380)
 	t_eq "$mesh" "$plain" "redis results through the proxies and without the mesh"
 	grep -q '^incr=20000$' <<<"$mesh" || t_fail "INCR counter: $mesh"
-	grep -q "inbound default/n1-p1 .* -> $ip:6379: closed" "$T_TMP/proxy.n2.log" ||
+	proxy_stream_closed n2 default/n1-p1 "$ip:6379" ||
 		t_fail "redis traffic did not go through n2's proxy"
 }
 
@@ -485,17 +514,16 @@ test_proxy_ca_rotation_during_a_long_transfer_loses_nothing() {
 	client=$!
 	sleep 0.5
 	"$SHUNT" ca rotate --dir "$T_TMP/ca" >/dev/null || t_fail "ca rotate"
-	t_wait_for 10 grep -q 'the CA in .* changed: new trust bundle' "$T_TMP/proxy.n1.log" ||
-		t_fail "n1's proxy did not reload the CA"
-	t_wait_for 10 grep -q 'the CA in .* changed: new trust bundle' "$T_TMP/proxy.n2.log" ||
-		t_fail "n2's proxy did not reload the CA"
+	proxy_log_wait n1 '.event == "ca_reloaded"' 10
+	proxy_log_wait n2 '.event == "ca_reloaded"' 10
+	t_eq "$(proxy_metric n2 shunt_proxy_ca_reloads_total)" 1 "CA reloads counted on n2"
 	kill -0 "$client" 2>/dev/null || t_log "note: the long transfer ended before the reload"
 	wait "$client" || t_fail "the long transfer failed: $(tail -1 "$T_TMP/long.out")"
 	t_tt_server_wait
 	t_tt_server n2-p2 "$(t_pod_ip n2-p2):7001" --count 1 --send 64M --expect 64M
 	t_tt_client n1-p1 "$(t_pod_ip n2-p2):7001" --send 64M --expect 64M
 	t_tt_server_wait
-	t_ge "$(grep -c 'issued spiffe://cluster.local/ns/default/sa/client' "$T_TMP/proxy.n1.log")" 2 \
+	t_ge "$(proxy_log_count n1 '.event == "certificate_issued" and .identity == "spiffe://cluster.local/ns/default/sa/client"')" 2 \
 		"client certificates issued (before and after the rotation)"
 }
 
@@ -522,7 +550,7 @@ test_proxy_renews_certificates_without_dropping_connections() {
 	t_eq "$(t_probe_outcome n1-p1 10.100.2.12:8080 --count 3)" ok "new connections after the renewal"
 	wait $client || t_fail "held connections did not survive the renewal: $(tail -1 "$out")"
 	t_eq "$(tail -1 "$out" | jq .second_ok)" 5 "held connections that echoed after 15 s"
-	t_ge "$(grep -c 'issued spiffe://cluster.local/ns/default/sa/client' "$T_TMP/proxy.n1.log")" 2 \
+	t_ge "$(proxy_log_count n1 '.event == "certificate_issued" and .identity == "spiffe://cluster.local/ns/default/sa/client"')" 2 \
 		"client certificates issued (the first and a renewal)"
 	t_ge "$(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}')" 2 "tunnels (one per certificate)"
 }
@@ -531,8 +559,12 @@ test_proxy_renews_certificates_without_dropping_connections() {
 test_proxy_carries_ipv6() {
 	proxy_setup
 	proxy_transfer "[$(t_pod_ip n2-p2 ipv6)]:7000" 64M
-	grep -q "inbound default/n1-p1 (spiffe://cluster.local/ns/default/sa/client) -> \[fd00:100:2::12\]:7000: closed (67108865 bytes" \
-		"$T_TMP/proxy.n2.log" || t_fail "no IPv6 stream through n2's proxy: $(tail -2 "$T_TMP/proxy.n2.log")"
+	proxy_stream_closed n2 default/n1-p1 "[fd00:100:2::12]:7000" 67108865 ||
+		t_fail "no IPv6 stream through n2's proxy: $(tail -2 "$T_TMP/proxy.n2.log")"
+}
+
+proxy_idle_timed_out() {
+	proxy_log_more n1 '.outcome == "idle_timeout"' 0 || proxy_log_more n2 '.outcome == "idle_timeout"' 0
 }
 
 # A proxied connection that moves no byte for the idle timeout is closed at
@@ -547,6 +579,38 @@ test_proxy_closes_idle_connections() {
 	t_exec n1-p1 -- "$PROBE" connect "$(t_pod_ip n2-p1):7002" --timeout-ms 8000 >"$T_TMP/idle.json"
 	t_le $((SECONDS - start)) 6 "seconds until the idle connection was closed"
 	# Either proxy may time it out first; the other sees it close.
-	t_wait_for 5 grep -q 'idle timeout' "$T_TMP/proxy.n1.log" "$T_TMP/proxy.n2.log" ||
+	t_wait_for 5 proxy_idle_timed_out ||
 		t_fail "no idle timeout in the proxies' logs: $(tail -1 "$T_TMP/proxy.n1.log")"
 }
+
+# A workload the agent learns of while the proxies run is admitted across
+# nodes from then on, and refused before: the proxy follows the model the
+# agent publishes after each apply, not a config it read at start.
+test_proxy_admits_a_workload_added_while_it_runs() {
+	PROXY_N2_WITHOUT=n1-p1 proxy_setup
+	local version refused
+	t_exec n2-p2 -- "$PROBE" serve --name echo --tcp 0.0.0.0:8080 >/dev/null 2>&1 &
+	T_PIDS+=($!)
+	sleep 0.3
+	# n2 does not know n1-p1 yet: its proxy refuses it as an unknown source.
+	[ "$(t_probe_outcome n1-p1 10.100.2.12:8080 --timeout-ms 2000)" != ok ] ||
+		t_fail "a workload unknown to n2 got through"
+	refused=$(proxy_metric n2 'shunt_proxy_outcomes_total{outcome="unknown_source"}')
+	t_ge "$refused" 1 "n2's refusals of an unknown source"
+	t_ge "$(proxy_metric n1 'shunt_proxy_refused_total{reason="unknown_workload"}')" 1 \
+		"the refusal as n1's proxy heard it"
+	version=$(proxy_metric n2 shunt_proxy_model_version)
+	# n2's agent follows its file: n1-p1 is added.
+	cp "$T_TMP/mesh.yaml" "$T_TMP/mesh.n2.yaml.new"
+	mv "$T_TMP/mesh.n2.yaml.new" "$T_TMP/mesh.n2.yaml"
+	t_wait_for 10 proxy_model_newer n2 "$version" ||
+		t_fail "n2's proxy did not take the new model (version $version)"
+	t_eq "$(t_probe_outcome n1-p1 10.100.2.12:8080 --count 3)" ok "n1-p1 to n2-p2 once n2 knows n1-p1"
+	t_eq "$(proxy_metric n2 'shunt_proxy_outcomes_total{outcome="unknown_source"}')" "$refused" \
+		"unknown-source refusals on n2 (none after the update)"
+	t_ge "$(t_shunt n2 --json flows | jq -s '[.[] | select(.event == "proxy-in" and .verdict == "allow"
+		and .source == "default/n1-p1" and .destination_port == 8080)] | length')" 3 \
+		"allowed proxy-in flows from n1-p1 on n2"
+}
+
+proxy_model_newer() { [ "$(proxy_metric "$1" shunt_proxy_model_version)" -gt "$2" ]; }

@@ -212,11 +212,11 @@ MESH_CONFIG=$SHUNT_CLUSTER_DIR/mesh.yaml
 
 # Starts the agent of NODE on CONFIG (default: the cluster's own) and waits
 # until it applied it. Its PID is in T_AGENT_PID_<node>, its log in
-# $T_TMP/agent.NODE.log.
+# $T_TMP/agent.NODE.log. CONFIG_NODE: the node's name in CONFIG, if not NODE.
 t_agent_start() {
 	local node=$1 cfg=${2:-$MESH_CONFIG} log=$T_TMP/agent.$1.log before=0
 	[ -f "$log" ] && before=$(grep -c '"applied config version' "$log")
-	"$SHUNT" --pin-dir "$(t_node_field "$node" pin_dir)" agent --config "$cfg" --node "$node" \
+	"$SHUNT" --pin-dir "$(t_node_field "$node" pin_dir)" agent --config "$cfg" --node "${3:-$node}" \
 		--cgroup "$(t_node_field "$node" cgroup)" --metrics "${T_METRICS:-none}" >>"$log" 2>&1 &
 	T_PIDS+=($!)
 	printf -v "T_AGENT_PID_$node" '%s' $!

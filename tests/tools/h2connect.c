@@ -8,8 +8,8 @@
  *                   --authority DEST:PORT --source NS/NAME
  *
  * Sends standard input as the stream's data (then END_STREAM), writes what
- * comes back to standard output, and the response status and shunt-error
- * to standard error. Exits 0 only for a 200 and a stream that ended cleanly.
+ * comes back to standard output, and the response status, shunt-outcome
+ * and shunt-error to standard error. Exits 0 only for a 200 and a stream that ended cleanly.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -67,6 +67,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 		fprintf(stderr, "status: %.*s\n", (int)vlen, value);
 	} else if (nlen == 11 && !memcmp(name, "shunt-error", 11)) {
 		fprintf(stderr, "error: %.*s\n", (int)vlen, value);
+	} else if (nlen == 13 && !memcmp(name, "shunt-outcome", 13)) {
+		fprintf(stderr, "outcome: %.*s\n", (int)vlen, value);
 	}
 	return 0;
 }

@@ -21,6 +21,98 @@ static void usage(void)
 		"       shunt ca verify --dir DIR CERT\n");
 }
 
+struct ca_args {
+	const char *dir, *td, *out;
+	unsigned int days, hours;
+	struct ca_issue_opts io;
+};
+
+/* One flag into ARGS; -EINVAL for a bad one. */
+static int ca_flag(int opt, const char *arg, struct ca_args *a)
+{
+	char *end;
+
+	switch (opt) {
+	case 'd':
+		a->dir = arg;
+		return 0;
+	case 't':
+		a->td = arg;
+		return 0;
+	case 'D':
+		if (cli_parse_u32(arg, &a->days) || !a->days) {
+			pr_err("--days needs a positive number");
+			return -EINVAL;
+		}
+		return 0;
+	case 'n':
+		a->io.ns = arg;
+		return 0;
+	case 's':
+		a->io.service_account = arg;
+		return 0;
+	case 'o':
+		a->out = arg;
+		return 0;
+	case 'v':
+		/* Seconds from now, negative for the past: for tests of expired
+		 * and not yet valid certificates. */
+		a->io.not_before_s = strtol(arg, &end, 10);
+		if (*end || !*arg) {
+			pr_err("--valid-from needs a number of seconds");
+			return -EINVAL;
+		}
+		return 0;
+	case 'h':
+		if (cli_parse_u32(arg, &a->hours) || !a->hours) {
+			pr_err("--hours needs a positive number");
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		usage();
+		return -EINVAL;
+	}
+}
+
+/* VERB with its operands ARGV[0..ARGC); -EINVAL with the usage for a bad
+ * combination. */
+static int ca_verb(const char *verb, struct ca_args *a, int argc, char **argv)
+{
+	char err[512] = "", id[SHUNT_SPIFFE_MAX];
+	time_t not_after;
+	int ret;
+
+	if (!strcmp(verb, "init") && argc == 0) {
+		ret = ca_init(a->dir, a->td, (int)a->days, err, sizeof(err));
+		if (!ret)
+			printf("CA for trust domain %s in %s (ca.key, ca.crt, bundle.pem)\n", a->td,
+			       a->dir);
+	} else if (!strcmp(verb, "issue") && argc == 0 && a->io.ns && a->io.service_account &&
+		   a->out) {
+		a->io.lifetime_s = (long)a->hours * 3600;
+		ret = ca_issue(a->dir, &a->io, a->out, err, sizeof(err));
+		if (!ret)
+			printf("%s.crt and %s.key for %s/%s, valid %u hours\n", a->out, a->out,
+			       a->io.ns, a->io.service_account, a->hours);
+	} else if (!strcmp(verb, "rotate") && argc == 0) {
+		ret = ca_rotate(a->dir, (int)a->days, err, sizeof(err));
+		if (!ret)
+			printf("new CA in %s; bundle.pem keeps the previous one until it expires\n",
+			       a->dir);
+	} else if (!strcmp(verb, "verify") && argc == 1) {
+		ret = ca_verify(a->dir, argv[0], 0, id, sizeof(id), &not_after, err, sizeof(err));
+		if (!ret)
+			printf("%s valid until %s", id, asctime(gmtime(&not_after)));
+	} else {
+		usage();
+		return -EINVAL;
+	}
+	if (ret)
+		pr_err("%s", err);
+	return ret;
+}
+
 int cmd_ca(struct shunt_cli *cli, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -34,11 +126,8 @@ int cmd_ca(struct shunt_cli *cli, int argc, char **argv)
 	    {"valid-from", required_argument, NULL, 'v'},
 	    {},
 	};
-	struct ca_issue_opts io = {0};
-	const char *dir = NULL, *td = "cluster.local", *out = NULL, *verb;
-	unsigned int days = 365, hours = 24;
-	char err[512] = "", id[SHUNT_SPIFFE_MAX];
-	time_t not_after;
+	struct ca_args a = {.td = "cluster.local", .days = 365, .hours = 24};
+	const char *verb;
 	int opt, ret;
 
 	(void)cli;
@@ -49,81 +138,12 @@ int cmd_ca(struct shunt_cli *cli, int argc, char **argv)
 	verb = argv[1];
 	argc--;
 	argv++;
-	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (opt) {
-		case 'd':
-			dir = optarg;
-			break;
-		case 't':
-			td = optarg;
-			break;
-		case 'D':
-			if (cli_parse_u32(optarg, &days) || !days) {
-				pr_err("--days needs a positive number");
-				return -EINVAL;
-			}
-			break;
-		case 'n':
-			io.ns = optarg;
-			break;
-		case 's':
-			io.service_account = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'v': {
-			/* Seconds from now, negative for the past: for tests of
-			 * expired and not yet valid certificates. */
-			char *end;
-
-			io.not_before_s = strtol(optarg, &end, 10);
-			if (*end || !*optarg) {
-				pr_err("--valid-from needs a number of seconds");
-				return -EINVAL;
-			}
-			break;
-		}
-		case 'h':
-			if (cli_parse_u32(optarg, &hours) || !hours) {
-				pr_err("--hours needs a positive number");
-				return -EINVAL;
-			}
-			break;
-		default:
-			usage();
-			return -EINVAL;
-		}
-	}
-	if (!dir) {
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+		if ((ret = ca_flag(opt, optarg, &a)))
+			return ret;
+	if (!a.dir) {
 		usage();
 		return -EINVAL;
 	}
-	if (!strcmp(verb, "init") && optind == argc) {
-		ret = ca_init(dir, td, (int)days, err, sizeof(err));
-		if (!ret)
-			printf("CA for trust domain %s in %s (ca.key, ca.crt, bundle.pem)\n", td,
-			       dir);
-	} else if (!strcmp(verb, "issue") && optind == argc && io.ns && io.service_account && out) {
-		io.lifetime_s = (long)hours * 3600;
-		ret = ca_issue(dir, &io, out, err, sizeof(err));
-		if (!ret)
-			printf("%s.crt and %s.key for %s/%s, valid %u hours\n", out, out, io.ns,
-			       io.service_account, hours);
-	} else if (!strcmp(verb, "rotate") && optind == argc) {
-		ret = ca_rotate(dir, (int)days, err, sizeof(err));
-		if (!ret)
-			printf("new CA in %s; bundle.pem keeps the previous one until it expires\n",
-			       dir);
-	} else if (!strcmp(verb, "verify") && optind + 1 == argc) {
-		ret = ca_verify(dir, argv[optind], 0, id, sizeof(id), &not_after, err, sizeof(err));
-		if (!ret)
-			printf("%s valid until %s", id, asctime(gmtime(&not_after)));
-	} else {
-		usage();
-		return -EINVAL;
-	}
-	if (ret)
-		pr_err("%s", err);
-	return ret;
+	return ca_verb(verb, &a, argc - optind, argv + optind);
 }

@@ -39,7 +39,8 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	const struct shunt_flow_event *ev = data;
 	struct flows_ctx *c = ctx;
-	char src[128], dst[128], rule[128], sa[SHUNT_ADDR_STRLEN], da[SHUNT_ADDR_STRLEN];
+	char src[SHUNT_NAME_VALUE_MAX], dst[SHUNT_NAME_VALUE_MAX], rule[SHUNT_NAME_VALUE_MAX];
+	char sa[SHUNT_ADDR_STRLEN], da[SHUNT_ADDR_STRLEN];
 	const char *where;
 
 	if (size < sizeof(*ev))

@@ -123,7 +123,7 @@ static void print_ident(const void *k, const void *v, void *ctx)
 	const struct shunt_ipcache_key *key = k;
 	const struct shunt_ident *id = v;
 	struct wl_ctx *c = ctx;
-	char name[128], addr[SHUNT_ADDR_STRLEN], prefix[SHUNT_ADDR_STRLEN + 5];
+	char name[SHUNT_NAME_VALUE_MAX], addr[SHUNT_ADDR_STRLEN], prefix[SHUNT_ADDR_STRLEN + 5];
 	unsigned int len = key->prefixlen - 8;
 	const char *kind = id->flags & SHUNT_IDENT_CIDR	   ? "cidr"
 			   : id->flags & SHUNT_IDENT_LOCAL ? "local"
@@ -179,7 +179,8 @@ static void print_service(const void *k, const void *v, void *ctx)
 	const struct shunt_service *svc = v;
 	struct svc_ctx *c = ctx;
 	struct shunt_backend_key bkey = {.gen = c->live->gen, .service = svc->id};
-	char name[128], vip[SHUNT_ADDR_STRLEN], addr[SHUNT_ADDR_STRLEN], wname[128];
+	char name[SHUNT_NAME_VALUE_MAX], wname[SHUNT_NAME_VALUE_MAX];
+	char vip[SHUNT_ADDR_STRLEN], addr[SHUNT_ADDR_STRLEN];
 	struct shunt_backend b;
 	__u32 prev_end = 0;
 
@@ -258,7 +259,8 @@ static void print_policy_entry(const void *k, const void *v, void *ctx)
 	const struct shunt_policy_key *key = k;
 	const struct shunt_policy_entry *e = v;
 	struct pol_ctx *c = ctx;
-	char subject[128], peer[128], rule[128], port[8];
+	char subject[SHUNT_NAME_VALUE_MAX], peer[SHUNT_NAME_VALUE_MAX], rule[SHUNT_NAME_VALUE_MAX];
+	char port[8];
 
 	mesh_name(c->live->names, c->live->gen, SHUNT_NAME_IDENT, key->subject, subject,
 		  sizeof(subject));

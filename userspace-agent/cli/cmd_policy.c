@@ -40,9 +40,11 @@ static int find_named(const struct checker *ck, __u32 kind, const char *want, __
 {
 	struct shunt_name_key key, next, *prev = NULL;
 	struct shunt_name name;
-	char full[160];
+	char full[SHUNT_NAME_VALUE_MAX];
+	int len = snprintf(full, sizeof(full), strchr(want, '/') ? "%s" : "default/%s", want);
 
-	snprintf(full, sizeof(full), strchr(want, '/') ? "%s" : "default/%s", want);
+	if (len < 0 || (size_t)len >= sizeof(full))
+		return -ENOENT; /* longer than any name */
 	while (!bpf_map_get_next_key(ck->names, prev, &next)) {
 		key = next;
 		prev = &key;
@@ -76,7 +78,7 @@ static size_t addresses_of(const struct checker *ck, __u32 id, __u8 addrs[][16])
 
 static void report(const struct checker *ck, const char *what, const struct shunt_policy_query *q)
 {
-	char rname[128], peer[128];
+	char rname[SHUNT_NAME_VALUE_MAX], peer[SHUNT_NAME_VALUE_MAX];
 
 	mesh_name(ck->names, ck->gen, SHUNT_NAME_RULE, q->rule, rname, sizeof(rname));
 	if (!q->rule)
@@ -136,7 +138,7 @@ static __u8 check_path(const struct checker *ck, __u32 from, const __u8 from_add
 		       size_t nfrom, __u32 to_id, const __u8 to_addr[16], __u16 port,
 		       const char *to_name)
 {
-	char what[200], text[SHUNT_ADDR_STRLEN];
+	char what[SHUNT_NAME_VALUE_MAX + 64], text[SHUNT_ADDR_STRLEN];
 	bool v4 = shunt_addr_is_v4(to_addr);
 	size_t i;
 	__u8 v;
@@ -163,7 +165,7 @@ static __u8 check_service(const struct checker *ck, __u32 from, const __u8 from_
 	struct shunt_backend_key bkey = {.gen = ck->gen, .service = service};
 	__u8 verdict = SHUNT_VERDICT_NO_BACKEND, v;
 	struct shunt_backend b;
-	char bname[128];
+	char bname[SHUNT_NAME_VALUE_MAX];
 
 	for (; !bpf_map_lookup_elem(ck->backends, &bkey, &b); bkey.index++) {
 		mesh_name(ck->names, ck->gen, SHUNT_NAME_IDENT, b.identity, bname, sizeof(bname));
@@ -180,7 +182,7 @@ static int check_to(struct checker *ck, __u32 from_id, const char *to, unsigned 
 {
 	__u8 from_addrs[MAX_CHECK_ADDRS][16], to_addrs[MAX_CHECK_ADDRS][16];
 	size_t nfrom, nto, i;
-	char svc[200];
+	char svc[SHUNT_NAME_VALUE_MAX];
 	__u32 to_id, service;
 	size_t checked = 0;
 	__u8 v;

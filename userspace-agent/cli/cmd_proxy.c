@@ -32,8 +32,11 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			o.config = optarg;
-			break;
+			/* What the kernel runs is what the agent applied: the proxy
+			 * reads that, not a file of its own that could disagree. */
+			pr_err("shunt proxy has no --config: it follows the model the node's agent "
+			       "publishes (start `shunt agent --config FILE` on this node)");
+			return -EINVAL;
 		case 'n':
 			o.node = optarg;
 			break;
@@ -72,7 +75,7 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (!o.config || !o.ca_dir || optind != argc)
+	if (!o.ca_dir || optind != argc)
 		goto usage;
 	if (!o.node) {
 		if (gethostname(host, sizeof(host)))
@@ -83,7 +86,7 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 	shunt_log_set_json(json);
 	return proxy_run(&cli->pins, &o);
 usage:
-	fprintf(stderr, "usage: shunt proxy --config FILE --ca DIR [--node NAME] [--threads N] "
+	fprintf(stderr, "usage: shunt proxy --ca DIR [--node NAME] [--threads N] "
 			"[--cert-lifetime SECONDS] [--metrics ADDR:PORT|none] [--idle-timeout "
 			"SECONDS] [--log-text]\n");
 	return -EINVAL;

@@ -263,43 +263,96 @@ static void print_status_text(const struct shunt_cli *cli, const struct status_v
 	printf("%s\n", any ? "" : " none");
 }
 
+static void json_links(struct shunt_json *j, const struct link_view *links, size_t nlinks)
+{
+	size_t i;
+
+	json_key(j, "links");
+	json_array_begin(j);
+	for (i = 0; i < nlinks; i++) {
+		json_object_begin(j);
+		json_kv_string(j, "name", links[i].name);
+		json_kv_bool(j, "attached", links[i].present);
+		json_kv_bool(j, "expected", links[i].expected);
+		if (links[i].present && links[i].map_attached) {
+			json_kv_string(j, "type", "sk_msg");
+			json_kv_string(j, "mode", "prog_attach");
+			json_kv_string(j, "target", links[i].target);
+			json_kv_u64(j, "prog_id", links[i].prog_id);
+		} else if (links[i].present) {
+			json_kv_string(j, "mode", "link");
+			json_kv_string(j, "type", link_type_name(links[i].type));
+			json_kv_string(j, "target", links[i].target);
+			json_kv_u64(j, "prog_id", links[i].prog_id);
+			json_kv_u64(j, "link_id", links[i].link_id);
+		}
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
+static void json_bypass_counters(struct shunt_json *j, const struct shunt_counters *c)
+{
+	const __u64 *skip = shunt_skip_slots(&c->skipped);
+	size_t i;
+
+	json_key(j, "counters");
+	json_object_begin(j);
+	json_kv_u64(j, "socks_added", c->socks_added);
+	json_kv_u64(j, "socks_closed", c->socks_closed);
+	json_kv_u64(j, "conns_bypassed", c->conns_bypassed);
+	json_kv_u64(j, "resumed", c->resumed);
+	json_kv_u64(j, "socks_trusted", c->socks_trusted);
+	json_kv_u64(j, "rx_blocking", c->rx_blocking);
+	json_kv_u64(j, "socks_left", c->socks_left);
+	json_kv_u64(j, "cc_set", c->cc_set);
+	json_kv_u64(j, "cc_failed", c->cc_failed);
+	json_kv_u64(j, "msgs_redirected", c->msgs_redirected);
+	json_kv_u64(j, "bytes_redirected", c->bytes_redirected);
+	json_kv_u64(j, "msgs_tcp", c->msgs_tcp);
+	json_kv_u64(j, "bytes_tcp", c->bytes_tcp);
+	json_reasons(j, "tcp_msgs", &c->tcp_msgs);
+	json_reasons(j, "handbacks", &c->handbacks);
+	json_key(j, "skipped");
+	json_object_begin(j);
+	for (i = 0; i < SHUNT_SKIP_MAX; i++)
+		json_kv_u64(j, shunt_skip_names[i], skip[i]);
+	json_object_end(j);
+	json_object_end(j);
+}
+
+static void json_mesh_counters(struct shunt_json *j, const struct status_view *v)
+{
+	const struct shunt_mesh_counters *mesh = &v->mesh;
+
+	json_key(j, "mesh");
+	json_object_begin(j);
+	json_kv_u64(j, "config_version", v->version);
+	json_kv_u64(j, "connects", mesh->connects);
+	json_kv_u64(j, "translated", mesh->translated);
+	json_kv_u64(j, "no_backend", mesh->no_backend);
+	json_kv_u64(j, "egress_denied", mesh->egress_denied);
+	json_kv_u64(j, "ingress_denied_early", mesh->ingress_denied_early);
+	json_kv_u64(j, "ingress_packets", mesh->ingress_packets);
+	json_kv_u64(j, "ingress_denied", mesh->ingress_denied);
+	json_kv_u64(j, "reverse_translated", mesh->reverse_translated);
+	json_kv_u64(j, "udp_replies", mesh->udp_replies);
+	json_kv_u64(j, "proxied", mesh->proxied);
+	json_kv_u64(j, "strict_dropped", mesh->strict_dropped);
+	json_kv_u64(j, "flows_lost", mesh->flows_lost);
+	json_object_end(j);
+}
+
 static void print_status_json(const struct shunt_cli *cli, const struct status_view *v)
 {
-	const struct link_view *links = v->links;
 	const struct shunt_config *cfg = &v->cfg;
-	const struct shunt_counters *c = &v->counters;
-	const struct shunt_mesh_counters *mesh = &v->mesh;
-	size_t nlinks = v->nlinks;
-	const __u64 *skip = shunt_skip_slots(&c->skipped);
 	struct shunt_json j;
-	size_t i;
 
 	json_init(&j, stdout);
 	json_object_begin(&j);
 	json_kv_bool(&j, "loaded", true);
 	json_kv_string(&j, "pin_root", cli->pins.root);
-	json_key(&j, "links");
-	json_array_begin(&j);
-	for (i = 0; i < nlinks; i++) {
-		json_object_begin(&j);
-		json_kv_string(&j, "name", links[i].name);
-		json_kv_bool(&j, "attached", links[i].present);
-		json_kv_bool(&j, "expected", links[i].expected);
-		if (links[i].present && links[i].map_attached) {
-			json_kv_string(&j, "type", "sk_msg");
-			json_kv_string(&j, "mode", "prog_attach");
-			json_kv_string(&j, "target", links[i].target);
-			json_kv_u64(&j, "prog_id", links[i].prog_id);
-		} else if (links[i].present) {
-			json_kv_string(&j, "mode", "link");
-			json_kv_string(&j, "type", link_type_name(links[i].type));
-			json_kv_string(&j, "target", links[i].target);
-			json_kv_u64(&j, "prog_id", links[i].prog_id);
-			json_kv_u64(&j, "link_id", links[i].link_id);
-		}
-		json_object_end(&j);
-	}
-	json_array_end(&j);
+	json_links(&j, v->links, v->nlinks);
 	if (!v->features_err)
 		features_print_json(&j, &v->features);
 	if (!v->cfg_err) {
@@ -321,45 +374,8 @@ static void print_status_json(const struct shunt_cli *cli, const struct status_v
 	json_kv_u64(&j, "socks", v->socks < 0 ? 0 : (uint64_t)v->socks);
 	json_kv_u64(&j, "endpoints", v->endpoints < 0 ? 0 : (uint64_t)v->endpoints);
 	json_object_end(&j);
-	json_key(&j, "counters");
-	json_object_begin(&j);
-	json_kv_u64(&j, "socks_added", c->socks_added);
-	json_kv_u64(&j, "socks_closed", c->socks_closed);
-	json_kv_u64(&j, "conns_bypassed", c->conns_bypassed);
-	json_kv_u64(&j, "resumed", c->resumed);
-	json_kv_u64(&j, "socks_trusted", c->socks_trusted);
-	json_kv_u64(&j, "rx_blocking", c->rx_blocking);
-	json_kv_u64(&j, "socks_left", c->socks_left);
-	json_kv_u64(&j, "cc_set", c->cc_set);
-	json_kv_u64(&j, "cc_failed", c->cc_failed);
-	json_kv_u64(&j, "msgs_redirected", c->msgs_redirected);
-	json_kv_u64(&j, "bytes_redirected", c->bytes_redirected);
-	json_kv_u64(&j, "msgs_tcp", c->msgs_tcp);
-	json_kv_u64(&j, "bytes_tcp", c->bytes_tcp);
-	json_reasons(&j, "tcp_msgs", &c->tcp_msgs);
-	json_reasons(&j, "handbacks", &c->handbacks);
-	json_key(&j, "skipped");
-	json_object_begin(&j);
-	for (i = 0; i < SHUNT_SKIP_MAX; i++)
-		json_kv_u64(&j, shunt_skip_names[i], skip[i]);
-	json_object_end(&j);
-	json_object_end(&j);
-	json_key(&j, "mesh");
-	json_object_begin(&j);
-	json_kv_u64(&j, "config_version", v->version);
-	json_kv_u64(&j, "connects", mesh->connects);
-	json_kv_u64(&j, "translated", mesh->translated);
-	json_kv_u64(&j, "no_backend", mesh->no_backend);
-	json_kv_u64(&j, "egress_denied", mesh->egress_denied);
-	json_kv_u64(&j, "ingress_denied_early", mesh->ingress_denied_early);
-	json_kv_u64(&j, "ingress_packets", mesh->ingress_packets);
-	json_kv_u64(&j, "ingress_denied", mesh->ingress_denied);
-	json_kv_u64(&j, "reverse_translated", mesh->reverse_translated);
-	json_kv_u64(&j, "udp_replies", mesh->udp_replies);
-	json_kv_u64(&j, "proxied", mesh->proxied);
-	json_kv_u64(&j, "strict_dropped", mesh->strict_dropped);
-	json_kv_u64(&j, "flows_lost", mesh->flows_lost);
-	json_object_end(&j);
+	json_bypass_counters(&j, &v->counters);
+	json_mesh_counters(&j, v);
 	json_object_end(&j);
 }
 

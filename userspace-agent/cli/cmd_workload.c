@@ -74,122 +74,147 @@ static __u32 free_id(const struct workload_maps *m)
 	return 0;
 }
 
-static int workload_add(const struct shunt_cli *cli, int argc, char **argv)
+/* What `workload add` was told. */
+struct workload_add_args {
+	struct shunt_workload_key keys[MAX_ADDRS];
+	size_t naddrs;
+	const char *netns, *cgroup;
+	bool remote;
+	__u32 id;
+};
+
+/* The flags into ARGS: 0, -EINVAL after saying why, or 1 for the usage. */
+static int workload_add_flags(int argc, char **argv, struct workload_add_args *a)
 {
 	static const struct option options[] = {
 	    {"ip", required_argument, NULL, 'i'},     {"netns", required_argument, NULL, 'n'},
 	    {"cgroup", required_argument, NULL, 'c'}, {"remote", no_argument, NULL, 'r'},
 	    {"id", required_argument, NULL, 'I'},     {},
 	};
-	struct shunt_workload_key keys[MAX_ADDRS];
-	struct shunt_workload value = {.flags = SHUNT_WL_LOCAL}, old;
-	struct shunt_workload_name name = {};
-	const char *netns = NULL, *cgroup = NULL;
-	struct workload_maps m;
-	size_t naddrs = 0, added = 0, i;
-	bool remote = false;
-	__u32 id = 0;
-	int opt, err;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
-			if (naddrs == MAX_ADDRS) {
+			if (a->naddrs == MAX_ADDRS) {
 				pr_err("at most %d addresses per workload", MAX_ADDRS);
 				return -EINVAL;
 			}
-			if (shunt_addr_parse(optarg, keys[naddrs].addr)) {
+			if (shunt_addr_parse(optarg, a->keys[a->naddrs].addr)) {
 				pr_err("--ip %s: not an IPv4 or IPv6 address", optarg);
 				return -EINVAL;
 			}
-			naddrs++;
+			a->naddrs++;
 			break;
 		case 'n':
-			netns = optarg;
+			a->netns = optarg;
 			break;
 		case 'c':
-			cgroup = optarg;
+			a->cgroup = optarg;
 			break;
 		case 'r':
-			remote = true;
+			a->remote = true;
 			break;
 		case 'I':
-			if (cli_parse_u32(optarg, &id) || id == 0) {
+			if (cli_parse_u32(optarg, &a->id) || a->id == 0) {
 				pr_err("--id needs a positive number");
 				return -EINVAL;
 			}
 			break;
 		default:
-			goto usage;
+			return 1;
 		}
 	}
-	if (optind + 1 != argc || naddrs == 0)
+	return optind + 1 != argc || a->naddrs == 0;
+}
+
+/* The membership value: local (netns cookie, cgroup id) or remote. */
+static int workload_value(const struct workload_add_args *a, struct shunt_workload *value)
+{
+	int err;
+
+	if (a->remote) {
+		if (a->netns || a->cgroup) {
+			pr_err("--remote workloads run on another node: no --netns or --cgroup");
+			return -EINVAL;
+		}
+		value->flags = 0;
+		return 0;
+	}
+	if (!a->netns) {
+		pr_err("a local workload needs --netns (its network namespace)");
+		return -EINVAL;
+	}
+	if ((err = shunt_netns_cookie(a->netns, &value->netns_cookie)))
+		return err;
+	if (a->cgroup && (err = shunt_cgroup_id(a->cgroup, &value->cgroup_id))) {
+		pr_err("--cgroup %s: %s", a->cgroup, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+/* Name and addresses into the maps; none of the addresses when one fails. */
+static int workload_write(const struct workload_maps *m, const struct workload_add_args *a,
+			  const struct shunt_workload_name *name, struct shunt_workload *value)
+{
+	struct shunt_workload old;
+	size_t added, i;
+	int err = 0;
+
+	/* Refuse before writing anything: an address has one owner. */
+	for (i = 0; i < a->naddrs; i++) {
+		if (!bpf_map_lookup_elem(m->addrs, &a->keys[i], &old) && old.id != value->id) {
+			char text[SHUNT_ADDR_STRLEN];
+
+			shunt_addr_format(a->keys[i].addr, text, sizeof(text));
+			pr_err("%s already belongs to workload id %u", text, old.id);
+			return -EEXIST;
+		}
+	}
+	if (bpf_map_update_elem(m->names, &value->id, name, BPF_ANY)) {
+		err = -errno;
+		pr_err("cannot record the workload name: %s", strerror(-err));
+		return err;
+	}
+	for (added = 0; added < a->naddrs; added++) {
+		if (bpf_map_update_elem(m->addrs, &a->keys[added], value, BPF_ANY)) {
+			err = -errno;
+			pr_err("cannot add an address: %s", strerror(-err));
+			for (i = 0; i < added; i++)
+				bpf_map_delete_elem(m->addrs, &a->keys[i]);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int workload_add(const struct shunt_cli *cli, int argc, char **argv)
+{
+	struct workload_add_args a = {0};
+	struct shunt_workload value = {.flags = SHUNT_WL_LOCAL};
+	struct shunt_workload_name name = {};
+	struct workload_maps m;
+	int err;
+
+	if ((err = workload_add_flags(argc, argv, &a)) > 0)
 		goto usage;
+	if (err)
+		return err;
 	if (strlen(argv[optind]) >= sizeof(name.name)) {
 		pr_err("workload name longer than %zu bytes", sizeof(name.name) - 1);
 		return -EINVAL;
 	}
 	snprintf(name.name, sizeof(name.name), "%s", argv[optind]);
-	if (remote) {
-		if (netns || cgroup) {
-			pr_err("--remote workloads run on another node: no --netns or --cgroup");
-			return -EINVAL;
-		}
-		value.flags = 0;
-	} else {
-		if (!netns) {
-			pr_err("a local workload needs --netns (its network namespace)");
-			return -EINVAL;
-		}
-		err = shunt_netns_cookie(netns, &value.netns_cookie);
-		if (err)
-			return err;
-		if (cgroup) {
-			err = shunt_cgroup_id(cgroup, &value.cgroup_id);
-			if (err) {
-				pr_err("--cgroup %s: %s", cgroup, strerror(-err));
-				return err;
-			}
-		}
-	}
-
-	err = maps_open(cli, &m);
-	if (err)
+	if ((err = workload_value(&a, &value)) || (err = maps_open(cli, &m)))
 		return err;
-	if (!id)
-		id = id_of_name(&m, name.name);
-	if (!id)
-		id = free_id(&m);
-	value.id = id;
-	/* Refuse before writing anything: an address has one owner. */
-	for (i = 0; i < naddrs; i++) {
-		if (!bpf_map_lookup_elem(m.addrs, &keys[i], &old) && old.id != id) {
-			char text[SHUNT_ADDR_STRLEN];
-
-			shunt_addr_format(keys[i].addr, text, sizeof(text));
-			pr_err("%s already belongs to workload id %u", text, old.id);
-			err = -EEXIST;
-			goto cleanup;
-		}
-	}
-	if (bpf_map_update_elem(m.names, &id, &name, BPF_ANY)) {
-		err = -errno;
-		pr_err("cannot record the workload name: %s", strerror(-err));
-		goto cleanup;
-	}
-	for (added = 0; added < naddrs; added++) {
-		if (bpf_map_update_elem(m.addrs, &keys[added], &value, BPF_ANY)) {
-			err = -errno;
-			pr_err("cannot add an address: %s", strerror(-err));
-			goto cleanup;
-		}
-	}
-	printf("workload %s (id %u): %zu address%s%s\n", name.name, id, naddrs,
-	       naddrs == 1 ? "" : "es", remote ? ", remote" : "");
-cleanup:
-	if (err)
-		for (i = 0; i < added; i++)
-			bpf_map_delete_elem(m.addrs, &keys[i]);
+	value.id = a.id ? a.id : id_of_name(&m, name.name);
+	if (!value.id)
+		value.id = free_id(&m);
+	err = workload_write(&m, &a, &name, &value);
+	if (!err)
+		printf("workload %s (id %u): %zu address%s%s\n", name.name, value.id, a.naddrs,
+		       a.naddrs == 1 ? "" : "es", a.remote ? ", remote" : "");
 	maps_close(&m);
 	return err;
 usage:

@@ -69,7 +69,8 @@ static void write_all(int fd, const char *buf, size_t len)
 	while (len) {
 		if (poll(&pfd, 1, 2000) <= 0)
 			return;
-		n = write(fd, buf, len);
+		/* A client gone meanwhile is EPIPE, not a SIGPIPE that ends us. */
+		n = send(fd, buf, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -79,49 +80,97 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+static const char *reason_of(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Error";
+	}
+}
+
+/* Reads the request head into REQ (NUL-terminated); -ETIMEDOUT, -EMSGSIZE
+ * when it does not end within SIZE - 1 bytes, or -ECONNRESET. */
+static int read_head(int fd, char *req, size_t size)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	size_t used = 0;
+	ssize_t n;
+
+	while (!memmem(req, used, "\r\n\r\n", 4)) {
+		if (used == size - 1)
+			return -EMSGSIZE;
+		if (poll(&pfd, 1, 2000) <= 0)
+			return -ETIMEDOUT;
+		n = read(fd, req + used, size - 1 - used);
+		if (n <= 0)
+			return -ECONNRESET;
+		used += (size_t)n;
+		req[used] = 0;
+	}
+	return 0;
+}
+
+/* The status for REQ, and the body: the handler's, or why it was refused. */
+static int route(char *req, http_handler_fn handler, void *ctx, char **body, size_t *len)
+{
+	char path[256], *q;
+	const char *why;
+	int status, end = 0;
+
+	if (sscanf(req, "GET %255s%n", path, &end) != 1) {
+		status = 405;
+		why = "only GET is served\n";
+	} else if (req[end] != ' ' && req[end] != '\r') {
+		status = 414; /* longer than PATH: not answered for a prefix of it */
+		why = "path too long\n";
+	} else {
+		q = strchr(path, '?');
+		if (q)
+			*q = 0;
+		return handler(path, body, len, ctx);
+	}
+	*body = strdup(why);
+	*len = *body ? strlen(why) : 0;
+	return status;
+}
+
 void http_serve_one(int listen_fd, http_handler_fn handler, void *ctx)
 {
-	struct pollfd pfd = {.events = POLLIN};
-	char req[2048], path[256], head[256];
-	const char *reason;
-	size_t used = 0, len = 0;
+	char req[2048], head[256];
+	size_t len = 0;
 	char *body = NULL;
-	int fd, status;
-	ssize_t n;
+	int fd, status, err;
 
 	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	pfd.fd = fd;
 	/* The request head, within 2 s and 2 KiB. */
-	while (used < sizeof(req) - 1 && !memmem(req, used, "\r\n\r\n", 4)) {
-		if (poll(&pfd, 1, 2000) <= 0)
-			goto out;
-		n = read(fd, req + used, sizeof(req) - 1 - used);
-		if (n <= 0)
-			goto out;
-		used += (size_t)n;
-	}
-	req[used] = 0;
-	if (sscanf(req, "GET %255s HTTP/1.%*c", path) != 1) {
-		status = 405;
-		body = strdup("only GET is served\n");
+	err = read_head(fd, req, sizeof(req));
+	if (err == -EMSGSIZE) {
+		status = 431;
+		body = strdup("request head over 2 KiB\n");
 		len = body ? strlen(body) : 0;
+	} else if (err) {
+		goto out;
 	} else {
-		char *q = strchr(path, '?');
-
-		if (q)
-			*q = 0;
-		status = handler(path, &body, &len, ctx);
+		status = route(req, handler, ctx, &body, &len);
 	}
-	reason = status == 200	 ? "OK"
-		 : status == 404 ? "Not Found"
-		 : status == 405 ? "Method Not Allowed"
-				 : "Service Unavailable";
 	snprintf(head, sizeof(head),
 		 "HTTP/1.0 %d %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 		 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-		 status, reason, len);
+		 status, reason_of(status), len);
 	write_all(fd, head, strlen(head));
 	if (body)
 		write_all(fd, body, len);

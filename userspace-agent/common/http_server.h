@@ -14,7 +14,9 @@ typedef int (*http_handler_fn)(const char *path, char **body, size_t *len, void 
 
 /* Listens on "ADDR:PORT" or "[ADDR6]:PORT"; returns the fd or -errno. */
 int http_listen(const char *addr_port);
-/* Accepts one client on LISTEN_FD and answers it (bounded by a timeout). */
+/* Accepts one client on LISTEN_FD and answers it (bounded by a timeout).
+ * Refused without calling HANDLER: a request head over 2 KiB (431), a path
+ * over 255 bytes (414), anything but GET (405). */
 void http_serve_one(int listen_fd, http_handler_fn handler, void *ctx);
 
 #endif

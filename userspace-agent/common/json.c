@@ -85,7 +85,7 @@ void json_key(struct shunt_json *j, const char *key)
 	j->after_key = true;
 }
 
-void json_string(struct shunt_json *j, const char *value)
+void json_str(struct shunt_json *j, const char *value)
 {
 	json_sep(j);
 	if (value)
@@ -115,7 +115,7 @@ void json_double(struct shunt_json *j, double value)
 void json_kv_string(struct shunt_json *j, const char *key, const char *value)
 {
 	json_key(j, key);
-	json_string(j, value);
+	json_str(j, value);
 }
 
 void json_kv_u64(struct shunt_json *j, const char *key, uint64_t value)

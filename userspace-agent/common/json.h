@@ -22,7 +22,8 @@ void json_object_end(struct shunt_json *j);
 void json_array_begin(struct shunt_json *j);
 void json_array_end(struct shunt_json *j);
 void json_key(struct shunt_json *j, const char *key);
-void json_string(struct shunt_json *j, const char *value);
+/* Not json_string: that is jansson's, and the binaries link both. */
+void json_str(struct shunt_json *j, const char *value);
 void json_u64(struct shunt_json *j, uint64_t value);
 void json_bool(struct shunt_json *j, bool value);
 void json_double(struct shunt_json *j, double value);

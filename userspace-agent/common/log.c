@@ -46,11 +46,33 @@ static void json_escape_to(char *out, size_t cap, size_t *len, const char *s)
 	out[*len] = '\0';
 }
 
+/* Appends FIELDS to a JSON object being written, as ,"key":value each. */
+static void json_fields_to(char *out, size_t cap, size_t *len, const struct shunt_log_field *f,
+			   size_t nf)
+{
+	size_t i;
+
+	for (i = 0; i < nf && *len + 64 < cap; i++) {
+		out[(*len)++] = ',';
+		out[(*len)++] = '"';
+		json_escape_to(out, cap, len, f[i].key);
+		if (f[i].str) {
+			*len += (size_t)snprintf(out + *len, cap - *len, "\":\"");
+			json_escape_to(out, cap - 1, len, f[i].str);
+			out[(*len)++] = '"';
+		} else {
+			*len += (size_t)snprintf(out + *len, cap - *len, "\":%lld", f[i].num);
+		}
+	}
+	out[*len] = '\0';
+}
+
 /*
  * One line, one write(2): stderr is unbuffered, and lines of the threads of
  * the proxy must not interleave.
  */
-static void log_emit(enum shunt_log_level level, const char *fmt, va_list ap)
+static void log_emit(enum shunt_log_level level, const struct shunt_log_field *fields, size_t nf,
+		     const char *fmt, va_list ap)
 {
 	char buf[2048], line[4608];
 	size_t len, n;
@@ -74,8 +96,10 @@ static void log_emit(enum shunt_log_level level, const char *fmt, va_list ap)
 				     "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", stamp,
 				     ts.tv_nsec / 1000000, level_names[level]);
 		json_escape_to(line, sizeof(line) - 4, &n, buf);
-		memcpy(line + n, "\"}\n", 4);
-		n += 3;
+		line[n++] = '"';
+		json_fields_to(line, sizeof(line) - 4, &n, fields, nf);
+		memcpy(line + n, "}\n", 3);
+		n += 2;
 	} else if (level <= SHUNT_LOG_WARN) {
 		n = (size_t)snprintf(line, sizeof(line), "shunt: %s: %s\n", level_names[level],
 				     buf);
@@ -92,7 +116,17 @@ void shunt_log(enum shunt_log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(level, fmt, ap);
+	log_emit(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void shunt_log_fields(enum shunt_log_level level, const struct shunt_log_field *fields, size_t n,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(level, fields, n, fmt, ap);
 	va_end(ap);
 }
 
@@ -111,7 +145,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 	if (level == LIBBPF_WARN)
 		ours = SHUNT_LOG_INFO;
-	log_emit(ours, fmt, ap);
+	log_emit(ours, NULL, 0, fmt, ap);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #define SHUNT_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum shunt_log_level {
 	SHUNT_LOG_ERROR,
@@ -21,6 +22,19 @@ void shunt_log_route_libbpf(void);
 
 void shunt_log(enum shunt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A field of a structured log line: a string (STR non-NULL) or a number. */
+struct shunt_log_field {
+	const char *key;
+	const char *str;
+	long long num;
+};
+#define LOG_STR(k, v) ((struct shunt_log_field){.key = (k), .str = (v) ? (v) : ""})
+#define LOG_NUM(k, v) ((struct shunt_log_field){.key = (k), .num = (long long)(v)})
+/* As shunt_log, and in JSON mode the N FIELDS become keys of the line beside
+ * "msg" (what tests and tools read; the message is for people). */
+void shunt_log_fields(enum shunt_log_level level, const struct shunt_log_field *fields, size_t n,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define pr_err(...)   shunt_log(SHUNT_LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...)  shunt_log(SHUNT_LOG_WARN, __VA_ARGS__)

@@ -179,16 +179,13 @@ __u32 mesh_workload_ident(const char *ns, const char *name)
 	       fnv1a(ns, name) % (SHUNT_ID_FIRST_CIDR - SHUNT_ID_FIRST_WORKLOAD);
 }
 
-int plan_fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
+int plan_fail_at(struct compiler *c, const struct cfg_origin *origin, const char *fmt, ...)
 {
-	char msg[400];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cfg_vfail_at(c->err, origin, fmt, ap);
 	va_end(ap);
-	snprintf(c->err->msg, sizeof(c->err->msg), "%s:%u:%u: %s", c->cfg->path, pos.line, pos.col,
-		 msg);
 	return -EINVAL;
 }
 
@@ -268,6 +265,12 @@ static int list_add(struct compiler *c, const void *key, size_t len, size_t wl)
 	return 0;
 }
 
+/* "ns/name", and "ns\0key\0value" with a key of prefix/name: all fit. */
+#define INDEX_KEY_MAX                                                                              \
+	(SHUNT_DNS_LABEL_MAX + 1 + (SHUNT_DNS_SUBDOMAIN_MAX + 1 + SHUNT_DNS_LABEL_MAX) + 1 +       \
+	 SHUNT_DNS_LABEL_MAX + 1)
+_Static_assert(INDEX_KEY_MAX >= SHUNT_NAME_MAX, "index keys hold namespace/name");
+
 static size_t label_key(char *buf, size_t len, const char *ns, const char *k, const char *v)
 {
 	int n = snprintf(buf, len, "%s%c%s%c%s", ns, 0, k, 0, v);
@@ -277,7 +280,7 @@ static size_t label_key(char *buf, size_t len, const char *ns, const char *k, co
 
 static int add_namespace(struct compiler *c, const char *ns)
 {
-	char key[80];
+	char key[SHUNT_DNS_LABEL_MAX + 2];
 	size_t len = (size_t)snprintf(key, sizeof(key), "%s%c", ns, 1);
 	bool dup;
 	int err;
@@ -295,7 +298,7 @@ static int add_namespace(struct compiler *c, const char *ns)
 static int build_index(struct compiler *c)
 {
 	const struct mesh_config *cfg = c->cfg;
-	char key[600];
+	char key[INDEX_KEY_MAX];
 	size_t i, l, len;
 	int err;
 
@@ -338,7 +341,7 @@ const struct wl_list *plan_candidates(const struct compiler *c, const char *ns,
 				      const struct cfg_selector *sel)
 {
 	static const struct wl_list none;
-	char key[600];
+	char key[INDEX_KEY_MAX];
 	size_t idx, len;
 
 	if (sel && sel->match_labels.n)
@@ -350,11 +353,6 @@ const struct wl_list *plan_candidates(const struct compiler *c, const char *ns,
 			len, &idx))
 		return &none;
 	return &c->list_items[idx];
-}
-
-static bool workload_is_local(const struct compiler *c, const struct cfg_workload *w)
-{
-	return c->node && strcmp(w->node, c->node) == 0;
 }
 
 /* Strict mTLS for W: its namespace's mode, else the mesh-wide one. */
@@ -380,24 +378,11 @@ static int plan_workloads(struct compiler *c)
 		struct shunt_ident ident = {.id = c->ids[i]};
 		struct shunt_workload_name wname = {};
 
-		if (workload_is_local(c, w)) {
-			struct shunt_cgroup_ident_key ckey = {};
+		if (mesh_workload_is_local(w, c->node)) {
+			struct shunt_cgroup_ident_key ckey = {.cgroup_id =
+								  c->facts->workloads[i].cgroup_id};
 
-			if (!w->cgroup || !w->netns)
-				return plan_fail_at(
-				    c, w->pos,
-				    "workload %s/%s runs on this node (%s): it needs "
-				    "'cgroup' and 'netns'",
-				    w->ns, w->name, c->node);
-			err = c->host->ops->cgroup_id(c->host->ctx, w->cgroup, &ckey.cgroup_id);
-			if (err)
-				return plan_fail_at(c, w->pos, "workload %s/%s: cgroup %s: %s",
-						    w->ns, w->name, w->cgroup, strerror(-err));
-			err = c->host->ops->netns_cookie(c->host->ctx, w->netns,
-							 &bypass.netns_cookie);
-			if (err)
-				return plan_fail_at(c, w->pos, "workload %s/%s: netns %s: %s",
-						    w->ns, w->name, w->netns, strerror(-err));
+			bypass.netns_cookie = c->facts->workloads[i].netns_cookie;
 			bypass.cgroup_id = ckey.cgroup_id;
 			bypass.flags = SHUNT_WL_LOCAL;
 			ident.flags = SHUNT_IDENT_LOCAL;
@@ -435,24 +420,18 @@ static int plan_workloads(struct compiler *c)
 static int plan_node_proxy(struct compiler *c)
 {
 	const struct cfg_node *me = cfg_node_find(c->cfg, c->node);
-	struct shunt_cgroup_ident_key ckey = {};
+	struct shunt_cgroup_ident_key ckey = {.cgroup_id = c->facts->proxy.cgroup_id};
 	struct shunt_ident ident = {.id = 0, .flags = SHUNT_IDENT_NODE_PROXY};
-	struct shunt_workload bypass = {.id = SHUNT_ID_NODE_PROXY, .flags = SHUNT_WL_LOCAL};
+	struct shunt_workload bypass = {.id = SHUNT_ID_NODE_PROXY,
+					.flags = SHUNT_WL_LOCAL,
+					.netns_cookie = c->facts->proxy.netns_cookie};
 	struct shunt_workload_key wkey = {};
 	struct shunt_workload_name wname = {};
 	__u32 id = SHUNT_ID_NODE_PROXY;
 	int err;
 
-	if (!me || !me->has_proxy || !me->proxy_cgroup)
+	if (!me || !c->facts->proxy_here)
 		return 0;
-	err = c->host->ops->cgroup_id(c->host->ctx, me->proxy_cgroup, &ckey.cgroup_id);
-	if (err)
-		return plan_fail_at(c, me->pos, "node %s: proxy cgroup %s: %s", me->name,
-				    me->proxy_cgroup, strerror(-err));
-	err = c->host->ops->netns_cookie(c->host->ctx, me->proxy_netns, &bypass.netns_cookie);
-	if (err)
-		return plan_fail_at(c, me->pos, "node %s: proxy netns %s: %s", me->name,
-				    me->proxy_netns, strerror(-err));
 	bypass.cgroup_id = ckey.cgroup_id;
 	if ((err = kv_push(&c->plan->maps[PLAN_CGROUP_IDENTS], &ckey, &ident)))
 		return err;
@@ -466,6 +445,9 @@ static int plan_node_proxy(struct compiler *c)
 		if ((err = kv_push(&c->plan->workloads, &wkey, &bypass)))
 			return err;
 	}
+	_Static_assert(sizeof(wname.name) >=
+			   sizeof("shunt-system/proxy-") + SHUNT_DNS_SUBDOMAIN_MAX,
+		       "the node proxy's name fits");
 	snprintf(wname.name, sizeof(wname.name), "shunt-system/proxy-%s", me->name);
 	return kv_push(&c->plan->workload_names, &id, &wname);
 }
@@ -497,13 +479,34 @@ int mesh_plan_build(struct mesh_plan *plan, const struct mesh_config *cfg, const
 int mesh_plan_build_on(struct mesh_plan *plan, const struct mesh_config *cfg, const char *node,
 		       const struct mesh_host *host, struct cfg_error *err)
 {
-	struct compiler c = {.cfg = cfg, .plan = plan, .err = err, .node = node, .host = host};
+	struct mesh_node_facts facts;
 	int ret;
 
 	plan_init(plan);
 	err->msg[0] = 0;
+	if ((ret = mesh_node_facts_resolve(&facts, cfg, node, host, err)))
+		return ret;
+	ret = mesh_plan_compile(plan, cfg, &facts, err);
+	mesh_node_facts_free(&facts);
+	return ret;
+}
+
+int mesh_plan_compile(struct mesh_plan *plan, const struct mesh_config *cfg,
+		      const struct mesh_node_facts *facts, struct cfg_error *err)
+{
+	struct compiler c = {
+	    .cfg = cfg, .plan = plan, .err = err, .node = facts->node, .facts = facts};
+	int ret;
+
+	plan_init(plan);
+	err->msg[0] = 0;
+	if (facts->nworkloads != cfg->nworkloads) {
+		snprintf(err->msg, sizeof(err->msg), "%s: node facts for %zu workloads, not %zu",
+			 cfg->path, facts->nworkloads, cfg->nworkloads);
+		return -EINVAL;
+	}
 	{
-		const struct cfg_node *me = cfg_node_find(cfg, node);
+		const struct cfg_node *me = cfg_node_find(cfg, c.node);
 
 		if (me && me->has_proxy) {
 			memcpy(plan->proxy_addr, me->outbound.addr, 16);

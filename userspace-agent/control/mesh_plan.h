@@ -73,10 +73,40 @@ struct mesh_host {
 
 extern const struct mesh_host mesh_host_local;
 
+/* Where a workload on this node lives. */
+struct mesh_local_facts {
+	__u64 cgroup_id, netns_cookie;
+};
+
 /*
- * Compiles CFG for NODE, asking HOST about local workloads. Errors (a local
+ * What compiling for NODE needs to know about the node itself, resolved
+ * first (mesh_node_facts_resolve): the cgroup and network namespace of each
+ * workload that runs on it, and of the node proxy when the config says
+ * where it runs. Compiling with them is a pure function of config and facts.
+ */
+struct mesh_node_facts {
+	const char *node;		    /* NULL: nothing is local */
+	struct mesh_local_facts *workloads; /* by workload index; zeros for remote ones */
+	size_t nworkloads;
+	bool proxy_here;
+	struct mesh_local_facts proxy;
+};
+
+/* Asks HOST about CFG's workloads on NODE; errors name the object's origin. */
+int mesh_node_facts_resolve(struct mesh_node_facts *facts, const struct mesh_config *cfg,
+			    const char *node, const struct mesh_host *host, struct cfg_error *err);
+void mesh_node_facts_free(struct mesh_node_facts *facts);
+/* True when W runs on NODE. */
+bool mesh_workload_is_local(const struct cfg_workload *w, const char *node);
+
+/* Compiles CFG for FACTS->node: no system call, no host lookup. */
+int mesh_plan_compile(struct mesh_plan *plan, const struct mesh_config *cfg,
+		      const struct mesh_node_facts *facts, struct cfg_error *err);
+
+/*
+ * Resolves the facts of NODE with HOST, then compiles CFG with them. Errors (a local
  * workload without cgroup, a policy that expands past the map sizes) name
- * the file position in ERR. Every map's keys are unique (the first entry
+ * the object's origin in ERR. Every map's keys are unique (the first entry
  * for a key wins: workloads before ipBlocks, earlier rules before later).
  */
 int mesh_plan_build_on(struct mesh_plan *plan, const struct mesh_config *cfg, const char *node,

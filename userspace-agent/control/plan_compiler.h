@@ -24,8 +24,8 @@ struct compiler {
 	struct mesh_plan *plan;
 	struct cfg_error *err;
 	const char *node;
-	const struct mesh_host *host;
-	__u32 *ids;		  /* per workload */
+	const struct mesh_node_facts *facts; /* resolved before compiling */
+	__u32 *ids;			     /* per workload */
 	struct cfg_prefix *cidrs; /* distinct ipBlock prefixes, id = FIRST_CIDR + index */
 	size_t ncidrs;
 	struct plan_peer *peers; /* scratch: the peers of one rule */
@@ -41,7 +41,7 @@ struct compiler {
 	size_t nnamespaces;
 };
 
-int plan_fail_at(struct compiler *c, struct cfg_pos pos, const char *fmt, ...)
+int plan_fail_at(struct compiler *c, const struct cfg_origin *origin, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int plan_add_name(struct compiler *c, __u32 kind, __u32 id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -136,19 +136,27 @@ static int peer_add(struct compiler *c, __u32 id, size_t wl)
 	return 0;
 }
 
-/* A namespace's labels, plus the one Kubernetes puts on every namespace. */
-static bool namespace_matches(const struct compiler *c, const struct cfg_selector *sel,
-			      const char *ns)
+/* A namespace's labels, plus the one Kubernetes puts on every namespace:
+ * 1 if SEL selects NS, 0 if not, or -ENOMEM. Every label counts. */
+static int namespace_matches(const struct compiler *c, const struct cfg_selector *sel,
+			     const char *ns)
 {
 	const struct cfg_namespace *decl = cfg_namespace_find(c->cfg, ns);
-	struct cfg_label items[65];
-	struct cfg_labels labels = {.items = items};
-	size_t i;
+	size_t i, n = 1 + (decl ? decl->labels.n : 0);
+	struct cfg_label stack[32], *items = stack;
+	struct cfg_labels labels = {.n = 0};
+	int ret;
 
+	if (n > sizeof(stack) / sizeof(stack[0]) && !(items = malloc(n * sizeof(*items))))
+		return -ENOMEM;
+	labels.items = items;
 	items[labels.n++] = (struct cfg_label){"kubernetes.io/metadata.name", ns};
-	for (i = 0; decl && i < decl->labels.n && labels.n < 65; i++)
+	for (i = 0; decl && i < decl->labels.n; i++)
 		items[labels.n++] = decl->labels.items[i];
-	return cfg_selector_matches(sel, &labels);
+	ret = cfg_selector_matches(sel, &labels);
+	if (items != stack)
+		free(items);
+	return ret;
 }
 
 static bool prefix_excluded(const struct cfg_peer *peer, const __u8 addr[16], unsigned int len)
@@ -172,9 +180,12 @@ static int peer_idents(struct compiler *c, const char *ns, const struct cfg_peer
 		for (n = 0; n < c->nnamespaces; n++) {
 			const char *wns = c->namespaces[n];
 			const struct wl_list *l;
+			int in = peer->namespaces ? namespace_matches(c, peer->namespaces, wns)
+						  : !strcmp(wns, ns);
 
-			if (peer->namespaces ? !namespace_matches(c, peer->namespaces, wns)
-					     : strcmp(wns, ns) != 0)
+			if (in < 0)
+				return in;
+			if (!in)
 				continue;
 			l = plan_candidates(c, wns, peer->pods);
 			for (i = 0; i < l->n; i++)
@@ -223,7 +234,7 @@ static int push_policy(struct compiler *c, struct kv_vec *v, const struct shunt_
 	struct shunt_policy_entry entry = {.rule = c->rule_id};
 
 	if (v->n >= MAX_POLICY_ENTRIES)
-		return plan_fail_at(c, rule->pos,
+		return plan_fail_at(c, &rule->origin,
 				    "the policies expand to more than %d kernel entries in one "
 				    "direction; use fewer peers, ports or selected workloads",
 				    MAX_POLICY_ENTRIES);

@@ -20,12 +20,16 @@ static const __u8 *address_like(const struct cfg_workload *w, const struct cfg_p
 	return NULL;
 }
 
-static int workload_index(const struct compiler *c, const char *ns, const char *name)
+/* The index of workload NS/NAME, or -1. */
+static long workload_index(const struct compiler *c, const char *ns, const char *name)
 {
-	char key[160];
-	size_t len = (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name), idx;
+	char key[SHUNT_NAME_MAX];
+	int len = snprintf(key, sizeof(key), "%s/%s", ns, name);
+	size_t idx;
 
-	return keymap_get(&c->by_name, key, len, &idx) ? (int)idx : -1;
+	if (len < 0 || (size_t)len >= sizeof(key))
+		return -1;
+	return keymap_get(&c->by_name, key, (size_t)len, &idx) ? (long)idx : -1;
 }
 
 static int push_backend(struct compiler *c, __u32 svc_id, __u32 *count, __u32 *total,
@@ -43,12 +47,71 @@ static int push_backend(struct compiler *c, __u32 svc_id, __u32 *count, __u32 *t
 	return kv_push(&c->plan->maps[PLAN_BACKENDS], &key, &b);
 }
 
+/* The workloads S selects, with an address in VIP's family, each weight 1. */
+static int push_selected_backends(struct compiler *c, const struct cfg_service *s,
+				  const struct cfg_service_port *sp, const struct cfg_prefix *vip,
+				  __u32 id, __u32 *count, __u32 *total)
+{
+	const struct cfg_selector sel = {.match_labels = s->selector};
+	const struct wl_list *cand = plan_candidates(c, s->ns, &sel);
+	size_t ci;
+	int err;
+
+	for (ci = 0; s->has_selector && ci < cand->n; ci++) {
+		size_t w = cand->items[ci];
+		const struct cfg_workload *wl = &c->cfg->workloads[w];
+		const __u8 *addr = address_like(wl, vip);
+
+		if (!cfg_labels_subset(&s->selector, &wl->labels) || !addr)
+			continue;
+		if (*count == SHUNT_MAX_SERVICE_BACKENDS)
+			return plan_fail_at(c, &s->origin,
+					    "service %s/%s selects more than %d backends", s->ns,
+					    s->name, SHUNT_MAX_SERVICE_BACKENDS);
+		if ((err = push_backend(c, id, count, total, addr, sp->target_port, 1, c->ids[w])))
+			return err;
+	}
+	return 0;
+}
+
+/* The backends S lists, by workload or address, in VIP's family. */
+static int push_listed_backends(struct compiler *c, const struct cfg_service *s,
+				const struct cfg_service_port *sp, const struct cfg_prefix *vip,
+				__u32 id, __u32 *count, __u32 *total)
+{
+	size_t b;
+	int err;
+
+	for (b = 0; b < s->nbackends; b++) {
+		const struct cfg_backend *be = &s->backends[b];
+		const __u8 *addr = be->addr.addr;
+		__u32 ident = 0;
+
+		if (be->workload) {
+			long wi = workload_index(c, s->ns, be->workload);
+
+			if (wi < 0)
+				return plan_fail_at(c, &be->origin,
+						    "backend workload %s/%s is not defined", s->ns,
+						    be->workload);
+			addr = address_like(&c->cfg->workloads[wi], vip);
+			ident = c->ids[wi];
+		} else if (be->addr.v4 != vip->v4) {
+			addr = NULL;
+		}
+		if (addr && (err = push_backend(c, id, count, total, addr, sp->target_port,
+						be->weight, ident)))
+			return err;
+	}
+	return 0;
+}
+
 /* One service port id per (service, port, address family). */
 int plan_services(struct compiler *c)
 {
 	const struct mesh_config *cfg = c->cfg;
 	__u32 next_id = 1;
-	size_t i, p, v, b, w;
+	size_t i, p, v;
 	int err;
 
 	for (i = 0; i < cfg->nservices; i++) {
@@ -71,57 +134,14 @@ int plan_services(struct compiler *c)
 					if ((err = plan_add_name(
 						 c, SHUNT_NAME_SERVICE, ids[fam], "%s/%s:%u/%s",
 						 s->ns, s->name, sp->port,
-						 sp->proto == SHUNT_PROTO_TCP ? "tcp" : "udp")))
+						 sp->proto == SHUNT_PROTO_TCP ? "tcp" : "udp")) ||
+					    (err = push_selected_backends(c, s, sp, vip, ids[fam],
+									  &counts[fam],
+									  &totals[fam])) ||
+					    (err =
+						 push_listed_backends(c, s, sp, vip, ids[fam],
+								      &counts[fam], &totals[fam])))
 						return err;
-					const struct cfg_selector sel = {.match_labels =
-									     s->selector};
-					const struct wl_list *cand =
-					    plan_candidates(c, s->ns, &sel);
-					size_t ci;
-
-					for (ci = 0; s->has_selector && ci < cand->n; ci++) {
-						const struct cfg_workload *wl;
-						const __u8 *addr;
-
-						w = cand->items[ci];
-						wl = &cfg->workloads[w];
-						addr = address_like(wl, vip);
-						if (!cfg_labels_subset(&s->selector, &wl->labels) ||
-						    !addr)
-							continue;
-						if (counts[fam] == SHUNT_MAX_SERVICE_BACKENDS)
-							return plan_fail_at(
-							    c, s->pos,
-							    "service %s/%s selects more "
-							    "than %d backends",
-							    s->ns, s->name,
-							    SHUNT_MAX_SERVICE_BACKENDS);
-						if ((err = push_backend(
-							 c, ids[fam], &counts[fam], &totals[fam],
-							 addr, sp->target_port, 1, c->ids[w])))
-							return err;
-					}
-					for (b = 0; b < s->nbackends; b++) {
-						const struct cfg_backend *be = &s->backends[b];
-						const __u8 *addr = be->addr.addr;
-						__u32 ident = 0;
-
-						if (be->workload) {
-							int wi =
-							    workload_index(c, s->ns, be->workload);
-
-							addr =
-							    address_like(&cfg->workloads[wi], vip);
-							ident = c->ids[wi];
-						} else if (be->addr.v4 != vip->v4) {
-							addr = NULL;
-						}
-						if (addr &&
-						    (err = push_backend(
-							 c, ids[fam], &counts[fam], &totals[fam],
-							 addr, sp->target_port, be->weight, ident)))
-							return err;
-					}
 				}
 				value = (struct shunt_service){
 				    .id = ids[fam],

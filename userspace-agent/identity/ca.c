@@ -15,10 +15,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "model/names.h"
+
 #define CA_KEY	  "ca.key"
 #define CA_CERT	  "ca.crt"
 #define CA_BUNDLE "bundle.pem"
 #define MAX_CHAIN 8
+#define CA_CN_MAX 64 /* ub-common-name */
 
 static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -44,25 +47,12 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 	return ret;
 }
 
-/* A DNS-1123 label, as namespaces and service accounts are. */
-static bool dns_label(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
 /* Trust domains: lowercase letters, digits, '.', '-', '_' (SPIFFE spec). */
 static bool trust_domain_ok(const char *s)
 {
 	size_t n = strlen(s), i;
 
-	if (!n || n > 200)
+	if (!n || n > SHUNT_TRUST_DOMAIN_MAX)
 		return false;
 	for (i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
@@ -76,9 +66,21 @@ int ca_spiffe_id(char *buf, size_t len, const char *trust_domain, const char *ns
 {
 	int n;
 
-	if (!trust_domain_ok(trust_domain) || !dns_label(ns) || !dns_label(account))
+	if (!trust_domain_ok(trust_domain) || name_check_dns_label(ns) ||
+	    name_check_dns_subdomain(account))
 		return -EINVAL;
 	n = snprintf(buf, len, "spiffe://%s/ns/%s/sa/%s", trust_domain, ns, account);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* DNS subdomains need no percent-encoding in a URI path. */
+int ca_node_spiffe_id(char *buf, size_t len, const char *trust_domain, const char *node)
+{
+	int n;
+
+	if (!trust_domain_ok(trust_domain) || name_check_dns_subdomain(node))
+		return -EINVAL;
+	n = snprintf(buf, len, "spiffe://%s/node/%s", trust_domain, node);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
@@ -120,11 +122,13 @@ static X509 *make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const 
 	    !X509_set_pubkey(cert, key))
 		goto fail;
 	name = X509_NAME_new();
+	/* X.509 caps a common name at 64 characters (ub-common-name); the
+	 * identity is the URI SAN, the CN only a label for people. */
 	if (!name ||
 	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"shunt", -1,
 					-1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-					0) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn,
+					(int)strnlen(cn, CA_CN_MAX), -1, 0) ||
 	    !X509_set_subject_name(cert, name) ||
 	    !X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name))
 		goto fail;
@@ -357,14 +361,28 @@ int ca_issue_mem(const char *dir, const struct ca_issue_opts *opts, struct ca_id
 		ret = fail(err, errlen, -ENOENT, "no CA in %s (run `shunt ca init`)", dir);
 		goto out;
 	}
+	/* Mid-rotation the files can disagree: never sign with a key the
+	 * certificate does not name. */
+	if (X509_check_private_key(ca, ca_key) != 1) {
+		ERR_clear_error();
+		ret = fail(err, errlen, -EAGAIN, "the CA key in %s does not match its certificate",
+			   dir);
+		goto out;
+	}
 	if (trust_domain_of(ca, td, sizeof(td))) {
 		ret = fail(err, errlen, -EINVAL, "the CA in %s names no SPIFFE trust domain", dir);
 		goto out;
 	}
-	if (ca_spiffe_id(out->id, sizeof(out->id), td, opts->ns, opts->service_account)) {
-		ret = fail(err, errlen, -EINVAL,
-			   "namespace and service account must be DNS labels (got '%s', '%s')",
-			   opts->ns, opts->service_account);
+	if (opts->node
+		? ca_node_spiffe_id(out->id, sizeof(out->id), td, opts->node)
+		: ca_spiffe_id(out->id, sizeof(out->id), td, opts->ns, opts->service_account)) {
+		ret = opts->node
+			  ? fail(err, errlen, -EINVAL,
+				 "a node name must be a DNS subdomain (got '%s')", opts->node)
+			  : fail(err, errlen, -EINVAL,
+				 "the namespace must be a DNS label and the service account "
+				 "a DNS subdomain (got '%s', '%s')",
+				 opts->ns, opts->service_account);
 		goto out;
 	}
 	if (lifetime < 10 || lifetime > 90L * 86400) {

@@ -2,7 +2,8 @@
 /*
  * The mesh CA: a directory with the CA key and certificate and the trust
  * bundle, and short-lived workload certificates whose identity is a SPIFFE
- * ID in the URI SAN (spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/ACCOUNT).
+ * ID in the URI SAN: spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/ACCOUNT for a
+ * workload, spiffe://TRUST_DOMAIN/node/NODE for a node's proxy.
  * ECDSA P-256 throughout (OpenSSL 3).
  *
  *   DIR/ca.key      the current CA key (0600)
@@ -18,10 +19,25 @@
 #include <stddef.h>
 #include <time.h>
 
-#define SHUNT_SPIFFE_MAX 256
+#include <linux/types.h>
 
+#include "shunt_shared.h"
+
+/* Trust domains as SPIFFE allows them. The longest SPIFFE ID is a
+ * workload's: spiffe://TD/ns/NAMESPACE/sa/SERVICE_ACCOUNT. */
+#define SHUNT_TRUST_DOMAIN_MAX 255
+#define SHUNT_SPIFFE_MAX       600
+_Static_assert(SHUNT_SPIFFE_MAX >= sizeof("spiffe:///ns//sa/") + SHUNT_TRUST_DOMAIN_MAX +
+				       SHUNT_DNS_LABEL_MAX + SHUNT_DNS_SUBDOMAIN_MAX,
+	       "SHUNT_SPIFFE_MAX holds a workload's SPIFFE ID");
+_Static_assert(SHUNT_SPIFFE_MAX >=
+		   sizeof("spiffe:///node/") + SHUNT_TRUST_DOMAIN_MAX + SHUNT_DNS_SUBDOMAIN_MAX,
+	       "SHUNT_SPIFFE_MAX holds a node's SPIFFE ID");
+
+/* Either ns and service_account (a workload), or node (a node's proxy). */
 struct ca_issue_opts {
 	const char *ns, *service_account;
+	const char *node;
 	long lifetime_s;   /* default 24 h */
 	long not_before_s; /* offset of notBefore from now (tests: negative or future) */
 };
@@ -58,8 +74,12 @@ int ca_rotate(const char *dir, int days, char *err, size_t errlen);
 int ca_verify(const char *dir, const char *cert_pem, time_t now, char *spiffe_id, size_t idlen,
 	      time_t *not_after, char *err, size_t errlen);
 
-/* The SPIFFE ID of NS/ACCOUNT in TRUST_DOMAIN into BUF. */
+/* The SPIFFE ID of NS/ACCOUNT in TRUST_DOMAIN into BUF: NS is a DNS
+ * label, ACCOUNT a DNS subdomain, as Kubernetes has them. */
 int ca_spiffe_id(char *buf, size_t len, const char *trust_domain, const char *ns,
 		 const char *account);
+/* The SPIFFE ID of NODE's proxy, spiffe://TRUST_DOMAIN/node/NODE: any
+ * Kubernetes node name (a DNS subdomain, dots included). */
+int ca_node_spiffe_id(char *buf, size_t len, const char *trust_domain, const char *node);
 
 #endif

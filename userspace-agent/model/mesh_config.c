@@ -2,7 +2,47 @@
 /* The mesh model: freeing it, selectors, lookups by name and prefix. */
 #include "mesh_config.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+void cfg_origin_format(const struct cfg_origin *o, char *buf, size_t len)
+{
+	switch (o->kind) {
+	case CFG_ORIGIN_FILE:
+		snprintf(buf, len, "%s:%u:%u", o->file ? o->file : "-", o->line, o->col);
+		break;
+	case CFG_ORIGIN_OBJECT:
+		snprintf(buf, len, "%s/%s%s%s", o->object_kind ? o->object_kind : "-",
+			 o->ns ? o->ns : "", o->ns ? "/" : "", o->name ? o->name : "-");
+		break;
+	default:
+		snprintf(buf, len, "-");
+	}
+}
+
+int cfg_vfail_at(struct cfg_error *err, const struct cfg_origin *origin, const char *fmt,
+		 va_list ap)
+{
+	size_t n, size = sizeof(err->msg);
+
+	cfg_origin_format(origin, err->msg, size);
+	n = strlen(err->msg);
+	n += (size_t)snprintf(err->msg + n, size - n, ": ");
+	if (n < size)
+		vsnprintf(err->msg + n, size - n, fmt, ap);
+	return -EINVAL;
+}
+
+int cfg_fail_at(struct cfg_error *err, const struct cfg_origin *origin, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_vfail_at(err, origin, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
 
 void mesh_config_free(struct mesh_config *cfg)
 {

@@ -10,14 +10,28 @@
 #define SHUNT_MESH_CONFIG_H
 
 #include <linux/types.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "common/arena.h"
 
-struct cfg_pos {
-	unsigned int line, col; /* 1-based */
+/*
+ * Where an object came from, for errors: a place in a file (the YAML
+ * source), or an object of a cluster API (kind/namespace/name, e.g. a
+ * Kubernetes Pod). Strings belong to the config's arena.
+ */
+enum cfg_origin_kind { CFG_ORIGIN_NONE, CFG_ORIGIN_FILE, CFG_ORIGIN_OBJECT };
+
+struct cfg_origin {
+	enum cfg_origin_kind kind;
+	const char *file;		     /* FILE */
+	unsigned int line, col;		     /* FILE: 1-based */
+	const char *object_kind, *ns, *name; /* OBJECT; ns NULL: cluster-scoped */
 };
+
+/* "FILE:LINE:COL" or "KIND/NAMESPACE/NAME" ("KIND/NAME") into BUF. */
+void cfg_origin_format(const struct cfg_origin *o, char *buf, size_t len);
 
 struct cfg_label {
 	const char *key, *value;
@@ -78,7 +92,7 @@ struct cfg_rule {
 	size_t npeers;
 	struct cfg_port *ports; /* none: every port and protocol */
 	size_t nports;
-	struct cfg_pos pos;
+	struct cfg_origin origin;
 };
 
 struct cfg_policy {
@@ -87,7 +101,7 @@ struct cfg_policy {
 	bool isolates[2]; /* by enum shunt_direction: policyTypes */
 	struct cfg_rule *rules[CFG_RULE_KINDS];
 	size_t nrules[CFG_RULE_KINDS];
-	struct cfg_pos pos;
+	struct cfg_origin origin;
 };
 
 enum cfg_mtls { CFG_MTLS_UNSET, CFG_MTLS_PERMISSIVE, CFG_MTLS_STRICT };
@@ -96,7 +110,7 @@ struct cfg_namespace {
 	const char *name;
 	struct cfg_labels labels;
 	enum cfg_mtls mtls; /* overrides the mesh-wide mode */
-	struct cfg_pos pos;
+	struct cfg_origin origin;
 };
 
 #define CFG_MAX_ADDRS 8
@@ -115,14 +129,14 @@ struct cfg_workload {
 	size_t naddrs;
 	struct cfg_container_port *ports;
 	size_t nports;
-	struct cfg_pos pos;
+	struct cfg_origin origin;
 };
 
 struct cfg_backend {
 	const char *workload;	/* name in the service's namespace, or NULL */
 	struct cfg_prefix addr; /* when no workload */
 	__u32 weight;
-	struct cfg_pos pos;
+	struct cfg_origin origin;
 };
 
 struct cfg_service_port {
@@ -142,7 +156,7 @@ struct cfg_service {
 	struct cfg_labels selector;
 	struct cfg_backend *backends;
 	size_t nbackends;
-	struct cfg_pos pos;
+	struct cfg_origin origin;
 };
 
 /* A node and its proxy (docs/proxy.md): where its pods reach the outbound
@@ -163,7 +177,7 @@ struct cfg_node {
 	 * client workload's address (client, the default: a transparent
 	 * socket) or from its own pod-facing one (node). */
 	bool source_from_node;
-	struct cfg_pos pos;
+	struct cfg_origin origin;
 };
 
 #define CFG_MAX_WARNINGS 32
@@ -192,6 +206,12 @@ struct mesh_config {
 struct cfg_error {
 	char msg[512];
 };
+
+/* "ORIGIN: MESSAGE" into ERR (cfg_origin_format); returns -EINVAL. */
+int cfg_fail_at(struct cfg_error *err, const struct cfg_origin *origin, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int cfg_vfail_at(struct cfg_error *err, const struct cfg_origin *origin, const char *fmt,
+		 va_list ap) __attribute__((format(printf, 3, 0)));
 
 void mesh_config_free(struct mesh_config *cfg);
 

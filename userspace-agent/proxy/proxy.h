@@ -13,7 +13,9 @@
  *    identity, applies the destination's ingress policy to it, and connects
  *    to the destination with that identity asserted to the kernel
  *    (shunt_proxy_asserted).
- * proxy_tunnel.c moves the bytes; this file decides.
+ * It follows the agent: the model the agent publishes after every apply
+ * (model/model_json.h), swapped in while it runs. hbone/ moves the bytes;
+ * the proxy_*.c files decide.
  */
 #ifndef SHUNT_PROXY_H
 #define SHUNT_PROXY_H
@@ -21,7 +23,6 @@
 #include "pins.h"
 
 struct proxy_opts {
-	const char *config; /* the mesh config: nodes, workloads */
 	const char *node;   /* this node */
 	const char *ca_dir; /* the mesh CA (see docs/identity.md) */
 	int threads;	    /* 0: one per core */

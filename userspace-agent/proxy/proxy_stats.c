@@ -1,122 +1,145 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include "proxy_stats.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <openssl/x509.h>
+
+#include "common/metrics.h"
+
+#include "hbone/hbone.h"
 
 struct proxy_stats proxy_stats;
 
-static const char *const hs_fail_names[HS_MAX] = {"not_tls", "no_certificate", "unknown_ca",
-						  "expired", "not_yet_valid",  "other"};
-static const char *const refusal_names[RF_MAX] = {"no_kernel_origin", "identity_mismatch", "policy",
-						  "unknown_workload", "upstream"};
-
-void proxy_stats_refusal(const char *why)
-{
-	enum proxy_refusal r = RF_UNKNOWN;
-
-	if (strstr(why, "kernel sent no connection"))
-		r = RF_NO_ORIGIN;
-	else if (strstr(why, "identity"))
-		r = RF_IDENTITY;
-	else if (strstr(why, "policy"))
-		r = RF_POLICY;
-	else if (strstr(why, "destination refused") || strstr(why, "cannot connect"))
-		r = RF_UPSTREAM;
-	atomic_fetch_add(&proxy_stats.refused[r], 1);
-}
-
-static enum proxy_hs_fail classify(long verify, const char *ssl_reason)
-{
-	if (verify == X509_V_ERR_CERT_HAS_EXPIRED)
-		return HS_EXPIRED;
-	if (verify == X509_V_ERR_CERT_NOT_YET_VALID)
-		return HS_NOT_YET_VALID;
-	if (verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-	    verify == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
-	    verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
-	    verify == X509_V_ERR_CERT_SIGNATURE_FAILURE)
-		return HS_UNKNOWN_CA;
-	if (strstr(ssl_reason, "did not return a certificate") ||
-	    strstr(ssl_reason, "certificate required"))
-		return HS_NO_CERT;
-	if (strstr(ssl_reason, "wrong version") || strstr(ssl_reason, "http request") ||
-	    strstr(ssl_reason, "unexpected eof") || strstr(ssl_reason, "connection closed") ||
-	    strstr(ssl_reason, "record layer"))
-		return HS_NOT_TLS;
-	return HS_OTHER;
-}
-
-void proxy_stats_handshake_failure(long verify_result, const char *ssl_reason)
-{
-	atomic_fetch_add(&proxy_stats.hs_fail[classify(verify_result, ssl_reason)], 1);
-}
+#define C METRIC_COUNTER
+#define G METRIC_GAUGE
 
 /* shunt_proxy_NAME{side="outbound"|"inbound"}. */
-static void by_side(FILE *out, const char *name, const char *type, const char *help,
-		    const atomic_ullong v[2])
+static void by_side(struct metrics_writer *w, const char *name, enum metric_type type,
+		    const char *help, const atomic_ullong v[2])
 {
-	if (help)
-		fprintf(out, "# HELP shunt_proxy_%s %s\n", name, help);
-	fprintf(out, "# TYPE shunt_proxy_%s %s\n", name, type);
-	fprintf(out, "shunt_proxy_%s{side=\"outbound\"} %llu\n", name, atomic_load(&v[0]));
-	fprintf(out, "shunt_proxy_%s{side=\"inbound\"} %llu\n", name, atomic_load(&v[1]));
+	static const char *const side[] = {"side", NULL};
+
+	metrics_emit(w, type, name, help, side, (const char *[]){"outbound"},
+		     (double)atomic_load(&v[0]));
+	metrics_emit(w, type, name, help, side, (const char *[]){"inbound"},
+		     (double)atomic_load(&v[1]));
+}
+
+static void one(struct metrics_writer *w, enum metric_type type, const char *name, const char *help,
+		unsigned long long v)
+{
+	metrics_emit(w, type, name, help, NULL, NULL, (double)v);
+}
+
+/* NAME{reason=METRIC}: the sum of the outcomes with FLAG and that metric label. */
+static void by_reason(struct metrics_writer *w, const char *name, const char *help,
+		      enum shunt_outcome_flags flag)
+{
+	static const char *const reason[] = {"reason", NULL};
+	const char *labels[SHUNT_OUT_MAX];
+	size_t n = shunt_outcome_metrics(flag, labels, SHUNT_OUT_MAX), i;
+	int o;
+
+	for (i = 0; i < n; i++) {
+		unsigned long long sum = 0;
+
+		for (o = 0; o < SHUNT_OUT_MAX; o++) {
+			const struct shunt_outcome_info *info = shunt_outcome(o);
+
+			if ((info->flags & flag) && info->metric &&
+			    !strcmp(info->metric, labels[i]))
+				sum += atomic_load(&proxy_stats.outcomes[o]);
+		}
+		metrics_emit(w, C, name, help, reason, (const char *[]){labels[i]}, (double)sum);
+	}
+}
+
+static void outcomes(struct metrics_writer *w)
+{
+	static const char *const outcome[] = {"outcome", NULL};
+	int o;
+
+	for (o = 1; o < SHUNT_OUT_MAX; o++)
+		metrics_emit(w, C, "shunt_proxy_outcomes_total",
+			     "Streams and tunnels that ended, by outcome.", outcome,
+			     (const char *[]){shunt_outcome_label(o)},
+			     (double)atomic_load(&proxy_stats.outcomes[o]));
+}
+
+static void collect(struct metrics_writer *w, void *ctx)
+{
+	static const char *const direction[] = {"direction", NULL};
+	struct hbone_stats *h = &hbone_stats;
+
+	(void)ctx;
+	by_side(w, "shunt_proxy_connections_total", C,
+		"Proxied connections (HTTP/2 streams), by side.", h->streams);
+	by_side(w, "shunt_proxy_connections_active", G, NULL, h->streams_active);
+	by_side(w, "shunt_proxy_tunnels_total", C, "TLS connections between node proxies.",
+		h->tunnels);
+	by_side(w, "shunt_proxy_tunnels_active", G, NULL, h->tunnels_active);
+	one(w, C, "shunt_proxy_streams_pooled_total",
+	    "Outbound connections that shared a tunnel another connection opened (no "
+	    "handshake of their own).",
+	    atomic_load(&proxy_stats.streams_pooled));
+	by_side(w, "shunt_proxy_resets_total", C, NULL, h->resets);
+	metrics_emit(w, C, "shunt_proxy_bytes_total", NULL, direction,
+		     (const char *[]){"to_server"},
+		     (double)atomic_load(&proxy_stats.bytes_to_server));
+	metrics_emit(w, C, "shunt_proxy_bytes_total", NULL, direction,
+		     (const char *[]){"to_client"},
+		     (double)atomic_load(&proxy_stats.bytes_to_client));
+	by_side(w, "shunt_proxy_handshakes_total", C, NULL, h->handshakes);
+	one(w, C, "shunt_proxy_sessions_resumed_total",
+	    "Outbound handshakes that resumed a TLS session.", atomic_load(&h->resumed));
+	by_reason(w, "shunt_proxy_handshake_failures_total", "Failed TLS handshakes, by reason.",
+		  SHUNT_OF_HANDSHAKE);
+	by_reason(w, "shunt_proxy_refused_total", "Refused connections and tunnels, by reason.",
+		  SHUNT_OF_REFUSAL);
+	outcomes(w);
+	one(w, C, "shunt_proxy_certificates_issued_total", "Certificates issued (and renewed).",
+	    atomic_load(&proxy_stats.certificates_issued));
+	one(w, C, "shunt_proxy_ca_reloads_total", "Times a changed CA was taken into use.",
+	    atomic_load(&proxy_stats.ca_reloads));
+	one(w, G, "shunt_proxy_model_version", "The config version of the agent's model in use.",
+	    atomic_load(&proxy_stats.model_version));
+}
+
+static struct metrics_registry *registry;
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+static void registry_init(void)
+{
+	registry = metrics_registry_new(0);
+	if (registry && metrics_collector(registry, collect, NULL)) {
+		metrics_registry_free(registry);
+		registry = NULL;
+	}
+}
+
+struct metrics_registry *proxy_metrics(void)
+{
+	pthread_once(&registry_once, registry_init);
+	return registry;
 }
 
 int proxy_metrics_handler(const char *path, char **body, size_t *len, void *ctx)
 {
-	struct proxy_stats *s = &proxy_stats;
 	FILE *out = open_memstream(body, len);
-	int i;
+	int status = 200;
 
 	(void)ctx;
 	if (!out)
 		return 503;
 	if (!strcmp(path, "/healthz")) {
 		fprintf(out, "ok\n");
-		fclose(out);
-		return 200;
-	}
-	if (strcmp(path, "/metrics")) {
+	} else if (!strcmp(path, "/metrics") && proxy_metrics()) {
+		metrics_render(proxy_metrics(), out);
+	} else {
 		fprintf(out, "not found; try /metrics or /healthz\n");
-		fclose(out);
-		return 404;
+		status = 404;
 	}
-	by_side(out, "connections_total", "counter",
-		"Proxied connections (HTTP/2 streams), by side.", s->conns);
-	by_side(out, "connections_active", "gauge", NULL, s->active);
-	by_side(out, "tunnels_total", "counter", "TLS connections between node proxies.",
-		s->tunnels);
-	by_side(out, "tunnels_active", "gauge", NULL, s->tunnels_active);
-	fprintf(out,
-		"# HELP shunt_proxy_streams_pooled_total Outbound connections that shared a tunnel "
-		"another connection opened (no handshake of their own).\n"
-		"# TYPE shunt_proxy_streams_pooled_total counter\n"
-		"shunt_proxy_streams_pooled_total %llu\n",
-		atomic_load(&s->streams_pooled));
-	by_side(out, "resets_total", "counter", NULL, s->resets);
-	fprintf(out,
-		"# TYPE shunt_proxy_bytes_total counter\n"
-		"shunt_proxy_bytes_total{direction=\"to_server\"} %llu\n"
-		"shunt_proxy_bytes_total{direction=\"to_client\"} %llu\n"
-		"# TYPE shunt_proxy_handshakes_total counter\n"
-		"shunt_proxy_handshakes_total{side=\"outbound\"} %llu\n"
-		"shunt_proxy_handshakes_total{side=\"inbound\"} %llu\n"
-		"# HELP shunt_proxy_sessions_resumed_total Outbound handshakes that resumed a TLS "
-		"session.\n# TYPE shunt_proxy_sessions_resumed_total counter\n"
-		"shunt_proxy_sessions_resumed_total %llu\n"
-		"# TYPE shunt_proxy_handshake_failures_total counter\n",
-		atomic_load(&s->bytes_to_server), atomic_load(&s->bytes_to_client),
-		atomic_load(&s->handshakes[0]), atomic_load(&s->handshakes[1]),
-		atomic_load(&s->resumed));
-	for (i = 0; i < HS_MAX; i++)
-		fprintf(out, "shunt_proxy_handshake_failures_total{reason=\"%s\"} %llu\n",
-			hs_fail_names[i], atomic_load(&s->hs_fail[i]));
-	fprintf(out, "# TYPE shunt_proxy_refused_total counter\n");
-	for (i = 0; i < RF_MAX; i++)
-		fprintf(out, "shunt_proxy_refused_total{reason=\"%s\"} %llu\n", refusal_names[i],
-			atomic_load(&s->refused[i]));
 	fclose(out);
-	return 200;
+	return status;
 }

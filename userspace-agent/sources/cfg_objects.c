@@ -77,12 +77,12 @@ int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload
 	yaml_node_t *v;
 	int err;
 
-	out->pos = cfgy_pos_of(n);
+	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a workload", keys)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "name")))
 		return cfgy_fail(p, n, "a workload needs 'name'");
-	if ((err = cfgy_get_name(p, v, "workload name", &out->name)))
+	if ((err = cfgy_get_subdomain(p, v, "workload name", &out->name)))
 		return err;
 	out->ns = "default";
 	out->service_account = "default";
@@ -90,14 +90,14 @@ int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload
 	    (err = cfgy_get_name(p, v, "namespace", &out->ns)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "serviceAccount")) &&
-	    (err = cfgy_get_name(p, v, "serviceAccount", &out->service_account)))
+	    (err = cfgy_get_subdomain(p, v, "serviceAccount", &out->service_account)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "labels")) &&
 	    (err = cfgy_parse_labels(p, v, "labels", &out->labels)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "node")))
 		return cfgy_fail(p, n, "workload %s needs 'node'", out->name);
-	if ((err = cfgy_get_str(p, v, "node", &out->node)))
+	if ((err = cfgy_get_subdomain(p, v, "node", &out->node)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "addresses")))
 		return cfgy_fail(p, n, "workload %s needs 'addresses'", out->name);
@@ -144,7 +144,7 @@ int cfg_parse_namespace(struct cfg_parser *p, yaml_node_t *n, struct cfg_namespa
 	yaml_node_t *v;
 	int err;
 
-	out->pos = cfgy_pos_of(n);
+	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a namespace", keys)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "name")))
@@ -181,12 +181,12 @@ int cfg_parse_node(struct cfg_parser *p, yaml_node_t *n, struct cfg_node *out)
 	yaml_node_t *v, *px;
 	int err;
 
-	out->pos = cfgy_pos_of(n);
+	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a node", keys)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "name")))
 		return cfgy_fail(p, n, "a node needs 'name'");
-	if ((err = cfgy_get_str(p, v, "node name", &out->name)))
+	if ((err = cfgy_get_subdomain(p, v, "node name", &out->name)))
 		return err;
 	if (!(px = cfgy_map_get(p, n, "proxy")))
 		return 0;
@@ -284,7 +284,7 @@ static int cfg_parse_backend(struct cfg_parser *p, yaml_node_t *n, struct cfg_ba
 	unsigned long num;
 	int err;
 
-	out->pos = cfgy_pos_of(n);
+	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a backend", keys)))
 		return err;
 	w = cfgy_map_get(p, n, "workload");
@@ -292,7 +292,7 @@ static int cfg_parse_backend(struct cfg_parser *p, yaml_node_t *n, struct cfg_ba
 	if (!!w == !!a)
 		return cfgy_fail(p, n,
 				 "a backend is a workload or an address: exactly one of those");
-	if (w && (err = cfgy_get_name(p, w, "workload", &out->workload)))
+	if (w && (err = cfgy_get_subdomain(p, w, "workload", &out->workload)))
 		return err;
 	if (a && (err = cfgy_parse_prefix(p, a, "address", false, &out->addr)))
 		return err;
@@ -315,7 +315,7 @@ int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *
 	size_t i, j;
 	int err;
 
-	out->pos = cfgy_pos_of(n);
+	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a service", keys)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "name")))

@@ -26,7 +26,8 @@ int cfgy_fail(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
 void cfgy_warn(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int cfgy_oom(struct cfg_parser *p);
-struct cfg_pos cfgy_pos_of(const yaml_node_t *n);
+/* Where N is in the file, for the object it starts. */
+struct cfg_origin cfgy_origin_of(const struct cfg_parser *p, const yaml_node_t *n);
 yaml_node_t *cfgy_node_at(struct cfg_parser *p, int index);
 bool cfgy_is_null(const yaml_node_t *n);
 const char *cfgy_kind_of(const yaml_node_t *n);
@@ -43,6 +44,7 @@ yaml_node_t *cfgy_seq_item(struct cfg_parser *p, yaml_node_t *n, size_t i);
 void *cfgy_alloc_array(struct cfg_parser *p, size_t n, size_t size);
 int cfgy_check_name(struct cfg_parser *p, yaml_node_t *n, const char *what, const char *s);
 int cfgy_get_name(struct cfg_parser *p, yaml_node_t *n, const char *what, const char **out);
+int cfgy_get_subdomain(struct cfg_parser *p, yaml_node_t *n, const char *what, const char **out);
 int cfgy_check_label(struct cfg_parser *p, yaml_node_t *n, const char *s, bool key);
 /* A port name as Kubernetes allows it (IANA service name). */
 int cfgy_check_port_name(struct cfg_parser *p, yaml_node_t *n, const char *s);

@@ -102,7 +102,7 @@ static int cfg_parse_peer(struct cfg_parser *p, yaml_node_t *n, struct cfg_peer 
 			return err;
 		if (!(v = cfgy_map_get(p, sa, "name")))
 			return cfgy_fail(p, sa, "serviceAccount needs 'name'");
-		return cfgy_get_name(p, v, "service account name", &out->sa_name);
+		return cfgy_get_subdomain(p, v, "service account name", &out->sa_name);
 	}
 	out->kind = CFG_PEER_IPBLOCK;
 	if ((err = cfgy_check_map(p, block, "ipBlock", block_keys)))
@@ -138,7 +138,7 @@ static int cfg_parse_rule(struct cfg_parser *p, yaml_node_t *n, bool ingress, st
 	size_t i;
 	int err;
 
-	out->pos = cfgy_pos_of(n);
+	out->origin = cfgy_origin_of(p, n);
 	if (cfgy_is_null(n))
 		return 0; /* "- {}" or "-": every peer, every port */
 	if ((err = cfgy_check_map(p, n, "a rule", ingress ? in_keys : out_keys)))
@@ -178,12 +178,12 @@ int cfg_parse_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_policy *ou
 	size_t i, k;
 	int err;
 
-	out->pos = cfgy_pos_of(n);
+	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a policy", keys)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "name")))
 		return cfgy_fail(p, n, "a policy needs 'name'");
-	if ((err = cfgy_get_name(p, v, "policy name", &out->name)))
+	if ((err = cfgy_get_subdomain(p, v, "policy name", &out->name)))
 		return err;
 	out->ns = "default";
 	if ((v = cfgy_map_get(p, n, "namespace")) &&

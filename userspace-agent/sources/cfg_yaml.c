@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "model/names.h"
 #include "cfg_parse.h"
 #include "mesh_shared.h"
 
@@ -51,9 +52,12 @@ int cfgy_oom(struct cfg_parser *p)
 	return -ENOMEM;
 }
 
-struct cfg_pos cfgy_pos_of(const yaml_node_t *n)
+struct cfg_origin cfgy_origin_of(const struct cfg_parser *p, const yaml_node_t *n)
 {
-	return (struct cfg_pos){n->start_mark.line + 1, n->start_mark.column + 1};
+	return (struct cfg_origin){.kind = CFG_ORIGIN_FILE,
+				   .file = p->cfg->path,
+				   .line = (unsigned int)n->start_mark.line + 1,
+				   .col = (unsigned int)n->start_mark.column + 1};
 }
 
 yaml_node_t *cfgy_node_at(struct cfg_parser *p, int index)
@@ -196,23 +200,23 @@ void *cfgy_alloc_array(struct cfg_parser *p, size_t n, size_t size)
 	return shunt_arena_alloc(&p->cfg->arena, n * size);
 }
 
-/* DNS-1123 label: what Kubernetes accepts for names and namespaces. */
+/* Fails for name S of WHAT, refused for WHY; long names shown shortened. */
+static int name_fail(struct cfg_parser *p, yaml_node_t *n, const char *what, const char *s,
+		     const char *why)
+{
+	size_t len = strlen(s);
+
+	if (len > SHUNT_DNS_LABEL_MAX + 1)
+		return cfgy_fail(p, n, "%s '%.40s...' (%zu characters) %s", what, s, len, why);
+	return cfgy_fail(p, n, "%s '%s' %s", what, s, why);
+}
+
+/* DNS label: what Kubernetes accepts for namespaces and services. */
 int cfgy_check_name(struct cfg_parser *p, yaml_node_t *n, const char *what, const char *s)
 {
-	size_t len = strlen(s), i;
+	const char *why = name_check_dns_label(s);
 
-	if (!len || len > 63)
-		return cfgy_fail(p, n, "%s must be 1 to 63 characters", what);
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return cfgy_fail(p, n, "%s '%s' may only hold a-z, 0-9 and '-'", what, s);
-	}
-	if (s[0] == '-' || s[len - 1] == '-')
-		return cfgy_fail(p, n, "%s '%s' must start and end with a letter or digit", what,
-				 s);
-	return 0;
+	return why ? name_fail(p, n, what, s, why) : 0;
 }
 
 int cfgy_get_name(struct cfg_parser *p, yaml_node_t *n, const char *what, const char **out)
@@ -222,22 +226,24 @@ int cfgy_get_name(struct cfg_parser *p, yaml_node_t *n, const char *what, const 
 	return err ? err : cfgy_check_name(p, n, what, *out);
 }
 
-/* Label keys and values as Kubernetes allows them (prefix/name=value). */
+/* DNS subdomain: pods, nodes, service accounts, policies. */
+int cfgy_get_subdomain(struct cfg_parser *p, yaml_node_t *n, const char *what, const char **out)
+{
+	int err = cfgy_get_str(p, n, what, out);
+	const char *why;
+
+	if (err)
+		return err;
+	why = name_check_dns_subdomain(*out);
+	return why ? name_fail(p, n, what, *out, why) : 0;
+}
+
+/* Label keys and values as Kubernetes allows them ([prefix/]name=value). */
 int cfgy_check_label(struct cfg_parser *p, yaml_node_t *n, const char *s, bool key)
 {
-	size_t len = strlen(s), i;
+	const char *why = key ? name_check_label_key(s) : name_check_label_value(s);
 
-	if ((key && !len) || len > (key ? 253 : 63))
-		return cfgy_fail(p, n, "label %s '%s' has a bad length", key ? "key" : "value", s);
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.' || (key && c == '/')))
-			return cfgy_fail(p, n, "label %s '%s' holds '%c'", key ? "key" : "value", s,
-					 c);
-	}
-	return 0;
+	return why ? name_fail(p, n, key ? "label key" : "label value", s, why) : 0;
 }
 
 /* IANA_SVC_NAME: 1 to 15 of a-z, 0-9, '-', at least one letter, no '--',
@@ -365,10 +371,13 @@ int cfgy_parse_selector(struct cfg_parser *p, yaml_node_t *n, const char *what,
 			e->values = cfgy_alloc_array(p, e->nvalues, sizeof(*e->values));
 			if (!e->values)
 				return cfgy_oom(p);
-			for (j = 0; j < e->nvalues; j++)
-				if ((err = cfgy_get_str(p, cfgy_seq_item(p, f, j), "a value",
-							&e->values[j])))
+			for (j = 0; j < e->nvalues; j++) {
+				yaml_node_t *vn = cfgy_seq_item(p, f, j);
+
+				if ((err = cfgy_get_str(p, vn, "a value", &e->values[j])) ||
+				    (err = cfgy_check_label(p, vn, e->values[j], false)))
 					return err;
+			}
 		} else if (f) {
 			return cfgy_fail(p, f, "operator %s takes no values", op);
 		}

@@ -36,54 +36,67 @@
 		_err;                                                                              \
 	})
 
-static int fail_at(struct cfg_parser *p, struct cfg_pos pos, const char *fmt, ...)
+static int fail_at(struct cfg_parser *p, const struct cfg_origin *origin, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int fail_at(struct cfg_parser *p, struct cfg_pos pos, const char *fmt, ...)
+static int fail_at(struct cfg_parser *p, const struct cfg_origin *origin, const char *fmt, ...)
 {
-	char msg[400];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cfg_vfail_at(p->err, origin, fmt, ap);
 	va_end(ap);
-	snprintf(p->err->msg, sizeof(p->err->msg), "%s:%u:%u: %s", p->cfg->path, pos.line, pos.col,
-		 msg);
 	return -EINVAL;
 }
 
-/* "ns/name" into BUF; names are at most 63 bytes each. */
-static size_t qualified(char *buf, size_t len, const char *ns, const char *name)
+/* "ns/name" into BUF, which has room for it and one more byte: the parser
+ * took only names of Kubernetes' sizes (SHUNT_NAME_MAX). */
+#define QUALIFIED_MAX (SHUNT_NAME_MAX + 1)
+static size_t qualified(char buf[QUALIFIED_MAX], const char *ns, const char *name)
 {
-	return (size_t)snprintf(buf, len, "%s/%s", ns, name);
+	int n = snprintf(buf, QUALIFIED_MAX - 1, "%s/%s", ns, name);
+
+	return n < 0 ? 0 : (size_t)n >= QUALIFIED_MAX - 1 ? QUALIFIED_MAX - 2 : (size_t)n;
 }
 
-/* Checks across objects: unique names and addresses, references that
- * resolve. Hash maps keep it linear for configs of 10,000 workloads. */
-static int cross_check_maps(struct cfg_parser *p, struct keymap *names, struct keymap *addrs)
+/* Cross checks (unique names and addresses, references that resolve) with
+ * hash maps, which keep them linear for configs of 10,000 workloads:
+ * NAMES holds "ns/name" keys, ADDRS addresses -> workload index, or
+ * nworkloads + service index for virtual IPs. */
+static int check_namespaces(struct cfg_parser *p, struct keymap *names)
 {
 	const struct mesh_config *cfg = p->cfg;
-	char a[SHUNT_ADDR_STRLEN], key[160];
-	size_t i, k, len, other;
+	char key[QUALIFIED_MAX];
+	size_t i, len;
 	bool dup;
 	int err;
 
 	for (i = 0; i < cfg->nnamespaces; i++) {
-		len = qualified(key, sizeof(key), "namespace", cfg->namespaces[i].name);
+		len = qualified(key, "namespace", cfg->namespaces[i].name);
 		if ((err = keymap_put(names, key, len, i, &dup)))
 			return err;
 		if (dup)
-			return fail_at(p, cfg->namespaces[i].pos, "namespace %s is defined twice",
-				       cfg->namespaces[i].name);
+			return fail_at(p, &cfg->namespaces[i].origin,
+				       "namespace %s is defined twice", cfg->namespaces[i].name);
 	}
+	return 0;
+}
+
+static int check_workloads(struct cfg_parser *p, struct keymap *names, struct keymap *addrs)
+{
+	const struct mesh_config *cfg = p->cfg;
+	char a[SHUNT_ADDR_STRLEN], key[QUALIFIED_MAX];
+	size_t i, k, len, other;
+	int err;
+
 	for (i = 0; i < cfg->nworkloads; i++) {
 		const struct cfg_workload *w = &cfg->workloads[i];
 
-		len = qualified(key, sizeof(key), w->ns, w->name);
+		len = qualified(key, w->ns, w->name);
 		if (keymap_get(names, key, len, &other))
-			return fail_at(p, w->pos,
+			return fail_at(p, &w->origin,
 				       "workload %s/%s is defined twice (first at line %u)", w->ns,
-				       w->name, cfg->workloads[other].pos.line);
+				       w->name, cfg->workloads[other].origin.line);
 		if ((err = keymap_put(names, key, len, i, NULL)))
 			return err;
 		for (k = 0; k < w->naddrs; k++) {
@@ -92,65 +105,107 @@ static int cross_check_maps(struct cfg_parser *p, struct keymap *names, struct k
 
 				shunt_addr_format(w->addrs[k].addr, a, sizeof(a));
 				return fail_at(
-				    p, w->pos,
+				    p, &w->origin,
 				    "address %s of %s/%s already belongs to %s/%s (line %u)", a,
-				    w->ns, w->name, o->ns, o->name, o->pos.line);
+				    w->ns, w->name, o->ns, o->name, o->origin.line);
 			}
 			if ((err = keymap_put(addrs, w->addrs[k].addr, 16, i, NULL)))
 				return err;
 		}
 	}
+	return 0;
+}
+
+/* The virtual IPs of service I: nobody else's address. */
+static int check_vips(struct cfg_parser *p, struct keymap *addrs, size_t i)
+{
+	const struct mesh_config *cfg = p->cfg;
+	const struct cfg_service *s = &cfg->services[i];
+	char a[SHUNT_ADDR_STRLEN];
+	size_t k, other;
+	int err;
+
+	for (k = 0; k < s->nvips; k++) {
+		shunt_addr_format(s->vips[k].addr, a, sizeof(a));
+		if (keymap_get(addrs, s->vips[k].addr, 16, &other)) {
+			if (other < cfg->nworkloads)
+				return fail_at(
+				    p, &s->origin, "virtual IP %s is workload %s/%s's address", a,
+				    cfg->workloads[other].ns, cfg->workloads[other].name);
+			other -= cfg->nworkloads;
+			return fail_at(p, &s->origin,
+				       "virtual IP %s is already service %s/%s's (line %u)", a,
+				       cfg->services[other].ns, cfg->services[other].name,
+				       cfg->services[other].origin.line);
+		}
+		if ((err = keymap_put(addrs, s->vips[k].addr, 16, cfg->nworkloads + i, NULL)))
+			return err;
+	}
+	return 0;
+}
+
+static int check_services(struct cfg_parser *p, struct keymap *names, struct keymap *addrs)
+{
+	const struct mesh_config *cfg = p->cfg;
+	char key[QUALIFIED_MAX];
+	size_t i, k, len, other;
+	int err;
+
 	for (i = 0; i < cfg->nservices; i++) {
 		const struct cfg_service *s = &cfg->services[i];
 
 		for (k = 0; k < s->nbackends; k++) {
 			if (!s->backends[k].workload)
 				continue;
-			len = qualified(key, sizeof(key), s->ns, s->backends[k].workload);
+			len = qualified(key, s->ns, s->backends[k].workload);
 			if (!keymap_get(names, key, len, NULL))
-				return fail_at(p, s->backends[k].pos,
+				return fail_at(p, &s->backends[k].origin,
 					       "backend workload %s/%s is not defined", s->ns,
 					       s->backends[k].workload);
 		}
-		len = qualified(key, sizeof(key), s->ns, s->name);
+		len = qualified(key, s->ns, s->name);
 		key[len++] = '@'; /* services have a name space of their own */
 		if (keymap_get(names, key, len, &other))
-			return fail_at(p, s->pos,
+			return fail_at(p, &s->origin,
 				       "service %s/%s is defined twice (first at line %u)", s->ns,
-				       s->name, cfg->services[other].pos.line);
+				       s->name, cfg->services[other].origin.line);
 		if ((err = keymap_put(names, key, len, i, NULL)))
 			return err;
-		for (k = 0; k < s->nvips; k++) {
-			shunt_addr_format(s->vips[k].addr, a, sizeof(a));
-			if (keymap_get(addrs, s->vips[k].addr, 16, &other)) {
-				if (other < cfg->nworkloads)
-					return fail_at(p, s->pos,
-						       "virtual IP %s is workload %s/%s's address",
-						       a, cfg->workloads[other].ns,
-						       cfg->workloads[other].name);
-				other -= cfg->nworkloads;
-				return fail_at(
-				    p, s->pos, "virtual IP %s is already service %s/%s's (line %u)",
-				    a, cfg->services[other].ns, cfg->services[other].name,
-				    cfg->services[other].pos.line);
-			}
-			if ((err =
-				 keymap_put(addrs, s->vips[k].addr, 16, cfg->nworkloads + i, NULL)))
-				return err;
-		}
+		if ((err = check_vips(p, addrs, i)))
+			return err;
 	}
+	return 0;
+}
+
+static int check_policies(struct cfg_parser *p, struct keymap *names)
+{
+	const struct mesh_config *cfg = p->cfg;
+	char key[QUALIFIED_MAX];
+	size_t i, len, other;
+	int err;
+
 	for (i = 0; i < cfg->npolicies; i++) {
 		const struct cfg_policy *pol = &cfg->policies[i];
 
-		len = qualified(key, sizeof(key), pol->ns, pol->name);
+		len = qualified(key, pol->ns, pol->name);
 		key[len++] = '#';
 		if (keymap_get(names, key, len, &other))
-			return fail_at(p, pol->pos,
+			return fail_at(p, &pol->origin,
 				       "policy %s/%s is defined twice (first at line %u)", pol->ns,
-				       pol->name, cfg->policies[other].pos.line);
+				       pol->name, cfg->policies[other].origin.line);
 		if ((err = keymap_put(names, key, len, i, NULL)))
 			return err;
 	}
+	return 0;
+}
+
+static int cross_check_maps(struct cfg_parser *p, struct keymap *names, struct keymap *addrs)
+{
+	int err;
+
+	if ((err = check_namespaces(p, names)) || (err = check_workloads(p, names, addrs)) ||
+	    (err = check_services(p, names, addrs)) || (err = check_policies(p, names)))
+		return err;
 	return 0;
 }
 
@@ -245,8 +300,9 @@ int mesh_config_parse(struct mesh_config *cfg, const char *path, const char *tex
 		} else {
 			if (yaml_document_get_root_node(&next))
 				ret = fail_at(&p,
-					      (struct cfg_pos){next.start_mark.line + 1,
-							       next.start_mark.column + 1},
+					      &(struct cfg_origin){CFG_ORIGIN_FILE, cfg->path,
+								   next.start_mark.line + 1,
+								   next.start_mark.column + 1},
 					      "only one YAML document per config file");
 			yaml_document_delete(&next);
 		}

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * What is not a model this shunt wrote is refused (model/model_json.h):
+ * -EINVAL with a message that says where, an empty config, never a crash,
+ * whatever part of a real model is broken. Run from the repository root.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "model/mesh_config.h"
+#include "model/model_json.h"
+#include "sources/yaml_source.h"
+
+#define EXAMPLE "tests/configs/valid/example.yaml"
+
+/* Nodes with and without a proxy, every proxy field. */
+static const char *const nodes_yaml =
+    "apiVersion: shunt.dev/v1\n"
+    "nodes:\n"
+    "  - name: n1\n"
+    "    proxy: {outbound: \"10.100.0.1:15001\", outbound6: "
+    "\"[fd00::1]:15001\",\n"
+    "            inbound: \"10.99.0.1:15008\", netns: /run/netns/px,\n"
+    "            cgroup: /sys/fs/cgroup/px, sourceAddress: node}\n"
+    "  - name: n2\n";
+
+/* TEXT is refused with -EINVAL, a message containing WANT, an empty model. */
+static int refused(const char *text, const char *want)
+{
+	struct mesh_config cfg;
+	struct cfg_error err = {0};
+	__u64 version;
+	int rc;
+
+	memset(&cfg, 0xa5, sizeof(cfg));
+	rc = mesh_model_from_json(&cfg, &version, text, strlen(text), &err);
+	if (rc != -EINVAL || !strstr(err.msg, want) || cfg.workloads || cfg.arena.head) {
+		print_error("%s\n  expected -EINVAL and '%s'\n  got      %d '%s'\n", text, want, rc,
+			    err.msg);
+		if (!rc)
+			mesh_config_free(&cfg);
+		return 1;
+	}
+	return 0;
+}
+
+#define HEAD	    "{\"model\":1,\"version\":3,\"trustDomain\":\"td\",\"mtls\":\"permissive\","
+#define TAIL	    "\"services\":[],\"policies\":[],\"warnings\":[],\"warningsDropped\":0}"
+#define EMPTY_LISTS "\"nodes\":[],\"namespaces\":[],"
+#define WL(fields)  HEAD EMPTY_LISTS "\"workloads\":[{" fields "}]," TAIL
+#define WL_OK_BUT(name, labels, addrs, ports, origin)                                              \
+	WL("\"name\":" name ",\"namespace\":\"default\",\"serviceAccount\":\"sa\",\"node\":"       \
+	   "\"n1\",\"labels\":" labels ",\"addresses\":" addrs ",\"ports\":" ports origin)
+#define ORIGIN ",\"origin\":{\"line\":1,\"col\":1}"
+
+static void malformed_models_are_refused_with_where(void **state)
+{
+	static const char *const addrs9 =
+	    "[\"10.0.0.1\",\"10.0.0.2\",\"10.0.0.3\",\"10.0.0.4\",\"10.0.0.5\","
+	    "\"10.0.0.6\",\"10.0.0.7\",\"10.0.0.8\",\"10.0.0.9\"]";
+	static const char *const ok = WL_OK_BUT("\"a\"", "{}", "[\"10.0.0.1\"]", "[]", ORIGIN);
+	struct mesh_config cfg;
+	struct cfg_error err;
+	char nine[1024];
+	__u64 version;
+	int wrong = 0;
+
+	(void)state;
+	/* The well-formed base is accepted: the cases below differ in one thing. */
+	assert_int_equal(mesh_model_from_json(&cfg, &version, ok, strlen(ok), &err), 0);
+	assert_int_equal(cfg.nworkloads, 1);
+	mesh_config_free(&cfg);
+	wrong += refused("", "model:");
+	wrong += refused("{\"model\":1,", "model:1:");
+	wrong += refused("[1]", "model: not a JSON object");
+	wrong += refused("{}", "model: model: missing");
+	wrong += refused("{\"model\":2,\"version\":1}", "model format 2");
+	wrong += refused("{\"model\":\"1\"}", "model: model: not an integer");
+	wrong += refused("{\"model\":1,\"version\":-1}", "version: -1 is out of range");
+	wrong += refused(HEAD "\"nodes\":{}}", "model: nodes: not an array");
+	wrong += refused(HEAD EMPTY_LISTS "\"workloads\":[1]," TAIL, "workloads[0]: not an object");
+	wrong += refused(WL("\"namespace\":\"default\""), "workloads[0].name: missing");
+	wrong +=
+	    refused(WL_OK_BUT("5", "{}", "[]", "[]", ORIGIN), "workloads[0].name: not a string");
+	wrong +=
+	    refused(WL_OK_BUT("\"a\\u0000b\"", "{}", "[]", "[]", ORIGIN), "\\u0000 is not allowed");
+	wrong += refused(WL_OK_BUT("\"a\"", "{\"app\":1}", "[]", "[]", ORIGIN),
+			 "workloads[0].labels.app: not a string");
+	wrong += refused(WL_OK_BUT("\"a\"", "[]", "[]", "[]", ORIGIN),
+			 "workloads[0].labels: not an object");
+	wrong += refused(WL_OK_BUT("\"a\"", "{}", "[\"10.0.0.300\"]", "[]", ORIGIN),
+			 "workloads[0].addresses[0]: '10.0.0.300' is not an IP address");
+	wrong += refused(WL_OK_BUT("\"a\"", "{}", "[\"10.0.0.0/8\"]", "[]", ORIGIN),
+			 "'10.0.0.0/8' is not an address");
+	snprintf(nine, sizeof(nine), WL_OK_BUT("\"a\"", "{}", "%s", "[]", ORIGIN), addrs9);
+	wrong += refused(nine, "workloads[0]: more than 8 addresses");
+	wrong +=
+	    refused(WL_OK_BUT("\"a\"", "{}", "[]", "[{\"port\":80,\"protocol\":\"ICMP\"}]", ORIGIN),
+		    "workloads[0].ports[0].protocol: not TCP, UDP or SCTP");
+	wrong += refused(WL_OK_BUT("\"a\"", "{}", "[]", "[{\"port\":70000}]", ORIGIN),
+			 "workloads[0].ports[0].port: 70000 is out of range (0 to 65535)");
+	wrong += refused(WL_OK_BUT("\"a\"", "{}", "[]", "[{\"port\":1.5}]", ORIGIN),
+			 "ports[0].port: not an integer");
+	wrong += refused(WL_OK_BUT("\"Web_1\"", "{}", "[]", "[]", ORIGIN),
+			 "workloads[0].name: 'Web_1' may only hold");
+	wrong += refused(WL_OK_BUT("\"a\"", "{}", "[]", "[]", ""), "workloads[0].origin: missing");
+	wrong += refused(WL_OK_BUT("\"a\"", "{}", "[]", "[]", ",\"origin\":{\"line\":1}"),
+			 "workloads[0].origin.col: missing");
+	wrong += refused("{\"model\":1,\"model\":1}", "duplicate");
+	wrong += refused("{\"model\":1,\"version\":3,\"trustDomain\":\"td\",\"mtls\":\"loud\"}",
+			 "mtls: not one of");
+	wrong += refused(HEAD EMPTY_LISTS "\"workloads\":[],\"services\":[{\"name\":\"s\","
+					  "\"namespace\":\"d\",\"vips\":[],\"ports\":[],"
+					  "\"backends\":[{\"weight\":1}]}]}",
+			 "services[0].backends[0].address: missing");
+	wrong +=
+	    refused(HEAD EMPTY_LISTS "\"workloads\":[],\"services\":[],\"policies\":[{"
+				     "\"name\":\"p\",\"namespace\":\"d\",\"podSelector\":{"
+				     "\"matchLabels\":{},\"matchExpressions\":[]},\"isolates\":{"
+				     "\"ingress\":1}}]}",
+		    "policies[0].isolates.ingress: not true or false");
+	assert_int_equal(wrong, 0);
+}
+
+static json_t *replacement(int kind)
+{
+	switch (kind) {
+	case 1:
+		return json_null();
+	case 2:
+		return json_integer(-1);
+	case 3:
+		return json_integer(1);
+	case 4:
+		return json_string("x");
+	default:
+		return json_object();
+	}
+}
+
+#define MUTATIONS 6 /* 0: delete, then the replacements above */
+
+/* Applies mutation KIND at the *N-th value below NODE (depth first). */
+static bool mutate_nth(json_t *node, size_t *n, int kind)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (json_is_object(node)) {
+		json_object_foreach(node, key, v)
+		{
+			if ((*n)-- == 0)
+				return kind ? !json_object_set_new(node, key, replacement(kind))
+					    : !json_object_del(node, key);
+			if (mutate_nth(v, n, kind))
+				return true;
+		}
+	} else if (json_is_array(node)) {
+		json_array_foreach(node, i, v)
+		{
+			if ((*n)-- == 0)
+				return kind ? !json_array_set_new(node, i, replacement(kind))
+					    : !json_array_remove(node, i);
+			if (mutate_nth(v, n, kind))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Every value of a real model deleted or replaced by each JSON type: an
+ * answer (0, or -EINVAL with a message), never a crash or a leak. */
+static int mutate_everywhere(const struct mesh_config *src, int *accepted)
+{
+	size_t pos, n;
+	int kind, bad = 0;
+	char *text;
+	json_t *orig;
+
+	assert_int_equal(mesh_model_to_json(src, 1, &text, &n), 0);
+	assert_non_null(orig = json_loadb(text, n, 0, NULL));
+	free(text);
+	for (pos = 0;; pos++) {
+		for (kind = 0; kind < MUTATIONS; kind++) {
+			json_t *copy = json_deep_copy(orig);
+			struct mesh_config cfg;
+			struct cfg_error err = {0};
+			char *again;
+			__u64 version;
+			size_t len, at = pos;
+			int rc;
+
+			assert_non_null(copy);
+			if (!mutate_nth(copy, &at, kind)) {
+				json_decref(copy);
+				json_decref(orig);
+				return bad;
+			}
+			assert_non_null(text = json_dumps(copy, JSON_COMPACT));
+			json_decref(copy);
+			rc = mesh_model_from_json(&cfg, &version, text, strlen(text), &err);
+			if (rc == 0) {
+				(*accepted)++;
+				bad += mesh_model_to_json(&cfg, version, &again, &len) != 0;
+				free(again);
+				mesh_config_free(&cfg);
+			} else if (rc != -EINVAL || strncmp(err.msg, "model: ", 7)) {
+				print_error("%s\n  gave %d '%s'\n", text, rc, err.msg);
+				bad++;
+			}
+			free(text);
+		}
+	}
+}
+
+static void no_change_to_a_model_crashes_the_reader(void **state)
+{
+	struct mesh_config cfg;
+	struct cfg_error err;
+	int bad = 0, accepted = 0;
+
+	(void)state;
+	assert_int_equal(mesh_config_load(&cfg, EXAMPLE, &err), 0);
+	bad += mutate_everywhere(&cfg, &accepted);
+	mesh_config_free(&cfg);
+	assert_int_equal(mesh_config_parse(&cfg, "n.yaml", nodes_yaml, strlen(nodes_yaml), &err),
+			 0);
+	bad += mutate_everywhere(&cfg, &accepted);
+	mesh_config_free(&cfg);
+	print_message("%d mutated models still valid\n", accepted);
+	assert_int_equal(bad, 0);
+}
+
+/* Every truncation of a model is refused (it is no JSON document). */
+static void truncated_models_are_refused(void **state)
+{
+	struct mesh_config cfg, back;
+	struct cfg_error err;
+	size_t len, cut;
+	char *text;
+	__u64 version;
+	int wrong = 0;
+
+	(void)state;
+	assert_int_equal(mesh_config_load(&cfg, EXAMPLE, &err), 0);
+	assert_int_equal(mesh_model_to_json(&cfg, 9, &text, &len), 0);
+	for (cut = 0; cut < len; cut += 3)
+		if (mesh_model_from_json(&back, &version, text, cut, &err) != -EINVAL ||
+		    back.arena.head)
+			wrong++;
+	assert_int_equal(mesh_model_from_json(&back, &version, text, len, &err), 0);
+	mesh_config_free(&back);
+	free(text);
+	mesh_config_free(&cfg);
+	assert_int_equal(wrong, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(malformed_models_are_refused_with_where),
+	    cmocka_unit_test(no_change_to_a_model_crashes_the_reader),
+	    cmocka_unit_test(truncated_models_are_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

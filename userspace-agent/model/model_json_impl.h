@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Inside the model's JSON form (model_json*.c): a writer and a reader with a
+ * sticky error, so object code reads as a list of fields. Not for use
+ * outside model/.
+ */
+#ifndef SHUNT_MODEL_JSON_IMPL_H
+#define SHUNT_MODEL_JSON_IMPL_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+
+#include "mesh_config.h"
+
+/* What a model file says it is; a reader refuses any other number. */
+#define MODEL_JSON_FORMAT 1
+/* The largest integer jansson holds (json_int_t is long long). */
+#define MJ_INT_MAX LLONG_MAX
+
+struct mj_writer {
+	int err;	  /* first failure (-ENOMEM, -EINVAL), then every call is a no-op */
+	const char *path; /* the config's; origins in that file leave it out */
+};
+
+/* Sets KEY of O to V (stolen; NULL is out of memory). */
+void mj_set(struct mj_writer *w, json_t *o, const char *key, json_t *v);
+/* Appends V (stolen) to the array A. */
+void mj_append(struct mj_writer *w, json_t *a, json_t *v);
+/* KEY: S, left out when S is NULL. */
+void mj_set_str(struct mj_writer *w, json_t *o, const char *key, const char *s);
+void mj_set_uint(struct mj_writer *w, json_t *o, const char *key, unsigned long long v);
+void mj_set_bool(struct mj_writer *w, json_t *o, const char *key, bool v);
+/* An address ("10.0.0.1", "fd00::1"), or with ADDR_ONLY false a prefix
+ * ("10.0.0.0/8"). */
+json_t *mj_prefix_json(struct mj_writer *w, const struct cfg_prefix *p, bool addr_only);
+/* "protocol": "TCP", left out for 0. */
+void mj_set_proto(struct mj_writer *w, json_t *o, __u8 proto);
+void mj_set_origin(struct mj_writer *w, json_t *o, const struct cfg_origin *origin);
+json_t *mj_labels_json(struct mj_writer *w, const struct cfg_labels *labels);
+json_t *mj_selector_json(struct mj_writer *w, const struct cfg_selector *sel);
+
+/* The model's objects (model_json_write.c). */
+void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config *cfg);
+
+struct mj_reader {
+	struct mesh_config *cfg; /* strings and arrays go to its arena */
+	struct cfg_error *err;
+	int rc;		 /* first failure; then every call is a no-op */
+	char where[160]; /* the path being read, e.g. workloads[3].labels */
+	size_t wlen;
+};
+
+/* Fails with "WHERE: message"; returns -EINVAL (or the code given by -ERRNO
+ * through mj_fail_code). */
+int mj_fail(struct mj_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int mj_oom(struct mj_reader *r);
+/* Appends ".KEY" or "[I]" to where; returns the mark that mj_leave restores. */
+size_t mj_enter_key(struct mj_reader *r, const char *key);
+size_t mj_enter_index(struct mj_reader *r, size_t i);
+void mj_leave(struct mj_reader *r, size_t mark);
+
+/* Fields of O. REQUIRED false: a missing key gives NULL / false / 0. */
+const char *mj_str(struct mj_reader *r, json_t *o, const char *key, bool required);
+unsigned long long mj_uint(struct mj_reader *r, json_t *o, const char *key, unsigned long long max,
+			   bool required);
+bool mj_bool(struct mj_reader *r, json_t *o, const char *key);
+/* An object (NULL when missing and not REQUIRED). */
+json_t *mj_object(struct mj_reader *r, json_t *o, const char *key, bool required);
+/* An array of *N items, allocated in the arena as *N * SIZE zeroed bytes. */
+json_t *mj_array(struct mj_reader *r, json_t *o, const char *key, size_t size, void **items,
+		 size_t *n);
+/* Index of the string at KEY in NAMES (of COUNT). */
+int mj_enum(struct mj_reader *r, json_t *o, const char *key, const char *const *names,
+	    size_t count);
+/* A string value V (not a key). */
+const char *mj_str_value(struct mj_reader *r, json_t *v);
+int mj_prefix(struct mj_reader *r, json_t *v, bool addr_only, struct cfg_prefix *out);
+__u8 mj_proto(struct mj_reader *r, json_t *o);
+struct cfg_origin mj_origin(struct mj_reader *r, json_t *o);
+void mj_labels(struct mj_reader *r, json_t *o, const char *key, struct cfg_labels *out);
+void mj_selector(struct mj_reader *r, json_t *v, struct cfg_selector *out);
+
+/* The model's objects (model_json_read.c). */
+void mj_read_config(struct mj_reader *r, json_t *root);
+
+extern const char *const mj_mtls_names[3];
+
+#endif

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Inside the proxy (proxy_*.c): what its files share. The workers read two
+ * immutable snapshots, the model (from the agent) and the TLS state (from
+ * the certificate thread), each swapped whole (snapshot.h); everything else
+ * here is set before the workers start and only read after.
+ */
+#ifndef SHUNT_PROXY_IMPL_H
+#define SHUNT_PROXY_IMPL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+#include <linux/types.h>
+#include <openssl/ssl.h>
+
+#include "common/keymap.h"
+#include "common/outcome.h"
+#include "hbone/hbone.h"
+#include "identity/ca.h"
+#include "mesh_shared.h"
+#include "model/mesh_config.h"
+#include "pins.h"
+#include "proxy.h"
+#include "snapshot.h"
+
+/* The model the agent published, indexed. */
+struct model_snap {
+	struct snap base;
+	struct mesh_config cfg;
+	const struct cfg_node *me; /* this node (with a proxy section) */
+	struct keymap by_addr;	   /* workload address -> index */
+	struct keymap by_name;	   /* "ns/name" -> index */
+	__u64 version;		   /* the config version it went live as */
+};
+
+/* A certificate and its key, for one identity. */
+struct cert_pair {
+	X509 *cert;
+	EVP_PKEY *key;
+	time_t not_after, issued;
+};
+
+/* The TLS state: contexts of the current CA and a certificate per identity
+ * this node speaks as (its proxy, its workloads' service accounts). */
+struct tls_snap {
+	struct snap base;
+	SSL_CTX *server, *client;
+	unsigned int ca_gen;	   /* bumped by each CA reload: tunnels of older ones drain */
+	struct keymap by_identity; /* identity key (proxy_identity_key) -> index */
+	struct cert_pair *pairs;
+	size_t npairs;
+};
+
+struct proxy_worker {
+	int ep;
+	int out_fd, out6_fd, in_fd; /* out6_fd -1: no IPv6 outbound */
+	struct hbone_loop *loop;
+	struct snap_ref model, tls; /* what this batch of events uses */
+	/* The kernel's workload identities by name, for one config version. */
+	struct keymap kernel_ids;
+	__u64 kernel_ids_version;
+	bool kernel_ids_valid;
+	/* TLS session tickets of this worker's outbound tunnels, by pool key. */
+	struct keymap sessions;
+	SSL_SESSION **session_list;
+	size_t nsessions, sessions_cap;
+	unsigned int sessions_ca_gen;
+	pthread_t thread;
+};
+
+/* The proxy's part of a tunnel. */
+struct proxy_tunnel {
+	struct proxy_worker *w;
+	char peer_node[SHUNT_DNS_SUBDOMAIN_MAX + 1]; /* outbound: the node it goes to */
+	__u8 peer_addr[16], local_addr[16];	     /* for flow events */
+	__u16 peer_port, local_port;
+};
+
+/* The proxy's part of a stream: who and where, for logs and flows. */
+struct proxy_conn {
+	struct proxy_worker *w;
+	enum hbone_side side;
+	char source[SHUNT_NAME_MAX]; /* the client workload */
+	char destination[80];	     /* "addr:port" */
+	char peer[SHUNT_SPIFFE_MAX]; /* inbound: the identity its tunnel proved */
+	bool asserted;
+	struct shunt_proxy_key assert_key;
+	struct shunt_flow_event flow;
+};
+
+struct proxy_globals {
+	const char *node, *ca_dir;
+	long cert_lifetime, idle_timeout;
+	int orig_fd, asserted_fd, names_fd, state_fd;
+	int flow_fd;	  /* shunt_flow_inject, or -1: no flow events */
+	int policy_fd;	  /* shunt_policy_query: the kernel decides */
+	bool transparent; /* connect to workloads from the client's address */
+	char model_path[PATH_MAX];
+	struct snap_slot model_slot, tls_slot;
+	atomic_bool stopping;
+};
+extern struct proxy_globals px;
+
+static inline struct model_snap *worker_model(struct proxy_worker *w)
+{
+	return (struct model_snap *)w->model.s;
+}
+static inline struct tls_snap *worker_tls(struct proxy_worker *w)
+{
+	return (struct tls_snap *)w->tls.s;
+}
+
+/* proxy_model.c: the published model, followed. */
+int proxy_model_start(const struct shunt_pins *pins, int wait_s);
+const struct cfg_workload *model_workload_by_addr(const struct model_snap *m, const __u8 a[16]);
+const struct cfg_workload *model_workload_by_name(const struct model_snap *m, const char *q);
+/* The kernel's identity for "ns/name", live generation; 0 or -ENOENT. */
+int proxy_kernel_id(struct proxy_worker *w, const char *qualified, __u32 *id);
+void proxy_kernel_ids_free(struct proxy_worker *w);
+
+/* proxy_certs.c: certificates issued ahead, off the workers. */
+void proxy_identity_key(char *buf, size_t len, const char *ns, const char *sa);
+int proxy_certs_start(void);
+/* The pair for KEY in T, or NULL (not issued yet). */
+const struct cert_pair *tls_pair(const struct tls_snap *t, const char *key);
+
+/* proxy_tls.c */
+int proxy_tls_ctxs(SSL_CTX **server, SSL_CTX **client);
+int proxy_tls_set_fd(SSL *ssl, int fd);
+int proxy_peer_spiffe(SSL *ssl, char *buf, size_t len);
+enum shunt_outcome proxy_handshake_outcome(long verify, unsigned long err);
+SSL_SESSION *proxy_session_for(struct proxy_worker *w, const char *key);
+void proxy_sessions_free(struct proxy_worker *w);
+const char *proxy_ssl_err(unsigned long e);
+
+/* proxy_outbound.c, proxy_inbound.c */
+void proxy_accept_outbound(struct proxy_worker *w, int fd);
+void proxy_accept_inbound(struct proxy_worker *w, int fd);
+extern const struct hbone_ops proxy_hbone_ops;
+enum shunt_outcome proxy_inbound_open(void *ctx, struct hbone_stream *s,
+				      const struct hbone_request *req);
+enum shunt_outcome proxy_peer_verified(void *ctx, struct hbone_tunnel *t);
+int proxy_set_nodelay(int fd);
+void proxy_note_ends(struct proxy_tunnel *pt, int fd);
+
+/* proxy_events.c: flows, logs and counters of what ended. */
+void proxy_flow_init(struct shunt_flow_event *ev, __u8 kind);
+void proxy_flow_emit(const struct shunt_flow_event *ev);
+
+#endif
