@@ -134,6 +134,8 @@ test_connection_that_left_carries_bulk_both_ways_on_tcp() {
 	t_tt_server_wait
 	t_eq "$(t_delta n1 socks_left)" 2 "sockets that left the sockhash (both ends)"
 	t_eq "$(t_shunt n1 conns --json | jq length)" 0 "sockets still in the sockhash"
-	# Without leaving, phases send ~94% of the 96 MiB through the bypass.
-	t_le "$(t_delta n1 bytes_redirected)" $((24 * MiB)) "bytes redirected (only before leaving)"
+	# Without leaving, phases send ~94% of the 96 MiB through the bypass; when
+	# the leave comes depends on timing (up to 43 MiB before it, seen once in
+	# three runs with sk_msg attached without a link), so half is the bound.
+	t_le "$(t_delta n1 bytes_redirected)" $((48 * MiB)) "bytes redirected (only before leaving)"
 }
