@@ -46,7 +46,7 @@ AGENT_SRCS := $(foreach d,$(LAYER_DIRS),$(call layer_srcs,$(d)))
 AGENT_HDRS := $(foreach d,$(LAYER_DIRS),$(wildcard $(d)/*.h $(d)/*/*.h))
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_OBJS))
 
-TOOLS := tt perf probe hold h2connect
+TOOLS := tt perf probe hold h2connect recv-wakeup
 TOOL_BINS := $(patsubst %,$(BIN)/shunt-%,$(TOOLS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -114,6 +114,12 @@ $(BIN)/shunt-%: tests/tools/%.c $(wildcard tests/tools/*.h) | $(BIN)
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) -pthread $< -o $@ -lm
 
+# Shares its half-close case with the loader's recv_waits probe.
+$(BIN)/shunt-recv-wakeup: tests/tools/recv_wakeup.c $(OUTPUT)/lib/libshunt-loader.a \
+		$(OUTPUT)/lib/libshunt-common.a | $(BIN)
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) -pthread $^ $(LDLIBS) -o $@
+
 # Speaks the proxies' tunnel protocol (HTTP/2 over TLS).
 $(BIN)/shunt-h2connect: tests/tools/h2connect.c $(wildcard tests/tools/*.h) | $(BIN)
 	$(call msg,TOOL,$@)
@@ -162,7 +168,7 @@ demo: deps
 
 bench: deps
 	$(Q)$(MAKE) all
-	$(Q)scripts/bench.sh $(BENCH_ARGS)
+	$(Q)SHUNT_OUTPUT=$(abspath $(OUTPUT)) scripts/bench.sh $(BENCH_ARGS)
 
 # libFuzzer on the config parser. `make fuzz` runs FUZZ_SECONDS (default 60)
 # and adds what it finds to tests/fuzz/corpus; the tests replay that corpus.

@@ -28,6 +28,8 @@
 #include "proxy_maps.bpf.h"
 #include "bypass_admit.bpf.h"
 #include "bypass_rx.bpf.h"
+#include "bypass_coverage.bpf.h"
+#include "bypass_leave.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -56,6 +58,32 @@ static __always_inline void shunt_tune_local(struct bpf_sock_ops *skops, struct 
 		c->cc_set++;
 }
 
+/* Publishes the endpoint, then puts the socket in the sockhash. */
+static __always_inline void shunt_sock_insert(struct bpf_sock_ops *skops, struct bpf_sock *sk,
+					      struct shunt_counters *c, struct shunt_sock_state *st,
+					      struct shunt_endpoint *ep)
+{
+	/* Publish the endpoint before the socket can be a redirect target. */
+	if (bpf_map_update_elem(&shunt_endpoints, &st->self, ep, BPF_ANY)) {
+		shunt_count_skip(c, SHUNT_SKIP_INSERT_FAIL);
+		bpf_sk_storage_delete(&shunt_sock_states, sk);
+		return;
+	}
+	/* State changes: half-close (shunt_sock_half_closed) and close; ACKs:
+	 * where a socket that asked to leave may go (shunt_sock_try_leave). */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG |
+					     BPF_SOCK_OPS_RTT_CB_FLAG);
+	if (bpf_sock_hash_update(skops, &shunt_socks, &st->self, BPF_NOEXIST)) {
+		shunt_count_skip(c, SHUNT_SKIP_INSERT_FAIL);
+		bpf_map_delete_elem(&shunt_endpoints, &st->self);
+		bpf_sk_storage_delete(&shunt_sock_states, sk);
+		return;
+	}
+	st->admitted = 1;
+	c->socks_added++;
+	shunt_index_psock(sk, st);
+}
+
 static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 {
 	struct shunt_counters *c = shunt_counters_get();
@@ -64,7 +92,6 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	struct bpf_sock *sk = skops->sk;
 	struct shunt_sock_state *st;
 	bool trusted = false;
-	__u32 tgid = 0;
 	int skip;
 
 	if (!c || !sk)
@@ -77,13 +104,11 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	if (skip < 0 && !shunt_bypass_on())
 		skip = SHUNT_SKIP_BYPASS_OFF;
 	ep.passive = skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB;
-	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0); /* from connect() */
-	if (st)
-		tgid = st->tgid;
 	if (skip < 0)
-		skip = shunt_admit(sk, &self, &peer, ep.passive, tgid, &trusted);
-	if (skip >= 0 && skip != SHUNT_SKIP_OBSERVING) {
+		skip = shunt_admit(sk, &self, &peer, ep.passive, &trusted);
+	if (skip >= 0) {
 		shunt_count_skip(c, skip);
+		shunt_coverage_skip(sk, skip);
 		return;
 	}
 
@@ -98,52 +123,9 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 		ep.rx_flags |= SHUNT_RX_RECVMSG;
 		c->socks_trusted++;
 	}
-	ep.observing = skip == SHUNT_SKIP_OBSERVING;
 	ep.tcp_state = BPF_TCP_ESTABLISHED;
 	ep.peer_netns_cookie = peer.netns_cookie;
-	st->observing = ep.observing;
-
-	/* Publish the endpoint before the socket can be a redirect target. */
-	if (bpf_map_update_elem(&shunt_endpoints, &self, &ep, BPF_ANY)) {
-		shunt_count_skip(c, SHUNT_SKIP_INSERT_FAIL);
-		bpf_sk_storage_delete(&shunt_sock_states, sk);
-		return;
-	}
-	/* Ask for state changes so the endpoint entry goes away at close,
-	 * and, for a socket in the sockhash, for its ACKs: where it may
-	 * leave the sockhash (shunt_sock_try_leave). */
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG |
-					     (ep.observing ? 0 : BPF_SOCK_OPS_RTT_CB_FLAG));
-	if (ep.observing) {
-		shunt_count_skip(c, SHUNT_SKIP_OBSERVING);
-		return;
-	}
-	if (bpf_sock_hash_update(skops, &shunt_socks, &self, BPF_NOEXIST)) {
-		shunt_count_skip(c, SHUNT_SKIP_INSERT_FAIL);
-		bpf_map_delete_elem(&shunt_endpoints, &self);
-		bpf_sk_storage_delete(&shunt_sock_states, sk);
-		return;
-	}
-	st->admitted = 1;
-	c->socks_added++;
-	shunt_index_psock(sk, st);
-}
-
-/* Kept in the endpoint for `shunt conns` where no iterator reads the socket. */
-static __always_inline void shunt_sock_state_changed(struct bpf_sock_ops *skops)
-{
-	struct bpf_sock *sk = skops->sk;
-	struct shunt_sock_state *st;
-	struct shunt_endpoint *ep;
-
-	if (!sk)
-		return;
-	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
-	if (!st)
-		return;
-	ep = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
-	if (ep)
-		ep->tcp_state = skops->args[1];
+	shunt_sock_insert(skops, sk, c, st, &ep);
 }
 
 static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
@@ -156,7 +138,7 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 	if (!sk)
 		return;
 	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
-	if (!st)
+	if (!st || !st->admitted)
 		return;
 	ep = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
 	/* Still flagged at close: it read by splice or zerocopy, not recvmsg. */
@@ -164,7 +146,7 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 		shunt_profile_note(&st->self, ep->passive, SHUNT_PROFILE_UNSAFE);
 	/* What this socket redirected may still be queued, unread, at its
 	 * peer: leave the count where the peer's own entry can tell it. */
-	if (ep && st->admitted) {
+	if (ep) {
 		struct shunt_endpoint *peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
 
 		if (peer) {
@@ -172,71 +154,50 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 			peer->peer_closed = 1;
 		}
 	}
+	shunt_coverage_close(st);
 	if (st->psock)
 		bpf_map_delete_elem(&shunt_psocks, &st->psock);
 	/* The kernel drops the sockhash entry itself. */
 	bpf_map_delete_elem(&shunt_endpoints, &st->self);
-	if (c && st->admitted)
+	if (c)
 		c->socks_closed++;
 	bpf_sk_storage_delete(&shunt_sock_states, sk);
 }
 
-/*
- * A socket that asked to leave goes once nothing of its peer's can still
- * arrive through the bypass: the peer redirected exactly the bytes this
- * socket has read, and nothing is queued. Deleting it from the sockhash
- * drops its psock, so its sends and reads are plain TCP again (no
- * tcp_bpf_sendmsg) for the rest of the connection. Runs on its ACKs
- * (RTT callback): the socket is locked there, and a small-write stream,
- * being TCP, gets ACKs all the time.
- */
-static __always_inline void shunt_sock_try_leave(struct bpf_sock_ops *skops)
+/* Kept in the endpoint for `shunt conns` where no iterator reads the socket. */
+static __always_inline void shunt_sock_state_changed(struct bpf_sock_ops *skops)
 {
-	struct shunt_endpoint *self, *peer;
-	struct shunt_counters *c;
-	struct shunt_sock_state *st;
 	struct bpf_sock *sk = skops->sk;
-	struct tcp_sock *tp;
-	unsigned long user_data;
-	__u64 tx;
+	struct shunt_sock_state *st;
+	struct shunt_endpoint *ep;
 
 	if (!sk)
 		return;
 	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
-	if (!st || !st->leaving || st->left)
+	if (!st || !st->admitted)
 		return;
-	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
-	peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
-	if (!self || !peer)
-		return; /* a peer closing mid-send: stay, that is always safe */
-	/* Pairs with the add in shunt_redirect (fully ordered reads). */
-	if (!__sync_fetch_and_add(&self->leaving, 0))
-		return;
-	tx = __sync_fetch_and_add(&peer->tx_redirected, 0);
-	if (tx != self->rx_redirected)
-		return;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return;
-	user_data = (unsigned long)BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_user_data);
-	if (!(user_data & SHUNT_SK_USER_DATA_PSOCK) ||
-	    shunt_psock_backlog((struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK)))
-		return;
-	if (bpf_map_delete_elem(&shunt_socks, &st->self))
-		return;
-	st->left = 1;
-	self->left = 1;
-	if (st->psock) {
-		bpf_map_delete_elem(&shunt_psocks, &st->psock);
-		st->psock = 0;
-	}
-	c = shunt_counters_get();
-	if (c)
-		c->socks_left++;
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_RTT_CB_FLAG);
+	ep = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
+	if (ep)
+		ep->tcp_state = skops->args[1];
+	if (skops->args[1] == BPF_TCP_FIN_WAIT1)
+		shunt_sock_half_closed(skops, sk, st);
+	else if (st->leaving)
+		shunt_sock_try_leave(skops, st);
 }
 
-/* connect() runs in the caller's context: remember who is connecting. */
+/* The RTT callback: an ACK of this socket's data. */
+static __always_inline void shunt_sock_acked(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct shunt_sock_state *st;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
+	if (st)
+		shunt_sock_try_leave(skops, st);
+}
+
 /* A connection the connect hook sent to the node proxy: now that it has a
  * source port, file its original destination under that port. */
 static __always_inline void shunt_proxy_note_source(struct bpf_sock_ops *skops)
@@ -263,15 +224,6 @@ static __always_inline void shunt_proxy_note_source(struct bpf_sock_ops *skops)
 	bpf_map_delete_elem(&shunt_proxy_pending, &cookie);
 }
 
-/* The connecting process. bpf_get_current_pid_tgid is not offered to
- * sockops before Linux 6.10; the current task and a probe read are. */
-static __always_inline __u32 shunt_current_tgid(void)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-	return BPF_CORE_READ(task, tgid);
-}
-
 static __always_inline void shunt_sock_connecting(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
@@ -281,7 +233,7 @@ static __always_inline void shunt_sock_connecting(struct bpf_sock_ops *skops)
 		return;
 	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (st)
-		st->tgid = shunt_current_tgid();
+		shunt_current_comm(st->comm);
 	shunt_proxy_note_source(skops);
 }
 
@@ -303,7 +255,7 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 			shunt_sock_state_changed(skops);
 		break;
 	case BPF_SOCK_OPS_RTT_CB:
-		shunt_sock_try_leave(skops);
+		shunt_sock_acked(skops);
 		break;
 	default:
 		break;
@@ -387,20 +339,6 @@ static __always_inline __u32 shunt_verdict(struct sk_msg_md *msg, struct shunt_s
 }
 
 /*
- * Asks the peer to stop redirecting to this socket, which will then leave
- * the sockhash (shunt_sock_try_leave). The exchange is a full barrier: it
- * pairs with the one in shunt_redirect (see struct shunt_endpoint).
- */
-static __always_inline void shunt_request_leave(struct shunt_sock_state *st,
-						struct shunt_endpoint *self)
-{
-	if (st->leaving || !self)
-		return;
-	__sync_lock_test_and_set(&self->leaving, 1);
-	st->leaving = 1;
-}
-
-/*
  * Redirects the message into the peer's receive queue. The bytes count as
  * redirected before the peer's leaving flag is read (a full barrier between
  * them): a peer that sets the flag and then finds the count equal to what it
@@ -439,6 +377,8 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	if (!st)
 		return SK_PASS;
 
+	if (!st->comm[0])
+		shunt_current_comm(st->comm); /* an accepted socket's first send */
 	self = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
 	peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
 	streak = shunt_update_streak(st, self, cfg, size);
@@ -457,6 +397,7 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 				st->ever_bypassed = 1;
 			}
 			st->redirected_since += size;
+			st->bytes_bypass += size;
 			c->msgs_redirected++;
 			c->bytes_redirected += size;
 			return SK_PASS;
@@ -473,6 +414,7 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 	}
 	shunt_count_reason(&c->tcp_msgs, reason);
 	c->msgs_tcp++;
+	st->tcp_reason = reason;
 	if (reason == SHUNT_REASON_SMALL_WRITES || reason == SHUNT_REASON_LEFT) {
 		/* TCP for the next bytes anyway: let them through without
 		 * running this program for each write (the counters see the
@@ -483,6 +425,7 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 			window = cfg->small_pass_bytes;
 		}
 		c->bytes_tcp += window;
+		st->bytes_tcp += window;
 		if (reason == SHUNT_REASON_SMALL_WRITES) {
 			/* A long stream: even the sockhash's "pass" path costs
 			 * more than plain TCP per write, so it leaves it. */
@@ -499,6 +442,7 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 		return SK_PASS;
 	}
 	c->bytes_tcp += size;
+	st->bytes_tcp += size;
 	return SK_PASS;
 }
 

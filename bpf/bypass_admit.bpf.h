@@ -117,9 +117,9 @@ static __always_inline void shunt_profile_key(const struct shunt_sock_key *self,
 
 /* What a read teaches a profile; each sets its own field of it. */
 enum shunt_profile_event {
-	SHUNT_PROFILE_RECVMSG,	/* a connection's first recvmsg, non-blocking */
-	SHUNT_PROFILE_UNSAFE,	/* read by splice, zerocopy or MSG_WAITALL */
-	SHUNT_PROFILE_BLOCKING, /* a blocking read */
+	SHUNT_PROFILE_RECVMSG,	    /* a connection's first recvmsg */
+	SHUNT_PROFILE_UNSAFE,	    /* read by splice, zerocopy or MSG_WAITALL */
+	SHUNT_PROFILE_EARLY_EAGAIN, /* a blocking read got the kernel's early EAGAIN */
 };
 
 static __always_inline void shunt_profile_note(const struct shunt_sock_key *self, __u32 passive,
@@ -128,9 +128,9 @@ static __always_inline void shunt_profile_note(const struct shunt_sock_key *self
 	struct shunt_rx_profile_key pkey = {};
 	struct shunt_rx_profile fresh = {}, *p;
 
-	/* Anything else would mark the profile wrongly (e.g. as blocking). */
+	/* Anything else would mark the profile wrongly. */
 	if (event != SHUNT_PROFILE_RECVMSG && event != SHUNT_PROFILE_UNSAFE &&
-	    event != SHUNT_PROFILE_BLOCKING)
+	    event != SHUNT_PROFILE_EARLY_EAGAIN)
 		return;
 	shunt_profile_key(self, passive, &pkey);
 	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
@@ -147,48 +147,53 @@ static __always_inline void shunt_profile_note(const struct shunt_sock_key *self
 	case SHUNT_PROFILE_UNSAFE:
 		p->unsafe = 1;
 		break;
-	case SHUNT_PROFILE_BLOCKING:
-		p->blocking = 1;
+	case SHUNT_PROFILE_EARLY_EAGAIN:
+		p->early_eagain = 1;
 		break;
 	}
+}
+
+static __always_inline bool shunt_sock_is_blocking(struct tcp_sock *tp)
+{
+	return !(BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_flags) &
+		 SHUNT_O_NONBLOCK);
 }
 
 /*
  * Decides, at establishment, whether a socket goes into the sockhash.
  * Returns an enum shunt_skip, or -1 to insert (*trusted: redirect to it from
- * the first byte).
+ * the first byte; otherwise from its first recvmsg on).
+ *
+ * Blocking sockets are admitted: the wakeups without data that make the
+ * kernel's sockhash recvmsg return EAGAIN early are guarded where they come
+ * from (half-close: shunt_sock_half_closed). Only a kind of connection that
+ * met the early EAGAIN anyway keeps its blocking sockets out; an accepted
+ * socket has no file yet, so for a server port that rule covers all.
  */
 static __always_inline int shunt_admit(struct bpf_sock *sk, const struct shunt_sock_key *self,
-				       const struct shunt_sock_key *peer, __u32 passive, __u32 tgid,
+				       const struct shunt_sock_key *peer, __u32 passive,
 				       bool *trusted)
 {
 	struct shunt_rx_profile_key pkey = {};
 	struct shunt_rx_profile *p;
 	struct tcp_sock *tp;
-	unsigned int f_flags;
 
 	shunt_profile_key(self, passive, &pkey);
 	p = bpf_map_lookup_elem(&shunt_rx_profiles, &pkey);
-	*trusted = p && p->recvmsg_conns && !p->unsafe && !p->blocking;
+	*trusted = p && p->recvmsg_conns && !p->unsafe;
 	if (passive) {
 		/* The client's side was decided first (its callback runs
 		 * before ours): when it stayed out, no redirect can happen. */
 		if (!bpf_map_lookup_elem(&shunt_endpoints, peer))
 			return SHUNT_SKIP_PEER_SKIPPED;
-		/* An accepted socket has no file yet: go by what earlier
-		 * connections to this port showed, or watch this one. */
-		if (p && p->blocking)
-			return SHUNT_SKIP_BLOCKING;
-		return p && p->recvmsg_conns ? -1 : SHUNT_SKIP_OBSERVING;
+		return p && p->early_eagain && !shunt_recv_waits() ? SHUNT_SKIP_EARLY_EAGAIN : -1;
 	}
-	/* A client: its own socket says, and what its process did before. */
-	if (tgid && bpf_map_lookup_elem(&shunt_blocking_tasks, &tgid))
-		return SHUNT_SKIP_BLOCKING;
+	if (!p || !p->early_eagain || shunt_recv_waits())
+		return -1;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return SHUNT_SKIP_FAMILY;
-	f_flags = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_flags);
-	return f_flags & SHUNT_O_NONBLOCK ? -1 : SHUNT_SKIP_BLOCKING;
+	return shunt_sock_is_blocking(tp) ? SHUNT_SKIP_EARLY_EAGAIN : -1;
 }
 
 /* Records where the kernel put the socket's psock, for the tracepoints. */

@@ -55,10 +55,77 @@ shunt_endpoint_of(struct sock *sk, struct sk_psock **psock, struct shunt_sock_ke
 	return shunt_psock_endpoint(user_data & SHUNT_SK_USER_DATA_PTRMASK, key);
 }
 
+/* The endpoint of a mesh socket that no longer has a psock (it left, or the
+ * kernel unlinked it while the read was under way); NULL once closed. */
+static __always_inline struct shunt_endpoint *shunt_endpoint_by_key(struct sock *sk,
+								    struct shunt_sock_key *key)
+{
+	if (shunt_key_from_sk(sk, key))
+		return NULL;
+	return bpf_map_lookup_elem(&shunt_endpoints, key);
+}
+
+/* A signal is pending for the reader: it woke the read (not yet handled). */
+static __always_inline bool shunt_signal_pending(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, pending.signal.sig[0]) ||
+	       BPF_CORE_READ(task, signal, shared_pending.signal.sig[0]);
+}
+
 /*
- * After every recvmsg of an inet socket, with its result and flags. Sockets
- * in the sockhash publish their receive state; a watched socket (the first
- * connection of an unknown server) teaches its profile how the server reads.
+ * A blocking read with no timeout returned EAGAIN: plain TCP never does
+ * that, the kernel's sockhash recvmsg does when woken without data. Count
+ * it by cause and program. A wakeup shunt cannot foresee (send-buffer space,
+ * say) also stops the peer redirecting (the socket leaves at its next
+ * callback) and keeps this kind's blocking sockets on TCP from now on. Not
+ * learned: a dead connection (a reset woke the reader) and a signal (the
+ * ones that wake blocking reads mostly end the run or the program: a timed
+ * run's SIGALRM, SIGTERM), which would take the program's next runs off
+ * the bypass for good (docs/datapath.md).
+ */
+static __always_inline void shunt_rx_early_eagain(struct shunt_endpoint *ep,
+						  const struct shunt_sock_key *key,
+						  struct shunt_counters *c)
+{
+	struct shunt_coverage_key ck = {.path = SHUNT_PATH_EARLY_EAGAIN};
+	struct shunt_coverage one = {.sockets = 1}, *cov;
+
+	ck.reason = !ep			     ? SHUNT_EAGAIN_CLOSED
+		    : shunt_signal_pending() ? SHUNT_EAGAIN_SIGNAL
+					     : SHUNT_EAGAIN_WOKEN;
+	if (c)
+		c->rx_early_eagain++;
+	if (ck.reason == SHUNT_EAGAIN_WOKEN) {
+		ep->early_eagain = 1;
+		__sync_lock_test_and_set(&ep->leaving, 1);
+		shunt_profile_note(key, ep->passive, SHUNT_PROFILE_EARLY_EAGAIN);
+	}
+	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
+	cov = bpf_map_lookup_elem(&shunt_coverage, &ck);
+	if (cov)
+		__sync_fetch_and_add(&cov->sockets, 1);
+	else
+		bpf_map_update_elem(&shunt_coverage, &ck, &one, BPF_NOEXIST);
+}
+
+static __always_inline bool shunt_blocking_read(struct sock *sk, int flags)
+{
+	return !(flags & SHUNT_MSG_DONTWAIT) &&
+	       !(BPF_CORE_READ(sk, sk_socket, file, f_flags) & SHUNT_O_NONBLOCK);
+}
+
+/* Blocking, no SO_RCVTIMEO, and EAGAIN: only the kernel's early return. */
+static __always_inline bool shunt_is_early_eagain(struct sock *sk, int ret, int flags)
+{
+	return ret == -SHUNT_EAGAIN && shunt_blocking_read(sk, flags) &&
+	       BPF_CORE_READ(sk, sk_rcvtimeo) == SHUNT_MAX_SCHEDULE_TIMEOUT;
+}
+
+/*
+ * After every recvmsg of an inet socket, with its result and flags: sockets
+ * in the sockhash publish their receive state for their peer's sk_msg.
  */
 static __always_inline int shunt_rx_on_recvmsg(struct sock *sk, int ret, int flags)
 {
@@ -68,53 +135,22 @@ static __always_inline int shunt_rx_on_recvmsg(struct sock *sk, int ret, int fla
 	struct sk_psock *psock = NULL;
 	struct shunt_endpoint *ep;
 	__u32 rx_flags, copied_seq, tcp_bytes;
-	bool blocking;
 
-	if (user_data & SHUNT_SK_USER_DATA_PSOCK) {
-		ep = shunt_endpoint_of(sk, &psock, &key);
-	} else {
-		/* A watched socket (not in the sockhash) of a mesh task? */
-		if (bpf_current_task_under_cgroup(&shunt_mesh_cgroup, 0) != 1)
-			return 0;
-		if (shunt_key_from_sk(sk, &key))
-			return 0;
-		ep = bpf_map_lookup_elem(&shunt_endpoints, &key);
-	}
-	if (!ep)
+	ep = user_data & SHUNT_SK_USER_DATA_PSOCK ? shunt_endpoint_of(sk, &psock, &key) : NULL;
+	if (ret == -SHUNT_EAGAIN && shunt_is_early_eagain(sk, ret, flags) &&
+	    bpf_current_task_under_cgroup(&shunt_mesh_cgroup, 0) == 1)
+		shunt_rx_early_eagain(ep ? ep : shunt_endpoint_by_key(sk, &key), &key, c);
+	if (!ep || !psock)
 		return 0;
-	/* How the socket is read rarely changes: look at its file flags on
-	 * the first reads and then now and again, not on every one. */
-	blocking = !(flags & SHUNT_MSG_DONTWAIT) &&
-		   (ep->rx_reads < 4 || (ep->rx_reads & 63) == 0 || ep->observing) &&
-		   !(BPF_CORE_READ(sk, sk_socket, file, f_flags) & SHUNT_O_NONBLOCK);
-	if (blocking && !ep->passive) {
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1;
-
-		bpf_map_update_elem(&shunt_blocking_tasks, &tgid, &one, BPF_ANY);
-	}
-
-	if (ep->observing) {
-		/* One read tells enough; stop watching this socket. */
-		if (blocking && ep->passive)
-			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_BLOCKING);
-		else if (flags & SHUNT_MSG_WAITALL)
-			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_UNSAFE);
-		else
-			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_RECVMSG);
-		bpf_map_delete_elem(&shunt_endpoints, &key);
-		return 0;
-	}
 
 	rx_flags = (ep->rx_flags | SHUNT_RX_RECVMSG) & ~SHUNT_RX_OTHER_READ;
-	if (!(ep->rx_flags & SHUNT_RX_RECVMSG) && !blocking)
+	if (!(ep->rx_flags & SHUNT_RX_RECVMSG))
 		shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_RECVMSG);
-	if (blocking && !(ep->rx_flags & SHUNT_RX_BLOCKING)) {
-		/* Made blocking after it was admitted: it stays, exposed to
-		 * the kernel's early EAGAIN; count it and keep its kind (a
-		 * server port, or this client process) out from now on. */
+	/* How the socket is read rarely changes: look at its file flags on
+	 * the first reads and then now and again, not on every one. */
+	if ((ep->rx_reads < 4 || (ep->rx_reads & 63) == 0) && !(ep->rx_flags & SHUNT_RX_BLOCKING) &&
+	    shunt_blocking_read(sk, flags)) {
 		rx_flags |= SHUNT_RX_BLOCKING;
-		if (ep->passive)
-			shunt_profile_note(&key, ep->passive, SHUNT_PROFILE_BLOCKING);
 		if (c)
 			c->rx_blocking++;
 	}

@@ -6,15 +6,18 @@
 #include "addr.bpf.h"
 #include "shunt_maps.bpf.h"
 
-#define SHUNT_AF_INET	     2
-#define SHUNT_AF_INET6	     10
-#define SHUNT_MSG_WAITALL    0x100
-#define SHUNT_MSG_DONTWAIT   0x40
-#define SHUNT_MSG_PEEK	     0x2
-#define SHUNT_O_NONBLOCK     04000
-#define SHUNT_IPPROTO_TCP    6
-#define SHUNT_SOL_TCP	     6
-#define SHUNT_TCP_CONGESTION 13
+#define SHUNT_AF_INET		   2
+#define SHUNT_AF_INET6		   10
+#define SHUNT_MSG_WAITALL	   0x100
+#define SHUNT_MSG_DONTWAIT	   0x40
+#define SHUNT_MSG_PEEK		   0x2
+#define SHUNT_O_NONBLOCK	   04000
+#define SHUNT_EAGAIN		   11
+#define SHUNT_RCV_SHUTDOWN	   1
+#define SHUNT_MAX_SCHEDULE_TIMEOUT 0x7fffffffffffffffL /* LONG_MAX */
+#define SHUNT_IPPROTO_TCP	   6
+#define SHUNT_SOL_TCP		   6
+#define SHUNT_TCP_CONGESTION	   13
 /* sk_user_data carries a psock when this bit is set (include/net/sock.h) */
 #define SHUNT_SK_USER_DATA_PSOCK   4UL
 #define SHUNT_SK_USER_DATA_PTRMASK (~7UL)
@@ -37,6 +40,16 @@ static __always_inline const struct shunt_config *shunt_config_get(void)
 static __always_inline bool shunt_bypass_on(void)
 {
 	__u32 key = SHUNT_FEAT_BYPASS;
+	struct shunt_feature_status *f = bpf_map_lookup_elem(&shunt_features, &key);
+
+	return f && f->state == SHUNT_FEATURE_ON;
+}
+
+/* The kernel's sockhash recvmsg keeps waiting when woken without data
+ * (the fix in docs/kernel-patches/): blocking readers need no guard. */
+static __always_inline bool shunt_recv_waits(void)
+{
+	__u32 key = SHUNT_FEAT_RECV_WAITS;
 	struct shunt_feature_status *f = bpf_map_lookup_elem(&shunt_features, &key);
 
 	return f && f->state == SHUNT_FEATURE_ON;

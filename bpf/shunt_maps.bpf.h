@@ -19,15 +19,17 @@ struct shunt_sock_state {
 	__u32 streak_reads;	/* own rx_reads when the streak began */
 	__u32 peer_reads_seen;	/* peer rx_reads at its last known backlog */
 	__u32 redirected_since; /* bytes redirected since then */
-	__u32 observing;	/* not in the sockhash, only watched */
 	__u32 admitted;		/* in the sockhash */
-	__u32 tgid;		/* process that called connect() (client side) */
-	__u64 psock;		/* psock address, key of shunt_psocks */
-	__u32 small_run;	/* bytes of the current small-write stream */
-	__u32 leaving;		/* asked its peer to stop redirecting to it */
-	__u32 left;		/* removed from the sockhash */
 	__u32 pad;
-	__u64 tx_mark; /* tx_redirected before the last redirect */
+	__u64 psock;		   /* psock address, key of shunt_psocks */
+	__u32 small_run;	   /* bytes of the current small-write stream */
+	__u32 leaving;		   /* asked its peer to stop redirecting to it */
+	__u32 left;		   /* removed from the sockhash */
+	__u32 tcp_reason;	   /* enum shunt_reason of its last send through TCP */
+	__u64 tx_mark;		   /* tx_redirected before the last redirect */
+	__u64 bytes_bypass;	   /* what its sends put through the bypass */
+	__u64 bytes_tcp;	   /* ... and through TCP */
+	char comm[SHUNT_COMM_LEN]; /* the program that connected or first sent */
 };
 
 /* Mesh membership, filled by userspace: address -> workload. */
@@ -78,15 +80,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_rx_profiles SEC(".maps");
 
-/* Processes (tgid) seen doing a blocking read on a mesh socket: their next
- * connections stay out of the sockhash. LRU: processes come and go. */
+/* Same-node connections by program and path (`shunt status`). LRU: programs
+ * come and go; the counts are for people, not for decisions. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, __u32);
+	__uint(max_entries, 4096);
+	__type(key, struct shunt_coverage_key);
+	__type(value, struct shunt_coverage);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} shunt_blocking_tasks SEC(".maps");
+} shunt_coverage SEC(".maps");
 
 /* The cgroup the datapath is attached to (set by the loader): the receive
  * tracepoints only look at tasks in it. */

@@ -77,7 +77,7 @@ enum shunt_rx_flags {
 	/* read TCP data other than by recvmsg (splice, zerocopy) and has not
 	 * completed a recvmsg since: such readers never see redirected data */
 	SHUNT_RX_OTHER_READ = 1 << 3,
-	/* did a blocking read (informational: counted, profile marked) */
+	/* did a blocking read (informational: counted) */
 	SHUNT_RX_BLOCKING = 1 << 4,
 };
 
@@ -86,13 +86,13 @@ enum shunt_rx_flags {
  * its peer's sk_msg program. Written by the socket's own hooks only.
  */
 struct shunt_endpoint {
-	__u32 rx_flags;	  /* enum shunt_rx_flags */
-	__u32 passive;	  /* accepted by a listener (server side) */
-	__u32 observing;  /* not in the sockhash: only watched to learn its profile */
-	__u32 copied_seq; /* TCP sequence the application has read up to */
-	__u32 backlog;	  /* redirected bytes queued, unread, at the last read */
-	__u32 rx_reads;	  /* completed reads, wraps */
-	__u32 workload;	  /* local workload id */
+	__u32 rx_flags;	    /* enum shunt_rx_flags */
+	__u32 passive;	    /* accepted by a listener (server side) */
+	__u32 early_eagain; /* a blocking read of it returned EAGAIN early (kernel) */
+	__u32 copied_seq;   /* TCP sequence the application has read up to */
+	__u32 backlog;	    /* redirected bytes queued, unread, at the last read */
+	__u32 rx_reads;	    /* completed reads, wraps */
+	__u32 workload;	    /* local workload id */
 	__u32 peer_workload;
 	/*
 	 * Leaving the sockhash (docs/small-writes.md). A socket that leaves
@@ -127,7 +127,8 @@ struct shunt_endpoint {
  * how they read. Kinds: the connections a server port accepts (remote_addr
  * zero), and a pod's connections to one destination address and port.
  * When such connections read by recvmsg and never otherwise, the next ones
- * are trusted from their first byte.
+ * are trusted from their first byte. When one met the kernel's early EAGAIN
+ * (docs/datapath.md), the next blocking ones stay on TCP.
  */
 struct shunt_rx_profile_key {
 	__u64 netns_cookie;
@@ -139,7 +140,7 @@ struct shunt_rx_profile_key {
 struct shunt_rx_profile {
 	__u32 recvmsg_conns; /* connections seen reading by recvmsg */
 	__u32 unsafe;	     /* one read by splice, zerocopy or MSG_WAITALL */
-	__u32 blocking;	     /* one did a blocking read (see SHUNT_SKIP_BLOCKING) */
+	__u32 early_eagain;  /* one's blocking read got EAGAIN early (SHUNT_SKIP_EARLY_EAGAIN) */
 };
 
 /* Why a message went through TCP instead of the bypass. */
@@ -169,12 +170,12 @@ enum shunt_skip {
 	SHUNT_SKIP_STORAGE_FAIL,    /* no socket storage (memory) */
 	SHUNT_SKIP_INSERT_FAIL,	    /* sockhash or endpoint map full */
 	/*
-	 * Blocking readers are never put in the sockhash: there a blocking
-	 * recvmsg that is woken without data (e.g. by the FIN_WAIT2 state
-	 * change after shutdown(SHUT_WR)) returns EAGAIN instead of waiting on.
+	 * In a sockhash, a blocking recvmsg woken without data returns EAGAIN
+	 * instead of waiting on (kernels without the recv_waits fix). The
+	 * known wakeups are guarded (docs/datapath.md); a kind of connection
+	 * where one still met it keeps its blocking sockets on TCP.
 	 */
-	SHUNT_SKIP_BLOCKING,	 /* blocking socket, or a server that reads blocking */
-	SHUNT_SKIP_OBSERVING,	 /* first connection of an unknown server: watched */
+	SHUNT_SKIP_EARLY_EAGAIN, /* blocking, of a kind that met the early EAGAIN */
 	SHUNT_SKIP_PEER_SKIPPED, /* the other end was kept off: no redirect possible */
 	SHUNT_SKIP_BYPASS_OFF,	 /* the bypass is off on this kernel (shunt_features) */
 	SHUNT_SKIP_MAX,
@@ -208,8 +209,7 @@ struct shunt_skip_counts {
 	__u64 cgroup_mismatch;
 	__u64 storage_fail;
 	__u64 insert_fail;
-	__u64 blocking;
-	__u64 observing;
+	__u64 early_eagain;
 	__u64 peer_skipped;
 	__u64 bypass_off;
 };
@@ -224,13 +224,50 @@ struct shunt_counters {
 	__u64 bytes_tcp;
 	__u64 resumed;			      /* TCP -> bypass switches after a hand-back */
 	__u64 socks_trusted;		      /* sockets trusted from their rx profile */
-	__u64 rx_blocking;		      /* blocking reads on sockets in the sockhash */
+	__u64 rx_blocking;		      /* sockets in the sockhash that read blocking */
+	__u64 rx_early_eagain;		      /* blocking reads that got EAGAIN early (kernel) */
+	__u64 halfclose_left;		      /* blocking sockets that left at shutdown(SHUT_WR) */
+	__u64 halfclose_late;		      /* ... that could not leave at once (unread data) */
 	__u64 socks_left;		      /* removed from the sockhash (left the bypass) */
 	__u64 cc_set;			      /* same-node sockets given local_congestion */
 	__u64 cc_failed;		      /* the kernel refused local_congestion */
 	struct shunt_reason_counts tcp_msgs;  /* sends kept on TCP, by reason */
 	struct shunt_reason_counts handbacks; /* bypass -> TCP switches, by reason */
 	struct shunt_skip_counts skipped;     /* connections never made candidates */
+};
+
+/*
+ * shunt_coverage: same-node mesh connections by program and path, so that
+ * `shunt status` can say which programs took the bypass and why the others
+ * did not. Sockets count at close (bytes they sent, each way counted once by
+ * its sender); connections kept out of the sockhash count at establishment.
+ */
+#define SHUNT_COMM_LEN 16 /* TASK_COMM_LEN */
+
+enum shunt_path {
+	SHUNT_PATH_BYPASS,	 /* bytes the bypass carried */
+	SHUNT_PATH_TCP,		 /* bytes TCP carried: reason is an enum shunt_reason */
+	SHUNT_PATH_SKIPPED,	 /* never a candidate: reason is an enum shunt_skip */
+	SHUNT_PATH_EARLY_EAGAIN, /* sockets: its blocking reads that got EAGAIN early */
+};
+
+/* What woke a blocking read that got the kernel's early EAGAIN: the reason
+ * of a SHUNT_PATH_EARLY_EAGAIN row. */
+enum shunt_eagain_cause {
+	SHUNT_EAGAIN_WOKEN,  /* a wakeup without data (send-buffer space, ...): learned */
+	SHUNT_EAGAIN_SIGNAL, /* a signal */
+	SHUNT_EAGAIN_CLOSED, /* the connection closed under the read (a reset) */
+};
+
+struct shunt_coverage_key {
+	char comm[SHUNT_COMM_LEN]; /* the sending program ("" if unknown) */
+	__u32 path;		   /* enum shunt_path */
+	__u32 reason;
+};
+
+struct shunt_coverage {
+	__u64 sockets;
+	__u64 bytes;
 };
 
 /* What the sockhash iterator writes for each socket (`shunt conns`). */
@@ -270,6 +307,9 @@ enum shunt_feature {
 	SHUNT_FEAT_TCX,
 	SHUNT_FEAT_SYSCALL_PROG,
 	SHUNT_FEAT_SET_RETVAL,
+	/* tcp_bpf_recvmsg keeps waiting when woken without data (the fix in
+	 * docs/kernel-patches/); without it blocking readers are guarded */
+	SHUNT_FEAT_RECV_WAITS,
 	SHUNT_FEAT_MAX,
 };
 
@@ -292,6 +332,8 @@ enum shunt_feature_reason {
 	SHUNT_FR_NEEDS_RX_QUEUE, /* bypass: no TCP receive queue hook */
 	SHUNT_FR_PREFERRED_ON,	 /* unused: the preferred alternative is on */
 	SHUNT_FR_BYPASS_OFF,	 /* unused: the bypass is off, so its guards are not attached */
+	SHUNT_FR_RECV_EAGAIN,	 /* recv_waits: a blocking sockhash read returned EAGAIN early */
+	SHUNT_FR_PROBE_UNCLEAR,	 /* recv_waits: the probe could not tell (err) */
 	SHUNT_FR_MAX,
 };
 

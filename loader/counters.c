@@ -18,7 +18,7 @@ const char *const shunt_reason_names[] = {
 const char *const shunt_skip_names[] = {
     "family",	      "local_not_mesh",	 "remote_not_mesh", "remote_off_node",
     "netns_mismatch", "cgroup_mismatch", "storage_fail",    "insert_fail",
-    "blocking",	      "observing",	 "peer_skipped",    "bypass_off",
+    "early_eagain",   "peer_skipped",	 "bypass_off",
 };
 
 /* A name for every reason and skip, no more, no fewer. */

@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "common/log.h"
+#include "recv_waits_probe.h"
 
 /* Indexed by enum shunt_feature; docs/kernels.md has the same table. */
 static const struct shunt_feature_info infos[SHUNT_FEAT_MAX] = {
@@ -69,6 +70,11 @@ static const struct shunt_feature_info infos[SHUNT_FEAT_MAX] = {
 			       "bpf_set_retval in connect hooks (Linux 5.18+)",
 			       "a service without backends refuses connects with EPERM, not "
 			       "ECONNREFUSED"},
+    [SHUNT_FEAT_RECV_WAITS] = {"recv_waits", false,
+			       "sockhash recvmsg keeps waiting when woken without data "
+			       "(tcp_bpf_recvmsg fix, docs/kernel-patches/)",
+			       "blocking readers are guarded: a half-closing socket leaves the "
+			       "sockhash at shutdown; the cases in docs/datapath.md stay exposed"},
 };
 
 _Static_assert(SHUNT_FEAT_MAX <= SHUNT_FEATURE_SLOTS, "shunt_features has a slot per feature");
@@ -125,6 +131,14 @@ void shunt_feature_why(const struct shunt_feature_status *s, char *buf, size_t l
 		break;
 	case SHUNT_FR_BYPASS_OFF:
 		snprintf(buf, len, "not attached: the bypass is off");
+		break;
+	case SHUNT_FR_RECV_EAGAIN:
+		snprintf(buf, len,
+			 "a blocking read of a socket in a sockhash returned EAGAIN when woken "
+			 "without data (no tcp_bpf_recvmsg fix)");
+		break;
+	case SHUNT_FR_PROBE_UNCLEAR:
+		snprintf(buf, len, "the probe could not tell (%s); assumed missing", err);
 		break;
 	default:
 		snprintf(buf, len, "%s", s->state == SHUNT_FEATURE_UNKNOWN ? "not probed" : "");
@@ -254,6 +268,30 @@ static void probe_types(struct shunt_features *f)
 					  NULL) == 1);
 }
 
+/* A blocking read in a sockhash, woken without data (recv_waits_probe.h). */
+static void probe_recv_waits(struct shunt_features *f)
+{
+	int ret = -EALREADY, tries;
+
+	if (shunt_feature_forced_off(f, SHUNT_FEAT_RECV_WAITS))
+		return;
+	if (!shunt_feature_on(f, SHUNT_FEAT_SK_MSG)) {
+		set_found(f, SHUNT_FEAT_RECV_WAITS, false);
+		return;
+	}
+	/* The wakeup missed the read (a very slow or loaded machine): again. */
+	for (tries = 0; tries < 3 && (ret == -EALREADY || ret == -ETIME || ret == -EPROTO); tries++)
+		ret = shunt_probe_recv_waits();
+	if (ret == 1)
+		shunt_feature_set(f, SHUNT_FEAT_RECV_WAITS, SHUNT_FEATURE_ON, SHUNT_FR_NONE, 0);
+	else if (ret == 0)
+		shunt_feature_set(f, SHUNT_FEAT_RECV_WAITS, SHUNT_FEATURE_OFF, SHUNT_FR_RECV_EAGAIN,
+				  0);
+	else
+		shunt_feature_set(f, SHUNT_FEAT_RECV_WAITS, SHUNT_FEATURE_OFF,
+				  SHUNT_FR_PROBE_UNCLEAR, ret);
+}
+
 /* SHUNT_FEATURES_OFF=name[,name...] or "optional". */
 static int apply_forced_off(struct shunt_features *f)
 {
@@ -304,6 +342,7 @@ int shunt_features_probe(struct shunt_features *f)
 		return err;
 	probe_btf(f);
 	probe_types(f);
+	probe_recv_waits(f);
 	/* The fexit hook is only the fallback of the tracepoint. */
 	if (shunt_feature_on(f, SHUNT_FEAT_RX_RECV_TP))
 		shunt_feature_set(f, SHUNT_FEAT_RX_RECV_FEXIT, SHUNT_FEATURE_UNUSED,

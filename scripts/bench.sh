@@ -18,7 +18,13 @@
 #      same way, node to node: a stunnel pair and an haproxy TLS pair.
 #      Throughput (1 MiB writes), 64-byte request/response, connection set-up
 #      (connect, exchange, close), CPU per GB, and the proxies' peak memory.
-#   4. control: connect latency (connect, 64-byte exchange, close) with no
+#   4. tools: iperf3, sockperf, wrk and h2load against nginx, redis-benchmark
+#      and shunt-perf between two same-node pods, each with no mesh, no mesh
+#      with shunt's local_congestion (the pods' netns default), and shunt:
+#      the congestion control's effect and the bypass's own effect as two
+#      ratios, with the bypass counters of every shunt run
+#      (scripts/bench-tools.sh).
+#   5. control: connect latency (connect, 64-byte exchange, close) with no
 #      mesh, with the mesh to a plain pod, and with the mesh through a service
 #      address to a pod that policy protects; apply time of a config with
 #      10,000 workloads, 2,000 services and 20,000 rules from scratch, and
@@ -30,16 +36,21 @@
 # Writes a table to stdout and everything to bench/results.json.
 #
 #   scripts/bench.sh [--rounds R] [--seconds S] [--quick] [--out FILE]
-#                    [--only "arch sweep cross control"] [--sizes "64 256"] (no many-conns row)
+#                    [--only "arch sweep tools cross control"] [--sizes "64 256"] (no many-conns row)
+#
+# BENCH_QUICK=1 is --quick (1 round of 1-s runs: a smoke test, not numbers).
+# SHUNT_OUTPUT (build dir, default .output), SHUNT_CLUSTER_PREFIX (default
+# shunt-bench) and SHUNT_CLUSTER_DIR let a second bench or test run beside it.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 SECONDS_PER=2
 OUT=$REPO/bench/results.json
-SECTIONS="arch sweep cross control"
+SECTIONS="arch sweep tools cross control"
 SIZES="64 256 1024 4096 16384 65536 1048576"
 MANY=1
+[ "${BENCH_QUICK:-0}" = 0 ] || { ROUNDS=1; SECONDS_PER=1; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--sizes) SIZES=$2; MANY=0; shift 2 ;;
@@ -52,20 +63,24 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-export SHUNT_CLUSTER_PREFIX=shunt-bench
-export SHUNT_CLUSTER_DIR=$REPO/.output/bench-cluster
+BUILD=${SHUNT_OUTPUT:-$REPO/.output}
+export SHUNT_CLUSTER_PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-bench}
+export SHUNT_CLUSTER_DIR=${SHUNT_CLUSTER_DIR:-$BUILD/bench-cluster}
 CLUSTER=$REPO/scripts/cluster.sh
-SHUNT=$REPO/.output/bin/shunt
-PERF=$REPO/.output/bin/shunt-perf
+SHUNT=$BUILD/bin/shunt
+PERF=$BUILD/bin/shunt-perf
 STATE=$SHUNT_CLUSTER_DIR/cluster.json
 WORK=$(mktemp -d /tmp/shunt-bench.XXXXXX)
 PIDS=()
+# shellcheck source=scripts/bench-tools.sh
+source "$REPO/scripts/bench-tools.sh"
 
 cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
+	tools_cleanup
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -196,6 +211,10 @@ fi
 start_server "--outside n1-p2" "$SRV_IP:9001"  # no mesh: not under the mesh cgroup
 start_server "--outside n1-p2" "127.0.0.1:9100" # sidecar: reached through haproxy
 
+# Before the sidecars: their iptables rules bring conntrack into the pods'
+# netns, which would tax the TCP configurations of this section.
+[[ " $SECTIONS " != *" tools "* ]] || tools_section
+
 # Sidecars: every pod gets an haproxy as uid 1337, and iptables sends the
 # app's traffic through it both ways, like Istio's init container sets up.
 
@@ -226,7 +245,9 @@ sidecar_setup() {
 	return 1
 }
 SIDECAR=0
-if command -v haproxy >/dev/null && command -v iptables >/dev/null; then
+if [[ " $SECTIONS " != *" arch "* ]]; then
+	: # only the architectures compare with sidecars
+elif command -v haproxy >/dev/null && command -v iptables >/dev/null; then
 	sidecar_setup && SIDECAR=1
 else
 	log "haproxy or iptables missing: no sidecar column (make deps)"
@@ -343,6 +364,8 @@ jq -s --arg kernel "$(uname -r)" --arg cc "$LOCAL_CC" --argjson rounds "$ROUNDS"
      note: "ratio: throughput / no-mesh for stream rows, p50 latency / no-mesh for rr rows (medians of the rounds, then divided); paired: the median of per-round ratios (the rounds are interleaved); ratio_same_cc: shunt / nomesh-cc (no mesh, client socket with local_congestion)",
      results: .}' "$RAW" >"$OUT"
 
+[[ " $SECTIONS " != *" tools "* ]] || tools_results
+
 # Peak memory of each tunnel's processes (both ends), from /proc.
 if [[ " $SECTIONS " == *" cross "* ]]; then
 	mem='{}'
@@ -425,6 +448,7 @@ if [[ " $SECTIONS " == *" sweep "* ]]; then
 	echo "== message-size sweep: no mesh vs shunt (nomesh-cc: no mesh, client socket with $LOCAL_CC) =="
 	fmt_row sweep
 fi
+[[ " $SECTIONS " != *" tools "* ]] || tools_print
 if [[ " $SECTIONS " == *" cross "* ]]; then
 	echo
 	echo "== across nodes: plain TCP, shunt mTLS proxies, haproxy and stunnel TLS pairs (ratio vs plain) =="

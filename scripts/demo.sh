@@ -100,7 +100,8 @@ wait_version() {
 say "2. the node agent and the mTLS proxy on every node"
 echo "  config written by cluster.sh: $(grep -cE '^  - name: n[0-9]+-p' "$MESH") workloads, service echo (10.96.0.10:80 -> app=echo:8080), a proxy per node"
 "$SHUNT" ca init --dir "$WORK/ca" --trust-domain cluster.local | sed 's/^/  /'
-proxy_started() { jq -eR 'fromjson? | select(.event == "started")' "$WORK/proxy-$1.log" >/dev/null 2>&1; }
+# (jq -e says yes to an empty file: count the matching lines instead)
+proxy_started() { [ -n "$(jq -cR 'fromjson? | select(.event == "started")' "$WORK/proxy-$1.log" 2>/dev/null)" ]; }
 for n in $(jq -r '.nodes[].name' "$STATE"); do
 	start_agent "$n"
 	echo "  $n agent: $(grep '"applied' "$WORK/agent-$n.log" | tail -1)"
@@ -160,13 +161,27 @@ run_pair() { # LABEL TARGET
 run_pair "same node ($CLIENT -> $SAME):" $SAME
 run_pair "across nodes ($CLIENT -> $CROSS):" $CROSS
 
+# iperf3 reads blocking: the kind of program shunt used to keep out.
+if command -v iperf3 >/dev/null; then
+	"$CLUSTER" exec $SAME -- iperf3 -s -1 -B "$(pod $SAME ipv4)" -p 5201 >"$WORK/iperf3.log" 2>&1 &
+	PIDS+=($!)
+	sleep 0.3
+	c0=$(shunt_on n1 status --json | jq .counters.bytes_redirected)
+	gbit=$("$CLUSTER" exec $CLIENT -- iperf3 -c "$(pod $SAME ipv4)" -p 5201 -t 2 -J |
+		jq '.end.sum_received.bits_per_second / 1e9 * 10 | floor / 10')
+	c1=$(shunt_on n1 status --json | jq .counters.bytes_redirected)
+	printf '  %-34s iperf3 (blocking reads) %s Gbit/s, %s MiB of it through the bypass\n' \
+		"same node ($CLIENT -> $SAME):" "$gbit" $(((c1 - c0) / 1048576))
+fi
+
 say "4. what the datapath did (from the pinned maps)"
 for n in $(jq -r '.nodes[].name' "$STATE"); do
 	shunt_on "$n" status --json | jq -r --argjson b "${before_c[$n]}" --arg n "$n" '.counters as $c |
 	  "  node \($n): \($c.conns_bypassed - $b.conns_bypassed) socket directions took the bypass; " +
 	  "\(($c.bytes_redirected - $b.bytes_redirected)/1048576|floor) MiB redirected socket to socket, " +
 	  "\(($c.bytes_tcp - $b.bytes_tcp)/1048576|floor) MiB of mesh sockets through TCP\n" +
-	  "           \($c.skipped.observing - $b.skipped.observing) first connections to a new server were only watched (to learn how it reads)\n" +
+	  "           \($c.rx_blocking - $b.rx_blocking) blocking readers in the bypass, \($c.halfclose_left - $b.halfclose_left) of them left it at shutdown(SHUT_WR); " +
+	  "early EAGAINs from the kernel: \($c.rx_early_eagain - $b.rx_early_eagain)\n" +
 	  "           \($c.socks_left - $b.socks_left) sockets left the bypass for plain TCP after a long stream of small writes; " +
 	  "\($c.cc_set - $b.cc_set) same-node sockets got local_congestion"'
 	echo "           cross-node TCP connections sent to the mTLS proxy: $(shunt_on "$n" status --json | jq .mesh.proxied)"

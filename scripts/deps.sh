@@ -19,8 +19,10 @@ PACKAGES=(
 	iproute2 util-linux procps jq coreutils iputils-ping
 	# real applications in the tests
 	nginx-light curl redis-server redis-tools
-	# benchmarks: the sidecar baseline and reference tools
-	haproxy iptables iperf3 sockperf
+	# programs the bypass must cover (tests/integration/test_coverage.sh)
+	python3-requests default-jdk-headless wget
+	# benchmarks: the sidecar baseline and reference tools (h2load: nghttp2-client)
+	haproxy iptables iperf3 sockperf wrk nghttp2-client
 	# cross-node tests: capture on the underlay, TLS clients
 	tcpdump openssl stunnel4
 	# formatting

@@ -9,6 +9,7 @@
 #
 #   scripts/kernels.sh fetch NAME        NAME: 6.1 or 6.12; prints the release
 #   scripts/kernels.sh run NAME [--mem MiB] [--cpus N] [--timeout SECS] -- CMD...
+#   KERNELS_BZIMAGE=PATH scripts/kernels.sh run custom [...] -- CMD...
 #
 # run: CMD (joined with spaces, run with bash -c) runs as root in the directory
 # this script was called from (the guest has its own /tmp, /run and /dev), with
@@ -18,11 +19,16 @@
 # else went wrong (no kernel, boot failure, ...). Defaults: 4096 MiB, 2 CPUs.
 # KERNELS_APPEND adds kernel parameters. The guest's console (kernel log) of
 # the last run is kept in .output/kernels/NAME/console.log; everything we make
-# lives in .output/kernels.
+# lives in .output/kernels, or in KERNELS_OUT.
+#
+# NAME custom boots a kernel built elsewhere (docs/kernel-patches/README.md):
+# KERNELS_BZIMAGE is its bzImage, with the guest's needs built in (virtio-pci,
+# 9p over virtio, overlayfs; PVH for the fast boot) and KERNELS_CONFIG its
+# .config (default: the one of the tree the bzImage was built in).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-out="$(dirname "$here")/.output/kernels"
+out=${KERNELS_OUT:-"$(dirname "$here")/.output/kernels"}
 tmp=
 qemu_pidfile=
 
@@ -52,12 +58,14 @@ pattern() {
 	case $1 in
 	6.1) echo '^linux-image-6\.1\.0-[0-9]+-amd64(-unsigned)?$' ;;
 	6.12) echo '^linux-image-6\.12\.[0-9]+\+deb12(\.[0-9]+)?-amd64(-unsigned)?$' ;;
-	*) die "unknown kernel '$1' (6.1 or 6.12)" ;;
+	custom) ;; # not fetched: import_custom
+	*) die "unknown kernel '$1' (6.1, 6.12 or custom)" ;;
 	esac
 }
 
 fetch() {
 	local name=$1 dir="$out/$1" re pkg deb release
+	[[ $name != custom ]] || die "custom is not fetched: run it with KERNELS_BZIMAGE"
 	re=$(pattern "$name")
 	if [[ -s $dir/release ]]; then
 		cat "$dir/release"
@@ -104,6 +112,38 @@ fetch() {
 	rm -rf "$dir"
 	mv "$dir.new" "$dir"
 	echo "$release"
+}
+
+# The kernel directory of NAME custom, from KERNELS_BZIMAGE, laid out as a
+# fetched one: its modules are all built in, so modules.builtin names the
+# ones the initramfs would load.
+import_custom() {
+	local dir=$1 z=${KERNELS_BZIMAGE:-} config release off m opt
+	[[ -f $z ]] || die "custom: KERNELS_BZIMAGE must name a bzImage"
+	config=${KERNELS_CONFIG:-$(dirname "$z")/../../../.config}
+	[[ -f $config ]] || die "custom: no .config for $z (set KERNELS_CONFIG)"
+	if [[ -s $dir/release && ! $z -nt $dir/vmlinuz && ! $config -nt $dir/vmlinuz ]]; then
+		return
+	fi
+	# The release: the setup header points at the version string (boot protocol).
+	off=$(od -An -tu2 -j $((0x20e)) -N2 "$z" | tr -d ' ')
+	release=$(dd if="$z" bs=1 skip=$((off + 0x200)) count=128 2>/dev/null | tr '\0' ' ' | cut -d' ' -f1)
+	[[ -n $release ]] || die "custom: no kernel version in $z"
+	rm -rf "$dir.new"
+	mkdir -p "$dir.new/boot" "$dir.new/lib/modules/$release"
+	cp "$z" "$dir.new/boot/vmlinuz-$release"
+	cp "$config" "$dir.new/boot/config-$release"
+	for m in virtio_pci:VIRTIO_PCI 9pnet_virtio:NET_9P_VIRTIO 9p:9P_FS overlay:OVERLAY_FS; do
+		opt=${m#*:}
+		grep -q "^CONFIG_$opt=y" "$config" || die "custom: $config needs CONFIG_$opt=y"
+		echo "kernel/${m%%:*}.ko" >>"$dir.new/lib/modules/$release/modules.builtin"
+	done
+	: >"$dir.new/lib/modules/$release/modules.dep"
+	ln -s "boot/vmlinuz-$release" "$dir.new/vmlinuz"
+	echo "custom: $z" >"$dir.new/package"
+	echo "$release" >"$dir.new/release"
+	rm -rf "$dir"
+	mv "$dir.new" "$dir"
 }
 
 # PVH boot straight into the uncompressed vmlinux skips SeaBIOS and the
@@ -223,6 +263,7 @@ run() {
 	done
 	if (($# == 0)) || ! [[ $mem.$cpus.$timeout =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then usage; fi
 	dir="$out/$name"
+	if [[ $name == custom ]]; then import_custom "$dir"; fi
 	[[ -s $dir/release ]] || die "kernel $name not fetched: scripts/kernels.sh fetch $name"
 	release=$(<"$dir/release")
 	mkdir -p "$out"

@@ -28,7 +28,7 @@ test_features_status_names_every_feature_and_why() {
 	t_setup 1 2
 	local j
 	j=$(t_shunt n1 status --json)
-	jq -e '.features | length == 18 and all(.state == "on" or .state == "off" or .state == "unused")' \
+	jq -e '.features | length == 19 and all(.state == "on" or .state == "off" or .state == "unused")' \
 		<<<"$j" >/dev/null || t_fail "features: $(jq -c .features <<<"$j")"
 	jq -e '.features | map(select(.state != "on")) | all(.why != "" and .without != "" and .reason != "")' \
 		<<<"$j" >/dev/null || t_fail "a feature that is not on says nothing: $(jq -c '.features | map(select(.state != "on"))' <<<"$j")"
@@ -136,6 +136,33 @@ test_features_fexit_guard_carries_the_bypass() {
 	t_receiver_case splice 0 7014
 	t_receiver_case waitall 0 7015
 	t_receiver_case read 50 7010
+}
+
+# recv_waits says what the kernel does: shunt-recv-wakeup's half-close case
+# (a blocking read in a private sockhash, woken by FIN_WAIT2) finds the
+# kernel fixed or broken, and the loader's probe recorded on, or off with
+# recv_eagain, to match. Forced off, it is off whatever the kernel does.
+test_features_recv_waits_matches_the_kernel() {
+	t_setup 1 2
+	local out verdict
+	out=$("$SHUNT_OUTPUT/bin/shunt-recv-wakeup" --case half_close --runs 5) ||
+		t_fail "shunt-recv-wakeup: plain TCP misbehaved or no sockhash: $out"
+	verdict=$(sed -n 's/^recv_waits: \([a-z]*\) .*/\1/p' <<<"$out")
+	case $verdict in
+	fixed) t_eq "$(f_state n1 recv_waits)" "on " "recv_waits where the kernel keeps waiting" ;;
+	broken) t_eq "$(f_state n1 recv_waits)" "off recv_eagain" "recv_waits where the read got EAGAIN early" ;;
+	*) t_fail "shunt-recv-wakeup could not tell: $out" ;;
+	esac
+	if [ "$verdict" = broken ]; then
+		t_shunt n1 status | grep -q "recv_waits .*EAGAIN" ||
+			t_fail "status does not say why: $(t_shunt n1 status | grep recv_waits)"
+	fi
+}
+
+test_features_recv_waits_can_be_forced_off() {
+	export SHUNT_FEATURES_OFF=recv_waits
+	t_setup 1 2
+	t_eq "$(f_state n1 recv_waits)" "off forced_off" "recv_waits"
 }
 
 test_features_forcing_off_a_core_or_unknown_feature_is_refused() {

@@ -22,32 +22,13 @@
 
 #include "common/addr.h"
 #include "control/mesh_plan.h"
+#include "fake_host.h"
 #include "mesh_gen.h"
 #include "model/mesh_config.h"
 #include "model/model_json.h"
 #include "sources/yaml_source.h"
 
 #define EXAMPLE "tests/configs/valid/example.yaml"
-
-static int fake_cgroup_id(void *ctx, const char *cgroup, __u64 *id)
-{
-	(void)ctx;
-	*id = 1000 + strlen(cgroup);
-	return 0;
-}
-
-static int fake_netns_cookie(void *ctx, const char *netns, __u64 *cookie)
-{
-	(void)ctx;
-	*cookie = 2000 + strlen(netns);
-	return 0;
-}
-
-static const struct mesh_host_ops fake_host_ops = {
-    .cgroup_id = fake_cgroup_id,
-    .netns_cookie = fake_netns_cookie,
-};
-static const struct mesh_host fake_host = {.ops = &fake_host_ops};
 
 static bool kv_equal(const struct kv_vec *a, const struct kv_vec *b)
 {

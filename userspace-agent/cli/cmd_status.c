@@ -25,6 +25,7 @@
 #include "mounts.h"
 #include "common/netns.h"
 #include "socks_report.h"
+#include "status_coverage.h"
 #include "status_features.h"
 
 struct link_view {
@@ -48,6 +49,7 @@ struct status_view {
 	struct shunt_mesh_counters mesh;
 	__u64 version;
 	long workloads, socks, endpoints;
+	struct coverage_view coverage;
 };
 
 static __u64 lookup_cgroup_id;
@@ -246,10 +248,10 @@ static void print_status_text(const struct shunt_cli *cli, const struct status_v
 	printf("  same-node connections given local_congestion: %llu (refused by the kernel "
 	       "%llu)\n",
 	       (unsigned long long)c->cc_set, (unsigned long long)c->cc_failed);
-	if (c->rx_blocking)
-		printf(
-		    "  blocking reads on sockets in the bypass: %llu (exposed to early EAGAIN)\n",
-		    (unsigned long long)c->rx_blocking);
+	printf("  blocking readers in the bypass: %llu; half-closed and left at shutdown %llu "
+	       "(later: %llu); early EAGAINs: %llu\n",
+	       (unsigned long long)c->rx_blocking, (unsigned long long)c->halfclose_left,
+	       (unsigned long long)c->halfclose_late, (unsigned long long)c->rx_early_eagain);
 	print_reasons("messages kept on TCP", &c->tcp_msgs);
 	print_reasons("connections handed back to TCP", &c->handbacks);
 	printf("  connections never candidates:");
@@ -304,6 +306,9 @@ static void json_bypass_counters(struct shunt_json *j, const struct shunt_counte
 	json_kv_u64(j, "resumed", c->resumed);
 	json_kv_u64(j, "socks_trusted", c->socks_trusted);
 	json_kv_u64(j, "rx_blocking", c->rx_blocking);
+	json_kv_u64(j, "rx_early_eagain", c->rx_early_eagain);
+	json_kv_u64(j, "halfclose_left", c->halfclose_left);
+	json_kv_u64(j, "halfclose_late", c->halfclose_late);
 	json_kv_u64(j, "socks_left", c->socks_left);
 	json_kv_u64(j, "cc_set", c->cc_set);
 	json_kv_u64(j, "cc_failed", c->cc_failed);
@@ -375,6 +380,7 @@ static void print_status_json(const struct shunt_cli *cli, const struct status_v
 	json_kv_u64(&j, "endpoints", v->endpoints < 0 ? 0 : (uint64_t)v->endpoints);
 	json_object_end(&j);
 	json_bypass_counters(&j, &v->counters);
+	coverage_print_json(&j, &v->coverage);
 	json_mesh_counters(&j, v);
 	json_object_end(&j);
 }
@@ -452,13 +458,18 @@ int cmd_status(struct shunt_cli *cli, int argc, char **argv)
 	    count_entries(&cli->pins, "shunt_workloads", sizeof(struct shunt_workload_key));
 	v.socks = count_entries(&cli->pins, "shunt_socks", sizeof(struct shunt_sock_key));
 	v.endpoints = count_entries(&cli->pins, "shunt_endpoints", sizeof(struct shunt_sock_key));
+	v.coverage.bytes_bypass = v.counters.bytes_redirected;
+	v.coverage.bytes_tcp = v.counters.bytes_tcp;
+	v.coverage.err = shunt_coverage_read(&cli->pins, &v.coverage.rows, &v.coverage.nrows);
 
 	if (cli->json) {
 		print_status_json(cli, &v);
 	} else {
 		print_status_text(cli, &v);
+		coverage_print_text(stdout, &v.coverage);
 		print_mesh_text(&v);
 	}
+	free(v.coverage.rows);
 	return 0;
 }
 

@@ -13,6 +13,8 @@ static const char *const reason_names[SHUNT_FR_MAX] = {
     [SHUNT_FR_NEEDS_RX_QUEUE] = "needs_rx_queue",
     [SHUNT_FR_PREFERRED_ON] = "preferred_on",
     [SHUNT_FR_BYPASS_OFF] = "bypass_off",
+    [SHUNT_FR_RECV_EAGAIN] = "recv_eagain",
+    [SHUNT_FR_PROBE_UNCLEAR] = "probe_unclear",
 };
 
 static const char *reason_name(__u32 reason)
