@@ -99,32 +99,54 @@ void shunt_recv_waits_read(int fd, struct shunt_recv_wait *out)
 	out->state_out = shunt_recv_waits_tcp_state(fd);
 }
 
-int shunt_recv_waits_half_close(bool in_sockhash, int timeout_ms, struct shunt_recv_wait *out)
+int shunt_recv_waits_open(struct shunt_recv_waits_conn *c, bool in_sockhash, int timeout_ms)
 {
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000};
-	int fds[2], map = -1, err;
+	int err;
 
-	err = shunt_recv_waits_pair(fds);
+	c->map = -1;
+	err = shunt_recv_waits_pair(c->fds);
 	if (err)
 		return err;
 	if (in_sockhash) {
-		map = shunt_recv_waits_sockhash(fds[0]);
-		if (map < 0) {
-			err = map;
-			goto cleanup;
+		c->map = shunt_recv_waits_sockhash(c->fds[0]);
+		if (c->map < 0) {
+			err = c->map;
+			goto fail;
 		}
 	}
-	if (setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    shutdown(fds[0], SHUT_WR)) {
+	if (setsockopt(c->fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
 		err = -errno;
-		goto cleanup;
+		goto fail;
 	}
-	shunt_recv_waits_read(fds[0], out);
-cleanup:
-	if (map >= 0)
-		close(map);
-	close(fds[0]);
-	close(fds[1]);
+	return 0;
+fail:
+	shunt_recv_waits_close(c);
+	return err;
+}
+
+void shunt_recv_waits_close(struct shunt_recv_waits_conn *c)
+{
+	if (c->map >= 0)
+		close(c->map);
+	close(c->fds[0]);
+	close(c->fds[1]);
+	c->map = c->fds[0] = c->fds[1] = -1;
+}
+
+int shunt_recv_waits_half_close(bool in_sockhash, int timeout_ms, struct shunt_recv_wait *out)
+{
+	struct shunt_recv_waits_conn c;
+	int err;
+
+	err = shunt_recv_waits_open(&c, in_sockhash, timeout_ms);
+	if (err)
+		return err;
+	if (shutdown(c.fds[0], SHUT_WR))
+		err = -errno;
+	else
+		shunt_recv_waits_read(c.fds[0], out);
+	shunt_recv_waits_close(&c);
 	return err;
 }
 
@@ -171,29 +193,20 @@ static double probe_half_close(int fd)
  */
 int shunt_probe_recv_waits(void)
 {
-	struct timeval tv = {.tv_sec = 0, .tv_usec = PROBE_TIMEOUT_MS * 1000};
 	struct probe_reader r = {.fd = -1};
-	int fds[2], map = -1, err;
+	struct shunt_recv_waits_conn c;
 	pthread_t thread;
 	double woken;
+	int err;
 
-	err = shunt_recv_waits_pair(fds);
+	err = shunt_recv_waits_open(&c, true, PROBE_TIMEOUT_MS);
 	if (err)
 		return err;
-	map = shunt_recv_waits_sockhash(fds[0]);
-	if (map < 0) {
-		err = map;
-		goto cleanup;
-	}
-	if (setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
-		err = -errno;
-		goto cleanup;
-	}
-	r.fd = fds[0];
+	r.fd = c.fds[0];
 	if ((err = -pthread_create(&thread, NULL, probe_read, &r)))
 		goto cleanup;
 	usleep(PROBE_TIMEOUT_MS * 1000 / 5); /* the reader blocks meanwhile */
-	woken = probe_half_close(fds[0]);
+	woken = probe_half_close(c.fds[0]);
 	pthread_join(thread, NULL);
 	if (woken < 0 || r.result.ret != -EAGAIN || r.result.state_in != TCP_ESTABLISHED)
 		err = -EPROTO; /* no ack, data, or the read ended before the half-close */
@@ -204,9 +217,6 @@ int shunt_probe_recv_waits(void)
 	else
 		err = r.returned_ms - r.started_ms >= PROBE_TIMEOUT_MS * 0.9 ? 1 : -ETIME;
 cleanup:
-	if (map >= 0)
-		close(map);
-	close(fds[0]);
-	close(fds[1]);
+	shunt_recv_waits_close(&c);
 	return err;
 }

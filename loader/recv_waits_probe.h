@@ -27,6 +27,19 @@ int shunt_recv_waits_pair(int fds[2]);
  * -errno. FD reads through tcp_bpf from then on; closing the map lets go. */
 int shunt_recv_waits_sockhash(int fd);
 
+/* A pair whose reading side, fds[0], has SO_RCVTIMEO = TIMEOUT_MS and sits
+ * in a private sockhash (map) when IN_SOCKHASH; map is -1 otherwise. */
+struct shunt_recv_waits_conn {
+	int fds[2];
+	int map;
+};
+
+/* Opens C. 0 or -errno (then nothing is left open). */
+int shunt_recv_waits_open(struct shunt_recv_waits_conn *c, bool in_sockhash, int timeout_ms);
+
+/* Closes every fd of C. */
+void shunt_recv_waits_close(struct shunt_recv_waits_conn *c);
+
 /* The socket's TCP state (TCP_ESTABLISHED, ...), or -errno. */
 int shunt_recv_waits_tcp_state(int fd);
 
@@ -52,8 +65,8 @@ int shunt_recv_waits_half_close(bool in_sockhash, int timeout_ms, struct shunt_r
  * without data (the fix), 0 when it returned EAGAIN at that wakeup, -errno
  * when it could not tell (-EPERM without CAP_BPF; -ETIME or -EPROTO when
  * the wakeup did not fall inside the read). The read blocks in a thread of
- * its own; the half-close that wakes it (shutdown itself, then the FIN_WAIT2 change) comes 30 ms later from the caller's
- * thread. Takes about 150 ms.
+ * its own; the half-close that wakes it (shutdown itself, then the FIN_WAIT2 change) comes 30 ms
+ * later from the caller's thread. Takes about 150 ms.
  */
 int shunt_probe_recv_waits(void);
 

@@ -351,6 +351,25 @@ test_same_node_connections_get_local_congestion() {
 # the server has not read yet). The first connection's reader gets EAGAIN;
 # that kind of connection's blocking sockets then stay on TCP, so the second
 # connection is not admitted and its reader gets its byte.
+# A server in n1-p2 for two connections: each gets DRAIN bytes read (after
+# half a second), then one byte "x" and a close. Runs in the background;
+# T_SERVER is its pid.
+t_one_byte_server() { # PORT DRAIN
+	t_exec n1-p2 -- /usr/bin/python3 -c '
+import socket, sys, time
+l = socket.create_server((sys.argv[1], int(sys.argv[2])))
+for _ in range(2):
+    c, _ = l.accept(); time.sleep(0.5)
+    left = int(sys.argv[3])
+    while left:
+        left -= len(c.recv(1 << 20))
+    time.sleep(0.2); c.sendall(b"x"); c.close()
+' "$(t_pod_ip n1-p2)" "$1" "$2" &
+	T_SERVER=$!
+	T_PIDS+=("$T_SERVER")
+	sleep 0.5
+}
+
 t_threaded_client() { # DST_IP PORT -> what the reading thread got
 	t_exec n1-p1 -- /usr/bin/python3 -c '
 import socket, sys, threading
@@ -373,21 +392,10 @@ test_early_eagain_from_send_space_keeps_that_kind_on_tcp() {
 	local ip first second
 	ip=$(t_pod_ip n1-p2)
 	t_snap n1
-	t_exec n1-p2 -- /usr/bin/python3 -c '
-import socket, sys, time
-l = socket.create_server((sys.argv[1], 7030))
-for _ in range(2):
-    c, _ = l.accept(); time.sleep(0.5)
-    left = 16 << 20
-    while left:
-        left -= len(c.recv(1 << 20))
-    time.sleep(0.2); c.sendall(b"x"); c.close()
-' "$ip" &
-	local srv=$!
-	sleep 0.5
+	t_one_byte_server 7030 $((16 << 20))
 	first=$(t_threaded_client "$ip" 7030)
 	second=$(t_threaded_client "$ip" 7030)
-	wait "$srv" || t_fail "server failed"
+	wait "$T_SERVER" || t_fail "server failed"
 	t_log "first reader: $first, second reader: $second"
 	t_eq "$first" eagain "the first reader (kernel without the fix)"
 	t_eq "$(t_shunt n1 status --json | jq -r '[.coverage.programs[] | select(.path == "early_eagain" and .reason == "woken") | .program] | first')" \
@@ -418,17 +426,10 @@ test_signal_during_a_blocking_read_is_counted_not_learned() {
 	local ip first second
 	ip=$(t_pod_ip n1-p2)
 	t_snap n1
-	t_exec n1-p2 -- /usr/bin/python3 -c '
-import socket, sys, time
-l = socket.create_server((sys.argv[1], 7031))
-for _ in range(2):
-    c, _ = l.accept(); time.sleep(0.4); c.sendall(b"x"); c.close()
-' "$ip" &
-	local srv=$!
-	sleep 0.5
+	t_one_byte_server 7031 0
 	first=$(t_signal_reader "$ip" 7031)
 	second=$(t_signal_reader "$ip" 7031)
-	wait "$srv" || t_fail "server failed"
+	wait "$T_SERVER" || t_fail "server failed"
 	t_log "first read: $first, second read: $second"
 	t_eq "$first" eagain "the first read (kernel without the fix)"
 	t_eq "$(t_delta n1 rx_early_eagain)" 2 "early EAGAINs counted"

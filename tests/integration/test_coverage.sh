@@ -101,6 +101,9 @@ test_iperf3_client_and_server_get_the_bypass() {
 		t_cov_bypassed $((size / 4)) "$name"
 		port=$((port + 1))
 	done
+	# shunt status names the program and what its bytes took.
+	t_ge "$(t_shunt n1 status --json | jq '[.coverage.programs[] | select(.program == "iperf3" and .path == "bypass") | .bytes] | add // 0')" \
+		$((size / 2)) "iperf3's bypass bytes in shunt status's coverage"
 }
 
 # sockperf's ping-pong client reads blocking; sockperf counts every lost,
