@@ -15,6 +15,10 @@
  *    queue alone, MSG_WAITALL and SO_RCVLOWAT are not honoured. So a socket
  *    only receives redirected data once it has shown it reads by recvmsg, and
  *    stops as soon as it shows anything else.
+ *  - A blocking recvmsg woken without data returns EAGAIN early (kernels
+ *    without the recv_waits fix). A half-closing blocking socket leaves the
+ *    sockhash inside shutdown() (bypass_leave.bpf.h); the wakeups nothing
+ *    can foresee are counted, and learned where that helps (bypass_rx.bpf.h).
  * The receive side is observed from two hooks (bypass_rx.bpf.h) and
  * published in shunt_endpoints for the peer. Without both, the loader keeps
  * the bypass off (shunt_features) and no socket enters the sockhash.

@@ -59,7 +59,7 @@ test_features_status_names_every_feature_and_why() {
 test_features_fallbacks_keep_the_bypass_and_unload_clean() {
 	export SHUNT_FEATURES_OFF=sock_iter,link_sockmap
 	t_cluster_up 1 3
-	local before byp
+	local before byp objects
 	before=$(t_kernel_objects)
 	t_mesh_load n1
 	t_eq "$(f_state n1 sock_iter)" "off forced_off" "sock_iter"
@@ -67,7 +67,8 @@ test_features_fallbacks_keep_the_bypass_and_unload_clean() {
 	t_need_bypass
 	t_eq "$(t_shunt n1 status --json | jq -r '.links[] | select(.name == "shunt_sk_msg") | "\(.attached) \(.mode)"')" \
 		"true prog_attach" "sk_msg attachment"
-	t_kernel_objects | grep -q "^link .* shunt_sk_msg" && t_fail "sk_msg has a link: $(t_kernel_objects | grep shunt_sk_msg)"
+	objects=$(t_kernel_objects)
+	grep -q "^link .* shunt_sk_msg" <<<"$objects" && t_fail "sk_msg has a link: $(grep shunt_sk_msg <<<"$objects")"
 	byp=$(f_transfer 7300 32M)
 	t_ge "$byp" $((64 * MiB * 8 / 10)) "bytes through the bypass, sk_msg without a link"
 	# Connections held open show up in `shunt conns`, read from the maps.
@@ -154,8 +155,12 @@ test_features_recv_waits_matches_the_kernel() {
 	*) t_fail "shunt-recv-wakeup could not tell: $out" ;;
 	esac
 	if [ "$verdict" = broken ]; then
-		t_shunt n1 status | grep -q "recv_waits .*EAGAIN" ||
-			t_fail "status does not say why: $(t_shunt n1 status | grep recv_waits)"
+		# Read status whole first: grep -q stops early, and under pipefail
+		# the writer's SIGPIPE would fail the pipeline.
+		local status
+		status=$(t_shunt n1 status)
+		grep -q "recv_waits .*EAGAIN" <<<"$status" ||
+			t_fail "status does not say why: $(grep recv_waits <<<"$status")"
 	fi
 }
 
