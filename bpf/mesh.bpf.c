@@ -63,6 +63,41 @@ static __always_inline struct shunt_backend *pick_backend(__u8 gen, const struct
 }
 
 /*
+ * A TCP connect to an L7 service port (SHUNT_SVC_L7) goes to the node
+ * proxy's L7 side, which picks the backend per request and decides policy
+ * for each (docs/l7.md). Records where it was going (the service address,
+ * for the proxy and for getpeername) and rewrites F to the proxy. False
+ * when this node has no L7 side for that family, or the record failed:
+ * the connect then takes the kernel's load balancing as for plain TCP.
+ */
+static __always_inline bool l7_redirect(struct bpf_sock_addr *ctx,
+					const struct shunt_mesh_state *st,
+					const struct shunt_service *svc, struct flow *f)
+{
+	bool v4 = f->dst[10] == 0xff && f->dst[11] == 0xff;
+	__u16 l7_port = v4 ? st->l7_port : st->l7_port6;
+	struct shunt_proxy_orig orig = {.port = f->dport, .src_id = f->src_id};
+	struct shunt_origin shown = {.port = f->dport, .service = svc->id};
+	struct shunt_origin_key okey = {.backend_port = l7_port};
+	const __u8 *proxy_addr = v4 ? st->proxy_addr : st->proxy_addr6;
+	__u64 cookie;
+
+	if (!(svc->flags & SHUNT_SVC_L7) || !l7_port || f->proto != SHUNT_PROTO_TCP || !f->src_id)
+		return false;
+	cookie = bpf_get_socket_cookie(ctx);
+	__builtin_memcpy(orig.addr, f->dst, 16);
+	if (bpf_map_update_elem(&shunt_proxy_pending, &cookie, &orig, BPF_ANY))
+		return false;
+	okey.cookie = cookie;
+	__builtin_memcpy(okey.backend_addr, proxy_addr, 16);
+	__builtin_memcpy(shown.addr, f->dst, 16);
+	bpf_map_update_elem(&shunt_sock_origin, &okey, &shown, BPF_ANY);
+	__builtin_memcpy(f->dst, proxy_addr, 16);
+	f->dport = l7_port;
+	return true;
+}
+
+/*
  * Decides a connect or sendmsg from a mesh cgroup to DST:DPORT. Rewrites
  * DST/DPORT to a backend for a service. Returns 1 to let it go, 0 to refuse
  * (errno EPERM, or ECONNREFUSED for a service without backends).
@@ -102,6 +137,10 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 		struct shunt_origin origin = {.port = f->dport, .service = svc->id};
 
 		f->service = svc->id;
+		if (first && l7_redirect(ctx, st, svc, f)) {
+			c->l7_proxied++;
+			return 1;
+		}
 		b = pick_backend(gen, svc);
 		if (!b) {
 			c->no_backend++;

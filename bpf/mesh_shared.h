@@ -59,7 +59,11 @@ struct shunt_mesh_state {
 	__u8 proxy_addr[16];
 	__u16 proxy_port;
 	__u16 proxy_port6;
-	__u32 pad;
+	/* The same proxy's L7 side (port 0: none), on proxy_addr and
+	 * proxy_addr6: TCP connects to a service port flagged SHUNT_SVC_L7
+	 * go there instead of to a backend (docs/l7.md). */
+	__u16 l7_port;
+	__u16 l7_port6;
 	__u8 proxy_addr6[16];
 };
 
@@ -141,11 +145,15 @@ struct shunt_service_key {
 	__u8 addr[16];
 };
 
+enum shunt_service_flags {
+	SHUNT_SVC_L7 = 1 << 0, /* HTTP: through the node proxy's L7 side, when there is one */
+};
+
 struct shunt_service {
 	__u32 id;	    /* service port id: key of its backends */
 	__u32 backends;	    /* how many; 0 fails connects with ECONNREFUSED */
 	__u32 total_weight; /* sum of the backends' weights */
-	__u32 pad;
+	__u32 flags;	    /* enum shunt_service_flags */
 };
 
 /* shunt_backends: backend INDEX of service port ID. */
@@ -336,6 +344,7 @@ struct shunt_mesh_counters {
 	__u64 udp_replies;	    /* UDP datagrams allowed as part of an allowed exchange */
 	__u64 proxied;		    /* TCP connects sent to the node proxy */
 	__u64 strict_dropped;	    /* plaintext to a strict workload, dropped */
+	__u64 l7_proxied;	    /* TCP connects to an L7 service port sent to the proxy */
 };
 
 #endif /* SHUNT_MESH_SHARED_H */

@@ -204,7 +204,7 @@ write_mesh_config() {
 		echo "  - name: echo"
 		echo "    virtualIPs: [10.96.0.10, \"fd00:96::10\"]"
 		echo "    ports:"
-		echo "      - {name: http, port: 80, targetPort: 8080, appProtocol: http}"
+		echo "      - {name: http, port: 80, targetPort: 8080}"
 		echo "      - {name: dns, port: 53, targetPort: 5353, protocol: UDP}"
 		echo "    selector: {app: echo}"
 		echo "policies: []"

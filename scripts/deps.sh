@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
-	libyaml-dev libssl-dev libnghttp2-dev libjansson-dev
+	libyaml-dev libssl-dev libnghttp2-dev libhttp-parser-dev libjansson-dev
 	# libFuzzer and the sanitizer runtimes for clang (only recommended by clang)
 	libclang-rt-dev
 	# unit tests (ASan/UBSan runtime comes with gcc)

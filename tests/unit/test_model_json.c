@@ -29,6 +29,7 @@
 #include "sources/yaml_source.h"
 
 #define EXAMPLE "tests/configs/valid/example.yaml"
+#define ROUTES	"tests/configs/valid/http-routes.yaml"
 
 static bool kv_equal(const struct kv_vec *a, const struct kv_vec *b)
 {
@@ -293,6 +294,143 @@ static void origins_round_trip(void **state)
 	mesh_config_free(&cfg);
 }
 
+static void assert_str_same(const char *a, const char *b)
+{
+	if (!a || !b)
+		assert_ptr_equal(a, b);
+	else
+		assert_string_equal(a, b);
+}
+
+static void assert_origin_same(const struct cfg_origin *a, const struct cfg_origin *b)
+{
+	char wa[128], wb[128];
+
+	cfg_origin_format(a, wa, sizeof(wa));
+	cfg_origin_format(b, wb, sizeof(wb));
+	assert_int_equal(a->kind, b->kind);
+	assert_string_equal(wa, wb);
+}
+
+static void assert_values_same(const struct cfg_http_value_match *a,
+			       const struct cfg_http_value_match *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(a[i].type, b[i].type);
+		assert_str_same(a[i].name, b[i].name);
+		assert_str_same(a[i].value, b[i].value);
+	}
+}
+
+static void assert_mod_same(const struct cfg_http_header_mod *a,
+			    const struct cfg_http_header_mod *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nset, b->nset);
+	assert_int_equal(a->nadd, b->nadd);
+	assert_int_equal(a->nremove, b->nremove);
+	for (i = 0; i < a->nset; i++) {
+		assert_str_same(a->set[i].name, b->set[i].name);
+		assert_str_same(a->set[i].value, b->set[i].value);
+	}
+	for (i = 0; i < a->nadd; i++) {
+		assert_str_same(a->add[i].name, b->add[i].name);
+		assert_str_same(a->add[i].value, b->add[i].value);
+	}
+	for (i = 0; i < a->nremove; i++)
+		assert_str_same(a->remove[i], b->remove[i]);
+}
+
+static void assert_rule_same(const struct cfg_http_rule *a, const struct cfg_http_rule *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nmatches, b->nmatches);
+	for (i = 0; i < a->nmatches; i++) {
+		const struct cfg_http_match *ma = &a->matches[i], *mb = &b->matches[i];
+
+		assert_int_equal(ma->path_type, mb->path_type);
+		assert_str_same(ma->path, mb->path);
+		assert_str_same(ma->method, mb->method);
+		assert_int_equal(ma->nheaders, mb->nheaders);
+		assert_values_same(ma->headers, mb->headers, ma->nheaders);
+		assert_int_equal(ma->nquery, mb->nquery);
+		assert_values_same(ma->query, mb->query, ma->nquery);
+	}
+	assert_mod_same(&a->request_headers, &b->request_headers);
+	assert_mod_same(&a->response_headers, &b->response_headers);
+	assert_int_equal(a->nbackends, b->nbackends);
+	for (i = 0; i < a->nbackends; i++) {
+		assert_str_same(a->backends[i].service, b->backends[i].service);
+		assert_int_equal(a->backends[i].port, b->backends[i].port);
+		assert_int_equal(a->backends[i].weight, b->backends[i].weight);
+		assert_origin_same(&a->backends[i].origin, &b->backends[i].origin);
+	}
+	assert_int_equal(a->request_timeout_ms, b->request_timeout_ms);
+	assert_int_equal(a->backend_timeout_ms, b->backend_timeout_ms);
+	assert_int_equal(a->retry.attempts, b->retry.attempts);
+	assert_int_equal(a->retry.backoff_ms, b->retry.backoff_ms);
+	assert_int_equal(a->retry.ncodes, b->retry.ncodes);
+	for (i = 0; i < a->retry.ncodes; i++)
+		assert_int_equal(a->retry.codes[i], b->retry.codes[i]);
+	assert_origin_same(&a->origin, &b->origin);
+}
+
+/* httpRoutes come back field by field, origins of every kind included. */
+static void http_routes_survive_the_round_trip(void **state)
+{
+	struct mesh_config yaml, cfg;
+	struct cfg_error err;
+	const struct cfg_http_route *a, *b;
+	char *json, where[128];
+	size_t len, i, k;
+	__u64 version;
+
+	(void)state;
+	assert_int_equal(mesh_config_load(&yaml, ROUTES, &err), 0);
+	yaml.http_routes[1].origin = (struct cfg_origin){
+	    .kind = CFG_ORIGIN_OBJECT, .object_kind = "HTTPRoute", .ns = "shop", .name = "admin"};
+	yaml.http_routes[0].rules[0].backends[1].origin.file = "other.yaml";
+	assert_int_equal(mesh_model_to_json(&yaml, 3, &json, &len), 0);
+	assert_int_equal(mesh_model_from_json(&cfg, &version, json, len, &err), 0);
+	free(json);
+	assert_int_equal(cfg.nhttp_routes, 2);
+	for (i = 0; i < cfg.nhttp_routes; i++) {
+		a = &yaml.http_routes[i];
+		b = &cfg.http_routes[i];
+		assert_string_equal(a->name, b->name);
+		assert_string_equal(a->ns, b->ns);
+		assert_int_equal(a->nparents, b->nparents);
+		for (k = 0; k < a->nparents; k++) {
+			assert_string_equal(a->parents[k].service, b->parents[k].service);
+			assert_int_equal(a->parents[k].port, b->parents[k].port);
+		}
+		assert_int_equal(a->nrules, b->nrules);
+		for (k = 0; k < a->nrules; k++)
+			assert_rule_same(&a->rules[k], &b->rules[k]);
+		assert_origin_same(&a->origin, &b->origin);
+	}
+	/* The comparison above saw real values. */
+	b = &cfg.http_routes[0];
+	assert_int_equal(b->nrules, 3);
+	assert_string_equal(b->rules[0].matches[0].headers[0].name, "x-canary");
+	assert_int_equal(b->rules[0].matches[0].query[0].type, CFG_VALUE_REGEX);
+	assert_string_equal(b->rules[0].response_headers.remove[1], "x-powered-by");
+	assert_int_equal(b->rules[0].backend_timeout_ms, 500);
+	assert_int_equal(b->rules[0].retry.codes[1], 503);
+	assert_int_equal(b->rules[1].matches[0].path_type, CFG_PATH_REGEX);
+	cfg_origin_format(&b->rules[0].backends[0].origin, where, sizeof(where));
+	assert_string_equal(where, ROUTES ":38:13");
+	cfg_origin_format(&b->rules[0].backends[1].origin, where, sizeof(where));
+	assert_string_equal(where, "other.yaml:39:13");
+	cfg_origin_format(&cfg.http_routes[1].origin, where, sizeof(where));
+	assert_string_equal(where, "HTTPRoute/shop/admin");
+	assert_string_equal(cfg.services[2].ports[0].app_protocol, "http2");
+	mesh_config_free(&cfg);
+	mesh_config_free(&yaml);
+}
+
 static char *read_fd(int fd)
 {
 	static char buf[65536];
@@ -365,6 +503,7 @@ int main(void)
 	    cmocka_unit_test(generated_configs_round_trip),
 	    cmocka_unit_test(fields_survive_the_round_trip),
 	    cmocka_unit_test(origins_round_trip),
+	    cmocka_unit_test(http_routes_survive_the_round_trip),
 	    cmocka_unit_test(published_model_loads_back),
 	};
 

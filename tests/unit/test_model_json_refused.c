@@ -20,6 +20,7 @@
 #include "sources/yaml_source.h"
 
 #define EXAMPLE "tests/configs/valid/example.yaml"
+#define ROUTES	"tests/configs/valid/http-routes.yaml"
 
 /* Nodes with and without a proxy, every proxy field. */
 static const char *const nodes_yaml =
@@ -52,8 +53,10 @@ static int refused(const char *text, const char *want)
 	return 0;
 }
 
-#define HEAD	    "{\"model\":1,\"version\":3,\"trustDomain\":\"td\",\"mtls\":\"permissive\","
-#define TAIL	    "\"services\":[],\"policies\":[],\"warnings\":[],\"warningsDropped\":0}"
+#define HEAD "{\"model\":1,\"version\":3,\"trustDomain\":\"td\",\"mtls\":\"permissive\","
+#define TAIL                                                                                       \
+	"\"services\":[],\"policies\":[],\"httpRoutes\":[],\"warnings\":[],"                       \
+	"\"warningsDropped\":0}"
 #define EMPTY_LISTS "\"nodes\":[],\"namespaces\":[],"
 #define WL(fields)  HEAD EMPTY_LISTS "\"workloads\":[{" fields "}]," TAIL
 #define WL_OK_BUT(name, labels, addrs, ports, origin)                                              \
@@ -127,6 +130,88 @@ static void malformed_models_are_refused_with_where(void **state)
 				     "\"matchLabels\":{},\"matchExpressions\":[]},\"isolates\":{"
 				     "\"ingress\":1}}]}",
 		    "policies[0].isolates.ingress: not true or false");
+	assert_int_equal(wrong, 0);
+}
+
+/* Sets the value at PATH ("a/0/b": keys and array indexes) of ROOT to V. */
+static void set_at(json_t *root, const char *path, json_t *v)
+{
+	char buf[200], *part, *next, *save = NULL;
+	json_t *node = root;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	part = strtok_r(buf, "/", &save);
+	while ((next = strtok_r(NULL, "/", &save))) {
+		node = json_is_array(node) ? json_array_get(node, strtoul(part, NULL, 10))
+					   : json_object_get(node, part);
+		assert_non_null(node);
+		part = next;
+	}
+	if (json_is_array(node))
+		assert_int_equal(json_array_set_new(node, strtoul(part, NULL, 10), v), 0);
+	else
+		assert_int_equal(json_object_set_new(node, part, v), 0);
+}
+
+#define R0 "httpRoutes/0/rules/0/"
+
+/* The model of the routes example with one value changed is refused, the
+ * message naming the field. */
+static void malformed_routes_are_refused_with_where(void **state)
+{
+	static const struct {
+		const char *path, *json, *want;
+	} cases[] = {
+	    {"httpRoutes/0/name", "\"Web\"", "model: httpRoutes[0].name: 'Web' "},
+	    {"httpRoutes/0/parentRefs", "[]", "httpRoutes[0].parentRefs: empty"},
+	    {"httpRoutes/0/parentRefs/0/port", "65536", "parentRefs[0].port: 65536 is out of"},
+	    {"httpRoutes/0/rules", "[]", "httpRoutes[0].rules: empty"},
+	    {R0 "matches/0/path/type", "\"Prefix\"", "rules[0].matches[0].path.type: not one of"},
+	    {R0 "matches/0/path/value", "\"api\"",
+	     "matches[0].path.value: 'api' does not start with '/'"},
+	    {"httpRoutes/0/rules/1/matches/0/path/value", "\"(\"",
+	     "rules[1].matches[0].path.value: '(' is not a POSIX extended regex"},
+	    {R0 "matches/0/method", "\"FETCH\"", "matches[0].method: 'FETCH' is not GET"},
+	    {R0 "matches/0/headers/0/name", "\"x a\"", "headers[0].name: 'x a' is not an HTTP"},
+	    {R0 "matches/0/queryParams/0/value", "\"[\"", "queryParams[0].value: '[' is not a"},
+	    {R0 "requestHeaderModifier/set/0/value", "\"a\\r\\nb\"",
+	     "requestHeaderModifier.set[0].value: 'a\r\nb' holds a control character"},
+	    {R0 "responseHeaderModifier/remove/0", "\"\"",
+	     "responseHeaderModifier.remove[0]: '' is"},
+	    {R0 "backendRefs/0/weight", "1000001", "backendRefs[0].weight: 1000001 is out of"},
+	    {R0 "backendRefs/0/port", "0", "backendRefs[0].port: 0 is not a port"},
+	    {R0 "timeouts/backendRequestMs", "2001",
+	     "rules[0].timeouts.backendRequestMs: longer than requestMs"},
+	    {R0 "retry/attempts", "11", "rules[0].retry.attempts: 11 is out of range (0 to 10)"},
+	    {R0 "retry/codes/0", "302", "retry.codes[0]: not a status code from 400 to 599"},
+	    {R0 "origin", "{\"col\":1}", "rules[0].origin: neither a file position"},
+	};
+	struct mesh_config cfg;
+	struct cfg_error err;
+	json_t *model;
+	char *text;
+	size_t i, len;
+	int wrong = 0;
+
+	(void)state;
+	assert_int_equal(mesh_config_load(&cfg, ROUTES, &err), 0);
+	assert_int_equal(mesh_model_to_json(&cfg, 1, &text, &len), 0);
+	assert_non_null(model = json_loadb(text, len, 0, NULL));
+	free(text);
+	mesh_config_free(&cfg);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *copy = json_deep_copy(model),
+		       *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+
+		assert_non_null(copy);
+		assert_non_null(v);
+		set_at(copy, cases[i].path, v);
+		assert_non_null(text = json_dumps(copy, JSON_COMPACT));
+		wrong += refused(text, cases[i].want);
+		free(text);
+		json_decref(copy);
+	}
+	json_decref(model);
 	assert_int_equal(wrong, 0);
 }
 
@@ -236,6 +321,9 @@ static void no_change_to_a_model_crashes_the_reader(void **state)
 			 0);
 	bad += mutate_everywhere(&cfg, &accepted);
 	mesh_config_free(&cfg);
+	assert_int_equal(mesh_config_load(&cfg, ROUTES, &err), 0);
+	bad += mutate_everywhere(&cfg, &accepted);
+	mesh_config_free(&cfg);
 	print_message("%d mutated models still valid\n", accepted);
 	assert_int_equal(bad, 0);
 }
@@ -268,6 +356,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(malformed_models_are_refused_with_where),
+	    cmocka_unit_test(malformed_routes_are_refused_with_where),
 	    cmocka_unit_test(no_change_to_a_model_crashes_the_reader),
 	    cmocka_unit_test(truncated_models_are_refused),
 	};

@@ -343,6 +343,7 @@ static void json_mesh_counters(struct shunt_json *j, const struct status_view *v
 	json_kv_u64(j, "reverse_translated", mesh->reverse_translated);
 	json_kv_u64(j, "udp_replies", mesh->udp_replies);
 	json_kv_u64(j, "proxied", mesh->proxied);
+	json_kv_u64(j, "l7_proxied", mesh->l7_proxied);
 	json_kv_u64(j, "strict_dropped", mesh->strict_dropped);
 	json_kv_u64(j, "flows_lost", mesh->flows_lost);
 	json_object_end(j);
@@ -418,13 +419,13 @@ static void print_mesh_text(const struct status_view *v)
 	       "  connects/sends seen %llu, to a service %llu, refused without backends %llu\n"
 	       "  denied: egress %llu, peer's ingress at connect %llu, ingress packets %llu of "
 	       "%llu checked; UDP replies %llu; flow events lost %llu\n"
-	       "  sent to the node proxy (cross-node, mTLS): %llu\n",
+	       "  sent to the node proxy (cross-node, mTLS): %llu; to its L7 side: %llu\n",
 	       (unsigned long long)v->version, (unsigned long long)m->connects,
 	       (unsigned long long)m->translated, (unsigned long long)m->no_backend,
 	       (unsigned long long)m->egress_denied, (unsigned long long)m->ingress_denied_early,
 	       (unsigned long long)m->ingress_denied, (unsigned long long)m->ingress_packets,
 	       (unsigned long long)m->udp_replies, (unsigned long long)m->flows_lost,
-	       (unsigned long long)m->proxied);
+	       (unsigned long long)m->proxied, (unsigned long long)m->l7_proxied);
 }
 
 int cmd_status(struct shunt_cli *cli, int argc, char **argv)

@@ -418,6 +418,8 @@ int mesh_apply_to(const struct mesh_target *t, struct mesh_plan *plan, struct me
 	st.proxy_port = plan->proxy_port;
 	memcpy(st.proxy_addr6, plan->proxy_addr6, 16);
 	st.proxy_port6 = plan->proxy_port6;
+	st.l7_port = plan->l7_port;
+	st.l7_port6 = plan->l7_port6;
 	st.applied_ns = now_ns();
 	if ((err = t->ops->update(t->ctx, MESH_MAP_STATE, &zero, &st)))
 		return err;

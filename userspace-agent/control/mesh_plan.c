@@ -511,9 +511,11 @@ int mesh_plan_compile(struct mesh_plan *plan, const struct mesh_config *cfg,
 		if (me && me->has_proxy) {
 			memcpy(plan->proxy_addr, me->outbound.addr, 16);
 			plan->proxy_port = me->outbound.port;
+			plan->l7_port = me->l7_port ? me->l7_port : CFG_L7_PORT_DEFAULT;
 			if (me->has_outbound6) {
 				memcpy(plan->proxy_addr6, me->outbound6.addr, 16);
 				plan->proxy_port6 = me->outbound6.port;
+				plan->l7_port6 = plan->l7_port;
 			}
 		}
 	}

@@ -54,6 +54,7 @@ struct mesh_plan {
 	/* This node's outbound proxy (port 0: none), for shunt_mesh_state. */
 	__u8 proxy_addr[16], proxy_addr6[16];
 	__u16 proxy_port, proxy_port6;
+	__u16 l7_port, l7_port6; /* its L7 side (0: none) */
 };
 
 /*

@@ -147,6 +147,7 @@ int plan_services(struct compiler *c)
 				    .id = ids[fam],
 				    .backends = counts[fam],
 				    .total_weight = totals[fam],
+				    .flags = cfg_service_port_is_l7(cfg, s, sp) ? SHUNT_SVC_L7 : 0,
 				};
 				memcpy(key.addr, vip->addr, 16);
 				if ((err = kv_push(&c->plan->maps[PLAN_SERVICES], &key, &value)))

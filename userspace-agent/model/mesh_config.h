@@ -15,23 +15,8 @@
 #include <stddef.h>
 
 #include "common/arena.h"
-
-/*
- * Where an object came from, for errors: a place in a file (the YAML
- * source), or an object of a cluster API (kind/namespace/name, e.g. a
- * Kubernetes Pod). Strings belong to the config's arena.
- */
-enum cfg_origin_kind { CFG_ORIGIN_NONE, CFG_ORIGIN_FILE, CFG_ORIGIN_OBJECT };
-
-struct cfg_origin {
-	enum cfg_origin_kind kind;
-	const char *file;		     /* FILE */
-	unsigned int line, col;		     /* FILE: 1-based */
-	const char *object_kind, *ns, *name; /* OBJECT; ns NULL: cluster-scoped */
-};
-
-/* "FILE:LINE:COL" or "KIND/NAMESPACE/NAME" ("KIND/NAME") into BUF. */
-void cfg_origin_format(const struct cfg_origin *o, char *buf, size_t len);
+#include "model/cfg_origin.h"
+#include "model/http_route.h"
 
 struct cfg_label {
 	const char *key, *value;
@@ -143,7 +128,7 @@ struct cfg_service_port {
 	const char *name;
 	__u16 port, target_port;
 	__u8 proto;
-	const char *app_protocol; /* tcp, http or grpc */
+	const char *app_protocol; /* tcp, http, http2 or grpc */
 };
 
 struct cfg_service {
@@ -177,8 +162,13 @@ struct cfg_node {
 	 * client workload's address (client, the default: a transparent
 	 * socket) or from its own pod-facing one (node). */
 	bool source_from_node;
+	/* The proxy's L7 side (docs/l7.md), on the outbound addresses; 0:
+	 * CFG_L7_PORT_DEFAULT. */
+	__u16 l7_port;
 	struct cfg_origin origin;
 };
+
+#define CFG_L7_PORT_DEFAULT 15080
 
 #define CFG_MAX_WARNINGS 32
 
@@ -197,6 +187,8 @@ struct mesh_config {
 	size_t nservices;
 	struct cfg_policy *policies;
 	size_t npolicies;
+	struct cfg_http_route *http_routes; /* L7 (docs/l7.md) */
+	size_t nhttp_routes;
 	/* What was accepted but worth saying ("FILE:LINE:COL: ..."). */
 	const char *warnings[CFG_MAX_WARNINGS];
 	size_t nwarnings, warnings_dropped;

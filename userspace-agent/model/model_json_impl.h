@@ -40,8 +40,9 @@ void mj_set_origin(struct mj_writer *w, json_t *o, const struct cfg_origin *orig
 json_t *mj_labels_json(struct mj_writer *w, const struct cfg_labels *labels);
 json_t *mj_selector_json(struct mj_writer *w, const struct cfg_selector *sel);
 
-/* The model's objects (model_json_write.c). */
+/* The model's objects (model_json_write.c, model_json_http.c). */
 void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config *cfg);
+json_t *mj_http_route_json(struct mj_writer *w, const struct cfg_http_route *route);
 
 struct mj_reader {
 	struct mesh_config *cfg; /* strings and arrays go to its arena */
@@ -81,8 +82,31 @@ struct cfg_origin mj_origin(struct mj_reader *r, json_t *o);
 void mj_labels(struct mj_reader *r, json_t *o, const char *key, struct cfg_labels *out);
 void mj_selector(struct mj_reader *r, json_t *v, struct cfg_selector *out);
 
-/* The model's objects (model_json_read.c). */
+/* A list item V must be an object; fails otherwise. */
+bool mj_is_object(struct mj_reader *r, json_t *v);
+/* A required name that CHECK (model/names.h) accepts: a model from any
+ * source holds only names the YAML source would have accepted. */
+const char *mj_name(struct mj_reader *r, json_t *o, const char *key,
+		    const char *(*check)(const char *));
+
+/* Reads the array at KEY of O into ARR/N (elements of ARR's type) with FN. */
+#define READ_LIST(r, o, key, arr, n, fn)                                                           \
+	do {                                                                                       \
+		void *_items;                                                                      \
+		json_t *_a = mj_array(r, o, key, sizeof(*(arr)), &_items, &(n));                   \
+		size_t _i, _mark;                                                                  \
+		(arr) = _items;                                                                    \
+		for (_i = 0; _a && !(r)->rc && _i < (n); _i++) {                                   \
+			_mark = mj_enter_key(r, key);                                              \
+			mj_enter_index(r, _i);                                                     \
+			fn(r, json_array_get(_a, _i), &(arr)[_i]);                                 \
+			mj_leave(r, _mark);                                                        \
+		}                                                                                  \
+	} while (0)
+
+/* The model's objects (model_json_read.c, model_json_http.c). */
 void mj_read_config(struct mj_reader *r, json_t *root);
+void mj_http_route_item(struct mj_reader *r, json_t *v, struct cfg_http_route *out);
 
 extern const char *const mj_mtls_names[3];
 

@@ -14,23 +14,7 @@ static const char *const op_names[] = {"In", "NotIn", "Exists", "DoesNotExist"};
 static const char *const peer_kinds[] = {"pods", "ipBlock", "serviceAccount"};
 static const char *const source_addresses[] = {"client", "node"};
 
-/* Reads the array at KEY of O into ARR/N (elements of ARR's type) with FN. */
-#define READ_LIST(r, o, key, arr, n, fn)                                                           \
-	do {                                                                                       \
-		void *_items;                                                                      \
-		json_t *_a = mj_array(r, o, key, sizeof(*(arr)), &_items, &(n));                   \
-		size_t _i, _mark;                                                                  \
-		(arr) = _items;                                                                    \
-		for (_i = 0; _a && !(r)->rc && _i < (n); _i++) {                                   \
-			_mark = mj_enter_key(r, key);                                              \
-			mj_enter_index(r, _i);                                                     \
-			fn(r, json_array_get(_a, _i), &(arr)[_i]);                                 \
-			mj_leave(r, _mark);                                                        \
-		}                                                                                  \
-	} while (0)
-
-/* Each list item must be an object. */
-static bool is_object(struct mj_reader *r, json_t *v)
+bool mj_is_object(struct mj_reader *r, json_t *v)
 {
 	if (!r->rc && !json_is_object(v))
 		mj_fail(r, "not an object");
@@ -54,7 +38,7 @@ static void prefix_item(struct mj_reader *r, json_t *v, struct cfg_prefix *out)
 
 static void expr_item(struct mj_reader *r, json_t *v, struct cfg_match_expr *out)
 {
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->key = mj_str(r, v, "key", true);
 	out->op = (enum cfg_match_op)mj_enum(r, v, "operator", op_names, 4);
@@ -63,7 +47,7 @@ static void expr_item(struct mj_reader *r, json_t *v, struct cfg_match_expr *out
 
 void mj_selector(struct mj_reader *r, json_t *v, struct cfg_selector *out)
 {
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	mj_labels(r, v, "matchLabels", &out->match_labels);
 	READ_LIST(r, v, "matchExpressions", out->exprs, out->nexprs, expr_item);
@@ -100,10 +84,8 @@ static void endpoint(struct mj_reader *r, json_t *o, const char *key, struct cfg
 	}
 }
 
-/* A required name that CHECK (model/names.h) accepts: a model from any
- * source holds only names the YAML source would have accepted. */
-static const char *mj_name(struct mj_reader *r, json_t *o, const char *key,
-			   const char *(*check)(const char *))
+const char *mj_name(struct mj_reader *r, json_t *o, const char *key,
+		    const char *(*check)(const char *))
 {
 	const char *s = mj_str(r, o, key, true), *why;
 	size_t mark;
@@ -121,7 +103,7 @@ static void node_item(struct mj_reader *r, json_t *v, struct cfg_node *out)
 	json_t *proxy;
 	size_t mark;
 
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->name = mj_name(r, v, "name", name_check_dns_subdomain);
 	if ((proxy = mj_object(r, v, "proxy", false))) {
@@ -144,7 +126,7 @@ static void node_item(struct mj_reader *r, json_t *v, struct cfg_node *out)
 
 static void namespace_item(struct mj_reader *r, json_t *v, struct cfg_namespace *out)
 {
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->name = mj_name(r, v, "name", name_check_dns_label);
 	mj_labels(r, v, "labels", &out->labels);
@@ -154,7 +136,7 @@ static void namespace_item(struct mj_reader *r, json_t *v, struct cfg_namespace 
 
 static void container_port_item(struct mj_reader *r, json_t *v, struct cfg_container_port *out)
 {
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->name = mj_str(r, v, "name", false);
 	out->port = (__u16)mj_uint(r, v, "port", UINT16_MAX, true);
@@ -165,7 +147,7 @@ static void workload_item(struct mj_reader *r, json_t *v, struct cfg_workload *o
 {
 	struct cfg_prefix *addrs;
 
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->name = mj_name(r, v, "name", name_check_dns_subdomain);
 	out->ns = mj_name(r, v, "namespace", name_check_dns_label);
@@ -185,7 +167,7 @@ static void workload_item(struct mj_reader *r, json_t *v, struct cfg_workload *o
 
 static void service_port_item(struct mj_reader *r, json_t *v, struct cfg_service_port *out)
 {
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->name = mj_str(r, v, "name", false);
 	out->port = (__u16)mj_uint(r, v, "port", UINT16_MAX, true);
@@ -198,7 +180,7 @@ static void backend_item(struct mj_reader *r, json_t *v, struct cfg_backend *out
 {
 	size_t mark;
 
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->workload = mj_str(r, v, "workload", false);
 	if (!out->workload) {
@@ -218,7 +200,7 @@ static void service_item(struct mj_reader *r, json_t *v, struct cfg_service *out
 {
 	struct cfg_prefix *vips;
 
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->name = mj_str(r, v, "name", true);
 	out->ns = mj_str(r, v, "namespace", true);
@@ -239,7 +221,7 @@ static void peer_item(struct mj_reader *r, json_t *v, struct cfg_peer *out)
 	json_t *sa;
 	size_t mark;
 
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->kind = (enum cfg_peer_kind)mj_enum(r, v, "kind", peer_kinds, 3);
 	if (r->rc)
@@ -270,7 +252,7 @@ static void peer_item(struct mj_reader *r, json_t *v, struct cfg_peer *out)
 
 static void port_item(struct mj_reader *r, json_t *v, struct cfg_port *out)
 {
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->proto = mj_proto(r, v);
 	out->port = (__u16)mj_uint(r, v, "port", UINT16_MAX, true);
@@ -280,7 +262,7 @@ static void port_item(struct mj_reader *r, json_t *v, struct cfg_port *out)
 
 static void rule_item(struct mj_reader *r, json_t *v, struct cfg_rule *out)
 {
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	READ_LIST(r, v, "peers", out->peers, out->npeers, peer_item);
 	READ_LIST(r, v, "ports", out->ports, out->nports, port_item);
@@ -292,7 +274,7 @@ static void policy_item(struct mj_reader *r, json_t *v, struct cfg_policy *out)
 	json_t *subject, *isolates;
 	size_t k, mark;
 
-	if (!is_object(r, v))
+	if (!mj_is_object(r, v))
 		return;
 	out->name = mj_str(r, v, "name", true);
 	out->ns = mj_str(r, v, "namespace", true);
@@ -325,6 +307,8 @@ void mj_read_config(struct mj_reader *r, json_t *root)
 	READ_LIST(r, root, "workloads", r->cfg->workloads, r->cfg->nworkloads, workload_item);
 	READ_LIST(r, root, "services", r->cfg->services, r->cfg->nservices, service_item);
 	READ_LIST(r, root, "policies", r->cfg->policies, r->cfg->npolicies, policy_item);
+	READ_LIST(r, root, "httpRoutes", r->cfg->http_routes, r->cfg->nhttp_routes,
+		  mj_http_route_item);
 	READ_LIST(r, root, "warnings", warnings, n, string_item);
 	if (n > CFG_MAX_WARNINGS)
 		mj_fail(r, "more than %d warnings", CFG_MAX_WARNINGS);

@@ -228,6 +228,7 @@ void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config 
 	PUT_LIST(w, root, "workloads", cfg->workloads, cfg->nworkloads, workload_json);
 	PUT_LIST(w, root, "services", cfg->services, cfg->nservices, service_json);
 	PUT_LIST(w, root, "policies", cfg->policies, cfg->npolicies, policy_json);
+	PUT_LIST(w, root, "httpRoutes", cfg->http_routes, cfg->nhttp_routes, mj_http_route_json);
 	mj_set(w, root, "warnings", warnings);
 	for (i = 0; !w->err && i < cfg->nwarnings && i < CFG_MAX_WARNINGS; i++)
 		mj_append(w, warnings, json_string(cfg->warnings[i]));

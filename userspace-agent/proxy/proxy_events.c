@@ -68,6 +68,8 @@ static void stream_ended(void *ctx, struct hbone_stream *s, void *user,
 	proxy_stats_outcome(end->outcome);
 	if (!c)
 		return;
+	if (c->l7)
+		proxy_l7_stream_ended(c->l7, end->outcome);
 	if (c->asserted)
 		bpf_map_delete_elem(px.asserted_fd, &c->assert_key);
 	if (out) {

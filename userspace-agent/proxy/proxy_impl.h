@@ -19,6 +19,7 @@
 #include "common/keymap.h"
 #include "common/outcome.h"
 #include "hbone/hbone.h"
+#include "l7/l7.h"
 #include "identity/ca.h"
 #include "mesh_shared.h"
 #include "model/mesh_config.h"
@@ -57,7 +58,10 @@ struct tls_snap {
 struct proxy_worker {
 	int ep;
 	int out_fd, out6_fd, in_fd; /* out6_fd -1: no IPv6 outbound */
+	int l7_fd, l7_6_fd;	    /* the L7 side's listeners (-1: none) */
+	int l7_ep;		    /* the L7 loop's epoll, in ep */
 	struct hbone_loop *loop;
+	struct l7_loop *l7;
 	struct snap_ref model, tls; /* what this batch of events uses */
 	/* The kernel's workload identities by name, for one config version. */
 	struct keymap kernel_ids;
@@ -88,6 +92,7 @@ struct proxy_conn {
 	char peer[SHUNT_SPIFFE_MAX]; /* inbound: the identity its tunnel proved */
 	bool asserted;
 	struct shunt_proxy_key assert_key;
+	struct l7_conn *l7; /* a stream the L7 side opened: told how it ended */
 	struct shunt_flow_event flow;
 };
 
@@ -139,12 +144,26 @@ const char *proxy_ssl_err(unsigned long e);
 /* proxy_outbound.c, proxy_inbound.c */
 void proxy_accept_outbound(struct proxy_worker *w, int fd);
 void proxy_accept_inbound(struct proxy_worker *w, int fd);
+/* Sends S (of C, whose source and destination are set) over a tunnel to
+ * the destination's node. */
+enum shunt_outcome proxy_outbound_route(struct proxy_worker *w, struct proxy_conn *c,
+					struct hbone_stream *s);
+/* The kernel's name ("ns/name") of workload identity ID, or "". */
+void proxy_kernel_name(__u32 id, char *buf, size_t len);
 extern const struct hbone_ops proxy_hbone_ops;
 enum shunt_outcome proxy_inbound_open(void *ctx, struct hbone_stream *s,
 				      const struct hbone_request *req);
 enum shunt_outcome proxy_peer_verified(void *ctx, struct hbone_tunnel *t);
 int proxy_set_nodelay(int fd);
 void proxy_note_ends(struct proxy_tunnel *pt, int fd);
+
+/* proxy_l7.c: the L7 side's connections and requests (l7/l7.h). */
+extern const struct l7_ops proxy_l7_ops;
+void proxy_accept_l7(struct proxy_worker *w, int fd);
+struct metrics_writer;
+void proxy_l7_metrics(struct metrics_writer *w);
+struct l7_conn;
+void proxy_l7_stream_ended(struct l7_conn *lc, enum shunt_outcome outcome);
 
 /* proxy_events.c: flows, logs and counters of what ended. */
 void proxy_flow_init(struct shunt_flow_event *ev, __u8 kind);

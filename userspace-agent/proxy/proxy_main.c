@@ -73,6 +73,14 @@ static void accept_all(struct proxy_worker *w, int lfd, bool inbound)
 	}
 }
 
+static void accept_l7(struct proxy_worker *w, int lfd)
+{
+	int fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+		proxy_accept_l7(w, fd);
+}
+
 static void *worker_main(void *arg)
 {
 	struct proxy_worker *w = arg;
@@ -92,6 +100,10 @@ static void *worker_main(void *arg)
 				accept_all(w, w->out6_fd, false);
 			else if (ptr == &w->in_fd)
 				accept_all(w, w->in_fd, true);
+			else if (ptr == &w->l7_fd || ptr == &w->l7_6_fd)
+				accept_l7(w, *(int *)ptr);
+			else if (ptr == &w->l7_ep)
+				l7_loop_run(w->l7);
 			else
 				hbone_loop_event(w->loop, ptr);
 		}
@@ -101,6 +113,8 @@ static void *worker_main(void *arg)
 		}
 		hbone_loop_reap(w->loop);
 	}
+	l7_loop_free(w->l7);
+	w->l7 = NULL;
 	hbone_loop_free(w->loop);
 	w->loop = NULL;
 	return NULL;
@@ -231,6 +245,40 @@ static int metrics_start(const char *addr)
 	return 0;
 }
 
+/* The L7 side: its listeners on the outbound addresses, and its loop. */
+static int worker_listen_l7(struct proxy_worker *w, const struct cfg_node *me)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct cfg_endpoint e = me->outbound;
+	char hop[64];
+
+	e.port = me->l7_port ? me->l7_port : CFG_L7_PORT_DEFAULT;
+	w->l7_fd = listen_on(&e);
+	if (me->has_outbound6) {
+		e = me->outbound6;
+		e.port = me->l7_port ? me->l7_port : CFG_L7_PORT_DEFAULT;
+		w->l7_6_fd = listen_on(&e);
+	}
+	snprintf(hop, sizeof(hop), "shunt-proxy/%s", me->name);
+	w->l7 = l7_loop_new(&proxy_l7_ops, w, hop);
+	if (w->l7_fd < 0 || (me->has_outbound6 && w->l7_6_fd < 0) || !w->l7) {
+		pr_err("cannot listen for L7: %s", strerror(w->l7_fd < 0 ? -w->l7_fd
+							    : w->l7	 ? -w->l7_6_fd
+									 : ENOMEM));
+		return w->l7_fd < 0 ? w->l7_fd : -ENOMEM;
+	}
+	w->l7_ep = l7_loop_fd(w->l7);
+	ev.data.ptr = &w->l7_fd;
+	epoll_ctl(w->ep, EPOLL_CTL_ADD, w->l7_fd, &ev);
+	if (w->l7_6_fd >= 0) {
+		ev.data.ptr = &w->l7_6_fd;
+		epoll_ctl(w->ep, EPOLL_CTL_ADD, w->l7_6_fd, &ev);
+	}
+	ev.data.ptr = &w->l7_ep;
+	epoll_ctl(w->ep, EPOLL_CTL_ADD, w->l7_ep, &ev);
+	return 0;
+}
+
 /* W's listeners on ME's addresses, in a new epoll instance. */
 static int worker_listen(struct proxy_worker *w, const struct cfg_node *me)
 {
@@ -259,7 +307,9 @@ static int worker_listen(struct proxy_worker *w, const struct cfg_node *me)
 		epoll_ctl(w->ep, EPOLL_CTL_ADD, w->out6_fd, &ev);
 	}
 	w->loop = hbone_loop_new(w->ep, &proxy_hbone_ops, w);
-	return w->loop ? 0 : -ENOMEM;
+	if (!w->loop)
+		return -ENOMEM;
+	return worker_listen_l7(w, me);
 }
 
 static void worker_close(struct proxy_worker *w)
@@ -272,6 +322,11 @@ static void worker_close(struct proxy_worker *w)
 		close(w->out6_fd);
 	if (w->in_fd >= 0)
 		close(w->in_fd);
+	if (w->l7_fd >= 0)
+		close(w->l7_fd);
+	if (w->l7_6_fd >= 0)
+		close(w->l7_6_fd);
+	l7_loop_free(w->l7);
 	hbone_loop_free(w->loop);
 	proxy_sessions_free(w);
 	free(w->session_list);
@@ -300,7 +355,8 @@ static int workers_run(struct proxy_worker *workers, int nthreads, const struct 
 	int i, err = 0;
 
 	for (i = 0; i < nthreads; i++)
-		workers[i].ep = workers[i].out_fd = workers[i].in_fd = workers[i].out6_fd = -1;
+		workers[i].ep = workers[i].out_fd = workers[i].in_fd = workers[i].out6_fd =
+		    workers[i].l7_fd = workers[i].l7_6_fd = workers[i].l7_ep = -1;
 	for (i = 0; i < nthreads; i++) {
 		struct proxy_worker *w = &workers[i];
 

@@ -90,7 +90,7 @@ fail:
 }
 
 /* The client's name in the kernel (by the id the connect hook recorded). */
-static void kernel_name(__u32 id, char *buf, size_t len)
+void proxy_kernel_name(__u32 id, char *buf, size_t len)
 {
 	struct shunt_name_key nk = {.kind = SHUNT_NAME_IDENT, .id = id};
 	struct shunt_name name;
@@ -125,13 +125,13 @@ static enum shunt_outcome outbound_origin(struct proxy_conn *c, int fd)
 	memcpy(c->flow.dst_addr, orig.addr, 16);
 	c->flow.dst_port = orig.port;
 	shunt_endpoint_format(orig.addr, orig.port, c->destination, sizeof(c->destination));
-	kernel_name(orig.src_id, c->source, sizeof(c->source));
+	proxy_kernel_name(orig.src_id, c->source, sizeof(c->source));
 	return SHUNT_OUT_ALLOWED;
 }
 
 /* Sends S (of C) to its destination node: a pooled tunnel, or a new one. */
-static enum shunt_outcome outbound_route(struct proxy_worker *w, struct proxy_conn *c,
-					 struct hbone_stream *s)
+enum shunt_outcome proxy_outbound_route(struct proxy_worker *w, struct proxy_conn *c,
+					struct hbone_stream *s)
 {
 	struct model_snap *m = worker_model(w);
 	const struct cfg_workload *dst = model_workload_by_addr(m, c->flow.dst_addr);
@@ -179,7 +179,7 @@ void proxy_accept_outbound(struct proxy_worker *w, int fd)
 	}
 	o = outbound_origin(c, fd);
 	if (o == SHUNT_OUT_ALLOWED)
-		o = outbound_route(w, c, s);
+		o = proxy_outbound_route(w, c, s);
 	if (o != SHUNT_OUT_ALLOWED)
 		hbone_stream_drop(s, o);
 }

@@ -8,6 +8,7 @@
 #include "common/metrics.h"
 
 #include "hbone/hbone.h"
+#include "proxy_impl.h"
 
 struct proxy_stats proxy_stats;
 
@@ -104,6 +105,7 @@ static void collect(struct metrics_writer *w, void *ctx)
 	    atomic_load(&proxy_stats.ca_reloads));
 	one(w, G, "shunt_proxy_model_version", "The config version of the agent's model in use.",
 	    atomic_load(&proxy_stats.model_version));
+	proxy_l7_metrics(w);
 }
 
 static struct metrics_registry *registry;

@@ -266,9 +266,14 @@ static int cfg_parse_service_port(struct cfg_parser *p, yaml_node_t *n,
 	if ((v = cfgy_map_get(p, n, "appProtocol"))) {
 		if ((err = cfgy_get_str(p, v, "appProtocol", &out->app_protocol)))
 			return err;
+		/* Kubernetes' name for HTTP/2 over cleartext. */
+		if (!strcmp(out->app_protocol, "kubernetes.io/h2c"))
+			out->app_protocol = "http2";
 		if (strcmp(out->app_protocol, "tcp") && strcmp(out->app_protocol, "http") &&
-		    strcmp(out->app_protocol, "grpc"))
-			return cfgy_fail(p, v, "appProtocol must be tcp, http or grpc, not '%s'",
+		    strcmp(out->app_protocol, "http2") && strcmp(out->app_protocol, "grpc"))
+			return cfgy_fail(p, v,
+					 "appProtocol must be tcp, http, http2, kubernetes.io/h2c "
+					 "or grpc, not '%s'",
 					 out->app_protocol);
 		if (out->proto != SHUNT_PROTO_TCP && strcmp(out->app_protocol, "tcp"))
 			return cfgy_fail(p, v, "appProtocol %s needs protocol TCP",

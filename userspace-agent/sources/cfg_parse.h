@@ -57,12 +57,14 @@ int cfgy_parse_prefix(struct cfg_parser *p, yaml_node_t *n, const char *what, bo
 /* TCP, UDP or SCTP, as Kubernetes spells them. */
 int cfgy_parse_proto(struct cfg_parser *p, yaml_node_t *n, __u8 *proto);
 
-/* The objects (cfg_policy.c, cfg_objects.c). */
+/* The objects (cfg_policy.c, cfg_objects.c, cfg_http_route.c). */
 int cfg_parse_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_policy *out);
 int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload *out);
 int cfg_parse_namespace(struct cfg_parser *p, yaml_node_t *n, struct cfg_namespace *out);
 int cfg_parse_mtls(struct cfg_parser *p, yaml_node_t *n, enum cfg_mtls *out);
 int cfg_parse_node(struct cfg_parser *p, yaml_node_t *n, struct cfg_node *out);
 int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *out);
+/* After the services: a route's references are checked as it is parsed. */
+int cfg_parse_http_route(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_route *out);
 
 #endif

@@ -199,12 +199,35 @@ static int check_policies(struct cfg_parser *p, struct keymap *names)
 	return 0;
 }
 
+static int check_http_routes(struct cfg_parser *p, struct keymap *names)
+{
+	const struct mesh_config *cfg = p->cfg;
+	char key[QUALIFIED_MAX];
+	size_t i, len, other;
+	int err;
+
+	for (i = 0; i < cfg->nhttp_routes; i++) {
+		const struct cfg_http_route *route = &cfg->http_routes[i];
+
+		len = qualified(key, route->ns, route->name);
+		key[len++] = '%';
+		if (keymap_get(names, key, len, &other))
+			return fail_at(p, &route->origin,
+				       "httpRoute %s/%s is defined twice (first at line %u)",
+				       route->ns, route->name, cfg->http_routes[other].origin.line);
+		if ((err = keymap_put(names, key, len, i, NULL)))
+			return err;
+	}
+	return 0;
+}
+
 static int cross_check_maps(struct cfg_parser *p, struct keymap *names, struct keymap *addrs)
 {
 	int err;
 
 	if ((err = check_namespaces(p, names)) || (err = check_workloads(p, names, addrs)) ||
-	    (err = check_services(p, names, addrs)) || (err = check_policies(p, names)))
+	    (err = check_services(p, names, addrs)) || (err = check_policies(p, names)) ||
+	    (err = check_http_routes(p, names)))
 		return err;
 	return 0;
 }
@@ -223,9 +246,9 @@ static int cross_check(struct cfg_parser *p)
 
 static int parse_root(struct cfg_parser *p)
 {
-	static const char *const keys[] = {"apiVersion", "trustDomain", "mtls",
-					   "nodes",	 "namespaces",	"workloads",
-					   "services",	 "policies",	NULL};
+	static const char *const keys[] = {"apiVersion", "trustDomain", "mtls",	    "nodes",
+					   "namespaces", "workloads",	"services", "policies",
+					   "httpRoutes", NULL};
 	struct mesh_config *cfg = p->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(&p->doc), *v;
 	const char *version;
@@ -256,8 +279,10 @@ static int parse_root(struct cfg_parser *p)
 			      cfg_parse_workload)) ||
 	    (err = PARSE_LIST(p, root, "services", cfg->services, cfg->nservices,
 			      cfg_parse_service)) ||
-	    (err =
-		 PARSE_LIST(p, root, "policies", cfg->policies, cfg->npolicies, cfg_parse_policy)))
+	    (err = PARSE_LIST(p, root, "policies", cfg->policies, cfg->npolicies,
+			      cfg_parse_policy)) ||
+	    (err = PARSE_LIST(p, root, "httpRoutes", cfg->http_routes, cfg->nhttp_routes,
+			      cfg_parse_http_route)))
 		return err;
 	return cross_check(p);
 }

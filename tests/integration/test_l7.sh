@@ -1,0 +1,345 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+# L7 traffic management in the node proxy (docs/l7.md): HTTPRoute matches,
+# weighted backends, header modifiers, retries with a budget, timeouts and
+# the proxy's own answers, with curl against real HTTP/1.1 servers.
+#
+# Cluster: 2 nodes x 2 pods, a proxy per node (test_proxy.sh's). Backends:
+# tests/apps/l7_backend.py as "v1" in n1-p2 and "v2" in n2-p2 on :8080.
+# Services: web (10.96.0.80:80, appProtocol http, both), web-v1 (n1-p2),
+# web-v2 (n2-p2). The client is n1-p1, so v1 is on its node and v2 across
+# the mTLS tunnel.
+
+# shellcheck source=tests/lib/proxylib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/proxylib.sh"
+
+L7_BACKEND=$REPO/tests/apps/l7_backend.py
+L7_VIP=10.96.0.80
+
+# The mesh config with the L7 services, the routes on stdin, and POLICY
+# (policies: section lines) if given.
+l7_config() {
+	sed -e '/^services:/,$d' "$MESH_CONFIG"
+	cat <<-EOF
+		services:
+		  - name: web
+		    virtualIPs: [$L7_VIP]
+		    ports: [{name: http, port: 80, targetPort: 8080, appProtocol: http}]
+		    selector: {app: echo}
+		  - name: web-v1
+		    virtualIPs: [10.96.0.81]
+		    ports: [{port: 80, targetPort: 8080}]
+		    backends: [{workload: n1-p2}]
+		  - name: web-v2
+		    virtualIPs: [10.96.0.82]
+		    ports: [{port: 80, targetPort: 8080}]
+		    backends: [{workload: n2-p2}]
+		  - name: plain
+		    virtualIPs: [10.96.0.83]
+		    ports: [{port: 80, targetPort: 8080}]
+		    backends: [{workload: n1-p2}]
+	EOF
+	echo "httpRoutes:"
+	cat
+	echo "policies:"
+	[ -z "${L7_POLICY:-}" ] || echo "$L7_POLICY"
+}
+
+# Starts the cluster, agents and proxies with the routes on stdin, and the
+# backends (L7_V1_ARGS, L7_V2_ARGS: more backend flags).
+l7_setup() {
+	t_cluster_up 2 2
+	trap proxy_logs_on_failure EXIT
+	l7_config >"$T_TMP/mesh.yaml"
+	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
+	t_agent_start n1 "$T_TMP/mesh.yaml"
+	t_agent_start n2 "$T_TMP/mesh.yaml"
+	: >"$T_TMP/proxy.n1.log"
+	: >"$T_TMP/proxy.n2.log"
+	proxy_start n1
+	proxy_start n2
+	l7_backend n1-p2 v1 ${L7_V1_ARGS:-}
+	l7_backend n2-p2 v2 ${L7_V2_ARGS:-}
+}
+
+l7_backend() { # POD NAME [ARGS...]
+	local pod=$1 name=$2
+	shift 2
+	t_exec "$pod" -- python3 "$L7_BACKEND" --listen "$(t_pod_ip "$pod"):8080" --name "$name" "$@" \
+		>"$T_TMP/backend.$name.log" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 10 t_cov_port_open "$pod" 8080 || t_fail "backend $name did not start"
+}
+
+t_cov_port_open() { ip netns exec "$(t_pod_field "$1" netns)" ss -ltnH "sport = :$2" | grep -q .; }
+
+# curl from the client pod; prints what FORMAT (-w) says, body to $T_TMP/body.
+l7_curl() { # FORMAT URL-PATH [CURL ARGS...]
+	local fmt=$1 path=$2
+	shift 2
+	t_exec n1-p1 -- curl -sS -m 10 -o "$T_TMP/body" -w "$fmt" "$@" "http://$L7_VIP$path"
+}
+
+# Which backend answered PATH (the x-backend header), or the status.
+l7_who() { l7_curl '%{http_code} %header{x-backend}\n' "$@"; }
+
+l7_metric() { proxy_metric n1 "$1"; }
+
+test_l7_routes_by_path_method_header_and_query() {
+	l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - matches: [{path: {type: Exact, value: /exact}}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - matches: [{path: {type: PathPrefix, value: /api}, headers: [{name: x-canary, value: "yes"}]}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - matches: [{path: {type: PathPrefix, value: /api}}]
+		        backendRefs: [{name: web-v1, port: 80}]
+		      - matches: [{path: {type: RegularExpression, value: "^/items/[0-9]+$"}}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - matches: [{method: DELETE}, {queryParams: [{name: env, value: canary}]}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - matches: [{path: {type: PathPrefix, value: /}}]
+		        backendRefs: [{name: web-v1, port: 80}]
+	EOF
+	t_eq "$(l7_who /exact)" "200 v2" "Exact path"
+	t_eq "$(l7_who /exact/more)" "200 v1" "Exact takes only itself"
+	t_eq "$(l7_who /api/x -H 'x-canary: yes')" "200 v2" "prefix and header (more matches first)"
+	t_eq "$(l7_who /api/x -H 'x-canary: no')" "200 v1" "prefix, header of another value"
+	t_eq "$(l7_who /apix -H 'x-canary: yes')" "200 v1" "PathPrefix takes whole path elements"
+	t_eq "$(l7_who /items/42)" "200 v2" "regex path"
+	t_eq "$(l7_who /items/4a)" "200 v1" "regex path, no match"
+	t_eq "$(l7_who /other -X DELETE)" "200 v2" "method"
+	t_eq "$(l7_who '/other?a=1&env=canary')" "200 v2" "query parameter"
+	t_eq "$(l7_who '/other?env=prod')" "200 v1" "query parameter of another value"
+}
+
+test_l7_no_matching_rule_is_answered_404_by_the_proxy() {
+	l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web}]
+		    rules:
+		      - matches: [{path: {type: PathPrefix, value: /only}}]
+	EOF
+	t_eq "$(l7_curl '%{http_code}' /only/here)" 200 "a rule without backendRefs (the parent service)"
+	t_eq "$(l7_curl '%{http_code} %header{shunt-error} %header{shunt-hop}' /elsewhere)" \
+		"404 no_route shunt-proxy/n1" "no rule matches"
+	grep -q "shunt-proxy/n1: no rule" "$T_TMP/body" || t_fail "body does not say why: $(cat "$T_TMP/body")"
+}
+
+# Weights hold within statistical bounds, and a live change loses nothing.
+test_l7_weighted_split_within_bounds_and_changes_live() {
+	local routes='  - name: web
+    parentRefs: [{name: web, port: 80}]
+    rules:
+      - backendRefs: [{name: web-v1, port: 80, weight: 80}, {name: web-v2, port: 80, weight: 20}]'
+	l7_setup <<<"$routes"
+	local n=300 v2
+	v2=$(t_exec n1-p1 -- bash -c "for i in \$(seq $n); do curl -s -m 5 -o /dev/null -w '%{header_json}\n' http://$L7_VIP/; done" |
+		jq -r '."x-backend"[0]' | grep -c '^v2$')
+	# Binomial(300, 0.2): mean 60, sd 6.9; +-4 sd.
+	t_ge "$v2" 33 "requests to v2 of $n (weight 20)"
+	t_le "$v2" 87 "requests to v2 of $n (weight 20)"
+	# Move everything to v2 while a client keeps sending: no failure.
+	t_exec n1-p1 -- bash -c "for i in \$(seq 400); do curl -s -m 5 -o /dev/null -w '%{http_code}\n' http://$L7_VIP/; done" \
+		>"$T_TMP/during" &
+	local client=$!
+	sleep 0.5
+	sed 's/weight: 80}/weight: 0}/; s/weight: 20}/weight: 100}/' <<<"$routes" | l7_config | t_write_config "$T_TMP/mesh.yaml"
+	t_wait_for 10 t_agent_applied n1 2 || t_fail "n1 did not apply the new weights"
+	wait "$client"
+	t_eq "$(sort "$T_TMP/during" | uniq -c | awk '{print $2 ":" $1}' | tr '\n' ' ')" "200:400 " "answers during the change"
+	sleep 0.5
+	v2=$(t_exec n1-p1 -- bash -c "for i in \$(seq 40); do curl -s -m 5 -o /dev/null -w '%{header_json}\n' http://$L7_VIP/; done" |
+		jq -r '."x-backend"[0]' | grep -c '^v2$')
+	t_eq "$v2" 40 "requests to v2 after weight 0/100"
+}
+
+test_l7_header_modifiers_on_request_and_response() {
+	l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - backendRefs: [{name: web-v1, port: 80}]
+		        filters:
+		          - type: RequestHeaderModifier
+		            requestHeaderModifier:
+		              set: [{name: x-env, value: prod}]
+		              add: [{name: x-added, value: "1"}]
+		              remove: [x-secret]
+		          - type: ResponseHeaderModifier
+		            responseHeaderModifier:
+		              set: [{name: server, value: mesh}]
+		              add: [{name: x-mesh, value: shunt}]
+		              remove: [x-backend]
+	EOF
+	local h
+	h=$(l7_curl '%{header_json}' /h -H 'x-env: dev' -H 'x-secret: s3cret' -H 'x-keep: k')
+	jq -e '.headers["x-env"] == "prod" and .headers["x-added"] == "1" and .headers["x-keep"] == "k"
+		and (.headers | has("x-secret") | not)' "$T_TMP/body" >/dev/null ||
+		t_fail "request headers as the backend saw them: $(jq -c .headers "$T_TMP/body")"
+	jq -e '.server == ["mesh"] and .["x-mesh"] == ["shunt"] and (has("x-backend") | not)' <<<"$h" >/dev/null ||
+		t_fail "response headers as the client saw them: $h"
+}
+
+# Bodies both ways, fixed-length and chunked, every byte checked.
+test_l7_bodies_arrive_intact_both_ways() {
+	L7_V2_ARGS=--chunked l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - matches: [{headers: [{name: x-to, value: v2}]}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - backendRefs: [{name: web-v1, port: 80}]
+	EOF
+	head -c 3000000 /dev/urandom >"$T_TMP/up.bin"
+	local sum to
+	sum=$(sha256sum <"$T_TMP/up.bin" | cut -d' ' -f1)
+	for to in v1 v2; do
+		t_eq "$(l7_curl '%{http_code}' /up --data-binary @"$T_TMP/up.bin" -H "x-to: $to")" 200 "POST to $to"
+		t_eq "$(jq -r '"\(.name) \(.body_len) \(.body_sha256)"' "$T_TMP/body")" "$to 3000000 $sum" \
+			"the request body at $to"
+	done
+	# A chunked request body (curl sends chunks for stdin of unknown length).
+	t_exec n1-p1 -- curl -sS -m 10 -o "$T_TMP/body" -H 'transfer-encoding: chunked' \
+		--data-binary @- "http://$L7_VIP/chunked" <"$T_TMP/up.bin"
+	t_eq "$(jq -r .body_sha256 "$T_TMP/body")" "$sum" "a chunked request body"
+	local hdr
+	hdr=$(l7_curl '%header{x-body-sha256}' '/big?size=5000000')
+	t_eq "$(sha256sum <"$T_TMP/body" | cut -d' ' -f1)" "$hdr" "a 5 MB response from v1"
+	hdr=$(l7_curl '%header{x-body-sha256}' '/big?size=5000000' -H 'x-to: v2')
+	t_eq "$(sha256sum <"$T_TMP/body" | cut -d' ' -f1)" "$hdr" "a 5 MB response from v2, across nodes"
+	t_eq "$(l7_curl '%{http_code} %{size_download}' /head -I)" "200 0" "HEAD has no body"
+}
+
+test_l7_retries_save_a_flaky_backend() {
+	L7_V1_ARGS="--status 503 --fail-first 2" l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - backendRefs: [{name: web-v1, port: 80}]
+		        retry: {attempts: 2, codes: [503], backoff: 10ms}
+	EOF
+	local i codes
+	codes=$(for i in 1 2 3 4 5 6; do l7_curl '%{http_code}\n' /; done | sort | uniq -c | awk '{print $2 ":" $1}' | tr '\n' ' ')
+	# The first request meets both failures and succeeds on its third try.
+	t_eq "$codes" "200:6 " "answers with retries"
+	t_eq "$(l7_metric shunt_l7_retries_total)" 2 "retries made"
+}
+
+test_l7_retry_budget_caps_retries_under_full_failure() {
+	L7_V1_ARGS="--status 503" l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - backendRefs: [{name: web-v1, port: 80}]
+		        retry: {attempts: 3, codes: [503], backoff: 1ms}
+	EOF
+	local n=200 start end retries codes
+	start=$(date +%s)
+	codes=$(t_exec n1-p1 -- bash -c "for i in \$(seq $n); do curl -s -m 5 -o /dev/null -w '%{http_code}\n' http://$L7_VIP/; done" |
+		sort | uniq -c | awk '{print $2 ":" $1}' | tr '\n' ' ')
+	end=$(date +%s)
+	t_eq "$codes" "503:$n " "every request fails (the backend's own 503)"
+	retries=$(l7_metric shunt_l7_retries_total)
+	# Without a budget: 3 x 200 = 600. With it: 20% of the requests, 10 a
+	# second, and the bucket's 20 (each of the proxy's 2 workers has one).
+	t_le "$retries" $((2 * (20 + 10 * (end - start + 1)) + n / 5)) "retries under a full failure"
+	t_ge "$(l7_metric shunt_l7_retries_budget_exhausted_total)" 1 "retries the budget refused"
+}
+
+test_l7_timeouts_answer_504_in_time() {
+	l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - matches: [{path: {value: /try}}]
+		        backendRefs: [{name: web-v1, port: 80}]
+		        timeouts: {request: 2s, backendRequest: 200ms}
+		        retry: {attempts: 1, codes: [503]}
+		      - backendRefs: [{name: web-v1, port: 80}]
+		        timeouts: {request: 300ms}
+	EOF
+	local out t
+	out=$(l7_curl '%{http_code} %header{shunt-error} %{time_total}' '/slow?delay_ms=1500')
+	t_eq "${out% *}" "504 request_timeout" "a request slower than timeouts.request"
+	t=${out##* }
+	awk -v t="$t" 'BEGIN { exit !(t >= 0.28 && t < 1.0) }' || t_fail "answered after ${t}s, not ~0.3s"
+	# backendRequest: each try gets 200 ms; two tries, then the answer.
+	out=$(l7_curl '%{http_code} %header{shunt-error} %{time_total}' '/try?delay_ms=1500')
+	t_eq "${out% *}" "504 upstream_timeout" "both tries slower than timeouts.backendRequest"
+	t=${out##* }
+	awk -v t="$t" 'BEGIN { exit !(t >= 0.38 && t < 1.4) }' || t_fail "answered after ${t}s, not ~0.4s"
+	t_eq "$(l7_curl '%{http_code}' '/fast?delay_ms=50')" 200 "a request within its timeout"
+}
+
+# The proxy acts for the client: each request meets the same policy as a
+# direct connection would, on either node.
+test_l7_policy_applies_to_every_request() {
+	L7_POLICY='  - name: v-only-from-nobody
+    podSelector: {matchLabels: {app: echo}}
+    ingress: [{from: [{podSelector: {matchLabels: {app: nobody}}}]}]' l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - matches: [{headers: [{name: x-to, value: v2}]}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - backendRefs: [{name: web-v1, port: 80}]
+	EOF
+	t_eq "$(l7_curl '%{http_code} %header{shunt-error}' /)" "403 policy_denied" "same-node endpoint, denied"
+	local out
+	out=$(l7_curl '%{http_code}' / -H 'x-to: v2')
+	t_eq "$out" "403" "cross-node endpoint, denied at its node"
+	t_eq "$(t_exec --outside n2-p2 -- curl -s -m 5 "http://$(t_pod_ip n2-p2):8080/count" | jq -r .served)" 0 \
+		"requests that reached v2"
+	t_eq "$(t_exec --outside n1-p2 -- curl -s -m 5 "http://$(t_pod_ip n1-p2):8080/count" | jq -r .served)" 0 \
+		"requests that reached v1"
+}
+
+# Ports without appProtocol or routes keep the kernel's path.
+test_l7_plain_ports_keep_the_kernel_path() {
+	l7_setup </dev/null
+	local before
+	before=$(t_mesh_counter n1 l7_proxied)
+	t_eq "$(t_exec n1-p1 -- curl -s -m 5 -o /dev/null -w '%{http_code} %header{x-backend}' http://10.96.0.83/)" \
+		"200 v1" "plain service"
+	t_eq "$(t_mesh_counter n1 l7_proxied)" "$before" "connections of the plain port sent to the L7 side"
+	t_eq "$(l7_who /)" "200 $(jq -r .name "$T_TMP/body")" "the L7 port (its service itself)"
+	t_ge "$(t_mesh_counter n1 l7_proxied)" $((before + 1)) "connections of the L7 port sent to the L7 side"
+}
+
+# Pipelined requests are answered in order; unreadable ones get 400 and
+# bodies over the limit 413, each with the reason.
+test_l7_pipelining_and_bad_requests() {
+	l7_setup </dev/null
+	local out
+	out=$(t_exec n1-p1 -- python3 -c '
+import socket, sys
+s = socket.create_connection(("'$L7_VIP'", 80))
+s.sendall(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\nGET /c HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+sys.stdout.write(" ".join(p.split(b"\"")[0].decode() for p in data.split(b"\"path\": \"")[1:]))
+')
+	t_eq "$out" "/a /b /c" "pipelined answers, in order"
+	out=$(t_exec n1-p1 -- python3 -c '
+import socket
+s = socket.create_connection(("'$L7_VIP'", 80))
+s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+print(s.recv(4096).decode().split("\r\n")[0])
+')
+	t_eq "$out" "HTTP/1.1 400 Bad Request" "garbage"
+	out=$(t_exec n1-p1 -- python3 -c '
+import socket
+s = socket.create_connection(("'$L7_VIP'", 80))
+s.sendall(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 99999999\r\n\r\n")
+r = s.recv(4096).decode()
+print(r.split("\r\n")[0], [l for l in r.split("\r\n") if l.startswith("shunt-error")][0])
+')
+	t_eq "$out" "HTTP/1.1 413 Content Too Large shunt-error: request_body_too_large" "a body over the limit"
+}

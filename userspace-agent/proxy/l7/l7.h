@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The node proxy's L7 side (docs/l7.md): HTTP/1.1 connections of local
+ * workloads to an L7 service port, which the connect hook sent here. Per
+ * request it picks a route rule (HTTPRoute matches), a backend service (by
+ * weight) and an endpoint (P2C over peak-EWMA latency), sends the request
+ * over a pooled connection to that endpoint, with timeouts and retries, and
+ * answers what fails itself, naming the hop and the reason.
+ *
+ * This module speaks HTTP and keeps per-request state; how a connection to
+ * an endpoint is made (policy, identity, tunnels) is its owner's, through
+ * the ops. One loop per worker thread, nothing shared between loops.
+ */
+#ifndef SHUNT_L7_H
+#define SHUNT_L7_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "common/outcome.h"
+#include "model/mesh_config.h"
+
+struct l7_loop;
+
+/* Where a request goes: an endpoint of a backend service, on behalf of a
+ * client workload. */
+struct l7_target {
+	const struct cfg_workload *src, *dst;
+	__u8 addr[16];
+	__u16 port;
+};
+
+/* A client connection the owner accepted: who made it and to which
+ * service port (the connect hook's record). */
+struct l7_origin {
+	const struct cfg_workload *src; /* NULL: unknown (refused) */
+	__u8 service_addr[16];		/* the service address it connected to */
+	__u16 service_port;
+};
+
+struct l7_ops {
+	/* The model requests are routed with, and its version: the same
+	 * pointer until the version changes. */
+	const struct mesh_config *(*model)(void *ctx, __u64 *version);
+	/* A reference that keeps the model model() returns alive, for as long
+	 * as requests routed with it last; released with release_model. */
+	void *(*hold_model)(void *ctx);
+	void (*release_model)(void *ctx, void *hold);
+	/* Opens a connection to T: *FD a non-blocking socket, connecting or
+	 * connected (a socket, or one end of a socketpair whose other end the
+	 * owner relays), *TOKEN the owner's, handed back to closed(). Decides
+	 * policy for T first. SHUNT_OUT_ALLOWED, or why not. */
+	enum shunt_outcome (*connect)(void *ctx, const struct l7_target *t, int *fd, void **token);
+	/* Why a connection connect() made ended, when its owner knows (a
+	 * refusal at the destination's node); else SHUNT_OUT_ALLOWED. */
+	enum shunt_outcome (*failure)(void *ctx, void *token);
+	/* A connection connect() made is closed (FD already is). */
+	void (*closed)(void *ctx, void *token);
+	/* A request ended: for logs and flows. */
+	void (*request_done)(void *ctx, const char *source, const char *method, const char *path,
+			     int status, enum shunt_outcome outcome, const struct l7_target *t,
+			     unsigned int attempts, __u64 duration_us);
+};
+
+/* Counters of every loop, for /metrics. */
+struct l7_stats {
+	atomic_ullong connections, connections_active, requests, retries, retries_budget_denied;
+	atomic_ullong upstream_connects, upstream_reused;
+	atomic_ullong by_outcome[SHUNT_OUT_MAX]; /* requests the proxy answered itself */
+	atomic_ullong by_class[6];		 /* responses sent, by status / 100 */
+};
+extern struct l7_stats l7_stats;
+
+/* A loop whose events arrive through its own epoll descriptor
+ * (l7_loop_fd), which the owner polls for EPOLLIN. NULL on failure. */
+struct l7_loop *l7_loop_new(const struct l7_ops *ops, void *ctx, const char *hop);
+void l7_loop_free(struct l7_loop *l);
+int l7_loop_fd(const struct l7_loop *l);
+/* Runs what is ready and what is due, without waiting. */
+void l7_loop_run(struct l7_loop *l);
+/* Takes FD, a client's connection described by O. */
+void l7_accept(struct l7_loop *l, int fd, const struct l7_origin *o);
+
+#endif

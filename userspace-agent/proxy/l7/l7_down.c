@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Client connections: HTTP/1.1 requests read with http-parser, one at a
+ * time (a pipelined request waits, parsed later, until the one before it
+ * has its response), and responses written back in order.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "l7_impl.h"
+
+static struct l7_down *of_parser(http_parser *p)
+{
+	return p->data;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct l7_down *d = of_parser(p);
+
+	d->req = l7_request_new(d);
+	d->hdr = NULL;
+	d->hdr_in_value = false;
+	return d->req ? 0 : -1;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	return l7_str_append(&of_parser(p)->req->target, at, len);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct l7_down *d = of_parser(p);
+	struct l7_request *r = d->req;
+
+	if (!d->hdr || d->hdr_in_value) {
+		if (r->nheaders == r->headers_cap) {
+			size_t cap = r->headers_cap ? r->headers_cap * 2 : 16;
+			struct l7_header *h;
+
+			if (cap > 1024) /* more headers than any head of L7_HEAD_MAX needs */
+				return -1;
+			h = realloc(r->headers, cap * sizeof(*h));
+			if (!h)
+				return -1;
+			r->headers = h;
+			r->headers_cap = cap;
+		}
+		d->hdr = &r->headers[r->nheaders++];
+		d->hdr->name = d->hdr->value = NULL;
+		d->hdr_in_value = false;
+	}
+	return l7_str_append(&d->hdr->name, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct l7_down *d = of_parser(p);
+
+	d->hdr_in_value = true;
+	return l7_str_append(&d->hdr->value, at, len);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct l7_down *d = of_parser(p);
+	struct l7_request *r = d->req;
+	const char *expect;
+	size_t i;
+
+	snprintf(r->method, sizeof(r->method), "%s", http_method_str(p->method));
+	r->http_minor = p->http_major == 1 ? p->http_minor : 0;
+	r->keep_alive = http_should_keep_alive(p);
+	r->no_body_response = p->method == HTTP_HEAD;
+	for (i = 0; i < r->nheaders; i++)
+		if (!r->headers[i].value && !(r->headers[i].value = strdup("")))
+			return -1;
+	if (!r->target && !(r->target = strdup("/")))
+		return -1;
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > L7_BODY_MAX) {
+		r->outcome = SHUNT_OUT_L7_BODY_TOO_LARGE;
+		return -1;
+	}
+	/* The body is buffered here: ask for it at once. */
+	expect = l7_header_get(r, "expect");
+	if (expect && !strcasecmp(expect, "100-continue") && r->http_minor >= 1) {
+		r->expect_continue = true;
+		l7_buf_printf(&d->out, "HTTP/1.1 100 Continue\r\n\r\n");
+		l7_down_write(d);
+	}
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct l7_request *r = of_parser(p)->req;
+
+	if (r->body.len + len > L7_BODY_MAX) {
+		r->outcome = SHUNT_OUT_L7_BODY_TOO_LARGE;
+		return -1;
+	}
+	return l7_buf_append(&r->body, at, len);
+}
+
+static int on_message_complete(http_parser *p)
+{
+	http_parser_pause(p, 1); /* the next request waits for this response */
+	return 0;
+}
+
+static const http_parser_settings request_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Parses what has arrived; dispatches a complete request. */
+static void parse_input(struct l7_down *d)
+{
+	enum http_errno e;
+	size_t n;
+
+	if ((d->req && d->req->view) || d->closing || !l7_buf_pending(&d->in))
+		return;
+	n = http_parser_execute(&d->parser, &request_settings, d->in.data + d->in.off,
+				l7_buf_pending(&d->in));
+	l7_buf_consume(&d->in, n);
+	e = HTTP_PARSER_ERRNO(&d->parser);
+	if (e == HPE_PAUSED) {
+		timer_cancel(&d->l->wheel, &d->idle);
+		l7_request_dispatch(d->req);
+		return;
+	}
+	if (e != HPE_OK || d->parser.upgrade) {
+		/* A request the proxy cannot read: answered, then closed. */
+		if (!d->req && !(d->req = l7_request_new(d)))
+			return l7_down_close(d);
+		d->req->keep_alive = false;
+		if (d->req->outcome != SHUNT_OUT_L7_BODY_TOO_LARGE)
+			d->req->outcome = e == HPE_HEADER_OVERFLOW ? SHUNT_OUT_L7_HEADERS_TOO_LARGE
+								   : SHUNT_OUT_L7_BAD_REQUEST;
+		if (!d->req->target)
+			d->req->target = strdup("");
+		l7_request_answer(d->req, d->req->outcome);
+	}
+}
+
+static void read_input(struct l7_down *d)
+{
+	char buf[16384];
+	ssize_t n;
+
+	/* Keep at most one head's worth ahead of the request in flight. */
+	while (l7_buf_pending(&d->in) < L7_HEAD_MAX + sizeof(buf)) {
+		n = recv(d->io.fd, buf, sizeof(buf), 0);
+		if (n > 0) {
+			if (l7_buf_append(&d->in, buf, (size_t)n))
+				return l7_down_close(d);
+			continue;
+		}
+		if (n == 0)
+			d->eof = true;
+		else if (errno != EAGAIN && errno != EINTR)
+			return l7_down_close(d);
+		break;
+	}
+	if (d->eof && !d->req && !l7_buf_pending(&d->in))
+		return l7_down_close(d);
+	if (d->eof)
+		l7_io_want(d->l, &d->io, false, d->io.wr);
+	parse_input(d);
+}
+
+void l7_down_write(struct l7_down *d)
+{
+	if (d->dead)
+		return;
+	if (l7_io_flush(d->io.fd, &d->out)) {
+		if (d->req)
+			l7_request_finish(d->req, true);
+		return l7_down_close(d);
+	}
+	if (!l7_buf_pending(&d->out) && d->closing)
+		return l7_down_close(d);
+	l7_io_want(d->l, &d->io, !d->eof && !d->closing, l7_buf_pending(&d->out) > 0);
+	if (d->req && d->req->up && l7_buf_pending(&d->out) < L7_OUT_HIGH)
+		l7_up_resume(d->req->up);
+}
+
+static void on_idle(struct timer *t, void *ctx)
+{
+	(void)t;
+	l7_down_close(ctx);
+}
+
+/* The response to the request in flight went out whole. */
+void l7_down_request_done(struct l7_down *d)
+{
+	struct l7_request *r = d->req;
+	bool close_after = !r->keep_alive || r->close_after;
+
+	d->req = NULL;
+	l7_request_free(r);
+	if (close_after || d->eof) {
+		d->closing = true;
+		return l7_down_write(d);
+	}
+	l7_arm_in(d->l, &d->idle, L7_IDLE_DOWN_MS);
+	http_parser_pause(&d->parser, 0);
+	l7_down_write(d);
+	if (!d->dead)
+		parse_input(d);
+}
+
+static void on_down_event(struct l7_io *io, uint32_t events)
+{
+	struct l7_down *d = (struct l7_down *)io;
+
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		if (d->req)
+			l7_request_finish(d->req, true);
+		return l7_down_close(d);
+	}
+	if (events & EPOLLOUT)
+		l7_down_write(d);
+	if (!d->dead && (events & (EPOLLIN | EPOLLRDHUP)))
+		read_input(d);
+}
+
+void l7_down_close(struct l7_down *d)
+{
+	struct l7_loop *l = d->l;
+
+	if (d->dead)
+		return;
+	d->dead = true;
+	if (d->req) {
+		struct l7_request *r = d->req;
+
+		d->req = NULL;
+		l7_request_finish(r, true);
+		l7_request_free(r);
+	}
+	timer_cancel(&l->wheel, &d->idle);
+	l7_io_del(l, &d->io);
+	close(d->io.fd);
+	d->io.fd = -1;
+	l7_buf_free(&d->in);
+	l7_buf_free(&d->out);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		l->downs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	d->next = l->dead_downs;
+	l->dead_downs = d;
+	atomic_fetch_sub(&l7_stats.connections_active, 1);
+}
+
+void l7_accept(struct l7_loop *l, int fd, const struct l7_origin *o)
+{
+	struct l7_down *d = calloc(1, sizeof(*d));
+
+	if (!d) {
+		close(fd);
+		return;
+	}
+	d->l = l;
+	d->io.fd = fd;
+	d->io.on_event = on_down_event;
+	d->origin = *o;
+	if (o->src)
+		snprintf(d->src_name, sizeof(d->src_name), "%s/%s", o->src->ns, o->src->name);
+	d->origin.src = NULL; /* only the name outlives this model version */
+	http_parser_init(&d->parser, HTTP_REQUEST);
+	d->parser.data = d;
+	timer_init(&d->idle, on_idle, d);
+	if (l7_io_add(l, &d->io, true, false)) {
+		close(fd);
+		free(d);
+		return;
+	}
+	d->next = l->downs;
+	if (l->downs)
+		l->downs->prev = d;
+	l->downs = d;
+	atomic_fetch_add(&l7_stats.connections, 1);
+	atomic_fetch_add(&l7_stats.connections_active, 1);
+	l7_arm_in(l, &d->idle, L7_IDLE_DOWN_MS);
+	l7_loop_rearm(l);
+	read_input(d);
+}

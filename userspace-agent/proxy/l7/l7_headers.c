@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Heads as the proxy sends them on: hop-by-hop headers dropped (RFC 9110
+ * 7.6.1), the framing headers left to the proxy, and the route's header
+ * modifiers applied (Gateway API: remove, then set replaces, add appends).
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "l7_impl.h"
+
+static const char *const hop_by_hop[] = {
+    "connection", "keep-alive",	       "proxy-connection", "te",     "trailer",
+    "upgrade",	  "transfer-encoding", "content-length",   "expect", NULL,
+};
+
+/* NAME is listed in CONNECTION (a comma-separated token list). */
+static bool listed_in(const char *connection, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = connection;
+
+	while (p && *p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!strncasecmp(p, name, n) &&
+		    (!p[n] || p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
+			return true;
+		p = strchr(p, ',');
+	}
+	return false;
+}
+
+static bool dropped(const char *name, const char *connection, const struct cfg_http_header_mod *mod)
+{
+	size_t i;
+
+	for (i = 0; hop_by_hop[i]; i++)
+		if (!strcasecmp(name, hop_by_hop[i]))
+			return true;
+	if (connection && listed_in(connection, name))
+		return true;
+	for (i = 0; mod && i < mod->nremove; i++)
+		if (!strcasecmp(name, mod->remove[i]))
+			return true;
+	for (i = 0; mod && i < mod->nset; i++)
+		if (!strcasecmp(name, mod->set[i].name))
+			return true;
+	return false;
+}
+
+static const char *find(const struct l7_header *h, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcasecmp(h[i].name, name))
+			return h[i].value;
+	return NULL;
+}
+
+int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
+		     const struct cfg_http_header_mod *mod)
+{
+	const char *connection = find(h, n, "connection");
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++)
+		if (!dropped(h[i].name, connection, mod))
+			err = l7_buf_printf(out, "%s: %s\r\n", h[i].name, h[i].value);
+	for (i = 0; mod && i < mod->nset && !err; i++)
+		err = l7_buf_printf(out, "%s: %s\r\n", mod->set[i].name, mod->set[i].value);
+	for (i = 0; mod && i < mod->nadd && !err; i++)
+		err = l7_buf_printf(out, "%s: %s\r\n", mod->add[i].name, mod->add[i].value);
+	return err;
+}

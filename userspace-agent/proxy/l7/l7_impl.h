@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Inside the L7 side (l7_*.c): a loop owns client connections (down),
+ * connections to endpoints (up, pooled per client workload and endpoint),
+ * endpoint statistics for load balancing, and views: the routes of one
+ * model version, compiled. A request holds the view it was routed with, so
+ * a model change never pulls the config from under a request in flight.
+ */
+#ifndef SHUNT_L7_IMPL_H
+#define SHUNT_L7_IMPL_H
+
+#include <http_parser.h>
+#include <regex.h>
+#include <stdint.h>
+
+#include "common/keymap.h"
+#include "common/timer_wheel.h"
+#include "l7.h"
+#include "shunt_shared.h"
+
+#define L7_HEAD_MAX	     (64 * 1024)       /* request or response head */
+#define L7_BODY_MAX	     (8 * 1024 * 1024) /* request bodies are buffered whole */
+#define L7_OUT_HIGH	     (1024 * 1024)     /* stop reading the endpoint above this */
+#define L7_IDLE_UP_MS	     60000	       /* pooled connections idle this long close */
+#define L7_IDLE_DOWN_MS	     3600000	       /* client connections without a request */
+#define L7_POOL_IDLE_MAX     64		       /* idle connections kept per pool */
+#define L7_EWMA_DECAY_MS     10000	       /* peak-EWMA's time constant */
+#define L7_EWMA_DEFAULT_US   1000	       /* an endpoint without answers yet */
+#define L7_BUDGET_RATIO	     0.2	       /* retries per request, on average */
+#define L7_BUDGET_MIN_PER_S  10.0	       /* retries allowed regardless */
+#define L7_BUDGET_CAP	     20.0
+#define L7_BACKOFF_MAX_SCALE 10 /* backoff grows to 10x its base */
+
+struct l7_header;
+
+struct l7_buf {
+	char *data;
+	size_t off, len, cap; /* bytes [off, len) are pending */
+};
+
+int l7_buf_append(struct l7_buf *b, const void *p, size_t n);
+int l7_str_append(char **s, const char *at, size_t len); /* NUL-terminated, up to L7_HEAD_MAX */
+void l7_headers_free(struct l7_header *h, size_t n);
+/* H (N headers) as sent on: hop-by-hop and framing ones dropped, MOD
+ * (may be NULL) applied. */
+int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
+		     const struct cfg_http_header_mod *mod);
+int l7_buf_printf(struct l7_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void l7_buf_consume(struct l7_buf *b, size_t n);
+void l7_buf_reset(struct l7_buf *b);
+void l7_buf_free(struct l7_buf *b);
+static inline size_t l7_buf_pending(const struct l7_buf *b)
+{
+	return b->len - b->off;
+}
+
+/* A descriptor in the loop's epoll (level-triggered). */
+struct l7_io {
+	int fd;
+	bool rd, wr; /* what it waits for */
+	void (*on_event)(struct l7_io *io, uint32_t events);
+};
+
+int l7_io_add(struct l7_loop *l, struct l7_io *io, bool rd, bool wr);
+void l7_io_want(struct l7_loop *l, struct l7_io *io, bool rd, bool wr);
+void l7_io_del(struct l7_loop *l, struct l7_io *io);
+/* Writes B's pending bytes to FD; 0 (all or EAGAIN) or -errno. */
+int l7_io_flush(int fd, struct l7_buf *b);
+
+/* Load-balancing state of one endpoint address, kept across views. */
+struct l7_endpoint {
+	__u8 addr[16];
+	__u16 port;
+	double ewma_us;
+	uint64_t stamp_ms;
+	unsigned int pending;
+};
+
+/* An endpoint of a backend service, in a view. */
+struct l7_ep_ref {
+	const struct cfg_workload *w;
+	__u8 addr[16];
+	__u16 port;
+	struct l7_endpoint *stats;
+};
+
+struct l7_backend {
+	const struct cfg_service *svc;
+	const struct cfg_service_port *sp;
+	__u32 weight;
+	struct l7_ep_ref *eps;
+	size_t neps;
+};
+
+struct l7_match {
+	const struct cfg_http_match *m; /* NULL: everything */
+	regex_t path_re;
+	regex_t *header_re, *query_re; /* by index; only the regex ones compiled */
+	bool has_path_re;
+};
+
+struct l7_rule {
+	const struct cfg_http_route *route; /* NULL: the service's default rule */
+	const struct cfg_http_rule *r;	    /* NULL: the default rule */
+	struct l7_match *matches;
+	size_t nmatches;
+	struct l7_backend *backends;
+	size_t nbackends;
+	__u32 total_weight;
+};
+
+/* The routes of one service port for one address family, compiled. */
+struct l7_port_table {
+	const struct cfg_service *svc;
+	const struct cfg_service_port *sp;
+	bool v4;
+	struct l7_rule *rules;
+	size_t nrules;
+	/* (rule, match) pairs by precedence (Gateway API order) */
+	struct l7_entry {
+		struct l7_rule *rule;
+		struct l7_match *match;
+	} * entries;
+	size_t nentries;
+};
+
+struct l7_view {
+	struct l7_loop *l;
+	void *hold; /* the owner's reference on CFG */
+	const struct mesh_config *cfg;
+	__u64 version;
+	int refs;	      /* the loop's (while current) and each request's */
+	struct keymap tables; /* "svc index|port index|family" -> index */
+	struct l7_port_table **table_list;
+	size_t ntables, tables_cap;
+};
+
+/* Retry budget of one route (Linkerd's: a ratio of requests plus a floor). */
+struct l7_budget {
+	double tokens;
+	uint64_t stamp_ms;
+};
+
+struct l7_up;
+struct l7_down;
+
+struct l7_header {
+	char *name, *value;
+};
+
+struct l7_request {
+	struct l7_down *down;
+	struct l7_view *view;
+	struct l7_port_table *table;
+	char method[24];
+	char *target; /* the request-target, as sent */
+	struct l7_header *headers;
+	size_t nheaders, headers_cap;
+	struct l7_buf body;
+	bool expect_continue, keep_alive, no_body_response;
+	int http_minor;
+	/* routing */
+	const struct l7_rule *rule;
+	const struct l7_backend *backend;
+	struct l7_target target_ep;
+	struct l7_endpoint *ep;
+	struct l7_up *up;
+	unsigned int attempts; /* tries made */
+	bool free_retry_used;  /* the one retry on a stale pooled connection */
+	struct timer deadline, try_timer, backoff;
+	uint64_t start_ms, try_start_ms;
+	/* the response */
+	bool head_sent, chunked_out, close_after;
+	int status;
+	enum shunt_outcome outcome;
+};
+
+struct l7_down {
+	struct l7_io io;
+	struct l7_loop *l;
+	http_parser parser;
+	struct l7_buf in, out;
+	struct l7_origin origin;
+	char src_name[SHUNT_NAME_MAX]; /* "ns/name" */
+	struct l7_request *req;	       /* being read or in flight */
+	struct l7_header *hdr;	       /* the header being parsed */
+	bool hdr_in_value, eof, closing, dead;
+	struct timer idle;
+	struct l7_down *next, *prev;
+};
+
+struct l7_pool {
+	struct l7_up *idle;
+	size_t nidle;
+};
+
+struct l7_up {
+	struct l7_io io;
+	struct l7_loop *l;
+	struct l7_pool *pool;
+	struct l7_endpoint *ep;
+	void *token;
+	http_parser parser;
+	struct l7_buf out;
+	struct l7_request *req; /* in flight, or NULL (idle) */
+	bool connected, reused, got_bytes, dead;
+	struct timer idle;
+	struct l7_up *next; /* in the pool's idle list */
+	/* the response head being parsed */
+	struct l7_header *rh;
+	size_t nrh, rh_cap;
+	bool rh_in_value, discard, informational;
+	char *reason;
+	uint64_t sent_ms;
+};
+
+struct l7_loop {
+	int ep, tfd;
+	const struct l7_ops *ops;
+	void *ctx;
+	char hop[64]; /* who answers errors: "shunt-proxy/NODE" */
+	struct timer_wheel wheel;
+	struct l7_view *view;			 /* current */
+	struct keymap endpoints, pools, budgets; /* key -> index into the lists */
+	struct l7_endpoint **endpoint_list;
+	struct l7_pool **pool_list;
+	struct l7_budget **budget_list;
+	size_t nendpoints, npools, nbudgets;
+	struct l7_down *downs;
+	struct l7_down *dead_downs;
+	struct l7_up *dead_ups;
+	unsigned int rng;
+};
+
+/* l7_loop.c */
+struct l7_view *l7_view_current(struct l7_loop *l);
+void l7_view_put(struct l7_view *v);
+uint32_t l7_random(struct l7_loop *l);
+void l7_arm_in(struct l7_loop *l, struct timer *t, uint64_t ms);
+void l7_loop_rearm(struct l7_loop *l); /* after arming timers outside l7_loop_run */
+
+/* l7_routes.c */
+struct l7_port_table *l7_table_for(struct l7_loop *l, struct l7_view *v, const struct l7_origin *o,
+				   enum shunt_outcome *why);
+void l7_table_free(struct l7_port_table *t);
+/* The entry whose match takes REQ (path, query, method, headers), or NULL. */
+const struct l7_rule *l7_route(const struct l7_port_table *t, const struct l7_request *req);
+const char *l7_header_get(const struct l7_request *req, const char *name);
+
+/* l7_lb.c */
+struct l7_endpoint *l7_endpoint_stats(struct l7_loop *l, const __u8 addr[16], __u16 port);
+const struct l7_backend *l7_pick_backend(struct l7_loop *l, const struct l7_rule *rule);
+const struct l7_ep_ref *l7_pick_endpoint(struct l7_loop *l, const struct l7_backend *b);
+void l7_endpoint_observe(struct l7_endpoint *e, uint64_t rtt_us);
+bool l7_budget_deposit_or_withdraw(struct l7_loop *l, const struct l7_rule *rule, bool withdraw);
+struct l7_pool *l7_pool_for(struct l7_loop *l, const char *src, const struct l7_ep_ref *e);
+
+/* l7_down.c */
+void l7_down_write(struct l7_down *d);
+void l7_down_request_done(struct l7_down *d);
+void l7_down_close(struct l7_down *d);
+
+/* l7_up.c */
+/* Sends REQ to its endpoint over a pooled connection of POOL, or a new one. */
+enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool);
+/* Gives UP back (idle in its pool) or closes it. */
+void l7_up_release(struct l7_up *up, bool reusable);
+void l7_up_resume(struct l7_up *up); /* the client drained: read the endpoint again */
+
+/* l7_request.c */
+struct l7_request *l7_request_new(struct l7_down *d);
+void l7_request_free(struct l7_request *req);
+void l7_request_dispatch(struct l7_request *req);
+/* The try on UP failed before a response head went to the client. */
+void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int status);
+/* The response is complete (or the client is gone: ABORTED). */
+void l7_request_finish(struct l7_request *req, bool aborted);
+void l7_request_answer(struct l7_request *req, enum shunt_outcome why);
+bool l7_retry_status(struct l7_request *req, int status);
+
+#endif

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Connections to endpoints: pooled per client workload and endpoint, one
+ * request at a time. The request goes out whole (its body is buffered);
+ * the response is read with http-parser and streamed to the client as it
+ * comes, re-framed (chunked when its length is not known).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "l7_impl.h"
+
+static struct l7_up *of_parser(http_parser *p)
+{
+	return p->data;
+}
+
+static void reset_head(struct l7_up *up)
+{
+	l7_headers_free(up->rh, up->nrh);
+	up->rh = NULL;
+	up->nrh = up->rh_cap = 0;
+	up->rh_in_value = false;
+	free(up->reason);
+	up->reason = NULL;
+}
+
+static int on_status(http_parser *p, const char *at, size_t len)
+{
+	return l7_str_append(&of_parser(p)->reason, at, len);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct l7_up *up = of_parser(p);
+
+	if (!up->nrh || up->rh_in_value) {
+		if (up->nrh == up->rh_cap) {
+			size_t cap = up->rh_cap ? up->rh_cap * 2 : 16;
+			struct l7_header *h;
+
+			if (cap > 1024)
+				return -1;
+			h = realloc(up->rh, cap * sizeof(*h));
+			if (!h)
+				return -1;
+			up->rh = h;
+			up->rh_cap = cap;
+		}
+		up->rh[up->nrh++] = (struct l7_header){};
+		up->rh_in_value = false;
+	}
+	return l7_str_append(&up->rh[up->nrh - 1].name, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct l7_up *up = of_parser(p);
+
+	up->rh_in_value = true;
+	return l7_str_append(&up->rh[up->nrh - 1].value, at, len);
+}
+
+/* The response head, to the client: status, headers (modified by the
+ * rule), and framing of our own. */
+static int send_head(struct l7_up *up, struct l7_request *req, http_parser *p)
+{
+	struct l7_buf *out = &req->down->out;
+	const struct cfg_http_header_mod *mod =
+	    req->rule && req->rule->r ? &req->rule->r->response_headers : NULL;
+	bool bodyless = req->no_body_response || p->status_code == 204 || p->status_code == 304;
+	const char *cl = NULL;
+	size_t i;
+	int err;
+
+	for (i = 0; i < up->nrh; i++)
+		if (!up->rh[i].value && !(up->rh[i].value = strdup("")))
+			return -1;
+	for (i = 0; i < up->nrh && !(p->flags & F_CHUNKED); i++)
+		if (!strcasecmp(up->rh[i].name, "content-length"))
+			cl = up->rh[i].value;
+	req->status = p->status_code;
+	req->chunked_out = !bodyless && !cl;
+	/* A body that ends with the connection becomes chunked for HTTP/1.1
+	 * clients; HTTP/1.0 ones get it close-delimited. */
+	if (req->chunked_out && req->http_minor == 0) {
+		req->chunked_out = false;
+		req->close_after = true;
+	}
+	err = l7_buf_printf(out, "HTTP/1.%d %u %s\r\n", req->http_minor ? 1 : 0, p->status_code,
+			    up->reason ? up->reason : "");
+	if (!err)
+		err = l7_write_headers(out, up->rh, up->nrh, mod);
+	if (!err && cl)
+		err = l7_buf_printf(out, "content-length: %s\r\n", cl);
+	if (!err && req->chunked_out)
+		err = l7_buf_printf(out, "transfer-encoding: chunked\r\n");
+	if (!err && (!req->keep_alive || req->close_after))
+		err = l7_buf_printf(out, "connection: close\r\n");
+	if (!err)
+		err = l7_buf_printf(out, "\r\n");
+	req->head_sent = true;
+	return err;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct l7_up *up = of_parser(p);
+	struct l7_request *req = up->req;
+
+	up->informational = p->status_code >= 100 && p->status_code < 200;
+	if (up->informational)
+		return 0; /* 100 Continue: the body went out already */
+	if (!req) {
+		up->discard = true;
+		return 0;
+	}
+	if (l7_retry_status(req, p->status_code)) {
+		/* Read to its end and pool the connection; the request goes on. */
+		up->discard = true;
+		up->req = NULL;
+		req->up = NULL;
+		req->ep->pending--;
+		l7_request_try_failed(req, SHUNT_OUT_L7_UPSTREAM_STATUS, p->status_code);
+		return 0;
+	}
+	if (send_head(up, req, p))
+		return -1;
+	l7_down_write(req->down);
+	return req->no_body_response ? 1 : 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct l7_up *up = of_parser(p);
+	struct l7_request *req = up->req;
+	struct l7_buf *out;
+
+	if (up->discard || !req)
+		return 0;
+	out = &req->down->out;
+	if (req->chunked_out && l7_buf_printf(out, "%zx\r\n", len))
+		return -1;
+	if (l7_buf_append(out, at, len) || (req->chunked_out && l7_buf_append(out, "\r\n", 2)))
+		return -1;
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct l7_up *up = of_parser(p);
+	struct l7_request *req = up->req;
+
+	if (up->informational) {
+		up->informational = false;
+		reset_head(up);
+		return 0;
+	}
+	http_parser_pause(p, 1); /* one response per request: stop here */
+	if (req && req->chunked_out)
+		l7_buf_printf(&req->down->out, "0\r\n\r\n");
+	return 0;
+}
+
+static const http_parser_settings response_settings = {
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void up_close(struct l7_up *up)
+{
+	struct l7_loop *l = up->l;
+
+	if (up->dead)
+		return;
+	up->dead = true;
+	timer_cancel(&l->wheel, &up->idle);
+	l7_io_del(l, &up->io);
+	close(up->io.fd);
+	up->io.fd = -1;
+	l->ops->closed(l->ctx, up->token);
+	l7_buf_free(&up->out);
+	reset_head(up);
+	up->next = l->dead_ups;
+	l->dead_ups = up;
+}
+
+static void on_idle(struct timer *t, void *ctx)
+{
+	struct l7_up *up = ctx, **pp;
+
+	(void)t;
+	for (pp = &up->pool->idle; *pp; pp = &(*pp)->next)
+		if (*pp == up) {
+			*pp = up->next;
+			up->pool->nidle--;
+			break;
+		}
+	up_close(up);
+}
+
+void l7_up_release(struct l7_up *up, bool reusable)
+{
+	struct l7_pool *pool = up->pool;
+
+	if (up->req) {
+		up->req->up = NULL;
+		up->req = NULL;
+	}
+	if (!reusable || up->dead || pool->nidle >= L7_POOL_IDLE_MAX) {
+		if (reusable || up->dead)
+			return up_close(up);
+		/* not reusable and maybe still listed idle: unlink first */
+		return on_idle(&up->idle, up);
+	}
+	up->discard = false;
+	reset_head(up);
+	http_parser_init(&up->parser, HTTP_RESPONSE);
+	up->parser.data = up;
+	up->next = pool->idle;
+	pool->idle = up;
+	pool->nidle++;
+	l7_io_want(up->l, &up->io, true, false);
+	l7_arm_in(up->l, &up->idle, L7_IDLE_UP_MS);
+}
+
+/* The response ended (parser paused): hand back the connection, and the
+ * request its end. */
+static void response_done(struct l7_up *up, size_t left)
+{
+	struct l7_request *req = up->req;
+	bool reusable = !left && http_should_keep_alive(&up->parser);
+
+	if (req) {
+		req->ep->pending--;
+		l7_endpoint_observe(req->ep, (timer_now_ms() - up->sent_ms) * 1000 + 1);
+	}
+	l7_up_release(up, reusable);
+	if (req)
+		l7_request_finish(req, false);
+}
+
+/* EOF or an error from the endpoint before the response ended. */
+static void up_broke(struct l7_up *up)
+{
+	struct l7_request *req = up->req;
+	bool stale = up->reused && !up->got_bytes;
+	enum shunt_outcome why = up->l->ops->failure(up->l->ctx, up->token);
+
+	if (req) {
+		up->req = NULL;
+		req->up = NULL;
+		req->ep->pending--;
+	}
+	/* an idle one is in its pool: unlink it */
+	on_idle(&up->idle, up);
+	if (!req)
+		return;
+	if (req->head_sent)
+		l7_request_finish(req, true); /* the client sees the cut */
+	else if (shunt_outcome_is(why, SHUNT_OF_DENY) && !up->got_bytes)
+		l7_request_answer(req, why); /* refused at the endpoint's node */
+	else
+		l7_request_try_failed(req, stale ? SHUNT_OUT_CLOSED : SHUNT_OUT_L7_UPSTREAM_RESET,
+				      0);
+}
+
+static void read_response(struct l7_up *up)
+{
+	char buf[65536];
+	enum http_errno e;
+	ssize_t n;
+	size_t used;
+
+	for (;;) {
+		if (up->req && l7_buf_pending(&up->req->down->out) >= L7_OUT_HIGH) {
+			/* the client is slow: wait for it (l7_up_resume) */
+			l7_io_want(up->l, &up->io, false, up->io.wr);
+			return;
+		}
+		n = recv(up->io.fd, buf, sizeof(buf), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n > 0)
+			up->got_bytes = true;
+		if (n <= 0 && !up->req && !up->discard)
+			return on_idle(&up->idle, up); /* closed while idle */
+		used = http_parser_execute(&up->parser, &response_settings, buf,
+					   n > 0 ? (size_t)n : 0);
+		e = HTTP_PARSER_ERRNO(&up->parser);
+		if (e == HPE_PAUSED) {
+			if (up->discard && !up->req) {
+				/* a retried answer read to its end */
+				l7_up_release(up, used == (size_t)(n > 0 ? n : 0) &&
+						      http_should_keep_alive(&up->parser));
+				return;
+			}
+			return response_done(up, (size_t)(n > 0 ? n : 0) - used);
+		}
+		if (e != HPE_OK && up->req && !up->req->head_sent) {
+			struct l7_request *req = up->req;
+
+			up->req = NULL;
+			req->up = NULL;
+			req->ep->pending--;
+			on_idle(&up->idle, up);
+			return l7_request_try_failed(req, SHUNT_OUT_L7_BAD_RESPONSE, 0);
+		}
+		if (e != HPE_OK || n <= 0)
+			return up_broke(up);
+		if (up->req)
+			l7_down_write(up->req->down);
+		if (up->dead)
+			return;
+	}
+}
+
+void l7_up_resume(struct l7_up *up)
+{
+	if (up->dead || up->io.rd)
+		return;
+	l7_io_want(up->l, &up->io, true, l7_buf_pending(&up->out) > 0);
+	read_response(up);
+}
+
+static void on_up_event(struct l7_io *io, uint32_t events)
+{
+	struct l7_up *up = (struct l7_up *)io;
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (!up->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (soerr) {
+			struct l7_request *req = up->req;
+
+			up->req = NULL;
+			if (req) {
+				req->up = NULL;
+				req->ep->pending--;
+			}
+			up_close(up);
+			if (req)
+				l7_request_try_failed(req, SHUNT_OUT_L7_CONNECT_FAILED, 0);
+			return;
+		}
+		up->connected = true;
+	}
+	if (events & EPOLLOUT) {
+		if (l7_io_flush(io->fd, &up->out))
+			return up_broke(up);
+		if (!l7_buf_pending(&up->out))
+			l7_io_want(up->l, io, io->rd, false);
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		read_response(up);
+}
+
+/* REQ as sent to the endpoint. */
+static int serialize(struct l7_up *up, const struct l7_request *req)
+{
+	const struct cfg_http_header_mod *mod =
+	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
+	bool body_method = req->body.len || !strcmp(req->method, "POST") ||
+			   !strcmp(req->method, "PUT") || !strcmp(req->method, "PATCH");
+	int err;
+
+	l7_buf_reset(&up->out);
+	err = l7_buf_printf(&up->out, "%s %s HTTP/1.1\r\n", req->method, req->target);
+	if (!err)
+		err = l7_write_headers(&up->out, req->headers, req->nheaders, mod);
+	if (!err && body_method)
+		err = l7_buf_printf(&up->out, "content-length: %zu\r\n", req->body.len);
+	if (!err)
+		err = l7_buf_printf(&up->out, "\r\n");
+	if (!err)
+		err = l7_buf_append(&up->out, req->body.data + req->body.off,
+				    l7_buf_pending(&req->body));
+	return err;
+}
+
+static struct l7_up *up_open(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool,
+			     enum shunt_outcome *why)
+{
+	struct l7_up *up = calloc(1, sizeof(*up));
+	int fd = -1;
+
+	*why = SHUNT_OUT_SOCKET_FAILED;
+	if (!up)
+		return NULL;
+	*why = l->ops->connect(l->ctx, &req->target_ep, &fd, &up->token);
+	if (*why != SHUNT_OUT_ALLOWED) {
+		free(up);
+		return NULL;
+	}
+	up->l = l;
+	up->pool = pool;
+	up->ep = req->ep;
+	up->io.fd = fd;
+	up->io.on_event = on_up_event;
+	timer_init(&up->idle, on_idle, up);
+	http_parser_init(&up->parser, HTTP_RESPONSE);
+	up->parser.data = up;
+	if (l7_io_add(l, &up->io, true, true)) {
+		close(fd);
+		l->ops->closed(l->ctx, up->token);
+		free(up);
+		*why = SHUNT_OUT_SOCKET_FAILED;
+		return NULL;
+	}
+	atomic_fetch_add(&l7_stats.upstream_connects, 1);
+	return up;
+}
+
+enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool)
+{
+	enum shunt_outcome why = SHUNT_OUT_ALLOWED;
+	struct l7_up *up = pool->idle;
+
+	if (up) {
+		pool->idle = up->next;
+		pool->nidle--;
+		timer_cancel(&l->wheel, &up->idle);
+		up->reused = true;
+		atomic_fetch_add(&l7_stats.upstream_reused, 1);
+	} else if (!(up = up_open(l, req, pool, &why))) {
+		return why;
+	}
+	up->next = NULL;
+	up->req = req;
+	up->got_bytes = false;
+	up->discard = false;
+	up->sent_ms = timer_now_ms();
+	req->up = up;
+	req->ep->pending++;
+	if (serialize(up, req)) {
+		up->req = NULL;
+		req->up = NULL;
+		req->ep->pending--;
+		up_close(up);
+		return SHUNT_OUT_SOCKET_FAILED;
+	}
+	/* A failed send shows again as an event of the socket, where the
+	 * request's try fails; never from here, under the caller's feet. */
+	if (up->connected)
+		(void)l7_io_flush(up->io.fd, &up->out);
+	l7_io_want(l, &up->io, true, l7_buf_pending(&up->out) > 0 || !up->connected);
+	return SHUNT_OUT_ALLOWED;
+}

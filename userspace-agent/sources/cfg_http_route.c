@@ -1,0 +1,587 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * httpRoutes: the Gateway API HTTPRoute in its mesh (GAMMA) shape, with
+ * its v1 field names (model/http_route.h, docs/config.md). Services are
+ * parsed before routes, so references are checked here, at their node.
+ */
+#include <errno.h>
+#include <regex.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cfg_parse.h"
+#include "mesh_shared.h"
+
+#define DEFAULT_BACKOFF_MS     25
+#define DEFAULT_RETRY_ATTEMPTS 1
+#define MAX_RETRY_ATTEMPTS     10
+
+/* A list at N: *COUNT items of SIZE bytes in the arena (NULL when none). */
+static int alloc_seq(struct cfg_parser *p, yaml_node_t *n, const char *what, size_t size,
+		     void **items, size_t *count)
+{
+	int err = cfgy_get_seq(p, n, what, count);
+
+	*items = NULL;
+	if (err || !*count)
+		return err;
+	if (!(*items = cfgy_alloc_array(p, *count, size)))
+		return cfgy_oom(p);
+	return 0;
+}
+
+/* The Gateway API's Duration: ^([0-9]{1,5}(h|m|s|ms)){1,4}$, in ms. */
+static int parse_duration(struct cfg_parser *p, yaml_node_t *n, const char *what, __u32 *ms)
+{
+	static const char *const pattern = "^([0-9]{1,5}(h|m|s|ms)){1,4}$";
+	unsigned long long total = 0, num;
+	const char *s, *c;
+	regex_t re;
+	int err, rc;
+
+	if ((err = cfgy_get_str(p, n, what, &s)))
+		return err;
+	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))
+		return cfgy_oom(p);
+	rc = regexec(&re, s, 0, NULL, 0);
+	regfree(&re);
+	if (rc)
+		return cfgy_fail(p, n, "%s '%s' is not a duration like 500ms, 2s, 1m30s or 1h",
+				 what, s);
+	for (c = s; *c;) {
+		for (num = 0; *c >= '0' && *c <= '9'; c++)
+			num = num * 10 + (unsigned long long)(*c - '0');
+		if (c[0] == 'm' && c[1] == 's')
+			total += num, c += 2;
+		else
+			total += num * (*c == 'h'   ? 3600000ull
+					: *c == 'm' ? 60000ull
+						    : 1000ull),
+			    c++;
+	}
+	if (total > UINT32_MAX)
+		return cfgy_fail(p, n, "%s '%s' is longer than %u ms", what, s, UINT32_MAX);
+	*ms = (__u32)total;
+	return 0;
+}
+
+/* Group, kind, name and namespace of a parentRef or backendRef: a Service
+ * of the route's namespace NS; its name into *SERVICE, its node *NAME_NODE. */
+static int parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char *what, const char *ns,
+			     const char **service, yaml_node_t **name_node)
+{
+	const char *s;
+	yaml_node_t *v;
+	int err;
+
+	if ((v = cfgy_map_get(p, n, "group"))) {
+		if ((err = cfgy_get_str(p, v, "group", &s)))
+			return err;
+		if (*s && strcmp(s, "core"))
+			return cfgy_fail(
+			    p, v, "%s group must be \"\" or core (a Service), not '%s'", what, s);
+	}
+	if ((v = cfgy_map_get(p, n, "kind"))) {
+		if ((err = cfgy_get_str(p, v, "kind", &s)))
+			return err;
+		if (strcmp(s, "Service"))
+			return cfgy_fail(p, v, "%s kind must be Service, not '%s'", what, s);
+	}
+	if ((v = cfgy_map_get(p, n, "namespace"))) {
+		if ((err = cfgy_get_name(p, v, "namespace", &s)))
+			return err;
+		if (strcmp(s, ns))
+			return cfgy_fail(p, v,
+					 "%s to namespace %s: only Services of the route's "
+					 "namespace (%s) are supported",
+					 what, s, ns);
+	}
+	if (!(*name_node = cfgy_map_get(p, n, "name")))
+		return cfgy_fail(p, n, "a %s needs 'name'", what);
+	return cfgy_get_name(p, *name_node, "service name", service);
+}
+
+/* Service NS/NAME (named at NAME_NODE) exists and has TCP port PORT (at
+ * PORT_NODE; 0: any TCP port). */
+static int check_service_port(struct cfg_parser *p, yaml_node_t *name_node, yaml_node_t *port_node,
+			      const char *what, const char *ns, const char *name, __u16 port)
+{
+	const struct cfg_service *svc = cfg_service_find(p->cfg, ns, name);
+	yaml_node_t *n = port_node ? port_node : name_node;
+	size_t i;
+
+	if (!svc)
+		return cfgy_fail(p, name_node, "%s: service %s/%s is not defined", what, ns, name);
+	for (i = 0; i < svc->nports; i++)
+		if (svc->ports[i].proto == SHUNT_PROTO_TCP && (!port || svc->ports[i].port == port))
+			return 0;
+	if (!port)
+		return cfgy_fail(p, n, "%s: service %s/%s has no TCP port", what, ns, name);
+	return cfgy_fail(p, n, "%s: service %s/%s has no TCP port %u", what, ns, name, port);
+}
+
+static int parse_parent(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+			struct cfg_http_parent *out)
+{
+	static const char *const keys[] = {"group", "kind", "name", "namespace", "port", NULL};
+	yaml_node_t *v, *name_node;
+	unsigned long num;
+	int err;
+
+	if ((err = cfgy_check_map(p, n, "a parentRef", keys)) ||
+	    (err = parse_service_ref(p, n, "parentRef", ns, &out->service, &name_node)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "port"))) {
+		if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
+			return err;
+		out->port = (__u16)num;
+	}
+	return check_service_port(p, name_node, v, "parentRef", ns, out->service, out->port);
+}
+
+static int parse_backend(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+			 struct cfg_http_backend *out)
+{
+	static const char *const keys[] = {"group", "kind",   "name", "namespace",
+					   "port",  "weight", NULL};
+	yaml_node_t *v, *name_node;
+	unsigned long num;
+	int err;
+
+	out->origin = cfgy_origin_of(p, n);
+	if ((err = cfgy_check_map(p, n, "a backendRef", keys)) ||
+	    (err = parse_service_ref(p, n, "backendRef", ns, &out->service, &name_node)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "port")))
+		return cfgy_fail(p, n, "backendRef %s needs 'port'", out->service);
+	if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
+		return err;
+	out->port = (__u16)num;
+	if ((err = check_service_port(p, name_node, v, "backendRef", ns, out->service, out->port)))
+		return err;
+	out->weight = 1;
+	if ((v = cfgy_map_get(p, n, "weight"))) {
+		if ((err = cfgy_get_uint(p, v, "weight", 0, 1000000, &num)))
+			return err;
+		out->weight = (__u32)num;
+	}
+	return 0;
+}
+
+static int check_regex(struct cfg_parser *p, yaml_node_t *n, const char *what, const char *re)
+{
+	char why[200];
+
+	if (cfg_http_check_regex(re, why, sizeof(why)))
+		return cfgy_fail(p, n, "%s '%s' is not a POSIX extended regex: %s", what, re, why);
+	return 0;
+}
+
+/* Index of the string at N in NAMES (COUNT of them), into *OUT. */
+static int parse_enum(struct cfg_parser *p, yaml_node_t *n, const char *what,
+		      const char *const *names, size_t count, int *out)
+{
+	const char *s;
+	size_t i;
+	int err;
+
+	if ((err = cfgy_get_str(p, n, what, &s)))
+		return err;
+	for (i = 0; i < count; i++)
+		if (!strcmp(s, names[i])) {
+			*out = (int)i;
+			return 0;
+		}
+	if (count == 2)
+		return cfgy_fail(p, n, "%s must be %s or %s, not '%s'", what, names[0], names[1],
+				 s);
+	return cfgy_fail(p, n, "%s must be %s, %s or %s, not '%s'", what, names[0], names[1],
+			 names[2], s);
+}
+
+static int parse_path(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_match *out)
+{
+	static const char *const keys[] = {"type", "value", NULL};
+	yaml_node_t *v;
+	int err, type = CFG_PATH_PREFIX;
+
+	if ((err = cfgy_check_map(p, n, "path", keys)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "type")) &&
+	    (err = parse_enum(p, v, "path type", cfg_path_match_names, 3, &type)))
+		return err;
+	out->path_type = (enum cfg_path_match)type;
+	if (!(v = cfgy_map_get(p, n, "value")))
+		return 0;
+	if ((err = cfgy_get_str(p, v, "path value", &out->path)))
+		return err;
+	if (out->path_type == CFG_PATH_REGEX)
+		return check_regex(p, v, "path", out->path);
+	if (out->path[0] != '/')
+		return cfgy_fail(p, v, "path '%s' must start with '/'", out->path);
+	return 0;
+}
+
+/* An HTTP header name, lowercased (names are case-insensitive). */
+static int get_header_name(struct cfg_parser *p, yaml_node_t *n, const char **out)
+{
+	const char *why;
+	char *c;
+	int err;
+
+	if ((err = cfgy_get_str(p, n, "header name", out)))
+		return err;
+	if ((why = cfg_http_check_token(*out)))
+		return cfgy_fail(p, n, "header name '%s' %s", *out, why);
+	for (c = (char *)*out; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return 0;
+}
+
+/* headers or queryParams of a match: [{type, name, value}]. */
+static int parse_value_matches(struct cfg_parser *p, yaml_node_t *n, bool header,
+			       struct cfg_http_value_match **items, size_t *count)
+{
+	static const char *const keys[] = {"type", "name", "value", NULL};
+	const char *what = header ? "a header match" : "a queryParam match";
+	size_t i, j;
+	int err;
+
+	if ((err = alloc_seq(p, n, header ? "headers" : "queryParams", sizeof(**items),
+			     (void **)items, count)))
+		return err;
+	for (i = 0; i < *count; i++) {
+		struct cfg_http_value_match *m = &(*items)[i];
+		yaml_node_t *mn = cfgy_seq_item(p, n, i), *v, *nv;
+		int type = CFG_VALUE_EXACT;
+
+		if ((err = cfgy_check_map(p, mn, what, keys)))
+			return err;
+		if ((v = cfgy_map_get(p, mn, "type")) &&
+		    (err = parse_enum(p, v, "match type", cfg_value_match_names, 2, &type)))
+			return err;
+		m->type = (enum cfg_value_match)type;
+		if (!(nv = cfgy_map_get(p, mn, "name")))
+			return cfgy_fail(p, mn, "%s needs 'name'", what);
+		if ((err = header ? get_header_name(p, nv, &m->name)
+				  : cfgy_get_str(p, nv, "queryParam name", &m->name)))
+			return err;
+		if (!*m->name)
+			return cfgy_fail(p, nv, "a queryParam name cannot be empty");
+		for (j = 0; j < i; j++)
+			if (!strcmp((*items)[j].name, m->name))
+				return cfgy_fail(p, nv, "'%s' is matched twice", m->name);
+		if (!(v = cfgy_map_get(p, mn, "value")))
+			return cfgy_fail(p, mn, "%s needs 'value'", what);
+		if ((err = cfgy_get_str(p, v, "match value", &m->value)))
+			return err;
+		if (m->type == CFG_VALUE_REGEX && (err = check_regex(p, v, "value", m->value)))
+			return err;
+	}
+	return 0;
+}
+
+static int parse_match(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_match *out)
+{
+	static const char *const keys[] = {"path", "method", "headers", "queryParams", NULL};
+	const char *why;
+	yaml_node_t *v;
+	int err;
+
+	out->path_type = CFG_PATH_PREFIX;
+	out->path = "/";
+	if ((err = cfgy_check_map(p, n, "a match", keys)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "path")) && (err = parse_path(p, v, out)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "method"))) {
+		if ((err = cfgy_get_str(p, v, "method", &out->method)))
+			return err;
+		if ((why = cfg_http_check_method(out->method)))
+			return cfgy_fail(p, v, "method '%s' %s", out->method, why);
+	}
+	if ((v = cfgy_map_get(p, n, "headers")) &&
+	    (err = parse_value_matches(p, v, true, &out->headers, &out->nheaders)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "queryParams")) &&
+	    (err = parse_value_matches(p, v, false, &out->query, &out->nquery)))
+		return err;
+	return 0;
+}
+
+/* set or add of a header modifier: [{name, value}]. */
+static int parse_headers(struct cfg_parser *p, yaml_node_t *n, const char *what,
+			 struct cfg_http_header **items, size_t *count)
+{
+	static const char *const keys[] = {"name", "value", NULL};
+	const char *why;
+	size_t i, j;
+	int err;
+
+	if ((err = alloc_seq(p, n, what, sizeof(**items), (void **)items, count)))
+		return err;
+	for (i = 0; i < *count; i++) {
+		struct cfg_http_header *h = &(*items)[i];
+		yaml_node_t *hn = cfgy_seq_item(p, n, i), *v;
+
+		if ((err = cfgy_check_map(p, hn, "a header", keys)))
+			return err;
+		if (!(v = cfgy_map_get(p, hn, "name")))
+			return cfgy_fail(p, hn, "a header needs 'name'");
+		if ((err = get_header_name(p, v, &h->name)))
+			return err;
+		for (j = 0; j < i; j++)
+			if (!strcmp((*items)[j].name, h->name))
+				return cfgy_fail(p, v, "header '%s' is in %s twice", h->name, what);
+		if (!(v = cfgy_map_get(p, hn, "value")))
+			return cfgy_fail(p, hn, "header %s needs 'value'", h->name);
+		if ((err = cfgy_get_str(p, v, "header value", &h->value)))
+			return err;
+		if ((why = cfg_http_check_value(h->value)))
+			return cfgy_fail(p, v, "the value of header %s %s", h->name, why);
+	}
+	return 0;
+}
+
+static int parse_header_mod(struct cfg_parser *p, yaml_node_t *n, const char *what,
+			    struct cfg_http_header_mod *out)
+{
+	static const char *const keys[] = {"set", "add", "remove", NULL};
+	yaml_node_t *v;
+	size_t i;
+	int err;
+
+	if ((err = cfgy_check_map(p, n, what, keys)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "set")) &&
+	    (err = parse_headers(p, v, "set", &out->set, &out->nset)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "add")) &&
+	    (err = parse_headers(p, v, "add", &out->add, &out->nadd)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "remove")))
+		return 0;
+	if ((err = alloc_seq(p, v, "remove", sizeof(*out->remove), (void **)&out->remove,
+			     &out->nremove)))
+		return err;
+	for (i = 0; i < out->nremove; i++)
+		if ((err = get_header_name(p, cfgy_seq_item(p, v, i), &out->remove[i])))
+			return err;
+	return 0;
+}
+
+/* One filter of a rule; SEEN: which of the two modifiers came already. */
+static int parse_filter(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_rule *rule,
+			bool seen[2])
+{
+	static const char *const keys[] = {
+	    "type",	  "requestHeaderModifier", "responseHeaderModifier", "requestRedirect",
+	    "urlRewrite", "requestMirror",	   "extensionRef",	     NULL};
+	static const char *const types[2] = {"RequestHeaderModifier", "ResponseHeaderModifier"};
+	const char *type;
+	yaml_node_t *t, *v;
+	size_t k;
+	int err, kind;
+
+	if ((err = cfgy_check_map(p, n, "a filter", keys)))
+		return err;
+	if (!(t = cfgy_map_get(p, n, "type")))
+		return cfgy_fail(p, n, "a filter needs 'type'");
+	if ((err = cfgy_get_str(p, t, "filter type", &type)))
+		return err;
+	if (!strcmp(type, types[0]) || !strcmp(type, types[1]))
+		kind = !strcmp(type, types[1]);
+	else
+		return cfgy_fail(p, t, "filter type %s is not supported yet", type);
+	if (seen[kind])
+		return cfgy_fail(p, t, "a rule takes one %s filter at most", type);
+	seen[kind] = true;
+	for (k = 1; keys[k]; k++)
+		if ((k == (size_t)kind + 1) != !!(v = cfgy_map_get(p, n, keys[k])))
+			return cfgy_fail(p, v ? v : n, "filter type %s needs '%s'%s%s", type,
+					 keys[kind + 1], v ? " and nothing else, not " : "",
+					 v ? keys[k] : "");
+	v = cfgy_map_get(p, n, keys[kind + 1]);
+	return parse_header_mod(p, v, keys[kind + 1],
+				kind ? &rule->response_headers : &rule->request_headers);
+}
+
+static int parse_timeouts(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_rule *rule)
+{
+	static const char *const keys[] = {"request", "backendRequest", NULL};
+	yaml_node_t *v, *b;
+	int err;
+
+	if ((err = cfgy_check_map(p, n, "timeouts", keys)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "request")) &&
+	    (err = parse_duration(p, v, "timeouts.request", &rule->request_timeout_ms)))
+		return err;
+	if ((b = cfgy_map_get(p, n, "backendRequest")) &&
+	    (err = parse_duration(p, b, "timeouts.backendRequest", &rule->backend_timeout_ms)))
+		return err;
+	/* The Gateway API's rule; a zero request timeout means none. */
+	if (rule->request_timeout_ms && rule->backend_timeout_ms > rule->request_timeout_ms)
+		return cfgy_fail(p, b,
+				 "timeouts.backendRequest (%u ms) must not exceed timeouts.request "
+				 "(%u ms)",
+				 rule->backend_timeout_ms, rule->request_timeout_ms);
+	return 0;
+}
+
+static int parse_retry(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_retry *out)
+{
+	static const char *const keys[] = {"attempts", "codes", "backoff", NULL};
+	unsigned long num;
+	yaml_node_t *v;
+	size_t i, j;
+	int err;
+
+	if ((err = cfgy_check_map(p, n, "retry", keys)))
+		return err;
+	out->attempts = DEFAULT_RETRY_ATTEMPTS;
+	if ((v = cfgy_map_get(p, n, "attempts"))) {
+		if ((err = cfgy_get_uint(p, v, "retry attempts", 0, MAX_RETRY_ATTEMPTS, &num)))
+			return err;
+		out->attempts = (__u32)num;
+	}
+	if ((v = cfgy_map_get(p, n, "backoff")) &&
+	    (err = parse_duration(p, v, "retry backoff", &out->backoff_ms)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "codes")))
+		return 0;
+	if ((err =
+		 alloc_seq(p, v, "codes", sizeof(*out->codes), (void **)&out->codes, &out->ncodes)))
+		return err;
+	for (i = 0; i < out->ncodes; i++) {
+		yaml_node_t *cn = cfgy_seq_item(p, v, i);
+
+		if ((err = cfgy_get_uint(p, cn, "a retry code", 400, 599, &num)))
+			return err;
+		out->codes[i] = (__u16)num;
+		for (j = 0; j < i; j++)
+			if (out->codes[j] == out->codes[i])
+				return cfgy_fail(p, cn, "code %lu is listed twice", num);
+	}
+	return 0;
+}
+
+static int parse_rule_lists(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+			    struct cfg_http_rule *out)
+{
+	bool seen[2] = {false, false};
+	yaml_node_t *v;
+	size_t i, nfilters;
+	int err;
+
+	if ((v = cfgy_map_get(p, n, "matches"))) {
+		if ((err = alloc_seq(p, v, "matches", sizeof(*out->matches), (void **)&out->matches,
+				     &out->nmatches)))
+			return err;
+		for (i = 0; i < out->nmatches; i++)
+			if ((err = parse_match(p, cfgy_seq_item(p, v, i), &out->matches[i])))
+				return err;
+	}
+	if ((v = cfgy_map_get(p, n, "filters"))) {
+		if ((err = cfgy_get_seq(p, v, "filters", &nfilters)))
+			return err;
+		for (i = 0; i < nfilters; i++)
+			if ((err = parse_filter(p, cfgy_seq_item(p, v, i), out, seen)))
+				return err;
+	}
+	if ((v = cfgy_map_get(p, n, "backendRefs"))) {
+		if ((err = alloc_seq(p, v, "backendRefs", sizeof(*out->backends),
+				     (void **)&out->backends, &out->nbackends)))
+			return err;
+		for (i = 0; i < out->nbackends; i++)
+			if ((err = parse_backend(p, cfgy_seq_item(p, v, i), ns, &out->backends[i])))
+				return err;
+	}
+	return 0;
+}
+
+static int parse_rule(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+		      struct cfg_http_rule *out)
+{
+	static const char *const keys[] = {"matches",  "filters", "backendRefs",
+					   "timeouts", "retry",	  NULL};
+	yaml_node_t *v;
+	int err;
+
+	out->origin = cfgy_origin_of(p, n);
+	out->retry.backoff_ms = DEFAULT_BACKOFF_MS;
+	if ((err = cfgy_check_map(p, n, "a rule", keys)) || (err = parse_rule_lists(p, n, ns, out)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "timeouts")) && (err = parse_timeouts(p, v, out)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "retry")) && (err = parse_retry(p, v, &out->retry)))
+		return err;
+	return 0;
+}
+
+static int parse_route_refs(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_route *out)
+{
+	yaml_node_t *v;
+	size_t i, j;
+	int err;
+
+	if (!(v = cfgy_map_get(p, n, "parentRefs")))
+		return cfgy_fail(
+		    p, n, "httpRoute %s needs 'parentRefs' (the Service it routes for)", out->name);
+	if ((err = alloc_seq(p, v, "parentRefs", sizeof(*out->parents), (void **)&out->parents,
+			     &out->nparents)))
+		return err;
+	if (!out->nparents)
+		return cfgy_fail(p, v, "httpRoute %s needs at least one parentRef", out->name);
+	for (i = 0; i < out->nparents; i++) {
+		yaml_node_t *pn = cfgy_seq_item(p, v, i);
+
+		if ((err = parse_parent(p, pn, out->ns, &out->parents[i])))
+			return err;
+		for (j = 0; j < i; j++)
+			if (!strcmp(out->parents[j].service, out->parents[i].service) &&
+			    out->parents[j].port == out->parents[i].port)
+				return cfgy_fail(p, pn, "parentRef %s port %u is listed twice",
+						 out->parents[i].service, out->parents[i].port);
+	}
+	return 0;
+}
+
+int cfg_parse_http_route(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_route *out)
+{
+	static const char *const keys[] = {"name", "namespace", "parentRefs", "rules", NULL};
+	yaml_node_t *v;
+	size_t i;
+	int err;
+
+	out->origin = cfgy_origin_of(p, n);
+	if ((err = cfgy_check_map(p, n, "an httpRoute", keys)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "name")))
+		return cfgy_fail(p, n, "an httpRoute needs 'name'");
+	if ((err = cfgy_get_name(p, v, "httpRoute name", &out->name)))
+		return err;
+	out->ns = "default";
+	if ((v = cfgy_map_get(p, n, "namespace")) &&
+	    (err = cfgy_get_name(p, v, "namespace", &out->ns)))
+		return err;
+	if ((err = parse_route_refs(p, n, out)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "rules")) &&
+	    (err =
+		 alloc_seq(p, v, "rules", sizeof(*out->rules), (void **)&out->rules, &out->nrules)))
+		return err;
+	for (i = 0; i < out->nrules; i++)
+		if ((err = parse_rule(p, cfgy_seq_item(p, v, i), out->ns, &out->rules[i])))
+			return err;
+	if (out->nrules)
+		return 0;
+	/* No rules: one that sends every request to the parent Service. */
+	if (!(out->rules = cfgy_alloc_array(p, 1, sizeof(*out->rules))))
+		return cfgy_oom(p);
+	out->nrules = 1;
+	out->rules[0].origin = out->origin;
+	out->rules[0].retry.backoff_ms = DEFAULT_BACKOFF_MS;
+	return 0;
+}
