@@ -46,7 +46,7 @@ AGENT_SRCS := $(foreach d,$(LAYER_DIRS),$(call layer_srcs,$(d)))
 AGENT_HDRS := $(foreach d,$(LAYER_DIRS),$(wildcard $(d)/*.h $(d)/*/*.h))
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_OBJS))
 
-TOOLS := tt perf probe hold h2connect recv-wakeup
+TOOLS := tt perf probe hold h2connect recv-wakeup http-rate
 TOOL_BINS := $(patsubst %,$(BIN)/shunt-%,$(TOOLS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -58,7 +58,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 .DELETE_ON_ERROR:
 .SECONDARY:
 .PHONY: all deps vmlinux clean test test-unit test-integration test-kernels demo bench format \
-	format-check fuzz fuzz-apply check-layers
+	format-check fuzz fuzz-apply fuzz-l7 check-layers
 
 all: $(BIN)/shunt $(TOOL_BINS)
 
@@ -125,6 +125,11 @@ $(BIN)/shunt-h2connect: tests/tools/h2connect.c $(wildcard tests/tools/*.h) | $(
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lnghttp2 -lssl -lcrypto
 
+# Fixed-rate HTTP/1.1 load for the L7 bench; responses parsed by http-parser.
+$(BIN)/shunt-http-rate: tests/tools/http_rate.c $(wildcard tests/tools/*.h) | $(BIN)
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lhttp_parser
+
 # Unit tests run under ASan and UBSan; they link the layers' sources
 # (sanitized), so a test pulls in only what its code reaches.
 SAN_LIBS := $(foreach d,$(LAYER_DIRS),$(OUTPUT)/san/libshunt-$(notdir $(d)).a)
@@ -154,7 +159,7 @@ $(OUTPUT)/unit/%: tests/bpf/%.c $(SAN_LIBS) | $(OUTPUT)/unit
 test-unit: $(patsubst %,$(OUTPUT)/unit/%,$(UNIT_TESTS) $(BPF_TESTS))
 
 test: deps
-	$(Q)$(MAKE) all test-unit $(BIN)/shunt-fuzz-config
+	$(Q)$(MAKE) all test-unit $(BIN)/shunt-fuzz-config $(BIN)/shunt-fuzz-l7
 	$(Q)tests/run.sh
 
 # Debian's 6.1 and 6.12 kernels in QEMU: what each one gets (docs/kernels.md).
@@ -187,13 +192,31 @@ fuzz: $(BIN)/shunt-fuzz-config
 		$(OUTPUT)/fuzz-new tests/fuzz/corpus
 	$(Q)$(BIN)/shunt-fuzz-config -merge=1 tests/fuzz/corpus $(OUTPUT)/fuzz-new
 
+# libFuzzer on the L7 side's HTTP/1 front end: a client's bytes and an
+# endpoint's answers through a real loop (tests/fuzz/fuzz_l7_http1.c).
+# `make fuzz-l7` runs FUZZ_SECONDS and adds what it finds to
+# tests/fuzz/corpus-l7; the tests replay that corpus.
+FUZZ_L7_SRCS := $(FUZZ_SRCS) $(wildcard userspace-agent/proxy/l7/*.c) tests/unit/l7_fake.c
+$(BIN)/shunt-fuzz-l7: tests/fuzz/fuzz_l7_http1.c $(FUZZ_L7_SRCS) $(AGENT_HDRS) \
+		$(wildcard tests/unit/l7_fake*.h) | $(BIN)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< $(FUZZ_L7_SRCS) \
+		-lyaml -ljansson -lbpf -lhttp_parser -lnghttp2 -lm -o $@
+
+fuzz-l7: $(BIN)/shunt-fuzz-l7
+	$(Q)mkdir -p $(OUTPUT)/fuzz-l7-new
+	$(Q)$(BIN)/shunt-fuzz-l7 -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		$(OUTPUT)/fuzz-l7-new tests/fuzz/corpus-l7
+	$(Q)$(BIN)/shunt-fuzz-l7 -merge=1 tests/fuzz/corpus-l7 $(OUTPUT)/fuzz-l7-new
+
 # libFuzzer on incremental == full apply (tests/unit/apply_diff.c): the
 # fuzzer's bytes drive the config generator (longer inputs, more steps and
 # bigger configs, hence no length ramp). `make fuzz-apply` runs
 # FUZZ_SECONDS; its corpus stays in $(OUTPUT)/fuzz-apply.
 FUZZ_APPLY_SRCS := $(FUZZ_SRCS) userspace-agent/control/mesh_apply.c \
 	userspace-agent/control/mesh_target_bpf.c \
-	loader/pins.c $(UNIT_HELPERS)
+	loader/pins.c $(filter-out tests/unit/l7_fake.c,$(UNIT_HELPERS))
 $(BIN)/shunt-fuzz-apply: tests/fuzz/fuzz_apply.c $(FUZZ_APPLY_SRCS) $(AGENT_HDRS) \
 		$(wildcard tests/unit/*.h) | $(BIN)
 	$(call msg,FUZZ,$@)

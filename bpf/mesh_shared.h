@@ -147,6 +147,8 @@ struct shunt_service_key {
 
 enum shunt_service_flags {
 	SHUNT_SVC_L7 = 1 << 0, /* HTTP: through the node proxy's L7 side, when there is one */
+	/* why (for `shunt services`): its appProtocol, else L7 config targets it */
+	SHUNT_SVC_L7_APP_PROTOCOL = 1 << 1,
 };
 
 struct shunt_service {

@@ -176,3 +176,17 @@ int mesh_state_read(const struct shunt_pins *pins, __u32 *gen, __u64 *version)
 	}
 	return err;
 }
+
+int mesh_state_full(const struct shunt_pins *pins, struct shunt_mesh_state *st)
+{
+	__u32 zero = 0;
+	int fd, err = 0;
+
+	fd = shunt_pinned_map_fd(pins, "shunt_mesh_state");
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, &zero, st))
+		err = -errno;
+	close(fd);
+	return err;
+}

@@ -28,6 +28,8 @@ int mesh_policy_query(int prog_fd, struct shunt_policy_query *q);
 /* The live generation and config version from shunt_mesh_state. */
 int mesh_state_read(const struct shunt_pins *pins, __u32 *gen, __u64 *version);
 int mesh_state_read_fd(int state_fd, __u32 *gen, __u64 *version);
+/* All of shunt_mesh_state (the proxy's addresses and ports too). */
+int mesh_state_full(const struct shunt_pins *pins, struct shunt_mesh_state *st);
 
 const char *mesh_verdict_name(__u8 verdict);
 const char *mesh_proto_name(__u8 proto);

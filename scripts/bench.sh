@@ -30,13 +30,18 @@
 #      10,000 workloads, 2,000 services and 20,000 rules from scratch, and
 #      of one-rule changes to it (agent log: file read to flip, and the
 #      kernel update alone).
+#   6. l7: HTTP/1.1 through L7 proxies, same node and across nodes: no mesh,
+#      shunt's node proxies (appProtocol http), haproxy sidecars (Istio's
+#      shape) and per-node haproxy, nginx and h2o: req/s per proxy
+#      CPU-second, latency added at 1000 req/s, RSS with 1000 routes
+#      (scripts/bench-l7.sh).
 #
 # Cases run in interleaved rounds (a, b, c, a, b, c, ...) and each cell is the
 # median of the rounds; the spread (max-min)/median is reported with it.
 # Writes a table to stdout and everything to bench/results.json.
 #
 #   scripts/bench.sh [--rounds R] [--seconds S] [--quick] [--out FILE]
-#                    [--only "arch sweep tools cross control"] [--sizes "64 256"] (no many-conns row)
+#                    [--only "arch sweep tools cross control l7"] [--sizes "64 256"] (no many-conns row)
 #
 # BENCH_QUICK=1 is --quick (1 round of 1-s runs: a smoke test, not numbers).
 # SHUNT_OUTPUT (build dir, default .output), SHUNT_CLUSTER_PREFIX (default
@@ -47,7 +52,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 SECONDS_PER=2
 OUT=$REPO/bench/results.json
-SECTIONS="arch sweep tools cross control"
+SECTIONS="arch sweep tools cross control l7"
 SIZES="64 256 1024 4096 16384 65536 1048576"
 MANY=1
 [ "${BENCH_QUICK:-0}" = 0 ] || { ROUNDS=1; SECONDS_PER=1; }
@@ -74,6 +79,8 @@ WORK=$(mktemp -d /tmp/shunt-bench.XXXXXX)
 PIDS=()
 # shellcheck source=scripts/bench-tools.sh
 source "$REPO/scripts/bench-tools.sh"
+# shellcheck source=scripts/bench-l7.sh
+source "$REPO/scripts/bench-l7.sh"
 
 cleanup() {
 	local pid
@@ -376,6 +383,12 @@ if [[ " $SECTIONS " == *" cross "* ]]; then
 	jq --argjson m "$mem" '. + {cross_peak_memory_kib: $m}' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 fi
 
+# L7 comes after cross: it replaces the cross section's node proxies.
+if [[ " $SECTIONS " == *" l7 "* ]]; then
+	l7_section
+	l7_results
+fi
+
 # Apply time at scale, on a second instance attached to an empty cgroup of
 # its own (it carries no traffic and disturbs nothing above).
 if [[ " $SECTIONS " == *" control "* ]]; then
@@ -465,5 +478,6 @@ if [[ " $SECTIONS " == *" control "* ]]; then
 	  "one-rule change, kernel update:         median \(.one_rule_change_kernel_ms.median) ms, runs \(.one_rule_change_kernel_ms.runs)",
 	  "one-rule change, file read to live:     median \(.one_rule_change_total_ms.median) ms (parsing the whole YAML file included)"' "$OUT"
 fi
+[[ " $SECTIONS " != *" l7 "* ]] || l7_print
 echo
 echo "results: $OUT"

@@ -5,7 +5,8 @@
 # between pods on the same node and across nodes, what the datapath did with
 # it (read from the pinned maps, as an operator would), then services and
 # L4 policy in the kernel: load balancing, a policy applied by editing the
-# config, denials and flow events, and the agent killed and restarted.
+# config, denials and flow events, the agent killed and restarted, and L7
+# in the node proxy: a canary split, retries, a circuit breaker and faults.
 #
 #   scripts/demo.sh [--nodes N] [--pods M] [--keep]
 #     --keep   leave the cluster and the mesh up afterwards (then:
@@ -265,7 +266,98 @@ probe_line "agent down: client -> $SAME:9090" $CLIENT -- "$PROBE" connect "$(pod
 start_agent n1
 echo "  n1 agent again: $(grep -E 'adopting|"applied' "$WORK/agent-n1.log" | tail -2 | jq -r .msg | cut -c1-120 | paste -sd'|' | sed 's/|/; /')"
 
-say "8. inspect it yourself"
+say "8. L7 in the node proxy: routes, canary weights, retries, a circuit breaker, faults"
+L7=$REPO/tests/apps/l7_backend.py
+"$CLUSTER" exec "$SAME" -- python3 "$L7" --listen "$(pod "$SAME" ipv4):8090" --name v1 >"$WORK/l7-v1.log" 2>&1 &
+PIDS+=($!)
+"$CLUSTER" exec "$CROSS" -- python3 "$L7" --listen "$(pod "$CROSS" ipv4):8090" --name v2 >"$WORK/l7-v2.log" 2>&1 &
+PIDS+=($!)
+"$CLUSTER" exec "$SAME" -- python3 "$L7" --listen "$(pod "$SAME" ipv4):8091" --name flaky --fail-rate 0.3 \
+	>"$WORK/l7-flaky.log" 2>&1 &
+PIDS+=($!)
+l7_config() { # CANARY_WEIGHT
+	sed -e '/^services:/,$d' "$MESH"
+	cat <<-EOF
+		services:
+		  - {name: echo, virtualIPs: [10.96.0.10], ports: [{port: 80, targetPort: 8080}], selector: {app: echo}}
+		  - {name: web, virtualIPs: [10.96.0.80], ports: [{port: 80, targetPort: 8090, appProtocol: http}], selector: {app: echo}}
+		  - {name: web-v1, virtualIPs: [10.96.0.81], ports: [{port: 80, targetPort: 8090}], backends: [{workload: $SAME}]}
+		  - {name: web-v2, virtualIPs: [10.96.0.82], ports: [{port: 80, targetPort: 8090}], backends: [{workload: $CROSS}]}
+		  - name: flaky
+		    virtualIPs: [10.96.0.84]
+		    ports: [{port: 80, targetPort: 8091, appProtocol: http}]
+		    backends: [{workload: $SAME}]
+		    trafficPolicy: {connectionPool: {http: {http2MaxRequests: 2}}}
+		httpRoutes:
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - matches: [{path: {type: PathPrefix, value: /fault}}]
+		        backendRefs: [{name: web-v1, port: 80}]
+		        fault: {abort: {httpStatus: 503, percentage: 25}}
+		      - backendRefs: [{name: web-v1, port: 80, weight: $((100 - $1))}, {name: web-v2, port: 80, weight: $1}]
+		  - name: flaky
+		    parentRefs: [{name: flaky, port: 80}]
+		    rules:
+		      - matches: [{path: {type: PathPrefix, value: /retry}}]
+		        retry: {attempts: 3, codes: [503], backoff: 5ms}
+		      - {}
+		policies:
+		  - name: echo-in
+		    podSelector: {matchLabels: {app: echo}}
+		    ingress:
+		      - from: [{podSelector: {matchLabels: {app: client}}}]
+		        ports: [{port: 8080}, {port: 8090}, {port: 8091}]
+	EOF
+}
+l7_apply() { # CANARY_WEIGHT: the config written; returns once every agent applied it
+	local n before=()
+	for n in $(jq -r '.nodes[].name' "$STATE"); do before+=("$n=$(shunt_on "$n" workloads --json | jq .config_version)"); done
+	l7_config "$1" >"$MESH.tmp"
+	mv "$MESH.tmp" "$MESH"
+	for n in "${before[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			[ "$(shunt_on "${n%=*}" workloads --json | jq .config_version)" -gt "${n#*=}" ] && break
+			sleep 0.05
+		done
+	done
+}
+l7_apply 10
+for p in "$SAME:8090" "$CROSS:8090" "$SAME:8091"; do # python starts slowly on a busy machine
+	for ((i = 0; i < 100; i++)); do
+		ip netns exec "$(pod "${p%:*}" netns)" ss -ltnH "sport = :${p#*:}" | grep -q . && break
+		sleep 0.1
+	done
+done
+shunt_on n1 services | grep -A1 -E '^default/(web|flaky|echo):' | sed 's/^/    /'
+l7_counts() { # PATH N [URL]: the answers, counted by backend or by the proxy's reason
+	"$CLUSTER" exec $CLIENT -- bash -c "for i in \$(seq $2); do curl -s -m 10 -o /dev/null -w '%{http_code} %header{x-backend}%header{shunt-error}\n' http://${3:-10.96.0.80}$1; done" |
+		sort | uniq -c | awk '{ printf "%s %s x%s, ", $2, $3, $1 }' | sed 's/, $//'
+}
+echo "  canary (web-v1 90, web-v2 10; v2 is on the other node, over mTLS): $(l7_counts / 200)"
+"$CLUSTER" exec $CLIENT -- bash -c 'for i in $(seq 300); do curl -s -m 10 -o /dev/null -w "%{http_code}\n" http://10.96.0.80/; done' \
+	>"$WORK/during" &
+client=$!
+sleep 0.3
+l7_apply 50
+wait $client
+echo "  weights moved to 50/50 while 300 requests ran: $(sort "$WORK/during" | uniq -c | awk '{ printf "%s x%s ", $2, $1 }')" \
+	"$([ "$(grep -cv '^200$' "$WORK/during")" = 0 ] && echo "(nothing dropped)" || echo "(SOME FAILED: see $WORK)")"
+echo "  after the change:                              $(l7_counts / 200)"
+echo "  a flaky backend (30% 503), no retries:         $(l7_counts /raw 200 10.96.0.84)"
+echo "  the same with retry {attempts: 3, codes: [503]}: $(l7_counts /retry 200 10.96.0.84)"
+"$CLUSTER" exec $CLIENT -- bash -c 'for i in $(seq 12); do curl -s -m 10 -o /dev/null -w "%{http_code} %header{shunt-error}\n" "http://10.96.0.84/retry?delay_ms=1000" & done; wait' |
+	sort | uniq -c | awk '{ printf "%s %s x%s, ", $2, ($3 ? $3 : "ok"), $1 }' | sed 's/, $//' >"$WORK/breaker"
+echo "  breaker (http2MaxRequests 2 per proxy worker), 12 at once: $(cat "$WORK/breaker")"
+echo "  fault injection (abort 503, 25%) on /fault:    $(l7_counts /fault 200)"
+echo "  an answer of the proxy itself names the hop and the reason:"
+"$CLUSTER" exec $CLIENT -- bash -c 'for i in $(seq 40); do
+	out=$(curl -s -i http://10.96.0.80/fault/x); grep -qi "^shunt-error" <<<"$out" && break; done
+	grep -iE "^(HTTP|shunt-)" <<<"$out"' | sed 's/^/    /'
+echo "  n1 proxy metrics: $(ip netns exec "$(node n1 netns)" curl -s http://127.0.0.1:9465/metrics |
+	grep -E '^shunt_l7_(requests_total|retries_total|proxy_answers_total)' | paste -sd' ' | cut -c1-200)"
+
+say "9. inspect it yourself"
 echo "  $SHUNT --pin-dir $(node n1 pin_dir) status"
 shunt_on n1 status | sed 's/^/    /'
 echo "  bpftool map dump pinned $(node n1 pin_dir)/maps/shunt_workloads   (BTF: field names)"

@@ -21,8 +21,9 @@ PACKAGES=(
 	nginx-light curl redis-server redis-tools
 	# programs the bypass must cover (tests/integration/test_coverage.sh)
 	python3-requests default-jdk-headless wget
-	# benchmarks: the sidecar baseline and reference tools (h2load: nghttp2-client)
-	haproxy iptables iperf3 sockperf wrk nghttp2-client
+	# benchmarks: the sidecar baseline and reference tools (h2load: nghttp2-client);
+	# h2o: an L7 peer of the node proxy (scripts/bench-l7.sh)
+	haproxy iptables iperf3 sockperf wrk nghttp2-client h2o
 	# cross-node tests: capture on the underlay, TLS clients
 	tcpdump openssl stunnel4
 	# formatting

@@ -8,7 +8,8 @@ sha256), so a test sees what the proxy sent on. Query parameters steer one
 request: status=N answers N, delay_ms=N waits first, close=1 closes the
 connection without answering. --status answers every request with that
 status (a failing backend); --fail-first N answers --status only to the
-first N requests. /count returns how many requests this backend served.
+first N requests; --fail-rate P answers 503 to a share P at random.
+/count returns how many requests this backend served.
 """
 import argparse
 import hashlib
@@ -62,6 +63,8 @@ class Handler(BaseHTTPRequestHandler):
         status = int(q.get("status", 200))
         if ARGS.status and (ARGS.fail_first is None or n <= ARGS.fail_first):
             status = ARGS.status
+        if ARGS.fail_rate and random.random() < ARGS.fail_rate:
+            status = 503
         self.reply(status, {
             "name": ARGS.name,
             "method": self.command,
@@ -103,10 +106,13 @@ def main():
     p.add_argument("--status", type=int, default=0)
     p.add_argument("--fail-first", type=int, default=None)
     p.add_argument("--chunked", action="store_true")
+    p.add_argument("--fail-rate", type=float, default=0.0,
+                   help="answer 503 to this share of requests, at random")
     ARGS = p.parse_args()
     host, port = ARGS.listen.rsplit(":", 1)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
+    ThreadingHTTPServer.request_queue_size = 512  # bursts of new connections from the proxy
     if ":" in host:
         ThreadingHTTPServer.address_family = socket.AF_INET6
     ThreadingHTTPServer((host.strip("[]"), int(port)), Handler).serve_forever()

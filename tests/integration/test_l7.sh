@@ -10,80 +10,8 @@
 # web-v2 (n2-p2). The client is n1-p1, so v1 is on its node and v2 across
 # the mTLS tunnel.
 
-# shellcheck source=tests/lib/proxylib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/proxylib.sh"
-
-L7_BACKEND=$REPO/tests/apps/l7_backend.py
-L7_VIP=10.96.0.80
-
-# The mesh config with the L7 services, the routes on stdin, and POLICY
-# (policies: section lines) if given.
-l7_config() {
-	sed -e '/^services:/,$d' "$MESH_CONFIG"
-	cat <<-EOF
-		services:
-		  - name: web
-		    virtualIPs: [$L7_VIP]
-		    ports: [{name: http, port: 80, targetPort: 8080, appProtocol: http}]
-		    selector: {app: echo}
-		  - name: web-v1
-		    virtualIPs: [10.96.0.81]
-		    ports: [{port: 80, targetPort: 8080}]
-		    backends: [{workload: n1-p2}]
-		  - name: web-v2
-		    virtualIPs: [10.96.0.82]
-		    ports: [{port: 80, targetPort: 8080}]
-		    backends: [{workload: n2-p2}]
-		  - name: plain
-		    virtualIPs: [10.96.0.83]
-		    ports: [{port: 80, targetPort: 8080}]
-		    backends: [{workload: n1-p2}]
-	EOF
-	echo "httpRoutes:"
-	cat
-	echo "policies:"
-	[ -z "${L7_POLICY:-}" ] || echo "$L7_POLICY"
-}
-
-# Starts the cluster, agents and proxies with the routes on stdin, and the
-# backends (L7_V1_ARGS, L7_V2_ARGS: more backend flags).
-l7_setup() {
-	t_cluster_up 2 2
-	trap proxy_logs_on_failure EXIT
-	l7_config >"$T_TMP/mesh.yaml"
-	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
-	t_agent_start n1 "$T_TMP/mesh.yaml"
-	t_agent_start n2 "$T_TMP/mesh.yaml"
-	: >"$T_TMP/proxy.n1.log"
-	: >"$T_TMP/proxy.n2.log"
-	proxy_start n1
-	proxy_start n2
-	l7_backend n1-p2 v1 ${L7_V1_ARGS:-}
-	l7_backend n2-p2 v2 ${L7_V2_ARGS:-}
-}
-
-l7_backend() { # POD NAME [ARGS...]
-	local pod=$1 name=$2
-	shift 2
-	t_exec "$pod" -- python3 "$L7_BACKEND" --listen "$(t_pod_ip "$pod"):8080" --name "$name" "$@" \
-		>"$T_TMP/backend.$name.log" 2>&1 &
-	T_PIDS+=($!)
-	t_wait_for 10 t_cov_port_open "$pod" 8080 || t_fail "backend $name did not start"
-}
-
-t_cov_port_open() { ip netns exec "$(t_pod_field "$1" netns)" ss -ltnH "sport = :$2" | grep -q .; }
-
-# curl from the client pod; prints what FORMAT (-w) says, body to $T_TMP/body.
-l7_curl() { # FORMAT URL-PATH [CURL ARGS...]
-	local fmt=$1 path=$2
-	shift 2
-	t_exec n1-p1 -- curl -sS -m 10 -o "$T_TMP/body" -w "$fmt" "$@" "http://$L7_VIP$path"
-}
-
-# Which backend answered PATH (the x-backend header), or the status.
-l7_who() { l7_curl '%{http_code} %header{x-backend}\n' "$@"; }
-
-l7_metric() { proxy_metric n1 "$1"; }
+# shellcheck source=tests/lib/l7lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/l7lib.sh"
 
 test_l7_routes_by_path_method_header_and_query() {
 	l7_setup <<-'EOF'
@@ -342,4 +270,36 @@ r = s.recv(4096).decode()
 print(r.split("\r\n")[0], [l for l in r.split("\r\n") if l.startswith("shunt-error")][0])
 ')
 	t_eq "$out" "HTTP/1.1 413 Content Too Large shunt-error: request_body_too_large" "a body over the limit"
+}
+
+# HTTP/2 clients with prior knowledge (h2c) get the same routing, many
+# requests at once on one connection, bodies intact both ways.
+test_l7_h2c_clients_are_routed_like_http1() {
+	l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - matches: [{path: {value: /fault}}]
+		        backendRefs: [{name: web-v1, port: 80}]
+		        fault: {abort: {httpStatus: 503}}
+		      - matches: [{headers: [{name: x-to, value: v2}]}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - backendRefs: [{name: web-v1, port: 80}]
+	EOF
+	local h2=--http2-prior-knowledge
+	t_eq "$(l7_curl '%{http_version} %{http_code} %header{x-backend}' / $h2)" "2 200 v1" "h2c, same node"
+	t_eq "$(l7_curl '%{http_version} %{http_code} %header{x-backend}' / $h2 -H 'x-to: v2')" "2 200 v2" \
+		"h2c, routed by a header, across nodes"
+	t_eq "$(l7_curl '%{http_version} %{http_code} %header{shunt-error}' /fault $h2)" "2 503 fault_injected" \
+		"an answer of the proxy over h2c"
+	head -c 3000000 /dev/urandom >"$T_TMP/up.bin"
+	t_eq "$(l7_curl '%{http_code}' /up $h2 --data-binary @"$T_TMP/up.bin" -H 'x-to: v2')" 200 "a POST over h2c"
+	t_eq "$(jq -r .body_sha256 "$T_TMP/body")" "$(sha256sum <"$T_TMP/up.bin" | cut -d' ' -f1)" \
+		"the request body at v2"
+	local hdr
+	hdr=$(l7_curl '%header{x-body-sha256}' '/big?size=5000000' $h2 -H 'x-to: v2')
+	t_eq "$(sha256sum <"$T_TMP/body" | cut -d' ' -f1)" "$hdr" "a 5 MB response over h2c"
+	t_exec n1-p1 -- h2load -n 600 -c 4 -m 10 "http://$L7_VIP/" >"$T_TMP/h2load" 2>&1
+	grep -q "600 succeeded, 0 failed" "$T_TMP/h2load" ||
+		t_fail "h2load, 4 connections x 10 streams: $(grep -E 'requests:|status codes' "$T_TMP/h2load")"
 }

@@ -124,8 +124,15 @@ static void a_full_route_parses_field_by_field(void **state)
 	assert_int_equal(route->rules[0].nmatches + route->rules[0].nbackends, 0);
 	assert_origin(&route->rules[0].origin, 46, 5);
 	assert_int_equal(route->rules[0].retry.backoff_ms, 25);
-	/* kubernetes.io/h2c is HTTP/2 over cleartext. */
-	assert_string_equal(cfg.services[2].ports[0].app_protocol, "http2");
+	/* kubernetes.io/h2c is HTTP/2 over cleartext; that port stays on the
+	 * kernel path, and the backendRef to the other port is kept. */
+	assert_string_equal(cfg.services[2].ports[0].app_protocol, "http");
+	assert_string_equal(cfg.services[2].ports[1].app_protocol, "http2");
+	assert_int_equal(cfg.nwarnings, 1);
+	assert_string_equal(cfg.warnings[0],
+			    ROUTES ":16:72: appProtocol http2: this port stays on the kernel path "
+				   "(mTLS across nodes, no L7 features) until the L7 proxy speaks "
+				   "HTTP/2 to endpoints (docs/l7.md)");
 	mesh_config_free(&cfg);
 }
 
@@ -154,9 +161,11 @@ static void a_full_route_parses_field_by_field(void **state)
 #define MATCH  RULE "      - matches:\n"
 #define FILTER RULE "      - filters:\n"
 
-static const struct {
+struct bad_case {
 	const char *body, *want;
-} bad_routes[] = {
+};
+
+static const struct bad_case bad_routes[] = {
     {PARENT "    rulez: []\n", "19:5: unknown key 'rulez' in an httpRoute (known: name, "},
     {"    rules: []\n", "17:5: httpRoute web needs 'parentRefs'"},
     {MATCH "          - path: {type: Prefix, value: /a}\n",
@@ -188,10 +197,10 @@ static const struct {
      "21:13: backendRef web-v1 needs 'port'"},
     {RULE "      - backendRefs:\n          - {name: web-v1, port: 80, weight: 1000001}\n",
      "21:46: weight must be a number from 0 to 1000000"},
-    {FILTER "          - type: RequestRedirect\n"
-	    "            requestRedirect: {statusCode: 301}\n",
-     "21:19: filter type RequestRedirect is not supported yet"},
-    {FILTER "          - type: URLRewrite\n", "21:19: filter type URLRewrite is not supported yet"},
+    {FILTER "          - type: ExtensionRef\n"
+	    "            extensionRef: {group: example.com, kind: Thing, name: x}\n",
+     "21:19: filter type ExtensionRef is not supported yet"},
+    {FILTER "          - type: URLRewrite\n", "21:13: filter type URLRewrite needs 'urlRewrite'"},
     {FILTER "          - type: RequestHeaderModifier\n",
      "21:13: filter type RequestHeaderModifier needs 'requestHeaderModifier'"},
     {FILTER "          - type: RequestHeaderModifier\n"
@@ -212,21 +221,21 @@ static const struct {
     {RULE "      - retry: {backoff: fast}\n", "20:26: retry backoff 'fast' is not a duration"},
 };
 
-/* Each mistake: -EINVAL, "t.yaml:LINE:COL: message", nothing kept. */
-static void mistakes_are_refused_at_their_node(void **state)
+/* Each case, BASE then its body: -EINVAL, "t.yaml:LINE:COL: message",
+ * nothing kept. Returns how many were not. */
+static int count_not_refused(const char *base, const struct bad_case *cases, size_t n)
 {
 	size_t i;
 	int wrong = 0;
 
-	(void)state;
-	for (i = 0; i < sizeof(bad_routes) / sizeof(bad_routes[0]); i++) {
+	for (i = 0; i < n; i++) {
 		char text[2048], want[512];
 		struct mesh_config cfg;
 		struct cfg_error err = {0};
 		int rc;
 
-		snprintf(text, sizeof(text), "%s%s", BASE, bad_routes[i].body);
-		snprintf(want, sizeof(want), "t.yaml:%s", bad_routes[i].want);
+		snprintf(text, sizeof(text), "%s%s", base, cases[i].body);
+		snprintf(want, sizeof(want), "t.yaml:%s", cases[i].want);
 		rc = mesh_config_parse(&cfg, "t.yaml", text, strlen(text), &err);
 		if (rc != -EINVAL || strncmp(err.msg, want, strlen(want)) || cfg.http_routes ||
 		    cfg.services) {
@@ -237,7 +246,70 @@ static void mistakes_are_refused_at_their_node(void **state)
 		if (!rc)
 			mesh_config_free(&cfg);
 	}
-	assert_int_equal(wrong, 0);
+	return wrong;
+}
+
+static void mistakes_are_refused_at_their_node(void **state)
+{
+	(void)state;
+	assert_int_equal(
+	    count_not_refused(BASE, bad_routes, sizeof(bad_routes) / sizeof(bad_routes[0])), 0);
+}
+
+/* Services of HTTP/2 endpoints: mixed (80 http, 50051 grpc), h2 (8080
+ * kubernetes.io/h2c); cases start at line 6. */
+#define H2_BASE                                                                                    \
+	"apiVersion: shunt.dev/v1\n"                                                               \
+	"services:\n"                                                                              \
+	"  - {name: mixed, virtualIPs: [10.96.0.1], ports: [{port: 80, appProtocol: http},\n"      \
+	"     {port: 50051, appProtocol: grpc}]}\n"                                                \
+	"  - {name: h2, virtualIPs: [10.96.0.2], ports: [{port: 8080, appProtocol: "               \
+	"kubernetes.io/h2c}]}\n"
+#define H2_ROUTE "httpRoutes:\n  - name: r\n    parentRefs: [{name: mixed, port: 80}]\n"
+#define H2_RULE	 H2_ROUTE "    rules:\n      - "
+#define H2_WHY	 ": the L7 proxy does not speak HTTP/2 to endpoints yet (docs/l7.md)"
+
+static const struct bad_case http2_refs[] = {
+    {"httpRoutes: [{name: r, parentRefs: [{name: mixed, port: 50051}]}]\n",
+     "6:57: parentRef: port 50051 of service default/mixed is appProtocol grpc" H2_WHY},
+    {"httpRoutes: [{name: r, parentRefs: [{name: mixed}]}]\n",
+     "6:44: parentRef: port 50051 of service default/mixed is appProtocol grpc" H2_WHY},
+    {"httpRoutes: [{name: r, parentRefs: [{name: h2}]}]\n",
+     "6:44: parentRef: port 8080 of service default/h2 is appProtocol http2" H2_WHY},
+    {H2_RULE "backendRefs: [{name: h2, port: 8080}]\n",
+     "10:40: backendRef: port 8080 of service default/h2 is appProtocol http2" H2_WHY},
+    {H2_RULE "filters: [{type: RequestMirror, requestMirror: {backendRef: {name: mixed, "
+	     "port: 50051}}}]\n",
+     "10:89: backendRef: port 50051 of service default/mixed is appProtocol grpc" H2_WHY},
+    {"authorizationPolicies: [{name: p, targetRefs: [{name: mixed}]}]\n",
+     "6:55: targetRef: port 50051 of service default/mixed is appProtocol grpc" H2_WHY},
+};
+
+/* The L7 proxy speaks HTTP/1.1 to endpoints: a parentRef, backendRef,
+ * mirror or targetRef that covers an http2 or grpc port is refused at its
+ * node; the HTTP/1 port of the same service may be routed. Each such port
+ * is accepted with a warning that it stays on the kernel path. */
+static void http2_ports_are_refused_as_l7_targets(void **state)
+{
+	static const char *const ok = H2_BASE H2_RULE "backendRefs: [{name: mixed, port: 80}]\n";
+	struct mesh_config cfg;
+	struct cfg_error err;
+
+	(void)state;
+	assert_int_equal(
+	    count_not_refused(H2_BASE, http2_refs, sizeof(http2_refs) / sizeof(http2_refs[0])), 0);
+	assert_int_equal(mesh_config_parse(&cfg, "t.yaml", ok, strlen(ok), &err), 0);
+	assert_int_equal(cfg.nhttp_routes, 1);
+	assert_int_equal(cfg.nwarnings, 2);
+	assert_string_equal(cfg.warnings[0],
+			    "t.yaml:4:33: appProtocol grpc: this port stays on the kernel path "
+			    "(mTLS across nodes, no L7 features) until the L7 proxy speaks HTTP/2 "
+			    "to endpoints (docs/l7.md)");
+	assert_string_equal(cfg.warnings[1],
+			    "t.yaml:5:75: appProtocol http2: this port stays on the kernel path "
+			    "(mTLS across nodes, no L7 features) until the L7 proxy speaks HTTP/2 "
+			    "to endpoints (docs/l7.md)");
+	mesh_config_free(&cfg);
 }
 
 static void app_protocols_are_checked(void **state)
@@ -254,25 +326,33 @@ static void app_protocols_are_checked(void **state)
 				     "kubernetes.io/h2c or grpc, not 'kubernetes.io/ws'");
 }
 
-/* Which ports the L7 proxy serves: appProtocol http/http2/grpc, or a
- * route's parentRef (by port, or every TCP port of the service). */
+/* Which ports the L7 proxy serves: appProtocol http, a route's parentRef
+ * (by port, or every TCP port of the service), or an authorization policy
+ * on the service (every TCP port). Never http2 or grpc ports: the proxy
+ * speaks HTTP/1.1 to endpoints, so those keep the kernel path. */
 static void l7_ports_are_the_http_ones_and_the_routed_ones(void **state)
 {
 	static const char *const text =
 	    "apiVersion: shunt.dev/v1\n"
 	    "services:\n"
 	    "  - {name: a, virtualIPs: [10.96.0.1], ports: [{port: 80, appProtocol: http},\n"
-	    "     {port: 81, appProtocol: grpc}, {port: 82, appProtocol: http2}, {port: 83}]}\n"
+	    "     {port: 81, appProtocol: grpc}, {port: 82, appProtocol: kubernetes.io/h2c},\n"
+	    "     {port: 83}, {port: 84, appProtocol: http2}]}\n"
 	    "  - {name: b, virtualIPs: [10.96.0.2], ports: [{port: 80}, {port: 81}]}\n"
 	    "  - {name: c, virtualIPs: [10.96.0.3], ports: [{port: 80}, {port: 90},\n"
 	    "     {port: 90, protocol: UDP}]}\n"
 	    "  - {name: d, virtualIPs: [10.96.0.4], ports: [{port: 80}]}\n"
 	    "  - {name: d, namespace: prod, virtualIPs: [10.96.0.5], ports: [{port: 80}]}\n"
+	    "  - {name: e, virtualIPs: [10.96.0.6], ports: [{port: 80}, {port: 81, protocol: "
+	    "UDP}]}\n"
 	    "httpRoutes:\n"
+	    "  - {name: a, parentRefs: [{name: a, port: 80}]}\n"
 	    "  - {name: b, parentRefs: [{name: b, port: 81}]}\n"
 	    "  - {name: c, parentRefs: [{name: c}]}\n"
-	    "  - {name: d, namespace: prod, parentRefs: [{name: d}]}\n";
-	const struct cfg_service *a, *b, *c, *d, *prod_d;
+	    "  - {name: d, namespace: prod, parentRefs: [{name: d}]}\n"
+	    "authorizationPolicies:\n"
+	    "  - {name: e, targetRefs: [{name: e}]}\n";
+	const struct cfg_service *a, *b, *c, *d, *prod_d, *e;
 	struct mesh_config cfg;
 	struct cfg_error err;
 
@@ -283,11 +363,19 @@ static void l7_ports_are_the_http_ones_and_the_routed_ones(void **state)
 	assert_non_null(c = cfg_service_find(&cfg, "default", "c"));
 	assert_non_null(d = cfg_service_find(&cfg, "default", "d"));
 	assert_non_null(prod_d = cfg_service_find(&cfg, "prod", "d"));
+	assert_non_null(e = cfg_service_find(&cfg, "default", "e"));
 	assert_ptr_not_equal(d, prod_d);
 	assert_null(cfg_service_find(&cfg, "prod", "a"));
 	assert_true(cfg_service_port_is_l7(&cfg, a, &a->ports[0]));
-	assert_true(cfg_service_port_is_l7(&cfg, a, &a->ports[1]));
-	assert_true(cfg_service_port_is_l7(&cfg, a, &a->ports[2]));
+	/* grpc, h2c and http2: the kernel path, though a route takes port 80 */
+	assert_string_equal(a->ports[2].app_protocol, "http2");
+	assert_false(cfg_port_speaks_http1(&a->ports[1]));
+	assert_false(cfg_port_speaks_http1(&a->ports[2]));
+	assert_false(cfg_port_speaks_http1(&a->ports[4]));
+	assert_false(cfg_service_port_is_l7(&cfg, a, &a->ports[1]));
+	assert_false(cfg_service_port_is_l7(&cfg, a, &a->ports[2]));
+	assert_false(cfg_service_port_is_l7(&cfg, a, &a->ports[4]));
+	assert_true(cfg_port_speaks_http1(&a->ports[3]));
 	assert_false(cfg_service_port_is_l7(&cfg, a, &a->ports[3])); /* tcp, no route */
 	assert_false(cfg_service_port_is_l7(&cfg, b, &b->ports[0])); /* route is on 81 */
 	assert_true(cfg_service_port_is_l7(&cfg, b, &b->ports[1]));
@@ -296,6 +384,9 @@ static void l7_ports_are_the_http_ones_and_the_routed_ones(void **state)
 	assert_false(cfg_service_port_is_l7(&cfg, c, &c->ports[2])); /* UDP */
 	assert_false(cfg_service_port_is_l7(&cfg, d, &d->ports[0])); /* the route is prod's */
 	assert_true(cfg_service_port_is_l7(&cfg, prod_d, &prod_d->ports[0]));
+	assert_true(cfg_service_port_is_l7(&cfg, e, &e->ports[0]));  /* authorization */
+	assert_false(cfg_service_port_is_l7(&cfg, e, &e->ports[1])); /* UDP */
+	assert_int_equal(cfg.nwarnings, 3);			     /* one per HTTP/2 port */
 	mesh_config_free(&cfg);
 }
 
@@ -305,6 +396,7 @@ int main(void)
 	    cmocka_unit_test(a_full_route_parses_field_by_field),
 	    cmocka_unit_test(mistakes_are_refused_at_their_node),
 	    cmocka_unit_test(app_protocols_are_checked),
+	    cmocka_unit_test(http2_ports_are_refused_as_l7_targets),
 	    cmocka_unit_test(l7_ports_are_the_http_ones_and_the_routed_ones),
 	};
 

@@ -21,6 +21,7 @@
 
 #define EXAMPLE "tests/configs/valid/example.yaml"
 #define ROUTES	"tests/configs/valid/http-routes.yaml"
+#define L7	"tests/configs/valid/l7-policies.yaml"
 
 /* Nodes with and without a proxy, every proxy field. */
 static const char *const nodes_yaml =
@@ -55,8 +56,8 @@ static int refused(const char *text, const char *want)
 
 #define HEAD "{\"model\":1,\"version\":3,\"trustDomain\":\"td\",\"mtls\":\"permissive\","
 #define TAIL                                                                                       \
-	"\"services\":[],\"policies\":[],\"httpRoutes\":[],\"warnings\":[],"                       \
-	"\"warningsDropped\":0}"
+	"\"services\":[],\"policies\":[],\"httpRoutes\":[],\"authorizationPolicies\":[],"          \
+	"\"warnings\":[],\"warningsDropped\":0}"
 #define EMPTY_LISTS "\"nodes\":[],\"namespaces\":[],"
 #define WL(fields)  HEAD EMPTY_LISTS "\"workloads\":[{" fields "}]," TAIL
 #define WL_OK_BUT(name, labels, addrs, ports, origin)                                              \
@@ -153,15 +154,48 @@ static void set_at(json_t *root, const char *path, json_t *v)
 		assert_int_equal(json_object_set_new(node, part, v), 0);
 }
 
+struct change {
+	const char *path, *json, *want;
+};
+
+/* The model of FILE with each change of CASES applied alone is refused,
+ * the message naming the field; returns how many were not. */
+static int each_change_refused(const char *file, const struct change *cases, size_t n)
+{
+	struct mesh_config cfg;
+	struct cfg_error err;
+	json_t *model;
+	char *text;
+	size_t i, len;
+	int wrong = 0;
+
+	assert_int_equal(mesh_config_load(&cfg, file, &err), 0);
+	assert_int_equal(mesh_model_to_json(&cfg, 1, &text, &len), 0);
+	assert_non_null(model = json_loadb(text, len, 0, NULL));
+	free(text);
+	mesh_config_free(&cfg);
+	for (i = 0; i < n; i++) {
+		json_t *copy = json_deep_copy(model),
+		       *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+
+		assert_non_null(copy);
+		assert_non_null(v);
+		set_at(copy, cases[i].path, v);
+		assert_non_null(text = json_dumps(copy, JSON_COMPACT));
+		wrong += refused(text, cases[i].want);
+		free(text);
+		json_decref(copy);
+	}
+	json_decref(model);
+	return wrong;
+}
+
 #define R0 "httpRoutes/0/rules/0/"
 
-/* The model of the routes example with one value changed is refused, the
- * message naming the field. */
+/* The model of the routes example with one value changed is refused. */
 static void malformed_routes_are_refused_with_where(void **state)
 {
-	static const struct {
-		const char *path, *json, *want;
-	} cases[] = {
+	static const struct change cases[] = {
 	    {"httpRoutes/0/name", "\"Web\"", "model: httpRoutes[0].name: 'Web' "},
 	    {"httpRoutes/0/parentRefs", "[]", "httpRoutes[0].parentRefs: empty"},
 	    {"httpRoutes/0/parentRefs/0/port", "65536", "parentRefs[0].port: 65536 is out of"},
@@ -186,33 +220,68 @@ static void malformed_routes_are_refused_with_where(void **state)
 	    {R0 "retry/codes/0", "302", "retry.codes[0]: not a status code from 400 to 599"},
 	    {R0 "origin", "{\"col\":1}", "rules[0].origin: neither a file position"},
 	};
-	struct mesh_config cfg;
-	struct cfg_error err;
-	json_t *model;
-	char *text;
-	size_t i, len;
-	int wrong = 0;
 
 	(void)state;
-	assert_int_equal(mesh_config_load(&cfg, ROUTES, &err), 0);
-	assert_int_equal(mesh_model_to_json(&cfg, 1, &text, &len), 0);
-	assert_non_null(model = json_loadb(text, len, 0, NULL));
-	free(text);
-	mesh_config_free(&cfg);
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		json_t *copy = json_deep_copy(model),
-		       *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+	assert_int_equal(each_change_refused(ROUTES, cases, sizeof(cases) / sizeof(cases[0])), 0);
+}
 
-		assert_non_null(copy);
-		assert_non_null(v);
-		set_at(copy, cases[i].path, v);
-		assert_non_null(text = json_dumps(copy, JSON_COMPACT));
-		wrong += refused(text, cases[i].want);
-		free(text);
-		json_decref(copy);
-	}
-	json_decref(model);
-	assert_int_equal(wrong, 0);
+#define L0 "httpRoutes/0/rules/0/"
+#define L1 "httpRoutes/0/rules/1/"
+#define TP "services/0/trafficPolicy/"
+#define AZ "authorizationPolicies/0/"
+
+/* The model of the L7 policies example with one value changed is refused. */
+static void malformed_l7_policies_are_refused_with_where(void **state)
+{
+	static const struct change cases[] = {
+	    {L0 "fault/delay/percentage", "100.5", "fault.delay.percentage: not a number from 0"},
+	    {L0 "fault/abort/percentage", "\"5\"", "fault.abort.percentage: not a number"},
+	    {L0 "fault/abort/httpStatus", "199", "fault.abort.httpStatus: not 0 or a status"},
+	    {L0 "fault/abort/grpcStatus", "\"UNAVAILABLE\"", "rules[0].fault.abort: both"},
+	    {"httpRoutes/0/rules/2/fault/abort/grpcStatus", "\"NOPE\"",
+	     "rules[2].fault.abort.grpcStatus: not one of OK ... UNAUTHENTICATED"},
+	    {L0 "fault/delay", "null", "rules[0].fault.delay: not an object"},
+	    {L0 "rateLimit/unitMs", "1001", "rules[0].rateLimit.unitMs: not a second"},
+	    {L0 "rateLimit/burst", "0", "rules[0].rateLimit.burst: 0 with requestsPerUnit"},
+	    {L0 "rateLimit/requestsPerUnit", "0", "rules[0].rateLimit: a unit or burst without"},
+	    {L0 "urlRewrite", "{}", "rules[0].urlRewrite: neither hostname nor path"},
+	    {L0 "urlRewrite/hostname", "\"Bad_Host\"", "urlRewrite.hostname: 'Bad_Host' may"},
+	    {L0 "urlRewrite/path/type", "\"Prefix\"", "urlRewrite.path.type: not one of"},
+	    {L0 "urlRewrite/path/value", "\"v2\"", "urlRewrite.path.value: 'v2' must start"},
+	    {L0 "requestRedirect", "{\"port\":0,\"statusCode\":302}",
+	     "rules[0].requestRedirect: a redirect in a rule with backendRefs"},
+	    {L0 "requestMirror/percent", "101", "requestMirror.percent: not a number from 0"},
+	    {L0 "requestMirror/percent", "12.5", "requestMirror.percent: not a whole number"},
+	    {L0 "requestMirror/backendRef/port", "0", "requestMirror.backendRef.port: 0 is not"},
+	    {L0 "requestMirror/backendRef/name", "\"Web\"", "backendRef.name: 'Web' may only"},
+	    {L1 "requestRedirect/statusCode", "303", "requestRedirect.statusCode: 303 is out of"},
+	    {L1 "requestRedirect/statusCode", "300", "requestRedirect.statusCode: not 301 or 302"},
+	    {L1 "requestRedirect/scheme", "\"ftp\"", "requestRedirect.scheme: not one of"},
+	    {L1 "requestRedirect/path/type", "\"ReplacePrefixMatch\"",
+	     "rules[1].requestRedirect.path.type: ReplacePrefixMatch with a match that is no"},
+	    {L1 "urlRewrite", "{\"hostname\":\"a.b\"}",
+	     "rules[1].urlRewrite: a rewrite in a rule with a redirect"},
+	    {TP "loadBalancer/simple", "\"LEAST_CONN\"", "loadBalancer.simple: not one of"},
+	    {TP "connectionPool/tcp/maxConnections", "2147483648",
+	     "trafficPolicy.connectionPool.tcp.maxConnections: 2147483648 is out of range"},
+	    {TP "connectionPool/http", "[]", "trafficPolicy.connectionPool.http: not an object"},
+	    {TP "outlierDetection/maxEjectionPercent", "101",
+	     "outlierDetection.maxEjectionPercent: 101 is out of range (0 to 100)"},
+	    {TP "outlierDetection/intervalMs", "0", "outlierDetection.intervalMs: 0 (at least"},
+	    {AZ "name", "\"Web_Readers\"", "authorizationPolicies[0].name: 'Web_Readers'"},
+	    {AZ "targetRefs", "[]", "authorizationPolicies[0].targetRefs: empty"},
+	    {AZ "action", "\"AUDIT\"", "authorizationPolicies[0].action: not one of ALLOW"},
+	    {AZ "rules/0/principals/0", "\"a/b\"", "rules[0].principals[0]: 'a/b' is not"},
+	    {AZ "rules/0/namespaces/1", "\"p*d\"", "rules[0].namespaces[1]: 'p*d' may hold"},
+	    {AZ "rules/0/methods/0", "\"FETCH\"", "rules[0].methods[0]: 'FETCH' is not GET"},
+	    {AZ "rules/0/paths/0", "\"api\"", "rules[0].paths[0]: 'api' must start"},
+	    {AZ "rules/0/when/0/header", "\"X-Token\"", "when[0].header: 'X-Token' is not lower"},
+	    {AZ "rules/0/when/0/value", "\"a\\nb\"", "when[0].value: 'a\nb' holds a control"},
+	    {AZ "rules/0/origin", "{\"col\":1}", "rules[0].origin: neither a file position"},
+	};
+
+	(void)state;
+	assert_int_equal(each_change_refused(L7, cases, sizeof(cases) / sizeof(cases[0])), 0);
 }
 
 static json_t *replacement(int kind)
@@ -324,6 +393,9 @@ static void no_change_to_a_model_crashes_the_reader(void **state)
 	assert_int_equal(mesh_config_load(&cfg, ROUTES, &err), 0);
 	bad += mutate_everywhere(&cfg, &accepted);
 	mesh_config_free(&cfg);
+	assert_int_equal(mesh_config_load(&cfg, L7, &err), 0);
+	bad += mutate_everywhere(&cfg, &accepted);
+	mesh_config_free(&cfg);
 	print_message("%d mutated models still valid\n", accepted);
 	assert_int_equal(bad, 0);
 }
@@ -357,6 +429,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(malformed_models_are_refused_with_where),
 	    cmocka_unit_test(malformed_routes_are_refused_with_where),
+	    cmocka_unit_test(malformed_l7_policies_are_refused_with_where),
 	    cmocka_unit_test(no_change_to_a_model_crashes_the_reader),
 	    cmocka_unit_test(truncated_models_are_refused),
 	};

@@ -171,7 +171,30 @@ struct svc_ctx {
 	struct live *live;
 	struct shunt_json *j;
 	int backends;
+	__u16 l7_port; /* the node proxy's L7 side, 0: none */
 };
+
+/* Which way connects to a service port go (docs/l7.md). */
+static const char *service_path(const struct svc_ctx *c, const struct shunt_service *svc)
+{
+	if (!(svc->flags & SHUNT_SVC_L7) || !c->l7_port)
+		return "kernel";
+	return "l7";
+}
+
+static const char *service_path_reason(const struct svc_ctx *c, const struct shunt_service *svc)
+{
+	if (!(svc->flags & SHUNT_SVC_L7))
+		return "plain TCP: a backend picked at connect(); same-node bypass, cross-node "
+		       "mTLS tunnel";
+	if (!c->l7_port)
+		return "HTTP, but this node has no proxy: no L7 features, a backend picked at "
+		       "connect()";
+	if (svc->flags & SHUNT_SVC_L7_APP_PROTOCOL)
+		return "its appProtocol is HTTP: the node proxy routes each request";
+	return "an HTTPRoute or authorization policy targets it: the node proxy routes each "
+	       "request";
+}
 
 static void print_service(const void *k, const void *v, void *ctx)
 {
@@ -194,10 +217,14 @@ static void print_service(const void *k, const void *v, void *ctx)
 		json_kv_string(c->j, "protocol", mesh_proto_name(key->proto));
 		json_key(c->j, "backends");
 		json_array_begin(c->j);
+		json_kv_string(c->j, "path", service_path(c, svc));
+		json_kv_string(c->j, "path_reason", service_path_reason(c, svc));
 	} else {
-		printf("%s  %s port %u/%s  %u backend%s%s\n", name, vip, key->port,
-		       mesh_proto_name(key->proto), svc->backends, svc->backends == 1 ? "" : "s",
-		       svc->backends ? "" : " (connects are refused)");
+		printf("%s  %s port %u/%s  %u backend%s%s\n    path: %s (%s)\n", name, vip,
+		       key->port, mesh_proto_name(key->proto), svc->backends,
+		       svc->backends == 1 ? "" : "s",
+		       svc->backends ? "" : " (connects are refused)", service_path(c, svc),
+		       service_path_reason(c, svc));
 	}
 	for (bkey.index = 0; bkey.index < svc->backends; bkey.index++) {
 		if (bpf_map_lookup_elem(c->backends, &bkey, &b))
@@ -238,6 +265,12 @@ int cmd_services(struct shunt_cli *cli, int argc, char **argv)
 	if ((err = listing_begin(cli, argc, "services", "services", &l, &store, &c.j)))
 		return err;
 	c.backends = shunt_pinned_map_fd(&cli->pins, "shunt_backends");
+	{
+		struct shunt_mesh_state st;
+
+		if (!mesh_state_full(&cli->pins, &st))
+			c.l7_port = st.l7_port;
+	}
 	err = map_each(cli, "shunt_services", sizeof(struct shunt_service_key),
 		       sizeof(struct shunt_service), 0, 1, l.gen, print_service, &c);
 	if (c.backends >= 0)

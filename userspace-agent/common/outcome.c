@@ -114,6 +114,17 @@ static const struct shunt_outcome_info table[SHUNT_OUT_MAX] = {
 				      "no response within timeouts.request"},
     [SHUNT_OUT_L7_UPSTREAM_STATUS] = {"upstream_status", 0, NULL, 0,
 				      "the endpoint answered with an error status"},
+    [SHUNT_OUT_L7_AUTHZ_DENIED] = {"authz_denied", 403, "authorization", DENY | REFUSAL,
+				   "refused by the service's authorization policies"},
+    [SHUNT_OUT_L7_RATE_LIMITED] = {"rate_limited", 429, NULL, 0, "over the route's rate limit"},
+    [SHUNT_OUT_L7_FAULT_ABORT] = {"fault_injected", 503, NULL, 0,
+				  "aborted by the route's fault injection"},
+    [SHUNT_OUT_L7_OVERFLOW_REQUESTS] = {"overflow_max_requests", 503, NULL, 0,
+					"circuit breaker: the service's maxRequests are in flight"},
+    [SHUNT_OUT_L7_OVERFLOW_PENDING] = {"overflow_max_pending", 503, NULL, 0,
+				       "circuit breaker: maxConnections open and "
+				       "http1MaxPendingRequests waiting"},
+    [SHUNT_OUT_L7_REDIRECTED] = {"redirected", 302, NULL, 0, "redirected by the route"},
 };
 
 const struct shunt_outcome_info *shunt_outcome(enum shunt_outcome o)

@@ -106,6 +106,14 @@ static int push_listed_backends(struct compiler *c, const struct cfg_service *s,
 	return 0;
 }
 
+static __u32 service_flags(const struct mesh_config *cfg, const struct cfg_service *s,
+			   const struct cfg_service_port *sp)
+{
+	if (!cfg_service_port_is_l7(cfg, s, sp))
+		return 0;
+	return SHUNT_SVC_L7 | (strcmp(sp->app_protocol, "tcp") ? SHUNT_SVC_L7_APP_PROTOCOL : 0);
+}
+
 /* One service port id per (service, port, address family). */
 int plan_services(struct compiler *c)
 {
@@ -147,7 +155,7 @@ int plan_services(struct compiler *c)
 				    .id = ids[fam],
 				    .backends = counts[fam],
 				    .total_weight = totals[fam],
-				    .flags = cfg_service_port_is_l7(cfg, s, sp) ? SHUNT_SVC_L7 : 0,
+				    .flags = service_flags(cfg, s, sp),
 				};
 				memcpy(key.addr, vip->addr, 16);
 				if ((err = kv_push(&c->plan->maps[PLAN_SERVICES], &key, &value)))

@@ -3,14 +3,24 @@
  * route fields that the YAML source and the model reader share. */
 #include "http_route.h"
 
+#include <ctype.h>
 #include <regex.h>
 #include <string.h>
 
 #include "mesh_config.h"
 #include "mesh_shared.h"
+#include "names.h"
 
 const char *const cfg_path_match_names[3] = {"PathPrefix", "Exact", "RegularExpression"};
 const char *const cfg_value_match_names[2] = {"Exact", "RegularExpression"};
+const char *const cfg_path_modifier_names[2] = {"ReplacePrefixMatch", "ReplaceFullPath"};
+const char *const cfg_grpc_status_names[CFG_GRPC_STATUSES] = {
+    "OK",	 "CANCELLED",	   "UNKNOWN",		"INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",	 "OUT_OF_RANGE",   "UNIMPLEMENTED",	"INTERNAL",	      "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
+const char *const cfg_lb_policy_names[4] = {"PEAK_EWMA", "ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"};
+const char *const cfg_authz_action_names[2] = {"ALLOW", "DENY"};
 
 const struct cfg_service *cfg_service_find(const struct mesh_config *cfg, const char *ns,
 					   const char *name)
@@ -37,19 +47,39 @@ static bool route_takes_port(const struct cfg_http_route *route, const struct cf
 	return false;
 }
 
+static bool authz_targets(const struct cfg_authz_policy *pol, const struct cfg_service *svc)
+{
+	size_t i;
+
+	if (strcmp(pol->ns, svc->ns))
+		return false;
+	for (i = 0; i < pol->nservices; i++)
+		if (!strcmp(pol->services[i], svc->name))
+			return true;
+	return false;
+}
+
+bool cfg_port_speaks_http1(const struct cfg_service_port *sp)
+{
+	return !sp->app_protocol ||
+	       (strcmp(sp->app_protocol, "http2") && strcmp(sp->app_protocol, "grpc"));
+}
+
 bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_service *svc,
 			    const struct cfg_service_port *sp)
 {
 	size_t i;
 
-	if (sp->proto != SHUNT_PROTO_TCP)
-		return false;
-	if (sp->app_protocol &&
-	    (!strcmp(sp->app_protocol, "http") || !strcmp(sp->app_protocol, "http2") ||
-	     !strcmp(sp->app_protocol, "grpc")))
+	if (sp->proto != SHUNT_PROTO_TCP || !cfg_port_speaks_http1(sp))
+		return false; /* http2, grpc: the kernel path until the proxy speaks HTTP/2 to
+				 endpoints */
+	if (sp->app_protocol && !strcmp(sp->app_protocol, "http"))
 		return true;
 	for (i = 0; i < cfg->nhttp_routes; i++)
 		if (route_takes_port(&cfg->http_routes[i], svc, sp))
+			return true;
+	for (i = 0; i < cfg->nauthz_policies; i++)
+		if (authz_targets(&cfg->authz_policies[i], svc))
 			return true;
 	return false;
 }
@@ -100,5 +130,104 @@ const char *cfg_http_check_regex(const char *re, char *why, size_t len)
 		return NULL;
 	}
 	regerror(rc, &compiled, why, len);
+	return why;
+}
+
+const char *cfg_http_check_path(const char *s)
+{
+	static const char allowed[] = "-/._~!$&'()*+,;=:@";
+	const char *c;
+
+	if (s[0] != '/')
+		return "must start with '/'";
+	for (c = s; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr(allowed, *c))
+			continue;
+		if (c[0] == '%' && isxdigit((unsigned char)c[1]) && isxdigit((unsigned char)c[2])) {
+			c += 2;
+			continue;
+		}
+		return "holds a character a URL path cannot (escape it as %XX)";
+	}
+	return NULL;
+}
+
+/* S has at most one '*', at its start or its end (Istio's prefix, suffix
+ * and presence matches), and no space or control character. */
+static const char *check_glob(const char *s)
+{
+	const char *star = strchr(s, '*'), *c;
+	size_t len = strlen(s);
+
+	if (!len)
+		return "is empty";
+	for (c = s; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
+			return "holds a space or a control character";
+	if (star && (strchr(star + 1, '*') || (star != s && star != s + len - 1)))
+		return "may hold one '*', at its start or its end";
+	return NULL;
+}
+
+const char *cfg_authz_check_principal(const char *s)
+{
+	static const char *const shape =
+	    "is not TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT (a '*' may stand at its start "
+	    "or end)";
+	char ns[SHUNT_DNS_LABEL_MAX + 1], sa[SHUNT_DNS_SUBDOMAIN_MAX + 1];
+	const char *why, *at, *end;
+	size_t len;
+
+	if ((why = check_glob(s)) || strchr(s, '*'))
+		return why;
+	/* TD (one or more of its characters, no '/') "/ns/" NS "/sa/" SA */
+	if (!(at = strchr(s, '/')) || at == s || strncmp(at, "/ns/", 4))
+		return shape;
+	at += 4;
+	if (!(end = strchr(at, '/')) || strncmp(end, "/sa/", 4) ||
+	    (len = (size_t)(end - at)) > SHUNT_DNS_LABEL_MAX)
+		return shape;
+	memcpy(ns, at, len);
+	ns[len] = 0;
+	at = end + 4;
+	if (strlen(at) > SHUNT_DNS_SUBDOMAIN_MAX)
+		return shape;
+	strcpy(sa, at);
+	if (name_check_dns_label(ns) || name_check_dns_subdomain(sa))
+		return shape;
+	return NULL;
+}
+
+const char *cfg_authz_check_namespace(const char *s)
+{
+	const char *why, *c;
+
+	if (!strchr(s, '*'))
+		return name_check_dns_label(s);
+	if ((why = check_glob(s)))
+		return why;
+	for (c = s; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		      *c == '*'))
+			return "may only hold a-z, 0-9 and '-' (and a '*' at its start or end)";
+	return NULL;
+}
+
+const char *cfg_authz_check_value(const char *s)
+{
+	const char *why = cfg_http_check_value(s), *star = strchr(s, '*');
+
+	if (!why && star && (strchr(star + 1, '*') || (star != s && star[1])))
+		return "may hold one '*', at its start or its end";
+	return why;
+}
+
+const char *cfg_authz_check_path(const char *s)
+{
+	const char *why = check_glob(s);
+
+	if (!why && s[0] != '/' && s[0] != '*')
+		return "must start with '/' or '*'";
 	return why;
 }

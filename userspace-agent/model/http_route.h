@@ -65,6 +65,50 @@ struct cfg_http_retry {
 	__u32 backoff_ms; /* default 25 */
 };
 
+/* fault (Istio's HTTPFaultInjection): delay and/or abort a share of the
+ * requests, before any endpoint is tried. */
+struct cfg_http_fault {
+	__u32 delay_ms;	      /* delay.fixedDelay; 0: no delay */
+	double delay_percent; /* delay.percentage (0-100), default 100 */
+	__u16 abort_status;   /* abort.httpStatus (200-599); 0: no abort */
+	int abort_grpc;	      /* abort.grpcStatus as a code (0-16); -1: none */
+	double abort_percent; /* abort.percentage (0-100), default 100 */
+};
+
+/* rateLimit (local, per proxy worker): a token bucket of REQUESTS per
+ * UNIT_MS with BURST; over it, 429 with Retry-After. */
+struct cfg_http_rate_limit {
+	__u32 requests; /* requestsPerUnit; 0: no limit */
+	__u32 unit_ms;	/* unit: second, minute or hour */
+	__u32 burst;	/* default: requests */
+};
+
+/* RequestRedirect (Gateway API): answered by the proxy. */
+struct cfg_http_redirect {
+	bool set;
+	const char *scheme, *hostname; /* NULL: the request's */
+	__u16 port;		       /* 0: the request's */
+	enum cfg_path_match path_type; /* PREFIX: ReplacePrefixMatch, EXACT: ReplaceFullPath */
+	const char *path;	       /* NULL: the request's */
+	__u16 status;		       /* 301 or 302 (default) */
+};
+
+/* URLRewrite (Gateway API). */
+struct cfg_http_rewrite {
+	bool set;
+	const char *hostname;	       /* NULL: kept */
+	enum cfg_path_match path_type; /* PREFIX: ReplacePrefixMatch, EXACT: ReplaceFullPath */
+	const char *path;	       /* NULL: kept */
+};
+
+/* RequestMirror (Gateway API): a copy of each request to another Service,
+ * its answer dropped. */
+struct cfg_http_mirror {
+	const char *service; /* NULL: none */
+	__u16 port;
+	double percent; /* default 100 */
+};
+
 struct cfg_http_rule {
 	struct cfg_http_match *matches; /* none: every request */
 	size_t nmatches;
@@ -74,6 +118,11 @@ struct cfg_http_rule {
 	__u32 request_timeout_ms; /* timeouts.request; 0: none */
 	__u32 backend_timeout_ms; /* timeouts.backendRequest, per try; 0: none */
 	struct cfg_http_retry retry;
+	struct cfg_http_fault fault;
+	struct cfg_http_rate_limit rate_limit;
+	struct cfg_http_redirect redirect;
+	struct cfg_http_rewrite rewrite;
+	struct cfg_http_mirror mirror;
 	struct cfg_origin origin;
 };
 
@@ -93,13 +142,78 @@ struct cfg_http_route {
 	struct cfg_origin origin;
 };
 
+/*
+ * trafficPolicy of a Service (Istio's DestinationRule fields), for L7
+ * requests to its endpoints: how one is picked, the circuit breaker's
+ * limits per proxy worker, and when an endpoint is ejected.
+ */
+enum cfg_lb_policy { CFG_LB_PEAK_EWMA, CFG_LB_ROUND_ROBIN, CFG_LB_LEAST_REQUEST, CFG_LB_RANDOM };
+
+struct cfg_traffic_policy {
+	enum cfg_lb_policy lb; /* loadBalancer.simple; default PEAK_EWMA */
+	/* connectionPool; 0: no limit */
+	__u32 max_connections;	    /* tcp.maxConnections */
+	__u32 max_pending_requests; /* http.http1MaxPendingRequests */
+	__u32 max_requests;	    /* http.http2MaxRequests */
+	__u32 max_retries;	    /* http.maxRetries */
+	__u32 idle_timeout_ms;	    /* http.idleTimeout; 0: the proxy's */
+	/* outlierDetection; consecutive_5xx and consecutive_gateway 0: off */
+	bool outlier;
+	__u32 consecutive_5xx; /* consecutive5xxErrors, default 5 */
+	__u32
+	    consecutive_gateway; /* consecutiveGatewayErrors (502, 503, 504, connect), default 0 */
+	__u32 interval_ms;	 /* interval, default 10s */
+	__u32 base_ejection_ms;	 /* baseEjectionTime, default 30s */
+	__u32 max_ejection_percent; /* maxEjectionPercent, default 10 */
+};
+
+/*
+ * authorizationPolicies (Istio's AuthorizationPolicy, L7 fields): for the
+ * Services they target, each request is allowed or denied by its source's
+ * verified identity and its method, path and headers. DENY policies first;
+ * then, if any ALLOW policy targets the service, a request must match one.
+ */
+enum cfg_authz_action { CFG_AUTHZ_ALLOW, CFG_AUTHZ_DENY };
+
+/* Every given list must have a match (one of its values); globs: a leading
+ * or trailing '*' (Istio's prefix/suffix/presence match). */
+struct cfg_authz_rule {
+	const char **principals; /* "TRUST_DOMAIN/ns/NS/sa/SA" */
+	size_t nprincipals;
+	const char **namespaces;
+	size_t nnamespaces;
+	const char **methods;
+	size_t nmethods;
+	const char **paths;
+	size_t npaths;
+	struct cfg_http_header *headers; /* when: request.headers[NAME] in VALUES (one each) */
+	size_t nheaders;
+	struct cfg_origin origin;
+};
+
+struct cfg_authz_policy {
+	const char *name, *ns;
+	const char **services; /* targetRefs: Services of NS */
+	size_t nservices;
+	enum cfg_authz_action action;
+	struct cfg_authz_rule *rules; /* none: ALLOW matches nothing, DENY everything */
+	size_t nrules;
+	struct cfg_origin origin;
+};
+
 struct mesh_config;
 struct cfg_service;
 struct cfg_service_port;
 
-/* True when port SP of SVC is served by the node proxy's L7 side:
- * appProtocol http, http2 or grpc, or an HTTPRoute whose parentRef names
- * it (by port, or every port of SVC). */
+/* False for ports whose endpoints speak HTTP/2 only (appProtocol http2,
+ * grpc): the L7 proxy talks HTTP/1.1 to endpoints, so those stay on the
+ * kernel path, and routes and policies may not take them (docs/l7.md). */
+bool cfg_port_speaks_http1(const struct cfg_service_port *sp);
+
+/* True when TCP port SP of SVC, not http2 or grpc, is served by the node
+ * proxy's L7 side: appProtocol http, an HTTPRoute whose parentRef names it
+ * (by port, or every port of SVC), or an authorization policy that targets
+ * SVC (every TCP port: the proxy is where it is enforced). */
 bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_service *svc,
 			    const struct cfg_service_port *sp);
 
@@ -119,8 +233,29 @@ const char *cfg_http_check_method(const char *s);
  * regerror's text in WHY. */
 const char *cfg_http_check_regex(const char *re, char *why, size_t len);
 
+/* A path of a RequestRedirect or URLRewrite: starts with '/', holds only
+ * the characters of an RFC 3986 path (and %XX). */
+const char *cfg_http_check_path(const char *s);
+/* Values of an authorization rule, each exact or with one '*' at its start
+ * or end (no space): a principal TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT,
+ * a namespace, a path (starts with '/' or '*'). */
+const char *cfg_authz_check_principal(const char *s);
+const char *cfg_authz_check_namespace(const char *s);
+const char *cfg_authz_check_path(const char *s);
+/* A header value of a when condition (cfg_http_check_value, and a '*' only
+ * at its start or end). */
+const char *cfg_authz_check_value(const char *s);
+
 /* The Gateway API's spellings, indexed by the enums. */
 extern const char *const cfg_path_match_names[3];  /* PathPrefix Exact RegularExpression */
 extern const char *const cfg_value_match_names[2]; /* Exact RegularExpression */
+/* Path modifiers of RequestRedirect and URLRewrite, by enum cfg_path_match:
+ * ReplacePrefixMatch (CFG_PATH_PREFIX), ReplaceFullPath (CFG_PATH_EXACT). */
+extern const char *const cfg_path_modifier_names[2];
+/* Istio's spellings. */
+#define CFG_GRPC_STATUSES 17
+extern const char *const cfg_grpc_status_names[CFG_GRPC_STATUSES]; /* OK ... UNAUTHENTICATED */
+extern const char *const cfg_lb_policy_names[4];    /* PEAK_EWMA ROUND_ROBIN LEAST_REQUEST RANDOM */
+extern const char *const cfg_authz_action_names[2]; /* ALLOW DENY */
 
 #endif

@@ -141,6 +141,8 @@ struct cfg_service {
 	struct cfg_labels selector;
 	struct cfg_backend *backends;
 	size_t nbackends;
+	bool has_traffic_policy;
+	struct cfg_traffic_policy traffic_policy; /* L7 requests to its endpoints */
 	struct cfg_origin origin;
 };
 
@@ -189,6 +191,8 @@ struct mesh_config {
 	size_t npolicies;
 	struct cfg_http_route *http_routes; /* L7 (docs/l7.md) */
 	size_t nhttp_routes;
+	struct cfg_authz_policy *authz_policies; /* L7 authorization */
+	size_t nauthz_policies;
 	/* What was accepted but worth saying ("FILE:LINE:COL: ..."). */
 	const char *warnings[CFG_MAX_WARNINGS];
 	size_t nwarnings, warnings_dropped;

@@ -3,7 +3,8 @@
  * httpRoutes in the model's JSON, both ways. The shape follows the YAML
  * (Gateway API names); durations are numbers of milliseconds ("requestMs").
  * The reader takes only what the YAML source would have accepted, bar the
- * references to services, which the writer's config had checked.
+ * references to services, which the writer's config had checked. Fault,
+ * rateLimit and the other filters are in model_json_l7.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -119,6 +120,7 @@ static json_t *rule_json(struct mj_writer *w, const struct cfg_http_rule *rule)
 	}
 	for (i = 0; !w->err && i < rule->retry.ncodes; i++)
 		mj_append(w, codes, json_integer(rule->retry.codes[i]));
+	mj_rule_l7_json(w, o, rule);
 	mj_set_origin(w, o, &rule->origin);
 	return o;
 }
@@ -145,11 +147,7 @@ json_t *mj_http_route_json(struct mj_writer *w, const struct cfg_http_route *rou
 	return o;
 }
 
-/* Fails at WHERE.KEY. */
-static void fail_key(struct mj_reader *r, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail_key(struct mj_reader *r, const char *key, const char *fmt, ...)
+void mj_fail_key(struct mj_reader *r, const char *key, const char *fmt, ...)
 {
 	size_t mark = mj_enter_key(r, key);
 	char msg[256];
@@ -162,14 +160,13 @@ static void fail_key(struct mj_reader *r, const char *key, const char *fmt, ...)
 	mj_leave(r, mark);
 }
 
-/* The string at KEY of O, which CHECK (NULL: good, else why not) accepts. */
-static const char *checked_str(struct mj_reader *r, json_t *o, const char *key,
-			       const char *(*check)(const char *))
+const char *mj_checked_str(struct mj_reader *r, json_t *o, const char *key,
+			   const char *(*check)(const char *))
 {
 	const char *s = mj_str(r, o, key, true), *why;
 
 	if (s && (why = check(s)))
-		fail_key(r, key, "'%.64s' %s", s, why);
+		mj_fail_key(r, key, "'%.64s' %s", s, why);
 	return s;
 }
 
@@ -178,7 +175,7 @@ static void check_regex_at(struct mj_reader *r, const char *key, const char *re)
 	char why[200];
 
 	if (re && cfg_http_check_regex(re, why, sizeof(why)))
-		fail_key(r, key, "'%.64s' is not a POSIX extended regex: %s", re, why);
+		mj_fail_key(r, key, "'%.64s' is not a POSIX extended regex: %s", re, why);
 }
 
 static void value_match_item(struct mj_reader *r, json_t *v, struct cfg_http_value_match *out)
@@ -188,7 +185,7 @@ static void value_match_item(struct mj_reader *r, json_t *v, struct cfg_http_val
 	out->type = (enum cfg_value_match)mj_enum(r, v, "type", cfg_value_match_names, 2);
 	out->name = mj_str(r, v, "name", true);
 	if (out->name && !*out->name)
-		fail_key(r, "name", "empty");
+		mj_fail_key(r, "name", "empty");
 	out->value = mj_str(r, v, "value", true);
 	if (out->type == CFG_VALUE_REGEX)
 		check_regex_at(r, "value", out->value);
@@ -200,7 +197,7 @@ static void header_match_item(struct mj_reader *r, json_t *v, struct cfg_http_va
 
 	value_match_item(r, v, out);
 	if (!r->rc && (why = cfg_http_check_token(out->name)))
-		fail_key(r, "name", "'%.64s' %s", out->name, why);
+		mj_fail_key(r, "name", "'%.64s' %s", out->name, why);
 }
 
 static void match_item(struct mj_reader *r, json_t *v, struct cfg_http_match *out)
@@ -218,11 +215,11 @@ static void match_item(struct mj_reader *r, json_t *v, struct cfg_http_match *ou
 		if (out->path_type == CFG_PATH_REGEX)
 			check_regex_at(r, "value", out->path);
 		else if (out->path && out->path[0] != '/')
-			fail_key(r, "value", "'%.64s' does not start with '/'", out->path);
+			mj_fail_key(r, "value", "'%.64s' does not start with '/'", out->path);
 		mj_leave(r, mark);
 	}
 	if (json_object_get(v, "method"))
-		out->method = checked_str(r, v, "method", cfg_http_check_method);
+		out->method = mj_checked_str(r, v, "method", cfg_http_check_method);
 	READ_LIST(r, v, "headers", out->headers, out->nheaders, header_match_item);
 	READ_LIST(r, v, "queryParams", out->query, out->nquery, value_match_item);
 }
@@ -231,8 +228,8 @@ static void header_item(struct mj_reader *r, json_t *v, struct cfg_http_header *
 {
 	if (!mj_is_object(r, v))
 		return;
-	out->name = checked_str(r, v, "name", cfg_http_check_token);
-	out->value = checked_str(r, v, "value", cfg_http_check_value);
+	out->name = mj_checked_str(r, v, "name", cfg_http_check_token);
+	out->value = mj_checked_str(r, v, "value", cfg_http_check_value);
 }
 
 static void header_name_item(struct mj_reader *r, json_t *v, const char **out)
@@ -266,7 +263,7 @@ static void backend_item(struct mj_reader *r, json_t *v, struct cfg_http_backend
 	out->service = mj_name(r, v, "name", name_check_dns_label);
 	out->port = (__u16)mj_uint(r, v, "port", UINT16_MAX, true);
 	if (!r->rc && !out->port)
-		fail_key(r, "port", "0 is not a port");
+		mj_fail_key(r, "port", "0 is not a port");
 	out->weight = (__u32)mj_uint(r, v, "weight", MAX_WEIGHT, true);
 	out->origin = mj_origin(r, v);
 }
@@ -290,7 +287,7 @@ static void rule_limits(struct mj_reader *r, json_t *v, struct cfg_http_rule *ou
 		out->backend_timeout_ms =
 		    (__u32)mj_uint(r, t, "backendRequestMs", UINT32_MAX, true);
 		if (out->request_timeout_ms && out->backend_timeout_ms > out->request_timeout_ms)
-			fail_key(r, "backendRequestMs", "longer than requestMs");
+			mj_fail_key(r, "backendRequestMs", "longer than requestMs");
 		mj_leave(r, mark);
 	}
 	if (!(retry = mj_object(r, v, "retry", true)))
@@ -311,6 +308,7 @@ static void rule_item(struct mj_reader *r, json_t *v, struct cfg_http_rule *out)
 	header_mod(r, v, "responseHeaderModifier", &out->response_headers);
 	READ_LIST(r, v, "backendRefs", out->backends, out->nbackends, backend_item);
 	rule_limits(r, v, out);
+	mj_rule_l7_read(r, v, out);
 	out->origin = mj_origin(r, v);
 }
 
@@ -330,9 +328,9 @@ void mj_http_route_item(struct mj_reader *r, json_t *v, struct cfg_http_route *o
 	out->ns = mj_name(r, v, "namespace", name_check_dns_label);
 	READ_LIST(r, v, "parentRefs", out->parents, out->nparents, parent_item);
 	if (!r->rc && !out->nparents)
-		fail_key(r, "parentRefs", "empty (a route needs a parent Service)");
+		mj_fail_key(r, "parentRefs", "empty (a route needs a parent Service)");
 	READ_LIST(r, v, "rules", out->rules, out->nrules, rule_item);
 	if (!r->rc && !out->nrules)
-		fail_key(r, "rules", "empty (a route has at least one rule)");
+		mj_fail_key(r, "rules", "empty (a route has at least one rule)");
 	out->origin = mj_origin(r, v);
 }

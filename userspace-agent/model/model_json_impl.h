@@ -104,9 +104,28 @@ const char *mj_name(struct mj_reader *r, json_t *o, const char *key,
 		}                                                                                  \
 	} while (0)
 
+/* Fails at WHERE.KEY. */
+void mj_fail_key(struct mj_reader *r, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The string at KEY of O (required), which CHECK (NULL: good, else why
+ * not) accepts. */
+const char *mj_checked_str(struct mj_reader *r, json_t *o, const char *key,
+			   const char *(*check)(const char *));
+
 /* The model's objects (model_json_read.c, model_json_http.c). */
 void mj_read_config(struct mj_reader *r, json_t *root);
 void mj_http_route_item(struct mj_reader *r, json_t *v, struct cfg_http_route *out);
+
+/* The L7 policies (model_json_l7.c, model_json_authz.c): a rule's fault,
+ * rateLimit and filters beyond the header modifiers, read after the rest
+ * of the rule (they are checked against its matches and backendRefs); a
+ * service's trafficPolicy; authorizationPolicies. */
+void mj_rule_l7_json(struct mj_writer *w, json_t *o, const struct cfg_http_rule *rule);
+void mj_rule_l7_read(struct mj_reader *r, json_t *v, struct cfg_http_rule *out);
+json_t *mj_traffic_policy_json(struct mj_writer *w, const struct cfg_traffic_policy *tp);
+void mj_traffic_policy_read(struct mj_reader *r, json_t *v, struct cfg_traffic_policy *out);
+json_t *mj_authz_policy_json(struct mj_writer *w, const struct cfg_authz_policy *pol);
+void mj_authz_policy_item(struct mj_reader *r, json_t *v, struct cfg_authz_policy *out);
 
 extern const char *const mj_mtls_names[3];
 

@@ -199,6 +199,8 @@ static void backend_item(struct mj_reader *r, json_t *v, struct cfg_backend *out
 static void service_item(struct mj_reader *r, json_t *v, struct cfg_service *out)
 {
 	struct cfg_prefix *vips;
+	json_t *tp;
+	size_t mark;
 
 	if (!mj_is_object(r, v))
 		return;
@@ -213,6 +215,12 @@ static void service_item(struct mj_reader *r, json_t *v, struct cfg_service *out
 	if ((out->has_selector = json_object_get(v, "selector") != NULL))
 		mj_labels(r, v, "selector", &out->selector);
 	READ_LIST(r, v, "backends", out->backends, out->nbackends, backend_item);
+	if ((tp = mj_object(r, v, "trafficPolicy", false))) {
+		out->has_traffic_policy = true;
+		mark = mj_enter_key(r, "trafficPolicy");
+		mj_traffic_policy_read(r, tp, &out->traffic_policy);
+		mj_leave(r, mark);
+	}
 	out->origin = mj_origin(r, v);
 }
 
@@ -309,6 +317,8 @@ void mj_read_config(struct mj_reader *r, json_t *root)
 	READ_LIST(r, root, "policies", r->cfg->policies, r->cfg->npolicies, policy_item);
 	READ_LIST(r, root, "httpRoutes", r->cfg->http_routes, r->cfg->nhttp_routes,
 		  mj_http_route_item);
+	READ_LIST(r, root, "authorizationPolicies", r->cfg->authz_policies, r->cfg->nauthz_policies,
+		  mj_authz_policy_item);
 	READ_LIST(r, root, "warnings", warnings, n, string_item);
 	if (n > CFG_MAX_WARNINGS)
 		mj_fail(r, "more than %d warnings", CFG_MAX_WARNINGS);

@@ -124,6 +124,8 @@ static json_t *service_json(struct mj_writer *w, const struct cfg_service *svc)
 	mj_set(w, o, "backends", backends);
 	for (i = 0; !w->err && i < svc->nbackends; i++)
 		mj_append(w, backends, backend_json(w, &svc->backends[i]));
+	if (svc->has_traffic_policy)
+		mj_set(w, o, "trafficPolicy", mj_traffic_policy_json(w, &svc->traffic_policy));
 	mj_set_origin(w, o, &svc->origin);
 	return o;
 }
@@ -229,6 +231,8 @@ void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config 
 	PUT_LIST(w, root, "services", cfg->services, cfg->nservices, service_json);
 	PUT_LIST(w, root, "policies", cfg->policies, cfg->npolicies, policy_json);
 	PUT_LIST(w, root, "httpRoutes", cfg->http_routes, cfg->nhttp_routes, mj_http_route_json);
+	PUT_LIST(w, root, "authorizationPolicies", cfg->authz_policies, cfg->nauthz_policies,
+		 mj_authz_policy_json);
 	mj_set(w, root, "warnings", warnings);
 	for (i = 0; !w->err && i < cfg->nwarnings && i < CFG_MAX_WARNINGS; i++)
 		mj_append(w, warnings, json_string(cfg->warnings[i]));

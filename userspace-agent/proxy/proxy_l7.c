@@ -323,4 +323,10 @@ void proxy_l7_metrics(struct metrics_writer *w)
 	metrics_emit(w, METRIC_COUNTER, "shunt_l7_upstream_reused_total",
 		     "Requests sent over a pooled connection.", NULL, NULL,
 		     (double)atomic_load(&s->upstream_reused));
+	metrics_emit(w, METRIC_COUNTER, "shunt_l7_ejections_total",
+		     "Endpoints ejected by outlier detection.", NULL, NULL,
+		     (double)atomic_load(&s->ejections));
+	metrics_emit(w, METRIC_COUNTER, "shunt_l7_mirrored_total",
+		     "Copies of requests sent to a mirror.", NULL, NULL,
+		     (double)atomic_load(&s->mirrored));
 }

@@ -3,10 +3,12 @@
  * httpRoutes: the Gateway API HTTPRoute in its mesh (GAMMA) shape, with
  * its v1 field names (model/http_route.h, docs/config.md). Services are
  * parsed before routes, so references are checked here, at their node.
+ * Filters are in cfg_http_filters.c, fault and rateLimit in cfg_l7_traffic.c.
  */
 #include <errno.h>
 #include <regex.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cfg_parse.h"
@@ -17,8 +19,8 @@
 #define MAX_RETRY_ATTEMPTS     10
 
 /* A list at N: *COUNT items of SIZE bytes in the arena (NULL when none). */
-static int alloc_seq(struct cfg_parser *p, yaml_node_t *n, const char *what, size_t size,
-		     void **items, size_t *count)
+int cfg_http_alloc_seq(struct cfg_parser *p, yaml_node_t *n, const char *what, size_t size,
+		       void **items, size_t *count)
 {
 	int err = cfgy_get_seq(p, n, what, count);
 
@@ -31,7 +33,7 @@ static int alloc_seq(struct cfg_parser *p, yaml_node_t *n, const char *what, siz
 }
 
 /* The Gateway API's Duration: ^([0-9]{1,5}(h|m|s|ms)){1,4}$, in ms. */
-static int parse_duration(struct cfg_parser *p, yaml_node_t *n, const char *what, __u32 *ms)
+int cfg_http_parse_duration(struct cfg_parser *p, yaml_node_t *n, const char *what, __u32 *ms)
 {
 	static const char *const pattern = "^([0-9]{1,5}(h|m|s|ms)){1,4}$";
 	unsigned long long total = 0, num;
@@ -67,8 +69,8 @@ static int parse_duration(struct cfg_parser *p, yaml_node_t *n, const char *what
 
 /* Group, kind, name and namespace of a parentRef or backendRef: a Service
  * of the route's namespace NS; its name into *SERVICE, its node *NAME_NODE. */
-static int parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char *what, const char *ns,
-			     const char **service, yaml_node_t **name_node)
+int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char *what,
+			       const char *ns, const char **service, yaml_node_t **name_node)
 {
 	const char *s;
 	yaml_node_t *v;
@@ -103,8 +105,9 @@ static int parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char *w
 
 /* Service NS/NAME (named at NAME_NODE) exists and has TCP port PORT (at
  * PORT_NODE; 0: any TCP port). */
-static int check_service_port(struct cfg_parser *p, yaml_node_t *name_node, yaml_node_t *port_node,
-			      const char *what, const char *ns, const char *name, __u16 port)
+int cfg_http_check_service_port(struct cfg_parser *p, yaml_node_t *name_node,
+				yaml_node_t *port_node, const char *what, const char *ns,
+				const char *name, __u16 port)
 {
 	const struct cfg_service *svc = cfg_service_find(p->cfg, ns, name);
 	yaml_node_t *n = port_node ? port_node : name_node;
@@ -112,6 +115,16 @@ static int check_service_port(struct cfg_parser *p, yaml_node_t *name_node, yaml
 
 	if (!svc)
 		return cfgy_fail(p, name_node, "%s: service %s/%s is not defined", what, ns, name);
+	/* The L7 proxy speaks HTTP/1.1 to endpoints: a port whose endpoints
+	 * speak HTTP/2 only (http2, grpc) cannot be routed, guarded or sent to. */
+	for (i = 0; i < svc->nports; i++)
+		if (svc->ports[i].proto == SHUNT_PROTO_TCP &&
+		    (!port || svc->ports[i].port == port) && !cfg_port_speaks_http1(&svc->ports[i]))
+			return cfgy_fail(
+			    p, n,
+			    "%s: port %u of service %s/%s is appProtocol %s: the L7 "
+			    "proxy does not speak HTTP/2 to endpoints yet (docs/l7.md)",
+			    what, svc->ports[i].port, ns, name, svc->ports[i].app_protocol);
 	for (i = 0; i < svc->nports; i++)
 		if (svc->ports[i].proto == SHUNT_PROTO_TCP && (!port || svc->ports[i].port == port))
 			return 0;
@@ -129,14 +142,15 @@ static int parse_parent(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 	int err;
 
 	if ((err = cfgy_check_map(p, n, "a parentRef", keys)) ||
-	    (err = parse_service_ref(p, n, "parentRef", ns, &out->service, &name_node)))
+	    (err = cfg_http_parse_service_ref(p, n, "parentRef", ns, &out->service, &name_node)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "port"))) {
 		if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
 			return err;
 		out->port = (__u16)num;
 	}
-	return check_service_port(p, name_node, v, "parentRef", ns, out->service, out->port);
+	return cfg_http_check_service_port(p, name_node, v, "parentRef", ns, out->service,
+					   out->port);
 }
 
 static int parse_backend(struct cfg_parser *p, yaml_node_t *n, const char *ns,
@@ -150,14 +164,15 @@ static int parse_backend(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 
 	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a backendRef", keys)) ||
-	    (err = parse_service_ref(p, n, "backendRef", ns, &out->service, &name_node)))
+	    (err = cfg_http_parse_service_ref(p, n, "backendRef", ns, &out->service, &name_node)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "port")))
 		return cfgy_fail(p, n, "backendRef %s needs 'port'", out->service);
 	if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
 		return err;
 	out->port = (__u16)num;
-	if ((err = check_service_port(p, name_node, v, "backendRef", ns, out->service, out->port)))
+	if ((err = cfg_http_check_service_port(p, name_node, v, "backendRef", ns, out->service,
+					       out->port)))
 		return err;
 	out->weight = 1;
 	if ((v = cfgy_map_get(p, n, "weight"))) {
@@ -178,11 +193,12 @@ static int check_regex(struct cfg_parser *p, yaml_node_t *n, const char *what, c
 }
 
 /* Index of the string at N in NAMES (COUNT of them), into *OUT. */
-static int parse_enum(struct cfg_parser *p, yaml_node_t *n, const char *what,
-		      const char *const *names, size_t count, int *out)
+int cfg_http_parse_enum(struct cfg_parser *p, yaml_node_t *n, const char *what,
+			const char *const *names, size_t count, int *out)
 {
+	char list[256];
 	const char *s;
-	size_t i;
+	size_t i, len = 0;
 	int err;
 
 	if ((err = cfgy_get_str(p, n, what, &s)))
@@ -192,11 +208,14 @@ static int parse_enum(struct cfg_parser *p, yaml_node_t *n, const char *what,
 			*out = (int)i;
 			return 0;
 		}
-	if (count == 2)
-		return cfgy_fail(p, n, "%s must be %s or %s, not '%s'", what, names[0], names[1],
-				 s);
-	return cfgy_fail(p, n, "%s must be %s, %s or %s, not '%s'", what, names[0], names[1],
-			 names[2], s);
+	/* "A, B or C" */
+	for (i = 0, list[0] = 0; i < count && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+					!i		? ""
+					: i + 1 < count ? ", "
+							: " or ",
+					names[i]);
+	return cfgy_fail(p, n, "%s must be %s, not '%s'", what, list, s);
 }
 
 static int parse_path(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_match *out)
@@ -208,7 +227,7 @@ static int parse_path(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_matc
 	if ((err = cfgy_check_map(p, n, "path", keys)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "type")) &&
-	    (err = parse_enum(p, v, "path type", cfg_path_match_names, 3, &type)))
+	    (err = cfg_http_parse_enum(p, v, "path type", cfg_path_match_names, 3, &type)))
 		return err;
 	out->path_type = (enum cfg_path_match)type;
 	if (!(v = cfgy_map_get(p, n, "value")))
@@ -223,7 +242,7 @@ static int parse_path(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_matc
 }
 
 /* An HTTP header name, lowercased (names are case-insensitive). */
-static int get_header_name(struct cfg_parser *p, yaml_node_t *n, const char **out)
+int cfg_http_get_header_name(struct cfg_parser *p, yaml_node_t *n, const char **out)
 {
 	const char *why;
 	char *c;
@@ -248,8 +267,8 @@ static int parse_value_matches(struct cfg_parser *p, yaml_node_t *n, bool header
 	size_t i, j;
 	int err;
 
-	if ((err = alloc_seq(p, n, header ? "headers" : "queryParams", sizeof(**items),
-			     (void **)items, count)))
+	if ((err = cfg_http_alloc_seq(p, n, header ? "headers" : "queryParams", sizeof(**items),
+				      (void **)items, count)))
 		return err;
 	for (i = 0; i < *count; i++) {
 		struct cfg_http_value_match *m = &(*items)[i];
@@ -259,12 +278,13 @@ static int parse_value_matches(struct cfg_parser *p, yaml_node_t *n, bool header
 		if ((err = cfgy_check_map(p, mn, what, keys)))
 			return err;
 		if ((v = cfgy_map_get(p, mn, "type")) &&
-		    (err = parse_enum(p, v, "match type", cfg_value_match_names, 2, &type)))
+		    (err =
+			 cfg_http_parse_enum(p, v, "match type", cfg_value_match_names, 2, &type)))
 			return err;
 		m->type = (enum cfg_value_match)type;
 		if (!(nv = cfgy_map_get(p, mn, "name")))
 			return cfgy_fail(p, mn, "%s needs 'name'", what);
-		if ((err = header ? get_header_name(p, nv, &m->name)
+		if ((err = header ? cfg_http_get_header_name(p, nv, &m->name)
 				  : cfgy_get_str(p, nv, "queryParam name", &m->name)))
 			return err;
 		if (!*m->name)
@@ -310,103 +330,6 @@ static int parse_match(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_mat
 	return 0;
 }
 
-/* set or add of a header modifier: [{name, value}]. */
-static int parse_headers(struct cfg_parser *p, yaml_node_t *n, const char *what,
-			 struct cfg_http_header **items, size_t *count)
-{
-	static const char *const keys[] = {"name", "value", NULL};
-	const char *why;
-	size_t i, j;
-	int err;
-
-	if ((err = alloc_seq(p, n, what, sizeof(**items), (void **)items, count)))
-		return err;
-	for (i = 0; i < *count; i++) {
-		struct cfg_http_header *h = &(*items)[i];
-		yaml_node_t *hn = cfgy_seq_item(p, n, i), *v;
-
-		if ((err = cfgy_check_map(p, hn, "a header", keys)))
-			return err;
-		if (!(v = cfgy_map_get(p, hn, "name")))
-			return cfgy_fail(p, hn, "a header needs 'name'");
-		if ((err = get_header_name(p, v, &h->name)))
-			return err;
-		for (j = 0; j < i; j++)
-			if (!strcmp((*items)[j].name, h->name))
-				return cfgy_fail(p, v, "header '%s' is in %s twice", h->name, what);
-		if (!(v = cfgy_map_get(p, hn, "value")))
-			return cfgy_fail(p, hn, "header %s needs 'value'", h->name);
-		if ((err = cfgy_get_str(p, v, "header value", &h->value)))
-			return err;
-		if ((why = cfg_http_check_value(h->value)))
-			return cfgy_fail(p, v, "the value of header %s %s", h->name, why);
-	}
-	return 0;
-}
-
-static int parse_header_mod(struct cfg_parser *p, yaml_node_t *n, const char *what,
-			    struct cfg_http_header_mod *out)
-{
-	static const char *const keys[] = {"set", "add", "remove", NULL};
-	yaml_node_t *v;
-	size_t i;
-	int err;
-
-	if ((err = cfgy_check_map(p, n, what, keys)))
-		return err;
-	if ((v = cfgy_map_get(p, n, "set")) &&
-	    (err = parse_headers(p, v, "set", &out->set, &out->nset)))
-		return err;
-	if ((v = cfgy_map_get(p, n, "add")) &&
-	    (err = parse_headers(p, v, "add", &out->add, &out->nadd)))
-		return err;
-	if (!(v = cfgy_map_get(p, n, "remove")))
-		return 0;
-	if ((err = alloc_seq(p, v, "remove", sizeof(*out->remove), (void **)&out->remove,
-			     &out->nremove)))
-		return err;
-	for (i = 0; i < out->nremove; i++)
-		if ((err = get_header_name(p, cfgy_seq_item(p, v, i), &out->remove[i])))
-			return err;
-	return 0;
-}
-
-/* One filter of a rule; SEEN: which of the two modifiers came already. */
-static int parse_filter(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_rule *rule,
-			bool seen[2])
-{
-	static const char *const keys[] = {
-	    "type",	  "requestHeaderModifier", "responseHeaderModifier", "requestRedirect",
-	    "urlRewrite", "requestMirror",	   "extensionRef",	     NULL};
-	static const char *const types[2] = {"RequestHeaderModifier", "ResponseHeaderModifier"};
-	const char *type;
-	yaml_node_t *t, *v;
-	size_t k;
-	int err, kind;
-
-	if ((err = cfgy_check_map(p, n, "a filter", keys)))
-		return err;
-	if (!(t = cfgy_map_get(p, n, "type")))
-		return cfgy_fail(p, n, "a filter needs 'type'");
-	if ((err = cfgy_get_str(p, t, "filter type", &type)))
-		return err;
-	if (!strcmp(type, types[0]) || !strcmp(type, types[1]))
-		kind = !strcmp(type, types[1]);
-	else
-		return cfgy_fail(p, t, "filter type %s is not supported yet", type);
-	if (seen[kind])
-		return cfgy_fail(p, t, "a rule takes one %s filter at most", type);
-	seen[kind] = true;
-	for (k = 1; keys[k]; k++)
-		if ((k == (size_t)kind + 1) != !!(v = cfgy_map_get(p, n, keys[k])))
-			return cfgy_fail(p, v ? v : n, "filter type %s needs '%s'%s%s", type,
-					 keys[kind + 1], v ? " and nothing else, not " : "",
-					 v ? keys[k] : "");
-	v = cfgy_map_get(p, n, keys[kind + 1]);
-	return parse_header_mod(p, v, keys[kind + 1],
-				kind ? &rule->response_headers : &rule->request_headers);
-}
-
 static int parse_timeouts(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_rule *rule)
 {
 	static const char *const keys[] = {"request", "backendRequest", NULL};
@@ -416,10 +339,11 @@ static int parse_timeouts(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_
 	if ((err = cfgy_check_map(p, n, "timeouts", keys)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "request")) &&
-	    (err = parse_duration(p, v, "timeouts.request", &rule->request_timeout_ms)))
+	    (err = cfg_http_parse_duration(p, v, "timeouts.request", &rule->request_timeout_ms)))
 		return err;
 	if ((b = cfgy_map_get(p, n, "backendRequest")) &&
-	    (err = parse_duration(p, b, "timeouts.backendRequest", &rule->backend_timeout_ms)))
+	    (err = cfg_http_parse_duration(p, b, "timeouts.backendRequest",
+					   &rule->backend_timeout_ms)))
 		return err;
 	/* The Gateway API's rule; a zero request timeout means none. */
 	if (rule->request_timeout_ms && rule->backend_timeout_ms > rule->request_timeout_ms)
@@ -447,12 +371,12 @@ static int parse_retry(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_ret
 		out->attempts = (__u32)num;
 	}
 	if ((v = cfgy_map_get(p, n, "backoff")) &&
-	    (err = parse_duration(p, v, "retry backoff", &out->backoff_ms)))
+	    (err = cfg_http_parse_duration(p, v, "retry backoff", &out->backoff_ms)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "codes")))
 		return 0;
-	if ((err =
-		 alloc_seq(p, v, "codes", sizeof(*out->codes), (void **)&out->codes, &out->ncodes)))
+	if ((err = cfg_http_alloc_seq(p, v, "codes", sizeof(*out->codes), (void **)&out->codes,
+				      &out->ncodes)))
 		return err;
 	for (i = 0; i < out->ncodes; i++) {
 		yaml_node_t *cn = cfgy_seq_item(p, v, i);
@@ -470,52 +394,64 @@ static int parse_retry(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_ret
 static int parse_rule_lists(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 			    struct cfg_http_rule *out)
 {
-	bool seen[2] = {false, false};
 	yaml_node_t *v;
-	size_t i, nfilters;
+	size_t i;
 	int err;
 
 	if ((v = cfgy_map_get(p, n, "matches"))) {
-		if ((err = alloc_seq(p, v, "matches", sizeof(*out->matches), (void **)&out->matches,
-				     &out->nmatches)))
+		if ((err = cfg_http_alloc_seq(p, v, "matches", sizeof(*out->matches),
+					      (void **)&out->matches, &out->nmatches)))
 			return err;
 		for (i = 0; i < out->nmatches; i++)
 			if ((err = parse_match(p, cfgy_seq_item(p, v, i), &out->matches[i])))
 				return err;
 	}
-	if ((v = cfgy_map_get(p, n, "filters"))) {
-		if ((err = cfgy_get_seq(p, v, "filters", &nfilters)))
+	/* After the matches: ReplacePrefixMatch depends on them. */
+	if ((v = cfgy_map_get(p, n, "filters")) && (err = cfg_http_parse_filters(p, v, ns, out)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "backendRefs")))
+		return 0;
+	if ((err = cfg_http_alloc_seq(p, v, "backendRefs", sizeof(*out->backends),
+				      (void **)&out->backends, &out->nbackends)))
+		return err;
+	for (i = 0; i < out->nbackends; i++)
+		if ((err = parse_backend(p, cfgy_seq_item(p, v, i), ns, &out->backends[i])))
 			return err;
-		for (i = 0; i < nfilters; i++)
-			if ((err = parse_filter(p, cfgy_seq_item(p, v, i), out, seen)))
-				return err;
-	}
-	if ((v = cfgy_map_get(p, n, "backendRefs"))) {
-		if ((err = alloc_seq(p, v, "backendRefs", sizeof(*out->backends),
-				     (void **)&out->backends, &out->nbackends)))
-			return err;
-		for (i = 0; i < out->nbackends; i++)
-			if ((err = parse_backend(p, cfgy_seq_item(p, v, i), ns, &out->backends[i])))
-				return err;
-	}
+	/* The Gateway API's rule: a redirect is answered, never sent on. */
+	if (out->redirect.set && out->nbackends)
+		return cfgy_fail(p, v,
+				 "a rule with a RequestRedirect filter takes no backendRefs "
+				 "(the proxy answers it)");
 	return 0;
+}
+
+/* What every rule starts with, before its fields are read. */
+static void rule_defaults(struct cfg_http_rule *rule)
+{
+	rule->retry.backoff_ms = DEFAULT_BACKOFF_MS;
+	rule->fault.abort_grpc = -1;
 }
 
 static int parse_rule(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 		      struct cfg_http_rule *out)
 {
-	static const char *const keys[] = {"matches",  "filters", "backendRefs",
-					   "timeouts", "retry",	  NULL};
+	static const char *const keys[] = {"matches", "filters", "backendRefs", "timeouts",
+					   "retry",   "fault",	 "rateLimit",	NULL};
 	yaml_node_t *v;
 	int err;
 
 	out->origin = cfgy_origin_of(p, n);
-	out->retry.backoff_ms = DEFAULT_BACKOFF_MS;
+	rule_defaults(out);
 	if ((err = cfgy_check_map(p, n, "a rule", keys)) || (err = parse_rule_lists(p, n, ns, out)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "timeouts")) && (err = parse_timeouts(p, v, out)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "retry")) && (err = parse_retry(p, v, &out->retry)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "fault")) && (err = cfg_http_parse_fault(p, v, &out->fault)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "rateLimit")) &&
+	    (err = cfg_http_parse_rate_limit(p, v, &out->rate_limit)))
 		return err;
 	return 0;
 }
@@ -529,8 +465,8 @@ static int parse_route_refs(struct cfg_parser *p, yaml_node_t *n, struct cfg_htt
 	if (!(v = cfgy_map_get(p, n, "parentRefs")))
 		return cfgy_fail(
 		    p, n, "httpRoute %s needs 'parentRefs' (the Service it routes for)", out->name);
-	if ((err = alloc_seq(p, v, "parentRefs", sizeof(*out->parents), (void **)&out->parents,
-			     &out->nparents)))
+	if ((err = cfg_http_alloc_seq(p, v, "parentRefs", sizeof(*out->parents),
+				      (void **)&out->parents, &out->nparents)))
 		return err;
 	if (!out->nparents)
 		return cfgy_fail(p, v, "httpRoute %s needs at least one parentRef", out->name);
@@ -569,8 +505,8 @@ int cfg_parse_http_route(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_r
 	if ((err = parse_route_refs(p, n, out)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "rules")) &&
-	    (err =
-		 alloc_seq(p, v, "rules", sizeof(*out->rules), (void **)&out->rules, &out->nrules)))
+	    (err = cfg_http_alloc_seq(p, v, "rules", sizeof(*out->rules), (void **)&out->rules,
+				      &out->nrules)))
 		return err;
 	for (i = 0; i < out->nrules; i++)
 		if ((err = parse_rule(p, cfgy_seq_item(p, v, i), out->ns, &out->rules[i])))
@@ -582,6 +518,6 @@ int cfg_parse_http_route(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_r
 		return cfgy_oom(p);
 	out->nrules = 1;
 	out->rules[0].origin = out->origin;
-	out->rules[0].retry.backoff_ms = DEFAULT_BACKOFF_MS;
+	rule_defaults(&out->rules[0]);
 	return 0;
 }

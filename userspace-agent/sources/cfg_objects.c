@@ -278,6 +278,12 @@ static int cfg_parse_service_port(struct cfg_parser *p, yaml_node_t *n,
 		if (out->proto != SHUNT_PROTO_TCP && strcmp(out->app_protocol, "tcp"))
 			return cfgy_fail(p, v, "appProtocol %s needs protocol TCP",
 					 out->app_protocol);
+		if (!cfg_port_speaks_http1(out))
+			cfgy_warn(p, v,
+				  "appProtocol %s: this port stays on the kernel path (mTLS across "
+				  "nodes, no L7 features) until the L7 proxy speaks HTTP/2 to "
+				  "endpoints (docs/l7.md)",
+				  out->app_protocol);
 	}
 	return 0;
 }
@@ -314,8 +320,8 @@ static int cfg_parse_backend(struct cfg_parser *p, yaml_node_t *n, struct cfg_ba
 
 int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *out)
 {
-	static const char *const keys[] = {"name",     "namespace", "virtualIPs", "ports",
-					   "selector", "backends",  NULL};
+	static const char *const keys[] = {"name",     "namespace", "virtualIPs",    "ports",
+					   "selector", "backends",  "trafficPolicy", NULL};
 	yaml_node_t *v, *sel;
 	size_t i, j;
 	int err;
@@ -360,6 +366,11 @@ int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *
 				return cfgy_fail(
 				    p, pn, "port %u/%s is listed twice", out->ports[i].port,
 				    out->ports[i].proto == SHUNT_PROTO_TCP ? "TCP" : "UDP");
+	}
+	if ((v = cfgy_map_get(p, n, "trafficPolicy"))) {
+		out->has_traffic_policy = true;
+		if ((err = cfg_parse_traffic_policy(p, v, &out->traffic_policy)))
+			return err;
 	}
 	sel = cfgy_map_get(p, n, "selector");
 	v = cfgy_map_get(p, n, "backends");

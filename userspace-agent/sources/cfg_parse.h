@@ -57,7 +57,7 @@ int cfgy_parse_prefix(struct cfg_parser *p, yaml_node_t *n, const char *what, bo
 /* TCP, UDP or SCTP, as Kubernetes spells them. */
 int cfgy_parse_proto(struct cfg_parser *p, yaml_node_t *n, __u8 *proto);
 
-/* The objects (cfg_policy.c, cfg_objects.c, cfg_http_route.c). */
+/* The objects (cfg_policy.c, cfg_objects.c, cfg_http_route.c, cfg_authz.c). */
 int cfg_parse_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_policy *out);
 int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload *out);
 int cfg_parse_namespace(struct cfg_parser *p, yaml_node_t *n, struct cfg_namespace *out);
@@ -66,5 +66,36 @@ int cfg_parse_node(struct cfg_parser *p, yaml_node_t *n, struct cfg_node *out);
 int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *out);
 /* After the services: a route's references are checked as it is parsed. */
 int cfg_parse_http_route(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_route *out);
+/* After the services, like routes (cfg_authz.c). */
+int cfg_parse_authz_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_authz_policy *out);
+/* A service's trafficPolicy (cfg_l7_traffic.c). */
+int cfg_parse_traffic_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_traffic_policy *out);
+
+/* Parts of the L7 objects shared by their files (cfg_http_route.c). */
+/* A list at N: *COUNT items of SIZE bytes in the arena (NULL when none). */
+int cfg_http_alloc_seq(struct cfg_parser *p, yaml_node_t *n, const char *what, size_t size,
+		       void **items, size_t *count);
+/* The Gateway API's Duration (1h2m3s4ms), in ms. */
+int cfg_http_parse_duration(struct cfg_parser *p, yaml_node_t *n, const char *what, __u32 *ms);
+/* Index of the string at N in NAMES (COUNT of them), into *OUT. */
+int cfg_http_parse_enum(struct cfg_parser *p, yaml_node_t *n, const char *what,
+			const char *const *names, size_t count, int *out);
+/* An HTTP header name, lowercased. */
+int cfg_http_get_header_name(struct cfg_parser *p, yaml_node_t *n, const char **out);
+/* Group, kind, name and namespace of a reference to a Service of NS: its
+ * name into *SERVICE, the node of the name into *NAME_NODE. */
+int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char *what,
+			       const char *ns, const char **service, yaml_node_t **name_node);
+/* Service NS/NAME exists and has TCP port PORT (0: any TCP port). */
+int cfg_http_check_service_port(struct cfg_parser *p, yaml_node_t *name_node,
+				yaml_node_t *port_node, const char *what, const char *ns,
+				const char *name, __u16 port);
+/* filters of a rule, after its matches (cfg_http_filters.c). */
+int cfg_http_parse_filters(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+			   struct cfg_http_rule *rule);
+/* fault and rateLimit of a rule (cfg_l7_traffic.c). */
+int cfg_http_parse_fault(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_fault *out);
+int cfg_http_parse_rate_limit(struct cfg_parser *p, yaml_node_t *n,
+			      struct cfg_http_rate_limit *out);
 
 #endif

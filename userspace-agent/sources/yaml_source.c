@@ -221,13 +221,36 @@ static int check_http_routes(struct cfg_parser *p, struct keymap *names)
 	return 0;
 }
 
+static int check_authz_policies(struct cfg_parser *p, struct keymap *names)
+{
+	const struct mesh_config *cfg = p->cfg;
+	char key[QUALIFIED_MAX];
+	size_t i, len, other;
+	int err;
+
+	for (i = 0; i < cfg->nauthz_policies; i++) {
+		const struct cfg_authz_policy *pol = &cfg->authz_policies[i];
+
+		len = qualified(key, pol->ns, pol->name);
+		key[len++] = '!';
+		if (keymap_get(names, key, len, &other))
+			return fail_at(
+			    p, &pol->origin,
+			    "authorizationPolicy %s/%s is defined twice (first at line %u)",
+			    pol->ns, pol->name, cfg->authz_policies[other].origin.line);
+		if ((err = keymap_put(names, key, len, i, NULL)))
+			return err;
+	}
+	return 0;
+}
+
 static int cross_check_maps(struct cfg_parser *p, struct keymap *names, struct keymap *addrs)
 {
 	int err;
 
 	if ((err = check_namespaces(p, names)) || (err = check_workloads(p, names, addrs)) ||
 	    (err = check_services(p, names, addrs)) || (err = check_policies(p, names)) ||
-	    (err = check_http_routes(p, names)))
+	    (err = check_http_routes(p, names)) || (err = check_authz_policies(p, names)))
 		return err;
 	return 0;
 }
@@ -246,9 +269,10 @@ static int cross_check(struct cfg_parser *p)
 
 static int parse_root(struct cfg_parser *p)
 {
-	static const char *const keys[] = {"apiVersion", "trustDomain", "mtls",	    "nodes",
-					   "namespaces", "workloads",	"services", "policies",
-					   "httpRoutes", NULL};
+	static const char *const keys[] = {
+	    "apiVersion", "trustDomain", "mtls",     "nodes",	   "namespaces",
+	    "workloads",  "services",	 "policies", "httpRoutes", "authorizationPolicies",
+	    NULL};
 	struct mesh_config *cfg = p->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(&p->doc), *v;
 	const char *version;
@@ -282,7 +306,9 @@ static int parse_root(struct cfg_parser *p)
 	    (err = PARSE_LIST(p, root, "policies", cfg->policies, cfg->npolicies,
 			      cfg_parse_policy)) ||
 	    (err = PARSE_LIST(p, root, "httpRoutes", cfg->http_routes, cfg->nhttp_routes,
-			      cfg_parse_http_route)))
+			      cfg_parse_http_route)) ||
+	    (err = PARSE_LIST(p, root, "authorizationPolicies", cfg->authz_policies,
+			      cfg->nauthz_policies, cfg_parse_authz_policy)))
 		return err;
 	return cross_check(p);
 }

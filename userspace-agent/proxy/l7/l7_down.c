@@ -28,12 +28,27 @@ static int on_message_begin(http_parser *p)
 	d->req = l7_request_new(d);
 	d->hdr = NULL;
 	d->hdr_in_value = false;
+	d->head_bytes = 0;
 	return d->req ? 0 : -1;
+}
+
+/* The request line and headers together stay within L7_HEAD_MAX. */
+static int head_bytes(struct l7_down *d, size_t len)
+{
+	d->head_bytes += len;
+	if (d->head_bytes <= L7_HEAD_MAX)
+		return 0;
+	d->req->outcome = SHUNT_OUT_L7_HEADERS_TOO_LARGE;
+	return -1;
 }
 
 static int on_url(http_parser *p, const char *at, size_t len)
 {
-	return l7_str_append(&of_parser(p)->req->target, at, len);
+	struct l7_down *d = of_parser(p);
+
+	if (head_bytes(d, len))
+		return -1;
+	return l7_str_append(&d->req->target, at, len);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
@@ -41,6 +56,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	struct l7_down *d = of_parser(p);
 	struct l7_request *r = d->req;
 
+	if (head_bytes(d, len))
+		return -1;
 	if (!d->hdr || d->hdr_in_value) {
 		if (r->nheaders == r->headers_cap) {
 			size_t cap = r->headers_cap ? r->headers_cap * 2 : 16;
@@ -65,6 +82,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct l7_down *d = of_parser(p);
 
+	if (head_bytes(d, len))
+		return -1;
 	d->hdr_in_value = true;
 	return l7_str_append(&d->hdr->value, at, len);
 }
@@ -148,13 +167,48 @@ static void parse_input(struct l7_down *d)
 		if (!d->req && !(d->req = l7_request_new(d)))
 			return l7_down_close(d);
 		d->req->keep_alive = false;
-		if (d->req->outcome != SHUNT_OUT_L7_BODY_TOO_LARGE)
+		/* a callback may have said why already (413, 431) */
+		if (d->req->outcome == SHUNT_OUT_ALLOWED)
 			d->req->outcome = e == HPE_HEADER_OVERFLOW ? SHUNT_OUT_L7_HEADERS_TOO_LARGE
 								   : SHUNT_OUT_L7_BAD_REQUEST;
 		if (!d->req->target)
 			d->req->target = strdup("");
 		l7_request_answer(d->req, d->req->outcome);
 	}
+}
+
+/* HTTP/2 with prior knowledge, or HTTP/1.1: the first bytes tell. False
+ * while they cannot tell yet (or the connection closed). */
+static bool pick_mode(struct l7_down *d)
+{
+	int h2 = l7_buf_pending(&d->in)
+		     ? l7_h2_preface(d->in.data + d->in.off, l7_buf_pending(&d->in))
+		     : -1;
+
+	if (h2 < 0 && !d->eof)
+		return false;
+	d->mode_known = true;
+	if (h2 == 1 && l7_h2_start(d)) {
+		l7_down_close(d);
+		return false;
+	}
+	return true;
+}
+
+static void h2_input(struct l7_down *d)
+{
+	size_t n = l7_buf_pending(&d->in);
+
+	if (n && l7_h2_input(d, d->in.data + d->in.off, n))
+		return l7_down_close(d);
+	if (n)
+		l7_arm_in(d->l, &d->idle, L7_IDLE_DOWN_MS);
+	l7_buf_consume(&d->in, n);
+	if (d->dead)
+		return;
+	if (d->eof) /* the client is gone: its streams with it, once sent */
+		d->closing = true;
+	l7_down_write(d);
 }
 
 static void read_input(struct l7_down *d)
@@ -176,6 +230,10 @@ static void read_input(struct l7_down *d)
 			return l7_down_close(d);
 		break;
 	}
+	if (!d->mode_known && !pick_mode(d))
+		return;
+	if (d->h2)
+		return h2_input(d);
 	if (d->eof && !d->req && !l7_buf_pending(&d->in))
 		return l7_down_close(d);
 	if (d->eof)
@@ -187,6 +245,12 @@ void l7_down_write(struct l7_down *d)
 {
 	if (d->dead)
 		return;
+	if (d->h2 && l7_h2_send(d))
+		return l7_down_close(d);
+	if (d->dead)
+		return;
+	if (d->h2 && l7_h2_finished(d))
+		d->closing = true;
 	if (l7_io_flush(d->io.fd, &d->out)) {
 		if (d->req)
 			l7_request_finish(d->req, true);
@@ -220,8 +284,25 @@ void l7_down_request_done(struct l7_down *d)
 	l7_arm_in(d->l, &d->idle, L7_IDLE_DOWN_MS);
 	http_parser_pause(&d->parser, 0);
 	l7_down_write(d);
-	if (!d->dead)
-		parse_input(d);
+	/* The next pipelined request is read from the loop, not from here:
+	 * answering it could end here again, one stack frame per request. */
+	if (!d->dead && l7_buf_pending(&d->in) && !d->ready) {
+		d->ready = true;
+		d->ready_next = d->l->ready;
+		d->l->ready = d;
+	}
+}
+
+void l7_loop_parse_ready(struct l7_loop *l)
+{
+	struct l7_down *d;
+
+	while ((d = l->ready)) {
+		l->ready = d->ready_next;
+		d->ready = false;
+		if (!d->dead)
+			parse_input(d);
+	}
 }
 
 static void on_down_event(struct l7_io *io, uint32_t events)
@@ -253,6 +334,8 @@ void l7_down_close(struct l7_down *d)
 		l7_request_finish(r, true);
 		l7_request_free(r);
 	}
+	if (d->h2)
+		l7_h2_close(d);
 	timer_cancel(&l->wheel, &d->idle);
 	l7_io_del(l, &d->io);
 	close(d->io.fd);
@@ -300,6 +383,7 @@ void l7_accept(struct l7_loop *l, int fd, const struct l7_origin *o)
 	atomic_fetch_add(&l7_stats.connections, 1);
 	atomic_fetch_add(&l7_stats.connections_active, 1);
 	l7_arm_in(l, &d->idle, L7_IDLE_DOWN_MS);
-	l7_loop_rearm(l);
 	read_input(d);
+	l7_loop_parse_ready(l);
+	l7_loop_rearm(l);
 }

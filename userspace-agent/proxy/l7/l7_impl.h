@@ -10,6 +10,7 @@
 #define SHUNT_L7_IMPL_H
 
 #include <http_parser.h>
+#include <nghttp2/nghttp2.h>
 #include <regex.h>
 #include <stdint.h>
 
@@ -74,6 +75,18 @@ struct l7_endpoint {
 	double ewma_us;
 	uint64_t stamp_ms;
 	unsigned int pending;
+	/* outlier detection */
+	unsigned int c5xx, cgateway, ejections;
+	uint64_t ejected_until_ms;
+};
+
+/* A backend service port's shared state in a loop: the circuit breaker's
+ * counts, requests waiting for a connection, round robin's position. */
+struct l7_cluster {
+	unsigned int requests, connections, retries, rr;
+	struct l7_request *pending, *pending_tail;
+	size_t npending;
+	struct timer wake; /* a connection freed: the first waiting request tries */
 };
 
 /* An endpoint of a backend service, in a view. */
@@ -87,6 +100,8 @@ struct l7_ep_ref {
 struct l7_backend {
 	const struct cfg_service *svc;
 	const struct cfg_service_port *sp;
+	const struct cfg_traffic_policy *tp; /* NULL: the defaults */
+	struct l7_cluster *cluster;
 	__u32 weight;
 	struct l7_ep_ref *eps;
 	size_t neps;
@@ -107,6 +122,7 @@ struct l7_rule {
 	struct l7_backend *backends;
 	size_t nbackends;
 	__u32 total_weight;
+	struct l7_backend mirror; /* svc NULL: none */
 };
 
 /* The routes of one service port for one address family, compiled. */
@@ -148,8 +164,33 @@ struct l7_header {
 	char *name, *value;
 };
 
+/* How a response goes back to its client: HTTP/1.1 bytes on the
+ * connection (l7_h1.c), or an HTTP/2 stream (l7_h2.c). */
+struct l7_sink {
+	/* The endpoint's response head: H (N headers) with MOD applied;
+	 * CONTENT_LENGTH NULL when the length is not known. */
+	int (*head)(struct l7_request *req, int status, const char *reason,
+		    const struct l7_header *h, size_t n, const struct cfg_http_header_mod *mod,
+		    const char *content_length, bool bodyless);
+	int (*body)(struct l7_request *req, const char *p, size_t n);
+	int (*end)(struct l7_request *req);
+	/* A whole answer of the proxy: EXTRA header lines ("name: value\r\n"). */
+	int (*answer)(struct l7_request *req, int status, const char *reason, const char *extra,
+		      const char *body, size_t len);
+	size_t (*queued)(const struct l7_request *req); /* bytes not yet taken by the client */
+	void (*flush)(struct l7_request *req);
+	void (*cut)(struct l7_request *req);  /* the response cannot complete: end it broken */
+	void (*done)(struct l7_request *req); /* answered whole: the request is freed */
+};
+extern const struct l7_sink l7_h1_sink, l7_h2_sink;
+
 struct l7_request {
 	struct l7_down *down;
+	const struct l7_sink *sink;
+	int32_t stream_id; /* HTTP/2 */
+	struct l7_request *next_in_conn;
+	struct l7_buf resp; /* HTTP/2: the response body not yet sent */
+	bool resp_end, resp_started;
 	struct l7_view *view;
 	struct l7_port_table *table;
 	char method[24];
@@ -161,6 +202,12 @@ struct l7_request {
 	int http_minor;
 	/* routing */
 	const struct l7_rule *rule;
+	const struct l7_match *match;
+	struct l7_cluster *cluster; /* of the backend of the current try */
+	struct l7_request *pending_next;
+	struct l7_cluster *pending_on; /* the queue it waits in */
+	bool pending, active, retrying;
+	struct timer fault;
 	const struct l7_backend *backend;
 	struct l7_target target_ep;
 	struct l7_endpoint *ep;
@@ -184,7 +231,11 @@ struct l7_down {
 	char src_name[SHUNT_NAME_MAX]; /* "ns/name" */
 	struct l7_request *req;	       /* being read or in flight */
 	struct l7_header *hdr;	       /* the header being parsed */
-	bool hdr_in_value, eof, closing, dead;
+	bool hdr_in_value, eof, closing, dead, mode_known, ready;
+	size_t head_bytes;	    /* of the request being read */
+	struct l7_down *ready_next; /* in the loop's list of those to read on */
+	nghttp2_session *h2;	    /* an HTTP/2 (h2c) client; NULL: HTTP/1.1 */
+	struct l7_request *streams; /* HTTP/2: its requests */
 	struct timer idle;
 	struct l7_down *next, *prev;
 };
@@ -203,6 +254,8 @@ struct l7_up {
 	http_parser parser;
 	struct l7_buf out;
 	struct l7_request *req; /* in flight, or NULL (idle) */
+	struct l7_cluster *cluster;
+	uint64_t idle_ms; /* the service's idleTimeout, 0: L7_IDLE_UP_MS */
 	bool connected, reused, got_bytes, dead;
 	struct timer idle;
 	struct l7_up *next; /* in the pool's idle list */
@@ -220,15 +273,18 @@ struct l7_loop {
 	void *ctx;
 	char hop[64]; /* who answers errors: "shunt-proxy/NODE" */
 	struct timer_wheel wheel;
-	struct l7_view *view;			 /* current */
-	struct keymap endpoints, pools, budgets; /* key -> index into the lists */
+	struct l7_view *view;				   /* current */
+	struct keymap endpoints, pools, budgets, clusters; /* key -> index into the lists */
 	struct l7_endpoint **endpoint_list;
 	struct l7_pool **pool_list;
 	struct l7_budget **budget_list;
-	size_t nendpoints, npools, nbudgets;
+	struct l7_cluster **cluster_list;
+	size_t nendpoints, npools, nbudgets, nclusters;
 	struct l7_down *downs;
 	struct l7_down *dead_downs;
+	struct l7_down *ready; /* a pipelined request waits to be read */
 	struct l7_up *dead_ups;
+	struct l7_mirror *mirrors, *dead_mirrors;
 	unsigned int rng;
 };
 
@@ -244,7 +300,7 @@ struct l7_port_table *l7_table_for(struct l7_loop *l, struct l7_view *v, const s
 				   enum shunt_outcome *why);
 void l7_table_free(struct l7_port_table *t);
 /* The entry whose match takes REQ (path, query, method, headers), or NULL. */
-const struct l7_rule *l7_route(const struct l7_port_table *t, const struct l7_request *req);
+const struct l7_entry *l7_route(const struct l7_port_table *t, const struct l7_request *req);
 const char *l7_header_get(const struct l7_request *req, const char *name);
 
 /* l7_lb.c */
@@ -253,12 +309,35 @@ const struct l7_backend *l7_pick_backend(struct l7_loop *l, const struct l7_rule
 const struct l7_ep_ref *l7_pick_endpoint(struct l7_loop *l, const struct l7_backend *b);
 void l7_endpoint_observe(struct l7_endpoint *e, uint64_t rtt_us);
 bool l7_budget_deposit_or_withdraw(struct l7_loop *l, const struct l7_rule *rule, bool withdraw);
+struct l7_cluster *l7_cluster_for(struct l7_loop *l, const struct cfg_service *svc, __u16 port);
+/* Outlier detection: an answer (STATUS, or 0: connect failure or reset) of E. */
+void l7_endpoint_result(const struct l7_backend *b, struct l7_endpoint *e, int status);
+/* A token of RULE's rateLimit bucket, or false and *RETRY_S until one. */
+bool l7_rate_take(struct l7_loop *l, const struct l7_rule *rule, unsigned int *retry_s);
 struct l7_pool *l7_pool_for(struct l7_loop *l, const char *src, const struct l7_ep_ref *e);
+
+/* l7_policy.c: what a request meets before any endpoint */
+/* SHUNT_OUT_ALLOWED, or why the authorization policies of REQ's service refuse it. */
+enum shunt_outcome l7_authorize(const struct l7_request *req, const struct cfg_workload *src);
+/* Answers a RequestRedirect; false when the rule has none. */
+bool l7_redirect(struct l7_request *req);
+/* Applies URLRewrite to REQ's target and Host; 0 or -ENOMEM. */
+int l7_rewrite(struct l7_request *req);
 
 /* l7_down.c */
 void l7_down_write(struct l7_down *d);
 void l7_down_request_done(struct l7_down *d);
 void l7_down_close(struct l7_down *d);
+void l7_loop_parse_ready(struct l7_loop *l);
+
+/* l7_h2.c: HTTP/2 clients */
+/* 1: P (N bytes) starts the HTTP/2 preface; 0: it does not; -1: too short to say. */
+int l7_h2_preface(const char *p, size_t n);
+int l7_h2_start(struct l7_down *d);
+int l7_h2_input(struct l7_down *d, const char *p, size_t n);
+int l7_h2_send(struct l7_down *d);
+bool l7_h2_finished(const struct l7_down *d);
+void l7_h2_close(struct l7_down *d);
 
 /* l7_up.c */
 /* Sends REQ to its endpoint over a pooled connection of POOL, or a new one. */
@@ -276,6 +355,18 @@ void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int s
 /* The response is complete (or the client is gone: ABORTED). */
 void l7_request_finish(struct l7_request *req, bool aborted);
 void l7_request_answer(struct l7_request *req, enum shunt_outcome why);
+void l7_request_fault_answer(struct l7_request *req, int status, int grpc);
+void l7_request_rate_limited(struct l7_request *req, unsigned int retry_s);
+void l7_request_redirect_answer(struct l7_request *req, int status, const char *scheme,
+				const char *host, const char *port, const char *target);
+void l7_cluster_wake(struct l7_cluster *c);			/* now: from its timer */
+void l7_cluster_freed(struct l7_loop *l, struct l7_cluster *c); /* soon */
+/* REQ as sent to an endpoint (its rule's request modifiers applied). */
+int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const char *extra);
+void l7_mirrors_reap(struct l7_loop *l);
+void l7_mirrors_close(struct l7_loop *l);
+/* l7_mirror.c: a copy of REQ to the rule's mirror service, answer dropped. */
+void l7_mirror(struct l7_request *req);
 bool l7_retry_status(struct l7_request *req, int status);
 
 #endif

@@ -92,24 +92,148 @@ static double cost(const struct l7_endpoint *e, uint64_t now)
 	return ewma * (e->pending + 1);
 }
 
+static void on_wake(struct timer *t, void *ctx)
+{
+	(void)t;
+	l7_cluster_wake(ctx);
+}
+
+struct l7_cluster *l7_cluster_for(struct l7_loop *l, const struct cfg_service *svc, __u16 port)
+{
+	char key[SHUNT_NAME_MAX + 16];
+
+	struct l7_cluster *c;
+
+	snprintf(key, sizeof(key), "%s/%s:%u", svc->ns, svc->name, port);
+	c = lookup_or_add(&l->clusters, (void ***)&l->cluster_list, &l->nclusters, key,
+			  sizeof(struct l7_cluster));
+	if (c && !c->wake.fn)
+		timer_init(&c->wake, on_wake, c);
+	return c;
+}
+
+void l7_cluster_freed(struct l7_loop *l, struct l7_cluster *c)
+{
+	if (c && c->pending && !timer_armed(&c->wake))
+		timer_arm(&l->wheel, &c->wake, 0);
+}
+
+static bool ejected(const struct l7_endpoint *e, uint64_t now)
+{
+	return e->ejected_until_ms > now;
+}
+
+/* The I-th endpoint of B that is not ejected (all of them when every one
+ * is: better a likely failure than a certain one). */
+static const struct l7_ep_ref *nth_usable(const struct l7_backend *b, size_t i, size_t usable,
+					  uint64_t now)
+{
+	size_t k;
+
+	if (usable == b->neps)
+		return &b->eps[i];
+	for (k = 0; k < b->neps; k++)
+		if (!ejected(b->eps[k].stats, now) && i-- == 0)
+			return &b->eps[k];
+	return &b->eps[0];
+}
+
 const struct l7_ep_ref *l7_pick_endpoint(struct l7_loop *l, const struct l7_backend *b)
 {
+	enum cfg_lb_policy lb = b->tp ? b->tp->lb : CFG_LB_PEAK_EWMA;
 	const struct l7_ep_ref *x, *y;
-	uint64_t now;
-	size_t i, j;
+	uint64_t now = timer_now_ms();
+	size_t i, j, usable = 0;
 
-	if (!b->neps)
+	for (i = 0; i < b->neps; i++)
+		usable += !ejected(b->eps[i].stats, now);
+	if (!usable)
+		usable = b->neps;
+	if (!usable)
 		return NULL;
-	if (b->neps == 1)
-		return &b->eps[0];
-	i = l7_random(l) % b->neps;
-	j = l7_random(l) % (b->neps - 1);
+	if (lb == CFG_LB_ROUND_ROBIN)
+		return nth_usable(b, b->cluster->rr++ % usable, usable, now);
+	i = l7_random(l) % usable;
+	if (usable == 1 || lb == CFG_LB_RANDOM)
+		return nth_usable(b, i, usable, now);
+	j = l7_random(l) % (usable - 1);
 	if (j >= i)
 		j++;
-	x = &b->eps[i];
-	y = &b->eps[j];
-	now = timer_now_ms();
+	x = nth_usable(b, i, usable, now);
+	y = nth_usable(b, j, usable, now);
+	if (lb == CFG_LB_LEAST_REQUEST) /* Envoy's: the fewer active requests of two */
+		return x->stats->pending <= y->stats->pending ? x : y;
 	return cost(x->stats, now) <= cost(y->stats, now) ? x : y;
+}
+
+/* Ejects E if B's policy lets one more of its endpoints out; each ejection
+ * of the same endpoint lasts longer (base x times, up to 10). */
+static void eject(const struct l7_backend *b, struct l7_endpoint *e, uint64_t now)
+{
+	const struct cfg_traffic_policy *tp = b->tp;
+	size_t i, out = 0, max;
+
+	for (i = 0; i < b->neps; i++)
+		out += ejected(b->eps[i].stats, now);
+	max = b->neps * tp->max_ejection_percent / 100;
+	if (out >= (max ? max : 1)) /* at least one may go, as in Envoy */
+		return;
+	if (e->ejections < 10)
+		e->ejections++;
+	e->ejected_until_ms = now + (uint64_t)tp->base_ejection_ms * e->ejections;
+	e->c5xx = e->cgateway = 0;
+	atomic_fetch_add(&l7_stats.ejections, 1);
+}
+
+void l7_endpoint_result(const struct l7_backend *b, struct l7_endpoint *e, int status)
+{
+	const struct cfg_traffic_policy *tp = b ? b->tp : NULL;
+	bool gateway = status == 0 || status == 502 || status == 503 || status == 504;
+	uint64_t now = timer_now_ms();
+
+	if (status >= 500 || status == 0) {
+		e->c5xx++;
+		e->cgateway += gateway;
+	} else {
+		e->c5xx = e->cgateway = 0;
+		return;
+	}
+	if (!tp || !tp->outlier || ejected(e, now))
+		return;
+	if ((tp->consecutive_5xx && e->c5xx >= tp->consecutive_5xx) ||
+	    (tp->consecutive_gateway && e->cgateway >= tp->consecutive_gateway))
+		eject(b, e, now);
+}
+
+bool l7_rate_take(struct l7_loop *l, const struct l7_rule *rule, unsigned int *retry_s)
+{
+	const struct cfg_http_rate_limit *rl = &rule->r->rate_limit;
+	double per_ms = (double)rl->requests / rl->unit_ms,
+	       cap = rl->burst ? rl->burst : rl->requests;
+	char key[SHUNT_NAME_MAX + 32];
+	struct l7_budget *b;
+	uint64_t now = timer_now_ms();
+
+	/* by route and rule index: a bucket outlives config changes */
+	snprintf(key, sizeof(key), "rl|%s/%s|%zu", rule->route->ns, rule->route->name,
+		 (size_t)(rule->r - rule->route->rules));
+	b = lookup_or_add(&l->budgets, (void ***)&l->budget_list, &l->nbudgets, key, sizeof(*b));
+	if (!b)
+		return true; /* out of memory: do not refuse for it */
+	if (!b->stamp_ms) {
+		b->stamp_ms = now;
+		b->tokens = cap;
+	}
+	b->tokens += (double)(now - b->stamp_ms) * per_ms;
+	if (b->tokens > cap)
+		b->tokens = cap;
+	b->stamp_ms = now;
+	if (b->tokens >= 1) {
+		b->tokens -= 1;
+		return true;
+	}
+	*retry_s = (unsigned int)((1 - b->tokens) / per_ms / 1000) + 1;
+	return false;
 }
 
 /* Peak-EWMA: a slower answer counts at once, a faster one decays in. */

@@ -155,6 +155,7 @@ static void reap(struct l7_loop *l)
 		l->dead_ups = u->next;
 		free(u);
 	}
+	l7_mirrors_reap(l);
 }
 
 /* The timerfd fires when the wheel's next timer is due. */
@@ -190,6 +191,7 @@ void l7_loop_run(struct l7_loop *l)
 		io->on_event(io, evs[i].events);
 	}
 	timer_wheel_advance(&l->wheel, timer_now_ms());
+	l7_loop_parse_ready(l);
 	reap(l);
 	l7_loop_rearm(l);
 }
@@ -202,6 +204,7 @@ void l7_loop_free(struct l7_loop *l)
 		return;
 	while (l->downs)
 		l7_down_close(l->downs);
+	l7_mirrors_close(l);
 	for (i = 0; i < l->npools; i++) {
 		while (l->pool_list[i]->idle)
 			l7_up_release(l->pool_list[i]->idle, false);
@@ -212,6 +215,10 @@ void l7_loop_free(struct l7_loop *l)
 		free(l->endpoint_list[i]);
 	for (i = 0; i < l->nbudgets; i++)
 		free(l->budget_list[i]);
+	for (i = 0; i < l->nclusters; i++)
+		free(l->cluster_list[i]);
+	free(l->cluster_list);
+	keymap_free(&l->clusters);
 	free(l->pool_list);
 	free(l->endpoint_list);
 	free(l->budget_list);

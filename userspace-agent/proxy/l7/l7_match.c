@@ -119,12 +119,12 @@ static bool match_takes(const struct l7_match *cm, const struct l7_request *req)
 	return true;
 }
 
-const struct l7_rule *l7_route(const struct l7_port_table *t, const struct l7_request *req)
+const struct l7_entry *l7_route(const struct l7_port_table *t, const struct l7_request *req)
 {
 	size_t i;
 
 	for (i = 0; i < t->nentries; i++)
 		if (match_takes(t->entries[i].match, req))
-			return t->entries[i].rule;
+			return &t->entries[i];
 	return NULL;
 }

@@ -14,6 +14,8 @@
 #define L7_STALE SHUNT_OUT_CLOSED /* a pooled connection closed before answering */
 
 static void try_once(struct l7_request *req);
+static void unqueue(struct l7_request *req);
+static void on_fault_delay(struct timer *t, void *ctx);
 
 static void abort_try(struct l7_request *req)
 {
@@ -32,9 +34,11 @@ static void on_deadline(struct timer *t, void *ctx)
 
 	(void)t;
 	if (req->head_sent) /* the client has part of a response: cut it */
-		return l7_down_close(req->down);
+		return req->sink->cut(req);
 	abort_try(req);
+	unqueue(req);
 	timer_cancel(&req->down->l->wheel, &req->backoff);
+	timer_cancel(&req->down->l->wheel, &req->fault);
 	l7_request_answer(req, SHUNT_OUT_L7_REQUEST_TIMEOUT);
 }
 
@@ -44,7 +48,7 @@ static void on_try_timeout(struct timer *t, void *ctx)
 
 	(void)t;
 	if (req->head_sent)
-		return l7_down_close(req->down);
+		return req->sink->cut(req);
 	abort_try(req);
 	l7_request_try_failed(req, SHUNT_OUT_L7_TRY_TIMEOUT, 0);
 }
@@ -62,11 +66,14 @@ struct l7_request *l7_request_new(struct l7_down *d)
 	if (!req)
 		return NULL;
 	req->down = d;
+	req->sink = &l7_h1_sink;
 	req->outcome = SHUNT_OUT_ALLOWED;
+	req->http_minor = 1; /* until the request line says otherwise */
 	req->start_ms = timer_now_ms();
 	timer_init(&req->deadline, on_deadline, req);
 	timer_init(&req->try_timer, on_try_timeout, req);
 	timer_init(&req->backoff, on_backoff, req);
+	timer_init(&req->fault, on_fault_delay, req);
 	return req;
 }
 
@@ -77,9 +84,11 @@ void l7_request_free(struct l7_request *req)
 	timer_cancel(w, &req->deadline);
 	timer_cancel(w, &req->try_timer);
 	timer_cancel(w, &req->backoff);
+	timer_cancel(w, &req->fault);
 	free(req->target);
 	l7_headers_free(req->headers, req->nheaders);
 	l7_buf_free(&req->body);
+	l7_buf_free(&req->resp);
 	l7_view_put(req->view);
 	free(req);
 }
@@ -102,50 +111,53 @@ static const struct cfg_workload *workload_named(const struct mesh_config *cfg, 
 	return NULL;
 }
 
-static const char *status_text(int status)
+/* The rule's fault: an abort answers at once; a delay holds the request
+ * first (its time counts against timeouts.request). */
+static bool fault_stage(struct l7_request *req)
 {
-	switch (status) {
-	case 400:
-		return "Bad Request";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 413:
-		return "Content Too Large";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Unavailable";
-	case 504:
-		return "Gateway Timeout";
-	default:
-		return "Error";
+	const struct cfg_http_fault *f = &req->rule->r->fault;
+	struct l7_loop *l = req->down->l;
+
+	if (f->abort_status || f->abort_grpc >= 0) {
+		if (l7_random(l) % 10000 < f->abort_percent * 100) {
+			l7_request_fault_answer(req, f->abort_status, f->abort_grpc);
+			return true;
+		}
 	}
+	if (f->delay_ms && l7_random(l) % 10000 < f->delay_percent * 100) {
+		l7_arm_in(l, &req->fault, f->delay_ms);
+		return true;
+	}
+	return false;
 }
 
-void l7_request_answer(struct l7_request *req, enum shunt_outcome why)
+static void on_fault_delay(struct timer *t, void *ctx)
 {
-	const struct shunt_outcome_info *info = shunt_outcome(why);
-	struct l7_down *d = req->down;
-	int status = info->http_status ? info->http_status : 502;
-	char body[256];
-	int len;
+	(void)t;
+	try_once(ctx);
+}
 
-	len = snprintf(body, sizeof(body), "%s: %s\n", d->l->hop, info->text);
-	l7_buf_printf(&d->out,
-		      "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
-		      "shunt-error: %s\r\nshunt-hop: %s\r\n%s\r\n%s",
-		      status, status_text(status), len, info->label, d->l->hop,
-		      req->keep_alive ? "" : "connection: close\r\n",
-		      req->no_body_response ? "" : body);
-	req->status = status;
-	req->outcome = why;
-	req->head_sent = true;
-	atomic_fetch_add(&l7_stats.by_outcome[why < SHUNT_OUT_MAX ? why : 0], 1);
-	l7_request_finish(req, false);
+/* Everything a rule does before an endpoint is tried; false when it
+ * answered or holds the request. */
+static bool rule_stages(struct l7_request *req, const struct cfg_workload *src)
+{
+	const struct cfg_http_rule *r = req->rule->r;
+	enum shunt_outcome o = l7_authorize(req, src);
+	unsigned int retry_s = 0;
+
+	if (o != SHUNT_OUT_ALLOWED)
+		return l7_request_answer(req, o), false;
+	if (!r)
+		return true;
+	if (l7_redirect(req))
+		return false;
+	if (r->rate_limit.requests && !l7_rate_take(req->down->l, req->rule, &retry_s))
+		return l7_request_rate_limited(req, retry_s), false;
+	if (l7_rewrite(req))
+		return l7_request_answer(req, SHUNT_OUT_SOCKET_FAILED), false;
+	if (r->mirror.service)
+		l7_mirror(req);
+	return !fault_stage(req);
 }
 
 void l7_request_dispatch(struct l7_request *req)
@@ -153,6 +165,7 @@ void l7_request_dispatch(struct l7_request *req)
 	struct l7_down *d = req->down;
 	struct l7_loop *l = d->l;
 	enum shunt_outcome why = SHUNT_OUT_L7_NO_ENDPOINT;
+	const struct l7_entry *e;
 	const struct cfg_http_rule *r;
 
 	atomic_fetch_add(&l7_stats.requests, 1);
@@ -162,14 +175,97 @@ void l7_request_dispatch(struct l7_request *req)
 	req->target_ep.src = workload_named(req->view->cfg, d->src_name);
 	if (!req->target_ep.src)
 		return l7_request_answer(req, SHUNT_OUT_UNKNOWN_SOURCE);
-	req->rule = l7_route(req->table, req);
-	if (!req->rule)
+	e = l7_route(req->table, req);
+	if (!e)
 		return l7_request_answer(req, SHUNT_OUT_L7_NO_ROUTE);
+	req->rule = e->rule;
+	req->match = e->match;
 	r = req->rule->r;
 	l7_budget_deposit_or_withdraw(l, req->rule, false);
 	if (r && r->request_timeout_ms)
 		l7_arm_in(l, &req->deadline, r->request_timeout_ms);
-	try_once(req);
+	if (rule_stages(req, req->target_ep.src))
+		try_once(req);
+}
+
+/* The circuit breaker's gate for a try on B: false when it answered
+ * (overflow) or queued the request until a connection frees. *E may move
+ * to an endpoint with an idle connection when no new one may open. */
+static bool breaker_admits(struct l7_request *req, const struct l7_backend *b,
+			   const struct l7_ep_ref **e, struct l7_pool **pool)
+{
+	const struct cfg_traffic_policy *tp = b->tp;
+	struct l7_cluster *c = b->cluster;
+	struct l7_loop *l = req->down->l;
+	size_t i;
+
+	if (!req->active) {
+		if (tp && tp->max_requests && c->requests >= tp->max_requests)
+			return l7_request_answer(req, SHUNT_OUT_L7_OVERFLOW_REQUESTS), false;
+		c->requests++;
+		req->active = true;
+		req->cluster = c;
+	}
+	if (!tp || !tp->max_connections || (*pool)->idle || c->connections < tp->max_connections)
+		return true;
+	for (i = 0; i < b->neps; i++) {
+		struct l7_pool *p = l7_pool_for(l, req->down->src_name, &b->eps[i]);
+
+		if (p && p->idle) {
+			*e = &b->eps[i];
+			*pool = p;
+			return true;
+		}
+	}
+	if (tp->max_pending_requests && c->npending >= tp->max_pending_requests)
+		return l7_request_answer(req, SHUNT_OUT_L7_OVERFLOW_PENDING), false;
+	req->pending = true;
+	req->pending_on = c;
+	req->pending_next = NULL;
+	if (c->pending_tail)
+		c->pending_tail->pending_next = req;
+	else
+		c->pending = req;
+	c->pending_tail = req;
+	c->npending++;
+	return false;
+}
+
+static void unqueue(struct l7_request *req)
+{
+	struct l7_cluster *c = req->pending_on;
+	struct l7_request **pp;
+
+	if (!req->pending)
+		return;
+	for (pp = &c->pending; *pp; pp = &(*pp)->pending_next)
+		if (*pp == req) {
+			*pp = req->pending_next;
+			break;
+		}
+	c->pending_tail = NULL;
+	for (pp = &c->pending; *pp; pp = &(*pp)->pending_next)
+		c->pending_tail = *pp;
+	c->npending--;
+	req->pending = false;
+}
+
+/* A connection of C went idle or closed: the first waiting request tries. */
+void l7_cluster_wake(struct l7_cluster *c)
+{
+	struct l7_request *req = c->pending;
+	struct l7_loop *l;
+	size_t before = c->npending;
+
+	if (!req)
+		return;
+	l = req->down->l;
+	unqueue(req);
+	try_once(req); /* may answer and free REQ */
+	/* More may fit (several connections freed at once), unless this one
+	 * found no room and queued again. */
+	if (c->npending && c->npending < before)
+		l7_cluster_freed(l, c);
 }
 
 static void try_once(struct l7_request *req)
@@ -184,13 +280,15 @@ static void try_once(struct l7_request *req)
 	e = req->backend ? l7_pick_endpoint(l, req->backend) : NULL;
 	if (!e)
 		return l7_request_answer(req, SHUNT_OUT_L7_NO_ENDPOINT);
+	pool = l7_pool_for(l, req->down->src_name, e);
+	if (!pool)
+		return l7_request_answer(req, SHUNT_OUT_SOCKET_FAILED);
+	if (!breaker_admits(req, req->backend, &e, &pool))
+		return;
 	req->target_ep.dst = e->w;
 	memcpy(req->target_ep.addr, e->addr, 16);
 	req->target_ep.port = e->port;
 	req->ep = e->stats;
-	pool = l7_pool_for(l, req->down->src_name, e);
-	if (!pool)
-		return l7_request_answer(req, SHUNT_OUT_SOCKET_FAILED);
 	req->attempts++;
 	req->try_start_ms = timer_now_ms();
 	if (r && r->backend_timeout_ms)
@@ -216,8 +314,13 @@ static bool may_retry(struct l7_request *req)
 {
 	const struct cfg_http_rule *r = req->rule ? req->rule->r : NULL;
 
+	const struct cfg_traffic_policy *tp = req->backend ? req->backend->tp : NULL;
+
 	if (!r || req->attempts > r->retry.attempts)
 		return false;
+	if (tp && tp->max_retries && !req->retrying && req->cluster &&
+	    req->cluster->retries >= tp->max_retries)
+		return false; /* the circuit breaker's maxRetries */
 	if (!l7_budget_deposit_or_withdraw(req->down->l, req->rule, true)) {
 		atomic_fetch_add(&l7_stats.retries_budget_denied, 1);
 		return false;
@@ -250,6 +353,10 @@ static void schedule_retry(struct l7_request *req)
 	/* full spread around it: retries of many clients do not line up */
 	wait = wait / 2 + (wait ? l7_random(l) % (wait + 1) : 0);
 	atomic_fetch_add(&l7_stats.retries, 1);
+	if (!req->retrying && req->cluster) {
+		req->retrying = true;
+		req->cluster->retries++;
+	}
 	l7_arm_in(l, &req->backoff, wait);
 }
 
@@ -269,6 +376,9 @@ void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int s
 		why = SHUNT_OUT_L7_UPSTREAM_RESET;
 	}
 	req->status = status;
+	if (req->ep && why != SHUNT_OUT_L7_UPSTREAM_STATUS && why != SHUNT_OUT_SOCKET_FAILED &&
+	    !shunt_outcome_is(why, SHUNT_OF_DENY))
+		l7_endpoint_result(req->backend, req->ep, 0);
 	if (why == SHUNT_OUT_L7_UPSTREAM_STATUS)
 		return schedule_retry(req); /* l7_retry_status allowed it */
 	if ((why == SHUNT_OUT_L7_CONNECT_FAILED || why == SHUNT_OUT_L7_UPSTREAM_RESET ||
@@ -288,8 +398,15 @@ void l7_request_finish(struct l7_request *req, bool aborted)
 		return; /* finished before */
 	timer_cancel(&l->wheel, &req->deadline);
 	timer_cancel(&l->wheel, &req->backoff);
+	timer_cancel(&l->wheel, &req->fault);
 	if (aborted)
 		abort_try(req);
+	unqueue(req);
+	if (req->active)
+		req->cluster->requests--;
+	if (req->retrying)
+		req->cluster->retries--;
+	req->active = req->retrying = false;
 	timer_cancel(&l->wheel, &req->try_timer);
 	if (cls >= 0 && cls < 6 && req->head_sent)
 		atomic_fetch_add(&l7_stats.by_class[cls], 1);
@@ -300,5 +417,5 @@ void l7_request_finish(struct l7_request *req, bool aborted)
 			     (timer_now_ms() - req->start_ms) * 1000);
 	req->outcome = SHUNT_OUT_MAX;
 	if (!aborted)
-		l7_down_request_done(d);
+		req->sink->done(req);
 }

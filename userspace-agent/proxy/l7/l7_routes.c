@@ -123,12 +123,35 @@ static int compile_backends(struct l7_loop *l, const struct mesh_config *cfg, st
 				b->sp = &b->svc->ports[p];
 		if (!b->svc || !b->sp)
 			continue; /* checked at parse time; a view never loses one */
-		if (resolve_endpoints(l, cfg, b, v4))
+		b->tp = b->svc->has_traffic_policy ? &b->svc->traffic_policy : NULL;
+		b->cluster = l7_cluster_for(l, b->svc, b->sp->port);
+		if (!b->cluster || resolve_endpoints(l, cfg, b, v4))
 			return -1;
 		r->total_weight += b->weight;
 		r->nbackends++;
 	}
 	return 0;
+}
+
+/* The rule's RequestMirror target, resolved like a backend. */
+static int compile_mirror(struct l7_loop *l, const struct mesh_config *cfg, struct l7_rule *r,
+			  const char *ns, bool v4)
+{
+	struct l7_backend *b = &r->mirror;
+	size_t p;
+
+	b->svc = cfg_service_find(cfg, ns, r->r->mirror.service);
+	for (p = 0; b->svc && p < b->svc->nports; p++)
+		if (b->svc->ports[p].port == r->r->mirror.port && b->svc->ports[p].proto == 6)
+			b->sp = &b->svc->ports[p];
+	if (!b->svc || !b->sp) {
+		b->svc = NULL;
+		return 0;
+	}
+	b->weight = 1;
+	b->tp = b->svc->has_traffic_policy ? &b->svc->traffic_policy : NULL;
+	b->cluster = l7_cluster_for(l, b->svc, b->sp->port);
+	return !b->cluster || resolve_endpoints(l, cfg, b, v4) ? -1 : 0;
 }
 
 static int compile_match(struct l7_match *cm, const struct cfg_http_match *m)
@@ -187,6 +210,7 @@ void l7_table_free(struct l7_port_table *t)
 			free_match(&r->matches[j]);
 		for (j = 0; j < r->nbackends; j++)
 			free(r->backends[j].eps);
+		free(r->mirror.eps);
 		free(r->matches);
 		free(r->backends);
 	}
@@ -235,7 +259,9 @@ static int compile_rule(struct l7_loop *l, const struct mesh_config *cfg, struct
 	for (j = 0; j < n; j++, r->nmatches++)
 		if (compile_match(&r->matches[j], cr && cr->nmatches ? &cr->matches[j] : NULL))
 			return -1;
-	return compile_backends(l, cfg, r, t->svc, t->sp, t->v4);
+	if (compile_backends(l, cfg, r, t->svc, t->sp, t->v4))
+		return -1;
+	return cr && cr->mirror.service ? compile_mirror(l, cfg, r, t->svc->ns, t->v4) : 0;
 }
 
 /* Gateway API precedence: Exact path, then the longest prefix, then a

@@ -67,11 +67,10 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return l7_str_append(&up->rh[up->nrh - 1].value, at, len);
 }
 
-/* The response head, to the client: status, headers (modified by the
- * rule), and framing of our own. */
+/* The response head, to the client: status and headers (modified by the
+ * rule); the sink frames the body. */
 static int send_head(struct l7_up *up, struct l7_request *req, http_parser *p)
 {
-	struct l7_buf *out = &req->down->out;
 	const struct cfg_http_header_mod *mod =
 	    req->rule && req->rule->r ? &req->rule->r->response_headers : NULL;
 	bool bodyless = req->no_body_response || p->status_code == 204 || p->status_code == 304;
@@ -86,25 +85,7 @@ static int send_head(struct l7_up *up, struct l7_request *req, http_parser *p)
 		if (!strcasecmp(up->rh[i].name, "content-length"))
 			cl = up->rh[i].value;
 	req->status = p->status_code;
-	req->chunked_out = !bodyless && !cl;
-	/* A body that ends with the connection becomes chunked for HTTP/1.1
-	 * clients; HTTP/1.0 ones get it close-delimited. */
-	if (req->chunked_out && req->http_minor == 0) {
-		req->chunked_out = false;
-		req->close_after = true;
-	}
-	err = l7_buf_printf(out, "HTTP/1.%d %u %s\r\n", req->http_minor ? 1 : 0, p->status_code,
-			    up->reason ? up->reason : "");
-	if (!err)
-		err = l7_write_headers(out, up->rh, up->nrh, mod);
-	if (!err && cl)
-		err = l7_buf_printf(out, "content-length: %s\r\n", cl);
-	if (!err && req->chunked_out)
-		err = l7_buf_printf(out, "transfer-encoding: chunked\r\n");
-	if (!err && (!req->keep_alive || req->close_after))
-		err = l7_buf_printf(out, "connection: close\r\n");
-	if (!err)
-		err = l7_buf_printf(out, "\r\n");
+	err = req->sink->head(req, p->status_code, up->reason, up->rh, up->nrh, mod, cl, bodyless);
 	req->head_sent = true;
 	return err;
 }
@@ -121,6 +102,7 @@ static int on_headers_complete(http_parser *p)
 		up->discard = true;
 		return 0;
 	}
+	l7_endpoint_result(req->backend, req->ep, p->status_code);
 	if (l7_retry_status(req, p->status_code)) {
 		/* Read to its end and pool the connection; the request goes on. */
 		up->discard = true;
@@ -132,7 +114,7 @@ static int on_headers_complete(http_parser *p)
 	}
 	if (send_head(up, req, p))
 		return -1;
-	l7_down_write(req->down);
+	req->sink->flush(req);
 	return req->no_body_response ? 1 : 0;
 }
 
@@ -140,16 +122,10 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct l7_up *up = of_parser(p);
 	struct l7_request *req = up->req;
-	struct l7_buf *out;
 
 	if (up->discard || !req)
 		return 0;
-	out = &req->down->out;
-	if (req->chunked_out && l7_buf_printf(out, "%zx\r\n", len))
-		return -1;
-	if (l7_buf_append(out, at, len) || (req->chunked_out && l7_buf_append(out, "\r\n", 2)))
-		return -1;
-	return 0;
+	return req->sink->body(req, at, len);
 }
 
 static int on_message_complete(http_parser *p)
@@ -163,8 +139,8 @@ static int on_message_complete(http_parser *p)
 		return 0;
 	}
 	http_parser_pause(p, 1); /* one response per request: stop here */
-	if (req && req->chunked_out)
-		l7_buf_printf(&req->down->out, "0\r\n\r\n");
+	if (req && !up->discard && req->sink->end(req))
+		return -1;
 	return 0;
 }
 
@@ -193,6 +169,10 @@ static void up_close(struct l7_up *up)
 	reset_head(up);
 	up->next = l->dead_ups;
 	l->dead_ups = up;
+	if (up->cluster) {
+		up->cluster->connections--;
+		l7_cluster_freed(l, up->cluster);
+	}
 }
 
 static void on_idle(struct timer *t, void *ctx)
@@ -207,6 +187,11 @@ static void on_idle(struct timer *t, void *ctx)
 			break;
 		}
 	up_close(up);
+}
+
+static uint64_t up_idle_ms(const struct l7_up *up)
+{
+	return up->idle_ms ? up->idle_ms : L7_IDLE_UP_MS;
 }
 
 void l7_up_release(struct l7_up *up, bool reusable)
@@ -231,7 +216,8 @@ void l7_up_release(struct l7_up *up, bool reusable)
 	pool->idle = up;
 	pool->nidle++;
 	l7_io_want(up->l, &up->io, true, false);
-	l7_arm_in(up->l, &up->idle, L7_IDLE_UP_MS);
+	l7_arm_in(up->l, &up->idle, up_idle_ms(up));
+	l7_cluster_freed(up->l, up->cluster);
 }
 
 /* The response ended (parser paused): hand back the connection, and the
@@ -267,7 +253,7 @@ static void up_broke(struct l7_up *up)
 	if (!req)
 		return;
 	if (req->head_sent)
-		l7_request_finish(req, true); /* the client sees the cut */
+		req->sink->cut(req); /* the client sees the response end broken */
 	else if (shunt_outcome_is(why, SHUNT_OF_DENY) && !up->got_bytes)
 		l7_request_answer(req, why); /* refused at the endpoint's node */
 	else
@@ -283,7 +269,7 @@ static void read_response(struct l7_up *up)
 	size_t used;
 
 	for (;;) {
-		if (up->req && l7_buf_pending(&up->req->down->out) >= L7_OUT_HIGH) {
+		if (up->req && up->req->sink->queued(up->req) >= L7_OUT_HIGH) {
 			/* the client is slow: wait for it (l7_up_resume) */
 			l7_io_want(up->l, &up->io, false, up->io.wr);
 			return;
@@ -293,20 +279,22 @@ static void read_response(struct l7_up *up)
 			return;
 		if (n > 0)
 			up->got_bytes = true;
-		if (n <= 0 && !up->req && !up->discard)
-			return on_idle(&up->idle, up); /* closed while idle */
+		/* Closed while idle, or bytes nobody asked for (a 408 before a
+		 * close): either way the connection is done. */
+		if (!up->req && !up->discard)
+			return on_idle(&up->idle, up);
 		used = http_parser_execute(&up->parser, &response_settings, buf,
 					   n > 0 ? (size_t)n : 0);
 		e = HTTP_PARSER_ERRNO(&up->parser);
-		if (e == HPE_PAUSED) {
-			if (up->discard && !up->req) {
-				/* a retried answer read to its end */
-				l7_up_release(up, used == (size_t)(n > 0 ? n : 0) &&
-						      http_should_keep_alive(&up->parser));
-				return;
-			}
-			return response_done(up, (size_t)(n > 0 ? n : 0) - used);
+		if (up->discard && !up->req) {
+			/* A retried answer: pooled again if it ended within what
+			 * came, else closed (it may never end: no length). */
+			l7_up_release(up, e == HPE_PAUSED && used == (size_t)(n > 0 ? n : 0) &&
+					      http_should_keep_alive(&up->parser));
+			return;
 		}
+		if (e == HPE_PAUSED)
+			return response_done(up, (size_t)(n > 0 ? n : 0) - used);
 		if (e != HPE_OK && up->req && !up->req->head_sent) {
 			struct l7_request *req = up->req;
 
@@ -319,7 +307,7 @@ static void read_response(struct l7_up *up)
 		if (e != HPE_OK || n <= 0)
 			return up_broke(up);
 		if (up->req)
-			l7_down_write(up->req->down);
+			up->req->sink->flush(up->req);
 		if (up->dead)
 			return;
 	}
@@ -366,8 +354,7 @@ static void on_up_event(struct l7_io *io, uint32_t events)
 		read_response(up);
 }
 
-/* REQ as sent to the endpoint. */
-static int serialize(struct l7_up *up, const struct l7_request *req)
+int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const char *extra)
 {
 	const struct cfg_http_header_mod *mod =
 	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
@@ -375,17 +362,17 @@ static int serialize(struct l7_up *up, const struct l7_request *req)
 			   !strcmp(req->method, "PUT") || !strcmp(req->method, "PATCH");
 	int err;
 
-	l7_buf_reset(&up->out);
-	err = l7_buf_printf(&up->out, "%s %s HTTP/1.1\r\n", req->method, req->target);
+	l7_buf_reset(out);
+	err = l7_buf_printf(out, "%s %s HTTP/1.1\r\n", req->method, req->target);
 	if (!err)
-		err = l7_write_headers(&up->out, req->headers, req->nheaders, mod);
+		err = l7_write_headers(out, req->headers, req->nheaders, mod);
 	if (!err && body_method)
-		err = l7_buf_printf(&up->out, "content-length: %zu\r\n", req->body.len);
+		err = l7_buf_printf(out, "content-length: %zu\r\n", req->body.len);
 	if (!err)
-		err = l7_buf_printf(&up->out, "\r\n");
-	if (!err)
-		err = l7_buf_append(&up->out, req->body.data + req->body.off,
-				    l7_buf_pending(&req->body));
+		err = l7_buf_printf(out, "%s\r\n", extra);
+	if (!err && l7_buf_pending(&req->body))
+		err =
+		    l7_buf_append(out, req->body.data + req->body.off, l7_buf_pending(&req->body));
 	return err;
 }
 
@@ -406,6 +393,9 @@ static struct l7_up *up_open(struct l7_loop *l, struct l7_request *req, struct l
 	up->l = l;
 	up->pool = pool;
 	up->ep = req->ep;
+	up->cluster = req->backend->cluster;
+	up->cluster->connections++;
+	up->idle_ms = req->backend->tp ? req->backend->tp->idle_timeout_ms : 0;
 	up->io.fd = fd;
 	up->io.on_event = on_up_event;
 	timer_init(&up->idle, on_idle, up);
@@ -414,6 +404,7 @@ static struct l7_up *up_open(struct l7_loop *l, struct l7_request *req, struct l
 	if (l7_io_add(l, &up->io, true, true)) {
 		close(fd);
 		l->ops->closed(l->ctx, up->token);
+		up->cluster->connections--;
 		free(up);
 		*why = SHUNT_OUT_SOCKET_FAILED;
 		return NULL;
@@ -443,7 +434,7 @@ enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct 
 	up->sent_ms = timer_now_ms();
 	req->up = up;
 	req->ep->pending++;
-	if (serialize(up, req)) {
+	if (l7_serialize_request(&up->out, req, "")) {
 		up->req = NULL;
 		req->up = NULL;
 		req->ep->pending--;
