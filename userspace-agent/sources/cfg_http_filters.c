@@ -195,7 +195,7 @@ static int parse_mirror(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 {
 	static const char *const keys[] = {"backendRef", "percent", NULL};
 	static const char *const ref_keys[] = {"group", "kind", "name", "namespace", "port", NULL};
-	yaml_node_t *ref, *v, *name_node;
+	yaml_node_t *ref, *v;
 	unsigned long num;
 	int err;
 
@@ -204,15 +204,7 @@ static int parse_mirror(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 	if (!(ref = cfgy_map_get(p, n, "backendRef")))
 		return cfgy_fail(p, n, "requestMirror needs 'backendRef'");
 	if ((err = cfgy_check_map(p, ref, "a backendRef", ref_keys)) ||
-	    (err = cfg_http_parse_service_ref(p, ref, "backendRef", ns, &out->service, &name_node)))
-		return err;
-	if (!(v = cfgy_map_get(p, ref, "port")))
-		return cfgy_fail(p, ref, "backendRef %s needs 'port'", out->service);
-	if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
-		return err;
-	out->port = (__u16)num;
-	if ((err = cfg_http_check_service_port(p, name_node, v, "backendRef", ns, out->service,
-					       out->port)))
+	    (err = cfg_http_parse_backend_ref(p, ref, ns, &out->service, &out->port)))
 		return err;
 	out->percent = 100;
 	if ((v = cfgy_map_get(p, n, "percent"))) {

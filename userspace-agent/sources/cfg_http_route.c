@@ -153,26 +153,35 @@ static int parse_parent(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 					   out->port);
 }
 
+int cfg_http_parse_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+			       const char **service, __u16 *port)
+{
+	yaml_node_t *v, *name_node;
+	unsigned long num;
+	int err;
+
+	if ((err = cfg_http_parse_service_ref(p, n, "backendRef", ns, service, &name_node)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "port")))
+		return cfgy_fail(p, n, "backendRef %s needs 'port'", *service);
+	if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
+		return err;
+	*port = (__u16)num;
+	return cfg_http_check_service_port(p, name_node, v, "backendRef", ns, *service, *port);
+}
+
 static int parse_backend(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 			 struct cfg_http_backend *out)
 {
 	static const char *const keys[] = {"group", "kind",   "name", "namespace",
 					   "port",  "weight", NULL};
-	yaml_node_t *v, *name_node;
+	yaml_node_t *v;
 	unsigned long num;
 	int err;
 
 	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a backendRef", keys)) ||
-	    (err = cfg_http_parse_service_ref(p, n, "backendRef", ns, &out->service, &name_node)))
-		return err;
-	if (!(v = cfgy_map_get(p, n, "port")))
-		return cfgy_fail(p, n, "backendRef %s needs 'port'", out->service);
-	if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
-		return err;
-	out->port = (__u16)num;
-	if ((err = cfg_http_check_service_port(p, name_node, v, "backendRef", ns, out->service,
-					       out->port)))
+	    (err = cfg_http_parse_backend_ref(p, n, ns, &out->service, &out->port)))
 		return err;
 	out->weight = 1;
 	if ((v = cfgy_map_get(p, n, "weight"))) {

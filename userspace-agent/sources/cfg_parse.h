@@ -87,6 +87,10 @@ int cfg_http_get_header_name(struct cfg_parser *p, yaml_node_t *n, const char **
 int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char *what,
 			       const char *ns, const char **service, yaml_node_t **name_node);
 /* Service NS/NAME exists and has TCP port PORT (0: any TCP port). */
+/* A backendRef's Service (of NS) and its port, both required and checked
+ * to exist (cfg_http_check_service_port). */
+int cfg_http_parse_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+			       const char **service, __u16 *port);
 int cfg_http_check_service_port(struct cfg_parser *p, yaml_node_t *name_node,
 				yaml_node_t *port_node, const char *what, const char *ns,
 				const char *name, __u16 port);
