@@ -336,6 +336,8 @@ void l7_down_close(struct l7_down *d)
 	}
 	if (d->h2)
 		l7_h2_close(d);
+	l7_view_put(d->view);
+	d->view = NULL;
 	timer_cancel(&l->wheel, &d->idle);
 	l7_io_del(l, &d->io);
 	close(d->io.fd);

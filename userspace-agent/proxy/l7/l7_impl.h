@@ -236,6 +236,11 @@ struct l7_down {
 	struct l7_down *ready_next; /* in the loop's list of those to read on */
 	nghttp2_session *h2;	    /* an HTTP/2 (h2c) client; NULL: HTTP/1.1 */
 	struct l7_request *streams; /* HTTP/2: its requests */
+	/* what its requests are routed with, for VIEW (a reference) */
+	struct l7_view *view;
+	struct l7_port_table *table; /* NULL: TABLE_WHY */
+	enum shunt_outcome table_why;
+	const struct cfg_workload *src;
 	struct timer idle;
 	struct l7_down *next, *prev;
 };

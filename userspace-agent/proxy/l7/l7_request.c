@@ -170,9 +170,21 @@ void l7_request_dispatch(struct l7_request *req)
 
 	atomic_fetch_add(&l7_stats.requests, 1);
 	req->view = l7_view_current(l);
-	if (!req->view || !(req->table = l7_table_for(l, req->view, &d->origin, &why)))
+	if (!req->view)
 		return l7_request_answer(req, why);
-	req->target_ep.src = workload_named(req->view->cfg, d->src_name);
+	/* A connection's service port and client are looked up once per view,
+	 * not per request (both are linear scans of the model). */
+	if (d->view != req->view) {
+		d->table = l7_table_for(l, req->view, &d->origin, &d->table_why);
+		d->src = workload_named(req->view->cfg, d->src_name);
+		l7_view_put(d->view);
+		d->view = req->view;
+		d->view->refs++;
+	}
+	req->table = d->table;
+	if (!req->table)
+		return l7_request_answer(req, d->table_why);
+	req->target_ep.src = d->src;
 	if (!req->target_ep.src)
 		return l7_request_answer(req, SHUNT_OUT_UNKNOWN_SOURCE);
 	e = l7_route(req->table, req);
