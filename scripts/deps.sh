@@ -19,6 +19,8 @@ PACKAGES=(
 	iproute2 util-linux procps jq coreutils iputils-ping
 	# real applications in the tests
 	nginx-light curl redis-server redis-tools
+	# L7: a real gRPC client and server, WebSocket upgrades
+	python3-grpcio python3-websockets
 	# programs the bypass must cover (tests/integration/test_coverage.sh)
 	python3-requests default-jdk-headless wget
 	# benchmarks: the sidecar baseline and reference tools (h2load: nghttp2-client);
