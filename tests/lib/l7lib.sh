@@ -4,7 +4,7 @@
 # tests/apps/l7_backend.py as "v1" in n1-p2 and "v2" in n2-p2 on :8080.
 # Services: web (10.96.0.80:80, appProtocol http, both backends; L7_WEB_EXTRA
 # adds lines to it, e.g. a trafficPolicy), web-v1 (n1-p2), web-v2 (n2-p2),
-# plain (10.96.0.83, n1-p2, no L7). The client is n1-p1: v1 is on its node,
+# plain (10.96.0.83, n1-p2, no L7), and L7_SERVICES_EXTRA's services. The client is n1-p1: v1 is on its node,
 # v2 across the mTLS tunnel.
 
 # shellcheck source=tests/lib/proxylib.sh
@@ -37,6 +37,7 @@ l7_config() {
 		    ports: [{port: 80, targetPort: 8080}]
 		    backends: [{workload: n1-p2}]
 	EOF
+	[ -z "${L7_SERVICES_EXTRA:-}" ] || echo "$L7_SERVICES_EXTRA"
 	echo "httpRoutes:"
 	cat
 	[ -z "${L7_AUTHZ:-}" ] || printf 'authorizationPolicies:\n%s\n' "$L7_AUTHZ"

@@ -124,15 +124,11 @@ static void a_full_route_parses_field_by_field(void **state)
 	assert_int_equal(route->rules[0].nmatches + route->rules[0].nbackends, 0);
 	assert_origin(&route->rules[0].origin, 46, 5);
 	assert_int_equal(route->rules[0].retry.backoff_ms, 25);
-	/* kubernetes.io/h2c is HTTP/2 over cleartext; that port stays on the
-	 * kernel path, and the backendRef to the other port is kept. */
+	/* kubernetes.io/h2c is HTTP/2 over cleartext */
 	assert_string_equal(cfg.services[2].ports[0].app_protocol, "http");
 	assert_string_equal(cfg.services[2].ports[1].app_protocol, "http2");
-	assert_int_equal(cfg.nwarnings, 1);
-	assert_string_equal(cfg.warnings[0],
-			    ROUTES ":16:72: appProtocol http2: this port stays on the kernel path "
-				   "(mTLS across nodes, no L7 features) until the L7 proxy speaks "
-				   "HTTP/2 to endpoints (docs/l7.md)");
+	assert_true(cfg_port_speaks_http2(&cfg.services[2].ports[1]));
+	assert_int_equal(cfg.nwarnings, 0);
 	mesh_config_free(&cfg);
 }
 
@@ -267,48 +263,31 @@ static void mistakes_are_refused_at_their_node(void **state)
 	"kubernetes.io/h2c}]}\n"
 #define H2_ROUTE "httpRoutes:\n  - name: r\n    parentRefs: [{name: mixed, port: 80}]\n"
 #define H2_RULE	 H2_ROUTE "    rules:\n      - "
-#define H2_WHY	 ": the L7 proxy does not speak HTTP/2 to endpoints yet (docs/l7.md)"
 
-static const struct bad_case http2_refs[] = {
-    {"httpRoutes: [{name: r, parentRefs: [{name: mixed, port: 50051}]}]\n",
-     "6:57: parentRef: port 50051 of service default/mixed is appProtocol grpc" H2_WHY},
-    {"httpRoutes: [{name: r, parentRefs: [{name: mixed}]}]\n",
-     "6:44: parentRef: port 50051 of service default/mixed is appProtocol grpc" H2_WHY},
-    {"httpRoutes: [{name: r, parentRefs: [{name: h2}]}]\n",
-     "6:44: parentRef: port 8080 of service default/h2 is appProtocol http2" H2_WHY},
-    {H2_RULE "backendRefs: [{name: h2, port: 8080}]\n",
-     "10:40: backendRef: port 8080 of service default/h2 is appProtocol http2" H2_WHY},
-    {H2_RULE "filters: [{type: RequestMirror, requestMirror: {backendRef: {name: mixed, "
-	     "port: 50051}}}]\n",
-     "10:89: backendRef: port 50051 of service default/mixed is appProtocol grpc" H2_WHY},
-    {"authorizationPolicies: [{name: p, targetRefs: [{name: mixed}]}]\n",
-     "6:55: targetRef: port 50051 of service default/mixed is appProtocol grpc" H2_WHY},
-};
-
-/* The L7 proxy speaks HTTP/1.1 to endpoints: a parentRef, backendRef,
- * mirror or targetRef that covers an http2 or grpc port is refused at its
- * node; the HTTP/1 port of the same service may be routed. Each such port
- * is accepted with a warning that it stays on the kernel path. */
-static void http2_ports_are_refused_as_l7_targets(void **state)
+/* Routes, backendRefs and policies take http2 and grpc ports (the proxy
+ * speaks h2c to their endpoints); only a mirror may not: copies go out as
+ * HTTP/1.1. */
+static void http2_ports_are_l7_targets_but_not_mirrors(void **state)
 {
-	static const char *const ok = H2_BASE H2_RULE "backendRefs: [{name: mixed, port: 80}]\n";
+	static const char *const ok =
+	    H2_BASE "httpRoutes: [{name: r, parentRefs: [{name: mixed}], rules: [{backendRefs: "
+		    "[{name: h2, port: 8080}]}]}]\n"
+		    "authorizationPolicies: [{name: p, targetRefs: [{name: mixed}]}]\n";
+	static const struct bad_case mirror[] = {
+	    {H2_RULE "filters: [{type: RequestMirror, requestMirror: {backendRef: {name: mixed, "
+		     "port: 50051}}}]\n",
+	     "10:69: requestMirror: port 50051 of service default/mixed is appProtocol grpc: "
+	     "mirrored copies are sent as HTTP/1.1 only"},
+	};
 	struct mesh_config cfg;
 	struct cfg_error err;
 
 	(void)state;
-	assert_int_equal(
-	    count_not_refused(H2_BASE, http2_refs, sizeof(http2_refs) / sizeof(http2_refs[0])), 0);
+	assert_int_equal(count_not_refused(H2_BASE, mirror, 1), 0);
 	assert_int_equal(mesh_config_parse(&cfg, "t.yaml", ok, strlen(ok), &err), 0);
 	assert_int_equal(cfg.nhttp_routes, 1);
-	assert_int_equal(cfg.nwarnings, 2);
-	assert_string_equal(cfg.warnings[0],
-			    "t.yaml:4:33: appProtocol grpc: this port stays on the kernel path "
-			    "(mTLS across nodes, no L7 features) until the L7 proxy speaks HTTP/2 "
-			    "to endpoints (docs/l7.md)");
-	assert_string_equal(cfg.warnings[1],
-			    "t.yaml:5:75: appProtocol http2: this port stays on the kernel path "
-			    "(mTLS across nodes, no L7 features) until the L7 proxy speaks HTTP/2 "
-			    "to endpoints (docs/l7.md)");
+	assert_int_equal(cfg.nauthz_policies, 1);
+	assert_int_equal(cfg.nwarnings, 0);
 	mesh_config_free(&cfg);
 }
 
@@ -326,10 +305,9 @@ static void app_protocols_are_checked(void **state)
 				     "kubernetes.io/h2c or grpc, not 'kubernetes.io/ws'");
 }
 
-/* Which ports the L7 proxy serves: appProtocol http, a route's parentRef
- * (by port, or every TCP port of the service), or an authorization policy
- * on the service (every TCP port). Never http2 or grpc ports: the proxy
- * speaks HTTP/1.1 to endpoints, so those keep the kernel path. */
+/* Which ports the L7 proxy serves: appProtocol http, http2 or grpc, a
+ * route's parentRef (by port, or every TCP port of the service), or an
+ * authorization policy on the service (every TCP port). */
 static void l7_ports_are_the_http_ones_and_the_routed_ones(void **state)
 {
 	static const char *const text =
@@ -367,15 +345,16 @@ static void l7_ports_are_the_http_ones_and_the_routed_ones(void **state)
 	assert_ptr_not_equal(d, prod_d);
 	assert_null(cfg_service_find(&cfg, "prod", "a"));
 	assert_true(cfg_service_port_is_l7(&cfg, a, &a->ports[0]));
-	/* grpc, h2c and http2: the kernel path, though a route takes port 80 */
+	/* grpc, h2c and http2: L7 by their appProtocol, spoken to as h2c */
 	assert_string_equal(a->ports[2].app_protocol, "http2");
-	assert_false(cfg_port_speaks_http1(&a->ports[1]));
-	assert_false(cfg_port_speaks_http1(&a->ports[2]));
-	assert_false(cfg_port_speaks_http1(&a->ports[4]));
-	assert_false(cfg_service_port_is_l7(&cfg, a, &a->ports[1]));
-	assert_false(cfg_service_port_is_l7(&cfg, a, &a->ports[2]));
-	assert_false(cfg_service_port_is_l7(&cfg, a, &a->ports[4]));
-	assert_true(cfg_port_speaks_http1(&a->ports[3]));
+	assert_true(cfg_port_speaks_http2(&a->ports[1]));
+	assert_true(cfg_port_speaks_http2(&a->ports[2]));
+	assert_true(cfg_port_speaks_http2(&a->ports[4]));
+	assert_true(cfg_service_port_is_l7(&cfg, a, &a->ports[1]));
+	assert_true(cfg_service_port_is_l7(&cfg, a, &a->ports[2]));
+	assert_true(cfg_service_port_is_l7(&cfg, a, &a->ports[4]));
+	assert_false(cfg_port_speaks_http2(&a->ports[3]));
+	assert_false(cfg_port_speaks_http2(&a->ports[0]));
 	assert_false(cfg_service_port_is_l7(&cfg, a, &a->ports[3])); /* tcp, no route */
 	assert_false(cfg_service_port_is_l7(&cfg, b, &b->ports[0])); /* route is on 81 */
 	assert_true(cfg_service_port_is_l7(&cfg, b, &b->ports[1]));
@@ -386,7 +365,7 @@ static void l7_ports_are_the_http_ones_and_the_routed_ones(void **state)
 	assert_true(cfg_service_port_is_l7(&cfg, prod_d, &prod_d->ports[0]));
 	assert_true(cfg_service_port_is_l7(&cfg, e, &e->ports[0]));  /* authorization */
 	assert_false(cfg_service_port_is_l7(&cfg, e, &e->ports[1])); /* UDP */
-	assert_int_equal(cfg.nwarnings, 3);			     /* one per HTTP/2 port */
+	assert_int_equal(cfg.nwarnings, 0);
 	mesh_config_free(&cfg);
 }
 
@@ -396,7 +375,7 @@ int main(void)
 	    cmocka_unit_test(a_full_route_parses_field_by_field),
 	    cmocka_unit_test(mistakes_are_refused_at_their_node),
 	    cmocka_unit_test(app_protocols_are_checked),
-	    cmocka_unit_test(http2_ports_are_refused_as_l7_targets),
+	    cmocka_unit_test(http2_ports_are_l7_targets_but_not_mirrors),
 	    cmocka_unit_test(l7_ports_are_the_http_ones_and_the_routed_ones),
 	};
 

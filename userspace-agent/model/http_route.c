@@ -59,10 +59,10 @@ static bool authz_targets(const struct cfg_authz_policy *pol, const struct cfg_s
 	return false;
 }
 
-bool cfg_port_speaks_http1(const struct cfg_service_port *sp)
+bool cfg_port_speaks_http2(const struct cfg_service_port *sp)
 {
-	return !sp->app_protocol ||
-	       (strcmp(sp->app_protocol, "http2") && strcmp(sp->app_protocol, "grpc"));
+	return sp->app_protocol &&
+	       (!strcmp(sp->app_protocol, "http2") || !strcmp(sp->app_protocol, "grpc"));
 }
 
 bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_service *svc,
@@ -70,11 +70,10 @@ bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_serv
 {
 	size_t i;
 
-	if (sp->proto != SHUNT_PROTO_TCP || !cfg_port_speaks_http1(sp))
-		return false; /* http2, grpc: the kernel path until the proxy speaks HTTP/2 to
-				 endpoints */
-	if (sp->app_protocol && !strcmp(sp->app_protocol, "http"))
-		return true;
+	if (sp->proto != SHUNT_PROTO_TCP)
+		return false;
+	if (sp->app_protocol && strcmp(sp->app_protocol, "tcp"))
+		return true; /* http, http2, grpc */
 	for (i = 0; i < cfg->nhttp_routes; i++)
 		if (route_takes_port(&cfg->http_routes[i], svc, sp))
 			return true;

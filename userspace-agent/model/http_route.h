@@ -205,13 +205,13 @@ struct mesh_config;
 struct cfg_service;
 struct cfg_service_port;
 
-/* False for ports whose endpoints speak HTTP/2 only (appProtocol http2,
- * grpc): the L7 proxy talks HTTP/1.1 to endpoints, so those stay on the
- * kernel path, and routes and policies may not take them (docs/l7.md). */
-bool cfg_port_speaks_http1(const struct cfg_service_port *sp);
+/* True for ports whose endpoints speak HTTP/2 with prior knowledge
+ * (appProtocol http2, kubernetes.io/h2c, grpc): the L7 proxy speaks h2c
+ * to them, HTTP/1.1 to the others. */
+bool cfg_port_speaks_http2(const struct cfg_service_port *sp);
 
-/* True when TCP port SP of SVC, not http2 or grpc, is served by the node
- * proxy's L7 side: appProtocol http, an HTTPRoute whose parentRef names it
+/* True when TCP port SP of SVC is served by the node proxy's L7 side:
+ * appProtocol http, http2 or grpc, an HTTPRoute whose parentRef names it
  * (by port, or every port of SVC), or an authorization policy that targets
  * SVC (every TCP port: the proxy is where it is enforced). */
 bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_service *svc,

@@ -323,6 +323,9 @@ void proxy_l7_metrics(struct metrics_writer *w)
 	metrics_emit(w, METRIC_COUNTER, "shunt_l7_upstream_reused_total",
 		     "Requests sent over a pooled connection.", NULL, NULL,
 		     (double)atomic_load(&s->upstream_reused));
+	metrics_emit(w, METRIC_COUNTER, "shunt_l7_upstream_h2_streams_total",
+		     "Requests sent to endpoints as HTTP/2 streams (http2, grpc ports).", NULL,
+		     NULL, (double)atomic_load(&s->upstream_streams));
 	metrics_emit(w, METRIC_COUNTER, "shunt_l7_ejections_total",
 		     "Endpoints ejected by outlier detection.", NULL, NULL,
 		     (double)atomic_load(&s->ejections));

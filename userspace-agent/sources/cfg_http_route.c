@@ -115,16 +115,6 @@ int cfg_http_check_service_port(struct cfg_parser *p, yaml_node_t *name_node,
 
 	if (!svc)
 		return cfgy_fail(p, name_node, "%s: service %s/%s is not defined", what, ns, name);
-	/* The L7 proxy speaks HTTP/1.1 to endpoints: a port whose endpoints
-	 * speak HTTP/2 only (http2, grpc) cannot be routed, guarded or sent to. */
-	for (i = 0; i < svc->nports; i++)
-		if (svc->ports[i].proto == SHUNT_PROTO_TCP &&
-		    (!port || svc->ports[i].port == port) && !cfg_port_speaks_http1(&svc->ports[i]))
-			return cfgy_fail(
-			    p, n,
-			    "%s: port %u of service %s/%s is appProtocol %s: the L7 "
-			    "proxy does not speak HTTP/2 to endpoints yet (docs/l7.md)",
-			    what, svc->ports[i].port, ns, name, svc->ports[i].app_protocol);
 	for (i = 0; i < svc->nports; i++)
 		if (svc->ports[i].proto == SHUNT_PROTO_TCP && (!port || svc->ports[i].port == port))
 			return 0;

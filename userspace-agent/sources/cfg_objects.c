@@ -278,12 +278,6 @@ static int cfg_parse_service_port(struct cfg_parser *p, yaml_node_t *n,
 		if (out->proto != SHUNT_PROTO_TCP && strcmp(out->app_protocol, "tcp"))
 			return cfgy_fail(p, v, "appProtocol %s needs protocol TCP",
 					 out->app_protocol);
-		if (!cfg_port_speaks_http1(out))
-			cfgy_warn(p, v,
-				  "appProtocol %s: this port stays on the kernel path (mTLS across "
-				  "nodes, no L7 features) until the L7 proxy speaks HTTP/2 to "
-				  "endpoints (docs/l7.md)",
-				  out->app_protocol);
 	}
 	return 0;
 }

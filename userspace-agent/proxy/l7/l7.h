@@ -67,7 +67,7 @@ struct l7_ops {
 /* Counters of every loop, for /metrics. */
 struct l7_stats {
 	atomic_ullong connections, connections_active, requests, retries, retries_budget_denied;
-	atomic_ullong upstream_connects, upstream_reused, ejections, mirrored;
+	atomic_ullong upstream_connects, upstream_reused, upstream_streams, ejections, mirrored;
 	atomic_ullong by_outcome[SHUNT_OUT_MAX]; /* requests the proxy answered itself */
 	atomic_ullong by_class[6];		 /* responses sent, by status / 100 */
 };

@@ -41,6 +41,26 @@ static const char *status_text(int status)
 	}
 }
 
+/* A gRPC client reads errors from grpc-status: the answer is trailers-only,
+ * HTTP 200 (EXTRA may carry a grpc-status of its own, a fault's). */
+static void grpc_answer(struct l7_request *req, enum shunt_outcome why, int status,
+			const char *extra, const char *headers)
+{
+	struct l7_down *d = req->down;
+	char lines[4096], msg[512], text[256];
+
+	snprintf(text, sizeof(text), "%s: %s", d->l->hop, shunt_outcome(why)->text);
+	l7_grpc_message(text, msg, sizeof(msg));
+	if (strstr(extra, "grpc-status:"))
+		snprintf(lines, sizeof(lines), "content-type: application/grpc\r\n%s", headers);
+	else
+		snprintf(lines, sizeof(lines),
+			 "content-type: application/grpc\r\ngrpc-status: %d\r\n"
+			 "grpc-message: %s\r\n%s",
+			 l7_grpc_status_for(why, status), msg, headers);
+	req->sink->answer(req, 200, "OK", lines, NULL, 0);
+}
+
 /* STATUS with WHY's headers, EXTRA (whole header lines) and a text body. */
 static void answer_with(struct l7_request *req, enum shunt_outcome why, int status,
 			const char *extra)
@@ -55,7 +75,10 @@ static void answer_with(struct l7_request *req, enum shunt_outcome why, int stat
 	len = snprintf(body, sizeof(body), "%s: %s\n", d->l->hop, info->text);
 	snprintf(headers, sizeof(headers), "shunt-error: %s\r\nshunt-hop: %s\r\n%s", info->label,
 		 d->l->hop, extra);
-	req->sink->answer(req, status, status_text(status), headers, body, (size_t)len);
+	if (req->grpc)
+		grpc_answer(req, why, status, extra, headers);
+	else
+		req->sink->answer(req, status, status_text(status), headers, body, (size_t)len);
 	req->status = status;
 	req->outcome = why;
 	req->head_sent = true;
@@ -88,6 +111,7 @@ void l7_request_fault_answer(struct l7_request *req, int status, int grpc)
 		return answer_with(req, SHUNT_OUT_L7_FAULT_ABORT, status, "");
 	snprintf(extra, sizeof(extra), "grpc-status: %d\r\ngrpc-message: fault injected by %s\r\n",
 		 grpc, req->down->l->hop);
+	req->grpc = true; /* whatever its content-type said */
 	answer_with(req, SHUNT_OUT_L7_FAULT_ABORT, 200, extra);
 }
 

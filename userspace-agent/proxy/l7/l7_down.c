@@ -259,8 +259,8 @@ void l7_down_write(struct l7_down *d)
 	if (!l7_buf_pending(&d->out) && d->closing)
 		return l7_down_close(d);
 	l7_io_want(d->l, &d->io, !d->eof && !d->closing, l7_buf_pending(&d->out) > 0);
-	if (d->req && d->req->up && l7_buf_pending(&d->out) < L7_OUT_HIGH)
-		l7_up_resume(d->req->up);
+	if (d->req && l7_buf_pending(&d->out) < L7_OUT_HIGH)
+		l7_request_resume_up(d->req);
 }
 
 static void on_idle(struct timer *t, void *ctx)

@@ -49,14 +49,29 @@ static int h1_body(struct l7_request *req, const char *p, size_t n)
 	return 0;
 }
 
-static int h1_end(struct l7_request *req)
+/* Trailers go out only in chunked framing; a known length has no place
+ * for them (RFC 9112 7.1.2). */
+static int h1_end(struct l7_request *req, const struct l7_header *trailers, size_t n)
 {
-	return req->chunked_out ? l7_buf_printf(&req->down->out, "0\r\n\r\n") : 0;
+	struct l7_buf *out = &req->down->out;
+	int err;
+
+	if (!req->chunked_out)
+		return 0;
+	err = l7_buf_printf(out, "0\r\n");
+	if (!err && n)
+		err = l7_write_headers(out, trailers, n, NULL);
+	return err ? err : l7_buf_printf(out, "\r\n");
 }
 
 static int h1_answer(struct l7_request *req, int status, const char *reason, const char *extra,
 		     const char *body, size_t len)
 {
+	if (!body) /* headers only: EXTRA has the content-type */
+		return l7_buf_printf(&req->down->out,
+				     "HTTP/1.%d %d %s\r\ncontent-length: 0\r\n%s%s\r\n",
+				     req->http_minor ? 1 : 0, status, reason, extra,
+				     req->keep_alive ? "" : "connection: close\r\n");
 	return l7_buf_printf(
 	    &req->down->out,
 	    "HTTP/1.%d %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"

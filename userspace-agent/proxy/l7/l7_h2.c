@@ -169,6 +169,18 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
 	return 0;
 }
 
+/* The trailers end the stream instead of the last DATA frame. */
+static int send_trailers(nghttp2_session *s, struct l7_request *r)
+{
+	nghttp2_nv nv[128];
+	int n;
+
+	if (l7_buf_append(&r->trailers, "", 1))
+		return -1;
+	n = l7_h2_lines_to_nv(r->trailers.data + r->trailers.off, nv, 128);
+	return nghttp2_submit_trailer(s, r->stream_id, nv, (size_t)n) ? -1 : 0;
+}
+
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
 			 nghttp2_data_source *src, void *ud)
 {
@@ -184,9 +196,11 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 		memcpy(buf, r->resp.data + r->resp.off, n);
 		l7_buf_consume(&r->resp, n);
 	}
-	if (!l7_buf_pending(&r->resp) && r->resp_end)
+	if (!l7_buf_pending(&r->resp) && r->resp_end) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	else if (!n)
+		if (l7_buf_pending(&r->trailers) && !send_trailers(s, r))
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	} else if (!n)
 		return NGHTTP2_ERR_DEFERRED;
 	return (ssize_t)n;
 }
@@ -231,8 +245,8 @@ int l7_h2_send(struct l7_down *d)
 		return -1;
 	/* streams whose client took enough: read their endpoints again */
 	for (r = d->streams; r; r = r->next_in_conn)
-		if (r->up && l7_buf_pending(&r->resp) < L7_OUT_HIGH)
-			l7_up_resume(r->up);
+		if (l7_buf_pending(&r->resp) < L7_OUT_HIGH)
+			l7_request_resume_up(r);
 	return 0;
 }
 
@@ -259,12 +273,12 @@ void l7_h2_close(struct l7_down *d)
 
 /* Header lines ("name: value\r\n", as l7_write_headers and the answers
  * write them) into name/value pairs, names lowercased. */
-static size_t lines_to_nv(char *lines, nghttp2_nv *nv, size_t cap)
+int l7_h2_lines_to_nv(char *lines, nghttp2_nv *nv, size_t cap)
 {
-	size_t n = 0;
+	int n = 0;
 	char *line = lines, *end, *colon, *c;
 
-	while (n < cap && (end = strstr(line, "\r\n")) && end != line) {
+	while ((size_t)n < cap && (end = strstr(line, "\r\n")) && end != line) {
 		*end = 0;
 		colon = strchr(line, ':');
 		if (colon) {
@@ -293,7 +307,7 @@ static int submit(struct l7_request *r, int status, struct l7_buf *lines, bool b
 	nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, strlen(st), 0};
 	if (l7_buf_append(lines, "", 1)) /* NUL-terminated for parsing */
 		return -1;
-	n = 1 + lines_to_nv(lines->data + lines->off, nv + 1, 128);
+	n = 1 + (size_t)l7_h2_lines_to_nv(lines->data + lines->off, nv + 1, 128);
 	r->resp_started = true;
 	if (bodyless)
 		r->resp_end = true;
@@ -326,8 +340,10 @@ static int h2_body(struct l7_request *r, const char *p, size_t n)
 	return 0;
 }
 
-static int h2_end(struct l7_request *r)
+static int h2_end(struct l7_request *r, const struct l7_header *trailers, size_t n)
 {
+	if (n && l7_write_headers(&r->trailers, trailers, n, NULL))
+		return -1;
 	r->resp_end = true;
 	nghttp2_session_resume_data(r->down->h2, r->stream_id);
 	return 0;
@@ -337,16 +353,20 @@ static int h2_answer(struct l7_request *r, int status, const char *reason, const
 		     const char *body, size_t len)
 {
 	struct l7_buf lines = {};
+	bool bodyless = r->no_body_response || !body;
 	int err;
 
 	(void)reason;
-	err = l7_buf_printf(&lines, "content-type: text/plain\r\ncontent-length: %zu\r\n%s",
-			    r->no_body_response ? 0 : len, extra);
-	if (!err && !r->no_body_response)
+	if (body)
+		err = l7_buf_printf(&lines, "content-type: text/plain\r\ncontent-length: %zu\r\n%s",
+				    bodyless ? 0 : len, extra);
+	else
+		err = l7_buf_printf(&lines, "%s", extra);
+	if (!err && !bodyless)
 		err = l7_buf_append(&r->resp, body, len);
 	r->resp_end = true;
 	if (!err)
-		err = submit(r, status, &lines, r->no_body_response);
+		err = submit(r, status, &lines, bodyless);
 	l7_buf_free(&lines);
 	return err;
 }

@@ -4,6 +4,8 @@
  * 7.6.1), the framing headers left to the proxy, and the route's header
  * modifiers applied (Gateway API: remove, then set replaces, add appends).
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -74,4 +76,37 @@ int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
 	for (i = 0; mod && i < mod->nadd && !err; i++)
 		err = l7_buf_printf(out, "%s: %s\r\n", mod->add[i].name, mod->add[i].value);
 	return err;
+}
+
+/* REQ's head as HTTP/2 fields: pseudo-headers, then its headers as sent
+ * on (hop-by-hop ones dropped, the rule's modifiers applied), Host as
+ * :authority; te: trailers for gRPC, which asks for it. *NV (to free)
+ * points into LINES. */
+int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lines, nghttp2_nv **nv,
+		     size_t *n)
+{
+	const struct cfg_http_header_mod *mod =
+	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
+	const char *host = l7_header_get(req, "host"), *te = l7_header_get(req, "te");
+	const char *authority = host ? host : "localhost";
+	nghttp2_nv *v;
+	int got, i, j;
+
+	if (l7_write_headers(lines, req->headers, req->nheaders, mod) ||
+	    ((req->grpc || (te && strcasestr(te, "trailers"))) &&
+	     l7_buf_printf(lines, "te: trailers\r\n")) ||
+	    (body && l7_buf_printf(lines, "content-length: %zu\r\n", l7_buf_pending(&req->body))) ||
+	    l7_buf_append(lines, "", 1) || !(v = calloc(1024 + 4, sizeof(*v))))
+		return -ENOMEM;
+	v[0] = (nghttp2_nv){(uint8_t *)":method", (uint8_t *)req->method, 7, strlen(req->method)};
+	v[1] = (nghttp2_nv){(uint8_t *)":scheme", (uint8_t *)"http", 7, 4};
+	v[2] = (nghttp2_nv){(uint8_t *)":authority", (uint8_t *)authority, 10, strlen(authority)};
+	v[3] = (nghttp2_nv){(uint8_t *)":path", (uint8_t *)req->target, 5, strlen(req->target)};
+	got = l7_h2_lines_to_nv(lines->data + lines->off, v + 4, 1024);
+	for (i = j = 4; i < got + 4; i++) /* Host rides in :authority */
+		if (strcmp((const char *)v[i].name, "host"))
+			v[j++] = v[i];
+	*nv = v;
+	*n = (size_t)j;
+	return 0;
 }

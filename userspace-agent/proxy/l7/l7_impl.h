@@ -33,6 +33,7 @@
 #define L7_BACKOFF_MAX_SCALE 10 /* backoff grows to 10x its base */
 
 struct l7_header;
+struct l7_request;
 
 struct l7_buf {
 	char *data;
@@ -46,6 +47,10 @@ void l7_headers_free(struct l7_header *h, size_t n);
  * (may be NULL) applied. */
 int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
 		     const struct cfg_http_header_mod *mod);
+/* REQ's head as HTTP/2 fields (BODY: a content-length); *NV, to free,
+ * points into LINES. 0 or -ENOMEM. */
+int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lines, nghttp2_nv **nv,
+		     size_t *n);
 int l7_buf_printf(struct l7_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void l7_buf_consume(struct l7_buf *b, size_t n);
 void l7_buf_reset(struct l7_buf *b);
@@ -173,8 +178,11 @@ struct l7_sink {
 		    const struct l7_header *h, size_t n, const struct cfg_http_header_mod *mod,
 		    const char *content_length, bool bodyless);
 	int (*body)(struct l7_request *req, const char *p, size_t n);
-	int (*end)(struct l7_request *req);
-	/* A whole answer of the proxy: EXTRA header lines ("name: value\r\n"). */
+	/* The body ended, with TRAILERS (N; gRPC's grpc-status rides in them). */
+	int (*end)(struct l7_request *req, const struct l7_header *trailers, size_t n);
+	/* A whole answer of the proxy: EXTRA header lines ("name: value\r\n").
+	 * BODY NULL: headers only, EXTRA names the content-type (gRPC's
+	 * trailers-only answers). */
 	int (*answer)(struct l7_request *req, int status, const char *reason, const char *extra,
 		      const char *body, size_t len);
 	size_t (*queued)(const struct l7_request *req); /* bytes not yet taken by the client */
@@ -189,7 +197,8 @@ struct l7_request {
 	const struct l7_sink *sink;
 	int32_t stream_id; /* HTTP/2 */
 	struct l7_request *next_in_conn;
-	struct l7_buf resp; /* HTTP/2: the response body not yet sent */
+	struct l7_buf resp;	/* HTTP/2: the response body not yet sent */
+	struct l7_buf trailers; /* HTTP/2: header lines to send after it */
 	bool resp_end, resp_started;
 	struct l7_view *view;
 	struct l7_port_table *table;
@@ -211,13 +220,14 @@ struct l7_request {
 	const struct l7_backend *backend;
 	struct l7_target target_ep;
 	struct l7_endpoint *ep;
-	struct l7_up *up;
-	unsigned int attempts; /* tries made */
-	bool free_retry_used;  /* the one retry on a stale pooled connection */
+	struct l7_up *up;	  /* the try's HTTP/1.1 connection, or */
+	struct l7_h2_stream *h2s; /* its HTTP/2 stream */
+	unsigned int attempts;	  /* tries made */
+	bool free_retry_used;	  /* the one retry on a stale pooled connection */
 	struct timer deadline, try_timer, backoff;
 	uint64_t start_ms, try_start_ms;
 	/* the response */
-	bool head_sent, chunked_out, close_after;
+	bool head_sent, chunked_out, close_after, grpc;
 	int status;
 	enum shunt_outcome outcome;
 };
@@ -245,9 +255,12 @@ struct l7_down {
 	struct l7_down *next, *prev;
 };
 
+struct l7_h2_up;
+
 struct l7_pool {
 	struct l7_up *idle;
 	size_t nidle;
+	struct l7_h2_up *h2; /* the HTTP/2 connection new streams open on */
 };
 
 struct l7_up {
@@ -266,7 +279,7 @@ struct l7_up {
 	struct l7_up *next; /* in the pool's idle list */
 	/* the response head being parsed */
 	struct l7_header *rh;
-	size_t nrh, rh_cap;
+	size_t nrh, rh_cap, nrh_head; /* the head's; then the trailers */
 	bool rh_in_value, discard, informational;
 	char *reason;
 	uint64_t sent_ms;
@@ -289,6 +302,7 @@ struct l7_loop {
 	struct l7_down *dead_downs;
 	struct l7_down *ready; /* a pipelined request waits to be read */
 	struct l7_up *dead_ups;
+	struct l7_h2_up *h2_ups, *dead_h2_ups;
 	struct l7_mirror *mirrors, *dead_mirrors;
 	unsigned int rng;
 };
@@ -350,6 +364,30 @@ enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct 
 /* Gives UP back (idle in its pool) or closes it. */
 void l7_up_release(struct l7_up *up, bool reusable);
 void l7_up_resume(struct l7_up *up); /* the client drained: read the endpoint again */
+/* The client of REQ drained: read its try's connection or stream again. */
+void l7_request_resume_up(struct l7_request *req);
+/* Something in POOL can take a request without a new connection. */
+bool l7_pool_ready(const struct l7_pool *pool);
+
+/* l7_up_h2.c: HTTP/2 (h2c) to endpoints whose port speaks it */
+enum shunt_outcome l7_h2_up_send(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool);
+/* POOL's connection takes another stream now. */
+bool l7_h2_up_has_room(const struct l7_pool *pool);
+/* The try's stream is dropped (reset); its request goes on without it. */
+void l7_h2_up_abort(struct l7_request *req);
+void l7_h2_up_resume(struct l7_request *req); /* the client drained */
+void l7_h2_up_close_all(struct l7_loop *l);
+void l7_h2_up_reap(struct l7_loop *l);
+int l7_h2_lines_to_nv(char *lines, nghttp2_nv *nv, size_t cap); /* in l7_h2.c */
+
+/* l7_grpc.c */
+bool l7_is_grpc(const struct l7_request *req);
+/* grpc-timeout's value in ms (rounded up), or 0 when absent or invalid. */
+uint64_t l7_grpc_timeout_ms(const struct l7_request *req);
+/* The grpc-status a proxy answer of WHY with HTTP STATUS carries. */
+int l7_grpc_status_for(enum shunt_outcome why, int status);
+/* TEXT as a grpc-message value (percent-encoded) into OUT. */
+void l7_grpc_message(const char *text, char *out, size_t cap);
 
 /* l7_request.c */
 struct l7_request *l7_request_new(struct l7_down *d);

@@ -22,6 +22,8 @@ static void abort_try(struct l7_request *req)
 	struct l7_up *up = req->up;
 
 	timer_cancel(&req->down->l->wheel, &req->try_timer);
+	if (req->h2s)
+		return l7_h2_up_abort(req);
 	if (!up)
 		return;
 	req->ep->pending--;
@@ -89,6 +91,7 @@ void l7_request_free(struct l7_request *req)
 	l7_headers_free(req->headers, req->nheaders);
 	l7_buf_free(&req->body);
 	l7_buf_free(&req->resp);
+	l7_buf_free(&req->trailers);
 	l7_view_put(req->view);
 	free(req);
 }
@@ -160,15 +163,28 @@ static bool rule_stages(struct l7_request *req, const struct cfg_workload *src)
 	return !fault_stage(req);
 }
 
+/* The route's timeouts.request, or the client's gRPC deadline if sooner. */
+static void arm_deadline(struct l7_request *req)
+{
+	const struct cfg_http_rule *r = req->rule->r;
+	uint64_t ms = r ? r->request_timeout_ms : 0, grpc_ms;
+
+	grpc_ms = req->grpc ? l7_grpc_timeout_ms(req) : 0;
+	if (grpc_ms && (!ms || grpc_ms < ms))
+		ms = grpc_ms;
+	if (ms)
+		l7_arm_in(req->down->l, &req->deadline, ms);
+}
+
 void l7_request_dispatch(struct l7_request *req)
 {
 	struct l7_down *d = req->down;
 	struct l7_loop *l = d->l;
 	enum shunt_outcome why = SHUNT_OUT_L7_NO_ENDPOINT;
 	const struct l7_entry *e;
-	const struct cfg_http_rule *r;
 
 	atomic_fetch_add(&l7_stats.requests, 1);
+	req->grpc = l7_is_grpc(req); /* its errors are answered as gRPC statuses */
 	req->view = l7_view_current(l);
 	if (!req->view)
 		return l7_request_answer(req, why);
@@ -192,10 +208,8 @@ void l7_request_dispatch(struct l7_request *req)
 		return l7_request_answer(req, SHUNT_OUT_L7_NO_ROUTE);
 	req->rule = e->rule;
 	req->match = e->match;
-	r = req->rule->r;
 	l7_budget_deposit_or_withdraw(l, req->rule, false);
-	if (r && r->request_timeout_ms)
-		l7_arm_in(l, &req->deadline, r->request_timeout_ms);
+	arm_deadline(req);
 	if (rule_stages(req, req->target_ep.src))
 		try_once(req);
 }
@@ -218,12 +232,13 @@ static bool breaker_admits(struct l7_request *req, const struct l7_backend *b,
 		req->active = true;
 		req->cluster = c;
 	}
-	if (!tp || !tp->max_connections || (*pool)->idle || c->connections < tp->max_connections)
+	if (!tp || !tp->max_connections || l7_pool_ready(*pool) ||
+	    c->connections < tp->max_connections)
 		return true;
 	for (i = 0; i < b->neps; i++) {
 		struct l7_pool *p = l7_pool_for(l, req->down->src_name, &b->eps[i]);
 
-		if (p && p->idle) {
+		if (p && l7_pool_ready(p)) {
 			*e = &b->eps[i];
 			*pool = p;
 			return true;

@@ -25,7 +25,7 @@ static void reset_head(struct l7_up *up)
 {
 	l7_headers_free(up->rh, up->nrh);
 	up->rh = NULL;
-	up->nrh = up->rh_cap = 0;
+	up->nrh = up->rh_cap = up->nrh_head = 0;
 	up->rh_in_value = false;
 	free(up->reason);
 	up->reason = NULL;
@@ -96,6 +96,7 @@ static int on_headers_complete(http_parser *p)
 	struct l7_request *req = up->req;
 
 	up->informational = p->status_code >= 100 && p->status_code < 200;
+	up->nrh_head = up->nrh;
 	if (up->informational)
 		return 0; /* 100 Continue: the body went out already */
 	if (!req) {
@@ -132,6 +133,7 @@ static int on_message_complete(http_parser *p)
 {
 	struct l7_up *up = of_parser(p);
 	struct l7_request *req = up->req;
+	size_t i;
 
 	if (up->informational) {
 		up->informational = false;
@@ -139,9 +141,13 @@ static int on_message_complete(http_parser *p)
 		return 0;
 	}
 	http_parser_pause(p, 1); /* one response per request: stop here */
-	if (req && !up->discard && req->sink->end(req))
-		return -1;
-	return 0;
+	if (!req || up->discard)
+		return 0;
+	/* what came after the head are the chunked body's trailers */
+	for (i = up->nrh_head; i < up->nrh; i++)
+		if (!up->rh[i].value && !(up->rh[i].value = strdup("")))
+			return -1;
+	return req->sink->end(req, up->rh + up->nrh_head, up->nrh - up->nrh_head) ? -1 : 0;
 }
 
 static const http_parser_settings response_settings = {
@@ -313,6 +319,19 @@ static void read_response(struct l7_up *up)
 	}
 }
 
+bool l7_pool_ready(const struct l7_pool *pool)
+{
+	return pool->idle || l7_h2_up_has_room(pool);
+}
+
+void l7_request_resume_up(struct l7_request *req)
+{
+	if (req->up)
+		l7_up_resume(req->up);
+	else if (req->h2s)
+		l7_h2_up_resume(req);
+}
+
 void l7_up_resume(struct l7_up *up)
 {
 	if (up->dead || up->io.rd)
@@ -418,6 +437,8 @@ enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct 
 	enum shunt_outcome why = SHUNT_OUT_ALLOWED;
 	struct l7_up *up = pool->idle;
 
+	if (cfg_port_speaks_http2(req->backend->sp))
+		return l7_h2_up_send(l, req, pool);
 	if (up) {
 		pool->idle = up->next;
 		pool->nidle--;

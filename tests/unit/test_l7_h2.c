@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * HTTP/2 to endpoints (proxy/l7/l7_up_h2.c): the endpoint's end of each
+ * connection is an nghttp2 server session held by this test; the clients
+ * are HTTP/1.1 ones (l7_fake.h), so the response's trailers arrive as the
+ * chunked body's trailer fields.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <nghttp2/nghttp2.h>
+
+#include "l7_fake.h"
+#include "l7_fake_mesh.h"
+
+#define RPC_MESH                                                                                   \
+	MESH "  - {name: rpc, namespace: shop, virtualIPs: [10.96.0.20], ports: [{port: 50051, "   \
+	     "appProtocol: grpc}], selector: {app: a}}\n"
+#define RPC_ROUTE                                                                                  \
+	"httpRoutes:\n  - name: r\n    namespace: shop\n    parentRefs: [{name: rpc}]\n"           \
+	"    rules:\n"
+#define CALL(extra)                                                                                \
+	"POST /shunt.Echo/Unary HTTP/1.1\r\nHost: rpc\r\ncontent-type: application/grpc\r\n"       \
+	"te: trailers\r\ncontent-length: 3\r\n" extra "\r\nabc"
+
+/* A stream as the endpoint saw it. */
+struct h2_seen {
+	int32_t id;
+	char path[128], te[32];
+	size_t body;
+	bool ended;	/* the request's END_STREAM */
+	uint32_t reset; /* its RST_STREAM code + 1; 0: none */
+};
+
+/* The endpoint's end of one connection. */
+struct h2_end {
+	nghttp2_session *s;
+	int fd;
+	struct h2_seen seen[16];
+	int nseen;
+};
+
+static struct h2_seen *seen_of(struct h2_end *e, int32_t id)
+{
+	int i;
+
+	for (i = 0; i < e->nseen; i++)
+		if (e->seen[i].id == id)
+			return &e->seen[i];
+	if (e->nseen == 16)
+		return NULL;
+	e->seen[e->nseen].id = id;
+	return &e->seen[e->nseen++];
+}
+
+static ssize_t end_send(nghttp2_session *s, const uint8_t *d, size_t n, int fl, void *ud)
+{
+	struct h2_end *e = ud;
+	ssize_t w = send(e->fd, d, n, MSG_NOSIGNAL);
+
+	(void)s;
+	(void)fl;
+	return w < 0 ? NGHTTP2_ERR_WOULDBLOCK : w;
+}
+
+static int end_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+		      const uint8_t *value, size_t vlen, uint8_t fl, void *ud)
+{
+	struct h2_seen *r = seen_of(ud, f->hd.stream_id);
+
+	(void)s;
+	(void)fl;
+	if (r && nlen == 5 && !memcmp(name, ":path", 5))
+		snprintf(r->path, sizeof(r->path), "%.*s", (int)vlen, value);
+	if (r && nlen == 2 && !memcmp(name, "te", 2))
+		snprintf(r->te, sizeof(r->te), "%.*s", (int)vlen, value);
+	return 0;
+}
+
+static int end_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+	struct h2_seen *r;
+
+	(void)s;
+	if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (r = seen_of(ud, f->hd.stream_id)))
+		r->ended = true;
+	if (f->hd.type == NGHTTP2_RST_STREAM && (r = seen_of(ud, f->hd.stream_id)))
+		r->reset = f->rst_stream.error_code + 1;
+	return 0;
+}
+
+static int end_data(nghttp2_session *s, uint8_t fl, int32_t id, const uint8_t *d, size_t n,
+		    void *ud)
+{
+	struct h2_seen *r = seen_of(ud, id);
+
+	(void)s;
+	(void)fl;
+	(void)d;
+	if (r)
+		r->body += n;
+	return 0;
+}
+
+static void end_start(struct h2_end *e, int fd)
+{
+	nghttp2_session_callbacks *cb;
+
+	memset(e, 0, sizeof(*e));
+	e->fd = fd;
+	assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
+	nghttp2_session_callbacks_set_send_callback(cb, end_send);
+	nghttp2_session_callbacks_set_on_header_callback(cb, end_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, end_frame);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, end_data);
+	assert_int_equal(nghttp2_session_server_new(&e->s, cb, e), 0);
+	nghttp2_session_callbacks_del(cb);
+	assert_int_equal(nghttp2_submit_settings(e->s, NGHTTP2_FLAG_NONE, NULL, 0), 0);
+}
+
+/* Runs the engine and the endpoint's session for MS milliseconds. */
+static void end_pump(struct l7_fake *f, struct h2_end *e, int ms)
+{
+	char buf[65536];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < ms; i++) {
+		fake_pump(f, 1);
+		while ((n = recv(e->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			assert_true(nghttp2_session_mem_recv(e->s, (uint8_t *)buf, (size_t)n) >= 0);
+		nghttp2_session_send(e->s);
+	}
+}
+
+/* The endpoint answers stream ID: STATUS, BODY (NULL: trailers-only, the
+ * grpc-status in the head), then grpc-status GRPC as a trailer. */
+static ssize_t read_once(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *fl,
+			 nghttp2_data_source *src, void *ud)
+{
+	size_t n = strlen(src->ptr);
+
+	(void)ud;
+	(void)len;
+	memcpy(buf, src->ptr, n);
+	*fl |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	return nghttp2_submit_trailer(
+		   s, id, (nghttp2_nv[]){{(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, 0}}, 1)
+		   ? -1
+		   : (ssize_t)n;
+}
+
+static void end_answer(struct h2_end *e, int32_t id, const char *status, const char *body,
+		       const char *grpc)
+{
+	nghttp2_nv nv[3] = {
+	    {(uint8_t *)":status", (uint8_t *)status, 7, strlen(status), 0},
+	    {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0},
+	    {(uint8_t *)"grpc-status", (uint8_t *)grpc, 11, strlen(grpc), 0},
+	};
+	nghttp2_data_provider prd = {.source.ptr = (void *)body, .read_callback = read_once};
+
+	assert_int_equal(nghttp2_submit_response(e->s, id, nv, body ? 2 : 3, body ? &prd : NULL),
+			 0);
+}
+
+struct fix {
+	struct l7_fake f;
+	struct fake_peer a, b;
+	struct fake_msg ra, rb;
+	struct h2_end end;
+	bool started;
+};
+
+static struct fix *start(void **state, const char *yaml)
+{
+	struct fix *x = calloc(1, sizeof(*x));
+	char err[512];
+
+	assert_non_null(x);
+	*state = x;
+	x->a.fd = x->b.fd = -1;
+	if (fake_init(&x->f, yaml, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	x->started = true;
+	assert_int_equal(fake_client(&x->f, &x->a, "shop/client", "shop/rpc", 50051), 0);
+	assert_int_equal(fake_client(&x->f, &x->b, "shop/client", "shop/rpc", 50051), 0);
+	return x;
+}
+
+static int teardown(void **state)
+{
+	struct fix *x = *state;
+	int holds = 0;
+
+	if (!x)
+		return 0;
+	fake_peer_free(&x->a);
+	fake_peer_free(&x->b);
+	fake_msg_free(&x->ra);
+	fake_msg_free(&x->rb);
+	nghttp2_session_del(x->end.s);
+	if (x->started)
+		holds = fake_fini(&x->f);
+	free(x);
+	*state = NULL;
+	return holds ? -1 : 0;
+}
+
+/* The engine's first connection to an endpoint, taken over as HTTP/2. */
+static void attach_endpoint(struct fix *x, int conn)
+{
+	int i;
+
+	for (i = 0; i < 200 && x->f.nconns <= conn; i++)
+		fake_pump(&x->f, 1);
+	assert_true(x->f.nconns > conn);
+	if (x->end.s)
+		nghttp2_session_del(x->end.s);
+	end_start(&x->end, x->f.conns[conn]->peer.fd);
+}
+
+static void calls_share_one_connection_and_trailers_reach_the_client(void **state)
+{
+	struct fix *x = start(state, RPC_MESH);
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, CALL(""), strlen(CALL(""))), 0);
+	assert_int_equal(fake_send(&x->f, x->b.fd, CALL(""), strlen(CALL(""))), 0);
+	attach_endpoint(x, 0);
+	end_pump(&x->f, &x->end, 50);
+	assert_int_equal(x->f.nconns, 1); /* both calls, one connection */
+	assert_int_equal(x->end.nseen, 2);
+	assert_string_equal(x->end.seen[0].path, "/shunt.Echo/Unary");
+	assert_string_equal(x->end.seen[0].te, "trailers");
+	assert_int_equal(x->end.seen[0].body, 3);
+	assert_true(x->end.seen[1].ended);
+	end_answer(&x->end, x->end.seen[0].id, "200", "xyz", "0");
+	end_answer(&x->end, x->end.seen[1].id, "200", NULL, "14"); /* trailers-only */
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_int_equal(fake_read(&x->f, &x->b, &x->rb, 1000), 0);
+	assert_int_equal(x->ra.status, 200);
+	assert_string_equal(x->ra.body, "xyz");
+	assert_string_equal(fake_header(&x->ra, "grpc-status"), "0"); /* a trailer */
+	assert_int_equal(x->rb.status, 200);
+	assert_string_equal(fake_header(&x->rb, "grpc-status"), "14");
+	assert_int_equal(x->rb.body_len, 0);
+}
+
+static void grpc_timeout_ends_the_call_and_resets_its_stream(void **state)
+{
+	struct fix *x = start(state, RPC_MESH);
+	const char *call = CALL("grpc-timeout: 80m\r\n");
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, call, strlen(call)), 0);
+	attach_endpoint(x, 0);
+	end_pump(&x->f, &x->end, 30);
+	assert_int_equal(x->end.nseen, 1);
+	assert_int_equal(x->end.seen[0].reset, 0);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_int_equal(x->ra.status, 200);			      /* gRPC: trailers-only */
+	assert_string_equal(fake_header(&x->ra, "grpc-status"), "4"); /* DEADLINE_EXCEEDED */
+	assert_string_equal(fake_header(&x->ra, "shunt-error"), "request_timeout");
+	assert_string_equal(fake_header(&x->ra, "content-type"), "application/grpc");
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(x->end.seen[0].reset, NGHTTP2_CANCEL + 1);
+}
+
+static void a_retriable_status_retries_on_another_stream(void **state)
+{
+	struct fix *x =
+	    start(state, RPC_MESH RPC_ROUTE "      - retry: {attempts: 2, codes: [503], "
+					    "backoff: 1ms}\n");
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, CALL(""), strlen(CALL(""))), 0);
+	attach_endpoint(x, 0);
+	end_pump(&x->f, &x->end, 30);
+	assert_int_equal(x->end.nseen, 1);
+	end_answer(&x->end, x->end.seen[0].id, "503", "no", "14");
+	end_pump(&x->f, &x->end, 50);
+	assert_int_equal(x->end.nseen, 2); /* the retry, on the same connection */
+	assert_int_equal(x->end.seen[1].body, 3);
+	end_answer(&x->end, x->end.seen[1].id, "200", "yes", "0");
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_int_equal(x->ra.status, 200);
+	assert_string_equal(x->ra.body, "yes");
+	assert_int_equal(x->f.nconns, 1);
+	assert_int_equal(x->f.last_attempts, 2);
+}
+
+/* GOAWAY: the endpoint did not take the stream (REFUSED_STREAM), so the
+ * request goes to a new connection; the old one leaves the pool. */
+static void goaway_moves_requests_to_a_new_connection(void **state)
+{
+	struct fix *x = start(state, RPC_MESH);
+	const char *get = "GET /x HTTP/1.1\r\nHost: rpc\r\n\r\n";
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, get, strlen(get)), 0);
+	attach_endpoint(x, 0);
+	end_pump(&x->f, &x->end, 10);
+	assert_int_equal(x->end.nseen, 1);
+	assert_int_equal(
+	    nghttp2_submit_goaway(x->end.s, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0), 0);
+	end_pump(&x->f, &x->end, 20);
+	attach_endpoint(x, 1);
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(x->end.nseen, 1);
+	assert_string_equal(x->end.seen[0].path, "/x");
+	end_answer(&x->end, x->end.seen[0].id, "200", "again", "0");
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_int_equal(x->ra.status, 200);
+	assert_string_equal(x->ra.body, "again");
+	assert_true(x->f.conns[0]->closed); /* its last stream done */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(calls_share_one_connection_and_trailers_reach_the_client,
+				      teardown),
+	    cmocka_unit_test_teardown(grpc_timeout_ends_the_call_and_resets_its_stream, teardown),
+	    cmocka_unit_test_teardown(a_retriable_status_retries_on_another_stream, teardown),
+	    cmocka_unit_test_teardown(goaway_moves_requests_to_a_new_connection, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
