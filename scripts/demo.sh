@@ -266,7 +266,7 @@ probe_line "agent down: client -> $SAME:9090" $CLIENT -- "$PROBE" connect "$(pod
 start_agent n1
 echo "  n1 agent again: $(grep -E 'adopting|"applied' "$WORK/agent-n1.log" | tail -2 | jq -r .msg | cut -c1-120 | paste -sd'|' | sed 's/|/; /')"
 
-say "8. L7 in the node proxy: routes, canary weights, retries, a circuit breaker, faults"
+say "8. L7 in the node proxy: routes, canary weights, retries, a circuit breaker, faults, gRPC"
 L7=$REPO/tests/apps/l7_backend.py
 "$CLUSTER" exec "$SAME" -- python3 "$L7" --listen "$(pod "$SAME" ipv4):8090" --name v1 >"$WORK/l7-v1.log" 2>&1 &
 PIDS+=($!)
@@ -275,6 +275,12 @@ PIDS+=($!)
 "$CLUSTER" exec "$SAME" -- python3 "$L7" --listen "$(pod "$SAME" ipv4):8091" --name flaky --fail-rate 0.3 \
 	>"$WORK/l7-flaky.log" 2>&1 &
 PIDS+=($!)
+GRPC=$REPO/tests/apps/grpc_app.py # Debian's python3-grpcio: Debian's python
+for p in "$SAME v1" "$CROSS v2"; do
+	"$CLUSTER" exec "${p% *}" -- /usr/bin/python3 "$GRPC" serve --listen "$(pod "${p% *}" ipv4):50051" \
+		--name "${p#* }" >"$WORK/grpc-${p#* }.log" 2>&1 &
+	PIDS+=($!)
+done
 l7_config() { # CANARY_WEIGHT
 	sed -e '/^services:/,$d' "$MESH"
 	cat <<-EOF
@@ -288,6 +294,7 @@ l7_config() { # CANARY_WEIGHT
 		    ports: [{port: 80, targetPort: 8091, appProtocol: http}]
 		    backends: [{workload: $SAME}]
 		    trafficPolicy: {connectionPool: {http: {http2MaxRequests: 2}}}
+		  - {name: rpc, virtualIPs: [10.96.0.90], ports: [{port: 50051, appProtocol: grpc}], selector: {app: echo}}
 		httpRoutes:
 		  - name: web
 		    parentRefs: [{name: web, port: 80}]
@@ -307,7 +314,7 @@ l7_config() { # CANARY_WEIGHT
 		    podSelector: {matchLabels: {app: echo}}
 		    ingress:
 		      - from: [{podSelector: {matchLabels: {app: client}}}]
-		        ports: [{port: 8080}, {port: 8090}, {port: 8091}]
+		        ports: [{port: 8080}, {port: 8090}, {port: 8091}, {port: 50051}]
 	EOF
 }
 l7_apply() { # CANARY_WEIGHT: the config written; returns once every agent applied it
@@ -323,13 +330,13 @@ l7_apply() { # CANARY_WEIGHT: the config written; returns once every agent appli
 	done
 }
 l7_apply 10
-for p in "$SAME:8090" "$CROSS:8090" "$SAME:8091"; do # python starts slowly on a busy machine
+for p in "$SAME:8090" "$CROSS:8090" "$SAME:8091" "$SAME:50051" "$CROSS:50051"; do # python starts slowly on a busy machine
 	for ((i = 0; i < 100; i++)); do
 		ip netns exec "$(pod "${p%:*}" netns)" ss -ltnH "sport = :${p#*:}" | grep -q . && break
 		sleep 0.1
 	done
 done
-shunt_on n1 services | grep -A1 -E '^default/(web|flaky|echo):' | sed 's/^/    /'
+shunt_on n1 services | grep -A1 -E '^default/(web|flaky|echo|rpc):' | sed 's/^/    /'
 l7_counts() { # PATH N [URL]: the answers, counted by backend or by the proxy's reason
 	"$CLUSTER" exec $CLIENT -- bash -c "for i in \$(seq $2); do curl -s -m 10 -o /dev/null -w '%{http_code} %header{x-backend}%header{shunt-error}\n' http://${3:-10.96.0.80}$1; done" |
 		sort | uniq -c | awk '{ printf "%s %s x%s, ", $2, $3, $1 }' | sed 's/, $//'
@@ -354,8 +361,14 @@ echo "  an answer of the proxy itself names the hop and the reason:"
 "$CLUSTER" exec $CLIENT -- bash -c 'for i in $(seq 40); do
 	out=$(curl -s -i http://10.96.0.80/fault/x); grep -qi "^shunt-error" <<<"$out" && break; done
 	grep -iE "^(HTTP|shunt-)" <<<"$out"' | sed 's/^/    /'
+grpc_demo() { "$CLUSTER" exec $CLIENT -- /usr/bin/python3 "$GRPC" call --target 10.96.0.90:50051 "$@" || true; }
+echo "  gRPC (appProtocol grpc: HTTP/2 from the proxy to the endpoints, trailers passed on):"
+echo "    40 unary calls:                  $(grpc_demo --count 40 | jq -c '{codes, served_by}')"
+echo "    a server stream of 100 messages: $(grpc_demo --method Stream --request 100 | jq -c '{codes, messages: (.messages | length)}')"
+echo "    the endpoint's own error:        $(grpc_demo --method Fail --request NOT_FOUND | jq -c '{codes, details}')"
+echo "    a 2 s call, 300 ms deadline:     $(grpc_demo --method Slow --request 2000 --timeout 0.3 | jq -c '{codes, seconds}')"
 echo "  n1 proxy metrics: $(ip netns exec "$(node n1 netns)" curl -s http://127.0.0.1:9465/metrics |
-	grep -E '^shunt_l7_(requests_total|retries_total|proxy_answers_total)' | paste -sd' ' | cut -c1-200)"
+	grep -E '^shunt_l7_(requests_total|retries_total|proxy_answers_total|upstream_h2_streams_total)' | paste -sd' ' | cut -c1-240)"
 
 say "9. inspect it yourself"
 echo "  $SHUNT --pin-dir $(node n1 pin_dir) status"

@@ -81,6 +81,7 @@ static void first_rule_is_read_field_by_field(const struct cfg_http_rule *r)
 	assert_int_equal(r->retry.codes[0], 502);
 	assert_int_equal(r->retry.codes[1], 503);
 	assert_int_equal(r->retry.backoff_ms, 25);
+	assert_int_equal(r->retry.grpc_statuses, 1u << 14 | 1u << 4); /* UNAVAILABLE, 4 */
 }
 
 static void a_full_route_parses_field_by_field(void **state)
@@ -210,6 +211,9 @@ static const struct bad_case bad_routes[] = {
      "20:49: timeouts.backendRequest (1500 ms) must not exceed timeouts.request (1000 ms)"},
     {PARENT "  - name: web\n    parentRefs: [{name: web, port: 80}]\n",
      "19:5: httpRoute default/web is defined twice (first at line 17)"},
+    {RULE "      - retry: {grpcStatuses: [UNAVAILABLE, GONE]}\n",
+     "20:45: grpcStatus must be a gRPC status (OK, CANCELLED, ... UNAVAILABLE, DATA_LOSS, "
+     "UNAUTHENTICATED) or its code 0 to 16, not 'GONE'"},
     {RULE "      - retry: {attempts: 11}\n",
      "20:27: retry attempts must be a number from 0 to 10, not '11'"},
     {RULE "      - retry: {codes: [503, 302]}\n",

@@ -298,6 +298,28 @@ static void a_retriable_status_retries_on_another_stream(void **state)
 	assert_int_equal(x->f.last_attempts, 2);
 }
 
+/* A trailers-only answer whose grpc-status the rule retries is retried;
+ * one it does not list goes to the client as it is. */
+static void a_listed_grpc_status_is_retried(void **state)
+{
+	struct fix *x =
+	    start(state, RPC_MESH RPC_ROUTE "      - retry: {attempts: 2, backoff: 1ms, "
+					    "grpcStatuses: [UNAVAILABLE, 8]}\n");
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, CALL(""), strlen(CALL(""))), 0);
+	attach_endpoint(x, 0);
+	end_pump(&x->f, &x->end, 30);
+	end_answer(&x->end, x->end.seen[0].id, "200", NULL, "14"); /* UNAVAILABLE */
+	end_pump(&x->f, &x->end, 50);
+	assert_int_equal(x->end.nseen, 2);
+	end_answer(&x->end, x->end.seen[1].id, "200", NULL, "5"); /* NOT_FOUND: not listed */
+	end_pump(&x->f, &x->end, 50);
+	assert_int_equal(x->end.nseen, 2);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_string_equal(fake_header(&x->ra, "grpc-status"), "5");
+	assert_int_equal(x->f.last_attempts, 2);
+}
+
 /* GOAWAY: the endpoint did not take the stream (REFUSED_STREAM), so the
  * request goes to a new connection; the old one leaves the pool. */
 static void goaway_moves_requests_to_a_new_connection(void **state)
@@ -331,6 +353,7 @@ int main(void)
 				      teardown),
 	    cmocka_unit_test_teardown(grpc_timeout_ends_the_call_and_resets_its_stream, teardown),
 	    cmocka_unit_test_teardown(a_retriable_status_retries_on_another_stream, teardown),
+	    cmocka_unit_test_teardown(a_listed_grpc_status_is_retried, teardown),
 	    cmocka_unit_test_teardown(goaway_moves_requests_to_a_new_connection, teardown),
 	};
 

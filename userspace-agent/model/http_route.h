@@ -62,7 +62,8 @@ struct cfg_http_retry {
 	__u32 attempts; /* 0: no retries */
 	__u16 *codes;
 	size_t ncodes;
-	__u32 backoff_ms; /* default 25 */
+	__u32 grpc_statuses; /* grpcStatuses: bit N for gRPC status N */
+	__u32 backoff_ms;    /* default 25 */
 };
 
 /* fault (Istio's HTTPFaultInjection): delay and/or abort a share of the

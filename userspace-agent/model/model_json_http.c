@@ -117,6 +117,7 @@ static json_t *rule_json(struct mj_writer *w, const struct cfg_http_rule *rule)
 	if (!w->err) {
 		mj_set_uint(w, retry, "attempts", rule->retry.attempts);
 		mj_set_uint(w, retry, "backoffMs", rule->retry.backoff_ms);
+		mj_set_uint(w, retry, "grpcStatusMask", rule->retry.grpc_statuses);
 	}
 	for (i = 0; !w->err && i < rule->retry.ncodes; i++)
 		mj_append(w, codes, json_integer(rule->retry.codes[i]));
@@ -295,6 +296,8 @@ static void rule_limits(struct mj_reader *r, json_t *v, struct cfg_http_rule *ou
 	mark = mj_enter_key(r, "retry");
 	out->retry.attempts = (__u32)mj_uint(r, retry, "attempts", MAX_ATTEMPTS, true);
 	out->retry.backoff_ms = (__u32)mj_uint(r, retry, "backoffMs", UINT32_MAX, true);
+	out->retry.grpc_statuses =
+	    (__u32)mj_uint(r, retry, "grpcStatusMask", (1u << CFG_GRPC_STATUSES) - 1, true);
 	READ_LIST(r, retry, "codes", out->retry.codes, out->retry.ncodes, code_item);
 	mj_leave(r, mark);
 }

@@ -355,11 +355,11 @@ static int parse_timeouts(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_
 
 static int parse_retry(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_retry *out)
 {
-	static const char *const keys[] = {"attempts", "codes", "backoff", NULL};
+	static const char *const keys[] = {"attempts", "codes", "grpcStatuses", "backoff", NULL};
 	unsigned long num;
 	yaml_node_t *v;
 	size_t i, j;
-	int err;
+	int err, code;
 
 	if ((err = cfgy_check_map(p, n, "retry", keys)))
 		return err;
@@ -372,6 +372,15 @@ static int parse_retry(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_ret
 	if ((v = cfgy_map_get(p, n, "backoff")) &&
 	    (err = cfg_http_parse_duration(p, v, "retry backoff", &out->backoff_ms)))
 		return err;
+	if ((v = cfgy_map_get(p, n, "grpcStatuses"))) {
+		if ((err = cfgy_get_seq(p, v, "grpcStatuses", &j)))
+			return err;
+		for (i = 0; i < j; i++) {
+			if ((err = cfg_http_parse_grpc_status(p, cfgy_seq_item(p, v, i), &code)))
+				return err;
+			out->grpc_statuses |= 1u << code;
+		}
+	}
 	if (!(v = cfgy_map_get(p, n, "codes")))
 		return 0;
 	if ((err = cfg_http_alloc_seq(p, v, "codes", sizeof(*out->codes), (void **)&out->codes,

@@ -80,8 +80,7 @@ static int parse_delay(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_fau
 	return 0;
 }
 
-/* grpcStatus: a name (UNAVAILABLE) or its code (14). */
-static int parse_grpc_status(struct cfg_parser *p, yaml_node_t *n, int *out)
+int cfg_http_parse_grpc_status(struct cfg_parser *p, yaml_node_t *n, int *out)
 {
 	unsigned long num;
 	const char *s;
@@ -128,7 +127,7 @@ static int parse_abort(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_fau
 			return err;
 		out->abort_status = (__u16)num;
 	}
-	if (g && (err = parse_grpc_status(p, g, &out->abort_grpc)))
+	if (g && (err = cfg_http_parse_grpc_status(p, g, &out->abort_grpc)))
 		return err;
 	out->abort_percent = 100;
 	if ((v = cfgy_map_get(p, n, "percentage")))

@@ -75,6 +75,8 @@ int cfg_parse_traffic_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_tr
 /* A list at N: *COUNT items of SIZE bytes in the arena (NULL when none). */
 int cfg_http_alloc_seq(struct cfg_parser *p, yaml_node_t *n, const char *what, size_t size,
 		       void **items, size_t *count);
+/* A gRPC status: a name (UNAVAILABLE) or its code (14) (cfg_l7_traffic.c). */
+int cfg_http_parse_grpc_status(struct cfg_parser *p, yaml_node_t *n, int *out);
 /* The Gateway API's Duration (1h2m3s4ms), in ms. */
 int cfg_http_parse_duration(struct cfg_parser *p, yaml_node_t *n, const char *what, __u32 *ms);
 /* Index of the string at N in NAMES (COUNT of them), into *OUT. */

@@ -411,5 +411,8 @@ void l7_mirrors_close(struct l7_loop *l);
 /* l7_mirror.c: a copy of REQ to the rule's mirror service, answer dropped. */
 void l7_mirror(struct l7_request *req);
 bool l7_retry_status(struct l7_request *req, int status);
+/* A trailers-only gRPC answer (H, N headers) whose grpc-status the rule
+ * retries, and a retry is allowed. */
+bool l7_retry_grpc(struct l7_request *req, const struct l7_header *h, size_t n);
 
 #endif

@@ -366,6 +366,25 @@ bool l7_retry_status(struct l7_request *req, int status)
 	return false;
 }
 
+bool l7_retry_grpc(struct l7_request *req, const struct l7_header *h, size_t n)
+{
+	const struct cfg_http_rule *r = req->rule ? req->rule->r : NULL;
+	size_t i;
+	long code;
+	char *end;
+
+	if (!req->grpc || !r || !r->retry.grpc_statuses)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (strcmp(h[i].name, "grpc-status"))
+			continue;
+		code = strtol(h[i].value, &end, 10);
+		return !*end && code >= 0 && code < 32 && (r->retry.grpc_statuses >> code & 1) &&
+		       may_retry(req);
+	}
+	return false;
+}
+
 static void schedule_retry(struct l7_request *req)
 {
 	struct l7_loop *l = req->down->l;

@@ -177,7 +177,7 @@ static void response_head(struct l7_h2_stream *hs, bool end)
 	if (!req || hs->status < 200)
 		return; /* abandoned, or 1xx: the final head comes later */
 	l7_endpoint_result(req->backend, req->ep, hs->status);
-	if (l7_retry_status(req, hs->status)) {
+	if (l7_retry_status(req, hs->status) || (end && l7_retry_grpc(req, hs->rh, hs->nrh))) {
 		stream_detach(hs);
 		nghttp2_submit_rst_stream(hs->c->s, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
 		return l7_request_try_failed(req, SHUNT_OUT_L7_UPSTREAM_STATUS, hs->status);
