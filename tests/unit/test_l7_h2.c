@@ -142,6 +142,16 @@ static void end_pump(struct l7_fake *f, struct h2_end *e, int ms)
 	}
 }
 
+/* Pumps until the endpoint has seen N whole requests (2 s at most). */
+static void end_wait(struct l7_fake *f, struct h2_end *e, int n)
+{
+	int i;
+
+	for (i = 0; i < 2000 && !(e->nseen >= n && e->seen[n - 1].ended); i++)
+		end_pump(f, e, 1);
+	end_pump(f, e, 5); /* and whatever else would come */
+}
+
 /* The endpoint answers stream ID: STATUS, BODY (NULL: trailers-only, the
  * grpc-status in the head), then grpc-status GRPC as a trailer. */
 static ssize_t read_once(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *fl,
@@ -236,7 +246,7 @@ static void calls_share_one_connection_and_trailers_reach_the_client(void **stat
 	assert_int_equal(fake_send(&x->f, x->a.fd, CALL(""), strlen(CALL(""))), 0);
 	assert_int_equal(fake_send(&x->f, x->b.fd, CALL(""), strlen(CALL(""))), 0);
 	attach_endpoint(x, 0);
-	end_pump(&x->f, &x->end, 50);
+	end_wait(&x->f, &x->end, 2);
 	assert_int_equal(x->f.nconns, 1); /* both calls, one connection */
 	assert_int_equal(x->end.nseen, 2);
 	assert_string_equal(x->end.seen[0].path, "/shunt.Echo/Unary");
@@ -263,7 +273,7 @@ static void grpc_timeout_ends_the_call_and_resets_its_stream(void **state)
 
 	assert_int_equal(fake_send(&x->f, x->a.fd, call, strlen(call)), 0);
 	attach_endpoint(x, 0);
-	end_pump(&x->f, &x->end, 30);
+	end_wait(&x->f, &x->end, 1);
 	assert_int_equal(x->end.nseen, 1);
 	assert_int_equal(x->end.seen[0].reset, 0);
 	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
@@ -283,10 +293,10 @@ static void a_retriable_status_retries_on_another_stream(void **state)
 
 	assert_int_equal(fake_send(&x->f, x->a.fd, CALL(""), strlen(CALL(""))), 0);
 	attach_endpoint(x, 0);
-	end_pump(&x->f, &x->end, 30);
+	end_wait(&x->f, &x->end, 1);
 	assert_int_equal(x->end.nseen, 1);
 	end_answer(&x->end, x->end.seen[0].id, "503", "no", "14");
-	end_pump(&x->f, &x->end, 50);
+	end_wait(&x->f, &x->end, 2);
 	assert_int_equal(x->end.nseen, 2); /* the retry, on the same connection */
 	assert_int_equal(x->end.seen[1].body, 3);
 	end_answer(&x->end, x->end.seen[1].id, "200", "yes", "0");
@@ -308,9 +318,9 @@ static void a_listed_grpc_status_is_retried(void **state)
 
 	assert_int_equal(fake_send(&x->f, x->a.fd, CALL(""), strlen(CALL(""))), 0);
 	attach_endpoint(x, 0);
-	end_pump(&x->f, &x->end, 30);
+	end_wait(&x->f, &x->end, 1);
 	end_answer(&x->end, x->end.seen[0].id, "200", NULL, "14"); /* UNAVAILABLE */
-	end_pump(&x->f, &x->end, 50);
+	end_wait(&x->f, &x->end, 2);
 	assert_int_equal(x->end.nseen, 2);
 	end_answer(&x->end, x->end.seen[1].id, "200", NULL, "5"); /* NOT_FOUND: not listed */
 	end_pump(&x->f, &x->end, 50);
@@ -329,13 +339,13 @@ static void goaway_moves_requests_to_a_new_connection(void **state)
 
 	assert_int_equal(fake_send(&x->f, x->a.fd, get, strlen(get)), 0);
 	attach_endpoint(x, 0);
-	end_pump(&x->f, &x->end, 10);
+	end_wait(&x->f, &x->end, 1);
 	assert_int_equal(x->end.nseen, 1);
 	assert_int_equal(
 	    nghttp2_submit_goaway(x->end.s, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0), 0);
 	end_pump(&x->f, &x->end, 20);
 	attach_endpoint(x, 1);
-	end_pump(&x->f, &x->end, 20);
+	end_wait(&x->f, &x->end, 1);
 	assert_int_equal(x->end.nseen, 1);
 	assert_string_equal(x->end.seen[0].path, "/x");
 	end_answer(&x->end, x->end.seen[0].id, "200", "again", "0");
