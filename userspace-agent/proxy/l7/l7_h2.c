@@ -309,7 +309,7 @@ static int h2_head(struct l7_request *r, int status, const char *reason, const s
 	int err;
 
 	(void)reason; /* HTTP/2 has none */
-	err = l7_write_headers(&lines, h, n, mod);
+	err = l7_write_headers(&lines, h, n, mod, false);
 	if (!err && content_length)
 		err = l7_buf_printf(&lines, "content-length: %s\r\n", content_length);
 	if (!err)
