@@ -227,6 +227,46 @@ static void non_101_answer_stays_a_response(void **state)
 	fake_peer_free(&second);
 }
 
+/* A client that does not read holds the endpoint back (the proxy stops
+ * reading it); once the client reads, every byte arrives, in order. */
+static void tunnel_backpressure_holds_then_drains(void **state)
+{
+	struct fix *x = start(state, MESH);
+	size_t total = 4u << 20, sent = 0, got = 0, i;
+	char *data = malloc(total), *back = malloc(total);
+	uint64_t end;
+	int fd;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	for (i = 0; i < total; i++)
+		data[i] = (char)(i * 7 + i / 251);
+	fd = x->f.conns[handshake(x, "")]->peer.fd;
+	assert_int_equal(fake_send(&x->f, fd, WS_101, strlen(WS_101)), 0);
+	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
+	assert_int_equal(x->resp.status, 101);
+	for (end = timer_now_ms() + 300; timer_now_ms() < end;) {
+		ssize_t n = send(fd, data + sent, total - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		sent += n > 0 ? (size_t)n : 0;
+		fake_pump(&x->f, 1);
+	}
+	/* 1 MiB queued in the proxy and the sockets' buffers, not 4 */
+	assert_true(sent < total / 2);
+	for (end = timer_now_ms() + 5000; got < total && timer_now_ms() < end;) {
+		ssize_t n = send(fd, data + sent, total - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		sent += n > 0 ? (size_t)n : 0;
+		n = recv(x->client.fd, back + got, total - got, MSG_DONTWAIT);
+		got += n > 0 ? (size_t)n : 0;
+		fake_pump(&x->f, 0);
+	}
+	assert_int_equal(got, total);
+	assert_memory_equal(back, data, total);
+	free(data);
+	free(back);
+}
+
 /* The route's stages apply to a handshake as to any request. */
 static void upgrade_meets_the_route_fault(void **state)
 {
@@ -305,6 +345,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(websocket_101_then_bytes_both_ways, teardown),
 	    cmocka_unit_test_teardown(non_101_answer_stays_a_response, teardown),
+	    cmocka_unit_test_teardown(tunnel_backpressure_holds_then_drains, teardown),
 	    cmocka_unit_test_teardown(upgrade_meets_the_route_fault, teardown),
 	    cmocka_unit_test_teardown(h2c_upgrade_is_ignored, teardown),
 	    cmocka_unit_test_teardown(silent_tunnel_closes_at_idle_timeout, teardown),
