@@ -23,6 +23,8 @@ PACKAGES=(
 	python3-grpcio python3-websockets
 	# programs the bypass must cover (tests/integration/test_coverage.sh)
 	python3-requests default-jdk-headless wget
+	# WebSocket server and client through the L7 proxy (tests/apps/ws_echo.py)
+	python3-websockets
 	# benchmarks: the sidecar baseline and reference tools (h2load: nghttp2-client);
 	# h2o: an L7 peer of the node proxy (scripts/bench-l7.sh)
 	haproxy iptables iperf3 sockperf wrk nghttp2-client h2o

@@ -303,3 +303,63 @@ test_l7_h2c_clients_are_routed_like_http1() {
 	grep -q "600 succeeded, 0 failed" "$T_TMP/h2load" ||
 		t_fail "h2load, 4 connections x 10 streams: $(grep -E 'requests:|status codes' "$T_TMP/h2load")"
 }
+
+# WebSocket through the L7 proxy (docs/l7.md "Upgrades"): the handshake is
+# routed like any request (the route's response modifier shows on the 101),
+# then the connections are a tunnel; same node, across nodes, and the
+# service's idleTimeout closing a silent one. tests/apps/ws_echo.py is the
+# server (on :8081 of both backend pods) and the client.
+test_l7_websocket_passes_through_same_and_cross_node() {
+	local ws=$REPO/tests/apps/ws_echo.py pod name out
+	L7_WEB_EXTRA='  - name: ws
+    virtualIPs: [10.96.0.84]
+    ports: [{name: http, port: 80, targetPort: 8081, appProtocol: http}]
+    selector: {app: echo}
+  - name: ws-v1
+    virtualIPs: [10.96.0.85]
+    ports: [{port: 80, targetPort: 8081}]
+    backends: [{workload: n1-p2}]
+  - name: ws-v2
+    virtualIPs: [10.96.0.86]
+    ports: [{port: 80, targetPort: 8081}]
+    backends: [{workload: n2-p2}]
+  - name: ws-idle
+    virtualIPs: [10.96.0.87]
+    ports: [{port: 80, targetPort: 8081}]
+    backends: [{workload: n1-p2}]
+    trafficPolicy: {connectionPool: {http: {idleTimeout: 500ms}}}' l7_setup <<-'EOF'
+		  - name: ws
+		    parentRefs: [{name: ws, port: 80}]
+		    rules:
+		      - matches: [{headers: [{name: x-to, value: v2}]}]
+		        backendRefs: [{name: ws-v2, port: 80}]
+		        filters:
+		          - type: ResponseHeaderModifier
+		            responseHeaderModifier: {add: [{name: x-mesh, value: shunt}]}
+		      - matches: [{headers: [{name: x-to, value: idle}]}]
+		        backendRefs: [{name: ws-idle, port: 80}]
+		      - backendRefs: [{name: ws-v1, port: 80}]
+		        filters:
+		          - type: ResponseHeaderModifier
+		            responseHeaderModifier: {add: [{name: x-mesh, value: shunt}]}
+	EOF
+	for pod in n1-p2 n2-p2; do
+		name=v${pod:1:1}
+		t_exec "$pod" -- /usr/bin/python3 "$ws" server --listen "$(t_pod_ip "$pod"):8081" --name "$name" \
+			>"$T_TMP/ws.$name.log" 2>&1 &
+		T_PIDS+=($!)
+		t_wait_for 10 t_cov_port_open "$pod" 8081 || t_fail "WebSocket server $name did not start"
+	done
+	ws_client() { t_exec n1-p1 -- /usr/bin/python3 "$ws" client --url ws://10.96.0.84/chat "$@"; }
+	t_eq "$(ws_client --count 20 --size 200000)" "v1 shunt 20/20" "WebSocket echo, same node (4 MB each way)"
+	t_eq "$(ws_client --header x-to:v2 --count 20 --size 200000)" "v2 shunt 20/20" \
+		"WebSocket echo, across nodes"
+	t_eq "$(l7_metric shunt_l7_upgrades_total)" 2 "upgrades through the proxy of the client's node"
+	t_wait_for 5 eval '[ "$(l7_metric "shunt_l7_upgrades_closed_total{outcome=\"closed\"}")" = 2 ]' ||
+		t_fail "tunnels closed cleanly: $(l7_metric 'shunt_l7_upgrades_closed_total{outcome="closed"}')"
+	out=$(ws_client --header x-to:idle --count 1 --idle 3)
+	t_eq "${out% *}" closed "a silent tunnel past the service's idleTimeout (500ms)"
+	awk -v t="${out#* }" 'BEGIN { exit !(t >= 0.3 && t < 1.5) }' || t_fail "closed after ${out#* }s, not ~0.5s"
+	t_eq "$(l7_metric 'shunt_l7_upgrades_closed_total{outcome="idle_timeout"}')" 1 "tunnels closed idle"
+	t_eq "$(l7_metric shunt_l7_upgrades_active)" 0 "tunnels open at the end"
+}

@@ -363,6 +363,10 @@ static int on_body(http_parser *hp, const char *at, size_t len)
 
 static int on_complete(http_parser *hp)
 {
+	struct fake_peer *p = hp->data;
+
+	/* an upgrade request (as the proxy forwards it) or a 101 */
+	p->upgraded = hp->upgrade && (hp->type == HTTP_RESPONSE || hp->method != HTTP_CONNECT);
 	msg_of(hp)->complete = true;
 	http_parser_pause(hp, 1);
 	return 0;
@@ -384,6 +388,8 @@ static int peer_parse(struct fake_peer *p)
 	enum http_errno e;
 	size_t n;
 
+	if (p->upgraded) /* what follows is another protocol's: the test reads it raw */
+		return p->eof && p->in_off == p->in_len ? -EPIPE : 0;
 	if (p->parser.http_errno == HPE_PAUSED)
 		http_parser_pause(&p->parser, 0);
 	if (p->in_len > p->in_off) {

@@ -36,6 +36,7 @@ struct fake_peer {
 	int fd;
 	http_parser parser;
 	bool eof, eof_parsed, head_request, in_value;
+	bool upgraded; /* the last message switched protocols: no more HTTP after it */
 	char *in;
 	size_t in_off, in_len, in_cap;
 	struct fake_msg *msg; /* being filled */

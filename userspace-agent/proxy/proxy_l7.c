@@ -287,6 +287,30 @@ refuse:
 	close(fd);
 }
 
+/* Upgrades (WebSocket): asked for, switched (101), open, and how they ended. */
+static void proxy_l7_upgrade_metrics(struct metrics_writer *w)
+{
+	static const enum shunt_outcome ends[] = {SHUNT_OUT_CLOSED, SHUNT_OUT_RESET,
+						  SHUNT_OUT_IDLE_TIMEOUT, SHUNT_OUT_SOCKET_FAILED};
+	static const char *const outcome[] = {"outcome", NULL};
+	struct l7_stats *s = &l7_stats;
+	size_t i;
+
+	metrics_emit(w, METRIC_COUNTER, "shunt_l7_upgrade_requests_total",
+		     "Requests asking to switch protocols (Upgrade, h2c aside).", NULL, NULL,
+		     (double)atomic_load(&s->upgrade_requests));
+	metrics_emit(w, METRIC_COUNTER, "shunt_l7_upgrades_total",
+		     "Upgrades the endpoint accepted (101): tunnels opened.", NULL, NULL,
+		     (double)atomic_load(&s->upgrades));
+	metrics_emit(w, METRIC_GAUGE, "shunt_l7_upgrades_active", NULL, NULL, NULL,
+		     (double)atomic_load(&s->upgrades_active));
+	for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		metrics_emit(w, METRIC_COUNTER, "shunt_l7_upgrades_closed_total",
+			     "Upgraded connections ended, by outcome.", outcome,
+			     (const char *[]){shunt_outcome_label(ends[i])},
+			     (double)atomic_load(&s->upgrades_closed[ends[i]]));
+}
+
 /* The L7 side's counters (shunt_l7_*), for the proxy's /metrics. */
 void proxy_l7_metrics(struct metrics_writer *w)
 {
@@ -332,4 +356,5 @@ void proxy_l7_metrics(struct metrics_writer *w)
 	metrics_emit(w, METRIC_COUNTER, "shunt_l7_mirrored_total",
 		     "Copies of requests sent to a mirror.", NULL, NULL,
 		     (double)atomic_load(&s->mirrored));
+	proxy_l7_upgrade_metrics(w);
 }

@@ -5,7 +5,9 @@
  * request it picks a route rule (HTTPRoute matches), a backend service (by
  * weight) and an endpoint (P2C over peak-EWMA latency), sends the request
  * over a pooled connection to that endpoint, with timeouts and retries, and
- * answers what fails itself, naming the hop and the reason.
+ * answers what fails itself, naming the hop and the reason. An upgrade
+ * (WebSocket) goes on a connection of its own and, once the endpoint
+ * answers 101, becomes a byte tunnel between the two connections.
  *
  * This module speaks HTTP and keeps per-request state; how a connection to
  * an endpoint is made (policy, identity, tunnels) is its owner's, through
@@ -68,6 +70,9 @@ struct l7_ops {
 struct l7_stats {
 	atomic_ullong connections, connections_active, requests, retries, retries_budget_denied;
 	atomic_ullong upstream_connects, upstream_reused, upstream_streams, ejections, mirrored;
+	/* upgrades: asked for, accepted (101), tunnels open, tunnels ended by outcome */
+	atomic_ullong upgrade_requests, upgrades, upgrades_active;
+	atomic_ullong upgrades_closed[SHUNT_OUT_MAX];
 	atomic_ullong by_outcome[SHUNT_OUT_MAX]; /* requests the proxy answered itself */
 	atomic_ullong by_class[6];		 /* responses sent, by status / 100 */
 };

@@ -88,6 +88,26 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return l7_str_append(&d->hdr->value, at, len);
 }
 
+/* http-parser flags an HTTP/1.1 request with Connection: upgrade and
+ * Upgrade. It is passed on as an upgrade, except Upgrade: h2c, which is
+ * ignored (RFC 9113 3.1 allows it): that request is served over HTTP/1.1. */
+static void note_upgrade(http_parser *p, struct l7_request *r)
+{
+	const char *to = l7_header_get(r, "upgrade");
+
+	if (!p->upgrade || p->method == HTTP_CONNECT)
+		return;
+	if (r->http_minor >= 1 && to && strcasecmp(to, "h2c")) {
+		r->upgrade = true;
+		/* Answered without switching (by the endpoint or the proxy), the
+		 * connection ends: what follows the head may be the new protocol. */
+		r->keep_alive = false;
+		atomic_fetch_add(&l7_stats.upgrade_requests, 1);
+		return;
+	}
+	p->upgrade = 0; /* the parser reads on as for any request */
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct l7_down *d = of_parser(p);
@@ -104,6 +124,7 @@ static int on_headers_complete(http_parser *p)
 			return -1;
 	if (!r->target && !(r->target = strdup("/")))
 		return -1;
+	note_upgrade(p, r);
 	if ((p->flags & F_CONTENTLENGTH) && p->content_length > L7_BODY_MAX) {
 		r->outcome = SHUNT_OUT_L7_BODY_TOO_LARGE;
 		return -1;
@@ -320,13 +341,11 @@ static void on_down_event(struct l7_io *io, uint32_t events)
 		read_input(d);
 }
 
-void l7_down_close(struct l7_down *d)
+/* What closing and detaching share: D leaves the loop (freed in its reap). */
+static void down_end(struct l7_down *d)
 {
 	struct l7_loop *l = d->l;
 
-	if (d->dead)
-		return;
-	d->dead = true;
 	if (d->req) {
 		struct l7_request *r = d->req;
 
@@ -340,10 +359,7 @@ void l7_down_close(struct l7_down *d)
 	d->view = NULL;
 	timer_cancel(&l->wheel, &d->idle);
 	l7_io_del(l, &d->io);
-	close(d->io.fd);
 	d->io.fd = -1;
-	l7_buf_free(&d->in);
-	l7_buf_free(&d->out);
 	if (d->prev)
 		d->prev->next = d->next;
 	else
@@ -352,7 +368,35 @@ void l7_down_close(struct l7_down *d)
 		d->next->prev = d->prev;
 	d->next = l->dead_downs;
 	l->dead_downs = d;
+}
+
+void l7_down_close(struct l7_down *d)
+{
+	int fd = d->io.fd;
+
+	if (d->dead)
+		return;
+	d->dead = true;
+	down_end(d);
+	close(fd);
+	l7_buf_free(&d->in);
+	l7_buf_free(&d->out);
 	atomic_fetch_sub(&l7_stats.connections_active, 1);
+}
+
+/* Still an active connection (counted so): the tunnel ends it. */
+int l7_down_detach(struct l7_down *d, struct l7_buf *in, struct l7_buf *out, bool *eof)
+{
+	int fd = d->io.fd;
+
+	d->dead = true;
+	*in = d->in;
+	*out = d->out;
+	*eof = d->eof;
+	memset(&d->in, 0, sizeof(d->in));
+	memset(&d->out, 0, sizeof(d->out));
+	down_end(d);
+	return fd;
 }
 
 void l7_accept(struct l7_loop *l, int fd, const struct l7_origin *o)

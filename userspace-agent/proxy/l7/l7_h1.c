@@ -16,8 +16,11 @@ static int h1_head(struct l7_request *req, int status, const char *reason,
 		   const char *content_length, bool bodyless)
 {
 	struct l7_buf *out = &req->down->out;
+	bool switching = req->upgrade && status == 101;
 	int err;
 
+	if (switching)
+		content_length = NULL;
 	req->chunked_out = !bodyless && !content_length;
 	if (req->chunked_out && req->http_minor == 0) {
 		req->chunked_out = false;
@@ -26,12 +29,12 @@ static int h1_head(struct l7_request *req, int status, const char *reason,
 	err = l7_buf_printf(out, "HTTP/1.%d %d %s\r\n", req->http_minor ? 1 : 0, status,
 			    reason ? reason : "");
 	if (!err)
-		err = l7_write_headers(out, h, n, mod);
+		err = l7_write_headers(out, h, n, mod, switching);
 	if (!err && content_length)
 		err = l7_buf_printf(out, "content-length: %s\r\n", content_length);
 	if (!err && req->chunked_out)
 		err = l7_buf_printf(out, "transfer-encoding: chunked\r\n");
-	if (!err && (!req->keep_alive || req->close_after))
+	if (!err && !switching && (!req->keep_alive || req->close_after))
 		err = l7_buf_printf(out, "connection: close\r\n");
 	if (!err)
 		err = l7_buf_printf(out, "\r\n");
@@ -60,7 +63,7 @@ static int h1_end(struct l7_request *req, const struct l7_header *trailers, size
 		return 0;
 	err = l7_buf_printf(out, "0\r\n");
 	if (!err && n)
-		err = l7_write_headers(out, trailers, n, NULL);
+		err = l7_write_headers(out, trailers, n, NULL, false);
 	return err ? err : l7_buf_printf(out, "\r\n");
 }
 

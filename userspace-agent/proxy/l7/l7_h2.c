@@ -323,7 +323,7 @@ static int h2_head(struct l7_request *r, int status, const char *reason, const s
 	int err;
 
 	(void)reason; /* HTTP/2 has none */
-	err = l7_write_headers(&lines, h, n, mod);
+	err = l7_write_headers(&lines, h, n, mod, false);
 	if (!err && content_length)
 		err = l7_buf_printf(&lines, "content-length: %s\r\n", content_length);
 	if (!err)
@@ -342,7 +342,7 @@ static int h2_body(struct l7_request *r, const char *p, size_t n)
 
 static int h2_end(struct l7_request *r, const struct l7_header *trailers, size_t n)
 {
-	if (n && l7_write_headers(&r->trailers, trailers, n, NULL))
+	if (n && l7_write_headers(&r->trailers, trailers, n, NULL, false))
 		return -1;
 	r->resp_end = true;
 	nghttp2_session_resume_data(r->down->h2, r->stream_id);

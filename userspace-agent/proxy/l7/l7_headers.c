@@ -3,6 +3,8 @@
  * Heads as the proxy sends them on: hop-by-hop headers dropped (RFC 9110
  * 7.6.1), the framing headers left to the proxy, and the route's header
  * modifiers applied (Gateway API: remove, then set replaces, add appends).
+ * An upgrade is the exception: its Upgrade header goes on, with
+ * connection: upgrade.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,10 +35,13 @@ static bool listed_in(const char *connection, const char *name)
 	return false;
 }
 
-static bool dropped(const char *name, const char *connection, const struct cfg_http_header_mod *mod)
+static bool dropped(const char *name, const char *connection, const struct cfg_http_header_mod *mod,
+		    bool upgrade)
 {
 	size_t i;
 
+	if (upgrade && !strcasecmp(name, "upgrade"))
+		return false; /* the handshake itself: no modifier takes it away */
 	for (i = 0; hop_by_hop[i]; i++)
 		if (!strcasecmp(name, hop_by_hop[i]))
 			return true;
@@ -62,19 +67,22 @@ static const char *find(const struct l7_header *h, size_t n, const char *name)
 }
 
 int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
-		     const struct cfg_http_header_mod *mod)
+		     const struct cfg_http_header_mod *mod, bool upgrade)
 {
 	const char *connection = find(h, n, "connection");
 	size_t i;
 	int err = 0;
 
 	for (i = 0; i < n && !err; i++)
-		if (!dropped(h[i].name, connection, mod))
+		if (!dropped(h[i].name, connection, mod, upgrade))
 			err = l7_buf_printf(out, "%s: %s\r\n", h[i].name, h[i].value);
 	for (i = 0; mod && i < mod->nset && !err; i++)
 		err = l7_buf_printf(out, "%s: %s\r\n", mod->set[i].name, mod->set[i].value);
 	for (i = 0; mod && i < mod->nadd && !err; i++)
 		err = l7_buf_printf(out, "%s: %s\r\n", mod->add[i].name, mod->add[i].value);
+	/* the client's other Connection tokens were for this hop only */
+	if (!err && upgrade)
+		err = l7_buf_printf(out, "connection: upgrade\r\n");
 	return err;
 }
 
@@ -92,7 +100,7 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	nghttp2_nv *v;
 	int got, i, j;
 
-	if (l7_write_headers(lines, req->headers, req->nheaders, mod) ||
+	if (l7_write_headers(lines, req->headers, req->nheaders, mod, false) ||
 	    ((req->grpc || (te && strcasestr(te, "trailers"))) &&
 	     l7_buf_printf(lines, "te: trailers\r\n")) ||
 	    (body && l7_buf_printf(lines, "content-length: %zu\r\n", l7_buf_pending(&req->body))) ||

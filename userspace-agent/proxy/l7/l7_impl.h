@@ -44,9 +44,10 @@ int l7_buf_append(struct l7_buf *b, const void *p, size_t n);
 int l7_str_append(char **s, const char *at, size_t len); /* NUL-terminated, up to L7_HEAD_MAX */
 void l7_headers_free(struct l7_header *h, size_t n);
 /* H (N headers) as sent on: hop-by-hop and framing ones dropped, MOD
- * (may be NULL) applied. */
+ * (may be NULL) applied. UPGRADE keeps Upgrade and says connection: upgrade
+ * (an upgrade request and its 101). */
 int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
-		     const struct cfg_http_header_mod *mod);
+		     const struct cfg_http_header_mod *mod, bool upgrade);
 /* REQ's head as HTTP/2 fields (BODY: a content-length); *NV, to free,
  * points into LINES. 0 or -ENOMEM. */
 int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lines, nghttp2_nv **nv,
@@ -208,6 +209,7 @@ struct l7_request {
 	size_t nheaders, headers_cap;
 	struct l7_buf body;
 	bool expect_continue, keep_alive, no_body_response;
+	bool upgrade; /* asks to switch protocols (HTTP/1.1 Upgrade, not h2c) */
 	int http_minor;
 	/* routing */
 	const struct l7_rule *rule;
@@ -275,6 +277,8 @@ struct l7_up {
 	struct l7_cluster *cluster;
 	uint64_t idle_ms; /* the service's idleTimeout, 0: L7_IDLE_UP_MS */
 	bool connected, reused, got_bytes, dead;
+	bool single_use; /* an upgrade's: never pooled */
+	bool upgraded;	 /* the endpoint answered 101: a tunnel takes it */
 	struct timer idle;
 	struct l7_up *next; /* in the pool's idle list */
 	/* the response head being parsed */
@@ -304,6 +308,7 @@ struct l7_loop {
 	struct l7_up *dead_ups;
 	struct l7_h2_up *h2_ups, *dead_h2_ups;
 	struct l7_mirror *mirrors, *dead_mirrors;
+	struct l7_tunnel *tunnels, *dead_tunnels;
 	unsigned int rng;
 };
 
@@ -347,6 +352,10 @@ int l7_rewrite(struct l7_request *req);
 void l7_down_write(struct l7_down *d);
 void l7_down_request_done(struct l7_down *d);
 void l7_down_close(struct l7_down *d);
+/* D's connection goes on as a tunnel's: its socket is returned, what it
+ * read past the request's head moves to IN, what it has to send to OUT,
+ * whether the client sent EOF to *EOF; D ends as if closed. */
+int l7_down_detach(struct l7_down *d, struct l7_buf *in, struct l7_buf *out, bool *eof);
 void l7_loop_parse_ready(struct l7_loop *l);
 
 /* l7_h2.c: HTTP/2 clients */
@@ -388,6 +397,9 @@ uint64_t l7_grpc_timeout_ms(const struct l7_request *req);
 int l7_grpc_status_for(enum shunt_outcome why, int status);
 /* TEXT as a grpc-message value (percent-encoded) into OUT. */
 void l7_grpc_message(const char *text, char *out, size_t cap);
+/* UP's connection goes on as a tunnel's: its socket is returned, its unsent
+ * bytes move to OUT; its token and its count in its cluster go with it. */
+int l7_up_detach(struct l7_up *up, struct l7_buf *out);
 
 /* l7_request.c */
 struct l7_request *l7_request_new(struct l7_down *d);
@@ -397,6 +409,9 @@ void l7_request_dispatch(struct l7_request *req);
 void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int status);
 /* The response is complete (or the client is gone: ABORTED). */
 void l7_request_finish(struct l7_request *req, bool aborted);
+/* The endpoint switched protocols: the request ends (logged, counted, its
+ * timers stopped) and its connections become a tunnel. */
+void l7_request_upgraded(struct l7_request *req);
 void l7_request_answer(struct l7_request *req, enum shunt_outcome why);
 void l7_request_fault_answer(struct l7_request *req, int status, int grpc);
 void l7_request_rate_limited(struct l7_request *req, unsigned int retry_s);
@@ -404,8 +419,10 @@ void l7_request_redirect_answer(struct l7_request *req, int status, const char *
 				const char *host, const char *port, const char *target);
 void l7_cluster_wake(struct l7_cluster *c);			/* now: from its timer */
 void l7_cluster_freed(struct l7_loop *l, struct l7_cluster *c); /* soon */
-/* REQ as sent to an endpoint (its rule's request modifiers applied). */
-int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const char *extra);
+/* REQ as sent to an endpoint (its rule's request modifiers applied), its
+ * Upgrade kept if UPGRADE. */
+int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const char *extra,
+			 bool upgrade);
 void l7_mirrors_reap(struct l7_loop *l);
 void l7_mirrors_close(struct l7_loop *l);
 /* l7_mirror.c: a copy of REQ to the rule's mirror service, answer dropped. */
@@ -414,5 +431,12 @@ bool l7_retry_status(struct l7_request *req, int status);
 /* A trailers-only gRPC answer (H, N headers) whose grpc-status the rule
  * retries, and a retry is allowed. */
 bool l7_retry_grpc(struct l7_request *req, const struct l7_header *h, size_t n);
+
+/* l7_tunnel.c: upgraded connections */
+/* UP's request got its 101 (EARLY, N bytes, came after its head): from now
+ * on UP's and the client's connections are one byte stream each way. */
+void l7_tunnel_start(struct l7_up *up, const char *early, size_t n);
+void l7_tunnels_reap(struct l7_loop *l);
+void l7_tunnels_close(struct l7_loop *l);
 
 #endif

@@ -157,6 +157,7 @@ static void reap(struct l7_loop *l)
 	}
 	l7_mirrors_reap(l);
 	l7_h2_up_reap(l);
+	l7_tunnels_reap(l);
 }
 
 /* The timerfd fires when the wheel's next timer is due. */
@@ -205,6 +206,7 @@ void l7_loop_free(struct l7_loop *l)
 		return;
 	while (l->downs)
 		l7_down_close(l->downs);
+	l7_tunnels_close(l);
 	l7_mirrors_close(l);
 	l7_h2_up_close_all(l);
 	for (i = 0; i < l->npools; i++) {

@@ -115,7 +115,7 @@ void l7_mirror(struct l7_request *req)
 	m->io.on_event = on_mirror_event;
 	http_parser_init(&m->parser, HTTP_RESPONSE);
 	timer_init(&m->timeout, on_timeout, m);
-	if (l7_serialize_request(&m->out, req, extra) || l7_io_add(l, &m->io, false, true)) {
+	if (l7_serialize_request(&m->out, req, extra, false) || l7_io_add(l, &m->io, false, true)) {
 		close(fd);
 		l->ops->closed(l->ctx, m->token);
 		l7_buf_free(&m->out);

@@ -158,7 +158,7 @@ static bool rule_stages(struct l7_request *req, const struct cfg_workload *src)
 		return l7_request_rate_limited(req, retry_s), false;
 	if (l7_rewrite(req))
 		return l7_request_answer(req, SHUNT_OUT_SOCKET_FAILED), false;
-	if (r->mirror.service)
+	if (r->mirror.service && !req->upgrade) /* a mirror cannot take a stream */
 		l7_mirror(req);
 	return !fault_stage(req);
 }
@@ -434,14 +434,15 @@ void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int s
 	l7_request_answer(req, why);
 }
 
-void l7_request_finish(struct l7_request *req, bool aborted)
+/* Counters, timers and the log line of REQ's end; false if it ended before. */
+static bool request_end(struct l7_request *req, bool aborted)
 {
 	struct l7_down *d = req->down;
 	struct l7_loop *l = d->l;
 	int cls = req->status / 100;
 
 	if (req->outcome == SHUNT_OUT_MAX)
-		return; /* finished before */
+		return false;
 	timer_cancel(&l->wheel, &req->deadline);
 	timer_cancel(&l->wheel, &req->backoff);
 	timer_cancel(&l->wheel, &req->fault);
@@ -462,6 +463,16 @@ void l7_request_finish(struct l7_request *req, bool aborted)
 			     req->target_ep.dst ? &req->target_ep : NULL, req->attempts,
 			     (timer_now_ms() - req->start_ms) * 1000);
 	req->outcome = SHUNT_OUT_MAX;
-	if (!aborted)
+	return true;
+}
+
+void l7_request_finish(struct l7_request *req, bool aborted)
+{
+	if (request_end(req, aborted) && !aborted)
 		req->sink->done(req);
+}
+
+void l7_request_upgraded(struct l7_request *req)
+{
+	request_end(req, false);
 }

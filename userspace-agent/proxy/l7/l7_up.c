@@ -73,7 +73,8 @@ static int send_head(struct l7_up *up, struct l7_request *req, http_parser *p)
 {
 	const struct cfg_http_header_mod *mod =
 	    req->rule && req->rule->r ? &req->rule->r->response_headers : NULL;
-	bool bodyless = req->no_body_response || p->status_code == 204 || p->status_code == 304;
+	bool bodyless = req->no_body_response || p->status_code == 204 || p->status_code == 304 ||
+			p->status_code == 101;
 	const char *cl = NULL;
 	size_t i;
 	int err;
@@ -94,8 +95,9 @@ static int on_headers_complete(http_parser *p)
 {
 	struct l7_up *up = of_parser(p);
 	struct l7_request *req = up->req;
+	bool switching = req && req->upgrade && p->status_code == 101;
 
-	up->informational = p->status_code >= 100 && p->status_code < 200;
+	up->informational = !switching && p->status_code >= 100 && p->status_code < 200;
 	up->nrh_head = up->nrh;
 	if (up->informational)
 		return 0; /* 100 Continue: the body went out already */
@@ -104,6 +106,12 @@ static int on_headers_complete(http_parser *p)
 		return 0;
 	}
 	l7_endpoint_result(req->backend, req->ep, p->status_code);
+	if (switching) {
+		/* The head goes to the client with the tunnel's first bytes; 2:
+		 * the parser stops after it (what follows is the new protocol). */
+		up->upgraded = true;
+		return send_head(up, req, p) ? -1 : 2;
+	}
 	if (l7_retry_status(req, p->status_code)) {
 		/* Read to its end and pool the connection; the request goes on. */
 		up->discard = true;
@@ -208,7 +216,7 @@ void l7_up_release(struct l7_up *up, bool reusable)
 		up->req->up = NULL;
 		up->req = NULL;
 	}
-	if (!reusable || up->dead || pool->nidle >= L7_POOL_IDLE_MAX) {
+	if (!reusable || up->dead || up->single_use || pool->nidle >= L7_POOL_IDLE_MAX) {
 		if (reusable || up->dead)
 			return up_close(up);
 		/* not reusable and maybe still listed idle: unlink first */
@@ -299,6 +307,8 @@ static void read_response(struct l7_up *up)
 					      http_should_keep_alive(&up->parser));
 			return;
 		}
+		if (e == HPE_PAUSED && up->upgraded && up->req)
+			return l7_tunnel_start(up, buf + used, (size_t)n - used);
 		if (e == HPE_PAUSED)
 			return response_done(up, (size_t)(n > 0 ? n : 0) - used);
 		if (e != HPE_OK && up->req && !up->req->head_sent) {
@@ -332,6 +342,27 @@ void l7_request_resume_up(struct l7_request *req)
 		l7_h2_up_resume(req);
 }
 
+int l7_up_detach(struct l7_up *up, struct l7_buf *out)
+{
+	struct l7_loop *l = up->l;
+	int fd = up->io.fd;
+
+	if (up->req) {
+		up->req->up = NULL;
+		up->req = NULL;
+	}
+	up->dead = true;
+	timer_cancel(&l->wheel, &up->idle);
+	l7_io_del(l, &up->io);
+	up->io.fd = -1;
+	*out = up->out;
+	memset(&up->out, 0, sizeof(up->out));
+	reset_head(up);
+	up->next = l->dead_ups;
+	l->dead_ups = up;
+	return fd;
+}
+
 void l7_up_resume(struct l7_up *up)
 {
 	if (up->dead || up->io.rd)
@@ -346,6 +377,8 @@ static void on_up_event(struct l7_io *io, uint32_t events)
 	int soerr = 0;
 	socklen_t len = sizeof(soerr);
 
+	if (up->dead) /* detached by an earlier event of the same batch */
+		return;
 	if (!up->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
 		if (soerr) {
@@ -373,7 +406,8 @@ static void on_up_event(struct l7_io *io, uint32_t events)
 		read_response(up);
 }
 
-int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const char *extra)
+int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const char *extra,
+			 bool upgrade)
 {
 	const struct cfg_http_header_mod *mod =
 	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
@@ -384,7 +418,7 @@ int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const
 	l7_buf_reset(out);
 	err = l7_buf_printf(out, "%s %s HTTP/1.1\r\n", req->method, req->target);
 	if (!err)
-		err = l7_write_headers(out, req->headers, req->nheaders, mod);
+		err = l7_write_headers(out, req->headers, req->nheaders, mod, upgrade);
 	if (!err && body_method)
 		err = l7_buf_printf(out, "content-length: %zu\r\n", req->body.len);
 	if (!err)
@@ -435,7 +469,8 @@ static struct l7_up *up_open(struct l7_loop *l, struct l7_request *req, struct l
 enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool)
 {
 	enum shunt_outcome why = SHUNT_OUT_ALLOWED;
-	struct l7_up *up = pool->idle;
+	/* an upgrade takes a connection of its own: it never comes back */
+	struct l7_up *up = req->upgrade ? NULL : pool->idle;
 
 	if (cfg_port_speaks_http2(req->backend->sp))
 		return l7_h2_up_send(l, req, pool);
@@ -449,13 +484,14 @@ enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct 
 		return why;
 	}
 	up->next = NULL;
+	up->single_use = req->upgrade;
 	up->req = req;
 	up->got_bytes = false;
 	up->discard = false;
 	up->sent_ms = timer_now_ms();
 	req->up = up;
 	req->ep->pending++;
-	if (l7_serialize_request(&up->out, req, "")) {
+	if (l7_serialize_request(&up->out, req, "", req->upgrade)) {
 		up->req = NULL;
 		req->up = NULL;
 		req->ep->pending--;
