@@ -134,45 +134,6 @@ static void malformed_models_are_refused_with_where(void **state)
 	assert_int_equal(wrong, 0);
 }
 
-/*
- * The top-level lists are parsed one item at a time (model_json_stream.c):
- * a JSON error anywhere, in a list that is read or one that is not, still
- * refuses the model, with its line and column (an error in an item is met
- * when its list is read: what the items before it lack is said first);
- * spacing and member order do not matter.
- */
-static void json_errors_in_any_list_item_are_refused(void **state)
-{
-	static const char *const spaced =
-	    "\n { \"warnings\" : [ \"w\" ] ,\"model\":1,\"version\":3,\"trustDomain\":\"td\","
-	    "\"mtls\":\"permissive\",\"nodes\":[ ],\n\"namespaces\":[],\"workloads\":[],"
-	    "\"services\":[],\"policies\":[],\"httpRoutes\":[],"
-	    "\"authorizationPolicies\":[],\"extra\":[1,[2],{\"a\":\"]\"}],"
-	    "\"warningsDropped\":0 }\n";
-	struct mesh_config cfg;
-	struct cfg_error err;
-	__u64 version;
-	int wrong = 0;
-
-	(void)state;
-	assert_int_equal(mesh_model_from_json(&cfg, &version, spaced, strlen(spaced), &err), 0);
-	assert_int_equal(cfg.nwarnings, 1);
-	assert_string_equal(cfg.warnings[0], "w");
-	mesh_config_free(&cfg);
-	wrong += refused(HEAD EMPTY_LISTS "\"workloads\":[{\"name\":tru}]," TAIL, "model:1:");
-	wrong += refused(HEAD EMPTY_LISTS "\"workloads\":[,{}]," TAIL, "model:1:");
-	wrong += refused(HEAD EMPTY_LISTS "\"workloads\":[{} {}]," TAIL, "',' or ']' expected");
-	wrong += refused(HEAD EMPTY_LISTS "\"workloads\":[{\"a\":1,\"a\":1}]," TAIL, "duplicate");
-	wrong += refused(HEAD EMPTY_LISTS "\"workloads\":[]," TAIL "x", "end of file expected");
-	wrong += refused(HEAD EMPTY_LISTS "\"workloads\":[],\"workloads\":[]," TAIL, "duplicate");
-	wrong +=
-	    refused(HEAD EMPTY_LISTS "\"workloads\":[],\"extra\":[{\"a\":x}]," TAIL, "model:1:");
-	wrong += refused(HEAD "\n\"nodes\":[1\n 2]}", "model:3:2: ',' or ']' expected");
-	wrong += refused("{\"model\" 1}", "':' expected");
-	wrong += refused("{1:1}", "string or '}' expected");
-	assert_int_equal(wrong, 0);
-}
-
 /* Sets the value at PATH ("a/0/b": keys and array indexes) of ROOT to V. */
 static void set_at(json_t *root, const char *path, json_t *v)
 {
@@ -471,7 +432,6 @@ int main(void)
 	    cmocka_unit_test(malformed_l7_policies_are_refused_with_where),
 	    cmocka_unit_test(no_change_to_a_model_crashes_the_reader),
 	    cmocka_unit_test(truncated_models_are_refused),
-	    cmocka_unit_test(json_errors_in_any_list_item_are_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,8 +3,7 @@
  * The published model: struct mesh_config <-> JSON with jansson, and the
  * file the agent replaces atomically after every apply. The objects are in
  * model_json_write.c and model_json_read.c; the fields both share are here
- * (writer) and in model_json_fields.c (reader). The reader never holds the
- * whole model as JSON: model_json_stream.c gives it one list item at a time.
+ * (writer) and in model_json_fields.c (reader).
  */
 #include "model_json.h"
 
@@ -180,14 +179,16 @@ int mesh_model_from_json(struct mesh_config *cfg, __u64 *version, const char *te
 			 struct cfg_error *err)
 {
 	struct mj_reader r = {.cfg = cfg, .err = err};
-	struct mj_doc doc;
+	json_error_t jerr;
 	json_t *root;
 
 	memset(cfg, 0, sizeof(*cfg));
-	if ((r.rc = mj_doc_load(&doc, text, len, err)))
-		return r.rc;
-	r.doc = &doc;
-	root = doc.root;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err->msg, sizeof(err->msg), "model:%d:%d: %s", jerr.line, jerr.column,
+			 jerr.text);
+		return -EINVAL;
+	}
 	if (!json_is_object(root)) {
 		mj_fail(&r, "not a JSON object");
 	} else if (mj_uint(&r, root, "model", UINT_MAX, true) != MODEL_JSON_FORMAT && !r.rc) {
@@ -196,11 +197,9 @@ int mesh_model_from_json(struct mesh_config *cfg, __u64 *version, const char *te
 	} else {
 		*version = mj_uint(&r, root, "version", MJ_INT_MAX, true);
 		if (!r.rc)
-			mj_read_config(&r);
-		if (!r.rc)
-			r.rc = mj_doc_check_unread(&doc, err);
+			mj_read_config(&r, root);
 	}
-	mj_doc_free(&doc);
+	json_decref(root);
 	if (r.rc)
 		mesh_config_free(cfg);
 	return r.rc;

@@ -44,27 +44,7 @@ json_t *mj_selector_json(struct mj_writer *w, const struct cfg_selector *sel);
 void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config *cfg);
 json_t *mj_http_route_json(struct mj_writer *w, const struct cfg_http_route *route);
 
-/*
- * The model's text, its top-level object split (model_json_stream.c): ROOT
- * holds the members that are no arrays, parsed; LISTS where each array
- * member starts (a JSON integer, the byte offset of its '['), its items
- * parsed one at a time when it is read (READ_TOP_LIST).
- */
-struct mj_doc {
-	const char *text;
-	size_t len;
-	json_t *root, *lists;
-};
-
-/* TEXT split into D; -EINVAL (ERR says where) when its punctuation or a
- * member is no JSON. A text that is no object gives ROOT only. */
-int mj_doc_load(struct mj_doc *d, const char *text, size_t len, struct cfg_error *err);
-/* The items of the lists no READ_TOP_LIST read are JSON too. */
-int mj_doc_check_unread(struct mj_doc *d, struct cfg_error *err);
-void mj_doc_free(struct mj_doc *d);
-
 struct mj_reader {
-	struct mj_doc *doc;	 /* the top-level lists not read yet */
 	struct mesh_config *cfg; /* strings and arrays go to its arena */
 	struct cfg_error *err;
 	int rc;		 /* first failure; then every call is a no-op */
@@ -124,40 +104,6 @@ const char *mj_name(struct mj_reader *r, json_t *o, const char *key,
 		}                                                                                  \
 	} while (0)
 
-/* A top-level list being read: items from the text, or from ARRAY (a
- * member that is no array, or none: mj_array failed on it). */
-struct mj_list {
-	json_t *array;
-	size_t p, i, n; /* the next item's offset, its index, how many */
-};
-
-/* Opens the top-level list KEY: *N items, in the arena as *N * SIZE zeroed
- * bytes (as mj_array). */
-void mj_list_open(struct mj_reader *r, const char *key, size_t size, void **items, size_t *n,
-		  struct mj_list *l);
-/* The next item (a reference of the caller's), NULL after the last or on
- * failure. */
-json_t *mj_list_next(struct mj_reader *r, struct mj_list *l);
-
-/* READ_LIST for a member of the model's top-level object: one item's JSON
- * at a time. */
-#define READ_TOP_LIST(r, key, arr, n, fn)                                                          \
-	do {                                                                                       \
-		struct mj_list _l;                                                                 \
-		void *_items;                                                                      \
-		json_t *_v;                                                                        \
-		size_t _mark;                                                                      \
-		mj_list_open(r, key, sizeof(*(arr)), &_items, &(n), &_l);                          \
-		(arr) = _items;                                                                    \
-		while ((_v = mj_list_next(r, &_l))) {                                              \
-			_mark = mj_enter_key(r, key);                                              \
-			mj_enter_index(r, _l.i - 1);                                               \
-			fn(r, _v, &(arr)[_l.i - 1]);                                               \
-			mj_leave(r, _mark);                                                        \
-			json_decref(_v);                                                           \
-		}                                                                                  \
-	} while (0)
-
 /* Fails at WHERE.KEY. */
 void mj_fail_key(struct mj_reader *r, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -167,7 +113,7 @@ const char *mj_checked_str(struct mj_reader *r, json_t *o, const char *key,
 			   const char *(*check)(const char *));
 
 /* The model's objects (model_json_read.c, model_json_http.c). */
-void mj_read_config(struct mj_reader *r);
+void mj_read_config(struct mj_reader *r, json_t *root);
 void mj_http_route_item(struct mj_reader *r, json_t *v, struct cfg_http_route *out);
 
 /* The L7 policies (model_json_l7.c, model_json_authz.c): a rule's fault,

@@ -302,25 +302,24 @@ static void policy_item(struct mj_reader *r, json_t *v, struct cfg_policy *out)
 	out->origin = mj_origin(r, v);
 }
 
-void mj_read_config(struct mj_reader *r)
+void mj_read_config(struct mj_reader *r, json_t *root)
 {
-	json_t *root = r->doc->root;
 	const char **warnings;
 	size_t n;
 
 	r->cfg->path = mj_str(r, root, "source", false);
 	r->cfg->trust_domain = mj_str(r, root, "trustDomain", true);
 	r->cfg->mtls = (enum cfg_mtls)mj_enum(r, root, "mtls", mj_mtls_names, 3);
-	READ_TOP_LIST(r, "nodes", r->cfg->nodes, r->cfg->nnodes, node_item);
-	READ_TOP_LIST(r, "namespaces", r->cfg->namespaces, r->cfg->nnamespaces, namespace_item);
-	READ_TOP_LIST(r, "workloads", r->cfg->workloads, r->cfg->nworkloads, workload_item);
-	READ_TOP_LIST(r, "services", r->cfg->services, r->cfg->nservices, service_item);
-	READ_TOP_LIST(r, "policies", r->cfg->policies, r->cfg->npolicies, policy_item);
-	READ_TOP_LIST(r, "httpRoutes", r->cfg->http_routes, r->cfg->nhttp_routes,
-		      mj_http_route_item);
-	READ_TOP_LIST(r, "authorizationPolicies", r->cfg->authz_policies, r->cfg->nauthz_policies,
-		      mj_authz_policy_item);
-	READ_TOP_LIST(r, "warnings", warnings, n, string_item);
+	READ_LIST(r, root, "nodes", r->cfg->nodes, r->cfg->nnodes, node_item);
+	READ_LIST(r, root, "namespaces", r->cfg->namespaces, r->cfg->nnamespaces, namespace_item);
+	READ_LIST(r, root, "workloads", r->cfg->workloads, r->cfg->nworkloads, workload_item);
+	READ_LIST(r, root, "services", r->cfg->services, r->cfg->nservices, service_item);
+	READ_LIST(r, root, "policies", r->cfg->policies, r->cfg->npolicies, policy_item);
+	READ_LIST(r, root, "httpRoutes", r->cfg->http_routes, r->cfg->nhttp_routes,
+		  mj_http_route_item);
+	READ_LIST(r, root, "authorizationPolicies", r->cfg->authz_policies, r->cfg->nauthz_policies,
+		  mj_authz_policy_item);
+	READ_LIST(r, root, "warnings", warnings, n, string_item);
 	if (n > CFG_MAX_WARNINGS)
 		mj_fail(r, "more than %d warnings", CFG_MAX_WARNINGS);
 	else if (n)
