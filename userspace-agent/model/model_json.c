@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,19 @@ json_t *mj_selector_json(struct mj_writer *w, const struct cfg_selector *sel)
 	return o;
 }
 
+/*
+ * Frees a whole model's JSON tree and gives the memory back. The tree is ~16x
+ * the text (25 MB for the l7 bench's 1000 routes) and glibc keeps freed heap,
+ * in every thread's arena, for the next malloc: without the trim the proxy
+ * kept the first tree and grew by as much again with each model reloaded.
+ * malloc_trim(0) returns the free pages of every arena to the kernel.
+ */
+static void mj_tree_free(json_t *root)
+{
+	json_decref(root);
+	malloc_trim(0);
+}
+
 int mesh_model_to_json(const struct mesh_config *cfg, __u64 version, char **out, size_t *len)
 {
 	struct mj_writer w = {.path = cfg->path};
@@ -167,7 +181,7 @@ int mesh_model_to_json(const struct mesh_config *cfg, __u64 version, char **out,
 		mj_config_json(&w, root, cfg);
 	if (!w.err && !(text = json_dumps(root, JSON_COMPACT)))
 		w.err = -ENOMEM;
-	json_decref(root);
+	mj_tree_free(root);
 	if (w.err)
 		return w.err;
 	*out = text;
@@ -199,7 +213,7 @@ int mesh_model_from_json(struct mesh_config *cfg, __u64 *version, const char *te
 		if (!r.rc)
 			mj_read_config(&r, root);
 	}
-	json_decref(root);
+	mj_tree_free(root);
 	if (r.rc)
 		mesh_config_free(cfg);
 	return r.rc;
