@@ -294,7 +294,7 @@ l7_config() { # CANARY_WEIGHT
 		    ports: [{port: 80, targetPort: 8091, appProtocol: http}]
 		    backends: [{workload: $SAME}]
 		    trafficPolicy: {connectionPool: {http: {http2MaxRequests: 2}}}
-		  - {name: rpc, virtualIPs: [10.96.0.90], ports: [{port: 50051, appProtocol: grpc}], selector: {app: echo}}
+		  - {name: rpc, virtualIPs: [10.96.0.90], ports: [{port: 50051, appProtocol: grpc}], backends: [{workload: $SAME}, {workload: $CROSS}]}
 		httpRoutes:
 		  - name: web
 		    parentRefs: [{name: web, port: 80}]

@@ -78,6 +78,11 @@ static enum shunt_outcome op_connect(void *ctx, const struct l7_target *t, int *
 	peer_init(&c->peer, sv[1], HTTP_REQUEST, &c->req);
 	snprintf(c->dst, sizeof(c->dst), "%s", t->dst ? t->dst->name : "?");
 	c->failure = SHUNT_OUT_ALLOWED;
+	if (f->refuse_dst && !strcmp(c->dst, f->refuse_dst)) {
+		close(sv[1]);
+		c->peer.fd = -1;
+		c->failure = SHUNT_OUT_UPSTREAM_REFUSED;
+	}
 	*fd = sv[0];
 	*token = (void *)(intptr_t)++f->nconns;
 	return SHUNT_OUT_ALLOWED;

@@ -54,8 +54,11 @@ struct l7_fake {
 	struct mesh_config cfg;
 	__u64 version;
 	struct l7_loop *loop;
-	int holds;				 /* model references held by the engine */
-	enum shunt_outcome refuse;		 /* what connect() answers */
+	int holds;		   /* model references held by the engine */
+	enum shunt_outcome refuse; /* what connect() answers */
+	/* connects to this workload fail as a cross-node one the endpoint's
+	 * node could not make: the stream ends at once, upstream_refused */
+	const char *refuse_dst;
 	struct fake_conn *conns[FAKE_MAX_CONNS]; /* in the order connect() made them */
 	int nconns;
 	/* request_done */

@@ -401,6 +401,40 @@ static void many_pipelined_own_answers(void **state)
 	free(all);
 }
 
+/* An endpoint whose connects fail (here: refused at its node) leaves the
+ * rotation for a backoff: quick to fail, it would otherwise draw traffic. */
+static void an_unreachable_endpoint_leaves_the_rotation(void **state)
+{
+	struct fix *x =
+	    start(state, MESH "  - {name: pair, namespace: shop, virtualIPs: [10.96.0.30], "
+			      "ports: [{port: 80, appProtocol: http}], backends: "
+			      "[{workload: a1}, {workload: b1}], trafficPolicy: "
+			      "{loadBalancer: {simple: RANDOM}}}\n");
+	struct fake_peer c = {.fd = -1};
+	int i, j, conn, failed = 0, ok = 0;
+
+	x->f.refuse_dst = "b1";
+	assert_int_equal(fake_client(&x->f, &c, "shop/client", "shop/pair", 80), 0);
+	for (i = 0; i < 20; i++) {
+		fake_msg_free(&x->resp);
+		assert_int_equal(fake_send(&x->f, c.fd, GET("/"), strlen(GET("/"))), 0);
+		for (j = 0; j < 2000; j++) {
+			fake_pump(&x->f, 1);
+			if ((conn = fake_backend_poll(&x->f)) >= 0)
+				assert_int_equal(fake_backend_write(&x->f, conn, OK), 0);
+			if (!fake_read(&x->f, &c, &x->resp, 0))
+				break;
+		}
+		assert_true(x->resp.status == 200 || x->resp.status == 503);
+		ok += x->resp.status == 200;
+		failed += x->resp.status == 503;
+	}
+	fake_peer_free(&c);
+	/* RANDOM would send about 10 of 20 to b1 without the backoff */
+	assert_true(failed >= 1 && failed <= 2);
+	assert_int_equal(ok + failed, 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +452,7 @@ int main(void)
 	    cmocka_unit_test_teardown(a_cut_response_is_cut_for_the_client, teardown),
 	    cmocka_unit_test_teardown(a_retried_answer_without_length_is_not_drained, teardown),
 	    cmocka_unit_test_teardown(unsolicited_bytes_on_an_idle_connection, teardown),
+	    cmocka_unit_test_teardown(an_unreachable_endpoint_leaves_the_rotation, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,18 +19,20 @@
 #include "l7.h"
 #include "shunt_shared.h"
 
-#define L7_HEAD_MAX	     (64 * 1024)       /* request or response head */
-#define L7_BODY_MAX	     (8 * 1024 * 1024) /* request bodies are buffered whole */
-#define L7_OUT_HIGH	     (1024 * 1024)     /* stop reading the endpoint above this */
-#define L7_IDLE_UP_MS	     60000	       /* pooled connections idle this long close */
-#define L7_IDLE_DOWN_MS	     3600000	       /* client connections without a request */
-#define L7_POOL_IDLE_MAX     64		       /* idle connections kept per pool */
-#define L7_EWMA_DECAY_MS     10000	       /* peak-EWMA's time constant */
-#define L7_EWMA_DEFAULT_US   1000	       /* an endpoint without answers yet */
-#define L7_BUDGET_RATIO	     0.2	       /* retries per request, on average */
-#define L7_BUDGET_MIN_PER_S  10.0	       /* retries allowed regardless */
-#define L7_BUDGET_CAP	     20.0
-#define L7_BACKOFF_MAX_SCALE 10 /* backoff grows to 10x its base */
+#define L7_HEAD_MAX	      (64 * 1024)	/* request or response head */
+#define L7_BODY_MAX	      (8 * 1024 * 1024) /* request bodies are buffered whole */
+#define L7_OUT_HIGH	      (1024 * 1024)	/* stop reading the endpoint above this */
+#define L7_IDLE_UP_MS	      60000		/* pooled connections idle this long close */
+#define L7_IDLE_DOWN_MS	      3600000		/* client connections without a request */
+#define L7_POOL_IDLE_MAX      64		/* idle connections kept per pool */
+#define L7_EWMA_DECAY_MS      10000		/* peak-EWMA's time constant */
+#define L7_EWMA_DEFAULT_US    1000		/* an endpoint without answers yet */
+#define L7_BUDGET_RATIO	      0.2		/* retries per request, on average */
+#define L7_BUDGET_MIN_PER_S   10.0		/* retries allowed regardless */
+#define L7_BUDGET_CAP	      20.0
+#define L7_BACKOFF_MAX_SCALE  10    /* backoff grows to 10x its base */
+#define L7_UNREACHABLE_MIN_MS 100   /* an endpoint that refused a connect: out for */
+#define L7_UNREACHABLE_MAX_MS 10000 /* 100 ms, doubling with each refusal, up to 10 s */
 
 struct l7_header;
 struct l7_request;
@@ -84,6 +86,8 @@ struct l7_endpoint {
 	/* outlier detection */
 	unsigned int c5xx, cgateway, ejections;
 	uint64_t ejected_until_ms;
+	unsigned int connect_failures; /* in a row */
+	uint64_t unreachable_until_ms;
 };
 
 /* A backend service port's shared state in a loop: the circuit breaker's
@@ -336,6 +340,8 @@ bool l7_budget_deposit_or_withdraw(struct l7_loop *l, const struct l7_rule *rule
 struct l7_cluster *l7_cluster_for(struct l7_loop *l, const struct cfg_service *svc, __u16 port);
 /* Outlier detection: an answer (STATUS, or 0: connect failure or reset) of E. */
 void l7_endpoint_result(const struct l7_backend *b, struct l7_endpoint *e, int status);
+/* E refused a connect: out of rotation for a backoff that grows with each. */
+void l7_endpoint_unreachable(struct l7_endpoint *e);
 /* A token of RULE's rateLimit bucket, or false and *RETRY_S until one. */
 bool l7_rate_take(struct l7_loop *l, const struct l7_rule *rule, unsigned int *retry_s);
 struct l7_pool *l7_pool_for(struct l7_loop *l, const char *src, const struct l7_ep_ref *e);

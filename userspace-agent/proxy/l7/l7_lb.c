@@ -123,8 +123,28 @@ static bool ejected(const struct l7_endpoint *e, uint64_t now)
 	return e->ejected_until_ms > now;
 }
 
-/* The I-th endpoint of B that is not ejected (all of them when every one
- * is: better a likely failure than a certain one). */
+/* Out of rotation: ejected by outlier detection, or its last connects
+ * failed and it waits out a backoff (as Linkerd's balancer leaves out an
+ * endpoint it cannot connect to), so a refusing endpoint, quick to fail,
+ * does not look like the fastest one to P2C. */
+static bool out_of_rotation(const struct l7_endpoint *e, uint64_t now)
+{
+	return ejected(e, now) || e->unreachable_until_ms > now;
+}
+
+void l7_endpoint_unreachable(struct l7_endpoint *e)
+{
+	uint64_t backoff = L7_UNREACHABLE_MIN_MS
+			   << (e->connect_failures < 7 ? e->connect_failures : 7);
+
+	if (backoff > L7_UNREACHABLE_MAX_MS)
+		backoff = L7_UNREACHABLE_MAX_MS;
+	e->connect_failures++;
+	e->unreachable_until_ms = timer_now_ms() + backoff;
+}
+
+/* The I-th endpoint of B in rotation (all of them when none is: better a
+ * likely failure than a certain one). */
 static const struct l7_ep_ref *nth_usable(const struct l7_backend *b, size_t i, size_t usable,
 					  uint64_t now)
 {
@@ -133,7 +153,7 @@ static const struct l7_ep_ref *nth_usable(const struct l7_backend *b, size_t i, 
 	if (usable == b->neps)
 		return &b->eps[i];
 	for (k = 0; k < b->neps; k++)
-		if (!ejected(b->eps[k].stats, now) && i-- == 0)
+		if (!out_of_rotation(b->eps[k].stats, now) && i-- == 0)
 			return &b->eps[k];
 	return &b->eps[0];
 }
@@ -146,7 +166,7 @@ const struct l7_ep_ref *l7_pick_endpoint(struct l7_loop *l, const struct l7_back
 	size_t i, j, usable = 0;
 
 	for (i = 0; i < b->neps; i++)
-		usable += !ejected(b->eps[i].stats, now);
+		usable += !out_of_rotation(b->eps[i].stats, now);
 	if (!usable)
 		usable = b->neps;
 	if (!usable)
@@ -196,8 +216,11 @@ void l7_endpoint_result(const struct l7_backend *b, struct l7_endpoint *e, int s
 		e->cgateway += gateway;
 	} else {
 		e->c5xx = e->cgateway = 0;
-		return;
 	}
+	if (status) /* it answered: reachable */
+		e->connect_failures = 0, e->unreachable_until_ms = 0;
+	if (status && status < 500)
+		return;
 	if (!tp || !tp->outlier || ejected(e, now))
 		return;
 	if ((tp->consecutive_5xx && e->c5xx >= tp->consecutive_5xx) ||

@@ -425,6 +425,8 @@ void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int s
 	if (req->ep && why != SHUNT_OUT_L7_UPSTREAM_STATUS && why != SHUNT_OUT_SOCKET_FAILED &&
 	    !shunt_outcome_is(why, SHUNT_OF_DENY))
 		l7_endpoint_result(req->backend, req->ep, 0);
+	if (req->ep && why == SHUNT_OUT_L7_CONNECT_FAILED)
+		l7_endpoint_unreachable(req->ep);
 	if (why == SHUNT_OUT_L7_UPSTREAM_STATUS)
 		return schedule_retry(req); /* l7_retry_status allowed it */
 	if ((why == SHUNT_OUT_L7_CONNECT_FAILED || why == SHUNT_OUT_L7_UPSTREAM_RESET ||

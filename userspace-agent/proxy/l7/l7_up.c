@@ -270,6 +270,9 @@ static void up_broke(struct l7_up *up)
 		req->sink->cut(req); /* the client sees the response end broken */
 	else if (shunt_outcome_is(why, SHUNT_OF_DENY) && !up->got_bytes)
 		l7_request_answer(req, why); /* refused at the endpoint's node */
+	else if (shunt_outcome_is(why, SHUNT_OF_REFUSAL) && !up->got_bytes)
+		l7_request_try_failed(req, SHUNT_OUT_L7_CONNECT_FAILED,
+				      0); /* it could not connect */
 	else
 		l7_request_try_failed(req, stale ? SHUNT_OUT_CLOSED : SHUNT_OUT_L7_UPSTREAM_RESET,
 				      0);

@@ -304,10 +304,8 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
 }
 
 /* ---- the connection ---- */
-
 /* What the session has to say, out. CLOSE_ON_ERROR false: an error waits
- * for the socket's next event (the caller's request is not failed under
- * its feet). */
+ * for the socket's next event (no request fails under its caller). */
 static void conn_send(struct l7_h2_up *c, bool close_on_error)
 {
 	int err;
@@ -340,6 +338,9 @@ static void conn_close(struct l7_h2_up *c, enum shunt_outcome why)
 
 		if (shunt_outcome_is(peer, SHUNT_OF_DENY))
 			why = peer;
+		else if (!c->got_bytes && shunt_outcome_is(peer, SHUNT_OF_REFUSAL))
+			why =
+			    SHUNT_OUT_L7_CONNECT_FAILED; /* the endpoint's node could not connect */
 	}
 	timer_cancel(&l->wheel, &c->idle);
 	l7_io_del(l, &c->io);
