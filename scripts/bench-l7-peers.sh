@@ -15,6 +15,23 @@
 #
 # Uses from bench-l7.sh: L7_NODE1 L7_NODE2 L7_PROCS L7_PATH l7_start
 # l7_wait_port; from bench.sh: WORK SRV_IP X_IP SHUNT_CLUSTER_PREFIX pod.
+# haproxy-h2, the HTTP/2 peer, is in scripts/bench-l7-h2.sh.
+
+# A CA and ECDSA P-256 certificates for the sidecars and peers.
+l7_certs() {
+	local d=$WORK/l7-tls n
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=bench-l7-ca -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null || return 1
+	for n in server client; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n.bench" \
+			-keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null || return 1
+		printf 'subjectAltName=DNS:%s.bench,IP:%s,IP:%s,IP:%s\n' $n "$L7_NODE2" "$SRV_IP" "$X_IP" >"$d/$n.ext"
+		openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+			-days 2 -extfile "$d/$n.ext" -out "$d/$n.crt" 2>/dev/null || return 1
+		cat "$d/$n.crt" "$d/$n.key" >"$d/$n.pem"
+	done
+}
 
 # haproxy in HTTP mode; `listen` sections from stdin.
 l7_haproxy_cfg() {

@@ -22,6 +22,9 @@
 #             nginx; h2o 2.2 cannot present a client certificate upstream,
 #             so its leg is server-authenticated TLS only)
 #
+# and over h2c with h2load: nomesh-h2, shunt-l7-h2 (appProtocol http2, h2c
+# on both sides of the proxy), haproxy-h2 (scripts/bench-l7-h2.sh).
+#
 # Every proxy runs 2 worker threads (processes for nginx). Measured:
 #   - req/s with wrk (64 connections, 2 threads) and the proxies' CPU over
 #     the run (utime + stime of every proxy process of the configuration and
@@ -43,9 +46,11 @@
 
 # shellcheck source=scripts/bench-l7-peers.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bench-l7-peers.sh"
+# shellcheck source=scripts/bench-l7-h2.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-l7-h2.sh"
 
-L7_CONFIGS=(nomesh shunt-l7 sidecar haproxy nginx h2o)
-L7_PEERS="haproxy nginx h2o"
+L7_CONFIGS=(nomesh shunt-l7 sidecar haproxy nginx h2o nomesh-h2 shunt-l7-h2 haproxy-h2)
+L7_PEERS="haproxy nginx h2o haproxy-h2" # the best of the same protocol is the reference
 L7_READY=()   # configs whose path was verified
 L7_SKIPPED=() # "config: reason"
 L7_NODE1=10.100.1.1 # node 1's pod-facing address
@@ -75,13 +80,14 @@ l7_addr() { # CONFIG TOPOLOGY -> ADDR:PORT the client connects to
 	haproxy) echo "$L7_NODE1:1610$same" ;;
 	nginx) echo "$L7_NODE1:1620$same" ;;
 	h2o) echo "$L7_NODE1:1630$same" ;;
+	*-h2) l7_h2_addr "$@" ;;
 	esac
 }
 
 l7_exec() { # CONFIG CMD...: CMD as CONFIG's client in n1-p1
 	local config=$1
 	shift
-	if [ "$config" = shunt-l7 ]; then
+	if [[ $config == shunt-l7* ]]; then
 		"$CLUSTER" exec n1-p1 -- "$@"
 	else
 		"$CLUSTER" exec --outside n1-p1 -- "$@"
@@ -139,7 +145,8 @@ l7_start() { # NAME WHERE CMD...: a process of this section, its PID in L7_PID
 	PIDS+=("$L7_PID")
 }
 
-# nginx as the server: 1 KiB files, keep-alive without a request limit.
+# nginx as the server: 1 KiB files, keep-alive without a request limit;
+# HTTP/1.1 on PORT, h2c (HTTP/2 with prior knowledge) on PORT + 2.
 l7_server() { # NAME WHERE IP PORT
 	local dir=$WORK/l7-srv-$1 t
 	mkdir -p "$dir/tmp"
@@ -149,26 +156,11 @@ l7_server() { # NAME WHERE IP PORT
 		printf 'events { worker_connections 4096; }\nhttp {\n    access_log off;\n'
 		printf '    keepalive_requests 1000000;\n    keepalive_timeout 300s;\n'
 		for t in client_body proxy fastcgi uwsgi scgi; do printf '    %s_temp_path %s/tmp;\n' $t "$dir"; done
-		printf '    server { listen %s:%s; root %s/l7-www; }\n}\n' "$3" "$4" "$WORK"
+		printf '    server {\n        listen %s:%s;\n        listen %s:%s http2;\n        root %s/l7-www;\n    }\n}\n' \
+			"$3" "$4" "$3" $(($4 + 2)) "$WORK"
 	} >"$dir/nginx.conf"
 	l7_start "srv-$1" "$2" nginx -c "$dir/nginx.conf" -e "$dir/error.log"
-	l7_wait_port "$(pod "${2##* }" netns)" "$4"
-}
-
-# A CA and ECDSA P-256 certificates for the sidecars and peers.
-l7_certs() {
-	local d=$WORK/l7-tls n
-	mkdir -p "$d"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-subj /CN=bench-l7-ca -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null || return 1
-	for n in server client; do
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n.bench" \
-			-keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null || return 1
-		printf 'subjectAltName=DNS:%s.bench,IP:%s,IP:%s,IP:%s\n' $n $L7_NODE2 "$SRV_IP" "$X_IP" >"$d/$n.ext"
-		openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-			-days 2 -extfile "$d/$n.ext" -out "$d/$n.crt" 2>/dev/null || return 1
-		cat "$d/$n.crt" "$d/$n.key" >"$d/$n.pem"
-	done
+	l7_wait_port "$(pod "${2##* }" netns)" "$4" && l7_wait_port "$(pod "${2##* }" netns)" $(($4 + 2))
 }
 
 # The bench's mesh config plus the L7 services (a same-node and a
@@ -179,13 +171,14 @@ l7_mesh_config() { # ROUTES
 	sed '/^services:$/q' "$MESH"
 	echo "  - {name: l7-same, virtualIPs: [$L7_VIP_SAME], ports: [{name: http, port: 80, targetPort: 8280, appProtocol: http}], backends: [{workload: n1-p2}]}"
 	echo "  - {name: l7-cross, virtualIPs: [$L7_VIP_CROSS], ports: [{name: http, port: 80, targetPort: 8280, appProtocol: http}], backends: [{workload: n2-p2}]}"
+	l7_h2_services
 	for ((i = 0; i < $1; i++)); do
 		echo "  - {name: r$i, virtualIPs: [10.97.$((i / 250)).$((i % 250 + 1))], ports: [{name: http, port: 80, targetPort: 8280, appProtocol: http}], backends: [{workload: n$((i % 2 + 1))-p2}]}"
 	done
 	sed '1,/^services:$/d' "$MESH"
 	echo "  - name: l7-in"
 	echo "    podSelector: {matchLabels: {app: echo}}"
-	echo "    ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 8280}]}]"
+	echo "    ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 8280}, {port: 8282}]}]"
 	[ "$1" -gt 0 ] || return 0
 	echo "httpRoutes:"
 	for ((i = 0; i < $1; i++)); do
@@ -249,32 +242,38 @@ l7_via() { # CONFIG TOPOLOGY
 	if [ "$2" = same ]; then n=1; fi
 	case "$1" in
 	sidecar) echo "sidecar-in-n$n sidecar-out" ;;
-	haproxy | nginx | h2o) if [ "$2" = same ]; then echo "$1-n1"; else echo "$1-n1 $1-n2"; fi ;;
+	haproxy | nginx | h2o | haproxy-h2) if [ "$2" = same ]; then echo "$1-n1"; else echo "$1-n1 $1-n2"; fi ;;
 	*) echo "" ;;
 	esac
 }
 
-# One request through CONFIG shows its path: 200, 1 KiB, each proxy's
-# header (shunt: its request counter moved).
+# One request through CONFIG shows its path: 200, 1 KiB, HTTP/2 for -h2
+# configs, each proxy's header (shunt: its counters moved, l7_h2_streams).
 l7_verify() { # CONFIG
-	local c=$1 t got m0 m1
+	local c=$1 t got m0 m1 s0 s1 why v=1.1 h2=()
+	[[ $c != *-h2 ]] || { v=2; h2=(--http2-prior-knowledge); }
 	for t in same cross; do
 		m0=$(l7_metric n1 shunt_l7_requests_total)
-		got=$(l7_exec "$c" curl -sS -m 5 -o /dev/null -w '%{http_code} %{size_download}\n%{header_json}' \
+		s0=$(l7_metric n1 shunt_l7_upstream_h2_streams_total)
+		got=$(l7_exec "$c" curl "${h2[@]}" -sS -m 5 -o /dev/null \
+			-w '%{http_code} %{size_download} %{http_version}\n%{header_json}' \
 			"http://$(l7_addr "$c" "$t")/1k" 2>&1) || { echo "$t: $got"; return 1; }
 		m1=$(l7_metric n1 shunt_l7_requests_total)
-		[ "$(head -1 <<<"$got")" = "200 1024" ] || { echo "$t: answered $(head -1 <<<"$got")"; return 1; }
+		s1=$(l7_metric n1 shunt_l7_upstream_h2_streams_total)
+		[ "$(head -1 <<<"$got")" = "200 1024 $v" ] ||
+			{ echo "$t: answered $(head -1 <<<"$got") (status, bytes, HTTP version)"; return 1; }
 		got=$(tail -n +2 <<<"$got" | jq -r '(."x-bench-via" // []) | sort | join(" ")')
 		[ "$got" = "$(l7_via "$c" "$t")" ] ||
 			{ echo "$t: x-bench-via is '$got', not '$(l7_via "$c" "$t")'"; return 1; }
-		if [ "$c" = shunt-l7 ] && [ "${m1:-0}" -le "${m0:-0}" ]; then
+		if [[ $c == shunt-l7* ]] && [ "${m1:-0}" -le "${m0:-0}" ]; then
 			echo "$t: shunt_l7_requests_total did not move ($m0 -> $m1)"
 			return 1
 		fi
-		if [ "$c" != shunt-l7 ] && [ "${m1:-0}" != "${m0:-0}" ]; then
+		if [[ $c != shunt-l7* ]] && [ "${m1:-0}" != "${m0:-0}" ]; then
 			echo "$t: went through shunt's L7 side ($m0 -> $m1)"
 			return 1
 		fi
+		why=$(l7_h2_streams "$c" "$s0" "$s1" 1) || { echo "$t: $why"; return 1; }
 	done
 }
 
@@ -303,14 +302,19 @@ l7_setup() {
 		return 1
 	fi
 	for c in "${L7_CONFIGS[@]}"; do
+		if [[ $c == *-h2 ]] && ! command -v h2load >/dev/null; then
+			l7_skip "$c" "h2load not installed (make deps: nghttp2-client)"
+			continue
+		fi
 		case "$c" in
-		nomesh) ;;
+		nomesh | nomesh-h2) ;;
 		shunt-l7) l7_shunt_setup || { l7_skip "$c" "the agents or proxies did not start"; continue; } ;;
-		sidecar | haproxy | nginx | h2o)
-			local tool=$c
+		shunt-l7-h2) l7_shunt_l7_h2_setup || { l7_skip "$c" "the shunt-l7 proxies did not start"; continue; } ;;
+		sidecar | haproxy | nginx | h2o | haproxy-h2)
+			local tool=${c%-h2}
 			[ "$c" = sidecar ] && tool=haproxy
 			command -v "$tool" >/dev/null || { l7_skip "$c" "$tool not installed (make deps)"; continue; }
-			"l7_${c}_setup" || { l7_skip "$c" "did not start: $(tail -q -n 2 "$WORK"/l7-"$c"*.log | tr '\n' ' ')"; continue; }
+			"l7_${c//-/_}_setup" || { l7_skip "$c" "did not start: $(tail -q -n 2 "$WORK"/l7-"$c"*.log | tr '\n' ' ')"; continue; }
 			;;
 		esac
 		if ! why=$(l7_verify "$c"); then
@@ -335,45 +339,67 @@ l7_path_used() { # BEFORE AFTER: every PID's ticks grew
 	for i in "${!b[@]}"; do [ "${a[$i]:-0}" -gt "${b[$i]}" ] || return 1; done
 }
 
-# One run of KIND (load: wrk, 64 connections; rate: shunt-http-rate at
-# 1000 req/s) as CONFIG over TOPOLOGY; a JSON line to L7_RAW if the run
-# went through the configuration's proxies.
+# CONFIG's client: KIND load (wrk, 64 connections), rate (shunt-http-rate
+# at 1000 req/s) or warm (1 s of wrk); -h2 configs: h2load (bench-l7-h2.sh).
+l7_client() { # KIND CONFIG ADDR
+	case "$2/$1" in
+	*-h2/*) l7_h2_client "$@" ;;
+	*/load) l7_exec "$2" wrk -t2 -c$L7_CONNS -d"${L7_SECS}s" "http://$3/1k" 2>&1 || echo "wrk failed" ;;
+	*/warm) l7_exec "$2" wrk -t1 -c8 -d1s "http://$3/1k" >/dev/null 2>&1 || true ;;
+	*)
+		l7_exec "$2" "$BUILD/bin/shunt-http-rate" --connect "$3" --rate $L7_RATE \
+			--seconds "$L7_SECS" --conns 16 --path /1k 2>&1 || echo "shunt-http-rate failed"
+		;;
+	esac
+}
+
+# The client's output -> a JSON object with .requests (answered) and .rps
+# (load) or the latency percentiles (rate); fails, saying why, when a
+# request failed.
+l7_parse() { # KIND CONFIG < output
+	local out
+	if [[ $2 == *-h2 ]]; then
+		l7_h2_parse "$1"
+		return
+	fi
+	out=$(cat)
+	if [ "$1" = load ]; then
+		if ! grep -q '^Requests/sec:' <<<"$out" || grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+			echo "wrk: $(tr '\n' ' ' <<<"$out" | tail -c 300)"
+			return 1
+		fi
+		awk '/requests in/ { n = $1 } /^Requests\/sec:/ { r = $2 } END { printf "{\"rps\": %s, \"requests\": %s}\n", r, n }' <<<"$out"
+	elif jq -e '.errors == 0 and .ok > 0' <<<"$out" >/dev/null 2>&1; then
+		jq -c '. + {requests: .ok}' <<<"$out"
+	else
+		echo "shunt-http-rate: $(tr '\n' ' ' <<<"$out" | tail -c 300)"
+		return 1
+	fi
+}
+
+# One run of KIND (load or rate, l7_client) as CONFIG over TOPOLOGY; a JSON
+# line to L7_RAW if the run went through the configuration's proxies.
 l7_run() { # KIND CONFIG TOPOLOGY ROUND
-	local kind=$1 c=$2 t=$3 addr t0 t1 p0 p1 m0 m1 out n json
+	local kind=$1 c=$2 t=$3 addr t0 t1 p0 p1 m0 m1 s0 s1 out n json why
 	addr=$(l7_addr "$c" "$t")
 	m0=$(l7_metric n1 shunt_l7_requests_total)
+	s0=$(l7_metric n1 shunt_l7_upstream_h2_streams_total)
 	p0=$(l7_path_ticks "$c" "$t")
 	# shellcheck disable=SC2086
 	t0=$(l7_ticks ${L7_PROCS[$c]:-})
-	if [ "$kind" = load ]; then
-		out=$(l7_exec "$c" wrk -t2 -c$L7_CONNS -d"${L7_SECS}s" "http://$addr/1k" 2>&1) || out="wrk failed: $out"
-	else
-		out=$(l7_exec "$c" "$BUILD/bin/shunt-http-rate" --connect "$addr" --rate $L7_RATE \
-			--seconds "$L7_SECS" --conns 16 --path /1k 2>&1) || out="shunt-http-rate failed: $out"
-	fi
+	out=$(l7_client "$kind" "$c" "$addr")
 	# shellcheck disable=SC2086
 	t1=$(l7_ticks ${L7_PROCS[$c]:-})
 	p1=$(l7_path_ticks "$c" "$t")
 	m1=$(l7_metric n1 shunt_l7_requests_total)
-	if [ "$kind" = load ]; then
-		if ! grep -q '^Requests/sec:' <<<"$out" || grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
-			log "l7: $c $t: wrk: $(tr '\n' ' ' <<<"$out" | tail -c 300)"
-			return 0
-		fi
-		n=$(awk '/requests in/ { print $1 }' <<<"$out")
-		json=$(awk '/^Requests\/sec:/ { printf "{\"rps\": %s}", $2 }' <<<"$out")
-	else
-		if ! jq -e '.errors == 0 and .ok > 0' <<<"$out" >/dev/null 2>&1; then
-			log "l7: $c $t: shunt-http-rate: $(tr '\n' ' ' <<<"$out" | tail -c 300)"
-			return 0
-		fi
-		n=$(jq .ok <<<"$out")
-		json=$out
-	fi
-	if [ "$c" = shunt-l7 ] && [ $((${m1:-0} - ${m0:-0})) -lt "$n" ]; then
+	s1=$(l7_metric n1 shunt_l7_upstream_h2_streams_total)
+	json=$(l7_parse "$kind" "$c" <<<"$out") || { log "l7: $c $t: $json: run discarded"; return 0; }
+	n=$(jq .requests <<<"$json")
+	if [[ $c == shunt-l7* ]] && [ $((${m1:-0} - ${m0:-0})) -lt "$n" ]; then
 		log "l7: $c $t: shunt counted $((${m1:-0} - ${m0:-0})) requests of $n: run discarded"
 		return 0
 	fi
+	why=$(l7_h2_streams "$c" "$s0" "$s1" "$n") || { log "l7: $c $t: $why: run discarded"; return 0; }
 	if ! l7_path_used "$p0" "$p1"; then
 		log "l7: $c $t: a proxy on the path used no CPU ($p0 -> $p1): run discarded"
 		return 0
@@ -453,9 +479,7 @@ l7_section() {
 	n=${#L7_READY[@]}
 	log "l7: configurations: ${L7_READY[*]}; warm-up"
 	for c in "${L7_READY[@]}"; do
-		for t in same cross; do
-			l7_exec "$c" wrk -t1 -c8 -d1s "http://$(l7_addr "$c" "$t")/1k" >/dev/null 2>&1 || true
-		done
+		for t in same cross; do l7_client warm "$c" "$(l7_addr "$c" "$t")"; done
 	done
 	L7_SMALL_MEM='{}'
 	for ((r = 1; r <= ROUNDS; r++)); do
@@ -470,7 +494,8 @@ l7_section() {
 		done
 	done
 	for c in "${L7_READY[@]}"; do
-		[ -n "${L7_PROCS[$c]:-}" ] || continue
+		# shunt-l7-h2 runs on shunt-l7's proxies.
+		if [ -z "${L7_PROCS[$c]:-}" ] || [ "$c" = shunt-l7-h2 ]; then continue; fi
 		# shellcheck disable=SC2086
 		L7_SMALL_MEM=$(jq -c --arg c "$c" --argjson k "$(l7_kib Pss ${L7_PROCS[$c]})" '.[$c] = $k' <<<"$L7_SMALL_MEM")
 	done
@@ -503,19 +528,23 @@ l7_results() {
 	     | ($raw | map(select(.config == $c and .topology == $t and .kind == "load"))) as $l
 	     | ($raw | map(select(.config == $c and .topology == $t and .kind == "rate"))) as $q
 	     | select(($l | length) + ($q | length) > 0)
-	     | {config: $c, topology: $t, rps: ($l | cell(.rps)),
+	     | {config: $c, topology: $t, protocol: (if $c | endswith("-h2") then "h2c" else "http/1.1" end),
+	        rps: ($l | cell(.rps)),
 	        rps_per_cpu_s: ($l | cell(if .cpu_s > 0 then .requests / .cpu_s else null end)),
 	        cpu_s: ($l | cell(.cpu_s)),
 	        p50_us: ($q | cell(.p50_us)), p90_us: ($q | cell(.p90_us)), p99_us: ($q | cell(.p99_us)),
 	        max_us: ($q | cell(.max_us)),
-	        cpu_us_per_request_at_rate: ($q | cell(.cpu_us_per_request))}] as $rows
+	        cpu_us_per_request_at_rate: ($q | cell(.cpu_us_per_request)), achieved_rps: ($q | cell(.achieved_rps))}] as $rows
 	  | ($rows | map(. as $row
-	      | ([$rows[] | select(.topology == $row.topology and (.config as $x | $peer_names | index($x)) != null
-	                           and .rps_per_cpu_s.median != null)] | max_by(.rps_per_cpu_s.median)) as $best
-	      | ([$rows[] | select(.topology == $row.topology and .config == "nomesh")][0]) as $base
+	      | [$rows[] | select(.topology == $row.topology and .protocol == $row.protocol)] as $same
+	      | ([$same[] | select((.config as $x | $peer_names | index($x)) != null and .rps_per_cpu_s.median != null)]
+	         | max_by(.rps_per_cpu_s.median)) as $best
+	      | ([$same[] | select(.config | startswith("nomesh"))][0]) as $base
 	      | . + {best_peer: $best.config,
 	             ratio_to_best_peer: (if $best == null or .rps_per_cpu_s.median == null then null
 	                                  else .rps_per_cpu_s.median / $best.rps_per_cpu_s.median end),
+	             rps_vs_nomesh: (if .rps.median == null or ($base.rps.median // 0) == 0 then null
+	                             else .rps.median / $base.rps.median end),
 	             p50_added_us: minus(.p50_us.median; $base.p50_us.median),
 	             p99_added_us: minus(.p99_us.median; $base.p99_us.median)})) as $rows
 	  | def shunt($t): [$rows[] | select(.config == "shunt-l7" and .topology == $t)][0];
@@ -523,16 +552,14 @@ l7_results() {
 	  | (shunt("same").p99_added_us) as $ps | (shunt("cross").p99_added_us) as $pc
 	  | ($mem.shunt.rss_after_requests_kib // null) as $rss
 	  | . + {l7: {rounds: $rounds, seconds_per_run: $secs, connections: $conns, rate: $rate,
-	       response: "1 KiB file from nginx, HTTP/1.1 keep-alive",
+	       response: "1 KiB file from nginx, HTTP/1.1 keep-alive; -h2 configs: h2c (.http2)",
 	       configs: {nomesh: "client and server outside the mesh, no proxy",
 	                 "shunt-l7": "shunt agent + node proxies (2 threads each), service with appProtocol http, client to the VIP; cross node over the proxies mTLS tunnel",
 	                 sidecar: "haproxy mode http in the client pod (outbound) and in each server pod (inbound), mutual TLS 1.3 between them, 2 threads each; the client addresses its sidecar (no iptables)",
 	                 haproxy: "haproxy mode http per node, 2 threads; cross node: mutual TLS 1.3 between the node proxies",
 	                 nginx: "nginx proxy_pass with keepalive upstreams per node, 2 workers; cross node: mutual TLS 1.3 between the node proxies",
 	                 h2o: "h2o 2.2 proxy.reverse per node, 2 threads; cross node: TLS between the node proxies, server-authenticated only (h2o 2.2 cannot send a client certificate upstream)"},
-	       note: "rps_per_cpu_s: wrk requests / CPU-seconds (utime+stime) of every proxy process of the configuration, 64 connections; latency: shunt-http-rate at a fixed rate on 16 connections, from each request scheduled time; added = config median - nomesh median of the same topology; ratio_to_best_peer: rps_per_cpu_s / that of the best of haproxy, nginx, h2o",
-	       http2: {"shunt-l7": "not measured yet (h2c clients are served, but endpoints get HTTP/1.1; docs/l7.md)",
-	               peers: "not measured: without a shunt HTTP/2 row there is nothing for the goals to compare with, and h2c front ends on three peers plus h2load runs would add 6 rows of run time"},
+	       note: "rps_per_cpu_s: wrk requests / CPU-seconds (utime+stime) of every proxy process of the configuration, 64 connections; latency: shunt-http-rate at a fixed rate on 16 connections, from each request scheduled time; added = config median - nomesh median of the same topology (nomesh-h2 for h2c rows); rps_vs_nomesh: req/s / that of nomesh of the same protocol; ratio_to_best_peer: rps_per_cpu_s / that of the best of haproxy, nginx, h2o (HTTP/1.1) or of haproxy-h2 (h2c); -h2 rows: .http2",
 	       skipped: $skipped, results: $rows,
 	       memory: {with_routes: $mem, bench_config_pss_kib: $small},
 	       goals: [goal("req/s per proxy CPU-second >= 1.2x the best peer"; "same"; $rs; "x"; 1.2; ($rs >= 1.2)),
@@ -542,23 +569,26 @@ l7_results() {
 	               goal("proxy RSS <= 30 MB with 1000 routes (after requests)"; null; $rss; "KiB"; 29297;
 	                    ($rss != null and $rss * 1024 <= 30000000))]}}' "$OUT" >"$OUT.tmp"
 	mv "$OUT.tmp" "$OUT"
+	l7_h2_results
 }
 
 l7_print() {
 	echo
-	echo "== L7: HTTP/1.1 GET of 1 KiB, client pod -> proxies -> server pod (medians of $ROUNDS rounds of ${L7_SECS:-?}s) =="
-	echo "req/s: wrk, $L7_CONNS connections; CPU-s: all the configuration's proxy processes; latency: $L7_RATE req/s on 16"
-	echo "connections (shunt-http-rate), added = minus nomesh's; vs best peer: req/s per CPU-s / the best of $L7_PEERS"
+	echo "== L7: HTTP/1.1 and h2c (-h2) GET of 1 KiB, client pod -> proxies -> server pod (medians of $ROUNDS rounds of ${L7_SECS:-?}s) =="
+	echo "req/s: wrk, $L7_CONNS connections (-h2: h2load, x$L7_H2_STREAMS streams); CPU-s: all the configuration's proxy processes;"
+	echo "latency: $L7_RATE req/s on 16 connections (shunt-http-rate; -h2: h2load timing script, 1 connection), added = minus nomesh's (-h2: nomesh-h2's);"
+	echo "vs nomesh: req/s / nomesh's of the same protocol; vs best peer: req/s per CPU-s / the best of $L7_PEERS, same protocol"
 	jq -r '
 	  def n: if . == null then "-" elif . >= 100 then (round | tostring) else (. * 10 | round / 10 | tostring) end;
 	  def x: if . == null then "-" else "\(. * 100 | round / 100)x" end;
-	  (["config", "path", "req/s", "proxy CPU-s", "req/s per CPU-s", "vs best peer", "p50 us", "p99 us",
+	  (["config", "path", "req/s", "vs nomesh", "proxy CPU-s", "req/s per CPU-s", "vs best peer", "p50 us", "p99 us",
 	    "p50 added", "p99 added"] | @tsv),
-	  (.l7.results[] | [.config, .topology, (.rps.median | n), (.cpu_s.median | if . == null then "-" else (. * 100 | round / 100 | tostring) end),
+	  (.l7.results[] | [.config, .topology, (.rps.median | n), (.rps_vs_nomesh | x), (.cpu_s.median | if . == null then "-" else (. * 100 | round / 100 | tostring) end),
 	    (.rps_per_cpu_s.median | n), (.ratio_to_best_peer | x) + (if .best_peer and .ratio_to_best_peer then " (\(.best_peer))" else "" end),
 	    (.p50_us.median | n), (.p99_us.median | n), (.p50_added_us | n), (.p99_added_us | n)] | @tsv)' "$OUT" |
 		column -t -s $'\t'
-	jq -r '.l7 | "HTTP/2: shunt-l7 \(.http2["shunt-l7"]); peers \(.http2.peers)",
+	jq -r '.l7 | "HTTP/2: \(.http2.load); latency \(.http2.latency); peers: \(.http2.peers)",
+	  "HTTP/2 latency runs, rate achieved (req/s): \([.results[] | select(.achieved_rps.median) | "\(.config) \(.topology) \(.achieved_rps.median | round)"] | join(", "))",
 	  (.memory.with_routes // {} | to_entries[] | "memory, \(.value.routes) routes, \(.key): RSS \(.value.rss_loaded_kib / 1024 * 10 | round / 10) MiB loaded, \(.value.rss_after_requests_kib / 1024 * 10 | round / 10) MiB after requests (\(.value.requests_ok)/\(.value.requests) answered 200), peak \(.value.peak_kib / 1024 * 10 | round / 10) MiB" + (if .value.rss_bench_config_after_runs_kib then "; with the bench config after the runs: \(.value.rss_bench_config_after_runs_kib / 1024 * 10 | round / 10) MiB" else "" end)),
 	  (if .memory.bench_config_pss_kib then "memory of each configuration'"'"'s proxies after the runs (PSS, all processes, KiB): \(.memory.bench_config_pss_kib | tostring)" else empty end),
 	  (.goals[] | "goal: \(.goal)\(if .topology then ", \(.topology) node" else "" end): \(if .value == null then "not measured" elif .unit == "x" then "\(.value * 100 | round / 100)x" elif .unit == "KiB" then "\(.value / 1024 * 10 | round / 10) MiB" else "\(.value | round) us" end) -> \(if .met == null then "unknown" elif .met then "met" else "NOT met" end)"),

@@ -34,7 +34,8 @@
 #      shunt's node proxies (appProtocol http), haproxy sidecars (Istio's
 #      shape) and per-node haproxy, nginx and h2o: req/s per proxy
 #      CPU-second, latency added at 1000 req/s, RSS with 1000 routes
-#      (scripts/bench-l7.sh).
+#      (scripts/bench-l7.sh); and h2c end to end with h2load: no mesh,
+#      shunt (appProtocol http2) and per-node haproxy (bench-l7-h2.sh).
 #
 # Cases run in interleaved rounds (a, b, c, a, b, c, ...) and each cell is the
 # median of the rounds; the spread (max-min)/median is reported with it.
