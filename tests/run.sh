@@ -17,6 +17,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 FILTERS=("$@")
 TEST_TIMEOUT=${SHUNT_TEST_TIMEOUT:-300}
+# What one test learns of the kernel for the next ones (t_bypass_known_off).
+SHUNT_TEST_RUN_DIR=$(mktemp -d /tmp/shunt-testrun.XXXXXX)
+export SHUNT_TEST_RUN_DIR
 passed=0 failed=0 skipped=0
 failures=()
 
@@ -80,7 +83,7 @@ done
 
 # ---- integration tests: each test_* function of tests/integration/*.sh ----
 cleanup_all() { SHUNT_CLUSTER_PREFIX=shunt-test SHUNT_CLUSTER_DIR=$REPO/.output/test-cluster QUIET=1 scripts/cluster.sh down >/dev/null 2>&1 || true; }
-trap cleanup_all EXIT
+trap 'cleanup_all; rm -rf "$SHUNT_TEST_RUN_DIR"' EXIT
 
 # run_suites LABEL FEATURES_OFF FILE...: every test of the files, with the
 # loader told to leave FEATURES_OFF out (SHUNT_FEATURES_OFF, empty: none).

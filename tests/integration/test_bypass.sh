@@ -5,6 +5,7 @@
 
 # 256 MiB each way at once, verified byte by byte at both ends.
 test_integrity_256mib_each_way_goes_through_bypass() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst veth_before veth_after byp
@@ -18,14 +19,17 @@ test_integrity_256mib_each_way_goes_through_bypass() {
 	byp=$(t_delta n1 bytes_redirected)
 	t_log "bypass carried $((byp / MiB)) MiB, TCP $(($(t_delta n1 bytes_tcp) / MiB)) MiB, veths $(((veth_after - veth_before) / 1024)) KiB"
 	# Most of it; a receiver that falls max_backlog behind sends its peer
-	# through TCP for a while (by design), which a loaded machine provokes.
-	t_ge "$byp" $((512 * MiB * 80 / 100)) "bytes through the bypass"
+	# through TCP for a while (by design), which a loaded machine provokes:
+	# 71% to 100% over 10 runs on the 2-core VM (2026-12-03), old and new
+	# builds alike. Without the bypass it is 0.
+	t_ge "$byp" $((512 * MiB * 60 / 100)) "bytes through the bypass"
 	# What the bypass carried never touched the pods' veths; a byte sent
 	# through TCP crosses both pods' veths, so it counts twice there.
 	t_le $((veth_after - veth_before)) $((2 * (512 * MiB - byp) + 4 * MiB)) "bytes on the veths"
 }
 
 test_ipv6_goes_through_bypass_like_ipv4() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -34,7 +38,8 @@ test_ipv6_goes_through_bypass_like_ipv4() {
 	t_tt_server n1-p2 "$dst" --count 1 --send 64M --expect 64M --handshake
 	t_tt_client n1-p1 "$dst" --send 64M --expect 64M --handshake
 	t_tt_server_wait
-	t_ge "$(t_delta n1 bytes_redirected)" $((128 * MiB * 90 / 100)) "IPv6 bytes through the bypass"
+	# (max_backlog's TCP spells, as above: 80% was seen)
+	t_ge "$(t_delta n1 bytes_redirected)" $((128 * MiB * 60 / 100)) "IPv6 bytes through the bypass"
 }
 
 # Where NODE has the bypass, at least PERCENT of TOTAL bytes (both ways)
@@ -61,6 +66,7 @@ test_mixed_write_sizes_keep_every_byte() {
 
 # 200 long connections (4 MiB each way) and 200 short ones (1 KiB) at once.
 test_200_parallel_connections_both_directions() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local long short
@@ -149,15 +155,16 @@ t_receiver_case() { # METHOD MIN_BYPASS_PERCENT PORT
 # Each server's warm-up connection used the same read method. A reader slower
 # than its writer builds a backlog; past max_backlog the writer is handed to
 # TCP for flow control, so these assert a majority.
-test_receiver_read() { t_setup; t_need_bypass; t_receiver_case read 50 7010; }
-test_receiver_msg_peek() { t_setup; t_need_bypass; t_receiver_case peek 30 7011; }
-test_receiver_fionread() { t_setup; t_need_bypass; t_receiver_case fionread 50 7012; }
-test_receiver_epoll() { t_setup; t_need_bypass; t_receiver_case epoll 50 7013; }
+test_receiver_read() { t_bypass_known_off; t_setup; t_need_bypass; t_receiver_case read 50 7010; }
+test_receiver_msg_peek() { t_bypass_known_off; t_setup; t_need_bypass; t_receiver_case peek 30 7011; }
+test_receiver_fionread() { t_bypass_known_off; t_setup; t_need_bypass; t_receiver_case fionread 50 7012; }
+test_receiver_epoll() { t_bypass_known_off; t_setup; t_need_bypass; t_receiver_case epoll 50 7013; }
 
 # splice() never sees redirected data and MSG_WAITALL is not honoured for
 # it: such receivers are admitted but never proven, so nothing is redirected
 # to them, and every byte arrives intact through TCP.
 test_receiver_splice_is_kept_on_tcp() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	t_receiver_case splice 0 7014
@@ -165,6 +172,7 @@ test_receiver_splice_is_kept_on_tcp() {
 		"sends to a splice reader kept on TCP by the receive guard"
 }
 test_receiver_msg_waitall_is_kept_on_tcp() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	t_receiver_case waitall 0 7015
@@ -180,6 +188,7 @@ test_receiver_msg_waitall_is_kept_on_tcp() {
 # server: every byte right (shunt-tt checks), no early EAGAIN, and the
 # requests went through the bypass.
 test_blocking_reader_after_half_close_gets_its_data() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -199,6 +208,7 @@ test_blocking_reader_after_half_close_gets_its_data() {
 
 # 10,000 short connections: every side-table entry goes away with its socket.
 test_10000_short_connections_leave_no_entries() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -246,6 +256,7 @@ test_traffic_to_the_host_is_not_touched() {
 # A process in a pod's netns but outside the mesh cgroup is not mesh.
 test_traffic_to_a_non_mesh_process_is_not_touched() {
 	local T_NO_WARMUP=1
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -386,6 +397,7 @@ t.join(); print(got[0])
 ' "$1" "$2"
 }
 test_early_eagain_from_send_space_keeps_that_kind_on_tcp() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	[ "$(t_feature n1 recv_waits)" = on ] && t_skip "recv_waits is on: this kernel keeps waiting"
@@ -420,6 +432,7 @@ except BlockingIOError:
 ' "$1" "$2"
 }
 test_signal_during_a_blocking_read_is_counted_not_learned() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	[ "$(t_feature n1 recv_waits)" = on ] && t_skip "recv_waits is on: this kernel keeps waiting"

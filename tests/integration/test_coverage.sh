@@ -77,6 +77,7 @@ t_cov_download_min() { # SIZE
 # bypass's max_backlog) less.
 test_iperf3_client_and_server_get_the_bypass() {
 	t_need iperf3 jq
+	t_bypass_known_off
 	t_setup 1 3
 	t_need_bypass
 	local ip port=5201 size=$((256 * MiB)) rev name sent got
@@ -110,6 +111,7 @@ test_iperf3_client_and_server_get_the_bypass() {
 # duplicated or reordered message itself.
 test_sockperf_ping_pong_gets_the_bypass() {
 	t_need sockperf
+	t_bypass_known_off
 	t_setup 1 3
 	t_need_bypass
 	local ip port=11111 size=64 msgs
@@ -134,6 +136,7 @@ test_sockperf_ping_pong_gets_the_bypass() {
 # 20 event-loop connections per test: all of them take the bypass.
 test_redis_benchmark_connections_all_get_the_bypass() {
 	t_need redis-server redis-cli redis-benchmark
+	t_bypass_known_off
 	t_setup 1 3
 	t_need_bypass
 	local ip n=20000 conns=20 size=1024 socks
@@ -158,6 +161,7 @@ test_redis_benchmark_connections_all_get_the_bypass() {
 # clients: urllib and requests with their defaults (no timeout), and wget.
 test_python_urllib_and_http_server_get_the_bypass() {
 	t_need "$PY" wget curl sha256sum jq
+	t_bypass_known_off
 	t_setup 1 3
 	t_need_bypass
 	local ip dir=$T_TMP/www size=$((32 * MiB)) url want client got served=1
@@ -199,6 +203,7 @@ test_python_urllib_and_http_server_get_the_bypass() {
 # run the way people try things: `java File.java`.
 test_jdk_http_server_and_httpurlconnection_get_the_bypass() {
 	t_need java javac sha256sum jq
+	t_bypass_known_off
 	t_setup 1 3
 	t_need_bypass
 	local ip file=$T_TMP/big.bin size=$((32 * MiB)) url want i
@@ -227,6 +232,7 @@ test_jdk_http_server_and_httpurlconnection_get_the_bypass() {
 # blocking read takes neither its own socket nor the others out.
 test_process_with_blocking_and_nonblocking_sockets_keeps_both_in_the_bypass() {
 	t_need "$PY" jq
+	t_bypass_known_off
 	t_setup 1 3
 	t_need_bypass
 	local ip port=7401 size=$((8 * MiB)) ports p conns
@@ -261,6 +267,7 @@ test_process_with_blocking_and_nonblocking_sockets_keeps_both_in_the_bypass() {
 # A client's only connection to a server that has never served anyone.
 test_one_connection_client_gets_the_bypass() {
 	local T_NO_WARMUP=1
+	t_bypass_known_off
 	t_setup 1 3
 	t_need_bypass
 	local dst
@@ -278,6 +285,7 @@ test_one_connection_client_gets_the_bypass() {
 # A blocking client sends, half-closes, then reads a 16 MiB reply with plain
 # blocking recv(): every byte, no EAGAIN, 20 connections.
 test_blocking_client_that_half_closes_reads_every_byte() {
+	t_bypass_known_off
 	t_setup 1 3
 	t_need_bypass
 	local dst

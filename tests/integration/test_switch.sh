@@ -7,6 +7,7 @@
 # Bulk writes (bypass) alternate with bursts of 64-byte writes (handed to
 # TCP as a small-write stream) and back, both directions at once.
 test_switch_mid_stream_both_directions_keeps_every_byte() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -27,6 +28,7 @@ test_switch_mid_stream_both_directions_keeps_every_byte() {
 
 # The same with 50 connections at once.
 test_switch_mid_stream_many_connections_keeps_every_byte() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -41,6 +43,7 @@ test_switch_mid_stream_many_connections_keeps_every_byte() {
 
 # An operator switches the bypass off and on while data flows both ways.
 test_switch_by_config_while_streaming_keeps_every_byte() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst i
@@ -64,6 +67,7 @@ test_switch_by_config_while_streaming_keeps_every_byte() {
 
 # A connection handed back for small writes returns to the bypass for bulk.
 test_small_write_stream_goes_to_tcp_and_back() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -85,6 +89,7 @@ test_small_write_stream_goes_to_tcp_and_back() {
 # must first read everything already redirected. Both directions are checked
 # byte by byte, and the connection must really have left.
 test_small_write_stream_leaves_while_peer_redirects_keeps_every_byte() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -105,6 +110,7 @@ test_small_write_stream_leaves_while_peer_redirects_keeps_every_byte() {
 
 # The same with 50 connections at once, each leaving while its peer sends.
 test_small_write_stream_leaves_many_connections_keeps_every_byte() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst
@@ -123,6 +129,7 @@ test_small_write_stream_leaves_many_connections_keeps_every_byte() {
 # first burst makes the connection leave, the rest runs on TCP, and every
 # byte of it is checked.
 test_connection_that_left_carries_bulk_both_ways_on_tcp() {
+	t_bypass_known_off
 	t_setup
 	t_need_bypass
 	local dst

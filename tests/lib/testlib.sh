@@ -166,9 +166,20 @@ t_bypass_on() { [ "$(t_feature "${1:-n1}" bypass)" = on ]; }
 # Skips the test, naming the reason, when NODE's datapath has the bypass off
 # (a kernel without its receive-side guards, or SHUNT_FEATURES_OFF).
 t_need_bypass() {
-	local node=${1:-n1}
-	t_bypass_on "$node" ||
-		t_skip "the bypass is off on this kernel: $(t_feature "$node" bypass why)"
+	local node=${1:-n1} why
+	t_bypass_on "$node" && return 0
+	why="the bypass is off on this kernel: $(t_feature "$node" bypass why)"
+	[ -z "${SHUNT_TEST_RUN_DIR:-}" ] || echo "$why" >"$SHUNT_TEST_RUN_DIR/bypass-off.${SHUNT_FEATURES_OFF:-none}"
+	t_skip "$why"
+}
+
+# Before t_setup: skips at once when an earlier test of this tests/run.sh
+# run, with the same features off, found the bypass off (the kernel does not
+# change between tests), instead of a cluster set up to learn it again.
+t_bypass_known_off() {
+	local mark=${SHUNT_TEST_RUN_DIR:-}/bypass-off.${SHUNT_FEATURES_OFF:-none}
+	[ -n "${SHUNT_TEST_RUN_DIR:-}" ] && [ -f "$mark" ] && t_skip "$(cat "$mark")"
+	return 0
 }
 
 # Programs, maps and links named shunt_*, as the kernel lists them.

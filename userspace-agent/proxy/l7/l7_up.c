@@ -155,6 +155,8 @@ static int on_message_complete(http_parser *p)
 	for (i = up->nrh_head; i < up->nrh; i++)
 		if (!up->rh[i].value && !(up->rh[i].value = strdup("")))
 			return -1;
+	if (up->nrh == up->nrh_head) /* none (rh may be NULL: no offset from it) */
+		return req->sink->end(req, NULL, 0) ? -1 : 0;
 	return req->sink->end(req, up->rh + up->nrh_head, up->nrh - up->nrh_head) ? -1 : 0;
 }
 
