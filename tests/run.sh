@@ -95,7 +95,7 @@ run_suites() {
 		local only='.'
 		[[ $file == *:* ]] && only=${file#*:} && file=${file%%:*}
 		suite=$(basename "$file" .sh)
-		for fn in $(bash -c "source '$file'; declare -F" | awk '{print $3}' | grep '^test_' | grep -E "$only"); do
+		for fn in $(bash -c "source '$file'; rm -rf \"\$T_TMP\"; declare -F" | awk '{print $3}' | grep '^test_' | grep -E "$only"); do
 			name="$label$suite/$fn"
 			selected "$name" || continue
 			log=$(mktemp /tmp/shunt-testlog.XXXXXX)
