@@ -97,6 +97,9 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
 	const char *host = l7_header_get(req, "host"), *te = l7_header_get(req, "te");
 	const char *authority = host ? host : "localhost";
+	/* one field per line written: the headers, the rule's set and add, te,
+	 * content-length (sized per request: this is every request's path) */
+	size_t cap = req->nheaders + (mod ? mod->nset + mod->nadd : 0) + 2;
 	nghttp2_nv *v;
 	int got, i, j;
 
@@ -104,13 +107,13 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	    ((req->grpc || (te && strcasestr(te, "trailers"))) &&
 	     l7_buf_printf(lines, "te: trailers\r\n")) ||
 	    (body && l7_buf_printf(lines, "content-length: %zu\r\n", l7_buf_pending(&req->body))) ||
-	    l7_buf_append(lines, "", 1) || !(v = calloc(1024 + 4, sizeof(*v))))
+	    l7_buf_append(lines, "", 1) || !(v = calloc(4 + cap, sizeof(*v))))
 		return -ENOMEM;
 	v[0] = (nghttp2_nv){(uint8_t *)":method", (uint8_t *)req->method, 7, strlen(req->method)};
 	v[1] = (nghttp2_nv){(uint8_t *)":scheme", (uint8_t *)"http", 7, 4};
 	v[2] = (nghttp2_nv){(uint8_t *)":authority", (uint8_t *)authority, 10, strlen(authority)};
 	v[3] = (nghttp2_nv){(uint8_t *)":path", (uint8_t *)req->target, 5, strlen(req->target)};
-	got = l7_h2_lines_to_nv(lines->data + lines->off, v + 4, 1024);
+	got = l7_h2_lines_to_nv(lines->data + lines->off, v + 4, cap);
 	for (i = j = 4; i < got + 4; i++) /* Host rides in :authority */
 		if (strcmp((const char *)v[i].name, "host"))
 			v[j++] = v[i];
