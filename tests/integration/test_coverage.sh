@@ -54,6 +54,7 @@ t_cov_bypassed() { # MIN WHAT
 	local byp
 	byp=$(t_delta n1 bytes_redirected)
 	t_log "$2: $((byp / 1024)) KiB through the bypass (at least $(($1 / 1024)) KiB wanted)"
+	[ "$byp" -ge "$(($1 > 0 ? $1 : 1))" ] || t_log "n1 counters changed: $(t_delta_changed n1)"
 	t_ge "$byp" "$(($1 > 0 ? $1 : 1))" "bytes of $2 through the bypass"
 }
 
@@ -264,7 +265,12 @@ test_process_with_blocking_and_nonblocking_sockets_keeps_both_in_the_bypass() {
 	t_eq $k 3 "client sockets"
 }
 
-# A client's only connection to a server that has never served anyone.
+# A client's only connection to a server that has never served anyone, with
+# a one-byte hello each way first (as most protocols have): the hello goes
+# through TCP while the server is unproven, all of the data may take the
+# bypass. Without a hello, a writer that never pauses switches only when its
+# reader happens to have read every TCP byte (docs/datapath.md): measured
+# here, 1 run in about 50 stayed on TCP for all of 64 MiB.
 test_one_connection_client_gets_the_bypass() {
 	local T_NO_WARMUP=1
 	t_bypass_known_off
@@ -273,8 +279,8 @@ test_one_connection_client_gets_the_bypass() {
 	local dst
 	dst="$(t_pod_ip n1-p2):7402"
 	t_snap n1
-	t_tt_server n1-p2 "$dst" --count 1 --expect 64M
-	t_tt_client n1-p1 "$dst" --send 64M
+	t_tt_server n1-p2 "$dst" --count 1 --expect 64M --handshake
+	t_tt_client n1-p1 "$dst" --send 64M --handshake
 	t_tt_server_wait
 	# shunt-tt checks every byte at the receiver and exits 0 only if all were right.
 	t_eq "$(grep -vc '^{' "$T_TMP/client.out")" 0 "shunt-tt client error lines"

@@ -106,6 +106,14 @@ t_snap() { t_counters "$1" >"$T_TMP/snap.$1"; }
 t_delta() {
 	t_counters "$1" | jq -r --slurpfile b "$T_TMP/snap.$1" "(.$2) - (\$b[0].$2)"
 }
+# The counters of NODE that changed since t_snap, as "path=delta" words:
+# what a failing bypass check logs to say where the bytes went instead.
+t_delta_changed() {
+	t_counters "$1" | jq -r --slurpfile b "$T_TMP/snap.$1" '
+		[paths(numbers) as $p | {k: ($p | map(tostring) | join(".")),
+		 d: (getpath($p) - ($b[0] | getpath($p) // 0))} | select(.d != 0)]
+		| map("\(.k)=\(.d)") | join(" ")'
+}
 
 # Bytes through the node-side veth of POD (both directions).
 t_veth_bytes() {
