@@ -7,12 +7,16 @@ serve: the service shunt.Echo with raw-bytes messages (no generated code):
   Stream  answers COUNT messages "NAME:<i>" (COUNT: the request, a number)
   Slow    waits the request's milliseconds, then answers; logs a cancel
   Fail    ends with the status code named by the request (e.g. NOT_FOUND)
+  Chat    bidirectional: answers each message "NAME:<message>" as it comes
 call: makes calls and prints one JSON line: statuses, served-by counts, the
-  last call's trailing metadata and detail, the stream's messages.
+  last call's trailing metadata and detail, the stream's messages. Chat
+  sends the request's number of messages, each only once the answer to the
+  one before it came (a proxy that waits for the whole request stalls it).
 """
 import argparse
 import collections
 import json
+import queue
 import sys
 import threading
 import time
@@ -39,6 +43,10 @@ def serve(args):
             print(f"cancelled after {time.monotonic() - t0:.3f}", flush=True)
         return args.name.encode()
 
+    def chat(reqs, ctx):
+        for r in reqs:
+            yield args.name.encode() + b":" + r
+
     def fail(req, ctx):
         ctx.abort(getattr(grpc.StatusCode, req.decode()), f"{args.name} failed as asked")
 
@@ -47,6 +55,7 @@ def serve(args):
         "Stream": grpc.unary_stream_rpc_method_handler(stream),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
+        "Chat": grpc.stream_stream_rpc_method_handler(chat),
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("shunt.Echo", handlers),))
@@ -56,6 +65,22 @@ def serve(args):
     server.wait_for_termination()
 
 
+def chat(channel, args, metadata):
+    answered = queue.Queue()
+
+    def messages():
+        for i in range(int(args.request)):
+            yield f"m{i}".encode()
+            answered.get(timeout=args.timeout)  # the answer first, then the next
+
+    got = []
+    for m in channel.stream_stream("/shunt.Echo/Chat")(messages(), timeout=args.timeout,
+                                                       metadata=metadata):
+        got.append(m.decode())
+        answered.put(True)
+    return got
+
+
 def call(args):
     channel = grpc.insecure_channel(args.target)
     out = {"codes": collections.Counter(), "served_by": collections.Counter()}
@@ -63,6 +88,10 @@ def call(args):
     started = time.monotonic()
     for _ in range(args.count):
         try:
+            if args.method == "Chat":
+                out["messages"] = chat(channel, args, metadata)
+                out["codes"]["OK"] += 1
+                continue
             if args.method == "Stream":
                 msgs = [m.decode() for m in channel.unary_stream("/shunt.Echo/Stream")(
                     args.request.encode(), timeout=args.timeout, metadata=metadata)]

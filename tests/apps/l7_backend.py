@@ -36,8 +36,11 @@ class Handler(BaseHTTPRequestHandler):
         global SERVED
         url = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            body = self.read_chunked()
+        else:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
         if url.path == "/count":
             self.reply(200, {"name": ARGS.name, "served": SERVED})
             return
@@ -73,6 +76,18 @@ class Handler(BaseHTTPRequestHandler):
             "body_len": len(body),
             "body_sha256": hashlib.sha256(body).hexdigest(),
         })
+
+    def read_chunked(self):
+        # http.server leaves a chunked request body to the handler
+        body = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0], 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline()
 
     def reply(self, status, obj):
         data = (json.dumps(obj) + "\n").encode()

@@ -121,3 +121,28 @@ test_l7_grpc_deadlines_end_the_call_at_the_proxy_and_the_endpoint() {
 	t_eq "$(jq '.seconds < 1.5' <<<"$out")" true "at 300 ms, not the client's 5 s: $out"
 	t_eq "$(jq -r '.trailing["shunt-error"]' <<<"$out")" request_timeout "shunt-error says why"
 }
+
+# A bidirectional call whose client sends each message only after the
+# answer to the one before: the proxy streams the request body as it comes
+# (l7_body.c), same node and across the mTLS tunnel. A proxy that waited
+# for the whole request would stall it until its deadline.
+test_l7_grpc_bidirectional_streams_flow_both_ways_at_once() {
+	grpc_setup <<-'EOF'
+		  - name: rpc
+		    parentRefs: [{name: rpc}]
+		    rules:
+		      - matches: [{headers: [{name: x-to, value: v2}]}]
+		        backendRefs: [{name: rpc-v2, port: 50051}]
+		      - backendRefs: [{name: rpc-v1, port: 50051}]
+	EOF
+	local out to
+	for to in v1 v2; do
+		out=$(grpc_call --method Chat --request 50 --timeout 10 --metadata "x-to=$to") ||
+			t_fail "client: $out"
+		t_eq "$(jq -c .codes <<<"$out")" '{"OK":1}' "a chat with $to ends OK: $out"
+		t_eq "$(jq -r '.messages | length' <<<"$out")" 50 "50 answers from $to"
+		t_eq "$(jq -r '.messages[49]' <<<"$out")" "$to:m49" "in order, from $to"
+		# 50 round trips, each a few ms: far from the 10 s deadline
+		t_eq "$(jq '.seconds < 5' <<<"$out")" true "answered as it went: $out"
+	done
+}

@@ -352,10 +352,12 @@ static int on_body(http_parser *hp, const char *at, size_t len)
 	struct fake_msg *m = msg_of(hp);
 
 	if (m->body_len + len + 1 > m->body_cap) {
-		size_t cap = (m->body_len + len + 1) * 2;
+		size_t need = m->body_len + len + 1, cap = need * 2;
 		char *b;
 
-		if (cap > FAKE_BODY_MAX || !(b = realloc(m->body, cap)))
+		if (cap > FAKE_BODY_MAX)
+			cap = need; /* up to the limit exactly, not refused below it */
+		if (need > FAKE_BODY_MAX || !(b = realloc(m->body, cap)))
 			return -1;
 		m->body = b;
 		m->body_cap = cap;

@@ -303,15 +303,6 @@ static void headers_over_64k_are_431(void **state)
 	free(huge);
 }
 
-static void content_length_over_8m_is_413(void **state)
-{
-	struct fix *x = start(state, MESH);
-
-	send_str(x, "POST / HTTP/1.1\r\nContent-Length: 8388609\r\n\r\nabc");
-	assert_answer(x, 413, SHUNT_OUT_L7_BODY_TOO_LARGE);
-	assert_int_equal(x->f.nconns, 0);
-}
-
 /* A response the endpoint cuts (EOF inside the body) is cut for the client
  * too, not left waiting for the rest until its idle timeout. */
 static void a_cut_response_is_cut_for_the_client(void **state)
@@ -447,7 +438,6 @@ int main(void)
 	    cmocka_unit_test_teardown(backend_request_timeout_per_try, teardown),
 	    cmocka_unit_test_teardown(garbage_is_400, teardown),
 	    cmocka_unit_test_teardown(headers_over_64k_are_431, teardown),
-	    cmocka_unit_test_teardown(content_length_over_8m_is_413, teardown),
 	    cmocka_unit_test_teardown(many_pipelined_own_answers, teardown),
 	    cmocka_unit_test_teardown(a_cut_response_is_cut_for_the_client, teardown),
 	    cmocka_unit_test_teardown(a_retried_answer_without_length_is_not_drained, teardown),

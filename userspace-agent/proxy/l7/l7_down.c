@@ -2,7 +2,8 @@
 /*
  * Client connections: HTTP/1.1 requests read with http-parser, one at a
  * time (a pipelined request waits, parsed later, until the one before it
- * has its response), and responses written back in order.
+ * has its response), and responses written back in order. A request goes
+ * on once its head is read; its body follows as it comes (l7_body.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 #include "common/log.h"
 #include "l7_impl.h"
 
+#define L7_IN_AHEAD (L7_HEAD_MAX + 16384) /* read ahead of the parser */
+
 static struct l7_down *of_parser(http_parser *p)
 {
 	return p->data;
@@ -26,6 +29,7 @@ static int on_message_begin(http_parser *p)
 	struct l7_down *d = of_parser(p);
 
 	d->req = l7_request_new(d);
+	d->msg_done = d->head_done = false;
 	d->hdr = NULL;
 	d->hdr_in_value = false;
 	d->head_bytes = 0;
@@ -125,11 +129,11 @@ static int on_headers_complete(http_parser *p)
 	if (!r->target && !(r->target = strdup("/")))
 		return -1;
 	note_upgrade(p, r);
-	if ((p->flags & F_CONTENTLENGTH) && p->content_length > L7_BODY_MAX) {
-		r->outcome = SHUNT_OUT_L7_BODY_TOO_LARGE;
-		return -1;
-	}
-	/* The body is buffered here: ask for it at once. */
+	r->body_length = (p->flags & F_CONTENTLENGTH) ? (int64_t)p->content_length
+			 : (p->flags & F_CHUNKED)     ? -1
+						      : 0;
+	d->head_done = true;
+	/* The proxy reads the body whatever the endpoint says: ask for it. */
 	expect = l7_header_get(r, "expect");
 	if (expect && !strcasecmp(expect, "100-continue") && r->http_minor >= 1) {
 		r->expect_continue = true;
@@ -143,15 +147,16 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct l7_request *r = of_parser(p)->req;
 
-	if (r->body.len + len > L7_BODY_MAX) {
-		r->outcome = SHUNT_OUT_L7_BODY_TOO_LARGE;
+	if (l7_body_append(r, at, len))
 		return -1;
-	}
-	return l7_buf_append(&r->body, at, len);
+	if (!r->view && l7_buf_pending(&r->body) > L7_BODY_WHOLE)
+		http_parser_pause(p, 1); /* long: it goes on, and its body streams */
+	return 0;
 }
 
 static int on_message_complete(http_parser *p)
 {
+	of_parser(p)->msg_done = true;
 	http_parser_pause(p, 1); /* the next request waits for this response */
 	return 0;
 }
@@ -166,24 +171,71 @@ static const http_parser_settings request_settings = {
     .on_message_complete = on_message_complete,
 };
 
-/* Parses what has arrived; dispatches a complete request. */
+static bool down_wants_read(const struct l7_down *d)
+{
+	return !d->eof && !d->closing && l7_buf_pending(&d->in) < L7_IN_AHEAD;
+}
+
+/* A request whose body is not all here goes on now, its body streaming
+ * after it, when the body is chunked or long. A short one (a length up to
+ * L7_BODY_WHOLE) is read whole first, as is a body that came whole, so
+ * that an answer of the proxy (404, 403, 429) keeps the connection. */
+static bool streams_now(const struct l7_down *d)
+{
+	const struct l7_request *r = d->req;
+
+	return r && d->head_done && !r->view && !d->msg_done && !r->upgrade &&
+	       (r->body_length < 0 || r->body_length > L7_BODY_WHOLE);
+}
+
+/* The parser paused (or ran out of input, streams_now): at the end of a
+ * message, or inside a body that streams. False when D has nothing more to
+ * parse now. */
+static bool on_paused(struct l7_down *d)
+{
+	struct l7_request *r = d->req;
+
+	if (r->view) { /* its body ended: the next request waits for the response */
+		l7_body_end(r);
+		return false;
+	}
+	timer_cancel(&d->l->wheel, &d->idle);
+	r->body_done = d->msg_done;
+	l7_request_dispatch(r); /* may answer, and end R */
+	if (d->dead || d->req != r || d->msg_done)
+		return false;
+	http_parser_pause(&d->parser, 0); /* on to its body */
+	return true;
+}
+
+/* Parses what has arrived: heads go on as requests, bodies after them. */
 static void parse_input(struct l7_down *d)
 {
-	enum http_errno e;
+	enum http_errno e = HPE_PAUSED; /* nothing parsed: nothing to say */
 	size_t n;
 
-	if ((d->req && d->req->view) || d->closing || !l7_buf_pending(&d->in))
+	do {
+		/* a request that went on: wait for its response, or for its
+		 * endpoint to take the body queued so far */
+		if (d->req && d->req->view && (d->msg_done || l7_body_full(d->req)))
+			break;
+		if (d->closing || !l7_buf_pending(&d->in))
+			break;
+		n = http_parser_execute(&d->parser, &request_settings, d->in.data + d->in.off,
+					l7_buf_pending(&d->in));
+		l7_buf_consume(&d->in, n);
+		e = HTTP_PARSER_ERRNO(&d->parser);
+		if (e != HPE_PAUSED && !(e == HPE_OK && streams_now(d)))
+			break;
+	} while (on_paused(d));
+	if (d->dead)
 		return;
-	n = http_parser_execute(&d->parser, &request_settings, d->in.data + d->in.off,
-				l7_buf_pending(&d->in));
-	l7_buf_consume(&d->in, n);
-	e = HTTP_PARSER_ERRNO(&d->parser);
-	if (e == HPE_PAUSED) {
-		timer_cancel(&d->l->wheel, &d->idle);
-		l7_request_dispatch(d->req);
+	l7_io_want(d->l, &d->io, down_wants_read(d), d->io.wr);
+	if (e == HPE_PAUSED || (e == HPE_OK && !d->parser.upgrade))
 		return;
-	}
-	if (e != HPE_OK || d->parser.upgrade) {
+	if (d->req && d->req->view)
+		return l7_down_close(d); /* its body broke off: it ends with the connection */
+	{
 		/* A request the proxy cannot read: answered, then closed. */
 		if (!d->req && !(d->req = l7_request_new(d)))
 			return l7_down_close(d);
@@ -238,7 +290,7 @@ static void read_input(struct l7_down *d)
 	ssize_t n;
 
 	/* Keep at most one head's worth ahead of the request in flight. */
-	while (l7_buf_pending(&d->in) < L7_HEAD_MAX + sizeof(buf)) {
+	while (l7_buf_pending(&d->in) < L7_IN_AHEAD) {
 		n = recv(d->io.fd, buf, sizeof(buf), 0);
 		if (n > 0) {
 			if (l7_buf_append(&d->in, buf, (size_t)n))
@@ -279,7 +331,7 @@ void l7_down_write(struct l7_down *d)
 	}
 	if (!l7_buf_pending(&d->out) && d->closing)
 		return l7_down_close(d);
-	l7_io_want(d->l, &d->io, !d->eof && !d->closing, l7_buf_pending(&d->out) > 0);
+	l7_io_want(d->l, &d->io, down_wants_read(d), l7_buf_pending(&d->out) > 0);
 	if (d->req && l7_buf_pending(&d->out) < L7_OUT_HIGH)
 		l7_request_resume_up(d->req);
 }
@@ -294,7 +346,8 @@ static void on_idle(struct timer *t, void *ctx)
 void l7_down_request_done(struct l7_down *d)
 {
 	struct l7_request *r = d->req;
-	bool close_after = !r->keep_alive || r->close_after;
+	/* answered before its body ended: the rest of it is never read */
+	bool close_after = !r->keep_alive || r->close_after || !r->body_done;
 
 	d->req = NULL;
 	l7_request_free(r);
@@ -307,11 +360,8 @@ void l7_down_request_done(struct l7_down *d)
 	l7_down_write(d);
 	/* The next pipelined request is read from the loop, not from here:
 	 * answering it could end here again, one stack frame per request. */
-	if (!d->dead && l7_buf_pending(&d->in) && !d->ready) {
-		d->ready = true;
-		d->ready_next = d->l->ready;
-		d->l->ready = d;
-	}
+	if (l7_buf_pending(&d->in))
+		l7_down_kick(d);
 }
 
 void l7_loop_parse_ready(struct l7_loop *l)
@@ -321,9 +371,23 @@ void l7_loop_parse_ready(struct l7_loop *l)
 	while ((d = l->ready)) {
 		l->ready = d->ready_next;
 		d->ready = false;
-		if (!d->dead)
+		if (d->dead)
+			continue;
+		/* what endpoints sent (HTTP/2 endpoints' data comes in a
+		 * callback), and window updates for what they took */
+		l7_down_write(d);
+		if (!d->dead && !d->h2)
 			parse_input(d);
 	}
+}
+
+void l7_down_kick(struct l7_down *d)
+{
+	if (d->dead || d->ready)
+		return;
+	d->ready = true;
+	d->ready_next = d->l->ready;
+	d->l->ready = d;
 }
 
 static void on_down_event(struct l7_io *io, uint32_t events)

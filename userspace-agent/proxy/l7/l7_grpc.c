@@ -72,8 +72,6 @@ int l7_grpc_status_for(enum shunt_outcome why, int status)
 {
 	if (why == SHUNT_OUT_L7_REQUEST_TIMEOUT || why == SHUNT_OUT_L7_TRY_TIMEOUT)
 		return GRPC_DEADLINE_EXCEEDED;
-	if (why == SHUNT_OUT_L7_BODY_TOO_LARGE)
-		return GRPC_RESOURCE_EXHAUSTED;
 	switch (status) {
 	case 400:
 		return GRPC_INTERNAL;

@@ -63,26 +63,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 static int add_header(struct l7_request *r, const char *name, size_t nlen, const char *value,
 		      size_t vlen)
 {
-	struct l7_header *h;
-
-	if (r->nheaders == r->headers_cap) {
-		size_t cap = r->headers_cap ? r->headers_cap * 2 : 16;
-
-		if (cap > 1024 || !(h = realloc(r->headers, cap * sizeof(*h))))
-			return -1;
-		r->headers = h;
-		r->headers_cap = cap;
-	}
-	h = &r->headers[r->nheaders];
-	h->name = strndup(name, nlen);
-	h->value = strndup(value, vlen);
-	if (!h->name || !h->value) {
-		free(h->name);
-		free(h->value);
-		return -1;
-	}
-	r->nheaders++;
-	return 0;
+	return l7_header_add(&r->headers, &r->nheaders, &r->headers_cap, name, nlen, value, vlen);
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
@@ -93,8 +74,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 
 	(void)flags;
 	(void)ud;
-	if (!r)
-		return 0;
+	if (!r || r->view || r->outcome == SHUNT_OUT_MAX)
+		return 0; /* trailers of a request that went on: not passed on */
 	if (nlen == 7 && !memcmp(n, ":method", 7)) {
 		snprintf(r->method, sizeof(r->method), "%.*s", (int)vlen, v);
 		r->no_body_response = !strcmp(r->method, "HEAD");
@@ -116,29 +97,48 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 
 	(void)flags;
 	(void)ud;
-	if (!r || r->view) /* answered already (413): the rest is dropped */
-		return 0;
-	if (r->body.len + len > L7_BODY_MAX) {
-		r->keep_alive = true;
-		l7_request_answer(r, SHUNT_OUT_L7_BODY_TOO_LARGE);
+	if (!r || r->outcome == SHUNT_OUT_MAX) {
+		/* answered already: dropped, and the window given back */
+		nghttp2_session_consume(s, id, len);
 		return 0;
 	}
-	return l7_buf_append(&r->body, data, len) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+	return l7_body_append(r, (const char *)data, len) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+static int64_t content_length(const struct l7_request *r)
+{
+	const char *v = l7_header_get(r, "content-length");
+	char *end;
+	long long n;
+
+	if (!v)
+		return -1;
+	n = strtoll(v, &end, 10);
+	return *v && !*end && n >= 0 ? n : -1;
 }
 
 static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
 	struct l7_request *r;
+	bool end;
 
 	(void)ud;
-	if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
-	    !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;
 	r = stream_req(s, f->hd.stream_id);
-	if (!r || r->view || r->outcome == SHUNT_OUT_MAX)
+	if (!r || r->outcome == SHUNT_OUT_MAX)
 		return 0;
+	end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	if (r->view) { /* its body goes on; END_STREAM ends it */
+		if (end)
+			l7_body_end(r);
+		return 0;
+	}
+	/* The head: the request goes on now, its body (if any) as it comes. */
 	if (!r->target || !r->method[0])
 		return l7_request_answer(r, SHUNT_OUT_L7_BAD_REQUEST), 0;
+	r->body_length = content_length(r);
+	r->body_done = end;
 	l7_request_dispatch(r);
 	return 0;
 }
@@ -212,27 +212,46 @@ int l7_h2_start(struct l7_down *d)
 	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 256},
 	    {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
 	};
+	nghttp2_option *opt;
 	int err;
 
-	if (nghttp2_session_callbacks_new(&cb))
+	if (nghttp2_option_new(&opt))
 		return -1;
+	/* Windows open by what the endpoint took (l7_body_taken), not by what
+	 * arrived: a client cannot fill the proxy faster than endpoints read. */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	if (nghttp2_session_callbacks_new(&cb)) {
+		nghttp2_option_del(opt);
+		return -1;
+	}
 	nghttp2_session_callbacks_set_send_callback(cb, on_send);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
-	err = nghttp2_session_server_new(&d->h2, cb, d);
+	err = nghttp2_session_server_new2(&d->h2, cb, d, opt);
 	nghttp2_session_callbacks_del(cb);
+	nghttp2_option_del(opt);
 	if (err)
 		return -1;
-	return nghttp2_submit_settings(d->h2, NGHTTP2_FLAG_NONE, settings, 2) ? -1 : 0;
+	if (nghttp2_submit_settings(d->h2, NGHTTP2_FLAG_NONE, settings, 2))
+		return -1;
+	/* the connection's window: what all its streams may have unsent here */
+	return nghttp2_session_set_local_window_size(d->h2, NGHTTP2_FLAG_NONE, 0, L7_H2_CONN_WINDOW)
+		   ? -1
+		   : 0;
 }
 
 /* What arrived, into the session; then what it has to say, out. */
 int l7_h2_input(struct l7_down *d, const char *p, size_t n)
 {
-	if (nghttp2_session_mem_recv(d->h2, (const uint8_t *)p, n) < 0)
+	ssize_t got;
+
+	d->h2_busy = true;
+	got = nghttp2_session_mem_recv(d->h2, (const uint8_t *)p, n);
+	d->h2_busy = false;
+	if (got < 0)
 		return -1;
 	return l7_h2_send(d);
 }

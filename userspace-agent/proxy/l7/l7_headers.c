@@ -106,7 +106,10 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	if (l7_write_headers(lines, req->headers, req->nheaders, mod, false) ||
 	    ((req->grpc || (te && strcasestr(te, "trailers"))) &&
 	     l7_buf_printf(lines, "te: trailers\r\n")) ||
-	    (body && l7_buf_printf(lines, "content-length: %zu\r\n", l7_buf_pending(&req->body))) ||
+	    (body && req->body_done &&
+	     l7_buf_printf(lines, "content-length: %llu\r\n", (unsigned long long)req->body_got)) ||
+	    (body && !req->body_done && req->body_length >= 0 &&
+	     l7_buf_printf(lines, "content-length: %lld\r\n", (long long)req->body_length)) ||
 	    l7_buf_append(lines, "", 1) || !(v = calloc(4 + cap, sizeof(*v))))
 		return -ENOMEM;
 	v[0] = (nghttp2_nv){(uint8_t *)":method", (uint8_t *)req->method, 7, strlen(req->method)};
@@ -119,5 +122,30 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 			v[j++] = v[i];
 	*nv = v;
 	*n = (size_t)j;
+	return 0;
+}
+
+int l7_header_add(struct l7_header **h, size_t *n, size_t *cap, const char *name, size_t nlen,
+		  const char *value, size_t vlen)
+{
+	struct l7_header *e;
+
+	if (*n == *cap) {
+		size_t more = *cap ? *cap * 2 : 16;
+
+		if (more > 1024 || !(e = realloc(*h, more * sizeof(*e))))
+			return -ENOMEM;
+		*h = e;
+		*cap = more;
+	}
+	e = &(*h)[*n];
+	e->name = strndup(name, nlen);
+	e->value = strndup(value, vlen);
+	if (!e->name || !e->value) {
+		free(e->name);
+		free(e->value);
+		return -ENOMEM;
+	}
+	(*n)++;
 	return 0;
 }

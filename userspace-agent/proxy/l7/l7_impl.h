@@ -20,8 +20,11 @@
 #include "shunt_shared.h"
 
 #define L7_HEAD_MAX	      (64 * 1024)	/* request or response head */
-#define L7_BODY_MAX	      (8 * 1024 * 1024) /* request bodies are buffered whole */
-#define L7_OUT_HIGH	      (1024 * 1024)	/* stop reading the endpoint above this */
+#define L7_BODY_MAX	      (8 * 1024 * 1024) /* request body kept for retries (replay) */
+#define L7_BODY_AHEAD	      (256 * 1024)  /* body bytes queued ahead on an endpoint's socket */
+#define L7_BODY_WHOLE	      (64 * 1024)   /* HTTP/1.1 bodies of a length up to this go whole */
+#define L7_OUT_HIGH	      (1024 * 1024) /* stop reading the endpoint above this */
+#define L7_H2_CONN_WINDOW     (4 * 1024 * 1024) /* an HTTP/2 client's body bytes unsent */
 #define L7_IDLE_UP_MS	      60000		/* pooled connections idle this long close */
 #define L7_IDLE_DOWN_MS	      3600000		/* client connections without a request */
 #define L7_POOL_IDLE_MAX      64		/* idle connections kept per pool */
@@ -45,6 +48,9 @@ struct l7_buf {
 int l7_buf_append(struct l7_buf *b, const void *p, size_t n);
 int l7_str_append(char **s, const char *at, size_t len); /* NUL-terminated, up to L7_HEAD_MAX */
 void l7_headers_free(struct l7_header *h, size_t n);
+/* Appends NAME: VALUE to *H (*N of *CAP used; at most 1024); 0 or -ENOMEM. */
+int l7_header_add(struct l7_header **h, size_t *n, size_t *cap, const char *name, size_t nlen,
+		  const char *value, size_t vlen);
 /* H (N headers) as sent on: hop-by-hop and framing ones dropped, MOD
  * (may be NULL) applied. UPGRADE keeps Upgrade and says connection: upgrade
  * (an upgrade request and its 101). */
@@ -211,7 +217,13 @@ struct l7_request {
 	char *target; /* the request-target, as sent */
 	struct l7_header *headers;
 	size_t nheaders, headers_cap;
+	/* The body streams: bytes [body_base, body_base + pending(body)) are
+	 * kept, from the start while it fits L7_BODY_MAX (a retry resends it),
+	 * then only what no try took yet (body_lost: retries are over). */
 	struct l7_buf body;
+	uint64_t body_base, body_got, body_taken; /* taken: the furthest a try got */
+	int64_t body_length;			  /* the client's content-length; -1: none */
+	bool body_done, body_lost, mirror_due;
 	bool expect_continue, keep_alive, no_body_response;
 	bool upgrade; /* asks to switch protocols (HTTP/1.1 Upgrade, not h2c) */
 	int http_minor;
@@ -248,6 +260,8 @@ struct l7_down {
 	struct l7_request *req;	       /* being read or in flight */
 	struct l7_header *hdr;	       /* the header being parsed */
 	bool hdr_in_value, eof, closing, dead, mode_known, ready;
+	bool h2_busy;		    /* inside its session's input: no send from there */
+	bool head_done, msg_done;   /* of the request being read (HTTP/1.1) */
 	size_t head_bytes;	    /* of the request being read */
 	struct l7_down *ready_next; /* in the loop's list of those to read on */
 	nghttp2_session *h2;	    /* an HTTP/2 (h2c) client; NULL: HTTP/1.1 */
@@ -281,8 +295,11 @@ struct l7_up {
 	struct l7_cluster *cluster;
 	uint64_t idle_ms; /* the service's idleTimeout, 0: L7_IDLE_UP_MS */
 	bool connected, reused, got_bytes, dead;
-	bool single_use; /* an upgrade's: never pooled */
-	bool upgraded;	 /* the endpoint answered 101: a tunnel takes it */
+	bool single_use;    /* an upgrade's: never pooled */
+	bool body_open;	    /* the request's body is not all in OUT yet */
+	bool body_chunked;  /* ... and goes out chunked (length unknown) */
+	uint64_t body_sent; /* the request body's bytes put in OUT */
+	bool upgraded;	    /* the endpoint answered 101: a tunnel takes it */
 	struct timer idle;
 	struct l7_up *next; /* in the pool's idle list */
 	/* the response head being parsed */
@@ -363,6 +380,9 @@ void l7_down_close(struct l7_down *d);
  * whether the client sent EOF to *EOF; D ends as if closed. */
 int l7_down_detach(struct l7_down *d, struct l7_buf *in, struct l7_buf *out, bool *eof);
 void l7_loop_parse_ready(struct l7_loop *l);
+/* D has something to do at the end of this loop turn: write what came for
+ * it, send window updates (HTTP/2), parse on (HTTP/1.1). */
+void l7_down_kick(struct l7_down *d);
 
 /* l7_h2.c: HTTP/2 clients */
 /* 1: P (N bytes) starts the HTTP/2 preface; 0: it does not; -1: too short to say. */
@@ -437,6 +457,26 @@ bool l7_retry_status(struct l7_request *req, int status);
 /* A trailers-only gRPC answer (H, N headers) whose grpc-status the rule
  * retries, and a retry is allowed. */
 bool l7_retry_grpc(struct l7_request *req, const struct l7_header *h, size_t n);
+
+/* l7_body.c: request bodies streamed to the endpoint as they arrive */
+/* N body bytes at P from the client; 0 or -ENOMEM. */
+int l7_body_append(struct l7_request *req, const char *p, size_t n);
+void l7_body_end(struct l7_request *req); /* the client's body is complete */
+/* The bytes at absolute body offset OFF, and how many follow there. */
+size_t l7_body_at(const struct l7_request *req, uint64_t off, const char **p);
+/* A try took the body up to absolute offset UPTO: the client may send more
+ * (HTTP/2 window), and what no retry can use any more is let go. */
+void l7_body_taken(struct l7_request *req, uint64_t upto);
+/* The client must wait: enough of its body is queued, unsent. */
+bool l7_body_full(const struct l7_request *req);
+/* The request has a body, or a method that always frames one (an empty
+ * POST says content-length: 0). */
+bool l7_body_expected(const struct l7_request *req);
+/* A try can start from the body's first byte. */
+bool l7_body_replayable(const struct l7_request *req);
+/* The client's body went on (or ended) while a try streams it. */
+void l7_up_pump_body(struct l7_up *up);
+void l7_h2_up_body_ready(struct l7_request *req);
 
 /* l7_tunnel.c: upgraded connections */
 /* UP's request got its 101 (EARLY, N bytes, came after its head): from now

@@ -71,6 +71,7 @@ struct l7_request *l7_request_new(struct l7_down *d)
 	req->sink = &l7_h1_sink;
 	req->outcome = SHUNT_OUT_ALLOWED;
 	req->http_minor = 1; /* until the request line says otherwise */
+	req->body_length = -1;
 	req->start_ms = timer_now_ms();
 	timer_init(&req->deadline, on_deadline, req);
 	timer_init(&req->try_timer, on_try_timeout, req);
@@ -158,8 +159,12 @@ static bool rule_stages(struct l7_request *req, const struct cfg_workload *src)
 		return l7_request_rate_limited(req, retry_s), false;
 	if (l7_rewrite(req))
 		return l7_request_answer(req, SHUNT_OUT_SOCKET_FAILED), false;
-	if (r->mirror.service && !req->upgrade) /* a mirror cannot take a stream */
+	/* a mirror cannot take an upgrade's stream; a copy goes once the
+	 * body is whole (l7_body_end) */
+	if (r->mirror.service && !req->upgrade && req->body_done)
 		l7_mirror(req);
+	else if (r->mirror.service && !req->upgrade)
+		req->mirror_due = true;
 	return !fault_stage(req);
 }
 
@@ -345,6 +350,8 @@ static bool may_retry(struct l7_request *req)
 
 	if (!r || req->attempts > r->retry.attempts)
 		return false;
+	if (!l7_body_replayable(req))
+		return false; /* its body streamed past what is kept */
 	if (tp && tp->max_retries && !req->retrying && req->cluster &&
 	    req->cluster->retries >= tp->max_retries)
 		return false; /* the circuit breaker's maxRetries */
@@ -414,7 +421,7 @@ void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int s
 	if (why == L7_STALE) {
 		/* A pooled connection the endpoint had closed: the request never
 		 * reached it. Once, for requests that may be repeated. */
-		if (!req->free_retry_used && idempotent(req->method)) {
+		if (!req->free_retry_used && idempotent(req->method) && l7_body_replayable(req)) {
 			req->free_retry_used = true;
 			req->attempts--;
 			return try_once(req);

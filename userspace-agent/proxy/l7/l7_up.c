@@ -218,6 +218,10 @@ void l7_up_release(struct l7_up *up, bool reusable)
 		up->req->up = NULL;
 		up->req = NULL;
 	}
+	/* a request whose body did not go out whole leaves the stream mid-message */
+	if (up->body_open)
+		reusable = false;
+	up->body_open = false;
 	if (!reusable || up->dead || up->single_use || pool->nidle >= L7_POOL_IDLE_MAX) {
 		if (reusable || up->dead)
 			return up_close(up);
@@ -406,6 +410,8 @@ static void on_up_event(struct l7_io *io, uint32_t events)
 			return up_broke(up);
 		if (!l7_buf_pending(&up->out))
 			l7_io_want(up->l, io, io->rd, false);
+		if (up->body_open)
+			l7_up_pump_body(up);
 	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		read_response(up);
@@ -416,21 +422,27 @@ int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const
 {
 	const struct cfg_http_header_mod *mod =
 	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
-	bool body_method = req->body.len || !strcmp(req->method, "POST") ||
-			   !strcmp(req->method, "PUT") || !strcmp(req->method, "PATCH");
+	bool body_method = l7_body_expected(req);
+	const char *body;
+	size_t n = l7_body_at(req, 0, &body);
 	int err;
 
 	l7_buf_reset(out);
 	err = l7_buf_printf(out, "%s %s HTTP/1.1\r\n", req->method, req->target);
 	if (!err)
 		err = l7_write_headers(out, req->headers, req->nheaders, mod, upgrade);
-	if (!err && body_method)
-		err = l7_buf_printf(out, "content-length: %zu\r\n", req->body.len);
+	if (!err && body_method && req->body_done)
+		err = l7_buf_printf(out, "content-length: %llu\r\n",
+				    (unsigned long long)req->body_got);
+	else if (!err && body_method && req->body_length >= 0)
+		err = l7_buf_printf(out, "content-length: %lld\r\n", (long long)req->body_length);
+	else if (!err && body_method)
+		err = l7_buf_printf(out, "transfer-encoding: chunked\r\n");
 	if (!err)
 		err = l7_buf_printf(out, "%s\r\n", extra);
-	if (!err && l7_buf_pending(&req->body))
-		err =
-		    l7_buf_append(out, req->body.data + req->body.off, l7_buf_pending(&req->body));
+	/* a whole body goes at once; a streaming one follows (l7_up_pump_body) */
+	if (!err && req->body_done && n)
+		err = l7_buf_append(out, body, n);
 	return err;
 }
 
@@ -496,6 +508,11 @@ enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct 
 	up->sent_ms = timer_now_ms();
 	req->up = up;
 	req->ep->pending++;
+	up->body_open = !req->body_done;
+	up->body_chunked = !req->body_done && req->body_length < 0;
+	up->body_sent = req->body_done ? req->body_got : 0;
+	if (req->body_done)
+		l7_body_taken(req, req->body_got);
 	if (l7_serialize_request(&up->out, req, "", req->upgrade)) {
 		up->req = NULL;
 		req->up = NULL;
@@ -508,5 +525,6 @@ enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct 
 	if (up->connected)
 		(void)l7_io_flush(up->io.fd, &up->out);
 	l7_io_want(l, &up->io, true, l7_buf_pending(&up->out) > 0 || !up->connected);
+	l7_up_pump_body(up);
 	return SHUNT_OUT_ALLOWED;
 }

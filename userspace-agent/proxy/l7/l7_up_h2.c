@@ -9,7 +9,6 @@
  * streams are done.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -45,8 +44,9 @@ struct l7_h2_stream {
 	struct l7_h2_up *c;
 	struct l7_request *req; /* NULL: abandoned (reset, retried or answered) */
 	int32_t id;
-	size_t body_off;   /* of the request body, sent */
-	size_t unconsumed; /* response bytes taken but not yet acknowledged */
+	uint64_t body_sent; /* of the request body */
+	bool body_waits;    /* its data waits for the client's (deferred) */
+	size_t unconsumed;  /* response bytes taken but not yet acknowledged */
 	int status;
 	struct l7_header *rh;
 	size_t nrh, rh_cap;
@@ -119,7 +119,6 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		     const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
 	struct l7_h2_stream *hs = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-	struct l7_header *h;
 
 	(void)flags;
 	(void)ud;
@@ -131,24 +130,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 	}
 	if (nlen && name[0] == ':')
 		return 0;
-	if (hs->nrh == hs->rh_cap) {
-		size_t cap = hs->rh_cap ? hs->rh_cap * 2 : 16;
-
-		if (cap > 1024 || !(h = realloc(hs->rh, cap * sizeof(*h))))
-			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
-		hs->rh = h;
-		hs->rh_cap = cap;
-	}
-	h = &hs->rh[hs->nrh];
-	h->name = strndup((const char *)name, nlen);
-	h->value = strndup((const char *)value, vlen);
-	if (!h->name || !h->value) {
-		free(h->name);
-		free(h->value);
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	}
-	hs->nrh++;
-	return 0;
+	/* a failure resets the stream */
+	return l7_header_add(&hs->rh, &hs->nrh, &hs->rh_cap, (const char *)name, nlen,
+			     (const char *)value, vlen)
+		   ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
+		   : 0;
 }
 
 /* The response ended, after its body or as trailers (N of them). */
@@ -241,6 +227,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 		req->sink->cut(req);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
+	l7_down_kick(req->down); /* written at the end of the loop's turn, not in here */
 	/* acknowledged once the client took it: a slow client slows the endpoint */
 	if (req->sink->queued(req) < L7_OUT_HIGH)
 		nghttp2_session_consume(s, id, len);
@@ -489,33 +476,47 @@ static struct l7_h2_up *conn_open(struct l7_loop *l, struct l7_request *req, str
 	return c;
 }
 
-/* The request body, from where this stream is; the whole of it is
- * buffered, so a retry sends it again. */
+/* The request body as the client sends it (l7_body.c); deferred until more comes. */
 static ssize_t read_request_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
 				 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	struct l7_h2_stream *hs = src->ptr;
-	const struct l7_buf *body = hs->req ? &hs->req->body : NULL;
-	size_t left = body ? l7_buf_pending(body) - hs->body_off : 0;
+	struct l7_request *req = hs->req;
+	const char *p;
+	size_t n = req ? l7_body_at(req, hs->body_sent, &p) : 0;
 
 	(void)s;
 	(void)id;
 	(void)ud;
-	if (left > len)
-		left = len;
-	if (left)
-		memcpy(buf, body->data + body->off + hs->body_off, left);
-	hs->body_off += left;
-	if (!body || hs->body_off == l7_buf_pending(body))
+	if (n > len)
+		n = len;
+	if (n) {
+		memcpy(buf, p, n);
+		hs->body_sent += n;
+		l7_body_taken(req, hs->body_sent);
+	}
+	if (!req || (req->body_done && hs->body_sent == req->body_got))
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	return (ssize_t)left;
+	else if (!n)
+		return hs->body_waits = true, NGHTTP2_ERR_DEFERRED;
+	return (ssize_t)n;
+}
+
+void l7_h2_up_body_ready(struct l7_request *req)
+{
+	struct l7_h2_stream *hs = req->h2s;
+
+	if (!hs || !hs->body_waits || hs->c->dead)
+		return;
+	hs->body_waits = false;
+	nghttp2_session_resume_data(hs->c->s, hs->id);
+	conn_send(hs->c, false); /* a failure shows as the socket's event */
 }
 
 static int submit_request(struct l7_h2_stream *hs, struct l7_request *req)
 {
 	nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = read_request_body};
-	bool body = req->body.len || !strcmp(req->method, "POST") || !strcmp(req->method, "PUT") ||
-		    !strcmp(req->method, "PATCH");
+	bool body = l7_body_expected(req);
 	struct l7_buf lines = {};
 	nghttp2_nv *nv = NULL;
 	size_t n;
