@@ -19,6 +19,8 @@ PACKAGES=(
 	iproute2 util-linux procps jq coreutils iputils-ping
 	# real applications in the tests
 	nginx-light curl redis-server redis-tools
+	# push exports: HTTP client (libcurl), a real InfluxDB, npm for the statsd daemon
+	libcurl4-openssl-dev influxdb
 	# L7: a real gRPC client and server, WebSocket upgrades
 	python3-grpcio python3-websockets
 	# programs the bypass must cover (tests/integration/test_coverage.sh)
