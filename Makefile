@@ -26,10 +26,10 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-I$(OUTPUT) -Ibpf -Iloader -Iuserspace-agent -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lnghttp2 -lhttp_parser -lssl -lcrypto -lm -pthread
+LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lnghttp2 -lhttp_parser -lcurl -lssl -lcrypto -lm -pthread
 ifeq ($(STATIC),1)
 # A self-contained binary for nodes without libbpf (the kind smoke test).
-LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -ljansson -lnghttp2 -lhttp_parser -lssl -lcrypto -lm
+LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -ljansson $(shell pkg-config --static --libs libcurl) -lnghttp2 -lhttp_parser -lssl -lcrypto -lm
 endif
 
 # Layers, top to bottom: a layer includes only the layers after it
