@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -352,6 +353,7 @@ struct push *push_start(struct metrics_registry *r, const struct push_target *ta
 {
 	struct push *p = calloc(1, sizeof(*p));
 	pthread_condattr_t ca;
+	sigset_t all, old;
 	size_t i;
 	int err = 0;
 
@@ -372,10 +374,14 @@ struct push *push_start(struct metrics_registry *r, const struct push_target *ta
 		if ((err = worker_open(p, &p->w[i], &targets[i])))
 			pr_err("push to %s %s: %s", push_kind_name(targets[i].kind),
 			       targets[i].addr, strerror(-err));
+	/* The threads take no signals: the caller's loop handles them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 0; i < p->n && !err; i++) {
 		err = -pthread_create(&p->w[i].thread, NULL, push_main, &p->w[i]);
 		p->w[i].started = !err;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		push_stop(p);
 		errno = -err;

@@ -1,0 +1,272 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+# Push exports (docs/telemetry.md "Push exports") against the real daemons:
+# Debian's influxd (1.x, read back with InfluxQL over its HTTP /query) and
+# the npm statsd daemon (read back from what it aggregated, written at each
+# flush by tests/apps/statsd_file_backend.js). The InfluxDB v2 API
+# (/api/v2/write) goes to a small collector here that records each request,
+# since Debian has no InfluxDB 2. Values read back must equal the mesh's own
+# /metrics once traffic stopped (exactly for counters and gauges; a StatsD
+# timer's count to 1e-6, since it is a sum of 1/sample-rate).
+
+# shellcheck source=tests/lib/l7lib.sh
+source "$REPO/tests/lib/l7lib.sh"
+
+PUSH_NS=""           # the netns the daemons run in ("": the host)
+PUSH_DB=shunt
+
+push_in() { # CMD... in $PUSH_NS
+	if [ -n "$PUSH_NS" ]; then ip netns exec "$PUSH_NS" "$@"; else "$@"; fi
+}
+
+push_listening() { push_in ss -Hltn "sport = :$1" | grep -q .; }
+
+# A port that nothing on the host (or in $PUSH_NS) uses, TCP or UDP.
+push_free_port() {
+	local p i
+	for ((i = 0; i < 100; i++)); do
+		p=$((20000 + RANDOM % 30000))
+		ss -Hantu "sport = :$p" | grep -q . && continue
+		[ -n "$PUSH_NS" ] && push_in ss -Hantu "sport = :$p" | grep -q . && continue
+		echo "$p"
+		return 0
+	done
+	t_fail "no free port"
+}
+
+# influxd with its data under $T_TMP, HTTP on 127.0.0.1; PUSH_INFLUX is its URL.
+push_influxd_start() {
+	local http rpc dir=$T_TMP/influxdb
+	http=$(push_free_port)
+	rpc=$(push_free_port)
+	mkdir -p "$dir"
+	cat >"$dir/influxdb.conf" <<-EOF
+		reporting-disabled = true
+		bind-address = "127.0.0.1:$rpc"
+		[meta]
+		  dir = "$dir/meta"
+		[data]
+		  dir = "$dir/data"
+		  wal-dir = "$dir/wal"
+		  query-log-enabled = false
+		[http]
+		  bind-address = "127.0.0.1:$http"
+		  log-enabled = false
+		[monitor]
+		  store-enabled = false
+		[continuous_queries]
+		  enabled = false
+	EOF
+	push_in influxd -config "$dir/influxdb.conf" >"$dir/log" 2>&1 &
+	T_PIDS+=($!)
+	PUSH_INFLUX=http://127.0.0.1:$http
+	t_wait_for 20 push_in curl -fs -o /dev/null "$PUSH_INFLUX/ping" ||
+		t_fail "influxd did not start: $(tail -3 "$dir/log")"
+	push_in curl -fsS -XPOST "$PUSH_INFLUX/query" --data-urlencode "q=CREATE DATABASE $PUSH_DB" \
+		>/dev/null || t_fail "CREATE DATABASE"
+}
+
+# The statsd daemon on 127.0.0.1:PUSH_STATSD_PORT (UDP), flushing every
+# second to $T_TMP/statsd.flush.jsonl.
+push_statsd_start() {
+	PUSH_STATSD_PORT=$(push_free_port)
+	local mgmt
+	mgmt=$(push_free_port)
+	cat >"$T_TMP/statsd.js" <<-EOF
+		{ address: "127.0.0.1", port: $PUSH_STATSD_PORT, mgmt_address: "127.0.0.1",
+		  mgmt_port: $mgmt, flushInterval: 1000, deleteIdleStats: true,
+		  backends: ["$REPO/tests/apps/statsd_file_backend.js"],
+		  fileBackend: { path: "$T_TMP/statsd.flush.jsonl" } }
+	EOF
+	push_in statsd "$T_TMP/statsd.js" >"$T_TMP/statsd.log" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 15 grep -q "server is up" "$T_TMP/statsd.log" ||
+		t_fail "statsd did not start: $(tail -3 "$T_TMP/statsd.log")"
+}
+
+# A stand-in for InfluxDB 2's /api/v2/write: records every request as one
+# JSON line in $T_TMP/v2.jsonl and answers 204.
+push_v2_start() {
+	PUSH_V2_PORT=$(push_free_port)
+	push_in python3 -c '
+import http.server, json, sys, urllib.parse
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        u = urllib.parse.urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        with open(sys.argv[2], "a") as f:
+            f.write(json.dumps({"path": u.path, "query": dict(urllib.parse.parse_qsl(u.query)),
+                                "auth": self.headers.get("Authorization"),
+                                "type": self.headers.get("Content-Type"), "body": body}) + "\n")
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+' "$PUSH_V2_PORT" "$T_TMP/v2.jsonl" >"$T_TMP/v2.log" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 10 push_listening "$PUSH_V2_PORT" ||
+		t_fail "v2 collector did not start: $(cat "$T_TMP/v2.log")"
+}
+
+# InfluxQL Q over HTTP; the JSON answer.
+push_influx_query() {
+	push_in curl -fsS -G "$PUSH_INFLUX/query" --data-urlencode "db=$PUSH_DB" \
+		--data-urlencode "q=$1"
+}
+
+# The last FIELD of MEASUREMENT [where WHERE], as InfluxDB returns it.
+push_influx_last() {
+	push_influx_query "SELECT last(\"$2\") FROM \"$1\"${3:+ WHERE $3}" |
+		jq -r '.results[0].series[0].values[0][1] // empty'
+}
+
+# The sum over every flush of statsd's counter KEY (what it aggregated).
+push_statsd_counter() {
+	jq -s --arg k "$1" '[.[].counters[$k] // 0] | add // 0' "$T_TMP/statsd.flush.jsonl"
+}
+
+# A float compare: A and B within TOL.
+push_close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= t) }'; }
+
+# The agent of NODE with the cluster's config, /metrics on PUSH_METRICS and
+# ARGS (the --push flags); waits for its first apply.
+push_agent_start() {
+	local node=$1 log=$T_TMP/agent.$1.log
+	shift
+	PUSH_METRICS=127.0.0.1:$(push_free_port)
+	cp "$MESH_CONFIG" "$T_TMP/mesh.yaml"
+	"$SHUNT" --pin-dir "$(t_node_field "$node" pin_dir)" agent --config "$T_TMP/mesh.yaml" \
+		--node "$node" --cgroup "$(t_node_field "$node" cgroup)" --metrics "$PUSH_METRICS" \
+		"$@" >>"$log" 2>&1 &
+	T_PIDS+=($!)
+	PUSH_AGENT_PID=$!
+	t_wait_for 10 t_agent_applied "$node" 1 || t_fail "agent did not apply: $(tail -3 "$log")"
+}
+
+push_scrape() { curl -fsS "http://$PUSH_METRICS/metrics"; }
+# One sample of the agent's /metrics (NAME{labels} as Prometheus writes it).
+push_metric() { push_scrape | awk -v m="$1" '$1 == m { print $2 }'; }
+
+# True when InfluxDB's last FIELD of MEASUREMENT [WHERE] is WANT.
+push_influx_is() { [ "$(push_influx_last "$2" "$3" "${4:-}")" = "$1" ]; }
+
+# The statsd key of a Prometheus sample NAME{k="v",...} with labels folded
+# (docs/telemetry.md): NAME[SUFFIX].node_NODE.k_v..., unsafe characters '_'.
+push_statsd_key() { # SAMPLE NODE [SUFFIX]
+	awk -v s="$1" -v node="$2" -v suffix="${3:-}" 'BEGIN {
+		name = s; labels = ""
+		if ((i = index(s, "{")) > 0) { name = substr(s, 1, i - 1); labels = substr(s, i + 1, length(s) - i - 1) }
+		key = name suffix ".node_" node
+		n = split(labels, kv, ",")
+		for (j = 1; j <= n; j++) {
+			split(kv[j], p, "=")
+			v = p[2]; gsub(/"/, "", v); gsub(/[^A-Za-z0-9_-]/, "_", v)
+			key = key "." p[1] "_" v
+		}
+		print key
+	}'
+}
+
+# Families with at least one sample in Prometheus text on stdin.
+push_families_with_samples() {
+	awk '$1 == "#" && $2 == "TYPE" { type[$3] = $4; next }
+	     $1 !~ /^#/ { n = $1; sub(/\{.*/, "", n); seen[n] = 1 }
+	     END { for (f in type) if (seen[f] || (type[f] == "histogram" && seen[f "_count"])) print f }' | sort
+}
+
+# Which series of the agent's apply histogram got the observation between
+# the scrapes BEFORE and AFTER, and its bucket: "WRITE LE".
+push_new_observation() { # BEFORE AFTER
+	awk 'NR == FNR { before[$1] = $2; next }
+	     /^shunt_config_apply_duration_seconds_bucket/ && $2 > before[$1] + 0 {
+		match($1, /write="[a-z]+"/); w = substr($1, RSTART + 7, RLENGTH - 8)
+		match($1, /le="[^"]+"/); le = substr($1, RSTART + 4, RLENGTH - 5)
+		if (!(w in first)) { first[w] = le; print w, le }
+	     }' "$1" "$2"
+}
+
+test_push_agent_metrics_read_back_from_influxdb_and_statsd_equal_its_own() {
+	t_need influxd statsd python3
+	t_cluster_up 1 3
+	push_influxd_start
+	push_statsd_start
+	push_v2_start
+	echo tok-123 >"$T_TMP/token"
+	push_agent_start n1 \
+		--push "influxdb=$PUSH_INFLUX,db=$PUSH_DB,interval=1s" \
+		--push "statsd=127.0.0.1:$PUSH_STATSD_PORT,interval=1s" \
+		--push "influxdb2=http://127.0.0.1:$PUSH_V2_PORT,org=acme,bucket=mesh,token-file=$T_TMP/token,interval=1s"
+	local base final i write le bound
+	base=$(push_metric shunt_connects_total)
+	push_scrape >"$T_TMP/before.prom"
+	t_probe_server n1-p2 echo --tcp 0.0.0.0:8080
+	for ((i = 0; i < 20; i++)); do t_probe n1-p1 10.100.1.12:8080 >/dev/null; done
+	kill -HUP "$PUSH_AGENT_PID"
+	t_wait_for 10 t_agent_applied n1 2 || t_fail "no apply after SIGHUP"
+	# Quiet from here: the next pushes and a statsd flush carry the rest.
+	sleep 3.5
+	push_scrape >"$T_TMP/after.prom"
+	final=$(awk '$1 == "shunt_connects_total" { print $2 }' "$T_TMP/after.prom")
+	t_ge "$((final - base))" 20 "connects counted by the agent"
+
+	# A counter: InfluxDB has the total, statsd the deltas that add up to it.
+	t_wait_for 5 push_influx_is "$final" shunt_connects_total value "node='n1'" ||
+		t_fail "influxdb: shunt_connects_total is $(push_influx_last shunt_connects_total value), /metrics $final"
+	t_eq "$(push_statsd_counter shunt_connects_total.node_n1)" "$((final - base))" \
+		"statsd: the sum of the shunt_connects_total deltas since the agent started"
+
+	# A labelled gauge.
+	local g
+	g=$(awk '$1 == "shunt_workloads{scope=\"node\"}" { print $2 }' "$T_TMP/after.prom")
+	t_eq "$(push_influx_last shunt_workloads value "scope='node'")" "$g" "influxdb: shunt_workloads{scope=node}"
+	t_eq "$(jq -s 'map(.gauges["shunt_workloads.node_n1.scope_node"] // empty) | last' "$T_TMP/statsd.flush.jsonl")" \
+		"$g" "statsd: gauge shunt_workloads.node_n1.scope_node"
+
+	# Every labelled series of a family with many labels (policy verdicts), by name.
+	local s k v n=0
+	while read -r s v; do
+		k=$(push_statsd_key "$s" n1)
+		[ "$(push_statsd_counter "$k")" = "$v" ] || t_fail "statsd: $k is $(push_statsd_counter "$k"), /metrics $v"
+		n=$((n + 1))
+	done < <(grep '^shunt_policy_verdicts_total{' "$T_TMP/after.prom" | grep -v 'port="0"')
+	t_log "policy verdict series read back from statsd by their folded names: $n"
+
+	# The histogram: InfluxDB has count and sum; statsd a timer at the bucket's bound.
+	read -r write le < <(push_new_observation "$T_TMP/before.prom" "$T_TMP/after.prom")
+	[ -n "$write" ] || t_fail "no apply observed in shunt_config_apply_duration_seconds"
+	local count sum
+	count=$(awk -v m="shunt_config_apply_duration_seconds_count{write=\"$write\"}" '$1 == m { print $2 }' "$T_TMP/after.prom")
+	sum=$(awk -v m="shunt_config_apply_duration_seconds_sum{write=\"$write\"}" '$1 == m { print $2 }' "$T_TMP/after.prom")
+	t_eq "$(push_influx_last shunt_config_apply_duration_seconds count "\"write\"='$write'")" "$count" "influxdb: histogram count"
+	push_close "$(push_influx_last shunt_config_apply_duration_seconds sum "\"write\"='$write'")" "$sum" 1e-12 ||
+		t_fail "influxdb: histogram sum $(push_influx_last shunt_config_apply_duration_seconds sum "\"write\"='$write'"), /metrics $sum"
+	k=shunt_config_apply_duration_seconds.node_n1.write_$write
+	push_close "$(jq -s --arg k "$k" '[.[].timer_data[$k].count // 0] | add' "$T_TMP/statsd.flush.jsonl")" 1 1e-6 ||
+		t_fail "statsd: timer $k counted $(jq -s --arg k "$k" '[.[].timer_data[$k].count // 0] | add' "$T_TMP/statsd.flush.jsonl") observations, not 1"
+	bound=$le
+	[ "$le" = "+Inf" ] && bound=2.5
+	push_close "$(jq -s --arg k "$k" '[.[].timer_data[$k].upper // empty] | max' "$T_TMP/statsd.flush.jsonl")" \
+		"$(awk -v b="$bound" 'BEGIN { print b * 1000 }')" 1e-9 || t_fail "statsd: timer $k not at the bucket bound $bound s"
+	t_log "apply histogram: write=$write le=$le count=$count sum=$sum, as read back"
+
+	# Every family with samples is a measurement.
+	local missing
+	missing=$(comm -23 <(push_families_with_samples <"$T_TMP/after.prom") \
+		<(push_influx_query 'SHOW MEASUREMENTS' | jq -r '.results[0].series[0].values[][0]' | sort))
+	[ -z "$missing" ] || t_fail "families not in influxdb: $missing"
+
+	# The v2 API: path, query, token, and the same line for the counter.
+	jq -e -s --arg line "shunt_connects_total,node=n1 value=$final " 'last |
+		.path == "/api/v2/write" and .query == {org: "acme", bucket: "mesh", precision: "ms"} and
+		.auth == "Token tok-123" and (.type | startswith("text/plain")) and
+		(.body | split("\n") | any(startswith($line)))' "$T_TMP/v2.jsonl" >/dev/null ||
+		t_fail "v2 write: $(tail -1 "$T_TMP/v2.jsonl" | jq -c '.body |= .[:200]')"
+
+	t_eq "$(push_statsd_counter statsd.bad_lines_seen)" 0 "statsd: bad lines"
+	for k in influxdb statsd influxdb2; do
+		t_eq "$(push_metric "shunt_telemetry_push_failures_total{exporter=\"$k\"}")" 0 "$k push failures"
+		t_ge "$(push_metric "shunt_telemetry_pushes_total{exporter=\"$k\"}")" 3 "$k pushes"
+	done
+	t_log "connects: /metrics $final (agent start $base); influxdb $final; statsd deltas $((final - base)); $(wc -l <"$T_TMP/v2.jsonl") v2 writes"
+}
