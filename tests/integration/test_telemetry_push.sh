@@ -34,10 +34,11 @@ push_free_port() {
 	t_fail "no free port"
 }
 
-# influxd with its data under $T_TMP, HTTP on 127.0.0.1; PUSH_INFLUX is its URL.
+# influxd with its data under $T_TMP, HTTP on 127.0.0.1[:PORT]; PUSH_INFLUX
+# is its URL.
 push_influxd_start() {
-	local http rpc dir=$T_TMP/influxdb
-	http=$(push_free_port)
+	local http=${1:-} rpc dir=$T_TMP/influxdb
+	[ -n "$http" ] || http=$(push_free_port)
 	rpc=$(push_free_port)
 	mkdir -p "$dir"
 	cat >"$dir/influxdb.conf" <<-EOF
@@ -269,4 +270,107 @@ test_push_agent_metrics_read_back_from_influxdb_and_statsd_equal_its_own() {
 		t_ge "$(push_metric "shunt_telemetry_pushes_total{exporter=\"$k\"}")" 3 "$k pushes"
 	done
 	t_log "connects: /metrics $final (agent start $base); influxdb $final; statsd deltas $((final - base)); $(wc -l <"$T_TMP/v2.jsonl") v2 writes"
+}
+
+# Process NAME's resident memory in KiB.
+push_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# The number of log lines of the agent of NODE matching the jq filter F.
+push_log_count() { jq -R -c "fromjson? | select($2)" "$T_TMP/agent.$1.log" | wc -l; }
+
+test_push_a_dead_or_slow_collector_is_counted_and_holds_up_nothing() {
+	t_need influxd python3
+	t_cluster_up 1 2
+	local slow dead slow_pid i t worst=0 rss0 rss1
+	slow=$(push_free_port)
+	dead=$(push_free_port)
+	# An HTTP "server" that takes connections and never answers.
+	python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])
+' "$slow" &
+	slow_pid=$!
+	T_PIDS+=($!)
+	t_wait_for 5 push_listening "$slow" || t_fail "the slow server did not start"
+	PUSH_DB=x
+	push_agent_start n1 --push "influxdb=http://127.0.0.1:$slow,db=$PUSH_DB,interval=1s,timeout=700ms" \
+		--push "statsd=127.0.0.1:$dead,interval=1s"
+	sleep 1
+	rss0=$(push_rss_kib "$PUSH_AGENT_PID")
+	# /metrics answers at once while the pushes hang.
+	for ((i = 0; i < 25; i++)); do
+		t=$(curl -fsS -o /dev/null -w '%{time_total}' "http://$PUSH_METRICS/metrics") || t_fail "scrape failed"
+		worst=$(awk -v a="$t" -v b="$worst" 'BEGIN { print (a > b ? a : b) }')
+		sleep 0.2
+	done
+	rss1=$(push_rss_kib "$PUSH_AGENT_PID")
+	push_close "$worst" 0 0.3 || t_fail "a scrape took ${worst}s while the pushes hung"
+	t_le "$((rss1 - rss0))" 1024 "agent RSS growth (KiB) over 25 failed pushes"
+	t_ge "$(push_metric 'shunt_telemetry_push_failures_total{exporter="influxdb"}')" 4 "influxdb failures counted"
+	t_eq "$(push_metric 'shunt_telemetry_pushes_total{exporter="influxdb"}')" 0 "influxdb pushes"
+	t_ge "$(push_metric 'shunt_telemetry_push_failures_total{exporter="statsd"}')" 2 \
+		"statsd failures counted (a refused port answers every other datagram)"
+	# One warning each (rate-limited), saying why.
+	t_eq "$(push_log_count n1 '.msg | test("push to influxdb .* failed: Timeout")')" 1 "influxdb warnings"
+	t_eq "$(push_log_count n1 '.msg | test("push to statsd .* failed: .*Connection refused")')" 1 "statsd warnings"
+	# The collector comes back: pushes go through and the log says so.
+	kill "$slow_pid"
+	wait "$slow_pid" 2>/dev/null
+	push_influxd_start "$slow"
+	t_wait_for 10 push_influx_is "$(push_metric 'shunt_workloads{scope="node"}')" shunt_workloads value "scope='node'" ||
+		t_fail "nothing arrived once influxd was up"
+	t_wait_for 5 bash -c "grep -q 'push to influxdb .* works again after' '$T_TMP/agent.n1.log'" ||
+		t_fail "no recovery line in the log"
+	t_log "worst scrape ${worst}s during failing pushes; RSS $rss0 -> $rss1 KiB"
+}
+
+# The node proxy pushes its L7 metrics (DogStatsD tags this time): n1's
+# proxy, with the daemons in n1's network namespace where the proxy runs.
+test_push_proxy_l7_metrics_read_back_from_influxdb_and_statsd() {
+	t_need influxd statsd python3
+	l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web}]
+		    rules:
+		      - matches: [{path: {type: PathPrefix, value: /only}}]
+	EOF
+	PUSH_NS=$SHUNT_CLUSTER_PREFIX-n1
+	push_influxd_start
+	push_statsd_start
+	local pid n k want got
+	pid=$(eval echo "\$PROXY_PID_n1")
+	kill "$pid"
+	wait "$pid" 2>/dev/null
+	PROXY_ARGS="--push influxdb=$PUSH_INFLUX,db=$PUSH_DB,interval=1s --push statsd=127.0.0.1:$PUSH_STATSD_PORT,interval=1s,tags=dogstatsd" \
+		proxy_start n1
+	for ((n = 0; n < 30; n++)); do
+		l7_curl '%{http_code}\n' /only/here >>"$T_TMP/codes"
+		l7_curl '%{http_code}\n' /elsewhere >>"$T_TMP/codes"
+	done
+	t_eq "$(sort "$T_TMP/codes" | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')" "200:30 404:30 " "answers"
+	sleep 3.5
+	for k in shunt_l7_requests_total 'shunt_l7_responses_total{class="2xx"}' \
+		'shunt_l7_responses_total{class="4xx"}' 'shunt_l7_proxy_answers_total{outcome="no_route"}'; do
+		want=$(l7_metric "$k")
+		[ -n "$want" ] && [ "$want" -ge 30 ] || t_fail "/metrics $k is '$want'"
+		local m=${k%%\{*} where="node='n1'" tags=";node=n1"
+		if [[ $k == *\{* ]]; then
+			local kv=${k#*\{}
+			kv=${kv%\}}
+			where+=" AND \"${kv%%=*}\"=$(echo "${kv#*=}" | tr '"' "'")"
+			tags+=";${kv%%=*}=$(echo "${kv#*=}" | tr -d '"')"
+		fi
+		t_wait_for 5 push_influx_is "$want" "$m" value "$where" ||
+			t_fail "influxdb: $k is $(push_influx_last "$m" value "$where"), /metrics $want"
+		# statsd keeps DogStatsD tags as Graphite tags: NAME;k=v;...
+		got=$(push_statsd_counter "$m$tags")
+		t_eq "$got" "$want" "statsd: the sum of the $m$tags deltas"
+		t_log "$k: /metrics $want, influxdb $want, statsd $got"
+	done
 }
