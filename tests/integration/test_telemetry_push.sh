@@ -19,6 +19,19 @@ push_in() { # CMD... in $PUSH_NS
 	if [ -n "$PUSH_NS" ]; then ip netns exec "$PUSH_NS" "$@"; else "$@"; fi
 }
 
+# Starts CMD... in the background in $PUSH_NS, output to LOG, its PID (the
+# command's own: `ip netns exec` execs it) in T_PIDS for the cleanup.
+push_spawn() { # LOG CMD...
+	local log=$1
+	shift
+	if [ -n "$PUSH_NS" ]; then
+		ip netns exec "$PUSH_NS" "$@" >"$log" 2>&1 &
+	else
+		"$@" >"$log" 2>&1 &
+	fi
+	T_PIDS+=($!)
+}
+
 push_listening() { push_in ss -Hltn "sport = :$1" | grep -q .; }
 
 # A port that nothing on the host (or in $PUSH_NS) uses, TCP or UDP.
@@ -58,8 +71,7 @@ push_influxd_start() {
 		[continuous_queries]
 		  enabled = false
 	EOF
-	push_in influxd -config "$dir/influxdb.conf" >"$dir/log" 2>&1 &
-	T_PIDS+=($!)
+	push_spawn "$dir/log" influxd -config "$dir/influxdb.conf"
 	PUSH_INFLUX=http://127.0.0.1:$http
 	t_wait_for 20 push_in curl -fs -o /dev/null "$PUSH_INFLUX/ping" ||
 		t_fail "influxd did not start: $(tail -3 "$dir/log")"
@@ -79,8 +91,7 @@ push_statsd_start() {
 		  backends: ["$REPO/tests/apps/statsd_file_backend.js"],
 		  fileBackend: { path: "$T_TMP/statsd.flush.jsonl" } }
 	EOF
-	push_in statsd "$T_TMP/statsd.js" >"$T_TMP/statsd.log" 2>&1 &
-	T_PIDS+=($!)
+	push_spawn "$T_TMP/statsd.log" statsd "$T_TMP/statsd.js"
 	t_wait_for 15 grep -q "server is up" "$T_TMP/statsd.log" ||
 		t_fail "statsd did not start: $(tail -3 "$T_TMP/statsd.log")"
 }
@@ -89,7 +100,7 @@ push_statsd_start() {
 # JSON line in $T_TMP/v2.jsonl and answers 204.
 push_v2_start() {
 	PUSH_V2_PORT=$(push_free_port)
-	push_in python3 -c '
+	push_spawn "$T_TMP/v2.log" python3 -c '
 import http.server, json, sys, urllib.parse
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -104,8 +115,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-' "$PUSH_V2_PORT" "$T_TMP/v2.jsonl" >"$T_TMP/v2.log" 2>&1 &
-	T_PIDS+=($!)
+' "$PUSH_V2_PORT" "$T_TMP/v2.jsonl"
 	t_wait_for 10 push_listening "$PUSH_V2_PORT" ||
 		t_fail "v2 collector did not start: $(cat "$T_TMP/v2.log")"
 }
