@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "common/push_impl.h"
 
@@ -290,6 +293,42 @@ static void test_statsd_splits_datagrams_and_bounds_a_push(void **state)
 	statsd_enc_free(e);
 }
 
+/* ---- the thread ---- */
+
+/* Counts from push_start(), and pushes once more at push_stop(). */
+static void test_push_thread_counts_from_start_and_pushes_at_stop(void **state)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	struct metrics_registry *r = metrics_registry_new(0);
+	struct metric_series *x;
+	struct push_target t;
+	struct push *p;
+	char spec[64], err[128], got[2048];
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	x = metrics_series(metrics_family(r, METRIC_COUNTER, "x_total", NULL, NULL, NULL, 0), NULL);
+	metrics_add(x, 5); /* before the start: not sent */
+	snprintf(spec, sizeof(spec), "statsd=127.0.0.1:%u,interval=1h", ntohs(sin.sin_port));
+	assert_int_equal(push_parse(spec, &t, err, sizeof(err)), 0);
+	p = push_start(r, &t, 1, "n1");
+	assert_non_null(p);
+	metrics_add(x, 3);
+	push_stop(p);
+	n = recv(fd, got, sizeof(got) - 1, MSG_DONTWAIT);
+	assert_true(n > 0);
+	got[n] = 0;
+	assert_string_equal(got, "x_total.node_n1:3|c\n");
+	close(fd);
+	metrics_registry_free(r);
+}
+
 /* ---- --push ---- */
 
 static void test_push_parse_defaults_and_errors(void **state)
@@ -342,6 +381,7 @@ int main(void)
 	    cmocka_unit_test(test_statsd_histograms_as_timers_with_sample_rates),
 	    cmocka_unit_test(test_statsd_histograms_as_count_and_sum),
 	    cmocka_unit_test(test_statsd_splits_datagrams_and_bounds_a_push),
+	    cmocka_unit_test(test_push_thread_counts_from_start_and_pushes_at_stop),
 	    cmocka_unit_test(test_push_parse_defaults_and_errors),
 	};
 

@@ -208,11 +208,7 @@ static void *push_main(void *arg)
 	struct push *p = w->p;
 	struct timespec at;
 	uint64_t next;
-	size_t dropped, bytes;
-	char why[8];
 
-	if (w->t.kind == PUSH_STATSD) /* the counters' baseline */
-		push_statsd(w, true, &dropped, &bytes, why, sizeof(why));
 	next = timer_now_ms() + w->t.interval_ms;
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
@@ -354,7 +350,8 @@ struct push *push_start(struct metrics_registry *r, const struct push_target *ta
 	struct push *p = calloc(1, sizeof(*p));
 	pthread_condattr_t ca;
 	sigset_t all, old;
-	size_t i;
+	size_t i, dropped, bytes;
+	char why[8];
 	int err = 0;
 
 	if (!p || n > PUSH_MAX_TARGETS) {
@@ -374,6 +371,10 @@ struct push *push_start(struct metrics_registry *r, const struct push_target *ta
 		if ((err = worker_open(p, &p->w[i], &targets[i])))
 			pr_err("push to %s %s: %s", push_kind_name(targets[i].kind),
 			       targets[i].addr, strerror(-err));
+	/* StatsD counters count from here: their baseline, before any thread. */
+	for (i = 0; i < p->n && !err; i++)
+		if (p->w[i].t.kind == PUSH_STATSD)
+			push_statsd(&p->w[i], true, &dropped, &bytes, why, sizeof(why));
 	/* The threads take no signals: the caller's loop handles them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

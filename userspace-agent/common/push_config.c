@@ -35,7 +35,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* "10s", "500ms", "2m" or plain seconds. */
+/* "10s", "500ms", "2m", "1h" or plain seconds. */
 static int parse_duration_ms(const char *s, unsigned int *ms)
 {
 	char *end;
@@ -53,6 +53,8 @@ static int parse_duration_ms(const char *s, unsigned int *ms)
 		v *= 1000;
 	else if (!strcmp(end, "m"))
 		v *= 60000;
+	else if (!strcmp(end, "h"))
+		v *= 3600000;
 	else
 		return -EINVAL;
 	*ms = (unsigned int)v;
