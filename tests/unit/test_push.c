@@ -215,6 +215,27 @@ static void test_statsd_tags_and_gauges(void **state)
 	statsd_enc_free(e);
 }
 
+/* A name that does not fit is left out (counted), never cut; a label named
+ * "node" replaces the node. */
+static void test_statsd_long_names_are_dropped_and_a_node_label_wins(void **state)
+{
+	struct push_target t = statsd_target(false);
+	struct sent s = {0};
+	struct statsd_enc *e = statsd_enc_new(&t, "n1", record, &s);
+	char big[3000];
+	struct metric_sample m[2];
+
+	(void)state;
+	memset(big, 'v', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	m[0] = sample(METRIC_GAUGE, "g", "who", big, 1);
+	m[1] = sample(METRIC_GAUGE, "h", "node", "other", 2);
+	assert_string_equal(push(e, &s, false, m, 2), "h.node_other:2|g\n");
+	assert_int_equal(statsd_stats(e)->dropped, 1);
+	statsd_enc_free(e);
+	assert_string_equal(line_of(&m[1], "n1"), "h,node=other value=2 1700000000123\n");
+}
+
 static struct metric_sample histogram(const uint64_t *buckets, double sum)
 {
 	static const double bounds[] = {0.01, 0.1};
@@ -378,6 +399,7 @@ int main(void)
 	    cmocka_unit_test(test_statsd_counters_send_deltas_from_the_baseline),
 	    cmocka_unit_test(test_statsd_a_new_series_counts_from_zero_and_a_gone_one_is_forgotten),
 	    cmocka_unit_test(test_statsd_tags_and_gauges),
+	    cmocka_unit_test(test_statsd_long_names_are_dropped_and_a_node_label_wins),
 	    cmocka_unit_test(test_statsd_histograms_as_timers_with_sample_rates),
 	    cmocka_unit_test(test_statsd_histograms_as_count_and_sum),
 	    cmocka_unit_test(test_statsd_splits_datagrams_and_bounds_a_push),

@@ -36,7 +36,7 @@ struct push_worker {
 	size_t answer_len;
 	struct metric_series *pushes, *failures, *dropped, *bytes;
 	uint64_t last_log_ms;
-	unsigned long failed, failed_logged; /* since the last success */
+	unsigned long failed; /* failures since the last success */
 	size_t dropped_unlogged;
 };
 
@@ -170,7 +170,7 @@ static void account(struct push_worker *w, int err, const char *why, size_t drop
 		shunt_log_fields(SHUNT_LOG_INFO, f, 2,
 				 "push to %s %s works again after %lu failures", name, w->t.addr,
 				 w->failed);
-		w->failed = w->failed_logged = 0;
+		w->failed = 0;
 	}
 	if (!due || (!err && !w->dropped_unlogged))
 		return;
@@ -281,7 +281,7 @@ static int influx_open(struct push_worker *w)
 	if ((err = influx_url(w)))
 		return err;
 	w->headers = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
-	if (w->t.kind == PUSH_INFLUXDB2) {
+	if (w->t.token[0]) {
 		snprintf(auth, sizeof(auth), "Authorization: Token %s", w->t.token);
 		w->headers = curl_slist_append(w->headers, auth);
 	}

@@ -46,7 +46,9 @@ struct push_target {
 	/* InfluxDB 1.x */
 	char db[PUSH_STR], rp[PUSH_STR];
 	/* InfluxDB 2.x */
-	char org[PUSH_STR], bucket[PUSH_STR], token[PUSH_STR];
+	char org[PUSH_STR], bucket[PUSH_STR];
+	/* InfluxDB: sent as "Authorization: Token ..." (required for 2.x) */
+	char token[PUSH_STR];
 };
 
 /* The exporter label: "statsd", "influxdb" or "influxdb2". */

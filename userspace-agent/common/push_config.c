@@ -141,7 +141,7 @@ static int parse_option(struct push_target *t, const char *key, const char *val,
 		r = !*val || copy(t->org, sizeof(t->org), val);
 	else if (!strcmp(key, "bucket") && t->kind == PUSH_INFLUXDB2)
 		r = !*val || copy(t->bucket, sizeof(t->bucket), val);
-	else if (!strcmp(key, "token-file") && t->kind == PUSH_INFLUXDB2) {
+	else if (!strcmp(key, "token-file") && !statsd) {
 		int e = read_token(val, t->token, sizeof(t->token));
 
 		if (e)

@@ -14,6 +14,8 @@ struct push_buf {
 
 /* The shortest text that reads back as V (integers without a point). */
 void push_number(char *buf, size_t size, double v);
+/* Whether M has a label NAME (then it, not the node, is "node"). */
+bool push_has_label(const struct metric_sample *m, const char *name);
 
 /* ---- StatsD (push_statsd.c) ---- */
 

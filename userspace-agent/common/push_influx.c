@@ -21,7 +21,7 @@
 
 void push_number(char *buf, size_t size, double v)
 {
-	if (v == (double)(long long)v && fabs(v) < 1e15) {
+	if (fabs(v) < 1e15 && v == (double)(long long)v) {
 		snprintf(buf, size, "%lld", (long long)v);
 		return;
 	}
@@ -29,6 +29,16 @@ void push_number(char *buf, size_t size, double v)
 	snprintf(buf, size, "%.15g", v);
 	if (strtod(buf, NULL) != v)
 		snprintf(buf, size, "%.17g", v);
+}
+
+bool push_has_label(const struct metric_sample *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->nlabels; i++)
+		if (!strcmp(m->labels[i], name))
+			return true;
+	return false;
 }
 
 /* Appends S escaped for line protocol (MEASUREMENT: '=' needs none). */
@@ -106,7 +116,8 @@ int influx_line(struct push_buf *b, const struct metric_sample *m, const char *n
 
 	if (!isfinite(m->value) || (hist && !isfinite(m->sum)))
 		return -EDOM;
-	ok = put_escaped(b, m->name, true) && put_tag(b, "node", node);
+	ok = put_escaped(b, m->name, true) &&
+	     (push_has_label(m, "node") || put_tag(b, "node", node));
 	for (i = 0; ok && i < m->nlabels; i++)
 		ok = put_tag(b, m->labels[i], m->values[i]);
 	ok = ok && put_raw(b, " ");

@@ -67,20 +67,44 @@ const struct statsd_stats *statsd_stats(const struct statsd_enc *e)
 	return &e->stats;
 }
 
+static char safe_char(char c, bool dots)
+{
+	bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		  c == '_' || c == '-' || (dots && c == '.');
+
+	return ok ? c : '_';
+}
+
 size_t statsd_sanitize(char *out, size_t size, const char *name, bool dots)
 {
 	size_t n = 0;
 
-	for (; *name && n + 1 < size; name++) {
-		char c = *name;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '-' || (dots && c == '.');
-
-		out[n++] = ok ? c : '_';
-	}
+	for (; *name && n + 1 < size; name++)
+		out[n++] = safe_char(*name, dots);
 	if (size)
 		out[n] = 0;
 	return n;
+}
+
+/* A bounded string: what does not fit is cut, and FULL says so. */
+struct sbuf {
+	char *p;
+	size_t size, len;
+	bool full;
+};
+
+enum sb_how { SB_RAW, SB_SAFE, SB_SAFE_DOTS };
+
+static void sb_put(struct sbuf *b, const char *s, enum sb_how how)
+{
+	for (; *s; s++) {
+		if (b->len + 1 >= b->size) {
+			b->full = true;
+			break;
+		}
+		b->p[b->len++] = how == SB_RAW ? *s : safe_char(*s, how == SB_SAFE_DOTS);
+	}
+	b->p[b->len] = 0;
 }
 
 /* FNV-1a over the name and every label; 0 is kept for free slots. */
@@ -203,34 +227,38 @@ static bool put_line(struct statsd_enc *e, const char *line, size_t len)
 	return true;
 }
 
-/* NAME[SUFFIX] with the node and the labels folded in, or as tags in TAGS. */
-static void series_name(const struct statsd_enc *e, const struct metric_sample *m,
+/* NAME[SUFFIX] with the node and the labels folded in, or as tags in TAGS;
+ * false when it does not fit. */
+static bool series_name(const struct statsd_enc *e, const struct metric_sample *m,
 			const char *suffix, char *name, size_t nsize, char *tags, size_t tsize)
 {
-	size_t n = 0, t = 0, i;
+	struct sbuf n = {.p = name, .size = nsize}, t = {.p = tags, .size = tsize};
+	bool node = !push_has_label(m, "node");
+	size_t i;
 
+	name[0] = tags[0] = 0;
 	if (e->t->prefix[0]) {
-		n += statsd_sanitize(name, nsize, e->t->prefix, true);
-		n += (size_t)snprintf(name + n, nsize - n, ".");
+		sb_put(&n, e->t->prefix, SB_SAFE_DOTS);
+		sb_put(&n, ".", SB_RAW);
 	}
-	n += statsd_sanitize(name + n, nsize - n, m->name, false);
-	n += (size_t)snprintf(name + n, nsize - n, "%s", suffix);
-	tags[0] = 0;
-	for (i = 0; i <= m->nlabels && n < nsize - 1 && t < tsize - 1; i++) {
+	sb_put(&n, m->name, SB_SAFE);
+	sb_put(&n, suffix, SB_RAW);
+	for (i = node ? 0 : 1; i <= m->nlabels; i++) {
 		const char *k = i ? m->labels[i - 1] : "node", *v = i ? m->values[i - 1] : e->node;
 
 		if (e->t->tags) {
-			t += (size_t)snprintf(tags + t, tsize - t, "%s", t ? "," : "|#");
-			t += statsd_sanitize(tags + t, tsize - t, k, false);
-			t += (size_t)snprintf(tags + t, tsize - t, ":");
-			t += statsd_sanitize(tags + t, tsize - t, v, true);
+			sb_put(&t, t.len ? "," : "|#", SB_RAW);
+			sb_put(&t, k, SB_SAFE);
+			sb_put(&t, ":", SB_RAW);
+			sb_put(&t, v, SB_SAFE_DOTS);
 		} else {
-			n += (size_t)snprintf(name + n, nsize - n, ".");
-			n += statsd_sanitize(name + n, nsize - n, k, false);
-			n += (size_t)snprintf(name + n, nsize - n, "_");
-			n += statsd_sanitize(name + n, nsize - n, v, false);
+			sb_put(&n, ".", SB_RAW);
+			sb_put(&n, k, SB_SAFE);
+			sb_put(&n, "_", SB_RAW);
+			sb_put(&n, v, SB_SAFE);
 		}
 	}
+	return !n.full && !t.full;
 }
 
 /* NAME:VALUE|TYPE[|@RATE][|#tags] into the datagram. */
@@ -241,7 +269,8 @@ static bool put_metric(struct statsd_enc *e, const struct metric_sample *m, cons
 	char line[LINE_MAX_BYTES + 64];
 	int len;
 
-	series_name(e, m, suffix, name, sizeof(name), tags, sizeof(tags));
+	if (!series_name(e, m, suffix, name, sizeof(name), tags, sizeof(tags)))
+		return false;
 	push_number(num, sizeof(num), v);
 	if (rate < 1)
 		snprintf(rs, sizeof(rs), "|@%.9g", rate);
