@@ -10,7 +10,7 @@
 # timer's count to 1e-6, since it is a sum of 1/sample-rate).
 
 # shellcheck source=tests/lib/l7lib.sh
-source "$REPO/tests/lib/l7lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/l7lib.sh"
 
 PUSH_NS=""           # the netns the daemons run in ("": the host)
 PUSH_DB=shunt
@@ -308,6 +308,12 @@ while True:
 	slow_pid=$!
 	T_PIDS+=($!)
 	t_wait_for 5 push_listening "$slow" || t_fail "the slow server did not start"
+	# A bad target: refused before anything starts, saying what is wrong.
+	local out
+	out=$("$SHUNT" --pin-dir "$(t_node_field n1 pin_dir)" agent --config "$MESH_CONFIG" --node n1 \
+		--push "influxdb=http://127.0.0.1:$slow" 2>&1) && t_fail "an influxdb target without db= was taken"
+	[[ $out == *"influxdb needs db=NAME"* ]] || t_fail "the refusal does not say why: $out"
+	[ -e "$(t_node_field n1 pin_dir)/maps" ] && t_fail "a refused --push still loaded the datapath"
 	PUSH_DB=x
 	push_agent_start n1 --push "influxdb=http://127.0.0.1:$slow,db=$PUSH_DB,interval=1s,timeout=700ms" \
 		--push "statsd=127.0.0.1:$dead,interval=1s"
