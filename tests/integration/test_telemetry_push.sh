@@ -212,7 +212,10 @@ test_push_agent_metrics_read_back_from_influxdb_and_statsd_equal_its_own() {
 	base=$(push_metric shunt_connects_total)
 	push_scrape >"$T_TMP/before.prom"
 	t_probe_server n1-p2 echo --tcp 0.0.0.0:8080
-	for ((i = 0; i < 20; i++)); do t_probe n1-p1 10.100.1.12:8080 >/dev/null; done
+	# Two rounds, more than an interval apart: two pushes carry deltas.
+	for ((i = 0; i < 10; i++)); do t_probe n1-p1 10.100.1.12:8080 >/dev/null; done
+	sleep 1.5
+	for ((i = 0; i < 10; i++)); do t_probe n1-p1 10.100.1.12:8080 >/dev/null; done
 	kill -HUP "$PUSH_AGENT_PID"
 	t_wait_for 10 t_agent_applied n1 2 || t_fail "no apply after SIGHUP"
 	# Quiet from here: the next pushes and a statsd flush carry the rest.
