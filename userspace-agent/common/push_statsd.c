@@ -159,14 +159,14 @@ static int rehash(struct statsd_enc *e, size_t cap, bool only_seen)
 	return 0;
 }
 
-/* The state of M's series, made (zeroed, FRESH set) if new; NULL when full. */
-static struct series_state *state_of(struct statsd_enc *e, const struct metric_sample *m,
-				     bool *fresh)
+/* The state of M's series, made (zeroed) if new; NULL when full. Series are
+ * told apart by a 64-bit hash: two that collide (odds of n^2 / 2^65) would
+ * share their deltas. */
+static struct series_state *state_of(struct statsd_enc *e, const struct metric_sample *m)
 {
 	uint64_t key = series_key(m);
 	struct series_state *s = slot_of(e->table, e->cap, key);
 
-	*fresh = !s->key;
 	if (s->key) {
 		e->seen += s->gen != e->gen;
 		s->gen = e->gen;
@@ -290,8 +290,7 @@ static bool put_metric(struct statsd_enc *e, const struct metric_sample *m, cons
 
 static void put_counter(struct statsd_enc *e, const struct metric_sample *m)
 {
-	bool fresh;
-	struct series_state *s = state_of(e, m, &fresh);
+	struct series_state *s = state_of(e, m);
 	double delta;
 
 	if (!s) {
@@ -351,8 +350,8 @@ static bool put_timers(struct statsd_enc *e, const struct metric_sample *m,
 
 static void put_histogram(struct statsd_enc *e, const struct metric_sample *m)
 {
-	bool fresh, ok = true;
-	struct series_state *s = state_of(e, m, &fresh);
+	struct series_state *s = state_of(e, m);
+	bool ok = true;
 	double dcount, dsum;
 	size_t b;
 
