@@ -137,6 +137,9 @@ push_statsd_counter() {
 	jq -s --arg k "$1" '[.[].counters[$k] // 0] | add // 0' "$T_TMP/statsd.flush.jsonl"
 }
 
+# True when statsd's counter KEY, summed over its flushes, is WANT.
+push_statsd_is() { [ "$(push_statsd_counter "$2")" = "$1" ]; }
+
 # A float compare: A and B within TOL.
 push_close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= t) }'; }
 
@@ -227,8 +230,8 @@ test_push_agent_metrics_read_back_from_influxdb_and_statsd_equal_its_own() {
 	# A counter: InfluxDB has the total, statsd the deltas that add up to it.
 	t_wait_for 5 push_influx_is "$final" shunt_connects_total value "node='n1'" ||
 		t_fail "influxdb: shunt_connects_total is $(push_influx_last shunt_connects_total value), /metrics $final"
-	t_eq "$(push_statsd_counter shunt_connects_total.node_n1)" "$((final - base))" \
-		"statsd: the sum of the shunt_connects_total deltas since the agent started"
+	t_wait_for 5 push_statsd_is "$((final - base))" shunt_connects_total.node_n1 ||
+		t_fail "statsd: the shunt_connects_total deltas since the agent started add up to $(push_statsd_counter shunt_connects_total.node_n1), not $((final - base))"
 
 	# A labelled gauge.
 	local g
@@ -377,7 +380,8 @@ test_push_proxy_l7_metrics_read_back_from_influxdb_and_statsd() {
 	for k in shunt_l7_requests_total 'shunt_l7_responses_total{class="2xx"}' \
 		'shunt_l7_responses_total{class="4xx"}' 'shunt_l7_proxy_answers_total{outcome="no_route"}'; do
 		want=$(l7_metric "$k")
-		[ -n "$want" ] && [ "$want" -ge 30 ] || t_fail "/metrics $k is '$want'"
+		[[ $want =~ ^[0-9]+$ ]] || t_fail "/metrics $k is '$want'"
+		t_ge "$want" 30 "/metrics $k"
 		local m=${k%%\{*} where="node='n1'" tags=";node=n1"
 		if [[ $k == *\{* ]]; then
 			local kv=${k#*\{}
@@ -388,8 +392,9 @@ test_push_proxy_l7_metrics_read_back_from_influxdb_and_statsd() {
 		t_wait_for 5 push_influx_is "$want" "$m" value "$where" ||
 			t_fail "influxdb: $k is $(push_influx_last "$m" value "$where"), /metrics $want"
 		# statsd keeps DogStatsD tags as Graphite tags: NAME;k=v;...
+		t_wait_for 5 push_statsd_is "$want" "$m$tags" ||
+			t_fail "statsd: the $m$tags deltas add up to $(push_statsd_counter "$m$tags"), not $want"
 		got=$(push_statsd_counter "$m$tags")
-		t_eq "$got" "$want" "statsd: the sum of the $m$tags deltas"
 		t_log "$k: /metrics $want, influxdb $want, statsd $got"
 	done
 }
