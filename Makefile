@@ -26,10 +26,10 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-I$(OUTPUT) -Ibpf -Iloader -Iuserspace-agent -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lnghttp2 -lhttp_parser -lssl -lcrypto -lm -pthread
+LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lnghttp2 -lhttp_parser -lcurl -lssl -lcrypto -lm -pthread
 ifeq ($(STATIC),1)
 # A self-contained binary for nodes without libbpf (the kind smoke test).
-LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -ljansson -lnghttp2 -lhttp_parser -lssl -lcrypto -lm
+LDLIBS := -static -l:libbpf.a -lelf -lz -lzstd -lyaml -ljansson $(shell pkg-config --static --libs libcurl) -lnghttp2 -lhttp_parser -lssl -lcrypto -lm
 endif
 
 # Layers, top to bottom: a layer includes only the layers after it
@@ -178,7 +178,9 @@ bench: deps
 # libFuzzer on the config parser. `make fuzz` runs FUZZ_SECONDS (default 60)
 # and adds what it finds to tests/fuzz/corpus; the tests replay that corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := $(foreach d,model sources common,$(wildcard userspace-agent/$(d)/*.c)) \
+# (Not the push exports: they need libcurl, and no fuzzer reaches them.)
+FUZZ_SRCS := $(filter-out userspace-agent/common/push%.c, \
+	$(foreach d,model sources common,$(wildcard userspace-agent/$(d)/*.c))) \
 	userspace-agent/control/mesh_plan.c $(wildcard userspace-agent/control/plan_*.c) \
 	loader/mounts.c
 $(BIN)/shunt-fuzz-config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(AGENT_HDRS) | $(BIN)

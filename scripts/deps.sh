@@ -19,6 +19,8 @@ PACKAGES=(
 	iproute2 util-linux procps jq coreutils iputils-ping
 	# real applications in the tests
 	nginx-light curl redis-server redis-tools
+	# push exports: HTTP client (libcurl), a real InfluxDB, npm for the statsd daemon
+	libcurl4-openssl-dev influxdb
 	# L7: a real gRPC client and server, WebSocket upgrades
 	python3-grpcio python3-websockets
 	# programs the bypass must cover (tests/integration/test_coverage.sh)
@@ -39,12 +41,31 @@ if [ "${1:-}" = kernels ]; then
 	PACKAGES+=(qemu-system-x86 busybox-static)
 fi
 
+# The StatsD daemon of the push tests (npm `statsd`): npm from Debian unless
+# a Node.js that brings its own npm is there.
+command -v npm >/dev/null || PACKAGES+=(nodejs npm)
+STATSD_VERSION=0.9.0
+
+# npm's statsd, installed globally (/usr/bin/statsd or /usr/local/bin/statsd).
+install_statsd() {
+	command -v statsd >/dev/null && return 0
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: statsd (npm) is missing; run as root to install it" >&2
+		return 1
+	fi
+	echo "deps: installing statsd@$STATSD_VERSION (npm)" >&2
+	# Optional modules (a syslog backend with a native build) left out.
+	npm install -g --omit=optional --no-audit --no-fund --loglevel=error \
+		"statsd@$STATSD_VERSION" >/dev/null
+}
+
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-	exit 0
+	install_statsd
+	exit
 fi
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: missing packages (${missing[*]}); run as root to install them" >&2
@@ -63,3 +84,4 @@ fi
 trap '[ $created_policy = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_statsd

@@ -82,7 +82,7 @@ for bin in .output/unit/test_*; do
 done
 
 # ---- integration tests: each test_* function of tests/integration/*.sh ----
-cleanup_all() { SHUNT_CLUSTER_PREFIX=shunt-test SHUNT_CLUSTER_DIR=$REPO/.output/test-cluster QUIET=1 scripts/cluster.sh down >/dev/null 2>&1 || true; }
+cleanup_all() { SHUNT_CLUSTER_PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-test} SHUNT_CLUSTER_DIR=${SHUNT_CLUSTER_DIR:-$REPO/.output/test-cluster} QUIET=1 scripts/cluster.sh down >/dev/null 2>&1 || true; }
 trap 'cleanup_all; rm -rf "$SHUNT_TEST_RUN_DIR"' EXIT
 
 # run_suites LABEL FEATURES_OFF FILE...: every test of the files, with the

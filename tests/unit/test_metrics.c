@@ -188,6 +188,66 @@ static void test_collectors_render_after_the_registry(void **state)
 	metrics_registry_free(r);
 }
 
+/* What a visitor saw, one line per call. */
+static void seen_family(void *ctx, enum metric_type type, const char *name, const char *help)
+{
+	(void)help;
+	fprintf(ctx, "family %s %d\n", name, (int)type);
+}
+
+static void seen_sample(void *ctx, const struct metric_sample *m)
+{
+	size_t i;
+
+	fprintf(ctx, "sample %s", m->name);
+	for (i = 0; i < m->nlabels; i++)
+		fprintf(ctx, " %s=%s", m->labels[i], m->values[i]);
+	fprintf(ctx, " %g", m->value);
+	if (m->buckets) {
+		fprintf(ctx, " sum=%g", m->sum);
+		for (i = 0; i <= m->nbounds; i++)
+			fprintf(ctx, " %llu", (unsigned long long)m->buckets[i]);
+	}
+	fputc('\n', ctx);
+}
+
+/* The walk the renderer and the push exports share: families (also an
+ * empty one), samples with their labels, histograms with cumulative buckets,
+ * then the collectors. */
+static void test_visit_sees_every_sample_with_its_shape(void **state)
+{
+	struct metrics_registry *r = metrics_registry_new(0);
+	const struct metrics_visitor v = {.family = seen_family, .sample = seen_sample};
+	struct metric_series *h;
+	double a = 3;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	(void)state;
+	metrics_family(r, METRIC_COUNTER, "empty_total", NULL, NULL, NULL, 0);
+	h = metrics_series(metrics_family(r, METRIC_HISTOGRAM, "lat", NULL,
+					  (const char *[]){"side", NULL}, (const double[]){1, 10},
+					  2),
+			   (const char *[]){"in"});
+	metrics_observe(h, 0.5);
+	metrics_observe(h, 5);
+	metrics_observe(h, 50);
+	assert_int_equal(metrics_collector(r, collect, &a), 0);
+	metrics_visit(r, &(struct metrics_visitor){v.family, v.sample, out});
+	fclose(out);
+	assert_string_equal(text, "family empty_total 0\n"
+				  "family lat 2\n"
+				  "sample lat side=in 3 sum=55.5 1 2 3\n"
+				  "family shunt_bpf_total 0\n"
+				  "sample shunt_bpf_total map=a 3\n"
+				  "sample shunt_bpf_total map=b 2\n"
+				  "family shunt_version 1\n"
+				  "sample shunt_version 7\n");
+	free(text);
+	metrics_registry_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +257,7 @@ int main(void)
 	    cmocka_unit_test(test_label_values_are_escaped),
 	    cmocka_unit_test(test_bad_or_clashing_families_are_refused),
 	    cmocka_unit_test(test_collectors_render_after_the_registry),
+	    cmocka_unit_test(test_visit_sees_every_sample_with_its_shape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

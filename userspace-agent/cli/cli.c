@@ -4,6 +4,27 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "common/log.h"
+#include "common/push.h"
+
+int cli_parse_push(const char *spec, struct push_target *targets, size_t *n)
+{
+	struct push_target t;
+	char err[256];
+	size_t i;
+
+	if (push_parse(spec, &t, err, sizeof(err))) {
+		pr_err("--push: %s", err);
+		return -EINVAL;
+	}
+	for (i = 0; i < *n; i++)
+		if (targets[i].kind == t.kind) {
+			pr_err("--push: one %s target at most (two given)", push_kind_name(t.kind));
+			return -EINVAL;
+		}
+	targets[(*n)++] = t;
+	return 0;
+}
 
 int cli_parse_u32(const char *text, unsigned int *out)
 {

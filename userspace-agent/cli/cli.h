@@ -4,6 +4,7 @@
 #define SHUNT_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "pins.h"
 
@@ -30,5 +31,10 @@ int cmd_policy(struct shunt_cli *cli, int argc, char **argv);
 
 /* Parses a non-negative integer that fits in 32 bits; -EINVAL otherwise. */
 int cli_parse_u32(const char *text, unsigned int *out);
+
+struct push_target;
+/* One --push SPEC into TARGETS[*N] (at most one per kind); -EINVAL after a
+ * message naming what is wrong. */
+int cli_parse_push(const char *spec, struct push_target *targets, size_t *n);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "common/log.h"
+#include "common/push.h"
 #include "control/agent.h"
 
 static void print_warning(void *ctx, const char *warning)
@@ -39,12 +40,18 @@ static int agent_check_print(const struct agent_opts *opts)
 int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"config", required_argument, NULL, 'c'}, {"node", required_argument, NULL, 'n'},
-	    {"cgroup", required_argument, NULL, 'g'}, {"metrics", required_argument, NULL, 'm'},
-	    {"once", no_argument, NULL, 'o'},	      {"check", no_argument, NULL, 'k'},
-	    {"log-text", no_argument, NULL, 't'},     {},
+	    {"config", required_argument, NULL, 'c'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"cgroup", required_argument, NULL, 'g'},
+	    {"metrics", required_argument, NULL, 'm'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"check", no_argument, NULL, 'k'},
+	    {"log-text", no_argument, NULL, 't'},
+	    {"push", required_argument, NULL, 'p'},
+	    {},
 	};
 	struct agent_opts opts = {.source = &yaml_file_source_ops, .metrics = "127.0.0.1:9464"};
+	struct push_target push[PUSH_MAX_TARGETS];
 	bool check = false, json_log = true;
 	int opt;
 
@@ -71,6 +78,11 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 		case 't':
 			json_log = false;
 			break;
+		case 'p':
+			if (cli_parse_push(optarg, push, &opts.npush))
+				return -EINVAL;
+			opts.push = push;
+			break;
 		default:
 			goto usage;
 		}
@@ -82,7 +94,9 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 	shunt_log_set_json(json_log);
 	return agent_run(&cli->pins, &opts);
 usage:
-	fprintf(stderr, "usage: shunt agent --config FILE [--node NAME] [--cgroup PATH] "
-			"[--metrics ADDR:PORT|none] [--once] [--check] [--log-text]\n");
+	fprintf(stderr,
+		"usage: shunt agent --config FILE [--node NAME] [--cgroup PATH] "
+		"[--metrics ADDR:PORT|none] [--push KIND=TARGET[,KEY=VALUE]...]... [--once] "
+		"[--check] [--log-text]\n");
 	return -EINVAL;
 }

@@ -29,10 +29,37 @@ struct metrics_registry;
 struct metric_family;
 struct metric_series;
 
+/*
+ * One sample, as every consumer of the registry sees it (the Prometheus
+ * text, the push exporters). Strings live until the visit callback returns.
+ */
+struct metric_sample {
+	enum metric_type type;
+	const char *name, *help;
+	const char *const *labels; /* NLABELS label names */
+	const char *const *values; /* and their values */
+	size_t nlabels;
+	double value; /* counters and gauges; a histogram's count */
+	/* Histograms: the sum, and NBOUNDS + 1 cumulative bucket counts (the
+	 * last is +Inf, equal to the count). */
+	double sum;
+	const double *bounds;
+	const uint64_t *buckets;
+	size_t nbounds;
+};
+
+/* What metrics_visit() calls: FAMILY (optional) once before the samples of
+ * each family, also one without samples; SAMPLE for each sample. */
+struct metrics_visitor {
+	void (*family)(void *ctx, enum metric_type type, const char *name, const char *help);
+	void (*sample)(void *ctx, const struct metric_sample *s);
+	void *ctx;
+};
+
 /* What a collector writes through; see metrics_emit(). */
 struct metrics_writer {
-	FILE *out;
-	char last[128]; /* the name whose TYPE line was written last */
+	const struct metrics_visitor *v;
+	char last[128]; /* the name whose family was announced last */
 };
 
 typedef void (*metrics_collect_fn)(struct metrics_writer *w, void *ctx);
@@ -79,7 +106,14 @@ void metrics_emit(struct metrics_writer *w, enum metric_type type, const char *n
 		  const char *help, const char *const *labels, const char *const *values,
 		  double value);
 
-/* The whole registry as Prometheus text. */
+/*
+ * Every sample of the registry, then of its collectors, to V. Collectors run
+ * on the calling thread: a scrape and a push may run them at the same time,
+ * so what they read must be safe to read from any thread.
+ */
+void metrics_visit(struct metrics_registry *r, const struct metrics_visitor *v);
+
+/* The whole registry as Prometheus text (a visitor of the above). */
 void metrics_render(struct metrics_registry *r, FILE *out);
 
 #endif

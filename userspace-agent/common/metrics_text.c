@@ -4,12 +4,8 @@
 #include "metrics.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "metrics_impl.h"
 
 static const char *type_name(enum metric_type t)
 {
@@ -61,8 +57,8 @@ static void put_number(FILE *out, double v)
 }
 
 /* NAME{labels[,le="LE"]} VALUE */
-static void put_sample(FILE *out, const char *name, const char *suffix, char *const *labels,
-		       char *const *values, size_t n, const char *le, double v)
+static void put_sample(FILE *out, const char *name, const char *suffix, const char *const *labels,
+		       const char *const *values, size_t n, const char *le, double v)
 {
 	size_t i;
 
@@ -83,70 +79,39 @@ static void put_sample(FILE *out, const char *name, const char *suffix, char *co
 	fputc('\n', out);
 }
 
-static void put_histogram(FILE *out, const struct metric_family *f, const struct metric_series *s)
+static void put_histogram(FILE *out, const struct metric_sample *m)
 {
-	uint64_t cumulative = 0;
 	char le[32];
 	size_t b;
 
-	for (b = 0; b <= f->nbounds; b++) {
-		cumulative += metrics_cell_sum(s, b);
-		if (b < f->nbounds)
-			snprintf(le, sizeof(le), "%g", f->bounds[b]);
+	for (b = 0; b <= m->nbounds; b++) {
+		if (b < m->nbounds)
+			snprintf(le, sizeof(le), "%g", m->bounds[b]);
 		else
 			snprintf(le, sizeof(le), "+Inf");
-		put_sample(out, f->name, "_bucket", f->labels, s->values, f->nlabels, le,
-			   (double)cumulative);
+		put_sample(out, m->name, "_bucket", m->labels, m->values, m->nlabels, le,
+			   (double)m->buckets[b]);
 	}
-	put_sample(out, f->name, "_sum", f->labels, s->values, f->nlabels, NULL,
-		   metrics_histogram_sum(s));
-	put_sample(out, f->name, "_count", f->labels, s->values, f->nlabels, NULL,
-		   (double)cumulative);
+	put_sample(out, m->name, "_sum", m->labels, m->values, m->nlabels, NULL, m->sum);
+	put_sample(out, m->name, "_count", m->labels, m->values, m->nlabels, NULL, m->value);
 }
 
-static void put_family(FILE *out, const struct metric_family *f)
+static void text_family(void *ctx, enum metric_type type, const char *name, const char *help)
 {
-	const struct metric_series *s = atomic_load(&f->series);
-
-	put_header(out, f->name, f->help, f->type);
-	for (; s; s = s->next) {
-		if (f->type == METRIC_HISTOGRAM)
-			put_histogram(out, f, s);
-		else
-			put_sample(out, f->name, "", f->labels, s->values, f->nlabels, NULL,
-				   (double)(int64_t)metrics_cell_sum(s, 0));
-	}
+	put_header(ctx, name, help, type);
 }
 
-void metrics_emit(struct metrics_writer *w, enum metric_type type, const char *name,
-		  const char *help, const char *const *labels, const char *const *values,
-		  double value)
+static void text_sample(void *ctx, const struct metric_sample *m)
 {
-	size_t n = 0;
-
-	if (strcmp(w->last, name)) {
-		put_header(w->out, name, help, type);
-		snprintf(w->last, sizeof(w->last), "%s", name);
-	}
-	while (labels && labels[n])
-		n++;
-	put_sample(w->out, name, "", (char *const *)labels, (char *const *)values, n, NULL, value);
+	if (m->type == METRIC_HISTOGRAM && m->buckets)
+		put_histogram(ctx, m);
+	else
+		put_sample(ctx, m->name, "", m->labels, m->values, m->nlabels, NULL, m->value);
 }
 
 void metrics_render(struct metrics_registry *r, FILE *out)
 {
-	struct metrics_writer w = {.out = out};
-	struct metrics_collector_slot collectors[METRICS_MAX_COLLECTORS];
-	const struct metric_family *f;
-	size_t i, n;
+	const struct metrics_visitor v = {.family = text_family, .sample = text_sample, .ctx = out};
 
-	pthread_mutex_lock(&r->lock);
-	for (f = r->families; f; f = f->next)
-		put_family(out, f);
-	n = r->ncollectors;
-	memcpy(collectors, r->collectors, n * sizeof(collectors[0]));
-	pthread_mutex_unlock(&r->lock);
-	/* Unlocked: a collector may register series. */
-	for (i = 0; i < n; i++)
-		collectors[i].fn(&w, collectors[i].ctx);
+	metrics_visit(r, &v);
 }

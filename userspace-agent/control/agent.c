@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,6 +17,7 @@
 #include "agent_impl.h"
 #include "common/timer_wheel.h"
 #include "common/http_server.h"
+#include "common/push.h"
 #include "common/log.h"
 #include "datapath.h"
 #include "kernel_features.h"
@@ -86,6 +88,7 @@ static void agent_note_applied(struct agent *a, const struct mesh_apply_stats *s
 {
 	const struct mesh_plan *live = &a->shadow.plans[stats->gen];
 
+	pthread_mutex_lock(&a->stats_lock);
 	a->applied = true;
 	a->applies++;
 	a->last_error[0] = 0;
@@ -98,6 +101,7 @@ static void agent_note_applied(struct agent *a, const struct mesh_apply_stats *s
 	a->entries = stats->entries;
 	a->last_write_seconds = (double)stats->write_ns / 1e9;
 	a->last_apply_seconds = seconds_since(t0) - (double)stats->cleanup_ns / 1e9;
+	pthread_mutex_unlock(&a->stats_lock);
 	metrics_observe(stats->incremental ? a->apply_incremental : a->apply_full,
 			a->last_apply_seconds);
 	pr_info("applied config version %llu (%s): %zu workloads (%zu on node %s), %zu services, "
@@ -108,6 +112,19 @@ static void agent_note_applied(struct agent *a, const struct mesh_apply_stats *s
 		(unsigned long long)stats->written,
 		stats->incremental ? "the difference" : "in full", a->last_apply_seconds * 1e3,
 		(double)stats->write_ns / 1e6);
+}
+
+static void __attribute__((format(printf, 2, 3)))
+agent_note_failed(struct agent *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pthread_mutex_lock(&a->stats_lock);
+	a->failures++;
+	vsnprintf(a->last_error, sizeof(a->last_error), fmt, ap);
+	pthread_mutex_unlock(&a->stats_lock);
+	va_end(ap);
 }
 
 /* Load, compile, write, flip, publish. Any failure before the flip changes
@@ -123,16 +140,13 @@ static int agent_apply(struct agent *a, const char *why)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((err = agent_build(a, &cfg, &plan, &cerr))) {
-		a->failures++;
-		snprintf(a->last_error, sizeof(a->last_error), "%s", cerr.msg);
+		agent_note_failed(a, "%s", cerr.msg);
 		pr_err("config rejected (%s): %s; the running configuration (version %llu) stays",
 		       why, cerr.msg, (unsigned long long)a->version);
 		return err;
 	}
 	if ((err = mesh_apply(a->pins, &plan, &a->shadow, &stats))) {
-		a->failures++;
-		snprintf(a->last_error, sizeof(a->last_error), "kernel update failed: %s",
-			 strerror(-err));
+		agent_note_failed(a, "kernel update failed: %s", strerror(-err));
 		mesh_plan_free(&plan);
 		mesh_config_free(&cfg);
 		return err;
@@ -300,7 +314,10 @@ static int agent_init(struct agent *a, const struct shunt_pins *pins, const stru
 	struct cfg_error cerr;
 	int err;
 
-	*a = (struct agent){.pins = pins, .opts = opts, .node = opts->node};
+	*a = (struct agent){.pins = pins,
+			    .opts = opts,
+			    .node = opts->node,
+			    .stats_lock = PTHREAD_MUTEX_INITIALIZER};
 	if (!a->node) {
 		if (gethostname(a->host, sizeof(a->host)))
 			return -errno;
@@ -341,8 +358,13 @@ int agent_run(const struct shunt_pins *pins, const struct agent_opts *opts)
 		goto out;
 	if (http_fd >= 0)
 		pr_info("serving /metrics and /healthz on %s", opts->metrics);
+	if (opts->npush && !(a.push = push_start(a.metrics, opts->push, opts->npush, a.node))) {
+		err = -errno;
+		goto out;
+	}
 	err = agent_loop(&a, http_fd);
 out:
+	push_stop(a.push);
 	if (http_fd >= 0)
 		close(http_fd);
 	mesh_shadow_free(&a.shadow);

@@ -16,13 +16,17 @@
 #include "pins.h"
 #include "sources/source.h"
 
+struct push_target;
+
 struct agent_opts {
 	const struct config_source_ops *source;
-	const char *location; /* what the source reads, e.g. the YAML file */
-	const char *node;     /* this node; NULL: the host name */
-	const char *cgroup;   /* where to attach on a load; NULL: the cgroup2 root */
-	const char *metrics;  /* ADDR:PORT for /metrics and /healthz; NULL: none */
-	bool once;	      /* apply once and return */
+	const char *location;		/* what the source reads, e.g. the YAML file */
+	const char *node;		/* this node; NULL: the host name */
+	const char *cgroup;		/* where to attach on a load; NULL: the cgroup2 root */
+	const char *metrics;		/* ADDR:PORT for /metrics and /healthz; NULL: none */
+	bool once;			/* apply once and return */
+	const struct push_target *push; /* push exports (common/push.h) */
+	size_t npush;
 };
 
 /* Runs until SIGTERM or SIGINT (with ONCE: one apply). 0 or -errno. */

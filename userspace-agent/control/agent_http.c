@@ -20,25 +20,44 @@ static void emit_gauge(struct metrics_writer *w, const char *name, const char *h
 		     label ? (const char *[]){value} : NULL, v);
 }
 
-/* The agent's own state, read at scrape time. */
+/* The agent's own state, read at scrape (or push) time. */
 static void collect_agent(struct metrics_writer *w, void *ctx)
 {
-	const struct agent *a = ctx;
+	struct agent *a = ctx;
+	struct {
+		__u64 applies, failures, version;
+		double last_apply_seconds;
+		char last_error[1];
+		size_t workloads, local, services, rules, entries;
+	} c;
 
+	/* A copy of the counts under the lock: a push collects on its thread. */
+	pthread_mutex_lock(&a->stats_lock);
+	c.applies = a->applies;
+	c.failures = a->failures;
+	c.version = a->version;
+	c.last_apply_seconds = a->last_apply_seconds;
+	c.last_error[0] = a->last_error[0];
+	c.workloads = a->workloads;
+	c.local = a->local;
+	c.services = a->services;
+	c.rules = a->rules;
+	c.entries = a->entries;
+	pthread_mutex_unlock(&a->stats_lock);
 	metrics_emit(w, METRIC_COUNTER, "shunt_config_applies_total",
-		     "Configs applied to the kernel.", NULL, NULL, (double)a->applies);
+		     "Configs applied to the kernel.", NULL, NULL, (double)c.applies);
 	metrics_emit(w, METRIC_COUNTER, "shunt_config_failures_total",
-		     "Configs rejected; the previous one stayed.", NULL, NULL, (double)a->failures);
-	emit_gauge(w, "shunt_config_version", NULL, NULL, NULL, (double)a->version);
+		     "Configs rejected; the previous one stayed.", NULL, NULL, (double)c.failures);
+	emit_gauge(w, "shunt_config_version", NULL, NULL, NULL, (double)c.version);
 	emit_gauge(w, "shunt_config_apply_seconds",
 		   "Last apply, from reading the source to the flip.", NULL, NULL,
-		   a->last_apply_seconds);
-	emit_gauge(w, "shunt_config_last_ok", NULL, NULL, NULL, a->last_error[0] == 0);
-	emit_gauge(w, "shunt_workloads", NULL, "scope", "mesh", (double)a->workloads);
-	emit_gauge(w, "shunt_workloads", NULL, "scope", "node", (double)a->local);
-	emit_gauge(w, "shunt_services", NULL, NULL, NULL, (double)a->services);
-	emit_gauge(w, "shunt_policy_rules", NULL, NULL, NULL, (double)a->rules);
-	emit_gauge(w, "shunt_kernel_entries", NULL, NULL, NULL, (double)a->entries);
+		   c.last_apply_seconds);
+	emit_gauge(w, "shunt_config_last_ok", NULL, NULL, NULL, c.last_error[0] == 0);
+	emit_gauge(w, "shunt_workloads", NULL, "scope", "mesh", (double)c.workloads);
+	emit_gauge(w, "shunt_workloads", NULL, "scope", "node", (double)c.local);
+	emit_gauge(w, "shunt_services", NULL, NULL, NULL, (double)c.services);
+	emit_gauge(w, "shunt_policy_rules", NULL, NULL, NULL, (double)c.rules);
+	emit_gauge(w, "shunt_kernel_entries", NULL, NULL, NULL, (double)c.entries);
 }
 
 int agent_metrics_init(struct agent *a)

@@ -4,6 +4,7 @@
 #define SHUNT_AGENT_IMPL_H
 
 #include <limits.h>
+#include <pthread.h>
 
 #include "agent.h"
 #include "common/metrics.h"
@@ -16,7 +17,9 @@ struct agent {
 	const char *node;
 	char host[256];
 	char model_path[PATH_MAX];
-	/* What /metrics and /healthz report. */
+	/* What /metrics and /healthz report. Written by the main loop under
+	 * STATS_LOCK, which a collector on another thread (a push) takes. */
+	pthread_mutex_t stats_lock;
 	__u64 applies, failures, published;
 	double last_apply_seconds, last_write_seconds;
 	bool applied;
@@ -26,6 +29,7 @@ struct agent {
 	struct mesh_shadow shadow;
 	struct metrics_registry *metrics;
 	struct metric_series *apply_full, *apply_incremental;
+	struct push *push; /* the push exports (common/push.h); NULL: none */
 };
 
 /* The agent's registry and its collectors; 0 or -errno. */

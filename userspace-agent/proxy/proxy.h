@@ -20,7 +20,11 @@
 #ifndef SHUNT_PROXY_H
 #define SHUNT_PROXY_H
 
+#include <stddef.h>
+
 #include "pins.h"
+
+struct push_target;
 
 struct proxy_opts {
 	const char *node;   /* this node */
@@ -29,6 +33,8 @@ struct proxy_opts {
 	long cert_lifetime_s;
 	long idle_timeout_s; /* 0: one hour */
 	const char *metrics; /* ADDR:PORT for /metrics and /healthz, NULL or "none": off */
+	const struct push_target *push; /* push exports (common/push.h) */
+	size_t npush;
 };
 
 int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts);

@@ -22,6 +22,7 @@
 
 #include "common/addr.h"
 #include "common/http_server.h"
+#include "common/push.h"
 #include "common/log.h"
 #include "kernel_features.h"
 #include "mesh_read.h"
@@ -396,6 +397,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct proxy_worker *workers = NULL;
 	struct model_snap *start = NULL;
+	struct push *push = NULL;
 	int nthreads = opts->threads, i, err;
 
 	px_init(opts);
@@ -413,6 +415,11 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 		transparent_start(pins, start->me);
 	if ((err = metrics_start(opts->metrics)))
 		goto out;
+	if (opts->npush &&
+	    !(push = push_start(proxy_metrics(), opts->push, opts->npush, px.node))) {
+		err = -errno;
+		goto out;
+	}
 	if (nthreads <= 0)
 		nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (nthreads <= 0)
@@ -429,6 +436,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	if (!err)
 		pr_info("proxy stopped");
 out:
+	push_stop(push);
 	atomic_store(&px.stopping, true);
 	if (px.transparent)
 		tproxy_stop(start->me);
