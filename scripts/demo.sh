@@ -365,6 +365,7 @@ grpc_demo() { "$CLUSTER" exec $CLIENT -- /usr/bin/python3 "$GRPC" call --target 
 echo "  gRPC (appProtocol grpc: HTTP/2 from the proxy to the endpoints, trailers passed on):"
 echo "    40 unary calls:                  $(grpc_demo --count 40 | jq -c '{codes, served_by}')"
 echo "    a server stream of 100 messages: $(grpc_demo --method Stream --request 100 | jq -c '{codes, messages: (.messages | length)}')"
+echo "    a two-way stream, 20 turns:      $(grpc_demo --method Chat --request 20 | jq -c '{codes, answers: (.messages | length), seconds}')"
 echo "    the endpoint's own error:        $(grpc_demo --method Fail --request NOT_FOUND | jq -c '{codes, details}')"
 echo "    a 2 s call, 300 ms deadline:     $(grpc_demo --method Slow --request 2000 --timeout 0.3 | jq -c '{codes, seconds}')"
 echo "  n1 proxy metrics: $(ip netns exec "$(node n1 netns)" curl -s http://127.0.0.1:9465/metrics |
