@@ -106,8 +106,8 @@ static void send_post(struct fix *x, size_t len)
 {
 	char head[128];
 
-	snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n",
-		 len);
+	snprintf(head, sizeof(head),
+		 "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n", len);
 	send_str(x, head);
 	assert_int_equal(send_for(x, x->body, len, true, 10000), len);
 }
@@ -201,8 +201,8 @@ static void the_client_waits_while_the_endpoint_does_not_read(void **state)
 	size_t sent;
 	int conn;
 
-	snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n",
-		 x->body_len);
+	snprintf(head, sizeof(head),
+		 "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n", x->body_len);
 	send_str(x, head);
 	sent = send_for(x, x->body, x->body_len, false, 1000);
 	/* the proxy's share: 1 MiB unsent, 256 KiB queued on the endpoint's
