@@ -23,7 +23,7 @@ test_fuzz_l7_http1_front_end() {
 	mkdir -p "$T_TMP/new-l7"
 	"$fuzz" -runs=0 "$REPO/tests/fuzz/corpus-l7" >"$T_TMP/replay-l7.log" 2>&1 ||
 		t_fail "L7 corpus replay failed: $(grep -m3 -E 'ERROR|runtime error|SUMMARY' "$T_TMP/replay-l7.log")"
-	"$fuzz" -max_total_time=30 -max_len=8192 -timeout=10 -artifact_prefix="$T_TMP/" \
+	"$fuzz" -max_total_time=15 -max_len=8192 -timeout=10 -artifact_prefix="$T_TMP/" \
 		"$T_TMP/new-l7" "$REPO/tests/fuzz/corpus-l7" >"$T_TMP/fuzz-l7.log" 2>&1 ||
 		t_fail "the L7 fuzzer found a crash: $(grep -m3 -E 'ERROR|runtime error|SUMMARY|artifact' "$T_TMP/fuzz-l7.log")"
 	t_log "$(grep -m1 -E '^#[0-9]+.*DONE' "$T_TMP/fuzz-l7.log")"
