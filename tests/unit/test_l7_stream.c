@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <cmocka.h>
@@ -239,6 +240,39 @@ static void an_answer_before_the_body_ended_closes_the_connection(void **state)
 	fake_msg_free(&more);
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+/* A client pipelining far ahead of a slow response: the proxy reads one
+ * head's worth ahead, then stops asking for its socket (it used to wake
+ * up for it, level-triggered, without reading: a busy loop). */
+static void a_client_far_ahead_of_its_response_does_not_spin_the_loop(void **state)
+{
+	struct fix *x = start(state, MESH, 300 * 1024);
+	static const char get[] = "GET /next HTTP/1.1\r\nHost: web\r\n\r\n";
+	size_t i;
+	double cpu;
+
+	for (i = 0; i + sizeof(get) - 1 <= x->body_len; i += sizeof(get) - 1)
+		memcpy(x->body + i, get, sizeof(get) - 1);
+	send_str(x, "GET /slow HTTP/1.1\r\nHost: web\r\n\r\n");
+	assert_int_equal(next_request(x), 0); /* the endpoint has it, and waits */
+	(void)send_for(x, x->body, i, false, 300);
+	cpu = cpu_seconds();
+	fake_pump(&x->f, 500);
+	cpu = cpu_seconds() - cpu;
+	assert_true(cpu < 0.1); /* a spin takes all of the 0.5 s */
+	assert_int_equal(fake_backend_write(&x->f, 0, OK), 0);
+	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
+	assert_int_equal(x->resp.status, 200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +282,8 @@ int main(void)
 	    cmocka_unit_test_teardown(a_body_past_the_replay_buffer_is_not_retried, teardown),
 	    cmocka_unit_test_teardown(the_client_waits_while_the_endpoint_does_not_read, teardown),
 	    cmocka_unit_test_teardown(an_answer_before_the_body_ended_closes_the_connection,
+				      teardown),
+	    cmocka_unit_test_teardown(a_client_far_ahead_of_its_response_does_not_spin_the_loop,
 				      teardown),
 	};
 
