@@ -34,7 +34,7 @@
 /* A stream as the endpoint saw it. */
 struct h2_seen {
 	int32_t id;
-	char path[128], te[32];
+	char path[128], te[32], mirror[64];
 	size_t body;
 	bool ended;	/* the request's END_STREAM */
 	uint32_t reset; /* its RST_STREAM code + 1; 0: none */
@@ -82,6 +82,8 @@ static int end_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t 
 		snprintf(r->path, sizeof(r->path), "%.*s", (int)vlen, value);
 	if (r && nlen == 2 && !memcmp(name, "te", 2))
 		snprintf(r->te, sizeof(r->te), "%.*s", (int)vlen, value);
+	if (r && nlen == 14 && !memcmp(name, "x-shunt-mirror", 14))
+		snprintf(r->mirror, sizeof(r->mirror), "%.*s", (int)vlen, value);
 	return 0;
 }
 
@@ -356,6 +358,46 @@ static void goaway_moves_requests_to_a_new_connection(void **state)
 	assert_true(x->f.conns[0]->closed); /* its last stream done */
 }
 
+/* A requestMirror to a port that speaks HTTP/2 (grpc): the copy goes as an
+ * h2c stream of its own connection, marked, with the whole body; the call
+ * itself goes to its endpoint as ever. */
+static void a_mirror_copy_to_a_grpc_port_goes_as_http2(void **state)
+{
+	struct fix *x =
+	    start(state, RPC_MESH
+		  "  - {name: shadow, namespace: shop, virtualIPs: [10.96.0.21], "
+		  "ports: [{port: 50051, appProtocol: grpc}], selector: {app: b}}\n" RPC_ROUTE
+		  "      - filters: [{type: RequestMirror, requestMirror: "
+		  "{backendRef: {name: shadow, port: 50051}}}]\n");
+	struct h2_end call = {};
+	int i, copy = -1;
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, CALL(""), strlen(CALL(""))), 0);
+	for (i = 0; i < 200 && x->f.nconns < 2; i++)
+		fake_pump(&x->f, 1);
+	assert_int_equal(x->f.nconns, 2);
+	for (i = 0; i < 2; i++)
+		if (!strcmp(x->f.conns[i]->dst, "b1"))
+			copy = i;
+	assert_true(copy >= 0);
+	attach_endpoint(x, copy);
+	end_start(&call, x->f.conns[1 - copy]->peer.fd);
+	end_wait(&x->f, &x->end, 1);
+	assert_int_equal(x->end.nseen, 1);
+	assert_string_equal(x->end.seen[0].path, "/shunt.Echo/Unary");
+	assert_string_equal(x->end.seen[0].mirror, "rpc-shadow");
+	assert_int_equal(x->end.seen[0].body, 3);
+	assert_true(x->end.seen[0].ended);
+	end_wait(&x->f, &call, 1);
+	assert_int_equal(call.nseen, 1);
+	assert_string_equal(call.seen[0].mirror, ""); /* the call is not marked */
+	end_answer(&call, call.seen[0].id, "200", "xyz", "0");
+	end_pump(&x->f, &call, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_string_equal(x->ra.body, "xyz");
+	nghttp2_session_del(call.s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +407,7 @@ int main(void)
 	    cmocka_unit_test_teardown(a_retriable_status_retries_on_another_stream, teardown),
 	    cmocka_unit_test_teardown(a_listed_grpc_status_is_retried, teardown),
 	    cmocka_unit_test_teardown(goaway_moves_requests_to_a_new_connection, teardown),
+	    cmocka_unit_test_teardown(a_mirror_copy_to_a_grpc_port_goes_as_http2, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,24 +191,6 @@ static int parse_rewrite(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_r
 	return 0;
 }
 
-/* Mirrored copies go out as HTTP/1.1 (l7_mirror.c): a port that speaks
- * HTTP/2 only cannot take them. */
-static int check_mirror_speaks_http1(struct cfg_parser *p, yaml_node_t *ref, const char *ns,
-				     const struct cfg_http_mirror *m)
-{
-	const struct cfg_service *svc = cfg_service_find(p->cfg, ns, m->service);
-	size_t i;
-
-	for (i = 0; svc && i < svc->nports; i++)
-		if (svc->ports[i].port == m->port && svc->ports[i].proto == SHUNT_PROTO_TCP &&
-		    cfg_port_speaks_http2(&svc->ports[i]))
-			return cfgy_fail(p, ref,
-					 "requestMirror: port %u of service %s/%s is appProtocol "
-					 "%s: mirrored copies are sent as HTTP/1.1 only",
-					 m->port, ns, m->service, svc->ports[i].app_protocol);
-	return 0;
-}
-
 static int parse_mirror(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 			struct cfg_http_mirror *out)
 {
@@ -224,8 +206,6 @@ static int parse_mirror(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 		return cfgy_fail(p, n, "requestMirror needs 'backendRef'");
 	if ((err = cfgy_check_map(p, ref, "a backendRef", ref_keys)) ||
 	    (err = cfg_http_parse_backend_ref(p, ref, ns, &out->service, &out->port)))
-		return err;
-	if ((err = check_mirror_speaks_http1(p, ref, ns, out)))
 		return err;
 	out->percent = 100;
 	if ((v = cfgy_map_get(p, n, "percent"))) {
