@@ -149,6 +149,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 	if (l7_body_append(r, at, len))
 		return -1;
+	if (r->view) /* a body that stalls as long as an idle connection ends */
+		l7_arm_in(of_parser(p)->l, &of_parser(p)->idle, L7_IDLE_DOWN_MS);
 	if (!r->view && l7_buf_pending(&r->body) > L7_BODY_WHOLE)
 		http_parser_pause(p, 1); /* long: it goes on, and its body streams */
 	return 0;
@@ -196,6 +198,7 @@ static bool on_paused(struct l7_down *d)
 	struct l7_request *r = d->req;
 
 	if (r->view) { /* its body ended: the next request waits for the response */
+		timer_cancel(&d->l->wheel, &d->idle);
 		l7_body_end(r);
 		return false;
 	}
