@@ -239,3 +239,38 @@ test_istio_tcp_metrics_of_tunnelled_connections() {
 	t_eq "$(prom_query 'count(istio_tcp_connections_opened_total{destination_workload="n1-p2"})')" none \
 		"same-node kernel connections in istio_tcp_* (not attributable: docs/telemetry.md)"
 }
+
+# Debian's python3-grpcio is for Debian's interpreter (test_l7_grpc.sh).
+GRPC_PYTHON=/usr/bin/python3
+
+# gRPC calls (a real grpcio client and servers, HTTP/2 both legs): their
+# statuses as grpc_response_status, under request_protocol "grpc".
+test_istio_grpc_statuses_read_back_through_prometheus() {
+	L7_SERVICES_EXTRA='  - name: rpc
+    virtualIPs: [10.96.0.90]
+    ports: [{name: grpc, port: 50051, appProtocol: grpc}]
+    backends: [{workload: n1-p2}, {workload: n2-p2}]' prom_cluster <<-'EOF'
+		  - name: rpc
+		    parentRefs: [{name: rpc}]
+	EOF
+	local pod name
+	for pod in n1-p2:v1 n2-p2:v2; do
+		name=${pod#*:}
+		pod=${pod%:*}
+		t_exec "$pod" -- "$GRPC_PYTHON" "$REPO/tests/apps/grpc_app.py" serve \
+			--listen "$(t_pod_ip "$pod"):50051" --name "$name" >"$T_TMP/grpc.$name.log" 2>&1 &
+		T_PIDS+=($!)
+		t_wait_for 10 t_cov_port_open "$pod" 50051 || t_fail "gRPC server $name did not start"
+	done
+	prom_start
+	local out sel='request_protocol="grpc",destination_service="rpc.default.svc.cluster.local",response_code="200"'
+	out=$(t_exec n1-p1 -- "$GRPC_PYTHON" "$REPO/tests/apps/grpc_app.py" call --target 10.96.0.90:50051 --count 20)
+	t_eq "$(jq -c .codes <<<"$out")" '{"OK":20}' "calls"
+	out=$(t_exec n1-p1 -- "$GRPC_PYTHON" "$REPO/tests/apps/grpc_app.py" call --target 10.96.0.90:50051 \
+		--method Fail --request NOT_FOUND --count 7)
+	t_eq "$(jq -c .codes <<<"$out")" '{"NOT_FOUND":7}' "failing calls"
+	prom_wait "sum(istio_requests_total{$sel,grpc_response_status=\"0\",response_flags=\"-\"})" 20 "OK calls"
+	prom_wait "sum(istio_requests_total{$sel,grpc_response_status=\"5\",response_flags=\"-\"})" 7 "NOT_FOUND calls"
+	t_eq "$(prom_query 'count(istio_requests_total{request_protocol="grpc",grpc_response_status=""})')" none \
+		"gRPC calls without a status"
+}
