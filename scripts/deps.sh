@@ -21,6 +21,8 @@ PACKAGES=(
 	nginx-light curl redis-server redis-tools
 	# push exports: HTTP client (libcurl), a real InfluxDB, npm for the statsd daemon
 	libcurl4-openssl-dev influxdb
+	# Istio's metrics read back by a real Prometheus (tests/integration/test_istio_metrics.sh)
+	prometheus
 	# L7: a real gRPC client and server, WebSocket upgrades
 	python3-grpcio python3-websockets
 	# programs the bypass must cover (tests/integration/test_coverage.sh)

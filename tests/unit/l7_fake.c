@@ -110,17 +110,22 @@ static void op_closed(void *ctx, void *token)
 		c->closed = true;
 }
 
-static void op_request_done(void *ctx, const char *source, const char *method, const char *path,
-			    int status, enum shunt_outcome outcome, const struct l7_target *t,
-			    unsigned int attempts, __u64 duration_us)
+static void op_request_done(void *ctx, const struct l7_done *d)
 {
 	struct l7_fake *f = ctx;
 
-	(void)source, (void)method, (void)path, (void)t, (void)duration_us;
 	f->ndone++;
-	f->last_status = status;
-	f->last_outcome = outcome;
-	f->last_attempts = attempts;
+	f->last_status = d->status;
+	f->last_outcome = d->outcome;
+	f->last_attempts = d->attempts;
+	f->last_request_bytes = d->request_bytes;
+	f->last_response_bytes = d->response_bytes;
+	f->last_grpc = d->grpc;
+	f->last_grpc_status = d->grpc_status;
+	f->last_service = d->service;
+	f->last_src = d->src;
+	f->last_dst = d->t ? d->t->dst : NULL;
+	f->last_duration_us = d->duration_us;
 }
 
 static const struct l7_ops fake_ops = {

@@ -65,6 +65,11 @@ struct l7_fake {
 	int ndone, last_status;
 	enum shunt_outcome last_outcome;
 	unsigned int last_attempts;
+	__u64 last_request_bytes, last_response_bytes, last_duration_us;
+	bool last_grpc;
+	int last_grpc_status;
+	const struct cfg_service *last_service;
+	const struct cfg_workload *last_src, *last_dst;
 };
 
 /* Parses YAML and makes the loop; 0 or -errno (ERR names a config error). */

@@ -20,8 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define METRICS_MAX_LABELS  4
-#define METRICS_MAX_BUCKETS 16
+#define METRICS_MAX_LABELS  16
+#define METRICS_MAX_BUCKETS 24
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "proxy_impl.h"
+#include "proxy_istio.h"
 #include "proxy_stats.h"
 
 #define VERDICT_NONE 0xff /* not decided: no flow event */
@@ -50,6 +51,46 @@ static void flow_tunnel_refused(const struct proxy_tunnel *pt, enum hbone_side s
 	proxy_flow_emit(&ev);
 }
 
+/* Who C is between, for Istio's TCP metrics: the client's node reports as
+ * "source", the server's as "destination" (with the identity its tunnel's
+ * certificate proved). Both ends of every tunnel stream are mutual TLS. */
+static void istio_peers_of(const struct proxy_conn *c, struct istio_peers *p)
+{
+	const struct model_snap *m = worker_model(c->w);
+
+	memset(p, 0, sizeof(*p));
+	p->reporter = c->side == HBONE_OUTBOUND ? ISTIO_SOURCE : ISTIO_DESTINATION;
+	p->src = m ? model_workload_by_name(m, c->source) : NULL;
+	p->dst = m ? model_workload_by_addr(m, c->flow.dst_addr) : NULL;
+	p->trust_domain = m ? m->cfg.trust_domain : NULL;
+	p->src_principal = c->side == HBONE_INBOUND ? c->peer : NULL;
+	p->mtls = true;
+}
+
+void proxy_istio_tcp_opened(struct proxy_conn *c)
+{
+	struct istio_metrics *im = proxy_istio();
+	struct istio_peers p;
+
+	if (!im || c->l7)
+		return;
+	istio_peers_of(c, &p);
+	istio_tcp_opened(im, &p);
+	c->istio_open = true;
+}
+
+static void istio_tcp_ended(const struct proxy_conn *c, enum shunt_outcome o, unsigned long long up,
+			    unsigned long long down)
+{
+	struct istio_metrics *im = proxy_istio();
+	struct istio_peers p;
+
+	if (!im || !c->istio_open)
+		return;
+	istio_peers_of(c, &p);
+	istio_tcp_closed(im, &p, o, down, up);
+}
+
 static const char *side_name(enum hbone_side side)
 {
 	return side == HBONE_OUTBOUND ? "outbound" : "inbound";
@@ -68,6 +109,7 @@ static void stream_ended(void *ctx, struct hbone_stream *s, void *user,
 	proxy_stats_outcome(end->outcome);
 	if (!c)
 		return;
+	istio_tcp_ended(c, end->outcome, up, down);
 	if (c->l7)
 		proxy_l7_stream_ended(c->l7, end->outcome);
 	if (c->asserted)
@@ -101,6 +143,8 @@ static void stream_opened(void *ctx, struct hbone_stream *s)
 	struct proxy_conn *c = hbone_stream_user(s);
 
 	(void)ctx;
+	if (c->side == HBONE_INBOUND)
+		proxy_istio_tcp_opened(c);
 	shunt_log_fields(SHUNT_LOG_INFO,
 			 (struct shunt_log_field[]){
 			     LOG_STR("event", "stream_open"), LOG_STR("side", side_name(c->side)),

@@ -91,6 +91,7 @@ struct proxy_conn {
 	char destination[80];	     /* "addr:port" */
 	char peer[SHUNT_SPIFFE_MAX]; /* inbound: the identity its tunnel proved */
 	bool asserted;
+	bool istio_open; /* counted as opened (istio_tcp_*): its close is too */
 	struct shunt_proxy_key assert_key;
 	struct l7_conn *l7; /* a stream the L7 side opened: told how it ended */
 	struct shunt_flow_event flow;
@@ -168,5 +169,8 @@ void proxy_l7_stream_ended(struct l7_conn *lc, enum shunt_outcome outcome);
 /* proxy_events.c: flows, logs and counters of what ended. */
 void proxy_flow_init(struct shunt_flow_event *ev, __u8 kind);
 void proxy_flow_emit(const struct shunt_flow_event *ev);
+/* Istio's TCP metrics: C opened (a plain TCP connection through a tunnel,
+ * not one of the L7 side's). */
+void proxy_istio_tcp_opened(struct proxy_conn *c);
 
 #endif

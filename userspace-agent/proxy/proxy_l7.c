@@ -26,6 +26,8 @@
 #include "common/metrics.h"
 #include "mesh_read.h"
 #include "proxy_impl.h"
+#include "proxy_istio.h"
+#include "proxy_stats.h"
 
 static const struct mesh_config *l7_model(void *ctx, __u64 *version)
 {
@@ -226,25 +228,49 @@ static void l7_closed(void *ctx, void *token)
 	}
 }
 
-static void l7_request_done(void *ctx, const char *source, const char *method, const char *path,
-			    int status, enum shunt_outcome outcome, const struct l7_target *t,
-			    unsigned int attempts, __u64 duration_us)
+/* Istio's request metrics: this proxy is the client's (reporter source). */
+static void istio_report(struct proxy_worker *w, const struct l7_done *d)
+{
+	struct model_snap *m = worker_model(w);
+	struct istio_metrics *im = proxy_istio();
+	struct istio_http h = {
+	    .p = {.reporter = ISTIO_SOURCE,
+		  .src = d->src,
+		  .dst = d->t ? d->t->dst : NULL,
+		  .service = d->service,
+		  .trust_domain = m ? m->cfg.trust_domain : NULL},
+	    .grpc = d->grpc,
+	    .status = d->status,
+	    .grpc_status = d->grpc_status,
+	    .outcome = d->outcome,
+	    .duration_ms = (double)d->duration_us / 1000.0,
+	    .request_bytes = d->request_bytes,
+	    .response_bytes = d->response_bytes,
+	};
+
+	if (im)
+		istio_request(im, &h);
+}
+
+static void l7_request_done(void *ctx, const struct l7_done *d)
 {
 	char buf[SHUNT_NAME_MAX + 80] = "-";
 	const char *dst = buf;
 
-	(void)ctx;
-	if (t)
-		snprintf(buf, sizeof(buf), "%s/%s", t->dst->ns, t->dst->name);
+	istio_report(ctx, d);
+	if (d->t)
+		snprintf(buf, sizeof(buf), "%s/%s", d->t->dst->ns, d->t->dst->name);
 	shunt_log_fields(
 	    SHUNT_LOG_DEBUG,
-	    (struct shunt_log_field[]){
-		LOG_STR("event", "request"), LOG_STR("source", source), LOG_STR("method", method),
-		LOG_STR("path", path), LOG_NUM("status", (unsigned long long)status),
-		LOG_STR("outcome", shunt_outcome_label(outcome)), LOG_STR("endpoint", dst),
-		LOG_NUM("attempts", attempts), LOG_NUM("duration_us", duration_us)},
-	    9, "%s %s %s -> %s: %d %s (%u tries, %llu us)", source, method, path, dst, status,
-	    shunt_outcome_label(outcome), attempts, (unsigned long long)duration_us);
+	    (struct shunt_log_field[]){LOG_STR("event", "request"), LOG_STR("source", d->source),
+				       LOG_STR("method", d->method), LOG_STR("path", d->path),
+				       LOG_NUM("status", (unsigned long long)d->status),
+				       LOG_STR("outcome", shunt_outcome_label(d->outcome)),
+				       LOG_STR("endpoint", dst), LOG_NUM("attempts", d->attempts),
+				       LOG_NUM("duration_us", d->duration_us)},
+	    9, "%s %s %s -> %s: %d %s (%u tries, %llu us)", d->source, d->method, d->path, dst,
+	    d->status, shunt_outcome_label(d->outcome), d->attempts,
+	    (unsigned long long)d->duration_us);
 }
 
 const struct l7_ops proxy_l7_ops = {

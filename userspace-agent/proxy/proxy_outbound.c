@@ -180,6 +180,8 @@ void proxy_accept_outbound(struct proxy_worker *w, int fd)
 	o = outbound_origin(c, fd);
 	if (o == SHUNT_OUT_ALLOWED)
 		o = proxy_outbound_route(w, c, s);
-	if (o != SHUNT_OUT_ALLOWED)
+	if (o == SHUNT_OUT_ALLOWED)
+		proxy_istio_tcp_opened(c); /* its close is counted when the stream ends */
+	else
 		hbone_stream_drop(s, o);
 }

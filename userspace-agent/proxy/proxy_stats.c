@@ -9,6 +9,7 @@
 
 #include "hbone/hbone.h"
 #include "proxy_impl.h"
+#include "proxy_istio.h"
 
 struct proxy_stats proxy_stats;
 
@@ -109,6 +110,7 @@ static void collect(struct metrics_writer *w, void *ctx)
 }
 
 static struct metrics_registry *registry;
+static struct istio_metrics *istio;
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 
 static void registry_init(void)
@@ -118,6 +120,14 @@ static void registry_init(void)
 		metrics_registry_free(registry);
 		registry = NULL;
 	}
+	if (registry)
+		istio = istio_metrics_new(registry, ISTIO_MAX_SETS);
+}
+
+struct istio_metrics *proxy_istio(void)
+{
+	pthread_once(&registry_once, registry_init);
+	return istio;
 }
 
 struct metrics_registry *proxy_metrics(void)

@@ -26,6 +26,9 @@ static inline void proxy_stats_outcome(enum shunt_outcome o)
 /* The proxy's registry (its counters come in through a collector); NULL
  * when out of memory. */
 struct metrics_registry *proxy_metrics(void);
+/* Istio's standard metrics in that registry (proxy_istio.h); NULL when
+ * out of memory. */
+struct istio_metrics *proxy_istio(void);
 /* http_server handler for /metrics and /healthz. */
 int proxy_metrics_handler(const char *path, char **body, size_t *len, void *ctx);
 

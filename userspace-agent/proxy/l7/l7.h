@@ -42,6 +42,24 @@ struct l7_origin {
 	__u16 service_port;
 };
 
+/* How a request ended (l7_ops.request_done). Pointers live for the call. */
+struct l7_done {
+	const char *source;		   /* the client workload, "ns/name" */
+	const struct cfg_workload *src;	   /* NULL: not in the model */
+	const struct cfg_service *service; /* the backend service tried, else the one
+					    * addressed; NULL: not known */
+	const char *method, *path;
+	int status; /* sent to the client; 0: none (the client went away first) */
+	enum shunt_outcome outcome;
+	const struct l7_target *t; /* the last endpoint tried; NULL: none */
+	unsigned int attempts;
+	__u64 duration_us;
+	/* body bytes: taken from the client, sent to it */
+	__u64 request_bytes, response_bytes;
+	bool grpc;	 /* a gRPC request (its content-type) */
+	int grpc_status; /* grpc-status sent to the client; -1: none */
+};
+
 struct l7_ops {
 	/* The model requests are routed with, and its version: the same
 	 * pointer until the version changes. */
@@ -60,10 +78,8 @@ struct l7_ops {
 	enum shunt_outcome (*failure)(void *ctx, void *token);
 	/* A connection connect() made is closed (FD already is). */
 	void (*closed)(void *ctx, void *token);
-	/* A request ended: for logs and flows. */
-	void (*request_done)(void *ctx, const char *source, const char *method, const char *path,
-			     int status, enum shunt_outcome outcome, const struct l7_target *t,
-			     unsigned int attempts, __u64 duration_us);
+	/* A request ended: for logs, metrics and flows. */
+	void (*request_done)(void *ctx, const struct l7_done *d);
 };
 
 /* Counters of every loop, for /metrics. */

@@ -51,13 +51,15 @@ static void grpc_answer(struct l7_request *req, enum shunt_outcome why, int stat
 
 	snprintf(text, sizeof(text), "%s: %s", d->l->hop, shunt_outcome(why)->text);
 	l7_grpc_message(text, msg, sizeof(msg));
-	if (strstr(extra, "grpc-status:"))
+	if (strstr(extra, "grpc-status:")) {
 		snprintf(lines, sizeof(lines), "content-type: application/grpc\r\n%s", headers);
-	else
+	} else {
+		req->grpc_status = l7_grpc_status_for(why, status);
 		snprintf(lines, sizeof(lines),
 			 "content-type: application/grpc\r\ngrpc-status: %d\r\n"
 			 "grpc-message: %s\r\n%s",
-			 l7_grpc_status_for(why, status), msg, headers);
+			 req->grpc_status, msg, headers);
+	}
 	req->sink->answer(req, 200, "OK", lines, NULL, 0);
 }
 
@@ -79,6 +81,8 @@ static void answer_with(struct l7_request *req, enum shunt_outcome why, int stat
 		grpc_answer(req, why, status, extra, headers);
 	else
 		req->sink->answer(req, status, status_text(status), headers, body, (size_t)len);
+	if (!req->grpc && !req->no_body_response)
+		req->resp_bytes += (uint64_t)len;
 	req->status = status;
 	req->outcome = why;
 	req->head_sent = true;
@@ -112,6 +116,7 @@ void l7_request_fault_answer(struct l7_request *req, int status, int grpc)
 	snprintf(extra, sizeof(extra), "grpc-status: %d\r\ngrpc-message: fault injected by %s\r\n",
 		 grpc, req->down->l->hop);
 	req->grpc = true; /* whatever its content-type said */
+	req->grpc_status = grpc;
 	answer_with(req, SHUNT_OUT_L7_FAULT_ABORT, 200, extra);
 }
 

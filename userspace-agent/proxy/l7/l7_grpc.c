@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -88,6 +89,22 @@ int l7_grpc_status_for(enum shunt_outcome why, int status)
 		return GRPC_UNAVAILABLE;
 	default:
 		return GRPC_UNKNOWN;
+	}
+}
+
+void l7_grpc_note_status(struct l7_request *req, const struct l7_header *h, size_t n)
+{
+	char *end;
+	long code;
+	size_t i;
+
+	for (i = 0; req->grpc && i < n; i++) {
+		if (strcasecmp(h[i].name, "grpc-status") || !h[i].value)
+			continue;
+		code = strtol(h[i].value, &end, 10);
+		if (end != h[i].value && !*end && code >= 0 && code < 1000)
+			req->grpc_status = (int)code;
+		return;
 	}
 }
 

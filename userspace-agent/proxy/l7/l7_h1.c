@@ -21,6 +21,7 @@ static int h1_head(struct l7_request *req, int status, const char *reason,
 
 	if (switching)
 		content_length = NULL;
+	l7_grpc_note_status(req, h, n); /* a trailers-only response has it here */
 	req->chunked_out = !bodyless && !content_length;
 	if (req->chunked_out && req->http_minor == 0) {
 		req->chunked_out = false;
@@ -45,6 +46,7 @@ static int h1_body(struct l7_request *req, const char *p, size_t n)
 {
 	struct l7_buf *out = &req->down->out;
 
+	req->resp_bytes += n;
 	if (req->chunked_out && l7_buf_printf(out, "%zx\r\n", n))
 		return -1;
 	if (l7_buf_append(out, p, n) || (req->chunked_out && l7_buf_append(out, "\r\n", 2)))
@@ -59,6 +61,7 @@ static int h1_end(struct l7_request *req, const struct l7_header *trailers, size
 	struct l7_buf *out = &req->down->out;
 	int err;
 
+	l7_grpc_note_status(req, trailers, n);
 	if (!req->chunked_out)
 		return 0;
 	err = l7_buf_printf(out, "0\r\n");

@@ -341,7 +341,8 @@ static int h2_head(struct l7_request *r, int status, const char *reason, const s
 	struct l7_buf lines = {};
 	int err;
 
-	(void)reason; /* HTTP/2 has none */
+	(void)reason;		      /* HTTP/2 has none */
+	l7_grpc_note_status(r, h, n); /* a trailers-only response has it here */
 	err = l7_write_headers(&lines, h, n, mod, false);
 	if (!err && content_length)
 		err = l7_buf_printf(&lines, "content-length: %s\r\n", content_length);
@@ -353,6 +354,7 @@ static int h2_head(struct l7_request *r, int status, const char *reason, const s
 
 static int h2_body(struct l7_request *r, const char *p, size_t n)
 {
+	r->resp_bytes += n;
 	if (l7_buf_append(&r->resp, p, n))
 		return -1;
 	nghttp2_session_resume_data(r->down->h2, r->stream_id);
@@ -361,6 +363,7 @@ static int h2_body(struct l7_request *r, const char *p, size_t n)
 
 static int h2_end(struct l7_request *r, const struct l7_header *trailers, size_t n)
 {
+	l7_grpc_note_status(r, trailers, n);
 	if (n && l7_write_headers(&r->trailers, trailers, n, NULL, false))
 		return -1;
 	r->resp_end = true;

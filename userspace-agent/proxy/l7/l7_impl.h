@@ -243,10 +243,13 @@ struct l7_request {
 	unsigned int attempts;	  /* tries made */
 	bool free_retry_used;	  /* the one retry on a stale pooled connection */
 	struct timer deadline, try_timer, backoff;
-	uint64_t start_ms, try_start_ms;
+	uint64_t try_start_ms;
 	/* the response */
 	bool head_sent, chunked_out, close_after, grpc;
 	int status;
+	int grpc_status;     /* sent to the client; -1: none yet */
+	uint64_t resp_bytes; /* response body bytes given to the client */
+	uint64_t start_us;   /* CLOCK_MONOTONIC: the request's duration */
 	enum shunt_outcome outcome;
 };
 
@@ -423,6 +426,8 @@ uint64_t l7_grpc_timeout_ms(const struct l7_request *req);
 int l7_grpc_status_for(enum shunt_outcome why, int status);
 /* TEXT as a grpc-message value (percent-encoded) into OUT. */
 void l7_grpc_message(const char *text, char *out, size_t cap);
+/* REQ's grpc_status from the grpc-status of H (N headers), if one is there. */
+void l7_grpc_note_status(struct l7_request *req, const struct l7_header *h, size_t n);
 /* UP's connection goes on as a tunnel's: its socket is returned, its unsent
  * bytes move to OUT; its token and its count in its cluster go with it. */
 int l7_up_detach(struct l7_up *up, struct l7_buf *out);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "l7_impl.h"
 
@@ -61,6 +62,15 @@ static void on_backoff(struct timer *t, void *ctx)
 	try_once(ctx);
 }
 
+/* Durations in microseconds (the timer wheel's clock counts milliseconds). */
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 struct l7_request *l7_request_new(struct l7_down *d)
 {
 	struct l7_request *req = calloc(1, sizeof(*req));
@@ -72,7 +82,8 @@ struct l7_request *l7_request_new(struct l7_down *d)
 	req->outcome = SHUNT_OUT_ALLOWED;
 	req->http_minor = 1; /* until the request line says otherwise */
 	req->body_length = -1;
-	req->start_ms = timer_now_ms();
+	req->grpc_status = -1;
+	req->start_us = now_us();
 	timer_init(&req->deadline, on_deadline, req);
 	timer_init(&req->try_timer, on_try_timeout, req);
 	timer_init(&req->backoff, on_backoff, req);
@@ -443,6 +454,33 @@ void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int s
 	l7_request_answer(req, why);
 }
 
+/* REQ's end, to the owner (logs, metrics). */
+static void report(struct l7_request *req, bool aborted)
+{
+	struct l7_down *d = req->down;
+	const struct cfg_service *svc = req->backend ? req->backend->svc : NULL;
+	struct l7_done done = {
+	    .source = d->src_name,
+	    .src = req->target_ep.src ? req->target_ep.src : d->src,
+	    .service = svc	    ? svc
+		       : req->table ? req->table->svc
+				    : NULL,
+	    .method = req->method,
+	    .path = req->target ? req->target : "",
+	    .status = aborted && !req->head_sent ? 0 : req->status,
+	    .outcome = aborted ? SHUNT_OUT_RESET : req->outcome,
+	    .t = req->target_ep.dst ? &req->target_ep : NULL,
+	    .attempts = req->attempts,
+	    .duration_us = now_us() - req->start_us,
+	    .request_bytes = req->body_got,
+	    .response_bytes = req->resp_bytes,
+	    .grpc = req->grpc,
+	    .grpc_status = req->grpc_status,
+	};
+
+	d->l->ops->request_done(d->l->ctx, &done);
+}
+
 /* Counters, timers and the log line of REQ's end; false if it ended before. */
 static bool request_end(struct l7_request *req, bool aborted)
 {
@@ -466,11 +504,7 @@ static bool request_end(struct l7_request *req, bool aborted)
 	timer_cancel(&l->wheel, &req->try_timer);
 	if (cls >= 0 && cls < 6 && req->head_sent)
 		atomic_fetch_add(&l7_stats.by_class[cls], 1);
-	l->ops->request_done(l->ctx, d->src_name, req->method, req->target ? req->target : "",
-			     aborted && !req->head_sent ? 0 : req->status,
-			     aborted ? SHUNT_OUT_RESET : req->outcome,
-			     req->target_ep.dst ? &req->target_ep : NULL, req->attempts,
-			     (timer_now_ms() - req->start_ms) * 1000);
+	report(req, aborted);
 	req->outcome = SHUNT_OUT_MAX;
 	return true;
 }

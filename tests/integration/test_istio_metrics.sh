@@ -1,0 +1,276 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+# Istio's standard metrics (docs/telemetry.md "Metrics") read back through a
+# real Prometheus (Debian's package): it scrapes both agents and both node
+# proxies of the cluster every second, and the test asks its HTTP API
+# (/api/v1/query) for the counts, rates, byte sums and percentiles that its
+# own traffic produced.
+#
+# Cluster: test_l7.sh's (tests/lib/l7lib.sh): the client is n1-p1, "v1" in
+# n1-p2 (same node), "v2" in n2-p2 (across the mTLS tunnel), both behind
+# web (10.96.0.80:80, appProtocol http). The agents serve /metrics on the
+# host's loopback; the proxies on their node's loopback, reached through
+# tests/apps/netns_forward.py.
+
+# shellcheck source=tests/lib/l7lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/l7lib.sh"
+
+PROM=""        # Prometheus' base URL
+AGENT_PORTS=() # where each node's agent serves /metrics
+# Every request to web's own endpoints (v1 and v2).
+PROM_ROUTE_ALL='  - name: web
+    parentRefs: [{name: web, port: 80}]
+    rules:
+      - matches: [{path: {type: PathPrefix, value: /}}]'
+
+# A TCP port nothing on the host listens on.
+prom_free_port() {
+	local p i
+	for ((i = 0; i < 100; i++)); do
+		p=$((20000 + RANDOM % 30000))
+		ss -Hantu "sport = :$p" | grep -q . || {
+			echo "$p"
+			return 0
+		}
+	done
+	t_fail "no free port"
+}
+
+# l7_setup (the routes on stdin), with each agent's /metrics on a port of
+# its own (AGENT_PORTS[K] for node nK).
+prom_cluster() {
+	local routes
+	routes=$(cat)
+	t_cluster_up 2 2
+	trap proxy_logs_on_failure EXIT
+	l7_config <<<"$routes" >"$T_TMP/mesh.yaml"
+	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
+	local k
+	for k in 1 2; do
+		AGENT_PORTS[k]=$(prom_free_port)
+		T_METRICS=127.0.0.1:${AGENT_PORTS[k]} t_agent_start "n$k" "$T_TMP/mesh.yaml"
+		: >"$T_TMP/proxy.n$k.log"
+		proxy_start "n$k"
+	done
+	l7_backend n1-p2 v1
+	l7_backend n2-p2 v2
+}
+
+# Prometheus on 127.0.0.1, storage in $T_TMP, scraping every second: the
+# agents directly, the proxies through a forwarder into their node's netns.
+prom_start() {
+	command -v prometheus >/dev/null || t_fail "prometheus is not installed (make deps)"
+	local port fwd1 fwd2 n
+	port=$(prom_free_port)
+	fwd1=$(prom_free_port)
+	fwd2=$(prom_free_port)
+	for n in 1 2; do
+		local var=fwd$n
+		python3 "$REPO/tests/apps/netns_forward.py" --listen "127.0.0.1:${!var}" \
+			--netns "/run/netns/$SHUNT_CLUSTER_PREFIX-n$n" --to 127.0.0.1:9465 \
+			>"$T_TMP/forward.n$n.log" 2>&1 &
+		T_PIDS+=($!)
+	done
+	cat >"$T_TMP/prometheus.yml" <<-EOF
+		global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}
+		scrape_configs:
+		  - job_name: shunt-agent
+		    static_configs:
+		      - {targets: ["127.0.0.1:${AGENT_PORTS[1]}"], labels: {node: n1}}
+		      - {targets: ["127.0.0.1:${AGENT_PORTS[2]}"], labels: {node: n2}}
+		  - job_name: shunt-proxy
+		    static_configs:
+		      - {targets: ["127.0.0.1:$fwd1"], labels: {node: n1}}
+		      - {targets: ["127.0.0.1:$fwd2"], labels: {node: n2}}
+	EOF
+	prometheus --config.file="$T_TMP/prometheus.yml" --storage.tsdb.path="$T_TMP/prom-data" \
+		--web.listen-address="127.0.0.1:$port" >"$T_TMP/prometheus.log" 2>&1 &
+	T_PIDS+=($!)
+	PROM=http://127.0.0.1:$port
+	t_wait_for 30 curl -fs -o /dev/null "$PROM/-/ready" ||
+		t_fail "prometheus did not start: $(tail -3 "$T_TMP/prometheus.log")"
+	t_wait_for 20 prom_is 'count(up == 1)' 4 ||
+		t_fail "prometheus does not scrape all 4 targets: $(curl -s "$PROM/api/v1/targets" |
+			jq -c '[.data.activeTargets[] | {scrapeUrl, health, lastError}]')"
+}
+
+# The value of the instant query Q (at unix time AT, if given), or "none"
+# for an empty answer.
+prom_query() { # Q [AT]
+	local args=(--data-urlencode "query=$1")
+	[ -z "${2:-}" ] || args+=(--data-urlencode "time=$2")
+	curl -fsS "$PROM/api/v1/query" "${args[@]}" |
+		jq -r 'if .status != "success" then "error: \(.error)"
+		       elif (.data.result | length) == 0 then "none"
+		       else .data.result[0].value[1] end'
+}
+
+prom_is() { [ "$(prom_query "$1")" = "$2" ]; }
+
+# Waits until Q is V (Prometheus has scraped what the proxies counted).
+prom_wait() { # Q V WHAT
+	t_wait_for 15 prom_is "$1" "$2" || t_fail "$3: $1 is $(prom_query "$1"), expected $2"
+}
+
+# A float comparison: LO <= V <= HI.
+prom_within() { # V LO HI WHAT
+	awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v != "" && v + 0 == v && v >= lo && v <= hi) }' ||
+		t_fail "$4: expected within [$2, $3], got $1"
+}
+
+# Requests from n1-p1 to web for SECONDS, one at a time, each a POST of
+# 300 bytes answered with 1000 bytes after DELAY ms. Writes the count and
+# the client's mean time (ms) to $T_TMP/client, start and end to
+# $T_TMP/window (unix seconds).
+prom_traffic() { # SECONDS DELAY
+	head -c 300 /dev/zero | tr '\0' x >"$T_TMP/req.body"
+	date +%s.%N >"$T_TMP/window"
+	t_exec n1-p1 -- bash -c "end=\$((SECONDS + $1)); while [ \$SECONDS -lt \$end ]; do
+		curl -sS -m 5 -o /dev/null -w '%{http_code} %{time_total}\n' \
+			--data-binary @$T_TMP/req.body 'http://$L7_VIP/?size=1000&delay_ms=$2'; done" \
+		>"$T_TMP/answers"
+	date +%s.%N >>"$T_TMP/window"
+	awk '$1 == 200 { n++; t += $2 } END { printf "%d %.3f\n", n, n ? 1000 * t / n : 0 }' \
+		"$T_TMP/answers" >"$T_TMP/client"
+	t_eq "$(awk '$1 != 200' "$T_TMP/answers" | wc -l)" 0 "answers other than 200"
+}
+
+SRC_SEL='reporter="source",source_workload="n1-p1",source_workload_namespace="default",destination_service="web.default.svc.cluster.local"'
+
+test_istio_http_metrics_read_back_through_prometheus() {
+	prom_cluster <<<"$PROM_ROUTE_ALL"
+	prom_start
+	prom_traffic 8 30
+	local n client_ms start end sel
+	read -r n client_ms <"$T_TMP/client"
+	start=$(head -1 "$T_TMP/window")
+	end=$(tail -1 "$T_TMP/window")
+	t_ge "$n" 50 "requests made in 8 s"
+	sel="$SRC_SEL,source_principal=\"spiffe://cluster.local/ns/default/sa/client\",request_protocol=\"http\",response_code=\"200\",response_flags=\"-\",connection_security_policy=\"unknown\""
+	# Counts: exact, and split by endpoint as the backends counted them.
+	prom_wait "sum(istio_requests_total{$sel})" "$n" "requests counted"
+	local v1 v2
+	v1=$(t_exec n1-p1 -- curl -sS "http://$(t_pod_ip n1-p2):8080/count" | jq -r .served)
+	v2=$(t_exec n1-p1 -- curl -sS "http://$(t_pod_ip n2-p2):8080/count" | jq -r .served)
+	t_eq "$(prom_query "sum(istio_requests_total{$sel,destination_workload=\"n1-p2\",destination_principal=\"spiffe://cluster.local/ns/default/sa/echo\"})")" "$v1" "requests to v1 (same node)"
+	t_eq "$(prom_query "sum(istio_requests_total{$sel,destination_workload=\"n2-p2\"})")" "$v2" "requests to v2 (across nodes)"
+	t_eq "$(prom_query "count(istio_requests_total{reporter=\"destination\"})")" none \
+		"destination-reported requests (no server-side HTTP proxy)"
+	# The rate over 5 s inside the traffic window, against the client's.
+	local rate want
+	rate=$(prom_query "sum(rate(istio_requests_total{$sel}[5s]))" "$(awk -v e="$end" 'BEGIN { printf "%.3f", e - 1 }')")
+	want=$(awk -v n="$n" -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", n / (e - s) }')
+	t_log "rate: prometheus $rate req/s, client $want req/s ($n requests)"
+	prom_within "$rate" "$(awk -v w="$want" 'BEGIN { print w * 0.7 }')" \
+		"$(awk -v w="$want" 'BEGIN { print w * 1.3 }')" "rate(istio_requests_total[5s])"
+	# Durations: each waited 30 ms at the backend; the proxy's mean lies
+	# between that and the client's own mean (which includes the proxy's).
+	local mean p50 p99
+	mean=$(prom_query "sum(istio_request_duration_milliseconds_sum{$sel}) / sum(istio_request_duration_milliseconds_count{$sel})")
+	t_log "mean duration: prometheus $mean ms, client $client_ms ms"
+	prom_within "$mean" 30 "$client_ms" "mean istio_request_duration_milliseconds"
+	p50=$(prom_query "histogram_quantile(0.5, sum by (le) (istio_request_duration_milliseconds_bucket{$sel}))")
+	p99=$(prom_query "histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{$sel}[1m])))")
+	t_log "histogram_quantile: p50 $p50 ms, p99 $p99 ms"
+	# Every request took over 25 ms (30 ms at the backend); nearly all are
+	# in Istio's (25, 50] ms bucket.
+	t_eq "$(prom_query "sum(istio_request_duration_milliseconds_bucket{$sel,le=\"25\"})")" 0 "requests under 25 ms"
+	prom_within "$p50" 25 50 "p50"
+	prom_within "$p99" 25 100 "p99 (a slow outlier may reach the next bucket)"
+	# Bytes: bodies exactly (300 up, 1000 down), in their buckets.
+	t_eq "$(prom_query "sum(istio_request_bytes_sum{$sel})")" $((300 * n)) "request body bytes"
+	t_eq "$(prom_query "sum(istio_response_bytes_sum{$sel})")" $((1000 * n)) "response body bytes"
+	t_eq "$(prom_query "sum(istio_response_bytes_bucket{$sel,le=\"100\"})")" 0 "responses under 100 bytes"
+	t_eq "$(prom_query "sum(istio_response_bytes_bucket{$sel,le=\"1000\"})")" "$n" "responses up to 1000 bytes"
+	# The agents are scraped too, with their own metrics.
+	t_eq "$(prom_query 'count(shunt_connects_total{job="shunt-agent"})')" 2 "agents' series"
+	t_eq "$(prom_query 'sum(shunt_istio_overflow_total{kind="http"})')" 0 "label sets over the bound"
+}
+
+# The proxy's own answers carry Envoy's response flags and their status.
+test_istio_response_flags_of_proxy_answers() {
+	prom_cluster <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - matches: [{path: {type: PathPrefix, value: /only}}]
+	EOF
+	prom_start
+	local i
+	for i in 1 2 3; do l7_curl '%{http_code}\n' /elsewhere >>"$T_TMP/codes"; done
+	t_eq "$(sort -u "$T_TMP/codes")" 404 "answers"
+	prom_wait "sum(istio_requests_total{$SRC_SEL,response_code=\"404\",response_flags=\"NR\",destination_workload=\"unknown\"})" 3 "no_route answers"
+}
+
+# Plain TCP across nodes (the mTLS tunnel): both proxies report, as
+# "source" and "destination", and agree on the bytes; the kernel bypass
+# (same node) is not in istio_tcp_* (docs/telemetry.md says why).
+test_istio_tcp_metrics_of_tunnelled_connections() {
+	prom_cluster <<<"$PROM_ROUTE_ALL"
+	l7_backend n2-p1 tcp
+	prom_start
+	local k=6 i size=50000 dst
+	dst=$(t_pod_ip n2-p1)
+	for i in $(seq $k); do
+		t_exec n1-p1 -- curl -sS -m 5 -o /dev/null "http://$dst:8080/?size=$size" || t_fail "curl $i"
+	done
+	# Same node, kernel path (the bypass where it is on).
+	for i in 1 2 3; do
+		t_exec n1-p1 -- curl -sS -m 5 -o /dev/null "http://$(t_pod_ip n1-p2):8080/?size=$size" || t_fail "local curl $i"
+	done
+	local sel='source_workload="n1-p1",destination_workload="n2-p1",request_protocol="tcp"'
+	prom_wait "sum(istio_tcp_connections_opened_total{reporter=\"source\",node=\"n1\",$sel})" $k "opened, client's node"
+	prom_wait "sum(istio_tcp_connections_opened_total{reporter=\"destination\",node=\"n2\",$sel,connection_security_policy=\"mutual_tls\",source_principal=\"spiffe://cluster.local/ns/default/sa/client\"})" $k "opened, server's node"
+	prom_wait "sum(istio_tcp_connections_closed_total{reporter=\"source\",$sel})" $k "closed, client's node"
+	prom_wait "sum(istio_tcp_connections_closed_total{reporter=\"destination\",$sel})" $k "closed, server's node"
+	local sent_src sent_dst recv_src recv_dst
+	sent_src=$(prom_query "sum(istio_tcp_sent_bytes_total{reporter=\"source\",$sel})")
+	sent_dst=$(prom_query "sum(istio_tcp_sent_bytes_total{reporter=\"destination\",$sel})")
+	recv_src=$(prom_query "sum(istio_tcp_received_bytes_total{reporter=\"source\",$sel})")
+	recv_dst=$(prom_query "sum(istio_tcp_received_bytes_total{reporter=\"destination\",$sel})")
+	t_log "tcp bytes: sent $sent_src / $sent_dst, received $recv_src / $recv_dst (source / destination)"
+	t_eq "$sent_src" "$sent_dst" "sent bytes, both reporters"
+	t_eq "$recv_src" "$recv_dst" "received bytes, both reporters"
+	# Each response is its body and a head of a few hundred bytes.
+	t_ge "$sent_src" $((k * size)) "sent bytes"
+	t_le "$sent_src" $((k * (size + 1024))) "sent bytes"
+	t_ge "$recv_src" $((k * 40)) "received bytes (requests)"
+	t_le "$recv_src" $((k * 1024)) "received bytes (requests)"
+	t_eq "$(prom_query 'count(istio_tcp_connections_opened_total{destination_workload="n1-p2"})')" none \
+		"same-node kernel connections in istio_tcp_* (not attributable: docs/telemetry.md)"
+}
+
+# Debian's python3-grpcio is for Debian's interpreter (test_l7_grpc.sh).
+GRPC_PYTHON=/usr/bin/python3
+
+# gRPC calls (a real grpcio client and servers, HTTP/2 both legs): their
+# statuses as grpc_response_status, under request_protocol "grpc".
+test_istio_grpc_statuses_read_back_through_prometheus() {
+	L7_SERVICES_EXTRA='  - name: rpc
+    virtualIPs: [10.96.0.90]
+    ports: [{name: grpc, port: 50051, appProtocol: grpc}]
+    backends: [{workload: n1-p2}, {workload: n2-p2}]' prom_cluster <<-'EOF'
+		  - name: rpc
+		    parentRefs: [{name: rpc}]
+	EOF
+	local pod name
+	for pod in n1-p2:v1 n2-p2:v2; do
+		name=${pod#*:}
+		pod=${pod%:*}
+		t_exec "$pod" -- "$GRPC_PYTHON" "$REPO/tests/apps/grpc_app.py" serve \
+			--listen "$(t_pod_ip "$pod"):50051" --name "$name" >"$T_TMP/grpc.$name.log" 2>&1 &
+		T_PIDS+=($!)
+		t_wait_for 10 t_cov_port_open "$pod" 50051 || t_fail "gRPC server $name did not start"
+	done
+	prom_start
+	local out sel='request_protocol="grpc",destination_service="rpc.default.svc.cluster.local",response_code="200"'
+	out=$(t_exec n1-p1 -- "$GRPC_PYTHON" "$REPO/tests/apps/grpc_app.py" call --target 10.96.0.90:50051 --count 20)
+	t_eq "$(jq -c .codes <<<"$out")" '{"OK":20}' "calls"
+	out=$(t_exec n1-p1 -- "$GRPC_PYTHON" "$REPO/tests/apps/grpc_app.py" call --target 10.96.0.90:50051 \
+		--method Fail --request NOT_FOUND --count 7)
+	t_eq "$(jq -c .codes <<<"$out")" '{"NOT_FOUND":7}' "failing calls"
+	prom_wait "sum(istio_requests_total{$sel,grpc_response_status=\"0\",response_flags=\"-\"})" 20 "OK calls"
+	prom_wait "sum(istio_requests_total{$sel,grpc_response_status=\"5\",response_flags=\"-\"})" 7 "NOT_FOUND calls"
+	t_eq "$(prom_query 'count(istio_requests_total{request_protocol="grpc",grpc_response_status=""})')" none \
+		"gRPC calls without a status"
+}

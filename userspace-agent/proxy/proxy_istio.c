@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Istio's standard metrics (proxy_istio.h). Every observation looks its
+ * label set up in a hash table of its kind (one lock, held for the lookup
+ * only; the series themselves are the registry's lock-free shards), so a
+ * request costs one hash and one short critical section, not a walk over
+ * every series of a family with fifteen string compares each.
+ */
+#include "proxy_istio.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/metrics.h"
+#include "model/mesh_config.h"
+
+enum istio_kind { KIND_HTTP, KIND_TCP, KIND_MAX };
+
+/* The label values, in the HTTP metrics' order; TCP ones leave out
+ * response_code and grpc_response_status, as Istio's do. */
+enum {
+	L_REPORTER,
+	L_SRC_WORKLOAD,
+	L_SRC_NS,
+	L_SRC_PRINCIPAL,
+	L_DST_WORKLOAD,
+	L_DST_NS,
+	L_DST_PRINCIPAL,
+	L_DST_SERVICE,
+	L_DST_SERVICE_NAME,
+	L_DST_SERVICE_NS,
+	L_PROTOCOL,
+	L_CODE,
+	L_GRPC,
+	L_FLAGS,
+	L_SECURITY,
+	L_MAX
+};
+
+static const char *const label_names[L_MAX + 1] = {
+    "reporter",
+    "source_workload",
+    "source_workload_namespace",
+    "source_principal",
+    "destination_workload",
+    "destination_workload_namespace",
+    "destination_principal",
+    "destination_service",
+    "destination_service_name",
+    "destination_service_namespace",
+    "request_protocol",
+    "response_code",
+    "grpc_response_status",
+    "response_flags",
+    "connection_security_policy",
+    NULL,
+};
+
+#define NSERIES	       4    /* families per kind */
+#define KEY_MAX	       2048 /* a label set, joined; longer ones go to the overflow set */
+#define ISTIO_NAME_MAX 320  /* a principal or a service host */
+
+/* Istio's default buckets (its stats extension): milliseconds, bytes. */
+static const double duration_ms_bounds[] = {0.5,   1,	   5,	   10,	    25,	    50,	   100,
+					    250,   500,	   1000,   2500,    5000,   10000, 30000,
+					    60000, 300000, 600000, 1800000, 3600000};
+static const double bytes_bounds[] = {1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+struct istio_set {
+	uint64_t hash;
+	char *key; /* NULL: a free slot */
+	struct metric_series *s[NSERIES];
+};
+
+struct istio_table {
+	pthread_mutex_t lock;
+	const char *name; /* the kind: "http", "tcp" */
+	struct istio_set *slots;
+	size_t cap, used, max;
+	struct istio_set overflow[2]; /* by reporter */
+	struct metric_family *f[NSERIES];
+	struct metric_series *overflowed, *sets;
+	const char *labels[L_MAX + 1];
+	size_t nlabels;
+};
+
+struct istio_metrics {
+	struct istio_table t[KIND_MAX];
+};
+
+/* The values of one observation, and the strings they point into. */
+struct istio_values {
+	const char *v[L_MAX];
+	char src_principal[ISTIO_NAME_MAX], dst_principal[ISTIO_NAME_MAX], service[ISTIO_NAME_MAX];
+	char code[16], grpc[16];
+};
+
+static const struct {
+	const char *name, *help;
+	enum metric_type type;
+	const double *bounds;
+	size_t nbounds;
+} families[KIND_MAX][NSERIES] = {
+    [KIND_HTTP] =
+	{
+	    {"istio_requests_total", "Requests the proxy handled (Istio standard metric).",
+	     METRIC_COUNTER, NULL, 0},
+	    {"istio_request_duration_milliseconds",
+	     "Duration of requests, from the first byte read to the last byte given to the client.",
+	     METRIC_HISTOGRAM, duration_ms_bounds,
+	     sizeof(duration_ms_bounds) / sizeof(duration_ms_bounds[0])},
+	    {"istio_request_bytes", "Request body sizes.", METRIC_HISTOGRAM, bytes_bounds,
+	     sizeof(bytes_bounds) / sizeof(bytes_bounds[0])},
+	    {"istio_response_bytes", "Response body sizes.", METRIC_HISTOGRAM, bytes_bounds,
+	     sizeof(bytes_bounds) / sizeof(bytes_bounds[0])},
+	},
+    [KIND_TCP] =
+	{
+	    {"istio_tcp_connections_opened_total",
+	     "TCP connections opened (Istio standard metric).", METRIC_COUNTER, NULL, 0},
+	    {"istio_tcp_connections_closed_total", "TCP connections closed.", METRIC_COUNTER, NULL,
+	     0},
+	    {"istio_tcp_sent_bytes_total", "Bytes sent towards the client (responses).",
+	     METRIC_COUNTER, NULL, 0},
+	    {"istio_tcp_received_bytes_total", "Bytes received from the client (requests).",
+	     METRIC_COUNTER, NULL, 0},
+	},
+};
+
+static uint64_t hash_of(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static int table_init(struct istio_table *t, struct metrics_registry *r, enum istio_kind k,
+		      size_t max)
+{
+	static const char *const kind_label[] = {"kind", NULL};
+	struct metric_family *over, *sets;
+	size_t i, n = 0;
+
+	pthread_mutex_init(&t->lock, NULL);
+	t->name = k == KIND_HTTP ? "http" : "tcp";
+	for (i = 0; i < L_MAX; i++)
+		if (k == KIND_HTTP || (i != L_CODE && i != L_GRPC))
+			t->labels[n++] = label_names[i];
+	t->labels[n] = NULL;
+	t->nlabels = n;
+	t->max = max;
+	for (t->cap = 16; t->cap < 2 * max; t->cap *= 2)
+		;
+	t->slots = calloc(t->cap, sizeof(*t->slots));
+	if (!t->slots)
+		return -ENOMEM;
+	for (i = 0; i < NSERIES; i++) {
+		t->f[i] =
+		    metrics_family(r, families[k][i].type, families[k][i].name, families[k][i].help,
+				   t->labels, families[k][i].bounds, families[k][i].nbounds);
+		if (!t->f[i])
+			return -errno;
+	}
+	over = metrics_family(r, METRIC_COUNTER, "shunt_istio_overflow_total",
+			      "Observations counted in the overflow label set: their kind had "
+			      "ISTIO_MAX_SETS label sets already (docs/telemetry.md).",
+			      kind_label, NULL, 0);
+	sets = metrics_family(r, METRIC_GAUGE, "shunt_istio_label_sets",
+			      "Label sets of the istio_* metrics, by kind.", kind_label, NULL, 0);
+	if (!over || !sets)
+		return -errno;
+	t->overflowed = metrics_series(over, (const char *[]){t->name});
+	t->sets = metrics_series(sets, (const char *[]){t->name});
+	return t->overflowed && t->sets ? 0 : -ENOMEM;
+}
+
+static void table_fini(struct istio_table *t)
+{
+	size_t i;
+
+	for (i = 0; t->slots && i < t->cap; i++)
+		free(t->slots[i].key);
+	free(t->slots);
+	pthread_mutex_destroy(&t->lock);
+}
+
+struct istio_metrics *istio_metrics_new(struct metrics_registry *r, size_t max_sets)
+{
+	struct istio_metrics *m = calloc(1, sizeof(*m));
+	int k, err = 0;
+
+	if (!m)
+		return NULL;
+	for (k = 0; k < KIND_MAX && !err; k++)
+		err = table_init(&m->t[k], r, (enum istio_kind)k, max_sets);
+	if (err) {
+		istio_metrics_free(m);
+		errno = -err;
+		return NULL;
+	}
+	return m;
+}
+
+void istio_metrics_free(struct istio_metrics *m)
+{
+	int k;
+
+	if (!m)
+		return;
+	for (k = 0; k < KIND_MAX; k++)
+		if (m->t[k].slots)
+			table_fini(&m->t[k]);
+	free(m);
+}
+
+/* VALUES of T's labels joined with 0x1f into KEY; its length, or 0 if it
+ * does not fit. */
+static size_t join(const struct istio_table *t, const char *const *values, char *key)
+{
+	size_t n = 0, i, len;
+
+	for (i = 0; i < t->nlabels; i++) {
+		len = strlen(values[i]);
+		if (n + len + 1 >= KEY_MAX)
+			return 0;
+		memcpy(key + n, values[i], len);
+		n += len;
+		key[n++] = 0x1f;
+	}
+	key[n] = 0;
+	return n;
+}
+
+/* The slot of KEY (found or free); T's lock held. */
+static struct istio_set *slot_of(struct istio_table *t, const char *key, uint64_t h)
+{
+	size_t i = h & (t->cap - 1);
+
+	while (t->slots[i].key && (t->slots[i].hash != h || strcmp(t->slots[i].key, key)))
+		i = (i + 1) & (t->cap - 1);
+	return &t->slots[i];
+}
+
+/*
+ * Series FROM to FROM + N - 1 of the label set VALUES (T's labels, in
+ * order) into OUT, made on first use; those of the reporter's overflow set
+ * once T has its maximum. One observation: one call. An OUT entry is NULL
+ * only when out of memory.
+ */
+static void series_for(struct istio_table *t, const char *const *values, size_t from, size_t n,
+		       struct metric_series **out)
+{
+	const char *over[L_MAX];
+	char key[KEY_MAX];
+	size_t len = join(t, values, key), i;
+	uint64_t h = hash_of(key, len);
+	struct istio_set *set = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	if (len) {
+		set = slot_of(t, key, h);
+		if (!set->key && t->used < t->max && (set->key = strdup(key))) {
+			set->hash = h;
+			metrics_set(t->sets, (int64_t)++t->used);
+		} else if (!set->key) {
+			set = NULL;
+		}
+	}
+	if (!set) {
+		int rep = strcmp(values[L_REPORTER], "source") ? 1 : 0;
+
+		set = &t->overflow[rep];
+		over[0] = values[L_REPORTER];
+		for (i = 1; i < t->nlabels; i++)
+			over[i] = "overflow";
+		values = over;
+		metrics_inc(t->overflowed);
+	}
+	for (i = from; i < from + n; i++) {
+		if (!set->s[i])
+			set->s[i] = metrics_series(t->f[i], values);
+		out[i - from] = set->s[i];
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Istio's principal: the workload's SPIFFE ID. */
+static void principal(char *buf, size_t len, const char *td, const struct cfg_workload *w)
+{
+	if (!w)
+		snprintf(buf, len, "unknown");
+	else
+		snprintf(buf, len, "spiffe://%s/ns/%s/sa/%s", td ? td : "cluster.local", w->ns,
+			 w->service_account ? w->service_account : "default");
+}
+
+static void peers_values(const struct istio_peers *p, struct istio_values *iv)
+{
+	const struct cfg_service *svc = p->service;
+
+	iv->v[L_REPORTER] = p->reporter == ISTIO_SOURCE ? "source" : "destination";
+	iv->v[L_SRC_WORKLOAD] = p->src ? p->src->name : "unknown";
+	iv->v[L_SRC_NS] = p->src ? p->src->ns : "unknown";
+	if (p->src_principal && *p->src_principal)
+		snprintf(iv->src_principal, sizeof(iv->src_principal), "%s", p->src_principal);
+	else
+		principal(iv->src_principal, sizeof(iv->src_principal), p->trust_domain, p->src);
+	iv->v[L_SRC_PRINCIPAL] = iv->src_principal;
+	iv->v[L_DST_WORKLOAD] = p->dst ? p->dst->name : "unknown";
+	iv->v[L_DST_NS] = p->dst ? p->dst->ns : "unknown";
+	principal(iv->dst_principal, sizeof(iv->dst_principal), p->trust_domain, p->dst);
+	iv->v[L_DST_PRINCIPAL] = iv->dst_principal;
+	if (svc)
+		snprintf(iv->service, sizeof(iv->service), "%s.%s.svc.cluster.local", svc->name,
+			 svc->ns);
+	else
+		snprintf(iv->service, sizeof(iv->service), "unknown");
+	iv->v[L_DST_SERVICE] = iv->service;
+	iv->v[L_DST_SERVICE_NAME] = svc ? svc->name : "unknown";
+	iv->v[L_DST_SERVICE_NS] = svc ? svc->ns : "unknown";
+	/* Istio: "unknown" from the source, which cannot see the server's policy. */
+	iv->v[L_SECURITY] = p->reporter == ISTIO_SOURCE ? "unknown"
+			    : p->mtls			? "mutual_tls"
+							: "none";
+}
+
+/* T's values (TCP leaves two out) from IV. */
+static void pick(const struct istio_table *t, const struct istio_values *iv, const char **out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < L_MAX; i++)
+		if (t->nlabels == L_MAX || (i != L_CODE && i != L_GRPC))
+			out[n++] = iv->v[i];
+}
+
+void istio_request(struct istio_metrics *m, const struct istio_http *h)
+{
+	struct istio_table *t = &m->t[KIND_HTTP];
+	struct metric_series *s[NSERIES];
+	struct istio_values iv;
+	const char *v[L_MAX];
+
+	peers_values(&h->p, &iv);
+	iv.v[L_PROTOCOL] = h->grpc ? "grpc" : "http";
+	snprintf(iv.code, sizeof(iv.code), "%d", h->status > 0 ? h->status : 0);
+	iv.v[L_CODE] = iv.code;
+	/* Istio: present on gRPC requests only (an empty value is no label). */
+	if (h->grpc && h->grpc_status >= 0)
+		snprintf(iv.grpc, sizeof(iv.grpc), "%d", h->grpc_status);
+	else
+		iv.grpc[0] = 0;
+	iv.v[L_GRPC] = iv.grpc;
+	iv.v[L_FLAGS] = istio_response_flags(h->outcome);
+	pick(t, &iv, v);
+	series_for(t, v, 0, 4, s);
+	metrics_inc(s[0]);
+	metrics_observe(s[1], h->duration_ms);
+	metrics_observe(s[2], (double)h->request_bytes);
+	metrics_observe(s[3], (double)h->response_bytes);
+}
+
+void istio_tcp_opened(struct istio_metrics *m, const struct istio_peers *p)
+{
+	struct istio_table *t = &m->t[KIND_TCP];
+	struct metric_series *s[NSERIES];
+	struct istio_values iv;
+	const char *v[L_MAX];
+
+	peers_values(p, &iv);
+	iv.v[L_PROTOCOL] = "tcp";
+	iv.v[L_FLAGS] = "-";
+	pick(t, &iv, v);
+	series_for(t, v, 0, 1, s);
+	metrics_inc(s[0]);
+}
+
+void istio_tcp_closed(struct istio_metrics *m, const struct istio_peers *p, enum shunt_outcome o,
+		      uint64_t sent, uint64_t received)
+{
+	struct istio_table *t = &m->t[KIND_TCP];
+	struct metric_series *s[NSERIES];
+	struct istio_values iv;
+	const char *v[L_MAX];
+
+	peers_values(p, &iv);
+	iv.v[L_PROTOCOL] = "tcp";
+	iv.v[L_FLAGS] = istio_response_flags(o);
+	pick(t, &iv, v);
+	series_for(t, v, 1, 3, s);
+	metrics_inc(s[0]);
+	metrics_add(s[1], (int64_t)sent);
+	metrics_add(s[2], (int64_t)received);
+}
+
+/*
+ * Envoy's response flags (its access log's %RESPONSE_FLAGS%) for the
+ * outcomes that have one; the rest, an endpoint's own answer included,
+ * are "-". docs/telemetry.md has the table.
+ */
+const char *istio_response_flags(enum shunt_outcome o)
+{
+	switch (o) {
+	case SHUNT_OUT_L7_NO_ROUTE:
+	case SHUNT_OUT_UNKNOWN_ROUTE:
+		return "NR"; /* no route */
+	case SHUNT_OUT_L7_NO_ENDPOINT:
+	case SHUNT_OUT_NO_BACKEND:
+		return "UH"; /* no healthy upstream */
+	case SHUNT_OUT_L7_CONNECT_FAILED:
+	case SHUNT_OUT_PEER_UNREACHABLE:
+	case SHUNT_OUT_PEER_REFUSED:
+	case SHUNT_OUT_UPSTREAM_REFUSED:
+	case SHUNT_OUT_CONNECT_FAILED:
+	case SHUNT_OUT_NO_CERTIFICATE:
+	case SHUNT_OUT_STREAM_FAILED:
+		return "UF"; /* upstream connection failure */
+	case SHUNT_OUT_L7_UPSTREAM_RESET:
+		return "UC"; /* upstream connection termination */
+	case SHUNT_OUT_L7_BAD_RESPONSE:
+		return "UPE"; /* upstream protocol error */
+	case SHUNT_OUT_L7_TRY_TIMEOUT:
+	case SHUNT_OUT_L7_REQUEST_TIMEOUT:
+		return "UT"; /* upstream request timeout */
+	case SHUNT_OUT_L7_OVERFLOW_REQUESTS:
+	case SHUNT_OUT_L7_OVERFLOW_PENDING:
+		return "UO"; /* upstream overflow (circuit breaking) */
+	case SHUNT_OUT_L7_RATE_LIMITED:
+		return "RL"; /* rate limited */
+	case SHUNT_OUT_L7_FAULT_ABORT:
+		return "FI"; /* fault injected */
+	case SHUNT_OUT_L7_BAD_REQUEST:
+	case SHUNT_OUT_L7_HEADERS_TOO_LARGE:
+		return "DPE"; /* downstream protocol error */
+	case SHUNT_OUT_RESET:
+		return "DC"; /* downstream connection termination */
+	case SHUNT_OUT_IDLE_TIMEOUT:
+		return "SI"; /* stream idle timeout */
+	case SHUNT_OUT_TUNNEL_GONE:
+	case SHUNT_OUT_PEER_RESET:
+	case SHUNT_OUT_SEND_FAILED:
+		return "UR"; /* upstream remote reset */
+	default:
+		return "-";
+	}
+}
