@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
@@ -25,6 +26,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "mesh_read.h"
+#include "proxy_edges.h"
 #include "proxy_impl.h"
 
 static const struct mesh_config *l7_model(void *ctx, __u64 *version)
@@ -236,6 +238,9 @@ static void l7_request_done(void *ctx, const char *source, const char *method, c
 	(void)ctx;
 	if (t)
 		snprintf(buf, sizeof(buf), "%s/%s", t->dst->ns, t->dst->name);
+	proxy_edge_request(source, t ? buf : NULL,
+			   t && t->dst->node && px.node && strcmp(t->dst->node, px.node), status,
+			   duration_us, time(NULL));
 	shunt_log_fields(
 	    SHUNT_LOG_DEBUG,
 	    (struct shunt_log_field[]){
