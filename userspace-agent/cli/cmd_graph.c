@@ -124,11 +124,9 @@ bad:
 static int parse_args(struct shunt_cli *cli, int argc, char **argv, struct graph_opts *o)
 {
 	static const struct option options[] = {
-	    {"since", required_argument, NULL, 's'},
-	    {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"node", required_argument, NULL, 'n'},
-	    {},
+	    {"since", required_argument, NULL, 's'},  {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'}, {"node", required_argument, NULL, 'n'},
+	    {"group", required_argument, NULL, 'g'},  {},
 	};
 	int opt, err = 0;
 
