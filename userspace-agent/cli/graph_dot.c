@@ -53,9 +53,10 @@ static void human_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 " B", n);
 }
 
-/* What an edge carried, in words; lines apart by SEP. */
-static void edge_summary(const struct graph *g, const struct graph_edge *e, const char *sep,
-			 char *buf, size_t len)
+/* What an edge carried, in words: its path, HEAD, then its numbers, lines
+ * apart by SEP. */
+static void edge_summary(const struct graph *g, const struct graph_edge *e, const char *head,
+			 const char *sep, char *buf, size_t len)
 {
 	char bytes[32];
 
@@ -63,14 +64,14 @@ static void edge_summary(const struct graph *g, const struct graph_edge *e, cons
 		double err = e->requests ? 100.0 * (double)e->errors / (double)e->requests : 0;
 
 		snprintf(buf, len, "%s%s%s%" PRIu64 " req, %.2f/s%s%.1f%% errors, p99 %.1f ms",
-			 path_style[e->path].label, e->remote ? " + mTLS" : "", sep, e->requests,
+			 path_style[e->path].label, e->remote ? " + mTLS" : "", head, e->requests,
 			 graph_request_rate(g, e), sep, err,
 			 e->requests ? graph_quantile(g, e, 0.99) : 0.0);
 		return;
 	}
 	human_bytes(e->bytes_bypass + e->bytes_tcp + e->bytes_to_server + e->bytes_to_client, bytes,
 		    sizeof(bytes));
-	snprintf(buf, len, "%s%s%" PRIu64 " conns, %s%s", path_style[e->path].label, sep,
+	snprintf(buf, len, "%s%s%" PRIu64 " conns, %s%s", path_style[e->path].label, head,
 		 e->connections, bytes, e->failed ? ", some failed" : "");
 }
 
@@ -118,7 +119,7 @@ void graph_write_dot(const struct graph *g, FILE *out)
 		"digraph shunt {\n"
 		"  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=11, labelloc=t,\n"
 		"         label=\"shunt service graph (%s)\\ngreen bold: kernel bypass, "
-		"blue dashed: mTLS tunnel, orange: L7 proxy (dashed: also through the "
+		"blue dashed: mTLS tunnel,\\norange: L7 proxy (dashed: also through the "
 		"tunnel), grey: same node on TCP\"];\n"
 		"  node [shape=box, style=\"rounded,filled\", fillcolor=\"#f5f5f5\", "
 		"fontname=\"Helvetica\"];\n"
@@ -130,7 +131,7 @@ void graph_write_dot(const struct graph *g, FILE *out)
 
 		graph_dot_escape(e->src, src, sizeof(src));
 		graph_dot_escape(e->dst, dst, sizeof(dst));
-		edge_summary(g, e, "\n", text, sizeof(text));
+		edge_summary(g, e, "\n", "\n", text, sizeof(text));
 		graph_dot_escape(text, label, sizeof(label));
 		fprintf(out,
 			"  \"%s\" -> \"%s\" [label=\"%s\", color=\"%s\", fontcolor=\"%s\", "
@@ -150,12 +151,15 @@ void graph_write_text(const struct graph *g, FILE *out)
 		g->since_s ? "counts of the recent window; bypass and TCP edges: totals"
 			   : "totals");
 	for (size_t i = 0; i < g->nedges; i++) {
-		edge_summary(g, &g->edges[i], ": ", text, sizeof(text));
+		edge_summary(g, &g->edges[i], ": ", ", ", text, sizeof(text));
 		fprintf(out, "  %s -> %s  %s\n", g->edges[i].src, g->edges[i].dst, text);
 	}
-	if (g->dropped || g->unattributed)
+	if (g->unattributed)
 		fprintf(out,
-			"(%" PRIu64 " left out over the proxies' edge cap, %" PRIu64
-			" without a source or destination)\n",
-			g->dropped, g->unattributed);
+			"  (and %" PRIu64 " requests or streams of no known source or "
+			"destination: answered by a proxy before it chose an endpoint)\n",
+			g->unattributed);
+	if (g->dropped)
+		fprintf(out, "  (%" PRIu64 " left out: a proxy's table of edges was full)\n",
+			g->dropped);
 }
