@@ -355,6 +355,31 @@ static void grouping_adds_the_edges_that_meet(void **state)
 	graph_free(&g);
 }
 
+/* 20,000 pairs (a big mesh's same-node edges), each seen on two nodes:
+ * merged by key, not by a scan of every edge. */
+static void many_edges_merge_by_key(void **state)
+{
+	char src[32], dst[32];
+	struct graph g;
+
+	(void)state;
+	graph_init(&g, NOW, 0);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 20000; i++) {
+			snprintf(src, sizeof(src), "ns/c%d", i % 200);
+			snprintf(dst, sizeof(dst), "ns/s%d", i / 200);
+			assert_int_equal(graph_add_pair(&g, src, dst, 1, 1, 10, 0), 0);
+		}
+	assert_int_equal(graph_finish(&g), 0);
+	assert_int_equal(g.nedges, 20000);
+	assert_int_equal(g.nnodes, 300);
+	assert_int_equal(find(&g, "ns/c7", "ns/s99", GRAPH_BYPASS)->connections, 2);
+	/* and found again after sorting */
+	assert_ptr_equal(graph_edge(&g, "ns/c7", "ns/s99", GRAPH_BYPASS, false),
+			 find(&g, "ns/c7", "ns/s99", GRAPH_BYPASS));
+	graph_free(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +393,7 @@ int main(void)
 	    cmocka_unit_test_setup(dot_styles_each_path_and_escapes_names, reset),
 	    cmocka_unit_test_setup(json_has_the_documented_fields, reset),
 	    cmocka_unit_test_setup(grouping_adds_the_edges_that_meet, reset),
+	    cmocka_unit_test_setup(many_edges_merge_by_key, reset),
 	};
 
 	return cmocka_run_group_tests_name("graph", tests, reset, reset);

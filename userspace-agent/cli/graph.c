@@ -27,6 +27,7 @@ void graph_free(struct graph *g)
 	free(g->edges);
 	free(g->nodes);
 	free(g->groups);
+	keymap_free(&g->index);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -37,17 +38,48 @@ const char *graph_path_name(enum graph_path path)
 	return (unsigned int)path < GRAPH_PATH_MAX ? names[path] : "?";
 }
 
+/* The index key of an edge: SRC NUL DST NUL PATH REMOTE; its length, or 0. */
+static size_t edge_key(const char *src, const char *dst, enum graph_path path, bool remote,
+		       char **key)
+{
+	size_t ls = strlen(src), ld = strlen(dst), len = ls + ld + 4;
+
+	*key = malloc(len);
+	if (!*key)
+		return 0;
+	memcpy(*key, src, ls + 1);
+	memcpy(*key + ls + 1, dst, ld + 1);
+	(*key)[len - 2] = (char)('0' + path);
+	(*key)[len - 1] = remote ? 'r' : 'l';
+	return len;
+}
+
+static int index_edge(struct graph *g, size_t i)
+{
+	const struct graph_edge *e = &g->edges[i];
+	char *key;
+	size_t len = edge_key(e->src, e->dst, e->path, e->remote, &key);
+	int err = len ? keymap_put(&g->index, key, len, i, NULL) : -ENOMEM;
+
+	free(key);
+	return err;
+}
+
 struct graph_edge *graph_edge(struct graph *g, const char *src, const char *dst,
 			      enum graph_path path, bool remote)
 {
 	struct graph_edge *e;
+	size_t at, len;
+	char *key;
+	bool found;
 
-	for (size_t i = 0; i < g->nedges; i++) {
-		e = &g->edges[i];
-		if (e->path == path && e->remote == remote && !strcmp(e->src, src) &&
-		    !strcmp(e->dst, dst))
-			return e;
-	}
+	len = edge_key(src, dst, path, remote, &key);
+	if (!len)
+		return NULL;
+	found = keymap_get(&g->index, key, len, &at);
+	free(key);
+	if (found)
+		return &g->edges[at];
 	if (g->nedges == g->cap) {
 		size_t cap = g->cap ? 2 * g->cap : 16;
 		struct graph_edge *n = realloc(g->edges, cap * sizeof(*n));
@@ -61,13 +93,13 @@ struct graph_edge *graph_edge(struct graph *g, const char *src, const char *dst,
 	memset(e, 0, sizeof(*e));
 	e->src = strdup(src);
 	e->dst = strdup(dst);
-	if (!e->src || !e->dst) {
+	e->path = path;
+	e->remote = remote;
+	if (!e->src || !e->dst || index_edge(g, g->nedges)) {
 		free(e->src);
 		free(e->dst);
 		return NULL;
 	}
-	e->path = path;
-	e->remote = remote;
 	g->nedges++;
 	return e;
 }
@@ -242,6 +274,11 @@ int graph_finish(struct graph *g)
 	int err;
 
 	qsort(g->edges, g->nedges, sizeof(*g->edges), edge_order);
+	keymap_free(&g->index); /* the edges moved: index them again */
+	memset(&g->index, 0, sizeof(g->index));
+	for (size_t i = 0; i < g->nedges; i++)
+		if ((err = index_edge(g, i)))
+			return err;
 	free(g->nodes);
 	g->nnodes = 0;
 	g->nodes = calloc(2 * g->nedges + 1, sizeof(*g->nodes));

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "common/keymap.h"
+
 #define GRAPH_BUCKETS 15 /* latency buckets with a bound; one more above */
 
 enum graph_path {
@@ -51,7 +53,8 @@ struct graph {
 	size_t nsources;
 	struct graph_edge *edges;
 	size_t nedges, cap;
-	char **nodes; /* sorted, after graph_finish() */
+	struct keymap index; /* (source, destination, path, remote) -> edge */
+	char **nodes;	     /* sorted, after graph_finish() */
 	size_t nnodes;
 	char **groups; /* the nodes that stand for a group (a service) */
 	size_t ngroups;

@@ -69,6 +69,8 @@ int graph_regroup(struct graph *g, graph_group_fn group_of, void *ctx)
 
 	g->edges = NULL;
 	g->nedges = g->cap = 0;
+	keymap_free(&g->index);
+	memset(&g->index, 0, sizeof(g->index));
 	for (size_t i = 0; i < n && !err; i++) {
 		struct graph_edge *e;
 		const char *src, *dst;
