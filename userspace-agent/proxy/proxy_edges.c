@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The proxy's service graph edges: a fixed open-addressing table of at most
- * PROXY_EDGES_MAX entries under one mutex (one short critical section per
- * request or stream end; nothing else is done under it). Each edge keeps
- * its totals and a ring of PROXY_EDGE_SLOTS slots for the recent window:
- * about 7 KiB an edge, 3.7 MiB when the table is full.
+ * PROXY_EDGES_MAX entries under one mutex, held for one short update per
+ * request or stream end, and while /graph/edges copies what it shows (the
+ * JSON is written after, unlocked). An edge lives until the proxy ends; its
+ * names, kind and first time never change. Each edge keeps its totals and a
+ * ring of PROXY_EDGE_SLOTS slots for the recent window: about 8 KiB an
+ * edge, 4 MiB when the table is full.
  */
 #include "proxy_edges.h"
 
@@ -207,32 +209,61 @@ static void tally_json(struct shunt_json *j, enum edge_kind kind, const struct t
 	json_array_end(j);
 }
 
-static void edge_json(struct shunt_json *j, const struct edge *e, unsigned int since_s, time_t now)
-{
-	struct tally window;
-	const struct tally *t = &e->total;
+/* What /graph/edges shows of an edge: copied under the lock, written after. */
+struct edge_view {
+	const struct edge *e; /* names, kind, times: edges are never freed while served */
+	time_t last;
+	struct tally t;
+};
 
-	if (since_s) {
-		tally_window(e, since_s, now, &window);
-		if (!window.requests && !window.streams)
-			return; /* nothing in the window */
-		t = &window;
-	}
+static void edge_json(struct shunt_json *j, const struct edge_view *v)
+{
+	const struct edge *e = v->e;
+
 	json_object_begin(j);
 	json_kv_string(j, "source", e->src);
 	json_kv_string(j, "destination", e->dst);
 	json_kv_string(j, "path", e->kind == EDGE_L7 ? "l7" : "tunnel");
 	json_kv_bool(j, "remote", e->remote);
 	json_kv_u64(j, "first_seen", (uint64_t)e->first);
-	json_kv_u64(j, "last_seen", (uint64_t)e->last);
-	tally_json(j, e->kind, t);
+	json_kv_u64(j, "last_seen", (uint64_t)v->last);
+	tally_json(j, e->kind, &v->t);
 	json_object_end(j);
+}
+
+/* Into VIEWS (PROXY_EDGES_MAX): the edges' totals, or their window; the count. */
+static size_t edges_copy(struct edge_view *views, unsigned int since_s, time_t now, uint64_t *drop,
+			 uint64_t *unattr)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < SLOTS; i++) {
+		struct edge_view *v = &views[n];
+
+		if (!table[i])
+			continue;
+		v->e = table[i];
+		v->last = table[i]->last;
+		if (!since_s)
+			v->t = table[i]->total;
+		else
+			tally_window(table[i], since_s, now, &v->t);
+		if (!since_s || v->t.requests || v->t.streams) /* else: nothing in the window */
+			n++;
+	}
+	*drop = dropped;
+	*unattr = unattributed;
+	pthread_mutex_unlock(&lock);
+	return n;
 }
 
 void proxy_edges_json(FILE *out, const char *node, unsigned int since_s, time_t now)
 {
+	struct edge_view *views = calloc(PROXY_EDGES_MAX, sizeof(*views));
+	uint64_t start = 0, drop = 0, unattr = 0;
 	struct shunt_json j;
-	uint64_t start = 0;
+	size_t n = 0;
 
 	if (since_s > PROXY_EDGE_WINDOW_S)
 		since_s = PROXY_EDGE_WINDOW_S;
@@ -240,15 +271,16 @@ void proxy_edges_json(FILE *out, const char *node, unsigned int since_s, time_t 
 		start = ((uint64_t)now / PROXY_EDGE_SLOT_S + 1 -
 			 (since_s + PROXY_EDGE_SLOT_S - 1) / PROXY_EDGE_SLOT_S) *
 			PROXY_EDGE_SLOT_S;
+	if (views)
+		n = edges_copy(views, since_s, now, &drop, &unattr);
 	json_init(&j, out);
-	pthread_mutex_lock(&lock);
 	json_object_begin(&j);
 	json_kv_u64(&j, "version", 1);
 	json_kv_string(&j, "node", node ? node : "");
 	json_kv_u64(&j, "now", (uint64_t)now);
 	json_kv_u64(&j, "window_start", start); /* 0: totals since the proxy started */
-	json_kv_u64(&j, "dropped", dropped);
-	json_kv_u64(&j, "unattributed", unattributed);
+	json_kv_u64(&j, "dropped", drop);
+	json_kv_u64(&j, "unattributed", unattr);
 	json_key(&j, "bucket_bounds_ms");
 	json_array_begin(&j);
 	for (int i = 0; i < PROXY_EDGE_BUCKETS; i++)
@@ -256,13 +288,12 @@ void proxy_edges_json(FILE *out, const char *node, unsigned int since_s, time_t 
 	json_array_end(&j);
 	json_key(&j, "edges");
 	json_array_begin(&j);
-	for (size_t i = 0; i < SLOTS; i++)
-		if (table[i])
-			edge_json(&j, table[i], since_s, now);
+	for (size_t i = 0; i < n; i++)
+		edge_json(&j, &views[i]);
 	json_array_end(&j);
 	json_object_end(&j);
-	pthread_mutex_unlock(&lock);
 	fputc('\n', out);
+	free(views);
 }
 
 uint64_t proxy_edges_dropped(void)
