@@ -159,6 +159,8 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 		}
 	}
 	shunt_coverage_close(st);
+	if (ep)
+		shunt_pairs_close(st, ep);
 	if (st->psock)
 		bpf_map_delete_elem(&shunt_psocks, &st->psock);
 	/* The kernel drops the sockhash entry itself. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * shunt_coverage: same-node connections by program and path, for `shunt
- * status` (docs/datapath.md, "Coverage"). For people only: the datapath
- * never reads it. BPF-only.
+ * status` (docs/datapath.md, "Coverage"), and shunt_pairs: by client and
+ * server workload, for `shunt graph`. For people only: the datapath never
+ * reads them. BPF-only.
  */
 #ifndef SHUNT_BYPASS_COVERAGE_BPF_H
 #define SHUNT_BYPASS_COVERAGE_BPF_H
@@ -59,6 +60,34 @@ static __always_inline void shunt_coverage_close(const struct shunt_sock_state *
 		shunt_coverage_add(st->comm, SHUNT_PATH_TCP, st->tcp_reason, st->bytes_tcp);
 	else if (st->bytes_tcp)
 		shunt_coverage_add(st->comm, SHUNT_PATH_TCP, SHUNT_REASON_MAX, st->bytes_tcp);
+}
+
+/* What the socket's sends did, by client and server workload (shunt_pairs). */
+static __always_inline void shunt_pairs_close(const struct shunt_sock_state *st,
+					      const struct shunt_endpoint *ep)
+{
+	struct shunt_pair_key key = {.client = ep->workload, .server = ep->peer_workload};
+	struct shunt_pair fresh = {}, *p;
+
+	if (ep->passive) {
+		key.client = ep->peer_workload;
+		key.server = ep->workload;
+	}
+	p = bpf_map_lookup_elem(&shunt_pairs, &key);
+	if (!p) {
+		/* Another CPU may have added it meanwhile: look again either way. */
+		bpf_map_update_elem(&shunt_pairs, &key, &fresh, BPF_NOEXIST);
+		p = bpf_map_lookup_elem(&shunt_pairs, &key);
+		if (!p)
+			return;
+	}
+	if (!ep->passive) {
+		__sync_fetch_and_add(&p->conns, 1);
+		if (st->ever_bypassed)
+			__sync_fetch_and_add(&p->conns_bypassed, 1);
+	}
+	__sync_fetch_and_add(&p->bytes_bypass, st->bytes_bypass);
+	__sync_fetch_and_add(&p->bytes_tcp, st->bytes_tcp);
 }
 
 #endif /* SHUNT_BYPASS_COVERAGE_BPF_H */

@@ -90,6 +90,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_coverage SEC(".maps");
 
+/* Same-node connections by client and server workload (`shunt graph`).
+ * LRU: bounded, the pairs not seen for longest go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct shunt_pair_key);
+	__type(value, struct shunt_pair);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_pairs SEC(".maps");
+
 /* The cgroup the datapath is attached to (set by the loader): the receive
  * tracepoints only look at tasks in it. */
 struct {

@@ -270,6 +270,25 @@ struct shunt_coverage {
 	__u64 bytes;
 };
 
+/*
+ * shunt_pairs: same-node mesh connections that were in the sockhash, by
+ * client and server workload (ids of shunt_workloads), for `shunt graph`.
+ * Counted at each socket's close: the client's socket adds the connection
+ * and what it sent, the server's what it sent back. Bytes count once, by
+ * their sender, on the path their send took.
+ */
+struct shunt_pair_key {
+	__u32 client; /* workload id of the connecting side */
+	__u32 server; /* workload id of the accepting side */
+};
+
+struct shunt_pair {
+	__u64 conns;	      /* client sockets closed */
+	__u64 conns_bypassed; /* of those, whose sends took the bypass at least once */
+	__u64 bytes_bypass;   /* both directions, carried by the bypass */
+	__u64 bytes_tcp;      /* both directions, carried by TCP */
+};
+
 /* What the sockhash iterator writes for each socket (`shunt conns`). */
 struct shunt_sock_report {
 	struct shunt_sock_key key;

@@ -6,7 +6,8 @@
 # it (read from the pinned maps, as an operator would), then services and
 # L4 policy in the kernel: load balancing, a policy applied by editing the
 # config, denials and flow events, the agent killed and restarted, and L7
-# in the node proxy: a canary split, retries, a circuit breaker and faults.
+# in the node proxy: a canary split, retries, a circuit breaker and faults,
+# and at the end the service graph of every node (.output/demo-graph.svg).
 #
 #   scripts/demo.sh [--nodes N] [--pods M] [--keep]
 #     --keep   leave the cluster and the mesh up afterwards (then:
@@ -378,6 +379,20 @@ echo "  bpftool map dump pinned $(node n1 pin_dir)/maps/shunt_workloads   (BTF: 
 bpftool map dump pinned "$(node n1 pin_dir)/maps/shunt_workloads" | sed -n '1,12s/^/    /p'
 echo "    ..."
 echo "  also: shunt workloads | services | policies | flows --follow | policy check; agent logs are JSON lines"
+say "10. the service graph of every node: who called whom, and through what"
+GRAPH_NODES=()
+for n in $(jq -r '.nodes[].name' "$STATE"); do
+	GRAPH_NODES+=(--node "$n,pin-dir=$(node "$n" pin_dir),proxy=127.0.0.1:9465,netns=$(node "$n" netns)")
+done
+GRAPH_SVG=$REPO/.output/demo-graph.svg
+echo "  \$ shunt graph --node n1,pin-dir=$(node n1 pin_dir),proxy=127.0.0.1:9465,netns=$(node n1 netns) --node n2,... --format svg"
+"$SHUNT" graph "${GRAPH_NODES[@]}" --format dot --output "${GRAPH_SVG%.svg}.dot" || true
+if "$SHUNT" graph "${GRAPH_NODES[@]}" --format svg --output "$GRAPH_SVG"; then
+	echo "  rendered by Graphviz to $GRAPH_SVG ($(wc -c <"$GRAPH_SVG") bytes), its DOT next to it;"
+	echo "  --format json has every number (docs/telemetry.md); in short (--format text):"
+fi
+"$SHUNT" graph "${GRAPH_NODES[@]}" --format text | sed 's/^/    /' || true
+
 if [ $KEEP = 1 ]; then
 	echo
 	echo "  the cluster is still up: scripts/cluster.sh exec $CLIENT -- bash; scripts/cluster.sh down when done"

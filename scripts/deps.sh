@@ -36,6 +36,8 @@ PACKAGES=(
 	tcpdump openssl stunnel4
 	# formatting
 	clang-format
+	# shunt graph --format svg (Graphviz's dot); xmllint checks the SVG in the tests
+	graphviz libxml2-utils
 )
 
 # `scripts/deps.sh kernels`: also what the kernel test matrix needs.

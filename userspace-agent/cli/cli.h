@@ -28,6 +28,7 @@ int cmd_services(struct shunt_cli *cli, int argc, char **argv);
 int cmd_policies(struct shunt_cli *cli, int argc, char **argv);
 int cmd_flows(struct shunt_cli *cli, int argc, char **argv);
 int cmd_policy(struct shunt_cli *cli, int argc, char **argv);
+int cmd_graph(struct shunt_cli *cli, int argc, char **argv);
 
 /* Parses a non-negative integer that fits in 32 bits; -EINVAL otherwise. */
 int cli_parse_u32(const char *text, unsigned int *out);

@@ -28,6 +28,7 @@ static const struct {
     {"policies", cmd_policies, "policy entries in the kernel"},
     {"policy", cmd_policy, "policy check --from W --to W|SERVICE --port P"},
     {"flows", cmd_flows, "stream flow events [--follow] [--denied]"},
+    {"graph", cmd_graph, "the service graph of the nodes: dot, svg, json or text"},
     {"proxy", cmd_proxy, "the node's mTLS proxy for cross-node connections"},
     {"ca", cmd_ca, "the mesh CA: init, issue, rotate, verify workload certificates"},
 };

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "common/log.h"
+#include "proxy_edges.h"
 #include "proxy_impl.h"
 #include "proxy_istio.h"
 #include "proxy_stats.h"
@@ -91,6 +93,19 @@ static void istio_tcp_ended(const struct proxy_conn *c, enum shunt_outcome o, un
 	istio_tcp_closed(im, &p, o, down, up);
 }
 
+/* A workload's TCP stream through the tunnel, for `shunt graph`. */
+static void graph_stream_ended(const struct proxy_conn *c, enum shunt_outcome o,
+			       unsigned long long up, unsigned long long down)
+{
+	char dst[SHUNT_NAME_MAX];
+
+	proxy_kernel_name(c->flow.dst_id, dst, sizeof(dst));
+	proxy_edge_stream(c->source, dst,
+			  shunt_outcome_is(o, SHUNT_OF_DENY | SHUNT_OF_REFUSAL |
+						  SHUNT_OF_HANDSHAKE | SHUNT_OF_RESET),
+			  up, down, time(NULL));
+}
+
 static const char *side_name(enum hbone_side side)
 {
 	return side == HBONE_OUTBOUND ? "outbound" : "inbound";
@@ -118,6 +133,8 @@ static void stream_ended(void *ctx, struct hbone_stream *s, void *user,
 		atomic_fetch_add(&proxy_stats.bytes_to_server, up);
 		atomic_fetch_add(&proxy_stats.bytes_to_client, down);
 	}
+	if (out && !c->l7)
+		graph_stream_ended(c, end->outcome, up, down);
 	/* The outbound side learns of a refusal from its peer, or cannot
 	 * reach it: a denied flow of this node too. */
 	if (out && shunt_outcome_is(end->outcome, SHUNT_OF_DENY)) {

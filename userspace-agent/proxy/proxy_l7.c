@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
@@ -25,6 +26,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "mesh_read.h"
+#include "proxy_edges.h"
 #include "proxy_impl.h"
 #include "proxy_istio.h"
 #include "proxy_stats.h"
@@ -260,6 +262,9 @@ static void l7_request_done(void *ctx, const struct l7_done *d)
 	istio_report(ctx, d);
 	if (d->t)
 		snprintf(buf, sizeof(buf), "%s/%s", d->t->dst->ns, d->t->dst->name);
+	proxy_edge_request(d->source, d->t ? buf : NULL,
+			   d->t && d->t->dst->node && px.node && strcmp(d->t->dst->node, px.node),
+			   d->status, d->duration_us, time(NULL));
 	shunt_log_fields(
 	    SHUNT_LOG_DEBUG,
 	    (struct shunt_log_field[]){LOG_STR("event", "request"), LOG_STR("source", d->source),

@@ -4,10 +4,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/metrics.h"
 
 #include "hbone/hbone.h"
+#include "proxy_edges.h"
 #include "proxy_impl.h"
 #include "proxy_istio.h"
 
@@ -106,6 +108,9 @@ static void collect(struct metrics_writer *w, void *ctx)
 	    atomic_load(&proxy_stats.ca_reloads));
 	one(w, G, "shunt_proxy_model_version", "The config version of the agent's model in use.",
 	    atomic_load(&proxy_stats.model_version));
+	one(w, C, "shunt_proxy_graph_dropped_total",
+	    "Requests and streams left out of /graph/edges: its table was full.",
+	    proxy_edges_dropped());
 	proxy_l7_metrics(w);
 }
 
@@ -139,17 +144,23 @@ struct metrics_registry *proxy_metrics(void)
 int proxy_metrics_handler(const char *path, char **body, size_t *len, void *ctx)
 {
 	FILE *out = open_memstream(body, len);
-	int status = 200;
+	unsigned int since = 0;
+	int status = 200, end = 0;
 
 	(void)ctx;
 	if (!out)
 		return 503;
 	if (!strcmp(path, "/healthz")) {
 		fprintf(out, "ok\n");
+	} else if (!strcmp(path, "/graph/edges")) {
+		proxy_edges_json(out, px.node, 0, time(NULL));
+	} else if (sscanf(path, "/graph/edges/since/%u%n", &since, &end) == 1 && !path[end] &&
+		   since > 0) {
+		proxy_edges_json(out, px.node, since, time(NULL));
 	} else if (!strcmp(path, "/metrics") && proxy_metrics()) {
 		metrics_render(proxy_metrics(), out);
 	} else {
-		fprintf(out, "not found; try /metrics or /healthz\n");
+		fprintf(out, "not found; try /metrics, /healthz or /graph/edges\n");
 		status = 404;
 	}
 	fclose(out);
