@@ -158,8 +158,11 @@ $(OUTPUT)/unit/%: tests/bpf/%.c $(SAN_LIBS) | $(OUTPUT)/unit
 
 test-unit: $(patsubst %,$(OUTPUT)/unit/%,$(UNIT_TESTS) $(BPF_TESTS))
 
+# The builds of the top-level targets use every CPU (the tree builds in parallel).
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	$(Q)$(MAKE) all test-unit $(BIN)/shunt-fuzz-config $(BIN)/shunt-fuzz-l7
+	$(Q)$(MAKE) -j$(BUILD_JOBS) all test-unit $(BIN)/shunt-fuzz-config $(BIN)/shunt-fuzz-l7
 	$(Q)tests/run.sh
 
 # Debian's 6.1 and 6.12 kernels in QEMU: what each one gets (docs/kernels.md).
@@ -168,11 +171,11 @@ test-kernels: deps
 	$(Q)scripts/test-kernels.sh $(KERNELS_ARGS)
 
 demo: deps
-	$(Q)$(MAKE) all
+	$(Q)$(MAKE) -j$(BUILD_JOBS) all
 	$(Q)scripts/demo.sh $(DEMO_ARGS)
 
 bench: deps
-	$(Q)$(MAKE) all
+	$(Q)$(MAKE) -j$(BUILD_JOBS) all
 	$(Q)SHUNT_OUTPUT=$(abspath $(OUTPUT)) scripts/bench.sh $(BENCH_ARGS)
 
 # libFuzzer on the config parser. `make fuzz` runs FUZZ_SECONDS (default 60)
