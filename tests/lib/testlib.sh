@@ -20,6 +20,9 @@ CLUSTER="$REPO/scripts/cluster.sh"
 STATE=$SHUNT_CLUSTER_DIR/cluster.json
 T_TMP=$(mktemp -d /tmp/shunt-test.XXXXXX)
 T_PIDS=()
+# A test without a cluster (the fuzz runs) leaves nothing either; a cluster's
+# trap (t_cluster_up) takes over, and removes T_TMP with the rest.
+trap 'rm -rf "$T_TMP"' EXIT
 
 t_log() { echo "    $*" >&2; }
 t_fail() {
