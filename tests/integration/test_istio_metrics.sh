@@ -154,8 +154,13 @@ test_istio_http_metrics_read_back_through_prometheus() {
 	v2=$(t_exec n1-p1 -- curl -sS "http://$(t_pod_ip n2-p2):8080/count" | jq -r .served)
 	t_eq "$(prom_query "sum(istio_requests_total{$sel,destination_workload=\"n1-p2\",destination_principal=\"spiffe://cluster.local/ns/default/sa/echo\"})")" "$v1" "requests to v1 (same node)"
 	t_eq "$(prom_query "sum(istio_requests_total{$sel,destination_workload=\"n2-p2\"})")" "$v2" "requests to v2 (across nodes)"
-	t_eq "$(prom_query "count(istio_requests_total{reporter=\"destination\"})")" none \
-		"destination-reported requests (no server-side HTTP proxy)"
+	# The destination's view: v1's node is the client's (one hop, both
+	# reporters); v2's requests met n2's proxy after the mTLS tunnel.
+	local dsel='reporter="destination",source_workload="n1-p1",source_principal="spiffe://cluster.local/ns/default/sa/client",destination_service="web.default.svc.cluster.local",response_code="200"'
+	prom_wait "sum(istio_requests_total{$dsel,destination_workload=\"n1-p2\",node=\"n1\",connection_security_policy=\"none\"})" "$v1" \
+		"v1's requests, reported by its node as the destination"
+	prom_wait "sum(istio_requests_total{$dsel,destination_workload=\"n2-p2\",node=\"n2\",connection_security_policy=\"mutual_tls\"})" "$v2" \
+		"v2's requests, reported by its node as the destination"
 	# The rate over 5 s inside the traffic window, against the client's.
 	local rate want
 	rate=$(prom_query "sum(rate(istio_requests_total{$sel}[5s]))" "$(awk -v e="$end" 'BEGIN { printf "%.3f", e - 1 }')")
@@ -263,7 +268,7 @@ test_istio_grpc_statuses_read_back_through_prometheus() {
 		t_wait_for 10 t_cov_port_open "$pod" 50051 || t_fail "gRPC server $name did not start"
 	done
 	prom_start
-	local out sel='request_protocol="grpc",destination_service="rpc.default.svc.cluster.local",response_code="200"'
+	local out sel='reporter="source",request_protocol="grpc",destination_service="rpc.default.svc.cluster.local",response_code="200"'
 	out=$(t_exec n1-p1 -- "$GRPC_PYTHON" "$REPO/tests/apps/grpc_app.py" call --target 10.96.0.90:50051 --count 20)
 	t_eq "$(jq -c .codes <<<"$out")" '{"OK":20}' "calls"
 	out=$(t_exec n1-p1 -- "$GRPC_PYTHON" "$REPO/tests/apps/grpc_app.py" call --target 10.96.0.90:50051 \
@@ -271,6 +276,12 @@ test_istio_grpc_statuses_read_back_through_prometheus() {
 	t_eq "$(jq -c .codes <<<"$out")" '{"NOT_FOUND":7}' "failing calls"
 	prom_wait "sum(istio_requests_total{$sel,grpc_response_status=\"0\",response_flags=\"-\"})" 20 "OK calls"
 	prom_wait "sum(istio_requests_total{$sel,grpc_response_status=\"5\",response_flags=\"-\"})" 7 "NOT_FOUND calls"
+	# Each call met its endpoint's node too (destination's hop, or the
+	# one hop of a same-node call): the same counts as the destination saw them.
+	prom_wait "sum(istio_requests_total{${sel/source/destination},grpc_response_status=\"0\"})" 20 \
+		"OK calls, reported by the destination"
+	prom_wait "sum(istio_requests_total{${sel/source/destination},grpc_response_status=\"5\"})" 7 \
+		"NOT_FOUND calls, reported by the destination"
 	t_eq "$(prom_query 'count(istio_requests_total{request_protocol="grpc",grpc_response_status=""})')" none \
 		"gRPC calls without a status"
 }

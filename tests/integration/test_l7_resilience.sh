@@ -151,6 +151,75 @@ test_l7_authorization_by_identity_method_path_and_header() {
 		"GET /api/* from another identity"
 }
 
+# The destination's node enforces its rules: n1, the client's node, is given
+# none (as a node whose proxy would not enforce them), n2 has them.
+# Requests to v2 meet them in n2's proxy, through the service or dialled
+# straight at the pod's address (which takes the L4 tunnel).
+test_l7_authorization_is_enforced_at_the_destination() {
+	local v2 direct served
+	L7_N1_AUTHZ='' L7_AUTHZ='  - name: v2-readers
+    namespace: default
+    targetRefs: [{kind: Service, name: web}]
+    action: ALLOW
+    rules:
+      - from: [{source: {principals: ["cluster.local/ns/default/sa/client"]}}]
+        to: [{operation: {methods: [GET], paths: ["/v2/api/*"]}}]
+  - name: v2-block
+    namespace: default
+    targetRefs: [{kind: Service, name: web}]
+    action: DENY
+    rules:
+      - when: [{key: "request.headers[x-block]", values: ["yes"]}]' l7_setup <<-'EOF'
+		  - name: web-split
+		    namespace: default
+		    parentRefs: [{kind: Service, name: web, port: 80}]
+		    rules:
+		      - matches: [{path: {type: PathPrefix, value: /v2}}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - backendRefs: [{name: web-v1, port: 80}]
+	EOF
+	local fmt='%{http_code} %header{shunt-error} %header{shunt-hop} %header{x-backend}'
+	t_eq "$(l7_curl "$fmt" /v2/api/items)" "200   v2" "GET /v2/api/* from the client's identity"
+	t_eq "$(l7_curl "$fmt" /v2/api/items -X POST)" "403 authz_denied shunt-proxy/n2 " \
+		"POST, refused by the destination's node"
+	t_eq "$(l7_curl "$fmt" /v2/other)" "403 authz_denied shunt-proxy/n2 " "another path"
+	t_eq "$(l7_curl "$fmt" /v2/api/items -H 'x-block: yes')" \
+		"403 authz_denied shunt-proxy/n2 " "DENY by header"
+	t_eq "$(l7_curl "$fmt" /v1/anything -X POST)" "200   v1" \
+		"n1's own endpoint: n1 has no rules"
+	# The pod's address, not the service: no L7 hop on the client's node.
+	v2="http://$(t_pod_ip n2-p2):8080"
+	direct() { t_exec "$1" -- curl -sS -m 10 -o /dev/null -w "$fmt" "${@:3}" "$v2$2"; }
+	t_eq "$(direct n1-p1 /v2/api/items)" "200   v2" "GET straight to the pod"
+	t_eq "$(direct n1-p1 /v2/api/items -X POST)" "403 authz_denied shunt-proxy/n2 " \
+		"POST straight to the pod"
+	t_eq "$(direct n1-p2 /v2/api/items)" "403 authz_denied shunt-proxy/n2 " \
+		"another identity straight to the pod"
+	served=$(l7_served n2-p2)
+	t_eq "$served" 2 "requests v2 served (the two GETs)"
+	# Reported by the destination, with the identity mTLS proved: every
+	# request to v2 (not only the refused ones), none by n1 as destination.
+	local sel='reporter="destination",source_workload="n1-p1",source_principal="spiffe://cluster.local/ns/default/sa/client",destination_workload="n2-p2",destination_service="web.default.svc.cluster.local"'
+	t_eq "$(l7_istio_sum n2 "$sel" 'response_code="403"' 'connection_security_policy="mutual_tls"')" 4 \
+		"n1-p1's refusals as n2 reported them"
+	t_eq "$(l7_istio_sum n2 "$sel" 'response_code="200"')" 2 "n1-p1's GETs as n2 reported them"
+	t_eq "$(l7_istio_sum n1 'reporter="destination"' 'destination_workload="n2-p2"')" 0 \
+		"n1 reports no request to v2 as the destination"
+}
+
+# The sum of istio_requests_total on NODE's proxy over series that have
+# every one of LABELS ('name="value"').
+l7_istio_sum() { # NODE LABELS...
+	local node=$1
+	shift
+	ip netns exec "$SHUNT_CLUSTER_PREFIX-$node" curl -fsS http://127.0.0.1:9465/metrics |
+		awk -v want="$*" 'BEGIN { n = split(want, w, /[ ,]+/) }
+			index($1, "istio_requests_total{") == 1 {
+				for (i = 1; i <= n; i++) if (!index($1, w[i])) next
+				s += $2 }
+			END { print s + 0 }'
+}
+
 test_l7_redirect_and_rewrite() {
 	l7_setup <<-'EOF'
 		  - name: web

@@ -46,13 +46,21 @@ l7_config() {
 }
 
 # Starts the cluster, agents and proxies with the routes on stdin, and the
-# backends (L7_V1_ARGS, L7_V2_ARGS: more backend flags).
+# backends (L7_V1_ARGS, L7_V2_ARGS: more backend flags). L7_N1_AUTHZ, when
+# set, is n1's own authorizationPolicies (L7_AUTHZ is n2's and the default).
 l7_setup() {
+	local routes n1_mesh
 	t_cluster_up 2 2
 	trap proxy_logs_on_failure EXIT
-	l7_config >"$T_TMP/mesh.yaml"
+	routes=$(cat)
+	l7_config <<<"$routes" >"$T_TMP/mesh.yaml"
+	n1_mesh=$T_TMP/mesh.yaml
+	if [ -n "${L7_N1_AUTHZ+set}" ]; then
+		n1_mesh=$T_TMP/mesh.n1.yaml
+		L7_AUTHZ=$L7_N1_AUTHZ l7_config <<<"$routes" >"$n1_mesh"
+	fi
 	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
-	t_agent_start n1 "$T_TMP/mesh.yaml"
+	t_agent_start n1 "$n1_mesh"
 	t_agent_start n2 "$T_TMP/mesh.yaml"
 	: >"$T_TMP/proxy.n1.log"
 	: >"$T_TMP/proxy.n2.log"

@@ -77,6 +77,8 @@ static enum shunt_outcome op_connect(void *ctx, const struct l7_target *t, int *
 	f->conns[f->nconns] = c;
 	peer_init(&c->peer, sv[1], HTTP_REQUEST, &c->req);
 	snprintf(c->dst, sizeof(c->dst), "%s", t->dst ? t->dst->name : "?");
+	c->port = t->port;
+	c->inbound = t->inbound;
 	c->failure = SHUNT_OUT_ALLOWED;
 	if (f->refuse_dst && !strcmp(c->dst, f->refuse_dst)) {
 		close(sv[1]);
@@ -126,6 +128,7 @@ static void op_request_done(void *ctx, const struct l7_done *d)
 	f->last_src = d->src;
 	f->last_dst = d->t ? d->t->dst : NULL;
 	f->last_duration_us = d->duration_us;
+	f->last_inbound = d->inbound;
 }
 
 static const struct l7_ops fake_ops = {
@@ -203,6 +206,24 @@ int fake_client(struct l7_fake *f, struct fake_peer *p, const char *src, const c
 	if (!s || !s->nvips)
 		return -ENOENT;
 	memcpy(o.service_addr, s->vips[0].addr, 16);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	peer_init(p, sv[1], HTTP_RESPONSE, NULL);
+	l7_accept(f->loop, sv[0], &o);
+	return 0;
+}
+
+int fake_inbound_client(struct l7_fake *f, struct fake_peer *p, const char *src, const char *dst,
+			__u16 port)
+{
+	struct l7_origin o = {.service_port = port, .inbound = true};
+	int sv[2];
+
+	o.src = workload_named(&f->cfg, src);
+	o.dst = workload_named(&f->cfg, dst);
+	if (!o.src || !o.dst || !o.dst->naddrs)
+		return -ENOENT;
+	memcpy(o.service_addr, o.dst->addrs[0].addr, 16);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		return -errno;
 	peer_init(p, sv[1], HTTP_RESPONSE, NULL);

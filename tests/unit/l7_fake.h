@@ -46,6 +46,8 @@ struct fake_conn {
 	struct fake_peer peer;	    /* the endpoint's end */
 	struct fake_msg req;	    /* the last request read on it */
 	char dst[64];		    /* the workload connect() was asked for */
+	__u16 port;		    /* ... and its port */
+	bool inbound;		    /* asked for by the destination's hop */
 	bool closed;		    /* the engine closed its end (ops.closed) */
 	enum shunt_outcome failure; /* what ops.failure answers */
 };
@@ -70,6 +72,7 @@ struct l7_fake {
 	int last_grpc_status;
 	const struct cfg_service *last_service;
 	const struct cfg_workload *last_src, *last_dst;
+	bool last_inbound;
 };
 
 /* Parses YAML and makes the loop; 0 or -errno (ERR names a config error). */
@@ -80,6 +83,10 @@ int fake_fini(struct l7_fake *f);
  * test's end (a fake_peer reading responses). -errno on failure. */
 int fake_client(struct l7_fake *f, struct fake_peer *p, const char *src, const char *service,
 		__u16 port);
+/* A client of workload SRC arriving at the destination's hop of workload
+ * DST ("ns/name") at its first address and PORT (l7_origin.inbound). */
+int fake_inbound_client(struct l7_fake *f, struct fake_peer *p, const char *src, const char *dst,
+			__u16 port);
 void fake_peer_free(struct fake_peer *p);
 /* Runs the loop for up to MS milliseconds (0: what is ready now). */
 void fake_pump(struct l7_fake *f, int ms);

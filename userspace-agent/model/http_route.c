@@ -83,6 +83,44 @@ bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_serv
 	return false;
 }
 
+bool cfg_service_fronts(const struct cfg_service *svc, const struct cfg_workload *w)
+{
+	size_t i;
+
+	if (strcmp(svc->ns, w->ns))
+		return false;
+	if (svc->has_selector && cfg_labels_subset(&svc->selector, &w->labels))
+		return true;
+	for (i = 0; i < svc->nbackends; i++)
+		if (svc->backends[i].workload && !strcmp(svc->backends[i].workload, w->name))
+			return true;
+	return false;
+}
+
+const struct cfg_service *cfg_l7_service_of_endpoint(const struct mesh_config *cfg,
+						     const struct cfg_workload *w, __u16 port,
+						     size_t *from,
+						     const struct cfg_service_port **sp)
+{
+	size_t i, p;
+
+	for (i = *from; i < cfg->nservices; i++) {
+		const struct cfg_service *s = &cfg->services[i];
+
+		if (!cfg_service_fronts(s, w))
+			continue;
+		for (p = 0; p < s->nports; p++)
+			if (s->ports[p].target_port == port &&
+			    cfg_service_port_is_l7(cfg, s, &s->ports[p])) {
+				*sp = &s->ports[p];
+				*from = i + 1;
+				return s;
+			}
+	}
+	*from = cfg->nservices;
+	return NULL;
+}
+
 const char *cfg_http_check_token(const char *s)
 {
 	static const char tchar[] = "!#$%&'*+-.^_`|~";

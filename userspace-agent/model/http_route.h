@@ -205,6 +205,7 @@ struct cfg_authz_policy {
 struct mesh_config;
 struct cfg_service;
 struct cfg_service_port;
+struct cfg_workload;
 
 /* True for ports whose endpoints speak HTTP/2 with prior knowledge
  * (appProtocol http2, kubernetes.io/h2c, grpc): the L7 proxy speaks h2c
@@ -221,6 +222,17 @@ bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_serv
 /* The service named NAME in namespace NS, or NULL. */
 const struct cfg_service *cfg_service_find(const struct mesh_config *cfg, const char *ns,
 					   const char *name);
+
+/* True when W is an endpoint of SVC: SVC's selector takes W (same
+ * namespace), or one of SVC's backends names W. */
+bool cfg_service_fronts(const struct cfg_service *svc, const struct cfg_workload *w);
+/* The next service from index *FROM on with an L7 port (*SP) whose target
+ * port is PORT and whose endpoints include W; NULL when no more. *FROM
+ * moves past it, so a loop visits each such service once. */
+const struct cfg_service *cfg_l7_service_of_endpoint(const struct mesh_config *cfg,
+						     const struct cfg_workload *w, __u16 port,
+						     size_t *from,
+						     const struct cfg_service_port **sp);
 
 /* Checks shared by the config sources and the model reader; each returns
  * NULL when S is good, else why not (to follow "'S' ..."). */

@@ -161,6 +161,13 @@ void proxy_note_ends(struct proxy_tunnel *pt, int fd);
 /* proxy_l7.c: the L7 side's connections and requests (l7/l7.h). */
 extern const struct l7_ops proxy_l7_ops;
 void proxy_accept_l7(struct proxy_worker *w, int fd);
+/* The destination's hop: stream S (of C, decided and admitted) from SRC
+ * becomes a client connection of the L7 side to DST at C's destination,
+ * when that is an L7 endpoint port (l7_origin.inbound). SHUNT_OUT_MAX:
+ * not one, connect as for plain TCP. */
+enum shunt_outcome proxy_inbound_l7(struct proxy_worker *w, struct hbone_stream *s,
+				    struct proxy_conn *c, const struct cfg_workload *src,
+				    const struct cfg_workload *dst);
 struct metrics_writer;
 void proxy_l7_metrics(struct metrics_writer *w);
 struct l7_conn;

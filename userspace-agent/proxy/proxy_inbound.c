@@ -229,7 +229,8 @@ static enum shunt_outcome inbound_decide(struct proxy_worker *w, struct hbone_st
 	if (o != SHUNT_OUT_ALLOWED)
 		return o;
 	c->flow.verdict = SHUNT_VERDICT_ALLOW;
-	return inbound_connect(w, s, c, src, src_id);
+	o = proxy_inbound_l7(w, s, c, src, dst);
+	return o != SHUNT_OUT_MAX ? o : inbound_connect(w, s, c, src, src_id);
 }
 
 enum shunt_outcome proxy_inbound_open(void *ctx, struct hbone_stream *s,

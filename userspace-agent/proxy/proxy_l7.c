@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "mesh_read.h"
+#include "model/http_route.h"
 #include "proxy_edges.h"
 #include "proxy_impl.h"
 #include "proxy_istio.h"
@@ -196,11 +197,12 @@ static enum shunt_outcome l7_connect(void *ctx, const struct l7_target *t, int *
 	snprintf(q, sizeof(q), "%s/%s", t->dst->ns, t->dst->name);
 	if (proxy_kernel_id(w, q, &dst_id))
 		return SHUNT_OUT_DEST_NOT_IN_KERNEL;
-	o = policy(SHUNT_DIR_EGRESS, src_id, dst_id, t->port);
+	/* At the destination's hop the client's node decided egress. */
+	o = t->inbound ? SHUNT_OUT_ALLOWED : policy(SHUNT_DIR_EGRESS, src_id, dst_id, t->port);
 	if (o != SHUNT_OUT_ALLOWED)
 		return o;
 	if (strcmp(t->dst->node, m->me->name))
-		return connect_remote(w, t, fd, token);
+		return t->inbound ? SHUNT_OUT_NOT_LOCAL : connect_remote(w, t, fd, token);
 	o = policy(SHUNT_DIR_INGRESS, dst_id, src_id, t->port);
 	if (o != SHUNT_OUT_ALLOWED)
 		return o;
@@ -230,17 +232,20 @@ static void l7_closed(void *ctx, void *token)
 	}
 }
 
-/* Istio's request metrics: this proxy is the client's (reporter source). */
-static void istio_report(struct proxy_worker *w, const struct l7_done *d)
+/* Istio's request metrics, as the client's proxy (source) or the
+ * endpoint's (destination). */
+static void istio_report(struct proxy_worker *w, const struct l7_done *d,
+			 enum istio_reporter reporter)
 {
 	struct model_snap *m = worker_model(w);
 	struct istio_metrics *im = proxy_istio();
 	struct istio_http h = {
-	    .p = {.reporter = ISTIO_SOURCE,
+	    .p = {.reporter = reporter,
 		  .src = d->src,
 		  .dst = d->t ? d->t->dst : NULL,
 		  .service = d->service,
-		  .trust_domain = m ? m->cfg.trust_domain : NULL},
+		  .trust_domain = m ? m->cfg.trust_domain : NULL,
+		  .mtls = d->inbound},
 	    .grpc = d->grpc,
 	    .status = d->status,
 	    .grpc_status = d->grpc_status,
@@ -258,13 +263,18 @@ static void l7_request_done(void *ctx, const struct l7_done *d)
 {
 	char buf[SHUNT_NAME_MAX + 80] = "-";
 	const char *dst = buf;
+	bool remote = d->t && d->t->dst->node && px.node && strcmp(d->t->dst->node, px.node);
 
-	istio_report(ctx, d);
+	/* A request to an endpoint of this node met its destination's hop
+	 * here too; one to another node meets it there (l7_origin.inbound). */
+	istio_report(ctx, d, d->inbound ? ISTIO_DESTINATION : ISTIO_SOURCE);
+	if (!d->inbound && d->t && !remote)
+		istio_report(ctx, d, ISTIO_DESTINATION);
 	if (d->t)
 		snprintf(buf, sizeof(buf), "%s/%s", d->t->dst->ns, d->t->dst->name);
-	proxy_edge_request(d->source, d->t ? buf : NULL,
-			   d->t && d->t->dst->node && px.node && strcmp(d->t->dst->node, px.node),
-			   d->status, d->duration_us, time(NULL));
+	if (!d->inbound) /* the client's node draws the edge */
+		proxy_edge_request(d->source, d->t ? buf : NULL, remote, d->status, d->duration_us,
+				   time(NULL));
 	shunt_log_fields(
 	    SHUNT_LOG_DEBUG,
 	    (struct shunt_log_field[]){LOG_STR("event", "request"), LOG_STR("source", d->source),
@@ -316,6 +326,31 @@ refuse:
 	pr_warn("l7: a connection the kernel did not send here (or of an unknown workload): "
 		"refused");
 	close(fd);
+}
+
+enum shunt_outcome proxy_inbound_l7(struct proxy_worker *w, struct hbone_stream *s,
+				    struct proxy_conn *c, const struct cfg_workload *src,
+				    const struct cfg_workload *dst)
+{
+	struct l7_origin o = {.src = src, .dst = dst, .inbound = true};
+	const struct cfg_service_port *sp;
+	size_t from = 0;
+	int sv[2];
+
+	if (!cfg_l7_service_of_endpoint(&worker_model(w)->cfg, dst, c->flow.dst_port, &from, &sp))
+		return SHUNT_OUT_MAX;
+	/* Fail closed: an L7 endpoint is never reached without its hop. */
+	if (!w->l7 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		return SHUNT_OUT_SOCKET_FAILED;
+	if (hbone_stream_attach(s, sv[1])) {
+		close(sv[0]);
+		close(sv[1]);
+		return SHUNT_OUT_SOCKET_FAILED;
+	}
+	memcpy(o.service_addr, c->flow.dst_addr, 16);
+	o.service_port = c->flow.dst_port;
+	l7_accept(w->l7, sv[0], &o);
+	return SHUNT_OUT_ALLOWED;
 }
 
 /* Upgrades (WebSocket): asked for, switched (101), open, and how they ended. */

@@ -32,6 +32,7 @@ struct l7_target {
 	const struct cfg_workload *src, *dst;
 	__u8 addr[16];
 	__u16 port;
+	bool inbound; /* at the destination's node, for a client of another */
 };
 
 /* A client connection the owner accepted: who made it and to which
@@ -40,6 +41,12 @@ struct l7_origin {
 	const struct cfg_workload *src; /* NULL: unknown (refused) */
 	__u8 service_addr[16];		/* the service address it connected to */
 	__u16 service_port;
+	/* The destination's hop: a client of another node whose node proxy
+	 * sent this connection through the mTLS tunnel to DST, an endpoint of
+	 * this node, at SERVICE_ADDR:SERVICE_PORT. Its requests go to that
+	 * endpoint only (no routing): authorized and reported here. */
+	bool inbound;
+	const struct cfg_workload *dst;
 };
 
 /* How a request ended (l7_ops.request_done). Pointers live for the call. */
@@ -58,6 +65,7 @@ struct l7_done {
 	__u64 request_bytes, response_bytes;
 	bool grpc;	 /* a gRPC request (its content-type) */
 	int grpc_status; /* grpc-status sent to the client; -1: none */
+	bool inbound;	 /* seen at the destination's hop (l7_origin) */
 };
 
 struct l7_ops {

@@ -480,7 +480,9 @@ void l7_accept(struct l7_loop *l, int fd, const struct l7_origin *o)
 	d->origin = *o;
 	if (o->src)
 		snprintf(d->src_name, sizeof(d->src_name), "%s/%s", o->src->ns, o->src->name);
-	d->origin.src = NULL; /* only the name outlives this model version */
+	if (o->dst)
+		snprintf(d->dst_name, sizeof(d->dst_name), "%s/%s", o->dst->ns, o->dst->name);
+	d->origin.src = d->origin.dst = NULL; /* only names outlive this model version */
 	http_parser_init(&d->parser, HTTP_REQUEST);
 	d->parser.data = d;
 	timer_init(&d->idle, on_idle, d);

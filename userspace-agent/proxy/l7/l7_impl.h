@@ -141,11 +141,15 @@ struct l7_rule {
 	struct l7_backend mirror; /* svc NULL: none */
 };
 
-/* The routes of one service port for one address family, compiled. */
+/* The routes of one service port for one address family, compiled; or,
+ * at the destination's hop (INBOUND), one rule to one endpoint, SVC the
+ * first of the L7 services (FRONTS) that have it as an endpoint. */
 struct l7_port_table {
 	const struct cfg_service *svc;
 	const struct cfg_service_port *sp;
-	bool v4;
+	bool v4, inbound;
+	const struct cfg_service **fronts;
+	size_t nfronts;
 	struct l7_rule *rules;
 	size_t nrules;
 	/* (rule, match) pairs by precedence (Gateway API order) */
@@ -260,6 +264,7 @@ struct l7_down {
 	struct l7_buf in, out;
 	struct l7_origin origin;
 	char src_name[SHUNT_NAME_MAX]; /* "ns/name" */
+	char dst_name[SHUNT_NAME_MAX]; /* the destination's hop's endpoint, "ns/name" */
 	struct l7_request *req;	       /* being read or in flight */
 	struct l7_header *hdr;	       /* the header being parsed */
 	bool hdr_in_value, eof, closing, dead, mode_known, ready;
@@ -347,6 +352,13 @@ void l7_loop_rearm(struct l7_loop *l); /* after arming timers outside l7_loop_ru
 struct l7_port_table *l7_table_for(struct l7_loop *l, struct l7_view *v, const struct l7_origin *o,
 				   enum shunt_outcome *why);
 void l7_table_free(struct l7_port_table *t);
+/* Keeps T in V under KEY (LEN bytes): V frees it. 0 or -ENOMEM. */
+int l7_view_keep_table(struct l7_view *v, const void *key, size_t len, struct l7_port_table *t);
+/* l7_inbound.c: the destination's hop's table for DST at O's address and
+ * port (l7_origin.inbound), made on first use in V. */
+struct l7_port_table *l7_inbound_table_for(struct l7_loop *l, struct l7_view *v,
+					   const struct cfg_workload *dst,
+					   const struct l7_origin *o, enum shunt_outcome *why);
 /* The entry whose match takes REQ (path, query, method, headers), or NULL. */
 const struct l7_entry *l7_route(const struct l7_port_table *t, const struct l7_request *req);
 const char *l7_header_get(const struct l7_request *req, const char *name);
@@ -358,6 +370,8 @@ const struct l7_ep_ref *l7_pick_endpoint(struct l7_loop *l, const struct l7_back
 void l7_endpoint_observe(struct l7_endpoint *e, uint64_t rtt_us);
 bool l7_budget_deposit_or_withdraw(struct l7_loop *l, const struct l7_rule *rule, bool withdraw);
 struct l7_cluster *l7_cluster_for(struct l7_loop *l, const struct cfg_service *svc, __u16 port);
+/* The cluster named KEY (l7_cluster_for's are "ns/name:port"). */
+struct l7_cluster *l7_cluster_keyed(struct l7_loop *l, const char *key);
 /* Outlier detection: an answer (STATUS, or 0: connect failure or reset) of E. */
 void l7_endpoint_result(const struct l7_backend *b, struct l7_endpoint *e, int status);
 /* E refused a connect: out of rotation for a backoff that grows with each. */

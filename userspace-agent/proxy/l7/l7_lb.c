@@ -102,9 +102,14 @@ struct l7_cluster *l7_cluster_for(struct l7_loop *l, const struct cfg_service *s
 {
 	char key[SHUNT_NAME_MAX + 16];
 
+	snprintf(key, sizeof(key), "%s/%s:%u", svc->ns, svc->name, port);
+	return l7_cluster_keyed(l, key);
+}
+
+struct l7_cluster *l7_cluster_keyed(struct l7_loop *l, const char *key)
+{
 	struct l7_cluster *c;
 
-	snprintf(key, sizeof(key), "%s/%s:%u", svc->ns, svc->name, port);
 	c = lookup_or_add(&l->clusters, (void ***)&l->cluster_list, &l->nclusters, key,
 			  sizeof(struct l7_cluster));
 	if (c && !c->wake.fn)

@@ -86,10 +86,23 @@ static bool policy_matches(const struct cfg_authz_policy *p, const struct l7_req
 	return false;
 }
 
+/* P targets one of T's services: the one addressed, or at the
+ * destination's hop any with the endpoint (l7_inbound.c). */
+static bool policy_targets_table(const struct cfg_authz_policy *p, const struct l7_port_table *t)
+{
+	size_t i;
+
+	if (!t->inbound)
+		return policy_targets(p, t->svc);
+	for (i = 0; i < t->nfronts; i++)
+		if (policy_targets(p, t->fronts[i]))
+			return true;
+	return false;
+}
+
 enum shunt_outcome l7_authorize(const struct l7_request *req, const struct cfg_workload *src)
 {
 	const struct mesh_config *cfg = req->view->cfg;
-	const struct cfg_service *svc = req->table->svc;
 	char principal[SHUNT_NAME_MAX * 2];
 	bool any_allow = false, allowed = false;
 	size_t i;
@@ -101,7 +114,7 @@ enum shunt_outcome l7_authorize(const struct l7_request *req, const struct cfg_w
 	for (i = 0; i < cfg->nauthz_policies; i++) {
 		const struct cfg_authz_policy *p = &cfg->authz_policies[i];
 
-		if (!policy_targets(p, svc))
+		if (!policy_targets_table(p, req->table))
 			continue;
 		if (p->action == CFG_AUTHZ_DENY) {
 			if (policy_matches(p, req, principal, src->ns))

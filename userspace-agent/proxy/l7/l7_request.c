@@ -192,6 +192,18 @@ static void arm_deadline(struct l7_request *req)
 		l7_arm_in(req->down->l, &req->deadline, ms);
 }
 
+/* At the destination's hop: its one endpoint, named before any stage so
+ * that an answer of this hop names it too. */
+static void inbound_target(struct l7_request *req)
+{
+	const struct l7_ep_ref *e = &req->table->rules[0].backends[0].eps[0];
+
+	req->target_ep.inbound = true;
+	req->target_ep.dst = e->w;
+	memcpy(req->target_ep.addr, e->addr, 16);
+	req->target_ep.port = e->port;
+}
+
 void l7_request_dispatch(struct l7_request *req)
 {
 	struct l7_down *d = req->down;
@@ -207,7 +219,11 @@ void l7_request_dispatch(struct l7_request *req)
 	/* A connection's service port and client are looked up once per view,
 	 * not per request (both are linear scans of the model). */
 	if (d->view != req->view) {
-		d->table = l7_table_for(l, req->view, &d->origin, &d->table_why);
+		d->table = d->origin.inbound
+			       ? l7_inbound_table_for(l, req->view,
+						      workload_named(req->view->cfg, d->dst_name),
+						      &d->origin, &d->table_why)
+			       : l7_table_for(l, req->view, &d->origin, &d->table_why);
 		d->src = workload_named(req->view->cfg, d->src_name);
 		l7_view_put(d->view);
 		d->view = req->view;
@@ -217,6 +233,8 @@ void l7_request_dispatch(struct l7_request *req)
 	if (!req->table)
 		return l7_request_answer(req, d->table_why);
 	req->target_ep.src = d->src;
+	if (req->table->inbound) /* the endpoint is known before any rule */
+		inbound_target(req);
 	if (!req->target_ep.src)
 		return l7_request_answer(req, SHUNT_OUT_UNKNOWN_SOURCE);
 	e = l7_route(req->table, req);
@@ -476,6 +494,7 @@ static void report(struct l7_request *req, bool aborted)
 	    .response_bytes = req->resp_bytes,
 	    .grpc = req->grpc,
 	    .grpc_status = req->grpc_status,
+	    .inbound = d->origin.inbound,
 	};
 
 	d->l->ops->request_done(d->l->ctx, &done);

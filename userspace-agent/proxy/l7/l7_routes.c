@@ -6,6 +6,7 @@
  * the Gateway API's precedence. Built on first use in a view.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,7 @@ void l7_table_free(struct l7_port_table *t)
 	}
 	free(t->rules);
 	free(t->entries);
+	free(t->fronts);
 	free(t);
 }
 
@@ -351,12 +353,31 @@ fail:
 	return NULL;
 }
 
+int l7_view_keep_table(struct l7_view *v, const void *key, size_t len, struct l7_port_table *t)
+{
+	struct l7_port_table **list;
+
+	if (v->ntables == v->tables_cap) {
+		size_t cap = v->tables_cap ? v->tables_cap * 2 : 8;
+
+		list = realloc(v->table_list, cap * sizeof(*list));
+		if (!list)
+			return -ENOMEM;
+		v->table_list = list;
+		v->tables_cap = cap;
+	}
+	if (keymap_put(&v->tables, key, len, v->ntables, NULL))
+		return -ENOMEM;
+	v->table_list[v->ntables++] = t;
+	return 0;
+}
+
 struct l7_port_table *l7_table_for(struct l7_loop *l, struct l7_view *v, const struct l7_origin *o,
 				   enum shunt_outcome *why)
 {
 	const struct cfg_service_port *sp = NULL;
 	const struct cfg_service *s;
-	struct l7_port_table *t, **list;
+	struct l7_port_table *t;
 	char key[64];
 	size_t si = 0, pi = 0, idx;
 	bool v4 = shunt_addr_is_v4(o->service_addr);
@@ -370,23 +391,10 @@ struct l7_port_table *l7_table_for(struct l7_loop *l, struct l7_view *v, const s
 	if (keymap_get(&v->tables, key, strlen(key), &idx))
 		return v->table_list[idx];
 	t = compile_table(l, v->cfg, s, sp, v4);
-	if (t && v->ntables == v->tables_cap) {
-		size_t cap = v->tables_cap ? v->tables_cap * 2 : 8;
-
-		list = realloc(v->table_list, cap * sizeof(*list));
-		if (!list) {
-			l7_table_free(t);
-			t = NULL;
-		} else {
-			v->table_list = list;
-			v->tables_cap = cap;
-		}
-	}
-	if (!t || keymap_put(&v->tables, key, strlen(key), v->ntables, NULL)) {
+	if (!t || l7_view_keep_table(v, key, strlen(key), t)) {
 		l7_table_free(t);
 		*why = SHUNT_OUT_SOCKET_FAILED; /* out of memory */
 		return NULL;
 	}
-	v->table_list[v->ntables++] = t;
 	return t;
 }
