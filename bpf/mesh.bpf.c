@@ -98,6 +98,44 @@ static __always_inline bool l7_redirect(struct bpf_sock_addr *ctx,
 }
 
 /*
+ * A TCP connect, allowed by policy, to a workload of this node at a port
+ * whose authorization policies the L7 side enforces (SHUNT_SVC_L7_ENDPOINT):
+ * dialled straight, or reached through a service without L7. It goes to the
+ * L7 side as well, which reads it as the destination's hop; what
+ * getpeername() shows stays what the application connected to.
+ */
+static __always_inline bool l7_endpoint(struct bpf_sock_addr *ctx,
+					const struct shunt_mesh_state *st, __u8 gen, struct flow *f)
+{
+	struct shunt_service_key ekey = {.gen = gen, .proto = f->proto, .port = f->dport};
+	struct shunt_origin_key vkey = {.cookie = bpf_get_socket_cookie(ctx),
+					.backend_port = f->dport};
+	struct shunt_origin via = {}, *o;
+	struct shunt_service *ep;
+	bool v4 = f->dst[10] == 0xff && f->dst[11] == 0xff;
+
+	__builtin_memcpy(ekey.addr, f->dst, 16);
+	ep = bpf_map_lookup_elem(&shunt_services, &ekey);
+	if (!ep || !(ep->flags & SHUNT_SVC_L7_ENDPOINT))
+		return false;
+	/* through a service: the service's address, as the kernel showed it */
+	__builtin_memcpy(vkey.backend_addr, f->dst, 16);
+	o = f->service ? bpf_map_lookup_elem(&shunt_sock_origin, &vkey) : NULL;
+	if (o)
+		via = *o;
+	if (!l7_redirect(ctx, st, ep, f))
+		return false;
+	if (o) {
+		struct shunt_origin_key pkey = {.cookie = vkey.cookie,
+						.backend_port = v4 ? st->l7_port : st->l7_port6};
+
+		__builtin_memcpy(pkey.backend_addr, v4 ? st->proxy_addr : st->proxy_addr6, 16);
+		bpf_map_update_elem(&shunt_sock_origin, &pkey, &via, BPF_ANY);
+	}
+	return true;
+}
+
+/*
  * Decides a connect or sendmsg from a mesh cgroup to DST:DPORT. Rewrites
  * DST/DPORT to a backend for a service. Returns 1 to let it go, 0 to refuse
  * (errno EPERM, or ECONNREFUSED for a service without backends).
@@ -132,6 +170,8 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 	skey.port = f->dport;
 	__builtin_memcpy(skey.addr, f->dst, 16);
 	svc = bpf_map_lookup_elem(&shunt_services, &skey);
+	if (svc && (svc->flags & SHUNT_SVC_L7_ENDPOINT))
+		svc = NULL; /* a workload's own address: l7_endpoint() below */
 	if (svc) {
 		struct shunt_origin_key okey = {.cookie = bpf_get_socket_cookie(ctx)};
 		struct shunt_origin origin = {.port = f->dport, .service = svc->id};
@@ -192,6 +232,11 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 		return 0;
 	if (f->proto == SHUNT_PROTO_UDP && f->src_id)
 		udp_flow_record(st, f->src_id, f->sport, f->dst, f->dport);
+	if (first && f->proto == SHUNT_PROTO_TCP && f->src_id && (dst_flags & SHUNT_IDENT_LOCAL) &&
+	    l7_endpoint(ctx, st, gen, f)) {
+		c->l7_proxied++;
+		return 1;
+	}
 	/* TCP to a workload of another node: through the node's proxy (mTLS). */
 	bool v4 = f->dst[10] == 0xff && f->dst[11] == 0xff;
 	__u16 proxy_port = v4 ? st->proxy_port : st->proxy_port6;

@@ -149,6 +149,11 @@ enum shunt_service_flags {
 	SHUNT_SVC_L7 = 1 << 0, /* HTTP: through the node proxy's L7 side, when there is one */
 	/* why (for `shunt services`): its appProtocol, else L7 config targets it */
 	SHUNT_SVC_L7_APP_PROTOCOL = 1 << 1,
+	/* Not a service: the address and port of a workload of this node that
+	 * a service with authorization policies targets. TCP connects there,
+	 * straight or through another service, go to the L7 side too, which
+	 * enforces them (docs/l7.md, "The destination's hop"). */
+	SHUNT_SVC_L7_ENDPOINT = 1 << 2,
 };
 
 struct shunt_service {

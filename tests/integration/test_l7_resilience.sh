@@ -149,6 +149,23 @@ test_l7_authorization_by_identity_method_path_and_header() {
 	# so the echo pod (sa echo) asks.
 	t_eq "$(t_exec n1-p2 -- curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$L7_VIP/api/items")" 403 \
 		"GET /api/* from another identity"
+	# Past the service: the pod of this node dialled at its address, and the
+	# same pod through "plain" (a service without L7). The kernel sends
+	# both to the proxy, which enforces web's rules as their destination.
+	local fmt='%{http_code} %header{shunt-error} %header{shunt-hop} %header{x-backend}' addr
+	for addr in "$(t_pod_ip n1-p2):8080" 10.96.0.83:80; do
+		t_eq "$(t_exec n1-p1 -- curl -sS -m 5 -o /dev/null -w "$fmt" "http://$addr/api/items")" \
+			"200   v1" "GET /api/* at $addr"
+		t_eq "$(t_exec n1-p1 -- curl -sS -m 5 -o /dev/null -w "$fmt" -X POST "http://$addr/api/items")" \
+			"403 authz_denied shunt-proxy/n1 " "POST at $addr"
+	done
+	t_eq "$(t_shunt n1 services --json | jq -r --arg ip "$(t_pod_ip n1-p2)" \
+		'.services[] | select(.endpoint == $ip) | "\(.port) \(.path)"')" \
+		"8080 l7" "shunt services: the endpoint of this node and its path"
+	t_eq "$(t_shunt n2 services --json | jq -r --arg ip "$(t_pod_ip n1-p2)" \
+		'[.services[] | select(.endpoint == $ip)] | length')" 0 "another node's endpoint: not n2's"
+	t_eq "$(($(l7_served n1-p2) + $(l7_served n2-p2)))" 3 \
+		"requests served (the GET through the service, the two GETs above)"
 }
 
 # The destination's node enforces its rules: n1, the client's node, is given

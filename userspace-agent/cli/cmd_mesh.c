@@ -196,6 +196,32 @@ static const char *service_path_reason(const struct svc_ctx *c, const struct shu
 	       "request";
 }
 
+/* A workload's own address and port whose connects the L7 side reads
+ * (SHUNT_SVC_L7_ENDPOINT): not a service, listed for the path it takes. */
+static void print_l7_endpoint(const struct svc_ctx *c, const struct shunt_service_key *key)
+{
+	static const char why[] = "a workload of this node behind a service with authorization "
+				  "policies: connects straight to it, or through a service "
+				  "without L7, are read by the node proxy as their destination";
+	char addr[SHUNT_ADDR_STRLEN];
+	const char *path = c->l7_port ? "l7" : "kernel";
+
+	shunt_addr_format(key->addr, addr, sizeof(addr));
+	if (c->j) {
+		json_object_begin(c->j);
+		json_kv_string(c->j, "endpoint", addr);
+		json_kv_u64(c->j, "port", key->port);
+		json_kv_string(c->j, "protocol", mesh_proto_name(key->proto));
+		json_kv_string(c->j, "path", path);
+		json_kv_string(c->j, "path_reason", c->l7_port ? why : "this node has no proxy");
+		json_object_end(c->j);
+	} else {
+		printf("(endpoint)  %s port %u/%s\n    path: %s (%s)\n", addr, key->port,
+		       mesh_proto_name(key->proto), path,
+		       c->l7_port ? why : "this node has no proxy");
+	}
+}
+
 static void print_service(const void *k, const void *v, void *ctx)
 {
 	const struct shunt_service_key *key = k;
@@ -207,6 +233,10 @@ static void print_service(const void *k, const void *v, void *ctx)
 	struct shunt_backend b;
 	__u32 prev_end = 0;
 
+	if (svc->flags & SHUNT_SVC_L7_ENDPOINT) {
+		print_l7_endpoint(c, key);
+		return;
+	}
 	mesh_name(c->live->names, c->live->gen, SHUNT_NAME_SERVICE, svc->id, name, sizeof(name));
 	shunt_addr_format(key->addr, vip, sizeof(vip));
 	if (c->j) {
@@ -215,10 +245,10 @@ static void print_service(const void *k, const void *v, void *ctx)
 		json_kv_string(c->j, "address", vip);
 		json_kv_u64(c->j, "port", key->port);
 		json_kv_string(c->j, "protocol", mesh_proto_name(key->proto));
-		json_key(c->j, "backends");
-		json_array_begin(c->j);
 		json_kv_string(c->j, "path", service_path(c, svc));
 		json_kv_string(c->j, "path_reason", service_path_reason(c, svc));
+		json_key(c->j, "backends");
+		json_array_begin(c->j);
 	} else {
 		printf("%s  %s port %u/%s  %u backend%s%s\n    path: %s (%s)\n", name, vip,
 		       key->port, mesh_proto_name(key->proto), svc->backends,

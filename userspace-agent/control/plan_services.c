@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "model/http_route.h"
 #include "plan_compiler.h"
 
 /* The address of W in the VIP's family, or NULL. */
@@ -114,6 +115,58 @@ static __u32 service_flags(const struct mesh_config *cfg, const struct cfg_servi
 	return SHUNT_SVC_L7 | (strcmp(sp->app_protocol, "tcp") ? SHUNT_SVC_L7_APP_PROTOCOL : 0);
 }
 
+/* W's addresses at PORT as L7 endpoints, each once (SEEN). */
+static int push_l7_endpoint(struct compiler *c, struct keymap *seen, const struct cfg_workload *w,
+			    __u16 port)
+{
+	struct shunt_service value = {.flags = SHUNT_SVC_L7 | SHUNT_SVC_L7_ENDPOINT};
+	size_t a;
+	int err;
+
+	for (a = 0; a < w->naddrs; a++) {
+		struct shunt_service_key key = {.proto = SHUNT_PROTO_TCP, .port = port};
+		bool existed = false;
+
+		memcpy(key.addr, w->addrs[a].addr, 16);
+		if ((err = keymap_put(seen, &key, sizeof(key), 0, &existed)))
+			return err;
+		if (!existed && (err = kv_push(&c->plan->maps[PLAN_SERVICES], &key, &value)))
+			return err;
+	}
+	return 0;
+}
+
+/* The workloads of this node behind a TCP port of a service with
+ * authorization policies: connects to their address and target port go to
+ * the L7 side like the service's own (SHUNT_SVC_L7_ENDPOINT), so the
+ * policies hold for a client that dials the pod, not the service. */
+static int plan_l7_endpoints(struct compiler *c)
+{
+	const struct mesh_config *cfg = c->cfg;
+	struct keymap seen = {};
+	size_t i, p, w;
+	int err = 0;
+
+	for (i = 0; !err && i < cfg->nservices; i++) {
+		const struct cfg_service *s = &cfg->services[i];
+
+		if (!cfg_service_is_authorized(cfg, s))
+			continue;
+		for (w = 0; !err && w < cfg->nworkloads; w++) {
+			const struct cfg_workload *wl = &cfg->workloads[w];
+
+			if (!mesh_workload_is_local(wl, c->node) || !cfg_service_fronts(s, wl))
+				continue;
+			for (p = 0; !err && p < s->nports; p++)
+				if (s->ports[p].proto == SHUNT_PROTO_TCP)
+					err =
+					    push_l7_endpoint(c, &seen, wl, s->ports[p].target_port);
+		}
+	}
+	keymap_free(&seen);
+	return err;
+}
+
 /* One service port id per (service, port, address family). */
 int plan_services(struct compiler *c)
 {
@@ -164,5 +217,5 @@ int plan_services(struct compiler *c)
 		}
 	}
 	c->plan->nservices = cfg->nservices;
-	return 0;
+	return plan_l7_endpoints(c);
 }

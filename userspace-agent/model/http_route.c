@@ -47,7 +47,7 @@ static bool route_takes_port(const struct cfg_http_route *route, const struct cf
 	return false;
 }
 
-static bool authz_targets(const struct cfg_authz_policy *pol, const struct cfg_service *svc)
+bool cfg_authz_targets(const struct cfg_authz_policy *pol, const struct cfg_service *svc)
 {
 	size_t i;
 
@@ -78,7 +78,17 @@ bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_serv
 		if (route_takes_port(&cfg->http_routes[i], svc, sp))
 			return true;
 	for (i = 0; i < cfg->nauthz_policies; i++)
-		if (authz_targets(&cfg->authz_policies[i], svc))
+		if (cfg_authz_targets(&cfg->authz_policies[i], svc))
+			return true;
+	return false;
+}
+
+bool cfg_service_is_authorized(const struct mesh_config *cfg, const struct cfg_service *svc)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nauthz_policies; i++)
+		if (cfg_authz_targets(&cfg->authz_policies[i], svc))
 			return true;
 	return false;
 }

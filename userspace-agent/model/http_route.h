@@ -206,6 +206,7 @@ struct mesh_config;
 struct cfg_service;
 struct cfg_service_port;
 struct cfg_workload;
+struct cfg_authz_policy;
 
 /* True for ports whose endpoints speak HTTP/2 with prior knowledge
  * (appProtocol http2, kubernetes.io/h2c, grpc): the L7 proxy speaks h2c
@@ -218,6 +219,11 @@ bool cfg_port_speaks_http2(const struct cfg_service_port *sp);
  * SVC (every TCP port: the proxy is where it is enforced). */
 bool cfg_service_port_is_l7(const struct mesh_config *cfg, const struct cfg_service *svc,
 			    const struct cfg_service_port *sp);
+
+/* True when POL targets SVC (same namespace, named in targetRefs). */
+bool cfg_authz_targets(const struct cfg_authz_policy *pol, const struct cfg_service *svc);
+/* True when an authorization policy targets SVC. */
+bool cfg_service_is_authorized(const struct mesh_config *cfg, const struct cfg_service *svc);
 
 /* The service named NAME in namespace NS, or NULL. */
 const struct cfg_service *cfg_service_find(const struct mesh_config *cfg, const char *ns,

@@ -197,8 +197,11 @@ static enum shunt_outcome l7_connect(void *ctx, const struct l7_target *t, int *
 	snprintf(q, sizeof(q), "%s/%s", t->dst->ns, t->dst->name);
 	if (proxy_kernel_id(w, q, &dst_id))
 		return SHUNT_OUT_DEST_NOT_IN_KERNEL;
-	/* At the destination's hop the client's node decided egress. */
-	o = t->inbound ? SHUNT_OUT_ALLOWED : policy(SHUNT_DIR_EGRESS, src_id, dst_id, t->port);
+	/* At the destination's hop for a client of another node, that node
+	 * decided egress. */
+	o = t->inbound && strcmp(t->src->node, m->me->name)
+		? SHUNT_OUT_ALLOWED
+		: policy(SHUNT_DIR_EGRESS, src_id, dst_id, t->port);
 	if (o != SHUNT_OUT_ALLOWED)
 		return o;
 	if (strcmp(t->dst->node, m->me->name))
@@ -245,7 +248,7 @@ static void istio_report(struct proxy_worker *w, const struct l7_done *d,
 		  .dst = d->t ? d->t->dst : NULL,
 		  .service = d->service,
 		  .trust_domain = m ? m->cfg.trust_domain : NULL,
-		  .mtls = d->inbound},
+		  .mtls = d->inbound && d->src && px.node && strcmp(d->src->node, px.node)},
 	    .grpc = d->grpc,
 	    .status = d->status,
 	    .grpc_status = d->grpc_status,
@@ -264,15 +267,17 @@ static void l7_request_done(void *ctx, const struct l7_done *d)
 	char buf[SHUNT_NAME_MAX + 80] = "-";
 	const char *dst = buf;
 	bool remote = d->t && d->t->dst->node && px.node && strcmp(d->t->dst->node, px.node);
+	bool client_here = !d->inbound || (d->src && px.node && !strcmp(d->src->node, px.node));
 
-	/* A request to an endpoint of this node met its destination's hop
-	 * here too; one to another node meets it there (l7_origin.inbound). */
-	istio_report(ctx, d, d->inbound ? ISTIO_DESTINATION : ISTIO_SOURCE);
-	if (!d->inbound && d->t && !remote)
+	/* This node's hop is the client's, the destination's, or both (a
+	 * request between two workloads of this node). */
+	if (client_here)
+		istio_report(ctx, d, ISTIO_SOURCE);
+	if (d->inbound || (d->t && !remote))
 		istio_report(ctx, d, ISTIO_DESTINATION);
 	if (d->t)
 		snprintf(buf, sizeof(buf), "%s/%s", d->t->dst->ns, d->t->dst->name);
-	if (!d->inbound) /* the client's node draws the edge */
+	if (client_here) /* the client's node draws the edge */
 		proxy_edge_request(d->source, d->t ? buf : NULL, remote, d->status, d->duration_us,
 				   time(NULL));
 	shunt_log_fields(
@@ -318,6 +323,12 @@ void proxy_accept_l7(struct proxy_worker *w, int fd)
 	o.src = model_workload_by_name(worker_model(w), name);
 	if (!o.src)
 		goto refuse;
+	/* A workload's own address (SHUNT_SVC_L7_ENDPOINT), not a service's:
+	 * this is its destination's hop. */
+	o.dst = model_workload_by_addr(worker_model(w), orig.addr);
+	o.inbound = o.dst && !strcmp(o.dst->node, worker_model(w)->me->name);
+	if (!o.inbound)
+		o.dst = NULL;
 	memcpy(o.service_addr, orig.addr, 16);
 	o.service_port = orig.port;
 	l7_accept(w->l7, fd, &o);
