@@ -230,7 +230,8 @@ static void l7_closed(void *ctx, void *token)
 	}
 }
 
-/* Istio's request metrics: this proxy is the client's (reporter source). */
+/* Istio's request metrics and the access log: this proxy is the client's
+ * (reporter source). */
 static void istio_report(struct proxy_worker *w, const struct l7_done *d)
 {
 	struct model_snap *m = worker_model(w);
@@ -252,6 +253,7 @@ static void istio_report(struct proxy_worker *w, const struct l7_done *d)
 
 	if (im)
 		istio_request(im, &h);
+	proxy_access_log_http(w, d, &h.p);
 }
 
 static void l7_request_done(void *ctx, const struct l7_done *d)
