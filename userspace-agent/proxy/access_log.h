@@ -33,9 +33,9 @@ struct access_log_entry {
 	enum shunt_outcome outcome; /* response_flags and outcome */
 	uint64_t bytes_received, bytes_sent;
 	uint64_t duration_us;
-	const char *upstream_host;		/* "addr:port"; NULL: null */
-	const struct istio_peer_labels *peers;	/* workloads, principals, service */
-	bool has_service;			/* upstream_service from peers->service */
+	const char *upstream_host;	       /* "addr:port"; NULL: null */
+	const struct istio_peer_labels *peers; /* workloads, principals, service */
+	bool has_service;		       /* upstream_service from peers->service */
 };
 
 /* The line of E, '\n' included, into BUF (LEN bytes); its length, or

@@ -23,7 +23,7 @@
 #include "common/metrics.h"
 #include "proxy_impl.h"
 
-#define LOCAL_MAX (64 * 1024)	/* a worker's lines of one turn */
+#define LOCAL_MAX  (64 * 1024)	 /* a worker's lines of one turn */
 #define SHARED_MAX (1024 * 1024) /* lines waiting for the writer */
 
 struct proxy_alog {
@@ -155,8 +155,9 @@ void proxy_access_log_http(struct proxy_worker *w, const struct l7_done *d,
 	put_line(w, &e);
 }
 
-void proxy_access_log_tcp(const struct proxy_conn *c, const struct istio_peers *p, enum shunt_outcome o,
-			  unsigned long long received, unsigned long long sent)
+void proxy_access_log_tcp(const struct proxy_conn *c, const struct istio_peers *p,
+			  enum shunt_outcome o, unsigned long long received,
+			  unsigned long long sent)
 {
 	struct istio_peer_labels pl;
 	struct access_log_entry e = {0};

@@ -54,8 +54,8 @@ static int get_output(struct cfg_parser *p, yaml_node_t *n, const char **out)
 	if ((err = cfgy_get_str(p, n, "accessLog output", &s)))
 		return err;
 	if (strcmp(s, "stdout") && s[0] != '/')
-		return cfgy_fail(p, n, "accessLog output must be stdout or an absolute path, not '%s'",
-				 s);
+		return cfgy_fail(
+		    p, n, "accessLog output must be stdout or an absolute path, not '%s'", s);
 	for (*out = s; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return cfgy_fail(p, n, "accessLog output holds a control character");
@@ -85,7 +85,8 @@ int cfg_parse_access_log(struct cfg_parser *p, yaml_node_t *n, bool mesh_wide,
 			return err;
 		out->has_sampling = true;
 	}
-	if (mesh_wide && (v = cfgy_map_get(p, n, "output")) && (err = get_output(p, v, &out->output)))
+	if (mesh_wide && (v = cfgy_map_get(p, n, "output")) &&
+	    (err = get_output(p, v, &out->output)))
 		return err;
 	return 0;
 }
