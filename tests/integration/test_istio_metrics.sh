@@ -15,6 +15,12 @@
 # shellcheck source=tests/lib/promlib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/promlib.sh"
 
+# Every request to web's own endpoints (v1 and v2).
+PROM_ROUTE_ALL='  - name: web
+    parentRefs: [{name: web, port: 80}]
+    rules:
+      - matches: [{path: {type: PathPrefix, value: /}}]'
+
 # Requests from n1-p1 to web for SECONDS, one at a time, each a POST of
 # 300 bytes answered with 1000 bytes after DELAY ms. Writes the count and
 # the client's mean time (ms) to $T_TMP/client, start and end to

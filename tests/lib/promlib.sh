@@ -12,12 +12,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/l7lib.sh"
 
 PROM=""        # Prometheus' base URL
 AGENT_PORTS=() # where each node's agent serves /metrics
-# Every request to web's own endpoints (v1 and v2).
-PROM_ROUTE_ALL='  - name: web
-    parentRefs: [{name: web, port: 80}]
-    rules:
-      - matches: [{path: {type: PathPrefix, value: /}}]'
-
 # A TCP port nothing on the host listens on.
 prom_free_port() {
 	local p i
