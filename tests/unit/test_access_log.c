@@ -101,7 +101,7 @@ static struct access_log_entry http_entry(const struct istio_peer_labels *pl)
  * documented field of its type, in order, and nothing else. */
 static json_t *line_of(const struct access_log_entry *e)
 {
-	char buf[ACCESS_LOG_LINE_MAX];
+	static char buf[ACCESS_LOG_LINE_MAX];
 	int n = access_log_format(e, buf, sizeof(buf));
 	json_error_t err;
 	const char *key;
@@ -298,6 +298,14 @@ static void long_strings_are_cut_between_characters(void **state)
 	assert_int_equal(strncmp(got, path, strlen(got)), 0);
 	assert_int_equal(strlen(str(o, "user_agent")), 1024);
 	assert_int_equal(strlen(str(o, "request_id")), 256);
+	json_decref(o);
+	/* The longest escaping: every byte a control character (\u0001). */
+	memset(path, 1, n);
+	path[n] = 0;
+	memset(ua, 1, n);
+	o = line_of(&e);
+	assert_int_equal(strlen(str(o, "path")), ACCESS_LOG_PATH_MAX);
+	assert_int_equal(strlen(str(o, "authority")), 1024);
 	json_decref(o);
 	free(path);
 	free(ua);

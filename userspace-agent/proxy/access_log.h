@@ -19,8 +19,8 @@
 #include "proxy_istio.h"
 
 /* A line is at most this long (strings are cut to their caps below). */
-#define ACCESS_LOG_LINE_MAX 16384
-#define ACCESS_LOG_PATH_MAX 4096 /* path; authority and user_agent 1024; ids 256 */
+#define ACCESS_LOG_LINE_MAX 65536 /* escaping may make a string 6 times longer */
+#define ACCESS_LOG_PATH_MAX 4096  /* path; authority and user_agent 1024; ids 256 */
 
 struct access_log_entry {
 	struct timespec start; /* CLOCK_REALTIME */

@@ -23,7 +23,7 @@
 #include "common/metrics.h"
 #include "proxy_impl.h"
 
-#define LOCAL_MAX  (64 * 1024)	 /* a worker's lines of one turn */
+#define LOCAL_MAX  (256 * 1024)	 /* a worker's lines of one turn */
 #define SHARED_MAX (1024 * 1024) /* lines waiting for the writer */
 
 struct proxy_alog {
