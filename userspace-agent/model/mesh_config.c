@@ -129,6 +129,16 @@ __u16 cfg_workload_port(const struct cfg_workload *w, const char *name, __u8 pro
 	return 0;
 }
 
+bool cfg_access_log_for(const struct mesh_config *cfg, const struct cfg_workload *w,
+			double *sampling)
+{
+	const struct cfg_access_log *own = w ? &w->access_log : NULL;
+	bool on = own && own->has_enabled ? own->enabled : cfg->access_log.enabled;
+
+	*sampling = own && own->has_sampling ? own->sampling : cfg->access_log.sampling;
+	return on && *sampling > 0;
+}
+
 bool cfg_prefix_contains(const struct cfg_prefix *prefix, const __u8 addr[16], unsigned int len)
 {
 	unsigned int full = prefix->len / 8, rest = prefix->len % 8;

@@ -100,6 +100,19 @@ struct cfg_namespace {
 
 #define CFG_MAX_ADDRS 8
 
+/*
+ * Access logs (docs/telemetry.md "Access logs"). Mesh-wide: on or off, where
+ * (OUTPUT), and the share of requests and connections logged. A workload's
+ * own overrides either part for what its node's proxy reports of it.
+ */
+struct cfg_access_log {
+	bool has_enabled, has_sampling; /* given (a workload's: overrides the mesh's) */
+	bool enabled;
+	double sampling;    /* 0 to 1 */
+	const char *output; /* mesh-wide: "stdout" or an absolute file path */
+	struct cfg_origin origin;
+};
+
 /* A container port, as in a pod spec: what named ports in policies mean. */
 struct cfg_container_port {
 	const char *name; /* NULL: unnamed */
@@ -114,6 +127,7 @@ struct cfg_workload {
 	size_t naddrs;
 	struct cfg_container_port *ports;
 	size_t nports;
+	struct cfg_access_log access_log; /* its override of the mesh's */
 	struct cfg_origin origin;
 };
 
@@ -177,8 +191,9 @@ struct cfg_node {
 struct mesh_config {
 	struct shunt_arena arena;
 	const char *path;
-	const char *trust_domain; /* for SPIFFE identities; default cluster.local */
-	enum cfg_mtls mtls;	  /* mesh-wide; default permissive */
+	const char *trust_domain;	  /* for SPIFFE identities; default cluster.local */
+	enum cfg_mtls mtls;		  /* mesh-wide; default permissive */
+	struct cfg_access_log access_log; /* mesh-wide; default off, stdout, 1 */
 	struct cfg_node *nodes;
 	size_t nnodes;
 	struct cfg_namespace *namespaces;
@@ -213,6 +228,11 @@ void mesh_config_free(struct mesh_config *cfg);
 
 /* The port named NAME of W for PROTO; 0 when W has none. */
 __u16 cfg_workload_port(const struct cfg_workload *w, const char *name, __u8 proto);
+
+/* Whether W's requests and connections are logged, and which share (the
+ * mesh's setting with W's override; W NULL: the mesh's). */
+bool cfg_access_log_for(const struct mesh_config *cfg, const struct cfg_workload *w,
+			double *sampling);
 
 /* Selector matching, shared with the compiler. */
 bool cfg_selector_matches(const struct cfg_selector *sel, const struct cfg_labels *labels);

@@ -127,6 +127,11 @@ void mj_traffic_policy_read(struct mj_reader *r, json_t *v, struct cfg_traffic_p
 json_t *mj_authz_policy_json(struct mj_writer *w, const struct cfg_authz_policy *pol);
 void mj_authz_policy_item(struct mj_reader *r, json_t *v, struct cfg_authz_policy *out);
 
+/* accessLog (model_json_telemetry.c): MESH_WIDE the top-level one, else a
+ * workload's override; read from the key "accessLog" of O. */
+json_t *mj_access_log_json(struct mj_writer *w, const struct cfg_access_log *a, bool mesh_wide);
+void mj_access_log_read(struct mj_reader *r, json_t *o, bool mesh_wide, struct cfg_access_log *out);
+
 extern const char *const mj_mtls_names[3];
 
 #endif

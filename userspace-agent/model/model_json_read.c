@@ -162,6 +162,7 @@ static void workload_item(struct mj_reader *r, json_t *v, struct cfg_workload *o
 	else if (out->naddrs)
 		memcpy(out->addrs, addrs, out->naddrs * sizeof(*addrs));
 	READ_LIST(r, v, "ports", out->ports, out->nports, container_port_item);
+	mj_access_log_read(r, v, false, &out->access_log);
 	out->origin = mj_origin(r, v);
 }
 
@@ -310,6 +311,7 @@ void mj_read_config(struct mj_reader *r, json_t *root)
 	r->cfg->path = mj_str(r, root, "source", false);
 	r->cfg->trust_domain = mj_str(r, root, "trustDomain", true);
 	r->cfg->mtls = (enum cfg_mtls)mj_enum(r, root, "mtls", mj_mtls_names, 3);
+	mj_access_log_read(r, root, true, &r->cfg->access_log);
 	READ_LIST(r, root, "nodes", r->cfg->nodes, r->cfg->nnodes, node_item);
 	READ_LIST(r, root, "namespaces", r->cfg->namespaces, r->cfg->nnamespaces, namespace_item);
 	READ_LIST(r, root, "workloads", r->cfg->workloads, r->cfg->nworkloads, workload_item);

@@ -77,6 +77,8 @@ static json_t *workload_json(struct mj_writer *w, const struct cfg_workload *wl)
 		mj_set_uint(w, p, "port", cp->port);
 		mj_set_proto(w, p, cp->proto);
 	}
+	if (wl->access_log.has_enabled || wl->access_log.has_sampling)
+		mj_set(w, o, "accessLog", mj_access_log_json(w, &wl->access_log, false));
 	mj_set_origin(w, o, &wl->origin);
 	return o;
 }
@@ -225,6 +227,7 @@ void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config 
 		w->err = w->err ?: -EINVAL;
 	else
 		mj_set_str(w, root, "mtls", mj_mtls_names[cfg->mtls]);
+	mj_set(w, root, "accessLog", mj_access_log_json(w, &cfg->access_log, true));
 	PUT_LIST(w, root, "nodes", cfg->nodes, cfg->nnodes, node_json);
 	PUT_LIST(w, root, "namespaces", cfg->namespaces, cfg->nnamespaces, namespace_json);
 	PUT_LIST(w, root, "workloads", cfg->workloads, cfg->nworkloads, workload_json);

@@ -73,12 +73,16 @@ void proxy_istio_tcp_opened(struct proxy_conn *c)
 {
 	struct istio_metrics *im = proxy_istio();
 	struct istio_peers p;
+	struct timespec now;
 
 	if (!im || c->l7)
 		return;
 	istio_peers_of(c, &p);
 	istio_tcp_opened(im, &p);
 	c->istio_open = true;
+	clock_gettime(CLOCK_REALTIME, &c->opened_at);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	c->opened_us = (__u64)now.tv_sec * 1000000 + (__u64)now.tv_nsec / 1000;
 }
 
 static void istio_tcp_ended(const struct proxy_conn *c, enum shunt_outcome o, unsigned long long up,
@@ -91,6 +95,7 @@ static void istio_tcp_ended(const struct proxy_conn *c, enum shunt_outcome o, un
 		return;
 	istio_peers_of(c, &p);
 	istio_tcp_closed(im, &p, o, down, up);
+	proxy_access_log_tcp(c, &p, o, up, down);
 }
 
 /* A workload's TCP stream through the tunnel, for `shunt graph`. */

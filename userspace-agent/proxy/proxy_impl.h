@@ -72,6 +72,7 @@ struct proxy_worker {
 	SSL_SESSION **session_list;
 	size_t nsessions, sessions_cap;
 	unsigned int sessions_ca_gen;
+	struct proxy_alog *alog; /* its access log lines of this turn */
 	pthread_t thread;
 };
 
@@ -91,7 +92,9 @@ struct proxy_conn {
 	char destination[80];	     /* "addr:port" */
 	char peer[SHUNT_SPIFFE_MAX]; /* inbound: the identity its tunnel proved */
 	bool asserted;
-	bool istio_open; /* counted as opened (istio_tcp_*): its close is too */
+	bool istio_open;	   /* counted as opened (istio_tcp_*): its close is too */
+	struct timespec opened_at; /* then (CLOCK_REALTIME), for the access log */
+	__u64 opened_us;	   /* CLOCK_MONOTONIC */
 	struct shunt_proxy_key assert_key;
 	struct l7_conn *l7; /* a stream the L7 side opened: told how it ended */
 	struct shunt_flow_event flow;
@@ -172,6 +175,21 @@ struct metrics_writer;
 void proxy_l7_metrics(struct metrics_writer *w);
 struct l7_conn;
 void proxy_l7_stream_ended(struct l7_conn *lc, enum shunt_outcome outcome);
+
+/* proxy_access_log.c: the access log (docs/telemetry.md), its lines made
+ * on the workers and written by a thread of its own. */
+struct istio_peers;
+int proxy_access_log_start(void);
+void proxy_access_log_stop(void);
+void proxy_access_log_http(struct proxy_worker *w, const struct l7_done *d,
+			   const struct istio_peers *p);
+void proxy_access_log_tcp(const struct proxy_conn *c, const struct istio_peers *p,
+			  enum shunt_outcome o, unsigned long long received,
+			  unsigned long long sent);
+/* End of a turn of W's loop: its lines to the writer, never waiting. */
+void proxy_access_log_flush(struct proxy_worker *w);
+void proxy_access_log_worker_end(struct proxy_worker *w);
+void proxy_access_log_metrics(struct metrics_writer *w);
 
 /* proxy_events.c: flows, logs and counters of what ended. */
 void proxy_flow_init(struct shunt_flow_event *ev, __u8 kind);

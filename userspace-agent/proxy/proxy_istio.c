@@ -59,9 +59,8 @@ static const char *const label_names[L_MAX + 1] = {
     NULL,
 };
 
-#define NSERIES	       4    /* families per kind */
-#define KEY_MAX	       2048 /* a label set, joined; longer ones go to the overflow set */
-#define ISTIO_NAME_MAX 320  /* a principal or a service host */
+#define NSERIES 4    /* families per kind */
+#define KEY_MAX 2048 /* a label set, joined; longer ones go to the overflow set */
 
 /* Istio's default buckets (its stats extension): milliseconds, bytes. */
 static const double duration_ms_bounds[] = {0.5,   1,	   5,	   10,	    25,	    50,	   100,
@@ -94,7 +93,7 @@ struct istio_metrics {
 /* The values of one observation, and the strings they point into. */
 struct istio_values {
 	const char *v[L_MAX];
-	char src_principal[ISTIO_NAME_MAX], dst_principal[ISTIO_NAME_MAX], service[ISTIO_NAME_MAX];
+	struct istio_peer_labels pl;
 	char code[16], grpc[16];
 };
 
@@ -302,34 +301,47 @@ static void principal(char *buf, size_t len, const char *td, const struct cfg_wo
 			 w->service_account ? w->service_account : "default");
 }
 
-static void peers_values(const struct istio_peers *p, struct istio_values *iv)
+void istio_peer_labels(const struct istio_peers *p, struct istio_peer_labels *out)
 {
 	const struct cfg_service *svc = p->service;
 
-	iv->v[L_REPORTER] = p->reporter == ISTIO_SOURCE ? "source" : "destination";
-	iv->v[L_SRC_WORKLOAD] = p->src ? p->src->name : "unknown";
-	iv->v[L_SRC_NS] = p->src ? p->src->ns : "unknown";
+	out->reporter = p->reporter == ISTIO_SOURCE ? "source" : "destination";
+	out->src_workload = p->src ? p->src->name : "unknown";
+	out->src_ns = p->src ? p->src->ns : "unknown";
 	if (p->src_principal && *p->src_principal)
-		snprintf(iv->src_principal, sizeof(iv->src_principal), "%s", p->src_principal);
+		snprintf(out->src_principal, sizeof(out->src_principal), "%s", p->src_principal);
 	else
-		principal(iv->src_principal, sizeof(iv->src_principal), p->trust_domain, p->src);
-	iv->v[L_SRC_PRINCIPAL] = iv->src_principal;
-	iv->v[L_DST_WORKLOAD] = p->dst ? p->dst->name : "unknown";
-	iv->v[L_DST_NS] = p->dst ? p->dst->ns : "unknown";
-	principal(iv->dst_principal, sizeof(iv->dst_principal), p->trust_domain, p->dst);
-	iv->v[L_DST_PRINCIPAL] = iv->dst_principal;
+		principal(out->src_principal, sizeof(out->src_principal), p->trust_domain, p->src);
+	out->dst_workload = p->dst ? p->dst->name : "unknown";
+	out->dst_ns = p->dst ? p->dst->ns : "unknown";
+	principal(out->dst_principal, sizeof(out->dst_principal), p->trust_domain, p->dst);
 	if (svc)
-		snprintf(iv->service, sizeof(iv->service), "%s.%s.svc.cluster.local", svc->name,
+		snprintf(out->service, sizeof(out->service), "%s.%s.svc.cluster.local", svc->name,
 			 svc->ns);
 	else
-		snprintf(iv->service, sizeof(iv->service), "unknown");
-	iv->v[L_DST_SERVICE] = iv->service;
-	iv->v[L_DST_SERVICE_NAME] = svc ? svc->name : "unknown";
-	iv->v[L_DST_SERVICE_NS] = svc ? svc->ns : "unknown";
+		snprintf(out->service, sizeof(out->service), "unknown");
+	out->service_name = svc ? svc->name : "unknown";
+	out->service_ns = svc ? svc->ns : "unknown";
 	/* Istio: "unknown" from the source, which cannot see the server's policy. */
-	iv->v[L_SECURITY] = p->reporter == ISTIO_SOURCE ? "unknown"
-			    : p->mtls			? "mutual_tls"
-							: "none";
+	out->security = p->reporter == ISTIO_SOURCE ? "unknown" : p->mtls ? "mutual_tls" : "none";
+}
+
+static void peers_values(const struct istio_peers *p, struct istio_values *iv)
+{
+	const struct istio_peer_labels *pl = &iv->pl;
+
+	istio_peer_labels(p, &iv->pl);
+	iv->v[L_REPORTER] = pl->reporter;
+	iv->v[L_SRC_WORKLOAD] = pl->src_workload;
+	iv->v[L_SRC_NS] = pl->src_ns;
+	iv->v[L_SRC_PRINCIPAL] = pl->src_principal;
+	iv->v[L_DST_WORKLOAD] = pl->dst_workload;
+	iv->v[L_DST_NS] = pl->dst_ns;
+	iv->v[L_DST_PRINCIPAL] = pl->dst_principal;
+	iv->v[L_DST_SERVICE] = pl->service;
+	iv->v[L_DST_SERVICE_NAME] = pl->service_name;
+	iv->v[L_DST_SERVICE_NS] = pl->service_ns;
+	iv->v[L_SECURITY] = pl->security;
 }
 
 /* T's values (TCP leaves two out) from IV. */

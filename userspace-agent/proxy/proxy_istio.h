@@ -55,6 +55,17 @@ struct istio_http {
 	uint64_t request_bytes, response_bytes;
 };
 
+#define ISTIO_NAME_MAX 320 /* a principal or a service host */
+
+/* The peer labels of an observation, as the istio_* series have them
+ * ("unknown" when not known); the access log's fields too. */
+struct istio_peer_labels {
+	const char *reporter, *src_workload, *src_ns, *dst_workload, *dst_ns;
+	const char *service_name, *service_ns, *security;
+	char src_principal[ISTIO_NAME_MAX], dst_principal[ISTIO_NAME_MAX], service[ISTIO_NAME_MAX];
+};
+void istio_peer_labels(const struct istio_peers *p, struct istio_peer_labels *out);
+
 /* Families in R; at most MAX_SETS label sets per kind. NULL on failure. */
 struct istio_metrics *istio_metrics_new(struct metrics_registry *r, size_t max_sets);
 void istio_metrics_free(struct istio_metrics *m);

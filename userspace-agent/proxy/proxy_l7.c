@@ -236,9 +236,10 @@ static void l7_closed(void *ctx, void *token)
 }
 
 /* Istio's request metrics, as the client's proxy (source) or the
- * endpoint's (destination). */
+ * endpoint's (destination), and the access log's line (LOG: once per
+ * request, as the first of them). */
 static void istio_report(struct proxy_worker *w, const struct l7_done *d,
-			 enum istio_reporter reporter)
+			 enum istio_reporter reporter, bool log)
 {
 	struct model_snap *m = worker_model(w);
 	struct istio_metrics *im = proxy_istio();
@@ -260,6 +261,8 @@ static void istio_report(struct proxy_worker *w, const struct l7_done *d,
 
 	if (im)
 		istio_request(im, &h);
+	if (log)
+		proxy_access_log_http(w, d, &h.p);
 }
 
 static void l7_request_done(void *ctx, const struct l7_done *d)
@@ -272,9 +275,9 @@ static void l7_request_done(void *ctx, const struct l7_done *d)
 	/* This node's hop is the client's, the destination's, or both (a
 	 * request between two workloads of this node). */
 	if (client_here)
-		istio_report(ctx, d, ISTIO_SOURCE);
+		istio_report(ctx, d, ISTIO_SOURCE, true);
 	if (d->inbound || (d->t && !remote))
-		istio_report(ctx, d, ISTIO_DESTINATION);
+		istio_report(ctx, d, ISTIO_DESTINATION, !client_here);
 	if (d->t)
 		snprintf(buf, sizeof(buf), "%s/%s", d->t->dst->ns, d->t->dst->name);
 	if (client_here) /* the client's node draws the edge */

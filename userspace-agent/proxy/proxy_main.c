@@ -113,6 +113,7 @@ static void *worker_main(void *arg)
 			hbone_loop_expire(w->loop, px.idle_timeout);
 		}
 		hbone_loop_reap(w->loop);
+		proxy_access_log_flush(w);
 	}
 	l7_loop_free(w->l7);
 	w->l7 = NULL;
@@ -329,6 +330,7 @@ static void worker_close(struct proxy_worker *w)
 		close(w->l7_6_fd);
 	l7_loop_free(w->l7);
 	hbone_loop_free(w->loop);
+	proxy_access_log_worker_end(w);
 	proxy_sessions_free(w);
 	free(w->session_list);
 	proxy_kernel_ids_free(w);
@@ -413,7 +415,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	raise_fd_limit();
 	if (!start->me->source_from_node)
 		transparent_start(pins, start->me);
-	if ((err = metrics_start(opts->metrics)))
+	if ((err = metrics_start(opts->metrics)) || (err = proxy_access_log_start()))
 		goto out;
 	if (opts->npush &&
 	    !(push = push_start(proxy_metrics(), opts->push, opts->npush, px.node))) {
@@ -438,6 +440,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 out:
 	push_stop(push);
 	atomic_store(&px.stopping, true);
+	proxy_access_log_stop();
 	if (px.transparent)
 		tproxy_stop(start->me);
 	snap_put((struct snap *)start);

@@ -112,6 +112,7 @@ static void collect(struct metrics_writer *w, void *ctx)
 	    "Requests and streams left out of /graph/edges: its table was full.",
 	    proxy_edges_dropped());
 	proxy_l7_metrics(w);
+	proxy_access_log_metrics(w);
 }
 
 static struct metrics_registry *registry;

@@ -71,9 +71,9 @@ static int cfg_parse_container_ports(struct cfg_parser *p, yaml_node_t *n, struc
 
 int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload *out)
 {
-	static const char *const keys[] = {"name",   "namespace", "serviceAccount", "labels",
-					   "node",   "addresses", "ports",	    "netns",
-					   "cgroup", NULL};
+	static const char *const keys[] = {
+	    "name",  "namespace", "serviceAccount", "labels",	 "node", "addresses",
+	    "ports", "netns",	  "cgroup",	    "accessLog", NULL};
 	yaml_node_t *v;
 	int err;
 
@@ -111,6 +111,9 @@ int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload
 		return err;
 	if ((v = cfgy_map_get(p, n, "cgroup")) &&
 	    (err = cfgy_get_str(p, v, "cgroup", &out->cgroup)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "accessLog")) &&
+	    (err = cfg_parse_access_log(p, v, false, &out->access_log)))
 		return err;
 	return 0;
 }

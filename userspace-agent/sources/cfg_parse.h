@@ -68,6 +68,11 @@ int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *
 int cfg_parse_http_route(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_route *out);
 /* After the services, like routes (cfg_authz.c). */
 int cfg_parse_authz_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_authz_policy *out);
+/* accessLog: MESH_WIDE the top-level one, else a workload's override
+ * (cfg_telemetry.c); the mesh-wide defaults before it is read. */
+int cfg_parse_access_log(struct cfg_parser *p, yaml_node_t *n, bool mesh_wide,
+			 struct cfg_access_log *out);
+void cfg_access_log_defaults(struct cfg_access_log *mesh);
 /* A service's trafficPolicy (cfg_l7_traffic.c). */
 int cfg_parse_traffic_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_traffic_policy *out);
 

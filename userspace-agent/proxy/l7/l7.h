@@ -66,6 +66,11 @@ struct l7_done {
 	bool grpc;	 /* a gRPC request (its content-type) */
 	int grpc_status; /* grpc-status sent to the client; -1: none */
 	bool inbound;	 /* seen at the destination's hop (l7_origin) */
+	/* for the access log: "HTTP/1.1", "HTTP/1.0" or "HTTP/2", and request
+	 * headers (NULL: not sent) */
+	const char *protocol;
+	const char *authority, *user_agent, *request_id;
+	const char *traceparent, *b3, *x_b3_traceid;
 };
 
 struct l7_ops {

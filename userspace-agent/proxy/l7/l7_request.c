@@ -495,6 +495,15 @@ static void report(struct l7_request *req, bool aborted)
 	    .grpc = req->grpc,
 	    .grpc_status = req->grpc_status,
 	    .inbound = d->origin.inbound,
+	    .protocol = d->h2		       ? "HTTP/2"
+			: req->http_minor == 0 ? "HTTP/1.0"
+					       : "HTTP/1.1",
+	    .authority = l7_header_get(req, "host"),
+	    .user_agent = l7_header_get(req, "user-agent"),
+	    .request_id = l7_header_get(req, "x-request-id"),
+	    .traceparent = l7_header_get(req, "traceparent"),
+	    .b3 = l7_header_get(req, "b3"),
+	    .x_b3_traceid = l7_header_get(req, "x-b3-traceid"),
 	};
 
 	d->l->ops->request_done(d->l->ctx, &done);
