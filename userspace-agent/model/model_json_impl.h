@@ -127,6 +127,10 @@ void mj_traffic_policy_read(struct mj_reader *r, json_t *v, struct cfg_traffic_p
 json_t *mj_authz_policy_json(struct mj_writer *w, const struct cfg_authz_policy *pol);
 void mj_authz_policy_item(struct mj_reader *r, json_t *v, struct cfg_authz_policy *out);
 
+/* The tracing section (model_json_tracing.c): absent when off. */
+void mj_tracing_json(struct mj_writer *w, json_t *root, const struct cfg_tracing *t);
+void mj_tracing_read(struct mj_reader *r, json_t *root, struct cfg_tracing *out);
+
 extern const char *const mj_mtls_names[3];
 
 #endif

@@ -225,6 +225,7 @@ void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config 
 		w->err = w->err ?: -EINVAL;
 	else
 		mj_set_str(w, root, "mtls", mj_mtls_names[cfg->mtls]);
+	mj_tracing_json(w, root, &cfg->tracing);
 	PUT_LIST(w, root, "nodes", cfg->nodes, cfg->nnodes, node_json);
 	PUT_LIST(w, root, "namespaces", cfg->namespaces, cfg->nnamespaces, namespace_json);
 	PUT_LIST(w, root, "workloads", cfg->workloads, cfg->nworkloads, workload_json);

@@ -30,6 +30,8 @@
 #include "proxy_impl.h"
 #include "proxy_istio.h"
 #include "proxy_stats.h"
+#include "proxy_trace.h"
+#include "l7/l7_trace.h"
 
 static const struct mesh_config *l7_model(void *ctx, __u64 *version)
 {
@@ -260,6 +262,10 @@ static void l7_request_done(void *ctx, const struct l7_done *d)
 	const char *dst = buf;
 
 	istio_report(ctx, d);
+	if (d->span) {
+		l7_span_tag(d->span, "response_flags", istio_response_flags(d->outcome));
+		proxy_trace_submit(d->span);
+	}
 	if (d->t)
 		snprintf(buf, sizeof(buf), "%s/%s", d->t->dst->ns, d->t->dst->name);
 	proxy_edge_request(d->source, d->t ? buf : NULL,

@@ -12,6 +12,7 @@
 #include "proxy_edges.h"
 #include "proxy_impl.h"
 #include "proxy_istio.h"
+#include "proxy_trace.h"
 
 struct proxy_stats proxy_stats;
 
@@ -112,6 +113,7 @@ static void collect(struct metrics_writer *w, void *ctx)
 	    "Requests and streams left out of /graph/edges: its table was full.",
 	    proxy_edges_dropped());
 	proxy_l7_metrics(w);
+	proxy_trace_metrics(w);
 }
 
 static struct metrics_registry *registry;

@@ -68,6 +68,8 @@ int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *
 int cfg_parse_http_route(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_route *out);
 /* After the services, like routes (cfg_authz.c). */
 int cfg_parse_authz_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_authz_policy *out);
+/* The top-level tracing section (cfg_tracing.c). */
+int cfg_parse_tracing(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *out);
 /* A service's trafficPolicy (cfg_l7_traffic.c). */
 int cfg_parse_traffic_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_traffic_policy *out);
 
