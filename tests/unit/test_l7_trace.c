@@ -121,13 +121,13 @@ static void malformed_headers_are_ignored(void **state)
 	    {"x-b3-traceid", "463ac35c9f6413a"}, /* 15 digits */
 	    {"x-b3-traceid", "463ac35c9f6413ag"},
 	    {"x-b3-traceid", "0000000000000000"},
-	    {"b3", TRACE64},			    /* no span id */
-	    {"b3", TRACE64 "-" SPAN "-2"},	    /* sampling 2 */
+	    {"b3", TRACE64},				/* no span id */
+	    {"b3", TRACE64 "-" SPAN "-2"},		/* sampling 2 */
 	    {"b3", TRACE64 "-" SPAN "-1-" PARENT "-x"}, /* five parts */
 	    {"b3", TRACE64 "-0000000000000000-1"},
-	    {"b3", "463ac35c9f6413ad0-" SPAN},	    /* 17 digits */
+	    {"b3", "463ac35c9f6413ad0-" SPAN}, /* 17 digits */
 	    {"b3", ""},
-	    {"traceparent", "ff-" TRACE128 "-" SPAN "-01"}, /* version ff */
+	    {"traceparent", "ff-" TRACE128 "-" SPAN "-01"},   /* version ff */
 	    {"traceparent", "00-" TRACE128 "-" SPAN "-01-x"}, /* version 00 has no more */
 	    {"traceparent", "00-463AC35C9F6413AD48485A3953BB6124-" SPAN "-01"}, /* uppercase */
 	    {"traceparent", "00-00000000000000000000000000000000-" SPAN "-01"},

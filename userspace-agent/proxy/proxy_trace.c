@@ -404,8 +404,8 @@ void proxy_trace_metrics(struct metrics_writer *w)
 			     "was turned off or its queue made smaller.",
 			     reason, (const char *[]){reasons[i]},
 			     (double)atomic_load(&st->dropped[i]));
-	metrics_emit(w, METRIC_GAUGE, "shunt_proxy_trace_queue_spans",
-		     "Spans waiting to be sent.", NULL, NULL, (double)atomic_load(&st->queued));
+	metrics_emit(w, METRIC_GAUGE, "shunt_proxy_trace_queue_spans", "Spans waiting to be sent.",
+		     NULL, NULL, (double)atomic_load(&st->queued));
 	metrics_emit(w, METRIC_COUNTER, "shunt_proxy_trace_posts_total",
 		     "POSTs to the Zipkin collector.", NULL, NULL, (double)atomic_load(&st->posts));
 	metrics_emit(w, METRIC_COUNTER, "shunt_proxy_trace_post_failures_total",

@@ -45,7 +45,8 @@ static int parse_url(struct cfg_parser *p, yaml_node_t *n, const char **out)
 				 s);
 	for (c = s; *c; c++)
 		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-			return cfgy_fail(p, n, "tracing.zipkin.url holds a space or control character");
+			return cfgy_fail(p, n,
+					 "tracing.zipkin.url holds a space or control character");
 	*out = s;
 	return 0;
 }
@@ -89,7 +90,8 @@ static int parse_zipkin(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing
 	if ((err = cfgy_check_map(p, n, "tracing.zipkin", keys)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "url")))
-		return cfgy_fail(p, n, "tracing.zipkin needs 'url' (the collector's /api/v2/spans)");
+		return cfgy_fail(p, n,
+				 "tracing.zipkin needs 'url' (the collector's /api/v2/spans)");
 	if ((err = parse_url(p, v, &out->zipkin_url)) ||
 	    (err = parse_time(p, n, "interval", "tracing.zipkin.interval", &out->interval_ms)) ||
 	    (err = parse_time(p, n, "timeout", "tracing.zipkin.timeout", &out->timeout_ms)) ||

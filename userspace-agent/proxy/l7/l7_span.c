@@ -48,10 +48,9 @@ uint16_t l7_span_str(struct l7_span *s, const char *v)
 	if (!v || room < 2)
 		return 0;
 	n = strnlen(v, room - 1); /* cut to what fits */
-	for (i = 0; i < n; i++) /* JSON takes UTF-8 only: HTTP heads are ASCII */
-		s->text[s->text_len + i] = (unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e
-						   ? '?'
-						   : v[i];
+	for (i = 0; i < n; i++)	  /* JSON takes UTF-8 only: HTTP heads are ASCII */
+		s->text[s->text_len + i] =
+		    (unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e ? '?' : v[i];
 	s->text[s->text_len + n] = 0;
 	s->text_len += n + 1;
 	return at;
@@ -132,20 +131,21 @@ json_t *l7_span_zipkin(const struct l7_span *s)
 
 	l7_trace_id_hex(s->trace_hi, s->trace_lo, s->trace128, trace);
 	if (!err)
-		err = json_object_set_new(o, "traceId", json_string(trace)) ||
-		      set_hex(o, "id", s->id) || (s->parent && set_hex(o, "parentId", s->parent)) ||
-		      json_object_set_new(o, "kind",
-					  json_string(s->kind == L7_SPAN_CLIENT ? "CLIENT"
-										: "SERVER")) ||
-		      json_object_set_new(o, "name",
-					  json_string(s->name ? text_of(s, s->name) : "unknown")) ||
-		      json_object_set_new(o, "timestamp", json_integer((json_int_t)s->timestamp_us)) ||
-		      json_object_set_new(o, "duration", json_integer((json_int_t)s->duration_us)) ||
-		      json_object_set_new(o, "localEndpoint", endpoint_json(s, &s->local)) ||
-		      (s->has_remote &&
-		       json_object_set_new(o, "remoteEndpoint", endpoint_json(s, &s->remote))) ||
-		      json_object_set_new(o, "tags", tags_json(s)) ||
-		      (s->debug && json_object_set_new(o, "debug", json_true()));
+		err =
+		    json_object_set_new(o, "traceId", json_string(trace)) ||
+		    set_hex(o, "id", s->id) || (s->parent && set_hex(o, "parentId", s->parent)) ||
+		    json_object_set_new(
+			o, "kind", json_string(s->kind == L7_SPAN_CLIENT ? "CLIENT" : "SERVER")) ||
+		    json_object_set_new(o, "name",
+					json_string(s->name ? text_of(s, s->name) : "unknown")) ||
+		    json_object_set_new(o, "timestamp",
+					json_integer((json_int_t)s->timestamp_us)) ||
+		    json_object_set_new(o, "duration", json_integer((json_int_t)s->duration_us)) ||
+		    json_object_set_new(o, "localEndpoint", endpoint_json(s, &s->local)) ||
+		    (s->has_remote &&
+		     json_object_set_new(o, "remoteEndpoint", endpoint_json(s, &s->remote))) ||
+		    json_object_set_new(o, "tags", tags_json(s)) ||
+		    (s->debug && json_object_set_new(o, "debug", json_true()));
 	if (err) {
 		json_decref(o);
 		return NULL;

@@ -173,10 +173,9 @@ static void w3c(const char *v, struct l7_trace_in *in)
 	const char *s = trimmed(v, &len);
 
 	if (len < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' ||
-	    !hex_field(s, 2, true, &version) || version == 0xff ||
-	    (version == 0 && len != 55) || (len > 55 && s[55] != '-') ||
-	    !trace_id(s + 3, 32, true, &got) || !span_id(s + 36, 16, true, &got.span_id) ||
-	    !hex_field(s + 53, 2, true, &flags))
+	    !hex_field(s, 2, true, &version) || version == 0xff || (version == 0 && len != 55) ||
+	    (len > 55 && s[55] != '-') || !trace_id(s + 3, 32, true, &got) ||
+	    !span_id(s + 36, 16, true, &got.span_id) || !hex_field(s + 53, 2, true, &flags))
 		return;
 	in->formats |= L7_TRACE_W3C;
 	in->tracestate = true;
@@ -327,7 +326,9 @@ int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, s
 		err = inject_b3(t, h, n, cap);
 	if (!err && (t->formats & L7_TRACE_B3_SINGLE)) {
 		snprintf(v, sizeof(v), "%s-%016llx-%s", t->trace_id, (unsigned long long)t->id,
-			 t->debug ? "d" : t->sampled ? "1" : "0");
+			 t->debug     ? "d"
+			 : t->sampled ? "1"
+				      : "0");
 		if (t->parent)
 			snprintf(v + strlen(v), sizeof(v) - strlen(v), "-%016llx",
 				 (unsigned long long)t->parent);

@@ -41,14 +41,14 @@ enum l7_sampled { L7_SAMPLED_UNSET, L7_SAMPLED_NO, L7_SAMPLED_YES };
 
 /* What a request brought. */
 struct l7_trace_in {
-	bool has_ids;		  /* a valid trace id and span id */
+	bool has_ids;		     /* a valid trace id and span id */
 	uint64_t trace_hi, trace_lo; /* trace_hi is 0 for a 64-bit id (trace128 false) */
 	bool trace128;
 	uint64_t span_id; /* the caller's span: the parent of this hop's */
 	enum l7_sampled sampled;
-	bool debug;		/* B3's debug flag: sampled, and marked debug */
-	unsigned int formats;	/* the formats that carried valid context */
-	bool tracestate;	/* a valid traceparent came: its tracestate goes on */
+	bool debug;	      /* B3's debug flag: sampled, and marked debug */
+	unsigned int formats; /* the formats that carried valid context */
+	bool tracestate;      /* a valid traceparent came: its tracestate goes on */
 };
 
 /* This hop's span context. */

@@ -20,8 +20,7 @@ void l7_request_trace_begin(struct l7_request *req)
 	l7_trace_extract(&in, req->headers, req->nheaders);
 	if (!tc->enabled) {
 		if (in.has_ids) /* for the logs only: nothing changes */
-			l7_trace_id_hex(in.trace_hi, in.trace_lo, in.trace128,
-					req->trace.trace_id);
+			l7_trace_id_hex(in.trace_hi, in.trace_lo, in.trace128, req->trace.trace_id);
 		return;
 	}
 	l7_trace_begin(&req->trace, &in, tc->sampling, &req->down->l->trace_rng);
@@ -88,7 +87,9 @@ static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7
 	snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(d->path, "?"), d->path);
 	l7_span_tag(s, "http.path", buf);
 	l7_span_tag(s, "http.protocol",
-		    req->down->h2 ? "HTTP/2" : req->http_minor ? "HTTP/1.1" : "HTTP/1.0");
+		    req->down->h2     ? "HTTP/2"
+		    : req->http_minor ? "HTTP/1.1"
+				      : "HTTP/1.0");
 	snprintf(buf, sizeof(buf), "%d", d->status);
 	if (d->status)
 		l7_span_tag(s, "http.status_code", buf);
@@ -109,12 +110,11 @@ static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7
 		l7_span_tag(s, "user_agent", v);
 }
 
-struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d,
-				struct l7_span *s)
+struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
 {
 	char name[SHUNT_NAME_MAX + 48];
-	__u16 port = req->table && req->table->sp ? req->table->sp->port
-						   : req->down->origin.service_port;
+	__u16 port =
+	    req->table && req->table->sp ? req->table->sp->port : req->down->origin.service_port;
 
 	if (!req->traced || !req->trace.sampled)
 		return NULL;
