@@ -74,6 +74,24 @@ tr_span_count() { [ "$(tr_spans "$1" | jq length)" = "$2" ]; }
 # A header the backend got, from $T_TMP/body (PATH: jq path to its echo).
 tr_seen() { jq -r "$1.headers[\"$2\"] // \"none\"" "$T_TMP/body"; }
 
+# The collector itself: each of these spans is refused with 400.
+tr_collector_refuses_bad_spans() {
+	local now good bad span
+	now=$(($(date +%s) * 1000000))
+	good='"traceId":"463ac35c9f6413ad","id":"a2fb4a1d1a96d312","kind":"CLIENT","duration":5,"localEndpoint":{"serviceName":"a"}'
+	for bad in '"traceId":"463ac35c9f6413a"' '"id":"A2FB4A1D1A96D312"' '"kind":"client"' 		'"timestamp":'$((now / 1000)) '"duration":0' '"localEndpoint":{"ipv4":"1.2.3"}' 		'"parentId":"a2fb4a1d1a96d312"' '"tags":{"a":1}' '"extra":1'; do
+		span=$(jq -c --argjson b "{${bad}}" '. + $b' <<<"{$good,\"timestamp\":$now}")
+		t_eq "$(ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" curl -s -o /dev/null -w '%{http_code}' \
+			-H 'content-type: application/json' --data-binary "[$span]" \
+			"http://10.99.0.1:$TR_PORT/api/v2/spans")" 400 "the collector on a span with $bad"
+	done
+	t_eq "$(ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" curl -s -o /dev/null -w '%{http_code}' \
+		-H 'content-type: application/json' --data-binary "[{$good,\"timestamp\":$now}]" \
+		"http://10.99.0.1:$TR_PORT/api/v2/spans")" 202 "the collector on a good span"
+	: >"$T_TMP/rejects.jsonl"
+	: >"$T_TMP/spans.jsonl"
+}
+
 tr_no_rejects() {
 	[ ! -s "$T_TMP/rejects.jsonl" ] ||
 		t_fail "the collector refused spans: $(head -c 600 "$T_TMP/rejects.jsonl")"
@@ -82,6 +100,7 @@ tr_no_rejects() {
 test_tracing_spans_chain_across_proxies_and_match_what_backends_saw() {
 	tr_setup "http://10.99.0.1:$TR_PORT/api/v2/spans" "interval: 200ms"
 	tr_collector_start
+	tr_collector_refuses_bad_spans
 	local trace id a b
 
 	# 1. No context, same node: a new trace, in both formats, one root span.
@@ -130,7 +149,15 @@ test_tracing_spans_chain_across_proxies_and_match_what_backends_saw() {
 		"tracestate kept, no B3 added"
 	t_eq "$(tr_spans $w3 | jq -r '.[0].parentId')" 00f067aa0ba902b7 "W3C parent"
 
-	# 4. Sampled 0: the decision goes on, no span is made. The sampled
+	# 4. An HTTP/2 client (h2c): the same context, from its stream's headers.
+	local h2=5555555555555555
+	t_eq "$(tr_get $TR_T1 /h2 --http2-prior-knowledge -H "x-b3-traceid: $h2" \
+		-H "x-b3-spanid: $TR_B3_SPAN" -H 'x-b3-sampled: 1')" 200 "an HTTP/2 request"
+	t_wait_for 5 tr_span_count $h2 1 || t_fail "no span of the HTTP/2 request"
+	t_eq "$(tr_spans $h2 | jq -r '.[0] | .tags["http.protocol"], .parentId, .id' | paste -sd' ')" \
+		"HTTP/2 $TR_B3_SPAN $(tr_seen "" x-b3-spanid)" "the HTTP/2 request's span"
+
+	# 5. Sampled 0: the decision goes on, no span is made. The sampled
 	# request after it is the barrier: once its span is in, so would be.
 	local off=1111111111111111
 	t_eq "$(tr_get $TR_T2 "/off?call=$TR_T1/off" -H "b3: $off-$TR_B3_SPAN-0")" 200 "sampled 0"
