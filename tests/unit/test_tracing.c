@@ -171,6 +171,27 @@ static void a_proxy_answer_has_a_span_without_remote_endpoint(void **state)
 	assert_string_equal(tag(&x->f.last_span, "shunt.outcome"), "no_route");
 }
 
+static void a_grpc_call_has_its_status_in_the_span(void **state)
+{
+	struct fix *x = start(state, MESH TRACING);
+
+	assert_int_equal(
+	    fake_exchange(&x->f, &x->client,
+			  "POST /shop.Cart/Add HTTP/1.1\r\nHost: web\r\ncontent-type: "
+			  "application/grpc\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"
+			  "00f067aa0ba902b7-01\r\nContent-Length: 0\r\n\r\n",
+			  "HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\nTransfer-Encoding: "
+			  "chunked\r\n\r\n3\r\nabc\r\n0\r\ngrpc-status: 5\r\n\r\n",
+			  &x->resp, NULL),
+	    0);
+	fake_settle(&x->f);
+	assert_int_equal(x->f.nspans, 1);
+	assert_string_equal(tag(&x->f.last_span, "grpc.status_code"), "5");
+	assert_string_equal(tag(&x->f.last_span, "http.path"), "/shop.Cart/Add");
+	assert_int_equal(x->f.last_span.parent, 0x00f067aa0ba902b7ull);
+	assert_string_equal(x->f.last_trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +202,7 @@ int main(void)
 				      teardown),
 	    cmocka_unit_test_teardown(tracing_off_leaves_the_headers_alone, teardown),
 	    cmocka_unit_test_teardown(a_proxy_answer_has_a_span_without_remote_endpoint, teardown),
+	    cmocka_unit_test_teardown(a_grpc_call_has_its_status_in_the_span, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

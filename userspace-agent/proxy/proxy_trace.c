@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -207,6 +208,8 @@ struct trace_export *trace_export_new(void)
 {
 	struct trace_export *e = calloc(1, sizeof(*e));
 	pthread_condattr_t ca;
+	sigset_t all, old;
+	int err;
 
 	if (!e)
 		return NULL;
@@ -217,11 +220,16 @@ struct trace_export *trace_export_new(void)
 	pthread_condattr_destroy(&ca);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	e->curl = curl_easy_init();
-	if (!e->curl || (errno = pthread_create(&e->thread, NULL, export_main, e))) {
+	/* The thread takes no signals: the proxy's loop handles them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = e->curl ? pthread_create(&e->thread, NULL, export_main, e) : ENOMEM;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
 		if (e->curl)
 			curl_easy_cleanup(e->curl);
 		free(e);
-		errno = errno ?: ENOMEM;
+		errno = err;
 		return NULL;
 	}
 	e->started = true;
