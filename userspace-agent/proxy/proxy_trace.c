@@ -192,8 +192,9 @@ static void *export_main(void *arg)
 				       .tv_nsec = (long)(due % 1000) * 1000000};
 		pthread_cond_timedwait(&e->cond, &e->lock, &at);
 	}
-	/* the last spans: one POST per batch, while they go through */
-	while (e->on && e->count) {
+	/* the last spans: a POST per batch while they go through, within one
+	 * timeout in all (the proxy is stopping) */
+	for (due = timer_now_ms() + e->timeout_ms; e->on && e->count && timer_now_ms() < due;) {
 		unsigned long before = e->failed;
 
 		flush_batch(e);
