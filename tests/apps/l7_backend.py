@@ -6,7 +6,9 @@ Every answer names the backend (x-backend header and the JSON body's
 "name") and echoes what arrived (method, path, headers, body length and
 sha256), so a test sees what the proxy sent on. Query parameters steer one
 request: status=N answers N, delay_ms=N waits first, close=1 closes the
-connection without answering. --status answers every request with that
+connection without answering, call=HOST/PATH first calls http://HOST/PATH
+with the trace headers it got (as an app in a mesh must pass them on) and
+answers what came back under "called". --status answers every request with that
 status (a failing backend); --fail-first N answers --status only to the
 first N requests; --fail-rate P answers 503 to a share P at random.
 /count returns how many requests this backend served.
@@ -18,12 +20,15 @@ import random
 import socket
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 ARGS = None
 LOCK = threading.Lock()
 SERVED = 0
+TRACE_HEADERS = ("x-request-id", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+                 "x-b3-sampled", "x-b3-flags", "b3", "traceparent", "tracestate")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -63,19 +68,29 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
+        called = None
+        if "call" in q:
+            fwd = {h: self.headers[h] for h in TRACE_HEADERS if self.headers.get(h)}
+            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with direct.open(urllib.request.Request("http://" + q["call"], headers=fwd),
+                             timeout=10) as r:
+                called = json.loads(r.read())
         status = int(q.get("status", 200))
         if ARGS.status and (ARGS.fail_first is None or n <= ARGS.fail_first):
             status = ARGS.status
         if ARGS.fail_rate and random.random() < ARGS.fail_rate:
             status = 503
-        self.reply(status, {
+        answer = {
             "name": ARGS.name,
             "method": self.command,
             "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body_len": len(body),
             "body_sha256": hashlib.sha256(body).hexdigest(),
-        })
+        }
+        if called is not None:
+            answer["called"] = called
+        self.reply(status, answer)
 
     def read_chunked(self):
         # http.server leaves a chunked request body to the handler

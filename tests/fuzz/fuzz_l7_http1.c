@@ -34,7 +34,9 @@ static const char yaml[] = MESH ROUTE
     "RegularExpression, value: '^/p/[a-z]+$'}}]\n"
     "      - matches: [{headers: [{name: x-k, value: v}], queryParams: [{name: q, value: "
     "'1'}]}]\n"
-    "        backendRefs: [{name: d, port: 80}]\n";
+    "        backendRefs: [{name: d, port: 80}]\n"
+    /* trace headers are read, rewritten and spans made: half of new traces */
+    "tracing: {sampling: 0.5, zipkin: {url: \"http://127.0.0.1:9/api/v2/spans\"}}\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -129,6 +129,11 @@ static void op_request_done(void *ctx, const struct l7_done *d)
 	f->last_dst = d->t ? d->t->dst : NULL;
 	f->last_duration_us = d->duration_us;
 	f->last_inbound = d->inbound;
+	snprintf(f->last_trace_id, sizeof(f->last_trace_id), "%s", d->trace_id ? d->trace_id : "");
+	if (d->span) {
+		f->nspans++;
+		f->last_span = *d->span;
+	}
 }
 
 static const struct l7_ops fake_ops = {

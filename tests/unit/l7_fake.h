@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "proxy/l7/l7.h"
+#include "proxy/l7/l7_trace.h"
 
 #define FAKE_MAX_CONNS	 64
 #define FAKE_MAX_HEADERS 64
@@ -73,6 +74,9 @@ struct l7_fake {
 	const struct cfg_service *last_service;
 	const struct cfg_workload *last_src, *last_dst;
 	bool last_inbound;
+	char last_trace_id[33]; /* request_done's trace_id */
+	int nspans;		/* request_done's with a span */
+	struct l7_span last_span;
 };
 
 /* Parses YAML and makes the loop; 0 or -errno (ERR names a config error). */

@@ -35,6 +35,7 @@
 struct h2_seen {
 	int32_t id;
 	char path[128], te[32], mirror[64];
+	char b3_span[17], b3_parent[17]; /* x-b3-spanid, x-b3-parentspanid */
 	size_t body;
 	bool ended;	/* the request's END_STREAM */
 	uint32_t reset; /* its RST_STREAM code + 1; 0: none */
@@ -84,6 +85,10 @@ static int end_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t 
 		snprintf(r->te, sizeof(r->te), "%.*s", (int)vlen, value);
 	if (r && nlen == 14 && !memcmp(name, "x-shunt-mirror", 14))
 		snprintf(r->mirror, sizeof(r->mirror), "%.*s", (int)vlen, value);
+	if (r && nlen == 11 && !memcmp(name, "x-b3-spanid", 11))
+		snprintf(r->b3_span, sizeof(r->b3_span), "%.*s", (int)vlen, value);
+	if (r && nlen == 17 && !memcmp(name, "x-b3-parentspanid", 17))
+		snprintf(r->b3_parent, sizeof(r->b3_parent), "%.*s", (int)vlen, value);
 	return 0;
 }
 
@@ -398,6 +403,29 @@ static void a_mirror_copy_to_a_grpc_port_goes_as_http2(void **state)
 	nghttp2_session_del(call.s);
 }
 
+/* Tracing (docs/telemetry.md): the context goes on in the stream's
+ * headers, with the span the proxy reports as parent. */
+static void a_call_to_an_http2_endpoint_carries_the_span_context(void **state)
+{
+	struct fix *x = start(state, RPC_MESH "tracing: {sampling: 0, zipkin: {url: "
+					      "\"http://127.0.0.1:9/api/v2/spans\"}}\n");
+	static const char call[] = CALL("x-b3-traceid: 463ac35c9f6413ad\r\nx-b3-spanid: "
+					"a2fb4a1d1a96d312\r\nx-b3-sampled: 1\r\n");
+	char id[17];
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, call, strlen(call)), 0);
+	attach_endpoint(x, 0);
+	end_wait(&x->f, &x->end, 1);
+	end_answer(&x->end, x->end.seen[0].id, "200", "xyz", "0");
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	fake_settle(&x->f);
+	assert_int_equal(x->f.nspans, 1);
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)x->f.last_span.id);
+	assert_string_equal(x->end.seen[0].b3_span, id);
+	assert_string_equal(x->end.seen[0].b3_parent, "a2fb4a1d1a96d312");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +436,8 @@ int main(void)
 	    cmocka_unit_test_teardown(a_listed_grpc_status_is_retried, teardown),
 	    cmocka_unit_test_teardown(goaway_moves_requests_to_a_new_connection, teardown),
 	    cmocka_unit_test_teardown(a_mirror_copy_to_a_grpc_port_goes_as_http2, teardown),
+	    cmocka_unit_test_teardown(a_call_to_an_http2_endpoint_carries_the_span_context,
+				      teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

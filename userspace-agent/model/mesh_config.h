@@ -188,12 +188,37 @@ struct cfg_node {
 
 #define CFG_MAX_WARNINGS 32
 
+/*
+ * tracing (docs/telemetry.md "Tracing"): the node proxies propagate B3 and
+ * W3C trace context and send their spans to a Zipkin collector. Off when
+ * the config has no tracing section.
+ */
+struct cfg_tracing {
+	bool enabled;
+	double sampling;	/* share of new traces sampled, 0 to 1 */
+	const char *zipkin_url; /* POST target of the spans (Zipkin v2 JSON) */
+	__u32 interval_ms;	/* a batch goes at least this often */
+	__u32 timeout_ms;	/* one POST, connect included */
+	__u32 max_batch;	/* spans per POST at most */
+	__u32 max_queue;	/* spans waiting at most; more are dropped, counted */
+	struct cfg_origin origin;
+};
+
+#define CFG_TRACING_SAMPLING  0.01 /* Istio's default: 1% of new traces */
+#define CFG_TRACING_INTERVAL  1000
+#define CFG_TRACING_TIMEOUT   2000
+#define CFG_TRACING_BATCH     100
+#define CFG_TRACING_QUEUE     1024
+#define CFG_TRACING_BATCH_MAX 10000
+#define CFG_TRACING_QUEUE_MAX 65536
+
 struct mesh_config {
 	struct shunt_arena arena;
 	const char *path;
 	const char *trust_domain;	  /* for SPIFFE identities; default cluster.local */
 	enum cfg_mtls mtls;		  /* mesh-wide; default permissive */
 	struct cfg_access_log access_log; /* mesh-wide; default off, stdout, 1 */
+	struct cfg_tracing tracing;
 	struct cfg_node *nodes;
 	size_t nnodes;
 	struct cfg_namespace *namespaces;

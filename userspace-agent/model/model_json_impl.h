@@ -131,6 +131,9 @@ void mj_authz_policy_item(struct mj_reader *r, json_t *v, struct cfg_authz_polic
  * workload's override; read from the key "accessLog" of O. */
 json_t *mj_access_log_json(struct mj_writer *w, const struct cfg_access_log *a, bool mesh_wide);
 void mj_access_log_read(struct mj_reader *r, json_t *o, bool mesh_wide, struct cfg_access_log *out);
+/* The tracing section (model_json_tracing.c): absent when off. */
+void mj_tracing_json(struct mj_writer *w, json_t *root, const struct cfg_tracing *t);
+void mj_tracing_read(struct mj_reader *r, json_t *root, struct cfg_tracing *out);
 
 extern const char *const mj_mtls_names[3];
 

@@ -312,6 +312,7 @@ void mj_read_config(struct mj_reader *r, json_t *root)
 	r->cfg->trust_domain = mj_str(r, root, "trustDomain", true);
 	r->cfg->mtls = (enum cfg_mtls)mj_enum(r, root, "mtls", mj_mtls_names, 3);
 	mj_access_log_read(r, root, true, &r->cfg->access_log);
+	mj_tracing_read(r, root, &r->cfg->tracing);
 	READ_LIST(r, root, "nodes", r->cfg->nodes, r->cfg->nnodes, node_item);
 	READ_LIST(r, root, "namespaces", r->cfg->namespaces, r->cfg->nnamespaces, namespace_item);
 	READ_LIST(r, root, "workloads", r->cfg->workloads, r->cfg->nworkloads, workload_item);

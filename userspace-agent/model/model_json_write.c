@@ -228,6 +228,7 @@ void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config 
 	else
 		mj_set_str(w, root, "mtls", mj_mtls_names[cfg->mtls]);
 	mj_set(w, root, "accessLog", mj_access_log_json(w, &cfg->access_log, true));
+	mj_tracing_json(w, root, &cfg->tracing);
 	PUT_LIST(w, root, "nodes", cfg->nodes, cfg->nnodes, node_json);
 	PUT_LIST(w, root, "namespaces", cfg->namespaces, cfg->nnamespaces, namespace_json);
 	PUT_LIST(w, root, "workloads", cfg->workloads, cfg->nworkloads, workload_json);

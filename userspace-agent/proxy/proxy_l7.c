@@ -31,6 +31,8 @@
 #include "proxy_impl.h"
 #include "proxy_istio.h"
 #include "proxy_stats.h"
+#include "proxy_trace.h"
+#include "l7/l7_trace.h"
 
 static const struct mesh_config *l7_model(void *ctx, __u64 *version)
 {
@@ -278,6 +280,10 @@ static void l7_request_done(void *ctx, const struct l7_done *d)
 		istio_report(ctx, d, ISTIO_SOURCE, true);
 	if (d->inbound || (d->t && !remote))
 		istio_report(ctx, d, ISTIO_DESTINATION, !client_here);
+	if (d->span) {
+		l7_span_tag(d->span, "response_flags", istio_response_flags(d->outcome));
+		proxy_trace_submit(d->span);
+	}
 	if (d->t)
 		snprintf(buf, sizeof(buf), "%s/%s", d->t->dst->ns, d->t->dst->name);
 	if (client_here) /* the client's node draws the edge */

@@ -23,6 +23,7 @@
 #include "common/addr.h"
 #include "common/http_server.h"
 #include "common/push.h"
+#include "proxy_trace.h"
 #include "common/log.h"
 #include "kernel_features.h"
 #include "mesh_read.h"
@@ -439,6 +440,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 		pr_info("proxy stopped");
 out:
 	push_stop(push);
+	proxy_trace_stop(); /* what is queued goes, bounded by its timeout */
 	atomic_store(&px.stopping, true);
 	proxy_access_log_stop();
 	if (px.transparent)

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "mesh_read.h"
 #include "model/model_json.h"
+#include "proxy_trace.h"
 #include "proxy_impl.h"
 #include "proxy_stats.h"
 
@@ -115,6 +116,7 @@ static void model_swap(struct model_snap *m)
 			 3, "following the agent's model: config version %llu, %zu workloads",
 			 (unsigned long long)m->version, m->cfg.nworkloads);
 	atomic_store(&proxy_stats.model_version, m->version);
+	proxy_trace_configure(&m->cfg.tracing);
 	snap_publish(&px.model_slot, &m->base);
 }
 

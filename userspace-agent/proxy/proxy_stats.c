@@ -12,6 +12,7 @@
 #include "proxy_edges.h"
 #include "proxy_impl.h"
 #include "proxy_istio.h"
+#include "proxy_trace.h"
 
 struct proxy_stats proxy_stats;
 
@@ -113,6 +114,7 @@ static void collect(struct metrics_writer *w, void *ctx)
 	    proxy_edges_dropped());
 	proxy_l7_metrics(w);
 	proxy_access_log_metrics(w);
+	proxy_trace_metrics(w);
 }
 
 static struct metrics_registry *registry;

@@ -73,6 +73,8 @@ int cfg_parse_authz_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_auth
 int cfg_parse_access_log(struct cfg_parser *p, yaml_node_t *n, bool mesh_wide,
 			 struct cfg_access_log *out);
 void cfg_access_log_defaults(struct cfg_access_log *mesh);
+/* The top-level tracing section (cfg_tracing.c). */
+int cfg_parse_tracing(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *out);
 /* A service's trafficPolicy (cfg_l7_traffic.c). */
 int cfg_parse_traffic_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_traffic_policy *out);
 

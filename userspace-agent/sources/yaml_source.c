@@ -272,7 +272,7 @@ static int parse_root(struct cfg_parser *p)
 	static const char *const keys[] = {
 	    "apiVersion", "trustDomain", "mtls",     "nodes",	   "namespaces",
 	    "workloads",  "services",	 "policies", "httpRoutes", "authorizationPolicies",
-	    "accessLog",  NULL};
+	    "accessLog",  "tracing",	 NULL};
 	struct mesh_config *cfg = p->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(&p->doc), *v;
 	const char *version;
@@ -300,6 +300,9 @@ static int parse_root(struct cfg_parser *p)
 	cfg_access_log_defaults(&cfg->access_log);
 	if ((v = cfgy_map_get(p, root, "accessLog")) &&
 	    (err = cfg_parse_access_log(p, v, true, &cfg->access_log)))
+		return err;
+	if ((v = cfgy_map_get(p, root, "tracing")) &&
+	    (err = cfg_parse_tracing(p, v, &cfg->tracing)))
 		return err;
 	if ((err = PARSE_LIST(p, root, "namespaces", cfg->namespaces, cfg->nnamespaces,
 			      cfg_parse_namespace)) ||

@@ -25,6 +25,7 @@
 #include "model/mesh_config.h"
 
 struct l7_loop;
+struct l7_span;
 
 /* Where a request goes: an endpoint of a backend service, on behalf of a
  * client workload. */
@@ -71,6 +72,12 @@ struct l7_done {
 	const char *protocol;
 	const char *authority, *user_agent, *request_id;
 	const char *traceparent, *b3, *x_b3_traceid;
+	/* the trace id the request went on with (or came with, tracing off),
+	 * 16 or 32 hex digits; "" none */
+	const char *trace_id;
+	/* its CLIENT span, when sampled (the owner may add tags and sends it
+	 * on); NULL otherwise */
+	struct l7_span *span;
 };
 
 struct l7_ops {

@@ -17,6 +17,7 @@
 #include "common/keymap.h"
 #include "common/timer_wheel.h"
 #include "l7.h"
+#include "l7_trace.h"
 #include "shunt_shared.h"
 
 #define L7_HEAD_MAX	      (64 * 1024)	/* request or response head */
@@ -251,10 +252,15 @@ struct l7_request {
 	/* the response */
 	bool head_sent, chunked_out, close_after, grpc;
 	int status;
-	int grpc_status;     /* sent to the client; -1: none yet */
-	uint64_t resp_bytes; /* response body bytes given to the client */
-	uint64_t start_us;   /* CLOCK_MONOTONIC: the request's duration */
+	int grpc_status;	/* sent to the client; -1: none yet */
+	uint64_t resp_bytes;	/* response body bytes given to the client */
+	uint64_t start_us;	/* CLOCK_MONOTONIC: the request's duration */
+	uint64_t start_wall_us; /* CLOCK_REALTIME: its span's timestamp */
 	enum shunt_outcome outcome;
+	/* Tracing (l7_trace.h): the span context it goes on with when TRACED
+	 * (tracing is on); else trace.trace_id is the one it came with, if any. */
+	struct l7_trace trace;
+	bool traced;
 };
 
 struct l7_down {
@@ -339,6 +345,7 @@ struct l7_loop {
 	struct l7_mirror *mirrors, *dead_mirrors;
 	struct l7_tunnel *tunnels, *dead_tunnels;
 	unsigned int rng;
+	uint64_t trace_rng; /* span and trace ids (l7_trace_random) */
 };
 
 /* l7_loop.c */
@@ -476,6 +483,13 @@ bool l7_retry_status(struct l7_request *req, int status);
 /* A trailers-only gRPC answer (H, N headers) whose grpc-status the rule
  * retries, and a retry is allowed. */
 bool l7_retry_grpc(struct l7_request *req, const struct l7_header *h, size_t n);
+
+/* l7_trace_request.c: a request's trace context and its CLIENT span */
+/* Reads REQ's trace headers; with tracing on, makes its span context and
+ * puts it in the headers that go to the endpoint. */
+void l7_request_trace_begin(struct l7_request *req);
+/* REQ's span as it ended (D), into S; NULL when it is not sampled. */
+struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d, struct l7_span *s);
 
 /* l7_body.c: request bodies streamed to the endpoint as they arrive */
 /* N body bytes at P from the client; 0 or -ENOMEM. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -126,6 +127,10 @@ struct l7_loop *l7_loop_new(const struct l7_ops *ops, void *ctx, const char *hop
 	l->rng = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)l;
 	if (!l->rng)
 		l->rng = 1;
+	/* span ids must not repeat across loops and restarts */
+	if (getrandom(&l->trace_rng, sizeof(l->trace_rng), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(l->trace_rng))
+		l->trace_rng = (uint64_t)time(NULL) << 32 ^ (uint64_t)(uintptr_t)l;
 	timer_wheel_init(&l->wheel, timer_now_ms());
 	l->ep = epoll_create1(EPOLL_CLOEXEC);
 	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -84,6 +84,7 @@ struct l7_request *l7_request_new(struct l7_down *d)
 	req->body_length = -1;
 	req->grpc_status = -1;
 	req->start_us = now_us();
+	req->start_wall_us = l7_wall_us();
 	timer_init(&req->deadline, on_deadline, req);
 	timer_init(&req->try_timer, on_try_timeout, req);
 	timer_init(&req->backoff, on_backoff, req);
@@ -216,6 +217,7 @@ void l7_request_dispatch(struct l7_request *req)
 	req->view = l7_view_current(l);
 	if (!req->view)
 		return l7_request_answer(req, why);
+	l7_request_trace_begin(req);
 	/* A connection's service port and client are looked up once per view,
 	 * not per request (both are linear scans of the model). */
 	if (d->view != req->view) {
@@ -475,6 +477,7 @@ void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int s
 /* REQ's end, to the owner (logs, metrics). */
 static void report(struct l7_request *req, bool aborted)
 {
+	struct l7_span span;
 	struct l7_down *d = req->down;
 	const struct cfg_service *svc = req->backend ? req->backend->svc : NULL;
 	struct l7_done done = {
@@ -504,8 +507,10 @@ static void report(struct l7_request *req, bool aborted)
 	    .traceparent = l7_header_get(req, "traceparent"),
 	    .b3 = l7_header_get(req, "b3"),
 	    .x_b3_traceid = l7_header_get(req, "x-b3-traceid"),
+	    .trace_id = req->trace.trace_id,
 	};
 
+	done.span = l7_request_span(req, &done, &span);
 	d->l->ops->request_done(d->l->ctx, &done);
 }
 

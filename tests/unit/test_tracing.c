@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Tracing around the trace context (test_l7_trace.c has the headers): the
+ * L7 engine putting a span context on a request and reporting its CLIENT
+ * span (through the fake ops, l7_fake.h). The exporter and the config:
+ * test_trace_export.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "l7_fake.h"
+#include "l7_fake_mesh.h"
+
+#define TRACE64 "463ac35c9f6413ad"
+#define SPAN	"a2fb4a1d1a96d312"
+#define TRACING "tracing: {sampling: 1, zipkin: {url: \"http://127.0.0.1:9/api/v2/spans\"}}\n"
+
+struct fix {
+	struct l7_fake f;
+	struct fake_peer client;
+	struct fake_msg resp;
+};
+
+static struct fix *start(void **state, const char *yaml)
+{
+	struct fix *x = calloc(1, sizeof(*x));
+	char err[512];
+
+	assert_non_null(x);
+	*state = x;
+	x->client.fd = -1;
+	if (fake_init(&x->f, yaml, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	assert_int_equal(fake_client(&x->f, &x->client, "shop/client", "shop/web", 80), 0);
+	return x;
+}
+
+static int teardown(void **state)
+{
+	struct fix *x = *state;
+	int holds;
+
+	if (!x)
+		return 0;
+	fake_peer_free(&x->client);
+	fake_msg_free(&x->resp);
+	holds = fake_fini(&x->f);
+	free(x);
+	*state = NULL;
+	return holds ? -1 : 0;
+}
+
+/* REQUEST answered 200 by its endpoint; the request the endpoint got. */
+static const struct fake_msg *exchange(struct fix *x, const char *request)
+{
+	int conn = -1;
+
+	assert_int_equal(fake_exchange(&x->f, &x->client, request,
+				       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &x->resp,
+				       &conn),
+			 0);
+	fake_settle(&x->f);
+	assert_int_equal(x->f.ndone, 1);
+	return &x->f.conns[conn]->req;
+}
+
+static const char *tag(const struct l7_span *s, const char *key)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->ntags; i++)
+		if (!strcmp(s->tags[i].key, key))
+			return s->text + s->tags[i].value - 1;
+	return NULL;
+}
+
+static void request_carries_its_span_to_the_endpoint_and_reports_it(void **state)
+{
+	struct fix *x = start(state, MESH TRACING);
+	const struct fake_msg *got =
+	    exchange(x, "GET /a?q=1 HTTP/1.1\r\nHost: web\r\nx-b3-traceid: " TRACE64
+			"\r\nx-b3-spanid: " SPAN "\r\nx-b3-sampled: 1\r\n\r\n");
+	const struct l7_span *s = &x->f.last_span;
+	char id[17];
+
+	assert_int_equal(x->f.nspans, 1);
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->id);
+	assert_string_equal(fake_header(got, "x-b3-traceid"), TRACE64);
+	assert_string_equal(fake_header(got, "x-b3-spanid"), id);
+	assert_string_equal(fake_header(got, "x-b3-parentspanid"), SPAN);
+	assert_string_equal(fake_header(got, "x-b3-sampled"), "1");
+	assert_int_equal(fake_header_count(got, "x-b3-spanid"), 1);
+	assert_null(fake_header(got, "traceparent")); /* it came as B3 */
+	assert_int_equal(s->parent, 0xa2fb4a1d1a96d312ull);
+	assert_int_equal(s->trace_lo, 0x463ac35c9f6413adull);
+	assert_int_equal(s->kind, L7_SPAN_CLIENT);
+	assert_string_equal(x->f.last_trace_id, TRACE64);
+	assert_string_equal(s->text + s->name - 1, "web.shop.svc.cluster.local:80/*");
+	assert_string_equal(s->text + s->local.service - 1, "client.shop");
+	assert_true(s->has_remote);
+	assert_string_equal(s->text + s->remote.service - 1, "a.shop");
+	assert_int_equal(s->remote.port, 8080);
+	assert_int_equal(s->remote.addr[15], 11); /* a1: 10.1.0.11 */
+	assert_string_equal(tag(s, "http.method"), "GET");
+	assert_string_equal(tag(s, "http.path"), "/a");
+	assert_string_equal(tag(s, "http.url"), "http://web/a?q=1");
+	assert_string_equal(tag(s, "http.status_code"), "200");
+	assert_string_equal(tag(s, "upstream_cluster"), "outbound|80||web.shop.svc.cluster.local");
+	assert_string_equal(tag(s, "component"), "proxy");
+	assert_null(tag(s, "error"));
+}
+
+static void a_request_with_sampling_off_makes_no_span(void **state)
+{
+	struct fix *x = start(state, MESH TRACING);
+	const struct fake_msg *got =
+	    exchange(x, "GET / HTTP/1.1\r\nHost: web\r\nb3: " TRACE64 "-" SPAN "-0\r\n\r\n");
+
+	assert_int_equal(x->f.nspans, 0);
+	assert_string_equal(x->f.last_trace_id, TRACE64);
+	assert_non_null(fake_header(got, "b3"));
+	assert_non_null(strstr(fake_header(got, "b3"), "-0-" SPAN));
+}
+
+static void without_context_a_new_sampled_trace_goes_out_in_both_formats(void **state)
+{
+	struct fix *x = start(state, MESH TRACING);
+	const struct fake_msg *got = exchange(x, "GET / HTTP/1.1\r\nHost: web\r\n\r\n");
+
+	assert_int_equal(x->f.nspans, 1);
+	assert_int_equal(strlen(x->f.last_trace_id), 32);
+	assert_string_equal(fake_header(got, "x-b3-traceid"), x->f.last_trace_id);
+	assert_non_null(strstr(fake_header(got, "traceparent"), x->f.last_trace_id));
+	assert_null(fake_header(got, "x-b3-parentspanid"));
+	assert_int_equal(x->f.last_span.parent, 0);
+}
+
+static void tracing_off_leaves_the_headers_alone(void **state)
+{
+	struct fix *x = start(state, MESH);
+	const struct fake_msg *got =
+	    exchange(x, "GET / HTTP/1.1\r\nHost: web\r\nx-b3-traceid: " TRACE64
+			"\r\nx-b3-spanid: " SPAN "\r\n\r\n");
+
+	assert_int_equal(x->f.nspans, 0);
+	assert_string_equal(fake_header(got, "x-b3-spanid"), SPAN);
+	assert_null(fake_header(got, "x-b3-sampled"));
+	assert_null(fake_header(got, "traceparent"));
+	assert_string_equal(x->f.last_trace_id, TRACE64); /* for the access log */
+}
+
+static void a_proxy_answer_has_a_span_without_remote_endpoint(void **state)
+{
+	struct fix *x = start(state, MESH TRACING ROUTE
+			      "      - matches: [{path: {type: PathPrefix, value: /only}}]\n");
+	static const char req[] = "GET /x HTTP/1.1\r\nHost: web\r\n\r\n";
+
+	assert_int_equal(fake_send(&x->f, x->client.fd, req, strlen(req)), 0);
+	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
+	fake_settle(&x->f);
+	assert_int_equal(x->f.nspans, 1);
+	assert_false(x->f.last_span.has_remote);
+	assert_string_equal(tag(&x->f.last_span, "http.status_code"), "404");
+	assert_string_equal(tag(&x->f.last_span, "shunt.outcome"), "no_route");
+}
+
+static void a_grpc_call_has_its_status_in_the_span(void **state)
+{
+	struct fix *x = start(state, MESH TRACING);
+
+	assert_int_equal(
+	    fake_exchange(&x->f, &x->client,
+			  "POST /shop.Cart/Add HTTP/1.1\r\nHost: web\r\ncontent-type: "
+			  "application/grpc\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"
+			  "00f067aa0ba902b7-01\r\nContent-Length: 0\r\n\r\n",
+			  "HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\nTransfer-Encoding: "
+			  "chunked\r\n\r\n3\r\nabc\r\n0\r\ngrpc-status: 5\r\n\r\n",
+			  &x->resp, NULL),
+	    0);
+	fake_settle(&x->f);
+	assert_int_equal(x->f.nspans, 1);
+	assert_string_equal(tag(&x->f.last_span, "grpc.status_code"), "5");
+	assert_string_equal(tag(&x->f.last_span, "http.path"), "/shop.Cart/Add");
+	assert_int_equal(x->f.last_span.parent, 0x00f067aa0ba902b7ull);
+	assert_string_equal(x->f.last_trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(request_carries_its_span_to_the_endpoint_and_reports_it,
+				      teardown),
+	    cmocka_unit_test_teardown(a_request_with_sampling_off_makes_no_span, teardown),
+	    cmocka_unit_test_teardown(without_context_a_new_sampled_trace_goes_out_in_both_formats,
+				      teardown),
+	    cmocka_unit_test_teardown(tracing_off_leaves_the_headers_alone, teardown),
+	    cmocka_unit_test_teardown(a_proxy_answer_has_a_span_without_remote_endpoint, teardown),
+	    cmocka_unit_test_teardown(a_grpc_call_has_its_status_in_the_span, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Spans (l7_trace.h) and their Zipkin v2 JSON (zipkin-api's zipkin2-api.yaml,
+ * "Span"): ids in lowercase hex (traceId 16 or 32 digits, id and parentId
+ * 16), kind CLIENT or SERVER, timestamp and duration in microseconds,
+ * endpoints with serviceName, ipv4 or ipv6 and port, tags of strings.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/addr.h"
+#include "l7_trace.h"
+
+uint64_t l7_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void l7_span_init(struct l7_span *s, const struct l7_trace *t, enum l7_span_kind kind,
+		  uint64_t timestamp_us, uint64_t duration_us)
+{
+	s->trace_hi = t->trace_hi;
+	s->trace_lo = t->trace_lo;
+	s->trace128 = t->trace128;
+	s->debug = t->debug;
+	s->id = t->id;
+	s->parent = t->parent;
+	s->kind = kind;
+	s->timestamp_us = timestamp_us;
+	s->duration_us = duration_us ? duration_us : 1; /* Zipkin: at least 1 when set */
+	s->name = 0;
+	s->has_remote = false;
+	memset(&s->local, 0, sizeof(s->local));
+	memset(&s->remote, 0, sizeof(s->remote));
+	s->ntags = 0;
+	s->text_len = 0;
+}
+
+uint16_t l7_span_str(struct l7_span *s, const char *v)
+{
+	size_t room = sizeof(s->text) - s->text_len, n, i;
+	uint16_t at = (uint16_t)(s->text_len + 1);
+
+	if (!v || room < 2)
+		return 0;
+	n = strnlen(v, room - 1); /* cut to what fits */
+	for (i = 0; i < n; i++)	  /* JSON takes UTF-8 only: HTTP heads are ASCII */
+		s->text[s->text_len + i] =
+		    (unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e ? '?' : v[i];
+	s->text[s->text_len + n] = 0;
+	s->text_len += n + 1;
+	return at;
+}
+
+static const char *text_of(const struct l7_span *s, uint16_t h)
+{
+	return h ? s->text + h - 1 : NULL;
+}
+
+void l7_span_tag(struct l7_span *s, const char *key, const char *value)
+{
+	uint16_t v;
+
+	if (s->ntags == L7_SPAN_TAGS || !(v = l7_span_str(s, value)))
+		return;
+	s->tags[s->ntags].key = key;
+	s->tags[s->ntags++].value = v;
+}
+
+void l7_span_endpoint(struct l7_span_endpoint *e, struct l7_span *s, const char *service,
+		      const __u8 *addr, __u16 port)
+{
+	e->service = l7_span_str(s, service);
+	e->has_addr = addr != NULL;
+	if (addr)
+		memcpy(e->addr, addr, 16);
+	e->port = port;
+}
+
+static json_t *endpoint_json(const struct l7_span *s, const struct l7_span_endpoint *e)
+{
+	json_t *o = json_object();
+	char a[64];
+	int err = !o;
+
+	if (!err && e->service)
+		err = json_object_set_new(o, "serviceName", json_string(text_of(s, e->service)));
+	if (!err && e->has_addr && !shunt_addr_format(e->addr, a, sizeof(a)))
+		err = json_object_set_new(o, shunt_addr_is_v4(e->addr) ? "ipv4" : "ipv6",
+					  json_string(a));
+	if (!err && e->port)
+		err = json_object_set_new(o, "port", json_integer(e->port));
+	if (err) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int set_hex(json_t *o, const char *key, uint64_t v)
+{
+	char b[17];
+
+	snprintf(b, sizeof(b), "%016llx", (unsigned long long)v);
+	return json_object_set_new(o, key, json_string(b));
+}
+
+static json_t *tags_json(const struct l7_span *s)
+{
+	json_t *o = json_object();
+	unsigned int i;
+
+	for (i = 0; o && i < s->ntags; i++)
+		if (json_object_set_new(o, s->tags[i].key,
+					json_string(text_of(s, s->tags[i].value)))) {
+			json_decref(o);
+			return NULL;
+		}
+	return o;
+}
+
+json_t *l7_span_zipkin(const struct l7_span *s)
+{
+	json_t *o = json_object();
+	char trace[33];
+	int err = !o;
+
+	l7_trace_id_hex(s->trace_hi, s->trace_lo, s->trace128, trace);
+	if (!err)
+		err =
+		    json_object_set_new(o, "traceId", json_string(trace)) ||
+		    set_hex(o, "id", s->id) || (s->parent && set_hex(o, "parentId", s->parent)) ||
+		    json_object_set_new(
+			o, "kind", json_string(s->kind == L7_SPAN_CLIENT ? "CLIENT" : "SERVER")) ||
+		    json_object_set_new(o, "name",
+					json_string(s->name ? text_of(s, s->name) : "unknown")) ||
+		    json_object_set_new(o, "timestamp",
+					json_integer((json_int_t)s->timestamp_us)) ||
+		    json_object_set_new(o, "duration", json_integer((json_int_t)s->duration_us)) ||
+		    json_object_set_new(o, "localEndpoint", endpoint_json(s, &s->local)) ||
+		    (s->has_remote &&
+		     json_object_set_new(o, "remoteEndpoint", endpoint_json(s, &s->remote))) ||
+		    json_object_set_new(o, "tags", tags_json(s)) ||
+		    (s->debug && json_object_set_new(o, "debug", json_true()));
+	if (err) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}

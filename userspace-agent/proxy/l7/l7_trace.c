@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Trace context (l7_trace.h): B3 (openzipkin/b3-propagation) and W3C
+ * Trace Context (traceparent, tracestate) read from a request, a span
+ * context made for this hop, and written back for the next one.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "l7_impl.h"
+#include "l7_trace.h"
+
+/* LEN hex digits at S (lowercase only if STRICT) into *OUT (LEN <= 16). */
+static bool hex_field(const char *s, size_t len, bool strict, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+		unsigned int d;
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned int)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned int)(c - 'a' + 10);
+		else if (!strict && c >= 'A' && c <= 'F')
+			d = (unsigned int)(c - 'A' + 10);
+		else
+			return false;
+		v = v << 4 | d;
+	}
+	*out = v;
+	return true;
+}
+
+/* A trace id of 16 or 32 hex digits, not all zero. */
+static bool trace_id(const char *s, size_t len, bool strict, struct l7_trace_in *in)
+{
+	uint64_t hi = 0, lo;
+
+	if (len == 32) {
+		if (!hex_field(s, 16, strict, &hi) || !hex_field(s + 16, 16, strict, &lo))
+			return false;
+	} else if (len != 16 || !hex_field(s, 16, strict, &lo)) {
+		return false;
+	}
+	if (!hi && !lo)
+		return false;
+	in->trace_hi = hi;
+	in->trace_lo = lo;
+	in->trace128 = len == 32;
+	return true;
+}
+
+/* A span id: 16 hex digits, not all zero. */
+static bool span_id(const char *s, size_t len, bool strict, uint64_t *out)
+{
+	return len == 16 && hex_field(s, 16, strict, out) && *out;
+}
+
+/* V without surrounding blanks: its start, its length in *LEN. */
+static const char *trimmed(const char *v, size_t *len)
+{
+	size_t n;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	n = strlen(v);
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	*len = n;
+	return v;
+}
+
+static enum l7_sampled b3_sampling(const char *s, size_t len, bool *debug)
+{
+	if (len == 1 && (*s == '1' || *s == 'd')) {
+		*debug = *s == 'd';
+		return L7_SAMPLED_YES;
+	}
+	if (len == 1 && *s == '0')
+		return L7_SAMPLED_NO;
+	return L7_SAMPLED_UNSET;
+}
+
+/* b3: SAMPLING, or TRACEID-SPANID[-SAMPLING[-PARENTSPANID]]. */
+static bool b3_single(const char *v, struct l7_trace_in *in)
+{
+	struct l7_trace_in got = {0};
+	const char *part[4];
+	size_t plen[4], n = 0, len;
+	const char *s = trimmed(v, &len), *end = s + len, *dash;
+	uint64_t parent;
+
+	for (;;) {
+		if (n == 4)
+			return false; /* a fifth part */
+		dash = memchr(s, '-', (size_t)(end - s));
+		part[n] = s;
+		plen[n++] = (size_t)((dash ? dash : end) - s);
+		if (!dash)
+			break;
+		s = dash + 1;
+	}
+	if (n == 1) {
+		got.sampled = b3_sampling(part[0], plen[0], &got.debug);
+		if (got.sampled == L7_SAMPLED_UNSET)
+			return false;
+	} else if (!trace_id(part[0], plen[0], false, &got) ||
+		   !span_id(part[1], plen[1], false, &got.span_id) ||
+		   (n >= 3 && (got.sampled = b3_sampling(part[2], plen[2], &got.debug)) ==
+				  L7_SAMPLED_UNSET) ||
+		   (n == 4 && !span_id(part[3], plen[3], false, &parent))) {
+		return false;
+	} else {
+		got.has_ids = true;
+	}
+	got.formats = L7_TRACE_B3_SINGLE;
+	*in = got;
+	return true;
+}
+
+struct b3_multi {
+	const char *trace, *span, *sampled, *flags;
+};
+
+/* The x-b3-* headers: ids when both are valid; the decision on its own. */
+static void b3_multi(const struct b3_multi *m, struct l7_trace_in *in)
+{
+	struct l7_trace_in got = {0};
+	size_t tl = 0, sl = 0, len;
+	const char *t = m->trace ? trimmed(m->trace, &tl) : NULL;
+	const char *s = m->span ? trimmed(m->span, &sl) : NULL, *v;
+
+	if (m->flags && (v = trimmed(m->flags, &len)) && len == 1 && *v == '1') {
+		got.debug = true;
+		got.sampled = L7_SAMPLED_YES;
+	} else if (m->sampled && (v = trimmed(m->sampled, &len))) {
+		if ((len == 1 && *v == '1') || (len == 4 && !strncasecmp(v, "true", 4)))
+			got.sampled = L7_SAMPLED_YES;
+		else if ((len == 1 && *v == '0') || (len == 5 && !strncasecmp(v, "false", 5)))
+			got.sampled = L7_SAMPLED_NO;
+	}
+	got.has_ids = t && s && trace_id(t, tl, false, &got) && span_id(s, sl, false, &got.span_id);
+	if (!got.has_ids)
+		got.trace_hi = got.trace_lo = got.span_id = 0, got.trace128 = false;
+	if (!got.has_ids && got.sampled == L7_SAMPLED_UNSET)
+		return;
+	if (!in->has_ids && got.has_ids) {
+		in->has_ids = true;
+		in->trace_hi = got.trace_hi;
+		in->trace_lo = got.trace_lo;
+		in->trace128 = got.trace128;
+		in->span_id = got.span_id;
+	}
+	if (in->sampled == L7_SAMPLED_UNSET) {
+		in->sampled = got.sampled;
+		in->debug = got.debug;
+	}
+	in->formats |= L7_TRACE_B3;
+}
+
+/* traceparent: VERSION-TRACEID-PARENTID-FLAGS, lowercase hex. */
+static void w3c(const char *v, struct l7_trace_in *in)
+{
+	struct l7_trace_in got = {0};
+	uint64_t version, flags;
+	size_t len;
+	const char *s = trimmed(v, &len);
+
+	if (len < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' ||
+	    !hex_field(s, 2, true, &version) || version == 0xff || (version == 0 && len != 55) ||
+	    (len > 55 && s[55] != '-') || !trace_id(s + 3, 32, true, &got) ||
+	    !span_id(s + 36, 16, true, &got.span_id) || !hex_field(s + 53, 2, true, &flags))
+		return;
+	in->formats |= L7_TRACE_W3C;
+	in->tracestate = true;
+	if (in->has_ids)
+		return; /* B3 came too: its ids win, the trace goes on in both */
+	in->has_ids = true;
+	in->trace_hi = got.trace_hi;
+	in->trace_lo = got.trace_lo;
+	in->trace128 = true;
+	in->span_id = got.span_id;
+	if (in->sampled == L7_SAMPLED_UNSET)
+		in->sampled = flags & 1 ? L7_SAMPLED_YES : L7_SAMPLED_NO;
+}
+
+void l7_trace_extract(struct l7_trace_in *in, const struct l7_header *h, size_t n)
+{
+	struct b3_multi m = {0};
+	const char *single = NULL, *parent = NULL;
+	size_t i;
+
+	memset(in, 0, sizeof(*in));
+	for (i = 0; i < n; i++) {
+		const char *k = h[i].name, **slot = NULL;
+
+		if (!strncasecmp(k, "x-b3-", 5)) {
+			k += 5;
+			slot = !strcasecmp(k, "traceid")   ? &m.trace
+			       : !strcasecmp(k, "spanid")  ? &m.span
+			       : !strcasecmp(k, "sampled") ? &m.sampled
+			       : !strcasecmp(k, "flags")   ? &m.flags
+							   : NULL;
+		} else if (!strcasecmp(k, "b3")) {
+			slot = &single;
+		} else if (!strcasecmp(k, "traceparent")) {
+			if (parent) { /* twice: W3C says neither is valid */
+				parent = "";
+				continue;
+			}
+			slot = &parent;
+		}
+		if (slot && !*slot)
+			*slot = h[i].value; /* the first of a name */
+	}
+	if (single)
+		b3_single(single, in);
+	b3_multi(&m, in);
+	if (parent)
+		w3c(parent, in);
+}
+
+uint64_t l7_trace_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t nonzero_random(uint64_t *rng)
+{
+	uint64_t v;
+
+	do
+		v = l7_trace_random(rng);
+	while (!v);
+	return v;
+}
+
+void l7_trace_id_hex(uint64_t hi, uint64_t lo, bool trace128, char *buf)
+{
+	if (trace128)
+		snprintf(buf, 33, "%016llx%016llx", (unsigned long long)hi, (unsigned long long)lo);
+	else
+		snprintf(buf, 33, "%016llx", (unsigned long long)lo);
+}
+
+void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sampling,
+		    uint64_t *rng)
+{
+	memset(t, 0, sizeof(*t));
+	if (in->has_ids) {
+		t->trace_hi = in->trace_hi;
+		t->trace_lo = in->trace_lo;
+		t->trace128 = in->trace128;
+		t->parent = in->span_id;
+	} else {
+		t->trace_hi = nonzero_random(rng);
+		t->trace_lo = nonzero_random(rng);
+		t->trace128 = true;
+	}
+	t->id = nonzero_random(rng);
+	t->debug = in->debug;
+	if (in->sampled == L7_SAMPLED_UNSET) /* 53 random bits against the share */
+		t->sampled = (double)(l7_trace_random(rng) >> 11) * 0x1.0p-53 < sampling;
+	else
+		t->sampled = in->sampled == L7_SAMPLED_YES;
+	t->formats = in->formats ? in->formats : L7_TRACE_B3 | L7_TRACE_W3C;
+	t->tracestate = in->tracestate;
+	l7_trace_id_hex(t->trace_hi, t->trace_lo, t->trace128, t->trace_id);
+}
+
+static bool trace_header(const char *name, bool keep_tracestate)
+{
+	return !strncasecmp(name, "x-b3-", 5) || !strcasecmp(name, "b3") ||
+	       !strcasecmp(name, "traceparent") ||
+	       (!keep_tracestate && !strcasecmp(name, "tracestate"));
+}
+
+static int add(struct l7_header **h, size_t *n, size_t *cap, const char *name, const char *value)
+{
+	return l7_header_add(h, n, cap, name, strlen(name), value, strlen(value));
+}
+
+static int inject_b3(const struct l7_trace *t, struct l7_header **h, size_t *n, size_t *cap)
+{
+	char id[17], parent[17];
+	int err;
+
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)t->id);
+	snprintf(parent, sizeof(parent), "%016llx", (unsigned long long)t->parent);
+	if ((err = add(h, n, cap, "x-b3-traceid", t->trace_id)) ||
+	    (err = add(h, n, cap, "x-b3-spanid", id)) ||
+	    (t->parent && (err = add(h, n, cap, "x-b3-parentspanid", parent))))
+		return err;
+	/* debug implies sampled: B3 sends the flag instead of the decision */
+	if (t->debug)
+		return add(h, n, cap, "x-b3-flags", "1");
+	return add(h, n, cap, "x-b3-sampled", t->sampled ? "1" : "0");
+}
+
+int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, size_t *cap)
+{
+	char v[96];
+	size_t i, j;
+	int err = 0;
+
+	for (i = j = 0; i < *n; i++) {
+		if (trace_header((*h)[i].name, t->tracestate && (t->formats & L7_TRACE_W3C))) {
+			free((*h)[i].name);
+			free((*h)[i].value);
+		} else {
+			(*h)[j++] = (*h)[i];
+		}
+	}
+	*n = j;
+	if (t->formats & L7_TRACE_B3)
+		err = inject_b3(t, h, n, cap);
+	if (!err && (t->formats & L7_TRACE_B3_SINGLE)) {
+		snprintf(v, sizeof(v), "%s-%016llx-%s", t->trace_id, (unsigned long long)t->id,
+			 t->debug     ? "d"
+			 : t->sampled ? "1"
+				      : "0");
+		if (t->parent)
+			snprintf(v + strlen(v), sizeof(v) - strlen(v), "-%016llx",
+				 (unsigned long long)t->parent);
+		err = add(h, n, cap, "b3", v);
+	}
+	if (!err && (t->formats & L7_TRACE_W3C)) {
+		/* a 64-bit trace id is padded to W3C's 128 bits on the left */
+		snprintf(v, sizeof(v), "00-%016llx%016llx-%016llx-%s",
+			 (unsigned long long)t->trace_hi, (unsigned long long)t->trace_lo,
+			 (unsigned long long)t->id, t->sampled ? "01" : "00");
+		err = add(h, n, cap, "traceparent", v);
+	}
+	return err;
+}

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * A request's trace (docs/telemetry.md "Tracing"): its context read when it
+ * is dispatched, this hop's span context put in the headers every try (and
+ * a mirror's copy) carries, and its CLIENT span when it ends. One span per
+ * request, retries included: the endpoint of every try sees the same
+ * parent.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/addr.h"
+#include "l7_impl.h"
+
+void l7_request_trace_begin(struct l7_request *req)
+{
+	const struct cfg_tracing *tc = &req->view->cfg->tracing;
+	struct l7_trace_in in;
+
+	l7_trace_extract(&in, req->headers, req->nheaders);
+	if (!tc->enabled) {
+		if (in.has_ids) /* for the logs only: nothing changes */
+			l7_trace_id_hex(in.trace_hi, in.trace_lo, in.trace128, req->trace.trace_id);
+		return;
+	}
+	l7_trace_begin(&req->trace, &in, tc->sampling, &req->down->l->trace_rng);
+	req->traced = true;
+	/* out of memory: the request goes on with what was written */
+	(void)l7_trace_inject(&req->trace, &req->headers, &req->nheaders, &req->headers_cap);
+}
+
+/* Istio's canonical service name of W: its app label, else its name; then
+ * its namespace ("web.default"). */
+static void service_name(const struct cfg_workload *w, char *buf, size_t len)
+{
+	const char *app = NULL;
+	size_t i;
+
+	if (!w) {
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	for (i = 0; i < w->labels.n && !app; i++)
+		if (!strcmp(w->labels.items[i].key, "app"))
+			app = w->labels.items[i].value;
+	snprintf(buf, len, "%s.%s", app ? app : w->name, w->ns);
+}
+
+/* W's address of the family of LIKE, or NULL. */
+static const __u8 *address_like(const struct cfg_workload *w, const __u8 like[16])
+{
+	bool v4 = shunt_addr_is_v4(like);
+	size_t i;
+
+	for (i = 0; w && i < w->naddrs; i++)
+		if (w->addrs[i].v4 == v4)
+			return w->addrs[i].addr;
+	return NULL;
+}
+
+static void span_endpoints(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
+{
+	char name[SHUNT_NAME_MAX];
+
+	service_name(d->src, name, sizeof(name));
+	l7_span_endpoint(&s->local, s, name, address_like(d->src, req->down->origin.service_addr),
+			 0);
+	if (!d->t)
+		return;
+	service_name(d->t->dst, name, sizeof(name));
+	l7_span_endpoint(&s->remote, s, name, d->t->addr, d->t->port);
+	s->has_remote = true;
+}
+
+/* Envoy's tags of an HTTP span, Istio's names (and shunt's outcome). */
+static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
+{
+	const struct l7_backend *b = req->backend;
+	const char *host = l7_header_get(req, "host"), *v;
+	char buf[L7_SPAN_TEXT];
+
+	l7_span_tag(s, "component", "proxy");
+	l7_span_tag(s, "node_id", req->down->l->hop);
+	l7_span_tag(s, "http.method", d->method);
+	snprintf(buf, sizeof(buf), "http://%s%s", host ? host : "-", d->path);
+	l7_span_tag(s, "http.url", buf);
+	snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(d->path, "?"), d->path);
+	l7_span_tag(s, "http.path", buf);
+	l7_span_tag(s, "http.protocol",
+		    req->down->h2     ? "HTTP/2"
+		    : req->http_minor ? "HTTP/1.1"
+				      : "HTTP/1.0");
+	snprintf(buf, sizeof(buf), "%d", d->status);
+	if (d->status)
+		l7_span_tag(s, "http.status_code", buf);
+	snprintf(buf, sizeof(buf), "%d", d->grpc_status);
+	if (d->grpc && d->grpc_status >= 0)
+		l7_span_tag(s, "grpc.status_code", buf);
+	if (!d->status || d->status >= 500)
+		l7_span_tag(s, "error", "true");
+	if (b && b->svc && b->sp) {
+		snprintf(buf, sizeof(buf), "outbound|%u||%s.%s.svc.cluster.local", b->sp->port,
+			 b->svc->name, b->svc->ns);
+		l7_span_tag(s, "upstream_cluster", buf);
+	}
+	l7_span_tag(s, "shunt.outcome", shunt_outcome_label(d->outcome));
+	if ((v = l7_header_get(req, "x-request-id")))
+		l7_span_tag(s, "guid:x-request-id", v);
+	if ((v = l7_header_get(req, "user-agent")))
+		l7_span_tag(s, "user_agent", v);
+}
+
+struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
+{
+	char name[SHUNT_NAME_MAX + 48];
+	__u16 port =
+	    req->table && req->table->sp ? req->table->sp->port : req->down->origin.service_port;
+
+	if (!req->traced || !req->trace.sampled)
+		return NULL;
+	l7_span_init(s, &req->trace, L7_SPAN_CLIENT, req->start_wall_us, d->duration_us);
+	/* Istio's operation name: the destination host and port */
+	if (d->service)
+		snprintf(name, sizeof(name), "%s.%s.svc.cluster.local:%u/*", d->service->name,
+			 d->service->ns, port);
+	else
+		snprintf(name, sizeof(name), "unknown:%u/*", port);
+	s->name = l7_span_str(s, name);
+	span_endpoints(req, d, s);
+	span_tags(req, d, s);
+	return s;
+}

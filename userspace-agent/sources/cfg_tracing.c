@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tracing: the mesh-wide tracing settings (docs/telemetry.md "Tracing"):
+ * the share of new traces sampled and the Zipkin collector the node
+ * proxies send their spans to, with the exporter's bounds.
+ */
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg_parse.h"
+
+/* A share from 0 to 1: 0, 1, 0.25 (at most 9 decimals). */
+static int parse_share(struct cfg_parser *p, yaml_node_t *n, const char *what, double *out)
+{
+	const char *s;
+	regex_t re;
+	int rc;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return cfgy_fail(p, n, "%s must be a number from 0 to 1", what);
+	s = (const char *)n->data.scalar.value;
+	if (regcomp(&re, "^[0-9]([.][0-9]{1,9})?$", REG_EXTENDED | REG_NOSUB))
+		return cfgy_oom(p);
+	rc = regexec(&re, s, 0, NULL, 0);
+	regfree(&re);
+	if (rc || (*out = strtod(s, NULL)) > 1)
+		return cfgy_fail(p, n, "%s must be a number from 0 to 1, not '%s'", what, s);
+	return 0;
+}
+
+/* http:// or https://, then a host; no spaces or control characters. */
+static int parse_url(struct cfg_parser *p, yaml_node_t *n, const char **out)
+{
+	const char *s, *c, *rest;
+	int err;
+
+	if ((err = cfgy_get_str(p, n, "tracing.zipkin.url", &s)))
+		return err;
+	rest = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8 : NULL;
+	if (!rest || !*rest || *rest == '/')
+		return cfgy_fail(p, n,
+				 "tracing.zipkin.url must be http://HOST[:PORT]/PATH (e.g. "
+				 "http://zipkin:9411/api/v2/spans), not '%s'",
+				 s);
+	for (c = s; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			return cfgy_fail(p, n,
+					 "tracing.zipkin.url holds a space or control character");
+	*out = s;
+	return 0;
+}
+
+static int parse_bound(struct cfg_parser *p, yaml_node_t *n, const char *key, const char *what,
+		       unsigned long max, __u32 *out)
+{
+	yaml_node_t *v = cfgy_map_get(p, n, key);
+	unsigned long u;
+	int err;
+
+	if (!v)
+		return 0;
+	if ((err = cfgy_get_uint(p, v, what, 1, max, &u)))
+		return err;
+	*out = (__u32)u;
+	return 0;
+}
+
+static int parse_time(struct cfg_parser *p, yaml_node_t *n, const char *key, const char *what,
+		      __u32 *out)
+{
+	yaml_node_t *v = cfgy_map_get(p, n, key);
+	int err;
+
+	if (!v)
+		return 0;
+	if ((err = cfg_http_parse_duration(p, v, what, out)))
+		return err;
+	if (!*out)
+		return cfgy_fail(p, v, "%s must be at least 1ms", what);
+	return 0;
+}
+
+static int parse_zipkin(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *out)
+{
+	static const char *const keys[] = {"url", "interval", "timeout", "batch", "queue", NULL};
+	yaml_node_t *v;
+	int err;
+
+	if ((err = cfgy_check_map(p, n, "tracing.zipkin", keys)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "url")))
+		return cfgy_fail(p, n,
+				 "tracing.zipkin needs 'url' (the collector's /api/v2/spans)");
+	if ((err = parse_url(p, v, &out->zipkin_url)) ||
+	    (err = parse_time(p, n, "interval", "tracing.zipkin.interval", &out->interval_ms)) ||
+	    (err = parse_time(p, n, "timeout", "tracing.zipkin.timeout", &out->timeout_ms)) ||
+	    (err = parse_bound(p, n, "batch", "tracing.zipkin.batch", CFG_TRACING_BATCH_MAX,
+			       &out->max_batch)) ||
+	    (err = parse_bound(p, n, "queue", "tracing.zipkin.queue", CFG_TRACING_QUEUE_MAX,
+			       &out->max_queue)))
+		return err;
+	if (out->max_batch > out->max_queue)
+		return cfgy_fail(p, n, "tracing.zipkin.batch (%u) is larger than its queue (%u)",
+				 out->max_batch, out->max_queue);
+	return 0;
+}
+
+int cfg_parse_tracing(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *out)
+{
+	static const char *const keys[] = {"sampling", "zipkin", NULL};
+	yaml_node_t *v;
+	int err;
+
+	*out = (struct cfg_tracing){
+	    .enabled = true,
+	    .sampling = CFG_TRACING_SAMPLING,
+	    .interval_ms = CFG_TRACING_INTERVAL,
+	    .timeout_ms = CFG_TRACING_TIMEOUT,
+	    .max_batch = CFG_TRACING_BATCH,
+	    .max_queue = CFG_TRACING_QUEUE,
+	    .origin = cfgy_origin_of(p, n),
+	};
+	if ((err = cfgy_check_map(p, n, "tracing", keys)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "sampling")) &&
+	    (err = parse_share(p, v, "tracing.sampling", &out->sampling)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "zipkin")))
+		return cfgy_fail(p, n, "tracing needs 'zipkin' (where the spans go)");
+	return parse_zipkin(p, v, out);
+}
