@@ -21,7 +21,8 @@
   faults, requests (the log of list and watch requests), state. Faults:
   response_delay (s before any answer), list_delay (s to send a list),
   truncate_lists (N lists cut half way, as a server dying; with page_size,
-  only pages after the first), fail_lists (N lists answered 500),
+  only pages after the first; truncate_resource: only lists of that
+  resource, e.g. "pods"), fail_lists (N lists answered 500),
   page_size (at most N items a page), gone_mode (event|http),
   bookmark_interval (s).
 With --state, the objects and the resourceVersion survive a restart (the
@@ -59,7 +60,7 @@ class Store:
         self.kicks = 0
         self.faults = {"list_delay": 0.0, "truncate_lists": 0, "response_delay": 0.0,
                        "gone_mode": "event", "bookmark_interval": 1.0, "fail_lists": 0,
-                       "page_size": 0}
+                       "page_size": 0, "truncate_resource": ""}
         self.requests = []
         self.state_file = state_file
         if state_file:
@@ -288,7 +289,8 @@ class Handler(BaseHTTPRequestHandler):
             md = {"resourceVersion": str(st.rv)}
             if end < len(items):
                 md["continue"] = base64.b64encode(json.dumps({"rv": st.rv, "start": end}).encode()).decode()
-            truncate = st.faults["truncate_lists"] > 0 and (start or not st.faults["page_size"])
+            truncate = (st.faults["truncate_lists"] > 0 and (start or not st.faults["page_size"])
+                        and st.faults["truncate_resource"] in ("", res))
             if truncate:
                 st.faults["truncate_lists"] -= 1
         gv, kind, _ = RESOURCES[res]
@@ -369,6 +371,8 @@ class Handler(BaseHTTPRequestHandler):
         with st.cond:
             if path == "/control/requests":
                 return self.send_json(200, st.requests)
+            if path == "/control/faults":
+                return self.send_json(200, st.faults)
             if path == "/control/state":
                 return self.send_json(200, {"rv": st.rv, "compacted": st.compacted,
                                             "objects": {r: sorted(o) for r, o in st.objects.items()}})
