@@ -58,16 +58,17 @@ static int in_cluster(struct k8s_conn *conn, const char *sa_dir, struct cfg_erro
 	char path[PATH_MAX];
 
 	if (!host || !port) {
-		snprintf(err->msg, sizeof(err->msg),
-			 "not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset): give --kubeconfig");
+		snprintf(
+		    err->msg, sizeof(err->msg),
+		    "not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset): give --kubeconfig");
 		return -ENOENT;
 	}
-	snprintf(conn->server, sizeof(conn->server), strchr(host, ':') ? "https://[%s]:%s" :
-						      "https://%s:%s", host, port);
+	snprintf(conn->server, sizeof(conn->server),
+		 strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
 	snprintf(path, sizeof(path), "%s/token", sa_dir);
 	if (!(conn->token = read_token(path))) {
-		snprintf(err->msg, sizeof(err->msg), "cannot read the service account token %.300s: %s",
-			 path, strerror(errno));
+		snprintf(err->msg, sizeof(err->msg),
+			 "cannot read the service account token %.300s: %s", path, strerror(errno));
 		return -errno;
 	}
 	snprintf(conn->ca_file, sizeof(conn->ca_file), "%s/ca.crt", sa_dir);
@@ -92,7 +93,8 @@ static yaml_node_t *kget(struct kcfg *k, yaml_node_t *n, const char *key)
 	for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
 		yaml_node_t *kn = yaml_document_get_node(&k->doc, pair->key);
 
-		if (kn && kn->type == YAML_SCALAR_NODE && !strcmp((char *)kn->data.scalar.value, key))
+		if (kn && kn->type == YAML_SCALAR_NODE &&
+		    !strcmp((char *)kn->data.scalar.value, key))
 			return yaml_document_get_node(&k->doc, pair->value);
 	}
 	return NULL;
@@ -136,7 +138,8 @@ static int kfail(struct kcfg *k, const char *what, int ret)
 
 static int kcluster(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *cluster)
 {
-	const char *server = kstr(k, cluster, "server"), *ca = kstr(k, cluster, "certificate-authority");
+	const char *server = kstr(k, cluster, "server"),
+		   *ca = kstr(k, cluster, "certificate-authority");
 	const char *data = kstr(k, cluster, "certificate-authority-data");
 	int n;
 
@@ -158,6 +161,11 @@ static int kcluster(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *cluster)
 				    (int)len);
 		if (n < 0)
 			return kfail(k, "certificate-authority-data is not base64", -EINVAL);
+		/* EVP_DecodeBlock counts the bytes of the padding too. */
+		while (len && data[len - 1] == '=' && n > 0) {
+			len--;
+			n--;
+		}
 		conn->ca_pem_len = (size_t)n;
 	}
 	return 0;
@@ -287,9 +295,9 @@ static int opt_set(struct k8s_opts *o, const char *key, const char *v)
 
 	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		if (!strcmp(key, strs[i].key))
-			return snprintf(strs[i].buf, strs[i].len, "%s", v) >= (int)strs[i].len ?
-				   -ENAMETOOLONG :
-				   0;
+			return snprintf(strs[i].buf, strs[i].len, "%s", v) >= (int)strs[i].len
+				   ? -ENAMETOOLONG
+				   : 0;
 	if (!strcmp(key, "sync-timeout-ms"))
 		return opt_uint(v, &o->sync_timeout_ms);
 	if (!strcmp(key, "backoff-min-ms"))

@@ -135,7 +135,7 @@ struct k8s_informer {
 	struct k8s_watcher *w;
 	void *easy;    /* CURL * of the request in flight */
 	void *headers; /* its struct curl_slist * */
-	char *buf;  /* the list's body, or the watch's unfinished line */
+	char *buf;     /* the list's body, or the watch's unfinished line */
 	size_t len, cap;
 	unsigned int backoff_ms;
 	unsigned long long retry_at_ms;
@@ -151,7 +151,7 @@ struct k8s_watcher {
 	void *multi;	      /* CURLM * */
 	pthread_t thread;
 	bool started, stop, all_synced;
-	int error;	      /* the last failure, -errno; 0 after a good list */
+	int error; /* the last failure, -errno; 0 after a good list */
 	char error_msg[512];
 	unsigned long lists, watches, relists, events;
 };

@@ -198,8 +198,8 @@ static int list_page(struct k8s_watcher *w, struct k8s_informer *inf)
 		json_decref(list);
 		return -ENOMEM;
 	}
-	json_array_foreach(items, i, item)
-	    if (!object_key(item, key, sizeof(key))) json_object_set(inf->staging, key, item);
+	json_array_foreach(items, i, item) if (!object_key(item, key, sizeof(key)))
+	    json_object_set(inf->staging, key, item);
 	cont = k8s_str(list, "metadata.continue");
 	snprintf(inf->cont, sizeof(inf->cont), "%s", cont ? cont : "");
 	if (!inf->cont[0])

@@ -67,8 +67,8 @@ static int np_ipblock(struct k8s_tr *tr, const struct cfg_origin *o, const json_
 	if (k8s_prefix(cidr, true, &out->cidr))
 		return cfg_fail_at(tr->err, o, "ipBlock cidr '%s' is not a CIDR", cidr ?: "");
 	out->nexcept = json_array_size(except);
-	if (out->nexcept &&
-	    !(out->except = shunt_arena_alloc(&tr->cfg->arena, out->nexcept * sizeof(*out->except))))
+	if (out->nexcept && !(out->except = shunt_arena_alloc(&tr->cfg->arena,
+							      out->nexcept * sizeof(*out->except))))
 		return k8s_oom(tr);
 	json_array_foreach(except, i, e)
 	{
@@ -96,7 +96,8 @@ static int np_selector(struct k8s_tr *tr, const struct cfg_origin *o, const json
 static int np_peer(struct k8s_tr *tr, const struct cfg_origin *o, const json_t *p,
 		   struct cfg_peer *out)
 {
-	json_t *pods = json_object_get(p, "podSelector"), *nss = json_object_get(p, "namespaceSelector");
+	json_t *pods = json_object_get(p, "podSelector"),
+	       *nss = json_object_get(p, "namespaceSelector");
 	json_t *block = json_object_get(p, "ipBlock");
 	int err;
 
@@ -115,7 +116,8 @@ static int np_peer(struct k8s_tr *tr, const struct cfg_origin *o, const json_t *
 static int np_rule(struct k8s_tr *tr, const struct cfg_origin *o, const json_t *r, bool ingress,
 		   struct cfg_rule *out)
 {
-	json_t *peers = json_object_get(r, ingress ? "from" : "to"), *ports = json_object_get(r, "ports");
+	json_t *peers = json_object_get(r, ingress ? "from" : "to"),
+	       *ports = json_object_get(r, "ports");
 	json_t *v;
 	size_t i;
 	int err;
@@ -123,8 +125,8 @@ static int np_rule(struct k8s_tr *tr, const struct cfg_origin *o, const json_t *
 	out->origin = *o;
 	out->npeers = json_array_size(peers);
 	out->nports = json_array_size(ports);
-	if ((out->npeers &&
-	     !(out->peers = shunt_arena_alloc(&tr->cfg->arena, out->npeers * sizeof(*out->peers)))) ||
+	if ((out->npeers && !(out->peers = shunt_arena_alloc(&tr->cfg->arena,
+							     out->npeers * sizeof(*out->peers)))) ||
 	    (out->nports &&
 	     !(out->ports = shunt_arena_alloc(&tr->cfg->arena, out->nports * sizeof(*out->ports)))))
 		return k8s_oom(tr);
@@ -142,7 +144,8 @@ static int np_types(struct k8s_tr *tr, const json_t *spec, struct cfg_policy *ou
 	/* The API server's default (SetDefaults_NetworkPolicySpec). */
 	if (!json_array_size(types)) {
 		out->isolates[SHUNT_DIR_INGRESS] = true;
-		out->isolates[SHUNT_DIR_EGRESS] = json_array_size(json_object_get(spec, "egress")) > 0;
+		out->isolates[SHUNT_DIR_EGRESS] =
+		    json_array_size(json_object_get(spec, "egress")) > 0;
 		return 0;
 	}
 	json_array_foreach(types, i, t)
@@ -154,7 +157,8 @@ static int np_types(struct k8s_tr *tr, const json_t *spec, struct cfg_policy *ou
 			out->isolates[SHUNT_DIR_EGRESS] = true;
 		else
 			return cfg_fail_at(tr->err, &out->origin,
-					   "policy type must be Ingress or Egress, not '%s'", s ?: "");
+					   "policy type must be Ingress or Egress, not '%s'",
+					   s ?: "");
 	}
 	return 0;
 }
@@ -182,12 +186,12 @@ int k8s_netpol(struct k8s_tr *tr, const json_t *np, struct cfg_policy *out)
 		rules = json_object_get(spec, keys[d]);
 		out->nrules[kind] = json_array_size(rules);
 		if (out->nrules[kind] &&
-		    !(out->rules[kind] = shunt_arena_alloc(&tr->cfg->arena,
-							   out->nrules[kind] * sizeof(struct cfg_rule))))
+		    !(out->rules[kind] = shunt_arena_alloc(
+			  &tr->cfg->arena, out->nrules[kind] * sizeof(struct cfg_rule))))
 			return k8s_oom(tr);
-		json_array_foreach(rules, i, r) if ((err = np_rule(tr, &out->origin, r,
-								   d == SHUNT_DIR_INGRESS,
-								   &out->rules[kind][i]))) return err;
+		json_array_foreach(
+		    rules, i, r) if ((err = np_rule(tr, &out->origin, r, d == SHUNT_DIR_INGRESS,
+						    &out->rules[kind][i]))) return err;
 	}
 	return 0;
 }

@@ -58,7 +58,8 @@ static int first_pid(const char *dir, int depth, long *pid)
 int k8s_pod_locate(const char *root, const json_t *pod, struct k8s_pod_paths *out)
 {
 	static const char *const qoses[] = {"burstable", "besteffort", ""};
-	const char *uid = k8s_str(pod, "metadata.uid"), *qos_class = k8s_str(pod, "status.qosClass");
+	const char *uid = k8s_str(pod, "metadata.uid"),
+		   *qos_class = k8s_str(pod, "status.qosClass");
 	char uid_[128], qos[32] = "";
 	size_t i, k;
 	long pid;
@@ -77,8 +78,8 @@ int k8s_pod_locate(const char *root, const json_t *pod, struct k8s_pod_paths *ou
 
 		if (q[0])
 			snprintf(out->cgroup, sizeof(out->cgroup),
-				 "%s/kubepods.slice/kubepods-%s.slice/kubepods-%s-pod%s.slice", root,
-				 q, q, uid_);
+				 "%s/kubepods.slice/kubepods-%s.slice/kubepods-%s-pod%s.slice",
+				 root, q, q, uid_);
 		else
 			snprintf(out->cgroup, sizeof(out->cgroup),
 				 "%s/kubepods.slice/kubepods-pod%s.slice", root, uid_);
@@ -100,8 +101,9 @@ static bool pod_ready(const json_t *pod)
 	json_t *conds = json_object_get(json_object_get(pod, "status"), "conditions"), *c;
 	size_t i;
 
-	json_array_foreach(conds, i, c) if (!strcmp(k8s_str(c, "type") ?: "", "Ready")) return !strcmp(
-	    k8s_str(c, "status") ?: "", "True");
+	json_array_foreach(
+	    conds, i, c) if (!strcmp(k8s_str(c, "type") ?: "",
+				     "Ready")) return !strcmp(k8s_str(c, "status") ?: "", "True");
 	return false;
 }
 
@@ -143,8 +145,8 @@ static int pod_ports(struct k8s_tr *tr, const json_t *pod, struct cfg_workload *
 			struct cfg_container_port *cp = &w->ports[w->nports];
 			json_int_t num = json_integer_value(json_object_get(p, "containerPort"));
 
-			if (num < 1 || num > 65535 || k8s_proto(json_object_get(p, "protocol"),
-								&cp->proto))
+			if (num < 1 || num > 65535 ||
+			    k8s_proto(json_object_get(p, "protocol"), &cp->proto))
 				continue;
 			cp->port = (__u16)num;
 			cp->name = k8s_dup(tr, k8s_str(p, "name"));
@@ -157,7 +159,8 @@ static int pod_ports(struct k8s_tr *tr, const json_t *pod, struct cfg_workload *
 /* 0: W is a workload; 1: the pod is left out. */
 static int pod_of(struct k8s_tr *tr, const json_t *pod, bool local, struct cfg_workload *w)
 {
-	const char *phase = k8s_str(pod, "status.phase"), *sa = k8s_str(pod, "spec.serviceAccountName");
+	const char *phase = k8s_str(pod, "status.phase"),
+		   *sa = k8s_str(pod, "spec.serviceAccountName");
 	struct k8s_pod_paths paths;
 	int err;
 
@@ -175,13 +178,14 @@ static int pod_of(struct k8s_tr *tr, const json_t *pod, bool local, struct cfg_w
 	if (local) {
 		if (!pod_ready(pod))
 			return 1;
-		err = tr->opts->locate ? tr->opts->locate(tr->opts->locate_ctx, pod, &paths) :
-					 k8s_pod_locate(tr->opts->locate_ctx, pod, &paths);
+		err = tr->opts->locate ? tr->opts->locate(tr->opts->locate_ctx, pod, &paths)
+				       : k8s_pod_locate(tr->opts->locate_ctx, pod, &paths);
 		if (err) {
-			k8s_warn(tr, &w->origin,
-				 "Ready, but its cgroup or network namespace is not found (uid %s): "
-				 "not in the mesh yet",
-				 k8s_str(pod, "metadata.uid") ?: "-");
+			k8s_warn(
+			    tr, &w->origin,
+			    "Ready, but its cgroup or network namespace is not found (uid %s): "
+			    "not in the mesh yet",
+			    k8s_str(pod, "metadata.uid") ?: "-");
 			return 1;
 		}
 		w->cgroup = k8s_dup(tr, paths.cgroup);
@@ -248,13 +252,15 @@ static int pods_of(struct k8s_tr *tr, json_t *cache, bool local, struct keymap *
 
 int k8s_pods(struct k8s_tr *tr, json_t *const caches[K8S_KINDS])
 {
-	size_t n = json_object_size(caches[K8S_PODS_LOCAL]) + json_object_size(caches[K8S_PODS_REMOTE]);
+	size_t n =
+	    json_object_size(caches[K8S_PODS_LOCAL]) + json_object_size(caches[K8S_PODS_REMOTE]);
 	struct keymap addrs = {0};
 	int err;
 
 	if (!n)
 		return 0;
-	if (!(tr->cfg->workloads = shunt_arena_alloc(&tr->cfg->arena, n * sizeof(struct cfg_workload))))
+	if (!(tr->cfg->workloads =
+		  shunt_arena_alloc(&tr->cfg->arena, n * sizeof(struct cfg_workload))))
 		return k8s_oom(tr);
 	err = pods_of(tr, caches[K8S_PODS_LOCAL], true, &addrs);
 	if (!err)

@@ -46,8 +46,8 @@ static int target_port(struct k8s_tr *tr, const struct cfg_service *s,
 			pname = k8s_str(p, "name");
 			num = json_integer_value(json_object_get(p, "port"));
 			if (strcmp(pname ? pname : "", sp->name ? sp->name : "") ||
-			    k8s_proto(json_object_get(p, "protocol"), &proto) || proto != sp->proto ||
-			    num < 1 || num > 65535)
+			    k8s_proto(json_object_get(p, "protocol"), &proto) ||
+			    proto != sp->proto || num < 1 || num > 65535)
 				continue;
 			if (*out && *out != num)
 				return -EINVAL;
@@ -68,7 +68,8 @@ static int service_port(struct k8s_tr *tr, const json_t *p, struct cfg_service *
 	if (num < 1 || num > 65535 || k8s_proto(json_object_get(p, "protocol"), &out->proto))
 		return 1;
 	if (out->proto == SHUNT_PROTO_SCTP) {
-		k8s_warn(tr, &s->origin, "port %lld is SCTP; services balance TCP and UDP: left out",
+		k8s_warn(tr, &s->origin,
+			 "port %lld is SCTP; services balance TCP and UDP: left out",
 			 (long long)num);
 		return 1;
 	}
@@ -93,8 +94,7 @@ static int service_port(struct k8s_tr *tr, const json_t *p, struct cfg_service *
 	return 0;
 }
 
-static int add_backend(struct k8s_tr *tr, struct cfg_service *s, const json_t *ep,
-		       const char *addr)
+static int add_backend(struct k8s_tr *tr, struct cfg_service *s, const json_t *ep, const char *addr)
 {
 	const char *ref_kind = k8s_str(ep, "targetRef.kind"), *ref = k8s_str(ep, "targetRef.name");
 	struct cfg_backend *b = &s->backends[s->nbackends];
@@ -139,15 +139,17 @@ static int backends(struct k8s_tr *tr, struct cfg_service *s)
 		json_array_foreach(eps, i, ep)
 		{
 			/* ready: absent means ready (the API's convention). */
-			if (json_is_false(json_object_get(json_object_get(ep, "conditions"), "ready")))
+			if (json_is_false(
+				json_object_get(json_object_get(ep, "conditions"), "ready")))
 				continue;
 			addrs = json_object_get(ep, "addresses");
-			json_array_foreach(addrs, j, a) if (s->nbackends < n) add_backend(
-			    tr, s, ep, json_string_value(a));
+			json_array_foreach(addrs, j, a) if (s->nbackends < n)
+			    add_backend(tr, s, ep, json_string_value(a));
 		}
 	}
 	if (s->nbackends > SHUNT_MAX_SERVICE_BACKENDS) {
-		k8s_warn(tr, &s->origin, "%zu endpoints, more than the %d a service may have: left out",
+		k8s_warn(tr, &s->origin,
+			 "%zu endpoints, more than the %d a service may have: left out",
 			 s->nbackends, SHUNT_MAX_SERVICE_BACKENDS);
 		return 1;
 	}
@@ -185,8 +187,8 @@ int k8s_service(struct k8s_tr *tr, const json_t *svc, struct cfg_service *out)
 	if (!out->name || vips(tr, svc, out))
 		return 1; /* headless: no virtual IP */
 	if (json_array_size(ports) &&
-	    !(out->ports = shunt_arena_alloc(&tr->cfg->arena,
-					     json_array_size(ports) * sizeof(*out->ports))))
+	    !(out->ports =
+		  shunt_arena_alloc(&tr->cfg->arena, json_array_size(ports) * sizeof(*out->ports))))
 		return k8s_oom(tr);
 	json_array_foreach(ports, i, p)
 	{

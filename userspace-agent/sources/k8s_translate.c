@@ -129,8 +129,9 @@ static int selector_expr(struct k8s_tr *tr, const struct cfg_origin *o, const js
 	for (k = 0; op && k < 4 && strcmp(op, ops[k]); k++)
 		;
 	if (!op || k == 4)
-		return cfg_fail_at(tr->err, o, "matchExpressions operator '%s' is not one of In, "
-					       "NotIn, Exists, DoesNotExist",
+		return cfg_fail_at(tr->err, o,
+				   "matchExpressions operator '%s' is not one of In, "
+				   "NotIn, Exists, DoesNotExist",
 				   op ? op : "");
 	out->op = (enum cfg_match_op)k;
 	out->nvalues = json_array_size(values);
@@ -159,8 +160,8 @@ int k8s_selector(struct k8s_tr *tr, const struct cfg_origin *o, const json_t *se
 		return 0;
 	if (!(out->exprs = shunt_arena_alloc(&tr->cfg->arena, out->nexprs * sizeof(*out->exprs))))
 		return k8s_oom(tr);
-	json_array_foreach(exprs, i, e) if ((err = selector_expr(tr, o, e, &out->exprs[i]))) return
-	    err;
+	json_array_foreach(exprs, i,
+			   e) if ((err = selector_expr(tr, o, e, &out->exprs[i]))) return err;
 	return 0;
 }
 
@@ -192,8 +193,9 @@ int k8s_prefix(const char *text, bool need_len, struct cfg_prefix *out)
 	for (i = 0; i < 16; i++) {
 		unsigned int bit = (unsigned int)i * 8;
 
-		out->addr[i] &= bit >= out->len ? 0 :
-			       out->len - bit >= 8 ? 0xff : (__u8)(0xff << (8 - (out->len - bit)));
+		out->addr[i] &= bit >= out->len	      ? 0
+				: out->len - bit >= 8 ? 0xff
+						      : (__u8)(0xff << (8 - (out->len - bit)));
 	}
 	return 0;
 }
@@ -217,8 +219,8 @@ int k8s_proto(const json_t *v, __u8 *out)
 static int namespace_of(struct k8s_tr *tr, const json_t *obj, struct cfg_namespace *out)
 {
 	const char *name = k8s_str(obj, "metadata.name");
-	json_t *labels = json_deep_copy(json_object_get(json_object_get(obj, "metadata"),
-							"labels"));
+	json_t *labels =
+	    json_deep_copy(json_object_get(json_object_get(obj, "metadata"), "labels"));
 	int err;
 
 	/* The API server sets this label on every namespace (since 1.21). */
