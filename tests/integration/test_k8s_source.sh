@@ -66,6 +66,12 @@ EOF
 		"spec.nodeName!=n1 spec.nodeName=n1" "pods are listed by spec.nodeName"
 	t_eq "$(k8s_ctl GET requests | jq -r '[.[] | select(.watch) | .query.allowWatchBookmarks] | unique | join(",")')" \
 		true "watches ask for bookmarks"
+	# The same snapshot compiles for node n1 (the agent's plan, cgroup ids).
+	"$SHUNT" agent --kubernetes --kubeconfig "$K8S_DIR/kubeconfig" --node n1 \
+		--k8s-option cgroup-root="$K8S_DIR/cgroup" --check >"$K8S_DIR/check.out" 2>&1 ||
+		t_fail "agent --check: $(tail -3 "$K8S_DIR/check.out")"
+	grep -q 'valid: 3 workloads, 1 services' "$K8S_DIR/check.out" ||
+		t_fail "agent --check: $(tail -1 "$K8S_DIR/check.out")"
 }
 
 test_k8s_watch_events_are_applied() {

@@ -66,6 +66,7 @@ static int in_cluster(struct k8s_conn *conn, const char *sa_dir, struct cfg_erro
 	snprintf(conn->server, sizeof(conn->server),
 		 strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
 	snprintf(path, sizeof(path), "%s/token", sa_dir);
+	snprintf(conn->token_file, sizeof(conn->token_file), "%.500s", path);
 	if (!(conn->token = read_token(path))) {
 		snprintf(err->msg, sizeof(err->msg),
 			 "cannot read the service account token %.300s: %s", path, strerror(errno));
@@ -188,6 +189,7 @@ static int kuser(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *user)
 	}
 	if (file) {
 		kpath(k, file, path, sizeof(path));
+		snprintf(conn->token_file, sizeof(conn->token_file), "%.500s", path);
 		if (!(conn->token = read_token(path)))
 			return kfail(k, "cannot read the user's tokenFile", -errno);
 	}
@@ -258,6 +260,16 @@ int k8s_conn_load(struct k8s_conn *conn, const char *path, const char *sa_dir,
 	if (ret)
 		k8s_conn_free(conn);
 	return ret;
+}
+
+void k8s_conn_refresh_token(struct k8s_conn *conn)
+{
+	char *t;
+
+	if (!conn->token_file[0] || !(t = read_token(conn->token_file)))
+		return;
+	free(conn->token);
+	conn->token = t;
 }
 
 void k8s_conn_free(struct k8s_conn *conn)

@@ -33,8 +33,9 @@ const char *k8s_kind_name(enum k8s_kind kind);
 
 /* Where the API server is and how to prove who we are. */
 struct k8s_conn {
-	char server[512]; /* https://host:port, no trailing slash */
-	char *token;	  /* bearer token (malloc'ed), or NULL */
+	char server[512];     /* https://host:port, no trailing slash */
+	char *token;	      /* bearer token (malloc'ed), or NULL */
+	char token_file[512]; /* where it is read again before each request */
 	char ca_file[512];
 	char *ca_pem; /* certificate-authority-data, decoded (malloc'ed) */
 	size_t ca_pem_len;
@@ -45,6 +46,9 @@ struct k8s_conn {
 int k8s_conn_load(struct k8s_conn *conn, const char *kubeconfig, const char *sa_dir,
 		  struct cfg_error *err);
 void k8s_conn_free(struct k8s_conn *conn);
+/* The token again from token_file (a projected token rotates); keeps the
+ * old one when the file cannot be read. */
+void k8s_conn_refresh_token(struct k8s_conn *conn);
 
 /* How the source was asked to run: the "KEY=VALUE,..." location string. */
 struct k8s_opts {

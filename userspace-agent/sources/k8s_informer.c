@@ -120,6 +120,13 @@ int k8s_informer_url(struct k8s_watcher *w, struct k8s_informer *inf, bool watch
 	return strlen(url) + 1 >= len ? -ENAMETOOLONG : 0;
 }
 
+/* What the translation never reads, not kept: managedFields are most of
+ * an object's bytes. */
+static void trim(json_t *obj)
+{
+	json_object_del(json_object_get(obj, "metadata"), "managedFields");
+}
+
 /* "ns/name" (or "name") of OBJ into KEY. */
 static int object_key(const json_t *obj, char *key, size_t len)
 {
@@ -313,7 +320,7 @@ bool k8s_informer_event(struct k8s_watcher *w, struct k8s_informer *inf, const c
 		if (!strcmp(type, "DELETED"))
 			changed = !json_object_del(inf->cache, key);
 		else if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED"))
-			changed = !json_object_set(inf->cache, key, obj);
+			changed = (trim(obj), !json_object_set(inf->cache, key, obj));
 	}
 	if (rv)
 		snprintf(inf->rv, sizeof(inf->rv), "%s", rv);

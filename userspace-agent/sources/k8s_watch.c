@@ -70,6 +70,7 @@ static struct curl_slist *auth_headers(struct k8s_watcher *w)
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
 	char *line;
 
+	k8s_conn_refresh_token(&w->conn);
 	if (w->conn.token && asprintf(&line, "Authorization: Bearer %s", w->conn.token) >= 0) {
 		h = curl_slist_append(h, line);
 		free(line);
