@@ -30,7 +30,7 @@ test_k8s_initial_list_builds_the_model() {
 	k8s_world
 	# Not Ready yet on this node: not in the mesh (its traffic stays plain TCP).
 	k8s_apply "$(k8s_pod x d n1 10.0.1.2 pod=d | jq -c '.status.conditions[0].status = "False"')"
-	k8s_netpol <<'EOF' >"$K8S_DIR/np.json" || t_fail "kubectl could not make the NetworkPolicy"
+	k8s_manifest <<'EOF' >"$K8S_DIR/np.json" || t_fail "kubectl could not make the NetworkPolicy"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-red, namespace: x}
@@ -207,4 +207,35 @@ test_k8s_slow_api_server_still_syncs() {
 	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c\"" "the model from a slow server" 10
 	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"
 	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e\"" "a change from a slow server" 10
+}
+
+# Gateway API HTTPRoute: a canary split of x/web; and without the Gateway
+# API (404 on httproutes), the source syncs with no routes.
+test_k8s_httproute_and_no_gateway_api() {
+	k8s_world
+	k8s_apply "$(k8s_service x web-v2 10.96.0.11 80:80 app=web http)"
+	k8s_apply "$(k8s_service x web 10.96.0.10 80:80 app=web http)"
+	k8s_manifest <<'EOF' >"$K8S_DIR/route.json" || t_fail "kubectl could not make the HTTPRoute"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: canary, namespace: x}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /api}}]
+    backendRefs: [{name: web, port: 80, weight: 90}, {name: web-v2, port: 80, weight: 10}]
+EOF
+	k8s_apply "$(cat "$K8S_DIR/route.json")"
+	k8s_follow
+	k8s_wait_model '.httpRoutes | length == 1' "the HTTPRoute in the model"
+	t_eq "$(k8s_model | jq -c '.httpRoutes[0] | [.name, .namespace, .origin.kind]')" '["canary","x","HTTPRoute"]' \
+		"the route and its origin"
+	t_eq "$(k8s_model | jq -c '[.httpRoutes[0].rules[0].backendRefs[] | .weight]')" '[90,10]' "the split"
+	kill "$K8S_FOLLOW_PID"
+	k8s_server_kill
+	k8s_server_start --no-gateway-api
+	k8s_follow
+	k8s_wait_model '(.workloads | length == 3) and (.httpRoutes | length == 0)' "a model without the Gateway API"
+	grep -q 'listed 0 HTTPRoute objects at resourceVersion - (not served)' "$K8S_DIR/follow.log" ||
+		t_fail "the missing Gateway API was not logged"
 }

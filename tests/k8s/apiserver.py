@@ -4,8 +4,8 @@
 
   apiserver.py --port P --token T --cert C --key K [--state FILE]
 
-- GET collections of Namespaces, Pods, Services, EndpointSlices and
-  NetworkPolicies (cluster-wide or under /namespaces/NS/), with
+- GET collections of Namespaces, Pods, Services, EndpointSlices,
+  NetworkPolicies and HTTPRoutes (unless --no-gateway-api) (cluster-wide or under /namespaces/NS/), with
   fieldSelector spec.nodeName=N / spec.nodeName!=N for pods, limit and
   continue (pages), and metadata.resourceVersion.
 - ?watch=1: a chunked stream of JSON events, one per line (ADDED, MODIFIED,
@@ -45,6 +45,7 @@ RESOURCES = {  # plural -> (group/version, Kind, namespaced)
     "services": ("v1", "Service", True),
     "endpointslices": ("discovery.k8s.io/v1", "EndpointSlice", True),
     "networkpolicies": ("networking.k8s.io/v1", "NetworkPolicy", True),
+    "httproutes": ("gateway.networking.k8s.io/v1", "HTTPRoute", True),
 }
 KIND_TO_RES = {v[1]: k for k, v in RESOURCES.items()}
 
@@ -53,6 +54,7 @@ class Store:
     def __init__(self, state_file):
         self.cond = threading.Condition()
         self.objects = {r: {} for r in RESOURCES}
+        self.objects.setdefault("httproutes", {})
         self.rv = 1
         self.history = []  # (rv, resource, type, object)
         self.compacted = 0  # versions below this are gone
@@ -414,7 +416,10 @@ def main():
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--state")
+    ap.add_argument("--no-gateway-api", action="store_true", help="no HTTPRoute (404)")
     args = ap.parse_args()
+    if args.no_gateway_api:
+        del RESOURCES["httproutes"]
     Handler.store = Store(args.state)
     Handler.token = args.token
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

@@ -60,8 +60,8 @@ EOF
 }
 
 # Starts (or restarts) the server; its objects persist in state.json.
-k8s_server_start() {
-	python3 "$REPO/tests/k8s/apiserver.py" --port "$K8S_PORT" --token "$K8S_TOKEN" \
+k8s_server_start() { # [apiserver.py options]
+	python3 "$REPO/tests/k8s/apiserver.py" "$@" --port "$K8S_PORT" --token "$K8S_TOKEN" \
 		--cert "$K8S_DIR/server.crt" --key "$K8S_DIR/server.key" --state "$K8S_DIR/state.json" \
 		>>"$K8S_DIR/server.log" 2>&1 &
 	K8S_SERVER_PID=$!
@@ -121,14 +121,15 @@ k8s_pod_cgroup() { # POD_JSON
 	echo "$!" >"$K8S_CGROUP/cri-containerd-pause.scope/cgroup.procs"
 }
 
-k8s_service() { # NS NAME CLUSTER_IP PORT:TARGET SELECTOR(k=v)
+k8s_service() { # NS NAME CLUSTER_IP PORT:TARGET SELECTOR(k=v) [APP_PROTOCOL]
 	k8s_kubectl create service clusterip "$2" -n "$1" --tcp="$4" --dry-run=client -o json |
-		jq -c --arg ip "$3" --arg k "${5%%=*}" --arg v "${5#*=}" \
-			'.spec.clusterIP = $ip | .spec.clusterIPs = [$ip] | .spec.selector = {($k): $v}'
+		jq -c --arg ip "$3" --arg k "${5%%=*}" --arg v "${5#*=}" --arg app "${6:-}" '
+			.spec.clusterIP = $ip | .spec.clusterIPs = [$ip] | .spec.selector = {($k): $v}
+			| if $app != "" then .spec.ports[0].appProtocol = $app else . end'
 }
 
-# A NetworkPolicy manifest (YAML on stdin) through kubectl, as JSON.
-k8s_netpol() {
+# A manifest (YAML on stdin: NetworkPolicy, HTTPRoute) through kubectl, as JSON.
+k8s_manifest() {
 	k8s_kubectl create -f - --dry-run=client --validate=false -o json
 }
 

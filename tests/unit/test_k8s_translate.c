@@ -190,6 +190,44 @@ static void services_take_their_endpoint_slices(void **state)
 	mesh_config_free(&cfg);
 }
 
+/* Gateway API HTTPRoute through the YAML source's route parser; what it
+ * cannot hold is left out whole, with the parser's message. */
+static void httproutes_are_read_or_left_out_by_name(void **state)
+{
+	json_t *c[K8S_KINDS];
+	struct mesh_config cfg;
+	struct cfg_error err;
+
+	(void)state;
+	empty(c);
+	put(c[K8S_SERVICES], "x/web",
+	    "{\"metadata\":{\"name\":\"web\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
+	    "\"10.96.0.5\",\"ports\":[{\"port\":80,\"appProtocol\":\"http\"}]}}");
+	put(c[K8S_HTTPROUTES], "x/good",
+	    "{\"metadata\":{\"name\":\"good\",\"namespace\":\"x\"},\"spec\":{\"hostnames\":"
+	    "[\"web\"],\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"web\",\"port\":80}],"
+	    "\"rules\":[{\"matches\":[{\"path\":{\"type\":\"Exact\",\"value\":\"/a\"}}],"
+	    "\"backendRefs\":[{\"name\":\"web\",\"port\":80,\"weight\":3}]}]}}");
+	put(c[K8S_HTTPROUTES], "x/sticky",
+	    "{\"metadata\":{\"name\":\"sticky\",\"namespace\":\"x\"},\"spec\":{"
+	    "\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"web\",\"port\":80}],"
+	    "\"rules\":[{\"sessionPersistence\":{\"sessionName\":\"s\"}}]}}");
+	put(c[K8S_HTTPROUTES], "x/nowhere",
+	    "{\"metadata\":{\"name\":\"nowhere\",\"namespace\":\"x\"},\"spec\":{"
+	    "\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"gone\",\"port\":80}]}}");
+	assert_int_equal(translate(c, &cfg, &err), 0);
+	assert_int_equal(cfg.nhttp_routes, 1);
+	assert_string_equal(cfg.http_routes[0].name, "good");
+	assert_int_equal(cfg.http_routes[0].origin.kind, CFG_ORIGIN_OBJECT);
+	assert_int_equal(cfg.http_routes[0].rules[0].nbackends, 1);
+	assert_int_equal(cfg.http_routes[0].rules[0].backends[0].weight, 3);
+	assert_int_equal(cfg.nwarnings, 2);
+	assert_non_null(strstr(cfg.warnings[0], "HTTPRoute/x/nowhere: left out: "));
+	assert_non_null(strstr(cfg.warnings[1], "HTTPRoute/x/sticky: left out: "));
+	assert_non_null(strstr(cfg.warnings[1], "sessionPersistence"));
+	mesh_config_free(&cfg);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -294,6 +332,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(pods_become_workloads),
 	    cmocka_unit_test(services_take_their_endpoint_slices),
+	    cmocka_unit_test(httproutes_are_read_or_left_out_by_name),
 	    cmocka_unit_test(pods_are_found_under_the_kubelets_cgroups),
 	    cmocka_unit_test(kubeconfig_gives_server_token_and_ca),
 	    cmocka_unit_test(options_parse_and_refuse),

@@ -24,6 +24,7 @@ enum k8s_kind {
 	K8S_SERVICES,
 	K8S_ENDPOINTSLICES,
 	K8S_NETWORKPOLICIES,
+	K8S_HTTPROUTES, /* Gateway API; optional: a 404 is an empty list */
 	K8S_KINDS
 };
 
@@ -118,6 +119,8 @@ int k8s_oom(struct k8s_tr *tr);
 int k8s_netpol(struct k8s_tr *tr, const json_t *np, struct cfg_policy *out);
 /* Service + its EndpointSlices -> cfg_service (k8s_service.c); 1: left out. */
 int k8s_service(struct k8s_tr *tr, const json_t *svc, struct cfg_service *out);
+/* HTTPRoute -> cfg_http_route (k8s_httproute.c); 1: left out. */
+int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route *out);
 /* The Pods of both pod caches -> workloads (k8s_pods.c). */
 int k8s_pods(struct k8s_tr *tr, json_t *const caches[K8S_KINDS]);
 

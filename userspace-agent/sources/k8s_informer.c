@@ -29,7 +29,10 @@ static const struct {
     [K8S_SERVICES] = {"/api/v1/services", "Service"},
     [K8S_ENDPOINTSLICES] = {"/apis/discovery.k8s.io/v1/endpointslices", "EndpointSlice"},
     [K8S_NETWORKPOLICIES] = {"/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy"},
+    [K8S_HTTPROUTES] = {"/apis/gateway.networking.k8s.io/v1/httproutes", "HTTPRoute"},
 };
+
+#define ABSENT_RETRY_MS 60000
 
 const char *k8s_kind_path(enum k8s_kind kind)
 {
@@ -185,7 +188,7 @@ static void list_commit(struct k8s_watcher *w, struct k8s_informer *inf, const c
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	pr_info("kubernetes: listed %zu %s objects at resourceVersion %s",
-		json_object_size(inf->cache), kinds[inf->kind].kind, inf->rv);
+		json_object_size(inf->cache), kinds[inf->kind].kind, rv[0] ? rv : "- (not served)");
 }
 
 static int list_page(struct k8s_watcher *w, struct k8s_informer *inf)
@@ -229,6 +232,18 @@ void k8s_informer_list_done(struct k8s_watcher *w, struct k8s_informer *inf, lon
 		/* A list cut short is dropped whole: nothing of it reaches the cache. */
 		list_restart(inf);
 		k8s_informer_backoff(w, inf);
+		return;
+	}
+	if (status == 404 && inf->kind == K8S_HTTPROUTES) {
+		/* The Gateway API is not installed: none, and ask again later. */
+		list_restart(inf);
+		if (!(inf->staging = json_object())) {
+			k8s_informer_backoff(w, inf);
+			return;
+		}
+		list_commit(w, inf, "");
+		inf->retry_at_ms = now_ms() + ABSENT_RETRY_MS;
+		inf->state = K8S_WAITING;
 		return;
 	}
 	if (status == 410) { /* the continue token expired: from the start */

@@ -277,6 +277,9 @@ int k8s_translate(json_t *const caches[K8S_KINDS], const struct k8s_translate_op
 		ret = EACH_SORTED(&tr, caches[K8S_SERVICES], k8s_service, cfg->services,
 				  cfg->nservices);
 		if (!ret)
+			ret = EACH_SORTED(&tr, caches[K8S_HTTPROUTES], k8s_httproute,
+					  cfg->http_routes, cfg->nhttp_routes);
+		if (!ret)
 			ret = EACH_SORTED(&tr, caches[K8S_NETWORKPOLICIES], k8s_netpol,
 					  cfg->policies, cfg->npolicies);
 	}
