@@ -239,3 +239,54 @@ EOF
 	grep -q 'listed 0 HTTPRoute objects at resourceVersion - (not served)' "$K8S_DIR/follow.log" ||
 		t_fail "the missing Gateway API was not logged"
 }
+
+# True when the agent's last apply in LOG has RULES (a regex) rules.
+k8s_agent_rules() { grep '"applied config version' "$1" | tail -1 | grep -qE " services, $2 rules"; }
+
+# The agent itself on the Kubernetes source, against the kernel: the local
+# cluster's node n1 and its pods p1, p2 published as Pods (their cgroups
+# linked where the kubelet's systemd driver puts them), a NetworkPolicy
+# made and deleted through the API: p1 -> p2 allowed, denied, allowed.
+test_k8s_agent_applies_a_networkpolicy_to_the_kernel() {
+	t_cluster_up 1 2
+	k8s_setup
+	k8s_server_start
+	k8s_namespace x
+	local j pod uid cg ip2 dir log=$T_TMP/agent.n1.log
+	ip2=$(t_pod_ip n1-p2)
+	t_probe_server n1-p2 p2 --tcp 0.0.0.0:8080
+	t_probe_server n1-p1 p1 --tcp 0.0.0.0:8080
+	for j in 1 2; do
+		pod=$(k8s_pod x "p$j" n1 "$(t_pod_ip "n1-p$j")" "pod=p$j")
+		uid=$(jq -r .metadata.uid <<<"$pod")
+		cg=$(jq -r .cgroup_root "$STATE")/$SHUNT_CLUSTER_PREFIX/n1/p$j
+		dir=$K8S_DIR/cgroup/kubepods.slice/kubepods-besteffort.slice
+		mkdir -p "$dir"
+		ln -s "$cg" "$dir/kubepods-besteffort-pod${uid//-/_}.slice"
+		k8s_apply "$pod"
+	done
+	"$SHUNT" --pin-dir "$(t_node_field n1 pin_dir)" agent --kubernetes --kubeconfig "$K8S_DIR/kubeconfig" \
+		--node n1 --k8s-option cgroup-root="$K8S_DIR/cgroup" --k8s-option backoff-max-ms=400 \
+		--cgroup "$(t_node_field n1 cgroup)" --metrics none >>"$log" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 15 t_agent_applied n1 1 || t_fail "the agent did not apply: $(tail -3 "$log")"
+	grep -q '"applied config version [0-9]* (start): 2 workloads (2 on node n1)' "$log" ||
+		t_fail "the first apply: $(grep -m1 applied "$log")"
+	t_eq "$(t_probe_outcome n1-p1 "$ip2:8080" --timeout-ms 500)" ok "p1 -> p2 with no policy"
+	k8s_manifest <<'EOF' >"$K8S_DIR/np.json" || t_fail "kubectl could not make the NetworkPolicy"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: only-p3, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: p2}}
+  ingress: [{from: [{podSelector: {matchLabels: {pod: p3}}}]}]
+EOF
+	k8s_apply "$(cat "$K8S_DIR/np.json")"
+	t_wait_for 10 k8s_agent_rules "$log" '[1-9][0-9]*' || t_fail "the policy was not applied: $(tail -3 "$log")"
+	t_eq "$(t_probe_outcome n1-p1 "$ip2:8080" --timeout-ms 500)" eperm "p1 -> p2 with the NetworkPolicy"
+	t_eq "$(t_shunt n1 policy check --json --from x/p1 --to x/p2 --port 8080 | jq -r .verdict)" deny \
+		"shunt policy check with the NetworkPolicy"
+	k8s_delete NetworkPolicy x only-p3
+	t_wait_for 10 k8s_agent_rules "$log" 0 || t_fail "the deletion was not applied: $(tail -3 "$log")"
+	t_eq "$(t_probe_outcome n1-p1 "$ip2:8080" --timeout-ms 500)" ok "p1 -> p2 after the NetworkPolicy is deleted"
+}

@@ -22,8 +22,12 @@ k8s_cleanup() {
 
 # The CA, the server's certificate (for 127.0.0.1), the kubeconfig.
 k8s_setup() { # [TOKEN for the kubeconfig]
-	trap k8s_cleanup EXIT
-	trap 'exit 143' TERM INT
+	# A test with a local cluster keeps its trap (t_cleanup), which stops
+	# the same processes and takes the cluster down too.
+	if ! trap -p EXIT | grep -q t_cleanup; then
+		trap k8s_cleanup EXIT
+		trap 'exit 143' TERM INT
+	fi
 	mkdir -p "$K8S_DIR"
 	K8S_PORT=${K8S_PORT:-$(k8s_free_port)}
 	(

@@ -44,8 +44,9 @@ static int yaml_of(yaml_document_t *doc, json_t *v)
 	case JSON_ARRAY:
 		if (!(id = yaml_document_add_sequence(doc, NULL, YAML_BLOCK_SEQUENCE_STYLE)))
 			return 0;
-		json_array_foreach(v, i, item) if (!(val = yaml_of(doc, item)) ||
-						   !yaml_document_append_sequence_item(doc, id, val)) return 0;
+		json_array_foreach(
+		    v, i, item) if (!(val = yaml_of(doc, item)) ||
+				    !yaml_document_append_sequence_item(doc, id, val)) return 0;
 		return id;
 	case JSON_STRING:
 		return yaml_document_add_scalar(doc, NULL, (yaml_char_t *)json_string_value(v),
@@ -59,7 +60,9 @@ static int yaml_of(yaml_document_t *doc, json_t *v)
 		break;
 	default:
 		snprintf(num, sizeof(num), "%s",
-			 json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
+			 json_is_true(v)    ? "true"
+			 : json_is_false(v) ? "false"
+					    : "null");
 	}
 	return yaml_document_add_scalar(doc, NULL, (yaml_char_t *)num, -1, YAML_PLAIN_SCALAR_STYLE);
 }

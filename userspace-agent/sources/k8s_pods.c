@@ -14,6 +14,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ int k8s_pod_locate(const char *root, const json_t *pod, struct k8s_pod_paths *ou
 	static const char *const qoses[] = {"burstable", "besteffort", ""};
 	const char *uid = k8s_str(pod, "metadata.uid"),
 		   *qos_class = k8s_str(pod, "status.qosClass");
-	char uid_[128], qos[32] = "";
+	char uid_[128], qos[32] = "", real[PATH_MAX];
 	size_t i, k;
 	long pid;
 
@@ -92,6 +93,10 @@ int k8s_pod_locate(const char *root, const json_t *pod, struct k8s_pod_paths *ou
 	}
 	if (!is_dir(out->cgroup) || first_pid(out->cgroup, 2, &pid))
 		return -ENOENT;
+	/* The directory itself, not a link to it: its cgroup id is taken from
+	 * its file handle. */
+	if (realpath(out->cgroup, real) && strlen(real) < sizeof(out->cgroup))
+		strcpy(out->cgroup, real);
 	snprintf(out->netns, sizeof(out->netns), "/proc/%ld/ns/net", pid);
 	return 0;
 }
