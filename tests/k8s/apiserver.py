@@ -32,6 +32,7 @@ import argparse
 import base64
 import copy
 import json
+import os
 import ssl
 import threading
 import time
@@ -78,7 +79,6 @@ class Store:
         if self.state_file:
             with open(self.state_file + ".tmp", "w") as f:
                 json.dump({"objects": self.objects, "rv": self.rv}, f)
-            import os
             os.replace(self.state_file + ".tmp", self.state_file)
 
     @staticmethod

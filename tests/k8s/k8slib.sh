@@ -70,8 +70,8 @@ k8s_server_start() { # [apiserver.py options]
 		>>"$K8S_DIR/server.log" 2>&1 &
 	K8S_SERVER_PID=$!
 	T_PIDS+=("$K8S_SERVER_PID")
-	local i
-	for i in $(seq 50); do
+	local _
+	for _ in $(seq 50); do
 		k8s_ctl GET state >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
@@ -151,8 +151,8 @@ k8s_model() { tail -1 "$K8S_DIR/models" 2>/dev/null; }
 
 # Waits until the newest model satisfies the jq filter.
 k8s_wait_model() { # JQ_FILTER WHAT [SECONDS]
-	local i
-	for i in $(seq $((${3:-5} * 10))); do
+	local _
+	for _ in $(seq $((${3:-5} * 10))); do
 		[ "$(k8s_model | jq -r "$1" 2>/dev/null)" = true ] && return 0
 		sleep 0.1
 	done
