@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -310,6 +311,46 @@ static void kubeconfig_gives_server_token_and_ca(void **state)
 	assert_int_equal(system(text), 0);
 }
 
+static unsigned long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+/* Reconnects wait twice as long each time, up to the maximum, and each
+ * wait is between half and all of it (jitter), so agents do not return
+ * to the API server all at once. */
+static void backoff_doubles_to_the_maximum_with_jitter(void **state)
+{
+	struct k8s_watcher w = {.opts = {.backoff_min_ms = 100, .backoff_max_ms = 1000}};
+	struct k8s_informer inf = {0};
+	static const unsigned int want[] = {100, 200, 400, 800, 1000, 1000};
+	unsigned long long before, waited, first = 0;
+	bool differ = false;
+	size_t i, round;
+
+	(void)state;
+	for (round = 0; round < 20; round++) {
+		inf.backoff_ms = 0;
+		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			before = mono_ms();
+			k8s_informer_backoff(&w, &inf);
+			waited = inf.retry_at_ms - before;
+			assert_int_equal(inf.backoff_ms, want[i]);
+			assert_int_equal(inf.state, K8S_WAITING);
+			assert_in_range(waited, want[i] / 2, want[i] + 2);
+			if (i == 4 && round == 0)
+				first = waited;
+			else if (i == 4 && (waited > first + 2 || waited + 2 < first))
+				differ = true;
+		}
+	}
+	/* Not always the same wait: 20 draws of 500..1000 ms are not all equal. */
+	assert_true(differ);
+}
+
 static void options_parse_and_refuse(void **state)
 {
 	struct k8s_opts o;
@@ -335,6 +376,7 @@ int main(void)
 	    cmocka_unit_test(httproutes_are_read_or_left_out_by_name),
 	    cmocka_unit_test(pods_are_found_under_the_kubelets_cgroups),
 	    cmocka_unit_test(kubeconfig_gives_server_token_and_ca),
+	    cmocka_unit_test(backoff_doubles_to_the_maximum_with_jitter),
 	    cmocka_unit_test(options_parse_and_refuse),
 	};
 
