@@ -22,6 +22,8 @@ k8s_cleanup() {
 
 # The CA, the server's certificate (for 127.0.0.1), the kubeconfig.
 k8s_setup() { # [TOKEN for the kubeconfig]
+	command -v kubectl >/dev/null ||
+		t_skip "kubectl is not installed (the objects are made by the real kubectl; not a Debian package)"
 	# A test with a local cluster keeps its trap (t_cleanup), which stops
 	# the same processes and takes the cluster down too.
 	if ! trap -p EXIT | grep -q t_cleanup; then
