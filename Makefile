@@ -181,8 +181,9 @@ bench: deps
 # libFuzzer on the config parser. `make fuzz` runs FUZZ_SECONDS (default 60)
 # and adds what it finds to tests/fuzz/corpus; the tests replay that corpus.
 FUZZ_SECONDS ?= 60
-# (Not the push exports: they need libcurl, and no fuzzer reaches them.)
-FUZZ_SRCS := $(filter-out userspace-agent/common/push%.c, \
+# (Not the push exports nor the Kubernetes source: they need libcurl, and no
+# fuzzer reaches them.)
+FUZZ_SRCS := $(filter-out userspace-agent/common/push%.c userspace-agent/sources/k8s_%.c, \
 	$(foreach d,model sources common,$(wildcard userspace-agent/$(d)/*.c))) \
 	userspace-agent/control/mesh_plan.c $(wildcard userspace-agent/control/plan_*.c) \
 	loader/mounts.c

@@ -19,7 +19,8 @@ PACKAGES=(
 	iproute2 util-linux procps jq coreutils iputils-ping
 	# real applications in the tests
 	nginx-light curl redis-server redis-tools
-	# push exports: HTTP client (libcurl), a real InfluxDB, npm for the statsd daemon
+	# push exports and the Kubernetes source: HTTP client (libcurl); a real
+	# InfluxDB, npm for the statsd daemon
 	libcurl4-openssl-dev influxdb
 	# Istio's metrics read back by a real Prometheus (tests/integration/test_istio_metrics.sh)
 	prometheus

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * shunt agent --config FILE: the node agent (control/agent.h) with the YAML
- * file as its config source. This file only reads the flags and prints
- * what --check finds.
+ * shunt agent --config FILE | --kubernetes: the node agent (control/agent.h)
+ * with the YAML file or the Kubernetes API as its config source. This file
+ * only reads the flags and prints what --check finds.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_agent_k8s.h"
 #include "common/log.h"
 #include "common/push.h"
 #include "control/agent.h"
@@ -48,11 +49,17 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 	    {"check", no_argument, NULL, 'k'},
 	    {"log-text", no_argument, NULL, 't'},
 	    {"push", required_argument, NULL, 'p'},
+	    {"kubernetes", no_argument, NULL, 'K'},
+	    {"kubeconfig", required_argument, NULL, 'C'},
+	    {"k8s-option", required_argument, NULL, 'O'},
+	    {"print-model", no_argument, NULL, 'P'},
 	    {},
 	};
 	struct agent_opts opts = {.source = &yaml_file_source_ops, .metrics = "127.0.0.1:9464"};
 	struct push_target push[PUSH_MAX_TARGETS];
+	struct agent_k8s_flags k8s = {0};
 	bool check = false, json_log = true;
+	char k8s_location[4096];
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -83,20 +90,30 @@ int cmd_agent(struct shunt_cli *cli, int argc, char **argv)
 				return -EINVAL;
 			opts.push = push;
 			break;
+		case 'K':
+		case 'C':
+		case 'O':
+		case 'P':
+			if (agent_k8s_flag(&k8s, opt, optarg))
+				goto usage;
+			break;
 		default:
 			goto usage;
 		}
 	}
-	if (!opts.location || optind != argc)
+	if (optind != argc || agent_k8s_source(&k8s, &opts, k8s_location, sizeof(k8s_location)))
 		goto usage;
+	shunt_log_set_json(json_log && !k8s.print && !check);
+	if (k8s.print)
+		return agent_print_model(opts.source, opts.location, opts.once);
 	if (check)
 		return agent_check_print(&opts);
-	shunt_log_set_json(json_log);
 	return agent_run(&cli->pins, &opts);
 usage:
 	fprintf(stderr,
-		"usage: shunt agent --config FILE [--node NAME] [--cgroup PATH] "
+		"usage: shunt agent --config FILE | --kubernetes [--kubeconfig FILE] "
+		"[--k8s-option KEY=VALUE]... [--node NAME] [--cgroup PATH] "
 		"[--metrics ADDR:PORT|none] [--push KIND=TARGET[,KEY=VALUE]...]... [--once] "
-		"[--check] [--log-text]\n");
+		"[--check | --print-model] [--log-text]\n");
 	return -EINVAL;
 }

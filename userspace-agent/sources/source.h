@@ -3,7 +3,7 @@
  * Where the mesh config comes from. Every source hands the agent a model
  * snapshot (struct mesh_config) and tells it when a new one may be there;
  * the agent knows sources only through these ops. The YAML file is the
- * first (yaml_file_source_ops); a Kubernetes watch fits the same shape.
+ * first (yaml_file_source_ops); the Kubernetes API (k8s_source_ops) the second.
  */
 #ifndef SHUNT_SOURCE_H
 #define SHUNT_SOURCE_H
@@ -38,5 +38,10 @@ struct config_source {
 };
 
 extern const struct config_source_ops yaml_file_source_ops;
+/* The Kubernetes API (docs/kubernetes.md). Its location is a list of
+ * KEY=VALUE,...: node (required), kubeconfig (none: in-cluster), sa-dir,
+ * trust-domain, cgroup-root, sync-timeout-ms, backoff-min-ms,
+ * backoff-max-ms, watch-timeout-s. */
+extern const struct config_source_ops k8s_source_ops;
 
 #endif

@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+# The Kubernetes config source against the test API server
+# (tests/k8s/apiserver.py), with objects the real kubectl generates: what
+# the source reads becomes the model `shunt agent --kubernetes
+# --print-model` prints (one JSON line per model). No local cluster: the
+# datapath is not involved, only the API conventions (docs/kubernetes.md).
+
+# shellcheck source=tests/k8s/k8slib.sh
+source "${REPO:-.}/tests/k8s/k8slib.sh"
+
+WORKLOADS='[.workloads[] | "\(.namespace)/\(.name)"] | sort | join(",")'
+
+# x (a on this node n1, b on n2), y (c on n2); service x/web -> pod=a.
+k8s_world() {
+	k8s_setup
+	k8s_server_start
+	k8s_namespace x team=red
+	k8s_namespace y
+	K8S_POD_A=$(k8s_pod x a n1 10.0.1.1 pod=a,app=web sa-a)
+	k8s_pod_cgroup "$K8S_POD_A"
+	K8S_CG_A=$K8S_CGROUP
+	k8s_apply "$K8S_POD_A"
+	k8s_apply "$(k8s_pod x b n2 10.0.2.1 pod=b)"
+	k8s_apply "$(k8s_pod y c n2 10.0.2.2 pod=c)"
+	k8s_apply "$(k8s_service x web 10.96.0.10 80:80 app=web)"
+}
+
+test_k8s_initial_list_builds_the_model() {
+	k8s_world
+	# Not Ready yet on this node: not in the mesh (its traffic stays plain TCP).
+	k8s_apply "$(k8s_pod x d n1 10.0.1.2 pod=d | jq -c '.status.conditions[0].status = "False"')"
+	k8s_manifest <<'EOF' >"$K8S_DIR/np.json" || t_fail "kubectl could not make the NetworkPolicy"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-red, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: red}}, podSelector: {matchLabels: {pod: b}}}]
+    ports: [{port: http}, {protocol: UDP, port: 5000, endPort: 5010}]
+  egress:
+  - to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.2.0/24]}}]
+EOF
+	k8s_apply "$(cat "$K8S_DIR/np.json")"
+	k8s_follow
+	k8s_wait_model '.workloads | length == 3' "the first model"
+	local m
+	m=$(k8s_model)
+	t_eq "$(jq -r "$WORKLOADS" <<<"$m")" "x/a,x/b,y/c" "workloads (x/d is not Ready)"
+	t_eq "$(jq -r '.workloads[] | select(.name == "a") | "\(.serviceAccount) \(.node) \(.cgroup) \(.netns)"' <<<"$m")" \
+		"sa-a n1 $K8S_CG_A /proc/$(cat "$K8S_CG_A"/*/cgroup.procs)/ns/net" \
+		"the local pod's identity, node, cgroup (by uid) and netns (a process in it)"
+	t_eq "$(jq -r '.workloads[] | select(.name == "b") | "\(.node) \(.cgroup)"' <<<"$m")" "n2 null" "a remote pod"
+	t_eq "$(jq -c '.namespaces[] | select(.name == "x") | .labels' <<<"$m")" \
+		'{"kubernetes.io/metadata.name":"x","team":"red"}' "namespace labels"
+	t_eq "$(jq -c '.services[0] | [.namespace, .name, .vips[0], .ports[0].port, .backends[0].workload]' <<<"$m")" \
+		'["x","web","10.96.0.10",80,"a"]' "service x/web from the Service and its EndpointSlice"
+	t_eq "$(jq -c '.policies[0] | [.isolates.ingress, .isolates.egress,
+		(.ingress[0].peers[0] | .podSelector.matchLabels.pod, .namespaceSelector.matchLabels.team),
+		(.ingress[0].ports | map("\(.protocol):\(.port)-\(.endPort):\(.name)")),
+		.egress[0].peers[0].cidr, .egress[0].peers[0].except[0]]' <<<"$m")" \
+		'[true,true,"b","red",["TCP:0-0:http","UDP:5000-5010:null"],"10.0.0.0/8","10.0.2.0/24"]' \
+		"the NetworkPolicy (one peer with both selectors, named port, endPort, ipBlock except)"
+	t_eq "$(k8s_ctl GET requests | jq -r '[.[] | select(.resource == "pods" and (.watch | not)) | .query.fieldSelector] | sort | join(" ")')" \
+		"spec.nodeName!=n1 spec.nodeName=n1" "pods are listed by spec.nodeName"
+	t_eq "$(k8s_ctl GET requests | jq -r '[.[] | select(.watch) | .query.allowWatchBookmarks] | unique | join(",")')" \
+		true "watches ask for bookmarks"
+	# The same snapshot compiles for node n1 (the agent's plan, cgroup ids).
+	"$SHUNT" agent --kubernetes --kubeconfig "$K8S_DIR/kubeconfig" --node n1 \
+		--k8s-option cgroup-root="$K8S_DIR/cgroup" --check >"$K8S_DIR/check.out" 2>&1 ||
+		t_fail "agent --check: $(tail -3 "$K8S_DIR/check.out")"
+	grep -q 'valid: 3 workloads, 1 services' "$K8S_DIR/check.out" ||
+		t_fail "agent --check: $(tail -1 "$K8S_DIR/check.out")"
+}
+
+test_k8s_watch_events_are_applied() {
+	k8s_world
+	k8s_follow
+	k8s_wait_model '.workloads | length == 3' "the first model"
+	local lists
+	lists=$(k8s_requests pods list)
+	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e\"" "ADDED: pod y/e"
+	k8s_apply "$(k8s_ctl GET state >/dev/null; k8s_pod y e n2 10.0.2.3 pod=e,tier=db)"
+	k8s_wait_model '.workloads[] | select(.name == "e") | .labels.tier == "db"' "MODIFIED: y/e's labels"
+	k8s_delete Pod x b
+	k8s_wait_model "$WORKLOADS == \"x/a,y/c,y/e\"" "DELETED: pod x/b"
+	k8s_delete Service x web
+	k8s_wait_model '.services | length == 0' "DELETED: service x/web"
+	t_eq "$(k8s_requests pods list)" "$lists" "no list after the initial ones (the watches carried it all)"
+}
+
+# 410 Gone in both forms: an ERROR event in the watch stream, and an HTTP
+# 410 to a watch from a compacted resourceVersion. Either way: list again.
+test_k8s_relist_after_410_gone() {
+	k8s_world
+	k8s_follow
+	k8s_wait_model '.workloads | length == 3' "the first model"
+	local lists
+	lists=$(k8s_requests pods list)
+	k8s_ctl POST compact '{"kick": true}' >/dev/null
+	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e\"" "pod y/e after the ERROR 410 event"
+	t_ge "$(k8s_requests pods list)" $((lists + 2)) "both pod informers listed again after ERROR 410"
+	grep -q 'is gone (410): listing again' "$K8S_DIR/follow.log" || t_fail "no relist logged"
+	lists=$(k8s_requests pods list)
+	k8s_ctl POST faults '{"gone_mode": "http"}' >/dev/null
+	k8s_ctl POST compact '{}' >/dev/null
+	k8s_ctl POST disconnect '{}' >/dev/null
+	k8s_apply "$(k8s_pod y f n2 10.0.2.4 pod=f)"
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e,y/f\"" "pod y/f after HTTP 410"
+	t_ge "$(k8s_requests pods list)" $((lists + 2)) "both pod informers listed again after HTTP 410"
+}
+
+test_k8s_resumes_after_disconnect_without_relist() {
+	k8s_world
+	k8s_follow
+	k8s_wait_model '.workloads | length == 3' "the first model"
+	local lists rv
+	lists=$(k8s_ctl GET requests | jq '[.[] | select(.watch | not)] | length')
+	k8s_ctl POST disconnect '{}' >/dev/null
+	rv=$(k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"; k8s_ctl GET state | jq .rv)
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e\"" "pod y/e, made while the watches were cut"
+	t_eq "$(k8s_ctl GET requests | jq '[.[] | select(.watch | not)] | length')" "$lists" \
+		"no list after the disconnect"
+	t_ge "$(k8s_ctl GET requests | jq '[.[] | select(.watch and .resource == "pods")] | length')" 4 \
+		"the pod watches were made again"
+	t_le "$(k8s_ctl GET requests | jq '[.[] | select(.watch and .resource == "pods") | .query.resourceVersion | tonumber] | max')" \
+		"$rv" "watches resume from a resourceVersion seen"
+}
+
+# Pages of one item; the later pages of the pod lists die half way (the
+# server goes away mid-list). The model is never a list's first pages
+# alone: first nothing, then the whole list; on a relist, the old model
+# until the new list is whole.
+test_k8s_nothing_applied_from_a_partial_list() {
+	k8s_world
+	k8s_apply "$(k8s_pod y g n2 10.0.2.7 pod=g)"
+	k8s_ctl POST faults '{"page_size": 1, "truncate_lists": 2, "truncate_resource": "pods"}' >/dev/null
+	k8s_follow
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/g\"" "the first model, after two cut lists"
+	k8s_ctl POST faults '{"truncate_lists": 3}' >/dev/null
+	k8s_ctl POST compact '{"kick": true}' >/dev/null
+	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e,y/g\"" "the model of the relist, after three cut lists" 10
+	t_eq "$(k8s_ctl GET faults | jq .truncate_lists)" 0 "every cut list was asked for"
+	local seen
+	seen=$(jq -r "$WORKLOADS" "$K8S_DIR/models" | sort -u | tr '\n' ' ')
+	t_eq "$seen" "x/a,x/b,y/c,y/e,y/g x/a,x/b,y/c,y/g " "every model printed was of whole lists"
+	t_ge "$(grep -c 'list /api/v1/pods: ' "$K8S_DIR/follow.log")" 5 "cut lists were seen as failures"
+}
+
+test_k8s_previous_state_kept_while_server_gone() {
+	k8s_world
+	k8s_follow
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c\"" "the first model"
+	local before n
+	before=$(k8s_model)
+	k8s_server_kill
+	sleep 1.5
+	n=$(k8s_models_count)
+	kill -HUP "$K8S_FOLLOW_PID"
+	for _ in $(seq 30); do [ "$(k8s_models_count)" -gt "$n" ] && break; sleep 0.1; done
+	t_eq "$(k8s_models_count)" $((n + 1)) "a model after SIGHUP with the server gone"
+	t_eq "$(k8s_model)" "$before" "the model while the server is gone is the last one known"
+	grep -q 'connection lost' "$K8S_DIR/follow.log" || t_fail "the lost connection was not logged"
+	# Back, without its history (as after a restart): 410, relist, current.
+	k8s_server_start
+	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e\"" "the model after the server came back" 10
+}
+
+test_k8s_auth_failure_is_reported() {
+	k8s_world
+	k8s_kubeconfig "$K8S_DIR/bad.kubeconfig" wrong-token
+	local out rc start
+	start=$(date +%s)
+	out=$("$SHUNT" agent --kubernetes --kubeconfig "$K8S_DIR/bad.kubeconfig" --node n1 \
+		--print-model --once 2>&1)
+	rc=$?
+	t_log "$out"
+	[ "$rc" != 0 ] || t_fail "a refused token gave exit 0"
+	grep -q 'HTTP 401' <<<"$out" || t_fail "the error does not say 401: $out"
+	grep -q 'refused the credentials' <<<"$out" || t_fail "the error does not name the credentials: $out"
+	grep -q '"workloads"' <<<"$out" && t_fail "a model was printed with a refused token"
+	t_le $(($(date +%s) - start)) 5 "seconds to report the refused token"
+}
+
+# In-cluster: the service account's token and CA, KUBERNETES_SERVICE_*.
+test_k8s_in_cluster_service_account() {
+	k8s_world
+	mkdir -p "$K8S_DIR/sa"
+	cp "$K8S_DIR/ca.crt" "$K8S_DIR/sa/ca.crt"
+	printf '%s\n' "$K8S_TOKEN" >"$K8S_DIR/sa/token"
+	KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$K8S_PORT "$SHUNT" agent --kubernetes \
+		--node n1 --k8s-option sa-dir="$K8S_DIR/sa" --k8s-option cgroup-root="$K8S_DIR/cgroup" \
+		--print-model --once >"$K8S_DIR/models" 2>"$K8S_DIR/follow.log" ||
+		t_fail "in-cluster: $(cat "$K8S_DIR/follow.log")"
+	t_eq "$(k8s_model | jq -r "$WORKLOADS")" "x/a,x/b,y/c" "the model in-cluster"
+}
+
+test_k8s_slow_api_server_still_syncs() {
+	k8s_world
+	k8s_ctl POST faults '{"response_delay": 0.4, "list_delay": 0.5}' >/dev/null
+	k8s_follow
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c\"" "the model from a slow server" 10
+	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"
+	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e\"" "a change from a slow server" 10
+}
+
+# Gateway API HTTPRoute: a canary split of x/web; and without the Gateway
+# API (404 on httproutes), the source syncs with no routes.
+test_k8s_httproute_and_no_gateway_api() {
+	k8s_world
+	k8s_apply "$(k8s_service x web-v2 10.96.0.11 80:80 app=web http)"
+	k8s_apply "$(k8s_service x web 10.96.0.10 80:80 app=web http)"
+	k8s_manifest <<'EOF' >"$K8S_DIR/route.json" || t_fail "kubectl could not make the HTTPRoute"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: canary, namespace: x}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /api}}]
+    backendRefs: [{name: web, port: 80, weight: 90}, {name: web-v2, port: 80, weight: 10}]
+EOF
+	k8s_apply "$(cat "$K8S_DIR/route.json")"
+	k8s_follow
+	k8s_wait_model '.httpRoutes | length == 1' "the HTTPRoute in the model"
+	t_eq "$(k8s_model | jq -c '.httpRoutes[0] | [.name, .namespace, .origin.kind]')" '["canary","x","HTTPRoute"]' \
+		"the route and its origin"
+	t_eq "$(k8s_model | jq -c '[.httpRoutes[0].rules[0].backendRefs[] | .weight]')" '[90,10]' "the split"
+	kill "$K8S_FOLLOW_PID"
+	k8s_server_kill
+	k8s_server_start --no-gateway-api
+	k8s_follow
+	k8s_wait_model '(.workloads | length == 3) and (.httpRoutes | length == 0)' "a model without the Gateway API"
+	grep -q 'listed 0 HTTPRoute objects at resourceVersion - (not served)' "$K8S_DIR/follow.log" ||
+		t_fail "the missing Gateway API was not logged"
+}
+
+# True when the agent's last apply in LOG has RULES (a regex) rules.
+k8s_agent_rules() { grep '"applied config version' "$1" | tail -1 | grep -qE " services, $2 rules"; }
+
+# The agent itself on the Kubernetes source, against the kernel: the local
+# cluster's node n1 and its pods p1, p2 published as Pods (their cgroups
+# linked where the kubelet's systemd driver puts them), a NetworkPolicy
+# made and deleted through the API: p1 -> p2 allowed, denied, allowed.
+test_k8s_agent_applies_a_networkpolicy_to_the_kernel() {
+	t_cluster_up 1 2
+	k8s_setup
+	k8s_server_start
+	k8s_namespace x
+	local j pod uid cg ip2 dir log=$T_TMP/agent.n1.log
+	ip2=$(t_pod_ip n1-p2)
+	t_probe_server n1-p2 p2 --tcp 0.0.0.0:8080
+	t_probe_server n1-p1 p1 --tcp 0.0.0.0:8080
+	for j in 1 2; do
+		pod=$(k8s_pod x "p$j" n1 "$(t_pod_ip "n1-p$j")" "pod=p$j")
+		uid=$(jq -r .metadata.uid <<<"$pod")
+		cg=$(jq -r .cgroup_root "$STATE")/$SHUNT_CLUSTER_PREFIX/n1/p$j
+		dir=$K8S_DIR/cgroup/kubepods.slice/kubepods-besteffort.slice
+		mkdir -p "$dir"
+		ln -s "$cg" "$dir/kubepods-besteffort-pod${uid//-/_}.slice"
+		k8s_apply "$pod"
+	done
+	"$SHUNT" --pin-dir "$(t_node_field n1 pin_dir)" agent --kubernetes --kubeconfig "$K8S_DIR/kubeconfig" \
+		--node n1 --k8s-option cgroup-root="$K8S_DIR/cgroup" --k8s-option backoff-max-ms=400 \
+		--cgroup "$(t_node_field n1 cgroup)" --metrics none >>"$log" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 15 t_agent_applied n1 1 || t_fail "the agent did not apply: $(tail -3 "$log")"
+	grep -q '"applied config version [0-9]* (start): 2 workloads (2 on node n1)' "$log" ||
+		t_fail "the first apply: $(grep -m1 applied "$log")"
+	t_eq "$(t_probe_outcome n1-p1 "$ip2:8080" --timeout-ms 500)" ok "p1 -> p2 with no policy"
+	k8s_manifest <<'EOF' >"$K8S_DIR/np.json" || t_fail "kubectl could not make the NetworkPolicy"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: only-p3, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: p2}}
+  ingress: [{from: [{podSelector: {matchLabels: {pod: p3}}}]}]
+EOF
+	k8s_apply "$(cat "$K8S_DIR/np.json")"
+	t_wait_for 10 k8s_agent_rules "$log" '[1-9][0-9]*' || t_fail "the policy was not applied: $(tail -3 "$log")"
+	t_eq "$(t_probe_outcome n1-p1 "$ip2:8080" --timeout-ms 500)" eperm "p1 -> p2 with the NetworkPolicy"
+	t_eq "$(t_shunt n1 policy check --json --from x/p1 --to x/p2 --port 8080 | jq -r .verdict)" deny \
+		"shunt policy check with the NetworkPolicy"
+	k8s_delete NetworkPolicy x only-p3
+	t_wait_for 10 k8s_agent_rules "$log" 0 || t_fail "the deletion was not applied: $(tail -3 "$log")"
+	t_eq "$(t_probe_outcome n1-p1 "$ip2:8080" --timeout-ms 500)" ok "p1 -> p2 after the NetworkPolicy is deleted"
+}

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The Kubernetes source without an API server: cached Pods, Namespaces,
+ * Services and EndpointSlices -> the model (sources/k8s_translate.c,
+ * k8s_pods.c, k8s_service.c); a pod's cgroup and netns found under a cgroup
+ * tree made here (both kubelet drivers); kubeconfig files and the source's
+ * options (k8s_conn.c).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "sources/k8s_impl.h"
+
+static json_t *obj(const char *text)
+{
+	json_error_t jerr;
+	json_t *o = json_loads(text, 0, &jerr);
+
+	if (!o)
+		fail_msg("bad test JSON at %d: %s", jerr.position, jerr.text);
+	return o;
+}
+
+static void put(json_t *cache, const char *key, const char *text)
+{
+	json_object_set_new(cache, key, obj(text));
+}
+
+/* The fake runtime: pods whose name starts with "lost" are not found. */
+static int fake_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out)
+{
+	const char *name = k8s_str(pod, "metadata.name");
+
+	(void)ctx;
+	if (!strncmp(name, "lost", 4))
+		return -ENOENT;
+	snprintf(out->cgroup, sizeof(out->cgroup), "/cg/%s", name);
+	snprintf(out->netns, sizeof(out->netns), "/ns/%s", name);
+	return 0;
+}
+
+static int translate(json_t *caches[K8S_KINDS], struct mesh_config *cfg, struct cfg_error *err)
+{
+	struct k8s_translate_opts opts = {
+	    .node = "n1", .trust_domain = "example.org", .locate = fake_locate};
+	int ret = k8s_translate(caches, &opts, cfg, err);
+	size_t i;
+
+	for (i = 0; i < K8S_KINDS; i++)
+		json_decref(caches[i]);
+	return ret;
+}
+
+static void empty(json_t *caches[K8S_KINDS])
+{
+	size_t i;
+
+	for (i = 0; i < K8S_KINDS; i++)
+		caches[i] = json_object();
+}
+
+#define POD(name, node, ip, extra)                                                                 \
+	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"x\",\"uid\":\"u-" name               \
+	"\",\"labels\":{\"app\":\"" name "\"}},\"spec\":{\"nodeName\":\"" node "\"" extra          \
+	"},\"status\":{\"phase\":\"Running\",\"podIP\":\"" ip "\",\"conditions\":"                 \
+	"[{\"type\":\"Ready\",\"status\":\"True\"}]}}"
+
+static const struct cfg_workload *find(const struct mesh_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nworkloads; i++)
+		if (!strcmp(cfg->workloads[i].name, name))
+			return &cfg->workloads[i];
+	return NULL;
+}
+
+static void pods_become_workloads(void **state)
+{
+	json_t *c[K8S_KINDS];
+	struct mesh_config cfg;
+	struct cfg_error err;
+	const struct cfg_workload *w;
+
+	(void)state;
+	empty(c);
+	put(c[K8S_NAMESPACES], "x", "{\"metadata\":{\"name\":\"x\"}}");
+	put(c[K8S_PODS_LOCAL], "x/web",
+	    POD("web", "n1", "10.0.0.1", ",\"serviceAccountName\":\"front\""));
+	put(c[K8S_PODS_LOCAL], "x/lost", POD("lost", "n1", "10.0.0.2", ""));
+	put(c[K8S_PODS_LOCAL], "x/new",
+	    "{\"metadata\":{\"name\":\"new\",\"namespace\":\"x\"},\"spec\":{\"nodeName\":\"n1\"},"
+	    "\"status\":{\"podIP\":\"10.0.0.3\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
+	    "\"False\"}]}}");
+	put(c[K8S_PODS_REMOTE], "x/db", POD("db", "n2", "10.0.1.1", ""));
+	put(c[K8S_PODS_REMOTE], "x/host",
+	    POD("host", "n2", "192.168.0.2", ",\"hostNetwork\":true"));
+	put(c[K8S_PODS_REMOTE], "x/pending",
+	    "{\"metadata\":{\"name\":\"pending\",\"namespace\":\"x\"},"
+	    "\"spec\":{\"nodeName\":\"n2\"},\"status\":{}}");
+	put(c[K8S_PODS_REMOTE], "x/done",
+	    "{\"metadata\":{\"name\":\"done\",\"namespace\":\"x\"},\"spec\":{\"nodeName\":\"n2\"},"
+	    "\"status\":{\"phase\":\"Succeeded\",\"podIP\":\"10.0.1.9\"}}");
+	put(c[K8S_PODS_REMOTE], "x/reuse", POD("reuse", "n2", "10.0.1.1", ""));
+	assert_int_equal(translate(c, &cfg, &err), 0);
+	assert_string_equal(cfg.trust_domain, "example.org");
+	assert_int_equal(cfg.nworkloads, 2); /* web and db */
+	assert_non_null(w = find(&cfg, "web"));
+	assert_string_equal(w->service_account, "front");
+	assert_string_equal(w->node, "n1");
+	assert_string_equal(w->cgroup, "/cg/web");
+	assert_string_equal(w->netns, "/ns/web");
+	assert_int_equal(w->origin.kind, CFG_ORIGIN_OBJECT);
+	assert_string_equal(w->origin.object_kind, "Pod");
+	assert_non_null(w = find(&cfg, "db"));
+	assert_string_equal(w->service_account, "default");
+	assert_null(w->cgroup);
+	assert_int_equal(w->addrs[0].len, 128);
+	/* The Ready pod whose cgroup is not found yet, and the reused address. */
+	assert_int_equal(cfg.nwarnings, 2);
+	assert_non_null(strstr(cfg.warnings[0], "Pod/x/lost: Ready, but its cgroup"));
+	assert_non_null(strstr(cfg.warnings[1], "Pod/x/reuse: address 10.0.1.1 belongs"));
+	/* The namespace label the API server sets. */
+	assert_int_equal(cfg.namespaces[0].labels.n, 1);
+	assert_string_equal(cfg.namespaces[0].labels.items[0].key, "kubernetes.io/metadata.name");
+	mesh_config_free(&cfg);
+}
+
+#define SLICE(name, svc, ports, eps)                                                               \
+	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"x\",\"labels\":{\"kubernetes.io/"    \
+	"service-name\":\"" svc "\"}},\"addressType\":\"IPv4\",\"ports\":" ports                   \
+	",\"endpoints\":" eps "}"
+
+static void services_take_their_endpoint_slices(void **state)
+{
+	json_t *c[K8S_KINDS];
+	struct mesh_config cfg;
+	struct cfg_error err;
+	const struct cfg_service *s;
+
+	(void)state;
+	empty(c);
+	put(c[K8S_PODS_REMOTE], "x/db", POD("db", "n2", "10.0.1.1", ""));
+	put(c[K8S_SERVICES], "x/db",
+	    "{\"metadata\":{\"name\":\"db\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
+	    "\"10.96.0.5\",\"clusterIPs\":[\"10.96.0.5\"],\"ports\":[{\"name\":\"sql\",\"port\":"
+	    "5432,\"targetPort\":\"pg\",\"appProtocol\":\"kubernetes.io/h2c\"}]}}");
+	put(c[K8S_ENDPOINTSLICES], "x/db-1",
+	    SLICE(
+		"db-1", "db", "[{\"name\":\"sql\",\"port\":6432,\"protocol\":\"TCP\"}]",
+		"[{\"addresses\":[\"10.0.1.1\"],\"targetRef\":{\"kind\":\"Pod\",\"name\":\"db\"}},"
+		"{\"addresses\":[\"10.0.9.9\"]},{\"addresses\":[\"10.0.9.8\"],\"conditions\":{"
+		"\"ready\":false}}]"));
+	put(c[K8S_SERVICES], "x/headless",
+	    "{\"metadata\":{\"name\":\"headless\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
+	    "\"None\",\"ports\":[{\"port\":80}]}}");
+	put(c[K8S_SERVICES], "x/sctp",
+	    "{\"metadata\":{\"name\":\"sctp\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
+	    "\"10.96.0.6\",\"ports\":[{\"port\":80},{\"port\":90,\"protocol\":\"SCTP\"}]}}");
+	put(c[K8S_SERVICES], "x/split",
+	    "{\"metadata\":{\"name\":\"split\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
+	    "\"10.96.0.7\",\"ports\":[{\"name\":\"h\",\"port\":80,\"targetPort\":\"web\"}]}}");
+	put(c[K8S_ENDPOINTSLICES], "x/split-1",
+	    SLICE("split-1", "split", "[{\"name\":\"h\",\"port\":8080}]", "[]"));
+	put(c[K8S_ENDPOINTSLICES], "x/split-2",
+	    SLICE("split-2", "split", "[{\"name\":\"h\",\"port\":9090}]", "[]"));
+	assert_int_equal(translate(c, &cfg, &err), 0);
+	assert_int_equal(cfg.nservices, 1); /* headless: no VIP; sctp and split: left out */
+	s = &cfg.services[0];
+	assert_string_equal(s->name, "db");
+	assert_int_equal(s->nvips, 1);
+	assert_int_equal(s->ports[0].port, 5432);
+	assert_int_equal(s->ports[0].target_port, 6432); /* the named port, as the slice says */
+	assert_string_equal(s->ports[0].app_protocol, "http2");
+	assert_int_equal(s->nbackends, 2); /* the not-ready endpoint is out */
+	assert_string_equal(s->backends[0].workload, "db");
+	assert_null(s->backends[1].workload);
+	assert_int_equal(cfg.nwarnings, 2);
+	assert_non_null(strstr(cfg.warnings[0], "Service/x/sctp: port 90 is SCTP"));
+	assert_non_null(strstr(cfg.warnings[1], "Service/x/split: port 80: its endpoints"));
+	mesh_config_free(&cfg);
+}
+
+/* Gateway API HTTPRoute through the YAML source's route parser; what it
+ * cannot hold is left out whole, with the parser's message. */
+static void httproutes_are_read_or_left_out_by_name(void **state)
+{
+	json_t *c[K8S_KINDS];
+	struct mesh_config cfg;
+	struct cfg_error err;
+
+	(void)state;
+	empty(c);
+	put(c[K8S_SERVICES], "x/web",
+	    "{\"metadata\":{\"name\":\"web\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
+	    "\"10.96.0.5\",\"ports\":[{\"port\":80,\"appProtocol\":\"http\"}]}}");
+	put(c[K8S_HTTPROUTES], "x/good",
+	    "{\"metadata\":{\"name\":\"good\",\"namespace\":\"x\"},\"spec\":{\"hostnames\":"
+	    "[\"web\"],\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"web\",\"port\":80}],"
+	    "\"rules\":[{\"matches\":[{\"path\":{\"type\":\"Exact\",\"value\":\"/a\"}}],"
+	    "\"backendRefs\":[{\"name\":\"web\",\"port\":80,\"weight\":3}]}]}}");
+	put(c[K8S_HTTPROUTES], "x/sticky",
+	    "{\"metadata\":{\"name\":\"sticky\",\"namespace\":\"x\"},\"spec\":{"
+	    "\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"web\",\"port\":80}],"
+	    "\"rules\":[{\"sessionPersistence\":{\"sessionName\":\"s\"}}]}}");
+	put(c[K8S_HTTPROUTES], "x/nowhere",
+	    "{\"metadata\":{\"name\":\"nowhere\",\"namespace\":\"x\"},\"spec\":{"
+	    "\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"gone\",\"port\":80}]}}");
+	assert_int_equal(translate(c, &cfg, &err), 0);
+	assert_int_equal(cfg.nhttp_routes, 1);
+	assert_string_equal(cfg.http_routes[0].name, "good");
+	assert_int_equal(cfg.http_routes[0].origin.kind, CFG_ORIGIN_OBJECT);
+	assert_int_equal(cfg.http_routes[0].rules[0].nbackends, 1);
+	assert_int_equal(cfg.http_routes[0].rules[0].backends[0].weight, 3);
+	assert_int_equal(cfg.nwarnings, 2);
+	assert_non_null(strstr(cfg.warnings[0], "HTTPRoute/x/nowhere: left out: "));
+	assert_non_null(strstr(cfg.warnings[1], "HTTPRoute/x/sticky: left out: "));
+	assert_non_null(strstr(cfg.warnings[1], "sessionPersistence"));
+	mesh_config_free(&cfg);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A cgroup tree of each driver, with a "process" in a container's cgroup. */
+static void pods_are_found_under_the_kubelets_cgroups(void **state)
+{
+	char root[] = "/tmp/shunt-k8s-cg.XXXXXX", path[512];
+	struct k8s_pod_paths paths;
+	json_t *pod;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(path, sizeof(path),
+		 "mkdir -p %s/kubepods.slice/kubepods-burstable.slice/"
+		 "kubepods-burstable-poda_b_c.slice/cri-containerd-1.scope %s/kubepods/pod1-2",
+		 root, root);
+	assert_int_equal(system(path), 0);
+	snprintf(path, sizeof(path),
+		 "%s/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poda_b_c.slice/"
+		 "cri-containerd-1.scope/cgroup.procs",
+		 root);
+	write_file(path, "4242\n");
+	pod = obj("{\"metadata\":{\"uid\":\"a-b-c\"},\"status\":{\"qosClass\":\"Burstable\"}}");
+	assert_int_equal(k8s_pod_locate(root, pod, &paths), 0);
+	assert_non_null(strstr(paths.cgroup, "/kubepods-burstable-poda_b_c.slice"));
+	assert_string_equal(paths.netns, "/proc/4242/ns/net");
+	json_decref(pod);
+	/* cgroupfs, Guaranteed: right under kubepods; no process yet: not found. */
+	pod = obj("{\"metadata\":{\"uid\":\"1-2\"},\"status\":{\"qosClass\":\"Guaranteed\"}}");
+	assert_int_equal(k8s_pod_locate(root, pod, &paths), -ENOENT);
+	snprintf(path, sizeof(path), "%s/kubepods/pod1-2/cgroup.procs", root);
+	write_file(path, "77\n");
+	assert_int_equal(k8s_pod_locate(root, pod, &paths), 0);
+	assert_non_null(strstr(paths.cgroup, "/kubepods/pod1-2"));
+	json_decref(pod);
+	snprintf(path, sizeof(path), "rm -rf %s", root);
+	assert_int_equal(system(path), 0);
+}
+
+static void kubeconfig_gives_server_token_and_ca(void **state)
+{
+	char dir[] = "/tmp/shunt-k8s-kc.XXXXXX", path[256], text[1024];
+	struct k8s_conn conn;
+	struct cfg_error err;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config", dir);
+	/* "LS0tLS1CRUdJTg==" is "-----BEGIN". */
+	snprintf(text, sizeof(text),
+		 "apiVersion: v1\nkind: Config\ncurrent-context: b\nclusters:\n"
+		 "- {name: one, cluster: {server: 'https://wrong:1'}}\n"
+		 "- {name: two, cluster: {server: 'https://10.0.0.1:6443/', "
+		 "certificate-authority-data: LS0tLS1CRUdJTg==}}\n"
+		 "contexts:\n- {name: a, context: {cluster: one, user: u}}\n"
+		 "- {name: b, context: {cluster: two, user: v}}\n"
+		 "users:\n- {name: u, user: {token: nope}}\n- {name: v, user: {tokenFile: tok}}\n");
+	write_file(path, text);
+	snprintf(text, sizeof(text), "%s/tok", dir);
+	write_file(text, "secret\n");
+	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), 0);
+	assert_string_equal(conn.server, "https://10.0.0.1:6443");
+	assert_string_equal(conn.token, "secret");
+	assert_int_equal(conn.ca_pem_len, 10);
+	assert_memory_equal(conn.ca_pem, "-----BEGIN", 10);
+	k8s_conn_free(&conn);
+	write_file(path,
+		   "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+		   "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+		   "users: [{name: u, user: {client-certificate: c.pem}}]\n");
+	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), -EOPNOTSUPP);
+	assert_non_null(strstr(err.msg, "only bearer tokens"));
+	snprintf(text, sizeof(text), "rm -rf %s", dir);
+	assert_int_equal(system(text), 0);
+}
+
+static unsigned long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+/* Reconnects wait twice as long each time, up to the maximum, and each
+ * wait is between half and all of it (jitter), so agents do not return
+ * to the API server all at once. */
+static void backoff_doubles_to_the_maximum_with_jitter(void **state)
+{
+	struct k8s_watcher w = {.opts = {.backoff_min_ms = 100, .backoff_max_ms = 1000}};
+	struct k8s_informer inf = {0};
+	static const unsigned int want[] = {100, 200, 400, 800, 1000, 1000};
+	unsigned long long before, waited, first = 0;
+	bool differ = false;
+	size_t i, round;
+
+	(void)state;
+	for (round = 0; round < 20; round++) {
+		inf.backoff_ms = 0;
+		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			before = mono_ms();
+			k8s_informer_backoff(&w, &inf);
+			waited = inf.retry_at_ms - before;
+			assert_int_equal(inf.backoff_ms, want[i]);
+			assert_int_equal(inf.state, K8S_WAITING);
+			assert_in_range(waited, want[i] / 2, want[i] + 2);
+			if (i == 4 && round == 0)
+				first = waited;
+			else if (i == 4 && (waited > first + 2 || waited + 2 < first))
+				differ = true;
+		}
+	}
+	/* Not always the same wait: 20 draws of 500..1000 ms are not all equal. */
+	assert_true(differ);
+}
+
+static void options_parse_and_refuse(void **state)
+{
+	struct k8s_opts o;
+	struct cfg_error err;
+
+	(void)state;
+	assert_int_equal(k8s_opts_parse(&o, "node=n1,backoff-max-ms=900,trust-domain=td", &err), 0);
+	assert_string_equal(o.node, "n1");
+	assert_string_equal(o.trust_domain, "td");
+	assert_int_equal(o.backoff_max_ms, 900);
+	assert_string_equal(o.cgroup_root, "/sys/fs/cgroup");
+	assert_int_equal(k8s_opts_parse(&o, "node=n1,colour=red", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'colour': unknown"));
+	assert_int_equal(k8s_opts_parse(&o, "kubeconfig=/k", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "node name"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(pods_become_workloads),
+	    cmocka_unit_test(services_take_their_endpoint_slices),
+	    cmocka_unit_test(httproutes_are_read_or_left_out_by_name),
+	    cmocka_unit_test(pods_are_found_under_the_kubelets_cgroups),
+	    cmocka_unit_test(kubeconfig_gives_server_token_and_ca),
+	    cmocka_unit_test(backoff_doubles_to_the_maximum_with_jitter),
+	    cmocka_unit_test(options_parse_and_refuse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

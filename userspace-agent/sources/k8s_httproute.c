@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Gateway API HTTPRoute (gateway.networking.k8s.io/v1) -> an httpRoute of
+ * the model. The YAML source's httpRoutes are the HTTPRoute spec itself
+ * (docs/l7.md: parentRefs to Services, rules with matches, filters,
+ * backendRefs, timeouts, retry), so the object's spec is handed, as a
+ * libyaml node tree, to the same parser and checks (cfg_http_route.c):
+ * one reading of the schema, whatever the source. hostnames are ignored,
+ * as GAMMA says mesh routes do. A route the model cannot hold (a field it
+ * does not know, a Service or port that is not there) is left out whole,
+ * with the parser's message as a warning; requests then go to the Service
+ * as without the route.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "cfg_parse.h"
+#include "k8s_impl.h"
+
+/* V as a node of DOC; its id, 0 when out of memory. */
+static int yaml_of(yaml_document_t *doc, json_t *v)
+{
+	char num[32];
+	const char *key;
+	json_t *item;
+	size_t i;
+	int id, k, val;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		if (!(id = yaml_document_add_mapping(doc, NULL, YAML_BLOCK_MAPPING_STYLE)))
+			return 0;
+		json_object_foreach(v, key, item)
+		{
+			k = yaml_document_add_scalar(doc, NULL, (yaml_char_t *)key, -1,
+						     YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+			if (!k || !(val = yaml_of(doc, item)) ||
+			    !yaml_document_append_mapping_pair(doc, id, k, val))
+				return 0;
+		}
+		return id;
+	case JSON_ARRAY:
+		if (!(id = yaml_document_add_sequence(doc, NULL, YAML_BLOCK_SEQUENCE_STYLE)))
+			return 0;
+		json_array_foreach(
+		    v, i, item) if (!(val = yaml_of(doc, item)) ||
+				    !yaml_document_append_sequence_item(doc, id, val)) return 0;
+		return id;
+	case JSON_STRING:
+		return yaml_document_add_scalar(doc, NULL, (yaml_char_t *)json_string_value(v),
+						(int)json_string_length(v),
+						YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%g", json_real_value(v));
+		break;
+	default:
+		snprintf(num, sizeof(num), "%s",
+			 json_is_true(v)    ? "true"
+			 : json_is_false(v) ? "false"
+					    : "null");
+	}
+	return yaml_document_add_scalar(doc, NULL, (yaml_char_t *)num, -1, YAML_PLAIN_SCALAR_STYLE);
+}
+
+/* {name, namespace, parentRefs, rules} of the route, as the YAML source has it. */
+static json_t *route_fields(const json_t *route)
+{
+	json_t *spec = json_object_get(route, "spec"), *out;
+
+	out = json_pack("{s:s?, s:s?}", "name", k8s_str(route, "metadata.name"), "namespace",
+			k8s_str(route, "metadata.namespace"));
+	if (out && json_object_get(spec, "parentRefs"))
+		json_object_set(out, "parentRefs", json_object_get(spec, "parentRefs"));
+	if (out && json_object_get(spec, "rules"))
+		json_object_set(out, "rules", json_object_get(spec, "rules"));
+	return out;
+}
+
+int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route *out)
+{
+	struct cfg_origin origin = k8s_origin(tr, "HTTPRoute", route);
+	struct cfg_error perr = {{0}};
+	struct cfg_parser p = {.cfg = tr->cfg, .err = &perr};
+	json_t *fields = route_fields(route);
+	const char *path = tr->cfg->path;
+	char where[600];
+	int ret = -ENOMEM, root;
+
+	memset(out, 0, sizeof(*out));
+	if (!fields || !yaml_document_initialize(&p.doc, NULL, NULL, NULL, 1, 1)) {
+		json_decref(fields);
+		return k8s_oom(tr);
+	}
+	/* The parser's messages name FILE:LINE:COL: make FILE the object. */
+	cfg_origin_format(&origin, where, sizeof(where));
+	if ((tr->cfg->path = k8s_dup(tr, where)) && (root = yaml_of(&p.doc, fields)))
+		ret = cfg_parse_http_route(&p, yaml_document_get_node(&p.doc, root), out);
+	tr->cfg->path = path;
+	yaml_document_delete(&p.doc);
+	json_decref(fields);
+	if (ret == -ENOMEM)
+		return k8s_oom(tr);
+	if (ret) {
+		k8s_warn(tr, &origin, "left out: %s", perr.msg);
+		return 1;
+	}
+	out->origin = origin;
+	return 0;
+}

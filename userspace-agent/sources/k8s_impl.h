@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Inside the Kubernetes source (docs/kubernetes.md): the connection to the
+ * API server, the informers' caches, and the translation of the cached
+ * objects into the model. Not for use outside sources/k8s_*.c (and their
+ * unit tests).
+ */
+#ifndef SHUNT_K8S_IMPL_H
+#define SHUNT_K8S_IMPL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/keymap.h"
+#include "model/mesh_config.h"
+
+/* What is listed and watched; pods twice, split by spec.nodeName. */
+enum k8s_kind {
+	K8S_NAMESPACES,
+	K8S_PODS_LOCAL,	 /* fieldSelector spec.nodeName=<node> */
+	K8S_PODS_REMOTE, /* fieldSelector spec.nodeName!=<node> */
+	K8S_SERVICES,
+	K8S_ENDPOINTSLICES,
+	K8S_NETWORKPOLICIES,
+	K8S_HTTPROUTES, /* Gateway API; optional: a 404 is an empty list */
+	K8S_KINDS
+};
+
+/* The API's collection path of KIND ("/api/v1/pods") and its Kind ("Pod"). */
+const char *k8s_kind_path(enum k8s_kind kind);
+const char *k8s_kind_name(enum k8s_kind kind);
+
+/* Where the API server is and how to prove who we are. */
+struct k8s_conn {
+	char server[512];     /* https://host:port, no trailing slash */
+	char *token;	      /* bearer token (malloc'ed), or NULL */
+	char token_file[512]; /* where it is read again before each request */
+	char ca_file[512];
+	char *ca_pem; /* certificate-authority-data, decoded (malloc'ed) */
+	size_t ca_pem_len;
+};
+
+/* In-cluster (the service account's files under SA_DIR) when KUBECONFIG is
+ * NULL, else the current context of that file. ERR says what is missing. */
+int k8s_conn_load(struct k8s_conn *conn, const char *kubeconfig, const char *sa_dir,
+		  struct cfg_error *err);
+void k8s_conn_free(struct k8s_conn *conn);
+/* The token again from token_file (a projected token rotates); keeps the
+ * old one when the file cannot be read. */
+void k8s_conn_refresh_token(struct k8s_conn *conn);
+
+/* How the source was asked to run: the "KEY=VALUE,..." location string. */
+struct k8s_opts {
+	char kubeconfig[512]; /* empty: in-cluster */
+	char sa_dir[256];     /* in-cluster files; default the kubelet's mount */
+	char node[254];
+	char trust_domain[254];
+	char cgroup_root[512];
+	unsigned int sync_timeout_ms; /* how long load() waits for the first sync */
+	unsigned int backoff_min_ms, backoff_max_ms;
+	unsigned int watch_timeout_s; /* the server ends each watch after it */
+};
+
+int k8s_opts_parse(struct k8s_opts *opts, const char *location, struct cfg_error *err);
+
+/* Where a local pod runs: its cgroup directory and a network namespace
+ * path (the netns of a process in the pod's cgroup). */
+struct k8s_pod_paths {
+	char cgroup[512];
+	char netns[64];
+};
+
+/* Finds POD (an object with metadata.uid and status.qosClass) under
+ * CGROUP_ROOT, for the systemd and the cgroupfs drivers of the kubelet.
+ * -ENOENT when the pod's cgroup or any process in it is not there (yet). */
+int k8s_pod_locate(const char *cgroup_root, const json_t *pod, struct k8s_pod_paths *out);
+
+/* What the translation needs besides the caches. */
+struct k8s_translate_opts {
+	const char *node, *trust_domain, *source_name;
+	/* k8s_pod_locate, or a test's fake. */
+	int (*locate)(void *ctx, const json_t *pod, struct k8s_pod_paths *out);
+	void *locate_ctx;
+};
+
+/*
+ * The caches (each a JSON object of "ns/name" -> API object, by kind) as a
+ * model. What the model cannot express: a NetworkPolicy fails the whole
+ * snapshot (-EINVAL, ERR names it: leaving it out would allow what it
+ * denies); a Service or Pod is left out with a warning.
+ */
+int k8s_translate(json_t *const caches[K8S_KINDS], const struct k8s_translate_opts *opts,
+		  struct mesh_config *cfg, struct cfg_error *err);
+
+/* Parts of the translation shared by its files (k8s_translate.c). */
+struct k8s_tr {
+	struct mesh_config *cfg;
+	const struct k8s_translate_opts *opts;
+	struct cfg_error *err;
+	json_t *slices;		 /* the EndpointSlices cache */
+	struct keymap workloads; /* "ns/name" of the model's workloads */
+};
+
+const char *k8s_str(const json_t *obj, const char *path); /* "a.b.c"; NULL if absent */
+char *k8s_dup(struct k8s_tr *tr, const char *s);	  /* in the model's arena */
+struct cfg_origin k8s_origin(struct k8s_tr *tr, const char *kind, const json_t *obj);
+int k8s_labels(struct k8s_tr *tr, const json_t *map, struct cfg_labels *out);
+int k8s_selector(struct k8s_tr *tr, const struct cfg_origin *o, const json_t *sel,
+		 struct cfg_selector *out);
+int k8s_prefix(const char *text, bool need_len, struct cfg_prefix *out);
+int k8s_proto(const json_t *v, __u8 *out); /* absent: TCP */
+void k8s_warn(struct k8s_tr *tr, const struct cfg_origin *o, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int k8s_oom(struct k8s_tr *tr);
+
+/* NetworkPolicy -> cfg_policy (k8s_netpol.c). */
+int k8s_netpol(struct k8s_tr *tr, const json_t *np, struct cfg_policy *out);
+/* Service + its EndpointSlices -> cfg_service (k8s_service.c); 1: left out. */
+int k8s_service(struct k8s_tr *tr, const json_t *svc, struct cfg_service *out);
+/* HTTPRoute -> cfg_http_route (k8s_httproute.c); 1: left out. */
+int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route *out);
+/* The Pods of both pod caches -> workloads (k8s_pods.c). */
+int k8s_pods(struct k8s_tr *tr, json_t *const caches[K8S_KINDS]);
+
+/* --- the informers (k8s_watch.c, k8s_informer.c) --- */
+
+enum k8s_state { K8S_WAITING, K8S_LISTING, K8S_WATCHING };
+
+/* One kind's list + watch and its cache, like a client-go informer. */
+struct k8s_informer {
+	enum k8s_kind kind;
+	enum k8s_state state;
+	json_t *cache;	 /* committed: "ns/name" -> object */
+	json_t *staging; /* the pages of the list being read */
+	char rv[64];	 /* where the next watch resumes */
+	char cont[1024]; /* the list's continue token */
+	bool synced;	 /* a whole list was read once */
+	bool relist;	 /* the watch said 410 Gone */
+	bool got_events;
+	struct k8s_watcher *w;
+	void *easy;    /* CURL * of the request in flight */
+	void *headers; /* its struct curl_slist * */
+	char *buf;     /* the list's body, or the watch's unfinished line */
+	size_t len, cap;
+	unsigned int backoff_ms;
+	unsigned long long retry_at_ms;
+};
+
+struct k8s_watcher {
+	struct k8s_opts opts;
+	struct k8s_conn conn;
+	struct k8s_informer inf[K8S_KINDS];
+	pthread_mutex_t lock; /* the caches, the counters and the error */
+	pthread_cond_t cond;  /* every kind synced, or an error */
+	int event_fd;	      /* +1 when a snapshot is due */
+	void *multi;	      /* CURLM * */
+	pthread_t thread;
+	bool started, stop, all_synced;
+	int error; /* the last failure, -errno; 0 after a good list */
+	char error_msg[512];
+	unsigned long lists, watches, relists, events;
+};
+
+int k8s_watcher_start(struct k8s_watcher *w, struct cfg_error *err);
+void k8s_watcher_stop(struct k8s_watcher *w);
+
+/* Inside the thread (k8s_informer.c): a request's URL, a finished list
+ * page or watch, a watch event line. */
+int k8s_informer_url(struct k8s_watcher *w, struct k8s_informer *inf, bool watch, char *url,
+		     size_t len);
+void k8s_informer_list_done(struct k8s_watcher *w, struct k8s_informer *inf, long status,
+			    int curl_ok);
+void k8s_informer_watch_done(struct k8s_watcher *w, struct k8s_informer *inf, long status,
+			     int curl_ok);
+/* false: stop reading this watch (an ERROR event, bad JSON). */
+bool k8s_informer_event(struct k8s_watcher *w, struct k8s_informer *inf, const char *line,
+			size_t len);
+void k8s_watcher_fail(struct k8s_watcher *w, int error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void k8s_watcher_signal(struct k8s_watcher *w); /* caller holds the lock */
+void k8s_informer_backoff(struct k8s_watcher *w, struct k8s_informer *inf);
+
+#endif

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The Kubernetes API as a config source (docs/kubernetes.md). open() starts
+ * the watch thread; load() waits for the first complete sync (every kind
+ * listed whole), then translates the caches into a model; the watch fd is
+ * an eventfd the thread bumps whenever a cache changed after that sync.
+ * While the API server is away the caches stay as they were, so load()
+ * keeps answering the last state it knew.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "k8s_impl.h"
+#include "source.h"
+
+struct k8s_source {
+	struct config_source base;
+	struct k8s_watcher w;
+	char describe[700];
+};
+
+static int k8s_open(const char *location, struct config_source **out, struct cfg_error *err)
+{
+	struct k8s_source *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	s->base.ops = &k8s_source_ops;
+	s->w.event_fd = -1;
+	if ((ret = k8s_opts_parse(&s->w.opts, location, err)))
+		goto fail;
+	ret = k8s_conn_load(&s->w.conn, s->w.opts.kubeconfig[0] ? s->w.opts.kubeconfig : NULL,
+			    s->w.opts.sa_dir, err);
+	if (ret)
+		goto fail;
+	snprintf(s->describe, sizeof(s->describe), "kubernetes %s (node %s)", s->w.conn.server,
+		 s->w.opts.node);
+	if ((ret = k8s_watcher_start(&s->w, err)))
+		goto fail;
+	*out = &s->base;
+	return 0;
+fail:
+	k8s_watcher_stop(&s->w);
+	k8s_conn_free(&s->w.conn);
+	free(s);
+	return ret;
+}
+
+/* Until every kind was listed once, or an auth failure, or the timeout. */
+static int wait_synced(struct k8s_watcher *w, struct cfg_error *err)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += w->opts.sync_timeout_ms / 1000;
+	until.tv_nsec += (long)(w->opts.sync_timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	while (!w->all_synced && w->error != -EACCES)
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+			break;
+	if (w->all_synced)
+		return 0;
+	snprintf(err->msg, sizeof(err->msg), "kubernetes: %.440s%s",
+		 w->error_msg[0] ? w->error_msg : "no answer from the API server",
+		 w->error == -EACCES ? "" : "; not every kind was listed yet");
+	return w->error == -EACCES ? -EACCES : -EAGAIN;
+}
+
+static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct cfg_error *err)
+{
+	struct k8s_source *s = (struct k8s_source *)src;
+	struct k8s_watcher *w = &s->w;
+	struct k8s_translate_opts topts = {
+	    .node = w->opts.node,
+	    .trust_domain = w->opts.trust_domain,
+	    .source_name = s->describe,
+	};
+	json_t *caches[K8S_KINDS];
+	size_t i;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	pthread_mutex_lock(&w->lock);
+	if ((ret = wait_synced(w, err))) {
+		pthread_mutex_unlock(&w->lock);
+		return ret;
+	}
+	for (i = 0; i < K8S_KINDS; i++)
+		caches[i] = w->inf[i].cache;
+	topts.locate_ctx = w->opts.cgroup_root;
+	ret = k8s_translate(caches, &topts, cfg, err);
+	pthread_mutex_unlock(&w->lock);
+	return ret;
+}
+
+static int k8s_watch(struct config_source *src, struct cfg_error *err)
+{
+	(void)err;
+	return ((struct k8s_source *)src)->w.event_fd;
+}
+
+static bool k8s_changed(struct config_source *src)
+{
+	uint64_t n = 0;
+
+	return read(((struct k8s_source *)src)->w.event_fd, &n, sizeof(n)) == sizeof(n) && n;
+}
+
+static const char *k8s_describe(const struct config_source *src)
+{
+	return ((const struct k8s_source *)src)->describe;
+}
+
+static void k8s_close(struct config_source *src)
+{
+	struct k8s_source *s = (struct k8s_source *)src;
+
+	if (!s)
+		return;
+	k8s_watcher_stop(&s->w);
+	k8s_conn_free(&s->w.conn);
+	free(s);
+}
+
+const struct config_source_ops k8s_source_ops = {
+    .name = "kubernetes",
+    .open = k8s_open,
+    .load = k8s_load,
+    .watch = k8s_watch,
+    .changed = k8s_changed,
+    .describe = k8s_describe,
+    .close = k8s_close,
+};

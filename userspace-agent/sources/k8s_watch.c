@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The watch thread: every informer's request runs on one libcurl multi
+ * handle (HTTP/1.1 or 2, TLS with the cluster's CA, a bearer token). Lists
+ * collect their body; watches are read line by line as the chunks come,
+ * one JSON event per line.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "k8s_impl.h"
+
+#define LIST_MAX_BYTES (256u << 20)
+
+static int buf_append(struct k8s_informer *inf, const char *data, size_t n)
+{
+	char *tmp;
+	size_t cap;
+
+	if (inf->len + n + 1 > inf->cap) {
+		if (inf->len + n + 1 > LIST_MAX_BYTES)
+			return -EFBIG;
+		for (cap = inf->cap ? inf->cap : 65536; cap < inf->len + n + 1; cap *= 2)
+			;
+		if (!(tmp = realloc(inf->buf, cap)))
+			return -ENOMEM;
+		inf->buf = tmp;
+		inf->cap = cap;
+	}
+	memcpy(inf->buf + inf->len, data, n);
+	inf->len += n;
+	inf->buf[inf->len] = 0;
+	return 0;
+}
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct k8s_informer *inf = arg;
+	struct k8s_watcher *w = inf->w;
+	size_t n = size * nmemb, start = 0, i;
+	long status = 0;
+
+	if (buf_append(inf, data, n))
+		return 0;
+	curl_easy_getinfo(inf->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (inf->state != K8S_WATCHING || status != 200)
+		return n;
+	/* Whole lines are events; the rest waits for the next chunk. */
+	for (i = 0; i < inf->len; i++) {
+		if (inf->buf[i] != '\n')
+			continue;
+		if (i > start && !k8s_informer_event(w, inf, inf->buf + start, i - start))
+			return 0;
+		start = i + 1;
+	}
+	memmove(inf->buf, inf->buf + start, inf->len - start);
+	inf->len -= start;
+	return n;
+}
+
+static struct curl_slist *auth_headers(struct k8s_watcher *w)
+{
+	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+	char *line;
+
+	k8s_conn_refresh_token(&w->conn);
+	if (w->conn.token && asprintf(&line, "Authorization: Bearer %s", w->conn.token) >= 0) {
+		h = curl_slist_append(h, line);
+		free(line);
+	}
+	return h;
+}
+
+static void set_tls(struct k8s_watcher *w, CURL *e)
+{
+	if (w->conn.ca_pem) {
+		struct curl_blob blob = {w->conn.ca_pem, w->conn.ca_pem_len, CURL_BLOB_COPY};
+
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+	} else if (w->conn.ca_file[0]) {
+		curl_easy_setopt(e, CURLOPT_CAINFO, w->conn.ca_file);
+	}
+}
+
+static int start_request(struct k8s_watcher *w, struct k8s_informer *inf, bool watch)
+{
+	char url[2048];
+	CURL *e;
+	int ret;
+
+	if ((ret = k8s_informer_url(w, inf, watch, url, sizeof(url))))
+		return ret;
+	if (!(e = curl_easy_init()))
+		return -ENOMEM;
+	inf->len = 0;
+	inf->headers = auth_headers(w);
+	inf->got_events = false;
+	inf->easy = e;
+	inf->state = watch ? K8S_WATCHING : K8S_LISTING;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, inf->headers);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, inf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, inf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* A watch ends by the server's timeoutSeconds; allow it some slack. */
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, watch ? (long)w->opts.watch_timeout_s + 30 : 120L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	set_tls(w, e);
+	if (watch) {
+		pthread_mutex_lock(&w->lock);
+		w->watches++;
+		pthread_mutex_unlock(&w->lock);
+	}
+	return curl_multi_add_handle(w->multi, e) == CURLM_OK ? 0 : -EIO;
+}
+
+static void end_request(struct k8s_watcher *w, struct k8s_informer *inf)
+{
+	if (!inf->easy)
+		return;
+	curl_multi_remove_handle(w->multi, inf->easy);
+	curl_easy_cleanup(inf->easy);
+	curl_slist_free_all(inf->headers);
+	inf->easy = inf->headers = NULL;
+}
+
+static void on_done(struct k8s_watcher *w, CURLMsg *msg)
+{
+	struct k8s_informer *inf = NULL;
+	long status = 0;
+	bool ok = msg->data.result == CURLE_OK;
+
+	curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&inf);
+	curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+	if (!ok && !inf->relist && msg->data.result != CURLE_WRITE_ERROR)
+		pr_info("kubernetes: %s %s: %s", inf->state == K8S_WATCHING ? "watch" : "list",
+			k8s_kind_path(inf->kind), curl_easy_strerror(msg->data.result));
+	if (msg->data.result == CURLE_WRITE_ERROR && inf->relist)
+		ok = true;
+	if (inf->state == K8S_WATCHING)
+		k8s_informer_watch_done(w, inf, status, ok);
+	else
+		k8s_informer_list_done(w, inf, status, ok);
+	end_request(w, inf);
+}
+
+static unsigned long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+/* Starts what is due; returns the ms until the next retry (at most 1 s). */
+static int start_due(struct k8s_watcher *w)
+{
+	unsigned long long now = mono_ms(), next = now + 1000;
+	size_t i;
+
+	for (i = 0; i < K8S_KINDS; i++) {
+		struct k8s_informer *inf = &w->inf[i];
+
+		if (inf->state != K8S_WAITING || inf->easy)
+			continue;
+		if (inf->retry_at_ms > now) {
+			if (inf->retry_at_ms < next)
+				next = inf->retry_at_ms;
+			continue;
+		}
+		/* A list until one was read whole from an empty rv; then watches. */
+		if (start_request(w, inf, inf->rv[0] && !inf->cont[0] && !inf->staging) < 0)
+			k8s_informer_backoff(w, inf);
+	}
+	return (int)(next - now);
+}
+
+static void *watch_thread(void *arg)
+{
+	struct k8s_watcher *w = arg;
+	int running, left, timeout;
+	CURLMsg *msg;
+	size_t i;
+
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		timeout = start_due(w);
+		curl_multi_perform(w->multi, &running);
+		while ((msg = curl_multi_info_read(w->multi, &left)))
+			if (msg->msg == CURLMSG_DONE)
+				on_done(w, msg);
+		curl_multi_poll(w->multi, NULL, 0, timeout > 0 ? timeout : 1, NULL);
+	}
+	for (i = 0; i < K8S_KINDS; i++)
+		end_request(w, &w->inf[i]);
+	return NULL;
+}
+
+int k8s_watcher_start(struct k8s_watcher *w, struct cfg_error *err)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < K8S_KINDS; i++) {
+		w->inf[i].kind = (enum k8s_kind)i;
+		w->inf[i].w = w;
+		if (!(w->inf[i].cache = json_object()))
+			return -ENOMEM;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if ((w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return -errno;
+	if (!(w->multi = curl_multi_init()))
+		return -ENOMEM;
+	srandom((unsigned int)(mono_ms() ^ (unsigned long long)getpid()));
+	if ((ret = -pthread_create(&w->thread, NULL, watch_thread, w))) {
+		snprintf(err->msg, sizeof(err->msg), "kubernetes: cannot start the watch thread");
+		return ret;
+	}
+	w->started = true;
+	return 0;
+}
+
+void k8s_watcher_stop(struct k8s_watcher *w)
+{
+	size_t i;
+
+	if (w->started) {
+		__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+		curl_multi_wakeup(w->multi);
+		pthread_join(w->thread, NULL);
+	}
+	if (w->multi)
+		curl_multi_cleanup(w->multi);
+	for (i = 0; i < K8S_KINDS; i++) {
+		json_decref(w->inf[i].cache);
+		json_decref(w->inf[i].staging);
+		free(w->inf[i].buf);
+	}
+	if (w->event_fd > 0)
+		close(w->event_fd);
+	if (w->started) {
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+	}
+}
