@@ -96,11 +96,18 @@ test_access_log_lines_of_requests_and_tunnel_connections() {
 	t_wait_for 10 alog_at_least 8 || t_fail "access log has $(alog_lines) lines, expected at least 8"
 	alog_check
 	local http='.protocol != "TCP"'
-	t_eq "$(alog_count "$http")" 6 "request lines"
+	t_eq "$(alog_count "$http and .reporter == \"source\"")" 6 "request lines of the client's node"
+	# The 200s that went to v2 were read again by n2's proxy, their
+	# destination's hop (docs/l7.md): one line each there.
+	t_eq "$(alog_count "$http and .reporter == \"destination\" and .node == \"n2\"
+		and .destination_workload == \"n2-p2\" and .connection_security_policy == \"mutual_tls\"
+		and .response_code == 200 and .trace_id == \"4bf92f3577b34da6a3ce929d0e0e4736\"")" \
+		"$(alog_count "$http and .reporter == \"source\" and .destination_workload == \"n2-p2\"")" \
+		"request lines of the destination's node (one per request to v2)"
 	t_eq "$(alog_count "$http and .reporter == \"source\" and .node == \"n1\" and .source_workload == \"n1-p1\"
 		and .source_principal == \"spiffe://cluster.local/ns/default/sa/client\"
 		and .connection_security_policy == \"unknown\" and .duration_ms > 0")" 6 "request lines from n1-p1"
-	t_eq "$(alog_count "$http and .response_code == 200 and .response_flags == \"-\" and .method == \"GET\"
+	t_eq "$(alog_count "$http and .reporter == \"source\" and .response_code == 200 and .response_flags == \"-\" and .method == \"GET\"
 		and (.path | test(\"^/ok/[1-4][?]x=\\\"q\\\"$\")) and .authority == \"$L7_VIP\" and .protocol == \"HTTP/1.1\"
 		and .trace_id == \"4bf92f3577b34da6a3ce929d0e0e4736\" and (.request_id | test(\"^req-ok-[1-4]$\"))
 		and .user_agent == \"odd \\\"agent\\\" \\\\ with é\" and .upstream_service == \"web.default.svc.cluster.local\"

@@ -99,8 +99,9 @@ static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7
 	if (!d->status || d->status >= 500)
 		l7_span_tag(s, "error", "true");
 	if (b && b->svc && b->sp) {
-		snprintf(buf, sizeof(buf), "outbound|%u||%s.%s.svc.cluster.local", b->sp->port,
-			 b->svc->name, b->svc->ns);
+		snprintf(buf, sizeof(buf), "%s|%u||%s.%s.svc.cluster.local",
+			 d->inbound ? "inbound" : "outbound", b->sp->port, b->svc->name,
+			 b->svc->ns);
 		l7_span_tag(s, "upstream_cluster", buf);
 	}
 	l7_span_tag(s, "shunt.outcome", shunt_outcome_label(d->outcome));
@@ -118,7 +119,10 @@ struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d,
 
 	if (!req->traced || !req->trace.sampled)
 		return NULL;
-	l7_span_init(s, &req->trace, L7_SPAN_CLIENT, req->start_wall_us, d->duration_us);
+	/* the destination's hop is the server side of the call (Envoy's
+	 * inbound sidecar), the client's node's the client side */
+	l7_span_init(s, &req->trace, d->inbound ? L7_SPAN_SERVER : L7_SPAN_CLIENT,
+		     req->start_wall_us, d->duration_us);
 	/* Istio's operation name: the destination host and port */
 	if (d->service)
 		snprintf(name, sizeof(name), "%s.%s.svc.cluster.local:%u/*", d->service->name,
