@@ -36,6 +36,8 @@ int cfgy_check_map(struct cfg_parser *p, yaml_node_t *n, const char *what,
 		   const char *const *allowed);
 yaml_node_t *cfgy_map_get(struct cfg_parser *p, yaml_node_t *n, const char *key);
 int cfgy_get_str(struct cfg_parser *p, yaml_node_t *n, const char *what, const char **out);
+/* A plain scalar share from 0 to 1 (0, 1, 0.25; at most 9 decimals). */
+int cfgy_get_share(struct cfg_parser *p, yaml_node_t *n, const char *what, double *out);
 int cfgy_get_uint(struct cfg_parser *p, yaml_node_t *n, const char *what, unsigned long min,
 		  unsigned long max, unsigned long *out);
 /* A list of *COUNT items; null counts as an empty list. */

@@ -3,7 +3,6 @@
  * accessLog: mesh-wide at the top of the file, and a workload's override
  * (docs/telemetry.md "Access logs").
  */
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,24 +24,6 @@ static int get_bool(struct cfg_parser *p, yaml_node_t *n, const char *what, bool
 		}
 	}
 	return cfgy_fail(p, n, "%s must be true or false", what);
-}
-
-/* A share from 0 to 1: 0, 1, 0.25 (at most 9 decimals). */
-static int get_share(struct cfg_parser *p, yaml_node_t *n, const char *what, double *out)
-{
-	const char *s = (const char *)n->data.scalar.value;
-	regex_t re;
-	int rc;
-
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return cfgy_fail(p, n, "%s must be a number from 0 to 1", what);
-	if (regcomp(&re, "^[0-9]([.][0-9]{1,9})?$", REG_EXTENDED | REG_NOSUB))
-		return cfgy_oom(p);
-	rc = regexec(&re, s, 0, NULL, 0);
-	regfree(&re);
-	if (rc || (*out = strtod(s, NULL)) > 1)
-		return cfgy_fail(p, n, "%s must be a number from 0 to 1, not '%s'", what, s);
-	return 0;
 }
 
 /* "stdout", or an absolute path without control characters. */
@@ -81,7 +62,7 @@ int cfg_parse_access_log(struct cfg_parser *p, yaml_node_t *n, bool mesh_wide,
 		out->has_enabled = true;
 	}
 	if ((v = cfgy_map_get(p, n, "sampling"))) {
-		if ((err = get_share(p, v, "accessLog sampling", &out->sampling)))
+		if ((err = cfgy_get_share(p, v, "accessLog sampling", &out->sampling)))
 			return err;
 		out->has_sampling = true;
 	}

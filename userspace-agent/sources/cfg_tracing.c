@@ -4,30 +4,10 @@
  * the share of new traces sampled and the Zipkin collector the node
  * proxies send their spans to, with the exporter's bounds.
  */
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfg_parse.h"
-
-/* A share from 0 to 1: 0, 1, 0.25 (at most 9 decimals). */
-static int parse_share(struct cfg_parser *p, yaml_node_t *n, const char *what, double *out)
-{
-	const char *s;
-	regex_t re;
-	int rc;
-
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return cfgy_fail(p, n, "%s must be a number from 0 to 1", what);
-	s = (const char *)n->data.scalar.value;
-	if (regcomp(&re, "^[0-9]([.][0-9]{1,9})?$", REG_EXTENDED | REG_NOSUB))
-		return cfgy_oom(p);
-	rc = regexec(&re, s, 0, NULL, 0);
-	regfree(&re);
-	if (rc || (*out = strtod(s, NULL)) > 1)
-		return cfgy_fail(p, n, "%s must be a number from 0 to 1, not '%s'", what, s);
-	return 0;
-}
 
 /* http:// or https://, then a host; no spaces or control characters. */
 static int parse_url(struct cfg_parser *p, yaml_node_t *n, const char **out)
@@ -124,7 +104,7 @@ int cfg_parse_tracing(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *
 	if ((err = cfgy_check_map(p, n, "tracing", keys)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "sampling")) &&
-	    (err = parse_share(p, v, "tracing.sampling", &out->sampling)))
+	    (err = cfgy_get_share(p, v, "tracing.sampling", &out->sampling)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "zipkin")))
 		return cfgy_fail(p, n, "tracing needs 'zipkin' (where the spans go)");

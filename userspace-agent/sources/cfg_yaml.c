@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Schema checks on libyaml nodes, shared by the config's parts (cfg_parse.h). */
 #include <errno.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,25 @@ int cfgy_get_str(struct cfg_parser *p, yaml_node_t *n, const char *what, const c
 		return cfgy_oom(p);
 	if (strlen(*out) != n->data.scalar.length)
 		return cfgy_fail(p, n, "%s contains a NUL byte", what);
+	return 0;
+}
+
+/* A share from 0 to 1: 0, 1, 0.25 (at most 9 decimals). */
+int cfgy_get_share(struct cfg_parser *p, yaml_node_t *n, const char *what, double *out)
+{
+	const char *s;
+	regex_t re;
+	int rc;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return cfgy_fail(p, n, "%s must be a number from 0 to 1", what);
+	s = (const char *)n->data.scalar.value;
+	if (regcomp(&re, "^[0-9]([.][0-9]{1,9})?$", REG_EXTENDED | REG_NOSUB))
+		return cfgy_oom(p);
+	rc = regexec(&re, s, 0, NULL, 0);
+	regfree(&re);
+	if (rc || (*out = strtod(s, NULL)) > 1)
+		return cfgy_fail(p, n, "%s must be a number from 0 to 1, not '%s'", what, s);
 	return 0;
 }
 
