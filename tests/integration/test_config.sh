@@ -9,7 +9,7 @@ test_config_fuzz_corpus_replays_and_short_run_is_clean() {
 	mkdir -p "$T_TMP/new"
 	"$fuzz" -runs=0 "$REPO/tests/fuzz/corpus" >"$T_TMP/replay.log" 2>&1 ||
 		t_fail "corpus replay failed: $(tail -5 "$T_TMP/replay.log")"
-	"$fuzz" -max_total_time=15 -max_len=8192 -artifact_prefix="$T_TMP/" "$T_TMP/new" \
+	"$fuzz" -max_total_time=6 -max_len=8192 -artifact_prefix="$T_TMP/" "$T_TMP/new" \
 		"$REPO/tests/fuzz/corpus" >"$T_TMP/fuzz.log" 2>&1 ||
 		t_fail "the fuzzer found a crash: $(grep -m3 -E 'ERROR|SUMMARY|artifact' "$T_TMP/fuzz.log")"
 	t_log "$(grep -m1 -E '^#[0-9]+.*DONE' "$T_TMP/fuzz.log")"
@@ -23,7 +23,7 @@ test_fuzz_l7_http1_front_end() {
 	mkdir -p "$T_TMP/new-l7"
 	"$fuzz" -runs=0 "$REPO/tests/fuzz/corpus-l7" >"$T_TMP/replay-l7.log" 2>&1 ||
 		t_fail "L7 corpus replay failed: $(grep -m3 -E 'ERROR|runtime error|SUMMARY' "$T_TMP/replay-l7.log")"
-	"$fuzz" -max_total_time=15 -max_len=8192 -timeout=10 -artifact_prefix="$T_TMP/" \
+	"$fuzz" -max_total_time=6 -max_len=8192 -timeout=10 -artifact_prefix="$T_TMP/" \
 		"$T_TMP/new-l7" "$REPO/tests/fuzz/corpus-l7" >"$T_TMP/fuzz-l7.log" 2>&1 ||
 		t_fail "the L7 fuzzer found a crash: $(grep -m3 -E 'ERROR|runtime error|SUMMARY|artifact' "$T_TMP/fuzz-l7.log")"
 	t_log "$(grep -m1 -E '^#[0-9]+.*DONE' "$T_TMP/fuzz-l7.log")"
