@@ -62,6 +62,7 @@ unit_wanted() {
 }
 # The binaries run side by side (one per CPU), then are read in order.
 UNIT_OUT=$(mktemp -d /tmp/shunt-unit.XXXXXX)
+trap 'rm -rf "$UNIT_OUT"' EXIT # until the integration tests set theirs
 if unit_wanted; then
 	for bin in .output/unit/test_*; do [ -x "$bin" ] && echo "$bin"; done |
 		xargs -r -P "$(nproc)" -I{} sh -c '"$1" >"$2/${1##*/}.out" 2>&1; echo $? >"$2/${1##*/}.rc"' \
