@@ -302,9 +302,11 @@ static int opt_set(struct k8s_opts *o, const char *key, const char *v)
 		    {"sa-dir", o->sa_dir, sizeof(o->sa_dir)},
 		    {"node", o->node, sizeof(o->node)},
 		    {"trust-domain", o->trust_domain, sizeof(o->trust_domain)},
-		    {"cgroup-root", o->cgroup_root, sizeof(o->cgroup_root)}};
+		    {"cgroup-root", o->cgroup_root, sizeof(o->cgroup_root)},
+		    {"mesh-settings", o->mesh_settings, sizeof(o->mesh_settings)}};
 	size_t i;
 
+	o->trust_domain_given |= !strcmp(key, "trust-domain");
 	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		if (!strcmp(key, strs[i].key))
 			return snprintf(strs[i].buf, strs[i].len, "%s", v) >= (int)strs[i].len
@@ -348,6 +350,12 @@ int k8s_opts_parse(struct k8s_opts *o, const char *location, struct cfg_error *e
 				 ret == -ENOENT ? "unknown" : "bad value");
 			return -EINVAL;
 		}
+	}
+	if (o->mesh_settings[0] && o->trust_domain_given) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "kubernetes: trust-domain and mesh-settings both given: the trust domain "
+			 "is the mesh settings' trustDomain");
+		return -EINVAL;
 	}
 	if (!o->node[0]) {
 		snprintf(err->msg, sizeof(err->msg), "kubernetes: the node name is not known");

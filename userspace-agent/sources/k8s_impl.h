@@ -57,6 +57,8 @@ struct k8s_opts {
 	char sa_dir[256];     /* in-cluster files; default the kubelet's mount */
 	char node[254];
 	char trust_domain[254];
+	bool trust_domain_given; /* not the default: refused with mesh_settings */
+	char mesh_settings[512]; /* the mesh-wide settings file; empty: none */
 	char cgroup_root[512];
 	unsigned int sync_timeout_ms; /* how long load() waits for the first sync */
 	unsigned int backoff_min_ms, backoff_max_ms;
@@ -64,6 +66,13 @@ struct k8s_opts {
 };
 
 int k8s_opts_parse(struct k8s_opts *opts, const char *location, struct cfg_error *err);
+
+/* The mesh settings file (k8s_settings.c): PATH parsed as a mesh config
+ * that may hold only trustDomain, mtls, nodes, accessLog and tracing, the
+ * trust domain checked; ERR says what is wrong. */
+int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_error *err);
+/* SETTINGS' mtls, nodes, accessLog and tracing into CFG (its arena). */
+int k8s_settings_copy(const struct mesh_config *settings, struct mesh_config *cfg);
 
 /* Where a local pod runs: its cgroup directory and a network namespace
  * path (the netns of a process in the pod's cgroup). */

@@ -5,7 +5,9 @@
  * listed whole), then translates the caches into a model; the watch fd is
  * an eventfd the thread bumps whenever a cache changed after that sync.
  * While the API server is away the caches stay as they were, so load()
- * keeps answering the last state it knew.
+ * keeps answering the last state it knew. The mesh-wide settings file, if
+ * any, is read at open (a bad one: the source does not open) and copied
+ * into every model.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 struct k8s_source {
 	struct config_source base;
 	struct k8s_watcher w;
+	struct mesh_config settings; /* with opts.mesh_settings: trustDomain, mtls, ... */
 	char describe[700];
 };
 
@@ -36,6 +39,9 @@ static int k8s_open(const char *location, struct config_source **out, struct cfg
 	s->w.event_fd = -1;
 	if ((ret = k8s_opts_parse(&s->w.opts, location, err)))
 		goto fail;
+	if (s->w.opts.mesh_settings[0] &&
+	    (ret = k8s_settings_load(s->w.opts.mesh_settings, &s->settings, err)))
+		goto fail;
 	ret = k8s_conn_load(&s->w.conn, s->w.opts.kubeconfig[0] ? s->w.opts.kubeconfig : NULL,
 			    s->w.opts.sa_dir, err);
 	if (ret)
@@ -49,6 +55,7 @@ static int k8s_open(const char *location, struct config_source **out, struct cfg
 fail:
 	k8s_watcher_stop(&s->w);
 	k8s_conn_free(&s->w.conn);
+	mesh_config_free(&s->settings);
 	free(s);
 	return ret;
 }
@@ -82,7 +89,8 @@ static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct c
 	struct k8s_watcher *w = &s->w;
 	struct k8s_translate_opts topts = {
 	    .node = w->opts.node,
-	    .trust_domain = w->opts.trust_domain,
+	    .trust_domain =
+		s->settings.trust_domain ? s->settings.trust_domain : w->opts.trust_domain,
 	    .source_name = s->describe,
 	};
 	json_t *caches[K8S_KINDS];
@@ -100,6 +108,10 @@ static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct c
 	topts.locate_ctx = w->opts.cgroup_root;
 	ret = k8s_translate(caches, &topts, cfg, err);
 	pthread_mutex_unlock(&w->lock);
+	if (!ret && s->settings.path && (ret = k8s_settings_copy(&s->settings, cfg))) {
+		mesh_config_free(cfg);
+		snprintf(err->msg, sizeof(err->msg), "%.400s: out of memory", s->describe);
+	}
 	return ret;
 }
 
@@ -129,6 +141,7 @@ static void k8s_close(struct config_source *src)
 		return;
 	k8s_watcher_stop(&s->w);
 	k8s_conn_free(&s->w.conn);
+	mesh_config_free(&s->settings);
 	free(s);
 }
 
