@@ -3,6 +3,7 @@
 """A test Kubernetes API server: the documented list/watch protocol, no more.
 
   apiserver.py --port P --token T --cert C --key K [--state FILE]
+               [--rbac CLUSTERROLE.json --rbac-token T2]
 
 - GET collections of Namespaces, Pods, Services, EndpointSlices,
   NetworkPolicies and HTTPRoutes (unless --no-gateway-api) (cluster-wide or under /namespaces/NS/), with
@@ -14,7 +15,16 @@
   or an HTTP 410 with gone_mode "http"); timeoutSeconds ends the stream.
 - A bearer token is required everywhere but /control (401 Status).
 - Discovery (/api, /apis, /api/v1, ...) so that the real kubectl can
-  generate objects against it (kubectl run/create --dry-run=client).
+  generate objects against it (kubectl run/create --dry-run=client), also
+  of the kinds deploy/ installs (ServiceAccount, ConfigMap, Secret,
+  ClusterRole(Binding), DaemonSet: discovery only, never listed), so that
+  `kubectl apply --dry-run=client -f deploy/` reads them; a GET of a named
+  object is 404 (not there: apply would create it).
+- --rbac: requests with --rbac-token (a service account's) are allowed only
+  as the ClusterRole's rules allow them (apiGroups x resources x verbs,
+  "*" included; discovery is always allowed, as system:discovery is), 403
+  otherwise; the --token is an unrestricted admin's. Every request of that
+  token is logged with its verb, group and whether it was allowed.
 - It plays the EndpointSlice controller: one slice per Service with a
   selector, of the matching pods that have an address.
 - /control/... for tests: objects (upsert), delete, compact, disconnect,
@@ -49,6 +59,15 @@ RESOURCES = {  # plural -> (group/version, Kind, namespaced)
     "httproutes": ("gateway.networking.k8s.io/v1", "HTTPRoute", True),
 }
 KIND_TO_RES = {v[1]: k for k, v in RESOURCES.items()}
+# What `kubectl apply -f deploy/` installs: discovery only (the REST mapping).
+DISCOVERY_ONLY = {
+    "serviceaccounts": ("v1", "ServiceAccount", True),
+    "configmaps": ("v1", "ConfigMap", True),
+    "secrets": ("v1", "Secret", True),
+    "daemonsets": ("apps/v1", "DaemonSet", True),
+    "clusterroles": ("rbac.authorization.k8s.io/v1", "ClusterRole", False),
+    "clusterrolebindings": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
+}
 
 
 class Store:
@@ -196,22 +215,46 @@ def status(code, reason, message):
 
 
 def discovery(path):
+    served = dict(DISCOVERY_ONLY, **RESOURCES)
     if path == "/version":
         return {"major": "1", "minor": "32", "gitVersion": "v1.32.0-shunt-test"}
     if path == "/api":
         return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
-    groups = sorted({gv.split("/")[0] for gv, _, _ in RESOURCES.values() if "/" in gv})
+    groups = sorted({gv.split("/")[0] for gv, _, _ in served.values() if "/" in gv})
     if path == "/apis":
         return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
             {"name": g, "versions": [{"groupVersion": g + "/v1", "version": "v1"}],
              "preferredVersion": {"groupVersion": g + "/v1", "version": "v1"}} for g in groups]}
     gv = "v1" if path == "/api/v1" else path[len("/apis/"):] if path.startswith("/apis/") else None
-    if gv is None or not any(v[0] == gv for v in RESOURCES.values()):
+    if gv is None or not any(v[0] == gv for v in served.values()):
         return None
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
         {"name": r, "singularName": k.lower(), "namespaced": n, "kind": k,
          "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
-        for r, (g, k, n) in RESOURCES.items() if g == gv]}
+        for r, (g, k, n) in served.items() if g == gv]}
+
+
+def request_attributes(path, watch):
+    """(API group, resource, verb) of a request, as RBAC names them."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[0] not in ("api", "apis"):
+        return None
+    group = "" if parts[0] == "api" else parts[1]
+    rest = parts[2 if parts[0] == "api" else 3:]
+    if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) != 2:
+        rest = rest[2:]  # namespaced: NS/RES[/NAME]
+    if not rest:
+        return None
+    if len(rest) > 1:
+        return group, rest[0], "get"
+    return group, rest[0], "watch" if watch else "list"
+
+
+def rbac_allows(rules, group, res, verb):
+    return any((group in r.get("apiGroups", []) or "*" in r.get("apiGroups", []))
+               and (res in r.get("resources", []) or "*" in r.get("resources", []))
+               and (verb in r.get("verbs", []) or "*" in r.get("verbs", []))
+               and not r.get("resourceNames") for r in rules)
 
 
 def parse_collection(path):
@@ -230,6 +273,8 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     store = None
     token = None
+    rbac_token = None
+    rbac_rules = None
 
     def log_message(self, fmt, *args):
         pass
@@ -251,7 +296,9 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if url.path.startswith("/control/"):
             return self.control_get(url.path)
-        if self.headers.get("Authorization") != "Bearer " + self.token:
+        auth = self.headers.get("Authorization")
+        restricted = self.rbac_token is not None and auth == "Bearer " + self.rbac_token
+        if auth != "Bearer " + self.token and not restricted:
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
         st = self.store
         if st.faults["response_delay"]:
@@ -259,12 +306,25 @@ class Handler(BaseHTTPRequestHandler):
         disc = discovery(url.path)
         if disc is not None:
             return self.send_json(200, disc)
+        watch = q.get("watch") in ("1", "true")
+        attrs = request_attributes(url.path, watch)
+        if restricted and attrs:
+            group, res, verb = attrs
+            allowed = rbac_allows(self.rbac_rules, group, res, verb)
+            with st.cond:
+                st.requests.append({"resource": res, "group": group, "verb": verb, "allowed": allowed,
+                                    "watch": watch, "query": q, "t": time.time()})
+            if not allowed:
+                scope = " at the cluster scope" if "/namespaces/" not in url.path else ""
+                return self.send_json(403, status(403, "Forbidden", (
+                    '%s is forbidden: User "system:serviceaccount:shunt-system:shunt-agent" cannot %s '
+                    'resource "%s" in API group "%s"%s') % (res, verb, res, group, scope)))
         res, ns = parse_collection(url.path)
         if res not in RESOURCES:
             return self.send_json(404, status(404, "NotFound", "the server could not find " + url.path))
-        watch = q.get("watch") in ("1", "true")
         with st.cond:
-            st.requests.append({"resource": res, "watch": watch, "query": q, "t": time.time()})
+            if not restricted:
+                st.requests.append({"resource": res, "watch": watch, "query": q, "t": time.time()})
         if watch:
             return self.watch(res, ns, q)
         return self.list(res, ns, q)
@@ -417,7 +477,13 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--state")
     ap.add_argument("--no-gateway-api", action="store_true", help="no HTTPRoute (404)")
+    ap.add_argument("--rbac", help="a ClusterRole (JSON) whose rules bind --rbac-token")
+    ap.add_argument("--rbac-token")
     args = ap.parse_args()
+    if args.rbac:
+        with open(args.rbac) as f:
+            Handler.rbac_rules = json.load(f).get("rules") or []
+        Handler.rbac_token = args.rbac_token
     if args.no_gateway_api:
         del RESOURCES["httproutes"]
     Handler.store = Store(args.state)
