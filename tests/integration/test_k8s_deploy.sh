@@ -261,7 +261,7 @@ test_k8s_deploy_bad_mesh_settings_are_refused() {
 		t_eq "$(k8s_ctl GET requests | jq length)" 0 "requests to the API after '$bad'"
 	done <<EOF
 s/PERMISSIVE/LOOSE/|mesh.yaml:$(grep -n '^mtls' "$K8S_DIR/$MESH_YAML" | cut -d: -f1):14: mtls mode must be STRICT or PERMISSIVE, not 'LOOSE'
-s/^trustDomain: .*/trustDomain: Cluster.Local/|mesh.yaml: trustDomain 'Cluster.Local': use lowercase letters
+s/^trustDomain: .*/trustDomain: Cluster.Local/|trustDomain 'Cluster.Local' may hold only lowercase letters
 \$a namespaces: [{name: x}]|mesh.yaml: 'namespaces' come from the Kubernetes API
 \$a mtlsMode: STRICT|mtlsMode
 EOF

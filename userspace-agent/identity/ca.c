@@ -47,26 +47,12 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 	return ret;
 }
 
-/* Trust domains: lowercase letters, digits, '.', '-', '_' (SPIFFE spec). */
-static bool trust_domain_ok(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (!n || n > SHUNT_TRUST_DOMAIN_MAX)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-		      s[i] == '-' || s[i] == '_'))
-			return false;
-	return true;
-}
-
 int ca_spiffe_id(char *buf, size_t len, const char *trust_domain, const char *ns,
 		 const char *account)
 {
 	int n;
 
-	if (!trust_domain_ok(trust_domain) || name_check_dns_label(ns) ||
+	if (name_check_trust_domain(trust_domain) || name_check_dns_label(ns) ||
 	    name_check_dns_subdomain(account))
 		return -EINVAL;
 	n = snprintf(buf, len, "spiffe://%s/ns/%s/sa/%s", trust_domain, ns, account);
@@ -78,7 +64,7 @@ int ca_node_spiffe_id(char *buf, size_t len, const char *trust_domain, const cha
 {
 	int n;
 
-	if (!trust_domain_ok(trust_domain) || name_check_dns_subdomain(node))
+	if (name_check_trust_domain(trust_domain) || name_check_dns_subdomain(node))
 		return -EINVAL;
 	n = snprintf(buf, len, "spiffe://%s/node/%s", trust_domain, node);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -312,7 +298,7 @@ int ca_init(const char *dir, const char *trust_domain, int days, char *err, size
 	EVP_PKEY *key = NULL;
 	int ret;
 
-	if (!trust_domain_ok(trust_domain))
+	if (name_check_trust_domain(trust_domain))
 		return fail(err, errlen, -EINVAL,
 			    "trust domain '%s': use lowercase letters, digits, '.', '-', '_'",
 			    trust_domain);

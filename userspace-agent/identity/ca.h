@@ -21,11 +21,12 @@
 
 #include <linux/types.h>
 
+#include "model/names.h"
 #include "shunt_shared.h"
 
 /* Trust domains as SPIFFE allows them. The longest SPIFFE ID is a
  * workload's: spiffe://TD/ns/NAMESPACE/sa/SERVICE_ACCOUNT. */
-#define SHUNT_TRUST_DOMAIN_MAX 255
+#define SHUNT_TRUST_DOMAIN_MAX NAME_TRUST_DOMAIN_MAX
 #define SHUNT_SPIFFE_MAX       600
 _Static_assert(SHUNT_SPIFFE_MAX >= sizeof("spiffe:///ns//sa/") + SHUNT_TRUST_DOMAIN_MAX +
 				       SHUNT_DNS_LABEL_MAX + SHUNT_DNS_SUBDOMAIN_MAX,

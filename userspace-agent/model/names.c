@@ -95,3 +95,18 @@ const char *name_check_label_value(const char *s)
 {
 	return label_name_chars(s, strlen(s));
 }
+
+const char *name_check_trust_domain(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (!n)
+		return "is empty";
+	if (n > NAME_TRUST_DOMAIN_MAX)
+		return "is longer than 255 characters";
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		      s[i] == '-' || s[i] == '_'))
+			return "may hold only lowercase letters, digits, '.', '-' and '_'";
+	return NULL;
+}

@@ -23,4 +23,9 @@ const char *name_check_label_key(const char *s);
 /* Empty, or 1 to 63 characters like a label key's name. */
 const char *name_check_label_value(const char *s);
 
+/* A SPIFFE trust domain: 1 to NAME_TRUST_DOMAIN_MAX of lowercase letters,
+ * digits, '.', '-', '_' (the SPIFFE ID spec). */
+#define NAME_TRUST_DOMAIN_MAX 255
+const char *name_check_trust_domain(const char *s);
+
 #endif

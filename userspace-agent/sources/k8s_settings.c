@@ -15,22 +15,6 @@
 #include "k8s_impl.h"
 #include "yaml_source.h"
 
-/* The SPIFFE spec's trust domain, as `shunt ca init` takes it (identity/
- * ca.c, a layer sources/ does not include): checked at start, not when
- * the first certificate is made. */
-static bool trust_domain_ok(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (!n || n > 255) /* SHUNT_TRUST_DOMAIN_MAX of identity/ca.h */
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-		      s[i] == '-' || s[i] == '_'))
-			return false;
-	return true;
-}
-
 int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_error *err)
 {
 	int ret;
@@ -42,12 +26,9 @@ int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_erro
 		size_t n;
 		const char *key;
 	} from_api[] = {
-	    {out->nnamespaces, "namespaces"},
-	    {out->nworkloads, "workloads"},
-	    {out->nservices, "services"},
-	    {out->npolicies, "policies"},
-	    {out->nhttp_routes, "httpRoutes"},
-	    {out->nauthz_policies, "authorizationPolicies"},
+	    {out->nnamespaces, "namespaces"},  {out->nworkloads, "workloads"},
+	    {out->nservices, "services"},      {out->npolicies, "policies"},
+	    {out->nhttp_routes, "httpRoutes"}, {out->nauthz_policies, "authorizationPolicies"},
 	};
 	for (size_t i = 0; i < sizeof(from_api) / sizeof(from_api[0]); i++) {
 		if (!from_api[i].n)
@@ -56,12 +37,6 @@ int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_erro
 			 "%s: '%s' come from the Kubernetes API; the mesh settings hold only "
 			 "trustDomain, mtls, nodes, accessLog and tracing",
 			 path, from_api[i].key);
-		goto invalid;
-	}
-	if (!trust_domain_ok(out->trust_domain)) {
-		snprintf(err->msg, sizeof(err->msg),
-			 "%s: trustDomain '%.300s': use lowercase letters, digits, '.', '-', '_'",
-			 path, out->trust_domain);
 		goto invalid;
 	}
 	return 0;

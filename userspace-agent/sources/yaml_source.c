@@ -18,6 +18,7 @@
 #include "cfg_parse.h"
 #include "common/keymap.h"
 #include "mesh_shared.h"
+#include "model/names.h"
 
 #define MAX_CONFIG_BYTES (64u << 20)
 
@@ -275,7 +276,7 @@ static int parse_root(struct cfg_parser *p)
 	    "accessLog",  "tracing",	 NULL};
 	struct mesh_config *cfg = p->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(&p->doc), *v;
-	const char *version;
+	const char *version, *why;
 	int err;
 
 	if (!root)
@@ -292,6 +293,8 @@ static int parse_root(struct cfg_parser *p)
 	if ((v = cfgy_map_get(p, root, "trustDomain")) &&
 	    (err = cfgy_get_str(p, v, "trustDomain", &cfg->trust_domain)))
 		return err;
+	if (v && (why = name_check_trust_domain(cfg->trust_domain)))
+		return cfgy_fail(p, v, "trustDomain '%.300s' %s", cfg->trust_domain, why);
 	if ((err = PARSE_LIST(p, root, "nodes", cfg->nodes, cfg->nnodes, cfg_parse_node)))
 		return err;
 	cfg->mtls = CFG_MTLS_PERMISSIVE;

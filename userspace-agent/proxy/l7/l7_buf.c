@@ -63,6 +63,22 @@ int l7_buf_printf(struct l7_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int l7_buf_field(struct l7_buf *b, const char *name, const char *value)
+{
+	size_t nlen = strlen(name), vlen = strlen(value);
+	char *p;
+
+	if (buf_reserve(b, nlen + vlen + 5))
+		return -ENOMEM;
+	p = b->data + b->len;
+	memcpy(p, name, nlen);
+	memcpy(p + nlen, ": ", 2);
+	memcpy(p + nlen + 2, value, vlen);
+	memcpy(p + nlen + 2 + vlen, "\r\n", 3); /* and the NUL l7_buf_printf leaves */
+	b->len += nlen + vlen + 4;
+	return 0;
+}
+
 void l7_buf_consume(struct l7_buf *b, size_t n)
 {
 	b->off += n;

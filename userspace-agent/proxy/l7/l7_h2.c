@@ -398,16 +398,19 @@ static size_t h2_queued(const struct l7_request *r)
 	return l7_buf_pending(&r->resp) + l7_buf_pending(&r->down->out);
 }
 
+/* The client's frames go out at the end of the loop's turn (l7_down_kick):
+ * a response's head, body and end, and the other streams' answers of the
+ * same turn, in one send. */
 static void h2_flush(struct l7_request *r)
 {
-	l7_down_write(r->down);
+	l7_down_kick(r->down);
 }
 
 static void h2_cut(struct l7_request *r)
 {
 	nghttp2_submit_rst_stream(r->down->h2, NGHTTP2_FLAG_NONE, r->stream_id,
 				  NGHTTP2_INTERNAL_ERROR);
-	l7_down_write(r->down);
+	l7_down_kick(r->down);
 }
 
 /* Answered whole: the stream ends once nghttp2 has sent the rest, and the
@@ -415,7 +418,7 @@ static void h2_cut(struct l7_request *r)
 static void h2_done(struct l7_request *r)
 {
 	nghttp2_session_resume_data(r->down->h2, r->stream_id);
-	l7_down_write(r->down);
+	l7_down_kick(r->down);
 }
 
 const struct l7_sink l7_h2_sink = {

@@ -75,11 +75,11 @@ int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
 
 	for (i = 0; i < n && !err; i++)
 		if (!dropped(h[i].name, connection, mod, upgrade))
-			err = l7_buf_printf(out, "%s: %s\r\n", h[i].name, h[i].value);
+			err = l7_buf_field(out, h[i].name, h[i].value);
 	for (i = 0; mod && i < mod->nset && !err; i++)
-		err = l7_buf_printf(out, "%s: %s\r\n", mod->set[i].name, mod->set[i].value);
+		err = l7_buf_field(out, mod->set[i].name, mod->set[i].value);
 	for (i = 0; mod && i < mod->nadd && !err; i++)
-		err = l7_buf_printf(out, "%s: %s\r\n", mod->add[i].name, mod->add[i].value);
+		err = l7_buf_field(out, mod->add[i].name, mod->add[i].value);
 	/* the client's other Connection tokens were for this hop only */
 	if (!err && upgrade)
 		err = l7_buf_printf(out, "connection: upgrade\r\n");

@@ -47,6 +47,9 @@ struct l7_buf {
 };
 
 int l7_buf_append(struct l7_buf *b, const void *p, size_t n);
+/* "NAME: VALUE\r\n", as l7_buf_printf would write it, without a format
+ * (every header of every request and response goes through here). */
+int l7_buf_field(struct l7_buf *b, const char *name, const char *value);
 int l7_str_append(char **s, const char *at, size_t len); /* NUL-terminated, up to L7_HEAD_MAX */
 void l7_headers_free(struct l7_header *h, size_t n);
 /* Appends NAME: VALUE to *H (*N of *CAP used; at most 1024); 0 or -ENOMEM. */
@@ -82,6 +85,21 @@ void l7_io_want(struct l7_loop *l, struct l7_io *io, bool rd, bool wr);
 void l7_io_del(struct l7_loop *l, struct l7_io *io);
 /* Writes B's pending bytes to FD; 0 (all or EAGAIN) or -errno. */
 int l7_io_flush(int fd, struct l7_buf *b);
+
+/*
+ * A send put off to the end of the loop's turn (l7_loop_run): what one
+ * turn's events produced for a connection goes out in one send, not in one
+ * per request or response (h2o and haproxy batch the same way). RUN is
+ * called once, from the loop's top, where closing the connection is safe.
+ * The owner must not be freed before the turn's reap.
+ */
+struct l7_later {
+	struct l7_later *next;
+	bool queued;
+	void (*run)(struct l7_later *w);
+};
+
+void l7_send_later(struct l7_loop *l, struct l7_later *w);
 
 /* Load-balancing state of one endpoint address, kept across views. */
 struct l7_endpoint {
@@ -294,7 +312,7 @@ struct l7_h2_up;
 struct l7_pool {
 	struct l7_up *idle;
 	size_t nidle;
-	struct l7_h2_up *h2; /* the HTTP/2 connection new streams open on */
+	struct l7_h2_up *h2; /* HTTP/2 connections new streams may open on */
 };
 
 struct l7_up {
@@ -339,7 +357,8 @@ struct l7_loop {
 	size_t nendpoints, npools, nbudgets, nclusters;
 	struct l7_down *downs;
 	struct l7_down *dead_downs;
-	struct l7_down *ready; /* a pipelined request waits to be read */
+	struct l7_down *ready;	/* a pipelined request waits to be read */
+	struct l7_later *later; /* sends put off to the end of the turn */
 	struct l7_up *dead_ups;
 	struct l7_h2_up *h2_ups, *dead_h2_ups;
 	struct l7_mirror *mirrors, *dead_mirrors;

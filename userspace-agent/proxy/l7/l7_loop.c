@@ -59,6 +59,31 @@ int l7_io_flush(int fd, struct l7_buf *b)
 	return 0;
 }
 
+void l7_send_later(struct l7_loop *l, struct l7_later *w)
+{
+	if (w->queued)
+		return;
+	w->queued = true;
+	w->next = l->later;
+	l->later = w;
+}
+
+/* Pipelined requests and put-off sends, until neither makes more of the
+ * other (a client's write can resume an endpoint's stream, and back). */
+static void run_deferred(struct l7_loop *l)
+{
+	struct l7_later *w;
+
+	while (l->ready || l->later) {
+		l7_loop_parse_ready(l);
+		while ((w = l->later)) {
+			l->later = w->next;
+			w->queued = false;
+			w->run(w);
+		}
+	}
+}
+
 uint32_t l7_random(struct l7_loop *l)
 {
 	/* xorshift32: load balancing and jitter need spread, not secrecy */
@@ -198,7 +223,7 @@ void l7_loop_run(struct l7_loop *l)
 		io->on_event(io, evs[i].events);
 	}
 	timer_wheel_advance(&l->wheel, timer_now_ms());
-	l7_loop_parse_ready(l);
+	run_deferred(l);
 	reap(l);
 	l7_loop_rearm(l);
 }
@@ -214,6 +239,7 @@ void l7_loop_free(struct l7_loop *l)
 	l7_tunnels_close(l);
 	l7_mirrors_close(l);
 	l7_h2_up_close_all(l);
+	l->later = NULL; /* what is closed sends nothing more */
 	for (i = 0; i < l->npools; i++) {
 		while (l->pool_list[i]->idle)
 			l7_up_release(l->pool_list[i]->idle, false);

@@ -5,10 +5,14 @@
  * session), so a timeout or retry resets that stream only. Responses
  * stream to the client with their trailers (gRPC's grpc-status), read no
  * faster than the client takes them: WINDOW_UPDATEs wait for it. A full
- * connection, or one that got GOAWAY, leaves its pool and closes when its
- * streams are done.
+ * connection gets no new streams until one ends; when every connection of
+ * the pool is full, another is opened beside them (as Envoy's and Linkerd's
+ * pools do), so a load above one connection's MAX_CONCURRENT_STREAMS does
+ * not churn connections. One that got GOAWAY leaves its pool and closes when
+ * its streams are done.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,43 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "l7_impl.h"
-
-#define H2_UP_WINDOW	  (1 << 20)  /* a stream's receive window */
-#define H2_UP_CONN_WINDOW (16 << 20) /* the connection's */
-#define H2_UP_STREAMS_MAX 1000	     /* even if the endpoint allows more */
-
-struct l7_h2_stream;
-
-struct l7_h2_up {
-	struct l7_io io;
-	struct l7_loop *l;
-	struct l7_pool *pool; /* NULL once it takes no new streams */
-	struct l7_cluster *cluster;
-	void *token;
-	nghttp2_session *s;
-	struct l7_buf out;
-	struct l7_h2_stream *streams;
-	unsigned int nstreams;
-	uint64_t idle_ms;
-	bool connected, dead, got_bytes, busy; /* busy: inside the session */
-	struct timer idle;
-	struct l7_h2_up *next; /* in the loop's list, then its dead list */
-};
-
-struct l7_h2_stream {
-	struct l7_h2_up *c;
-	struct l7_request *req; /* NULL: abandoned (reset, retried or answered) */
-	int32_t id;
-	uint64_t body_sent; /* of the request body */
-	bool body_waits;    /* its data waits for the client's (deferred) */
-	size_t unconsumed;  /* response bytes taken but not yet acknowledged */
-	int status;
-	struct l7_header *rh;
-	size_t nrh, rh_cap;
-	uint64_t sent_ms;
-	struct l7_h2_stream *next;
-};
+#include "l7_up_h2.h"
 
 static void conn_close(struct l7_h2_up *c, enum shunt_outcome why);
 
@@ -64,7 +32,7 @@ static void stream_reset_headers(struct l7_h2_stream *hs)
 }
 
 /* The request leaves its stream: the stream is the endpoint's business now. */
-static struct l7_request *stream_detach(struct l7_h2_stream *hs)
+struct l7_request *l7_h2_stream_detach(struct l7_h2_stream *hs)
 {
 	struct l7_request *req = hs->req;
 
@@ -78,20 +46,43 @@ static struct l7_request *stream_detach(struct l7_h2_stream *hs)
 
 static void leave_pool(struct l7_h2_up *c)
 {
-	if (c->pool && c->pool->h2 == c)
-		c->pool->h2 = NULL;
+	struct l7_h2_up **pp;
+
+	if (!c->pool)
+		return;
+	for (pp = &c->pool->h2; *pp; pp = &(*pp)->pool_next)
+		if (*pp == c) {
+			*pp = c->pool_next;
+			break;
+		}
 	c->pool = NULL;
+	c->pool_next = NULL;
+}
+
+static bool conn_has_room(const struct l7_h2_up *c)
+{
+	uint32_t max;
+
+	if (c->dead)
+		return false;
+	max = nghttp2_session_get_remote_settings(c->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+	return c->nstreams < (max < H2_UP_STREAMS_MAX ? max : H2_UP_STREAMS_MAX);
+}
+
+/* The pool's first connection that takes another stream, or NULL. */
+struct l7_h2_up *l7_h2_pool_pick(const struct l7_pool *pool)
+{
+	struct l7_h2_up *c;
+
+	for (c = pool->h2; c; c = c->pool_next)
+		if (conn_has_room(c))
+			return c;
+	return NULL;
 }
 
 bool l7_h2_up_has_room(const struct l7_pool *pool)
 {
-	const struct l7_h2_up *c = pool->h2;
-	uint32_t max;
-
-	if (!c || c->dead)
-		return false;
-	max = nghttp2_session_get_remote_settings(c->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-	return c->nstreams < (max < H2_UP_STREAMS_MAX ? max : H2_UP_STREAMS_MAX);
+	return l7_h2_pool_pick(pool) != NULL;
 }
 
 /* ---- the session's callbacks ---- */
@@ -140,7 +131,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 /* The response ended, after its body or as trailers (N of them). */
 static void response_end(struct l7_h2_stream *hs, const struct l7_header *trailers, size_t n)
 {
-	struct l7_request *req = stream_detach(hs);
+	struct l7_request *req = l7_h2_stream_detach(hs);
 
 	if (!req)
 		return;
@@ -164,7 +155,7 @@ static void response_head(struct l7_h2_stream *hs, bool end)
 		return; /* abandoned, or 1xx: the final head comes later */
 	l7_endpoint_result(req->backend, req->ep, hs->status);
 	if (l7_retry_status(req, hs->status) || (end && l7_retry_grpc(req, hs->rh, hs->nrh))) {
-		stream_detach(hs);
+		l7_h2_stream_detach(hs);
 		nghttp2_submit_rst_stream(hs->c->s, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
 		return l7_request_try_failed(req, SHUNT_OUT_L7_UPSTREAM_STATUS, hs->status);
 	}
@@ -178,7 +169,7 @@ static void response_head(struct l7_h2_stream *hs, bool end)
 		cl = "0";
 	req->status = hs->status;
 	if (req->sink->head(req, hs->status, NULL, hs->rh, hs->nrh, mod, cl, bodyless || end)) {
-		stream_detach(hs);
+		l7_h2_stream_detach(hs);
 		nghttp2_submit_rst_stream(hs->c->s, NGHTTP2_FLAG_NONE, hs->id,
 					  NGHTTP2_INTERNAL_ERROR);
 		return req->sink->cut(req);
@@ -223,7 +214,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 		return 0;
 	}
 	if (req->sink->body(req, (const char *)data, len)) {
-		stream_detach(hs);
+		l7_h2_stream_detach(hs);
 		req->sink->cut(req);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
@@ -240,7 +231,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
  * gets a response cut short. */
 static void stream_failed(struct l7_h2_stream *hs, uint32_t code, enum shunt_outcome conn_why)
 {
-	struct l7_request *req = stream_detach(hs);
+	struct l7_request *req = l7_h2_stream_detach(hs);
 	struct l7_h2_up *c = hs->c;
 
 	if (!req)
@@ -377,6 +368,15 @@ static void read_endpoint(struct l7_h2_up *c)
 		if (used < 0)
 			return conn_close(c, SHUNT_OUT_L7_BAD_RESPONSE);
 	}
+	l7_send_later(c->l, &c->send_later);
+}
+
+/* The turn's frames for the endpoint (requests, window updates), in one
+ * send; a connection that has nothing more to say or hear is done. */
+static void send_turn(struct l7_later *w)
+{
+	struct l7_h2_up *c = (struct l7_h2_up *)((char *)w - offsetof(struct l7_h2_up, send_later));
+
 	conn_send(c, true);
 	if (!c->dead && !nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s))
 		conn_close(c, SHUNT_OUT_ALLOWED); /* GOAWAY and every stream done */
@@ -434,8 +434,8 @@ cleanup:
 	return err;
 }
 
-static struct l7_h2_up *conn_open(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool,
-				  enum shunt_outcome *why)
+struct l7_h2_up *l7_h2_conn_open(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool,
+				 enum shunt_outcome *why)
 {
 	struct l7_h2_up *c = calloc(1, sizeof(*c));
 	int fd = -1;
@@ -456,6 +456,7 @@ static struct l7_h2_up *conn_open(struct l7_loop *l, struct l7_request *req, str
 	c->idle_ms = req->backend->tp ? req->backend->tp->idle_timeout_ms : 0;
 	c->io.fd = fd;
 	c->io.on_event = on_event;
+	c->send_later.run = send_turn;
 	timer_init(&c->idle, on_idle, c);
 	if (l7_io_add(l, &c->io, true, true)) {
 		close(fd);
@@ -466,9 +467,8 @@ static struct l7_h2_up *conn_open(struct l7_loop *l, struct l7_request *req, str
 		return NULL;
 	}
 	c->cluster->connections++;
-	if (pool->h2)
-		leave_pool(pool->h2); /* full: it finishes its streams and closes */
 	c->pool = pool;
+	c->pool_next = pool->h2;
 	pool->h2 = c;
 	c->next = l->h2_ups;
 	l->h2_ups = c;
@@ -477,112 +477,6 @@ static struct l7_h2_up *conn_open(struct l7_loop *l, struct l7_request *req, str
 }
 
 /* The request body as the client sends it (l7_body.c); deferred until more comes. */
-static ssize_t read_request_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-				 uint32_t *flags, nghttp2_data_source *src, void *ud)
-{
-	struct l7_h2_stream *hs = src->ptr;
-	struct l7_request *req = hs->req;
-	const char *p;
-	size_t n = req ? l7_body_at(req, hs->body_sent, &p) : 0;
-
-	(void)s;
-	(void)id;
-	(void)ud;
-	if (n > len)
-		n = len;
-	if (n) {
-		memcpy(buf, p, n);
-		hs->body_sent += n;
-		l7_body_taken(req, hs->body_sent);
-	}
-	if (!req || (req->body_done && hs->body_sent == req->body_got))
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	else if (!n)
-		return hs->body_waits = true, NGHTTP2_ERR_DEFERRED;
-	return (ssize_t)n;
-}
-
-void l7_h2_up_body_ready(struct l7_request *req)
-{
-	struct l7_h2_stream *hs = req->h2s;
-
-	if (!hs || !hs->body_waits || hs->c->dead)
-		return;
-	hs->body_waits = false;
-	nghttp2_session_resume_data(hs->c->s, hs->id);
-	conn_send(hs->c, false); /* a failure shows as the socket's event */
-}
-
-static int submit_request(struct l7_h2_stream *hs, struct l7_request *req)
-{
-	nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = read_request_body};
-	bool body = l7_body_expected(req);
-	struct l7_buf lines = {};
-	nghttp2_nv *nv = NULL;
-	size_t n;
-
-	if (l7_request_to_nv(req, body, &lines, &nv, &n))
-		hs->id = -1;
-	else
-		hs->id = nghttp2_submit_request(hs->c->s, NULL, nv, n, body ? &prd : NULL, hs);
-	free(nv);
-	l7_buf_free(&lines);
-	return hs->id < 0 ? -1 : 0;
-}
-
-enum shunt_outcome l7_h2_up_send(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool)
-{
-	enum shunt_outcome why = SHUNT_OUT_ALLOWED;
-	struct l7_h2_up *c = pool->h2;
-	struct l7_h2_stream *hs;
-
-	if (c && l7_h2_up_has_room(pool))
-		atomic_fetch_add(&l7_stats.upstream_reused, 1);
-	else if (!(c = conn_open(l, req, pool, &why)))
-		return why;
-	hs = calloc(1, sizeof(*hs));
-	if (!hs)
-		return SHUNT_OUT_SOCKET_FAILED;
-	hs->c = c;
-	hs->req = req;
-	hs->sent_ms = timer_now_ms();
-	if (submit_request(hs, req)) {
-		free(hs);
-		return SHUNT_OUT_SOCKET_FAILED;
-	}
-	hs->next = c->streams;
-	c->streams = hs;
-	c->nstreams++;
-	timer_cancel(&l->wheel, &c->idle);
-	req->h2s = hs;
-	req->ep->pending++;
-	atomic_fetch_add(&l7_stats.upstream_streams, 1);
-	/* a failed send shows as the connection's event, never under the caller */
-	conn_send(c, false);
-	return SHUNT_OUT_ALLOWED;
-}
-
-void l7_h2_up_abort(struct l7_request *req)
-{
-	struct l7_h2_stream *hs = req->h2s;
-
-	if (!hs || !stream_detach(hs))
-		return;
-	nghttp2_submit_rst_stream(hs->c->s, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
-	conn_send(hs->c, true);
-}
-
-void l7_h2_up_resume(struct l7_request *req)
-{
-	struct l7_h2_stream *hs = req->h2s;
-
-	if (!hs || !hs->unconsumed || req->sink->queued(req) >= L7_OUT_HIGH)
-		return;
-	nghttp2_session_consume(hs->c->s, hs->id, hs->unconsumed);
-	hs->unconsumed = 0;
-	conn_send(hs->c, true);
-}
-
 void l7_h2_up_close_all(struct l7_loop *l)
 {
 	while (l->h2_ups)

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * HTTP/2 to endpoints, the request side: a try becomes a stream on a pooled
+ * connection (l7_h2_pool_pick, or a new one), its body follows as the
+ * client sends it, and everything goes out at the end of the loop's turn.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timer_wheel.h"
+#include "l7_up_h2.h"
+
+static ssize_t read_request_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+				 uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct l7_h2_stream *hs = src->ptr;
+	struct l7_request *req = hs->req;
+	const char *p;
+	size_t n = req ? l7_body_at(req, hs->body_sent, &p) : 0;
+
+	(void)s;
+	(void)id;
+	(void)ud;
+	if (n > len)
+		n = len;
+	if (n) {
+		memcpy(buf, p, n);
+		hs->body_sent += n;
+		l7_body_taken(req, hs->body_sent);
+	}
+	if (!req || (req->body_done && hs->body_sent == req->body_got))
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	else if (!n)
+		return hs->body_waits = true, NGHTTP2_ERR_DEFERRED;
+	return (ssize_t)n;
+}
+
+void l7_h2_up_body_ready(struct l7_request *req)
+{
+	struct l7_h2_stream *hs = req->h2s;
+
+	if (!hs || !hs->body_waits || hs->c->dead)
+		return;
+	hs->body_waits = false;
+	nghttp2_session_resume_data(hs->c->s, hs->id);
+	l7_send_later(hs->c->l, &hs->c->send_later);
+}
+
+static int submit_request(struct l7_h2_stream *hs, struct l7_request *req)
+{
+	nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = read_request_body};
+	bool body = l7_body_expected(req);
+	struct l7_buf lines = {};
+	nghttp2_nv *nv = NULL;
+	size_t n;
+
+	if (l7_request_to_nv(req, body, &lines, &nv, &n))
+		hs->id = -1;
+	else
+		hs->id = nghttp2_submit_request(hs->c->s, NULL, nv, n, body ? &prd : NULL, hs);
+	free(nv);
+	l7_buf_free(&lines);
+	return hs->id < 0 ? -1 : 0;
+}
+
+enum shunt_outcome l7_h2_up_send(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool)
+{
+	enum shunt_outcome why = SHUNT_OUT_ALLOWED;
+	struct l7_h2_up *c = l7_h2_pool_pick(pool);
+	struct l7_h2_stream *hs;
+
+	if (c)
+		atomic_fetch_add(&l7_stats.upstream_reused, 1);
+	else if (!(c = l7_h2_conn_open(l, req, pool, &why)))
+		return why;
+	hs = calloc(1, sizeof(*hs));
+	if (!hs)
+		return SHUNT_OUT_SOCKET_FAILED;
+	hs->c = c;
+	hs->req = req;
+	hs->sent_ms = timer_now_ms();
+	if (submit_request(hs, req)) {
+		free(hs);
+		return SHUNT_OUT_SOCKET_FAILED;
+	}
+	hs->next = c->streams;
+	c->streams = hs;
+	c->nstreams++;
+	timer_cancel(&l->wheel, &c->idle);
+	req->h2s = hs;
+	req->ep->pending++;
+	atomic_fetch_add(&l7_stats.upstream_streams, 1);
+	/* sent at the end of the turn: a failure never shows under the caller */
+	l7_send_later(l, &c->send_later);
+	return SHUNT_OUT_ALLOWED;
+}
+
+void l7_h2_up_abort(struct l7_request *req)
+{
+	struct l7_h2_stream *hs = req->h2s;
+
+	if (!hs || !l7_h2_stream_detach(hs))
+		return;
+	nghttp2_submit_rst_stream(hs->c->s, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
+	l7_send_later(hs->c->l, &hs->c->send_later);
+}
+
+void l7_h2_up_resume(struct l7_request *req)
+{
+	struct l7_h2_stream *hs = req->h2s;
+
+	if (!hs || !hs->unconsumed || req->sink->queued(req) >= L7_OUT_HIGH)
+		return;
+	nghttp2_session_consume(hs->c->s, hs->id, hs->unconsumed);
+	hs->unconsumed = 0;
+	l7_send_later(hs->c->l, &hs->c->send_later);
+}
+
