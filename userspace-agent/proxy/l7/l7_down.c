@@ -360,11 +360,10 @@ void l7_down_request_done(struct l7_down *d)
 	}
 	l7_arm_in(d->l, &d->idle, L7_IDLE_DOWN_MS);
 	http_parser_pause(&d->parser, 0);
-	l7_down_write(d);
-	/* The next pipelined request is read from the loop, not from here:
-	 * answering it could end here again, one stack frame per request. */
-	if (l7_buf_pending(&d->in))
-		l7_down_kick(d);
+	/* The response goes out, and the next pipelined request is read, at
+	 * the end of the loop's turn, not from here: answering it could end
+	 * here again, one stack frame per request. */
+	l7_down_kick(d);
 }
 
 void l7_loop_parse_ready(struct l7_loop *l)

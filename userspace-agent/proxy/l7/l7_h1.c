@@ -92,9 +92,11 @@ static size_t h1_queued(const struct l7_request *req)
 	return l7_buf_pending(&req->down->out);
 }
 
+/* Out at the end of the loop's turn: a response's head, body and end in
+ * one send (l7_down_kick). */
 static void h1_flush(struct l7_request *req)
 {
-	l7_down_write(req->down);
+	l7_down_kick(req->down);
 }
 
 /* HTTP/1 has no way to end one response early but closing. */
