@@ -393,6 +393,45 @@ if "$SHUNT" graph "${GRAPH_NODES[@]}" --format svg --output "$GRAPH_SVG"; then
 fi
 "$SHUNT" graph "${GRAPH_NODES[@]}" --format text | sed 's/^/    /' || true
 
+say "11. the same numbers through Prometheus (Istio's metric names: its dashboards read them)"
+prom_demo() {
+	local port fwd n targets="" q
+	command -v prometheus >/dev/null || { echo "  prometheus is not installed (make deps)"; return 0; }
+	port=$(free_port) || return 0
+	for n in $(jq -r '.nodes[].name' "$STATE"); do
+		fwd=$(free_port) || return 0
+		python3 "$REPO/tests/apps/netns_forward.py" --listen "127.0.0.1:$fwd" \
+			--netns "$(node "$n" netns)" --to 127.0.0.1:9465 >"$WORK/forward.$n.log" 2>&1 &
+		PIDS+=($!)
+		targets+="{targets: [\"127.0.0.1:$fwd\"], labels: {node: $n}}, "
+	done
+	printf 'global: {scrape_interval: 1s, scrape_timeout: 900ms}\nscrape_configs:\n  - job_name: shunt-proxy\n    static_configs: [%s]\n' \
+		"${targets%, }" >"$WORK/prometheus.yml"
+	prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom-data" \
+		--web.listen-address="127.0.0.1:$port" >"$WORK/prometheus.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 100); do
+		[ "$(curl -fsS "http://127.0.0.1:$port/api/v1/query" --data-urlencode 'query=count(up == 1)' 2>/dev/null |
+			jq -r '.data.result[0].value[1] // 0')" = "$(jq '.nodes | length' "$STATE")" ] && break
+		sleep 0.2
+	done
+	q='sum by (reporter, destination_workload, response_code) (istio_requests_total{destination_service="web.default.svc.cluster.local"})'
+	echo "  \$ curl http://127.0.0.1:$port/api/v1/query --data-urlencode 'query=$q'"
+	curl -fsS "http://127.0.0.1:$port/api/v1/query" --data-urlencode "query=$q" |
+		jq -r '.data.result | sort_by(.metric.reporter, .metric.destination_workload, .metric.response_code)[] |
+			"    \(.metric.reporter)\t\(.metric.destination_workload)\t\(.metric.response_code)\t\(.value[1])"' ||
+		echo "  (no answer: $WORK/prometheus.log)"
+}
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 30000))
+		ss -Hantu "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+	done
+	return 1
+}
+prom_demo
+
 if [ $KEEP = 1 ]; then
 	echo
 	echo "  the cluster is still up: scripts/cluster.sh exec $CLIENT -- bash; scripts/cluster.sh down when done"
