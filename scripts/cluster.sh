@@ -78,15 +78,20 @@ pod_v6() { echo "fd00:100:$1::$((10 + $2))"; }
 source "$REPO/scripts/cluster-k8s.sh"
 
 # Pod K/J's cgroup: CG/PREFIX/nK/pJ, or the kubelet's path in --kubernetes
-# mode (K8S_DRIVER while it is built; afterwards, whichever exists).
+# mode. K8S_DRIVER while the cluster is built: none, systemd or cgroupfs;
+# unset afterwards (exec): whichever exists.
 pod_cgroup() { # CG K J
-	if [ -n "${K8S_DRIVER:-}" ]; then
-		k8s_pod_cgroup "$1" "$2" "$3" "$K8S_DRIVER"
-	elif [ -d "$1/$PREFIX/n$2/p$3" ]; then
-		echo "$1/$PREFIX/n$2/p$3"
-	else
-		k8s_find_pod_cgroup "$1" "$2" "$3" || echo "$1/$PREFIX/n$2/p$3"
-	fi
+	case "${K8S_DRIVER:-detect}" in
+	none) echo "$1/$PREFIX/n$2/p$3" ;;
+	detect)
+		if [ -d "$1/$PREFIX/n$2/p$3" ]; then
+			echo "$1/$PREFIX/n$2/p$3"
+		else
+			k8s_find_pod_cgroup "$1" "$2" "$3" || echo "$1/$PREFIX/n$2/p$3"
+		fi
+		;;
+	*) k8s_pod_cgroup "$1" "$2" "$3" "$K8S_DRIVER" ;;
+	esac
 }
 
 cmd_up() {
@@ -101,8 +106,8 @@ cmd_up() {
 		esac
 	done
 	case "$driver" in systemd | cgroupfs) ;; *) die "--cgroup-driver is systemd or cgroupfs" ;; esac
-	K8S_DRIVER=
-	[ $kubernetes = 1 ] && K8S_DRIVER=$driver
+	K8S_DRIVER=none
+	[ $kubernetes = 0 ] || K8S_DRIVER=$driver
 	[[ "$nodes" =~ ^[0-9]+$ ]] && [ "$nodes" -ge 1 ] && [ "$nodes" -le 50 ] || die "--nodes must be 1..50"
 	[[ "$pods" =~ ^[0-9]+$ ]] && [ "$pods" -ge 1 ] && [ "$pods" -le 200 ] || die "--pods must be 1..200"
 	if ip netns list | grep -q "^$PREFIX-net\b"; then
@@ -155,7 +160,7 @@ cmd_up() {
 			nsx "$pns" ip route add default via "10.100.$k.1"
 			nsx "$pns" ip -6 route add default via "fd00:100:$k::1"
 			mkdir -p "$(pod_cgroup "$cg" $k $j)"
-			[ -z "$K8S_DRIVER" ] || k8s_pod_sandbox "$cg" $k $j "$K8S_DRIVER"
+			[ "$K8S_DRIVER" = none ] || k8s_pod_sandbox "$cg" $k $j "$K8S_DRIVER"
 		done
 	done
 	# Routes to the other nodes' pod networks over the underlay.
@@ -166,11 +171,11 @@ cmd_up() {
 			nsx "$(node_ns $k)" ip -6 route add "fd00:100:$l::/64" via "fd00:99::$l"
 		done
 	done
-	[ -z "$K8S_DRIVER" ] || k8s_cluster_up "$nodes" "$pods"
+	[ "$K8S_DRIVER" = none ] || k8s_cluster_up "$nodes" "$pods"
 	trap - ERR
 	write_state "$cg" "$nodes" "$pods"
 	write_mesh_config "$cg" "$nodes" "$pods"
-	log "up: $nodes nodes x $pods pods (prefix $PREFIX${K8S_DRIVER:+, served by the test API server}), described in $STATE"
+	log "up: $nodes nodes x $pods pods (prefix $PREFIX$([ "$K8S_DRIVER" = none ] || echo ", served by the test API server")), described in $STATE"
 }
 
 write_state() {
@@ -179,7 +184,7 @@ write_state() {
 	{
 		printf '{\n  "prefix": "%s",\n  "cgroup_root": "%s",\n' "$PREFIX" "$cg"
 		printf '  "outside_cgroup": "%s",\n' "$cg/$PREFIX/outside"
-		[ -z "$K8S_DRIVER" ] || k8s_state_json "$K8S_DRIVER"
+		[ "$K8S_DRIVER" = none ] || k8s_state_json "$K8S_DRIVER"
 		printf '  "nodes": [\n'
 		for ((k = 1; k <= nodes; k++)); do
 			printf '    {\n      "name": "n%d",\n      "netns": "%s",\n' $k "$(node_ns $k)"
@@ -189,7 +194,7 @@ write_state() {
 			printf '      "pods": [\n'
 			for ((j = 1; j <= pods; j++)); do
 				printf '        {"name": "n%d-p%d", "node": "n%d", "netns": "%s", ' $k $j $k "$(pod_ns $k $j)"
-				[ -z "$K8S_DRIVER" ] || printf '"uid": "%s", ' "$(k8s_pod_uid $k $j)"
+				[ "$K8S_DRIVER" = none ] || printf '"uid": "%s", ' "$(k8s_pod_uid $k $j)"
 				printf '"cgroup": "%s", "ipv4": "%s", "ipv6": "%s"}' \
 					"$(pod_cgroup "$cg" $k $j)" "$(pod_v4 $k $j)" "$(pod_v6 $k $j)"
 				[ $j -lt $pods ] && printf ','
@@ -329,6 +334,8 @@ cmd_status() {
 	echo "cgroups: $(find "$cg/$PREFIX" -mindepth 1 -type d 2>/dev/null | wc -l)"
 	echo "pins:    $(find "$PIN_BASE" -mindepth 1 2>/dev/null | wc -l)"
 	[ -f "$STATE" ] && echo "state:   $STATE" || echo "state:   none"
+	[ ! -f "$K8S_CLUSTER_DIR/kubeconfig" ] ||
+		echo "api:     $(awk '/server:/ { print $2 }' "$K8S_CLUSTER_DIR/kubeconfig") (kubeconfig $K8S_CLUSTER_DIR/kubeconfig)"
 }
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, cgroups, bpffs)"
@@ -339,5 +346,5 @@ up) cmd_up "$@" ;;
 down) cmd_down ;;
 exec) cmd_exec "$@" ;;
 status) cmd_status ;;
-*) die "usage: $0 up [--nodes N] [--pods M] | exec [--outside] POD -- CMD... | down | status" ;;
+*) die "usage: $0 up [--nodes N] [--pods M] [--kubernetes [--cgroup-driver systemd|cgroupfs]] | exec [--outside] POD -- CMD... | down | status" ;;
 esac

@@ -45,7 +45,7 @@ test_k8s_cluster_pod_joins_the_mesh_within_1s_of_ready() {
 	k8s_need_kubectl
 	t_cluster_up 1 2 --kubernetes --cgroup-driver cgroupfs
 	k8s_cluster_attach
-	local pod rv served joined ms log=$T_TMP/agent.n1.log i
+	local pod rv served joined applied ms log=$T_TMP/agent.n1.log i
 	pod=$(k8s_cluster_object Pod n1-p2)
 	# Scheduled, its sandbox running, not Ready yet.
 	k8s_apply "$(jq -c '(.status.conditions[] | select(.type == "Ready" or .type == "ContainersReady")
@@ -77,13 +77,17 @@ test_k8s_cluster_pod_joins_the_mesh_within_1s_of_ready() {
 		and .key == "default/n1-p2" and .fieldSelector == "spec.nodeName=n1")][0].t')
 	[ "$served" != null ] || t_fail "the server did not serve n1-p2's MODIFIED event to n1's pod watch"
 	ms=$(awk -v a="$served" -v b="$joined" 'BEGIN { printf "%d", (b - a) * 1000 }')
-	t_log "Ready -> in the kernel's maps: $ms ms (MODIFIED served -> seen in \`shunt workloads\`)"
+	applied=$(date -d "$(grep '"applied config version' "$log" | tail -1 | jq -r .ts)" +%s.%N 2>/dev/null)
+	t_log "Ready -> in the kernel's maps: $ms ms (MODIFIED served -> seen in \`shunt workloads\`;" \
+		"the agent logged the apply after $(awk -v a="$served" -v b="${applied:-0}" 'BEGIN { printf "%d", (b - a) * 1000 }') ms)"
 	t_le "$ms" 999 "ms from the Ready event to n1-p2 in the mesh"
 	k8s_transfer
 	t_log "after Ready: bypass $((K8S_BYPASS / 1024)) KiB, n1-p2's veth $((K8S_VETH / 1024)) KiB"
 	if t_bypass_on n1; then
-		t_ge "$K8S_BYPASS" $((15 * MiB)) "bytes through the bypass once n1-p2 is in the mesh (most of 16 MiB)"
-		t_le "$K8S_VETH" $((1 * MiB)) "bytes over n1-p2's veth once it is in the mesh"
+		# Most of it: a receiver that falls behind sends its peer through
+		# TCP for a while, by design (test_bypass.sh); 0 without the mesh.
+		t_ge "$K8S_BYPASS" $((16 * MiB * 60 / 100)) "bytes through the bypass once n1-p2 is in the mesh"
+		t_le "$K8S_VETH" $((16 * MiB - K8S_BYPASS + MiB)) "bytes over n1-p2's veth once it is in the mesh"
 	else
 		t_log "the bypass is off on this kernel ($(t_feature n1 bypass why)): the mesh path is checked in the maps only"
 	fi
