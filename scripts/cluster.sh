@@ -4,6 +4,8 @@
 # A local cluster out of network namespaces, veth pairs, bridges and cgroups.
 #
 #   scripts/cluster.sh up [--nodes N] [--pods M]   build it, write .cluster/cluster.json
+#        [--kubernetes [--cgroup-driver systemd|cgroupfs]]
+#                                                   ... served by a test API server (below)
 #   scripts/cluster.sh exec POD -- CMD...           run CMD in POD (its netns and cgroup)
 #   scripts/cluster.sh exec --outside POD -- CMD... in POD's netns, outside the mesh cgroup
 #   scripts/cluster.sh exec NODE -- CMD...          in a node's netns (the node's host side)
@@ -30,6 +32,13 @@
 # underlay address :15008; see docs/proxy.md).
 # PREFIX defaults to shunt-lc (SHUNT_CLUSTER_PREFIX); the state file goes to
 # SHUNT_CLUSTER_DIR (default .cluster in the repository).
+#
+# --kubernetes: the same cluster, also served as Kubernetes objects by the
+# test API server (tests/k8s/apiserver.py), for `shunt agent --kubernetes`:
+# the pods' cgroups follow the kubelet's layout under the node's cgroup
+# (--cgroup-driver, default systemd), each with a sandbox process in the
+# pod's netns; cluster.json gains "kubernetes" (kubeconfig, server) and
+# each pod its "uid". scripts/cluster-k8s.sh has the details.
 set -euo pipefail
 
 PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-lc}
@@ -65,15 +74,40 @@ pod_ns() { echo "$PREFIX-n$1-p$2"; }
 pod_v4() { echo "10.100.$1.$((10 + $2))"; }
 pod_v6() { echo "fd00:100:$1::$((10 + $2))"; }
 
+# shellcheck source=scripts/cluster-k8s.sh
+source "$REPO/scripts/cluster-k8s.sh"
+
+# Pod K/J's cgroup: CG/PREFIX/nK/pJ, or the kubelet's path in --kubernetes
+# mode. K8S_DRIVER while the cluster is built: none, systemd or cgroupfs;
+# unset afterwards (exec): whichever exists.
+pod_cgroup() { # CG K J
+	case "${K8S_DRIVER:-detect}" in
+	none) echo "$1/$PREFIX/n$2/p$3" ;;
+	detect)
+		if [ -d "$1/$PREFIX/n$2/p$3" ]; then
+			echo "$1/$PREFIX/n$2/p$3"
+		else
+			k8s_find_pod_cgroup "$1" "$2" "$3" || echo "$1/$PREFIX/n$2/p$3"
+		fi
+		;;
+	*) k8s_pod_cgroup "$1" "$2" "$3" "$K8S_DRIVER" ;;
+	esac
+}
+
 cmd_up() {
-	local nodes=2 pods=2
+	local nodes=2 pods=2 kubernetes=0 driver=systemd
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--nodes) nodes=$2; shift 2 ;;
 		--pods) pods=$2; shift 2 ;;
+		--kubernetes) kubernetes=1; shift ;;
+		--cgroup-driver) driver=$2; shift 2 ;;
 		*) die "up: unknown option $1" ;;
 		esac
 	done
+	case "$driver" in systemd | cgroupfs) ;; *) die "--cgroup-driver is systemd or cgroupfs" ;; esac
+	K8S_DRIVER=none
+	[ $kubernetes = 0 ] || K8S_DRIVER=$driver
 	[[ "$nodes" =~ ^[0-9]+$ ]] && [ "$nodes" -ge 1 ] && [ "$nodes" -le 50 ] || die "--nodes must be 1..50"
 	[[ "$pods" =~ ^[0-9]+$ ]] && [ "$pods" -ge 1 ] && [ "$pods" -le 200 ] || die "--pods must be 1..200"
 	if ip netns list | grep -q "^$PREFIX-net\b"; then
@@ -125,7 +159,8 @@ cmd_up() {
 			nsx "$pns" ip link set eth0 up
 			nsx "$pns" ip route add default via "10.100.$k.1"
 			nsx "$pns" ip -6 route add default via "fd00:100:$k::1"
-			mkdir -p "$cg/$PREFIX/n$k/p$j"
+			mkdir -p "$(pod_cgroup "$cg" $k $j)"
+			[ "$K8S_DRIVER" = none ] || k8s_pod_sandbox "$cg" $k $j "$K8S_DRIVER"
 		done
 	done
 	# Routes to the other nodes' pod networks over the underlay.
@@ -136,10 +171,11 @@ cmd_up() {
 			nsx "$(node_ns $k)" ip -6 route add "fd00:100:$l::/64" via "fd00:99::$l"
 		done
 	done
+	[ "$K8S_DRIVER" = none ] || k8s_cluster_up "$nodes" "$pods"
 	trap - ERR
 	write_state "$cg" "$nodes" "$pods"
 	write_mesh_config "$cg" "$nodes" "$pods"
-	log "up: $nodes nodes x $pods pods (prefix $PREFIX), described in $STATE"
+	log "up: $nodes nodes x $pods pods (prefix $PREFIX$([ "$K8S_DRIVER" = none ] || echo ", served by the test API server")), described in $STATE"
 }
 
 write_state() {
@@ -147,7 +183,9 @@ write_state() {
 	mkdir -p "$STATE_DIR"
 	{
 		printf '{\n  "prefix": "%s",\n  "cgroup_root": "%s",\n' "$PREFIX" "$cg"
-		printf '  "outside_cgroup": "%s",\n  "nodes": [\n' "$cg/$PREFIX/outside"
+		printf '  "outside_cgroup": "%s",\n' "$cg/$PREFIX/outside"
+		[ "$K8S_DRIVER" = none ] || k8s_state_json "$K8S_DRIVER"
+		printf '  "nodes": [\n'
 		for ((k = 1; k <= nodes; k++)); do
 			printf '    {\n      "name": "n%d",\n      "netns": "%s",\n' $k "$(node_ns $k)"
 			printf '      "cgroup": "%s",\n      "pin_dir": "%s",\n' "$cg/$PREFIX/n$k" "$PIN_BASE/n$k"
@@ -156,8 +194,9 @@ write_state() {
 			printf '      "pods": [\n'
 			for ((j = 1; j <= pods; j++)); do
 				printf '        {"name": "n%d-p%d", "node": "n%d", "netns": "%s", ' $k $j $k "$(pod_ns $k $j)"
+				[ "$K8S_DRIVER" = none ] || printf '"uid": "%s", ' "$(k8s_pod_uid $k $j)"
 				printf '"cgroup": "%s", "ipv4": "%s", "ipv6": "%s"}' \
-					"$cg/$PREFIX/n$k/p$j" "$(pod_v4 $k $j)" "$(pod_v6 $k $j)"
+					"$(pod_cgroup "$cg" $k $j)" "$(pod_v4 $k $j)" "$(pod_v6 $k $j)"
 				[ $j -lt $pods ] && printf ','
 				printf '\n'
 			done
@@ -197,7 +236,7 @@ write_mesh_config() {
 				echo "    node: n$k"
 				echo "    addresses: [$(pod_v4 $k $j), \"$(pod_v6 $k $j)\"]"
 				echo "    netns: /run/netns/$(pod_ns $k $j)"
-				echo "    cgroup: $cg/$PREFIX/n$k/p$j"
+				echo "    cgroup: $(pod_cgroup "$cg" $k $j)"
 			done
 		done
 		echo "services:"
@@ -224,7 +263,7 @@ cmd_exec() {
 	if [[ "$target" =~ ^n([0-9]+)-p([0-9]+)$ ]]; then
 		ns=$(pod_ns "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
 		if [ $outside = 0 ]; then
-			cg="$cg/$PREFIX/n${BASH_REMATCH[1]}/p${BASH_REMATCH[2]}"
+			cg=$(pod_cgroup "$cg" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
 		else
 			cg="$cg/$PREFIX/outside"
 		fi
@@ -278,6 +317,7 @@ cmd_down() {
 	fi
 	# What the agents published for the proxies (unload removes it too).
 	rm -rf "/run/shunt$PIN_BASE" 2>/dev/null || true
+	k8s_cluster_down
 	kill_cgroup_tree "$cg/$PREFIX"
 	for ns in $(ip netns list | awk '{print $1}' | grep -E "^$PREFIX-(net|n[0-9]+(-p[0-9]+)?)$" || true); do
 		ip netns del "$ns" 2>/dev/null || true
@@ -294,6 +334,8 @@ cmd_status() {
 	echo "cgroups: $(find "$cg/$PREFIX" -mindepth 1 -type d 2>/dev/null | wc -l)"
 	echo "pins:    $(find "$PIN_BASE" -mindepth 1 2>/dev/null | wc -l)"
 	[ -f "$STATE" ] && echo "state:   $STATE" || echo "state:   none"
+	[ ! -f "$K8S_CLUSTER_DIR/kubeconfig" ] ||
+		echo "api:     $(awk '/server:/ { print $2 }' "$K8S_CLUSTER_DIR/kubeconfig") (kubeconfig $K8S_CLUSTER_DIR/kubeconfig)"
 }
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, cgroups, bpffs)"
@@ -304,5 +346,5 @@ up) cmd_up "$@" ;;
 down) cmd_down ;;
 exec) cmd_exec "$@" ;;
 status) cmd_status ;;
-*) die "usage: $0 up [--nodes N] [--pods M] | exec [--outside] POD -- CMD... | down | status" ;;
+*) die "usage: $0 up [--nodes N] [--pods M] [--kubernetes [--cgroup-driver systemd|cgroupfs]] | exec [--outside] POD -- CMD... | down | status" ;;
 esac

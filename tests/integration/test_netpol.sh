@@ -9,7 +9,16 @@
 # the latter through the mTLS proxies), every pod serving ports 80 and 81
 # over TCP, UDP and SCTP; every pair is probed for each (port, protocol) a
 # step names, and compared with upstream's table.
+#
+# NETPOL_SOURCE says how the steps reach the agents: "yaml" (the default, a
+# config file rewritten per step, with the node proxies) or "kubernetes"
+# (tests/integration/test_k8s_cluster.sh: the cluster served by the test API
+# server, the pods as Pods and each step's policies as NetworkPolicy objects
+# made by kubectl, the agents on `--kubernetes`; no node proxies, as the
+# Kubernetes source has no node settings yet, so cross-node pairs are
+# decided by the kernel hooks alone).
 
+NETPOL_SOURCE=${NETPOL_SOURCE:-yaml}
 NETPOL_CASES=$REPO/tests/netpol/cases.json
 # Upstream pod -> local cluster pod (2 nodes x 5 pods).
 NETPOL_PODS="x/a=n1-p1 x/b=n1-p2 x/c=n2-p1 y/a=n1-p3 y/b=n2-p2 y/c=n1-p4 z/a=n2-p3 z/b=n1-p5 z/c=n2-p4"
@@ -25,7 +34,7 @@ netpol_pods_json() {
 	for e in $NETPOL_PODS; do
 		up=${e%%=*} pod=${e#*=}
 		jq -c --arg up "$up" --arg pod "$pod" '.nodes[] | .name as $node | .pods[] |
-			select(.name == $pod) | {up: $up, node: $node, ipv4, ipv6, netns, cgroup}' "$STATE"
+			select(.name == $pod) | {up: $up, node: $node, ipv4, ipv6, netns, cgroup, uid}' "$STATE"
 	done | jq -s 'map({(.up): .}) | add'
 }
 
@@ -122,19 +131,30 @@ netpol_check() { # PROBE_JSON LABEL
 
 netpol_setup() {
 	local e up
-	t_cluster_up 2 5
+	if [ "$NETPOL_SOURCE" = kubernetes ]; then
+		# shellcheck source=tests/k8s/k8slib.sh
+		source "$REPO/tests/k8s/k8slib.sh"
+		k8s_need_kubectl
+		t_cluster_up 2 5 --kubernetes
+	else
+		t_cluster_up 2 5
+	fi
 	NETPOL_PODS_JSON=$(netpol_pods_json)
 	NETPOL_ADDRS=$(jq -r 'to_entries[] | "\(.key)=\(.value.ipv4)"' <<<"$NETPOL_PODS_JSON")
-	# shellcheck source=tests/integration/test_proxy.sh
-	source "$REPO/tests/integration/test_proxy.sh"
-	netpol_config "$(jq -c '{policies: []}' -n)" >"$T_TMP/mesh.yaml"
-	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
-	t_agent_start n1 "$T_TMP/mesh.yaml"
-	t_agent_start n2 "$T_TMP/mesh.yaml"
-	: >"$T_TMP/proxy.n1.log"
-	: >"$T_TMP/proxy.n2.log"
-	proxy_start n1
-	proxy_start n2
+	if [ "$NETPOL_SOURCE" = kubernetes ]; then
+		netpol_k8s_setup
+	else
+		# shellcheck source=tests/integration/test_proxy.sh
+		source "$REPO/tests/integration/test_proxy.sh"
+		netpol_config "$(jq -c '{policies: []}' -n)" >"$T_TMP/mesh.yaml"
+		"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
+		t_agent_start n1 "$T_TMP/mesh.yaml"
+		t_agent_start n2 "$T_TMP/mesh.yaml"
+		: >"$T_TMP/proxy.n1.log"
+		: >"$T_TMP/proxy.n2.log"
+		proxy_start n1
+		proxy_start n2
+	fi
 	for e in $NETPOL_PODS; do
 		up=${e%%=*}
 		t_probe_server "${e#*=}" "${up/\//-}" --tcp 0.0.0.0:80 --tcp 0.0.0.0:81 --udp 0.0.0.0:80 \
@@ -145,9 +165,100 @@ netpol_setup() {
 		NETPOL_SCTP=0
 }
 
+# ---- the kubernetes source ---------------------------------------------------
+
+# The pods (Pods from `kubectl run`, on their cluster pod's node with its
+# UID and addresses, Running and Ready), the namespaces, and every step's
+# policies plus a marker per step (NetworkPolicies from one `kubectl create
+# --dry-run=client`, each annotated with its step), into $T_TMP/k8s.*.json;
+# the cluster's own pods and service make way; both agents started.
+netpol_k8s_setup() {
+	local e up ns
+	k8s_cluster_attach
+	for ns in x y z; do
+		k8s_kubectl create namespace "$ns" --dry-run=client -o json || t_fail "kubectl create namespace"
+	done | jq -s . >"$T_TMP/k8s.namespaces.json"
+	for e in $NETPOL_PODS; do
+		up=${e%%=*}
+		k8s_kubectl run "${up#*/}" -n "${up%/*}" --image=registry.k8s.io/e2e-test-images/agnhost:2.52 \
+			--dry-run=client -o json || t_fail "kubectl run $up"
+	done | jq -s --argjson pods "$NETPOL_PODS_JSON" --slurpfile cases "$NETPOL_CASES" '
+		map("\(.metadata.namespace)/\(.metadata.name)" as $up | $pods[$up] as $p
+		| .metadata.uid = $p.uid | .spec.nodeName = $p.node
+		| .spec.containers[0].ports = $cases[0].defaults.containerPorts
+		| .status = {phase: "Running", qosClass: "BestEffort", podIP: $p.ipv4,
+			podIPs: [{ip: $p.ipv4}, {ip: $p.ipv6}],
+			conditions: [{type: "ContainersReady", status: "True"}, {type: "Ready", status: "True"}]})' \
+		>"$T_TMP/k8s.pods.json" || t_fail "the Pods"
+	jq --argjson pods "$NETPOL_PODS_JSON" '($pods | with_entries(.value = .value.ipv4)) as $ips
+		| {apiVersion: "v1", kind: "List", items: [.cases | to_entries[] | .key as $i
+		| .value.steps | to_entries[] | "\($i).\(.key)" as $step
+		| (.value.policies[], {name: "netpol-step-\($step | sub("\\."; "-"))", namespace: "x",
+			podSelector: {matchLabels: {"shunt.dev/netpol-marker": "none"}}, policyTypes: ["Ingress"]})
+		| {apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy",
+			metadata: {name, namespace, annotations: {"shunt.dev/netpol-step": $step}},
+			spec: del(.name, .namespace)}]}
+		| tojson | gsub("\\$\\{ip (?<p>[xyz]/[abc])\\}"; $ips[.p]) | fromjson' "$NETPOL_CASES" |
+		k8s_kubectl create -f - --dry-run=client --validate=false -o json |
+		jq -s '{kind: "List", items: .}' >"$T_TMP/k8s.policies.json" ||
+		t_fail "kubectl could not make the NetworkPolicies"
+	jq -c '.items[] | select(.kind == "Pod" or .kind == "Service")
+		| {kind, namespace: (.metadata.namespace // "default"), name: .metadata.name}' "$K8S_DIR/objects.json" |
+		jq -s . >"$T_TMP/k8s.live"
+	netpol_k8s_apply '{"policies": []}' none
+	k8s_agent_start n1
+	k8s_agent_start n2
+}
+
+# STEP as one burst of API changes: namespaces and pods with the step's
+# labels, its policies and marker; what the last step had and this one has
+# not, deleted. MARKER: the step's "case.step" (none: no marker).
+netpol_k8s_apply() { # STEP_JSON MARKER
+	jq -n --argjson step "$1" --arg m "$2" --slurpfile cases "$NETPOL_CASES" \
+		--slurpfile nss "$T_TMP/k8s.namespaces.json" --slurpfile pods "$T_TMP/k8s.pods.json" \
+		--slurpfile pols "$T_TMP/k8s.policies.json" --slurpfile live "$T_TMP/k8s.live" '
+		$cases[0].defaults as $d
+		| ($d.namespaceLabels + ($step.namespaceLabels // {})) as $nsl
+		| ($d.podLabels + ($step.podLabels // {})) as $pl
+		| [$pols[0].items[] | select(.metadata.annotations["shunt.dev/netpol-step"] == $m)
+			| .metadata |= del(.annotations)] as $new
+		| {kind: "List", apiVersion: "v1",
+		   items: ([$nss[0][] | .metadata.labels = $nsl[.metadata.name]]
+			+ [$pods[0][] | .metadata.labels = $pl["\(.metadata.namespace)/\(.metadata.name)"]] + $new),
+		   delete: [$live[0][] | select(. as $o | $new | map(.metadata.name == $o.name
+			and .metadata.namespace == $o.namespace and $o.kind == "NetworkPolicy") | any | not)],
+		   live: [$new[] | {kind: "NetworkPolicy", namespace: .metadata.namespace, name: .metadata.name}]}' \
+		>"$T_TMP/k8s.step.json" || t_fail "the step's objects"
+	jq .live "$T_TMP/k8s.step.json" >"$T_TMP/k8s.live"
+	k8s_ctl POST objects "$(jq -c 'del(.live)' "$T_TMP/k8s.step.json")" >/dev/null ||
+		t_fail "the test API server refused the step"
+}
+
+# True once NODE applied STEP: its marker policy, the labels of every pod
+# and namespace. (The marker comes last in the policies' watch stream, so
+# with it the policies before it are in.)
+netpol_k8s_applied() { # NODE STEP_JSON MARKER
+	k8s_applied_model "$1" | jq -e --argjson step "$2" --arg m "netpol-step-${3/./-}" \
+		--slurpfile cases "$NETPOL_CASES" '
+		$cases[0].defaults as $d
+		| ($d.namespaceLabels + ($step.namespaceLabels // {})) as $nsl
+		| ($d.podLabels + ($step.podLabels // {})) as $pl
+		| ([.policies[] | select(.name == $m)] | length) == 1
+		and ([.workloads[] | {key: "\(.namespace)/\(.name)", value: .labels}] | from_entries) == $pl
+		and ([.namespaces[] | select(.name | IN("x", "y", "z"))
+			| {key: .name, value: (.labels | del(."kubernetes.io/metadata.name"))}] | from_entries) == $nsl' \
+		>/dev/null
+}
+
 # Writes STEP's config and waits until both nodes run it.
-netpol_apply() { # STEP_JSON
+netpol_apply() { # STEP_JSON [MARKER]
 	local v1 v2
+	if [ "$NETPOL_SOURCE" = kubernetes ]; then
+		netpol_k8s_apply "$1" "$2"
+		t_wait_for 10 netpol_k8s_applied n1 "$1" "$2" && t_wait_for 10 netpol_k8s_applied n2 "$1" "$2" ||
+			t_fail "step $2 not applied within 10 s: $(tail -qn 2 "$T_TMP/agent.n1.log" "$T_TMP/agent.n2.log")"
+		return 0
+	fi
 	v1=$(t_config_version n1) v2=$(t_config_version n2)
 	netpol_config "$1" | t_write_config "$T_TMP/mesh.yaml"
 	t_wait_version n1 $((v1 + 1))
@@ -156,6 +267,11 @@ netpol_apply() { # STEP_JSON
 
 test_netpol_upstream_cases_in_sequence() {
 	netpol_setup
+	netpol_run_cases
+}
+
+# Every step of every case, in order, each probe against upstream's table.
+netpol_run_cases() {
 	local ncases nsteps i s j case step probe label wrong=0 probes=0 skipped=0 n
 	[ $NETPOL_SCTP = 1 ] || t_log "no SCTP in this kernel: SCTP probes are skipped"
 	ncases=$(jq '.cases | length' "$NETPOL_CASES")
@@ -164,7 +280,7 @@ test_netpol_upstream_cases_in_sequence() {
 		nsteps=$(jq '.steps | length' <<<"$case")
 		for ((s = 0; s < nsteps; s++)); do
 			step=$(jq -c ".steps[$s]" <<<"$case")
-			netpol_apply "$step"
+			netpol_apply "$step" "$i.$s"
 			for ((j = 0; j < $(jq '.probes | length' <<<"$step"); j++)); do
 				probe=$(jq -c ".probes[$j]" <<<"$step")
 				if [ "$(jq -r .protocol <<<"$probe")" = SCTP ] && [ $NETPOL_SCTP = 0 ]; then

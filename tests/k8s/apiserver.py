@@ -27,8 +27,11 @@
   token is logged with its verb, group and whether it was allowed.
 - It plays the EndpointSlice controller: one slice per Service with a
   selector, of the matching pods that have an address.
-- /control/... for tests: objects (upsert), delete, compact, disconnect,
-  faults, requests (the log of list and watch requests), state. Faults:
+- /control/... for tests: objects (upsert; a List may carry "delete":
+  [{kind, namespace, name}], done first, all under one lock: one burst of
+  events), delete, compact, disconnect, faults, requests (the log of list
+  and watch requests), served (the watch events sent: when, to which
+  watch), state. Faults:
   response_delay (s before any answer), list_delay (s to send a list),
   truncate_lists (N lists cut half way, as a server dying; with page_size,
   only pages after the first; truncate_resource: only lists of that
@@ -84,6 +87,7 @@ class Store:
                        "gone_mode": "event", "bookmark_interval": 1.0, "fail_lists": 0,
                        "page_size": 0, "truncate_resource": ""}
         self.requests = []
+        self.served = []  # watch events written: {t, resource, type, key, rv}
         self.state_file = state_file
         if state_file:
             try:
@@ -402,6 +406,9 @@ class Handler(BaseHTTPRequestHandler):
             with st.cond:
                 events = [(r, t, o) for (r, rr, t, o) in st.history if r > rv and rr == res
                           and (ns is None or o["metadata"].get("namespace") == ns)]
+                # A bookmark says "every event up to here was sent": not
+                # those made while waiting below (the next round sends them).
+                current = st.rv
                 if not events:
                     st.cond.wait(0.2)
                 if st.disconnects != disconnects:  # cut the connection, no last chunk
@@ -411,11 +418,14 @@ class Handler(BaseHTTPRequestHandler):
                 if st.kicks != kicks:
                     self.chunk({"type": "ERROR", "object": status(410, "Expired", "too old resource version")})
                     return self.end_stream()
-                current = st.rv
             for r, t, o in events:
                 rv = r
                 if field_match(o, q.get("fieldSelector")):
                     self.chunk({"type": t, "object": o})
+                    with st.cond:
+                        st.served.append({"t": time.time(), "resource": res, "type": t,
+                                          "key": st.key(o), "rv": r,
+                                          "fieldSelector": q.get("fieldSelector", "")})
             if bookmarks and time.time() - last_bookmark >= st.faults["bookmark_interval"]:
                 rv = max(rv, current)
                 self.chunk({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": gv,
@@ -433,6 +443,8 @@ class Handler(BaseHTTPRequestHandler):
         with st.cond:
             if path == "/control/requests":
                 return self.send_json(200, st.requests)
+            if path == "/control/served":
+                return self.send_json(200, st.served)
             if path == "/control/faults":
                 return self.send_json(200, st.faults)
             if path == "/control/state":
@@ -446,6 +458,8 @@ class Handler(BaseHTTPRequestHandler):
         data = self.body()
         with st.cond:
             if url.path == "/control/objects":
+                for d in data.get("delete", []) if data.get("kind") == "List" else []:
+                    st.delete(d["kind"], d.get("namespace"), d["name"])
                 for obj in data.get("items", [data]) if data.get("kind") == "List" else [data]:
                     st.upsert(obj)
             elif url.path == "/control/delete":

@@ -168,3 +168,43 @@ k8s_requests() { # RESOURCE watch|list
 	k8s_ctl GET requests | jq --arg r "$1" --argjson w "$([ "$2" = watch ] && echo true || echo false)" \
 		'[.[] | select(.resource == $r and .watch == $w)] | length'
 }
+
+# ---- a local cluster served by the API server (cluster.sh up --kubernetes) --
+
+# Skips without kubectl (before the cluster is built).
+k8s_need_kubectl() {
+	command -v kubectl >/dev/null ||
+		t_skip "kubectl is not installed (the objects are made by the real kubectl; not a Debian package)"
+}
+
+# The helpers above (k8s_ctl, k8s_apply, k8s_kubectl, ...) on the cluster's
+# API server.
+k8s_cluster_attach() {
+	K8S_DIR=$(jq -r '.kubernetes.kubeconfig // empty' "$STATE")
+	[ -n "$K8S_DIR" ] || t_fail "the cluster is not served by an API server (cluster.sh up --kubernetes)"
+	K8S_DIR=${K8S_DIR%/kubeconfig}
+	K8S_PORT=$(jq -r .kubernetes.server "$STATE")
+	K8S_PORT=${K8S_PORT##*:}
+}
+
+# An object the cluster published (objects.json), by kind and name.
+k8s_cluster_object() { # KIND NAME
+	jq -c --arg k "$1" --arg n "$2" '.items[] | select(.kind == $k and .metadata.name == $n)' \
+		"$K8S_DIR/objects.json"
+}
+
+# Starts NODE's agent on the API server (its pods found under the node's
+# cgroup, the kubelet's cgroup root here) and waits until it applied.
+k8s_agent_start() { # NODE
+	local node=$1 log=$T_TMP/agent.$1.log
+	"$SHUNT" --pin-dir "$(t_node_field "$node" pin_dir)" agent --kubernetes \
+		--kubeconfig "$K8S_DIR/kubeconfig" --node "$node" \
+		--k8s-option cgroup-root="$(t_node_field "$node" cgroup)" --k8s-option backoff-max-ms=400 \
+		--cgroup "$(t_node_field "$node" cgroup)" --metrics none >>"$log" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 15 t_agent_applied "$node" 1 ||
+		t_fail "the agent on $node did not apply: $(tail -3 "$log")"
+}
+
+# The model NODE's agent applied last (published for the proxy after every apply).
+k8s_applied_model() { cat "/run/shunt$(t_node_field "$1" pin_dir)/model.json" 2>/dev/null; }

@@ -49,13 +49,14 @@ t_reset() {
 	T_TMP=$(mktemp -d /tmp/shunt-test.XXXXXX)
 }
 
-# Brings up a cluster of NODES x PODS, nothing loaded.
+# Brings up a cluster of NODES x PODS, nothing loaded; more options go to
+# `cluster.sh up` (--kubernetes ...).
 t_cluster_up() {
 	local nodes=${1:-2} pods=${2:-3}
 	trap t_cleanup EXIT
 	trap 'exit 143' TERM INT
 	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
-	QUIET=1 "$CLUSTER" up --nodes "$nodes" --pods "$pods" || t_fail "cluster up failed"
+	QUIET=1 "$CLUSTER" up --nodes "$nodes" --pods "$pods" "${@:3}" || t_fail "cluster up failed"
 }
 
 # Brings up a cluster of NODES x PODS and loads the mesh on every node, with

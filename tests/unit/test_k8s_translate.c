@@ -42,8 +42,10 @@ static int fake_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out)
 	const char *name = k8s_str(pod, "metadata.name");
 
 	(void)ctx;
-	if (!strncmp(name, "lost", 4))
+	if (!strncmp(name, "lost", 4)) {
+		snprintf(out->why, sizeof(out->why), "no process in /cg/%s", name);
 		return -ENOENT;
+	}
 	snprintf(out->cgroup, sizeof(out->cgroup), "/cg/%s", name);
 	snprintf(out->netns, sizeof(out->netns), "/ns/%s", name);
 	return 0;
@@ -128,7 +130,8 @@ static void pods_become_workloads(void **state)
 	assert_int_equal(w->addrs[0].len, 128);
 	/* The Ready pod whose cgroup is not found yet, and the reused address. */
 	assert_int_equal(cfg.nwarnings, 2);
-	assert_non_null(strstr(cfg.warnings[0], "Pod/x/lost: Ready, but its cgroup"));
+	assert_non_null(strstr(cfg.warnings[0], "Pod/x/lost: Ready, but not in the mesh yet"));
+	assert_non_null(strstr(cfg.warnings[0], ": no process in /cg/lost"));
 	assert_non_null(strstr(cfg.warnings[1], "Pod/x/reuse: address 10.0.1.1 belongs"));
 	/* The namespace label the API server sets. */
 	assert_int_equal(cfg.namespaces[0].labels.n, 1);
@@ -238,40 +241,68 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-/* A cgroup tree of each driver, with a "process" in a container's cgroup. */
+static void sh(const char *fmt, const char *root)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), fmt, root, root, root, root);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A cgroup tree of each driver with a "process" in a container's cgroup,
+ * and a fake /proc: pid 1 (the host) and the processes' ns/net. */
 static void pods_are_found_under_the_kubelets_cgroups(void **state)
 {
 	char root[] = "/tmp/shunt-k8s-cg.XXXXXX", path[512];
 	struct k8s_pod_paths paths;
+	struct k8s_opts opts;
 	json_t *pod;
 
 	(void)state;
 	assert_non_null(mkdtemp(root));
+	memset(&opts, 0, sizeof(opts));
+	snprintf(opts.cgroup_root, sizeof(opts.cgroup_root), "%s/cg", root);
+	snprintf(opts.proc_root, sizeof(opts.proc_root), "%s/proc", root);
+	sh("mkdir -p %s/cg/kubepods.slice/kubepods-burstable.slice/"
+	   "kubepods-burstable-poda_b_c.slice/cri-containerd-1.scope %s/cg/kubepods/pod1-2 "
+	   "%s/proc/1/ns %s/proc/4242/ns",
+	   root);
+	sh("touch %s/proc/1/ns/net %s/proc/4242/ns/net", root);
 	snprintf(path, sizeof(path),
-		 "mkdir -p %s/kubepods.slice/kubepods-burstable.slice/"
-		 "kubepods-burstable-poda_b_c.slice/cri-containerd-1.scope %s/kubepods/pod1-2",
-		 root, root);
-	assert_int_equal(system(path), 0);
-	snprintf(path, sizeof(path),
-		 "%s/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poda_b_c.slice/"
+		 "%s/cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poda_b_c.slice/"
 		 "cri-containerd-1.scope/cgroup.procs",
 		 root);
-	write_file(path, "4242\n");
+	/* 99 is gone, 4242 has its own netns. */
+	write_file(path, "99\n4242\n");
 	pod = obj("{\"metadata\":{\"uid\":\"a-b-c\"},\"status\":{\"qosClass\":\"Burstable\"}}");
-	assert_int_equal(k8s_pod_locate(root, pod, &paths), 0);
+	assert_int_equal(k8s_pod_locate(&opts, pod, &paths), 0);
 	assert_non_null(strstr(paths.cgroup, "/kubepods-burstable-poda_b_c.slice"));
-	assert_string_equal(paths.netns, "/proc/4242/ns/net");
+	snprintf(path, sizeof(path), "%s/proc/4242/ns/net", root);
+	assert_string_equal(paths.netns, path);
 	json_decref(pod);
 	/* cgroupfs, Guaranteed: right under kubepods; no process yet: not found. */
 	pod = obj("{\"metadata\":{\"uid\":\"1-2\"},\"status\":{\"qosClass\":\"Guaranteed\"}}");
-	assert_int_equal(k8s_pod_locate(root, pod, &paths), -ENOENT);
-	snprintf(path, sizeof(path), "%s/kubepods/pod1-2/cgroup.procs", root);
+	assert_int_equal(k8s_pod_locate(&opts, pod, &paths), -ENOENT);
+	assert_non_null(strstr(paths.why, "no process in "));
+	assert_non_null(strstr(paths.why, "/kubepods/pod1-2 or below (no sandbox yet)"));
+	/* A process still in the host's netns (the same inode as pid 1's). */
+	sh("mkdir -p %s/proc/77/ns && ln %s/proc/1/ns/net %s/proc/77/ns/net", root);
+	snprintf(path, sizeof(path), "%s/cg/kubepods/pod1-2/cgroup.procs", root);
 	write_file(path, "77\n");
-	assert_int_equal(k8s_pod_locate(root, pod, &paths), 0);
+	assert_int_equal(k8s_pod_locate(&opts, pod, &paths), -ENOENT);
+	assert_non_null(strstr(paths.why, "none of the 1 processes in "));
+	assert_non_null(strstr(paths.why, "other than the host's"));
+	sh("rm %s/proc/77/ns/net && touch %s/proc/77/ns/net", root);
+	assert_int_equal(k8s_pod_locate(&opts, pod, &paths), 0);
 	assert_non_null(strstr(paths.cgroup, "/kubepods/pod1-2"));
 	json_decref(pod);
-	snprintf(path, sizeof(path), "rm -rf %s", root);
-	assert_int_equal(system(path), 0);
+	/* No cgroup at all: the path looked for. */
+	pod = obj("{\"metadata\":{\"uid\":\"9-9\"},\"status\":{\"qosClass\":\"BestEffort\"}}");
+	assert_int_equal(k8s_pod_locate(&opts, pod, &paths), -ENOENT);
+	assert_non_null(strstr(paths.why, "no cgroup "));
+	assert_non_null(strstr(paths.why, "kubepods-besteffort-pod9_9.slice"));
+	json_decref(pod);
+	sh("rm -rf %s", root);
 }
 
 static void kubeconfig_gives_server_token_and_ca(void **state)
@@ -362,6 +393,9 @@ static void options_parse_and_refuse(void **state)
 	assert_string_equal(o.trust_domain, "td");
 	assert_int_equal(o.backoff_max_ms, 900);
 	assert_string_equal(o.cgroup_root, "/sys/fs/cgroup");
+	assert_string_equal(o.proc_root, "/proc");
+	assert_int_equal(k8s_opts_parse(&o, "node=n1,proc-root=/host/proc", &err), 0);
+	assert_string_equal(o.proc_root, "/host/proc");
 	assert_int_equal(k8s_opts_parse(&o, "node=n1,colour=red", &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "'colour': unknown"));
 	assert_int_equal(k8s_opts_parse(&o, "kubeconfig=/k", &err), -EINVAL);

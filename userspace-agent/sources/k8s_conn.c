@@ -303,7 +303,8 @@ static int opt_set(struct k8s_opts *o, const char *key, const char *v)
 		    {"node", o->node, sizeof(o->node)},
 		    {"trust-domain", o->trust_domain, sizeof(o->trust_domain)},
 		    {"cgroup-root", o->cgroup_root, sizeof(o->cgroup_root)},
-		    {"mesh-settings", o->mesh_settings, sizeof(o->mesh_settings)}};
+		    {"mesh-settings", o->mesh_settings, sizeof(o->mesh_settings)},
+		    {"proc-root", o->proc_root, sizeof(o->proc_root)}};
 	size_t i;
 
 	o->trust_domain_given |= !strcmp(key, "trust-domain");
@@ -332,6 +333,7 @@ int k8s_opts_parse(struct k8s_opts *o, const char *location, struct cfg_error *e
 	snprintf(o->sa_dir, sizeof(o->sa_dir), "/var/run/secrets/kubernetes.io/serviceaccount");
 	snprintf(o->trust_domain, sizeof(o->trust_domain), "cluster.local");
 	snprintf(o->cgroup_root, sizeof(o->cgroup_root), "/sys/fs/cgroup");
+	snprintf(o->proc_root, sizeof(o->proc_root), "/proc");
 	o->sync_timeout_ms = 30000;
 	o->backoff_min_ms = 200;
 	o->backoff_max_ms = 30000;

@@ -60,6 +60,7 @@ struct k8s_opts {
 	bool trust_domain_given; /* not the default: refused with mesh_settings */
 	char mesh_settings[512]; /* the mesh-wide settings file; empty: none */
 	char cgroup_root[512];
+	char proc_root[256];	      /* the host's /proc (pods' netns by pid) */
 	unsigned int sync_timeout_ms; /* how long load() waits for the first sync */
 	unsigned int backoff_min_ms, backoff_max_ms;
 	unsigned int watch_timeout_s; /* the server ends each watch after it */
@@ -75,21 +76,24 @@ int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_erro
 int k8s_settings_copy(const struct mesh_config *settings, struct mesh_config *cfg);
 
 /* Where a local pod runs: its cgroup directory and a network namespace
- * path (the netns of a process in the pod's cgroup). */
+ * path (the netns of a process in the pod's cgroup); WHY, when not found. */
 struct k8s_pod_paths {
 	char cgroup[512];
-	char netns[64];
+	char netns[300];
+	char why[400];
 };
 
 /* Finds POD (an object with metadata.uid and status.qosClass) under
- * CGROUP_ROOT, for the systemd and the cgroupfs drivers of the kubelet.
- * -ENOENT when the pod's cgroup or any process in it is not there (yet). */
-int k8s_pod_locate(const char *cgroup_root, const json_t *pod, struct k8s_pod_paths *out);
+ * OPTS->cgroup_root, for the systemd and the cgroupfs drivers of the
+ * kubelet, and its netns under OPTS->proc_root. -ENOENT when the pod's
+ * cgroup, or a process in it with a netns of its own, is not there (yet);
+ * OUT->why says which. */
+int k8s_pod_locate(const struct k8s_opts *opts, const json_t *pod, struct k8s_pod_paths *out);
 
 /* What the translation needs besides the caches. */
 struct k8s_translate_opts {
 	const char *node, *trust_domain, *source_name;
-	/* k8s_pod_locate, or a test's fake. */
+	/* k8s_pod_locate (LOCATE_CTX: the k8s_opts), or a test's fake. */
 	int (*locate)(void *ctx, const json_t *pod, struct k8s_pod_paths *out);
 	void *locate_ctx;
 };

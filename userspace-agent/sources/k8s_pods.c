@@ -9,12 +9,15 @@
  * The cgroup: the kubelet names a pod's cgroup after its UID and QoS class,
  *   systemd driver:  kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid, - as _>.slice
  *   cgroupfs driver: kubepods/<qos>/pod<uid>
- * (Guaranteed pods sit right under kubepods). The netns: that of a process
- * in the pod's cgroup or one below (the sandbox's pause process).
+ * (Guaranteed pods sit right under kubepods). The netns, without a container
+ * runtime to ask (CRI PodSandbox is future work): /proc/<pid>/ns/net of a
+ * process in the pod's cgroup or one below (the sandbox's pause process)
+ * whose netns is not the host's; proc-root says where the host's /proc is.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,42 +34,33 @@ static bool is_dir(const char *path)
 	return !stat(path, &st) && S_ISDIR(st.st_mode);
 }
 
-/* The first pid in DIR's cgroup.procs, or in its children's (depth 2). */
-static int first_pid(const char *dir, int depth, long *pid)
+/* OUT = the path of FMT; true when it fits and is a directory. */
+static bool __attribute__((format(printf, 3, 4)))
+dir_at(char *out, size_t len, const char *fmt, ...)
 {
-	char path[768], line[32];
-	struct dirent *de;
-	FILE *f;
-	DIR *d;
-	int ret = -ENOENT;
+	va_list ap;
+	int n;
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	if ((f = fopen(path, "re"))) {
-		if (fgets(line, sizeof(line), f) && (*pid = strtol(line, NULL, 10)) > 0)
-			ret = 0;
-		fclose(f);
-	}
-	if (!ret || depth == 0 || !(d = opendir(dir)))
-		return ret;
-	while (ret && (de = readdir(d)))
-		if (de->d_name[0] != '.' && de->d_type == DT_DIR &&
-		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
-			ret = first_pid(path, depth - 1, pid);
-	closedir(d);
-	return ret;
+	va_start(ap, fmt);
+	n = vsnprintf(out, len, fmt, ap);
+	va_end(ap);
+	return n >= 0 && (size_t)n < len && is_dir(out);
 }
 
-int k8s_pod_locate(const char *root, const json_t *pod, struct k8s_pod_paths *out)
+/* The pod's cgroup directory into OUT, for either driver; -ENOENT (OUT the
+ * systemd path tried) when there is none. */
+static int pod_cgroup(const char *root, const json_t *pod, char *out, size_t len)
 {
 	static const char *const qoses[] = {"burstable", "besteffort", ""};
 	const char *uid = k8s_str(pod, "metadata.uid"),
 		   *qos_class = k8s_str(pod, "status.qosClass");
-	char uid_[128], qos[32] = "", real[PATH_MAX];
+	char uid_[128], qos[32] = "", first[512] = "";
 	size_t i, k;
-	long pid;
 
-	if (!uid || strlen(uid) >= sizeof(uid_))
+	if (!uid || strlen(uid) >= sizeof(uid_)) {
+		snprintf(out, len, "(no metadata.uid)");
 		return -ENOENT;
+	}
 	for (i = 0; uid[i]; i++)
 		uid_[i] = uid[i] == '-' ? '_' : uid[i];
 	uid_[i] = 0;
@@ -77,27 +71,117 @@ int k8s_pod_locate(const char *root, const json_t *pod, struct k8s_pod_paths *ou
 	for (k = 0; k < 3; k++) {
 		const char *q = qos_class ? qos : qoses[k];
 
-		if (q[0])
-			snprintf(out->cgroup, sizeof(out->cgroup),
-				 "%s/kubepods.slice/kubepods-%s.slice/kubepods-%s-pod%s.slice",
-				 root, q, q, uid_);
-		else
-			snprintf(out->cgroup, sizeof(out->cgroup),
-				 "%s/kubepods.slice/kubepods-pod%s.slice", root, uid_);
-		if (is_dir(out->cgroup))
-			break;
-		snprintf(out->cgroup, sizeof(out->cgroup), "%s/kubepods%s%s/pod%s", root,
-			 q[0] ? "/" : "", q, uid);
-		if (is_dir(out->cgroup) || qos_class)
+		bool found =
+		    q[0] ? dir_at(out, len,
+				  "%s/kubepods.slice/kubepods-%s.slice/kubepods-%s-pod%s.slice",
+				  root, q, q, uid_)
+			 : dir_at(out, len, "%s/kubepods.slice/kubepods-pod%s.slice", root, uid_);
+
+		if (!first[0])
+			snprintf(first, sizeof(first), "%.*s", (int)sizeof(first) - 1, out);
+		if (found ||
+		    dir_at(out, len, "%s/kubepods%s%s/pod%s", root, q[0] ? "/" : "", q, uid))
+			return 0;
+		if (qos_class)
 			break;
 	}
-	if (!is_dir(out->cgroup) || first_pid(out->cgroup, 2, &pid))
+	snprintf(out, len, "%s", first);
+	return -ENOENT;
+}
+
+/* The search for a process of the pod in a network namespace of its own. */
+struct pod_proc_search {
+	const char *proc;     /* where the host's /proc is */
+	struct stat host_net; /* the host's netns (pid 1's); st_ino 0: unknown */
+	unsigned int nprocs;  /* processes seen */
+	long pid;	      /* the one found */
+};
+
+/* True when PID of S->proc has a network namespace, not the host's. */
+static bool pid_has_own_netns(const struct pod_proc_search *s, long pid)
+{
+	char path[600];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%ld/ns/net", s->proc, pid);
+	if (stat(path, &st))
+		return false; /* gone since */
+	return !s->host_net.st_ino || st.st_ino != s->host_net.st_ino ||
+	       st.st_dev != s->host_net.st_dev;
+}
+
+/* A process in DIR's cgroup.procs, else in its children's (DEPTH levels):
+ * the sandbox's pause process sits in a container cgroup below the pod's. A
+ * process still in the host's netns (a container runtime's init before its
+ * setns) is passed over. */
+static int find_pod_process(struct pod_proc_search *s, const char *dir, int depth)
+{
+	char path[768], line[32];
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+	int ret = -ENOENT;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if ((f = fopen(path, "re"))) {
+		while (ret && fgets(line, sizeof(line), f)) {
+			long pid = strtol(line, NULL, 10);
+
+			if (pid <= 0)
+				continue;
+			s->nprocs++;
+			if (pid_has_own_netns(s, pid)) {
+				s->pid = pid;
+				ret = 0;
+			}
+		}
+		fclose(f);
+	}
+	if (!ret || depth == 0 || !(d = opendir(dir)))
+		return ret;
+	while (ret && (de = readdir(d)))
+		if (de->d_name[0] != '.' && de->d_type == DT_DIR &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+			ret = find_pod_process(s, path, depth - 1);
+	closedir(d);
+	return ret;
+}
+
+int k8s_pod_locate(const struct k8s_opts *opts, const json_t *pod, struct k8s_pod_paths *out)
+{
+	struct pod_proc_search s = {.proc = opts->proc_root};
+	char real[PATH_MAX], path[600];
+
+	out->why[0] = 0;
+	if (pod_cgroup(opts->cgroup_root, pod, out->cgroup, sizeof(out->cgroup))) {
+		snprintf(out->why, sizeof(out->why),
+			 "no cgroup %.300s (nor of the cgroupfs driver, kubepods/.../pod<uid>)",
+			 out->cgroup);
 		return -ENOENT;
+	}
+	snprintf(path, sizeof(path), "%s/1/ns/net", opts->proc_root);
+	if (stat(path, &s.host_net))
+		s.host_net.st_ino = 0;
+	if (find_pod_process(&s, out->cgroup, 2)) {
+		if (!s.nprocs)
+			snprintf(out->why, sizeof(out->why),
+				 "no process in %.300s or below (no sandbox yet)", out->cgroup);
+		else
+			snprintf(out->why, sizeof(out->why),
+				 "none of the %u processes in %.300s or below has a network "
+				 "namespace other than the host's",
+				 s.nprocs, out->cgroup);
+		return -ENOENT;
+	}
 	/* The directory itself, not a link to it: its cgroup id is taken from
 	 * its file handle. */
 	if (realpath(out->cgroup, real) && strlen(real) < sizeof(out->cgroup))
 		strcpy(out->cgroup, real);
-	snprintf(out->netns, sizeof(out->netns), "/proc/%ld/ns/net", pid);
+	if (snprintf(out->netns, sizeof(out->netns), "%s/%ld/ns/net", opts->proc_root, s.pid) >=
+	    (int)sizeof(out->netns)) {
+		snprintf(out->why, sizeof(out->why), "the path of its netns is too long");
+		return -ENAMETOOLONG;
+	}
 	return 0;
 }
 
@@ -183,14 +267,13 @@ static int pod_of(struct k8s_tr *tr, const json_t *pod, bool local, struct cfg_w
 	if (local) {
 		if (!pod_ready(pod))
 			return 1;
+		paths.why[0] = 0;
 		err = tr->opts->locate ? tr->opts->locate(tr->opts->locate_ctx, pod, &paths)
 				       : k8s_pod_locate(tr->opts->locate_ctx, pod, &paths);
 		if (err) {
-			k8s_warn(
-			    tr, &w->origin,
-			    "Ready, but its cgroup or network namespace is not found (uid %s): "
-			    "not in the mesh yet",
-			    k8s_str(pod, "metadata.uid") ?: "-");
+			k8s_warn(tr, &w->origin, "Ready, but not in the mesh yet (uid %s): %s",
+				 k8s_str(pod, "metadata.uid") ?: "-",
+				 paths.why[0] ? paths.why : "its cgroup or netns is not found");
 			return 1;
 		}
 		w->cgroup = k8s_dup(tr, paths.cgroup);

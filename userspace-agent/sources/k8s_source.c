@@ -105,7 +105,7 @@ static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct c
 	}
 	for (i = 0; i < K8S_KINDS; i++)
 		caches[i] = w->inf[i].cache;
-	topts.locate_ctx = w->opts.cgroup_root;
+	topts.locate_ctx = &w->opts;
 	ret = k8s_translate(caches, &topts, cfg, err);
 	pthread_mutex_unlock(&w->lock);
 	if (!ret && s->settings.path && (ret = k8s_settings_copy(&s->settings, cfg))) {

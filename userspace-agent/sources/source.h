@@ -40,7 +40,7 @@ struct config_source {
 extern const struct config_source_ops yaml_file_source_ops;
 /* The Kubernetes API (docs/kubernetes.md). Its location is a list of
  * KEY=VALUE,...: node (required), kubeconfig (none: in-cluster), sa-dir,
- * trust-domain, cgroup-root, sync-timeout-ms, backoff-min-ms,
+ * trust-domain, cgroup-root, proc-root, sync-timeout-ms, backoff-min-ms,
  * backoff-max-ms, watch-timeout-s. */
 extern const struct config_source_ops k8s_source_ops;
 
