@@ -86,6 +86,24 @@ static __always_inline void shunt_sock_insert(struct bpf_sock_ops *skops, struct
 	st->admitted = 1;
 	c->socks_added++;
 	shunt_index_psock(sk, st);
+	shunt_pairs_open(st, ep);
+}
+
+/* A connection between two workloads of this node that stays on TCP only
+ * because of the bypass (off, or early EAGAIN) still counts in shunt_pairs:
+ * its client socket keeps a state and hears of its close for that. */
+static __always_inline void shunt_pairs_track(struct bpf_sock_ops *skops, struct bpf_sock *sk,
+					      const struct shunt_endpoint *ep, int skip)
+{
+	struct shunt_sock_state *st;
+
+	if (ep->passive || (skip != SHUNT_SKIP_BYPASS_OFF && skip != SHUNT_SKIP_EARLY_EAGAIN))
+		return;
+	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	shunt_pairs_open(st, ep);
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
 static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
@@ -113,6 +131,7 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 	if (skip >= 0) {
 		shunt_count_skip(c, skip);
 		shunt_coverage_skip(sk, skip);
+		shunt_pairs_track(skops, sk, &ep, skip);
 		return;
 	}
 
@@ -135,32 +154,43 @@ static __always_inline void shunt_sock_established(struct bpf_sock_ops *skops)
 static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 {
 	struct shunt_counters *c = shunt_counters_get();
+	struct shunt_endpoint *ep, *peer;
 	struct bpf_sock *sk = skops->sk;
 	struct shunt_sock_state *st;
-	struct shunt_endpoint *ep;
+	__u64 peer_tx = 0;
 
 	if (!sk)
 		return;
 	st = bpf_sk_storage_get(&shunt_sock_states, sk, 0, 0);
-	if (!st || !st->admitted)
+	if (!st)
 		return;
+	if (!st->admitted) {
+		/* Kept on TCP but counted (shunt_pairs_track); else nothing. */
+		if (st->pair_client) {
+			shunt_pairs_close(sk, st, 0);
+			bpf_sk_storage_delete(&shunt_sock_states, sk);
+		}
+		return;
+	}
 	ep = bpf_map_lookup_elem(&shunt_endpoints, &st->self);
 	/* Still flagged at close: it read by splice or zerocopy, not recvmsg. */
 	if (ep && (ep->rx_flags & SHUNT_RX_OTHER_READ))
 		shunt_profile_note(&st->self, ep->passive, SHUNT_PROFILE_UNSAFE);
 	/* What this socket redirected may still be queued, unread, at its
-	 * peer: leave the count where the peer's own entry can tell it. */
+	 * peer: leave the count where the peer's own entry can tell it. What
+	 * the peer redirected is the other side's bypass bytes (shunt_pairs). */
 	if (ep) {
-		struct shunt_endpoint *peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
-
+		peer = bpf_map_lookup_elem(&shunt_endpoints, &st->peer);
 		if (peer) {
 			peer->peer_tx_final = ep->tx_redirected;
 			peer->peer_closed = 1;
+			peer_tx = peer->tx_redirected;
+		} else if (ep->peer_closed) {
+			peer_tx = ep->peer_tx_final;
 		}
 	}
 	shunt_coverage_close(st);
-	if (ep)
-		shunt_pairs_close(st, ep);
+	shunt_pairs_close(sk, st, peer_tx);
 	if (st->psock)
 		bpf_map_delete_elem(&shunt_psocks, &st->psock);
 	/* The kernel drops the sockhash entry itself. */

@@ -21,14 +21,18 @@ struct shunt_sock_state {
 	__u32 redirected_since; /* bytes redirected since then */
 	__u32 admitted;		/* in the sockhash */
 	__u32 pad;
-	__u64 psock;		   /* psock address, key of shunt_psocks */
-	__u32 small_run;	   /* bytes of the current small-write stream */
-	__u32 leaving;		   /* asked its peer to stop redirecting to it */
-	__u32 left;		   /* removed from the sockhash */
-	__u32 tcp_reason;	   /* enum shunt_reason of its last send through TCP */
-	__u64 tx_mark;		   /* tx_redirected before the last redirect */
-	__u64 bytes_bypass;	   /* what its sends put through the bypass */
-	__u64 bytes_tcp;	   /* ... and through TCP */
+	__u64 psock;	    /* psock address, key of shunt_psocks */
+	__u32 small_run;    /* bytes of the current small-write stream */
+	__u32 leaving;	    /* asked its peer to stop redirecting to it */
+	__u32 left;	    /* removed from the sockhash */
+	__u32 tcp_reason;   /* enum shunt_reason of its last send through TCP */
+	__u64 tx_mark;	    /* tx_redirected before the last redirect */
+	__u64 bytes_bypass; /* what its sends put through the bypass */
+	__u64 bytes_tcp;    /* ... and through TCP */
+	/* The connection's workloads when this socket is its client and
+	 * counts it in shunt_pairs (pair_client 0: it does not). */
+	__u32 pair_client;
+	__u32 pair_server;
 	char comm[SHUNT_COMM_LEN]; /* the program that connected or first sent */
 };
 
@@ -90,11 +94,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_coverage SEC(".maps");
 
-/* Same-node connections by client and server workload (`shunt graph`).
- * LRU: bounded, the pairs not seen for longest go first. */
+/* Same-node connections by client and server workload (`shunt graph`,
+ * the agent's istio_tcp_* metrics). LRU: bounded, the pairs not updated
+ * for longest go first (docs/telemetry.md). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, SHUNT_MAX_PAIRS);
 	__type(key, struct shunt_pair_key);
 	__type(value, struct shunt_pair);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -271,22 +271,33 @@ struct shunt_coverage {
 };
 
 /*
- * shunt_pairs: same-node mesh connections that were in the sockhash, by
- * client and server workload (ids of shunt_workloads), for `shunt graph`.
- * Counted at each socket's close: the client's socket adds the connection
- * and what it sent, the server's what it sent back. Bytes count once, by
- * their sender, on the path their send took.
+ * shunt_pairs: same-node mesh connections by client and server workload
+ * (ids of shunt_workloads), for `shunt graph` and the agent's istio_tcp_*
+ * metrics. The client's socket accounts for the whole connection: it adds
+ * it as opened when it is established in the mesh, and as closed at its
+ * close, with the bytes each side sent, by path. TCP bytes are the
+ * kernel's own counts of the client socket (data it sent, retransmissions
+ * left out; data it received, the FIN left out), so they are exact; bypass
+ * bytes are what each side's sends redirected. Counted: connections in
+ * the sockhash, and the ones between two workloads of this node kept on
+ * TCP because the bypass is off or the kind of connection met the
+ * kernel's early EAGAIN.
  */
+#define SHUNT_MAX_PAIRS 16384
+
 struct shunt_pair_key {
 	__u32 client; /* workload id of the connecting side */
 	__u32 server; /* workload id of the accepting side */
 };
 
 struct shunt_pair {
-	__u64 conns;	      /* client sockets closed */
-	__u64 conns_bypassed; /* of those, whose sends took the bypass at least once */
-	__u64 bytes_bypass;   /* both directions, carried by the bypass */
-	__u64 bytes_tcp;      /* both directions, carried by TCP */
+	__u64 opened;		   /* connections established (client sockets counted) */
+	__u64 closed;		   /* of those, closed */
+	__u64 conns_bypassed;	   /* closed ones where either side's sends took the bypass */
+	__u64 client_bytes_bypass; /* sent by the client (requests), through the bypass */
+	__u64 client_bytes_tcp;	   /* ... through TCP */
+	__u64 server_bytes_bypass; /* sent by the server (responses), through the bypass */
+	__u64 server_bytes_tcp;	   /* ... through TCP */
 };
 
 /* What the sockhash iterator writes for each socket (`shunt conns`). */

@@ -9,8 +9,6 @@
 
 #include "mesh_shared.h"
 
-#define PAIRS_MAX_ROWS 16384 /* max_entries of shunt_pairs */
-
 static void workload_name(int names_fd, __u32 id, char *buf, size_t len)
 {
 	struct shunt_workload_name wn;
@@ -27,6 +25,8 @@ int shunt_pairs_each(const struct shunt_pins *pins, shunt_pair_fn fn, void *ctx)
 {
 	struct shunt_pair_key key, next, *prev = NULL;
 	char client[SHUNT_NAME_MAX], server[SHUNT_NAME_MAX];
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
 	struct shunt_pair val;
 	size_t rows = 0;
 	int fd, names;
@@ -34,8 +34,12 @@ int shunt_pairs_each(const struct shunt_pins *pins, shunt_pair_fn fn, void *ctx)
 	fd = shunt_pinned_map_fd(pins, "shunt_pairs");
 	if (fd < 0)
 		return fd;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len) && info.value_size != sizeof(val)) {
+		close(fd);
+		return -EPROTO; /* a datapath of another version: another layout */
+	}
 	names = shunt_pinned_map_fd(pins, "shunt_workload_names");
-	while (rows++ < PAIRS_MAX_ROWS && !bpf_map_get_next_key(fd, prev, &next)) {
+	while (rows++ < SHUNT_MAX_PAIRS && !bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
 		if (key.client < SHUNT_ID_FIRST_WORKLOAD || key.server < SHUNT_ID_FIRST_WORKLOAD)

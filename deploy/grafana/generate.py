@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """Writes the Grafana dashboards of deploy/grafana/ (docs/telemetry.md
 "Dashboards"): mesh overview, service, workload and node datapath, over the
-metrics shunt exports (istio_* of the node proxies, shunt_* of the agents
+metrics shunt exports (istio_* of the node proxies and agents, shunt_* of the agents
 and proxies). Run it after editing a panel; the JSON files are what
 Grafana imports (and what tests/integration/test_dashboards.sh checks).
 
@@ -114,15 +114,22 @@ def mesh():
     b.panel("table", "Calls (source workload -> service -> endpoint)",
             [(rate(req, SRC, "source_workload, destination_service, destination_workload"), "")],
             "reqps")
-    b.row("TCP through the mTLS tunnels")
-    b.panel("timeseries", "Tunnel TCP bytes",
+    b.row("TCP: mTLS tunnels (proxies) and same-node kernel path (agents)")
+    b.panel("timeseries", "TCP bytes",
             [(rate("istio_tcp_sent_bytes_total", "", "reporter"), "sent ({{reporter}})"),
              (rate("istio_tcp_received_bytes_total", "", "reporter"), "received ({{reporter}})")],
             "Bps", "Added when each connection closes.")
-    b.panel("timeseries", "Tunnel TCP connections",
+    b.panel("timeseries", "TCP connections",
             [(rate("istio_tcp_connections_opened_total", "", "reporter"), "opened ({{reporter}})"),
              (rate("istio_tcp_connections_closed_total", "", "reporter"),
               "closed ({{reporter}})")], "cps")
+    b.panel("timeseries", "TCP bytes by path",
+            [(rate("istio_tcp_sent_bytes_total", 'reporter="destination"',
+                   "connection_security_policy"), "sent ({{connection_security_policy}})"),
+             (rate("istio_tcp_received_bytes_total", 'reporter="destination"',
+                   "connection_security_policy"), "received ({{connection_security_policy}})")],
+            "Bps", "mutual_tls: through the mTLS tunnels; none: between two pods of one node, "
+            "in the kernel (bypass or plain TCP).", w=24)
     b.row("Proxies")
     b.panel("timeseries", "mTLS tunnels open",
             [("sum by (node, side) (shunt_proxy_tunnels_active)", "{{node}} {{side}}")])
@@ -184,7 +191,7 @@ def workload():
     tcp_out = 'reporter="source",source_' + wl % "source"
     req = "istio_requests_total"
     b = Board("shunt-workload", "shunt / Workload",
-              "One workload's inbound and outbound requests and tunnel TCP connections.",
+              "One workload's inbound and outbound requests and TCP connections.",
               [("namespace", "Namespace",
                 "label_values(istio_requests_total, destination_workload_namespace)"),
                ("workload", "Workload",
@@ -196,10 +203,13 @@ def workload():
     b.panel("timeseries", "Inbound success rate and P99",
             [(success(inb), "success rate"),
              (quantile(0.99, "istio_request_duration_milliseconds", inb), "p99 (ms)")])
-    b.panel("timeseries", "Inbound tunnel TCP bytes",
-            [(rate("istio_tcp_received_bytes_total", tcp_in), "received"),
-             (rate("istio_tcp_sent_bytes_total", tcp_in), "sent")], "Bps")
-    b.panel("timeseries", "Inbound tunnel TCP connections by client",
+    b.panel("timeseries", "Inbound TCP bytes",
+            [(rate("istio_tcp_received_bytes_total", tcp_in, "connection_security_policy"),
+              "received ({{connection_security_policy}})"),
+             (rate("istio_tcp_sent_bytes_total", tcp_in, "connection_security_policy"),
+              "sent ({{connection_security_policy}})")], "Bps",
+            "mutual_tls: from other nodes, through the tunnels; none: from pods of its node.")
+    b.panel("timeseries", "Inbound TCP connections by client",
             [(rate("istio_tcp_connections_opened_total", tcp_in, "source_workload"),
               "{{source_workload}}")], "cps")
     b.row("Outbound")
@@ -211,7 +221,7 @@ def workload():
     b.panel("timeseries", "Outbound errors (4xx, 5xx) by flag",
             [(rate(req, outb + ',response_code=~"[45].."', "response_code, response_flags"),
               "{{response_code}} {{response_flags}}")], "reqps")
-    b.panel("timeseries", "Outbound tunnel TCP bytes by destination",
+    b.panel("timeseries", "Outbound TCP bytes by destination",
             [(rate("istio_tcp_sent_bytes_total", tcp_out, "destination_workload"),
               "from {{destination_workload}}"),
              (rate("istio_tcp_received_bytes_total", tcp_out, "destination_workload"),

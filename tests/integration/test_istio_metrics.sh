@@ -111,8 +111,8 @@ test_istio_response_flags_of_proxy_answers() {
 }
 
 # Plain TCP across nodes (the mTLS tunnel): both proxies report, as
-# "source" and "destination", and agree on the bytes; the kernel bypass
-# (same node) is not in istio_tcp_* (docs/telemetry.md says why).
+# "source" and "destination", and agree on the bytes; same-node
+# connections are the agent's (the kernel path), never the proxy's.
 test_istio_tcp_metrics_of_tunnelled_connections() {
 	prom_cluster <<<"$PROM_ROUTE_ALL"
 	l7_backend n2-p1 tcp
@@ -144,8 +144,77 @@ test_istio_tcp_metrics_of_tunnelled_connections() {
 	t_le "$sent_src" $((k * (size + 1024))) "sent bytes"
 	t_ge "$recv_src" $((k * 40)) "received bytes (requests)"
 	t_le "$recv_src" $((k * 1024)) "received bytes (requests)"
-	t_eq "$(prom_query 'count(istio_tcp_connections_opened_total{destination_workload="n1-p2"})')" none \
-		"same-node kernel connections in istio_tcp_* (not attributable: docs/telemetry.md)"
+	t_eq "$(prom_query 'count(istio_tcp_connections_opened_total{job="shunt-proxy",destination_workload="n1-p2"})')" none \
+		"same-node kernel connections in the proxies' istio_tcp_*"
+	prom_wait 'sum(istio_tcp_connections_closed_total{job="shunt-agent",node="n1",reporter="destination",source_workload="n1-p1",destination_workload="n1-p2"})' 3 \
+		"same-node kernel connections in the agent's istio_tcp_*"
+}
+
+# Same-node connections (the kernel path) in the agent's istio_tcp_*:
+# K connections from n1-p1 to n1-p2 (and shunt-tt's 1-byte warm-up
+# exchange before them), the client sending N bytes on each, the server
+# answering M: opened and closed are K + 1, received (from the client)
+# K x N + 1 and sent (towards it) K x M + 1, to the byte, under both
+# reporters, and no proxy counted them. Leaves the pair's edge of `shunt
+# graph` (the same map: its bypass/TCP split) in $T_TMP/edge.
+K=4 N=300007 M=1000003
+same_node_traffic_counted() {
+	local dst
+	dst="$(t_pod_ip n1-p2):9000"
+	t_snap n1
+	t_tt_server n1-p2 "$dst" --count $K --send $M --expect $N
+	t_tt_client n1-p1 "$dst" --send $N --expect $M --repeat $K
+	t_tt_server_wait
+	local sel='job="shunt-agent",node="n1",source_workload="n1-p1",source_workload_namespace="default",source_principal="spiffe://cluster.local/ns/default/sa/client",destination_workload="n1-p2",destination_workload_namespace="default",destination_principal="spiffe://cluster.local/ns/default/sa/echo",destination_service="unknown",request_protocol="tcp",response_flags="-"'
+	local rep csp s
+	for rep in source destination; do
+		csp=unknown
+		[ $rep = source ] || csp=none
+		s="$sel,reporter=\"$rep\",connection_security_policy=\"$csp\""
+		prom_wait "sum(istio_tcp_connections_opened_total{$s})" $((K + 1)) "opened ($rep)"
+		prom_wait "sum(istio_tcp_connections_closed_total{$s})" $((K + 1)) "closed ($rep)"
+		prom_wait "sum(istio_tcp_received_bytes_total{$s})" $((K * N + 1)) "bytes from the client ($rep)"
+		prom_wait "sum(istio_tcp_sent_bytes_total{$s})" $((K * M + 1)) "bytes towards the client ($rep)"
+	done
+	# One series per reporter and family: nothing else on the node, and
+	# nothing from the proxies (no connection counted twice).
+	t_eq "$(prom_query 'count(istio_tcp_sent_bytes_total{node="n1"})')" 2 "istio_tcp_sent_bytes_total series of n1"
+	t_eq "$(prom_query 'count(istio_tcp_connections_opened_total{job="shunt-proxy"})')" none \
+		"the proxies' istio_tcp_* (no stream went through them)"
+	"$SHUNT" graph --node "n1,pin-dir=$(t_node_field n1 pin_dir)" --format json >"$T_TMP/graph.json" ||
+		t_fail "shunt graph failed"
+	jq -c '.edges[] | select(.source == "default/n1-p1" and .destination == "default/n1-p2")' \
+		"$T_TMP/graph.json" >"$T_TMP/edge"
+	t_eq "$(jq -r .connections "$T_TMP/edge")" $((K + 1)) "the pair's connections (shunt graph)"
+	t_eq "$(jq -r '.bytes_bypass + .bytes_tcp' "$T_TMP/edge")" $((K * (N + M) + 2)) "the pair's bytes (shunt graph)"
+}
+
+test_istio_tcp_metrics_of_same_node_kernel_connections() {
+	t_bypass_known_off
+	prom_cluster <<<"$PROM_ROUTE_ALL"
+	t_need_bypass n1
+	prom_start
+	same_node_traffic_counted
+	# The bytes went through the bypass: the pair's own split and the
+	# node's counter (the first sends of a connection may take TCP).
+	local bypass
+	bypass=$(jq -r .bytes_bypass "$T_TMP/edge")
+	t_eq "$(jq -r .path "$T_TMP/edge")" bypass "the pair's path (shunt graph)"
+	t_log "bytes through the bypass: $bypass of $((K * (N + M) + 2)) (node: $(t_delta n1 bytes_redirected))"
+	t_ge "$bypass" $((K * (N + M) / 2)) "the pair's bytes through the bypass"
+	t_ge "$(t_delta n1 bytes_redirected)" "$bypass" "the node's bytes through the bypass"
+}
+
+# The same with the bypass off (as on a kernel without its guards): the
+# connections stay on plain TCP between the two pods, and count the same.
+test_istio_tcp_metrics_of_same_node_connections_without_the_bypass() {
+	export SHUNT_FEATURES_OFF=rx_queue_tracepoint
+	prom_cluster <<<"$PROM_ROUTE_ALL"
+	t_eq "$(t_feature n1 bypass)" off "the bypass"
+	prom_start
+	same_node_traffic_counted
+	t_eq "$(jq -r '"\(.path) \(.bytes_bypass)"' "$T_TMP/edge")" "tcp 0" "the pair's path and bypass bytes (shunt graph)"
+	t_eq "$(t_delta n1 bytes_redirected)" 0 "the node's bytes through the bypass"
 }
 
 # Debian's python3-grpcio is for Debian's interpreter (test_l7_grpc.sh).

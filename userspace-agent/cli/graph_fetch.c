@@ -151,8 +151,9 @@ static void on_pair(const char *client, const char *server, const struct shunt_p
 	struct pairs_ctx *c = ctx;
 
 	if (!c->err)
-		c->err = graph_add_pair(c->g, client, server, p->conns, p->conns_bypassed,
-					p->bytes_bypass, p->bytes_tcp);
+		c->err = graph_add_pair(c->g, client, server, p->closed, p->conns_bypassed,
+					p->client_bytes_bypass + p->server_bytes_bypass,
+					p->client_bytes_tcp + p->server_bytes_tcp);
 }
 
 static int fetch_datapath(struct graph *g, const struct graph_node_spec *n)

@@ -20,6 +20,7 @@
 #include "common/push.h"
 #include "common/log.h"
 #include "datapath.h"
+#include "datapath_istio.h"
 #include "kernel_features.h"
 #include "mesh_plan.h"
 #include "mesh_read.h"
@@ -152,6 +153,8 @@ static int agent_apply(struct agent *a, const char *why)
 		return err;
 	}
 	agent_note_applied(a, &stats, &t0, why);
+	if (datapath_istio_learn(a->istio, &cfg))
+		pr_warn("out of memory: istio_tcp_* keep the workloads of the previous config");
 	agent_publish(a, &cfg, stats.version);
 	mesh_config_free(&cfg);
 	return 0;
@@ -369,6 +372,7 @@ out:
 		close(http_fd);
 	mesh_shadow_free(&a.shadow);
 	metrics_registry_free(a.metrics);
+	datapath_istio_free(a.istio);
 	a.src->ops->close(a.src);
 	return err;
 }

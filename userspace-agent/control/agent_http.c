@@ -7,6 +7,7 @@
 
 #include "agent_impl.h"
 #include "datapath.h"
+#include "datapath_istio.h"
 #include "datapath_metrics.h"
 
 /* Seconds from reading the source to the flip, by how the maps were written. */
@@ -76,8 +77,11 @@ int agent_metrics_init(struct agent *a)
 	a->apply_incremental = f ? metrics_series(f, (const char *[]){"incremental"}) : NULL;
 	if (!a->apply_full || !a->apply_incremental)
 		return -ENOMEM;
+	if (!(a->istio = datapath_istio_new(NULL)))
+		return -ENOMEM;
+	a->datapath = (struct datapath_metrics){.pins = a->pins, .istio = a->istio};
 	if ((err = metrics_collector(a->metrics, collect_agent, a)) ||
-	    (err = datapath_metrics_register(a->metrics, a->pins)))
+	    (err = datapath_metrics_register(a->metrics, &a->datapath)))
 		return err;
 	return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "common/metrics.h"
+#include "datapath_metrics.h"
 #include "mesh_apply.h"
 
 struct agent {
@@ -28,6 +29,8 @@ struct agent {
 	__u64 version;
 	struct mesh_shadow shadow;
 	struct metrics_registry *metrics;
+	struct datapath_metrics datapath; /* its collector's view */
+	struct datapath_istio *istio;	  /* the labels of istio_tcp_* */
 	struct metric_series *apply_full, *apply_incremental;
 	struct push *push; /* the push exports (common/push.h); NULL: none */
 };

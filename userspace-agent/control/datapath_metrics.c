@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "counters.h"
+#include "datapath_istio.h"
 #include "mesh_read.h"
 
 #define C METRIC_COUNTER
@@ -77,7 +78,8 @@ static void emit_verdict(const struct shunt_verdict_key *k, __u64 count, void *c
 
 static void collect(struct metrics_writer *w, void *ctx)
 {
-	const struct shunt_pins *pins = ctx;
+	struct datapath_metrics *dm = ctx;
+	const struct shunt_pins *pins = dm->pins;
 	struct verdict_ctx v = {.w = w, .names_fd = -1};
 	struct shunt_mesh_counters mc;
 	struct shunt_counters bc;
@@ -87,6 +89,8 @@ static void collect(struct metrics_writer *w, void *ctx)
 		collect_bypass(w, &bc);
 	if (!mesh_counters_read(pins, &mc))
 		collect_mesh(w, &mc);
+	if (dm->istio)
+		datapath_istio_collect(w, pins, dm->istio);
 	if (mesh_state_read(pins, &v.gen, &version))
 		return;
 	v.names_fd = shunt_pinned_map_fd(pins, "shunt_names");
@@ -95,7 +99,7 @@ static void collect(struct metrics_writer *w, void *ctx)
 		close(v.names_fd);
 }
 
-int datapath_metrics_register(struct metrics_registry *r, const struct shunt_pins *pins)
+int datapath_metrics_register(struct metrics_registry *r, struct datapath_metrics *dm)
 {
-	return metrics_collector(r, collect, (void *)pins);
+	return metrics_collector(r, collect, dm);
 }
