@@ -401,7 +401,7 @@ prom_demo() {
 	for n in $(jq -r '.nodes[].name' "$STATE"); do
 		fwd=$(free_port) || return 0
 		python3 "$REPO/tests/apps/netns_forward.py" --listen "127.0.0.1:$fwd" \
-			--netns "$(node "$n" netns)" --to 127.0.0.1:9465 >"$WORK/forward.$n.log" 2>&1 &
+			--netns "/run/netns/$(node "$n" netns)" --to 127.0.0.1:9465 >"$WORK/forward.$n.log" 2>&1 &
 		PIDS+=($!)
 		targets+="{targets: [\"127.0.0.1:$fwd\"], labels: {node: $n}}, "
 	done
@@ -415,11 +415,13 @@ prom_demo() {
 			jq -r '.data.result[0].value[1] // 0')" = "$(jq '.nodes | length' "$STATE")" ] && break
 		sleep 0.2
 	done
-	q='sum by (reporter, destination_workload, response_code) (istio_requests_total{destination_service="web.default.svc.cluster.local"})'
+	# Istio's destination_service is the backend's service: the canary's
+	# web-v1 and web-v2, not the web route in front of them.
+	q='sum by (destination_service_name, response_code) (istio_requests_total{reporter="source"})'
 	echo "  \$ curl http://127.0.0.1:$port/api/v1/query --data-urlencode 'query=$q'"
 	curl -fsS "http://127.0.0.1:$port/api/v1/query" --data-urlencode "query=$q" |
-		jq -r '.data.result | sort_by(.metric.reporter, .metric.destination_workload, .metric.response_code)[] |
-			"    \(.metric.reporter)\t\(.metric.destination_workload)\t\(.metric.response_code)\t\(.value[1])"' ||
+		jq -r '.data.result | sort_by(.metric.destination_service_name, .metric.response_code)[] |
+			"    \(.metric.destination_service_name)\t\(.metric.response_code)\t\(.value[1])"' ||
 		echo "  (no answer: $WORK/prometheus.log)"
 }
 free_port() {
