@@ -352,6 +352,6 @@ int hbone_stream_open(struct hbone_tunnel *t, struct hbone_stream *s,
 	s->t = t;
 	s->id = id;
 	t->nstreams++;
-	hbone_tunnel_flush_or_fail(t);
+	hbone_tunnel_flush_later(t);
 	return 0;
 }

@@ -28,6 +28,9 @@ struct hbone_loop {
 	/* Closed in this batch of events (which may still name them). */
 	struct hbone_tunnel *dead_tunnels;
 	struct hbone_stream *dead_streams;
+	/* To flush at the end of this batch of events (hbone_loop_reap): what
+	 * every stream of a tunnel had, in one TLS write, not one per stream. */
+	struct hbone_tunnel *flush_list;
 	unsigned char *rbuf; /* decrypted bytes on their way into nghttp2 */
 };
 
@@ -52,7 +55,8 @@ struct hbone_tunnel {
 	 * buffer, valid until the next nghttp2_session_mem_send(). */
 	const uint8_t *pend;
 	size_t pend_len;
-	struct hbone_tunnel *next, *prev;
+	bool flush_queued; /* on its loop's flush_list */
+	struct hbone_tunnel *next, *prev, *flush_next;
 };
 
 #define HBONE_AUTHORITY_MAX 80
@@ -120,6 +124,8 @@ ssize_t hbone_plain_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 /* hbone_tunnel.c */
 void hbone_tunnel_fail(struct hbone_tunnel *t, enum shunt_outcome why);
 void hbone_tunnel_flush_or_fail(struct hbone_tunnel *t);
+/* The same, at the end of this batch of events (hbone_loop_reap). */
+void hbone_tunnel_flush_later(struct hbone_tunnel *t);
 void hbone_tunnel_event(struct hbone_tunnel *t);
 
 #endif

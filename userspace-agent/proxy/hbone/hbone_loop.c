@@ -70,6 +70,13 @@ void hbone_loop_reap(struct hbone_loop *l)
 	struct hbone_tunnel *t, *tn;
 	struct hbone_stream *s, *sn;
 
+	/* The batch's frames first: a failed flush adds to the dead. */
+	while ((t = l->flush_list)) {
+		l->flush_list = t->flush_next;
+		t->flush_queued = false;
+		hbone_tunnel_flush_or_fail(t);
+	}
+
 	for (s = l->dead_streams; s; s = sn) {
 		sn = s->next;
 		free(s);

@@ -256,7 +256,7 @@ static void stream_drain(struct hbone_stream *s)
 	else
 		hbone_stream_settle(s);
 	if (t && !t->dead)
-		hbone_tunnel_flush_or_fail(t); /* window updates */
+		hbone_tunnel_flush_later(t); /* window updates */
 }
 
 void hbone_stream_event(struct hbone_stream *s)
@@ -285,5 +285,5 @@ void hbone_stream_event(struct hbone_stream *s)
 		nghttp2_session_resume_data(t->h2, s->id);
 	}
 	hbone_stream_settle(s);
-	hbone_tunnel_flush_or_fail(t);
+	hbone_tunnel_flush_later(t);
 }

@@ -223,6 +223,15 @@ void hbone_tunnel_flush_or_fail(struct hbone_tunnel *t)
 		hbone_tunnel_fail(t, SHUNT_OUT_SEND_FAILED);
 }
 
+void hbone_tunnel_flush_later(struct hbone_tunnel *t)
+{
+	if (t->dead || t->flush_queued)
+		return;
+	t->flush_queued = true;
+	t->flush_next = t->l->flush_list;
+	t->l->flush_list = t;
+}
+
 /* Reads and processes what the peer sent, until TLS would block. Records
  * are decrypted one by one (16 KiB at most each) but handed to nghttp2
  * together, so a stream's socket gets one write per batch, not per record. */
@@ -307,5 +316,5 @@ void hbone_tunnel_event(struct hbone_tunnel *t)
 		hbone_tunnel_fail(t, t->nstreams ? SHUNT_OUT_PEER_RESET : SHUNT_OUT_PEER_CLOSED);
 		return;
 	}
-	hbone_tunnel_flush_or_fail(t);
+	hbone_tunnel_flush_later(t);
 }

@@ -116,4 +116,3 @@ void l7_h2_up_resume(struct l7_request *req)
 	hs->unconsumed = 0;
 	l7_send_later(hs->c->l, &hs->c->send_later);
 }
-
