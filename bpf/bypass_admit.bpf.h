@@ -10,9 +10,30 @@
 
 #include "shunt_helpers.bpf.h"
 
-static __always_inline __u64 shunt_sock_cgroup_id(struct tcp_sock *tp)
+/*
+ * Whether the socket is in the cgroup CGROUP_ID or below it, as the mesh
+ * hooks see a process (mesh_cgroup.bpf.h): a container's socket belongs to
+ * its pod. The exact cgroup first; then up its parents, SHUNT_CGROUP_LEVELS
+ * at most (sockops has no ancestor helper: a read of each parent). A socket
+ * deeper below its workload's cgroup stays on TCP; policy still holds it.
+ */
+static __always_inline bool shunt_sock_in_cgroup(struct tcp_sock *tp, __u64 cgroup_id)
 {
-	return BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup, kn, id);
+	struct cgroup *cg = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup);
+	int i;
+
+	if (BPF_CORE_READ(cg, kn, id) == cgroup_id)
+		return true;
+	if (!shunt_cgroup_ancestors_on())
+		return false;
+	for (i = 0; i < SHUNT_CGROUP_LEVELS; i++) {
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+		if (!cg)
+			return false; /* above the root */
+		if (BPF_CORE_READ(cg, kn, id) == cgroup_id)
+			return true;
+	}
+	return false;
 }
 
 /* Fills both keys from the socket's own view; returns an enum shunt_skip or -1. */
@@ -68,8 +89,8 @@ static __always_inline int shunt_check_workloads(struct bpf_sock *sk, struct shu
 		/* The proxy's transparent socket has a workload's address of
 		 * another node: it is known by its cgroup and netns. */
 		proxy = shunt_node_proxy();
-		if (!proxy || proxy->cgroup_id != shunt_sock_cgroup_id(tp) ||
-		    proxy->netns_cookie != self->netns_cookie)
+		if (!proxy || proxy->netns_cookie != self->netns_cookie ||
+		    !shunt_sock_in_cgroup(tp, proxy->cgroup_id))
 			return SHUNT_SKIP_LOCAL_NOT_MESH;
 		local = proxy;
 	}
@@ -91,7 +112,7 @@ static __always_inline int shunt_check_workloads(struct bpf_sock *sk, struct shu
 	/* The address alone proves nothing: another netns may use it too. */
 	if (local->netns_cookie != self->netns_cookie)
 		return SHUNT_SKIP_NETNS_MISMATCH;
-	if (local->cgroup_id && local->cgroup_id != shunt_sock_cgroup_id(tp))
+	if (local->cgroup_id && !shunt_sock_in_cgroup(tp, local->cgroup_id))
 		return SHUNT_SKIP_CGROUP_MISMATCH;
 
 	peer->netns_cookie = remote->netns_cookie;

@@ -20,6 +20,7 @@
 
 #include "addr.bpf.h"
 #include "mesh_maps.bpf.h"
+#include "mesh_cgroup.bpf.h"
 #include "mesh_packet.bpf.h"
 #include "mesh_policy.bpf.h"
 #include "mesh_flows.bpf.h"
@@ -155,9 +156,7 @@ static __always_inline int mesh_connect(struct bpf_sock_addr *ctx, struct flow *
 		return 1;
 	gen = st->gen & 1;
 	{
-		struct shunt_cgroup_ident_key ck = {.gen = gen,
-						    .cgroup_id = bpf_get_current_cgroup_id()};
-		const struct shunt_ident *me = bpf_map_lookup_elem(&shunt_cgroup_idents, &ck);
+		const struct shunt_ident *me = cgroup_ident(gen, CGROUP_OF_TASK, NULL);
 
 		if (me && (me->flags & SHUNT_IDENT_NODE_PROXY))
 			return 1; /* the proxy: it decides by verified identity */
@@ -456,7 +455,7 @@ static __always_inline __u32 ingress_source(__u8 gen, struct flow *f)
 /* Strict mTLS: a workload that accepts connections from other nodes only
  * through the proxies refuses them in plaintext (TCP, UDP, SCTP; ICMP and
  * other protocols, which no proxy carries, are left to policy). */
-static __always_inline bool strict_refuses(__u8 gen, struct __sk_buff *skb, const struct flow *f,
+static __always_inline bool strict_refuses(const struct shunt_ident *me, const struct flow *f,
 					   __u32 src_flags)
 {
 	if (src_flags & SHUNT_IDENT_LOCAL)
@@ -464,7 +463,7 @@ static __always_inline bool strict_refuses(__u8 gen, struct __sk_buff *skb, cons
 	if (f->proto != SHUNT_PROTO_TCP && f->proto != SHUNT_PROTO_UDP &&
 	    f->proto != SHUNT_PROTO_SCTP)
 		return false;
-	return flags_of_cgroup(gen, bpf_skb_cgroup_id(skb)) & SHUNT_IDENT_STRICT;
+	return me->flags & SHUNT_IDENT_STRICT;
 }
 
 /*
@@ -480,6 +479,7 @@ int shunt_ingress(struct __sk_buff *skb)
 	const struct shunt_mesh_state *st;
 	struct bpf_sock *sk;
 	struct flow f = {.direction = SHUNT_DIR_INGRESS};
+	const struct shunt_ident *me;
 	__u32 zero = 0, flags;
 	__u8 verdict, gen;
 
@@ -494,9 +494,10 @@ int shunt_ingress(struct __sk_buff *skb)
 	if (!st || !c || parse_packet(skb, &f) != PACKET_NEW)
 		return 1;
 	gen = st->gen & 1;
-	f.dst_id = ident_of_cgroup(gen, bpf_skb_cgroup_id(skb));
-	if (!f.dst_id)
+	me = cgroup_ident(gen, CGROUP_OF_SKB, skb);
+	if (!me || !me->id)
 		return 1; /* not a workload of this node */
+	f.dst_id = me->id;
 	/* A pod talking to itself (loopback or its own address) is no peer. */
 	if (addr_is_loopback(f.src) || addr_equal(f.src, f.dst))
 		return 1;
@@ -506,7 +507,7 @@ int shunt_ingress(struct __sk_buff *skb)
 	}
 	c->ingress_packets++;
 	flags = ingress_source(gen, &f);
-	if (strict_refuses(gen, skb, &f, flags)) {
+	if (strict_refuses(me, &f, flags)) {
 		c->strict_dropped++;
 		count_verdict(&f, SHUNT_VERDICT_DENY);
 		emit_flow(st, &f, SHUNT_VERDICT_DENY, SHUNT_FLOW_INGRESS);

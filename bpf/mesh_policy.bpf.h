@@ -39,22 +39,6 @@ static __always_inline __u32 ident_of_addr(__u8 gen, const __u8 addr[16], __u32 
 	return id->id;
 }
 
-static __always_inline __u32 ident_of_cgroup(__u32 gen, __u64 cgroup_id)
-{
-	struct shunt_cgroup_ident_key key = {.gen = gen, .cgroup_id = cgroup_id};
-	struct shunt_ident *id = bpf_map_lookup_elem(&shunt_cgroup_idents, &key);
-
-	return id ? id->id : 0;
-}
-
-static __always_inline __u32 flags_of_cgroup(__u32 gen, __u64 cgroup_id)
-{
-	struct shunt_cgroup_ident_key key = {.gen = gen, .cgroup_id = cgroup_id};
-	struct shunt_ident *id = bpf_map_lookup_elem(&shunt_cgroup_idents, &key);
-
-	return id ? id->flags : 0;
-}
-
 /* Looks up SUBJECT/PEER/PROTO/PORT and the wildcards, most specific first. */
 static __always_inline struct shunt_policy_entry *
 policy_match(void *map, __u8 gen, __u8 dir, __u32 subject, __u32 peer, __u8 proto, __u16 port)

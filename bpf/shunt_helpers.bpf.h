@@ -55,6 +55,16 @@ static __always_inline bool shunt_recv_waits(void)
 	return f && f->state == SHUNT_FEATURE_ON;
 }
 
+/* A process in a cgroup below a workload's is that workload (the mesh
+ * hooks have the ancestor helpers; off, only the workload's own cgroup is). */
+static __always_inline bool shunt_cgroup_ancestors_on(void)
+{
+	__u32 key = SHUNT_FEAT_CGROUP_ANCESTORS;
+	struct shunt_feature_status *f = bpf_map_lookup_elem(&shunt_features, &key);
+
+	return f && f->state == SHUNT_FEATURE_ON;
+}
+
 /* The per-reason blocks are arrays of __u64 in enum order. */
 static __always_inline void shunt_count_reason(struct shunt_reason_counts *block, __u32 reason)
 {

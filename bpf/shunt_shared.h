@@ -30,10 +30,17 @@ enum shunt_workload_flags {
 
 struct shunt_workload {
 	__u64 netns_cookie; /* network namespace the address lives in */
-	__u64 cgroup_id;    /* 0: any cgroup under the mesh cgroup */
+	__u64 cgroup_id;    /* the workload's cgroup, where its sockets are or
+			     * below (docs/datapath.md); 0: any cgroup under the
+			     * mesh cgroup */
 	__u32 id;	    /* workload id chosen by userspace */
 	__u32 flags;	    /* enum shunt_workload_flags */
 };
+
+/* How many levels the datapath follows a cgroup up to its workload's: below
+ * the mesh cgroup in the connect and ingress hooks, below the workload's
+ * cgroup in the bypass (docs/datapath.md, "Processes and workloads"). */
+#define SHUNT_CGROUP_LEVELS 16
 
 /*
  * Name sizes, as Kubernetes allows them. A namespace (and a service) name
@@ -340,6 +347,9 @@ enum shunt_feature {
 	/* tcp_bpf_recvmsg keeps waiting when woken without data (the fix in
 	 * docs/kernel-patches/); without it blocking readers are guarded */
 	SHUNT_FEAT_RECV_WAITS,
+	/* the ancestor cgroup helpers of the connect and ingress hooks: a
+	 * process in a cgroup below a workload's is that workload */
+	SHUNT_FEAT_CGROUP_ANCESTORS,
 	SHUNT_FEAT_MAX,
 };
 

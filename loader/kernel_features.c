@@ -75,6 +75,13 @@ static const struct shunt_feature_info infos[SHUNT_FEAT_MAX] = {
 			       "(tcp_bpf_recvmsg fix, docs/kernel-patches/)",
 			       "blocking readers are guarded: a half-closing socket leaves the "
 			       "sockhash at shutdown; the cases in docs/datapath.md stay exposed"},
+    [SHUNT_FEAT_CGROUP_ANCESTORS] =
+	{"cgroup_ancestors", false,
+	 "bpf_get_current_ancestor_cgroup_id in connect/sendmsg hooks "
+	 "(Linux 5.7+), bpf_skb_ancestor_cgroup_id in cgroup_skb (4.19+)",
+	 "a process in a cgroup below a workload's (a container below "
+	 "its pod) is not that workload: no policy, identity or bypass "
+	 "for it; only processes in the workload's cgroup itself are"},
 };
 
 _Static_assert(SHUNT_FEAT_MAX <= SHUNT_FEATURE_SLOTS, "shunt_features has a slot per feature");
@@ -266,6 +273,11 @@ static void probe_types(struct shunt_features *f)
 	set_found(f, SHUNT_FEAT_SET_RETVAL,
 		  libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval,
 					  NULL) == 1);
+	set_found(f, SHUNT_FEAT_CGROUP_ANCESTORS,
+		  libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+					  BPF_FUNC_get_current_ancestor_cgroup_id, NULL) == 1 &&
+		      libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB,
+					      BPF_FUNC_skb_ancestor_cgroup_id, NULL) == 1);
 }
 
 /* A blocking read in a sockhash, woken without data (recv_waits_probe.h). */

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "mesh_shared.h"
+#include "mounts.h"
 #include "mesh.skel.h"
 
 const char *const shunt_mesh_link_names[] = {
@@ -105,25 +106,37 @@ static int init_state(struct mesh_bpf *skel)
 	return bpf_map_update_elem(fd, &key, &st, BPF_ANY) ? -errno : 0;
 }
 
-/* Opens the object on the pins with what F allows; NULL with errno. */
-static struct mesh_bpf *open_on_pins(const struct shunt_pins *pins, const struct shunt_features *f)
+/* Opens the object on the pins with what F allows, for the mesh cgroup
+ * CG_FD; NULL with errno. */
+static struct mesh_bpf *open_on_pins(const struct shunt_pins *pins, int cg_fd,
+				     const struct shunt_features *f)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = pins->maps);
-	struct mesh_bpf *skel = mesh_bpf__open_opts(&open_opts);
+	struct mesh_bpf *skel;
+	int level = shunt_cgroup_level(cg_fd);
 
+	if (level < 0) {
+		pr_err("cannot tell the level of the mesh cgroup: %s", strerror(-level));
+		errno = -level;
+		return NULL;
+	}
+	skel = mesh_bpf__open_opts(&open_opts);
 	if (!skel)
 		return NULL;
 	skel->rodata->shunt_have_set_retval = shunt_feature_on(f, SHUNT_FEAT_SET_RETVAL);
+	skel->rodata->shunt_have_cgroup_ancestors =
+	    shunt_feature_on(f, SHUNT_FEAT_CGROUP_ANCESTORS);
+	skel->rodata->shunt_mesh_cgroup_level = (__u32)level;
 	return skel;
 }
 
-static int load_with_features(const struct shunt_pins *pins, const struct shunt_features *f,
-			      struct mesh_bpf **out)
+static int load_with_features(const struct shunt_pins *pins, int cg_fd,
+			      const struct shunt_features *f, struct mesh_bpf **out)
 {
 	struct mesh_bpf *skel;
 	int err;
 
-	skel = open_on_pins(pins, f);
+	skel = open_on_pins(pins, cg_fd, f);
 	if (!skel) {
 		err = -errno;
 		pr_err("cannot open the services/policy BPF object: %s", strerror(-err));
@@ -147,7 +160,7 @@ int shunt_mesh_attach(const struct shunt_pins *pins, int cg_fd, const struct shu
 	char path[PATH_MAX];
 	int err;
 
-	err = load_with_features(pins, f, &skel);
+	err = load_with_features(pins, cg_fd, f, &skel);
 	if (err)
 		return err;
 	err = init_state(skel);

@@ -2,6 +2,7 @@
 #include "mounts.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <mntent.h>
 #include <stdio.h>
@@ -53,6 +54,42 @@ static bool fs_is(const char *path, long magic)
 bool shunt_is_cgroup2_dir(const char *path)
 {
 	return fs_is(path, CGROUP2_SUPER_MAGIC);
+}
+
+/*
+ * The level of the cgroup directory CG_FD: how many cgroup v2 directories
+ * lie above it up to the root of its mount. Under a cgroup namespace, or
+ * on a mount of a subtree, that is less than the kernel's own level (from
+ * the hierarchy's root), never more.
+ */
+int shunt_cgroup_level(int cg_fd)
+{
+	struct stat here, there;
+	struct statfs fs;
+	int level = 0, dir, up;
+
+	dir = dup(cg_fd);
+	if (dir < 0)
+		return -errno;
+	for (;;) {
+		up = openat(dir, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (up < 0 || fstat(dir, &here) || fstat(up, &there)) {
+			level = -errno;
+			break;
+		}
+		/* Above the mount's root, ".." leaves the cgroup file system;
+		 * on a root file system, "/.." is "/". */
+		if (fstatfs(up, &fs) || (long)fs.f_type != CGROUP2_SUPER_MAGIC ||
+		    (here.st_dev == there.st_dev && here.st_ino == there.st_ino))
+			break;
+		level++;
+		close(dir);
+		dir = up;
+	}
+	close(dir);
+	if (up >= 0)
+		close(up);
+	return level;
 }
 
 int shunt_ensure_bpffs(const char *pin_root)

@@ -8,6 +8,9 @@
 #                                                   ... served by a test API server (below)
 #   scripts/cluster.sh exec POD -- CMD...           run CMD in POD (its netns and cgroup)
 #   scripts/cluster.sh exec --outside POD -- CMD... in POD's netns, outside the mesh cgroup
+#   scripts/cluster.sh exec --cgroup DIR POD -- CMD... in POD's netns and cgroup DIR: a path
+#                                                   below POD's cgroup (c1, c1/c2: a container's),
+#                                                   or absolute; made if missing
 #   scripts/cluster.sh exec NODE -- CMD...          in a node's netns (the node's host side)
 #   scripts/cluster.sh exec NODE-proxy -- CMD...    in a node's netns and its proxy's cgroup
 #   scripts/cluster.sh down                         remove all of it, even after a crash
@@ -251,14 +254,18 @@ write_mesh_config() {
 	mv "$STATE_DIR/mesh.yaml.tmp" "$STATE_DIR/mesh.yaml"
 }
 
-# exec [--outside] POD|NODE -- CMD...
+# exec [--outside | --cgroup DIR] POD|NODE -- CMD...
 cmd_exec() {
-	local outside=0 target cg ns
-	if [ "${1:-}" = "--outside" ]; then outside=1; shift; fi
+	local outside=0 sub="" target cg ns
+	case "${1:-}" in
+	--outside) outside=1; shift ;;
+	--cgroup) sub=${2:-}; shift 2 || true ;;
+	esac
 	target=${1:-}
 	shift || true
 	[ "${1:-}" = "--" ] && shift
-	[ -n "$target" ] && [ $# -gt 0 ] || die "usage: exec [--outside] POD|NODE|NODE-proxy -- CMD..."
+	[ -n "$target" ] && [ $# -gt 0 ] ||
+		die "usage: exec [--outside | --cgroup DIR] POD|NODE|NODE-proxy -- CMD..."
 	cg=$(cgroup2_root)
 	if [[ "$target" =~ ^n([0-9]+)-p([0-9]+)$ ]]; then
 		ns=$(pod_ns "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
@@ -267,6 +274,14 @@ cmd_exec() {
 		else
 			cg="$cg/$PREFIX/outside"
 		fi
+		# A cgroup of the pod's own (a container's, as the kubelet makes
+		# them below the pod's), or any other: made the first time.
+		if [ -n "$sub" ]; then
+			[ "${sub:0:1}" = / ] && cg=$sub || cg="$cg/$sub"
+			mkdir -p "$cg" || die "exec: cannot make cgroup $cg"
+		fi
+	elif [ -n "$sub" ]; then
+		die "exec: --cgroup is for pods (nK-pJ)"
 	elif [[ "$target" =~ ^n([0-9]+)$ ]]; then
 		ns=$(node_ns "${BASH_REMATCH[1]}")
 		cg="$cg/$PREFIX/outside"
@@ -346,5 +361,5 @@ up) cmd_up "$@" ;;
 down) cmd_down ;;
 exec) cmd_exec "$@" ;;
 status) cmd_status ;;
-*) die "usage: $0 up [--nodes N] [--pods M] [--kubernetes [--cgroup-driver systemd|cgroupfs]] | exec [--outside] POD -- CMD... | down | status" ;;
+*) die "usage: $0 up [--nodes N] [--pods M] [--kubernetes [--cgroup-driver systemd|cgroupfs]] | exec [--outside | --cgroup DIR] POD -- CMD... | down | status" ;;
 esac

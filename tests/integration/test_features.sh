@@ -28,7 +28,7 @@ test_features_status_names_every_feature_and_why() {
 	t_setup 1 2
 	local j
 	j=$(t_shunt n1 status --json)
-	jq -e '.features | length == 19 and all(.state == "on" or .state == "off" or .state == "unused")' \
+	jq -e '.features | length == 20 and all(.state == "on" or .state == "off" or .state == "unused")' \
 		<<<"$j" >/dev/null || t_fail "features: $(jq -c .features <<<"$j")"
 	jq -e '.features | map(select(.state != "on")) | all(.why != "" and .without != "" and .reason != "")' \
 		<<<"$j" >/dev/null || t_fail "a feature that is not on says nothing: $(jq -c '.features | map(select(.state != "on"))' <<<"$j")"

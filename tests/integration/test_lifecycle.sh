@@ -77,7 +77,7 @@ test_status_reads_pins_and_speaks_json() {
 	t_shunt n1 status --json | jq -e '.loaded and (.links | map(select(.expected)) | length >= 11)
 		and (.links | map(select(.expected)) | all(.attached))
 		and (.links | map(select(.expected | not)) | all(.attached | not))
-		and (.features | length == 19) and (.features | map(select(.core)) | all(.state == "on"))' \
+		and (.features | length == 20) and (.features | map(select(.core)) | all(.state == "on"))' \
 		>/dev/null || t_fail "status --json: $(t_shunt n1 status --json | jq -c '{links, features}')"
 	grep -q "^kernel features:" "$T_TMP/status.txt" || t_fail "status shows no kernel features table"
 	t_eq "$(t_shunt n1 workload list --json | jq length)" 4 "workload addresses listed"

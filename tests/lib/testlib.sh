@@ -274,10 +274,10 @@ t_write_config() {
 	mv "$file.tmp" "$file"
 }
 
-# Starts a probe server in POD answering with NAME on the given --tcp/--udp
-# addresses.
+# Starts a probe server in POD (or "--cgroup DIR POD", ...) answering with
+# NAME on the given --tcp/--udp addresses.
 t_probe_server() {
-	local where=$1 name=$2 out=$T_TMP/probe.$1.$2.out
+	local where=$1 name=$2 out=$T_TMP/probe.${1//[ \/]/_}.$2.out
 	shift 2
 	# shellcheck disable=SC2086
 	t_exec $where -- "$PROBE" serve --name "$name" "$@" >"$out" 2>&1 &
