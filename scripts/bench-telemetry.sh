@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# The cost of full telemetry on the L7 path (issue: telemetry overhead,
+# docs/telemetry.md "Overhead"): the same node proxy and the same nginx,
+# same node, HTTP/1.1 (wrk -c 64) and h2c (h2load -c 64 -m 10), alternating
+# rounds with telemetry off (Istio metrics only: they are always on) and
+# full (every request in the access log, to a file, and traced at sampling 1
+# to a Zipkin collector in the node's netns). The agent re-applies the
+# config between rounds; the proxy follows its model. Prints each round and
+# the median ratios: req/s, and req/s per proxy CPU-second.
+#
+#   scripts/bench-telemetry.sh [ROUNDS] [SECONDS]
+#
+# Built on the test harness (tests/lib): a cluster of its own
+# (SHUNT_CLUSTER_PREFIX, default shunt-tel), torn down on exit. Not part of
+# make bench yet. Run it alone: it measures CPU.
+set -uo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export SHUNT_CLUSTER_PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-tel}
+export SHUNT_CLUSTER_DIR=${SHUNT_CLUSTER_DIR:-/tmp/$SHUNT_CLUSTER_PREFIX-cluster}
+ROUNDS=${1:-3}
+SECS=${2:-4}
+# shellcheck source=tests/lib/testlib.sh
+source "$REPO/tests/lib/testlib.sh"
+# shellcheck source=tests/lib/l7lib.sh
+source "$REPO/tests/lib/l7lib.sh"
+
+tel_mesh() { # ON: the mesh config, with full telemetry when ON is 1
+	L7_SERVICES_EXTRA="  - {name: tel-h1, virtualIPs: [10.96.0.91], ports: [{name: h, port: 80, targetPort: 8280, appProtocol: http}], backends: [{workload: n1-p2}]}
+  - {name: tel-h2, virtualIPs: [10.96.0.92], ports: [{name: h2, port: 80, targetPort: 8282, appProtocol: http2}], backends: [{workload: n1-p2}]}" l7_config </dev/null
+	[ "$1" = 1 ] || return 0
+	echo "accessLog: {enabled: true, output: $T_TMP/access.log}"
+	echo "tracing: {sampling: 1, zipkin: {url: \"http://127.0.0.1:9411/api/v2/spans\"}}"
+}
+
+tel_up() {
+	local ip
+	mkdir -p "$T_TMP/www" "$T_TMP/ng/tmp"
+	head -c 1024 /dev/zero | tr '\0' a >"$T_TMP/www/index.html"
+	t_cluster_up 2 2
+	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
+	tel_mesh 0 >"$T_TMP/mesh.yaml"
+	t_agent_start n1 "$T_TMP/mesh.yaml"
+	t_agent_start n2 "$T_TMP/mesh.yaml"
+	: >"$T_TMP/proxy.n1.log"
+	: >"$T_TMP/proxy.n2.log"
+	proxy_start n1
+	proxy_start n2
+	ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" python3 "$REPO/tests/apps/zipkin_collector.py" \
+		--listen 127.0.0.1:9411 --out "$T_TMP/spans" --rejects "$T_TMP/rejects" >/dev/null 2>&1 &
+	T_PIDS+=($!)
+	ip=$(t_pod_ip n1-p2)
+	cat >"$T_TMP/ng/nginx.conf" <<-NG
+		daemon off; master_process off; worker_processes 1;
+		pid $T_TMP/ng/nginx.pid; error_log $T_TMP/ng/error.log;
+		events { worker_connections 4096; }
+		http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+		  client_body_temp_path $T_TMP/ng/tmp; proxy_temp_path $T_TMP/ng/tmp;
+		  fastcgi_temp_path $T_TMP/ng/tmp; uwsgi_temp_path $T_TMP/ng/tmp; scgi_temp_path $T_TMP/ng/tmp;
+		  server { listen $ip:8282 http2; listen $ip:8280; root $T_TMP/www; } }
+	NG
+	t_exec n1-p2 -- nginx -c "$T_TMP/ng/nginx.conf" >/dev/null 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 10 t_cov_port_open n1-p2 8282 || t_fail "nginx did not start"
+}
+
+median() { # TOOL ON COLUMN: the median of the results' COLUMN
+	awk -v t="$1" -v on="$2" -v c="$3" '$1 == t && $2 == on { print $c }' "$T_TMP/results" |
+		sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One run: TOOL ON ROUND -> a result line "tool on rps per_cpu"
+tel_run() {
+	local tool=$1 on=$2 c0 c1 out rps
+	c0=$(cpu_ticks "$PROXY_PID_n1")
+	if [ "$tool" = h1 ]; then
+		out=$(t_exec n1-p1 -- wrk -d "$SECS" -c 64 -t 2 http://10.96.0.91/index.html)
+		rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+	else
+		out=$(t_exec n1-p1 -- h2load -D "$SECS" -c 64 -m 10 -t 2 http://10.96.0.92/index.html)
+		rps=$(awk '/^finished in/ { print $4 }' <<<"$out")
+	fi
+	c1=$(cpu_ticks "$PROXY_PID_n1")
+	awk -v t="$tool" -v on="$on" -v r="$rps" -v c=$((c1 - c0)) -v s="$SECS" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%s %s %.0f %.0f\n", t, on, r, r * s / (c / hz) }'
+}
+
+main() {
+	local r on tool
+	tel_up
+	for r in $(seq "$ROUNDS"); do
+		for on in 0 1; do
+			tel_mesh $on >"$T_TMP/mesh.yaml"
+			sleep 2.5 # the agent re-applies it; the proxy takes the model
+			t_exec n1-p1 -- wrk -d 1 -c 64 -t 2 http://10.96.0.91/index.html >/dev/null
+			for tool in h1 h2; do tel_run $tool $on | tee -a "$T_TMP/results"; done
+		done
+	done
+	echo "access log lines: $(wc -l <"$T_TMP/access.log"), spans at the collector: $(wc -l <"$T_TMP/spans")"
+	# Medians per tool and setting, then full / off.
+	for tool in h1 h2; do
+		printf '%s: off %s req/s (%s per CPU-s), full %s req/s (%s per CPU-s)\n' $tool \
+			"$(median $tool 0 3)" "$(median $tool 0 4)" "$(median $tool 1 3)" "$(median $tool 1 4)"
+		awk -v a="$(median $tool 1 3)" -v b="$(median $tool 0 3)" -v c="$(median $tool 1 4)" \
+			-v d="$(median $tool 0 4)" 'BEGIN { printf "  full / off: req/s x%.2f, per CPU-s x%.2f\n", a / b, c / d }'
+	done
+}
+main
