@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/istio_labels.h"
 #include "model/mesh_config.h"
 
 /* A workload of the applied config, as the labels name it. */
@@ -30,22 +31,6 @@ struct datapath_istio {
 	struct di_workload *v; /* sorted by ref */
 	size_t n;
 };
-
-/* The proxy's TCP label set (proxy/proxy_istio.c), in its order. */
-static const char *const tcp_labels[] = {"reporter",
-					 "source_workload",
-					 "source_workload_namespace",
-					 "source_principal",
-					 "destination_workload",
-					 "destination_workload_namespace",
-					 "destination_principal",
-					 "destination_service",
-					 "destination_service_name",
-					 "destination_service_namespace",
-					 "request_protocol",
-					 "response_flags",
-					 "connection_security_policy",
-					 NULL};
 
 enum { F_OPENED, F_CLOSED, F_SENT, F_RECEIVED, F_MAX };
 
@@ -200,6 +185,7 @@ static __u64 family_value(int f, const struct shunt_pair *p)
  */
 static void emit_row(struct metrics_writer *w, int f, bool source, const struct di_row *row)
 {
+	const char *labels[ISTIO_L_MAX + 1];
 	const char *values[] = {source ? "source" : "destination",
 				row->client->name,
 				row->client->ns,
@@ -214,7 +200,8 @@ static void emit_row(struct metrics_writer *w, int f, bool source, const struct 
 				"-",
 				source ? "unknown" : "none"};
 
-	metrics_emit(w, METRIC_COUNTER, family_name[f], family_help[f], tcp_labels, values,
+	istio_labels_of(1, labels);
+	metrics_emit(w, METRIC_COUNTER, family_name[f], family_help[f], labels, values,
 		     (double)family_value(f, &row->val));
 }
 

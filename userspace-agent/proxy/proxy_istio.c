@@ -14,50 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/istio_labels.h"
 #include "common/metrics.h"
 #include "model/mesh_config.h"
 
 enum istio_kind { KIND_HTTP, KIND_TCP, KIND_MAX };
-
-/* The label values, in the HTTP metrics' order; TCP ones leave out
- * response_code and grpc_response_status, as Istio's do. */
-enum {
-	L_REPORTER,
-	L_SRC_WORKLOAD,
-	L_SRC_NS,
-	L_SRC_PRINCIPAL,
-	L_DST_WORKLOAD,
-	L_DST_NS,
-	L_DST_PRINCIPAL,
-	L_DST_SERVICE,
-	L_DST_SERVICE_NAME,
-	L_DST_SERVICE_NS,
-	L_PROTOCOL,
-	L_CODE,
-	L_GRPC,
-	L_FLAGS,
-	L_SECURITY,
-	L_MAX
-};
-
-static const char *const label_names[L_MAX + 1] = {
-    "reporter",
-    "source_workload",
-    "source_workload_namespace",
-    "source_principal",
-    "destination_workload",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_service",
-    "destination_service_name",
-    "destination_service_namespace",
-    "request_protocol",
-    "response_code",
-    "grpc_response_status",
-    "response_flags",
-    "connection_security_policy",
-    NULL,
-};
 
 #define NSERIES 4    /* families per kind */
 #define KEY_MAX 2048 /* a label set, joined; longer ones go to the overflow set */
@@ -82,7 +43,7 @@ struct istio_table {
 	struct istio_set overflow[2]; /* by reporter */
 	struct metric_family *f[NSERIES];
 	struct metric_series *overflowed, *sets;
-	const char *labels[L_MAX + 1];
+	const char *labels[ISTIO_L_MAX + 1];
 	size_t nlabels;
 };
 
@@ -92,7 +53,7 @@ struct istio_metrics {
 
 /* The values of one observation, and the strings they point into. */
 struct istio_values {
-	const char *v[L_MAX];
+	const char *v[ISTIO_L_MAX];
 	struct istio_peer_labels pl;
 	char code[16], grpc[16];
 };
@@ -146,15 +107,11 @@ static int table_init(struct istio_table *t, struct metrics_registry *r, enum is
 {
 	static const char *const kind_label[] = {"kind", NULL};
 	struct metric_family *over, *sets;
-	size_t i, n = 0;
+	size_t i;
 
 	pthread_mutex_init(&t->lock, NULL);
 	t->name = k == KIND_HTTP ? "http" : "tcp";
-	for (i = 0; i < L_MAX; i++)
-		if (k == KIND_HTTP || (i != L_CODE && i != L_GRPC))
-			t->labels[n++] = label_names[i];
-	t->labels[n] = NULL;
-	t->nlabels = n;
+	t->nlabels = istio_labels_of(k == KIND_TCP, t->labels);
 	t->max = max;
 	for (t->cap = 16; t->cap < 2 * max; t->cap *= 2)
 		;
@@ -257,7 +214,7 @@ static struct istio_set *slot_of(struct istio_table *t, const char *key, uint64_
 static void series_for(struct istio_table *t, const char *const *values, size_t from, size_t n,
 		       struct metric_series **out)
 {
-	const char *over[L_MAX];
+	const char *over[ISTIO_L_MAX];
 	char key[KEY_MAX];
 	size_t len = join(t, values, key), i;
 	uint64_t h = hash_of(key, len);
@@ -274,10 +231,10 @@ static void series_for(struct istio_table *t, const char *const *values, size_t 
 		}
 	}
 	if (!set) {
-		int rep = strcmp(values[L_REPORTER], "source") ? 1 : 0;
+		int rep = strcmp(values[ISTIO_L_REPORTER], "source") ? 1 : 0;
 
 		set = &t->overflow[rep];
-		over[0] = values[L_REPORTER];
+		over[0] = values[ISTIO_L_REPORTER];
 		for (i = 1; i < t->nlabels; i++)
 			over[i] = "overflow";
 		values = over;
@@ -366,17 +323,17 @@ static void peers_values(const struct istio_peers *p, struct istio_values *iv)
 	const struct istio_peer_labels *pl = &iv->pl;
 
 	istio_peer_labels(p, &iv->pl);
-	iv->v[L_REPORTER] = pl->reporter;
-	iv->v[L_SRC_WORKLOAD] = pl->src_workload;
-	iv->v[L_SRC_NS] = pl->src_ns;
-	iv->v[L_SRC_PRINCIPAL] = pl->src_principal;
-	iv->v[L_DST_WORKLOAD] = pl->dst_workload;
-	iv->v[L_DST_NS] = pl->dst_ns;
-	iv->v[L_DST_PRINCIPAL] = pl->dst_principal;
-	iv->v[L_DST_SERVICE] = pl->service;
-	iv->v[L_DST_SERVICE_NAME] = pl->service_name;
-	iv->v[L_DST_SERVICE_NS] = pl->service_ns;
-	iv->v[L_SECURITY] = pl->security;
+	iv->v[ISTIO_L_REPORTER] = pl->reporter;
+	iv->v[ISTIO_L_SRC_WORKLOAD] = pl->src_workload;
+	iv->v[ISTIO_L_SRC_NS] = pl->src_ns;
+	iv->v[ISTIO_L_SRC_PRINCIPAL] = pl->src_principal;
+	iv->v[ISTIO_L_DST_WORKLOAD] = pl->dst_workload;
+	iv->v[ISTIO_L_DST_NS] = pl->dst_ns;
+	iv->v[ISTIO_L_DST_PRINCIPAL] = pl->dst_principal;
+	iv->v[ISTIO_L_DST_SERVICE] = pl->service;
+	iv->v[ISTIO_L_DST_SERVICE_NAME] = pl->service_name;
+	iv->v[ISTIO_L_DST_SERVICE_NS] = pl->service_ns;
+	iv->v[ISTIO_L_SECURITY] = pl->security;
 }
 
 /* T's values (TCP leaves two out) from IV. */
@@ -384,8 +341,8 @@ static void pick(const struct istio_table *t, const struct istio_values *iv, con
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < L_MAX; i++)
-		if (t->nlabels == L_MAX || (i != L_CODE && i != L_GRPC))
+	for (i = 0; i < ISTIO_L_MAX; i++)
+		if (t->nlabels == ISTIO_L_MAX || (i != ISTIO_L_CODE && i != ISTIO_L_GRPC))
 			out[n++] = iv->v[i];
 }
 
@@ -394,19 +351,19 @@ void istio_request(struct istio_metrics *m, const struct istio_http *h)
 	struct istio_table *t = &m->t[KIND_HTTP];
 	struct metric_series *s[NSERIES];
 	struct istio_values iv;
-	const char *v[L_MAX];
+	const char *v[ISTIO_L_MAX];
 
 	peers_values(&h->p, &iv);
-	iv.v[L_PROTOCOL] = h->grpc ? "grpc" : "http";
+	iv.v[ISTIO_L_PROTOCOL] = h->grpc ? "grpc" : "http";
 	code_text(iv.code, sizeof(iv.code), h->status > 0 ? h->status : 0);
-	iv.v[L_CODE] = iv.code;
+	iv.v[ISTIO_L_CODE] = iv.code;
 	/* Istio: present on gRPC requests only (an empty value is no label). */
 	if (h->grpc && h->grpc_status >= 0)
 		code_text(iv.grpc, sizeof(iv.grpc), h->grpc_status);
 	else
 		iv.grpc[0] = 0;
-	iv.v[L_GRPC] = iv.grpc;
-	iv.v[L_FLAGS] = istio_response_flags(h->outcome);
+	iv.v[ISTIO_L_GRPC] = iv.grpc;
+	iv.v[ISTIO_L_FLAGS] = istio_response_flags(h->outcome);
 	pick(t, &iv, v);
 	series_for(t, v, 0, 4, s);
 	metrics_inc(s[0]);
@@ -420,11 +377,11 @@ void istio_tcp_opened(struct istio_metrics *m, const struct istio_peers *p)
 	struct istio_table *t = &m->t[KIND_TCP];
 	struct metric_series *s[NSERIES];
 	struct istio_values iv;
-	const char *v[L_MAX];
+	const char *v[ISTIO_L_MAX];
 
 	peers_values(p, &iv);
-	iv.v[L_PROTOCOL] = "tcp";
-	iv.v[L_FLAGS] = "-";
+	iv.v[ISTIO_L_PROTOCOL] = "tcp";
+	iv.v[ISTIO_L_FLAGS] = "-";
 	pick(t, &iv, v);
 	series_for(t, v, 0, 1, s);
 	metrics_inc(s[0]);
@@ -436,11 +393,11 @@ void istio_tcp_closed(struct istio_metrics *m, const struct istio_peers *p, enum
 	struct istio_table *t = &m->t[KIND_TCP];
 	struct metric_series *s[NSERIES];
 	struct istio_values iv;
-	const char *v[L_MAX];
+	const char *v[ISTIO_L_MAX];
 
 	peers_values(p, &iv);
-	iv.v[L_PROTOCOL] = "tcp";
-	iv.v[L_FLAGS] = istio_response_flags(o);
+	iv.v[ISTIO_L_PROTOCOL] = "tcp";
+	iv.v[ISTIO_L_FLAGS] = istio_response_flags(o);
 	pick(t, &iv, v);
 	series_for(t, v, 1, 3, s);
 	metrics_inc(s[0]);
