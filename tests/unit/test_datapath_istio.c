@@ -20,6 +20,7 @@
 #include "control/datapath_istio.h"
 #include "model/mesh_config.h"
 #include "proxy/proxy_istio.h"
+#include "metrics_text.h"
 
 static struct cfg_workload workloads[] = {
     {.name = "client", .ns = "shop", .service_account = "buyer"},
@@ -52,29 +53,6 @@ static void collect(struct metrics_writer *w, void *ctx)
 	datapath_istio_collect(w, NULL, ctx);
 }
 
-static char *render(struct metrics_registry *r)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-
-	assert_non_null(out);
-	metrics_render(r, out);
-	fclose(out);
-	return text;
-}
-
-static size_t count_lines(const char *text, const char *prefix)
-{
-	size_t n = 0, plen = strlen(prefix);
-	const char *p = text;
-
-	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, prefix, plen))
-			n++;
-	return n;
-}
-
 #define PEERS                                                                                      \
 	"source_workload=\"client\",source_workload_namespace=\"shop\","                           \
 	"source_principal=\"spiffe://td.example/ns/shop/sa/buyer\","                               \
@@ -98,13 +76,13 @@ static void pairs_are_counted_under_both_reporters_with_bytes_by_direction(void 
 	assert_int_equal(metrics_collector(r, collect, di), 0);
 	/* Before the first config: no workload has a name, no series. */
 	fake_each_calls = 0;
-	text = render(r);
-	assert_int_equal(count_lines(text, "istio_tcp_"), 0);
+	text = metrics_text_of(r);
+	assert_int_equal(metrics_text_lines(text, "istio_tcp_"), 0);
 	assert_int_equal(fake_each_calls, 0);
 	free(text);
 
 	assert_int_equal(datapath_istio_learn(di, &cfg), 0);
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_non_null(strstr(text, "istio_tcp_connections_opened_total" SRC "5\n"));
 	assert_non_null(strstr(text, "istio_tcp_connections_opened_total" DST "5\n"));
 	assert_non_null(strstr(text, "istio_tcp_connections_closed_total" SRC "4\n"));
@@ -115,8 +93,8 @@ static void pairs_are_counted_under_both_reporters_with_bytes_by_direction(void 
 	assert_non_null(strstr(text, "istio_tcp_received_bytes_total" SRC "1007\n"));
 	assert_non_null(strstr(text, "istio_tcp_received_bytes_total" DST "1007\n"));
 	/* The stranger and "#300" are left out: two series per family. */
-	assert_int_equal(count_lines(text, "istio_tcp_"), 8);
-	assert_int_equal(count_lines(text, "# TYPE istio_tcp_"), 4);
+	assert_int_equal(metrics_text_lines(text, "istio_tcp_"), 8);
+	assert_int_equal(metrics_text_lines(text, "# TYPE istio_tcp_"), 4);
 	assert_null(strstr(text, "stranger"));
 	free(text);
 	datapath_istio_free(di);
@@ -160,8 +138,8 @@ static void label_names_are_the_proxys(void **state)
 	assert_int_equal(metrics_collector(agent, collect, di), 0);
 	assert_int_equal(datapath_istio_learn(di, &cfg), 0);
 	istio_tcp_opened(m, &p);
-	a = render(agent);
-	b = render(proxy);
+	a = metrics_text_of(agent);
+	b = metrics_text_of(proxy);
 	label_names(a, la, sizeof(la));
 	label_names(b, lb, sizeof(lb));
 	assert_string_equal(la, lb);

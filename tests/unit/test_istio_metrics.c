@@ -20,29 +20,7 @@
 #include "l7_fake_mesh.h"
 #include "model/mesh_config.h"
 #include "proxy/proxy_istio.h"
-
-static char *render(struct metrics_registry *r)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-
-	assert_non_null(out);
-	metrics_render(r, out);
-	fclose(out);
-	return text;
-}
-
-static size_t count_lines(const char *text, const char *prefix)
-{
-	size_t n = 0, plen = strlen(prefix);
-	const char *p = text;
-
-	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, prefix, plen))
-			n++;
-	return n;
-}
+#include "metrics_text.h"
 
 /* Whether a sample line of an istio_tcp_* family has NEEDLE. */
 static bool tcp_line_has(const char *text, const char *needle)
@@ -105,7 +83,7 @@ static void http_request_is_counted_under_istio_names_and_labels(void **state)
 	assert_non_null(m);
 	istio_request(m, &h);
 	istio_request(m, &h);
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_non_null(strstr(text, "# TYPE istio_requests_total counter\n"));
 	assert_non_null(strstr(text, "istio_requests_total{" HTTP_200 "} 2\n"));
 	assert_non_null(strstr(text, "# TYPE istio_request_duration_milliseconds histogram\n"));
@@ -144,7 +122,7 @@ static void unknown_peers_are_unknown_and_grpc_status_is_a_label(void **state)
 	h.grpc_status = 14;
 	h.outcome = SHUNT_OUT_L7_NO_ENDPOINT;
 	istio_request(m, &h);
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_non_null(strstr(text, "destination_workload=\"unknown\","
 				     "destination_workload_namespace=\"unknown\","
 				     "destination_principal=\"unknown\","
@@ -174,9 +152,9 @@ static void label_sets_past_the_bound_go_to_the_overflow_set(void **state)
 	}
 	h.status = 200; /* a set it has: not an overflow */
 	istio_request(m, &h);
-	text = render(r);
-	assert_int_equal(count_lines(text, "istio_requests_total{"), 4);
-	assert_int_equal(count_lines(text, "istio_request_duration_milliseconds_count{"), 4);
+	text = metrics_text_of(r);
+	assert_int_equal(metrics_text_lines(text, "istio_requests_total{"), 4);
+	assert_int_equal(metrics_text_lines(text, "istio_request_duration_milliseconds_count{"), 4);
 	assert_non_null(strstr(text, "istio_requests_total{reporter=\"source\","
 				     "source_workload=\"overflow\","));
 	assert_non_null(strstr(text, "response_code=\"overflow\","));
@@ -205,7 +183,7 @@ static void tcp_connection_opened_closed_and_bytes_by_direction(void **state)
 	(void)state;
 	istio_tcp_opened(m, &p);
 	istio_tcp_closed(m, &p, SHUNT_OUT_CLOSED, 7000, 300);
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_non_null(strstr(text, "istio_tcp_connections_opened_total{reporter=\"destination\","
 				     "source_workload=\"client\","));
 	assert_non_null(strstr(text, "destination_service=\"unknown\",destination_service_name="
@@ -214,7 +192,7 @@ static void tcp_connection_opened_closed_and_bytes_by_direction(void **state)
 				     "connection_security_policy=\"mutual_tls\"} 1\n"));
 	assert_false(tcp_line_has(text, "response_code="));
 	assert_false(tcp_line_has(text, "grpc_response_status="));
-	assert_int_equal(count_lines(text, "istio_tcp_connections_closed_total{"), 1);
+	assert_int_equal(metrics_text_lines(text, "istio_tcp_connections_closed_total{"), 1);
 	assert_non_null(strstr(text, "connection_security_policy=\"mutual_tls\"} 7000\n"));
 	assert_non_null(strstr(text, "connection_security_policy=\"mutual_tls\"} 300\n"));
 	assert_non_null(strstr(text, "istio_tcp_sent_bytes_total{"));

@@ -13,21 +13,10 @@
 #include <cmocka.h>
 
 #include "common/metrics.h"
+#include "metrics_text.h"
 
 #define THREADS	   4
 #define PER_THREAD 100000
-
-static char *render(struct metrics_registry *r)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-
-	assert_non_null(out);
-	metrics_render(r, out);
-	fclose(out);
-	return text;
-}
 
 static void *count_up(void *arg)
 {
@@ -57,7 +46,7 @@ static void test_counters_from_many_threads_lose_nothing(void **state)
 		pthread_join(t[i], NULL);
 	assert_int_equal(metrics_value(metrics_series(f, (const char *[]){"inbound"})),
 			 THREADS * PER_THREAD / 2);
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_non_null(strstr(text, "# HELP shunt_test_total Things.\n"
 				     "# TYPE shunt_test_total counter\n"));
 	assert_non_null(strstr(text, "shunt_test_total{side=\"outbound\"} 200000\n"));
@@ -77,7 +66,7 @@ static void test_gauges_go_both_ways_and_set(void **state)
 	metrics_add(s, 5);
 	metrics_add(s, -7);
 	assert_int_equal(metrics_value(s), -2);
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_non_null(strstr(text, "# TYPE g gauge\ng -2\n"));
 	assert_null(strstr(text, "# HELP g"));
 	free(text);
@@ -102,7 +91,7 @@ static void test_histogram_buckets_are_cumulative(void **state)
 	metrics_observe(s, 0.05);
 	metrics_observe(s, 3);
 	assert_int_equal(metrics_value(s), 4);
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_non_null(strstr(text, "lat_seconds_bucket{route=\"a\",le=\"0.001\"} 2\n"
 				     "lat_seconds_bucket{route=\"a\",le=\"0.01\"} 2\n"
 				     "lat_seconds_bucket{route=\"a\",le=\"0.1\"} 3\n"
@@ -122,7 +111,7 @@ static void test_label_values_are_escaped(void **state)
 	metrics_inc(metrics_series(metrics_family(r, METRIC_COUNTER, "c", "a \\ b\nc",
 						  (const char *[]){"v", NULL}, NULL, 0),
 				   (const char *[]){"q\"x\\y\nz"}));
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_non_null(strstr(text, "# HELP c a \\\\ b\\nc\n"));
 	assert_non_null(strstr(text, "c{v=\"q\\\"x\\\\y\\nz\"} 1\n"));
 	free(text);
@@ -177,7 +166,7 @@ static void test_collectors_render_after_the_registry(void **state)
 	metrics_inc(
 	    metrics_series(metrics_family(r, METRIC_COUNTER, "own", NULL, NULL, NULL, 0), NULL));
 	assert_int_equal(metrics_collector(r, collect, &a), 0);
-	text = render(r);
+	text = metrics_text_of(r);
 	assert_string_equal(text, "# TYPE own counter\nown 1\n"
 				  "# HELP shunt_bpf_total From a map.\n"
 				  "# TYPE shunt_bpf_total counter\n"
