@@ -74,6 +74,10 @@ static enum shunt_outcome op_connect(void *ctx, const struct l7_target *t, int *
 		free(c);
 		return SHUNT_OUT_SOCKET_FAILED;
 	}
+	/* past net.core.wmem_max only with CAP_NET_ADMIN; else as near as allowed */
+	if (f->up_sndbuf &&
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &f->up_sndbuf, sizeof(f->up_sndbuf)))
+		(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &f->up_sndbuf, sizeof(f->up_sndbuf));
 	f->conns[f->nconns] = c;
 	peer_init(&c->peer, sv[1], HTTP_REQUEST, &c->req);
 	snprintf(c->dst, sizeof(c->dst), "%s", t->dst ? t->dst->name : "?");

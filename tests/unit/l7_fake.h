@@ -62,6 +62,9 @@ struct l7_fake {
 	/* connects to this workload fail as a cross-node one the endpoint's
 	 * node could not make: the stream ends at once, upstream_refused */
 	const char *refuse_dst;
+	/* SO_SNDBUF of the engine's end of endpoint connections (0: the
+	 * default; the kernel doubles it) */
+	int up_sndbuf;
 	struct fake_conn *conns[FAKE_MAX_CONNS]; /* in the order connect() made them */
 	int nconns;
 	/* request_done */

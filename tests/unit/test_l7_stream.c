@@ -219,6 +219,37 @@ static void the_client_waits_while_the_endpoint_does_not_read(void **state)
 	assert_int_equal(x->resp.status, 200);
 }
 
+/* The client sent its whole body while the endpoint read nothing (the
+ * proxy took it all: under 1 MiB beyond what it queued on the endpoint's
+ * socket); then the endpoint reads, and its socket takes more than the
+ * proxy queues per send, so no EPOLLOUT need follow, and the client sends
+ * nothing more. The rest of the body still goes: the proxy queues on until
+ * the socket is full or the body is all sent. (It stopped after one
+ * L7_BODY_AHEAD: the 3 MB upload of test_l7_bodies_arrive_intact_both_ways
+ * hung after 100 Continue.) */
+static void a_body_read_whole_ahead_of_its_endpoint_is_all_sent(void **state)
+{
+	struct fix *x = start(state, MESH, 2 * MIB);
+	char head[128];
+	int conn;
+
+	/* 1 MiB of socket: about that much waits there, 256 KiB on the
+	 * proxy's buffer, the last 768 KiB of the body in the proxy alone */
+	x->f.up_sndbuf = MIB / 2;
+	snprintf(head, sizeof(head),
+		 "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n", x->body_len);
+	send_str(x, head);
+	assert_int_equal(send_for(x, x->body, x->body_len, false, 2000), x->body_len);
+	fake_settle(&x->f);
+	assert_int_equal(x->f.nconns, 1);
+	conn = next_request(x);
+	assert_int_equal(conn, 0);
+	assert_body(&x->f.conns[0]->req, x, x->body_len);
+	assert_int_equal(fake_backend_write(&x->f, conn, OK), 0);
+	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
+	assert_int_equal(x->resp.status, 200);
+}
+
 /* Answered by the proxy before its body ended, a request's connection
  * closes after the answer (the rest of the body is never read). A short
  * body read whole keeps the connection. */
@@ -281,6 +312,8 @@ int main(void)
 				      teardown),
 	    cmocka_unit_test_teardown(a_body_past_the_replay_buffer_is_not_retried, teardown),
 	    cmocka_unit_test_teardown(the_client_waits_while_the_endpoint_does_not_read, teardown),
+	    cmocka_unit_test_teardown(a_body_read_whole_ahead_of_its_endpoint_is_all_sent,
+				      teardown),
 	    cmocka_unit_test_teardown(an_answer_before_the_body_ended_closes_the_connection,
 				      teardown),
 	    cmocka_unit_test_teardown(a_client_far_ahead_of_its_response_does_not_spin_the_loop,

@@ -95,14 +95,13 @@ bool l7_body_replayable(const struct l7_request *req)
 	return !req->body_lost && req->body_base == 0;
 }
 
-void l7_up_pump_body(struct l7_up *up)
+/* Queues up to L7_BODY_AHEAD of the body on UP's buffer. False on ENOMEM
+ * (the try stalls until its timeout). */
+static bool queue_body(struct l7_up *up, struct l7_request *req)
 {
-	struct l7_request *req = up->req;
 	const char *p;
 	size_t n;
 
-	if (!req || !up->body_open || up->dead)
-		return;
 	while (l7_buf_pending(&up->out) < L7_BODY_AHEAD &&
 	       (n = l7_body_at(req, up->body_sent, &p)) > 0) {
 		if (n > L7_BODY_AHEAD)
@@ -110,15 +109,33 @@ void l7_up_pump_body(struct l7_up *up)
 		if ((up->body_chunked && l7_buf_printf(&up->out, "%zx\r\n", n)) ||
 		    l7_buf_append(&up->out, p, n) ||
 		    (up->body_chunked && l7_buf_append(&up->out, "\r\n", 2)))
-			break; /* ENOMEM: the try stalls until its timeout */
+			return false;
 		up->body_sent += n;
 	}
 	if (req->body_done && up->body_sent == req->body_got &&
 	    (!up->body_chunked || !l7_buf_append(&up->out, "0\r\n\r\n", 5)))
 		up->body_open = false;
-	l7_body_taken(req, up->body_sent);
-	/* a failed send shows as the socket's event, never from here */
-	if (up->connected)
-		(void)l7_io_flush(up->io.fd, &up->out);
+	return true;
+}
+
+void l7_up_pump_body(struct l7_up *up)
+{
+	struct l7_request *req = up->req;
+	const char *p;
+	bool queued;
+
+	if (!req || !up->body_open || up->dead)
+		return;
+	/* Until the socket is full or the body read so far is all sent: a
+	 * socket that took everything raises no EPOLLOUT, and once the
+	 * client's body has all been read nothing else would call again. */
+	do {
+		queued = queue_body(up, req);
+		l7_body_taken(req, up->body_sent);
+		/* a failed send shows as the socket's event, never from here */
+		if (up->connected)
+			(void)l7_io_flush(up->io.fd, &up->out);
+	} while (queued && up->connected && up->body_open && !l7_buf_pending(&up->out) &&
+		 l7_body_at(req, up->body_sent, &p) > 0);
 	l7_io_want(up->l, &up->io, up->io.rd, l7_buf_pending(&up->out) > 0 || !up->connected);
 }
