@@ -57,6 +57,7 @@ t_cluster_up() {
 	trap 'exit 143' TERM INT
 	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
 	QUIET=1 "$CLUSTER" up --nodes "$nodes" --pods "$pods" "${@:3}" || t_fail "cluster up failed"
+	t_fields_load
 }
 
 # Brings up a cluster of NODES x PODS and loads the mesh on every node, with
@@ -67,8 +68,42 @@ t_setup() {
 	for ((k = 1; k <= nodes; k++)); do t_mesh_load "n$k"; done
 }
 
-t_node_field() { jq -r --arg n "$1" ".nodes[] | select(.name == \$n) | .$2" "$STATE"; }
-t_pod_field() { jq -r --arg p "$1" ".nodes[].pods[] | select(.name == \$p) | .$2" "$STATE"; }
+# The cluster's scalar fields by node and pod, read from $STATE in one jq
+# run per version of it: a jq per lookup took ~30 ms, seconds per test.
+# Loaded in the test's own shell (t_cluster_up), so that the subshells of
+# $(t_pod_ip ...) find it; a subshell that finds it stale reads $STATE anew.
+declare -A T_FIELDS=()
+T_FIELDS_STAMP=
+t_fields_load() {
+	local stamp key value
+	stamp=$(stat -c '%i %.9Y %s' "$STATE" 2>/dev/null) || stamp=none
+	[ "$stamp" = "$T_FIELDS_STAMP" ] && return 0
+	T_FIELDS=()
+	T_FIELDS_STAMP=$stamp
+	[ "$stamp" = none ] && return 0
+	while IFS=$'\t' read -r key value; do T_FIELDS[$key]=$value; done < <(jq -r '
+		def fields($kind): .name as $n | to_entries[]
+			| select(.value != null and (.value | scalars) and (.value | tostring | test("[\t\n\\\\]") | not))
+			| ["\($kind)/\($n)/\(.key)", .value] | @tsv;
+		(.nodes[] | fields("n")), (.nodes[].pods[] | fields("p"))' "$STATE")
+}
+# FIELD of node/pod NAME: from the cache, else (a path, an object) from jq.
+t_node_field() {
+	t_fields_load
+	if [ -n "${T_FIELDS[n/$1/$2]+set}" ]; then
+		echo "${T_FIELDS[n/$1/$2]}"
+	else
+		jq -r --arg n "$1" ".nodes[] | select(.name == \$n) | .$2" "$STATE"
+	fi
+}
+t_pod_field() {
+	t_fields_load
+	if [ -n "${T_FIELDS[p/$1/$2]+set}" ]; then
+		echo "${T_FIELDS[p/$1/$2]}"
+	else
+		jq -r --arg p "$1" ".nodes[].pods[] | select(.name == \$p) | .$2" "$STATE"
+	fi
+}
 t_pod_ip() { t_pod_field "$1" "${2:-ipv4}"; }
 
 # shunt against NODE's instance.
@@ -218,14 +253,19 @@ t_le() { [ "$1" -le "$2" ] || t_fail "$3: expected at most $2, got $1"; }
 t_eq() { [ "$1" = "$2" ] || t_fail "$3: expected $2, got $1"; }
 
 # Waits up to SECONDS for COMMAND to succeed.
+# Runs CMD... until it succeeds, sleeping SECS in all between tries: 20 ms,
+# 30 ms, then 100 ms each (most waits end within the first ones).
 t_wait_for() {
-	local secs=$1 i
+	local left_ms=$(($1 * 1000)) ms=20 secs
 	shift
-	for ((i = 0; i < secs * 10; i++)); do
+	while :; do
 		"$@" && return 0
-		sleep 0.1
+		[ $left_ms -gt 0 ] || return 1
+		printf -v secs '0.%03d' $ms
+		sleep "$secs"
+		left_ms=$((left_ms - ms))
+		case $ms in 20) ms=30 ;; *) ms=100 ;; esac
 	done
-	return 1
 }
 
 MiB=$((1024 * 1024))
@@ -260,10 +300,12 @@ t_agent_applied() {
 # The live config version of NODE's kernel state.
 t_config_version() { t_shunt "$1" workloads --json | jq -r .config_version; }
 
+t_version_at_least() { [ "$(t_config_version "$1")" -ge "$2" ] 2>/dev/null; }
+
 # Waits until NODE's kernel runs config version V or later.
 t_wait_version() {
 	local node=$1 v=$2
-	t_wait_for 10 bash -c "[ \"\$($SHUNT --pin-dir $(t_node_field "$node" pin_dir) workloads --json | jq -r .config_version)\" -ge $v ]" ||
+	t_wait_for 10 t_version_at_least "$node" "$v" ||
 		t_fail "$node did not reach config version $v (has $(t_config_version "$node"))"
 }
 
