@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include <strings.h>
 
@@ -309,6 +310,24 @@ static void context_goes_on_in_the_format_it_came_with_this_span_as_parent(void 
 	l7_headers_free(o.h, o.n);
 }
 
+/* The span's JSON, parsed back: NULL when it is not one JSON object. */
+static json_t *zipkin_of(const struct l7_span *s)
+{
+	struct shunt_json j;
+	char *text = NULL;
+	size_t len;
+	json_t *o;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	json_init(&j, f);
+	l7_span_zipkin(s, &j);
+	assert_int_equal(fclose(f), 0);
+	o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	free(text);
+	return json_is_object(o) ? o : NULL;
+}
+
 static void span_is_zipkin_v2_json(void **state)
 {
 	struct l7_trace t = {.trace_lo = 0x463ac35c9f6413adull, .id = 2, .parent = 1};
@@ -325,7 +344,8 @@ static void span_is_zipkin_v2_json(void **state)
 	s.has_remote = true;
 	l7_span_tag(&s, "http.method", "GET");
 	l7_span_tag(&s, "http.path", "/\x01\xff"); /* JSON takes UTF-8 only */
-	j = l7_span_zipkin(&s);
+	l7_span_tag(&s, "http.url", "/a\"b\\c");   /* quoted as JSON strings need */
+	j = zipkin_of(&s);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "traceId")), TRACE64);
 	assert_string_equal(json_string_value(json_object_get(j, "id")), "0000000000000002");
@@ -343,11 +363,13 @@ static void span_is_zipkin_v2_json(void **state)
 	e = json_object_get(j, "tags");
 	assert_string_equal(json_string_value(json_object_get(e, "http.method")), "GET");
 	assert_string_equal(json_string_value(json_object_get(e, "http.path")), "/??");
+	assert_string_equal(json_string_value(json_object_get(e, "http.url")), "/a\"b\\c");
+	assert_int_equal(json_object_size(e), 3);
 	json_decref(j);
 	/* a root span has no parentId */
 	t.parent = 0;
 	l7_span_init(&s, &t, L7_SPAN_SERVER, 1, 5);
-	j = l7_span_zipkin(&s);
+	j = zipkin_of(&s);
 	assert_null(json_object_get(j, "parentId"));
 	assert_string_equal(json_string_value(json_object_get(j, "kind")), "SERVER");
 	json_decref(j);

@@ -61,19 +61,25 @@ void json_array_end(struct shunt_json *j)
 	json_pop(j, ']');
 }
 
+/* S quoted; the runs between escapes go out whole. */
 static void json_quoted(FILE *out, const char *s)
 {
+	const char *run = s ? s : "";
+
 	fputc('"', out);
-	for (; s && *s; s++) {
+	for (s = run; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch < 0x20)
+		if (ch != '"' && ch != '\\' && ch >= 0x20)
+			continue;
+		fwrite(run, 1, (size_t)(s - run), out);
+		if (ch < 0x20)
 			fprintf(out, "\\u%04x", ch);
 		else
-			fputc(ch, out);
+			fprintf(out, "\\%c", ch);
+		run = s + 1;
 	}
+	fwrite(run, 1, (size_t)(s - run), out);
 	fputc('"', out);
 }
 

@@ -9,12 +9,12 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -56,21 +56,25 @@ static void drop(struct trace_export *e, enum trace_drop why, size_t n)
 
 char *trace_zipkin_body(const struct l7_span *const *spans, size_t n, size_t *len)
 {
-	json_t *a = json_array(), *o;
+	struct shunt_json j;
 	char *body = NULL;
 	size_t i;
+	int failed;
+	FILE *f = open_memstream(&body, len);
 
-	for (i = 0; a && i < n; i++) {
-		o = l7_span_zipkin(spans[i]);
-		if (!o || json_array_append_new(a, o))
-			goto out;
+	if (!f)
+		return NULL;
+	__fsetlocking(f, FSETLOCKING_BYCALLER); /* this thread's alone */
+	json_init(&j, f);
+	json_array_begin(&j);
+	for (i = 0; i < n; i++)
+		l7_span_zipkin(spans[i], &j);
+	json_array_end(&j);
+	failed = ferror(f);
+	if (fclose(f) || failed) {
+		free(body);
+		return NULL;
 	}
-	if (a)
-		body = json_dumps(a, JSON_COMPACT);
-	if (body)
-		*len = strlen(body);
-out:
-	json_decref(a);
 	return body;
 }
 

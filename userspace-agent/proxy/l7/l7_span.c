@@ -81,74 +81,54 @@ void l7_span_endpoint(struct l7_span_endpoint *e, struct l7_span *s, const char 
 	e->port = port;
 }
 
-static json_t *endpoint_json(const struct l7_span *s, const struct l7_span_endpoint *e)
+static void endpoint_json(struct shunt_json *j, const char *key, const struct l7_span *s,
+			  const struct l7_span_endpoint *e)
 {
-	json_t *o = json_object();
 	char a[64];
-	int err = !o;
 
-	if (!err && e->service)
-		err = json_object_set_new(o, "serviceName", json_string(text_of(s, e->service)));
-	if (!err && e->has_addr && !shunt_addr_format(e->addr, a, sizeof(a)))
-		err = json_object_set_new(o, shunt_addr_is_v4(e->addr) ? "ipv4" : "ipv6",
-					  json_string(a));
-	if (!err && e->port)
-		err = json_object_set_new(o, "port", json_integer(e->port));
-	if (err) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	json_key(j, key);
+	json_object_begin(j);
+	if (e->service)
+		json_kv_string(j, "serviceName", text_of(s, e->service));
+	if (e->has_addr && !shunt_addr_format(e->addr, a, sizeof(a)))
+		json_kv_string(j, shunt_addr_is_v4(e->addr) ? "ipv4" : "ipv6", a);
+	if (e->port)
+		json_kv_u64(j, "port", e->port);
+	json_object_end(j);
 }
 
-static int set_hex(json_t *o, const char *key, uint64_t v)
+static void kv_hex(struct shunt_json *j, const char *key, uint64_t v)
 {
 	char b[17];
 
 	snprintf(b, sizeof(b), "%016llx", (unsigned long long)v);
-	return json_object_set_new(o, key, json_string(b));
+	json_kv_string(j, key, b);
 }
 
-static json_t *tags_json(const struct l7_span *s)
+void l7_span_zipkin(const struct l7_span *s, struct shunt_json *j)
 {
-	json_t *o = json_object();
+	char trace[33];
 	unsigned int i;
 
-	for (i = 0; o && i < s->ntags; i++)
-		if (json_object_set_new(o, s->tags[i].key,
-					json_string(text_of(s, s->tags[i].value)))) {
-			json_decref(o);
-			return NULL;
-		}
-	return o;
-}
-
-json_t *l7_span_zipkin(const struct l7_span *s)
-{
-	json_t *o = json_object();
-	char trace[33];
-	int err = !o;
-
 	l7_trace_id_hex(s->trace_hi, s->trace_lo, s->trace128, trace);
-	if (!err)
-		err =
-		    json_object_set_new(o, "traceId", json_string(trace)) ||
-		    set_hex(o, "id", s->id) || (s->parent && set_hex(o, "parentId", s->parent)) ||
-		    json_object_set_new(
-			o, "kind", json_string(s->kind == L7_SPAN_CLIENT ? "CLIENT" : "SERVER")) ||
-		    json_object_set_new(o, "name",
-					json_string(s->name ? text_of(s, s->name) : "unknown")) ||
-		    json_object_set_new(o, "timestamp",
-					json_integer((json_int_t)s->timestamp_us)) ||
-		    json_object_set_new(o, "duration", json_integer((json_int_t)s->duration_us)) ||
-		    json_object_set_new(o, "localEndpoint", endpoint_json(s, &s->local)) ||
-		    (s->has_remote &&
-		     json_object_set_new(o, "remoteEndpoint", endpoint_json(s, &s->remote))) ||
-		    json_object_set_new(o, "tags", tags_json(s)) ||
-		    (s->debug && json_object_set_new(o, "debug", json_true()));
-	if (err) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	json_object_begin(j);
+	json_kv_string(j, "traceId", trace);
+	kv_hex(j, "id", s->id);
+	if (s->parent)
+		kv_hex(j, "parentId", s->parent);
+	json_kv_string(j, "kind", s->kind == L7_SPAN_CLIENT ? "CLIENT" : "SERVER");
+	json_kv_string(j, "name", s->name ? text_of(s, s->name) : "unknown");
+	json_kv_u64(j, "timestamp", s->timestamp_us);
+	json_kv_u64(j, "duration", s->duration_us);
+	endpoint_json(j, "localEndpoint", s, &s->local);
+	if (s->has_remote)
+		endpoint_json(j, "remoteEndpoint", s, &s->remote);
+	json_key(j, "tags");
+	json_object_begin(j);
+	for (i = 0; i < s->ntags; i++) /* keys are the proxy's, each once */
+		json_kv_string(j, s->tags[i].key, text_of(s, s->tags[i].value));
+	json_object_end(j);
+	if (s->debug)
+		json_kv_bool(j, "debug", true);
+	json_object_end(j);
 }
