@@ -39,14 +39,8 @@ tel_up() {
 	mkdir -p "$T_TMP/www" "$T_TMP/ng/tmp"
 	head -c 1024 /dev/zero | tr '\0' a >"$T_TMP/www/index.html"
 	t_cluster_up 2 2
-	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
 	tel_mesh 0 >"$T_TMP/mesh.yaml"
-	t_agent_start n1 "$T_TMP/mesh.yaml"
-	t_agent_start n2 "$T_TMP/mesh.yaml"
-	: >"$T_TMP/proxy.n1.log"
-	: >"$T_TMP/proxy.n2.log"
-	proxy_start n1
-	proxy_start n2
+	proxy_mesh_up "$T_TMP/mesh.yaml"
 	ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" python3 "$REPO/tests/apps/zipkin_collector.py" \
 		--listen 127.0.0.1:9411 --out "$T_TMP/spans" --rejects "$T_TMP/rejects" >/dev/null 2>&1 &
 	T_PIDS+=($!)

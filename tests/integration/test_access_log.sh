@@ -43,13 +43,7 @@ alog_setup() {
 	t_cluster_up 2 2
 	trap proxy_logs_on_failure EXIT
 	alog_config 1 >"$T_TMP/mesh.yaml"
-	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
-	t_agent_start n1 "$T_TMP/mesh.yaml"
-	t_agent_start n2 "$T_TMP/mesh.yaml"
-	: >"$T_TMP/proxy.n1.log"
-	: >"$T_TMP/proxy.n2.log"
-	proxy_start n1
-	proxy_start n2
+	proxy_mesh_up "$T_TMP/mesh.yaml"
 	l7_backend n1-p2 v1
 	l7_backend n2-p2 v2
 	l7_backend n2-p1 tcp

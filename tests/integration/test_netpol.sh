@@ -164,13 +164,7 @@ netpol_setup() {
 		# shellcheck source=tests/integration/test_proxy.sh
 		source "$REPO/tests/integration/test_proxy.sh"
 		netpol_config "$(jq -c '{policies: []}' -n)" >"$T_TMP/mesh.yaml"
-		"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
-		t_agent_start n1 "$T_TMP/mesh.yaml"
-		t_agent_start n2 "$T_TMP/mesh.yaml"
-		: >"$T_TMP/proxy.n1.log"
-		: >"$T_TMP/proxy.n2.log"
-		proxy_start n1
-		proxy_start n2
+		proxy_mesh_up "$T_TMP/mesh.yaml"
 	fi
 	for e in $NETPOL_PODS; do
 		up=${e%%=*}

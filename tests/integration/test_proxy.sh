@@ -29,13 +29,7 @@ proxy_setup() {
 	[ -z "${PROXY_N2_WITHOUT:-}" ] ||
 		awk -v w="  - name: $PROXY_N2_WITHOUT" '$0 == w { skip = 1; next }
 			skip && /^  [^ ]/ || /^[^ ]/ { skip = 0 } !skip' "$T_TMP/mesh.yaml" >"$T_TMP/mesh.n2.yaml"
-	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
-	t_agent_start n1 "$T_TMP/mesh.yaml"
-	t_agent_start n2 "$T_TMP/mesh.n2.yaml"
-	: >"$T_TMP/proxy.n1.log"
-	: >"$T_TMP/proxy.n2.log"
-	proxy_start n1
-	proxy_start n2
+	proxy_mesh_up "$T_TMP/mesh.yaml" "$T_TMP/mesh.n2.yaml"
 }
 
 # SIZE each way from n1-p1 to DST (on n2-p2), every byte checked, through

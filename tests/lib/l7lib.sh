@@ -59,13 +59,7 @@ l7_setup() {
 		n1_mesh=$T_TMP/mesh.n1.yaml
 		L7_AUTHZ=$L7_N1_AUTHZ l7_config <<<"$routes" >"$n1_mesh"
 	fi
-	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
-	t_agent_start n1 "$n1_mesh"
-	t_agent_start n2 "$T_TMP/mesh.yaml"
-	: >"$T_TMP/proxy.n1.log"
-	: >"$T_TMP/proxy.n2.log"
-	proxy_start n1
-	proxy_start n2
+	proxy_mesh_up "$n1_mesh" "$T_TMP/mesh.yaml"
 	l7_backend n1-p2 v1 ${L7_V1_ARGS:-}
 	l7_backend n2-p2 v2 ${L7_V2_ARGS:-}
 }

@@ -26,6 +26,18 @@ proxy_stream_closed() {
 	[ "$(proxy_log_count "$1" "$f")" -ge 1 ]
 }
 
+# A mesh CA, the agents of nodes n1 and n2 on N1_MESH (N2_MESH: n2's, if
+# another), and both nodes' proxies.
+proxy_mesh_up() { # N1_MESH [N2_MESH]
+	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
+	t_agent_start n1 "$1"
+	t_agent_start n2 "${2:-$1}"
+	: >"$T_TMP/proxy.n1.log"
+	: >"$T_TMP/proxy.n2.log"
+	proxy_start n1
+	proxy_start n2
+}
+
 # Starts NODE's proxy (again), its PID in PROXY_PID_<NODE>. It runs in the
 # node's own network namespace, in the proxy's cgroup: the legs between
 # pods and the proxy take the bypass. It follows what the node's agent
