@@ -338,17 +338,16 @@ static int h2_head(struct l7_request *r, int status, const char *reason, const s
 		   size_t n, const struct cfg_http_header_mod *mod, const char *content_length,
 		   bool bodyless)
 {
-	struct l7_buf lines = {};
+	struct l7_buf *lines = l7_scratch(r->down->l);
 	int err;
 
 	(void)reason;		      /* HTTP/2 has none */
 	l7_grpc_note_status(r, h, n); /* a trailers-only response has it here */
-	err = l7_write_headers(&lines, h, n, mod, false);
+	err = l7_write_headers(lines, h, n, mod, false);
 	if (!err && content_length)
-		err = l7_buf_printf(&lines, "content-length: %s\r\n", content_length);
+		err = l7_buf_printf(lines, "content-length: %s\r\n", content_length);
 	if (!err)
-		err = submit(r, status, &lines, bodyless);
-	l7_buf_free(&lines);
+		err = submit(r, status, lines, bodyless);
 	return err;
 }
 
@@ -374,22 +373,21 @@ static int h2_end(struct l7_request *r, const struct l7_header *trailers, size_t
 static int h2_answer(struct l7_request *r, int status, const char *reason, const char *extra,
 		     const char *body, size_t len)
 {
-	struct l7_buf lines = {};
+	struct l7_buf *lines = l7_scratch(r->down->l);
 	bool bodyless = r->no_body_response || !body;
 	int err;
 
 	(void)reason;
 	if (body)
-		err = l7_buf_printf(&lines, "content-type: text/plain\r\ncontent-length: %zu\r\n%s",
+		err = l7_buf_printf(lines, "content-type: text/plain\r\ncontent-length: %zu\r\n%s",
 				    bodyless ? 0 : len, extra);
 	else
-		err = l7_buf_printf(&lines, "%s", extra);
+		err = l7_buf_printf(lines, "%s", extra);
 	if (!err && !bodyless)
 		err = l7_buf_append(&r->resp, body, len);
 	r->resp_end = true;
 	if (!err)
-		err = submit(r, status, &lines, bodyless);
-	l7_buf_free(&lines);
+		err = submit(r, status, lines, bodyless);
 	return err;
 }
 

@@ -68,6 +68,12 @@ void l7_send_later(struct l7_loop *l, struct l7_later *w)
 	l->later = w;
 }
 
+struct l7_buf *l7_scratch(struct l7_loop *l)
+{
+	l7_buf_reset(&l->scratch);
+	return &l->scratch;
+}
+
 /* Pipelined requests and put-off sends, until neither makes more of the
  * other (a client's write can resume an endpoint's stream, and back). */
 static void run_deferred(struct l7_loop *l)
@@ -261,6 +267,7 @@ void l7_loop_free(struct l7_loop *l)
 	keymap_free(&l->pools);
 	keymap_free(&l->budgets);
 	l7_view_put(l->view);
+	l7_buf_free(&l->scratch);
 	if (l->tfd >= 0)
 		close(l->tfd);
 	if (l->ep >= 0)

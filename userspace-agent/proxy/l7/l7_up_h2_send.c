@@ -51,16 +51,15 @@ static int submit_request(struct l7_h2_stream *hs, struct l7_request *req)
 {
 	nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = read_request_body};
 	bool body = l7_body_expected(req);
-	struct l7_buf lines = {};
+	struct l7_buf *lines = l7_scratch(hs->c->l);
 	nghttp2_nv *nv = NULL;
 	size_t n;
 
-	if (l7_request_to_nv(req, body, &lines, &nv, &n))
+	if (l7_request_to_nv(req, body, lines, &nv, &n))
 		hs->id = -1;
 	else
 		hs->id = nghttp2_submit_request(hs->c->s, NULL, nv, n, body ? &prd : NULL, hs);
 	free(nv);
-	l7_buf_free(&lines);
 	return hs->id < 0 ? -1 : 0;
 }
 
