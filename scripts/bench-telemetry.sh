@@ -13,8 +13,9 @@
 #   scripts/bench-telemetry.sh [ROUNDS] [SECONDS]
 #
 # Built on the test harness (tests/lib): a cluster of its own
-# (SHUNT_CLUSTER_PREFIX, default shunt-tel), torn down on exit. Not part of
-# make bench yet. Run it alone: it measures CPU.
+# (SHUNT_CLUSTER_PREFIX, default shunt-tel), torn down on exit. `make bench`
+# runs it as its "telemetry" section, with TEL_JSON set: the medians and
+# ratios go there as JSON too. Run it alone: it measures CPU.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export SHUNT_CLUSTER_PREFIX=${SHUNT_CLUSTER_PREFIX:-shunt-tel}
@@ -93,7 +94,9 @@ main() {
 			for tool in h1 h2; do tel_run $tool $on | tee -a "$T_TMP/results"; done
 		done
 	done
-	echo "access log lines: $(wc -l <"$T_TMP/access.log"), spans at the collector: $(wc -l <"$T_TMP/spans")"
+	local lines spans
+	lines=$(wc -l <"$T_TMP/access.log") spans=$(wc -l <"$T_TMP/spans")
+	echo "access log lines: $lines, spans at the collector: $spans"
 	# Medians per tool and setting, then full / off.
 	for tool in h1 h2; do
 		printf '%s: off %s req/s (%s per CPU-s), full %s req/s (%s per CPU-s)\n' $tool \
@@ -101,5 +104,18 @@ main() {
 		awk -v a="$(median $tool 1 3)" -v b="$(median $tool 0 3)" -v c="$(median $tool 1 4)" \
 			-v d="$(median $tool 0 4)" 'BEGIN { printf "  full / off: req/s x%.2f, per CPU-s x%.2f\n", a / b, c / d }'
 	done
+	[ -z "${TEL_JSON:-}" ] || tel_json "$lines" "$spans" >"$TEL_JSON"
+}
+
+# The medians and ratios as JSON: {h1: {...}, h2: {...}, rounds, ...}.
+tel_json() { # LOG_LINES SPANS
+	local tool
+	for tool in h1 h2; do
+		jq -n --arg t $tool --argjson a "$(median $tool 0 3)" --argjson b "$(median $tool 1 3)" \
+			--argjson c "$(median $tool 0 4)" --argjson d "$(median $tool 1 4)" \
+			'{($t): {off_rps: $a, full_rps: $b, off_per_cpu_s: $c, full_per_cpu_s: $d,
+			  rps_ratio: ($b / $a * 100 | round / 100), per_cpu_s_ratio: ($d / $c * 100 | round / 100)}}'
+	done | jq -s --argjson r "$ROUNDS" --argjson s "$SECS" --argjson l "$1" --argjson n "$2" \
+		'add + {rounds: $r, seconds: $s, access_log_lines: $l, spans: $n, goal_rps_ratio: 0.95}'
 }
 main

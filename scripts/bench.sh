@@ -42,7 +42,7 @@
 # Writes a table to stdout and everything to bench/results.json.
 #
 #   scripts/bench.sh [--rounds R] [--seconds S] [--quick] [--out FILE]
-#                    [--only "arch sweep tools cross control l7"] [--sizes "64 256"] (no many-conns row)
+#                    [--only "arch sweep tools cross control l7 telemetry"] [--sizes "64 256"] (no many-conns row)
 #
 # BENCH_QUICK=1 is --quick (1 round of 1-s runs: a smoke test, not numbers).
 # SHUNT_OUTPUT (build dir, default .output), SHUNT_CLUSTER_PREFIX (default
@@ -53,7 +53,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 SECONDS_PER=2
 OUT=$REPO/bench/results.json
-SECTIONS="arch sweep tools cross control l7"
+SECTIONS="arch sweep tools cross control l7 telemetry"
 SIZES="64 256 1024 4096 16384 65536 1048576"
 MANY=1
 [ "${BENCH_QUICK:-0}" = 0 ] || { ROUNDS=1; SECONDS_PER=1; }
@@ -438,6 +438,21 @@ if [[ " $SECTIONS " == *" control "* ]]; then
 	mv "$OUT.tmp" "$OUT"
 fi
 
+# Full telemetry against none on the same L7 proxy (scripts/bench-telemetry.sh,
+# a cluster of its own: this one is down first, so nothing else runs).
+if [[ " $SECTIONS " == *" telemetry "* ]]; then
+	log "telemetry: full (access log + every request traced) vs off, same proxy"
+	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
+	TEL_JSON=$WORK/telemetry.json SHUNT_CLUSTER_PREFIX=$SHUNT_CLUSTER_PREFIX-tel \
+		SHUNT_CLUSTER_DIR=$WORK/tel-cluster "$REPO/scripts/bench-telemetry.sh" "$ROUNDS" \
+		$((SECONDS_PER * 2)) >"$WORK/telemetry.out" 2>&1 || {
+		log "telemetry section failed:"
+		tail -20 "$WORK/telemetry.out" >&2
+		exit 1
+	}
+	jq --slurpfile t "$WORK/telemetry.json" '. + {telemetry: $t[0]}' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+fi
+
 fmt_row() {
 	jq -r '.results[] | select(.section == $s)
 	  | [.mode, (if .conns > 1 then "\(.size)x\(.conns)" else "\(.size)" end), .config,
@@ -480,5 +495,11 @@ if [[ " $SECTIONS " == *" control "* ]]; then
 	  "one-rule change, file read to live:     median \(.one_rule_change_total_ms.median) ms (parsing the whole YAML file included)"' "$OUT"
 fi
 [[ " $SECTIONS " != *" l7 "* ]] || l7_print
+if [[ " $SECTIONS " == *" telemetry "* ]]; then
+	echo
+	echo "== telemetry: full (every request logged and traced) / off, same L7 proxy, same node (goal >= 0.95x req/s) =="
+	jq -r '.telemetry | (["h1", "HTTP/1.1 (wrk -c 64)"], ["h2", "h2c (h2load -c 64 -m 10)"]) as [$k, $name]
+	  | .[$k] | "\($name): \(.off_rps) -> \(.full_rps) req/s, x\(.rps_ratio); per proxy CPU-s x\(.per_cpu_s_ratio)"' "$OUT"
+fi
 echo
 echo "results: $OUT"
