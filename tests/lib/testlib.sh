@@ -88,22 +88,18 @@ t_fields_load() {
 		(.nodes[] | fields("n")), (.nodes[].pods[] | fields("p"))' "$STATE")
 }
 # FIELD of node/pod NAME: from the cache, else (a path, an object) from jq.
-t_node_field() {
+t_state_field() { # n|p NAME FIELD
 	t_fields_load
-	if [ -n "${T_FIELDS[n/$1/$2]+set}" ]; then
-		echo "${T_FIELDS[n/$1/$2]}"
+	if [ -n "${T_FIELDS[$1/$2/$3]+set}" ]; then
+		echo "${T_FIELDS[$1/$2/$3]}"
+	elif [ "$1" = n ]; then
+		jq -r --arg n "$2" ".nodes[] | select(.name == \$n) | .$3" "$STATE"
 	else
-		jq -r --arg n "$1" ".nodes[] | select(.name == \$n) | .$2" "$STATE"
+		jq -r --arg n "$2" ".nodes[].pods[] | select(.name == \$n) | .$3" "$STATE"
 	fi
 }
-t_pod_field() {
-	t_fields_load
-	if [ -n "${T_FIELDS[p/$1/$2]+set}" ]; then
-		echo "${T_FIELDS[p/$1/$2]}"
-	else
-		jq -r --arg p "$1" ".nodes[].pods[] | select(.name == \$p) | .$2" "$STATE"
-	fi
-}
+t_node_field() { t_state_field n "$1" "$2"; }
+t_pod_field() { t_state_field p "$1" "$2"; }
 t_pod_ip() { t_pod_field "$1" "${2:-ipv4}"; }
 
 # shunt against NODE's instance.

@@ -103,14 +103,21 @@ static size_t send_for(struct fix *x, const char *p, size_t len, bool read_endpo
 	return sent;
 }
 
-static void send_post(struct fix *x, size_t len)
+/* The head of a POST of the fixture's whole body. */
+static void send_post_head(struct fix *x)
 {
 	char head[128];
 
 	snprintf(head, sizeof(head),
-		 "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n", len);
+		 "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n", x->body_len);
 	send_str(x, head);
-	assert_int_equal(send_for(x, x->body, len, true, 10000), len);
+}
+
+/* A POST of the whole body, the endpoints reading while it goes. */
+static void send_post(struct fix *x)
+{
+	send_post_head(x);
+	assert_int_equal(send_for(x, x->body, x->body_len, true, 10000), x->body_len);
 }
 
 /* The next request an endpoint read whole: its connection's index. */
@@ -126,6 +133,19 @@ static void assert_body(const struct fake_msg *m, const struct fix *x, size_t le
 {
 	assert_int_equal(m->body_len, len);
 	assert_memory_equal(m->body, x->body, len);
+}
+
+/* The first endpoint connection got the whole body; its 200 reaches the
+ * client. */
+static void assert_posted_and_answered(struct fix *x)
+{
+	int conn = next_request(x);
+
+	assert_int_equal(conn, 0);
+	assert_body(&x->f.conns[0]->req, x, x->body_len);
+	assert_int_equal(fake_backend_write(&x->f, conn, OK), 0);
+	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
+	assert_int_equal(x->resp.status, 200);
 }
 
 /* The endpoint has the request and the first part of a chunked body while
@@ -160,7 +180,7 @@ static void a_streamed_body_that_fits_the_replay_buffer_is_retried(void **state)
 	struct fix *x = start(state, RETRY_503, 3 * MIB);
 	int conn;
 
-	send_post(x, x->body_len);
+	send_post(x);
 	conn = next_request(x);
 	assert_true(conn >= 0);
 	assert_body(&x->f.conns[conn]->req, x, x->body_len);
@@ -181,7 +201,7 @@ static void a_body_past_the_replay_buffer_is_not_retried(void **state)
 	struct fix *x = start(state, RETRY_503, 9 * MIB);
 	int conn;
 
-	send_post(x, x->body_len);
+	send_post(x);
 	conn = next_request(x);
 	assert_int_equal(conn, 0);
 	assert_body(&x->f.conns[0]->req, x, x->body_len);
@@ -198,25 +218,16 @@ static void a_body_past_the_replay_buffer_is_not_retried(void **state)
 static void the_client_waits_while_the_endpoint_does_not_read(void **state)
 {
 	struct fix *x = start(state, MESH, 12 * MIB);
-	char head[128];
 	size_t sent;
-	int conn;
 
-	snprintf(head, sizeof(head),
-		 "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n", x->body_len);
-	send_str(x, head);
+	send_post_head(x);
 	sent = send_for(x, x->body, x->body_len, false, 1000);
 	/* the proxy's share: 1 MiB unsent, 256 KiB queued on the endpoint's
 	 * socket, 80 KiB read ahead; the rest is socket buffers */
 	assert_true(sent < 6 * MIB);
 	sent += send_for(x, x->body + sent, x->body_len - sent, true, 10000);
 	assert_int_equal(sent, x->body_len);
-	conn = next_request(x);
-	assert_int_equal(conn, 0);
-	assert_body(&x->f.conns[0]->req, x, x->body_len);
-	assert_int_equal(fake_backend_write(&x->f, conn, OK), 0);
-	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
-	assert_int_equal(x->resp.status, 200);
+	assert_posted_and_answered(x);
 }
 
 /* The client sent its whole body while the endpoint read nothing (the
@@ -230,24 +241,15 @@ static void the_client_waits_while_the_endpoint_does_not_read(void **state)
 static void a_body_read_whole_ahead_of_its_endpoint_is_all_sent(void **state)
 {
 	struct fix *x = start(state, MESH, 2 * MIB);
-	char head[128];
-	int conn;
 
 	/* 1 MiB of socket: about that much waits there, 256 KiB on the
 	 * proxy's buffer, the last 768 KiB of the body in the proxy alone */
 	x->f.up_sndbuf = MIB / 2;
-	snprintf(head, sizeof(head),
-		 "POST /up HTTP/1.1\r\nHost: web\r\nContent-Length: %zu\r\n\r\n", x->body_len);
-	send_str(x, head);
+	send_post_head(x);
 	assert_int_equal(send_for(x, x->body, x->body_len, false, 2000), x->body_len);
 	fake_settle(&x->f);
 	assert_int_equal(x->f.nconns, 1);
-	conn = next_request(x);
-	assert_int_equal(conn, 0);
-	assert_body(&x->f.conns[0]->req, x, x->body_len);
-	assert_int_equal(fake_backend_write(&x->f, conn, OK), 0);
-	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
-	assert_int_equal(x->resp.status, 200);
+	assert_posted_and_answered(x);
 }
 
 /* Answered by the proxy before its body ended, a request's connection
