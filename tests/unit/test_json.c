@@ -82,12 +82,35 @@ static void empty_array(void **state)
 	free(text);
 }
 
+/* The same text in memory as through a FILE, growing from a small start. */
+static void memory_output_matches_file_output(void **state)
+{
+	void (*builds[])(struct shunt_json *) = {build_nested, build_escapes, build_empty};
+	struct shunt_json j;
+	size_t i, len = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof(builds) / sizeof(builds[0]); i++) {
+		char *want = render(builds[i]), *got;
+
+		json_init_mem(&j, 1);
+		builds[i](&j);
+		got = json_mem_take(&j, &len);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		assert_int_equal(len, strlen(want));
+		free(got);
+		free(want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(nested_values_get_commas_right),
 	    cmocka_unit_test(strings_are_escaped),
 	    cmocka_unit_test(empty_array),
+	    cmocka_unit_test(memory_output_matches_file_output),
 	};
 
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);

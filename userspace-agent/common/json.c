@@ -1,14 +1,88 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include "json.h"
 
-#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
 
 void json_init(struct shunt_json *j, FILE *out)
 {
+	memset(j, 0, sizeof(*j));
 	j->out = out;
-	j->depth = 0;
-	j->need_comma[0] = false;
-	j->after_key = false;
+}
+
+void json_init_mem(struct shunt_json *j, size_t hint)
+{
+	memset(j, 0, sizeof(*j));
+	j->cap = hint < 64 ? 64 : hint;
+	j->mem = malloc(j->cap);
+	if (!j->mem) { /* every put takes put_slow, which sees failed */
+		j->cap = 0;
+		j->failed = true;
+	}
+}
+
+char *json_mem_take(struct shunt_json *j, size_t *len)
+{
+	char *text = j->failed ? NULL : j->mem;
+
+	if (!text)
+		free(j->mem);
+	else
+		*len = j->len;
+	j->mem = NULL;
+	j->len = j->cap = 0;
+	return text;
+}
+
+static void put_slow(struct shunt_json *j, const char *p, size_t n)
+{
+	size_t cap = j->cap * 2 > j->len + n + 1 ? j->cap * 2 : j->len + n + 1;
+	char *grown;
+
+	if (j->out) {
+		fwrite(p, 1, n, j->out);
+		return;
+	}
+	if (j->failed)
+		return;
+	if (!(grown = realloc(j->mem, cap))) {
+		j->failed = true;
+		return;
+	}
+	j->mem = grown;
+	j->cap = cap;
+	memcpy(j->mem + j->len, p, n);
+	j->len += n;
+	j->mem[j->len] = 0;
+}
+
+/* Into memory that has room (the common case: inline), else put_slow. */
+static inline void put(struct shunt_json *j, const char *p, size_t n)
+{
+	if (j->out || j->cap - j->len <= n) { /* <=: and room for the NUL */
+		put_slow(j, p, n);
+		return;
+	}
+	memcpy(j->mem + j->len, p, n);
+	j->len += n;
+	j->mem[j->len] = 0;
+}
+
+static inline void put_char(struct shunt_json *j, char c)
+{
+	put(j, &c, 1);
+}
+
+/* V in decimal, no printf: this runs for every field of every span. */
+static void put_u64(struct shunt_json *j, uint64_t v)
+{
+	char b[20];
+	size_t i = sizeof(b);
+
+	do
+		b[--i] = (char)('0' + v % 10);
+	while ((v /= 10));
+	put(j, b + i, sizeof(b) - i);
 }
 
 /* Separator before a value (or a key) at the current level. */
@@ -19,14 +93,14 @@ static void json_sep(struct shunt_json *j)
 		return;
 	}
 	if (j->need_comma[j->depth])
-		fputc(',', j->out);
+		put_char(j, ',');
 	j->need_comma[j->depth] = true;
 }
 
 static void json_push(struct shunt_json *j, char open)
 {
 	json_sep(j);
-	fputc(open, j->out);
+	put_char(j, open);
 	if (j->depth + 1 < SHUNT_JSON_DEPTH)
 		j->depth++;
 	j->need_comma[j->depth] = false;
@@ -36,9 +110,9 @@ static void json_pop(struct shunt_json *j, char close)
 {
 	if (j->depth > 0)
 		j->depth--;
-	fputc(close, j->out);
+	put_char(j, close);
 	if (j->depth == 0)
-		fputc('\n', j->out);
+		put_char(j, '\n');
 }
 
 void json_object_begin(struct shunt_json *j)
@@ -62,32 +136,39 @@ void json_array_end(struct shunt_json *j)
 }
 
 /* S quoted; the runs between escapes go out whole. */
-static void json_quoted(FILE *out, const char *s)
+static void json_quoted(struct shunt_json *j, const char *s)
 {
+	static const char hex[] = "0123456789abcdef";
 	const char *run = s ? s : "";
+	char esc[6] = {'\\', 'u', '0', '0'};
 
-	fputc('"', out);
+	put_char(j, '"');
 	for (s = run; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch != '"' && ch != '\\' && ch >= 0x20)
 			continue;
-		fwrite(run, 1, (size_t)(s - run), out);
-		if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fprintf(out, "\\%c", ch);
+		put(j, run, (size_t)(s - run));
+		if (ch < 0x20) {
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 15];
+			put(j, esc, 6);
+		} else {
+			esc[1] = (char)ch;
+			put(j, esc, 2);
+			esc[1] = 'u';
+		}
 		run = s + 1;
 	}
-	fwrite(run, 1, (size_t)(s - run), out);
-	fputc('"', out);
+	put(j, run, (size_t)(s - run));
+	put_char(j, '"');
 }
 
 void json_key(struct shunt_json *j, const char *key)
 {
 	json_sep(j);
-	json_quoted(j->out, key);
-	fputc(':', j->out);
+	json_quoted(j, key);
+	put_char(j, ':');
 	j->after_key = true;
 }
 
@@ -95,27 +176,29 @@ void json_str(struct shunt_json *j, const char *value)
 {
 	json_sep(j);
 	if (value)
-		json_quoted(j->out, value);
+		json_quoted(j, value);
 	else
-		fputs("null", j->out);
+		put(j, "null", 4);
 }
 
 void json_u64(struct shunt_json *j, uint64_t value)
 {
 	json_sep(j);
-	fprintf(j->out, "%" PRIu64, value);
+	put_u64(j, value);
 }
 
 void json_bool(struct shunt_json *j, bool value)
 {
 	json_sep(j);
-	fputs(value ? "true" : "false", j->out);
+	put(j, value ? "true" : "false", value ? 4 : 5);
 }
 
 void json_double(struct shunt_json *j, double value)
 {
+	char b[32];
+
 	json_sep(j);
-	fprintf(j->out, "%.6g", value);
+	put(j, b, (size_t)snprintf(b, sizeof(b), "%.6g", value));
 }
 
 void json_kv_string(struct shunt_json *j, const char *key, const char *value)

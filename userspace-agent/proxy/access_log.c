@@ -59,19 +59,34 @@ static void put(struct line *l, const char *s, size_t n)
 	l->left -= n;
 }
 
+/* Whether byte C goes into a JSON string as it is. */
+static bool plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 /* S as a JSON string of valid UTF-8, at most CAP bytes of it (cut between
- * characters), a bad byte as U+FFFD; S NULL: null. */
+ * characters), a bad byte as U+FFFD; S NULL: null. Runs of plain ASCII go
+ * out whole: most fields are nothing else. */
 static void put_text(struct line *l, const char *s, size_t cap)
 {
 	static const char repl[] = "\xef\xbf\xbd", hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t used = 0, len, left;
+	size_t used = 0, len, left, run;
 	char esc[6] = {'\\', 'u', '0', '0'};
 
 	if (!s)
 		return put(l, "null", 4);
 	put(l, "\"", 1);
 	for (left = strlen(s); left; p += len, left -= len) {
+		for (run = 0; run < left && run < cap - used && plain(p[run]); run++)
+			;
+		if (run) {
+			put(l, (const char *)p, run);
+			used += run;
+			len = run;
+			continue;
+		}
 		len = utf8_len(p, left);
 		if (used + (len ? len : 3) > cap)
 			break;
@@ -93,38 +108,60 @@ static void put_text(struct line *l, const char *s, size_t cap)
 	put(l, "\"", 1);
 }
 
-static void put_key(struct line *l, const char *key)
+static void put_key_n(struct line *l, const char *key, size_t n)
 {
 	put(l, l->first ? "\"" : ",\"", l->first ? 1 : 2);
 	l->first = false;
-	put(l, key, strlen(key));
+	put(l, key, n);
 	put(l, "\":", 2);
+}
+
+/* keys are literals: no strlen per key and line */
+#define put_key(l, key) put_key_n(l, key, sizeof(key) - 1)
+
+/* V in decimal, at least MIN digits (zeros in front), without printf. */
+static void put_digits(struct line *l, unsigned long long v, int min)
+{
+	char buf[24];
+	size_t i = sizeof(buf);
+
+	do
+		buf[--i] = (char)('0' + v % 10);
+	while ((v /= 10) || (int)(sizeof(buf) - i) < min);
+	put(l, buf + i, sizeof(buf) - i);
 }
 
 static void put_int(struct line *l, long long v)
 {
-	char buf[24];
-
-	put(l, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", v));
+	if (v < 0)
+		put(l, "-", 1);
+	put_digits(l, v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 1);
 }
 
-/* RFC 3339, milliseconds, UTC: 2026-12-03T18:40:00.123Z */
+/* RFC 3339, milliseconds, UTC: "2026-12-03T18:40:00.123Z". The part up to
+ * the seconds is made once a second per thread. */
 static void put_time(struct line *l, const struct timespec *ts)
 {
-	char buf[40];
+	static __thread time_t made = -1;
+	static __thread char secs[24];
 	struct tm tm;
 	time_t t = ts->tv_sec;
 
-	if (!gmtime_r(&t, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
-		return put(l, "null", 4);
-	snprintf(buf + 19, sizeof(buf) - 19, ".%03ldZ", ts->tv_nsec / 1000000);
-	put_text(l, buf, sizeof(buf));
+	if (t != made) {
+		if (!gmtime_r(&t, &tm) || !strftime(secs, sizeof(secs), "%Y-%m-%dT%H:%M:%S", &tm))
+			return put(l, "null", 4);
+		made = t;
+	}
+	put(l, "\"", 1);
+	put(l, secs, 19);
+	put(l, ".", 1);
+	put_digits(l, (unsigned long long)(ts->tv_nsec / 1000000), 3);
+	put(l, "Z\"", 2);
 }
 
 static void put_fields(struct line *l, const struct access_log_entry *e)
 {
 	const struct istio_peer_labels *pl = e->peers;
-	char ms[32];
 
 	put_key(l, "start_time"), put_time(l, &e->start);
 	put_key(l, "node"), put_text(l, e->node, FIELD_MAX);
@@ -143,8 +180,8 @@ static void put_fields(struct line *l, const struct access_log_entry *e)
 	put_key(l, "bytes_received"), put_int(l, (long long)e->bytes_received);
 	put_key(l, "bytes_sent"), put_int(l, (long long)e->bytes_sent);
 	/* always with a fraction: a JSON real, as the index template maps it */
-	snprintf(ms, sizeof(ms), "%.3f", (double)e->duration_us / 1000.0);
-	put_key(l, "duration_ms"), put(l, ms, strlen(ms));
+	put_key(l, "duration_ms"), put_digits(l, e->duration_us / 1000, 1);
+	put(l, ".", 1), put_digits(l, e->duration_us % 1000, 3);
 	put_key(l, "upstream_host"), put_text(l, e->upstream_host, FIELD_MAX);
 	put_key(l, "upstream_service"), put_text(l, e->has_service ? pl->service : NULL, FIELD_MAX);
 	put_key(l, "source_workload"), put_text(l, pl->src_workload, FIELD_MAX);

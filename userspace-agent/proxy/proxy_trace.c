@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
-#include <stdio_ext.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -57,25 +56,14 @@ static void drop(struct trace_export *e, enum trace_drop why, size_t n)
 char *trace_zipkin_body(const struct l7_span *const *spans, size_t n, size_t *len)
 {
 	struct shunt_json j;
-	char *body = NULL;
 	size_t i;
-	int failed;
-	FILE *f = open_memstream(&body, len);
 
-	if (!f)
-		return NULL;
-	__fsetlocking(f, FSETLOCKING_BYCALLER); /* this thread's alone */
-	json_init(&j, f);
+	json_init_mem(&j, 64 + n * 640); /* a span is ~600 bytes */
 	json_array_begin(&j);
 	for (i = 0; i < n; i++)
 		l7_span_zipkin(spans[i], &j);
 	json_array_end(&j);
-	failed = ferror(f);
-	if (fclose(f) || failed) {
-		free(body);
-		return NULL;
-	}
-	return body;
+	return json_mem_take(&j, len);
 }
 
 static size_t discard(char *data, size_t size, size_t n, void *ctx)
@@ -89,12 +77,15 @@ static size_t discard(char *data, size_t size, size_t n, void *ctx)
 static int post(struct trace_export *e, const char *url, uint32_t timeout_ms, const char *body,
 		size_t len, char *why, size_t whylen)
 {
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json"), *all;
 	long status = 0;
 	CURLcode rc;
 
-	if (!h)
+	/* no "Expect: 100-continue": a wait for the collector's 100 per batch */
+	if (!h || !(all = curl_slist_append(h, "Expect:"))) {
+		curl_slist_free_all(h);
 		return snprintf(why, whylen, "out of memory"), -ENOMEM;
+	}
 	curl_easy_reset(e->curl);
 	curl_easy_setopt(e->curl, CURLOPT_URL, url);
 	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, h);

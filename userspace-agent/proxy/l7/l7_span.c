@@ -5,7 +5,6 @@
  * 16), kind CLIENT or SERVER, timestamp and duration in microseconds,
  * endpoints with serviceName, ipv4 or ipv6 and port, tags of strings.
  */
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -40,20 +39,27 @@ void l7_span_init(struct l7_span *s, const struct l7_trace *t, enum l7_span_kind
 	s->text_len = 0;
 }
 
+uint16_t l7_span_cat(struct l7_span *s, const char *const *parts, size_t n)
+{
+	size_t room = sizeof(s->text) - s->text_len, used = 0, i;
+	char *out = s->text + s->text_len;
+	const char *p;
+
+	if (room < 2)
+		return 0;
+	for (i = 0; i < n; i++) /* cut to what fits, leaving room for the NUL */
+		for (p = parts[i]; p && *p && used < room - 1; p++)
+			/* JSON takes UTF-8 only: HTTP heads are ASCII */
+			out[used++] =
+			    (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e ? '?' : *p;
+	out[used] = 0;
+	s->text_len += used + 1;
+	return (uint16_t)(out - s->text + 1);
+}
+
 uint16_t l7_span_str(struct l7_span *s, const char *v)
 {
-	size_t room = sizeof(s->text) - s->text_len, n, i;
-	uint16_t at = (uint16_t)(s->text_len + 1);
-
-	if (!v || room < 2)
-		return 0;
-	n = strnlen(v, room - 1); /* cut to what fits */
-	for (i = 0; i < n; i++)	  /* JSON takes UTF-8 only: HTTP heads are ASCII */
-		s->text[s->text_len + i] =
-		    (unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e ? '?' : v[i];
-	s->text[s->text_len + n] = 0;
-	s->text_len += n + 1;
-	return at;
+	return v ? l7_span_cat(s, &v, 1) : 0;
 }
 
 static const char *text_of(const struct l7_span *s, uint16_t h)
@@ -61,14 +67,29 @@ static const char *text_of(const struct l7_span *s, uint16_t h)
 	return h ? s->text + h - 1 : NULL;
 }
 
-void l7_span_tag(struct l7_span *s, const char *key, const char *value)
+void l7_span_tag_text(struct l7_span *s, const char *key, uint16_t v)
 {
-	uint16_t v;
-
-	if (s->ntags == L7_SPAN_TAGS || !(v = l7_span_str(s, value)))
+	if (s->ntags == L7_SPAN_TAGS || !v)
 		return;
 	s->tags[s->ntags].key = key;
 	s->tags[s->ntags++].value = v;
+}
+
+void l7_span_tag(struct l7_span *s, const char *key, const char *value)
+{
+	if (s->ntags < L7_SPAN_TAGS)
+		l7_span_tag_text(s, key, l7_span_str(s, value));
+}
+
+const char *l7_dec(uint64_t v, char *buf)
+{
+	char *p = buf + 20;
+
+	*p = 0;
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10));
+	return p;
 }
 
 void l7_span_endpoint(struct l7_span_endpoint *e, struct l7_span *s, const char *service,
@@ -101,7 +122,7 @@ static void kv_hex(struct shunt_json *j, const char *key, uint64_t v)
 {
 	char b[17];
 
-	snprintf(b, sizeof(b), "%016llx", (unsigned long long)v);
+	l7_hex64(v, b);
 	json_kv_string(j, key, b);
 }
 

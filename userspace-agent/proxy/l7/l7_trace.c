@@ -245,12 +245,20 @@ static uint64_t nonzero_random(uint64_t *rng)
 	return v;
 }
 
+char *l7_hex64(uint64_t v, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 15; i >= 0; i--, v >>= 4)
+		out[i] = hex[v & 15];
+	out[16] = 0;
+	return out + 16;
+}
+
 void l7_trace_id_hex(uint64_t hi, uint64_t lo, bool trace128, char *buf)
 {
-	if (trace128)
-		snprintf(buf, 33, "%016llx%016llx", (unsigned long long)hi, (unsigned long long)lo);
-	else
-		snprintf(buf, 33, "%016llx", (unsigned long long)lo);
+	l7_hex64(lo, trace128 ? l7_hex64(hi, buf) : buf);
 }
 
 void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sampling,
@@ -295,8 +303,8 @@ static int inject_b3(const struct l7_trace *t, struct l7_header **h, size_t *n, 
 	char id[17], parent[17];
 	int err;
 
-	snprintf(id, sizeof(id), "%016llx", (unsigned long long)t->id);
-	snprintf(parent, sizeof(parent), "%016llx", (unsigned long long)t->parent);
+	l7_hex64(t->id, id);
+	l7_hex64(t->parent, parent);
 	if ((err = add(h, n, cap, "x-b3-traceid", t->trace_id)) ||
 	    (err = add(h, n, cap, "x-b3-spanid", id)) ||
 	    (t->parent && (err = add(h, n, cap, "x-b3-parentspanid", parent))))
@@ -309,7 +317,7 @@ static int inject_b3(const struct l7_trace *t, struct l7_header **h, size_t *n, 
 
 int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, size_t *cap)
 {
-	char v[96];
+	char v[96], *p;
 	size_t i, j;
 	int err = 0;
 
@@ -325,20 +333,23 @@ int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, s
 	if (t->formats & L7_TRACE_B3)
 		err = inject_b3(t, h, n, cap);
 	if (!err && (t->formats & L7_TRACE_B3_SINGLE)) {
-		snprintf(v, sizeof(v), "%s-%016llx-%s", t->trace_id, (unsigned long long)t->id,
-			 t->debug     ? "d"
-			 : t->sampled ? "1"
-				      : "0");
-		if (t->parent)
-			snprintf(v + strlen(v), sizeof(v) - strlen(v), "-%016llx",
-				 (unsigned long long)t->parent);
+		/* TRACEID-SPANID-SAMPLING[-PARENTID] */
+		p = stpcpy(v, t->trace_id);
+		*p++ = '-';
+		p = l7_hex64(t->id, p);
+		p = stpcpy(p, t->debug ? "-d" : t->sampled ? "-1" : "-0");
+		if (t->parent) {
+			*p++ = '-';
+			l7_hex64(t->parent, p);
+		}
 		err = add(h, n, cap, "b3", v);
 	}
 	if (!err && (t->formats & L7_TRACE_W3C)) {
 		/* a 64-bit trace id is padded to W3C's 128 bits on the left */
-		snprintf(v, sizeof(v), "00-%016llx%016llx-%016llx-%s",
-			 (unsigned long long)t->trace_hi, (unsigned long long)t->trace_lo,
-			 (unsigned long long)t->id, t->sampled ? "01" : "00");
+		p = l7_hex64(t->trace_lo, l7_hex64(t->trace_hi, stpcpy(v, "00-")));
+		*p++ = '-';
+		p = l7_hex64(t->id, p);
+		strcpy(p, t->sampled ? "-01" : "-00");
 		err = add(h, n, cap, "traceparent", v);
 	}
 	return err;

@@ -75,6 +75,8 @@ void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sam
 /* The trace headers of *H replaced by T's context for the next hop: T's
  * span as its parent. 0 or -ENOMEM. */
 int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, size_t *cap);
+/* V as 16 lowercase hex digits and a NUL at OUT; returns the NUL's place. */
+char *l7_hex64(uint64_t v, char *out);
 /* The trace id of IN in hex into BUF (33 bytes); "" without one. */
 void l7_trace_id_hex(uint64_t hi, uint64_t lo, bool trace128, char *buf);
 
@@ -115,8 +117,18 @@ void l7_span_init(struct l7_span *s, const struct l7_trace *t, enum l7_span_kind
 		  uint64_t timestamp_us, uint64_t duration_us);
 /* V copied into S's text: its handle (0: no room, or V NULL). */
 uint16_t l7_span_str(struct l7_span *s, const char *v);
+/* The N strings of PARTS, one after the other, as one string of S's text
+ * (cut to what fits); NULL parts are left out. Its handle, 0: no room. */
+uint16_t l7_span_cat(struct l7_span *s, const char *const *parts, size_t n);
+#define L7_SPAN_CAT(s, ...)                                                                        \
+	l7_span_cat(s, (const char *const[]){__VA_ARGS__},                                         \
+		    sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
 /* A tag KEY (a string constant) = VALUE; left out when full. */
 void l7_span_tag(struct l7_span *s, const char *key, const char *value);
+/* A tag KEY = the string of handle V (l7_span_str, l7_span_cat); 0: none. */
+void l7_span_tag_text(struct l7_span *s, const char *key, uint16_t v);
+/* V in decimal in BUF (21 bytes): the digits' start. */
+const char *l7_dec(uint64_t v, char *buf);
 void l7_span_endpoint(struct l7_span_endpoint *e, struct l7_span *s, const char *service,
 		      const __u8 *addr, __u16 port);
 /* The span as Zipkin v2 JSON, written to J (an object of POST

@@ -6,7 +6,6 @@
  * request, retries included: the endpoint of every try sees the same
  * parent.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "common/addr.h"
@@ -29,21 +28,19 @@ void l7_request_trace_begin(struct l7_request *req)
 	(void)l7_trace_inject(&req->trace, &req->headers, &req->nheaders, &req->headers_cap);
 }
 
-/* Istio's canonical service name of W: its app label, else its name; then
- * its namespace ("web.default"). */
-static void service_name(const struct cfg_workload *w, char *buf, size_t len)
+/* Istio's canonical service name of W in S's text: its app label, else its
+ * name; then its namespace ("web.default"). */
+static uint16_t service_name(struct l7_span *s, const struct cfg_workload *w)
 {
 	const char *app = NULL;
 	size_t i;
 
-	if (!w) {
-		snprintf(buf, len, "unknown");
-		return;
-	}
+	if (!w)
+		return l7_span_str(s, "unknown");
 	for (i = 0; i < w->labels.n && !app; i++)
 		if (!strcmp(w->labels.items[i].key, "app"))
 			app = w->labels.items[i].value;
-	snprintf(buf, len, "%s.%s", app ? app : w->name, w->ns);
+	return L7_SPAN_CAT(s, app ? app : w->name, ".", w->ns);
 }
 
 /* W's address of the family of LIKE, or NULL. */
@@ -60,50 +57,48 @@ static const __u8 *address_like(const struct cfg_workload *w, const __u8 like[16
 
 static void span_endpoints(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
 {
-	char name[SHUNT_NAME_MAX];
-
-	service_name(d->src, name, sizeof(name));
-	l7_span_endpoint(&s->local, s, name, address_like(d->src, req->down->origin.service_addr),
+	l7_span_endpoint(&s->local, s, NULL, address_like(d->src, req->down->origin.service_addr),
 			 0);
+	s->local.service = service_name(s, d->src);
 	if (!d->t)
 		return;
-	service_name(d->t->dst, name, sizeof(name));
-	l7_span_endpoint(&s->remote, s, name, d->t->addr, d->t->port);
+	l7_span_endpoint(&s->remote, s, NULL, d->t->addr, d->t->port);
+	s->remote.service = service_name(s, d->t->dst);
 	s->has_remote = true;
 }
 
-/* Envoy's tags of an HTTP span, Istio's names (and shunt's outcome). */
+/* Envoy's tags of an HTTP span, Istio's names (and shunt's outcome).
+ * Strings are put together in the span's text: no printf per request. */
 static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
 {
 	const struct l7_backend *b = req->backend;
 	const char *host = l7_header_get(req, "host"), *v;
-	char buf[L7_SPAN_TEXT];
+	char num[21], path[L7_SPAN_TEXT];
+	size_t plen = strcspn(d->path, "?");
 
 	l7_span_tag(s, "component", "proxy");
 	l7_span_tag(s, "node_id", req->down->l->hop);
 	l7_span_tag(s, "http.method", d->method);
-	snprintf(buf, sizeof(buf), "http://%s%s", host ? host : "-", d->path);
-	l7_span_tag(s, "http.url", buf);
-	snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(d->path, "?"), d->path);
-	l7_span_tag(s, "http.path", buf);
+	l7_span_tag_text(s, "http.url", L7_SPAN_CAT(s, "http://", host ? host : "-", d->path));
+	plen = plen < sizeof(path) ? plen : sizeof(path) - 1;
+	memcpy(path, d->path, plen);
+	path[plen] = 0;
+	l7_span_tag(s, "http.path", path);
 	l7_span_tag(s, "http.protocol",
 		    req->down->h2     ? "HTTP/2"
 		    : req->http_minor ? "HTTP/1.1"
 				      : "HTTP/1.0");
-	snprintf(buf, sizeof(buf), "%d", d->status);
 	if (d->status)
-		l7_span_tag(s, "http.status_code", buf);
-	snprintf(buf, sizeof(buf), "%d", d->grpc_status);
+		l7_span_tag(s, "http.status_code", l7_dec((uint64_t)d->status, num));
 	if (d->grpc && d->grpc_status >= 0)
-		l7_span_tag(s, "grpc.status_code", buf);
+		l7_span_tag(s, "grpc.status_code", l7_dec((uint64_t)d->grpc_status, num));
 	if (!d->status || d->status >= 500)
 		l7_span_tag(s, "error", "true");
-	if (b && b->svc && b->sp) {
-		snprintf(buf, sizeof(buf), "%s|%u||%s.%s.svc.cluster.local",
-			 d->inbound ? "inbound" : "outbound", b->sp->port, b->svc->name,
-			 b->svc->ns);
-		l7_span_tag(s, "upstream_cluster", buf);
-	}
+	if (b && b->svc && b->sp)
+		l7_span_tag_text(s, "upstream_cluster",
+				 L7_SPAN_CAT(s, d->inbound ? "inbound|" : "outbound|",
+					     l7_dec(b->sp->port, num), "||", b->svc->name, ".",
+					     b->svc->ns, ".svc.cluster.local"));
 	l7_span_tag(s, "shunt.outcome", shunt_outcome_label(d->outcome));
 	if ((v = l7_header_get(req, "x-request-id")))
 		l7_span_tag(s, "guid:x-request-id", v);
@@ -113,7 +108,7 @@ static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7
 
 struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
 {
-	char name[SHUNT_NAME_MAX + 48];
+	char num[21];
 	__u16 port =
 	    req->table && req->table->sp ? req->table->sp->port : req->down->origin.service_port;
 
@@ -125,11 +120,10 @@ struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d,
 		     req->start_wall_us, d->duration_us);
 	/* Istio's operation name: the destination host and port */
 	if (d->service)
-		snprintf(name, sizeof(name), "%s.%s.svc.cluster.local:%u/*", d->service->name,
-			 d->service->ns, port);
+		s->name = L7_SPAN_CAT(s, d->service->name, ".", d->service->ns,
+				      ".svc.cluster.local:", l7_dec(port, num), "/*");
 	else
-		snprintf(name, sizeof(name), "unknown:%u/*", port);
-	s->name = l7_span_str(s, name);
+		s->name = L7_SPAN_CAT(s, "unknown:", l7_dec(port, num), "/*");
 	span_endpoints(req, d, s);
 	span_tags(req, d, s);
 	return s;
