@@ -55,6 +55,9 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 	req->stream_id = f->hd.stream_id;
 	req->keep_alive = true;
 	req->next_in_conn = d->streams;
+	if (req->next_in_conn)
+		req->next_in_conn->pprev_in_conn = &req->next_in_conn;
+	req->pprev_in_conn = &d->streams;
 	d->streams = req;
 	nghttp2_session_set_stream_user_data(s, f->hd.stream_id, req);
 	return 0;
@@ -143,27 +146,26 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 	return 0;
 }
 
-static void unlink_req(struct l7_down *d, struct l7_request *r)
+static void unlink_req(struct l7_request *r)
 {
-	struct l7_request **pp;
-
-	for (pp = &d->streams; *pp; pp = &(*pp)->next_in_conn)
-		if (*pp == r) {
-			*pp = r->next_in_conn;
-			return;
-		}
+	if (!r->pprev_in_conn)
+		return;
+	*r->pprev_in_conn = r->next_in_conn;
+	if (r->next_in_conn)
+		r->next_in_conn->pprev_in_conn = r->pprev_in_conn;
+	r->pprev_in_conn = NULL;
 }
 
 static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
 {
 	struct l7_request *r = stream_req(s, id);
-	struct l7_down *d = ud;
 
 	(void)code;
+	(void)ud;
 	if (!r)
 		return 0;
 	nghttp2_session_set_stream_user_data(s, id, NULL);
-	unlink_req(d, r);
+	unlink_req(r);
 	l7_request_finish(r, true); /* a no-op for an answered one */
 	l7_request_free(r);
 	return 0;
@@ -279,7 +281,7 @@ void l7_h2_close(struct l7_down *d)
 	struct l7_request *r;
 
 	while ((r = d->streams)) {
-		d->streams = r->next_in_conn;
+		unlink_req(r);
 		nghttp2_session_set_stream_user_data(d->h2, r->stream_id, NULL);
 		l7_request_finish(r, true);
 		l7_request_free(r);

@@ -233,8 +233,8 @@ extern const struct l7_sink l7_h1_sink, l7_h2_sink;
 struct l7_request {
 	struct l7_down *down;
 	const struct l7_sink *sink;
-	int32_t stream_id; /* HTTP/2 */
-	struct l7_request *next_in_conn;
+	int32_t stream_id;				  /* HTTP/2 */
+	struct l7_request *next_in_conn, **pprev_in_conn; /* O(1) unlinking */
 	struct l7_buf resp;	/* HTTP/2: the response body not yet sent */
 	struct l7_buf trailers; /* HTTP/2: header lines to send after it */
 	bool resp_end, resp_started;

@@ -251,13 +251,10 @@ static void stream_failed(struct l7_h2_stream *hs, uint32_t code, enum shunt_out
 static void stream_free(struct l7_h2_stream *hs)
 {
 	struct l7_h2_up *c = hs->c;
-	struct l7_h2_stream **pp;
 
-	for (pp = &c->streams; *pp; pp = &(*pp)->next)
-		if (*pp == hs) {
-			*pp = hs->next;
-			break;
-		}
+	*hs->pprev = hs->next;
+	if (hs->next)
+		hs->next->pprev = hs->pprev;
 	c->nstreams--;
 	stream_reset_headers(hs);
 	free(hs);

@@ -39,7 +39,9 @@ struct l7_h2_stream {
 	struct l7_header *rh;
 	size_t nrh, rh_cap;
 	uint64_t sent_ms;
-	struct l7_h2_stream *next;
+	/* the connection's streams; pprev: O(1) unlinking, a connection
+	 * has hundreds of them */
+	struct l7_h2_stream *next, **pprev;
 };
 
 /* The pool's first connection that takes another stream, or NULL. */

@@ -84,6 +84,9 @@ enum shunt_outcome l7_h2_up_send(struct l7_loop *l, struct l7_request *req, stru
 		return SHUNT_OUT_SOCKET_FAILED;
 	}
 	hs->next = c->streams;
+	if (hs->next)
+		hs->next->pprev = &hs->next;
+	hs->pprev = &c->streams;
 	c->streams = hs;
 	c->nstreams++;
 	timer_cancel(&l->wheel, &c->idle);
