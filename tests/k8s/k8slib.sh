@@ -206,5 +206,10 @@ k8s_agent_start() { # NODE
 		t_fail "the agent on $node did not apply: $(tail -3 "$log")"
 }
 
-# The model NODE's agent applied last (published for the proxy after every apply).
-k8s_applied_model() { cat "/run/shunt$(t_node_field "$1" pin_dir)/model.json" 2>/dev/null; }
+# The model NODE's agent applied last (published for the proxy after every
+# apply), as one document like --print-model's: the file's header with
+# each list's lines gathered into an array (docs/config.md "The model file").
+k8s_applied_model() {
+	jq -sc '.[0] as $h | reduce .[1:][] as $l ($h | del(.counts) | reduce ($h.counts | keys[]) as $k (.; .[$k] = []);
+		($l | keys[0]) as $k | .[$k] += [$l[$k]])' "/run/shunt$(t_node_field "$1" pin_dir)/model.json" 2>/dev/null
+}

@@ -488,11 +488,14 @@ static void published_model_loads_back(void **state)
 	free(want);
 
 	assert_non_null(f = fopen(path, "w"));
-	fputs("{\"model\":1,\"version\":1,\"trustDomain\":\"td\",\"mtls\":7}", f);
+	fputs("{\"model\":2,\"version\":1,\"counts\":{\"nodes\":0,\"namespaces\":0,\"workloads\":0,"
+	      "\"services\":0,\"policies\":0,\"httpRoutes\":0,\"authorizationPolicies\":0},"
+	      "\"trustDomain\":\"td\",\"mtls\":7}\n",
+	      f);
 	fclose(f);
 	assert_int_equal(mesh_model_load(path, &back, &version, &err), -EINVAL);
 	assert_int_equal(strncmp(err.msg, path, strlen(path)), 0);
-	assert_non_null(strstr(err.msg, ": mtls: not one of"));
+	assert_non_null(strstr(err.msg, ":1: mtls: not one of"));
 	mesh_config_free(&cfg);
 
 	assert_int_equal(unlink(path), 0);

@@ -2,7 +2,8 @@
 /*
  * shunt agent --kubernetes: the Kubernetes source's location string from
  * the flags, and --print-model, which follows any source and prints each
- * model it gives as one JSON line (model/model_json.h), touching nothing:
+ * model it gives as one JSON document on one line (mesh_model_to_json_doc:
+ * the lists as arrays, unlike the model file), touching nothing:
  * what the agent would apply, for people and for tests. SIGHUP loads and
  * prints the model again, even an unchanged one.
  */
@@ -94,16 +95,12 @@ static void print_model(struct config_source *src, char **last, bool always)
 		fprintf(stderr, "model not loaded: %s\n", err.msg);
 		return;
 	}
-	ret = mesh_model_to_json(&cfg, 0, &json, &len);
+	ret = mesh_model_to_json_doc(&cfg, 0, &json, &len);
 	mesh_config_free(&cfg);
 	if (ret) {
 		fprintf(stderr, "model not printed: %s\n", strerror(-ret));
 		return;
 	}
-	/* One line per model. */
-	for (size_t i = 0; i < len; i++)
-		if (json[i] == '\n')
-			json[i] = ' ';
 	if (*last && !strcmp(*last, json) && !always) {
 		free(json);
 		return;

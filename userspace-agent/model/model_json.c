@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The published model: struct mesh_config <-> JSON with jansson, and the
- * file the agent replaces atomically after every apply. The objects are in
- * model_json_write.c and model_json_read.c; the fields both share are here
- * (writer) and in model_json_fields.c (reader).
+ * file the agent replaces atomically after every apply. The file's lines
+ * are in model_json_seq.c, the objects in model_json_write.c and
+ * model_json_read.c; the fields both share are here (writer) and in
+ * model_json_fields.c (reader).
  */
 #include "model_json.h"
 
@@ -13,6 +14,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -157,31 +159,59 @@ json_t *mj_selector_json(struct mj_writer *w, const struct cfg_selector *sel)
 }
 
 /*
- * Frees a whole model's JSON tree and gives the memory back. The tree is ~16x
- * the text (25 MB for the l7 bench's 1000 routes) and glibc keeps freed heap,
- * in every thread's arena, for the next malloc: without the trim the proxy
- * kept the first tree and grew by as much again with each model reloaded.
- * malloc_trim(0) returns the free pages of every arena to the kernel.
+ * Frees what reading or writing a model left: glibc keeps freed heap, in
+ * every thread's arena, for the next malloc, and a model's trees (one item
+ * at a time in a model file, all of it in the one-document form) were
+ * interleaved with the parsed model. malloc_trim(0) returns the free pages
+ * of every arena to the kernel; without it the proxy kept the first
+ * model's whole tree (format 1) and grew with each reload.
  */
-static void mj_tree_free(json_t *root)
+static void heap_trim(void)
 {
-	json_decref(root);
 	malloc_trim(0);
 }
 
 int mesh_model_to_json(const struct mesh_config *cfg, __u64 version, char **out, size_t *len)
 {
-	struct mj_writer w = {.path = cfg->path};
-	json_t *root = json_object();
 	char *text = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&text, &n);
+	int err;
 
+	if (!f)
+		return -errno;
+	err = mj_seq_write(f, cfg, version);
+	if (fclose(f) && !err)
+		err = -errno;
+	heap_trim();
+	if (err) {
+		free(text);
+		return err;
+	}
+	*out = text;
+	*len = n;
+	return 0;
+}
+
+int mesh_model_to_json_doc(const struct mesh_config *cfg, __u64 version, char **out, size_t *len)
+{
+	json_t *root = json_object();
+	struct mj_writer w = {.path = cfg->path, .doc = root};
+	char *text = NULL;
+	int k;
+
+	if (!root)
+		return -ENOMEM;
 	mj_set_uint(&w, root, "model", MODEL_JSON_FORMAT);
 	mj_set_uint(&w, root, "version", version);
-	if (!w.err)
-		mj_config_json(&w, root, cfg);
+	mj_config_json(&w, root, cfg);
+	for (k = 0; k < MJ_LISTS; k++)
+		mj_set(&w, root, mj_list_keys[k], json_array());
+	mj_lists_json(&w, cfg);
 	if (!w.err && !(text = json_dumps(root, JSON_COMPACT)))
 		w.err = -ENOMEM;
-	mj_tree_free(root);
+	json_decref(root);
+	heap_trim();
 	if (w.err)
 		return w.err;
 	*out = text;
@@ -189,49 +219,43 @@ int mesh_model_to_json(const struct mesh_config *cfg, __u64 version, char **out,
 	return 0;
 }
 
-int mesh_model_from_json(struct mesh_config *cfg, __u64 *version, const char *text, size_t len,
-			 struct cfg_error *err)
+/* The model file IN (SIZE bytes) into CFG: a fresh config, freed again
+ * when any line is refused, so nothing of a bad model is applied. */
+static int model_read(FILE *in, size_t size, struct mesh_config *cfg, __u64 *version,
+		      struct cfg_error *err)
 {
-	struct mj_reader r = {.cfg = cfg, .err = err};
-	json_error_t jerr;
-	json_t *root;
+	struct mj_reader r = {.cfg = cfg, .err = err, .in = in};
 
-	memset(cfg, 0, sizeof(*cfg));
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		snprintf(err->msg, sizeof(err->msg), "model:%d:%d: %s", jerr.line, jerr.column,
-			 jerr.text);
-		return -EINVAL;
-	}
-	if (!json_is_object(root)) {
-		mj_fail(&r, "not a JSON object");
-	} else if (mj_uint(&r, root, "model", UINT_MAX, true) != MODEL_JSON_FORMAT && !r.rc) {
-		mj_fail(&r, "model format %lld, this shunt reads %d",
-			json_integer_value(json_object_get(root, "model")), MODEL_JSON_FORMAT);
-	} else {
-		*version = mj_uint(&r, root, "version", MJ_INT_MAX, true);
-		if (!r.rc)
-			mj_read_config(&r, root);
-	}
-	mj_tree_free(root);
+	/* Only this thread reads IN: getc without a lock per byte. */
+	__fsetlocking(in, FSETLOCKING_BYCALLER);
+	mj_seq_read(&r, version, size);
+	json_decref(r.item);
 	if (r.rc)
 		mesh_config_free(cfg);
+	heap_trim();
 	return r.rc;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+int mesh_model_from_json(struct mesh_config *cfg, __u64 *version, const char *text, size_t len,
+			 struct cfg_error *err)
 {
-	while (len) {
-		ssize_t n = write(fd, buf, len);
+	FILE *in;
+	int rc;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
+	memset(cfg, 0, sizeof(*cfg));
+	if (!len) {
+		snprintf(err->msg, sizeof(err->msg), "model:1: empty");
+		return -EINVAL;
 	}
-	return 0;
+	/* Read only: fmemopen's "r" never writes to the buffer. */
+	if (!(in = fmemopen((void *)text, len, "r"))) {
+		rc = -errno;
+		snprintf(err->msg, sizeof(err->msg), "model: %s", strerror(-rc));
+		return rc;
+	}
+	rc = model_read(in, len, cfg, version, err);
+	fclose(in);
+	return rc;
 }
 
 /* mkdir -p of PATH's directory. */
@@ -261,74 +285,65 @@ static int make_parent_dirs(const char *path)
 
 int mesh_model_publish(const char *path, const struct mesh_config *cfg, __u64 version)
 {
-	char tmp[PATH_MAX], *text = NULL;
-	size_t len;
+	char tmp[PATH_MAX];
+	FILE *out = NULL;
 	int fd = -1, err;
 
 	/* A temporary name of its own: two publishers never share one. */
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	if ((err = mesh_model_to_json(cfg, version, &text, &len)) || (err = make_parent_dirs(path)))
-		goto cleanup;
+	if ((err = make_parent_dirs(path)))
+		return err;
 	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0 || fchmod(fd, 0644)) {
+	if (fd < 0 || fchmod(fd, 0644) || !(out = fdopen(fd, "w"))) {
 		err = -errno;
 		goto cleanup;
 	}
-	if ((err = write_all(fd, text, len)) || (err = write_all(fd, "\n", 1)))
+	fd = -1; /* OUT's now */
+	/* Written item by item, each one's tree freed before the next. */
+	if ((err = mj_seq_write(out, cfg, version)))
 		goto cleanup;
-	if (fsync(fd)) {
+	if (fsync(fileno(out))) {
 		err = -errno;
 		goto cleanup;
 	}
-	err = close(fd) ? -errno : 0;
-	fd = -1;
+	err = fclose(out) ? -errno : 0;
+	out = NULL;
 	if (!err && rename(tmp, path))
 		err = -errno;
 cleanup:
+	if (out)
+		fclose(out);
 	if (fd >= 0)
 		close(fd);
 	if (err)
 		unlink(tmp);
-	free(text);
+	heap_trim();
 	return err;
 }
 
 int mesh_model_load(const char *path, struct mesh_config *cfg, __u64 *version,
 		    struct cfg_error *err)
 {
-	char *text = NULL;
-	size_t len = 0;
 	struct stat st;
-	int fd, rc = 0;
-	ssize_t n;
+	FILE *in;
+	int rc = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (!(in = fopen(path, "re"))) {
 		rc = -errno;
 		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (fstat(fd, &st))
+	if (fstat(fileno(in), &st))
 		rc = -errno;
 	else if (st.st_size > MAX_MODEL_BYTES)
 		rc = -EFBIG;
-	else if (!(text = malloc((size_t)st.st_size + 1)))
-		rc = -ENOMEM;
-	while (!rc && len < (size_t)st.st_size) {
-		n = read(fd, text + len, (size_t)st.st_size - len);
-		if (n < 0 && errno != EINTR)
-			rc = -errno;
-		else if (n == 0)
-			break;
-		else if (n > 0)
-			len += (size_t)n;
-	}
 	if (rc) {
 		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(-rc));
 		goto cleanup;
 	}
-	rc = mesh_model_from_json(cfg, version, text, len, err);
+	rc = model_read(in, (size_t)st.st_size, cfg, version, err);
 	if (rc && strncmp(err->msg, "model", 5) == 0) {
 		char msg[sizeof(err->msg)];
 
@@ -336,7 +351,6 @@ int mesh_model_load(const char *path, struct mesh_config *cfg, __u64 *version,
 		memcpy(err->msg, msg, sizeof(msg));
 	}
 cleanup:
-	close(fd);
-	free(text);
+	fclose(in);
 	return rc;
 }

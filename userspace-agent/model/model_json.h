@@ -5,8 +5,11 @@
  * went live as. The proxy follows this file instead of reading a config
  * source itself, so it sees what the kernel runs, whatever the source.
  *
- * The file is replaced atomically (write a temporary file, rename), so a
- * reader sees the old model or the new one, never half of one.
+ * The file is a header line, then one line per list item (format 2,
+ * model_json_seq.c): it is written and read an item at a time, so neither
+ * side ever holds the whole model as a JSON tree. It is replaced atomically
+ * (write a temporary file, rename), so a reader sees the old model or the
+ * new one, never half of one.
  */
 #ifndef SHUNT_MODEL_JSON_H
 #define SHUNT_MODEL_JSON_H
@@ -16,12 +19,17 @@
 
 #include "mesh_config.h"
 
-/* CFG as JSON into *OUT (malloc'ed, NUL-terminated, *LEN bytes). 0 or -errno. */
+/* CFG as a model file's text into *OUT (malloc'ed, NUL-terminated, *LEN
+ * bytes). 0 or -errno. */
 int mesh_model_to_json(const struct mesh_config *cfg, __u64 version, char **out, size_t *len);
+/* CFG as one JSON document on one line, the lists as arrays: for people
+ * and jq (shunt agent --print-model). shunt does not read it back. */
+int mesh_model_to_json_doc(const struct mesh_config *cfg, __u64 version, char **out, size_t *len);
 /*
- * TEXT (LEN bytes) back into CFG (which owns all its memory in its arena),
- * the version into *VERSION. -EINVAL with ERR filled for anything that is
- * not a model this version wrote; CFG is left empty then.
+ * A model file's TEXT (LEN bytes) back into CFG (which owns all its memory
+ * in its arena), the version into *VERSION. -EINVAL with ERR filled
+ * ("model:LINE: items[3].field: why") for anything that is not a model
+ * this version wrote; CFG is left empty then.
  */
 int mesh_model_from_json(struct mesh_config *cfg, __u64 *version, const char *text, size_t len,
 			 struct cfg_error *err);

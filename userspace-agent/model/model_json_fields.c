@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Reading the model's JSON: typed fields with a sticky error that names
- * where it stopped ("model: workloads[3].labels.app: not a string").
+ * where it stopped, the model file's line and the path in it
+ * ("model:7: workloads[3].labels.app: not a string").
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,8 +24,12 @@ int mj_fail(struct mj_reader *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(r->err->msg, sizeof(r->err->msg), "model: %s%s%s", r->where, r->wlen ? ": " : "",
-		 msg);
+	if (r->line)
+		snprintf(r->err->msg, sizeof(r->err->msg), "model:%lu: %s%s%s", r->line, r->where,
+			 r->wlen ? ": " : "", msg);
+	else
+		snprintf(r->err->msg, sizeof(r->err->msg), "model: %s%s%s", r->where,
+			 r->wlen ? ": " : "", msg);
 	return r->rc = -EINVAL;
 }
 

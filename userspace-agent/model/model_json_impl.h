@@ -10,17 +10,35 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "mesh_config.h"
 
-/* What a model file says it is; a reader refuses any other number. */
-#define MODEL_JSON_FORMAT 1
+/* What a model file says it is; a reader refuses any other number. 2: a
+ * header, then one line per list item (model_json_seq.c); 1 was one
+ * document. */
+#define MODEL_JSON_FORMAT 2
 /* The largest integer jansson holds (json_int_t is long long). */
 #define MJ_INT_MAX LLONG_MAX
+
+/* The model's lists, in the order a model file holds their items. */
+enum mj_list {
+	MJ_NODES,
+	MJ_NAMESPACES,
+	MJ_WORKLOADS,
+	MJ_SERVICES,
+	MJ_POLICIES,
+	MJ_HTTP_ROUTES,
+	MJ_AUTHZ_POLICIES,
+	MJ_LISTS
+};
+extern const char *const mj_list_keys[MJ_LISTS];
 
 struct mj_writer {
 	int err;	  /* first failure (-ENOMEM, -EINVAL), then every call is a no-op */
 	const char *path; /* the config's; origins in that file leave it out */
+	FILE *out;	  /* a model file: each item goes out as a line of its own */
+	json_t *doc;	  /* else one document: items go to its arrays */
 };
 
 /* Sets KEY of O to V (stolen; NULL is out of memory). */
@@ -40,9 +58,17 @@ void mj_set_origin(struct mj_writer *w, json_t *o, const struct cfg_origin *orig
 json_t *mj_labels_json(struct mj_writer *w, const struct cfg_labels *labels);
 json_t *mj_selector_json(struct mj_writer *w, const struct cfg_selector *sel);
 
-/* The model's objects (model_json_write.c, model_json_http.c). */
+/* The model's objects (model_json_write.c, model_json_http.c): the
+ * top-level fields into ROOT; the lists' items, each given to mj_emit_item. */
 void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config *cfg);
+void mj_lists_json(struct mj_writer *w, const struct mesh_config *cfg);
+void mj_list_counts(const struct mesh_config *cfg, size_t counts[MJ_LISTS]);
 json_t *mj_http_route_json(struct mj_writer *w, const struct cfg_http_route *route);
+/* Item V (stolen) of LIST: a line of the model file, or appended to the
+ * document's array (model_json_seq.c). */
+void mj_emit_item(struct mj_writer *w, enum mj_list list, json_t *v);
+/* The model file: a header line, then the items (model_json_seq.c). */
+int mj_seq_write(FILE *out, const struct mesh_config *cfg, __u64 version);
 
 struct mj_reader {
 	struct mesh_config *cfg; /* strings and arrays go to its arena */
@@ -50,6 +76,10 @@ struct mj_reader {
 	int rc;		 /* first failure; then every call is a no-op */
 	char where[160]; /* the path being read, e.g. workloads[3].labels */
 	size_t wlen;
+	unsigned long line;	 /* of the model file's value being read; 0: none */
+	FILE *in;		 /* the model file, read one value at a time */
+	json_t *item;		 /* the line being read (mj_next_item) */
+	size_t counts[MJ_LISTS]; /* items per list, from the header */
 };
 
 /* Fails with "WHERE: message"; returns -EINVAL (or the code given by -ERRNO
@@ -112,9 +142,39 @@ void mj_fail_key(struct mj_reader *r, const char *key, const char *fmt, ...)
 const char *mj_checked_str(struct mj_reader *r, json_t *o, const char *key,
 			   const char *(*check)(const char *));
 
-/* The model's objects (model_json_read.c, model_json_http.c). */
+/* The model's objects (model_json_read.c, model_json_http.c): the header's
+ * top-level fields; every list's items, line by line. */
 void mj_read_config(struct mj_reader *r, json_t *root);
+void mj_read_lists(struct mj_reader *r);
 void mj_http_route_item(struct mj_reader *r, json_t *v, struct cfg_http_route *out);
+
+/* The model file (model_json_seq.c). All of it into R->cfg, the header's
+ * version into *VERSION; SIZE (bytes) bounds the header's counts. */
+int mj_seq_read(struct mj_reader *r, __u64 *version, size_t size);
+/* Room in the arena for LIST's items (SIZE bytes each); returns their
+ * number (0 on failure). */
+size_t mj_items_alloc(struct mj_reader *r, enum mj_list list, size_t size, void **items);
+/* The next line, which must be item I of LIST: its value (NULL on
+ * failure), with where at "LIST[I]"; mj_item_done frees it, restores where
+ * to MARK. */
+json_t *mj_next_item(struct mj_reader *r, enum mj_list list, size_t i);
+void mj_item_done(struct mj_reader *r, size_t mark);
+
+/* Reads LIST's items into ARR/N with FN, one line at a time. */
+#define READ_ITEMS(r, list, arr, n, fn)                                                            \
+	do {                                                                                       \
+		void *_items;                                                                      \
+		size_t _i, _mark;                                                                  \
+		json_t *_v;                                                                        \
+		(n) = mj_items_alloc(r, list, sizeof(*(arr)), &_items);                            \
+		(arr) = _items;                                                                    \
+		for (_i = 0; !(r)->rc && _i < (n); _i++) {                                         \
+			_mark = (r)->wlen;                                                         \
+			if ((_v = mj_next_item(r, list, _i)))                                      \
+				fn(r, _v, &(arr)[_i]);                                             \
+			mj_item_done(r, _mark);                                                    \
+		}                                                                                  \
+	} while (0)
 
 /* The L7 policies (model_json_l7.c, model_json_authz.c): a rule's fault,
  * rateLimit and filters beyond the header modifiers, read after the rest

@@ -313,15 +313,6 @@ void mj_read_config(struct mj_reader *r, json_t *root)
 	r->cfg->mtls = (enum cfg_mtls)mj_enum(r, root, "mtls", mj_mtls_names, 3);
 	mj_access_log_read(r, root, true, &r->cfg->access_log);
 	mj_tracing_read(r, root, &r->cfg->tracing);
-	READ_LIST(r, root, "nodes", r->cfg->nodes, r->cfg->nnodes, node_item);
-	READ_LIST(r, root, "namespaces", r->cfg->namespaces, r->cfg->nnamespaces, namespace_item);
-	READ_LIST(r, root, "workloads", r->cfg->workloads, r->cfg->nworkloads, workload_item);
-	READ_LIST(r, root, "services", r->cfg->services, r->cfg->nservices, service_item);
-	READ_LIST(r, root, "policies", r->cfg->policies, r->cfg->npolicies, policy_item);
-	READ_LIST(r, root, "httpRoutes", r->cfg->http_routes, r->cfg->nhttp_routes,
-		  mj_http_route_item);
-	READ_LIST(r, root, "authorizationPolicies", r->cfg->authz_policies, r->cfg->nauthz_policies,
-		  mj_authz_policy_item);
 	READ_LIST(r, root, "warnings", warnings, n, string_item);
 	if (n > CFG_MAX_WARNINGS)
 		mj_fail(r, "more than %d warnings", CFG_MAX_WARNINGS);
@@ -329,4 +320,18 @@ void mj_read_config(struct mj_reader *r, json_t *root)
 		memcpy(r->cfg->warnings, warnings, n * sizeof(*warnings));
 	r->cfg->nwarnings = n;
 	r->cfg->warnings_dropped = (size_t)mj_uint(r, root, "warningsDropped", SIZE_MAX, true);
+}
+
+void mj_read_lists(struct mj_reader *r)
+{
+	struct mesh_config *cfg = r->cfg;
+
+	READ_ITEMS(r, MJ_NODES, cfg->nodes, cfg->nnodes, node_item);
+	READ_ITEMS(r, MJ_NAMESPACES, cfg->namespaces, cfg->nnamespaces, namespace_item);
+	READ_ITEMS(r, MJ_WORKLOADS, cfg->workloads, cfg->nworkloads, workload_item);
+	READ_ITEMS(r, MJ_SERVICES, cfg->services, cfg->nservices, service_item);
+	READ_ITEMS(r, MJ_POLICIES, cfg->policies, cfg->npolicies, policy_item);
+	READ_ITEMS(r, MJ_HTTP_ROUTES, cfg->http_routes, cfg->nhttp_routes, mj_http_route_item);
+	READ_ITEMS(r, MJ_AUTHZ_POLICIES, cfg->authz_policies, cfg->nauthz_policies,
+		   mj_authz_policy_item);
 }

@@ -207,13 +207,13 @@ static json_t *policy_json(struct mj_writer *w, const struct cfg_policy *pol)
 	return o;
 }
 
-#define PUT_LIST(w, root, key, arr, n, fn)                                                         \
+/* Each item goes out on its own: in a model file as a line, its tree freed
+ * before the next item's is built. */
+#define PUT_ITEMS(w, list, arr, n, fn)                                                             \
 	do {                                                                                       \
-		json_t *_a = json_array();                                                         \
 		size_t _i;                                                                         \
-		mj_set(w, root, key, _a);                                                          \
 		for (_i = 0; !(w)->err && _i < (n); _i++)                                          \
-			mj_append(w, _a, fn(w, &(arr)[_i]));                                       \
+			mj_emit_item(w, list, fn(w, &(arr)[_i]));                                  \
 	} while (0)
 
 void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config *cfg)
@@ -229,16 +229,31 @@ void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config 
 		mj_set_str(w, root, "mtls", mj_mtls_names[cfg->mtls]);
 	mj_set(w, root, "accessLog", mj_access_log_json(w, &cfg->access_log, true));
 	mj_tracing_json(w, root, &cfg->tracing);
-	PUT_LIST(w, root, "nodes", cfg->nodes, cfg->nnodes, node_json);
-	PUT_LIST(w, root, "namespaces", cfg->namespaces, cfg->nnamespaces, namespace_json);
-	PUT_LIST(w, root, "workloads", cfg->workloads, cfg->nworkloads, workload_json);
-	PUT_LIST(w, root, "services", cfg->services, cfg->nservices, service_json);
-	PUT_LIST(w, root, "policies", cfg->policies, cfg->npolicies, policy_json);
-	PUT_LIST(w, root, "httpRoutes", cfg->http_routes, cfg->nhttp_routes, mj_http_route_json);
-	PUT_LIST(w, root, "authorizationPolicies", cfg->authz_policies, cfg->nauthz_policies,
-		 mj_authz_policy_json);
 	mj_set(w, root, "warnings", warnings);
 	for (i = 0; !w->err && i < cfg->nwarnings && i < CFG_MAX_WARNINGS; i++)
 		mj_append(w, warnings, json_string(cfg->warnings[i]));
 	mj_set_uint(w, root, "warningsDropped", cfg->warnings_dropped);
+}
+
+void mj_list_counts(const struct mesh_config *cfg, size_t counts[MJ_LISTS])
+{
+	counts[MJ_NODES] = cfg->nnodes;
+	counts[MJ_NAMESPACES] = cfg->nnamespaces;
+	counts[MJ_WORKLOADS] = cfg->nworkloads;
+	counts[MJ_SERVICES] = cfg->nservices;
+	counts[MJ_POLICIES] = cfg->npolicies;
+	counts[MJ_HTTP_ROUTES] = cfg->nhttp_routes;
+	counts[MJ_AUTHZ_POLICIES] = cfg->nauthz_policies;
+}
+
+void mj_lists_json(struct mj_writer *w, const struct mesh_config *cfg)
+{
+	PUT_ITEMS(w, MJ_NODES, cfg->nodes, cfg->nnodes, node_json);
+	PUT_ITEMS(w, MJ_NAMESPACES, cfg->namespaces, cfg->nnamespaces, namespace_json);
+	PUT_ITEMS(w, MJ_WORKLOADS, cfg->workloads, cfg->nworkloads, workload_json);
+	PUT_ITEMS(w, MJ_SERVICES, cfg->services, cfg->nservices, service_json);
+	PUT_ITEMS(w, MJ_POLICIES, cfg->policies, cfg->npolicies, policy_json);
+	PUT_ITEMS(w, MJ_HTTP_ROUTES, cfg->http_routes, cfg->nhttp_routes, mj_http_route_json);
+	PUT_ITEMS(w, MJ_AUTHZ_POLICIES, cfg->authz_policies, cfg->nauthz_policies,
+		  mj_authz_policy_json);
 }
