@@ -25,9 +25,12 @@
 #define MIN_ITEM_BYTES 12
 
 const char *const mj_list_keys[MJ_LISTS] = {
-    [MJ_NODES] = "nodes",	      [MJ_NAMESPACES] = "namespaces",
-    [MJ_WORKLOADS] = "workloads",     [MJ_SERVICES] = "services",
-    [MJ_POLICIES] = "policies",	      [MJ_HTTP_ROUTES] = "httpRoutes",
+    [MJ_NODES] = "nodes",
+    [MJ_NAMESPACES] = "namespaces",
+    [MJ_WORKLOADS] = "workloads",
+    [MJ_SERVICES] = "services",
+    [MJ_POLICIES] = "policies",
+    [MJ_HTTP_ROUTES] = "httpRoutes",
     [MJ_AUTHZ_POLICIES] = "authorizationPolicies",
 };
 

@@ -90,16 +90,22 @@ static const struct {
 	},
 };
 
+/* A key's hash, 8 bytes a step (FNV-1a a byte a step was 3% of the
+ * proxy's CPU: keys are a few hundred bytes, hashed per request). Keys come
+ * from the model and the proxy's own labels, not from peers. */
 static uint64_t hash_of(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	size_t i;
+	uint64_t h = 1469598103934665603ull ^ n, w;
 
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
 	}
-	return h;
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
 }
 
 static int table_init(struct istio_table *t, struct metrics_registry *r, enum istio_kind k,
