@@ -104,6 +104,26 @@ static void memory_output_matches_file_output(void **state)
 	}
 }
 
+/* A reset writer starts a new text in the memory it kept. */
+static void a_reset_memory_writer_starts_over(void **state)
+{
+	struct shunt_json j;
+	char *want = render(build_nested), *kept;
+	size_t len = 0;
+
+	(void)state;
+	json_init_mem(&j, 1);
+	build_escapes(&j);
+	kept = j.mem;
+	json_mem_reset(&j);
+	assert_ptr_equal(j.mem, kept);
+	assert_string_equal(j.mem, "");
+	build_nested(&j);
+	assert_string_equal(j.mem, want);
+	free(json_mem_take(&j, &len));
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -111,6 +131,7 @@ int main(void)
 	    cmocka_unit_test(strings_are_escaped),
 	    cmocka_unit_test(empty_array),
 	    cmocka_unit_test(memory_output_matches_file_output),
+	    cmocka_unit_test(a_reset_memory_writer_starts_over),
 	};
 
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);

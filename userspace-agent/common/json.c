@@ -34,6 +34,22 @@ char *json_mem_take(struct shunt_json *j, size_t *len)
 	return text;
 }
 
+void json_mem_reset(struct shunt_json *j)
+{
+	char *mem = j->mem;
+	size_t cap = j->cap;
+
+	if (!mem || j->failed) {
+		free(mem);
+		json_init_mem(j, cap);
+		return;
+	}
+	memset(j, 0, sizeof(*j));
+	j->mem = mem;
+	j->cap = cap;
+	mem[0] = 0;
+}
+
 static void put_slow(struct shunt_json *j, const char *p, size_t n)
 {
 	size_t cap = j->cap * 2 > j->len + n + 1 ? j->cap * 2 : j->len + n + 1;

@@ -29,6 +29,9 @@ void json_init_mem(struct shunt_json *j, size_t hint);
 /* json_init_mem's text (the caller frees it) and its length, or NULL if
  * memory ran out on the way; J is empty again. */
 char *json_mem_take(struct shunt_json *j, size_t *len);
+/* J (of json_init_mem) empty again, its memory kept for the next text:
+ * a writer that makes one text after another touches no new pages. */
+void json_mem_reset(struct shunt_json *j);
 void json_object_begin(struct shunt_json *j);
 void json_object_end(struct shunt_json *j);
 void json_array_begin(struct shunt_json *j);

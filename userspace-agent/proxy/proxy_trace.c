@@ -39,6 +39,7 @@ struct trace_export {
 	struct trace_export_stats stats;
 	/* the thread's */
 	CURL *curl;
+	struct shunt_json body; /* a batch's, its memory kept between batches */
 	uint64_t last_log_ms;
 	unsigned long failed; /* POSTs failed since the last that worked */
 };
@@ -53,16 +54,22 @@ static void drop(struct trace_export *e, enum trace_drop why, size_t n)
 	atomic_fetch_add(&e->stats.dropped[why], n);
 }
 
+static void zipkin_spans(struct shunt_json *j, const struct l7_span *const *spans, size_t n)
+{
+	size_t i;
+
+	json_array_begin(j);
+	for (i = 0; i < n; i++)
+		l7_span_zipkin(spans[i], j);
+	json_array_end(j);
+}
+
 char *trace_zipkin_body(const struct l7_span *const *spans, size_t n, size_t *len)
 {
 	struct shunt_json j;
-	size_t i;
 
 	json_init_mem(&j, 64 + n * 640); /* a span is ~600 bytes */
-	json_array_begin(&j);
-	for (i = 0; i < n; i++)
-		l7_span_zipkin(spans[i], &j);
-	json_array_end(&j);
+	zipkin_spans(&j, spans, n);
 	return json_mem_take(&j, len);
 }
 
@@ -135,10 +142,10 @@ static void account(struct trace_export *e, const char *url, int err, const char
  * LOCK held, drops it for the I/O. */
 static void flush_batch(struct trace_export *e)
 {
-	size_t n = e->count < e->max_batch ? e->count : e->max_batch, i, len = 0;
+	size_t n = e->count < e->max_batch ? e->count : e->max_batch, i;
 	struct l7_span **batch = calloc(n ? n : 1, sizeof(*batch));
 	uint32_t timeout = e->timeout_ms;
-	char *url = e->url ? strdup(e->url) : NULL, *body = NULL, why[256] = "";
+	char *url = e->url ? strdup(e->url) : NULL, why[256] = "";
 	int err = -ENOMEM;
 
 	if (!batch || !url) {
@@ -154,16 +161,16 @@ static void flush_batch(struct trace_export *e)
 		batch[i] = e->ring[e->head];
 	atomic_store(&e->stats.queued, e->count);
 	pthread_mutex_unlock(&e->lock);
-	body = trace_zipkin_body((const struct l7_span *const *)batch, n, &len);
-	if (body)
-		err = post(e, url, timeout, body, len, why, sizeof(why));
+	json_mem_reset(&e->body);
+	zipkin_spans(&e->body, (const struct l7_span *const *)batch, n);
+	if (!e->body.failed)
+		err = post(e, url, timeout, e->body.mem, e->body.len, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "out of memory");
 	account(e, url, err, why, n);
 	for (i = 0; i < n; i++)
 		free(batch[i]);
 	free(batch);
-	free(body);
 	free(url);
 	pthread_mutex_lock(&e->lock);
 }
@@ -327,6 +334,7 @@ void trace_export_free(struct trace_export *e)
 	e->on = false;
 	resize(e, 0);
 	free(e->url);
+	free(e->body.mem);
 	curl_easy_cleanup(e->curl);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
