@@ -32,12 +32,15 @@ source "$REPO/tests/lib/testlib.sh"
 # shellcheck source=tests/lib/l7lib.sh
 source "$REPO/tests/lib/l7lib.sh"
 
-tel_mesh() { # ON: the mesh config, with full telemetry when ON is 1
+# ON: the mesh config: 0 telemetry off, 1 full (every request logged and
+# traced), 2 every request logged and 1% of new traces sampled (Istio's
+# default sampling: what a mesh with tracing on runs in production)
+tel_mesh() {
 	L7_SERVICES_EXTRA="  - {name: tel-h1, virtualIPs: [10.96.0.91], ports: [{name: h, port: 80, targetPort: 8280, appProtocol: http}], backends: [{workload: n1-p2}]}
   - {name: tel-h2, virtualIPs: [10.96.0.92], ports: [{name: h2, port: 80, targetPort: 8282, appProtocol: http2}], backends: [{workload: n1-p2}]}" l7_config </dev/null
-	[ "$1" = 1 ] || return 0
+	[ "$1" != 0 ] || return 0
 	echo "accessLog: {enabled: true, output: $T_TMP/access.log}"
-	echo "tracing: {sampling: 1, zipkin: {url: \"http://127.0.0.1:9411/api/v2/spans\"}}"
+	echo "tracing: {sampling: $([ "$1" = 1 ] && echo 1 || echo 0.01), zipkin: {url: \"http://127.0.0.1:9411/api/v2/spans\"}}"
 }
 
 tel_up() {
@@ -106,7 +109,7 @@ main() {
 	local r on tool
 	tel_up
 	for r in $(seq "$ROUNDS"); do
-		for on in 0 1; do
+		for on in 0 1 2; do
 			tel_mesh $on >"$T_TMP/mesh.yaml"
 			sleep 2.5 # the agent re-applies it; the proxy takes the model
 			t_exec n1-p1 -- wrk -d 1 -c 64 -t 2 http://10.96.0.91/index.html >/dev/null
@@ -117,12 +120,16 @@ main() {
 	lines=$(wc -l <"$T_TMP/access.log")
 	spans=$(proxy_metric n1 shunt_proxy_trace_spans_sent_total)
 	echo "access log lines: $lines, spans sent: ${spans:=0}, dropped: $(spans_dropped)"
-	# Medians per tool and setting, then full / off.
+	# Medians per tool and setting, then full / off and 1% traced / off.
 	for tool in h1 h2; do
-		printf '%s: off %s req/s (%s per CPU-s), full %s req/s (%s per CPU-s)\n' $tool \
-			"$(median $tool 0 3)" "$(median $tool 0 4)" "$(median $tool 1 3)" "$(median $tool 1 4)"
-		awk -v a="$(median $tool 1 3)" -v b="$(median $tool 0 3)" -v c="$(median $tool 1 4)" \
-			-v d="$(median $tool 0 4)" 'BEGIN { printf "  full / off: req/s x%.2f, per CPU-s x%.2f\n", a / b, c / d }'
+		printf '%s: off %s req/s (%s per CPU-s), full %s (%s), 1%% traced %s (%s)\n' $tool \
+			"$(median $tool 0 3)" "$(median $tool 0 4)" "$(median $tool 1 3)" "$(median $tool 1 4)" \
+			"$(median $tool 2 3)" "$(median $tool 2 4)"
+		for on in 1 2; do
+			awk -v a="$(median $tool $on 3)" -v b="$(median $tool 0 3)" -v c="$(median $tool $on 4)" \
+				-v d="$(median $tool 0 4)" -v w="$([ $on = 1 ] && echo full || echo "1% traced")" \
+				'BEGIN { printf "  %s / off: req/s x%.2f, per CPU-s x%.2f\n", w, a / b, c / d }'
+		done
 	done
 	[ -z "${TEL_JSON:-}" ] || tel_json "$lines" "$spans" >"$TEL_JSON"
 }
@@ -133,8 +140,12 @@ tel_json() { # LOG_LINES SPANS
 	for tool in h1 h2; do
 		jq -n --arg t $tool --argjson a "$(median $tool 0 3)" --argjson b "$(median $tool 1 3)" \
 			--argjson c "$(median $tool 0 4)" --argjson d "$(median $tool 1 4)" \
-			'{($t): {off_rps: $a, full_rps: $b, off_per_cpu_s: $c, full_per_cpu_s: $d,
-			  rps_ratio: ($b / $a * 100 | round / 100), per_cpu_s_ratio: ($d / $c * 100 | round / 100)}}'
+			--argjson e "$(median $tool 2 3)" --argjson f "$(median $tool 2 4)" \
+			'def r(x; y): x / y * 100 | round / 100;
+			 {($t): {off_rps: $a, full_rps: $b, off_per_cpu_s: $c, full_per_cpu_s: $d,
+			  rps_ratio: r($b; $a), per_cpu_s_ratio: r($d; $c),
+			  sampled_rps: $e, sampled_per_cpu_s: $f,
+			  sampled_rps_ratio: r($e; $a), sampled_per_cpu_s_ratio: r($f; $c)}}'
 	done | jq -s --argjson r "$ROUNDS" --argjson s "$SECS" --argjson l "$1" --argjson n "$2" \
 		'add + {rounds: $r, seconds: $s, access_log_lines: $l, spans: $n, goal_rps_ratio: 0.95}'
 }

@@ -441,7 +441,7 @@ fi
 # Full telemetry against none on the same L7 proxy (scripts/bench-telemetry.sh,
 # a cluster of its own: this one is down first, so nothing else runs).
 if [[ " $SECTIONS " == *" telemetry "* ]]; then
-	log "telemetry: full (access log + every request traced) vs off, same proxy"
+	log "telemetry: full (access log + every request traced) and 1% traced vs off, same proxy"
 	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
 	TEL_JSON=$WORK/telemetry.json SHUNT_CLUSTER_PREFIX=$SHUNT_CLUSTER_PREFIX-tel \
 		SHUNT_CLUSTER_DIR=$WORK/tel-cluster "$REPO/scripts/bench-telemetry.sh" "$ROUNDS" \
@@ -499,7 +499,8 @@ if [[ " $SECTIONS " == *" telemetry "* ]]; then
 	echo
 	echo "== telemetry: full (every request logged and traced) / off, same L7 proxy, same node (goal >= 0.95x req/s) =="
 	jq -r '.telemetry | (["h1", "HTTP/1.1 (wrk -c 64)"], ["h2", "h2c (h2load -c 64 -m 10)"]) as [$k, $name]
-	  | .[$k] | "\($name): \(.off_rps) -> \(.full_rps) req/s, x\(.rps_ratio); per proxy CPU-s x\(.per_cpu_s_ratio)"' "$OUT"
+	  | .[$k] | "\($name): \(.off_rps) -> \(.full_rps) req/s, x\(.rps_ratio); per proxy CPU-s x\(.per_cpu_s_ratio)",
+	    "  every request logged, 1% traced (Istio'"'"'s default sampling): \(.sampled_rps) req/s, x\(.sampled_rps_ratio); per proxy CPU-s x\(.sampled_per_cpu_s_ratio)"' "$OUT"
 fi
 echo
 echo "results: $OUT"

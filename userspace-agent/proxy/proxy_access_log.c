@@ -25,6 +25,12 @@
 
 #define LOCAL_MAX  (256 * 1024)	 /* a worker's lines of one turn */
 #define SHARED_MAX (1024 * 1024) /* lines waiting for the writer */
+/* The writer writes when a quarter of the buffer waits or the first line
+ * has waited WRITE_AFTER_MS: a wake-up and a write per loop turn of each
+ * worker cost more than the lines (futex and context switches). Envoy
+ * flushes its access log files every 10 s by default. */
+#define WRITE_AT       (SHARED_MAX / 4)
+#define WRITE_AFTER_MS 100
 
 struct proxy_alog {
 	char buf[LOCAL_MAX];
@@ -76,8 +82,10 @@ void proxy_access_log_flush(struct proxy_worker *w)
 		take = nl ? (size_t)(nl + 1 - a->buf) : 0;
 	}
 	memcpy(sink.buf + sink.len, a->buf, take);
+	/* the writer waits untimed for the first line, then WRITE_AFTER_MS */
+	if ((!sink.len && take) || (sink.len < WRITE_AT && sink.len + take >= WRITE_AT))
+		pthread_cond_signal(&sink.wake);
 	sink.len += take;
-	pthread_cond_signal(&sink.wake);
 	pthread_mutex_unlock(&sink.lock);
 	if (take < a->len)
 		atomic_fetch_add(&dropped_full, count_lines(a->buf + take, a->len - take));
@@ -241,6 +249,22 @@ static void write_batch(struct snap_ref *ref, const char *p, size_t len)
 	sink.fd = -1; /* reopened for the next batch */
 }
 
+/* With lines waiting: more, until WRITE_AT of them or WRITE_AFTER_MS. */
+static void wait_for_more(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until); /* the condition's clock */
+	until.tv_nsec += WRITE_AFTER_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (sink.len < WRITE_AT && !sink.stop)
+		if (pthread_cond_timedwait(&sink.wake, &sink.lock, &until) == ETIMEDOUT)
+			break;
+}
+
 static void *writer_main(void *arg)
 {
 	struct snap_ref ref = {0};
@@ -253,6 +277,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&sink.lock);
 		while (!sink.len && !sink.stop)
 			pthread_cond_wait(&sink.wake, &sink.lock);
+		wait_for_more();
 		batch = sink.buf;
 		sink.buf = sink.spare;
 		sink.spare = batch;
