@@ -15,17 +15,18 @@
 #include "l7_impl.h"
 
 /* Index KEY in MAP, or a new zeroed object of SIZE appended to *LIST. */
-static void *lookup_or_add(struct keymap *map, void ***list, size_t *n, const char *key,
-			   size_t size)
+/* KLEN bytes of KEY (may be binary). */
+static void *lookup_or_add_n(struct keymap *map, void ***list, size_t *n, const char *key,
+			     size_t klen, size_t size)
 {
 	void **grown, *obj;
 	size_t idx;
 
-	if (keymap_get(map, key, strlen(key), &idx))
+	if (keymap_get(map, key, klen, &idx))
 		return (*list)[idx];
 	obj = calloc(1, size);
 	grown = obj ? realloc(*list, (*n + 1) * sizeof(void *)) : NULL;
-	if (!grown || keymap_put(map, key, strlen(key), *n, NULL)) {
+	if (!grown || keymap_put(map, key, klen, *n, NULL)) {
 		free(obj);
 		if (grown)
 			*list = grown;
@@ -36,14 +37,28 @@ static void *lookup_or_add(struct keymap *map, void ***list, size_t *n, const ch
 	return obj;
 }
 
+static void *lookup_or_add(struct keymap *map, void ***list, size_t *n, const char *key,
+			   size_t size)
+{
+	return lookup_or_add_n(map, list, n, key, strlen(key), size);
+}
+
+/* An endpoint as a key, binary: its address and port (no text made per
+ * request). Returns the length. */
+static size_t endpoint_key(char *key, const __u8 addr[16], __u16 port)
+{
+	memcpy(key, addr, 16);
+	memcpy(key + 16, &port, sizeof(port));
+	return 16 + sizeof(port);
+}
+
 struct l7_endpoint *l7_endpoint_stats(struct l7_loop *l, const __u8 addr[16], __u16 port)
 {
-	char key[80];
+	char key[18];
 	struct l7_endpoint *e;
 
-	shunt_endpoint_format(addr, port, key, sizeof(key));
-	e = lookup_or_add(&l->endpoints, (void ***)&l->endpoint_list, &l->nendpoints, key,
-			  sizeof(*e));
+	e = lookup_or_add_n(&l->endpoints, (void ***)&l->endpoint_list, &l->nendpoints, key,
+			    endpoint_key(key, addr, port), sizeof(*e));
 	if (e && !e->port) {
 		memcpy(e->addr, addr, 16);
 		e->port = port;
@@ -55,14 +70,16 @@ struct l7_endpoint *l7_endpoint_stats(struct l7_loop *l, const __u8 addr[16], __
 
 struct l7_pool *l7_pool_for(struct l7_loop *l, const char *src, const struct l7_ep_ref *e)
 {
-	char key[SHUNT_NAME_MAX + 96], ep[80];
+	char key[SHUNT_NAME_MAX + 24];
+	size_t n = strnlen(src, SHUNT_NAME_MAX);
 
 	/* Connections carry the client's identity to the endpoint: one pool
 	 * per client workload and endpoint. */
-	shunt_endpoint_format(e->addr, e->port, ep, sizeof(ep));
-	snprintf(key, sizeof(key), "%s|%s", src, ep);
-	return lookup_or_add(&l->pools, (void ***)&l->pool_list, &l->npools, key,
-			     sizeof(struct l7_pool));
+	memcpy(key, src, n);
+	key[n++] = '|';
+	n += endpoint_key(key + n, e->addr, e->port);
+	return lookup_or_add_n(&l->pools, (void ***)&l->pool_list, &l->npools, key, n,
+			       sizeof(struct l7_pool));
 }
 
 const struct l7_backend *l7_pick_backend(struct l7_loop *l, const struct l7_rule *rule)

@@ -103,19 +103,21 @@ static bool policy_targets_table(const struct cfg_authz_policy *p, const struct 
 enum shunt_outcome l7_authorize(const struct l7_request *req, const struct cfg_workload *src)
 {
 	const struct mesh_config *cfg = req->view->cfg;
-	char principal[SHUNT_NAME_MAX * 2];
+	char principal[SHUNT_NAME_MAX * 2] = "";
 	bool any_allow = false, allowed = false;
 	size_t i;
 
-	/* Istio's principal: the SPIFFE ID without "spiffe://". */
-	snprintf(principal, sizeof(principal), "%s/ns/%s/sa/%s",
-		 cfg->trust_domain ? cfg->trust_domain : "cluster.local", src->ns,
-		 src->service_account);
 	for (i = 0; i < cfg->nauthz_policies; i++) {
 		const struct cfg_authz_policy *p = &cfg->authz_policies[i];
 
 		if (!policy_targets_table(p, req->table))
 			continue;
+		/* Istio's principal: the SPIFFE ID without "spiffe://"; made
+		 * once, and only for a request that a policy is about */
+		if (!*principal)
+			snprintf(principal, sizeof(principal), "%s/ns/%s/sa/%s",
+				 cfg->trust_domain ? cfg->trust_domain : "cluster.local", src->ns,
+				 src->service_account);
 		if (p->action == CFG_AUTHZ_DENY) {
 			if (policy_matches(p, req, principal, src->ns))
 				return SHUNT_OUT_L7_AUTHZ_DENIED;
