@@ -428,4 +428,10 @@ sys.stdout.write(data.partition(b"\r\n\r\n")[2].decode())' "$1"
 		t_eq "$(jq -c '[.name, .body_len, .trailers]' "$T_TMP/body")" "[\"$to\",5,$want]" \
 			"HTTP/2 client, trailers at the HTTP/2 endpoint $to"
 	done
+	# nghttp sends a content-length: to an HTTP/1.1 endpoint the body goes
+	# with it, and the trailers have no place (dropped, as Envoy does).
+	t_exec n1-p1 -- nghttp -d "$T_TMP/five" --trailer 'x-checksum: abc123' "http://$L7_VIP/t" \
+		>"$T_TMP/body"
+	t_eq "$(jq -c '[.headers["content-length"], .trailers]' "$T_TMP/body")" '["5",{}]' \
+		"HTTP/2 client with a length, HTTP/1.1 endpoint: the length kept, trailers dropped"
 }

@@ -4,8 +4,9 @@
  * body's trailer fields go on as the trailer fields of a chunked request
  * (also when the body was read whole, which would otherwise go with a
  * length), without the fields a trailer may not carry; a retry sends them
- * again; a trailer section over the head limit is answered 431. The
- * HTTP/2 endpoint's side is in test_l7_h2.c. Clients and endpoints are
+ * again; a trailer section over the head limit is answered 431. HTTP/2
+ * clients' trailing HEADERS too (an nghttp2 client session of the test).
+ * The HTTP/2 endpoint's side is in test_l7_h2.c. Clients and endpoints are
  * socketpairs held by the test (l7_fake.h).
  */
 #include <stdarg.h>
@@ -16,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <cmocka.h>
+#include <nghttp2/nghttp2.h>
 
 #include "l7_fake.h"
 #include "l7_fake_mesh.h"
@@ -214,6 +217,176 @@ static void too_large_trailers_of_a_streamed_body_are_answered_431(void **state)
 	fake_msg_free(&more);
 }
 
+/* ---- an HTTP/2 client: a POST of "hello" whose trailing HEADERS are
+ * TRAILERS (its END_STREAM), without a content-length ---- */
+
+struct h2_client {
+	nghttp2_session *s;
+	int fd;
+	const nghttp2_nv *trailers;
+	size_t ntrailers;
+	bool body_sent, closed;
+	int status;
+	char error[64]; /* shunt-error */
+};
+
+static ssize_t cl_send(nghttp2_session *s, const uint8_t *d, size_t n, int fl, void *ud)
+{
+	struct h2_client *c = ud;
+	ssize_t w = send(c->fd, d, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)s;
+	(void)fl;
+	return w < 0 ? NGHTTP2_ERR_WOULDBLOCK : w;
+}
+
+static int cl_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+		     const uint8_t *value, size_t vlen, uint8_t fl, void *ud)
+{
+	struct h2_client *c = ud;
+
+	(void)s;
+	(void)f;
+	(void)fl;
+	if (nlen == 7 && !memcmp(name, ":status", 7))
+		c->status = atoi((const char *)value);
+	if (nlen == 11 && !memcmp(name, "shunt-error", 11))
+		snprintf(c->error, sizeof(c->error), "%.*s", (int)vlen, value);
+	return 0;
+}
+
+static int cl_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+	(void)s;
+	(void)id;
+	(void)code;
+	((struct h2_client *)ud)->closed = true;
+	return 0;
+}
+
+static ssize_t cl_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *fl,
+		       nghttp2_data_source *src, void *ud)
+{
+	struct h2_client *c = ud;
+
+	(void)src;
+	(void)len;
+	if (c->body_sent)
+		return NGHTTP2_ERR_DEFERRED;
+	c->body_sent = true;
+	memcpy(buf, "hello", 5);
+	*fl |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	return nghttp2_submit_trailer(s, id, c->trailers, c->ntrailers) ? -1 : 5;
+}
+
+static void h2_post(struct fix *x, struct h2_client *c, const nghttp2_nv *trailers, size_t n)
+{
+	static const nghttp2_nv head[] = {
+	    {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0},
+	    {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+	    {(uint8_t *)":authority", (uint8_t *)"web", 10, 3, 0},
+	    {(uint8_t *)":path", (uint8_t *)"/h2", 5, 3, 0},
+	};
+	nghttp2_data_provider prd = {.read_callback = cl_body};
+	nghttp2_session_callbacks *cb;
+	nghttp2_option *opt;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = x->client.fd;
+	c->trailers = trailers;
+	c->ntrailers = n;
+	assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
+	nghttp2_session_callbacks_set_send_callback(cb, cl_send);
+	nghttp2_session_callbacks_set_on_header_callback(cb, cl_header);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, cl_close);
+	assert_int_equal(nghttp2_option_new(&opt), 0);
+	nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024); /* the test's big one */
+	assert_int_equal(nghttp2_session_client_new2(&c->s, cb, c, opt), 0);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cb);
+	assert_int_equal(nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, NULL, 0), 0);
+	assert_true(nghttp2_submit_request(c->s, NULL, head, 4, &prd, c) > 0);
+}
+
+/* Runs the engine and the client's session for MS milliseconds, or until
+ * the client's stream closed. */
+static void h2_pump(struct fix *x, struct h2_client *c, int ms)
+{
+	char buf[65536];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < ms && !c->closed; i++) {
+		nghttp2_session_send(c->s);
+		fake_pump(&x->f, 1);
+		while ((n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			assert_true(nghttp2_session_mem_recv(c->s, (uint8_t *)buf, (size_t)n) >= 0);
+	}
+}
+
+#define NV(n, v)                                                                                   \
+	{                                                                                          \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, 0                    \
+	}
+
+/* An HTTP/2 client's trailing HEADERS reach an HTTP/1.1 endpoint as the
+ * trailer fields of a chunked request (its body had no length). */
+static void an_http2_clients_trailers_reach_an_http1_endpoint(void **state)
+{
+	struct fix *x = start(state, MESH);
+	static const nghttp2_nv trailers[] = {
+	    NV("x-checksum", "abc123"),	     NV("grpc-status", "0"),	      NV("empty", ""),
+	    NV("content-type", "text/evil"), NV("authorization", "Bearer x"), NV("te", "trailers"),
+	};
+	struct h2_client c;
+	struct fake_msg *m;
+	int conn;
+
+	h2_post(x, &c, trailers, sizeof(trailers) / sizeof(trailers[0]));
+	h2_pump(x, &c, 50);
+	conn = fake_backend_read(&x->f, 2000);
+	assert_int_equal(conn, 0);
+	m = &x->f.conns[0]->req;
+	assert_true(m->chunked);
+	assert_string_equal(m->body, "hello");
+	assert_string_equal(fake_header(m, "x-checksum"), "abc123");
+	assert_string_equal(fake_header(m, "grpc-status"), "0");
+	assert_string_equal(fake_header(m, "empty"), "");
+	assert_null(fake_header(m, "content-type"));
+	assert_null(fake_header(m, "authorization"));
+	assert_null(fake_header(m, "te"));
+	assert_int_equal(fake_backend_write(&x->f, conn, OK), 0);
+	h2_pump(x, &c, 2000);
+	assert_int_equal(c.status, 200);
+	nghttp2_session_del(c.s);
+}
+
+/* An HTTP/2 client's trailer section over 64 KiB: the stream is answered
+ * 431, and the try's connection is dropped. */
+static void an_http2_clients_too_large_trailers_are_answered_431(void **state)
+{
+	struct fix *x = start(state, MESH);
+	static char value[8000];
+	char names[9][8];
+	nghttp2_nv trailers[9];
+	struct h2_client c;
+	int i;
+
+	memset(value, 'v', sizeof(value));
+	for (i = 0; i < 9; i++) {
+		snprintf(names[i], sizeof(names[i]), "x-big-%d", i);
+		trailers[i] = (nghttp2_nv){(uint8_t *)names[i], (uint8_t *)value, strlen(names[i]),
+					   sizeof(value), 0};
+	}
+	h2_post(x, &c, trailers, 9);
+	h2_pump(x, &c, 2000);
+	assert_int_equal(c.status, 431);
+	assert_string_equal(c.error, "request_headers_too_large");
+	assert_int_equal(x->f.nconns, 1);   /* it had gone on, */
+	assert_true(x->f.conns[0]->closed); /* and its try was dropped */
+	nghttp2_session_del(c.s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +397,9 @@ int main(void)
 	    cmocka_unit_test_teardown(too_large_trailers_of_a_whole_body_are_answered_431,
 				      teardown),
 	    cmocka_unit_test_teardown(too_large_trailers_of_a_streamed_body_are_answered_431,
+				      teardown),
+	    cmocka_unit_test_teardown(an_http2_clients_trailers_reach_an_http1_endpoint, teardown),
+	    cmocka_unit_test_teardown(an_http2_clients_too_large_trailers_are_answered_431,
 				      teardown),
 	};
 
