@@ -24,8 +24,9 @@ PACKAGES=(
 	libcurl4-openssl-dev influxdb
 	# Istio's metrics read back by a real Prometheus (tests/integration/test_istio_metrics.sh)
 	prometheus
-	# L7: a real gRPC client and server, WebSocket upgrades
-	python3-grpcio python3-websockets
+	# L7: a real gRPC client and server, WebSocket upgrades, an h2c test
+	# backend that reports request trailers (tests/apps/l7_backend.py --h2)
+	python3-grpcio python3-websockets python3-h2
 	# programs the bypass must cover (tests/integration/test_coverage.sh)
 	python3-requests default-jdk-headless wget
 	# WebSocket server and client through the L7 proxy (tests/apps/ws_echo.py)

@@ -12,6 +12,12 @@ answers what came back under "called". --status answers every request with that
 status (a failing backend); --fail-first N answers --status only to the
 first N requests; --fail-rate P answers 503 to a share P at random.
 /count returns how many requests this backend served.
+
+A chunked request body's trailer fields are echoed as "trailers" (names
+lowercased). --h2 serves h2c with prior knowledge instead (python3-h2, run
+with /usr/bin/python3), answering every stream with the same JSON fields
+(method, path, headers, body length and sha256, trailers: the fields of
+the request's trailing HEADERS frame); no query parameters.
 """
 import argparse
 import hashlib
@@ -41,8 +47,9 @@ class Handler(BaseHTTPRequestHandler):
         global SERVED
         url = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        trailers = {}
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            body = self.read_chunked()
+            body = self.read_chunked(trailers)
         else:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -87,19 +94,21 @@ class Handler(BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body_len": len(body),
             "body_sha256": hashlib.sha256(body).hexdigest(),
+            "trailers": trailers,
         }
         if called is not None:
             answer["called"] = called
         self.reply(status, answer)
 
-    def read_chunked(self):
+    def read_chunked(self, trailers):
         # http.server leaves a chunked request body to the handler
         body = bytearray()
         while True:
             size = int(self.rfile.readline().split(b";")[0], 16)
             if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailer fields
+                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    trailers[name.strip().lower()] = value.strip()
                 return bytes(body)
             body += self.rfile.read(size)
             self.rfile.readline()
@@ -128,6 +137,57 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = answer
 
 
+def serve_h2(conn):
+    """One h2c connection: each stream answered with what arrived."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+    h2c.initiate_connection()
+    conn.sendall(h2c.data_to_send())
+    streams = {}
+    while data := conn.recv(65536):
+        for ev in h2c.receive_data(data):
+            if isinstance(ev, h2.events.RequestReceived):
+                streams[ev.stream_id] = {"headers": dict(ev.headers), "body": bytearray(),
+                                         "trailers": {}}
+            elif isinstance(ev, h2.events.DataReceived):
+                streams[ev.stream_id]["body"] += ev.data
+                h2c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.TrailersReceived):
+                streams[ev.stream_id]["trailers"] = dict(ev.headers)
+            elif isinstance(ev, h2.events.StreamEnded):
+                st = streams.pop(ev.stream_id)
+                hdrs = st["headers"]
+                data = (json.dumps({
+                    "name": ARGS.name,
+                    "method": hdrs.get(":method"),
+                    "path": hdrs.get(":path"),
+                    "headers": {k: v for k, v in hdrs.items() if not k.startswith(":")},
+                    "body_len": len(st["body"]),
+                    "body_sha256": hashlib.sha256(st["body"]).hexdigest(),
+                    "trailers": st["trailers"],
+                }) + "\n").encode()
+                h2c.send_headers(ev.stream_id, [(":status", "200"), ("x-backend", ARGS.name),
+                                                ("content-type", "application/json"),
+                                                ("content-length", str(len(data)))])
+                h2c.send_data(ev.stream_id, data, end_stream=True)
+        conn.sendall(h2c.data_to_send())
+    conn.close()
+
+
+def main_h2(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    srv = socket.socket(family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host.strip("[]"), port))
+    srv.listen(128)
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=serve_h2, args=(conn,), daemon=True).start()
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -138,8 +198,12 @@ def main():
     p.add_argument("--chunked", action="store_true")
     p.add_argument("--fail-rate", type=float, default=0.0,
                    help="answer 503 to this share of requests, at random")
+    p.add_argument("--h2", action="store_true", help="serve h2c (prior knowledge)")
     ARGS = p.parse_args()
     host, port = ARGS.listen.rsplit(":", 1)
+    if ARGS.h2:
+        main_h2(host, int(port))
+        return
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.request_queue_size = 512  # bursts of new connections from the proxy

@@ -368,3 +368,70 @@ test_l7_websocket_passes_through_same_and_cross_node() {
 	t_eq "$(l7_metric 'shunt_l7_upgrades_closed_total{outcome="idle_timeout"}')" 1 "tunnels closed idle"
 	t_eq "$(l7_metric shunt_l7_upgrades_active)" 0 "tunnels open at the end"
 }
+
+# Request trailers (docs/l7.md, "Request bodies stream"): an HTTP/1.1
+# chunked body's trailer fields and an HTTP/2 request's trailing HEADERS
+# reach HTTP/1.1 endpoints (l7_backend.py on :8080) and HTTP/2 ones
+# (l7_backend.py --h2 on :8081, ports with appProtocol http2), on the
+# client's node and across nodes, without the fields a trailer may not
+# carry (host, content-type). curl cannot send request trailers: the
+# HTTP/1.1 client is a few lines of python3 on a socket, the HTTP/2 one
+# nghttp --trailer.
+test_l7_request_trailers_reach_http1_and_http2_endpoints() {
+	L7_SERVICES_EXTRA='  - name: h2-v1
+    virtualIPs: [10.96.0.93]
+    ports: [{port: 80, targetPort: 8081, appProtocol: http2}]
+    backends: [{workload: n1-p2}]
+  - name: h2-v2
+    virtualIPs: [10.96.0.94]
+    ports: [{port: 80, targetPort: 8081, appProtocol: http2}]
+    backends: [{workload: n2-p2}]' l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - matches: [{headers: [{name: x-to, value: v2}]}]
+		        backendRefs: [{name: web-v2, port: 80}]
+		      - backendRefs: [{name: web-v1, port: 80}]
+	EOF
+	local pod vip to want='{"x-checksum":"abc123"}'
+	for pod in n1-p2 n2-p2; do
+		t_exec "$pod" -- /usr/bin/python3 "$L7_BACKEND" --h2 --listen "$(t_pod_ip "$pod"):8081" \
+			--name "h2-v${pod:1:1}" >"$T_TMP/backend.h2-v${pod:1:1}.log" 2>&1 &
+		T_PIDS+=($!)
+		t_wait_for 10 t_cov_port_open "$pod" 8081 || t_fail "h2c backend on $pod did not start"
+	done
+	# POST /t to VIP, chunked, with trailer fields; prints the answer's body.
+	h1_trailers() { # VIP [HEADER LINE]
+		printf 'POST /t HTTP/1.1\r\nHost: web\r\n%sTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc123\r\nHost: evil\r\nContent-Type: text/evil\r\n\r\n' \
+			"${2:+$2$'\r\n'}" | t_exec n1-p1 -- python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=10)
+s.sendall(sys.stdin.buffer.read())
+data = b""
+while chunk := s.recv(65536):
+    data += chunk
+sys.stdout.write(data.partition(b"\r\n\r\n")[2].decode())' "$1"
+	}
+	for to in v1 v2; do
+		h1_trailers "$L7_VIP" "x-to: $to" >"$T_TMP/body"
+		t_eq "$(jq -c '[.name, .body_len, .trailers]' "$T_TMP/body")" "[\"$to\",5,$want]" \
+			"HTTP/1.1 client, trailers at the HTTP/1.1 endpoint $to"
+	done
+	printf hello >"$T_TMP/five"
+	for vip in 10.96.0.93 10.96.0.94; do
+		to=h2-v$((${vip##*.} - 92))
+		h1_trailers "$vip" >"$T_TMP/body"
+		t_eq "$(jq -c '[.name, .body_len, .trailers]' "$T_TMP/body")" "[\"$to\",5,$want]" \
+			"HTTP/1.1 client, trailers at the HTTP/2 endpoint $to"
+		t_exec n1-p1 -- nghttp -d "$T_TMP/five" --trailer 'x-checksum: abc123' \
+			--trailer 'content-type: text/evil' "http://$vip/t" >"$T_TMP/body"
+		t_eq "$(jq -c '[.name, .body_len, .trailers]' "$T_TMP/body")" "[\"$to\",5,$want]" \
+			"HTTP/2 client, trailers at the HTTP/2 endpoint $to"
+	done
+	# nghttp sends a content-length: to an HTTP/1.1 endpoint the body goes
+	# with it, and the trailers have no place (dropped, as Envoy does).
+	t_exec n1-p1 -- nghttp -d "$T_TMP/five" --trailer 'x-checksum: abc123' "http://$L7_VIP/t" \
+		>"$T_TMP/body"
+	t_eq "$(jq -c '[.headers["content-length"], .trailers]' "$T_TMP/body")" '["5",{}]' \
+		"HTTP/2 client with a length, HTTP/1.1 endpoint: the length kept, trailers dropped"
+}

@@ -37,8 +37,10 @@ struct h2_seen {
 	char path[128], te[32], mirror[64];
 	char b3_span[17], b3_parent[17]; /* x-b3-spanid, x-b3-parentspanid */
 	size_t body;
-	bool ended;	/* the request's END_STREAM */
-	uint32_t reset; /* its RST_STREAM code + 1; 0: none */
+	char checksum[32]; /* the x-checksum trailer field */
+	int ntrailers;	   /* fields of a trailing HEADERS frame */
+	bool ended;	   /* the request's END_STREAM */
+	uint32_t reset;	   /* its RST_STREAM code + 1; 0: none */
 };
 
 /* The endpoint's end of one connection. */
@@ -79,6 +81,12 @@ static int end_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t 
 
 	(void)s;
 	(void)fl;
+	if (r && f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
+		r->ntrailers++;
+		if (nlen == 10 && !memcmp(name, "x-checksum", 10))
+			snprintf(r->checksum, sizeof(r->checksum), "%.*s", (int)vlen, value);
+		return 0;
+	}
 	if (r && nlen == 5 && !memcmp(name, ":path", 5))
 		snprintf(r->path, sizeof(r->path), "%.*s", (int)vlen, value);
 	if (r && nlen == 2 && !memcmp(name, "te", 2))
@@ -315,6 +323,39 @@ static void a_retriable_status_retries_on_another_stream(void **state)
 	assert_int_equal(x->f.last_attempts, 2);
 }
 
+/* A chunked body's trailer fields go to an HTTP/2 endpoint as a trailing
+ * HEADERS frame that ends the stream (without the fields a trailer may
+ * not carry), and again with the retry's stream. */
+static void request_trailers_go_on_as_trailing_headers_and_again_on_retry(void **state)
+{
+	struct fix *x =
+	    start(state, RPC_MESH RPC_ROUTE "      - retry: {attempts: 2, codes: [503], "
+					    "backoff: 1ms}\n");
+	static const char call[] =
+	    "POST /shunt.Echo/Unary HTTP/1.1\r\nHost: rpc\r\ncontent-type: application/grpc\r\n"
+	    "te: trailers\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+	    "X-Checksum: abc123\r\nHost: evil\r\nContent-Length: 9\r\n\r\n";
+	int i;
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, call, strlen(call)), 0);
+	attach_endpoint(x, 0);
+	end_wait(&x->f, &x->end, 1);
+	end_answer(&x->end, x->end.seen[0].id, "503", "no", "14");
+	end_wait(&x->f, &x->end, 2);
+	assert_int_equal(x->end.nseen, 2);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(x->end.seen[i].body, 3);
+		assert_string_equal(x->end.seen[i].checksum, "abc123");
+		assert_int_equal(x->end.seen[i].ntrailers, 1); /* host, content-length: dropped */
+		assert_true(x->end.seen[i].ended);
+	}
+	end_answer(&x->end, x->end.seen[1].id, "200", "yes", "0");
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_string_equal(x->ra.body, "yes");
+	assert_int_equal(x->f.last_attempts, 2);
+}
+
 /* A trailers-only answer whose grpc-status the rule retries is retried;
  * one it does not list goes to the client as it is. */
 static void a_listed_grpc_status_is_retried(void **state)
@@ -434,6 +475,8 @@ int main(void)
 	    cmocka_unit_test_teardown(grpc_timeout_ends_the_call_and_resets_its_stream, teardown),
 	    cmocka_unit_test_teardown(a_retriable_status_retries_on_another_stream, teardown),
 	    cmocka_unit_test_teardown(a_listed_grpc_status_is_retried, teardown),
+	    cmocka_unit_test_teardown(request_trailers_go_on_as_trailing_headers_and_again_on_retry,
+				      teardown),
 	    cmocka_unit_test_teardown(goaway_moves_requests_to_a_new_connection, teardown),
 	    cmocka_unit_test_teardown(a_mirror_copy_to_a_grpc_port_goes_as_http2, teardown),
 	    cmocka_unit_test_teardown(a_call_to_an_http2_endpoint_carries_the_span_context,

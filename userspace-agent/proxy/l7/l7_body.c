@@ -86,8 +86,9 @@ bool l7_body_full(const struct l7_request *req)
 
 bool l7_body_expected(const struct l7_request *req)
 {
-	return req->body_got || !req->body_done || !strcmp(req->method, "POST") ||
-	       !strcmp(req->method, "PUT") || !strcmp(req->method, "PATCH");
+	return req->body_got || !req->body_done || req->nreq_trailers ||
+	       !strcmp(req->method, "POST") || !strcmp(req->method, "PUT") ||
+	       !strcmp(req->method, "PATCH");
 }
 
 bool l7_body_replayable(const struct l7_request *req)
@@ -112,8 +113,10 @@ static bool queue_body(struct l7_up *up, struct l7_request *req)
 			return false;
 		up->body_sent += n;
 	}
+	/* the end, with the client's trailer fields when chunked (with a
+	 * content-length they have no place, and are dropped: RFC 9112 7.1.2) */
 	if (req->body_done && up->body_sent == req->body_got &&
-	    (!up->body_chunked || !l7_buf_append(&up->out, "0\r\n\r\n", 5)))
+	    (!up->body_chunked || !l7_write_last_chunk(&up->out, req)))
 		up->body_open = false;
 	return true;
 }

@@ -36,13 +36,15 @@ static int on_message_begin(http_parser *p)
 	return d->req ? 0 : -1;
 }
 
-/* The request line and headers together stay within L7_HEAD_MAX. */
+/* The request line and headers together stay within L7_HEAD_MAX, and so
+ * does the chunked body's trailer section on its own. */
 static int head_bytes(struct l7_down *d, size_t len)
 {
 	d->head_bytes += len;
 	if (d->head_bytes <= L7_HEAD_MAX)
 		return 0;
-	d->req->outcome = SHUNT_OUT_L7_HEADERS_TOO_LARGE;
+	if (d->req->outcome != SHUNT_OUT_MAX) /* said once the parser stops */
+		d->req->outcome = SHUNT_OUT_L7_HEADERS_TOO_LARGE;
 	return -1;
 }
 
@@ -55,6 +57,31 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return l7_str_append(&d->req->target, at, len);
 }
 
+/* A new field at the end of H (N of CAP), or NULL. */
+static struct l7_header *new_field(struct l7_down *d, struct l7_header **h, size_t *n, size_t *cap)
+{
+	struct l7_header *f;
+
+	if (*n == *cap) {
+		size_t more = *cap ? *cap * 2 : 16;
+
+		if (more > 1024) { /* more fields than any section of L7_HEAD_MAX needs */
+			if (d->req->outcome != SHUNT_OUT_MAX)
+				d->req->outcome = SHUNT_OUT_L7_HEADERS_TOO_LARGE;
+			return NULL;
+		}
+		f = realloc(*h, more * sizeof(*f));
+		if (!f)
+			return NULL;
+		*h = f;
+		*cap = more;
+	}
+	f = &(*h)[(*n)++];
+	f->name = f->value = NULL;
+	d->hdr_in_value = false;
+	return f;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct l7_down *d = of_parser(p);
@@ -63,21 +90,12 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	if (head_bytes(d, len))
 		return -1;
 	if (!d->hdr || d->hdr_in_value) {
-		if (r->nheaders == r->headers_cap) {
-			size_t cap = r->headers_cap ? r->headers_cap * 2 : 16;
-			struct l7_header *h;
-
-			if (cap > 1024) /* more headers than any head of L7_HEAD_MAX needs */
-				return -1;
-			h = realloc(r->headers, cap * sizeof(*h));
-			if (!h)
-				return -1;
-			r->headers = h;
-			r->headers_cap = cap;
-		}
-		d->hdr = &r->headers[r->nheaders++];
-		d->hdr->name = d->hdr->value = NULL;
-		d->hdr_in_value = false;
+		/* after the head: the chunked body's trailer fields */
+		d->hdr = d->head_done ? new_field(d, &r->req_trailers, &r->nreq_trailers,
+						  &r->req_trailers_cap)
+				      : new_field(d, &r->headers, &r->nheaders, &r->headers_cap);
+		if (!d->hdr)
+			return -1;
 	}
 	return l7_str_append(&d->hdr->name, at, len);
 }
@@ -133,6 +151,8 @@ static int on_headers_complete(http_parser *p)
 			 : (p->flags & F_CHUNKED)     ? -1
 						      : 0;
 	d->head_done = true;
+	d->hdr = NULL; /* trailer fields, if any, start a list of their own */
+	d->head_bytes = 0;
 	/* The proxy reads the body whatever the endpoint says: ask for it. */
 	expect = l7_header_get(r, "expect");
 	if (expect && !strcasecmp(expect, "100-continue") && r->http_minor >= 1) {
@@ -158,6 +178,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 static int on_message_complete(http_parser *p)
 {
+	if (l7_trailers_keep(of_parser(p)->req))
+		return -1;
 	of_parser(p)->msg_done = true;
 	http_parser_pause(p, 1); /* the next request waits for this response */
 	return 0;
@@ -236,6 +258,10 @@ static void parse_input(struct l7_down *d)
 	l7_io_want(d->l, &d->io, down_wants_read(d), d->io.wr);
 	if (e == HPE_PAUSED || (e == HPE_OK && !d->parser.upgrade))
 		return;
+	/* its trailer section too large: answered 431 (or the response cut),
+	 * its try dropped, the connection closed after */
+	if (d->req && d->req->view && d->req->outcome == SHUNT_OUT_L7_HEADERS_TOO_LARGE)
+		return l7_request_abandon(d->req, d->req->outcome);
 	if (d->req && d->req->view)
 		return l7_down_close(d); /* its body broke off: it ends with the connection */
 	{

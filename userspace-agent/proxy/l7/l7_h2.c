@@ -69,6 +69,22 @@ static int add_header(struct l7_request *r, const char *name, size_t nlen, const
 	return l7_header_add(&r->headers, &r->nheaders, &r->headers_cap, name, nlen, value, vlen);
 }
 
+/* A trailer field, kept while the section fits L7_HEAD_MAX; past that
+ * the request is answered when the frame ends (on_frame). */
+static int add_trailer(struct l7_request *r, const char *name, size_t nlen, const char *value,
+		       size_t vlen)
+{
+	if (r->trailer_bytes > L7_HEAD_MAX)
+		return 0;
+	r->trailer_bytes += nlen + vlen;
+	if (r->trailer_bytes <= L7_HEAD_MAX &&
+	    !l7_header_add(&r->req_trailers, &r->nreq_trailers, &r->req_trailers_cap, name, nlen,
+			   value, vlen))
+		return 0;
+	r->trailer_bytes = L7_HEAD_MAX + 1; /* over 1024 fields, or no memory: too large too */
+	return 0;
+}
+
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
 		     const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
@@ -77,8 +93,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 
 	(void)flags;
 	(void)ud;
-	if (!r || r->view || r->outcome == SHUNT_OUT_MAX)
-		return 0; /* trailers of a request that went on: not passed on */
+	if (!r || r->outcome == SHUNT_OUT_MAX)
+		return 0;
+	if (r->view) /* its trailing HEADERS: they go on after its body */
+		return add_trailer(r, n, nlen, v, vlen);
 	if (nlen == 7 && !memcmp(n, ":method", 7)) {
 		snprintf(r->method, sizeof(r->method), "%.*s", (int)vlen, v);
 		r->no_body_response = !strcmp(r->method, "HEAD");
@@ -132,7 +150,11 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 	if (!r || r->outcome == SHUNT_OUT_MAX)
 		return 0;
 	end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
-	if (r->view) { /* its body goes on; END_STREAM ends it */
+	if (r->view) { /* its body goes on; END_STREAM (or its trailers) ends it */
+		if (r->trailer_bytes > L7_HEAD_MAX)
+			return l7_request_abandon(r, SHUNT_OUT_L7_HEADERS_TOO_LARGE), 0;
+		if (end && l7_trailers_keep(r))
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		if (end)
 			l7_body_end(r);
 		return 0;

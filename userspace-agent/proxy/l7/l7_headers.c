@@ -135,6 +135,90 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	return 0;
 }
 
+/* Fields a trailer may not carry (RFC 9110 6.5.1, the list of RFC 7230
+ * 4.1.2): framing, routing, request modifiers, authentication, response
+ * control and content metadata; an endpoint acts on them before the body,
+ * so a late one could only mislead it. The hop-by-hop ones go as well. */
+static const char *const trailer_forbidden[] = {
+    "host",
+    "cache-control",
+    "max-forwards",
+    "pragma",
+    "range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-range",
+    "if-unmodified-since",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "www-authenticate",
+    "proxy-authenticate",
+    "age",
+    "expires",
+    "date",
+    "location",
+    "retry-after",
+    "vary",
+    "warning",
+    "content-encoding",
+    "content-type",
+    "content-range",
+    "content-disposition",
+};
+
+static bool trailer_allowed(const char *name, const char *connection)
+{
+	size_t i;
+
+	if (!name[0] || name[0] == ':' || dropped(name, connection, NULL, false))
+		return false;
+	for (i = 0; i < sizeof(trailer_forbidden) / sizeof(trailer_forbidden[0]); i++)
+		if (!strcasecmp(name, trailer_forbidden[i]))
+			return false;
+	return true;
+}
+
+int l7_trailers_keep(struct l7_request *req)
+{
+	const char *connection = l7_header_get(req, "connection");
+	struct l7_header *t = req->req_trailers;
+	size_t i, kept = 0;
+
+	for (i = 0; i < req->nreq_trailers; i++)
+		if (!t[i].value && !(t[i].value = strdup("")))
+			return -ENOMEM;
+	for (i = 0; i < req->nreq_trailers; i++) {
+		if (t[i].name && trailer_allowed(t[i].name, connection)) {
+			t[kept++] = t[i];
+			continue;
+		}
+		free(t[i].name);
+		free(t[i].value);
+	}
+	req->nreq_trailers = kept;
+	return 0;
+}
+
+int l7_write_trailers(struct l7_buf *out, const struct l7_request *req)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < req->nreq_trailers && !err; i++)
+		err = l7_buf_field(out, req->req_trailers[i].name, req->req_trailers[i].value);
+	return err;
+}
+
+int l7_write_last_chunk(struct l7_buf *out, const struct l7_request *req)
+{
+	if (l7_buf_append(out, "0\r\n", 3) || l7_write_trailers(out, req))
+		return -ENOMEM;
+	return l7_buf_append(out, "\r\n", 2);
+}
+
 int l7_header_add(struct l7_header **h, size_t *n, size_t *cap, const char *name, size_t nlen,
 		  const char *value, size_t vlen)
 {

@@ -64,6 +64,16 @@ int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
  * points into LINES. 0 or -ENOMEM. */
 int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lines, nghttp2_nv **nv,
 		     size_t *n);
+/* REQ's trailer fields, once all arrived: those a trailer may not carry
+ * (RFC 9110 6.5.1: framing, routing, request modifiers, authentication,
+ * content metadata, hop-by-hop and what Connection names) dropped, a field
+ * without a value given an empty one. 0 or -ENOMEM. */
+int l7_trailers_keep(struct l7_request *req);
+/* The end of a chunked body: the last chunk, REQ's trailer fields, the
+ * empty line. */
+int l7_write_last_chunk(struct l7_buf *out, const struct l7_request *req);
+/* REQ's trailer fields as header lines ("name: value\r\n"). */
+int l7_write_trailers(struct l7_buf *out, const struct l7_request *req);
 int l7_buf_printf(struct l7_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void l7_buf_consume(struct l7_buf *b, size_t n);
 void l7_buf_reset(struct l7_buf *b);
@@ -248,6 +258,12 @@ struct l7_request {
 	 * kept, from the start while it fits L7_BODY_MAX (a retry resends it),
 	 * then only what no try took yet (body_lost: retries are over). */
 	struct l7_buf body;
+	/* The client's trailer fields (a chunked body's, or an HTTP/2 trailing
+	 * HEADERS), kept by l7_trailers_keep when whole: every try sends them
+	 * after the body. TRAILER_BYTES: their names and values, at most
+	 * L7_HEAD_MAX (an HTTP/2 client's; HTTP/1.1 counts in l7_down). */
+	struct l7_header *req_trailers;
+	size_t nreq_trailers, req_trailers_cap, trailer_bytes;
 	uint64_t body_base, body_got, body_taken; /* taken: the furthest a try got */
 	int64_t body_length;			  /* the client's content-length; -1: none */
 	bool body_done, body_lost, mirror_due;
@@ -489,6 +505,10 @@ void l7_request_finish(struct l7_request *req, bool aborted);
  * timers stopped) and its connections become a tunnel. */
 void l7_request_upgraded(struct l7_request *req);
 void l7_request_answer(struct l7_request *req, enum shunt_outcome why);
+/* REQ went on but cannot complete (its deadline passed, the client broke
+ * it): its try is dropped and WHY answered, or a response the client has
+ * begun is cut. */
+void l7_request_abandon(struct l7_request *req, enum shunt_outcome why);
 void l7_request_fault_answer(struct l7_request *req, int status, int grpc);
 void l7_request_rate_limited(struct l7_request *req, unsigned int retry_s);
 void l7_request_redirect_answer(struct l7_request *req, int status, const char *scheme,

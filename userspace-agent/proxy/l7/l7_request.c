@@ -31,18 +31,21 @@ static void abort_try(struct l7_request *req)
 	l7_up_release(up, false); /* a half-read response: never reused */
 }
 
-static void on_deadline(struct timer *t, void *ctx)
+void l7_request_abandon(struct l7_request *req, enum shunt_outcome why)
 {
-	struct l7_request *req = ctx;
-
-	(void)t;
 	if (req->head_sent) /* the client has part of a response: cut it */
 		return req->sink->cut(req);
 	abort_try(req);
 	unqueue(req);
 	timer_cancel(&req->down->l->wheel, &req->backoff);
 	timer_cancel(&req->down->l->wheel, &req->fault);
-	l7_request_answer(req, SHUNT_OUT_L7_REQUEST_TIMEOUT);
+	l7_request_answer(req, why);
+}
+
+static void on_deadline(struct timer *t, void *ctx)
+{
+	(void)t;
+	l7_request_abandon(ctx, SHUNT_OUT_L7_REQUEST_TIMEOUT);
 }
 
 static void on_try_timeout(struct timer *t, void *ctx)
@@ -102,6 +105,7 @@ void l7_request_free(struct l7_request *req)
 	timer_cancel(w, &req->fault);
 	free(req->target);
 	l7_headers_free(req->headers, req->nheaders);
+	l7_headers_free(req->req_trailers, req->nreq_trailers);
 	l7_buf_free(&req->body);
 	l7_buf_free(&req->resp);
 	l7_buf_free(&req->trailers);

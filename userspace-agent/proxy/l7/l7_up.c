@@ -417,6 +417,29 @@ static void on_up_event(struct l7_io *io, uint32_t events)
 		read_response(up);
 }
 
+/* The body's framing: its length when known and no trailers follow it,
+ * else chunked. */
+static int body_framing(struct l7_buf *out, const struct l7_request *req)
+{
+	if (req->body_done && !req->nreq_trailers)
+		return l7_buf_printf(out, "content-length: %llu\r\n",
+				     (unsigned long long)req->body_got);
+	if (!req->body_done && req->body_length >= 0)
+		return l7_buf_printf(out, "content-length: %lld\r\n", (long long)req->body_length);
+	return l7_buf_printf(out, "transfer-encoding: chunked\r\n");
+}
+
+/* A whole body with trailer fields: one chunk, then the last with them
+ * (trailers exist only in chunked framing, RFC 9112 7.1.2). */
+static int whole_chunked(struct l7_buf *out, const struct l7_request *req, const char *body,
+			 size_t n)
+{
+	if (n && (l7_buf_printf(out, "%zx\r\n", n) || l7_buf_append(out, body, n) ||
+		  l7_buf_append(out, "\r\n", 2)))
+		return -ENOMEM;
+	return l7_write_last_chunk(out, req);
+}
+
 int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const char *extra,
 			 bool upgrade)
 {
@@ -431,17 +454,14 @@ int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const
 	err = l7_buf_printf(out, "%s %s HTTP/1.1\r\n", req->method, req->target);
 	if (!err)
 		err = l7_write_headers(out, req->headers, req->nheaders, mod, upgrade);
-	if (!err && body_method && req->body_done)
-		err = l7_buf_printf(out, "content-length: %llu\r\n",
-				    (unsigned long long)req->body_got);
-	else if (!err && body_method && req->body_length >= 0)
-		err = l7_buf_printf(out, "content-length: %lld\r\n", (long long)req->body_length);
-	else if (!err && body_method)
-		err = l7_buf_printf(out, "transfer-encoding: chunked\r\n");
+	if (!err && body_method)
+		err = body_framing(out, req);
 	if (!err)
 		err = l7_buf_printf(out, "%s\r\n", extra);
 	/* a whole body goes at once; a streaming one follows (l7_up_pump_body) */
-	if (!err && req->body_done && n)
+	if (!err && req->body_done && req->nreq_trailers)
+		err = whole_chunked(out, req, body, n);
+	else if (!err && req->body_done && n)
 		err = l7_buf_append(out, body, n);
 	return err;
 }

@@ -11,6 +11,25 @@
 #include "common/timer_wheel.h"
 #include "l7_up_h2.h"
 
+/* The client's trailer fields as a trailing HEADERS frame, which ends the
+ * stream instead of the last DATA frame (nghttp2 copies the fields). */
+static int submit_trailers(struct l7_h2_stream *hs, const struct l7_request *req)
+{
+	struct l7_buf *lines = l7_scratch(hs->c->l);
+	nghttp2_nv *nv;
+	int n, err;
+
+	nv = calloc(req->nreq_trailers, sizeof(*nv));
+	if (!nv || l7_write_trailers(lines, req) || l7_buf_append(lines, "", 1)) {
+		free(nv);
+		return -1;
+	}
+	n = l7_h2_lines_to_nv(lines->data + lines->off, nv, req->nreq_trailers);
+	err = nghttp2_submit_trailer(hs->c->s, hs->id, nv, (size_t)n);
+	free(nv);
+	return err ? -1 : 0;
+}
+
 static ssize_t read_request_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
 				 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -29,9 +48,11 @@ static ssize_t read_request_body(nghttp2_session *s, int32_t id, uint8_t *buf, s
 		hs->body_sent += n;
 		l7_body_taken(req, hs->body_sent);
 	}
-	if (!req || (req->body_done && hs->body_sent == req->body_got))
+	if (!req || (req->body_done && hs->body_sent == req->body_got)) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	else if (!n)
+		if (req && req->nreq_trailers && !submit_trailers(hs, req))
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	} else if (!n)
 		return hs->body_waits = true, NGHTTP2_ERR_DEFERRED;
 	return (ssize_t)n;
 }
