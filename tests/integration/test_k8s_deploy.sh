@@ -241,6 +241,44 @@ EOF
 		'["example.org","strict","n1","/var/log/shunt/access.log"]' "the changed settings in the model"
 }
 
+# MESH_YAML replaced the way the kubelet updates a mounted ConfigMap: the
+# new text in a file of its own, renamed over the old (a new inode).
+deploy_settings_swap() { # SED_SCRIPT
+	sed "$1" "$K8S_DIR/$MESH_YAML" >"$K8S_DIR/$MESH_YAML.new" && mv "$K8S_DIR/$MESH_YAML.new" "$K8S_DIR/$MESH_YAML"
+}
+
+# A running agent follows the ConfigMap: a new version of mesh.yaml is in the
+# next model within seconds, with no restart; a bad version is refused with
+# FILE:LINE:COL while the last good settings stay and the API's changes go
+# on; fixed, it is taken.
+test_k8s_deploy_mesh_settings_change_while_running() {
+	deploy_read
+	deploy_enforce
+	deploy_world
+	deploy_agent_args # writes deploy/'s mesh.yaml (PERMISSIVE); the test's own from here
+	touch "$K8S_DIR/$MESH_YAML.local"
+	deploy_agent --follow
+	k8s_wait_model '(.workloads | length == 3) and .mtls == "permissive"' "the first model" 10
+	deploy_settings_swap 's/PERMISSIVE/STRICT/'
+	k8s_wait_model '.mtls == "strict"' "the model after mtls STRICT in the settings" 5
+	grep -q "mesh settings read again" "$K8S_DIR/follow.log" ||
+		t_fail "no log of the settings read again: $(tail -3 "$K8S_DIR/follow.log")"
+	# A bad version: refused, named; the API's next change still applies.
+	local line count
+	line=$(grep -n '^mtls' "$K8S_DIR/$MESH_YAML" | cut -d: -f1)
+	deploy_settings_swap 's/STRICT/LOOSE/'
+	t_wait_for 5 grep -q "mesh.yaml:$line:14: mtls mode must be STRICT or PERMISSIVE, not 'LOOSE'" \
+		"$K8S_DIR/follow.log" || t_fail "the bad settings not refused by line: $(tail -3 "$K8S_DIR/follow.log")"
+	grep -q "the last good ones stay" "$K8S_DIR/follow.log" || t_fail "the refusal does not say what stays"
+	k8s_apply "$(k8s_pod y d n2 10.0.2.3 pod=d)"
+	k8s_wait_model '.workloads | length == 4' "the API's change with bad settings in place" 5
+	t_eq "$(k8s_model | jq -r .mtls)" strict "mtls while the settings are bad (the last good)"
+	count=$(grep -c "mesh settings not changed" "$K8S_DIR/follow.log")
+	t_eq "$count" 1 "refusals of one bad version"
+	deploy_settings_swap 's/LOOSE/PERMISSIVE/'
+	k8s_wait_model '.mtls == "permissive" and (.workloads | length == 4)' "the fixed settings" 5
+}
+
 # A bad settings file stops the agent before it reads the API: FILE:LINE:COL
 # or the key, and no model.
 test_k8s_deploy_bad_mesh_settings_are_refused() {

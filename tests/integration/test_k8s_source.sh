@@ -93,6 +93,26 @@ test_k8s_watch_events_are_applied() {
 
 # 410 Gone in both forms: an ERROR event in the watch stream, and an HTTP
 # 410 to a watch from a compacted resourceVersion. Either way: list again.
+# A pod Ready on this node before its cgroup and sandbox are there (the
+# kubelet and the runtime race the API) is left out, then looked for again
+# on a timer: in the mesh once they appear, with no change in the API.
+test_k8s_ready_pod_placed_once_its_cgroup_appears() {
+	k8s_world
+	local d
+	d=$(k8s_pod x d n1 10.0.1.2 pod=d)
+	k8s_apply "$d"
+	k8s_follow
+	k8s_wait_model '.workloads | length == 3' "the first model (x/d not placed yet)"
+	sleep 1.5
+	t_eq "$(k8s_model | jq -r "$WORKLOADS")" "x/a,x/b,y/c" "workloads before x/d's cgroup exists"
+	k8s_ctl POST requests/clear '{}' >/dev/null
+	k8s_pod_cgroup "$d"
+	k8s_wait_model '.workloads | length == 4' "x/d in the mesh once its cgroup appeared" 5
+	t_eq "$(k8s_model | jq -r '.workloads[] | select(.name == "d") | .cgroup')" "$K8S_CGROUP" "x/d's cgroup"
+	t_eq "$(k8s_ctl GET requests | jq '[.[] | select(.watch | not)] | length')" 0 \
+		"lists made to find it (none: the cache was enough)"
+}
+
 test_k8s_relist_after_410_gone() {
 	k8s_world
 	k8s_follow

@@ -75,6 +75,21 @@ int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_erro
 /* SETTINGS' mtls, nodes, accessLog and tracing into CFG (its arena). */
 int k8s_settings_copy(const struct mesh_config *settings, struct mesh_config *cfg);
 
+/* Which version of a file is there: a ConfigMap mounted in a pod is
+ * replaced by the kubelet swapping a symlink (a new inode behind the same
+ * path), an edited file changes its mtime or size. */
+struct k8s_file_stamp {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+/* PATH's stamp now (stat, through symlinks). */
+void k8s_file_stamp(const char *path, struct k8s_file_stamp *st);
+bool k8s_file_stamp_same(const struct k8s_file_stamp *a, const struct k8s_file_stamp *b);
+
 /* Where a local pod runs: its cgroup directory and a network namespace
  * path (the netns of a process in the pod's cgroup); WHY, when not found. */
 struct k8s_pod_paths {
@@ -96,6 +111,9 @@ struct k8s_translate_opts {
 	/* k8s_pod_locate (LOCATE_CTX: the k8s_opts), or a test's fake. */
 	int (*locate)(void *ctx, const json_t *pod, struct k8s_pod_paths *out);
 	void *locate_ctx;
+	/* out, if set: Ready pods of this node not found (no cgroup or netns
+	 * yet), to be looked for again */
+	unsigned int *unplaced;
 };
 
 /*
@@ -173,6 +191,14 @@ struct k8s_watcher {
 	bool started, stop, all_synced;
 	int error; /* the last failure, -errno; 0 after a good list */
 	char error_msg[512];
+	/* the settings file as the thread last saw it, checked once a second:
+	 * a new version is a snapshot due (load() reads it) */
+	struct k8s_file_stamp settings_seen;
+	unsigned long long settings_checked_ms;
+	/* Ready local pods the last snapshot could not place (load() sets
+	 * it): the thread makes a snapshot due again after a backoff */
+	unsigned int unplaced;
+	unsigned long long unplaced_retry_ms, unplaced_backoff_ms;
 	unsigned long lists, watches, relists, events;
 };
 

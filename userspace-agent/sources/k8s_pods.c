@@ -271,6 +271,8 @@ static int pod_of(struct k8s_tr *tr, const json_t *pod, bool local, struct cfg_w
 		err = tr->opts->locate ? tr->opts->locate(tr->opts->locate_ctx, pod, &paths)
 				       : k8s_pod_locate(tr->opts->locate_ctx, pod, &paths);
 		if (err) {
+			if (tr->opts->unplaced)
+				(*tr->opts->unplaced)++;
 			k8s_warn(tr, &w->origin, "Ready, but not in the mesh yet (uid %s): %s",
 				 k8s_str(pod, "metadata.uid") ?: "-",
 				 paths.why[0] ? paths.why : "its cgroup or netns is not found");

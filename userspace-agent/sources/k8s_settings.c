@@ -3,17 +3,41 @@
  * The Kubernetes source's mesh-wide settings (--k8s-option
  * mesh-settings=FILE; in a cluster, the shunt-mesh ConfigMap mounted as a
  * file): a mesh config file holding only the keys no API object carries
- * (trustDomain, mtls, nodes, accessLog, tracing). It is read once, when
- * the source opens, with the file source's own parser and checks, so a bad
+ * (trustDomain, mtls, nodes, accessLog, tracing). It is read when the
+ * source opens, with the file source's own parser and checks, so a bad
  * value stops the agent at start with FILE:LINE:COL and nothing applied;
- * every snapshot then gets a copy.
+ * every snapshot then gets a copy. A new version of the file is read again
+ * (k8s_source.c): a good one goes into the next snapshot, a bad one is
+ * refused with the same errors while the last good settings stay.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "k8s_impl.h"
 #include "yaml_source.h"
+
+void k8s_file_stamp(const char *path, struct k8s_file_stamp *st)
+{
+	struct stat sb;
+
+	memset(st, 0, sizeof(*st));
+	if (stat(path, &sb))
+		return;
+	st->exists = true;
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
+	st->size = sb.st_size;
+	st->mtime = sb.st_mtim;
+}
+
+bool k8s_file_stamp_same(const struct k8s_file_stamp *a, const struct k8s_file_stamp *b)
+{
+	return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
+	       a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
 
 int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_error *err)
 {

@@ -7,7 +7,8 @@
  * While the API server is away the caches stay as they were, so load()
  * keeps answering the last state it knew. The mesh-wide settings file, if
  * any, is read at open (a bad one: the source does not open) and copied
- * into every model.
+ * into every model; a new version of it is read again at the next load (the
+ * watch thread makes one due), and a bad one leaves the last good settings.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,7 +25,8 @@
 struct k8s_source {
 	struct config_source base;
 	struct k8s_watcher w;
-	struct mesh_config settings; /* with opts.mesh_settings: trustDomain, mtls, ... */
+	struct mesh_config settings;	      /* with opts.mesh_settings: trustDomain, mtls, ... */
+	struct k8s_file_stamp settings_stamp; /* the version last read (good or bad) */
 	char describe[700];
 };
 
@@ -39,9 +41,11 @@ static int k8s_open(const char *location, struct config_source **out, struct cfg
 	s->w.event_fd = -1;
 	if ((ret = k8s_opts_parse(&s->w.opts, location, err)))
 		goto fail;
-	if (s->w.opts.mesh_settings[0] &&
-	    (ret = k8s_settings_load(s->w.opts.mesh_settings, &s->settings, err)))
-		goto fail;
+	if (s->w.opts.mesh_settings[0]) {
+		k8s_file_stamp(s->w.opts.mesh_settings, &s->settings_stamp);
+		if ((ret = k8s_settings_load(s->w.opts.mesh_settings, &s->settings, err)))
+			goto fail;
+	}
 	ret = k8s_conn_load(&s->w.conn, s->w.opts.kubeconfig[0] ? s->w.opts.kubeconfig : NULL,
 			    s->w.opts.sa_dir, err);
 	if (ret)
@@ -83,6 +87,34 @@ static int wait_synced(struct k8s_watcher *w, struct cfg_error *err)
 	return w->error == -EACCES ? -EACCES : -EAGAIN;
 }
 
+/* A new version of the settings file: read; a good one replaces the
+ * settings, a bad one is refused with its error (once per version) and the
+ * last good settings stay, as an invalid config file is never applied. The
+ * API's changes go on in either case. */
+static void settings_refresh(struct k8s_source *s)
+{
+	const char *path = s->w.opts.mesh_settings;
+	struct k8s_file_stamp now;
+	struct mesh_config fresh;
+	struct cfg_error err;
+
+	if (!path[0])
+		return;
+	k8s_file_stamp(path, &now);
+	if (k8s_file_stamp_same(&now, &s->settings_stamp))
+		return;
+	s->settings_stamp = now;
+	memset(&err, 0, sizeof(err));
+	if (k8s_settings_load(path, &fresh, &err)) {
+		pr_warn("kubernetes: mesh settings not changed, the last good ones stay: %s",
+			err.msg);
+		return;
+	}
+	mesh_config_free(&s->settings);
+	s->settings = fresh;
+	pr_info("kubernetes: mesh settings read again from %s", path);
+}
+
 static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct cfg_error *err)
 {
 	struct k8s_source *s = (struct k8s_source *)src;
@@ -94,10 +126,14 @@ static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct c
 	    .source_name = s->describe,
 	};
 	json_t *caches[K8S_KINDS];
+	unsigned int unplaced = 0;
 	size_t i;
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
+	settings_refresh(s);
+	topts.trust_domain =
+	    s->settings.trust_domain ? s->settings.trust_domain : w->opts.trust_domain;
 	pthread_mutex_lock(&w->lock);
 	if ((ret = wait_synced(w, err))) {
 		pthread_mutex_unlock(&w->lock);
@@ -106,7 +142,10 @@ static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct c
 	for (i = 0; i < K8S_KINDS; i++)
 		caches[i] = w->inf[i].cache;
 	topts.locate_ctx = &w->opts;
+	topts.unplaced = &unplaced;
 	ret = k8s_translate(caches, &topts, cfg, err);
+	if (!ret)
+		__atomic_store_n(&w->unplaced, unplaced, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&w->lock);
 	if (!ret && s->settings.path && (ret = k8s_settings_copy(&s->settings, cfg))) {
 		mesh_config_free(cfg);

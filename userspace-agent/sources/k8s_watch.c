@@ -185,6 +185,51 @@ static int start_due(struct k8s_watcher *w)
 	return (int)(next - now);
 }
 
+/* Once a second: a new version of the settings file makes a snapshot due. */
+static void settings_poll(struct k8s_watcher *w)
+{
+	unsigned long long now = mono_ms();
+	struct k8s_file_stamp st;
+	uint64_t one = 1;
+
+	if (!w->opts.mesh_settings[0] || now - w->settings_checked_ms < 1000)
+		return;
+	w->settings_checked_ms = now;
+	k8s_file_stamp(w->opts.mesh_settings, &st);
+	if (k8s_file_stamp_same(&st, &w->settings_seen))
+		return;
+	w->settings_seen = st;
+	if (write(w->event_fd, &one, sizeof(one)) < 0)
+		pr_warn("kubernetes: cannot signal a settings change: %s", strerror(errno));
+}
+
+/* Ready pods of this node that the last snapshot could not place (their
+ * cgroup or netns not there yet): a snapshot due again after 0.5 s, then
+ * twice as long each time, at most 30 s, so that a pod that never shows
+ * up does not log a warning a second. */
+static void unplaced_poll(struct k8s_watcher *w)
+{
+	unsigned long long now = mono_ms();
+	uint64_t one = 1;
+
+	if (!__atomic_load_n(&w->unplaced, __ATOMIC_ACQUIRE)) {
+		w->unplaced_retry_ms = 0;
+		w->unplaced_backoff_ms = 500;
+		return;
+	}
+	if (!w->unplaced_retry_ms) {
+		w->unplaced_retry_ms = now + w->unplaced_backoff_ms;
+		return;
+	}
+	if (now < w->unplaced_retry_ms)
+		return;
+	w->unplaced_backoff_ms =
+	    w->unplaced_backoff_ms * 2 > 30000 ? 30000 : w->unplaced_backoff_ms * 2;
+	w->unplaced_retry_ms = now + w->unplaced_backoff_ms;
+	if (write(w->event_fd, &one, sizeof(one)) < 0)
+		pr_warn("kubernetes: cannot signal a retry of unplaced pods: %s", strerror(errno));
+}
+
 static void *watch_thread(void *arg)
 {
 	struct k8s_watcher *w = arg;
@@ -194,6 +239,8 @@ static void *watch_thread(void *arg)
 
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		timeout = start_due(w);
+		settings_poll(w);
+		unplaced_poll(w);
 		curl_multi_perform(w->multi, &running);
 		while ((msg = curl_multi_info_read(w->multi, &left)))
 			if (msg->msg == CURLMSG_DONE)
@@ -223,6 +270,8 @@ int k8s_watcher_start(struct k8s_watcher *w, struct cfg_error *err)
 	if (!(w->multi = curl_multi_init()))
 		return -ENOMEM;
 	srandom((unsigned int)(mono_ms() ^ (unsigned long long)getpid()));
+	if (w->opts.mesh_settings[0]) /* the version the source opened with */
+		k8s_file_stamp(w->opts.mesh_settings, &w->settings_seen);
 	if ((ret = -pthread_create(&w->thread, NULL, watch_thread, w))) {
 		snprintf(err->msg, sizeof(err->msg), "kubernetes: cannot start the watch thread");
 		return ret;
