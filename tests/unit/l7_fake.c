@@ -186,6 +186,41 @@ int fake_fini(struct l7_fake *f)
 	return f->holds;
 }
 
+struct fake_fix *fake_fix_new(const char *yaml, char *err, size_t errlen)
+{
+	struct fake_fix *x = calloc(1, sizeof(*x));
+	int ret;
+
+	if (!x) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	x->client.fd = -1;
+	if (fake_init(&x->f, yaml, err, errlen))
+		goto fail;
+	if ((ret = fake_client(&x->f, &x->client, "shop/client", "shop/web", 80))) {
+		snprintf(err, errlen, "no client of shop/web:80: %s", strerror(-ret));
+		goto fail;
+	}
+	return x;
+fail:
+	fake_fix_free(x);
+	return NULL;
+}
+
+int fake_fix_free(struct fake_fix *x)
+{
+	int holds;
+
+	if (!x)
+		return 0;
+	fake_peer_free(&x->client);
+	fake_msg_free(&x->resp);
+	holds = fake_fini(&x->f);
+	free(x);
+	return holds;
+}
+
 static const struct cfg_workload *workload_named(const struct mesh_config *cfg, const char *q)
 {
 	size_t i, nslen = strcspn(q, "/");

@@ -82,6 +82,19 @@ struct l7_fake {
 	struct l7_span last_span;
 };
 
+/* The fixture most engine tests share: the loop of a config, a client of
+ * shop/client connected to shop/web:80, and a response to read into. */
+struct fake_fix {
+	struct l7_fake f;
+	struct fake_peer client;
+	struct fake_msg resp;
+};
+
+/* The fixture of YAML, or NULL with ERR (a config error, or no client). */
+struct fake_fix *fake_fix_new(const char *yaml, char *err, size_t errlen);
+/* Frees X (NULL is fine); the model holds left (should be 0). */
+int fake_fix_free(struct fake_fix *x);
+
 /* Parses YAML and makes the loop; 0 or -errno (ERR names a config error). */
 int fake_init(struct l7_fake *f, const char *yaml, char *err, size_t errlen);
 /* Frees the loop and the config; the model holds left (should be 0). */

@@ -220,44 +220,30 @@ static void response_flags_are_envoys(void **state)
 }
 
 /* The L7 engine's side: what request_done says of a request. */
-struct fix {
-	struct l7_fake f;
-	struct fake_peer client;
-	struct fake_msg resp;
-};
-
-static struct fix *start(void **state, const char *yaml)
+/* The shared fixture (l7_fake.h); *STATE owns it for teardown. */
+static struct fake_fix *start(void **state, const char *yaml)
 {
-	struct fix *x = calloc(1, sizeof(*x));
 	char err[512];
+	struct fake_fix *x = fake_fix_new(yaml, err, sizeof(err));
 
-	assert_non_null(x);
+	if (!x)
+		fail_msg("fixture: %s", err);
 	*state = x;
-	x->client.fd = -1;
-	if (fake_init(&x->f, yaml, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	assert_int_equal(fake_client(&x->f, &x->client, "shop/client", "shop/web", 80), 0);
 	return x;
 }
 
 static int teardown(void **state)
 {
-	struct fix *x = *state;
-	int holds;
+	int holds = fake_fix_free(*state);
 
-	if (!x)
-		return 0;
-	fake_peer_free(&x->client);
-	fake_msg_free(&x->resp);
-	holds = fake_fini(&x->f);
-	free(x);
 	*state = NULL;
 	return holds ? -1 : 0;
 }
 
 static void request_done_has_body_bytes_both_ways_and_the_backend_service(void **state)
 {
-	struct fix *x = start(state, MESH ROUTE "      - backendRefs: [{name: b, port: 80}]\n");
+	struct fake_fix *x =
+	    start(state, MESH ROUTE "      - backendRefs: [{name: b, port: 80}]\n");
 
 	assert_int_equal(
 	    fake_exchange(&x->f, &x->client,
@@ -283,7 +269,7 @@ static void request_done_has_body_bytes_both_ways_and_the_backend_service(void *
 
 static void request_done_has_the_grpc_status_of_the_trailers(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 
 	assert_int_equal(
 	    fake_exchange(&x->f, &x->client,
@@ -303,8 +289,8 @@ static void request_done_has_the_grpc_status_of_the_trailers(void **state)
 
 static void a_proxy_answer_reports_its_outcome_and_body(void **state)
 {
-	struct fix *x = start(state, MESH ROUTE
-			      "      - matches: [{path: {type: PathPrefix, value: /only}}]\n");
+	struct fake_fix *x = start(state, MESH ROUTE
+				   "      - matches: [{path: {type: PathPrefix, value: /only}}]\n");
 
 	assert_int_equal(fake_send(&x->f, x->client.fd, "GET /x HTTP/1.1\r\nHost: web\r\n\r\n",
 				   strlen("GET /x HTTP/1.1\r\nHost: web\r\n\r\n")),

@@ -34,39 +34,27 @@
 	"X-Checksum: abc123\r\nGrpc-Status: 0\r\nEmpty:\r\nHost: evil\r\n"                         \
 	"Content-Type: text/evil\r\nAuthorization: Bearer x\r\nX-Hop: 1\r\nTE: trailers\r\n"
 
-struct fix {
-	struct l7_fake f;
-	struct fake_peer client;
-	struct fake_msg resp;
-};
-
-static struct fix *start(void **state, const char *yaml)
+/* The shared fixture (l7_fake.h); *STATE owns it for teardown. */
+static struct fake_fix *start(void **state, const char *yaml)
 {
-	struct fix *x = calloc(1, sizeof(*x));
 	char err[512];
+	struct fake_fix *x = fake_fix_new(yaml, err, sizeof(err));
 
-	assert_non_null(x);
+	if (!x)
+		fail_msg("fixture: %s", err);
 	*state = x;
-	x->client.fd = -1;
-	if (fake_init(&x->f, yaml, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	assert_int_equal(fake_client(&x->f, &x->client, "shop/client", "shop/web", 80), 0);
 	return x;
 }
 
 static int teardown(void **state)
 {
-	struct fix *x = *state;
-	int holds;
+	int holds = fake_fix_free(*state);
 
-	fake_peer_free(&x->client);
-	fake_msg_free(&x->resp);
-	holds = fake_fini(&x->f);
-	free(x);
+	*state = NULL;
 	return holds ? -1 : 0;
 }
 
-static void send_str(struct fix *x, const char *s)
+static void send_str(struct fake_fix *x, const char *s)
 {
 	assert_int_equal(fake_send(&x->f, x->client.fd, s, strlen(s)), 0);
 }
@@ -91,7 +79,7 @@ static void assert_trailers_passed(const struct fake_msg *m, const char *body)
 	assert_null(fake_header(m, "content-length"));
 }
 
-static void answer_ok(struct fix *x, int conn)
+static void answer_ok(struct fake_fix *x, int conn)
 {
 	assert_int_equal(fake_backend_write(&x->f, conn, OK), 0);
 	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
@@ -102,7 +90,7 @@ static void answer_ok(struct fix *x, int conn)
  * fields it still goes on chunked, so that they have a place. */
 static void trailers_of_a_whole_body_go_on_chunked(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 	int conn;
 
 	send_str(x, HEAD "5\r\nhello\r\n0\r\n" TRAILERS "\r\n");
@@ -116,7 +104,7 @@ static void trailers_of_a_whole_body_go_on_chunked(void **state)
  * before the client sent the rest; the trailer fields end it. */
 static void trailers_follow_a_streamed_body(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 	int conn;
 
 	send_str(x, HEAD "5\r\nhello\r\n");
@@ -133,7 +121,7 @@ static void trailers_follow_a_streamed_body(void **state)
  * read whole). */
 static void a_body_without_trailers_keeps_its_length(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 	int conn;
 
 	send_str(x, HEAD "5\r\nhello\r\n0\r\n\r\n");
@@ -147,8 +135,8 @@ static void a_body_without_trailers_keeps_its_length(void **state)
 /* A retry sends the kept body again, and its trailer fields with it. */
 static void a_retry_sends_the_trailers_again(void **state)
 {
-	struct fix *x = start(state, MESH ROUTE "      - retry: {attempts: 2, codes: [503], "
-						"backoff: 1ms}\n");
+	struct fake_fix *x = start(state, MESH ROUTE "      - retry: {attempts: 2, codes: [503], "
+						     "backoff: 1ms}\n");
 	int conn;
 
 	send_str(x, HEAD "5\r\nhello\r\n0\r\n" TRAILERS "\r\n");
@@ -185,7 +173,7 @@ static char *big_trailers(const char *before)
 /* Too large before the request went on (its body read whole): 431. */
 static void too_large_trailers_of_a_whole_body_are_answered_431(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 	char *big = big_trailers(HEAD "5\r\nhello\r\n0\r\n"); /* in one send: read whole */
 
 	send_str(x, big);
@@ -200,7 +188,7 @@ static void too_large_trailers_of_a_whole_body_are_answered_431(void **state)
  * dropped and the client answered 431, then its connection closes. */
 static void too_large_trailers_of_a_streamed_body_are_answered_431(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 	struct fake_msg more = {};
 	char *big = big_trailers("0\r\n");
 
@@ -279,7 +267,7 @@ static ssize_t cl_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
 	return nghttp2_submit_trailer(s, id, c->trailers, c->ntrailers) ? -1 : 5;
 }
 
-static void h2_post(struct fix *x, struct h2_client *c, const nghttp2_nv *trailers, size_t n)
+static void h2_post(struct fake_fix *x, struct h2_client *c, const nghttp2_nv *trailers, size_t n)
 {
 	static const nghttp2_nv head[] = {
 	    {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0},
@@ -310,7 +298,7 @@ static void h2_post(struct fix *x, struct h2_client *c, const nghttp2_nv *traile
 
 /* Runs the engine and the client's session for MS milliseconds, or until
  * the client's stream closed. */
-static void h2_pump(struct fix *x, struct h2_client *c, int ms)
+static void h2_pump(struct fake_fix *x, struct h2_client *c, int ms)
 {
 	char buf[65536];
 	ssize_t n;
@@ -333,7 +321,7 @@ static void h2_pump(struct fix *x, struct h2_client *c, int ms)
  * trailer fields of a chunked request (its body had no length). */
 static void an_http2_clients_trailers_reach_an_http1_endpoint(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 	static const nghttp2_nv trailers[] = {
 	    NV("x-checksum", "abc123"),	     NV("grpc-status", "0"),	      NV("empty", ""),
 	    NV("content-type", "text/evil"), NV("authorization", "Bearer x"), NV("te", "trailers"),
@@ -365,7 +353,7 @@ static void an_http2_clients_trailers_reach_an_http1_endpoint(void **state)
  * 431, and the try's connection is dropped. */
 static void an_http2_clients_too_large_trailers_are_answered_431(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 	static char value[8000];
 	char names[9][8];
 	nghttp2_nv trailers[9];

@@ -22,43 +22,28 @@
 #define SPAN	"a2fb4a1d1a96d312"
 #define TRACING "tracing: {sampling: 1, zipkin: {url: \"http://127.0.0.1:9/api/v2/spans\"}}\n"
 
-struct fix {
-	struct l7_fake f;
-	struct fake_peer client;
-	struct fake_msg resp;
-};
-
-static struct fix *start(void **state, const char *yaml)
+/* The shared fixture (l7_fake.h); *STATE owns it for teardown. */
+static struct fake_fix *start(void **state, const char *yaml)
 {
-	struct fix *x = calloc(1, sizeof(*x));
 	char err[512];
+	struct fake_fix *x = fake_fix_new(yaml, err, sizeof(err));
 
-	assert_non_null(x);
+	if (!x)
+		fail_msg("fixture: %s", err);
 	*state = x;
-	x->client.fd = -1;
-	if (fake_init(&x->f, yaml, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	assert_int_equal(fake_client(&x->f, &x->client, "shop/client", "shop/web", 80), 0);
 	return x;
 }
 
 static int teardown(void **state)
 {
-	struct fix *x = *state;
-	int holds;
+	int holds = fake_fix_free(*state);
 
-	if (!x)
-		return 0;
-	fake_peer_free(&x->client);
-	fake_msg_free(&x->resp);
-	holds = fake_fini(&x->f);
-	free(x);
 	*state = NULL;
 	return holds ? -1 : 0;
 }
 
 /* REQUEST answered 200 by its endpoint; the request the endpoint got. */
-static const struct fake_msg *exchange(struct fix *x, const char *request)
+static const struct fake_msg *exchange(struct fake_fix *x, const char *request)
 {
 	int conn = -1;
 
@@ -83,7 +68,7 @@ static const char *tag(const struct l7_span *s, const char *key)
 
 static void request_carries_its_span_to_the_endpoint_and_reports_it(void **state)
 {
-	struct fix *x = start(state, MESH TRACING);
+	struct fake_fix *x = start(state, MESH TRACING);
 	const struct fake_msg *got =
 	    exchange(x, "GET /a?q=1 HTTP/1.1\r\nHost: web\r\nx-b3-traceid: " TRACE64
 			"\r\nx-b3-spanid: " SPAN "\r\nx-b3-sampled: 1\r\n\r\n");
@@ -119,7 +104,7 @@ static void request_carries_its_span_to_the_endpoint_and_reports_it(void **state
 
 static void a_request_with_sampling_off_makes_no_span(void **state)
 {
-	struct fix *x = start(state, MESH TRACING);
+	struct fake_fix *x = start(state, MESH TRACING);
 	const struct fake_msg *got =
 	    exchange(x, "GET / HTTP/1.1\r\nHost: web\r\nb3: " TRACE64 "-" SPAN "-0\r\n\r\n");
 
@@ -131,7 +116,7 @@ static void a_request_with_sampling_off_makes_no_span(void **state)
 
 static void without_context_a_new_sampled_trace_goes_out_in_both_formats(void **state)
 {
-	struct fix *x = start(state, MESH TRACING);
+	struct fake_fix *x = start(state, MESH TRACING);
 	const struct fake_msg *got = exchange(x, "GET / HTTP/1.1\r\nHost: web\r\n\r\n");
 
 	assert_int_equal(x->f.nspans, 1);
@@ -144,7 +129,7 @@ static void without_context_a_new_sampled_trace_goes_out_in_both_formats(void **
 
 static void tracing_off_leaves_the_headers_alone(void **state)
 {
-	struct fix *x = start(state, MESH);
+	struct fake_fix *x = start(state, MESH);
 	const struct fake_msg *got =
 	    exchange(x, "GET / HTTP/1.1\r\nHost: web\r\nx-b3-traceid: " TRACE64
 			"\r\nx-b3-spanid: " SPAN "\r\n\r\n");
@@ -158,8 +143,8 @@ static void tracing_off_leaves_the_headers_alone(void **state)
 
 static void a_proxy_answer_has_a_span_without_remote_endpoint(void **state)
 {
-	struct fix *x = start(state, MESH TRACING ROUTE
-			      "      - matches: [{path: {type: PathPrefix, value: /only}}]\n");
+	struct fake_fix *x = start(state, MESH TRACING ROUTE
+				   "      - matches: [{path: {type: PathPrefix, value: /only}}]\n");
 	static const char req[] = "GET /x HTTP/1.1\r\nHost: web\r\n\r\n";
 
 	assert_int_equal(fake_send(&x->f, x->client.fd, req, strlen(req)), 0);
@@ -173,7 +158,7 @@ static void a_proxy_answer_has_a_span_without_remote_endpoint(void **state)
 
 static void a_grpc_call_has_its_status_in_the_span(void **state)
 {
-	struct fix *x = start(state, MESH TRACING);
+	struct fake_fix *x = start(state, MESH TRACING);
 
 	assert_int_equal(
 	    fake_exchange(&x->f, &x->client,
