@@ -64,15 +64,6 @@ static void zipkin_spans(struct shunt_json *j, const struct l7_span *const *span
 	json_array_end(j);
 }
 
-char *trace_zipkin_body(const struct l7_span *const *spans, size_t n, size_t *len)
-{
-	struct shunt_json j;
-
-	json_init_mem(&j, 64 + n * 640); /* a span is ~600 bytes */
-	zipkin_spans(&j, spans, n);
-	return json_mem_take(&j, len);
-}
-
 static size_t discard(char *data, size_t size, size_t n, void *ctx)
 {
 	(void)data;

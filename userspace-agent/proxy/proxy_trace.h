@@ -44,9 +44,6 @@ void trace_export_submit(struct trace_export *e, const struct l7_span *s);
  * timeout), then ends the thread. NULL is fine. */
 void trace_export_free(struct trace_export *e);
 const struct trace_export_stats *trace_export_stats(const struct trace_export *e);
-/* The Zipkin v2 JSON array of N spans (malloc'd, NUL-terminated); NULL
- * when out of memory. */
-char *trace_zipkin_body(const struct l7_span *const *spans, size_t n, size_t *len);
 
 /* The proxy's exporter: made with the first model that turns tracing on,
  * configured again with each model the agent publishes. */
