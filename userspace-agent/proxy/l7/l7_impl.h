@@ -393,7 +393,14 @@ struct l7_view *l7_view_current(struct l7_loop *l);
 void l7_view_put(struct l7_view *v);
 uint32_t l7_random(struct l7_loop *l);
 void l7_arm_in(struct l7_loop *l, struct timer *t, uint64_t ms);
-void l7_loop_rearm(struct l7_loop *l); /* after arming timers outside l7_loop_run */
+void l7_loop_rearm(struct l7_loop *l);
+/* What a turn of the loop ends with: pipelined requests parsed and
+ * put-off sends made (until neither makes more of the other), what was
+ * closed freed, the timer rearmed. Anything that runs the loop's work
+ * outside l7_loop_run (a connection accepted with its request already
+ * read) ends with it too: a send put off to the end of a turn that never
+ * comes waits for the loop's next event, which may be a minute away. */
+void l7_loop_end_turn(struct l7_loop *l);
 
 /* l7_routes.c */
 struct l7_port_table *l7_table_for(struct l7_loop *l, struct l7_view *v, const struct l7_origin *o,

@@ -196,6 +196,13 @@ static void reap(struct l7_loop *l)
 	l7_tunnels_reap(l);
 }
 
+void l7_loop_end_turn(struct l7_loop *l)
+{
+	run_deferred(l);
+	reap(l);
+	l7_loop_rearm(l);
+}
+
 /* The timerfd fires when the wheel's next timer is due. */
 void l7_loop_rearm(struct l7_loop *l)
 {
@@ -229,9 +236,7 @@ void l7_loop_run(struct l7_loop *l)
 		io->on_event(io, evs[i].events);
 	}
 	timer_wheel_advance(&l->wheel, timer_now_ms());
-	run_deferred(l);
-	reap(l);
-	l7_loop_rearm(l);
+	l7_loop_end_turn(l);
 }
 
 void l7_loop_free(struct l7_loop *l)
