@@ -108,6 +108,14 @@ static enum shunt_outcome op_failure(void *ctx, void *token)
 	return c ? c->failure : SHUNT_OUT_ALLOWED;
 }
 
+/* An endpoint of another node than the fake's is behind a node proxy. */
+static bool op_multiplexed(void *ctx, const struct cfg_workload *dst)
+{
+	const struct l7_fake *f = ctx;
+
+	return strcmp(dst->node, f->node ? f->node : "n1") != 0;
+}
+
 static void op_closed(void *ctx, void *token)
 {
 	struct fake_conn *c = conn_of(ctx, token);
@@ -145,6 +153,7 @@ static const struct l7_ops fake_ops = {
     .hold_model = op_hold,
     .release_model = op_release,
     .connect = op_connect,
+    .multiplexed = op_multiplexed,
     .failure = op_failure,
     .closed = op_closed,
     .request_done = op_request_done,

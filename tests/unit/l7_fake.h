@@ -62,6 +62,9 @@ struct l7_fake {
 	/* connects to this workload fail as a cross-node one the endpoint's
 	 * node could not make: the stream ends at once, upstream_refused */
 	const char *refuse_dst;
+	/* this node's name (NULL: n1): endpoints of other nodes are reached
+	 * through their node's proxy, HTTP/2 whatever their port speaks */
+	const char *node;
 	/* SO_SNDBUF of the engine's end of endpoint connections (0: the
 	 * default; the kernel doubles it) */
 	int up_sndbuf;

@@ -404,6 +404,94 @@ static void goaway_moves_requests_to_a_new_connection(void **state)
 	assert_true(x->f.conns[0]->closed); /* its last stream done */
 }
 
+/* A request that arrived with its connection (read when the connection
+ * was accepted, outside any turn of the loop) goes to its endpoint before
+ * the loop runs again: a send put off to the end of the turn must not wait
+ * for the loop's next event, which may be a minute away. */
+static void a_request_read_on_accept_goes_out_without_another_event(void **state)
+{
+	struct fix *x = start(state, RPC_MESH);
+	const struct cfg_service *rpc = &x->f.cfg.services[x->f.cfg.nservices - 1];
+	struct l7_origin o = {.service_port = 50051};
+	const char *get = "GET /now HTTP/1.1\r\nHost: rpc\r\n\r\n";
+	char buf[256];
+	int sv[2];
+
+	/* a first request opens the connection, and it goes idle */
+	assert_int_equal(fake_send(&x->f, x->a.fd, get, strlen(get)), 0);
+	attach_endpoint(x, 0);
+	end_wait(&x->f, &x->end, 1);
+	end_answer(&x->end, x->end.seen[0].id, "200", "first", "0");
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_true(recv(x->f.conns[0]->peer.fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT) < 0);
+	o.src = &x->f.cfg.workloads[0]; /* shop/client */
+	memcpy(o.service_addr, rpc->vips[0].addr, 16);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(write(sv[1], get, strlen(get)), (ssize_t)strlen(get));
+	l7_accept(x->f.loop, sv[0], &o);
+	assert_int_equal(x->f.nconns, 1);
+	/* its HEADERS frame is on the endpoint's socket already */
+	assert_true(recv(x->f.conns[0]->peer.fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT) > 0);
+	close(sv[1]);
+}
+
+/* HTTP/1.1 requests to an endpoint of another node go to that node's proxy
+ * as streams of one h2c connection, many at once (the destination's hop
+ * reads HTTP/2 and speaks HTTP/1.1 to the endpoint), and their responses
+ * reach the HTTP/1.1 clients as HTTP/1.1. An upgrade still takes an
+ * HTTP/1.1 connection of its own. */
+static void http1_requests_to_another_node_share_one_http2_connection(void **state)
+{
+	struct fix *x = calloc(1, sizeof(*x));
+	const char *get = "GET /far HTTP/1.1\r\nHost: web\r\n\r\n";
+	const char *ws = "GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\n"
+			 "Upgrade: websocket\r\n\r\n";
+	struct fake_peer c = {.fd = -1};
+	struct fake_msg m = {0};
+	char err[512];
+	int i;
+
+	assert_non_null(x);
+	*state = x;
+	x->a.fd = x->b.fd = -1;
+	if (fake_init(&x->f, MESH, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	x->started = true;
+	x->f.node = "n2"; /* web's endpoint a1 is on n1: another node */
+	assert_int_equal(fake_client(&x->f, &x->a, "shop/client", "shop/web", 80), 0);
+	assert_int_equal(fake_client(&x->f, &x->b, "shop/client", "shop/web", 80), 0);
+	assert_int_equal(fake_send(&x->f, x->a.fd, get, strlen(get)), 0);
+	assert_int_equal(fake_send(&x->f, x->b.fd, get, strlen(get)), 0);
+	attach_endpoint(x, 0);
+	end_wait(&x->f, &x->end, 2);
+	assert_int_equal(x->f.nconns, 1); /* both requests, one connection */
+	assert_int_equal(x->end.nseen, 2);
+	for (i = 0; i < 2; i++) {
+		assert_string_equal(x->end.seen[i].path, "/far");
+		assert_true(x->end.seen[i].ended);
+		end_answer(&x->end, x->end.seen[i].id, "200", i ? "two" : "one", "0");
+	}
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_int_equal(fake_read(&x->f, &x->b, &x->rb, 1000), 0);
+	assert_int_equal(x->ra.status, 200);
+	assert_int_equal(x->ra.http_minor, 1);
+	assert_string_equal(x->ra.body, "one");
+	assert_string_equal(x->rb.body, "two");
+	/* the upgrade: HTTP/1.1, on a connection of its own */
+	assert_int_equal(fake_client(&x->f, &c, "shop/client", "shop/web", 80), 0);
+	assert_int_equal(fake_send(&x->f, c.fd, ws, strlen(ws)), 0);
+	for (i = 0; i < 200 && x->f.nconns < 2; i++)
+		fake_pump(&x->f, 1);
+	assert_int_equal(x->f.nconns, 2);
+	assert_int_equal(fake_read(&x->f, &x->f.conns[1]->peer, &m, 1000), 0);
+	assert_string_equal(m.url, "/ws");
+	assert_string_equal(fake_header(&m, "upgrade"), "websocket");
+	fake_msg_free(&m);
+	fake_peer_free(&c);
+}
+
 /* A requestMirror to a port that speaks HTTP/2 (grpc): the copy goes as an
  * h2c stream of its own connection, marked, with the whole body; the call
  * itself goes to its endpoint as ever. */
@@ -479,6 +567,10 @@ int main(void)
 				      teardown),
 	    cmocka_unit_test_teardown(goaway_moves_requests_to_a_new_connection, teardown),
 	    cmocka_unit_test_teardown(a_mirror_copy_to_a_grpc_port_goes_as_http2, teardown),
+	    cmocka_unit_test_teardown(a_request_read_on_accept_goes_out_without_another_event,
+				      teardown),
+	    cmocka_unit_test_teardown(http1_requests_to_another_node_share_one_http2_connection,
+				      teardown),
 	    cmocka_unit_test_teardown(a_call_to_an_http2_endpoint_carries_the_span_context,
 				      teardown),
 	};

@@ -214,6 +214,13 @@ static enum shunt_outcome l7_connect(void *ctx, const struct l7_target *t, int *
 	return connect_local(w, t, src_id, fd, token);
 }
 
+static bool l7_multiplexed(void *ctx, const struct cfg_workload *dst)
+{
+	struct model_snap *m = worker_model(ctx);
+
+	return m && strcmp(dst->node, m->me->name);
+}
+
 static enum shunt_outcome l7_failure(void *ctx, void *token)
 {
 	struct l7_conn *lc = token;
@@ -307,6 +314,7 @@ const struct l7_ops proxy_l7_ops = {
     .hold_model = l7_hold_model,
     .release_model = l7_release_model,
     .connect = l7_connect,
+    .multiplexed = l7_multiplexed,
     .failure = l7_failure,
     .closed = l7_closed,
     .request_done = l7_request_done,

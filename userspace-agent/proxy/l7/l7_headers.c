@@ -116,7 +116,9 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	if (l7_write_headers(lines, req->headers, req->nheaders, mod, false) ||
 	    ((req->grpc || (te && strcasestr(te, "trailers"))) &&
 	     l7_buf_printf(lines, "te: trailers\r\n")) ||
-	    (body && req->body_done &&
+	    /* no length with trailers: a node proxy speaking HTTP/1.1 on
+	     * would have to keep it, and then drop them */
+	    (body && req->body_done && !req->nreq_trailers &&
 	     l7_buf_printf(lines, "content-length: %llu\r\n", (unsigned long long)req->body_got)) ||
 	    (body && !req->body_done && req->body_length >= 0 &&
 	     l7_buf_printf(lines, "content-length: %lld\r\n", (long long)req->body_length)) ||

@@ -509,7 +509,9 @@ enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct 
 	/* an upgrade takes a connection of its own: it never comes back */
 	struct l7_up *up = req->upgrade ? NULL : pool->idle;
 
-	if (cfg_port_speaks_http2(req->backend->sp))
+	if (cfg_port_speaks_http2(req->backend->sp) ||
+	    (!req->upgrade && l->ops->multiplexed &&
+	     l->ops->multiplexed(l->ctx, req->target_ep.dst)))
 		return l7_h2_up_send(l, req, pool);
 	if (up) {
 		pool->idle = up->next;
