@@ -324,6 +324,12 @@ static void read_input(struct l7_down *d)
 		if (n > 0) {
 			if (l7_buf_append(&d->in, buf, (size_t)n))
 				return l7_down_close(d);
+			/* A short read emptied the socket: asking again would
+			 * only get EAGAIN (a system call per request; the
+			 * socket is level-triggered, so what comes later, an
+			 * EOF too, is an event of its own). */
+			if ((size_t)n < sizeof(buf))
+				break;
 			continue;
 		}
 		if (n == 0)

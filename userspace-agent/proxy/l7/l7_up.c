@@ -333,8 +333,8 @@ static void read_response(struct l7_up *up)
 			return up_broke(up);
 		if (up->req)
 			up->req->sink->flush(up->req);
-		if (up->dead)
-			return;
+		if (up->dead || (size_t)n < sizeof(buf))
+			return; /* a short read emptied it: level-triggered */
 	}
 }
 

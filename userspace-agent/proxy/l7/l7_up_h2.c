@@ -364,6 +364,8 @@ static void read_endpoint(struct l7_h2_up *c)
 		c->busy = false;
 		if (used < 0)
 			return conn_close(c, SHUNT_OUT_L7_BAD_RESPONSE);
+		if ((size_t)n < sizeof(buf))
+			break; /* emptied: level-triggered, no EAGAIN asked for */
 	}
 	l7_send_later(c->l, &c->send_later);
 }
