@@ -76,18 +76,20 @@ static void format_round_trips(void **state)
 
 static void endpoints_parse_and_format(void **state)
 {
-	const char *good[] = {"10.0.0.1:80", "[fd00::1]:65535", "[::ffff:10.0.0.1]:1"};
+	const char *good[] = {"10.0.0.1:80",	       "[fd00::1]:65535", "[::ffff:10.0.0.1]:1",
+			      "255.255.255.255:65535", "0.0.0.0:9",	  "192.168.100.7:8080"};
 	const char *bad[] = {"10.0.0.1",  "10.0.0.1:0",	 "10.0.0.1:65536",
 			     "10.0.0.1:", "fd00::1:80x", "[fd00::1:80",
 			     ":80",	  "10.0.0.1:-1", NULL};
-	const char *want[] = {"10.0.0.1:80", "[fd00::1]:65535", "10.0.0.1:1"};
+	const char *want[] = {"10.0.0.1:80",	       "[fd00::1]:65535", "10.0.0.1:1",
+			      "255.255.255.255:65535", "0.0.0.0:9",	  "192.168.100.7:8080"};
 	__u8 addr[16];
 	__u16 port;
 	char buf[64];
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 6; i++) {
 		assert_int_equal(shunt_endpoint_parse(good[i], addr, &port), 0);
 		shunt_endpoint_format(addr, port, buf, sizeof(buf));
 		assert_string_equal(buf, want[i]);

@@ -109,10 +109,37 @@ int shunt_endpoint_parse(const char *text, __u8 addr[16], __u16 *port)
 	return 0;
 }
 
+/* V in decimal at P; the end. */
+static char *put_dec(char *p, unsigned int v)
+{
+	char d[10];
+	int n = 0;
+
+	do
+		d[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	while (n)
+		*p++ = d[--n];
+	return p;
+}
+
 void shunt_endpoint_format(const __u8 addr[16], __u16 port, char *buf, size_t len)
 {
-	char a[SHUNT_ADDR_STRLEN];
+	char a[SHUNT_ADDR_STRLEN], *p = a;
+	int i;
 
+	/* IPv4, the common case, without inet_ntop and printf: this is once
+	 * per request in access logs and flows */
+	if (shunt_addr_is_v4(addr) && len >= sizeof("255.255.255.255:65535")) {
+		for (i = 12; i < 16; i++) {
+			p = put_dec(p, addr[i]);
+			*p++ = i < 15 ? '.' : ':';
+		}
+		p = put_dec(p, port);
+		*p = '\0';
+		memcpy(buf, a, (size_t)(p - a) + 1);
+		return;
+	}
 	shunt_addr_format(addr, a, sizeof(a));
 	snprintf(buf, len, shunt_addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, port);
 }

@@ -108,16 +108,15 @@ static void put_text(struct line *l, const char *s, size_t cap)
 	put(l, "\"", 1);
 }
 
-static void put_key_n(struct line *l, const char *key, size_t n)
+/* LIT: ,"key": whole, its comma left out on the line's first key. */
+static void put_key_lit(struct line *l, const char *lit, size_t n)
 {
-	put(l, l->first ? "\"" : ",\"", l->first ? 1 : 2);
+	put(l, lit + l->first, n - l->first);
 	l->first = false;
-	put(l, key, n);
-	put(l, "\":", 2);
 }
 
-/* keys are literals: no strlen per key and line */
-#define put_key(l, key) put_key_n(l, key, sizeof(key) - 1)
+/* keys are literals: one copy per key, no strlen */
+#define put_key(l, key) put_key_lit(l, ",\"" key "\":", sizeof(",\"" key "\":") - 1)
 
 /* V in decimal, at least MIN digits (zeros in front), without printf. */
 static void put_digits(struct line *l, unsigned long long v, int min)
