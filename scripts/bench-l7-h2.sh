@@ -85,12 +85,15 @@ l7_haproxy_h2_setup() {
 }
 
 # shunt_l7_upstream_h2_streams_total (node 1's proxy) moved by at least MIN
-# for shunt-l7-h2 (proxy -> endpoint was HTTP/2), not at all for shunt-l7.
-l7_h2_streams() { # CONFIG BEFORE AFTER MIN
-	local d=$((${3:-0} - ${2:-0}))
-	case "$1" in
-	shunt-l7-h2) [ "$d" -ge "$4" ] || { echo "shunt sent $d HTTP/2 streams to endpoints for $4 requests"; return 1; } ;;
-	shunt-l7) [ "$d" = 0 ] || { echo "shunt sent $d HTTP/2 streams to an HTTP/1.1 port's endpoints"; return 1; } ;;
+# for shunt-l7-h2 (proxy -> endpoint was HTTP/2) and for shunt-l7 across
+# nodes (HTTP/1.1 goes as HTTP/2 between the node proxies), not at all for
+# shunt-l7 on the same node.
+l7_h2_streams() { # CONFIG TOPOLOGY BEFORE AFTER MIN
+	local d=$((${4:-0} - ${3:-0}))
+	case "$1/$2" in
+	shunt-l7-h2/* | shunt-l7/cross)
+		[ "$d" -ge "$5" ] || { echo "shunt sent $d HTTP/2 streams to endpoints for $5 requests"; return 1; } ;;
+	shunt-l7/same) [ "$d" = 0 ] || { echo "shunt sent $d HTTP/2 streams to an HTTP/1.1 port's endpoints"; return 1; } ;;
 	esac
 }
 

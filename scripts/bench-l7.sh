@@ -273,7 +273,7 @@ l7_verify() { # CONFIG
 			echo "$t: went through shunt's L7 side ($m0 -> $m1)"
 			return 1
 		fi
-		why=$(l7_h2_streams "$c" "$s0" "$s1" 1) || { echo "$t: $why"; return 1; }
+		why=$(l7_h2_streams "$c" "$t" "$s0" "$s1" 1) || { echo "$t: $why"; return 1; }
 	done
 }
 
@@ -399,7 +399,7 @@ l7_run() { # KIND CONFIG TOPOLOGY ROUND
 		log "l7: $c $t: shunt counted $((${m1:-0} - ${m0:-0})) requests of $n: run discarded"
 		return 0
 	fi
-	why=$(l7_h2_streams "$c" "$s0" "$s1" "$n") || { log "l7: $c $t: $why: run discarded"; return 0; }
+	why=$(l7_h2_streams "$c" "$t" "$s0" "$s1" "$n") || { log "l7: $c $t: $why: run discarded"; return 0; }
 	if ! l7_path_used "$p0" "$p1"; then
 		log "l7: $c $t: a proxy on the path used no CPU ($p0 -> $p1): run discarded"
 		return 0
