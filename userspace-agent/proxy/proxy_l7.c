@@ -218,7 +218,7 @@ static bool l7_multiplexed(void *ctx, const struct cfg_workload *dst)
 {
 	struct model_snap *m = worker_model(ctx);
 
-	return m && strcmp(dst->node, m->me->name);
+	return m && dst->node && strcmp(dst->node, m->me->name);
 }
 
 static enum shunt_outcome l7_failure(void *ctx, void *token)
