@@ -84,6 +84,28 @@ test_l7_weighted_split_within_bounds_and_changes_live() {
 	t_eq "$v2" 40 "requests to v2 after weight 0/100"
 }
 
+# HTTP/1.1 across nodes goes as HTTP/2 between the node proxies only where
+# the endpoint's node reads it again (the target port of an L7 service port).
+# A backend no L7 service fronts is relayed to the pod as bytes: it must get
+# the client's HTTP/1.1 (a pod would answer an h2c preface with an error).
+test_l7_across_nodes_a_port_its_node_relays_gets_http1() {
+	local ok
+	L7_SERVICES_EXTRA="  - {name: raw, virtualIPs: [10.96.0.86], ports: [{port: 80, targetPort: 8081}], backends: [{workload: n2-p2}]}" \
+		l7_setup <<-'EOF'
+		  - name: web
+		    parentRefs: [{name: web, port: 80}]
+		    rules:
+		      - backendRefs: [{name: raw, port: 80}]
+		EOF
+	t_exec n2-p2 -- python3 "$L7_BACKEND" --listen "$(t_pod_ip n2-p2):8081" --name raw \
+		>"$T_TMP/backend.raw.log" 2>&1 &
+	T_PIDS+=($!)
+	t_wait_for 10 t_cov_port_open n2-p2 8081 || t_fail "backend raw did not start"
+	ok=$(t_exec n1-p1 -- bash -c "for i in \$(seq 20); do curl -s -m 5 -o /dev/null -w '%{http_code} %header{x-backend}\n' http://$L7_VIP/; done" |
+		grep -c '^200 raw$')
+	t_eq "$ok" 20 "requests answered 200 by raw, across nodes"
+}
+
 test_l7_header_modifiers_on_request_and_response() {
 	l7_setup <<-'EOF'
 		  - name: web

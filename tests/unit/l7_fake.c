@@ -13,6 +13,7 @@
 
 #include "common/addr.h"
 #include "l7_fake.h"
+#include "model/http_route.h"
 #include "sources/yaml_source.h"
 
 #define FAKE_BODY_MAX (16u << 20)
@@ -108,12 +109,16 @@ static enum shunt_outcome op_failure(void *ctx, void *token)
 	return c ? c->failure : SHUNT_OUT_ALLOWED;
 }
 
-/* An endpoint of another node than the fake's is behind a node proxy. */
-static bool op_multiplexed(void *ctx, const struct cfg_workload *dst)
+/* An endpoint of another node than the fake's is behind a node proxy,
+ * which reads requests again at the target port of an L7 service port. */
+static bool op_multiplexed(void *ctx, const struct mesh_config *cfg, const struct l7_target *t)
 {
 	const struct l7_fake *f = ctx;
+	const struct cfg_service_port *sp;
+	size_t from = 0;
 
-	return strcmp(dst->node, f->node ? f->node : "n1") != 0;
+	return strcmp(t->dst->node, f->node ? f->node : "n1") &&
+	       cfg_l7_service_of_endpoint(cfg, t->dst, t->port, &from, &sp);
 }
 
 static void op_closed(void *ctx, void *token)

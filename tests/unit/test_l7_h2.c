@@ -441,26 +441,53 @@ static void a_request_read_on_accept_goes_out_without_another_event(void **state
  * reads HTTP/2 and speaks HTTP/1.1 to the endpoint), and their responses
  * reach the HTTP/1.1 clients as HTTP/1.1. An upgrade still takes an
  * HTTP/1.1 connection of its own. */
-static void http1_requests_to_another_node_share_one_http2_connection(void **state)
+/* YAML's loop as seen from node n2 (every endpoint of MESH is on n1), two
+ * clients of shop/client to web:80. */
+static struct fix *start_far(void **state, const char *yaml)
 {
 	struct fix *x = calloc(1, sizeof(*x));
+	char err[512];
+
+	assert_non_null(x);
+	*state = x;
+	x->a.fd = x->b.fd = -1;
+	if (fake_init(&x->f, yaml, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	x->started = true;
+	x->f.node = "n2";
+	assert_int_equal(fake_client(&x->f, &x->a, "shop/client", "shop/web", 80), 0);
+	assert_int_equal(fake_client(&x->f, &x->b, "shop/client", "shop/web", 80), 0);
+	return x;
+}
+
+/* A backend whose port is no L7 service's target port at its node: that
+ * node relays the bytes to the pod as they are, so they stay HTTP/1.1. */
+static void a_backend_its_node_only_relays_gets_http1(void **state)
+{
+	struct fix *x = start_far(state, MESH ROUTE "      - backendRefs: [{name: b, port: 80}]\n");
+	const char *get = "GET /b HTTP/1.1\r\nHost: web\r\n\r\n";
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, get, strlen(get)), 0);
+	assert_int_equal(fake_backend_read(&x->f, 1000), 0);
+	assert_string_equal(x->f.conns[0]->req.url, "/b");
+	assert_string_equal(x->f.conns[0]->dst, "b1");
+	assert_int_equal(
+	    fake_backend_write(&x->f, 0, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"), 0);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_int_equal(x->ra.status, 200);
+	assert_string_equal(x->ra.body, "ok");
+}
+
+static void http1_requests_to_another_node_share_one_http2_connection(void **state)
+{
+	struct fix *x = start_far(state, MESH);
 	const char *get = "GET /far HTTP/1.1\r\nHost: web\r\n\r\n";
 	const char *ws = "GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\n"
 			 "Upgrade: websocket\r\n\r\n";
 	struct fake_peer c = {.fd = -1};
 	struct fake_msg m = {0};
-	char err[512];
 	int i;
 
-	assert_non_null(x);
-	*state = x;
-	x->a.fd = x->b.fd = -1;
-	if (fake_init(&x->f, MESH, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	x->started = true;
-	x->f.node = "n2"; /* web's endpoint a1 is on n1: another node */
-	assert_int_equal(fake_client(&x->f, &x->a, "shop/client", "shop/web", 80), 0);
-	assert_int_equal(fake_client(&x->f, &x->b, "shop/client", "shop/web", 80), 0);
 	assert_int_equal(fake_send(&x->f, x->a.fd, get, strlen(get)), 0);
 	assert_int_equal(fake_send(&x->f, x->b.fd, get, strlen(get)), 0);
 	attach_endpoint(x, 0);
@@ -571,6 +598,7 @@ int main(void)
 				      teardown),
 	    cmocka_unit_test_teardown(http1_requests_to_another_node_share_one_http2_connection,
 				      teardown),
+	    cmocka_unit_test_teardown(a_backend_its_node_only_relays_gets_http1, teardown),
 	    cmocka_unit_test_teardown(a_call_to_an_http2_endpoint_carries_the_span_context,
 				      teardown),
 	};

@@ -214,11 +214,17 @@ static enum shunt_outcome l7_connect(void *ctx, const struct l7_target *t, int *
 	return connect_local(w, t, src_id, fd, token);
 }
 
-static bool l7_multiplexed(void *ctx, const struct cfg_workload *dst)
+/* The endpoint's node reads the requests again (proxy_inbound_l7) only at
+ * the target port of an L7 service port; to any other port it relays the
+ * bytes, which must then be the client's HTTP/1.1. */
+static bool l7_multiplexed(void *ctx, const struct mesh_config *cfg, const struct l7_target *t)
 {
 	struct model_snap *m = worker_model(ctx);
+	const struct cfg_service_port *sp;
+	size_t from = 0;
 
-	return m && dst->node && strcmp(dst->node, m->me->name);
+	return m && t->dst->node && strcmp(t->dst->node, m->me->name) &&
+	       cfg_l7_service_of_endpoint(cfg, t->dst, t->port, &from, &sp);
 }
 
 static enum shunt_outcome l7_failure(void *ctx, void *token)

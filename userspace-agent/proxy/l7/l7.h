@@ -93,12 +93,14 @@ struct l7_ops {
 	 * owner relays), *TOKEN the owner's, handed back to closed(). Decides
 	 * policy for T first. SHUNT_OUT_ALLOWED, or why not. */
 	enum shunt_outcome (*connect)(void *ctx, const struct l7_target *t, int *fd, void **token);
-	/* True when a connection to DST reaches another node's proxy (the
-	 * mTLS tunnel), which tells HTTP/2 from HTTP/1.1 by the first bytes
-	 * whatever DST's port speaks: requests to DST then go as streams of a
-	 * pooled h2c connection, many at once, not one at a time per
-	 * connection. NULL: never. */
-	bool (*multiplexed)(void *ctx, const struct cfg_workload *dst);
+	/* True when requests to T reach another node's proxy that reads them
+	 * again (its L7 hop: T's port is the target port of an L7 service
+	 * port in CFG), which tells HTTP/2 from HTTP/1.1 by the first bytes
+	 * whatever T's port speaks: they then go as streams of a pooled h2c
+	 * connection, many at once, not one at a time per connection. A
+	 * node that relays T's bytes as they are gets HTTP/1.1. Asked once per
+	 * endpoint and model version. NULL: never. */
+	bool (*multiplexed)(void *ctx, const struct mesh_config *cfg, const struct l7_target *t);
 	/* Why a connection connect() made ended, when its owner knows (a
 	 * refusal at the destination's node); else SHUNT_OUT_ALLOWED. */
 	enum shunt_outcome (*failure)(void *ctx, void *token);

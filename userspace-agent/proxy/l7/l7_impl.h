@@ -127,6 +127,9 @@ struct l7_endpoint {
 	uint64_t ejected_until_ms;
 	unsigned int connect_failures; /* in a row */
 	uint64_t unreachable_until_ms;
+	/* ops->multiplexed's answer for the model version MUX_VERSION - 1 */
+	bool mux;
+	__u64 mux_version;
 };
 
 /* A backend service port's shared state in a loop: the circuit breaker's

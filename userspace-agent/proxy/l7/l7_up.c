@@ -503,15 +503,32 @@ static struct l7_up *up_open(struct l7_loop *l, struct l7_request *req, struct l
 	return up;
 }
 
+/* Whether REQ goes as a stream of an HTTP/2 connection: its port speaks
+ * HTTP/2, or its endpoint is behind another node's L7 hop (the owner's
+ * answer, kept per endpoint and model version: finding it scans the
+ * services). An upgrade never does. */
+static bool goes_as_http2(struct l7_loop *l, struct l7_request *req)
+{
+	struct l7_endpoint *ep = req->ep;
+
+	if (cfg_port_speaks_http2(req->backend->sp))
+		return true;
+	if (req->upgrade || !l->ops->multiplexed || !req->view)
+		return false;
+	if (ep->mux_version != req->view->version + 1) {
+		ep->mux = l->ops->multiplexed(l->ctx, req->view->cfg, &req->target_ep);
+		ep->mux_version = req->view->version + 1;
+	}
+	return ep->mux;
+}
+
 enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool)
 {
 	enum shunt_outcome why = SHUNT_OUT_ALLOWED;
 	/* an upgrade takes a connection of its own: it never comes back */
 	struct l7_up *up = req->upgrade ? NULL : pool->idle;
 
-	if (cfg_port_speaks_http2(req->backend->sp) ||
-	    (!req->upgrade && l->ops->multiplexed &&
-	     l->ops->multiplexed(l->ctx, req->target_ep.dst)))
+	if (goes_as_http2(l, req))
 		return l7_h2_up_send(l, req, pool);
 	if (up) {
 		pool->idle = up->next;
