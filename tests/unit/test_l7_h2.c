@@ -206,7 +206,10 @@ struct fix {
 	bool started;
 };
 
-static struct fix *start(void **state, const char *yaml)
+/* YAML's loop on node NODE (NULL: n1, where every endpoint of MESH is),
+ * two clients of shop/client to SERVICE:PORT. */
+static struct fix *start_on(void **state, const char *yaml, const char *node, const char *service,
+			    __u16 port)
 {
 	struct fix *x = calloc(1, sizeof(*x));
 	char err[512];
@@ -217,9 +220,15 @@ static struct fix *start(void **state, const char *yaml)
 	if (fake_init(&x->f, yaml, err, sizeof(err)))
 		fail_msg("config: %s", err);
 	x->started = true;
-	assert_int_equal(fake_client(&x->f, &x->a, "shop/client", "shop/rpc", 50051), 0);
-	assert_int_equal(fake_client(&x->f, &x->b, "shop/client", "shop/rpc", 50051), 0);
+	x->f.node = node;
+	assert_int_equal(fake_client(&x->f, &x->a, "shop/client", service, port), 0);
+	assert_int_equal(fake_client(&x->f, &x->b, "shop/client", service, port), 0);
 	return x;
+}
+
+static struct fix *start(void **state, const char *yaml)
+{
+	return start_on(state, yaml, NULL, "shop/rpc", 50051);
 }
 
 static int teardown(void **state)
@@ -436,35 +445,12 @@ static void a_request_read_on_accept_goes_out_without_another_event(void **state
 	close(sv[1]);
 }
 
-/* HTTP/1.1 requests to an endpoint of another node go to that node's proxy
- * as streams of one h2c connection, many at once (the destination's hop
- * reads HTTP/2 and speaks HTTP/1.1 to the endpoint), and their responses
- * reach the HTTP/1.1 clients as HTTP/1.1. An upgrade still takes an
- * HTTP/1.1 connection of its own. */
-/* YAML's loop as seen from node n2 (every endpoint of MESH is on n1), two
- * clients of shop/client to web:80. */
-static struct fix *start_far(void **state, const char *yaml)
-{
-	struct fix *x = calloc(1, sizeof(*x));
-	char err[512];
-
-	assert_non_null(x);
-	*state = x;
-	x->a.fd = x->b.fd = -1;
-	if (fake_init(&x->f, yaml, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	x->started = true;
-	x->f.node = "n2";
-	assert_int_equal(fake_client(&x->f, &x->a, "shop/client", "shop/web", 80), 0);
-	assert_int_equal(fake_client(&x->f, &x->b, "shop/client", "shop/web", 80), 0);
-	return x;
-}
-
 /* A backend whose port is no L7 service's target port at its node: that
  * node relays the bytes to the pod as they are, so they stay HTTP/1.1. */
 static void a_backend_its_node_only_relays_gets_http1(void **state)
 {
-	struct fix *x = start_far(state, MESH ROUTE "      - backendRefs: [{name: b, port: 80}]\n");
+	struct fix *x = start_on(state, MESH ROUTE "      - backendRefs: [{name: b, port: 80}]\n",
+				 "n2", "shop/web", 80);
 	const char *get = "GET /b HTTP/1.1\r\nHost: web\r\n\r\n";
 
 	assert_int_equal(fake_send(&x->f, x->a.fd, get, strlen(get)), 0);
@@ -478,9 +464,14 @@ static void a_backend_its_node_only_relays_gets_http1(void **state)
 	assert_string_equal(x->ra.body, "ok");
 }
 
+/* HTTP/1.1 requests to an endpoint of another node go to that node's proxy
+ * as streams of one h2c connection, many at once (the destination's hop
+ * reads HTTP/2 and speaks HTTP/1.1 to the endpoint), and their responses
+ * reach the HTTP/1.1 clients as HTTP/1.1. An upgrade still takes an
+ * HTTP/1.1 connection of its own. */
 static void http1_requests_to_another_node_share_one_http2_connection(void **state)
 {
-	struct fix *x = start_far(state, MESH);
+	struct fix *x = start_on(state, MESH, "n2", "shop/web", 80);
 	const char *get = "GET /far HTTP/1.1\r\nHost: web\r\n\r\n";
 	const char *ws = "GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\n"
 			 "Upgrade: websocket\r\n\r\n";
