@@ -61,8 +61,10 @@ static void garbage_is_rejected(void **state)
 
 static void format_round_trips(void **state)
 {
-	static const char *const good[] = {"10.100.1.11", "fd00:100:1::11", "::1", "0.0.0.0"};
-	char buf[SHUNT_ADDR_STRLEN];
+	static const char *const good[] = {"10.100.1.11",    "fd00:100:1::11",	"::1",
+					   "0.0.0.0",	     "255.255.255.255", "1.20.100.9",
+					   "192.168.100.200"};
+	char buf[SHUNT_ADDR_STRLEN], small[8];
 	__u8 a[16];
 	size_t i;
 
@@ -72,6 +74,9 @@ static void format_round_trips(void **state)
 		assert_int_equal(shunt_addr_format(a, buf, sizeof(buf)), 0);
 		assert_string_equal(buf, good[i]);
 	}
+	/* no room: an error, never a cut address */
+	assert_int_equal(shunt_addr_parse("192.168.100.200", a), 0);
+	assert_int_equal(shunt_addr_format(a, small, sizeof(small)), -ENOSPC);
 }
 
 static void endpoints_parse_and_format(void **state)

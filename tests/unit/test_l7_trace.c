@@ -366,12 +366,18 @@ static void span_is_zipkin_v2_json(void **state)
 	assert_string_equal(json_string_value(json_object_get(e, "http.url")), "/a\"b\\c");
 	assert_int_equal(json_object_size(e), 3);
 	json_decref(j);
-	/* a root span has no parentId */
+	/* a root span has no parentId; a 128-bit trace id has 32 digits; debug */
 	t.parent = 0;
+	t.trace_hi = 0xa;
+	t.trace128 = t.debug = true;
 	l7_span_init(&s, &t, L7_SPAN_SERVER, 1, 5);
 	j = zipkin_of(&s);
 	assert_null(json_object_get(j, "parentId"));
 	assert_string_equal(json_string_value(json_object_get(j, "kind")), "SERVER");
+	assert_string_equal(json_string_value(json_object_get(j, "traceId")),
+			    "000000000000000a" TRACE64);
+	assert_true(json_is_true(json_object_get(j, "debug")));
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "unknown");
 	json_decref(j);
 }
 

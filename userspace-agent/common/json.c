@@ -180,6 +180,30 @@ static void json_quoted(struct shunt_json *j, const char *s)
 	put_char(j, '"');
 }
 
+void json_key_plain(struct shunt_json *j, const char *key, size_t n)
+{
+	json_sep(j);
+	put_char(j, '"');
+	put(j, key, n);
+	put(j, "\":", 2);
+	j->after_key = true;
+}
+
+void json_key_quoted(struct shunt_json *j, const char *quoted, size_t n)
+{
+	json_sep(j);
+	put(j, quoted, n);
+	j->after_key = true;
+}
+
+void json_str_plain(struct shunt_json *j, const char *value, size_t n)
+{
+	json_sep(j);
+	put_char(j, '"');
+	put(j, value, n);
+	put_char(j, '"');
+}
+
 void json_key(struct shunt_json *j, const char *key)
 {
 	json_sep(j);

@@ -42,6 +42,14 @@ void json_str(struct shunt_json *j, const char *value);
 void json_u64(struct shunt_json *j, uint64_t value);
 void json_bool(struct shunt_json *j, bool value);
 void json_double(struct shunt_json *j, double value);
+/* KEY (N bytes) or a string VALUE (N bytes) known to need no escaping
+ * (literals, hex ids): copied without a scan. Per span, per field. */
+void json_key_plain(struct shunt_json *j, const char *key, size_t n);
+void json_str_plain(struct shunt_json *j, const char *value, size_t n);
+/* QUOTED: a key already quoted, with its colon ("\"key\":"), N bytes. */
+void json_key_quoted(struct shunt_json *j, const char *quoted, size_t n);
+/* LIT, a string literal key: one copy. */
+#define JSON_KEY(j, lit) json_key_quoted(j, "\"" lit "\":", sizeof("\"" lit "\":") - 1)
 /* key + value shorthands */
 void json_kv_string(struct shunt_json *j, const char *key, const char *value);
 void json_kv_u64(struct shunt_json *j, const char *key, uint64_t value);

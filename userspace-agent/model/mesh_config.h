@@ -207,8 +207,8 @@ struct cfg_tracing {
 #define CFG_TRACING_SAMPLING  0.01 /* Istio's default: 1% of new traces */
 #define CFG_TRACING_INTERVAL  1000
 #define CFG_TRACING_TIMEOUT   2000
-#define CFG_TRACING_BATCH     100
-#define CFG_TRACING_QUEUE     1024
+#define CFG_TRACING_BATCH     512  /* OpenTelemetry's batch span processor's */
+#define CFG_TRACING_QUEUE     2048 /* the same */
 #define CFG_TRACING_BATCH_MAX 10000
 #define CFG_TRACING_QUEUE_MAX 65536
 

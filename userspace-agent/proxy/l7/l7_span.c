@@ -102,30 +102,36 @@ void l7_span_endpoint(struct l7_span_endpoint *e, struct l7_span *s, const char 
 	e->port = port;
 }
 
-static void endpoint_json(struct shunt_json *j, const char *key, const struct l7_span *s,
+static void endpoint_json(struct shunt_json *j, const struct l7_span *s,
 			  const struct l7_span_endpoint *e)
 {
 	char a[64];
 
-	json_key(j, key);
 	json_object_begin(j);
 	if (e->service)
-		json_kv_string(j, "serviceName", text_of(s, e->service));
-	if (e->has_addr && !shunt_addr_format(e->addr, a, sizeof(a)))
-		json_kv_string(j, shunt_addr_is_v4(e->addr) ? "ipv4" : "ipv6", a);
+		JSON_KEY(j, "serviceName"), json_str(j, text_of(s, e->service));
+	if (e->has_addr && !shunt_addr_format(e->addr, a, sizeof(a))) {
+		if (shunt_addr_is_v4(e->addr))
+			JSON_KEY(j, "ipv4");
+		else
+			JSON_KEY(j, "ipv6");
+		json_str_plain(j, a, strlen(a));
+	}
 	if (e->port)
-		json_kv_u64(j, "port", e->port);
+		JSON_KEY(j, "port"), json_u64(j, e->port);
 	json_object_end(j);
 }
 
-static void kv_hex(struct shunt_json *j, const char *key, uint64_t v)
+static void put_hex(struct shunt_json *j, uint64_t v)
 {
 	char b[17];
 
 	l7_hex64(v, b);
-	json_kv_string(j, key, b);
+	json_str_plain(j, b, 16);
 }
 
+/* Keys, ids, kind and numbers need no escaping: written without a scan
+ * (this runs per span, on the exporter's thread). */
 void l7_span_zipkin(const struct l7_span *s, struct shunt_json *j)
 {
 	char trace[33];
@@ -133,23 +139,28 @@ void l7_span_zipkin(const struct l7_span *s, struct shunt_json *j)
 
 	l7_trace_id_hex(s->trace_hi, s->trace_lo, s->trace128, trace);
 	json_object_begin(j);
-	json_kv_string(j, "traceId", trace);
-	kv_hex(j, "id", s->id);
+	JSON_KEY(j, "traceId"), json_str_plain(j, trace, s->trace128 ? 32 : 16);
+	JSON_KEY(j, "id"), put_hex(j, s->id);
 	if (s->parent)
-		kv_hex(j, "parentId", s->parent);
-	json_kv_string(j, "kind", s->kind == L7_SPAN_CLIENT ? "CLIENT" : "SERVER");
-	json_kv_string(j, "name", s->name ? text_of(s, s->name) : "unknown");
-	json_kv_u64(j, "timestamp", s->timestamp_us);
-	json_kv_u64(j, "duration", s->duration_us);
-	endpoint_json(j, "localEndpoint", s, &s->local);
+		JSON_KEY(j, "parentId"), put_hex(j, s->parent);
+	if (s->kind == L7_SPAN_CLIENT)
+		JSON_KEY(j, "kind"), json_str_plain(j, "CLIENT", 6);
+	else
+		JSON_KEY(j, "kind"), json_str_plain(j, "SERVER", 6);
+	JSON_KEY(j, "name"), json_str(j, s->name ? text_of(s, s->name) : "unknown");
+	JSON_KEY(j, "timestamp"), json_u64(j, s->timestamp_us);
+	JSON_KEY(j, "duration"), json_u64(j, s->duration_us);
+	JSON_KEY(j, "localEndpoint"), endpoint_json(j, s, &s->local);
 	if (s->has_remote)
-		endpoint_json(j, "remoteEndpoint", s, &s->remote);
-	json_key(j, "tags");
+		JSON_KEY(j, "remoteEndpoint"), endpoint_json(j, s, &s->remote);
+	JSON_KEY(j, "tags");
 	json_object_begin(j);
-	for (i = 0; i < s->ntags; i++) /* keys are the proxy's, each once */
-		json_kv_string(j, s->tags[i].key, text_of(s, s->tags[i].value));
+	for (i = 0; i < s->ntags; i++) { /* the proxy's keys, each once, plain */
+		json_key_plain(j, s->tags[i].key, strlen(s->tags[i].key));
+		json_str(j, text_of(s, s->tags[i].value));
+	}
 	json_object_end(j);
 	if (s->debug)
-		json_kv_bool(j, "debug", true);
+		JSON_KEY(j, "debug"), json_bool(j, true);
 	json_object_end(j);
 }

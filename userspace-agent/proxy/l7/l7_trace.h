@@ -123,7 +123,8 @@ uint16_t l7_span_cat(struct l7_span *s, const char *const *parts, size_t n);
 #define L7_SPAN_CAT(s, ...)                                                                        \
 	l7_span_cat(s, (const char *const[]){__VA_ARGS__},                                         \
 		    sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
-/* A tag KEY (a string constant) = VALUE; left out when full. */
+/* A tag KEY (a string constant that JSON takes unescaped: no quote, no
+ * backslash, no control byte) = VALUE; left out when full. */
 void l7_span_tag(struct l7_span *s, const char *key, const char *value);
 /* A tag KEY = the string of handle V (l7_span_str, l7_span_cat); 0: none. */
 void l7_span_tag_text(struct l7_span *s, const char *key, uint16_t v);
