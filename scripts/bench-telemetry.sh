@@ -13,7 +13,11 @@
 # client and the proxy. The spans are counted at the proxy
 # (shunt_proxy_trace_spans_sent_total). The agent re-applies the
 # config between rounds; the proxy follows its model. Prints each round and
-# the median ratios: req/s, and req/s per proxy CPU-second.
+# the ratios: req/s, and req/s per proxy CPU-second. A ratio is taken within
+# a round (each setting against off of the same round, minutes apart at
+# most) and the median of the rounds' ratios is reported, with their range:
+# on two shared cores req/s drifts by 10-15% over minutes, and a ratio of
+# medians taken from different rounds mixes that drift into the result.
 #
 #   scripts/bench-telemetry.sh [ROUNDS] [SECONDS]
 #
@@ -81,6 +85,14 @@ median() { # TOOL ON COLUMN: the median of the results' COLUMN
 		sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# TOOL ON COLUMN: "median min max" of the rounds' ratios of ON to off (0).
+ratios() {
+	awk -v t="$1" -v on="$2" -v c="$3" '$1 == t && $2 == 0 { off[$5] = $c }
+		$1 == t && $2 == on { v[$5] = $c }
+		END { for (r in v) if (off[r] > 0) printf "%.4f\n", v[r] / off[r] }' "$T_TMP/results" |
+		sort -n | awk '{ v[NR] = $1 } END { printf "%.2f %.2f %.2f\n", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+
 # The proxy's dropped spans, every reason summed.
 spans_dropped() {
 	ip netns exec "$SHUNT_CLUSTER_PREFIX-n1" curl -fsS http://127.0.0.1:9465/metrics |
@@ -89,9 +101,9 @@ spans_dropped() {
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# One run: TOOL ON ROUND -> a result line "tool on rps per_cpu"
+# One run: TOOL ON ROUND -> a result line "tool on rps per_cpu round"
 tel_run() {
-	local tool=$1 on=$2 c0 c1 out rps
+	local tool=$1 on=$2 round=$3 c0 c1 out rps
 	c0=$(cpu_ticks "$PROXY_PID_n1")
 	if [ "$tool" = h1 ]; then
 		out=$(t_exec n1-p1 -- wrk -d "$SECS" -c 64 -t 2 http://10.96.0.91/index.html)
@@ -102,7 +114,7 @@ tel_run() {
 	fi
 	c1=$(cpu_ticks "$PROXY_PID_n1")
 	awk -v t="$tool" -v on="$on" -v r="$rps" -v c=$((c1 - c0)) -v s="$SECS" -v hz="$(getconf CLK_TCK)" \
-		'BEGIN { printf "%s %s %.0f %.0f\n", t, on, r, r * s / (c / hz) }'
+		-v n="$round" 'BEGIN { printf "%s %s %.0f %.0f %s\n", t, on, r, r * s / (c / hz), n }'
 }
 
 main() {
@@ -113,39 +125,46 @@ main() {
 			tel_mesh $on >"$T_TMP/mesh.yaml"
 			sleep 2.5 # the agent re-applies it; the proxy takes the model
 			t_exec n1-p1 -- wrk -d 1 -c 64 -t 2 http://10.96.0.91/index.html >/dev/null
-			for tool in h1 h2; do tel_run $tool $on | tee -a "$T_TMP/results"; done
+			for tool in h1 h2; do tel_run $tool $on "$r" | tee -a "$T_TMP/results"; done
 		done
 	done
 	local lines spans
 	lines=$(wc -l <"$T_TMP/access.log")
 	spans=$(proxy_metric n1 shunt_proxy_trace_spans_sent_total)
 	echo "access log lines: $lines, spans sent: ${spans:=0}, dropped: $(spans_dropped)"
-	# Medians per tool and setting, then full / off and 1% traced / off.
+	# Medians per tool and setting, then the rounds' ratios to off.
 	for tool in h1 h2; do
 		printf '%s: off %s req/s (%s per CPU-s), full %s (%s), 1%% traced %s (%s)\n' $tool \
 			"$(median $tool 0 3)" "$(median $tool 0 4)" "$(median $tool 1 3)" "$(median $tool 1 4)" \
 			"$(median $tool 2 3)" "$(median $tool 2 4)"
 		for on in 1 2; do
-			awk -v a="$(median $tool $on 3)" -v b="$(median $tool 0 3)" -v c="$(median $tool $on 4)" \
-				-v d="$(median $tool 0 4)" -v w="$([ $on = 1 ] && echo full || echo "1% traced")" \
-				'BEGIN { printf "  %s / off: req/s x%.2f, per CPU-s x%.2f\n", w, a / b, c / d }'
+			# shellcheck disable=SC2046,SC2183 # ratios prints three words
+			printf '  %s / off, median of %s rounds: req/s x%s (x%s to x%s), per CPU-s x%s (x%s to x%s)\n' \
+				"$([ $on = 1 ] && echo full || echo "1% traced")" "$ROUNDS" \
+				$(ratios $tool $on 3) $(ratios $tool $on 4)
 		done
 	done
 	[ -z "${TEL_JSON:-}" ] || tel_json "$lines" "$spans" >"$TEL_JSON"
 }
 
 # The medians and ratios as JSON: {h1: {...}, h2: {...}, rounds, ...}.
+# *_ratio: the median of the rounds' ratios; *_ratio_range: their least and
+# most.
 tel_json() { # LOG_LINES SPANS
 	local tool
 	for tool in h1 h2; do
+		# shellcheck disable=SC2046
 		jq -n --arg t $tool --argjson a "$(median $tool 0 3)" --argjson b "$(median $tool 1 3)" \
 			--argjson c "$(median $tool 0 4)" --argjson d "$(median $tool 1 4)" \
 			--argjson e "$(median $tool 2 3)" --argjson f "$(median $tool 2 4)" \
-			'def r(x; y): x / y * 100 | round / 100;
-			 {($t): {off_rps: $a, full_rps: $b, off_per_cpu_s: $c, full_per_cpu_s: $d,
-			  rps_ratio: r($b; $a), per_cpu_s_ratio: r($d; $c),
+			--argjson g "[$(ratios $tool 1 3 | tr ' ' ,)]" --argjson h "[$(ratios $tool 1 4 | tr ' ' ,)]" \
+			--argjson i "[$(ratios $tool 2 3 | tr ' ' ,)]" --argjson k "[$(ratios $tool 2 4 | tr ' ' ,)]" \
+			'{($t): {off_rps: $a, full_rps: $b, off_per_cpu_s: $c, full_per_cpu_s: $d,
+			  rps_ratio: $g[0], rps_ratio_range: $g[1:], per_cpu_s_ratio: $h[0],
+			  per_cpu_s_ratio_range: $h[1:],
 			  sampled_rps: $e, sampled_per_cpu_s: $f,
-			  sampled_rps_ratio: r($e; $a), sampled_per_cpu_s_ratio: r($f; $c)}}'
+			  sampled_rps_ratio: $i[0], sampled_rps_ratio_range: $i[1:],
+			  sampled_per_cpu_s_ratio: $k[0], sampled_per_cpu_s_ratio_range: $k[1:]}}'
 	done | jq -s --argjson r "$ROUNDS" --argjson s "$SECS" --argjson l "$1" --argjson n "$2" \
 		'add + {rounds: $r, seconds: $s, access_log_lines: $l, spans: $n, goal_rps_ratio: 0.95}'
 }
