@@ -256,6 +256,30 @@ static void odd_paths_and_headers_come_back_as_sent(void **state)
 	json_decref(o);
 }
 
+/* Each byte that needs escaping (or is UTF-8) at each place of a string
+ * longer than the eight bytes the writer checks at a time: it comes back
+ * as sent, and so does the plain rest around it. */
+static void a_byte_to_escape_anywhere_in_a_long_string_comes_back(void **state)
+{
+	static const char *const odd[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9"};
+	struct istio_peer_labels pl = labels(ISTIO_SOURCE, false);
+	struct access_log_entry e = http_entry(&pl);
+	char path[64];
+	size_t i, at;
+	json_t *o;
+
+	(void)state;
+	for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+		for (at = 0; at < 20; at++) {
+			snprintf(path, sizeof(path), "/%.*s%s%s", (int)at,
+				 "abcdefghijklmnopqrstuvwxyz", odd[i], "ABCDEFGHIJKLMNOP");
+			e.path = path;
+			o = line_of(&e);
+			assert_string_equal(str(o, "path"), path);
+			json_decref(o);
+		}
+}
+
 static void bytes_that_are_not_utf8_become_replacement_characters(void **state)
 {
 	struct istio_peer_labels pl = labels(ISTIO_SOURCE, false);
@@ -402,6 +426,7 @@ int main(void)
 	    cmocka_unit_test(proxy_answers_carry_envoys_flags_and_grpc_status),
 	    cmocka_unit_test(tcp_line_has_null_http_fields_and_mutual_tls),
 	    cmocka_unit_test(odd_paths_and_headers_come_back_as_sent),
+	    cmocka_unit_test(a_byte_to_escape_anywhere_in_a_long_string_comes_back),
 	    cmocka_unit_test(bytes_that_are_not_utf8_become_replacement_characters),
 	    cmocka_unit_test(long_strings_are_cut_between_characters),
 	    cmocka_unit_test(sampling_zero_logs_nothing_one_everything_and_between_its_share),

@@ -67,6 +67,28 @@ static void strings_are_escaped(void **state)
 	free(text);
 }
 
+/* The writers that skip or narrow the escaping scan: literal keys, plain
+ * values, printable values (quotes and backslashes still escaped). */
+static void build_fast_paths(struct shunt_json *j)
+{
+	json_object_begin(j);
+	JSON_KEY(j, "id"), json_str_plain(j, "00ab", 4);
+	json_key_plain(j, "kind", 4), json_str_printable(j, "a\"b\\c\"");
+	JSON_KEY(j, "empty"), json_str_printable(j, "");
+	JSON_KEY(j, "n"), json_u64(j, 1);
+	json_object_end(j);
+}
+
+static void fast_paths_write_the_same_json(void **state)
+{
+	char *text = render(build_fast_paths);
+
+	(void)state;
+	assert_string_equal(text, "{\"id\":\"00ab\",\"kind\":\"a\\\"b\\\\c\\\"\",\"empty\":\"\","
+				  "\"n\":1}\n");
+	free(text);
+}
+
 static void build_empty(struct shunt_json *j)
 {
 	json_array_begin(j);
@@ -129,6 +151,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(nested_values_get_commas_right),
 	    cmocka_unit_test(strings_are_escaped),
+	    cmocka_unit_test(fast_paths_write_the_same_json),
 	    cmocka_unit_test(empty_array),
 	    cmocka_unit_test(memory_output_matches_file_output),
 	    cmocka_unit_test(a_reset_memory_writer_starts_over),

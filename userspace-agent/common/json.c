@@ -204,6 +204,23 @@ void json_str_plain(struct shunt_json *j, const char *value, size_t n)
 	put_char(j, '"');
 }
 
+void json_str_printable(struct shunt_json *j, const char *value)
+{
+	size_t n;
+
+	json_sep(j);
+	put_char(j, '"');
+	for (;;) { /* strcspn: glibc's is vectorised */
+		n = strcspn(value, "\"\\");
+		put(j, value, n);
+		if (!value[n])
+			break;
+		put(j, value[n] == '"' ? "\\\"" : "\\\\", 2);
+		value += n + 1;
+	}
+	put_char(j, '"');
+}
+
 void json_key(struct shunt_json *j, const char *key)
 {
 	json_sep(j);

@@ -46,6 +46,9 @@ void json_double(struct shunt_json *j, double value);
  * (literals, hex ids): copied without a scan. Per span, per field. */
 void json_key_plain(struct shunt_json *j, const char *key, size_t n);
 void json_str_plain(struct shunt_json *j, const char *value, size_t n);
+/* VALUE, printable ASCII only (no control byte: the caller made sure),
+ * quoted with a vectorised scan for '"' and '\\'. */
+void json_str_printable(struct shunt_json *j, const char *value);
 /* QUOTED: a key already quoted, with its colon ("\"key\":"), N bytes. */
 void json_key_quoted(struct shunt_json *j, const char *quoted, size_t n);
 /* LIT, a string literal key: one copy. */

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,6 +66,33 @@ static bool plain(unsigned char c)
 	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Whether any byte of X is zero (the exact test: no false positive). */
+static bool has_zero(uint64_t x)
+{
+	return (((x & ~HIGHS) + ~HIGHS) | x | ~HIGHS) != ~0ull;
+}
+
+/* How many bytes from P (at most MAX) are plain: eight at a time while
+ * all eight are (a line's fields are mostly nothing else). */
+static size_t plain_run(const unsigned char *p, size_t max)
+{
+	size_t run = 0;
+	uint64_t x;
+
+	for (; run + 8 <= max; run += 8) {
+		memcpy(&x, p + run, 8);
+		if ((x & HIGHS) || has_zero(x & (ONES * 0xe0)) || has_zero(x ^ (ONES * '"')) ||
+		    has_zero(x ^ (ONES * '\\')))
+			break;
+	}
+	while (run < max && plain(p[run]))
+		run++;
+	return run;
+}
+
 /* S as a JSON string of valid UTF-8, at most CAP bytes of it (cut between
  * characters), a bad byte as U+FFFD; S NULL: null. Runs of plain ASCII go
  * out whole: most fields are nothing else. */
@@ -79,8 +107,7 @@ static void put_text(struct line *l, const char *s, size_t cap)
 		return put(l, "null", 4);
 	put(l, "\"", 1);
 	for (left = strlen(s); left; p += len, left -= len) {
-		for (run = 0; run < left && run < cap - used && plain(p[run]); run++)
-			;
+		run = plain_run(p, left < cap - used ? left : cap - used);
 		if (run) {
 			put(l, (const char *)p, run);
 			used += run;

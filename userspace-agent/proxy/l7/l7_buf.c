@@ -117,9 +117,28 @@ void l7_headers_free(struct l7_header *h, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		free(h[i].name);
-		free(h[i].value);
-	}
+	for (i = 0; i < n; i++)
+		l7_header_clear(&h[i]);
 	free(h);
+}
+
+void l7_header_clear(struct l7_header *h)
+{
+	free(h->name);
+	if (!h->joint)
+		free(h->value);
+	*h = (struct l7_header){0};
+}
+
+int l7_header_set_value(struct l7_header *h, const char *value)
+{
+	char *v = strdup(value);
+
+	if (!v)
+		return -ENOMEM;
+	if (!h->joint)
+		free(h->value);
+	h->value = v;
+	h->joint = false;
+	return 0;
 }

@@ -77,7 +77,7 @@ static struct l7_header *new_field(struct l7_down *d, struct l7_header **h, size
 		*cap = more;
 	}
 	f = &(*h)[(*n)++];
-	f->name = f->value = NULL;
+	*f = (struct l7_header){0};
 	d->hdr_in_value = false;
 	return f;
 }

@@ -197,8 +197,7 @@ int l7_trailers_keep(struct l7_request *req)
 			t[kept++] = t[i];
 			continue;
 		}
-		free(t[i].name);
-		free(t[i].value);
+		l7_header_clear(&t[i]);
 	}
 	req->nreq_trailers = kept;
 	return 0;
@@ -235,13 +234,14 @@ int l7_header_add(struct l7_header **h, size_t *n, size_t *cap, const char *name
 		*cap = more;
 	}
 	e = &(*h)[*n];
-	e->name = strndup(name, nlen);
-	e->value = strndup(value, vlen);
-	if (!e->name || !e->value) {
-		free(e->name);
-		free(e->value);
+	if (!(e->name = malloc(nlen + vlen + 2)))
 		return -ENOMEM;
-	}
+	memcpy(e->name, name, nlen);
+	e->name[nlen] = 0;
+	e->value = e->name + nlen + 1;
+	memcpy(e->value, value, vlen);
+	e->value[vlen] = 0;
+	e->joint = true;
 	(*n)++;
 	return 0;
 }

@@ -52,6 +52,10 @@ int l7_buf_append(struct l7_buf *b, const void *p, size_t n);
 int l7_buf_field(struct l7_buf *b, const char *name, const char *value);
 int l7_str_append(char **s, const char *at, size_t len); /* NUL-terminated, up to L7_HEAD_MAX */
 void l7_headers_free(struct l7_header *h, size_t n);
+/* H's name and value freed, H empty. */
+void l7_header_clear(struct l7_header *h);
+/* H's value a copy of VALUE; 0 or -ENOMEM (H unchanged). */
+int l7_header_set_value(struct l7_header *h, const char *value);
 /* Appends NAME: VALUE to *H (*N of *CAP used; at most 1024); 0 or -ENOMEM. */
 int l7_header_add(struct l7_header **h, size_t *n, size_t *cap, const char *name, size_t nlen,
 		  const char *value, size_t vlen);
@@ -216,8 +220,13 @@ struct l7_budget {
 struct l7_up;
 struct l7_down;
 
+/* A header field. JOINT: VALUE lives in NAME's allocation (l7_header_add:
+ * one malloc per field, not two); else each is its own (the HTTP/1.1
+ * parser grows them piece by piece). Freed and changed through
+ * l7_header_clear and l7_header_set_value only. */
 struct l7_header {
 	char *name, *value;
+	bool joint;
 };
 
 /* How a response goes back to its client: HTTP/1.1 bytes on the

@@ -203,13 +203,8 @@ int l7_rewrite(struct l7_request *req)
 		req->target = target;
 	}
 	for (i = 0; rw->hostname && i < req->nheaders; i++)
-		if (!strcasecmp(req->headers[i].name, "host")) {
-			char *v = strdup(rw->hostname);
-
-			if (!v)
-				return -ENOMEM;
-			free(req->headers[i].value);
-			req->headers[i].value = v;
-		}
+		if (!strcasecmp(req->headers[i].name, "host") &&
+		    l7_header_set_value(&req->headers[i], rw->hostname))
+			return -ENOMEM;
 	return 0;
 }

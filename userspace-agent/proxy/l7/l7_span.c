@@ -109,7 +109,7 @@ static void endpoint_json(struct shunt_json *j, const struct l7_span *s,
 
 	json_object_begin(j);
 	if (e->service)
-		JSON_KEY(j, "serviceName"), json_str(j, text_of(s, e->service));
+		JSON_KEY(j, "serviceName"), json_str_printable(j, text_of(s, e->service));
 	if (e->has_addr && !shunt_addr_format(e->addr, a, sizeof(a))) {
 		if (shunt_addr_is_v4(e->addr))
 			JSON_KEY(j, "ipv4");
@@ -130,8 +130,9 @@ static void put_hex(struct shunt_json *j, uint64_t v)
 	json_str_plain(j, b, 16);
 }
 
-/* Keys, ids, kind and numbers need no escaping: written without a scan
- * (this runs per span, on the exporter's thread). */
+/* Keys, ids, kind and numbers need no escaping: written without a scan;
+ * the span's text is printable ASCII (l7_span_cat): only '"' and '\\' are
+ * looked for (this runs per span, on the exporter's thread). */
 void l7_span_zipkin(const struct l7_span *s, struct shunt_json *j)
 {
 	char trace[33];
@@ -147,7 +148,7 @@ void l7_span_zipkin(const struct l7_span *s, struct shunt_json *j)
 		JSON_KEY(j, "kind"), json_str_plain(j, "CLIENT", 6);
 	else
 		JSON_KEY(j, "kind"), json_str_plain(j, "SERVER", 6);
-	JSON_KEY(j, "name"), json_str(j, s->name ? text_of(s, s->name) : "unknown");
+	JSON_KEY(j, "name"), json_str_printable(j, s->name ? text_of(s, s->name) : "unknown");
 	JSON_KEY(j, "timestamp"), json_u64(j, s->timestamp_us);
 	JSON_KEY(j, "duration"), json_u64(j, s->duration_us);
 	JSON_KEY(j, "localEndpoint"), endpoint_json(j, s, &s->local);
@@ -157,7 +158,7 @@ void l7_span_zipkin(const struct l7_span *s, struct shunt_json *j)
 	json_object_begin(j);
 	for (i = 0; i < s->ntags; i++) { /* the proxy's keys, each once, plain */
 		json_key_plain(j, s->tags[i].key, strlen(s->tags[i].key));
-		json_str(j, text_of(s, s->tags[i].value));
+		json_str_printable(j, text_of(s, s->tags[i].value));
 	}
 	json_object_end(j);
 	if (s->debug)

@@ -323,8 +323,7 @@ int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, s
 
 	for (i = j = 0; i < *n; i++) {
 		if (trace_header((*h)[i].name, t->tracestate && (t->formats & L7_TRACE_W3C))) {
-			free((*h)[i].name);
-			free((*h)[i].value);
+			l7_header_clear(&(*h)[i]);
 		} else {
 			(*h)[j++] = (*h)[i];
 		}
