@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Which rule of a route table takes a request (HTTPRouteMatch semantics). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,14 @@
 
 const char *l7_header_get(const struct l7_request *req, const char *name)
 {
+	/* the first letter, case folded, before the whole name: most fields
+	 * differ there (a request's end looks up six of them) */
+	int first = tolower((unsigned char)name[0]);
 	size_t i;
 
 	for (i = 0; i < req->nheaders; i++)
-		if (!strcasecmp(req->headers[i].name, name))
+		if (tolower((unsigned char)req->headers[i].name[0]) == first &&
+		    !strcasecmp(req->headers[i].name, name))
 			return req->headers[i].value;
 	return NULL;
 }
