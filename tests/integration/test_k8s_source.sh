@@ -229,6 +229,34 @@ test_k8s_slow_api_server_still_syncs() {
 	k8s_wait_model "$WORKLOADS == \"x/a,x/b,y/c,y/e\"" "a change from a slow server" 10
 }
 
+# A Namespace's mTLS mode from its annotation shunt.dev/mtls (the object
+# from `kubectl annotate --local`): followed as it changes; a bad value
+# refuses the snapshot, naming it, and the last model stays.
+test_k8s_namespace_mtls_from_its_annotation() {
+	k8s_world
+	k8s_follow
+	k8s_wait_model '.namespaces[] | select(.name == "x") | .mtls == "unset"' "x without the annotation"
+	ns_annotated() { # NAME VALUE
+		k8s_kubectl create namespace "$1" --dry-run=client -o json |
+			k8s_kubectl annotate --local -f - "shunt.dev/mtls=$2" -o json
+	}
+	k8s_apply "$(ns_annotated x STRICT)"
+	k8s_wait_model '.namespaces[] | select(.name == "x") | .mtls == "strict"' "x strict"
+	k8s_apply "$(ns_annotated x permissive)"
+	k8s_wait_model '.namespaces[] | select(.name == "x") | .mtls == "permissive"' "x permissive"
+	local models
+	models=$(k8s_models_count)
+	k8s_apply "$(ns_annotated x STRIKT)"
+	t_wait_for 5 grep -q "Namespace/x.*annotation shunt.dev/mtls is 'STRIKT'" "$K8S_DIR/follow.log" ||
+		t_fail "the bad annotation was not named: $(tail -3 "$K8S_DIR/follow.log")"
+	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)" # a change that would make a model
+	sleep 1
+	t_eq "$(k8s_models_count)" "$models" "no model while the annotation is bad"
+	k8s_apply "$(ns_annotated x STRICT)"
+	k8s_wait_model '(.namespaces[] | select(.name == "x") | .mtls == "strict") and (.workloads | length == 4)' \
+		"fixed: x strict, and the change made meanwhile"
+}
+
 # Gateway API HTTPRoute: a canary split of x/web; and without the Gateway
 # API (404 on httproutes), the source syncs with no routes.
 test_k8s_httproute_and_no_gateway_api() {

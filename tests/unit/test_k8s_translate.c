@@ -139,6 +139,40 @@ static void pods_become_workloads(void **state)
 	mesh_config_free(&cfg);
 }
 
+#define NS(name, annotations)                                                                      \
+	"{\"metadata\":{\"name\":\"" name "\",\"annotations\":{" annotations "}}}"
+
+static void namespace_mtls_comes_from_its_annotation(void **state)
+{
+	json_t *c[K8S_KINDS];
+	struct mesh_config cfg;
+	struct cfg_error err;
+
+	(void)state;
+	empty(c);
+	put(c[K8S_NAMESPACES], "a", NS("a", "\"shunt.dev/mtls\":\"STRICT\""));
+	put(c[K8S_NAMESPACES], "b", NS("b", "\"shunt.dev/mtls\":\"permissive\""));
+	put(c[K8S_NAMESPACES], "c", NS("c", "\"other\":\"STRICT\""));
+	assert_int_equal(translate(c, &cfg, &err), 0);
+	assert_int_equal(cfg.nnamespaces, 3); /* sorted by name */
+	assert_int_equal(cfg.namespaces[0].mtls, CFG_MTLS_STRICT);
+	assert_int_equal(cfg.namespaces[1].mtls, CFG_MTLS_PERMISSIVE);
+	assert_int_equal(cfg.namespaces[2].mtls, CFG_MTLS_UNSET); /* the mesh-wide mode */
+	mesh_config_free(&cfg);
+
+	/* a value that is neither fails the snapshot, naming the namespace */
+	empty(c);
+	put(c[K8S_NAMESPACES], "a", NS("a", ""));
+	put(c[K8S_NAMESPACES], "d", NS("d", "\"shunt.dev/mtls\":\"STRIKT\""));
+	assert_int_equal(translate(c, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "Namespace/d"));
+	assert_non_null(strstr(err.msg, "annotation shunt.dev/mtls is 'STRIKT'"));
+	empty(c);
+	put(c[K8S_NAMESPACES], "d", NS("d", "\"shunt.dev/mtls\":true"));
+	assert_int_equal(translate(c, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "(not a string)"));
+}
+
 #define SLICE(name, svc, ports, eps)                                                               \
 	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"x\",\"labels\":{\"kubernetes.io/"    \
 	"service-name\":\"" svc "\"}},\"addressType\":\"IPv4\",\"ports\":" ports                   \
@@ -406,6 +440,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(pods_become_workloads),
+	    cmocka_unit_test(namespace_mtls_comes_from_its_annotation),
 	    cmocka_unit_test(services_take_their_endpoint_slices),
 	    cmocka_unit_test(httproutes_are_read_or_left_out_by_name),
 	    cmocka_unit_test(pods_are_found_under_the_kubelets_cgroups),

@@ -105,6 +105,9 @@ struct k8s_pod_paths {
  * OUT->why says which. */
 int k8s_pod_locate(const struct k8s_opts *opts, const json_t *pod, struct k8s_pod_paths *out);
 
+/* A Namespace's mTLS mode (STRICT or PERMISSIVE), over the mesh-wide one. */
+#define K8S_MTLS_ANNOTATION "shunt.dev/mtls"
+
 /* What the translation needs besides the caches. */
 struct k8s_translate_opts {
 	const char *node, *trust_domain, *source_name;
@@ -118,9 +121,10 @@ struct k8s_translate_opts {
 
 /*
  * The caches (each a JSON object of "ns/name" -> API object, by kind) as a
- * model. What the model cannot express: a NetworkPolicy fails the whole
- * snapshot (-EINVAL, ERR names it: leaving it out would allow what it
- * denies); a Service or Pod is left out with a warning.
+ * model. What the model cannot express: a NetworkPolicy, or a Namespace's
+ * mTLS annotation, fails the whole snapshot (-EINVAL, ERR names it: leaving
+ * it out would allow what it denies); a Service or Pod is left out with a
+ * warning.
  */
 int k8s_translate(json_t *const caches[K8S_KINDS], const struct k8s_translate_opts *opts,
 		  struct mesh_config *cfg, struct cfg_error *err);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/addr.h"
 #include "common/keymap.h"
@@ -216,6 +217,32 @@ int k8s_proto(const json_t *v, __u8 *out)
 	return 0;
 }
 
+/* The namespace's mTLS mode: annotation shunt.dev/mtls, STRICT or
+ * PERMISSIVE (any case), else the mesh-wide mode. Any other value fails the
+ * snapshot, as a NetworkPolicy the model cannot hold does: taken as unset,
+ * a namespace meant to be strict would take plain text. */
+static int namespace_mtls(struct k8s_tr *tr, const json_t *obj, const struct cfg_origin *o,
+			  enum cfg_mtls *out)
+{
+	const json_t *v = json_object_get(
+	    json_object_get(json_object_get(obj, "metadata"), "annotations"), K8S_MTLS_ANNOTATION);
+	const char *mode = json_string_value(v);
+
+	*out = CFG_MTLS_UNSET;
+	if (!v)
+		return 0;
+	if (mode && !strcasecmp(mode, "STRICT"))
+		*out = CFG_MTLS_STRICT;
+	else if (mode && !strcasecmp(mode, "PERMISSIVE"))
+		*out = CFG_MTLS_PERMISSIVE;
+	else
+		return cfg_fail_at(tr->err, o,
+				   "annotation " K8S_MTLS_ANNOTATION
+				   " is '%s': STRICT or PERMISSIVE (the state before it stays)",
+				   mode ? mode : "(not a string)");
+	return 0;
+}
+
 static int namespace_of(struct k8s_tr *tr, const json_t *obj, struct cfg_namespace *out)
 {
 	const char *name = k8s_str(obj, "metadata.name");
@@ -235,7 +262,7 @@ static int namespace_of(struct k8s_tr *tr, const json_t *obj, struct cfg_namespa
 	out->name = k8s_dup(tr, name);
 	err = k8s_labels(tr, labels, &out->labels);
 	json_decref(labels);
-	return err;
+	return err ? err : namespace_mtls(tr, obj, &out->origin, &out->mtls);
 }
 
 #define EACH_SORTED(tr, map, fn, arr, count)                                                       \
