@@ -207,6 +207,50 @@ test_k8s_auth_failure_is_reported() {
 	t_le $(($(date +%s) - start)) 5 "seconds to report the refused token"
 }
 
+# A kubeconfig user with a client certificate and key as data, no token
+# (kind's admin kubeconfig is such): the server takes the certificate its
+# client CA signed. A certificate of another CA is refused, as is no
+# credential at all (401), each with no model.
+test_k8s_client_certificate_kubeconfig() {
+	k8s_world
+	(
+		cd "$K8S_DIR" || exit 1
+		for who in client stranger; do
+			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+				-subj "/CN=$who-ca" -keyout "$who-ca.key" -out "$who-ca.crt" &&
+				openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+					-subj "/CN=$who/O=system:masters" -keyout "$who.key" -out "$who.csr" &&
+				openssl x509 -req -in "$who.csr" -CA "$who-ca.crt" -CAkey "$who-ca.key" \
+					-CAcreateserial -days 1 -out "$who.crt" || exit 1
+		done
+	) >/dev/null 2>&1 || t_fail "cannot make the client certificates"
+	k8s_server_kill
+	k8s_server_start --client-ca "$K8S_DIR/client-ca.crt"
+	cert_kubeconfig() { # PATH WHO: WHO's certificate and key as data
+		k8s_kubeconfig "$1" unused
+		sed -i '/^    token: /d' "$1"
+		printf '    client-certificate-data: %s\n    client-key-data: %s\n' \
+			"$(base64 -w0 "$K8S_DIR/$2.crt")" "$(base64 -w0 "$K8S_DIR/$2.key")" >>"$1"
+	}
+	cert_kubeconfig "$K8S_DIR/cert.kubeconfig" client
+	"$SHUNT" agent --kubernetes --kubeconfig "$K8S_DIR/cert.kubeconfig" --node n1 \
+		--k8s-option cgroup-root="$K8S_DIR/cgroup" --print-model --once >"$K8S_DIR/models" \
+		2>"$K8S_DIR/follow.log" || t_fail "with a client certificate: $(tail -3 "$K8S_DIR/follow.log")"
+	t_eq "$(k8s_model | jq -r "$WORKLOADS")" "x/a,x/b,y/c" "the model, by a client certificate"
+	local out
+	cert_kubeconfig "$K8S_DIR/stranger.kubeconfig" stranger
+	out=$("$SHUNT" agent --kubernetes --kubeconfig "$K8S_DIR/stranger.kubeconfig" --node n1 \
+		--k8s-option sync-timeout-ms=2000 \
+		--print-model --once 2>&1) && t_fail "another CA's certificate gave exit 0: $out"
+	grep -q '"workloads"' <<<"$out" && t_fail "a model with another CA's certificate"
+	grep -qi 'ssl\|tls' <<<"$out" || t_fail "the refused certificate is not named: $out"
+	k8s_kubeconfig "$K8S_DIR/none.kubeconfig" unused
+	sed -i '/^    token: /d' "$K8S_DIR/none.kubeconfig"
+	out=$("$SHUNT" agent --kubernetes --kubeconfig "$K8S_DIR/none.kubeconfig" --node n1 \
+		--print-model --once 2>&1) && t_fail "no credential gave exit 0: $out"
+	grep -q 'HTTP 401' <<<"$out" || t_fail "no credential: not a 401: $out"
+}
+
 # In-cluster: the service account's token and CA, KUBERNETES_SERVICE_*.
 test_k8s_in_cluster_service_account() {
 	k8s_world

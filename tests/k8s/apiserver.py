@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """A test Kubernetes API server: the documented list/watch protocol, no more.
 
-  apiserver.py --port P --token T --cert C --key K [--state FILE]
+  apiserver.py --port P --token T --cert C --key K [--state FILE] [--client-ca CA]
                [--rbac CLUSTERROLE.json --rbac-token T2]
 
 - GET collections of Namespaces, Pods, Services, EndpointSlices,
@@ -13,7 +13,9 @@
   DELETED, BOOKMARK with allowWatchBookmarks, ERROR), from resourceVersion;
   a version older than the compaction point gets 410 Gone (an ERROR event,
   or an HTTP 410 with gone_mode "http"); timeoutSeconds ends the stream.
-- A bearer token is required everywhere but /control (401 Status).
+- A bearer token is required everywhere but /control (401 Status), or
+  with --client-ca, a client certificate that CA signed (as kind's admin
+  kubeconfig has): an admin's, like --token.
 - Discovery (/api, /apis, /api/v1, ...) so that the real kubectl can
   generate objects against it (kubectl run/create --dry-run=client), also
   of the kinds deploy/ installs (ServiceAccount, ConfigMap, Secret,
@@ -278,6 +280,7 @@ class Handler(BaseHTTPRequestHandler):
     store = None
     token = None
     rbac_token = None
+    client_ca = False
     rbac_rules = None
 
     def log_message(self, fmt, *args):
@@ -302,7 +305,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.control_get(url.path)
         auth = self.headers.get("Authorization")
         restricted = self.rbac_token is not None and auth == "Bearer " + self.rbac_token
-        if auth != "Bearer " + self.token and not restricted:
+        # the TLS handshake verified a certificate that was sent
+        by_cert = self.client_ca and self.connection.getpeercert()
+        if auth != "Bearer " + self.token and not restricted and not by_cert:
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
         st = self.store
         if st.faults["response_delay"]:
@@ -493,6 +498,7 @@ def main():
     ap.add_argument("--no-gateway-api", action="store_true", help="no HTTPRoute (404)")
     ap.add_argument("--rbac", help="a ClusterRole (JSON) whose rules bind --rbac-token")
     ap.add_argument("--rbac-token")
+    ap.add_argument("--client-ca", help="a CA whose client certificates authenticate as admin")
     args = ap.parse_args()
     if args.rbac:
         with open(args.rbac) as f:
@@ -506,6 +512,10 @@ def main():
     srv.daemon_threads = True
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
+    if args.client_ca:
+        ctx.verify_mode = ssl.CERT_OPTIONAL  # a token still does without one
+        ctx.load_verify_locations(args.client_ca)
+        Handler.client_ca = True
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.serve_forever()
 

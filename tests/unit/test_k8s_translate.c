@@ -339,7 +339,7 @@ static void pods_are_found_under_the_kubelets_cgroups(void **state)
 	sh("rm -rf %s", root);
 }
 
-static void kubeconfig_gives_server_token_and_ca(void **state)
+static void kubeconfig_gives_server_credentials_and_ca(void **state)
 {
 	char dir[] = "/tmp/shunt-k8s-kc.XXXXXX", path[256], text[1024];
 	struct k8s_conn conn;
@@ -363,15 +363,54 @@ static void kubeconfig_gives_server_token_and_ca(void **state)
 	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), 0);
 	assert_string_equal(conn.server, "https://10.0.0.1:6443");
 	assert_string_equal(conn.token, "secret");
-	assert_int_equal(conn.ca_pem_len, 10);
-	assert_memory_equal(conn.ca_pem, "-----BEGIN", 10);
+	assert_int_equal(conn.ca.len, 10);
+	assert_memory_equal(conn.ca.data, "-----BEGIN", 10);
+	assert_null(conn.cert.data);
+	k8s_conn_free(&conn);
+	/* a client certificate and key: as data (kind's), or files beside it */
+	write_file(
+	    path,
+	    "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+	    "clusters: [{name: c, cluster: {server: 'https://h', certificate-authority: ca}}]\n"
+	    "users: [{name: u, user: {client-certificate-data: LS0tLS1CRUdJTg==, "
+	    "client-key-data: LS0tLS0=}}]\n");
+	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), 0);
+	assert_null(conn.token);
+	assert_int_equal(conn.cert.len, 10);
+	assert_memory_equal(conn.cert.data, "-----BEGIN", 10);
+	assert_int_equal(conn.key.len, 5);
+	snprintf(text, sizeof(text), "%s/ca", dir);
+	assert_string_equal(conn.ca.file, text);
 	k8s_conn_free(&conn);
 	write_file(path,
 		   "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
 		   "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+		   "users: [{name: u, user: {client-certificate: c.pem, client-key: /k.pem}}]\n");
+	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), 0);
+	snprintf(text, sizeof(text), "%s/c.pem", dir);
+	assert_string_equal(conn.cert.file, text);
+	assert_string_equal(conn.key.file, "/k.pem");
+	k8s_conn_free(&conn);
+	/* a certificate without its key; a key that is not base64; a plugin */
+	write_file(path,
+		   "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+		   "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
 		   "users: [{name: u, user: {client-certificate: c.pem}}]\n");
+	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "a client certificate needs its key"));
+	write_file(
+	    path,
+	    "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+	    "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+	    "users: [{name: u, user: {client-certificate: c.pem, client-key-data: '%%%'}}]\n");
+	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "client-key-data is not base64"));
+	write_file(path,
+		   "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+		   "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+		   "users: [{name: u, user: {exec: {command: aws}}}]\n");
 	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), -EOPNOTSUPP);
-	assert_non_null(strstr(err.msg, "only bearer tokens"));
+	assert_non_null(strstr(err.msg, "plugin (exec, auth-provider)"));
 	snprintf(text, sizeof(text), "rm -rf %s", dir);
 	assert_int_equal(system(text), 0);
 }
@@ -444,7 +483,7 @@ int main(void)
 	    cmocka_unit_test(services_take_their_endpoint_slices),
 	    cmocka_unit_test(httproutes_are_read_or_left_out_by_name),
 	    cmocka_unit_test(pods_are_found_under_the_kubelets_cgroups),
-	    cmocka_unit_test(kubeconfig_gives_server_token_and_ca),
+	    cmocka_unit_test(kubeconfig_gives_server_credentials_and_ca),
 	    cmocka_unit_test(backoff_doubles_to_the_maximum_with_jitter),
 	    cmocka_unit_test(options_parse_and_refuse),
 	};

@@ -2,9 +2,10 @@
 /*
  * Where the API server is and the credentials: in-cluster (the service
  * account's token and CA the kubelet mounts, the KUBERNETES_SERVICE_*
- * variables), or the current context of a kubeconfig file (libyaml). Only
- * bearer tokens: a kubeconfig user with client certificates or an exec
- * plugin is refused by name.
+ * variables), or the current context of a kubeconfig file (libyaml): a
+ * bearer token (token, tokenFile), or a client certificate and its key (as
+ * kind's kubeconfig has; files or *-data). An exec or auth-provider plugin
+ * is refused by name.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -72,7 +73,7 @@ static int in_cluster(struct k8s_conn *conn, const char *sa_dir, struct cfg_erro
 			 "cannot read the service account token %.300s: %s", path, strerror(errno));
 		return -errno;
 	}
-	snprintf(conn->ca_file, sizeof(conn->ca_file), "%s/ca.crt", sa_dir);
+	snprintf(conn->ca.file, sizeof(conn->ca.file), "%s/ca.crt", sa_dir);
 	return 0;
 }
 
@@ -137,11 +138,45 @@ static int kfail(struct kcfg *k, const char *what, int ret)
 	return ret;
 }
 
+/* OUT from NODE's FIELD (a file, relative to the kubeconfig's directory)
+ * or FIELD-data (base64 PEM, which wins, as in kubectl). */
+static int kpem(struct kcfg *k, yaml_node_t *node, const char *field, struct k8s_pem *out)
+{
+	char key[64];
+	const char *file = kstr(k, node, field), *data;
+	size_t len;
+	int n;
+
+	snprintf(key, sizeof(key), "%s-data", field);
+	if (file)
+		kpath(k, file, out->file, sizeof(out->file));
+	if (!(data = kstr(k, node, key)))
+		return 0;
+	len = strlen(data);
+	if (!(out->data = malloc(len / 4 * 3 + 4)))
+		return -ENOMEM;
+	n = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)data, (int)len);
+	if (n < 0) {
+		snprintf(key, sizeof(key), "%s-data is not base64", field);
+		return kfail(k, key, -EINVAL);
+	}
+	/* EVP_DecodeBlock counts the bytes of the padding too. */
+	while (len && data[len - 1] == '=' && n > 0) {
+		len--;
+		n--;
+	}
+	out->len = (size_t)n;
+	return 0;
+}
+
+static bool pem_set(const struct k8s_pem *p)
+{
+	return p->data || p->file[0];
+}
+
 static int kcluster(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *cluster)
 {
-	const char *server = kstr(k, cluster, "server"),
-		   *ca = kstr(k, cluster, "certificate-authority");
-	const char *data = kstr(k, cluster, "certificate-authority-data");
+	const char *server = kstr(k, cluster, "server");
 	int n;
 
 	if (!server)
@@ -150,39 +185,29 @@ static int kcluster(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *cluster)
 	n = (int)strlen(conn->server);
 	while (n && conn->server[n - 1] == '/')
 		conn->server[--n] = 0;
-	if (ca)
-		kpath(k, ca, conn->ca_file, sizeof(conn->ca_file));
-	if (data) {
-		size_t len = strlen(data);
-
-		conn->ca_pem = malloc(len / 4 * 3 + 4);
-		if (!conn->ca_pem)
-			return -ENOMEM;
-		n = EVP_DecodeBlock((unsigned char *)conn->ca_pem, (const unsigned char *)data,
-				    (int)len);
-		if (n < 0)
-			return kfail(k, "certificate-authority-data is not base64", -EINVAL);
-		/* EVP_DecodeBlock counts the bytes of the padding too. */
-		while (len && data[len - 1] == '=' && n > 0) {
-			len--;
-			n--;
-		}
-		conn->ca_pem_len = (size_t)n;
-	}
-	return 0;
+	return kpem(k, cluster, "certificate-authority", &conn->ca);
 }
 
 static int kuser(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *user)
 {
 	const char *token = kstr(k, user, "token"), *file = kstr(k, user, "tokenFile");
 	char path[PATH_MAX];
+	int ret;
 
-	if (kget(k, user, "client-certificate") || kget(k, user, "client-certificate-data") ||
-	    kget(k, user, "exec") || kget(k, user, "auth-provider"))
+	if (kget(k, user, "exec") || kget(k, user, "auth-provider"))
+		return kfail(
+		    k,
+		    "the user authenticates with a plugin (exec, auth-provider); only "
+		    "bearer tokens (token, tokenFile) and client certificates are supported",
+		    -EOPNOTSUPP);
+	if ((ret = kpem(k, user, "client-certificate", &conn->cert)) ||
+	    (ret = kpem(k, user, "client-key", &conn->key)))
+		return ret;
+	if (pem_set(&conn->cert) != pem_set(&conn->key))
 		return kfail(k,
-			     "the user authenticates with client certificates or a plugin; only "
-			     "bearer tokens (token, tokenFile) are supported",
-			     -EOPNOTSUPP);
+			     "a client certificate needs its key, and a key its certificate "
+			     "(client-certificate[-data] and client-key[-data])",
+			     -EINVAL);
 	if (token) {
 		conn->token = strdup(token);
 		return conn->token ? 0 : -ENOMEM;
@@ -275,8 +300,10 @@ void k8s_conn_refresh_token(struct k8s_conn *conn)
 void k8s_conn_free(struct k8s_conn *conn)
 {
 	free(conn->token);
-	free(conn->ca_pem);
-	conn->token = conn->ca_pem = NULL;
+	free(conn->ca.data);
+	free(conn->cert.data);
+	free(conn->key.data);
+	conn->token = conn->ca.data = conn->cert.data = conn->key.data = NULL;
 }
 
 /* --- the location string ----------------------------------------------- */

@@ -33,13 +33,20 @@ const char *k8s_kind_path(enum k8s_kind kind);
 const char *k8s_kind_name(enum k8s_kind kind);
 
 /* Where the API server is and how to prove who we are. */
+/* PEM text: a file, or the decoded *-data of a kubeconfig (malloc'ed). */
+struct k8s_pem {
+	char file[512];
+	char *data;
+	size_t len;
+};
+
 struct k8s_conn {
 	char server[512];     /* https://host:port, no trailing slash */
 	char *token;	      /* bearer token (malloc'ed), or NULL */
 	char token_file[512]; /* where it is read again before each request */
-	char ca_file[512];
-	char *ca_pem; /* certificate-authority-data, decoded (malloc'ed) */
-	size_t ca_pem_len;
+	struct k8s_pem ca;
+	/* a kubeconfig user's client certificate and its key (both or none) */
+	struct k8s_pem cert, key;
 };
 
 /* In-cluster (the service account's files under SA_DIR) when KUBECONFIG is
@@ -178,6 +185,9 @@ struct k8s_informer {
 	void *easy;    /* CURL * of the request in flight */
 	void *headers; /* its struct curl_slist * */
 	char *buf;     /* the list's body, or the watch's unfinished line */
+	/* libcurl's words for a failure (CURL_ERROR_SIZE): the TLS alert of a
+	 * refused client certificate, where its code says only "receiving" */
+	char curl_error[256];
 	size_t len, cap;
 	unsigned int backoff_ms;
 	unsigned long long retry_at_ms;

@@ -153,7 +153,7 @@ static void status_fail(struct k8s_watcher *w, struct k8s_informer *inf, long st
 			 status, msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
 	if (status == 401)
 		pr_err("kubernetes: the API server refused the credentials (401 Unauthorized): "
-		       "check the token of %s",
+		       "check the token or client certificate of %s",
 		       w->opts.kubeconfig[0] ? w->opts.kubeconfig : w->opts.sa_dir);
 	json_decref(st);
 }

@@ -65,6 +65,9 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+_Static_assert(sizeof(((struct k8s_informer *)0)->curl_error) >= CURL_ERROR_SIZE,
+	       "CURLOPT_ERRORBUFFER takes CURL_ERROR_SIZE bytes");
+
 static struct curl_slist *auth_headers(struct k8s_watcher *w)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
@@ -78,15 +81,23 @@ static struct curl_slist *auth_headers(struct k8s_watcher *w)
 	return h;
 }
 
+/* P as OPT_BLOB (its data) or OPT_FILE (its file), if set. */
+static void set_pem(CURL *e, const struct k8s_pem *p, CURLoption opt_blob, CURLoption opt_file)
+{
+	if (p->data) {
+		struct curl_blob blob = {p->data, p->len, CURL_BLOB_COPY};
+
+		curl_easy_setopt(e, opt_blob, &blob);
+	} else if (p->file[0]) {
+		curl_easy_setopt(e, opt_file, p->file);
+	}
+}
+
 static void set_tls(struct k8s_watcher *w, CURL *e)
 {
-	if (w->conn.ca_pem) {
-		struct curl_blob blob = {w->conn.ca_pem, w->conn.ca_pem_len, CURL_BLOB_COPY};
-
-		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
-	} else if (w->conn.ca_file[0]) {
-		curl_easy_setopt(e, CURLOPT_CAINFO, w->conn.ca_file);
-	}
+	set_pem(e, &w->conn.ca, CURLOPT_CAINFO_BLOB, CURLOPT_CAINFO);
+	set_pem(e, &w->conn.cert, CURLOPT_SSLCERT_BLOB, CURLOPT_SSLCERT);
+	set_pem(e, &w->conn.key, CURLOPT_SSLKEY_BLOB, CURLOPT_SSLKEY);
 }
 
 static int start_request(struct k8s_watcher *w, struct k8s_informer *inf, bool watch)
@@ -115,6 +126,8 @@ static int start_request(struct k8s_watcher *w, struct k8s_informer *inf, bool w
 	/* A watch ends by the server's timeoutSeconds; allow it some slack. */
 	curl_easy_setopt(e, CURLOPT_TIMEOUT, watch ? (long)w->opts.watch_timeout_s + 30 : 120L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	inf->curl_error[0] = 0;
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, inf->curl_error);
 	set_tls(w, e);
 	if (watch) {
 		pthread_mutex_lock(&w->lock);
@@ -144,7 +157,9 @@ static void on_done(struct k8s_watcher *w, CURLMsg *msg)
 	curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 	if (!ok && !inf->relist && msg->data.result != CURLE_WRITE_ERROR)
 		pr_info("kubernetes: %s %s: %s", inf->state == K8S_WATCHING ? "watch" : "list",
-			k8s_kind_path(inf->kind), curl_easy_strerror(msg->data.result));
+			k8s_kind_path(inf->kind),
+			inf->curl_error[0] ? inf->curl_error
+					   : curl_easy_strerror(msg->data.result));
 	if (msg->data.result == CURLE_WRITE_ERROR && inf->relist)
 		ok = true;
 	if (inf->state == K8S_WATCHING)
