@@ -36,6 +36,7 @@ struct h2_seen {
 	int32_t id;
 	char path[128], te[32], mirror[64];
 	char b3_span[17], b3_parent[17]; /* x-b3-spanid, x-b3-parentspanid */
+	int never_indexed;		 /* fields sent "never indexed" (HPACK) */
 	size_t body;
 	char checksum[32]; /* the x-checksum trailer field */
 	int ntrailers;	   /* fields of a trailing HEADERS frame */
@@ -80,7 +81,8 @@ static int end_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t 
 	struct h2_seen *r = seen_of(ud, f->hd.stream_id);
 
 	(void)s;
-	(void)fl;
+	if (r && (fl & NGHTTP2_NV_FLAG_NO_INDEX))
+		r->never_indexed++;
 	if (r && f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
 		r->ntrailers++;
 		if (nlen == 10 && !memcmp(name, "x-checksum", 10))
@@ -573,6 +575,35 @@ static void a_call_to_an_http2_endpoint_carries_the_span_context(void **state)
 	assert_string_equal(x->end.seen[0].b3_parent, "a2fb4a1d1a96d312");
 }
 
+/* The trace context and the request id are new on every request: HPACK
+ * gets them never indexed, so they do not push the fields that repeat out
+ * of the endpoint's dynamic table (docs/telemetry.md "Overhead"). */
+static void fields_new_on_every_request_stay_out_of_the_hpack_table(void **state)
+{
+	struct fix *x = start(state, RPC_MESH "tracing: {sampling: 0, zipkin: {url: "
+					      "\"http://127.0.0.1:9/api/v2/spans\"}}\n");
+	static const char one[] = CALL("x-request-id: 7f7b4e2c-1\r\nuser-agent: grpc-c/1\r\n");
+	static const char two[] = CALL("x-request-id: 0a9d33e1-2\r\nuser-agent: grpc-c/1\r\n");
+	size_t table;
+
+	assert_int_equal(fake_send(&x->f, x->a.fd, one, strlen(one)), 0);
+	attach_endpoint(x, 0);
+	end_wait(&x->f, &x->end, 1);
+	table = nghttp2_session_get_hd_inflate_dynamic_table_size(x->end.s);
+	/* x-request-id, and the new trace: x-b3-traceid, x-b3-spanid, traceparent */
+	assert_int_equal(x->end.seen[0].never_indexed, 4);
+	end_answer(&x->end, x->end.seen[0].id, "200", "xyz", "0");
+	end_pump(&x->f, &x->end, 20);
+	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
+	assert_int_equal(fake_send(&x->f, x->b.fd, two, strlen(two)), 0);
+	end_wait(&x->f, &x->end, 2);
+	assert_int_equal(x->f.nconns, 1);
+	assert_int_equal(x->end.seen[1].never_indexed, 4);
+	/* everything else repeated, and was indexed by the first request */
+	assert_int_equal(nghttp2_session_get_hd_inflate_dynamic_table_size(x->end.s), table);
+	assert_true(table > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +622,8 @@ int main(void)
 				      teardown),
 	    cmocka_unit_test_teardown(a_backend_its_node_only_relays_gets_http1, teardown),
 	    cmocka_unit_test_teardown(a_call_to_an_http2_endpoint_carries_the_span_context,
+				      teardown),
+	    cmocka_unit_test_teardown(fields_new_on_every_request_stay_out_of_the_hpack_table,
 				      teardown),
 	};
 

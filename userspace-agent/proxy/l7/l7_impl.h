@@ -64,6 +64,9 @@ int l7_header_add(struct l7_header **h, size_t *n, size_t *cap, const char *name
  * (an upgrade request and its 101). */
 int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
 		     const struct cfg_http_header_mod *mod, bool upgrade);
+/* NAME (LEN bytes, lowercase) has a value new on every request (the trace
+ * context, the request id): HPACK sends it never indexed. */
+bool l7_h2_never_index(const char *name, size_t len);
 /* REQ's head as HTTP/2 fields (BODY: a content-length); *NV, to free,
  * points into LINES. 0 or -ENOMEM. */
 int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lines, nghttp2_nv **nv,
