@@ -139,6 +139,17 @@ k8s_pod_object() { # K J APP
 		die "up --kubernetes: kubectl run n$1-p$2"
 }
 
+# Node nK as the kubelet registers it: its InternalIP is its address on the
+# underlay (where the other nodes reach it), which the settings' nodeProxy
+# makes its proxy's address (docs/kubernetes.md "Cross-node mTLS").
+k8s_node_object() { # K
+	printf 'apiVersion: v1\nkind: Node\nmetadata: {name: n%s, labels: {kubernetes.io/hostname: n%s}}\n' "$1" "$1" |
+		k8s_kubectl create -f - --dry-run=client --validate=false -o json |
+		jq -c --arg n "n$1" --arg ip "10.99.0.$1" --arg ip6 "fd00:99::$1" '.status = {addresses: [{type: "InternalIP", address: $ip}, {type: "InternalIP", address: $ip6},
+			{type: "Hostname", address: $n}], conditions: [{type: "Ready", status: "True"}]}' ||
+		die "up --kubernetes: kubectl create node n$1"
+}
+
 # The service "echo" of mesh.yaml: 80 -> 8080 TCP and 53 -> 5353 UDP, dual stack.
 k8s_service_object() {
 	k8s_kubectl create service clusterip echo --tcp=80:8080 --dry-run=client -o json |
@@ -151,7 +162,7 @@ k8s_service_object() {
 		die "up --kubernetes: kubectl create service"
 }
 
-# Starts the server and publishes the cluster: namespace, pods, service.
+# Starts the server and publishes the cluster: namespace, nodes, pods, service.
 k8s_cluster_up() { # NODES PODS
 	local k j app
 	command -v kubectl >/dev/null ||
@@ -162,6 +173,7 @@ k8s_cluster_up() { # NODES PODS
 			jq -c --arg p "$PREFIX" '.metadata.labels = {cluster: $p}' ||
 			die "up --kubernetes: kubectl create namespace"
 		for ((k = 1; k <= $1; k++)); do
+			k8s_node_object $k
 			for ((j = 1; j <= $2; j++)); do
 				app="echo"
 				[ "$j" = 1 ] && app=client

@@ -28,24 +28,18 @@ node_ip() { kubectl get node "$1" -o jsonpath='{.status.addresses[?(@.type=="Int
 in_client() { kubectl -n "$NS" exec client -- "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# The mesh CA as the shunt-ca Secret, and both nodes' proxies in the mesh
-# settings (docs/kubernetes.md "Cross-node mTLS"); then the agents restart
-# with them.
+# The mesh CA as the shunt-ca Secret, and nodeProxy in the mesh settings
+# (docs/kubernetes.md "Cross-node mTLS"); then the agents restart with them.
 enable_mtls() {
 	rm -rf "$TMP/ca"
 	mkdir -p "$TMP/ca"
 	docker run --rm --user "$(id -u):$(id -g)" -v "$TMP/ca:/ca" shunt:dev \
 		ca init --dir /ca/mesh --trust-domain cluster.local
 	kubectl -n shunt-system create secret generic shunt-ca --from-file="$TMP/ca/mesh"
-	local n ip
-	{
-		printf 'apiVersion: shunt.dev/v1\ntrustDomain: cluster.local\nmtls: {mode: PERMISSIVE}\nnodes:\n'
-		for n in "$N1" "$N2"; do
-			ip=$(node_ip "$n")
-			printf -- '- name: %s\n  proxy: {outbound: "%s:15001", inbound: "%s:15008", sourceAddress: node}\n' \
-				"$n" "$ip" "$ip"
-		done
-	} >"$TMP/mesh.yaml"
+	local n
+	# each Node's InternalIP is its proxy's address (the settings' nodeProxy)
+	printf 'apiVersion: shunt.dev/v1\ntrustDomain: cluster.local\nmtls: {mode: PERMISSIVE}\nnodeProxy: {}\n' \
+		>"$TMP/mesh.yaml"
 	kubectl -n shunt-system create configmap shunt-mesh --from-file=mesh.yaml="$TMP/mesh.yaml" \
 		--dry-run=client -o yaml | kubectl apply -f -
 	kubectl -n shunt-system rollout restart daemonset/shunt-agent

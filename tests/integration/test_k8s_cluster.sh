@@ -8,6 +8,8 @@
 
 # shellcheck source=tests/k8s/k8slib.sh
 source "${REPO:-.}/tests/k8s/k8slib.sh"
+# shellcheck source=tests/lib/proxylib.sh
+source "${REPO:-.}/tests/lib/proxylib.sh"
 
 # True once NODE's kernel has default/POD as a local workload.
 k8s_pod_in_kernel() { # NODE POD
@@ -95,11 +97,80 @@ test_k8s_cluster_pod_joins_the_mesh_within_1s_of_ready() {
 
 # The upstream NetworkPolicy cases (tests/netpol) with the policies as
 # NetworkPolicy objects and the pods as Pods: the runner of test_netpol.sh,
-# on the kubernetes source.
+# on the kubernetes source, the cross-node pairs through the node proxies.
 test_k8s_cluster_netpol_upstream_cases() {
 	NETPOL_SOURCE=kubernetes
 	# shellcheck source=tests/integration/test_netpol.sh
 	source "$REPO/tests/integration/test_netpol.sh"
 	netpol_setup
 	netpol_run_cases
+	# the cross-node pairs went through the node proxies of the Node objects
+	t_ge "$(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}')" 1 "mTLS tunnels from n1"
+	t_ge "$(proxy_metric n2 'shunt_proxy_tunnels_total{side="outbound"}')" 1 "mTLS tunnels from n2"
+}
+
+# NODE's applied nodes: [name, outbound, outbound6, inbound, sourceAddress].
+k8s_model_nodes() {
+	k8s_applied_model "$1" |
+		jq -c '[.nodes[] | [.name, .proxy.outbound, .proxy.outbound6, .proxy.inbound, .proxy.sourceAddress]]'
+}
+
+# True once NODE's applied model has N nodes.
+k8s_model_has_nodes() { [ "$(k8s_model_nodes "$1" | jq length)" = "$2" ]; }
+
+# A marker served by n2-p2 and fetched by n1-p1, while the underlay port of
+# n1 is captured into $T_TMP/CAP.pcap; OUTSIDE: both ends outside the mesh.
+k8s_marker_exchange() { # CAP PORT [--outside]
+	local dump outside=()
+	[ -z "${3:-}" ] || outside=("$3")
+	ip netns exec "$SHUNT_CLUSTER_PREFIX-net" tcpdump -i n1 --immediate-mode -U -s 0 -w "$T_TMP/$1.pcap" \
+		tcp >"$T_TMP/tcpdump.$1.log" 2>&1 &
+	dump=$!
+	t_wait_for 5 grep -q listening "$T_TMP/tcpdump.$1.log" || t_fail "tcpdump did not start"
+	t_exec "${outside[@]}" n2-p2 -- "$PROBE" serve --name "$K8S_MARKER" --tcp "0.0.0.0:$2" >/dev/null 2>&1 &
+	sleep 0.3
+	t_eq "$(t_probe_outcome "${outside[@]}" n1-p1 "$(t_pod_ip n2-p2):$2" --timeout-ms 2000)" ok "the exchange ($1)"
+	sleep 0.3
+	kill "$dump"
+	wait "$dump" 2>/dev/null
+}
+
+# The settings' nodeProxy: each Node object's InternalIPs are its proxy's
+# addresses, and a connection across nodes goes through both proxies over
+# mutual TLS, nothing of it in the clear on the underlay. A Node deleted
+# leaves the other agents' models; one without an InternalIP gets no proxy.
+test_k8s_cluster_node_proxies_come_from_node_objects() {
+	k8s_need_kubectl
+	t_cluster_up 2 2 --kubernetes
+	k8s_cluster_attach
+	trap proxy_logs_on_failure EXIT
+	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
+	printf 'apiVersion: shunt.dev/v1\nnodeProxy: {}\n' >"$T_TMP/settings.yaml"
+	k8s_agent_start n1 --k8s-option mesh-settings="$T_TMP/settings.yaml"
+	k8s_agent_start n2 --k8s-option mesh-settings="$T_TMP/settings.yaml"
+	local want='[["n1","10.99.0.1:15001","[fd00:99::1]:15001","10.99.0.1:15008","node"],'
+	want+='["n2","10.99.0.2:15001","[fd00:99::2]:15001","10.99.0.2:15008","node"]]'
+	t_eq "$(k8s_model_nodes n1)" "$want" "n1's node proxies, from the Node objects"
+	t_eq "$(k8s_model_nodes n2)" "$want" "n2's"
+	: >"$T_TMP/proxy.n1.log"
+	: >"$T_TMP/proxy.n2.log"
+	proxy_start n1
+	proxy_start n2
+	K8S_MARKER=SHUNT-K8S-MARKER-2718
+	k8s_marker_exchange mesh 8080
+	k8s_marker_exchange plain 9191 --outside
+	grep -qa "$K8S_MARKER" "$T_TMP/plain.pcap" || t_fail "the plain capture does not show the marker (capture broken?)"
+	grep -qa "$K8S_MARKER" "$T_TMP/mesh.pcap" && t_fail "the marker crossed the underlay in the clear through the mesh"
+	t_ge "$(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}')" 1 "mTLS tunnels n1's proxy opened"
+	t_wait_for 5 proxy_stream_closed n2 "default/n1-p1" "$(t_pod_ip n2-p2):8080" ||
+		t_fail "n2's proxy carried no stream from n1-p1: $(tail -2 "$T_TMP/proxy.n2.log")"
+	# n2 leaves; a node registering (no address yet) gets no proxy
+	k8s_delete Node "" n2
+	k8s_apply "$(k8s_cluster_object Node n2 | jq -c '.metadata.name = "n3" | .status.addresses = []')"
+	t_wait_for 5 k8s_model_has_nodes n1 1 ||
+		t_fail "n2 is still in n1's model: $(k8s_model_nodes n1)"
+	t_eq "$(k8s_model_nodes n1 | jq -r '.[0][0]')" n1 "the node left"
+	grep -q 'Node/n3: no IPv4 InternalIP' "$T_TMP/agent.n1.log" ||
+		t_fail "no warning for the node without an address: $(grep -i node/n3 "$T_TMP/agent.n1.log")"
+	true
 }

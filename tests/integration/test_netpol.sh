@@ -14,9 +14,9 @@
 # config file rewritten per step, with the node proxies) or "kubernetes"
 # (tests/integration/test_k8s_cluster.sh: the cluster served by the test API
 # server, the pods as Pods and each step's policies as NetworkPolicy objects
-# made by kubectl, the agents on `--kubernetes`; no node proxies, as the
-# Kubernetes source has no node settings yet, so cross-node pairs are
-# decided by the kernel hooks alone).
+# made by kubectl, the agents on `--kubernetes` with `nodeProxy` in their
+# settings: the node proxies of the Node objects carry the cross-node pairs,
+# as with the YAML source).
 
 NETPOL_SOURCE=${NETPOL_SOURCE:-yaml}
 NETPOL_CASES=$REPO/tests/netpol/cases.json
@@ -217,8 +217,19 @@ netpol_k8s_setup() {
 		| {kind, namespace: (.metadata.namespace // "default"), name: .metadata.name}' "$K8S_DIR/objects.json" |
 		jq -s . >"$T_TMP/k8s.live"
 	netpol_k8s_apply '{"policies": []}' none
-	k8s_agent_start n1
-	k8s_agent_start n2
+	# The node proxies from the Node objects, as nodeProxy's defaults make
+	# them: on the InternalIPs, connecting to the servers from there
+	# (sourceAddress: node; policy sees the client's asserted identity).
+	printf 'apiVersion: shunt.dev/v1\nnodeProxy: {}\n' >"$T_TMP/settings.yaml"
+	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
+	k8s_agent_start n1 --k8s-option mesh-settings="$T_TMP/settings.yaml"
+	k8s_agent_start n2 --k8s-option mesh-settings="$T_TMP/settings.yaml"
+	# shellcheck source=tests/lib/proxylib.sh
+	source "$REPO/tests/lib/proxylib.sh"
+	: >"$T_TMP/proxy.n1.log"
+	: >"$T_TMP/proxy.n2.log"
+	proxy_start n1
+	proxy_start n2
 }
 
 # STEP as one burst of API changes: namespaces and pods with the step's

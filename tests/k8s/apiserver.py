@@ -57,6 +57,7 @@ from urllib.parse import parse_qs, urlparse
 
 RESOURCES = {  # plural -> (group/version, Kind, namespaced)
     "namespaces": ("v1", "Namespace", False),
+    "nodes": ("v1", "Node", False),
     "pods": ("v1", "Pod", True),
     "services": ("v1", "Service", True),
     "endpointslices": ("discovery.k8s.io/v1", "EndpointSlice", True),

@@ -194,13 +194,15 @@ k8s_cluster_object() { # KIND NAME
 }
 
 # Starts NODE's agent on the API server (its pods found under the node's
-# cgroup, the kubelet's cgroup root here) and waits until it applied.
-k8s_agent_start() { # NODE
+# cgroup, the kubelet's cgroup root here) and waits until it applied. ARGS:
+# more of the agent's (--k8s-option mesh-settings=FILE).
+k8s_agent_start() { # NODE [ARGS...]
 	local node=$1 log=$T_TMP/agent.$1.log
+	shift
 	"$SHUNT" --pin-dir "$(t_node_field "$node" pin_dir)" agent --kubernetes \
 		--kubeconfig "$K8S_DIR/kubeconfig" --node "$node" \
 		--k8s-option cgroup-root="$(t_node_field "$node" cgroup)" --k8s-option backoff-max-ms=400 \
-		--cgroup "$(t_node_field "$node" cgroup)" --metrics none >>"$log" 2>&1 &
+		--cgroup "$(t_node_field "$node" cgroup)" --metrics none "$@" >>"$log" 2>&1 &
 	T_PIDS+=($!)
 	t_wait_for 15 t_agent_applied "$node" 1 ||
 		t_fail "the agent on $node did not apply: $(tail -3 "$log")"

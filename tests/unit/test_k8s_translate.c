@@ -19,7 +19,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/addr.h"
 #include "sources/k8s_impl.h"
+#include "sources/yaml_source.h"
 
 static json_t *obj(const char *text)
 {
@@ -475,11 +477,93 @@ static void options_parse_and_refuse(void **state)
 	assert_non_null(strstr(err.msg, "node name"));
 }
 
+#define NODE(name, addrs)                                                                          \
+	"{\"metadata\":{\"name\":\"" name "\"},\"status\":{\"addresses\":[" addrs "]}}"
+#define ADDR(type, ip) "{\"type\":\"" type "\",\"address\":\"" ip "\"}"
+
+static const struct cfg_node *find_node(const struct mesh_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nnodes; i++)
+		if (!strcmp(cfg->nodes[i].name, name))
+			return &cfg->nodes[i];
+	return NULL;
+}
+
+static void endpoint_is(const struct cfg_endpoint *e, const char *want)
+{
+	char buf[64];
+
+	shunt_endpoint_format(e->addr, e->port, buf, sizeof(buf));
+	assert_string_equal(buf, want);
+}
+
+/* Node objects give the node proxies (settings' nodeProxy); a node the
+ * settings' `nodes` name keeps that entry. */
+static void node_proxies_come_from_node_objects(void **state)
+{
+	static const char settings_yaml[] =
+	    "apiVersion: shunt.dev/v1\nnodes:\n  - name: n3\n    proxy: {outbound: "
+	    "\"10.9.9.9:7001\", inbound: \"10.9.9.9:7008\"}\nnodeProxy: {inboundPort: 15443}\n";
+	struct k8s_translate_opts opts = {.node = "n1", .locate = fake_locate};
+	struct mesh_config cfg, settings = {0};
+	const struct cfg_node *n;
+	struct cfg_error err;
+	json_t *c[K8S_KINDS];
+	int pass;
+
+	(void)state;
+	assert_int_equal(
+	    mesh_config_parse(&settings, "mesh.yaml", settings_yaml, strlen(settings_yaml), &err),
+	    0);
+	assert_true(settings.node_proxy.set);
+	for (pass = 0; pass < 2; pass++) {
+		empty(c);
+		put(c[K8S_NODES], "n1",
+		    NODE("n1",
+			 ADDR("Hostname", "n1") "," ADDR("ExternalIP", "203.0.113.1") "," ADDR(
+			     "InternalIP", "fd00::11") "," ADDR("InternalIP", "10.0.0.11")));
+		put(c[K8S_NODES], "n2", NODE("n2", ADDR("Hostname", "n2")));
+		put(c[K8S_NODES], "n3", NODE("n3", ADDR("InternalIP", "10.0.0.13")));
+		/* without nodeProxy, Node objects give no proxy: plain TCP */
+		opts.node_proxy = pass ? &settings.node_proxy : NULL;
+		assert_int_equal(k8s_translate(c, &opts, &cfg, &err), 0);
+		for (size_t i = 0; i < K8S_KINDS; i++)
+			json_decref(c[i]);
+		if (!pass) {
+			assert_int_equal(cfg.nnodes, 0);
+			mesh_config_free(&cfg);
+			continue;
+		}
+		assert_int_equal(cfg.nnodes, 2); /* n2 has no InternalIP yet */
+		assert_int_equal(cfg.nwarnings, 1);
+		assert_non_null(strstr(cfg.warnings[0], "Node/n2"));
+		assert_non_null(strstr(cfg.warnings[0], "no IPv4 InternalIP"));
+		assert_int_equal(k8s_settings_copy(&settings, &cfg), 0);
+		assert_int_equal(cfg.nnodes, 2);
+		assert_non_null(n = find_node(&cfg, "n1"));
+		assert_true(n->has_proxy);
+		endpoint_is(&n->outbound, "10.0.0.11:15001");
+		endpoint_is(&n->inbound, "10.0.0.11:15443");
+		assert_true(n->has_outbound6);
+		endpoint_is(&n->outbound6, "[fd00::11]:15001");
+		assert_true(n->source_from_node);
+		assert_int_equal(n->origin.kind, CFG_ORIGIN_OBJECT);
+		assert_non_null(n = find_node(&cfg, "n3")); /* the settings' entry */
+		endpoint_is(&n->inbound, "10.9.9.9:7008");
+		assert_false(n->source_from_node);
+		mesh_config_free(&cfg);
+	}
+	mesh_config_free(&settings);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(pods_become_workloads),
 	    cmocka_unit_test(namespace_mtls_comes_from_its_annotation),
+	    cmocka_unit_test(node_proxies_come_from_node_objects),
 	    cmocka_unit_test(services_take_their_endpoint_slices),
 	    cmocka_unit_test(httproutes_are_read_or_left_out_by_name),
 	    cmocka_unit_test(pods_are_found_under_the_kubelets_cgroups),

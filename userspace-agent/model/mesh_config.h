@@ -186,6 +186,15 @@ struct cfg_node {
 
 #define CFG_L7_PORT_DEFAULT 15080
 
+/* The Kubernetes mesh settings' nodeProxy: every Node object's InternalIP
+ * with these ports is its node proxy (docs/kubernetes.md "Cross-node
+ * mTLS"). Not for a config file, which lists its nodes. */
+struct cfg_node_proxy {
+	bool set;
+	__u16 outbound_port, inbound_port; /* default 15001, 15008 */
+	struct cfg_origin origin;
+};
+
 #define CFG_MAX_WARNINGS 32
 
 /*
@@ -221,6 +230,7 @@ struct mesh_config {
 	struct cfg_tracing tracing;
 	struct cfg_node *nodes;
 	size_t nnodes;
+	struct cfg_node_proxy node_proxy; /* the Kubernetes settings only */
 	struct cfg_namespace *namespaces;
 	size_t nnamespaces;
 	struct cfg_workload *workloads;

@@ -176,6 +176,20 @@ static int cfg_parse_endpoint(struct cfg_parser *p, yaml_node_t *n, const char *
 	return 0;
 }
 
+/* sourceAddress: client or node (docs/config.md "nodes"). */
+static int parse_source_address(struct cfg_parser *p, yaml_node_t *v, bool *from_node)
+{
+	const char *mode;
+	int err;
+
+	if ((err = cfgy_get_str(p, v, "sourceAddress", &mode)))
+		return err;
+	if (strcmp(mode, "client") && strcmp(mode, "node"))
+		return cfgy_fail(p, v, "sourceAddress must be 'client' or 'node', not '%s'", mode);
+	*from_node = !strcmp(mode, "node");
+	return 0;
+}
+
 int cfg_parse_node(struct cfg_parser *p, yaml_node_t *n, struct cfg_node *out)
 {
 	static const char *const keys[] = {"name", "proxy", NULL};
@@ -218,20 +232,45 @@ int cfg_parse_node(struct cfg_parser *p, yaml_node_t *n, struct cfg_node *out)
 	if ((v = cfgy_map_get(p, px, "cgroup")) &&
 	    (err = cfgy_get_str(p, v, "cgroup", &out->proxy_cgroup)))
 		return err;
-	if ((v = cfgy_map_get(p, px, "sourceAddress"))) {
-		const char *mode;
-
-		if ((err = cfgy_get_str(p, v, "sourceAddress", &mode)))
-			return err;
-		if (strcmp(mode, "client") && strcmp(mode, "node"))
-			return cfgy_fail(p, v, "sourceAddress must be 'client' or 'node', not '%s'",
-					 mode);
-		out->source_from_node = !strcmp(mode, "node");
-	}
+	if ((v = cfgy_map_get(p, px, "sourceAddress")) &&
+	    (err = parse_source_address(p, v, &out->source_from_node)))
+		return err;
 	if (!out->proxy_netns != !out->proxy_cgroup)
 		return cfgy_fail(
 		    p, px, "proxy: give both 'netns' and 'cgroup' (where it runs), or neither");
 	out->has_proxy = true;
+	return 0;
+}
+
+int cfg_parse_node_proxy(struct cfg_parser *p, yaml_node_t *n, struct cfg_node_proxy *out)
+{
+	static const char *const keys[] = {"outboundPort", "inboundPort", NULL};
+	unsigned long port;
+	yaml_node_t *v;
+	int err;
+
+	/* sourceAddress is node: the client's address needs the proxy's tc
+	 * program on the pods' interface, and an InternalIP is not on it
+	 * (docs/proxy.md "The client's address, kept") */
+	*out = (struct cfg_node_proxy){.set = true,
+				       .outbound_port = 15001,
+				       .inbound_port = 15008,
+				       .origin = cfgy_origin_of(p, n)};
+	if ((err = cfgy_check_map(p, n, "nodeProxy", keys)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "outboundPort"))) {
+		if ((err = cfgy_get_uint(p, v, "outboundPort", 1, 65535, &port)))
+			return err;
+		out->outbound_port = (__u16)port;
+	}
+	if ((v = cfgy_map_get(p, n, "inboundPort"))) {
+		if ((err = cfgy_get_uint(p, v, "inboundPort", 1, 65535, &port)))
+			return err;
+		out->inbound_port = (__u16)port;
+	}
+	if (out->outbound_port == out->inbound_port)
+		return cfgy_fail(p, n, "nodeProxy: outboundPort and inboundPort are both %u",
+				 out->outbound_port);
 	return 0;
 }
 

@@ -65,6 +65,7 @@ int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload
 int cfg_parse_namespace(struct cfg_parser *p, yaml_node_t *n, struct cfg_namespace *out);
 int cfg_parse_mtls(struct cfg_parser *p, yaml_node_t *n, enum cfg_mtls *out);
 int cfg_parse_node(struct cfg_parser *p, yaml_node_t *n, struct cfg_node *out);
+int cfg_parse_node_proxy(struct cfg_parser *p, yaml_node_t *n, struct cfg_node_proxy *out);
 int cfg_parse_service(struct cfg_parser *p, yaml_node_t *n, struct cfg_service *out);
 /* After the services: a route's references are checked as it is parsed. */
 int cfg_parse_http_route(struct cfg_parser *p, yaml_node_t *n, struct cfg_http_route *out);

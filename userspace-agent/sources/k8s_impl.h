@@ -25,6 +25,7 @@ enum k8s_kind {
 	K8S_ENDPOINTSLICES,
 	K8S_NETWORKPOLICIES,
 	K8S_HTTPROUTES, /* Gateway API; optional: a 404 is an empty list */
+	K8S_NODES,	/* their InternalIPs: the node proxies (nodeProxy) */
 	K8S_KINDS
 };
 
@@ -76,10 +77,11 @@ struct k8s_opts {
 int k8s_opts_parse(struct k8s_opts *opts, const char *location, struct cfg_error *err);
 
 /* The mesh settings file (k8s_settings.c): PATH parsed as a mesh config
- * that may hold only trustDomain, mtls, nodes, accessLog and tracing, the
+ * that may hold only trustDomain, mtls, nodes, nodeProxy, accessLog and tracing, the
  * trust domain checked; ERR says what is wrong. */
 int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_error *err);
-/* SETTINGS' mtls, nodes, accessLog and tracing into CFG (its arena). */
+/* SETTINGS' mtls, accessLog and tracing into CFG (its arena), and its nodes
+ * before those CFG has from Node objects (the same name: the settings'). */
 int k8s_settings_copy(const struct mesh_config *settings, struct mesh_config *cfg);
 
 /* Which version of a file is there: a ConfigMap mounted in a pod is
@@ -118,6 +120,8 @@ int k8s_pod_locate(const struct k8s_opts *opts, const json_t *pod, struct k8s_po
 /* What the translation needs besides the caches. */
 struct k8s_translate_opts {
 	const char *node, *trust_domain, *source_name;
+	/* the settings' nodeProxy: each Node's proxy; NULL or unset: none */
+	const struct cfg_node_proxy *node_proxy;
 	/* k8s_pod_locate (LOCATE_CTX: the k8s_opts), or a test's fake. */
 	int (*locate)(void *ctx, const json_t *pod, struct k8s_pod_paths *out);
 	void *locate_ctx;
@@ -165,6 +169,9 @@ int k8s_service(struct k8s_tr *tr, const json_t *svc, struct cfg_service *out);
 int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route *out);
 /* The Pods of both pod caches -> workloads (k8s_pods.c). */
 int k8s_pods(struct k8s_tr *tr, json_t *const caches[K8S_KINDS]);
+/* A Node object as the model's node, its proxy at its InternalIP(s) with
+ * the ports of tr->opts->node_proxy; 1: left out (no InternalIP, said). */
+int k8s_node(struct k8s_tr *tr, const json_t *obj, struct cfg_node *out);
 
 /* --- the informers (k8s_watch.c, k8s_informer.c) --- */
 

@@ -30,6 +30,7 @@ static const struct {
     [K8S_ENDPOINTSLICES] = {"/apis/discovery.k8s.io/v1/endpointslices", "EndpointSlice"},
     [K8S_NETWORKPOLICIES] = {"/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy"},
     [K8S_HTTPROUTES] = {"/apis/gateway.networking.k8s.io/v1/httproutes", "HTTPRoute"},
+    [K8S_NODES] = {"/api/v1/nodes", "Node"},
 };
 
 #define ABSENT_RETRY_MS 60000

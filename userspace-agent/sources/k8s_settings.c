@@ -3,7 +3,7 @@
  * The Kubernetes source's mesh-wide settings (--k8s-option
  * mesh-settings=FILE; in a cluster, the shunt-mesh ConfigMap mounted as a
  * file): a mesh config file holding only the keys no API object carries
- * (trustDomain, mtls, nodes, accessLog, tracing). It is read when the
+ * (trustDomain, mtls, nodes, nodeProxy, accessLog, tracing). It is read when the
  * source opens, with the file source's own parser and checks, so a bad
  * value stops the agent at start with FILE:LINE:COL and nothing applied;
  * every snapshot then gets a copy. A new version of the file is read again
@@ -59,7 +59,7 @@ int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_erro
 			continue;
 		snprintf(err->msg, sizeof(err->msg),
 			 "%s: '%s' come from the Kubernetes API; the mesh settings hold only "
-			 "trustDomain, mtls, nodes, accessLog and tracing",
+			 "trustDomain, mtls, nodes, nodeProxy, accessLog and tracing",
 			 path, from_api[i].key);
 		goto invalid;
 	}
@@ -86,10 +86,44 @@ static bool str_copy(struct shunt_arena *a, const char **s)
 	return *s;
 }
 
+/* A node of the model from a Node object, unless the settings name it. */
+static bool named_in(const struct mesh_config *settings, const char *name)
+{
+	for (size_t i = 0; i < settings->nnodes; i++)
+		if (!strcmp(settings->nodes[i].name, name))
+			return true;
+	return false;
+}
+
+/* The settings' nodes, then those of Node objects (already in CFG) that the
+ * settings do not name: an entry written by hand wins over the derived one. */
+static int copy_nodes(const struct mesh_config *settings, struct mesh_config *cfg)
+{
+	struct shunt_arena *a = &cfg->arena;
+	struct cfg_node *nodes;
+	size_t i, n = 0;
+
+	if (!settings->nnodes)
+		return 0;
+	if (!(nodes = shunt_arena_alloc(a, (settings->nnodes + cfg->nnodes) * sizeof(*nodes))))
+		return -ENOMEM;
+	for (i = 0; i < settings->nnodes; i++, n++) {
+		nodes[n] = settings->nodes[i];
+		if (!str_copy(a, &nodes[n].name) || !str_copy(a, &nodes[n].proxy_netns) ||
+		    !str_copy(a, &nodes[n].proxy_cgroup) || !origin_copy(a, &nodes[n].origin))
+			return -ENOMEM;
+	}
+	for (i = 0; i < cfg->nnodes; i++)
+		if (!named_in(settings, cfg->nodes[i].name))
+			nodes[n++] = cfg->nodes[i];
+	cfg->nodes = nodes;
+	cfg->nnodes = n;
+	return 0;
+}
+
 int k8s_settings_copy(const struct mesh_config *settings, struct mesh_config *cfg)
 {
 	struct shunt_arena *a = &cfg->arena;
-	size_t i;
 
 	/* The trust domain came in through the translation (the identities). */
 	cfg->mtls = settings->mtls;
@@ -98,18 +132,5 @@ int k8s_settings_copy(const struct mesh_config *settings, struct mesh_config *cf
 	if (!str_copy(a, &cfg->access_log.output) || !origin_copy(a, &cfg->access_log.origin) ||
 	    !str_copy(a, &cfg->tracing.zipkin_url) || !origin_copy(a, &cfg->tracing.origin))
 		return -ENOMEM;
-	if (!settings->nnodes)
-		return 0;
-	if (!(cfg->nodes = shunt_arena_alloc(a, settings->nnodes * sizeof(*cfg->nodes))))
-		return -ENOMEM;
-	for (i = 0; i < settings->nnodes; i++) {
-		struct cfg_node *n = &cfg->nodes[i];
-
-		*n = settings->nodes[i];
-		if (!str_copy(a, &n->name) || !str_copy(a, &n->proxy_netns) ||
-		    !str_copy(a, &n->proxy_cgroup) || !origin_copy(a, &n->origin))
-			return -ENOMEM;
-	}
-	cfg->nnodes = settings->nnodes;
-	return 0;
+	return copy_nodes(settings, cfg);
 }

@@ -142,6 +142,7 @@ static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct c
 	for (i = 0; i < K8S_KINDS; i++)
 		caches[i] = w->inf[i].cache;
 	topts.locate_ctx = &w->opts;
+	topts.node_proxy = &s->settings.node_proxy;
 	topts.unplaced = &unplaced;
 	ret = k8s_translate(caches, &topts, cfg, err);
 	if (!ret)

@@ -309,6 +309,9 @@ int k8s_translate(json_t *const caches[K8S_KINDS], const struct k8s_translate_op
 		if (!ret)
 			ret = EACH_SORTED(&tr, caches[K8S_NETWORKPOLICIES], k8s_netpol,
 					  cfg->policies, cfg->npolicies);
+		if (!ret && opts->node_proxy && opts->node_proxy->set)
+			ret =
+			    EACH_SORTED(&tr, caches[K8S_NODES], k8s_node, cfg->nodes, cfg->nnodes);
 	}
 	keymap_free(&tr.workloads);
 	if (ret)

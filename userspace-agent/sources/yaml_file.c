@@ -46,7 +46,16 @@ static int yaml_file_open(const char *location, struct config_source **out, stru
 
 static int yaml_file_load(struct config_source *src, struct mesh_config *cfg, struct cfg_error *err)
 {
-	return mesh_config_load(cfg, ((struct yaml_file *)src)->path, err);
+	int ret = mesh_config_load(cfg, ((struct yaml_file *)src)->path, err);
+
+	if (ret || !cfg->node_proxy.set)
+		return ret;
+	/* Only Node objects say where the nodes are: a file lists them. */
+	ret = cfg_fail_at(err, &cfg->node_proxy.origin,
+			  "nodeProxy is a setting of the Kubernetes source (its Node objects); "
+			  "a config file gives each node's proxy in 'nodes'");
+	mesh_config_free(cfg);
+	return ret;
 }
 
 static int yaml_file_watch(struct config_source *src, struct cfg_error *err)

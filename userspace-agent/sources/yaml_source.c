@@ -271,9 +271,9 @@ static int cross_check(struct cfg_parser *p)
 static int parse_root(struct cfg_parser *p)
 {
 	static const char *const keys[] = {
-	    "apiVersion", "trustDomain", "mtls",     "nodes",	   "namespaces",
-	    "workloads",  "services",	 "policies", "httpRoutes", "authorizationPolicies",
-	    "accessLog",  "tracing",	 NULL};
+	    "apiVersion", "trustDomain", "mtls",      "nodes",	    "namespaces",
+	    "workloads",  "services",	 "policies",  "httpRoutes", "authorizationPolicies",
+	    "accessLog",  "tracing",	 "nodeProxy", NULL};
 	struct mesh_config *cfg = p->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(&p->doc), *v;
 	const char *version, *why;
@@ -296,6 +296,9 @@ static int parse_root(struct cfg_parser *p)
 	if (v && (why = name_check_trust_domain(cfg->trust_domain)))
 		return cfgy_fail(p, v, "trustDomain '%.300s' %s", cfg->trust_domain, why);
 	if ((err = PARSE_LIST(p, root, "nodes", cfg->nodes, cfg->nnodes, cfg_parse_node)))
+		return err;
+	if ((v = cfgy_map_get(p, root, "nodeProxy")) &&
+	    (err = cfg_parse_node_proxy(p, v, &cfg->node_proxy)))
 		return err;
 	cfg->mtls = CFG_MTLS_PERMISSIVE;
 	if ((v = cfgy_map_get(p, root, "mtls")) && (err = cfg_parse_mtls(p, v, &cfg->mtls)))
