@@ -76,6 +76,7 @@ for bin in .output/unit/test_*; do
 	declare -A seen=()
 	while read -r line; do
 		name=${line#*] }
+		[ -n "$name" ] || continue
 		[ -n "${seen[$name]:-}" ] && continue
 		case "$line" in
 		"[       OK ] "*) seen[$name]=1; selected "unit/$suite/$name" && report "unit/$suite/$name" PASS 0 ;;

@@ -135,12 +135,13 @@ EOF
 test_k8s_deploy_manifests_parse_with_kubectl() {
 	deploy_read
 	t_eq "$(deploy_q '[.items[] | "\(.kind)/\(.metadata.name)"] | sort | join(" ")')" \
-		"ClusterRole/shunt-agent ClusterRoleBinding/shunt-agent ConfigMap/shunt-mesh DaemonSet/shunt-agent Namespace/shunt-system ServiceAccount/shunt-agent" \
+		"ClusterRole/shunt-agent ClusterRoleBinding/shunt-agent ConfigMap/shunt-mesh DaemonSet/shunt-agent Namespace/shunt-system Role/shunt-ca RoleBinding/shunt-ca ServiceAccount/shunt-agent" \
 		"what kubectl apply -f deploy/ installs (efk/, grafana/, uninstall/ left out)"
 	t_eq "$(deploy_q '[.items[] | .metadata.namespace // empty] | unique | join(",")')" shunt-system \
 		"every namespaced object in shunt-system"
-	t_eq "$(deploy_q '.items[] | select(.kind == "ClusterRoleBinding") | "\(.roleRef.kind)/\(.roleRef.name) \(.subjects[0].kind)/\(.subjects[0].namespace)/\(.subjects[0].name)"')" \
-		"ClusterRole/shunt-agent ServiceAccount/shunt-system/shunt-agent" "the binding"
+	t_eq "$(deploy_q '.items[] | select(.kind | endswith("RoleBinding")) | "\(.roleRef.kind)/\(.roleRef.name) \(.subjects[0].kind)/\(.subjects[0].namespace)/\(.subjects[0].name)"')" \
+		"ClusterRole/shunt-agent ServiceAccount/shunt-system/shunt-agent
+Role/shunt-ca ServiceAccount/shunt-system/shunt-agent" "the bindings"
 	t_eq "$(deploy_q "$DS | .spec.template.spec.serviceAccountName")" shunt-agent "the DaemonSet's service account"
 	t_eq "$(deploy_q "$DS | .spec.template.spec | [.hostNetwork, .hostPID, (.tolerations | map(.operator) | join(\",\"))] | join(\" \")")" \
 		"true true Exists" "hostNetwork, hostPID, every taint tolerated"
@@ -195,6 +196,73 @@ test_k8s_deploy_rbac_is_least_and_sufficient() {
 	t_eq "$used" "$grants" "what the agent asked for vs what the ClusterRole grants"
 	grep -q 403 "$K8S_DIR/follow.log" && t_fail "the agent logged a 403: $(grep 403 "$K8S_DIR/follow.log")"
 	true
+}
+
+# The proxy container's CA (docs/kubernetes.md "Cross-node mTLS"): its
+# `shunt ca bootstrap` line, run as the proxy's service account with only
+# the Role's rights. Two nodes at once on a cluster without the Secret: one
+# makes it, both end with the same CA, of the settings' trust domain; a
+# third reads it and creates nothing; without the Role, a 403 and no CA.
+PROXY_CTR="$DS | .spec.template.spec.containers[] | select(.name == \"proxy\")"
+
+# The script's bootstrap command as ARGS for $SHUNT (the settings' path and
+# the CA directory moved under $K8S_DIR), in BOOTSTRAP.
+deploy_bootstrap_args() { # DIR
+	local line
+	line=$(deploy_q "$PROXY_CTR | .command[2]" | sed -n '/ca bootstrap/,/;/p' | tr -d '\\\n' | sed 's/; do.*//')
+	grep -q '^until /usr/local/bin/shunt ca bootstrap ' <<<"$line" || t_fail "no ca bootstrap in the proxy's script: $line"
+	read -ra BOOTSTRAP <<<"${line#until /usr/local/bin/shunt }"
+	BOOTSTRAP=("${BOOTSTRAP[@]/\/run\/shunt-ca/$1}")
+	BOOTSTRAP=("${BOOTSTRAP[@]/\/etc\/shunt\/mesh.yaml/$K8S_DIR/mesh.yaml}")
+	BOOTSTRAP+=(--kubeconfig "$K8S_DIR/proxy.kubeconfig")
+}
+
+test_k8s_deploy_proxy_bootstraps_the_ca_secret() {
+	deploy_read
+	t_eq "$(deploy_q "$DS | .spec.template.spec.volumes[] | select(.name == \"ca\") | .emptyDir.medium")" Memory \
+		"the CA's volume is in memory"
+	t_eq "$(deploy_q "$PROXY_CTR | .command[2] | test(\"shunt proxy --ca /run/shunt-ca \")")" true \
+		"the proxy takes the CA the bootstrap wrote"
+	deploy_q '.items[] | select(.kind == "Role" and .metadata.name == "shunt-ca")' >"$K8S_DIR/role.json"
+	deploy_q '.items[] | select(.kind == "ConfigMap") | .data["mesh.yaml"]' >"$K8S_DIR/mesh.yaml"
+	deploy_enforce "$K8S_DIR/role.json"
+	k8s_kubeconfig "$K8S_DIR/proxy.kubeconfig" "$AGENT_TOKEN"
+	# Slow answers: both nodes find no Secret before either has made it.
+	k8s_ctl POST faults '{"response_delay": 0.3}' >/dev/null
+	local d pids=()
+	for d in a b; do
+		deploy_bootstrap_args "$K8S_DIR/ca-$d"
+		"$SHUNT" "${BOOTSTRAP[@]}" >"$K8S_DIR/bootstrap-$d.log" 2>&1 &
+		pids+=($!)
+	done
+	for d in "${pids[@]}"; do wait "$d" || t_fail "a bootstrap failed: $(cat "$K8S_DIR"/bootstrap-*.log)"; done
+	k8s_ctl POST faults '{"response_delay": 0}' >/dev/null
+	t_eq "$(grep -l 'made a CA' "$K8S_DIR"/bootstrap-*.log | wc -l)" 1 "nodes that made the CA"
+	t_eq "$(k8s_ctl GET requests | jq '[.[] | select(.verb == "create")] | length')" 2 \
+		"creates (the second answered 409, and that node read the first's)"
+	cmp -s "$K8S_DIR/ca-a/ca.key" "$K8S_DIR/ca-b/ca.key" || t_fail "the two nodes have different CAs"
+	k8s_kubectl get secret -n shunt-system shunt-ca -o json | jq -j '.data["ca.key"] | @base64d' >"$K8S_DIR/secret.key"
+	cmp -s "$K8S_DIR/ca-a/ca.key" "$K8S_DIR/secret.key" || t_fail "the CA is not the Secret's"
+	t_eq "$(stat -c %a "$K8S_DIR/ca-a/ca.key")" 600 "the key's mode"
+	"$SHUNT" ca issue --dir "$K8S_DIR/ca-a" --namespace x --service-account web --out "$K8S_DIR/web" >/dev/null
+	t_eq "$("$SHUNT" ca verify --dir "$K8S_DIR/ca-b" "$K8S_DIR/web.crt" | cut -d' ' -f1)" \
+		"spiffe://$(python3 -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["trustDomain"])' <"$K8S_DIR/mesh.yaml")/ns/x/sa/web" \
+		"one node's certificate, verified by the other's CA, in the settings' trust domain"
+	local creates
+	creates=$(k8s_ctl GET requests | jq '[.[] | select(.verb == "create")] | length')
+	deploy_bootstrap_args "$K8S_DIR/ca-c"
+	"$SHUNT" "${BOOTSTRAP[@]}" >"$K8S_DIR/bootstrap-c.log" 2>&1 || t_fail "the third bootstrap: $(cat "$K8S_DIR/bootstrap-c.log")"
+	t_eq "$(k8s_ctl GET requests | jq '[.[] | select(.verb == "create")] | length')" "$creates" "creates by a third node"
+	cmp -s "$K8S_DIR/ca-a/ca.key" "$K8S_DIR/ca-c/ca.key" || t_fail "the third node has another CA"
+	t_eq "$(k8s_ctl GET requests | jq '[.[] | select(.allowed | not)] | length')" 0 "requests refused"
+	t_eq "$(k8s_ctl GET requests | jq -r '[.[] | "\(.resource)/\(.verb)"] | unique | join(" ")')" \
+		"secrets/create secrets/get" "what the bootstrap asked for"
+	# Without the Role: refused, said, and no CA written.
+	deploy_enforce
+	deploy_bootstrap_args "$K8S_DIR/ca-d"
+	"$SHUNT" "${BOOTSTRAP[@]}" >"$K8S_DIR/bootstrap-d.log" 2>&1 && t_fail "a bootstrap without the Role succeeded"
+	grep -q 'HTTP 403' "$K8S_DIR/bootstrap-d.log" || t_fail "no 403 said: $(cat "$K8S_DIR/bootstrap-d.log")"
+	[ ! -e "$K8S_DIR/ca-d/ca.key" ] || t_fail "a CA was written without the Secret"
 }
 
 # The enforcement itself: without the EndpointSlices rule the agent cannot

@@ -251,6 +251,46 @@ test_k8s_client_certificate_kubeconfig() {
 	grep -q 'HTTP 401' <<<"$out" || t_fail "no credential: not a 401: $out"
 }
 
+# A kubeconfig whose user runs a credential plugin (exec, as EKS's and GKE's
+# kubeconfigs do): its first token is refused (401), which makes the agent
+# run it again; its second is taken and the model comes, with no restart.
+test_k8s_exec_credential_plugin() {
+	k8s_world
+	k8s_kubeconfig "$K8S_DIR/exec.kubeconfig" unused
+	sed -i '/^    token: /d' "$K8S_DIR/exec.kubeconfig"
+	cat >>"$K8S_DIR/exec.kubeconfig" <<'EOF'
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: ./get-token
+      args: [--cluster, test]
+      env: [{name: TOKEN_FILE, value: token}]
+      interactiveMode: Never
+EOF
+	printf '%s' "$K8S_TOKEN" >"$K8S_DIR/token"
+	cat >"$K8S_DIR/get-token" <<'EOF'
+#!/bin/sh
+# the first run's token is wrong; each run is counted
+cd "$(dirname "$0")" && echo run >>runs
+tok=wrong; [ "$(wc -l <runs)" -gt 1 ] && tok=$(cat "$TOKEN_FILE")
+[ "$2" = test ] || { echo "no --cluster test" >&2; exit 2; }
+printf '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"%s"}}\n' "$tok"
+EOF
+	chmod +x "$K8S_DIR/get-token"
+	"$SHUNT" agent --kubernetes --kubeconfig "$K8S_DIR/exec.kubeconfig" --node n1 \
+		--k8s-option cgroup-root="$K8S_DIR/cgroup" --k8s-option backoff-max-ms=400 --print-model --once \
+		>"$K8S_DIR/models" 2>"$K8S_DIR/follow.log" || t_fail "with the plugin: $(tail -3 "$K8S_DIR/follow.log")"
+	t_eq "$(k8s_model | jq -r "$WORKLOADS")" "x/a,x/b,y/c" "the model, by the plugin's token"
+	grep -q 'HTTP 401' "$K8S_DIR/follow.log" || t_fail "the first token was not refused"
+	t_ge "$(wc -l <"$K8S_DIR/runs")" 2 "runs of the plugin"
+	# A plugin that fails stops the agent at start, with its exit status.
+	printf '#!/bin/sh\necho "no credentials configured" >&2\nexit 5\n' >"$K8S_DIR/get-token"
+	local out
+	out=$("$SHUNT" agent --kubernetes --kubeconfig "$K8S_DIR/exec.kubeconfig" --node n1 \
+		--print-model --once 2>&1) && t_fail "a failing plugin gave exit 0: $out"
+	grep -q 'get-token exited with 5' <<<"$out" || t_fail "the plugin's failure is not said: $out"
+	grep -q 'no credentials configured' <<<"$out" || t_fail "the plugin's own words are lost: $out"
+}
+
 # In-cluster: the service account's token and CA, KUBERNETES_SERVICE_*.
 test_k8s_in_cluster_service_account() {
 	k8s_world

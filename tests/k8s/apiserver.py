@@ -58,6 +58,7 @@ from urllib.parse import parse_qs, urlparse
 RESOURCES = {  # plural -> (group/version, Kind, namespaced)
     "namespaces": ("v1", "Namespace", False),
     "nodes": ("v1", "Node", False),
+    "secrets": ("v1", "Secret", True),
     "pods": ("v1", "Pod", True),
     "services": ("v1", "Service", True),
     "endpointslices": ("discovery.k8s.io/v1", "EndpointSlice", True),
@@ -69,8 +70,9 @@ KIND_TO_RES = {v[1]: k for k, v in RESOURCES.items()}
 DISCOVERY_ONLY = {
     "serviceaccounts": ("v1", "ServiceAccount", True),
     "configmaps": ("v1", "ConfigMap", True),
-    "secrets": ("v1", "Secret", True),
     "daemonsets": ("apps/v1", "DaemonSet", True),
+    "roles": ("rbac.authorization.k8s.io/v1", "Role", True),
+    "rolebindings": ("rbac.authorization.k8s.io/v1", "RoleBinding", True),
     "clusterroles": ("rbac.authorization.k8s.io/v1", "ClusterRole", False),
     "clusterrolebindings": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
 }
@@ -257,11 +259,24 @@ def request_attributes(path, watch):
     return group, rest[0], "watch" if watch else "list"
 
 
-def rbac_allows(rules, group, res, verb):
+def rbac_allows(rules, group, res, verb, name=None):
+    """As RBAC: a rule with resourceNames allows only requests naming one of
+    them (so never a list, a watch or a create)."""
     return any((group in r.get("apiGroups", []) or "*" in r.get("apiGroups", []))
                and (res in r.get("resources", []) or "*" in r.get("resources", []))
                and (verb in r.get("verbs", []) or "*" in r.get("verbs", []))
-               and not r.get("resourceNames") for r in rules)
+               and (not r.get("resourceNames") or name in r["resourceNames"]) for r in rules)
+
+
+def parse_object(path):
+    """/api/v1[/namespaces/NS]/RES/NAME or /apis/G/V[/namespaces/NS]/RES/NAME -> (res, ns, name)."""
+    parts = path.strip("/").split("/")
+    rest = parts[2 if parts[0] == "api" else 3:]
+    if len(rest) == 4 and rest[0] == "namespaces":
+        return rest[2], rest[1], rest[3]
+    if len(rest) == 2 and rest[0] != "namespaces":
+        return rest[0], None, rest[1]
+    return None, None, None
 
 
 def parse_collection(path):
@@ -299,28 +314,22 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(n) or b"{}")
 
-    def do_GET(self):
-        url = urlparse(self.path)
-        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        if url.path.startswith("/control/"):
-            return self.control_get(url.path)
+    def authorize(self, url, q, verb=None):
+        """None if the request may go on, else the error already answered."""
         auth = self.headers.get("Authorization")
         restricted = self.rbac_token is not None and auth == "Bearer " + self.rbac_token
         # the TLS handshake verified a certificate that was sent
         by_cert = self.client_ca and self.connection.getpeercert()
         if auth != "Bearer " + self.token and not restricted and not by_cert:
-            return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+            return self.send_json(401, status(401, "Unauthorized", "Unauthorized")) or True
         st = self.store
         if st.faults["response_delay"]:
             time.sleep(st.faults["response_delay"])
-        disc = discovery(url.path)
-        if disc is not None:
-            return self.send_json(200, disc)
         watch = q.get("watch") in ("1", "true")
         attrs = request_attributes(url.path, watch)
         if restricted and attrs:
-            group, res, verb = attrs
-            allowed = rbac_allows(self.rbac_rules, group, res, verb)
+            group, res, verb = attrs[0], attrs[1], verb or attrs[2]
+            allowed = rbac_allows(self.rbac_rules, group, res, verb, parse_object(url.path)[2])
             with st.cond:
                 st.requests.append({"resource": res, "group": group, "verb": verb, "allowed": allowed,
                                     "watch": watch, "query": q, "t": time.time()})
@@ -328,7 +337,32 @@ class Handler(BaseHTTPRequestHandler):
                 scope = " at the cluster scope" if "/namespaces/" not in url.path else ""
                 return self.send_json(403, status(403, "Forbidden", (
                     '%s is forbidden: User "system:serviceaccount:shunt-system:shunt-agent" cannot %s '
-                    'resource "%s" in API group "%s"%s') % (res, verb, res, group, scope)))
+                    'resource "%s" in API group "%s"%s') % (res, verb, res, group, scope))) or True
+        self.restricted = restricted
+        return None
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if url.path.startswith("/control/"):
+            return self.control_get(url.path)
+        disc = discovery(url.path)
+        if disc is not None:
+            if self.authorize(urlparse("/"), {}) is None:
+                self.send_json(200, disc)
+            return
+        if self.authorize(url, q) is not None:
+            return
+        st = self.store
+        restricted = self.restricted
+        watch = q.get("watch") in ("1", "true")
+        ores, ons, oname = parse_object(url.path)
+        if ores in RESOURCES:
+            with st.cond:
+                obj = copy.deepcopy(st.objects[ores].get((ons + "/" if ons else "") + oname))
+            if obj is None:
+                return self.send_json(404, status(404, "NotFound", '%s "%s" not found' % (ores, oname)))
+            return self.send_json(200, obj)
         res, ns = parse_collection(url.path)
         if res not in RESOURCES:
             return self.send_json(404, status(404, "NotFound", "the server could not find " + url.path))
@@ -458,10 +492,33 @@ class Handler(BaseHTTPRequestHandler):
                                             "objects": {r: sorted(o) for r, o in st.objects.items()}})
         self.send_json(404, {})
 
+    def create(self, url, data):
+        """POST to a collection: the object made (201), or 409 if it is there."""
+        if self.authorize(url, {}, "create") is not None:
+            return
+        st = self.store
+        res, ns = parse_collection(url.path)
+        if res not in RESOURCES or RESOURCES[res][1] != data.get("kind"):
+            return self.send_json(400, status(400, "BadRequest", "not a " + str(res)))
+        data.setdefault("metadata", {})["namespace"] = ns
+        with st.cond:
+            key = (ns + "/" if ns else "") + data["metadata"].get("name", "")
+            if key in st.objects[res]:
+                return self.send_json(409, status(409, "AlreadyExists", '%s "%s" already exists' % (
+                    res, data["metadata"].get("name"))))
+            data["metadata"]["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            st.upsert(data)
+            obj = copy.deepcopy(st.objects[res][key])
+            st.save()
+            st.cond.notify_all()
+        self.send_json(201, obj)
+
     def do_POST(self):
         url = urlparse(self.path)
         st = self.store
         data = self.body()
+        if not url.path.startswith("/control/"):
+            return self.create(url, data)
         with st.cond:
             if url.path == "/control/objects":
                 for d in data.get("delete", []) if data.get("kind") == "List" else []:

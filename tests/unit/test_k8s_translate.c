@@ -410,11 +410,98 @@ static void kubeconfig_gives_server_credentials_and_ca(void **state)
 	write_file(path,
 		   "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
 		   "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
-		   "users: [{name: u, user: {exec: {command: aws}}}]\n");
+		   "users: [{name: u, user: {auth-provider: {name: gcp}}}]\n");
 	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), -EOPNOTSUPP);
-	assert_non_null(strstr(err.msg, "plugin (exec, auth-provider)"));
+	assert_non_null(strstr(err.msg, "auth-provider"));
+	write_file(path,
+		   "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+		   "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+		   "users: [{name: u, user: {exec: {command: aws}}}]\n");
+	assert_int_equal(k8s_conn_load(&conn, path, NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "apiVersion"));
 	snprintf(text, sizeof(text), "rm -rf %s", dir);
 	assert_int_equal(system(text), 0);
+}
+
+/* A plugin in DIR: each run counts, saves KUBERNETES_EXEC_INFO and prints
+ * its token "tok-RUN-ARG2" until $UNTIL (or OUT instead, if set). */
+#define PLUGIN                                                                                     \
+	"#!/bin/sh\nn=$(($(cat \"$0.n\" 2>/dev/null || echo 0) + 1)); echo $n >\"$0.n\"\n"         \
+	"echo \"$KUBERNETES_EXEC_INFO\" >\"$0.info\"\n"                                            \
+	"[ -z \"$OUT\" ] || { echo \"$OUT\"; exit ${CODE:-0}; }\n"                                 \
+	"echo "                                                                                    \
+	"'{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",'\n"     \
+	"echo "                                                                                    \
+	"\"\\\"status\\\":{\\\"token\\\":\\\"tok-$n-$2\\\",\\\"expirationTimestamp\\\":\\\"$"      \
+	"UNTIL\\\"}}\"\n"
+
+/* The kubeconfig at PATH with an exec user: ./plug with ENV (YAML list). */
+static int load_exec(struct k8s_conn *conn, const char *path, const char *env,
+		     struct cfg_error *err)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+		 "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+		 "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, "
+		 "command: ./plug, args: [--cluster, c1], env: %s}}}]\n",
+		 env);
+	write_file(path, text);
+	return k8s_conn_load(conn, path, NULL, err);
+}
+
+/* Credential plugins: the token until it expires or a 401 makes it stale;
+ * the ExecCredential's errors, the plugin's exit status. */
+static void exec_plugin_gives_the_token_until_it_expires(void **state)
+{
+	char dir[] = "/tmp/shunt-k8s-exec.XXXXXX", path[256], plug[256], info[512];
+	struct k8s_conn conn;
+	struct cfg_error err;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config", dir);
+	snprintf(plug, sizeof(plug), "%s/plug", dir);
+	write_file(plug, PLUGIN);
+	assert_int_equal(chmod(plug, 0755), 0);
+	assert_int_equal(
+	    load_exec(&conn, path, "[{name: UNTIL, value: '2099-01-01T00:00:00Z'}]", &err), 0);
+	assert_string_equal(conn.token, "tok-1-c1");
+	k8s_conn_refresh_token(&conn); /* not expired: the same */
+	assert_string_equal(conn.token, "tok-1-c1");
+	conn.exec.stale = true; /* a 401 */
+	k8s_conn_refresh_token(&conn);
+	assert_string_equal(conn.token, "tok-2-c1");
+	snprintf(info, sizeof(info), "%s.info", plug);
+	assert_non_null(f = fopen(info, "r"));
+	assert_non_null(fgets(info, sizeof(info), f));
+	fclose(f);
+	assert_non_null(strstr(info, "\"kind\":\"ExecCredential\""));
+	assert_non_null(strstr(info, "\"interactive\":false"));
+	k8s_conn_free(&conn);
+	/* expired (with fractions of a second): asked again before each request */
+	assert_int_equal(
+	    load_exec(&conn, path, "[{name: UNTIL, value: '2001-01-01T00:00:00.5Z'}]", &err), 0);
+	assert_string_equal(conn.token, "tok-3-c1");
+	k8s_conn_refresh_token(&conn);
+	assert_string_equal(conn.token, "tok-4-c1");
+	k8s_conn_free(&conn);
+	assert_int_equal(load_exec(&conn, path, "[{name: UNTIL, value: 'tomorrow'}]", &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "'tomorrow' is not an RFC 3339"));
+	assert_int_equal(load_exec(&conn, path, "[{name: OUT, value: '{\"kind\":\"Pod\"}'}]", &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "not an ExecCredential of client.authentication"));
+	assert_int_equal(
+	    load_exec(&conn, path, "[{name: OUT, value: x}, {name: CODE, value: '3'}]", &err),
+	    -EACCES);
+	assert_non_null(strstr(err.msg, "exited with 3"));
+	assert_int_equal(load_exec(&conn, path, "[{name: UNTIL}]", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "needs a name and a value"));
+	snprintf(info, sizeof(info), "rm -rf %s", dir);
+	assert_int_equal(system(info), 0);
 }
 
 static unsigned long long mono_ms(void)
@@ -568,6 +655,7 @@ int main(void)
 	    cmocka_unit_test(httproutes_are_read_or_left_out_by_name),
 	    cmocka_unit_test(pods_are_found_under_the_kubelets_cgroups),
 	    cmocka_unit_test(kubeconfig_gives_server_credentials_and_ca),
+	    cmocka_unit_test(exec_plugin_gives_the_token_until_it_expires),
 	    cmocka_unit_test(backoff_doubles_to_the_maximum_with_jitter),
 	    cmocka_unit_test(options_parse_and_refuse),
 	};

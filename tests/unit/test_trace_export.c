@@ -161,15 +161,17 @@ static void spans_go_in_batches_by_size_and_by_interval(void **state)
 
 	(void)state;
 	collector_start(&c, false);
-	t = tracing(&c, url, sizeof(url), 3, 16, 300, 2000);
+	/* an interval far longer than a POST takes, even under ASan on a
+	 * loaded machine (300 ms left 250 ms for it, and that was too little) */
+	t = tracing(&c, url, sizeof(url), 3, 16, 1500, 2000);
 	assert_non_null(e = trace_export_new());
 	assert_int_equal(trace_export_configure(e, &t), 0);
 	for (i = 1; i <= 5; i++) {
 		span(&s, i);
 		trace_export_submit(e, &s);
 	}
-	wait_bodies(&c, 1, 250);  /* the full batch, before the interval */
-	wait_bodies(&c, 2, 1000); /* the other two, at the interval */
+	wait_bodies(&c, 1, 1200); /* the full batch, before the interval */
+	wait_bodies(&c, 2, 3000); /* the other two, at the interval */
 	for (i = 0; i < 2; i++) {
 		a = json_loads(c.bodies[i], 0, NULL);
 		assert_true(json_is_array(a));

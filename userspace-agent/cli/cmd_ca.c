@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* shunt ca init|issue|rotate|verify: the mesh CA and workload certificates. */
+/* shunt ca init|issue|rotate|verify|bootstrap: the mesh CA and workload certificates. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,20 +9,25 @@
 
 #include "identity/ca.h"
 #include "cli.h"
+#include "cmd_ca_k8s.h"
 #include "common/log.h"
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: shunt ca init --dir DIR [--trust-domain TD] [--days N]\n"
-		"       shunt ca issue --dir DIR --namespace NS --service-account SA --out PREFIX "
-		"[--hours H] [--valid-from SECONDS]\n"
-		"       shunt ca rotate --dir DIR [--days N]\n"
-		"       shunt ca verify --dir DIR CERT\n");
+	fprintf(
+	    stderr,
+	    "usage: shunt ca init --dir DIR [--trust-domain TD] [--days N]\n"
+	    "       shunt ca issue --dir DIR --namespace NS --service-account SA --out PREFIX "
+	    "[--hours H] [--valid-from SECONDS]\n"
+	    "       shunt ca rotate --dir DIR [--days N]\n"
+	    "       shunt ca verify --dir DIR CERT\n"
+	    "       shunt ca bootstrap --dir DIR --secret NAMESPACE/NAME [--kubeconfig FILE]\n"
+	    "                          [--trust-domain TD | --mesh-settings FILE] [--days N]\n");
 }
 
 struct ca_args {
 	const char *dir, *td, *out;
+	const char *secret, *kubeconfig, *mesh_settings; /* bootstrap */
 	unsigned int days, hours;
 	struct ca_issue_opts io;
 };
@@ -63,6 +68,15 @@ static int ca_flag(int opt, const char *arg, struct ca_args *a)
 			return -EINVAL;
 		}
 		return 0;
+	case 'S':
+		a->secret = arg;
+		return 0;
+	case 'k':
+		a->kubeconfig = arg;
+		return 0;
+	case 'm':
+		a->mesh_settings = arg;
+		return 0;
 	case 'h':
 		if (cli_parse_u32(arg, &a->hours) || !a->hours) {
 			pr_err("--hours needs a positive number");
@@ -100,6 +114,13 @@ static int ca_verb(const char *verb, struct ca_args *a, int argc, char **argv)
 		if (!ret)
 			printf("new CA in %s; bundle.pem keeps the previous one until it expires\n",
 			       a->dir);
+	} else if (!strcmp(verb, "bootstrap") && argc == 0 && a->secret) {
+		return ca_bootstrap(&(struct ca_bootstrap_args){.dir = a->dir,
+								.secret = a->secret,
+								.kubeconfig = a->kubeconfig,
+								.trust_domain = a->td,
+								.mesh_settings = a->mesh_settings,
+								.days = (int)a->days});
 	} else if (!strcmp(verb, "verify") && argc == 1) {
 		ret = ca_verify(a->dir, argv[0], 0, id, sizeof(id), &not_after, err, sizeof(err));
 		if (!ret)
@@ -124,6 +145,9 @@ int cmd_ca(struct shunt_cli *cli, int argc, char **argv)
 	    {"out", required_argument, NULL, 'o'},
 	    {"hours", required_argument, NULL, 'h'},
 	    {"valid-from", required_argument, NULL, 'v'},
+	    {"secret", required_argument, NULL, 'S'},
+	    {"kubeconfig", required_argument, NULL, 'k'},
+	    {"mesh-settings", required_argument, NULL, 'm'},
 	    {},
 	};
 	struct ca_args a = {.td = "cluster.local", .days = 365, .hours = 24};

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,29 +143,19 @@ static int kpem(struct kcfg *k, yaml_node_t *node, const char *field, struct k8s
 {
 	char key[64];
 	const char *file = kstr(k, node, field), *data;
-	size_t len;
-	int n;
+	int ret;
 
 	snprintf(key, sizeof(key), "%s-data", field);
 	if (file)
 		kpath(k, file, out->file, sizeof(out->file));
 	if (!(data = kstr(k, node, key)))
 		return 0;
-	len = strlen(data);
-	if (!(out->data = malloc(len / 4 * 3 + 4)))
-		return -ENOMEM;
-	n = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)data, (int)len);
-	if (n < 0) {
+	if ((ret = k8s_base64_decode(data, strlen(data), (unsigned char **)&out->data,
+				     &out->len)) == -EINVAL) {
 		snprintf(key, sizeof(key), "%s-data is not base64", field);
 		return kfail(k, key, -EINVAL);
 	}
-	/* EVP_DecodeBlock counts the bytes of the padding too. */
-	while (len && data[len - 1] == '=' && n > 0) {
-		len--;
-		n--;
-	}
-	out->len = (size_t)n;
-	return 0;
+	return ret;
 }
 
 static bool pem_set(const struct k8s_pem *p)
@@ -188,18 +177,88 @@ static int kcluster(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *cluster)
 	return kpem(k, cluster, "certificate-authority", &conn->ca);
 }
 
+/* The strings of sequence N into OUT[0..] (NULL-ended; FMT "NAME=VALUE"
+ * for an env list of {name, value}); -EINVAL for an item that is not. */
+static int kstrings(struct kcfg *k, yaml_node_t *n, bool env, char **out)
+{
+	yaml_node_item_t *it;
+	size_t i = 0;
+
+	if (!n)
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return kfail(k, env ? "exec's env must be a list" : "exec's args must be a list",
+			     -EINVAL);
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
+		yaml_node_t *e = yaml_document_get_node(&k->doc, *it);
+		const char *name = env ? kstr(k, e, "name") : NULL, *value = kstr(k, e, "value");
+
+		if (!env && e && e->type == YAML_SCALAR_NODE)
+			out[i] = strdup((const char *)e->data.scalar.value);
+		else if (env && name && value && asprintf(&out[i], "%s=%s", name, value) < 0)
+			out[i] = NULL;
+		else if (!env || !name || !value)
+			return kfail(k,
+				     env ? "each of exec's env needs a name and a value"
+					 : "exec's args must be strings",
+				     -EINVAL);
+		if (!out[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static size_t kcount(yaml_node_t *n)
+{
+	return n && n->type == YAML_SEQUENCE_NODE
+		   ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
+		   : 0;
+}
+
+/* users[].user.exec: its command (relative to the kubeconfig when it names
+ * a path), args, env and apiVersion; run once now, so that a plugin that
+ * fails stops the agent at start with its reason. */
+static int kexec(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *exec)
+{
+	const char *cmd = kstr(k, exec, "command"), *api = kstr(k, exec, "apiVersion");
+	yaml_node_t *args = kget(k, exec, "args"), *env = kget(k, exec, "env");
+	struct k8s_exec *x = &conn->exec;
+	char path[PATH_MAX];
+	int ret;
+
+	if (!cmd || !*cmd)
+		return kfail(k, "exec needs a command", -EINVAL);
+	if (!api || (strcmp(api, "client.authentication.k8s.io/v1") &&
+		     strcmp(api, "client.authentication.k8s.io/v1beta1")))
+		return kfail(k,
+			     "exec's apiVersion must be client.authentication.k8s.io/v1 or "
+			     "v1beta1",
+			     -EINVAL);
+	snprintf(x->api_version, sizeof(x->api_version), "%s", api);
+	if (strchr(cmd, '/'))
+		kpath(k, cmd, path, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "%s", cmd);
+	if (!(x->argv = calloc(kcount(args) + 2, sizeof(*x->argv))) ||
+	    !(x->env = calloc(kcount(env) + 1, sizeof(*x->env))) || !(x->argv[0] = strdup(path)))
+		return -ENOMEM;
+	if ((ret = kstrings(k, args, false, x->argv + 1)) || (ret = kstrings(k, env, true, x->env)))
+		return ret;
+	return k8s_exec_run(conn, k->err);
+}
+
 static int kuser(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *user)
 {
 	const char *token = kstr(k, user, "token"), *file = kstr(k, user, "tokenFile");
 	char path[PATH_MAX];
 	int ret;
 
-	if (kget(k, user, "exec") || kget(k, user, "auth-provider"))
-		return kfail(
-		    k,
-		    "the user authenticates with a plugin (exec, auth-provider); only "
-		    "bearer tokens (token, tokenFile) and client certificates are supported",
-		    -EOPNOTSUPP);
+	if (kget(k, user, "auth-provider"))
+		return kfail(k,
+			     "the user authenticates with an auth-provider (removed from "
+			     "kubectl in 1.26); use its exec plugin, a token or a client "
+			     "certificate",
+			     -EOPNOTSUPP);
 	if ((ret = kpem(k, user, "client-certificate", &conn->cert)) ||
 	    (ret = kpem(k, user, "client-key", &conn->key)))
 		return ret;
@@ -212,6 +271,8 @@ static int kuser(struct kcfg *k, struct k8s_conn *conn, yaml_node_t *user)
 		conn->token = strdup(token);
 		return conn->token ? 0 : -ENOMEM;
 	}
+	if (kget(k, user, "exec"))
+		return kexec(k, conn, kget(k, user, "exec"));
 	if (file) {
 		kpath(k, file, path, sizeof(path));
 		snprintf(conn->token_file, sizeof(conn->token_file), "%.500s", path);
@@ -291,6 +352,7 @@ void k8s_conn_refresh_token(struct k8s_conn *conn)
 {
 	char *t;
 
+	k8s_exec_refresh(conn);
 	if (!conn->token_file[0] || !(t = read_token(conn->token_file)))
 		return;
 	free(conn->token);
@@ -304,6 +366,7 @@ void k8s_conn_free(struct k8s_conn *conn)
 	free(conn->cert.data);
 	free(conn->key.data);
 	conn->token = conn->ca.data = conn->cert.data = conn->key.data = NULL;
+	k8s_exec_free(&conn->exec);
 }
 
 /* --- the location string ----------------------------------------------- */

@@ -8,6 +8,7 @@
 #ifndef SHUNT_K8S_IMPL_H
 #define SHUNT_K8S_IMPL_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -41,6 +42,18 @@ struct k8s_pem {
 	size_t len;
 };
 
+/* A kubeconfig user's credential plugin (users[].user.exec), as kubectl
+ * runs it: the ExecCredential it prints gives a token or a client
+ * certificate, until its expirationTimestamp (k8s_exec.c). */
+struct k8s_exec {
+	char **argv;	      /* the command (resolved) and its args; NULL: none */
+	char **env;	      /* "NAME=VALUE" added to ours */
+	char api_version[80]; /* client.authentication.k8s.io/v1 or v1beta1 */
+	long long expiry;     /* unix time the credential ends; 0: at a 401 */
+	bool stale;	      /* run it again before the next request */
+	bool after_401;	      /* the credential is the one a 401 asked for */
+};
+
 struct k8s_conn {
 	char server[512];     /* https://host:port, no trailing slash */
 	char *token;	      /* bearer token (malloc'ed), or NULL */
@@ -48,7 +61,15 @@ struct k8s_conn {
 	struct k8s_pem ca;
 	/* a kubeconfig user's client certificate and its key (both or none) */
 	struct k8s_pem cert, key;
+	struct k8s_exec exec;
 };
+
+/* Runs CONN's plugin and takes its credential; ERR says why not. */
+int k8s_exec_run(struct k8s_conn *conn, struct cfg_error *err);
+/* The plugin again if its credential expired (or a 401 made it stale);
+ * a failure keeps the last one, said in the log. */
+void k8s_exec_refresh(struct k8s_conn *conn);
+void k8s_exec_free(struct k8s_exec *x);
 
 /* In-cluster (the service account's files under SA_DIR) when KUBECONFIG is
  * NULL, else the current context of that file. ERR says what is missing. */
@@ -58,6 +79,24 @@ void k8s_conn_free(struct k8s_conn *conn);
 /* The token again from token_file (a projected token rotates); keeps the
  * old one when the file cannot be read. */
 void k8s_conn_refresh_token(struct k8s_conn *conn);
+
+/* k8s_http.c: the headers of a request (Accept, the token read again),
+ * the TLS settings of CONN on a curl handle, and one request: METHOD PATH
+ * with JSON (NULL: none); 0 with the answer's status and body in OUT
+ * (free its body), -EIO with curl's words in it, -ENOMEM. */
+struct k8s_reply {
+	long status;
+	char *body;
+	size_t len;
+	char curl_error[256];
+};
+struct curl_slist *k8s_auth_headers(struct k8s_conn *conn);
+void k8s_curl_tls(CURL *e, const struct k8s_conn *conn);
+int k8s_http(struct k8s_conn *conn, const char *method, const char *path, const char *json,
+	     struct k8s_reply *out);
+/* LEN bytes of base64 TEXT into *OUT (malloc'ed, *N bytes): 0, -EINVAL
+ * (not base64), -ENOMEM. */
+int k8s_base64_decode(const char *text, size_t len, unsigned char **out, size_t *n);
 
 /* How the source was asked to run: the "KEY=VALUE,..." location string. */
 struct k8s_opts {

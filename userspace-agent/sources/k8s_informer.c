@@ -148,14 +148,19 @@ static void status_fail(struct k8s_watcher *w, struct k8s_informer *inf, long st
 {
 	json_t *st = inf->buf ? json_loadb(inf->buf, inf->len, 0, NULL) : NULL;
 	const char *msg = st ? k8s_str(st, "message") : NULL;
+	/* A plugin's credential refused: asked for again once, as client-go
+	 * does, before the refusal counts. */
+	bool again = status == 401 && w->conn.exec.argv && !w->conn.exec.after_401;
 
-	k8s_watcher_fail(w, status == 401 || status == 403 ? -EACCES : -EIO,
+	k8s_watcher_fail(w, !again && (status == 401 || status == 403) ? -EACCES : -EIO,
 			 "%s %s%s: HTTP %ld%s%s%s", what, w->conn.server, kinds[inf->kind].path,
 			 status, msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
-	if (status == 401)
+	if (status == 401) {
+		w->conn.exec.stale = true; /* a plugin's credential: ask it again */
 		pr_err("kubernetes: the API server refused the credentials (401 Unauthorized): "
-		       "check the token or client certificate of %s",
+		       "check the token, client certificate or credential plugin of %s",
 		       w->opts.kubeconfig[0] ? w->opts.kubeconfig : w->opts.sa_dir);
+	}
 	json_decref(st);
 }
 
@@ -265,7 +270,8 @@ void k8s_informer_list_done(struct k8s_watcher *w, struct k8s_informer *inf, lon
 	}
 	inf->backoff_ms = 0;
 	inf->retry_at_ms = 0;
-	inf->state = K8S_WAITING; /* next: the following page, or the watch */
+	w->conn.exec.after_401 = false; /* taken: a later 401 gets its retry */
+	inf->state = K8S_WAITING;	/* next: the following page, or the watch */
 }
 
 void k8s_informer_watch_done(struct k8s_watcher *w, struct k8s_informer *inf, long status,

@@ -22,7 +22,8 @@ static bool internal_ip(const json_t *obj, bool v4, __u8 addr[16])
 	const char *type, *ip;
 	size_t i;
 
-	json_array_foreach(list, i, a) {
+	json_array_foreach(list, i, a)
+	{
 		type = json_string_value(json_object_get(a, "type"));
 		ip = json_string_value(json_object_get(a, "address"));
 		if (type && ip && !strcmp(type, "InternalIP") && !shunt_addr_parse(ip, addr) &&

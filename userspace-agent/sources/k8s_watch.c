@@ -68,38 +68,6 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 _Static_assert(sizeof(((struct k8s_informer *)0)->curl_error) >= CURL_ERROR_SIZE,
 	       "CURLOPT_ERRORBUFFER takes CURL_ERROR_SIZE bytes");
 
-static struct curl_slist *auth_headers(struct k8s_watcher *w)
-{
-	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-	char *line;
-
-	k8s_conn_refresh_token(&w->conn);
-	if (w->conn.token && asprintf(&line, "Authorization: Bearer %s", w->conn.token) >= 0) {
-		h = curl_slist_append(h, line);
-		free(line);
-	}
-	return h;
-}
-
-/* P as OPT_BLOB (its data) or OPT_FILE (its file), if set. */
-static void set_pem(CURL *e, const struct k8s_pem *p, CURLoption opt_blob, CURLoption opt_file)
-{
-	if (p->data) {
-		struct curl_blob blob = {p->data, p->len, CURL_BLOB_COPY};
-
-		curl_easy_setopt(e, opt_blob, &blob);
-	} else if (p->file[0]) {
-		curl_easy_setopt(e, opt_file, p->file);
-	}
-}
-
-static void set_tls(struct k8s_watcher *w, CURL *e)
-{
-	set_pem(e, &w->conn.ca, CURLOPT_CAINFO_BLOB, CURLOPT_CAINFO);
-	set_pem(e, &w->conn.cert, CURLOPT_SSLCERT_BLOB, CURLOPT_SSLCERT);
-	set_pem(e, &w->conn.key, CURLOPT_SSLKEY_BLOB, CURLOPT_SSLKEY);
-}
-
 static int start_request(struct k8s_watcher *w, struct k8s_informer *inf, bool watch)
 {
 	char url[2048];
@@ -111,7 +79,7 @@ static int start_request(struct k8s_watcher *w, struct k8s_informer *inf, bool w
 	if (!(e = curl_easy_init()))
 		return -ENOMEM;
 	inf->len = 0;
-	inf->headers = auth_headers(w);
+	inf->headers = k8s_auth_headers(&w->conn);
 	inf->got_events = false;
 	inf->easy = e;
 	inf->state = watch ? K8S_WATCHING : K8S_LISTING;
@@ -128,7 +96,7 @@ static int start_request(struct k8s_watcher *w, struct k8s_informer *inf, bool w
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	inf->curl_error[0] = 0;
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, inf->curl_error);
-	set_tls(w, e);
+	k8s_curl_tls(e, &w->conn);
 	if (watch) {
 		pthread_mutex_lock(&w->lock);
 		w->watches++;
