@@ -128,6 +128,7 @@ k8s_marker_exchange() { # CAP PORT [--outside]
 	dump=$!
 	t_wait_for 5 grep -q listening "$T_TMP/tcpdump.$1.log" || t_fail "tcpdump did not start"
 	t_exec "${outside[@]}" n2-p2 -- "$PROBE" serve --name "$K8S_MARKER" --tcp "0.0.0.0:$2" >/dev/null 2>&1 &
+	T_PIDS+=($!)
 	sleep 0.3
 	t_eq "$(t_probe_outcome "${outside[@]}" n1-p1 "$(t_pod_ip n2-p2):$2" --timeout-ms 2000)" ok "the exchange ($1)"
 	sleep 0.3
@@ -137,33 +138,58 @@ k8s_marker_exchange() { # CAP PORT [--outside]
 
 # The settings' nodeProxy: each Node object's InternalIPs are its proxy's
 # addresses, and a connection across nodes goes through both proxies over
-# mutual TLS, nothing of it in the clear on the underlay. A Node deleted
-# leaves the other agents' models; one without an InternalIP gets no proxy.
+# mutual TLS, nothing of it in the clear on the underlay. Before it is set,
+# the proxies wait idle (as the DaemonSet's do); set while they run, they
+# start. A Node deleted leaves the other agents' models; one without an
+# InternalIP gets no proxy.
 test_k8s_cluster_node_proxies_come_from_node_objects() {
 	k8s_need_kubectl
 	t_cluster_up 2 2 --kubernetes
 	k8s_cluster_attach
 	trap proxy_logs_on_failure EXIT
 	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
-	printf 'apiVersion: shunt.dev/v1\nnodeProxy: {}\n' >"$T_TMP/settings.yaml"
+	printf 'apiVersion: shunt.dev/v1\n' >"$T_TMP/settings.yaml"
 	k8s_agent_start n1 --k8s-option mesh-settings="$T_TMP/settings.yaml"
 	k8s_agent_start n2 --k8s-option mesh-settings="$T_TMP/settings.yaml"
+	t_eq "$(k8s_model_nodes n1)" "[]" "nodes without nodeProxy"
+	local n
+	for n in n1 n2; do
+		: >"$T_TMP/proxy.$n.log"
+		"$CLUSTER" exec "$n-proxy" -- "$SHUNT" --pin-dir "$(t_node_field "$n" pin_dir)" proxy --node "$n" \
+			--ca "$T_TMP/ca" --threads 2 >>"$T_TMP/proxy.$n.log" 2>&1 &
+		printf -v "PROXY_PID_$n" '%s' $!
+		T_PIDS+=($!)
+	done
+	t_wait_for 10 grep -q "waiting: the model gives node n2 no proxy" "$T_TMP/proxy.n2.log" ||
+		t_fail "n2's proxy does not say it waits: $(tail -2 "$T_TMP/proxy.n2.log")"
+	kill -0 "$PROXY_PID_n2" || t_fail "n2's proxy ended without a proxy role"
+	printf 'apiVersion: shunt.dev/v1\nnodeProxy: {}\n' >"$T_TMP/settings.yaml.new"
+	mv "$T_TMP/settings.yaml.new" "$T_TMP/settings.yaml"
+	for n in n1 n2; do
+		t_wait_for 15 proxy_log_more "$n" '.event == "started"' 0 ||
+			t_fail "$n's proxy did not start once nodeProxy was set: $(tail -2 "$T_TMP/proxy.$n.log")"
+	done
 	local want='[["n1","10.99.0.1:15001","[fd00:99::1]:15001","10.99.0.1:15008","node"],'
 	want+='["n2","10.99.0.2:15001","[fd00:99::2]:15001","10.99.0.2:15008","node"]]'
 	t_eq "$(k8s_model_nodes n1)" "$want" "n1's node proxies, from the Node objects"
 	t_eq "$(k8s_model_nodes n2)" "$want" "n2's"
-	: >"$T_TMP/proxy.n1.log"
-	: >"$T_TMP/proxy.n2.log"
-	proxy_start n1
-	proxy_start n2
 	K8S_MARKER=SHUNT-K8S-MARKER-2718
 	k8s_marker_exchange mesh 8080
 	k8s_marker_exchange plain 9191 --outside
 	grep -qa "$K8S_MARKER" "$T_TMP/plain.pcap" || t_fail "the plain capture does not show the marker (capture broken?)"
 	grep -qa "$K8S_MARKER" "$T_TMP/mesh.pcap" && t_fail "the marker crossed the underlay in the clear through the mesh"
+	t_ge "$(tcpdump -nr "$T_TMP/mesh.pcap" 'tcp dst port 15008 and dst host 10.99.0.2' 2>/dev/null | wc -l)" 1 \
+		"packets of the tunnel to n2's inbound port in the mesh capture"
 	t_ge "$(proxy_metric n1 'shunt_proxy_tunnels_total{side="outbound"}')" 1 "mTLS tunnels n1's proxy opened"
 	t_wait_for 5 proxy_stream_closed n2 "default/n1-p1" "$(t_pod_ip n2-p2):8080" ||
 		t_fail "n2's proxy carried no stream from n1-p1: $(tail -2 "$T_TMP/proxy.n2.log")"
+	# A Node's heartbeat (its status conditions) makes no new model on any
+	# node; a change of its addresses does (below).
+	local applied
+	applied=$(grep -c '"applied config version' "$T_TMP/agent.n1.log")
+	k8s_apply "$(k8s_cluster_object Node n2 | jq -c '.status.conditions[0].lastHeartbeatTime = "2026-12-05T10:00:00Z"')"
+	sleep 1.5
+	t_eq "$(grep -c '"applied config version' "$T_TMP/agent.n1.log")" "$applied" "n1's applies after n2's heartbeat"
 	# n2 leaves; a node registering (no address yet) gets no proxy
 	k8s_delete Node "" n2
 	k8s_apply "$(k8s_cluster_object Node n2 | jq -c '.metadata.name = "n3" | .status.addresses = []')"

@@ -500,7 +500,8 @@ class Handler(BaseHTTPRequestHandler):
         res, ns = parse_collection(url.path)
         if res not in RESOURCES or RESOURCES[res][1] != data.get("kind"):
             return self.send_json(400, status(400, "BadRequest", "not a " + str(res)))
-        data.setdefault("metadata", {})["namespace"] = ns
+        if ns:
+            data.setdefault("metadata", {})["namespace"] = ns
         with st.cond:
             key = (ns + "/" if ns else "") + data["metadata"].get("name", "")
             if key in st.objects[res]:

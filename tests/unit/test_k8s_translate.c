@@ -488,6 +488,11 @@ static void exec_plugin_gives_the_token_until_it_expires(void **state)
 	k8s_conn_refresh_token(&conn);
 	assert_string_equal(conn.token, "tok-4-c1");
 	k8s_conn_free(&conn);
+	/* an offset instead of Z, as client-go takes it */
+	assert_int_equal(
+	    load_exec(&conn, path, "[{name: UNTIL, value: '2099-01-01T00:00:00+01:00'}]", &err), 0);
+	assert_true(conn.exec.expiry == 4070905200LL); /* 2098-12-31T23:00:00Z */
+	k8s_conn_free(&conn);
 	assert_int_equal(load_exec(&conn, path, "[{name: UNTIL, value: 'tomorrow'}]", &err),
 			 -EINVAL);
 	assert_non_null(strstr(err.msg, "'tomorrow' is not an RFC 3339"));

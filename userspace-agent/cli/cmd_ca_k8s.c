@@ -7,6 +7,7 @@
  * same CA in DIR (an in-memory volume), never a CA of its own.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 
 /* The files of a CA directory (identity/ca.h), each a key of the Secret. */
 static const char *const ca_files[] = {"ca.key", "ca.crt", "bundle.pem"};
-#define NFILES (sizeof(ca_files) / sizeof(ca_files[0]))
+#define NFILES	 (sizeof(ca_files) / sizeof(ca_files[0]))
 #define FILE_MAX (1u << 20)
 
 static int read_item(const char *dir, const char *name, struct k8s_secret_item *it)
@@ -59,13 +60,9 @@ static int make_ca(const struct ca_bootstrap_args *b, const char *td, struct k8s
 	snprintf(tmp, sizeof(tmp), "%s/.new-XXXXXX", b->dir);
 	if (!mkdtemp(tmp))
 		return -errno;
-	/* a fresh directory: ca_init writes where no CA is */
-	rmdir(tmp);
-	if ((ret = ca_init(tmp, td, b->days, err, sizeof(err)))) {
+	if ((ret = ca_init(tmp, td, b->days, err, sizeof(err))))
 		pr_err("ca bootstrap: %s", err);
-		return ret;
-	}
-	if (!(out->items = calloc(NFILES, sizeof(*out->items))))
+	else if (!(out->items = calloc(NFILES, sizeof(*out->items))))
 		ret = -ENOMEM;
 	for (i = 0; !ret && i < NFILES; i++, out->n++)
 		ret = read_item(tmp, ca_files[i], &out->items[i]);
@@ -74,17 +71,47 @@ static int make_ca(const struct ca_bootstrap_args *b, const char *td, struct k8s
 		unlink(path);
 	}
 	rmdir(tmp);
-	if (ret)
+	if (ret && err[0] == 0)
 		pr_err("ca bootstrap: cannot read the new CA: %s", strerror(-ret));
 	return ret;
 }
 
-/* S's CA files into DIR (0600 each, written whole, then renamed in). */
+/* ITEM into PATH: 0600 from the start, written whole, then renamed in. */
+static int write_item(const char *path, const struct k8s_secret_item *it)
+{
+	char tmp[4500];
+	int fd, ret = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(tmp); /* a run that died half way */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return -errno;
+	for (size_t off = 0; off < it->len;) {
+		ssize_t n = write(fd, it->data + off, it->len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
+/* S's CA files into DIR. */
 static int write_ca(const char *dir, const struct k8s_secret *s)
 {
-	char path[4400], tmp[4500];
+	char path[4400];
 	size_t i, j;
-	FILE *f;
+	int ret;
 
 	for (i = 0; i < NFILES; i++) {
 		for (j = 0; j < s->n && strcmp(s->items[j].key, ca_files[i]); j++)
@@ -94,12 +121,9 @@ static int write_ca(const char *dir, const struct k8s_secret *s)
 			return -EINVAL;
 		}
 		snprintf(path, sizeof(path), "%s/%s", dir, ca_files[i]);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-		if (!(f = fopen(tmp, "wb")) || fchmod(fileno(f), 0600) ||
-		    fwrite(s->items[j].data, 1, s->items[j].len, f) != s->items[j].len ||
-		    fclose(f) || rename(tmp, path)) {
-			pr_err("ca bootstrap: cannot write %s: %s", path, strerror(errno));
-			return -EIO;
+		if ((ret = write_item(path, &s->items[j]))) {
+			pr_err("ca bootstrap: cannot write %s: %s", path, strerror(-ret));
+			return ret;
 		}
 	}
 	return 0;
@@ -165,8 +189,8 @@ int ca_bootstrap(const struct ca_bootstrap_args *b)
 	const char *slash = strchr(b->secret, '/');
 	int ret;
 
-	if (!slash || slash == b->secret || !slash[1] || (size_t)(slash - b->secret) >= sizeof(ns) ||
-	    strlen(slash + 1) >= sizeof(name)) {
+	if (!slash || slash == b->secret || !slash[1] ||
+	    (size_t)(slash - b->secret) >= sizeof(ns) || strlen(slash + 1) >= sizeof(name)) {
 		pr_err("--secret needs NAMESPACE/NAME, not '%s'", b->secret);
 		return -EINVAL;
 	}

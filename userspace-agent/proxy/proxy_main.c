@@ -407,8 +407,11 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((err = open_datapath(pins)) || (err = proxy_model_start(pins, MODEL_WAIT_S)))
+	if ((err = open_datapath(pins)) || (err = proxy_model_start(pins, MODEL_WAIT_S))) {
+		if (err == -ECANCELED) /* stopped while it waited for a proxy role */
+			err = 0;
 		goto out;
+	}
 	/* The node's addresses are those it started with: listeners stay. */
 	start = (struct model_snap *)snap_get(&px.model_slot);
 	if ((err = proxy_certs_start()))

@@ -51,8 +51,9 @@ static int model_index(struct model_snap *m)
 	return 0;
 }
 
-/* The published model as a snapshot; NULL (and *ERR) if there is none yet
- * or it does not give this node a proxy. */
+/* The published model as a snapshot; NULL and *ERR if there is none yet
+ * (-ENOENT) or it does not give this node a proxy (-ENODEV, not logged:
+ * the callers say what they do about it). */
 static struct model_snap *model_read(int *err)
 {
 	struct model_snap *m = calloc(1, sizeof(*m));
@@ -71,9 +72,7 @@ static struct model_snap *model_read(int *err)
 	}
 	m->me = cfg_node_find(&m->cfg, px.node);
 	if (!m->me || !m->me->has_proxy) {
-		pr_warn("the model (config version %llu) has no proxy section for node %s",
-			(unsigned long long)m->version, px.node);
-		*err = -EINVAL;
+		*err = -ENODEV;
 		goto fail;
 	}
 	if ((*err = model_index(m)))
@@ -141,12 +140,39 @@ static void *model_main(void *arg)
 		have = true;
 		m = model_read(&err);
 		if (!m) {
+			if (err == -ENODEV)
+				pr_warn("the new model has no proxy section for node %s", px.node);
 			pr_warn("keeping the previous model");
 			continue;
 		}
 		model_swap(m);
 	}
 	return NULL;
+}
+
+/* A model without a proxy for this node: the mesh sends nothing here (no
+ * nodeProxy in the Kubernetes settings yet, say). Waits, idle, for one
+ * that gives it, read when the file changes, until stopped. */
+static struct model_snap *wait_for_role(int *err)
+{
+	struct file_id seen = start_id, now;
+	struct model_snap *m = NULL;
+
+	pr_info("waiting: the model gives node %s no proxy (the settings' nodeProxy or nodes "
+		"do); nothing is sent to it meanwhile",
+		px.node);
+	while (!m && !atomic_load(&px.stopping)) {
+		usleep(MODEL_POLL_MS * 1000);
+		if (!file_id_of(px.model_path, &now) || file_id_eq(&now, &seen))
+			continue;
+		seen = now;
+		start_id = now; /* the follower's first file: this one */
+		start_have = true;
+		m = model_read(err);
+		if (!m && *err != -ENODEV && *err != -ENOENT)
+			return NULL;
+	}
+	return m;
 }
 
 int proxy_model_start(const struct shunt_pins *pins, int wait_s)
@@ -165,6 +191,10 @@ int proxy_model_start(const struct shunt_pins *pins, int wait_s)
 			break;
 		usleep(100 * 1000);
 	}
+	if (!m && err == -ENODEV)
+		m = wait_for_role(&err);
+	if (!m && atomic_load(&px.stopping))
+		return -ECANCELED;
 	if (!m) {
 		pr_err("no model for node %s at %s: start `shunt agent` on this node first (the "
 		       "proxy follows what it applies)",

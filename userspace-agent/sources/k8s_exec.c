@@ -25,7 +25,7 @@
 
 extern char **environ;
 
-#define OUTPUT_MAX (256u << 10)
+#define OUTPUT_MAX     (256u << 10)
 #define RUN_TIMEOUT_MS 30000
 
 void k8s_exec_free(struct k8s_exec *x)
@@ -61,91 +61,172 @@ static char **plugin_env(const struct k8s_exec *x, char *info)
 	return env;
 }
 
-/* The plugin's stdout into *OUT (malloc'ed); 0, or -errno with ERR. */
-static int run_plugin(const struct k8s_exec *x, char **out, size_t *len, struct cfg_error *err)
+static long long mono_ms(void)
 {
-	char info[256], *buf = malloc(OUTPUT_MAX + 1);
-	posix_spawn_file_actions_t fa;
-	int fds[2], status = 0, ret = 0;
-	struct pollfd pfd;
-	char **env = NULL;
-	ssize_t n;
-	pid_t pid;
+	struct timespec ts;
 
-	*len = 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* X's command started with its stdout on *FD: the thread's blocked signals
+ * and ignored SIGPIPE are not passed on. */
+static int spawn_plugin(const struct k8s_exec *x, pid_t *pid, int *fd, struct cfg_error *err)
+{
+	char info[256], **env = NULL;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, pipe_default;
+	int fds[2], ret;
+
 	snprintf(info, sizeof(info),
 		 "KUBERNETES_EXEC_INFO={\"apiVersion\":\"%s\",\"kind\":\"ExecCredential\","
 		 "\"spec\":{\"interactive\":false}}",
 		 x->api_version);
-	if (!buf || !(env = plugin_env(x, info)) || pipe2(fds, O_CLOEXEC)) {
-		free(buf);
-		free(env);
+	if (!(env = plugin_env(x, info)))
 		return -ENOMEM;
+	if (pipe2(fds, O_CLOEXEC)) {
+		ret = -errno;
+		snprintf(err->msg, sizeof(err->msg), "credential plugin: pipe: %s", strerror(-ret));
+		free(env);
+		return ret;
 	}
+	sigemptyset(&none);
+	sigemptyset(&pipe_default);
+	sigaddset(&pipe_default, SIGPIPE);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &pipe_default);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	ret = -posix_spawnp(&pid, x->argv[0], &fa, NULL, x->argv, env);
+	ret = -posix_spawnp(pid, x->argv[0], &fa, &attr, x->argv, env);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	free(env);
 	close(fds[1]);
 	if (ret) {
+		close(fds[0]);
 		snprintf(err->msg, sizeof(err->msg), "credential plugin %.300s: %s", x->argv[0],
 			 strerror(-ret));
-		goto cleanup;
+		return ret;
 	}
-	pfd = (struct pollfd){.fd = fds[0], .events = POLLIN};
-	for (;;) {
-		if (*len == OUTPUT_MAX || poll(&pfd, 1, RUN_TIMEOUT_MS) != 1) {
-			kill(pid, SIGKILL); /* too much to say, or silent too long */
+	*fd = fds[0];
+	return 0;
+}
+
+/* PID's exit status by DEADLINE (monotonic ms); killed (it is our child)
+ * if it runs on past it. */
+static int reap(pid_t pid, long long deadline)
+{
+	int status = 0;
+	pid_t got;
+
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 && mono_ms() < deadline)
+		usleep(10 * 1000);
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		return -ETIMEDOUT;
+	}
+	return got < 0 ? -errno : status;
+}
+
+/* The plugin's stdout into *OUT (malloc'ed), all within RUN_TIMEOUT_MS; 0,
+ * or -errno with ERR. */
+static int run_plugin(const struct k8s_exec *x, char **out, size_t *len, struct cfg_error *err)
+{
+	long long deadline = mono_ms() + RUN_TIMEOUT_MS, left;
+	char *buf = malloc(OUTPUT_MAX + 1);
+	struct pollfd pfd;
+	int fd, status, ret;
+	ssize_t n;
+	pid_t pid;
+
+	*out = NULL;
+	*len = 0;
+	if (!buf)
+		return -ENOMEM;
+	if ((ret = spawn_plugin(x, &pid, &fd, err))) {
+		free(buf);
+		return ret;
+	}
+	pfd = (struct pollfd){.fd = fd, .events = POLLIN};
+	while (*len < OUTPUT_MAX && (left = deadline - mono_ms()) > 0) {
+		if ((ret = poll(&pfd, 1, (int)left)) < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0)
 			break;
-		}
-		if ((n = read(fds[0], buf + *len, OUTPUT_MAX - *len)) <= 0)
+		if ((n = read(fd, buf + *len, OUTPUT_MAX - *len)) < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
 			break;
 		*len += (size_t)n;
 	}
-	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		snprintf(err->msg, sizeof(err->msg), "credential plugin %.300s %s %d", x->argv[0],
-			 WIFEXITED(status) ? "exited with" : "ended by signal",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-		ret = -EACCES;
+	close(fd);
+	/* Past its output (or its time, or too much of it): the rest of the
+	 * time to end, then killed. */
+	status = reap(pid, *len < OUTPUT_MAX ? deadline : 0);
+	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		if (status == -ETIMEDOUT)
+			snprintf(err->msg, sizeof(err->msg),
+				 "credential plugin %.300s: killed after %d s or %u KiB of output",
+				 x->argv[0], RUN_TIMEOUT_MS / 1000, OUTPUT_MAX >> 10);
+		else
+			snprintf(err->msg, sizeof(err->msg), "credential plugin %.300s %s %d",
+				 x->argv[0],
+				 status < 0	     ? "cannot be waited for: errno"
+				 : WIFEXITED(status) ? "exited with"
+						     : "ended by signal",
+				 status < 0	     ? -status
+				 : WIFEXITED(status) ? WEXITSTATUS(status)
+						     : WTERMSIG(status));
+		free(buf);
+		return -EACCES;
 	}
-cleanup:
-	close(fds[0]);
 	buf[*len] = 0;
 	*out = buf;
-	if (ret) {
-		free(buf);
-		*out = NULL;
-	}
-	return ret;
+	return 0;
 }
 
-/* An RFC 3339 time in UTC ("2026-12-05T10:00:00Z", fractions allowed) as
- * unix time; 0 if it is not one. */
-static long long rfc3339_utc(const char *s)
+/* An RFC 3339 time ("2026-12-05T10:00:00Z", "...:00.5+01:00") as unix
+ * time; 0 if it is not one. */
+static long long rfc3339(const char *s)
 {
 	struct tm tm = {0};
 	const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	int hh, mm, n = 0;
 
 	if (!end)
 		return 0;
 	if (*end == '.')
 		end += 1 + strspn(end + 1, "0123456789");
-	return *end == 'Z' && !end[1] ? (long long)timegm(&tm) : 0;
+	if (*end == 'Z' && !end[1])
+		return (long long)timegm(&tm);
+	if ((*end != '+' && *end != '-') || sscanf(end + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 ||
+	    n != 5 || end[6] || hh > 23 || mm > 59)
+		return 0;
+	/* local time = UTC + offset */
+	return (long long)timegm(&tm) - (*end == '+' ? 1 : -1) * (hh * 3600LL + mm * 60);
 }
 
-/* PEM text of the ExecCredential's FIELD into P (replacing what it had). */
-static int take_pem(struct k8s_pem *p, const char *pem)
+/* The ExecCredential's certificate and key (PEM text) into CONN, both or
+ * neither. */
+static int take_cert(struct k8s_conn *conn, const char *cert, const char *key)
 {
-	char *copy = strdup(pem);
+	char *c = strdup(cert), *k = strdup(key);
 
-	if (!copy)
+	if (!c || !k) {
+		free(c);
+		free(k);
 		return -ENOMEM;
-	free(p->data);
-	p->data = copy;
-	p->len = strlen(copy);
+	}
+	free(conn->cert.data);
+	free(conn->key.data);
+	conn->cert = (struct k8s_pem){.data = c, .len = strlen(c)};
+	conn->key = (struct k8s_pem){.data = k, .len = strlen(k)};
 	return 0;
 }
 
@@ -169,23 +250,26 @@ static int take_credential(struct k8s_conn *conn, const char *text, size_t len,
 	else if (!token && (!cert || !key))
 		snprintf(why, sizeof(why),
 			 "no token, nor a client certificate and key, in its status");
-	else if (until && !rfc3339_utc(until))
-		snprintf(why, sizeof(why),
-			 "expirationTimestamp '%.60s' is not an RFC 3339 UTC time", until);
+	else if (until && !rfc3339(until))
+		snprintf(why, sizeof(why), "expirationTimestamp '%.60s' is not an RFC 3339 time",
+			 until);
 	if (why[0]) {
 		snprintf(err->msg, sizeof(err->msg), "credential plugin %.300s: %s",
 			 conn->exec.argv[0], why);
 		ret = -EINVAL;
 	}
-	if (!ret && token) {
+	if (!ret) { /* the credential is what it gives now, and only that */
 		free(conn->token);
-		ret = (conn->token = strdup(token)) ? 0 : -ENOMEM;
+		conn->token = NULL;
+		if (token && !(conn->token = strdup(token)))
+			ret = -ENOMEM;
 	}
-	if (!ret && cert && key && !(ret = take_pem(&conn->cert, cert)))
-		ret = take_pem(&conn->key, key);
+	if (!ret && cert && key)
+		ret = take_cert(conn, cert, key);
 	if (!ret) {
-		conn->exec.expiry = until ? rfc3339_utc(until) : 0;
+		conn->exec.expiry = until ? rfc3339(until) : 0;
 		conn->exec.stale = false;
+		conn->exec.gen++;
 	}
 	json_decref(cred);
 	return ret;

@@ -52,6 +52,7 @@ struct k8s_exec {
 	long long expiry;     /* unix time the credential ends; 0: at a 401 */
 	bool stale;	      /* run it again before the next request */
 	bool after_401;	      /* the credential is the one a 401 asked for */
+	unsigned int gen;     /* counts the credentials it gave */
 };
 
 struct k8s_conn {
@@ -237,6 +238,7 @@ struct k8s_informer {
 	size_t len, cap;
 	unsigned int backoff_ms;
 	unsigned long long retry_at_ms;
+	unsigned int cred_gen; /* the plugin's credential the request carries */
 };
 
 struct k8s_watcher {

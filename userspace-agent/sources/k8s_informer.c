@@ -131,6 +131,33 @@ static void trim(json_t *obj)
 	json_object_del(json_object_get(obj, "metadata"), "managedFields");
 }
 
+/* What the cache keeps of OBJ, a new reference (NULL: no memory): of a
+ * Node its name and addresses, all the translation reads (its status
+ * changes with every heartbeat, which must not make a new model on every
+ * node); of anything else, all but its managedFields. */
+static json_t *cached_view(enum k8s_kind kind, json_t *obj)
+{
+	json_t *view, *md, *st, *addrs;
+
+	if (kind != K8S_NODES) {
+		trim(obj);
+		return json_incref(obj);
+	}
+	view = json_object();
+	md = json_object();
+	st = json_object();
+	addrs = json_object_get(json_object_get(obj, "status"), "addresses");
+	addrs = addrs ? json_incref(addrs) : json_array();
+	if (json_object_set_new(view, "metadata", md) || json_object_set_new(view, "status", st) ||
+	    json_object_set(md, "name",
+			    json_object_get(json_object_get(obj, "metadata"), "name")) ||
+	    json_object_set_new(st, "addresses", addrs)) {
+		json_decref(view);
+		return NULL;
+	}
+	return view;
+}
+
 /* "ns/name" (or "name") of OBJ into KEY. */
 static int object_key(const json_t *obj, char *key, size_t len)
 {
@@ -142,25 +169,36 @@ static int object_key(const json_t *obj, char *key, size_t len)
 	return 0;
 }
 
+/* A request with the plugin's current credential was answered: a later
+ * 401 gets its retry again. */
+static void credential_taken(struct k8s_watcher *w, const struct k8s_informer *inf)
+{
+	if (inf->cred_gen == w->conn.exec.gen)
+		w->conn.exec.after_401 = false;
+}
+
 /* What the server said in a Status body, or the HTTP status. */
 static void status_fail(struct k8s_watcher *w, struct k8s_informer *inf, long status,
 			const char *what)
 {
 	json_t *st = inf->buf ? json_loadb(inf->buf, inf->len, 0, NULL) : NULL;
 	const char *msg = st ? k8s_str(st, "message") : NULL;
+	struct k8s_exec *x = &w->conn.exec;
 	/* A plugin's credential refused: asked for again once, as client-go
-	 * does, before the refusal counts. */
-	bool again = status == 401 && w->conn.exec.argv && !w->conn.exec.after_401;
+	 * does, before the refusal counts; a request that carried an older
+	 * one says nothing of the current one. */
+	bool old = x->argv && inf->cred_gen != x->gen;
+	bool again = status == 401 && x->argv && (old || !x->after_401);
 
 	k8s_watcher_fail(w, !again && (status == 401 || status == 403) ? -EACCES : -EIO,
 			 "%s %s%s: HTTP %ld%s%s%s", what, w->conn.server, kinds[inf->kind].path,
 			 status, msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
-	if (status == 401) {
-		w->conn.exec.stale = true; /* a plugin's credential: ask it again */
+	if (status == 401 && !old)
+		x->stale = true; /* a plugin's credential: ask it again */
+	if (status == 401 && !again)
 		pr_err("kubernetes: the API server refused the credentials (401 Unauthorized): "
 		       "check the token, client certificate or credential plugin of %s",
 		       w->opts.kubeconfig[0] ? w->opts.kubeconfig : w->opts.sa_dir);
-	}
 	json_decref(st);
 }
 
@@ -215,7 +253,7 @@ static int list_page(struct k8s_watcher *w, struct k8s_informer *inf)
 		return -ENOMEM;
 	}
 	json_array_foreach(items, i, item) if (!object_key(item, key, sizeof(key)))
-	    json_object_set(inf->staging, key, item);
+	    json_object_set_new(inf->staging, key, cached_view(inf->kind, item));
 	cont = k8s_str(list, "metadata.continue");
 	snprintf(inf->cont, sizeof(inf->cont), "%s", cont ? cont : "");
 	if (!inf->cont[0])
@@ -270,8 +308,8 @@ void k8s_informer_list_done(struct k8s_watcher *w, struct k8s_informer *inf, lon
 	}
 	inf->backoff_ms = 0;
 	inf->retry_at_ms = 0;
-	w->conn.exec.after_401 = false; /* taken: a later 401 gets its retry */
-	inf->state = K8S_WAITING;	/* next: the following page, or the watch */
+	credential_taken(w, inf);
+	inf->state = K8S_WAITING; /* next: the following page, or the watch */
 }
 
 void k8s_informer_watch_done(struct k8s_watcher *w, struct k8s_informer *inf, long status,
@@ -291,6 +329,7 @@ void k8s_informer_watch_done(struct k8s_watcher *w, struct k8s_informer *inf, lo
 		return;
 	}
 	if (curl_ok && status == 200 && inf->got_events) {
+		credential_taken(w, inf);
 		inf->backoff_ms = 0; /* the server ended a healthy watch: resume now */
 		inf->retry_at_ms = 0;
 		inf->state = K8S_WAITING;
@@ -318,6 +357,16 @@ static bool event_error(struct k8s_watcher *w, struct k8s_informer *inf, const j
 	return false;
 }
 
+/* OBJ's view into INF's cache at KEY; whether that changed the cache (a
+ * Node's view may not have). */
+static bool cache_put(struct k8s_informer *inf, const char *key, json_t *obj)
+{
+	json_t *view = cached_view(inf->kind, obj), *old = json_object_get(inf->cache, key);
+	bool same = view && old && inf->kind == K8S_NODES && json_equal(old, view);
+
+	return !json_object_set_new(inf->cache, key, view) && !same;
+}
+
 bool k8s_informer_event(struct k8s_watcher *w, struct k8s_informer *inf, const char *line,
 			size_t len)
 {
@@ -342,7 +391,7 @@ bool k8s_informer_event(struct k8s_watcher *w, struct k8s_informer *inf, const c
 		if (!strcmp(type, "DELETED"))
 			changed = !json_object_del(inf->cache, key);
 		else if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED"))
-			changed = (trim(obj), !json_object_set(inf->cache, key, obj));
+			changed = cache_put(inf, key, obj);
 	}
 	if (rv)
 		snprintf(inf->rv, sizeof(inf->rv), "%s", rv);

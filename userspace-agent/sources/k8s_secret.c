@@ -79,13 +79,15 @@ static int secret_items(const json_t *data, struct k8s_secret *out, struct cfg_e
 	if (!json_is_object(data) ||
 	    !(out->items = calloc(json_object_size(data) + 1, sizeof(*out->items))))
 		return json_is_object(data) ? -ENOMEM : 0;
-	json_object_foreach((json_t *)data, key, v) {
+	json_object_foreach((json_t *)data, key, v)
+	{
 		struct k8s_secret_item *it = &out->items[out->n];
 		const char *text = json_string_value(v);
 
 		if (!text || strlen(key) >= sizeof(it->key) ||
 		    k8s_base64_decode(text, strlen(text), &it->data, &it->len)) {
-			snprintf(err->msg, sizeof(err->msg), "key '%.200s' is not base64 data", key);
+			snprintf(err->msg, sizeof(err->msg), "key '%.200s' is not base64 data",
+				 key);
 			return -EIO;
 		}
 		snprintf(it->key, sizeof(it->key), "%s", key);
@@ -106,8 +108,10 @@ int k8s_secret_get(struct k8s_client *c, const char *ns, const char *name, struc
 	memset(out, 0, sizeof(*out));
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ns, name);
 	snprintf(what, sizeof(what), "Secret %s/%s", ns, name);
-	if ((ret = k8s_http(&c->conn, "GET", path, NULL, &r)) == -ENOMEM)
+	if ((ret = k8s_http(&c->conn, "GET", path, NULL, &r)) == -ENOMEM || ret == -ENAMETOOLONG) {
+		snprintf(err->msg, sizeof(err->msg), "%.300s: %s", what, strerror(-ret));
 		goto cleanup;
+	}
 	if (ret || r.status != 200) {
 		ret = refused(&r, what, err);
 		goto cleanup;

@@ -7,6 +7,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,7 @@ static int start_request(struct k8s_watcher *w, struct k8s_informer *inf, bool w
 		return -ENOMEM;
 	inf->len = 0;
 	inf->headers = k8s_auth_headers(&w->conn);
+	inf->cred_gen = w->conn.exec.gen;
 	inf->got_events = false;
 	inf->easy = e;
 	inf->state = watch ? K8S_WATCHING : K8S_LISTING;
@@ -237,6 +239,7 @@ static void *watch_thread(void *arg)
 
 int k8s_watcher_start(struct k8s_watcher *w, struct cfg_error *err)
 {
+	sigset_t all, old;
 	size_t i;
 	int ret;
 
@@ -255,7 +258,14 @@ int k8s_watcher_start(struct k8s_watcher *w, struct cfg_error *err)
 	srandom((unsigned int)(mono_ms() ^ (unsigned long long)getpid()));
 	if (w->opts.mesh_settings[0]) /* the version the source opened with */
 		k8s_file_stamp(w->opts.mesh_settings, &w->settings_seen);
-	if ((ret = -pthread_create(&w->thread, NULL, watch_thread, w))) {
+	/* Every signal blocked in the thread: the agent takes SIGTERM and
+	 * SIGHUP on its signalfd, which only works if no thread leaves them
+	 * unblocked (one that did would die of them by default). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&w->thread, NULL, watch_thread, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
 		snprintf(err->msg, sizeof(err->msg), "kubernetes: cannot start the watch thread");
 		return ret;
 	}
