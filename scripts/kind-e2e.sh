@@ -19,6 +19,8 @@ mkdir -p "$TMP"
 
 agent_pod() { kubectl -n shunt-system get pod -l app.kubernetes.io/name=shunt-agent \
 	--field-selector "spec.nodeName=$1" -o name; }
+proxy_pod() { kubectl -n shunt-system get pod -l app.kubernetes.io/name=shunt-proxy \
+	--field-selector "spec.nodeName=$1,status.phase=Running" -o name | head -1; }
 shunt_on() { # NODE ARGS...: shunt in that node's agent container
 	local node=$1
 	shift
@@ -41,8 +43,9 @@ enable_mtls() {
 		--dry-run=client -o yaml | kubectl apply -f -
 	kubectl -n shunt-system rollout restart daemonset/shunt-agent
 	kubectl -n shunt-system rollout status daemonset/shunt-agent --timeout=180s
+	kubectl -n shunt-system rollout status daemonset/shunt-proxy --timeout=180s
 	for n in "$N1" "$N2"; do
-		kubectl -n shunt-system logs "$(agent_pod "$n")" -c proxy | grep -q "CA in /run/shunt-ca" ||
+		kubectl -n shunt-system logs "$(proxy_pod "$n")" | grep -q "CA in /run/shunt-ca" ||
 			fail "the proxy on $n has no CA"
 	done
 }
@@ -189,8 +192,36 @@ YAML
 }
 
 # Same-node traffic through the kernel-balanced Service bulk while every
-# agent restarts: not one request fails (the datapath stays pinned).
+# agent restarts: not one request fails (the datapath stays pinned). Then
+# cross-node requests (client on N2, far on N1, through both proxies)
+# while every proxy is replaced: not one fails either (the new proxy
+# listens beside the old one, which drains).
 rollout() {
+	rollout_agents
+	rollout_proxies
+}
+
+rollout_proxies() {
+	local ip ok bad
+	ip=$(kubectl -n "$NS" get pod far -o jsonpath='{.status.podIP}')
+	# shellcheck disable=SC2016 # expanded in the pod
+	in_client sh -c 'ok=0; bad=0; end=$(($(date +%s) + 180)); while [ $(date +%s) -lt $end ]; do
+		if curl -sf --max-time 5 -o /dev/null "http://$1/marker.txt"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+		[ -e /tmp/stop-proxies ] && break; done; echo "$ok $bad" > /tmp/result-proxies' _ "$ip" &
+	local loop=$!
+	sleep 5
+	kubectl -n shunt-system rollout restart daemonset/shunt-proxy
+	kubectl -n shunt-system rollout status daemonset/shunt-proxy --timeout=240s
+	sleep 5
+	in_client touch /tmp/stop-proxies
+	wait "$loop"
+	read -r ok bad < <(in_client cat /tmp/result-proxies)
+	echo "during the proxies' rollout: $ok cross-node requests ok, $bad failed"
+	[ "$ok" -gt 100 ] || fail "too few requests during the proxies' rollout"
+	[ "$bad" = 0 ] || fail "$bad cross-node requests failed during the proxies' rollout"
+}
+
+rollout_agents() {
 	# shellcheck disable=SC2016 # expanded in the pod
 	in_client sh -c 'ok=0; bad=0; end=$(($(date +%s) + 120)); while [ $(date +%s) -lt $end ]; do
 		if curl -sf --max-time 5 -o /dev/null http://bulk/index.html; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
@@ -211,11 +242,11 @@ rollout() {
 
 diagnose() {
 	kubectl get pods -A -o wide || true
-	kubectl -n shunt-system describe daemonset shunt-agent || true
+	kubectl -n shunt-system describe daemonset shunt-agent shunt-proxy || true
 	local n
 	for n in "$N1" "$N2"; do
 		kubectl -n shunt-system logs "$(agent_pod "$n")" -c agent --tail=50 || true
-		kubectl -n shunt-system logs "$(agent_pod "$n")" -c proxy --tail=50 || true
+		kubectl -n shunt-system logs "$(proxy_pod "$n")" --tail=50 || true
 		shunt_on "$n" status || true
 		shunt_on "$n" workloads || true
 	done

@@ -86,7 +86,10 @@ def call(args):
     out = {"codes": collections.Counter(), "served_by": collections.Counter()}
     metadata = tuple(tuple(kv.split("=", 1)) for kv in args.metadata)
     started = time.monotonic()
-    for _ in range(args.count):
+    done = 0
+    while (done < args.count if not args.seconds
+           else time.monotonic() - started < args.seconds):
+        done += 1
         try:
             if args.method == "Chat":
                 out["messages"] = chat(channel, args, metadata)
@@ -122,6 +125,8 @@ def main():
     c.add_argument("--method", default="Unary")
     c.add_argument("--request", default="hi")
     c.add_argument("--count", type=int, default=1)
+    c.add_argument("--seconds", type=float, default=0,
+                   help="calls one after another for this long (instead of --count)")
     c.add_argument("--timeout", type=float, default=10)
     c.add_argument("--metadata", action="append", default=[])
     args = ap.parse_args()

@@ -156,7 +156,7 @@ test_k8s_cluster_node_proxies_come_from_node_objects() {
 	for n in n1 n2; do
 		: >"$T_TMP/proxy.$n.log"
 		"$CLUSTER" exec "$n-proxy" -- "$SHUNT" --pin-dir "$(t_node_field "$n" pin_dir)" proxy --node "$n" \
-			--ca "$T_TMP/ca" --threads 2 >>"$T_TMP/proxy.$n.log" 2>&1 &
+			--ca "$T_TMP/ca" --threads 2 --drain-timeout 0 >>"$T_TMP/proxy.$n.log" 2>&1 &
 		printf -v "PROXY_PID_$n" '%s' $!
 		T_PIDS+=($!)
 	done

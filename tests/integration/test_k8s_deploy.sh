@@ -14,6 +14,7 @@ source "${REPO:-.}/tests/k8s/k8slib.sh"
 DEPLOY=${REPO:-.}/deploy
 AGENT_TOKEN=shunt-agent-sa-token
 DS='.items[] | select(.kind == "DaemonSet" and .metadata.name == "shunt-agent")'
+PDS='.items[] | select(.kind == "DaemonSet" and .metadata.name == "shunt-proxy")'
 AGENT="containers[] | select(.name == \"agent\")"
 AGENT_CTR="$DS | .spec.template.spec.$AGENT"
 
@@ -135,13 +136,13 @@ EOF
 test_k8s_deploy_manifests_parse_with_kubectl() {
 	deploy_read
 	t_eq "$(deploy_q '[.items[] | "\(.kind)/\(.metadata.name)"] | sort | join(" ")')" \
-		"ClusterRole/shunt-agent ClusterRoleBinding/shunt-agent ConfigMap/shunt-mesh DaemonSet/shunt-agent Namespace/shunt-system Role/shunt-ca RoleBinding/shunt-ca ServiceAccount/shunt-agent" \
+		"ClusterRole/shunt-agent ClusterRoleBinding/shunt-agent ConfigMap/shunt-mesh DaemonSet/shunt-agent DaemonSet/shunt-proxy Namespace/shunt-system Role/shunt-ca RoleBinding/shunt-ca ServiceAccount/shunt-agent ServiceAccount/shunt-proxy" \
 		"what kubectl apply -f deploy/ installs (efk/, grafana/, uninstall/ left out)"
 	t_eq "$(deploy_q '[.items[] | .metadata.namespace // empty] | unique | join(",")')" shunt-system \
 		"every namespaced object in shunt-system"
 	t_eq "$(deploy_q '.items[] | select(.kind | endswith("RoleBinding")) | "\(.roleRef.kind)/\(.roleRef.name) \(.subjects[0].kind)/\(.subjects[0].namespace)/\(.subjects[0].name)"')" \
 		"ClusterRole/shunt-agent ServiceAccount/shunt-system/shunt-agent
-Role/shunt-ca ServiceAccount/shunt-system/shunt-agent" "the bindings"
+Role/shunt-ca ServiceAccount/shunt-system/shunt-proxy" "the bindings"
 	t_eq "$(deploy_q "$DS | .spec.template.spec.serviceAccountName")" shunt-agent "the DaemonSet's service account"
 	t_eq "$(deploy_q "$DS | .spec.template.spec | [.hostNetwork, .hostPID, (.tolerations | map(.operator) | join(\",\"))] | join(\" \")")" \
 		"true true Exists" "hostNetwork, hostPID, every taint tolerated"
@@ -166,10 +167,33 @@ Role/shunt-ca ServiceAccount/shunt-system/shunt-agent" "the bindings"
 		"$metrics/healthz" "the probes ask the agent's /healthz"
 	t_eq "$(deploy_q "$AGENT_CTR | .lifecycle.preStop.exec.command | join(\" \") | test(\"unload\")")" false \
 		"the preStop does not unload"
+	deploy_proxy_daemonset_checks
 	k8s_kubectl apply --dry-run=client --validate=false -f "$DEPLOY/uninstall" -o json >"$K8S_DIR/unload.json" ||
 		t_fail "kubectl apply -f deploy/uninstall/"
 	t_eq "$(jq -r '.spec.template.spec.containers[0].command | join(" ") | test("shunt unload")' "$K8S_DIR/unload.json")" \
 		true "the uninstall DaemonSet runs shunt unload"
+}
+
+# The proxies' DaemonSet (docs/kubernetes.md "Upgrade"): the new pod
+# starts beside the old one and is ready only once its proxy listens (the
+# file its --ready-file names, in its own /tmp); the old one drains within
+# the termination grace; its own service account; privileged, with
+# requests; the node's network.
+deploy_proxy_daemonset_checks() {
+	local script ready drain grace
+	t_eq "$(deploy_q "$PDS | .spec.updateStrategy | \"\(.type) \(.rollingUpdate.maxSurge) \(.rollingUpdate.maxUnavailable)\"")" \
+		"RollingUpdate 1 0" "the proxies' update strategy: the new pod beside the old"
+	t_eq "$(deploy_q "$PDS | .spec.template.spec | \"\(.serviceAccountName) \(.hostNetwork) \(.containers[0].securityContext.privileged) \(.containers[0].resources.requests.cpu != null)\"")" \
+		"shunt-proxy true true true" "the proxies' account, network, privilege, requests"
+	script=$(deploy_q "$PROXY_CTR | .command[2]")
+	ready=$(sed -n 's/.*--ready-file \([^ ]*\).*/\1/p' <<<"$script")
+	drain=$(sed -n 's/.*--drain-timeout \([0-9]*\).*/\1/p' <<<"$script")
+	grace=$(deploy_q "$PDS | .spec.template.spec.terminationGracePeriodSeconds")
+	[[ "$ready" == /tmp/* ]] || t_fail "the proxy's --ready-file is not in its own /tmp: '$ready'"
+	t_eq "$(deploy_q "$PROXY_CTR | .readinessProbe.exec.command | join(\" \")")" "test -e $ready" \
+		"the readiness probe asks for the proxy's ready file"
+	[ -n "$drain" ] && [ "$drain" -lt "$grace" ] ||
+		t_fail "--drain-timeout '$drain' must end within the termination grace ($grace s)"
 }
 
 # The agent, run as the DaemonSet runs it with the ClusterRole's rights
@@ -203,7 +227,7 @@ test_k8s_deploy_rbac_is_least_and_sufficient() {
 # the Role's rights. Two nodes at once on a cluster without the Secret: one
 # makes it, both end with the same CA, of the settings' trust domain; a
 # third reads it and creates nothing; without the Role, a 403 and no CA.
-PROXY_CTR="$DS | .spec.template.spec.containers[] | select(.name == \"proxy\")"
+PROXY_CTR="$PDS | .spec.template.spec.containers[] | select(.name == \"proxy\")"
 
 # The script's bootstrap command as ARGS for $SHUNT (the settings' path and
 # the CA directory moved under $K8S_DIR), in BOOTSTRAP.
@@ -219,7 +243,7 @@ deploy_bootstrap_args() { # DIR
 
 test_k8s_deploy_proxy_bootstraps_the_ca_secret() {
 	deploy_read
-	t_eq "$(deploy_q "$DS | .spec.template.spec.volumes[] | select(.name == \"ca\") | .emptyDir.medium")" Memory \
+	t_eq "$(deploy_q "$PDS | .spec.template.spec.volumes[] | select(.name == \"ca\") | .emptyDir.medium")" Memory \
 		"the CA's volume is in memory"
 	t_eq "$(deploy_q "$PROXY_CTR | .command[2] | test(\"shunt proxy --ca /run/shunt-ca \")")" true \
 		"the proxy takes the CA the bootstrap wrote"
@@ -453,5 +477,6 @@ steps = [w.split()[1] for w in runs.splitlines() if w.startswith("scripts/kind-e
 for step in ("bypass", "mtls", "netpol", "service", "canary", "rollout"):
     assert step in steps, "kind.yml does not run the e2e step " + step
 assert "rollout restart daemonset/shunt-agent" in e2e, "no rollout restart under traffic"
+assert "rollout restart daemonset/shunt-proxy" in e2e, "no proxy rollout under cross-node traffic"
 EOF
 }

@@ -13,44 +13,6 @@
 # shellcheck source=tests/lib/l7lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/l7lib.sh"
 
-GRPC_APP=$REPO/tests/apps/grpc_app.py
-GRPC_VIP=10.96.0.90
-# Debian's python3-grpcio is for Debian's interpreter, not one on PATH.
-GRPC_PYTHON=/usr/bin/python3
-
-grpc_setup() {
-	L7_SERVICES_EXTRA=$(
-		cat <<-EOF
-			  - name: rpc
-			    virtualIPs: [$GRPC_VIP]
-			    ports: [{name: grpc, port: 50051, appProtocol: grpc}]
-			    backends: [{workload: n1-p2}, {workload: n2-p2}]
-			  - name: rpc-v1
-			    virtualIPs: [10.96.0.91]
-			    ports: [{port: 50051, appProtocol: grpc}]
-			    backends: [{workload: n1-p2}]
-			  - name: rpc-v2
-			    virtualIPs: [10.96.0.92]
-			    ports: [{port: 50051, appProtocol: grpc}]
-			    backends: [{workload: n2-p2}]
-		EOF
-	) l7_setup
-	grpc_server n1-p2 v1
-	grpc_server n2-p2 v2
-}
-
-grpc_server() { # POD NAME
-	t_exec "$1" -- "$GRPC_PYTHON" "$GRPC_APP" serve --listen "$(t_pod_ip "$1"):50051" --name "$2" \
-		>"$T_TMP/grpc.$2.log" 2>&1 &
-	T_PIDS+=($!)
-	t_wait_for 10 t_cov_port_open "$1" 50051 || t_fail "gRPC server $2 did not start"
-}
-
-# One JSON line: the calls' status codes, who served, trailing metadata.
-grpc_call() { # ARGS (grpc_app.py call's)
-	t_exec n1-p1 -- "$GRPC_PYTHON" "$GRPC_APP" call --target "$GRPC_VIP:50051" "$@"
-}
-
 test_l7_grpc_calls_are_multiplexed_as_http2_streams_to_endpoints() {
 	grpc_setup <<-'EOF'
 		  - name: rpc

@@ -42,13 +42,15 @@ proxy_mesh_up() { # N1_MESH [N2_MESH]
 # node's own network namespace, in the proxy's cgroup: the legs between
 # pods and the proxy take the bypass. It follows what the node's agent
 # applies (no config of its own). CONFIG_NODE: the node's name in the
-# config, if not NODE.
+# config, if not NODE. It stops at once on SIGTERM (--drain-timeout 0: the
+# tests' clean-up does not wait for drains); PROXY_ARGS may say otherwise
+# (test_upgrade.sh).
 proxy_start() {
 	local n=$1 before
 	before=$(proxy_log_count "$n" '.event == "started"')
 	# Not through t_exec: $! must be the proxy itself (cluster.sh execs it).
 	"$CLUSTER" exec "$n-proxy" -- "$SHUNT" --pin-dir "$(t_node_field "$n" pin_dir)" proxy \
-		--node "${2:-$n}" --ca "$T_TMP/ca" --threads 2 ${PROXY_ARGS:-} \
+		--node "${2:-$n}" --ca "$T_TMP/ca" --threads 2 --drain-timeout 0 ${PROXY_ARGS:-} \
 		>>"$T_TMP/proxy.$n.log" 2>&1 &
 	printf -v "PROXY_PID_$n" '%s' $!
 	T_PIDS+=($!)

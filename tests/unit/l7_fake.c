@@ -121,6 +121,13 @@ static bool op_multiplexed(void *ctx, const struct mesh_config *cfg, const struc
 	       cfg_l7_service_of_endpoint(cfg, t->dst, t->port, &from, &sp);
 }
 
+static bool op_reusable(void *ctx, void *token)
+{
+	struct fake_conn *c = conn_of(ctx, token);
+
+	return !c || !c->goaway;
+}
+
 static void op_closed(void *ctx, void *token)
 {
 	struct fake_conn *c = conn_of(ctx, token);
@@ -160,6 +167,7 @@ static const struct l7_ops fake_ops = {
     .connect = op_connect,
     .multiplexed = op_multiplexed,
     .failure = op_failure,
+    .reusable = op_reusable,
     .closed = op_closed,
     .request_done = op_request_done,
 };

@@ -44,12 +44,13 @@ struct fake_peer {
 };
 
 struct fake_conn {
-	struct fake_peer peer;	    /* the endpoint's end */
-	struct fake_msg req;	    /* the last request read on it */
-	char dst[64];		    /* the workload connect() was asked for */
-	__u16 port;		    /* ... and its port */
-	bool inbound;		    /* asked for by the destination's hop */
-	bool closed;		    /* the engine closed its end (ops.closed) */
+	struct fake_peer peer; /* the endpoint's end */
+	struct fake_msg req;   /* the last request read on it */
+	char dst[64];	       /* the workload connect() was asked for */
+	__u16 port;	       /* ... and its port */
+	bool inbound;	       /* asked for by the destination's hop */
+	bool closed;	       /* the engine closed its end (ops.closed) */
+	bool goaway; /* ops.reusable says no: the node at its other end is being replaced */
 	enum shunt_outcome failure; /* what ops.failure answers */
 };
 

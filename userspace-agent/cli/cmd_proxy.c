@@ -62,6 +62,16 @@ static int proxy_option(int opt, struct proxy_opts *o, struct push_target *push,
 		}
 		o->idle_timeout_s = n;
 		return 0;
+	case 'd':
+		if (cli_parse_u32(optarg, &n) || n > 3600) {
+			pr_err("--drain-timeout needs 0 to 3600 seconds");
+			return -EINVAL;
+		}
+		o->drain_timeout_s = (int)n;
+		return 0;
+	case 'r':
+		o->ready_file = optarg;
+		return 0;
 	default:
 		return 1;
 	}
@@ -77,11 +87,14 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 	    {"cert-lifetime", required_argument, NULL, 'l'},
 	    {"metrics", required_argument, NULL, 'm'},
 	    {"idle-timeout", required_argument, NULL, 'i'},
+	    {"drain-timeout", required_argument, NULL, 'd'},
+	    {"ready-file", required_argument, NULL, 'r'},
 	    {"log-text", no_argument, NULL, 'x'},
 	    {"push", required_argument, NULL, 'p'},
 	    {},
 	};
-	struct proxy_opts o = {.metrics = "127.0.0.1:9465"};
+	struct proxy_opts o = {.metrics = "127.0.0.1:9465",
+			       .drain_timeout_s = PROXY_DRAIN_DEFAULT_S};
 	struct push_target push[PUSH_MAX_TARGETS];
 	char host[256];
 	bool json = true;
@@ -108,6 +121,7 @@ int cmd_proxy(struct shunt_cli *cli, int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: shunt proxy --ca DIR [--node NAME] [--threads N] "
 			"[--cert-lifetime SECONDS] [--metrics ADDR:PORT|none] [--idle-timeout "
-			"SECONDS] [--push KIND=TARGET[,KEY=VALUE]...]... [--log-text]\n");
+			"SECONDS] [--drain-timeout SECONDS] [--ready-file PATH] "
+			"[--push KIND=TARGET[,KEY=VALUE]...]... [--log-text]\n");
 	return -EINVAL;
 }

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 
 #include "log.h"
 
-int http_listen(const char *addr_port)
+static int listen_addr(const char *addr_port, bool shared)
 {
 	struct sockaddr_storage ss = {};
 	char host[64];
@@ -53,12 +54,24 @@ int http_listen(const char *addr_port)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (shared)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 64)) {
 		err = -errno;
 		close(fd);
 		return err;
 	}
 	return fd;
+}
+
+int http_listen(const char *addr_port)
+{
+	return listen_addr(addr_port, false);
+}
+
+int http_listen_shared(const char *addr_port)
+{
+	return listen_addr(addr_port, true);
 }
 
 static void write_all(int fd, const char *buf, size_t len)

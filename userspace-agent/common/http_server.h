@@ -14,6 +14,9 @@ typedef int (*http_handler_fn)(const char *path, char **body, size_t *len, void 
 
 /* Listens on "ADDR:PORT" or "[ADDR6]:PORT"; returns the fd or -errno. */
 int http_listen(const char *addr_port);
+/* The same, shared (SO_REUSEPORT) with a process of the same user that
+ * takes over from this one (the node proxy during an upgrade). */
+int http_listen_shared(const char *addr_port);
 /* Accepts one client on LISTEN_FD and answers it (bounded by a timeout).
  * Refused without calling HANDLER: a request head over 2 KiB (431), a path
  * over 255 bytes (414), anything but GET (405). */

@@ -35,7 +35,16 @@ struct proxy_opts {
 	const char *metrics; /* ADDR:PORT for /metrics and /healthz, NULL or "none": off */
 	const struct push_target *push; /* push exports (common/push.h) */
 	size_t npush;
+	/* SIGTERM drains: the listeners close (their queued connections go
+	 * to a proxy that listens beside this one), open connections are
+	 * told to go and may finish, for at most this long. 0: stop now. */
+	int drain_timeout_s;
+	/* Exists while the proxy listens and is not draining (a readiness
+	 * probe's); NULL: none. */
+	const char *ready_file;
 };
+
+#define PROXY_DRAIN_DEFAULT_S 20
 
 int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts);
 

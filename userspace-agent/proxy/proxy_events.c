@@ -224,11 +224,23 @@ static enum shunt_outcome handshake_failed(void *ctx, struct hbone_tunnel *t)
 	return o;
 }
 
+/* The other node's proxy is being replaced: an L7 connection on S goes
+ * back to no pool (proxy_l7.c). A client's own TCP connection goes on. */
+static void stream_goaway(void *ctx, struct hbone_stream *s)
+{
+	struct proxy_conn *c = hbone_stream_user(s);
+
+	(void)ctx;
+	if (c && c->l7)
+		proxy_l7_stream_goaway(c->l7);
+}
+
 const struct hbone_ops proxy_hbone_ops = {
     .peer_verified = proxy_peer_verified,
     .handshake_failed = handshake_failed,
     .inbound_open = proxy_inbound_open,
     .stream_opened = stream_opened,
     .stream_ended = stream_ended,
+    .stream_goaway = stream_goaway,
     .tunnel_ended = tunnel_ended,
 };

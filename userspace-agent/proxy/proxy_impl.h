@@ -72,7 +72,8 @@ struct proxy_worker {
 	SSL_SESSION **session_list;
 	size_t nsessions, sessions_cap;
 	unsigned int sessions_ca_gen;
-	struct proxy_alog *alog; /* its access log lines of this turn */
+	struct proxy_alog *alog;		   /* its access log lines of this turn */
+	long long drain_started_ms, drain_tick_ms; /* proxy_drain.c; 0: not draining */
 	pthread_t thread;
 };
 
@@ -110,8 +111,32 @@ struct proxy_globals {
 	char model_path[PATH_MAX];
 	struct snap_slot model_slot, tls_slot;
 	atomic_bool stopping;
+	/* proxy_drain.c */
+	atomic_bool serving, draining; /* the workers listen; SIGTERM came */
+	atomic_llong drain_until_ms;   /* CLOCK_MONOTONIC */
+	atomic_ullong drain_cut;       /* connections open at the deadline */
+	int drain_s;		       /* --drain-timeout; 0: a signal stops */
+	const char *ready_file;
+	int migrate_prog; /* bpf/reuseport.bpf.c, or -1 */
 };
 extern struct proxy_globals px;
+
+/* proxy_drain.c: replaced without losing a connection. */
+void proxy_drain_init(void);
+/* The ready file (--ready-file): made once the workers listen, or while
+ * the model gives this node no proxy (nothing to take over). */
+void proxy_drain_ready(void);
+/* A new listener joins its group's migration (when the kernel has it). */
+void proxy_drain_listener(int fd);
+/* Every worker listens: SIGTERM drains from now on; the ready file is made. */
+void proxy_drain_serving(void);
+/* SIGTERM or SIGINT: drains, or stops (not serving yet, no drain, or a
+ * second signal). Async-signal-safe. */
+void proxy_drain_signal(void);
+/* W's part, once per turn of its loop while draining: true once W has
+ * nothing open or the deadline has come. */
+bool proxy_drain_worker(struct proxy_worker *w);
+void proxy_drain_end(void);
 
 static inline struct model_snap *worker_model(struct proxy_worker *w)
 {
@@ -175,6 +200,7 @@ struct metrics_writer;
 void proxy_l7_metrics(struct metrics_writer *w);
 struct l7_conn;
 void proxy_l7_stream_ended(struct l7_conn *lc, enum shunt_outcome outcome);
+void proxy_l7_stream_goaway(struct l7_conn *lc);
 
 /* proxy_access_log.c: the access log (docs/telemetry.md), its lines made
  * on the workers and written by a thread of its own. */

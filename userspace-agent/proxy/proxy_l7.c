@@ -82,6 +82,7 @@ static enum shunt_outcome policy(__u8 direction, __u32 subject, __u32 peer, __u1
  */
 struct l7_conn {
 	bool local;
+	bool goaway; /* its tunnel got GOAWAY: no request after the current one */
 	int refs;
 	enum shunt_outcome outcome;
 	struct shunt_proxy_key key;
@@ -139,6 +140,11 @@ void proxy_l7_stream_ended(struct l7_conn *lc, enum shunt_outcome outcome)
 	lc->outcome = outcome;
 	if (--lc->refs == 0)
 		free(lc);
+}
+
+void proxy_l7_stream_goaway(struct l7_conn *lc)
+{
+	lc->goaway = true;
 }
 
 static enum shunt_outcome connect_remote(struct proxy_worker *w, const struct l7_target *t,
@@ -235,6 +241,14 @@ static enum shunt_outcome l7_failure(void *ctx, void *token)
 	return lc && !lc->local ? lc->outcome : SHUNT_OUT_ALLOWED;
 }
 
+static bool l7_reusable(void *ctx, void *token)
+{
+	const struct l7_conn *lc = token;
+
+	(void)ctx;
+	return !lc || lc->local || !lc->goaway;
+}
+
 static void l7_closed(void *ctx, void *token)
 {
 	struct l7_conn *lc = token;
@@ -322,6 +336,7 @@ const struct l7_ops proxy_l7_ops = {
     .connect = l7_connect,
     .multiplexed = l7_multiplexed,
     .failure = l7_failure,
+    .reusable = l7_reusable,
     .closed = l7_closed,
     .request_done = l7_request_done,
 };

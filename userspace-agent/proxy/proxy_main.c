@@ -40,7 +40,7 @@ struct proxy_globals px;
 static void on_signal(int sig)
 {
 	(void)sig;
-	atomic_store(&px.stopping, true);
+	proxy_drain_signal();
 }
 
 /* Brings W's snapshots up to date: between batches, never mid-request. */
@@ -91,7 +91,9 @@ static void *worker_main(void *arg)
 	int n, i;
 
 	while (!atomic_load(&px.stopping)) {
-		n = epoll_wait(w->ep, evs, MAX_EVENTS, 1000);
+		bool draining = atomic_load(&px.draining);
+
+		n = epoll_wait(w->ep, evs, MAX_EVENTS, draining ? 100 : 1000);
 		worker_follow(w);
 		for (i = 0; i < n; i++) {
 			void *ptr = evs[i].data.ptr;
@@ -112,9 +114,12 @@ static void *worker_main(void *arg)
 		if (time(NULL) != last) {
 			last = time(NULL);
 			hbone_loop_expire(w->loop, px.idle_timeout);
+			l7_loop_prune(w->l7);
 		}
 		hbone_loop_reap(w->loop);
 		proxy_access_log_flush(w);
+		if (draining && proxy_drain_worker(w))
+			break;
 	}
 	l7_loop_free(w->l7);
 	w->l7 = NULL;
@@ -128,7 +133,8 @@ static void *metrics_main(void *arg)
 	int fd = (int)(intptr_t)arg;
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
-	while (!atomic_load(&px.stopping))
+	/* draining: the proxy that replaces this one answers */
+	while (!atomic_load(&px.stopping) && !atomic_load(&px.draining))
 		if (poll(&pfd, 1, 500) > 0)
 			http_serve_one(fd, proxy_metrics_handler, NULL);
 	close(fd);
@@ -155,6 +161,7 @@ static int listen_on(const struct cfg_endpoint *e)
 		close(fd);
 		return err;
 	}
+	proxy_drain_listener(fd);
 	return fd;
 }
 
@@ -214,14 +221,17 @@ static void transparent_start(const struct shunt_pins *pins, const struct cfg_no
 	struct shunt_features feats;
 	/* An older datapath records no features: what this version assumed before. */
 	int feats_err = shunt_features_read(pins, &feats);
-	char path[PATH_MAX];
+	char path[PATH_MAX], link[PATH_MAX];
 	int prog = -1;
 
 	if (!shunt_pin_path(path, sizeof(path), pins->progs, "shunt_tproxy_mark"))
 		prog = bpf_obj_get(path);
+	if (shunt_pin_path(link, sizeof(link), pins->links, "shunt_tproxy_link"))
+		link[0] = 0;
 	px.transparent =
 	    prog >= 0 &&
-	    !tproxy_start(me, prog, feats_err || shunt_feature_on(&feats, SHUNT_FEAT_TCX), &why);
+	    !tproxy_start(me, prog, feats_err || shunt_feature_on(&feats, SHUNT_FEAT_TCX), link,
+			  &why);
 	if (prog >= 0)
 		close(prog); /* the link holds it */
 	if (!px.transparent)
@@ -235,7 +245,7 @@ static int metrics_start(const char *addr)
 
 	if (!addr || !strcmp(addr, "none"))
 		return 0;
-	mfd = http_listen(addr);
+	mfd = http_listen_shared(addr); /* with the proxy replacing this one */
 	if (mfd < 0) {
 		pr_err("cannot serve metrics on %s: %s", addr, strerror(-mfd));
 		return mfd;
@@ -353,6 +363,20 @@ static void log_started(const struct cfg_node *me, int nthreads)
 			 me->name, o, me->outbound.port, in, me->inbound.port, nthreads);
 }
 
+static void log_stopped(void)
+{
+	unsigned long long cut = atomic_load(&px.drain_cut);
+
+	if (!atomic_load(&px.draining))
+		pr_info("proxy stopped");
+	else if (cut)
+		pr_warn("proxy stopped at the drain deadline (%d s): %llu connections still open "
+			"were closed",
+			px.drain_s, cut);
+	else
+		pr_info("proxy stopped: drained, every connection done");
+}
+
 /* Runs NTHREADS workers until the proxy stops; says so once all listen. */
 static int workers_run(struct proxy_worker *workers, int nthreads, const struct cfg_node *me)
 {
@@ -377,6 +401,7 @@ static int workers_run(struct proxy_worker *workers, int nthreads, const struct 
 		nthreads = i;
 	} else {
 		log_started(me, nthreads);
+		proxy_drain_serving();
 	}
 	for (i = 0; i < nthreads; i++)
 		pthread_join(workers[i].thread, NULL);
@@ -391,6 +416,9 @@ static void px_init(const struct proxy_opts *opts)
 	px.cert_lifetime = opts->cert_lifetime_s ? opts->cert_lifetime_s : 86400;
 	px.idle_timeout = opts->idle_timeout_s ? opts->idle_timeout_s : 3600;
 	px.orig_fd = px.asserted_fd = px.names_fd = px.state_fd = px.policy_fd = px.flow_fd = -1;
+	px.migrate_prog = -1;
+	px.drain_s = opts->drain_timeout_s;
+	px.ready_file = opts->ready_file;
 	snap_slot_init(&px.model_slot);
 	snap_slot_init(&px.tls_slot);
 }
@@ -417,6 +445,7 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 	if ((err = proxy_certs_start()))
 		goto out;
 	raise_fd_limit();
+	proxy_drain_init();
 	if (!start->me->source_from_node)
 		transparent_start(pins, start->me);
 	if ((err = metrics_start(opts->metrics)) || (err = proxy_access_log_start()))
@@ -440,13 +469,16 @@ int proxy_run(const struct shunt_pins *pins, const struct proxy_opts *opts)
 		worker_close(&workers[i]);
 	free(workers);
 	if (!err)
-		pr_info("proxy stopped");
+		log_stopped();
 out:
+	proxy_drain_end();
 	push_stop(push);
 	proxy_trace_stop(); /* what is queued goes, bounded by its timeout */
 	atomic_store(&px.stopping, true);
 	proxy_access_log_stop();
-	if (px.transparent)
+	if (px.transparent && atomic_load(&px.draining))
+		tproxy_release();
+	else if (px.transparent)
 		tproxy_stop(start->me);
 	snap_put((struct snap *)start);
 	return err;

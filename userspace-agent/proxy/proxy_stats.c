@@ -109,6 +109,10 @@ static void collect(struct metrics_writer *w, void *ctx)
 	    atomic_load(&proxy_stats.ca_reloads));
 	one(w, G, "shunt_proxy_model_version", "The config version of the agent's model in use.",
 	    atomic_load(&proxy_stats.model_version));
+	one(w, G, "shunt_proxy_listener_migration",
+	    "1: connections queued on this proxy's listeners go to the proxy that replaces it "
+	    "when it drains (sk_reuseport/migrate); 0: they are reset.",
+	    px.migrate_prog >= 0);
 	one(w, C, "shunt_proxy_graph_dropped_total",
 	    "Requests and streams left out of /graph/edges: its table was full.",
 	    proxy_edges_dropped());

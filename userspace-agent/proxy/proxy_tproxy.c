@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -97,9 +98,13 @@ static int routes(const char *family, bool add)
 	return err ? err : run_ip(rule_add);
 }
 
-/* The marking program's tcx link: it detaches when the proxy exits, however
- * it exits, so no packet is marked without a proxy to take it. */
+/* The marking program's tcx link, pinned at link_pin so that the proxy
+ * that replaces this one during an upgrade shares it (the kernel takes a
+ * program only once per tcx hook): a clean stop unpins it, and it
+ * detaches once no proxy holds it. A killed proxy leaves the pin, which
+ * marks nothing without a transparent socket; the next proxy takes it. */
 static int link_fd = -1;
+static char link_pin[PATH_MAX];
 
 /*
  * Without tcx (before Linux 6.6): a tc filter at clsact ingress, under a
@@ -138,7 +143,23 @@ static void detach_tc(void)
 	tc_attached = false;
 }
 
-int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char **why)
+/* The pinned link, or a new one pinned. */
+static int attach_tcx(unsigned int ifindex, int prog_fd, const char *pin)
+{
+	snprintf(link_pin, sizeof(link_pin), "%s", pin);
+	link_fd = bpf_obj_get(pin);
+	if (link_fd >= 0)
+		return 0;
+	link_fd = bpf_link_create(prog_fd, (int)ifindex, SHUNT_BPF_TCX_INGRESS, NULL);
+	if (link_fd < 0)
+		return link_fd;
+	if (bpf_obj_pin(link_fd, pin))
+		link_pin[0] = 0; /* works unshared */
+	return 0;
+}
+
+int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char *pin,
+		 const char **why)
 {
 	char iface[IF_NAMESIZE];
 	unsigned int ifindex;
@@ -150,8 +171,7 @@ int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char **
 		return err ? err : -ENODEV;
 	}
 	if (tcx) {
-		link_fd = bpf_link_create(prog_fd, (int)ifindex, SHUNT_BPF_TCX_INGRESS, NULL);
-		err = link_fd < 0 ? link_fd : 0;
+		err = attach_tcx(ifindex, prog_fd, pin);
 	} else {
 		err = attach_tc(ifindex, prog_fd);
 	}
@@ -170,7 +190,9 @@ int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char **
 	}
 	return 0;
 fail:
-	tproxy_stop(me);
+	/* What a proxy running beside this one shares (the rule, the filter,
+	 * the pin) stays. */
+	tproxy_release();
 	return err;
 }
 
@@ -179,10 +201,18 @@ void tproxy_stop(const struct cfg_node *me)
 	routes("-4", false);
 	if (me->has_outbound6)
 		routes("-6", false);
+	if (link_pin[0])
+		unlink(link_pin);
+	link_pin[0] = 0;
+	tproxy_release();
+	detach_tc();
+}
+
+void tproxy_release(void)
+{
 	if (link_fd >= 0)
 		close(link_fd);
 	link_fd = -1;
-	detach_tc();
 }
 
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port)

@@ -19,12 +19,18 @@
 #define TPROXY_PORT_MAX 65534
 
 /* Attaches PROG_FD (the pinned shunt_tproxy_mark) to the pod-facing
- * interface (the one holding ME's outbound address), with tcx when TCX,
- * else as a tc filter, and routes marked packets to local sockets. 0, or
- * -errno with *WHY set. */
-int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char **why);
+ * interface (the one holding ME's outbound address), with tcx when TCX
+ * (the link pinned at PIN, where a proxy running beside this one finds
+ * it), else as a tc filter, and routes marked packets to local sockets. 0,
+ * or -errno with *WHY set. */
+int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char *pin,
+		 const char **why);
 /* Takes the routing rule away again and detaches (at exit). */
 void tproxy_stop(const struct cfg_node *me);
+/* Drained (replaced): only this proxy's tcx link goes. The routing rule
+ * and a tc filter stay for the proxy that replaces this one, which shares
+ * them; neither does anything without a transparent socket. */
+void tproxy_release(void);
 /* Binds FD, transparent, to ADDR (v4-mapped or IPv6) and a free port of
  * the range; the port in *PORT. 0 or -errno. */
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port);

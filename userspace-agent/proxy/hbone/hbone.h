@@ -73,6 +73,10 @@ struct hbone_ops {
 	/* S ended; its user pointer is handed back for the last time. */
 	void (*stream_ended)(void *ctx, struct hbone_stream *s, void *user,
 			     const struct hbone_stream_end *end);
+	/* Outbound: S's tunnel got GOAWAY (its peer is being replaced): S
+	 * goes on, but what it carries should end at its next pause; new
+	 * streams take another tunnel. NULL: nothing to do. */
+	void (*stream_goaway)(void *ctx, struct hbone_stream *s);
 	/* T ended after NSTREAMS streams were on it; its user pointer too. */
 	void (*tunnel_ended)(void *ctx, struct hbone_tunnel *t, void *user, enum shunt_outcome why,
 			     int nstreams);
@@ -95,6 +99,16 @@ void hbone_loop_event(struct hbone_loop *l, void *ptr);
 void hbone_loop_expire(struct hbone_loop *l, long idle_timeout_s);
 /* After each batch of events: frees what was closed in it. */
 void hbone_loop_reap(struct hbone_loop *l);
+/* The proxy is being replaced: the peers of L's inbound tunnels are told
+ * (GOAWAY with the last stream id, RFC 9113 6.8) to open new streams
+ * elsewhere, i.e. on a new tunnel to the proxy that replaces this one; the
+ * streams open go on. From then on hbone_loop_expire closes every tunnel
+ * without streams (inbound ones a second after the notice: a stream the
+ * peer sent before it arrived is still taken). */
+void hbone_loop_drain(struct hbone_loop *l);
+/* How many streams L carries, and whether it has tunnels left. */
+size_t hbone_loop_streams(const struct hbone_loop *l);
+bool hbone_loop_has_tunnels(const struct hbone_loop *l);
 
 /* A tunnel over FD (CONNECTING: connect() under way) with SSL set up for
  * SIDE. Takes both; NULL on failure (both freed). USER: the owner's. */

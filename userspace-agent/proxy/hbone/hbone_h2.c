@@ -185,6 +185,19 @@ static void outbound_refused(nghttp2_session *h2, struct hbone_stream *s)
 	nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
 }
 
+/* T's streams are told, once: what they carry should end at a pause. */
+static void tell_goaway(struct hbone_tunnel *t)
+{
+	struct hbone_stream *s;
+
+	if (t->goaway_told || !t->l->ops->stream_goaway)
+		return;
+	t->goaway_told = true;
+	for (s = t->l->streams; s; s = s->next)
+		if (s->t == t)
+			t->l->ops->stream_goaway(t->l->ctx, s);
+}
+
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
 	struct hbone_tunnel *t = ud;
@@ -192,6 +205,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 
 	if (f->hd.type == NGHTTP2_GOAWAY) {
 		t->draining = true; /* no new streams; the open ones go on */
+		tell_goaway(t);
 		return 0;
 	}
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <nghttp2/nghttp2.h>
 
 #include "hbone.h"
@@ -32,6 +33,8 @@ struct hbone_loop {
 	 * every stream of a tunnel had, in one TLS write, not one per stream. */
 	struct hbone_tunnel *flush_list;
 	unsigned char *rbuf; /* decrypted bytes on their way into nghttp2 */
+	/* hbone_loop_drain: since when (0: not draining) */
+	time_t drain_since;
 };
 
 enum hbone_tunnel_state { T_CONNECTING, T_HANDSHAKE, T_READY };
@@ -51,6 +54,7 @@ struct hbone_tunnel {
 	int nstreams;
 	time_t started, idle_since;
 	bool draining, dead;
+	bool goaway_told; /* the peer's GOAWAY passed on to the streams */
 	/* Frames nghttp2 produced that TLS has not taken yet: nghttp2's own
 	 * buffer, valid until the next nghttp2_session_mem_send(). */
 	const uint8_t *pend;

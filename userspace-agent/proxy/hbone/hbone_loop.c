@@ -33,6 +33,8 @@ static bool tunnel_idle(const struct hbone_tunnel *t, time_t now)
 {
 	if (t->st != T_READY || t->nstreams)
 		return false;
+	if (t->l->drain_since)
+		return t->side == HBONE_OUTBOUND || now - t->l->drain_since >= 1;
 	if (t->side == HBONE_OUTBOUND)
 		return t->draining || now - t->idle_since > HBONE_POOL_IDLE_S;
 	return now - t->idle_since > HBONE_INBOUND_IDLE_S;
@@ -63,6 +65,38 @@ void hbone_loop_expire(struct hbone_loop *l, long idle_timeout_s)
 				hbone_tunnel_fail(t, SHUNT_OUT_TUNNEL_IDLE);
 		}
 	}
+}
+
+void hbone_loop_drain(struct hbone_loop *l)
+{
+	struct hbone_tunnel *t;
+
+	if (l->drain_since)
+		return;
+	l->drain_since = time(NULL);
+	for (t = l->tunnels; t; t = t->next) {
+		if (t->side != HBONE_INBOUND || t->st != T_READY || t->dead)
+			continue;
+		/* the shutdown notice: last stream id 2^31-1, so that a stream
+		 * already on its way is still taken */
+		if (!nghttp2_submit_shutdown_notice(t->h2))
+			hbone_tunnel_flush_later(t);
+	}
+}
+
+size_t hbone_loop_streams(const struct hbone_loop *l)
+{
+	const struct hbone_stream *s;
+	size_t n = 0;
+
+	for (s = l->streams; s; s = s->next)
+		n++;
+	return n;
+}
+
+bool hbone_loop_has_tunnels(const struct hbone_loop *l)
+{
+	return l->tunnels != NULL;
 }
 
 void hbone_loop_reap(struct hbone_loop *l)

@@ -286,6 +286,9 @@ static void tunnel_handshake(struct hbone_tunnel *t)
 	if (SSL_session_reused(t->ssl))
 		atomic_fetch_add(&hbone_stats.resumed, 1);
 	t->st = T_READY;
+	/* accepted before the listeners closed: told to go like the others */
+	if (t->side == HBONE_INBOUND && t->l->drain_since && !nghttp2_submit_shutdown_notice(t->h2))
+		hbone_tunnel_flush_later(t);
 }
 
 void hbone_tunnel_event(struct hbone_tunnel *t)

@@ -104,6 +104,10 @@ struct l7_ops {
 	/* Why a connection connect() made ended, when its owner knows (a
 	 * refusal at the destination's node); else SHUNT_OUT_ALLOWED. */
 	enum shunt_outcome (*failure)(void *ctx, void *token);
+	/* Whether a connection connect() made may take another request:
+	 * false once the node at its other end is being replaced (its tunnel
+	 * got GOAWAY), which waits for it to end. NULL: always. */
+	bool (*reusable)(void *ctx, void *token);
 	/* A connection connect() made is closed (FD already is). */
 	void (*closed)(void *ctx, void *token);
 	/* A request ended: for logs, metrics and flows. */
@@ -131,5 +135,17 @@ int l7_loop_fd(const struct l7_loop *l);
 void l7_loop_run(struct l7_loop *l);
 /* Takes FD, a client's connection described by O. */
 void l7_accept(struct l7_loop *l, int fd, const struct l7_origin *o);
+/* The proxy is being replaced (l7_drain.c): clients are told to go,
+ * between requests. Not FINAL (first): HTTP/2 clients get GOAWAY's
+ * shutdown notice, HTTP/1.1 responses say `connection: close` from now on,
+ * and a client between requests is closed. FINAL (a second or more later,
+ * and again every so often): HTTP/2 clients get the last stream id and are
+ * closed once those streams are done; idle HTTP/1.1 clients are closed. */
+void l7_loop_drain(struct l7_loop *l, bool final);
+/* Once a second: idle pooled connections ops->reusable no longer takes
+ * are closed. */
+void l7_loop_prune(struct l7_loop *l);
+/* Client connections and upgraded (byte tunnel) connections L has. */
+size_t l7_loop_connections(const struct l7_loop *l);
 
 #endif

@@ -391,6 +391,7 @@ void l7_down_request_done(struct l7_down *d)
 		return l7_down_write(d);
 	}
 	l7_arm_in(d->l, &d->idle, L7_IDLE_DOWN_MS);
+	d->idle_since_ms = timer_now_ms();
 	http_parser_pause(&d->parser, 0);
 	/* The response goes out, and the next pipelined request is read, at
 	 * the end of the loop's turn, not from here: answering it could end

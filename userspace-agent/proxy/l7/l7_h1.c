@@ -21,7 +21,9 @@ static int h1_head(struct l7_request *req, int status, const char *reason,
 
 	if (switching)
 		content_length = NULL;
-	l7_grpc_note_status(req, h, n); /* a trailers-only response has it here */
+	else if (req->down->l->draining)
+		req->close_after = true; /* the proxy is being replaced */
+	l7_grpc_note_status(req, h, n);	 /* a trailers-only response has it here */
 	req->chunked_out = !bodyless && !content_length;
 	if (req->chunked_out && req->http_minor == 0) {
 		req->chunked_out = false;
@@ -73,7 +75,9 @@ static int h1_end(struct l7_request *req, const struct l7_header *trailers, size
 static int h1_answer(struct l7_request *req, int status, const char *reason, const char *extra,
 		     const char *body, size_t len)
 {
-	if (!body) /* headers only: EXTRA has the content-type */
+	if (req->down->l->draining)
+		req->keep_alive = false; /* the proxy is being replaced */
+	if (!body)			 /* headers only: EXTRA has the content-type */
 		return l7_buf_printf(&req->down->out,
 				     "HTTP/1.%d %d %s\r\ncontent-length: 0\r\n%s%s\r\n",
 				     req->http_minor ? 1 : 0, status, reason, extra,

@@ -28,6 +28,7 @@
 #define L7_H2_CONN_WINDOW     (4 * 1024 * 1024) /* an HTTP/2 client's body bytes unsent */
 #define L7_IDLE_UP_MS	      60000		/* pooled connections idle this long close */
 #define L7_IDLE_DOWN_MS	      3600000		/* client connections without a request */
+#define L7_DRAIN_IDLE_MS      1000		/* draining: a client idle this long is closed */
 #define L7_POOL_IDLE_MAX      64		/* idle connections kept per pool */
 #define L7_EWMA_DECAY_MS      10000		/* peak-EWMA's time constant */
 #define L7_EWMA_DEFAULT_US    1000		/* an endpoint without answers yet */
@@ -327,12 +328,14 @@ struct l7_down {
 	struct l7_request *req;	       /* being read or in flight */
 	struct l7_header *hdr;	       /* the header being parsed */
 	bool hdr_in_value, eof, closing, dead, mode_known, ready;
-	bool h2_busy;		    /* inside its session's input: no send from there */
-	bool head_done, msg_done;   /* of the request being read (HTTP/1.1) */
-	size_t head_bytes;	    /* of the request being read */
-	struct l7_down *ready_next; /* in the loop's list of those to read on */
-	nghttp2_session *h2;	    /* an HTTP/2 (h2c) client; NULL: HTTP/1.1 */
-	struct l7_request *streams; /* HTTP/2: its requests */
+	bool h2_busy;			  /* inside its session's input: no send from there */
+	bool goaway_notice, goaway_final; /* HTTP/2, draining (l7_drain.c) */
+	uint64_t idle_since_ms;		  /* HTTP/1.1: its last response went out */
+	bool head_done, msg_done;	  /* of the request being read (HTTP/1.1) */
+	size_t head_bytes;		  /* of the request being read */
+	struct l7_down *ready_next;	  /* in the loop's list of those to read on */
+	nghttp2_session *h2;		  /* an HTTP/2 (h2c) client; NULL: HTTP/1.1 */
+	struct l7_request *streams;	  /* HTTP/2: its requests */
 	/* what its requests are routed with, for VIEW (a reference) */
 	struct l7_view *view;
 	struct l7_port_table *table; /* NULL: TABLE_WHY */
@@ -399,6 +402,7 @@ struct l7_loop {
 	struct l7_h2_up *h2_ups, *dead_h2_ups;
 	struct l7_mirror *mirrors, *dead_mirrors;
 	struct l7_tunnel *tunnels, *dead_tunnels;
+	bool draining; /* l7_loop_drain: every HTTP/1.1 response says close */
 	unsigned int rng;
 	uint64_t trace_rng; /* span and trace ids (l7_trace_random) */
 };
@@ -521,6 +525,10 @@ void l7_request_free(struct l7_request *req);
 void l7_request_dispatch(struct l7_request *req);
 /* The try on UP failed before a response head went to the client. */
 void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int status);
+/* The endpoint refused REQ's stream before doing anything with it (HTTP/2
+ * REFUSED_STREAM, or past a GOAWAY's last stream id: RFC 9113 8.7): sent
+ * again once whatever its method, as a stale connection's. */
+void l7_request_try_refused(struct l7_request *req);
 /* The response is complete (or the client is gone: ABORTED). */
 void l7_request_finish(struct l7_request *req, bool aborted);
 /* The endpoint switched protocols: the request ends (logged, counted, its
@@ -583,5 +591,6 @@ void l7_h2_up_body_ready(struct l7_request *req);
 void l7_tunnel_start(struct l7_up *up, const char *early, size_t n);
 void l7_tunnels_reap(struct l7_loop *l);
 void l7_tunnels_close(struct l7_loop *l);
+size_t l7_tunnels_count(const struct l7_loop *l);
 
 #endif

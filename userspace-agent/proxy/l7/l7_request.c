@@ -478,6 +478,16 @@ void l7_request_try_failed(struct l7_request *req, enum shunt_outcome why, int s
 	l7_request_answer(req, why);
 }
 
+void l7_request_try_refused(struct l7_request *req)
+{
+	if (req->free_retry_used || !l7_body_replayable(req))
+		return l7_request_try_failed(req, SHUNT_OUT_L7_UPSTREAM_RESET, 0);
+	timer_cancel(&req->down->l->wheel, &req->try_timer);
+	req->free_retry_used = true;
+	req->attempts--;
+	try_once(req);
+}
+
 /* REQ's end, to the owner (logs, metrics). */
 static void report(struct l7_request *req, bool aborted)
 {

@@ -265,3 +265,13 @@ void l7_tunnels_close(struct l7_loop *l)
 	while (l->tunnels)
 		tunnel_close(l->tunnels, SHUNT_OUT_CLOSED);
 }
+
+size_t l7_tunnels_count(const struct l7_loop *l)
+{
+	const struct l7_tunnel *t;
+	size_t n = 0;
+
+	for (t = l->tunnels; t; t = t->next)
+		n++;
+	return n;
+}

@@ -221,6 +221,8 @@ void l7_up_release(struct l7_up *up, bool reusable)
 	/* a request whose body did not go out whole leaves the stream mid-message */
 	if (up->body_open)
 		reusable = false;
+	if (reusable && up->l->ops->reusable && !up->l->ops->reusable(up->l->ctx, up->token))
+		reusable = false; /* its other end is being replaced */
 	up->body_open = false;
 	if (!reusable || up->dead || up->single_use || pool->nidle >= L7_POOL_IDLE_MAX) {
 		if (reusable || up->dead)
@@ -238,6 +240,21 @@ void l7_up_release(struct l7_up *up, bool reusable)
 	l7_io_want(up->l, &up->io, true, false);
 	l7_arm_in(up->l, &up->idle, up_idle_ms(up));
 	l7_cluster_freed(up->l, up->cluster);
+}
+
+void l7_loop_prune(struct l7_loop *l)
+{
+	struct l7_up *up, *next;
+	size_t i;
+
+	if (!l->ops->reusable)
+		return;
+	for (i = 0; i < l->npools; i++)
+		for (up = l->pool_list[i]->idle; up; up = next) {
+			next = up->next;
+			if (!l->ops->reusable(l->ctx, up->token))
+				l7_up_release(up, false);
+		}
 }
 
 /* The response ended (parser paused): hand back the connection, and the

@@ -242,10 +242,11 @@ static void stream_failed(struct l7_h2_stream *hs, uint32_t code, enum shunt_out
 		return l7_request_answer(req, conn_why); /* refused at the endpoint's node */
 	if (conn_why == SHUNT_OUT_L7_CONNECT_FAILED)
 		return l7_request_try_failed(req, conn_why, 0);
-	/* REFUSED_STREAM: the endpoint never took it, as a stale connection */
-	l7_request_try_failed(
-	    req, code == NGHTTP2_REFUSED_STREAM ? SHUNT_OUT_CLOSED : SHUNT_OUT_L7_UPSTREAM_RESET,
-	    0);
+	/* REFUSED_STREAM: the endpoint never took it (a GOAWAY's last stream
+	 * id came below it): safe to send again, whatever the method */
+	if (code == NGHTTP2_REFUSED_STREAM)
+		return l7_request_try_refused(req);
+	l7_request_try_failed(req, SHUNT_OUT_L7_UPSTREAM_RESET, 0);
 }
 
 static void stream_free(struct l7_h2_stream *hs)
