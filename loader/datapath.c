@@ -91,6 +91,7 @@ static void unpin_links_and_progs(const struct shunt_pins *pins)
 	shunt_bypass_detach_sk_msg(pins);
 	for (i = shunt_bypass_attachment_count; i-- > 0;)
 		shunt_unpin(pins->links, shunt_bypass_attachments[i].name);
+	shunt_unpin(pins->links, SHUNT_TPROXY_LINK_PIN);
 	if (object_names_open(&names))
 		return;
 	for (i = 0; i < names.nprogs; i++)

@@ -14,6 +14,9 @@
 /* Files of an instance (bpffs holds no regular files): this, then the pin
  * root's own path, e.g. /run/shunt/sys/fs/bpf/shunt/model.json. */
 #define SHUNT_RUN_ROOT "/run/shunt"
+/* Under links/: the node proxies' tcx link of shunt_tproxy_mark, which the
+ * proxies pin and share (proxy_tproxy.c); unload removes it too. */
+#define SHUNT_TPROXY_LINK_PIN "shunt_tproxy_link"
 
 struct shunt_pins {
 	char root[PATH_MAX / 4];

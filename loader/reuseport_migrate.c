@@ -44,5 +44,5 @@ cleanup:
 int shunt_reuseport_migrate_attach(int fd, int prog)
 {
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &prog, sizeof(prog)) ? -errno
-											    : 0;
+											 : 0;
 }

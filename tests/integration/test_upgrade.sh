@@ -88,7 +88,8 @@ test_upgrade_proxies_replaced_under_traffic_lose_nothing() {
 		>"$T_TMP/backend.raw.log" 2>&1 &
 	T_PIDS+=($!)
 	t_wait_for 10 t_cov_port_open n2-p2 8081 || t_fail "backend raw did not start"
-	t_exec n2-p2 -- "$PROBE" serve --name echo --tcp "$(t_pod_ip n2-p2):7001" >/dev/null 2>&1 &
+	t_exec n2-p2 -- "$PROBE" serve --name echo --tcp "$(t_pod_ip n2-p2):7001" --peers "$T_TMP/peers" \
+		>/dev/null 2>&1 &
 	T_PIDS+=($!)
 	t_wait_for 10 t_cov_port_open n2-p2 7001 || t_fail "probe server did not start"
 	[[ "$(l7_who /)" == "200 v"[12] ]] || t_fail "the first request: $(l7_who /)"
@@ -150,6 +151,11 @@ test_upgrade_proxies_replaced_under_traffic_lose_nothing() {
 	# the old proxies drained: every connection done before the deadline, exit 0
 	t_eq "$(proxy_log_count n1 '.msg == "proxy stopped: drained, every connection done"')" 1 "n1's old proxy drained"
 	t_eq "$(proxy_log_count n2 '.msg == "proxy stopped: drained, every connection done"')" 1 "n2's old proxy drained"
+	# the old ones left the transparent source's shared pieces to the new
+	# ones: the server still sees the client's own address
+	t_eq "$(t_probe_outcome n1-p1 "$(t_pod_ip n2-p2):7001" --count 5)" ok "through the new proxies"
+	t_eq "$(tail -5 "$T_TMP/peers" | grep -c "^$(t_pod_ip n1-p1) ")" 5 \
+		"connections from the client's address after the upgrade"
 	# and the new ones carried what came after: L7 requests on n1, tunnels on n2
 	t_ge "$(proxy_metric n1 shunt_l7_requests_total)" 100 "requests through n1's new proxy"
 	t_ge "$(proxy_metric n2 'shunt_proxy_tunnels_total{side="inbound"}')" 1 "tunnels n2's new proxy took"

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,10 @@ struct fixture {
 	int nworkloads;
 	struct end_rec out_end[4], in_end[4];
 	int nout, nin;
+	int refused; /* streams stream_refused opened again */
 };
+
+static struct hbone_tunnel *tunnel_pair(struct fixture *f, const char *key);
 
 static int64_t now_ms(void)
 {
@@ -125,12 +129,25 @@ static void tunnel_ended(void *ctx, struct hbone_tunnel *t, void *user, enum shu
 	(void)ctx, (void)t, (void)user, (void)why, (void)nstreams;
 }
 
+/* As the proxy does: on another tunnel (here, a new one to the same peer). */
+static enum shunt_outcome stream_refused(void *ctx, struct hbone_stream *s)
+{
+	struct hbone_request req = {
+	    .authority = "10.0.0.2:80", .source = "test/client", .source_addr = "10.0.0.1:4000"};
+	struct fixture *f = ctx;
+
+	f->refused++;
+	return hbone_stream_open(tunnel_pair(f, "k2"), s, &req) ? SHUNT_OUT_STREAM_FAILED
+								: SHUNT_OUT_ALLOWED;
+}
+
 static const struct hbone_ops ops = {
     .peer_verified = peer_verified,
     .handshake_failed = handshake_failed,
     .inbound_open = inbound_open,
     .stream_opened = stream_opened,
     .stream_ended = stream_ended,
+    .stream_refused = stream_refused,
     .tunnel_ended = tunnel_ended,
 };
 
@@ -195,14 +212,34 @@ static bool tunnel_up(struct fixture *f)
 	return hbone_pool_find(f->out, "k", 0, 0) != NULL;
 }
 
+/* A tunnel from the outbound loop to the inbound one, pooled as KEY
+ * (connecting: streams wait for its handshake). */
+static struct hbone_tunnel *tunnel_pair(struct fixture *f, const char *key)
+{
+	struct hbone_tunnel *t;
+	SSL *cs, *ss;
+	int fds[2];
+
+	tcp_pair(fds);
+	cs = SSL_new(f->cctx);
+	ss = SSL_new(f->sctx);
+	SSL_set_fd(cs, fds[0]);
+	SSL_set_fd(ss, fds[1]);
+	SSL_set_connect_state(cs);
+	SSL_set_accept_state(ss);
+	t = hbone_tunnel_new(f->out, HBONE_OUTBOUND, fds[0], cs, false, 0, NULL);
+	assert_non_null(t);
+	hbone_tunnel_set_key(t, key);
+	assert_non_null(hbone_tunnel_new(f->in, HBONE_INBOUND, fds[1], ss, false, 0, NULL));
+	return t;
+}
+
 static int setup(void **state)
 {
 	struct ca_issue_opts client = {.ns = "test", .service_account = "client"};
 	struct ca_issue_opts node = {.node = "n2"};
 	struct fixture *f = calloc(1, sizeof(*f));
 	char err[512];
-	int t[2];
-	SSL *cs, *ss;
 
 	snprintf(f->root, sizeof(f->root), "/tmp/shunt-hbone-test.XXXXXX");
 	assert_non_null(mkdtemp(f->root));
@@ -213,17 +250,7 @@ static int setup(void **state)
 	f->ep_in = epoll_create1(0);
 	f->out = hbone_loop_new(f->ep_out, &ops, f);
 	f->in = hbone_loop_new(f->ep_in, &ops, f);
-	tcp_pair(t);
-	cs = SSL_new(f->cctx);
-	ss = SSL_new(f->sctx);
-	SSL_set_fd(cs, t[0]);
-	SSL_set_fd(ss, t[1]);
-	SSL_set_connect_state(cs);
-	SSL_set_accept_state(ss);
-	f->tunnel = hbone_tunnel_new(f->out, HBONE_OUTBOUND, t[0], cs, false, 0, NULL);
-	assert_non_null(f->tunnel);
-	hbone_tunnel_set_key(f->tunnel, "k");
-	assert_non_null(hbone_tunnel_new(f->in, HBONE_INBOUND, t[1], ss, false, 0, NULL));
+	f->tunnel = tunnel_pair(f, "k");
 	*state = f;
 	pump(f, 3000, tunnel_up);
 	assert_true(tunnel_up(f));
@@ -455,6 +482,35 @@ static void test_refusal_arrives_with_its_outcome(void **state)
 	close(client);
 }
 
+/* The other node's proxy goes away (its tunnel dies) just after a stream
+ * was submitted on it, before anything of that stream went: the stream is
+ * opened again on another tunnel, where it carries its bytes. One that
+ * was answered already ends with the tunnel. */
+static void test_a_stream_whose_tunnel_dies_before_anything_went_goes_on_another(void **state)
+{
+	struct fixture *f = *state;
+	int client, workload, late;
+	struct flow up;
+
+	connect_stream(f, &client, &workload);
+	up = (struct flow){.from = client, .to = workload, .want = 4096};
+	flow_run(f, &up, 5000); /* the first stream has carried bytes */
+	late = open_stream(f);	/* submitted, not sent yet */
+	shutdown(hbone_tunnel_fd(f->tunnel), SHUT_RDWR);
+	pump(f, 3000, workload_connected);
+	assert_int_equal(f->refused, 1);
+	assert_true(workload_connected(f));
+	up = (struct flow){.from = late, .to = f->workload[1], .want = 256 << 10};
+	flow_run(f, &up, 5000);
+	assert_int_equal(up.got, up.want);
+	assert_false(up.bad);
+	assert_int_equal(f->out_end[1].ended, 0);
+	assert_int_equal(f->out_end[0].ended, 1);
+	assert_int_equal(f->out_end[0].end.outcome, SHUNT_OUT_TUNNEL_GONE);
+	close(late);
+	close(client);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -464,7 +520,12 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_reaches_the_other_end, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refusal_arrives_with_its_outcome, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_stream_whose_tunnel_dies_before_anything_went_goes_on_another, setup,
+		teardown),
 	};
+
+	signal(SIGPIPE, SIG_IGN); /* as the proxy: a dead tunnel is an error, not a signal */
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

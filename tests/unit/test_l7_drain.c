@@ -3,8 +3,8 @@
  * A loop drained while the proxy is replaced (l7_drain.c): clients are
  * told to go between requests, never in the middle of one. HTTP/1.1: the
  * next answer says `connection: close` and the connection closes after
- * it; a client idle for a second is closed; one that has just been
- * answered, or has sent nothing yet, is not. HTTP/2: GOAWAY's shutdown
+ * it; a client idle for a second is closed (answered, or connected and
+ * silent, a second ago); one answered or accepted just now is not. HTTP/2: GOAWAY's shutdown
  * notice first (last stream id 2^31-1), then the last stream id taken,
  * then the connection closes. And the other side of it: a pooled
  * connection to an endpoint whose node is being replaced takes no other
@@ -83,21 +83,23 @@ static void a_request_in_flight_is_answered_with_close(void **state)
 static void an_idle_client_is_closed_a_just_answered_or_silent_one_is_not(void **state)
 {
 	struct fake_fix *x = start(state);
-	struct fake_peer silent = {.fd = -1}, busy = {.fd = -1};
+	struct fake_peer silent = {.fd = -1}, busy = {.fd = -1}, mute = {.fd = -1};
 	struct fake_msg m = {0};
 
 	assert_int_equal(fake_exchange(&x->f, &x->client, GET("/"), OK, &m, NULL), 0);
 	assert_null(fake_header(&m, "connection"));
 	fake_msg_free(&m);
-	assert_int_equal(fake_client(&x->f, &silent, "shop/client", "shop/web", 80), 0);
+	assert_int_equal(fake_client(&x->f, &mute, "shop/client", "shop/web", 80), 0);
 	assert_int_equal(fake_client(&x->f, &busy, "shop/client", "shop/web", 80), 0);
-	usleep(1100 * 1000); /* the first client: idle for longer than a second */
+	usleep(1100 * 1000); /* the first client and mute: idle for longer than a second */
+	assert_int_equal(fake_client(&x->f, &silent, "shop/client", "shop/web", 80), 0);
 	assert_int_equal(fake_exchange(&x->f, &busy, GET("/"), OK, &m, NULL), 0);
 	fake_msg_free(&m);
 	l7_loop_drain(x->f.loop, false);
 	assert_true(closed(&x->f, &x->client));
+	assert_true(closed(&x->f, &mute));    /* connected a second ago, never sent */
 	assert_false(closed(&x->f, &busy));   /* answered just now: its next request comes */
-	assert_false(closed(&x->f, &silent)); /* accepted, its request on the way */
+	assert_false(closed(&x->f, &silent)); /* accepted just now, its request on the way */
 	assert_int_equal(l7_loop_connections(x->f.loop), 2);
 	/* both get their answer, with close */
 	assert_int_equal(fake_exchange(&x->f, &silent, GET("/"), OK, &m, NULL), 0);
@@ -109,6 +111,7 @@ static void an_idle_client_is_closed_a_just_answered_or_silent_one_is_not(void *
 	assert_true(closed(&x->f, &silent) && closed(&x->f, &busy));
 	fake_peer_free(&silent);
 	fake_peer_free(&busy);
+	fake_peer_free(&mute);
 }
 
 /* The next GOAWAY frame's last stream id on FD, reading frames as they
@@ -125,9 +128,11 @@ static long next_goaway(struct l7_fake *f, int fd)
 
 		if (n > 0)
 			have += (size_t)n;
-		while (have >= 9 && have >= 9 + (len = (size_t)buf[0] << 16 | buf[1] << 8 | buf[2])) {
+		while (have >= 9 &&
+		       have >= 9 + (len = (size_t)buf[0] << 16 | buf[1] << 8 | buf[2])) {
 			bool goaway = buf[3] == 0x07;
-			long last = (long)((buf[9] & 0x7f) << 24 | buf[10] << 16 | buf[11] << 8 | buf[12]);
+			long last =
+			    (long)((buf[9] & 0x7f) << 24 | buf[10] << 16 | buf[11] << 8 | buf[12]);
 
 			memmove(buf, buf + 9 + len, have - 9 - len);
 			have -= 9 + len;
@@ -198,8 +203,8 @@ int main(void)
 	    cmocka_unit_test_teardown(an_idle_client_is_closed_a_just_answered_or_silent_one_is_not,
 				      teardown),
 	    cmocka_unit_test_teardown(an_http2_client_gets_goaway_twice_then_the_close, teardown),
-	    cmocka_unit_test_teardown(
-		a_pooled_connection_to_a_replaced_node_takes_no_more_requests, teardown),
+	    cmocka_unit_test_teardown(a_pooled_connection_to_a_replaced_node_takes_no_more_requests,
+				      teardown),
 	};
 
 	return cmocka_run_group_tests_name("l7_drain", tests, NULL, NULL);

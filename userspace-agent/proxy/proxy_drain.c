@@ -44,7 +44,7 @@ void proxy_drain_init(void)
 			why, strerror(-px.migrate_prog));
 }
 
-void proxy_drain_listener(int fd)
+void proxy_drain_attach_migration(int fd)
 {
 	static atomic_bool warned;
 	int err;
@@ -56,7 +56,7 @@ void proxy_drain_listener(int fd)
 		pr_warn("reuseport_migrate: cannot attach to a listener: %s", strerror(-err));
 }
 
-void proxy_drain_ready(void)
+void proxy_drain_make_ready_file(void)
 {
 	int fd;
 
@@ -71,8 +71,10 @@ void proxy_drain_ready(void)
 
 void proxy_drain_serving(void)
 {
+	/* the file first: a SIGTERM from here on stops the proxy, whose exit
+	 * removes it */
+	proxy_drain_make_ready_file();
 	atomic_store(&px.serving, true);
-	proxy_drain_ready();
 }
 
 /* From the signal handler: async-signal-safe calls only. */
@@ -92,9 +94,9 @@ void proxy_drain_end(void)
 {
 	if (px.ready_file)
 		unlink(px.ready_file);
+	/* the number stays: /metrics may still read it */
 	if (px.migrate_prog >= 0)
 		close(px.migrate_prog);
-	px.migrate_prog = -1;
 }
 
 static void close_listener(struct proxy_worker *w, int *fd)
@@ -118,7 +120,7 @@ static void drain_begin(struct proxy_worker *w, long long now)
 	l7_loop_drain(w->l7, false);
 }
 
-bool proxy_drain_worker(struct proxy_worker *w)
+bool proxy_drain_worker_done(struct proxy_worker *w)
 {
 	long long now = monotonic_ms();
 	size_t streams, conns;
@@ -134,7 +136,8 @@ bool proxy_drain_worker(struct proxy_worker *w)
 	streams = hbone_loop_streams(w->loop);
 	conns = l7_loop_connections(w->l7);
 	if (now >= atomic_load(&px.drain_until_ms)) {
-		atomic_fetch_add(&px.drain_cut, streams + conns);
+		atomic_fetch_add(&px.drain_cut_streams, streams);
+		atomic_fetch_add(&px.drain_cut_http, conns);
 		return true;
 	}
 	return w->drain_tick_ms != w->drain_started_ms && !streams && !conns &&

@@ -235,6 +235,15 @@ static void stream_goaway(void *ctx, struct hbone_stream *s)
 		proxy_l7_stream_goaway(c->l7);
 }
 
+/* A stream its tunnel refused before anything went (the other node's proxy
+ * is being replaced): on another tunnel, to the proxy that replaces it. */
+static enum shunt_outcome stream_refused(void *ctx, struct hbone_stream *s)
+{
+	struct proxy_conn *c = hbone_stream_user(s);
+
+	return c ? proxy_outbound_route(ctx, c, s) : SHUNT_OUT_STREAM_FAILED;
+}
+
 const struct hbone_ops proxy_hbone_ops = {
     .peer_verified = proxy_peer_verified,
     .handshake_failed = handshake_failed,
@@ -242,5 +251,6 @@ const struct hbone_ops proxy_hbone_ops = {
     .stream_opened = stream_opened,
     .stream_ended = stream_ended,
     .stream_goaway = stream_goaway,
+    .stream_refused = stream_refused,
     .tunnel_ended = tunnel_ended,
 };

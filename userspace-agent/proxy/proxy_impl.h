@@ -114,10 +114,13 @@ struct proxy_globals {
 	/* proxy_drain.c */
 	atomic_bool serving, draining; /* the workers listen; SIGTERM came */
 	atomic_llong drain_until_ms;   /* CLOCK_MONOTONIC */
-	atomic_ullong drain_cut;       /* connections open at the deadline */
-	int drain_s;		       /* --drain-timeout; 0: a signal stops */
+	/* open at the deadline: tunnel streams, L7 client connections (an
+	 * L7 connection from another node is one of each) */
+	atomic_ullong drain_cut_streams, drain_cut_http;
+	int drain_s; /* --drain-timeout; 0: a signal stops */
 	const char *ready_file;
 	int migrate_prog; /* bpf/reuseport.bpf.c, or -1 */
+	int metrics_fd;	  /* the metrics thread's first listener, or -1 */
 };
 extern struct proxy_globals px;
 
@@ -125,9 +128,9 @@ extern struct proxy_globals px;
 void proxy_drain_init(void);
 /* The ready file (--ready-file): made once the workers listen, or while
  * the model gives this node no proxy (nothing to take over). */
-void proxy_drain_ready(void);
+void proxy_drain_make_ready_file(void);
 /* A new listener joins its group's migration (when the kernel has it). */
-void proxy_drain_listener(int fd);
+void proxy_drain_attach_migration(int fd);
 /* Every worker listens: SIGTERM drains from now on; the ready file is made. */
 void proxy_drain_serving(void);
 /* SIGTERM or SIGINT: drains, or stops (not serving yet, no drain, or a
@@ -135,7 +138,7 @@ void proxy_drain_serving(void);
 void proxy_drain_signal(void);
 /* W's part, once per turn of its loop while draining: true once W has
  * nothing open or the deadline has come. */
-bool proxy_drain_worker(struct proxy_worker *w);
+bool proxy_drain_worker_done(struct proxy_worker *w);
 void proxy_drain_end(void);
 
 static inline struct model_snap *worker_model(struct proxy_worker *w)

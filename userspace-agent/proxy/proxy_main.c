@@ -118,7 +118,7 @@ static void *worker_main(void *arg)
 		}
 		hbone_loop_reap(w->loop);
 		proxy_access_log_flush(w);
-		if (draining && proxy_drain_worker(w))
+		if (draining && proxy_drain_worker_done(w))
 			break;
 	}
 	l7_loop_free(w->l7);
@@ -128,16 +128,26 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* ARG: the address. Bound already when it could be; else (EADDRINUSE:
+ * the proxy being replaced is of a version that does not share the port)
+ * bound again every 2 s, once that one has gone. */
 static void *metrics_main(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	const char *addr = arg;
+	struct pollfd pfd = {.fd = px.metrics_fd, .events = POLLIN};
+	int tries = 0;
 
 	/* draining: the proxy that replaces this one answers */
-	while (!atomic_load(&px.stopping) && !atomic_load(&px.draining))
-		if (poll(&pfd, 1, 500) > 0)
-			http_serve_one(fd, proxy_metrics_handler, NULL);
-	close(fd);
+	while (!atomic_load(&px.stopping) && !atomic_load(&px.draining)) {
+		if (pfd.fd < 0 && ++tries % 4 == 0 && (pfd.fd = http_listen_shared(addr)) >= 0)
+			pr_info("serving metrics on %s now", addr);
+		if (pfd.fd < 0)
+			usleep(500 * 1000);
+		else if (poll(&pfd, 1, 500) > 0)
+			http_serve_one(pfd.fd, proxy_metrics_handler, NULL);
+	}
+	if (pfd.fd >= 0)
+		close(pfd.fd);
 	return NULL;
 }
 
@@ -161,7 +171,7 @@ static int listen_on(const struct cfg_endpoint *e)
 		close(fd);
 		return err;
 	}
-	proxy_drain_listener(fd);
+	proxy_drain_attach_migration(fd);
 	return fd;
 }
 
@@ -226,7 +236,7 @@ static void transparent_start(const struct shunt_pins *pins, const struct cfg_no
 
 	if (!shunt_pin_path(path, sizeof(path), pins->progs, "shunt_tproxy_mark"))
 		prog = bpf_obj_get(path);
-	if (shunt_pin_path(link, sizeof(link), pins->links, "shunt_tproxy_link"))
+	if (shunt_pin_path(link, sizeof(link), pins->links, SHUNT_TPROXY_LINK_PIN))
 		link[0] = 0;
 	px.transparent =
 	    prog >= 0 &&
@@ -246,12 +256,18 @@ static int metrics_start(const char *addr)
 	if (!addr || !strcmp(addr, "none"))
 		return 0;
 	mfd = http_listen_shared(addr); /* with the proxy replacing this one */
-	if (mfd < 0) {
+	if (mfd == -EADDRINUSE)
+		pr_warn("cannot serve metrics on %s yet: %s (a proxy that does not share the "
+			"port?); trying again every 2 s",
+			addr, strerror(-mfd));
+	else if (mfd < 0) {
 		pr_err("cannot serve metrics on %s: %s", addr, strerror(-mfd));
 		return mfd;
 	}
-	if (pthread_create(&mt, NULL, metrics_main, (void *)(intptr_t)mfd)) {
-		close(mfd);
+	px.metrics_fd = mfd;
+	if (pthread_create(&mt, NULL, metrics_main, (void *)addr)) {
+		if (mfd >= 0)
+			close(mfd);
 		return -EAGAIN;
 	}
 	pthread_detach(mt);
@@ -365,14 +381,15 @@ static void log_started(const struct cfg_node *me, int nthreads)
 
 static void log_stopped(void)
 {
-	unsigned long long cut = atomic_load(&px.drain_cut);
+	unsigned long long streams = atomic_load(&px.drain_cut_streams),
+			   http = atomic_load(&px.drain_cut_http);
 
 	if (!atomic_load(&px.draining))
 		pr_info("proxy stopped");
-	else if (cut)
-		pr_warn("proxy stopped at the drain deadline (%d s): %llu connections still open "
-			"were closed",
-			px.drain_s, cut);
+	else if (streams || http)
+		pr_warn("proxy stopped at the drain deadline (%d s): %llu tunnel streams and %llu "
+			"HTTP client connections still open were closed",
+			px.drain_s, streams, http);
 	else
 		pr_info("proxy stopped: drained, every connection done");
 }
@@ -476,9 +493,7 @@ out:
 	proxy_trace_stop(); /* what is queued goes, bounded by its timeout */
 	atomic_store(&px.stopping, true);
 	proxy_access_log_stop();
-	if (px.transparent && atomic_load(&px.draining))
-		tproxy_release();
-	else if (px.transparent)
+	if (px.transparent)
 		tproxy_stop(start->me);
 	snap_put((struct snap *)start);
 	return err;

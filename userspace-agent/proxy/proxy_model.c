@@ -161,7 +161,7 @@ static struct model_snap *wait_for_role(int *err)
 	pr_info("waiting: the model gives node %s no proxy (the settings' nodeProxy or nodes "
 		"do); nothing is sent to it meanwhile",
 		px.node);
-	proxy_drain_ready();
+	proxy_drain_make_ready_file();
 	while (!m && !atomic_load(&px.stopping)) {
 		usleep(MODEL_POLL_MS * 1000);
 		if (!file_id_of(px.model_path, &now) || file_id_eq(&now, &seen))

@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +74,19 @@ static int iface_of(const __u8 addr[16], char *name, size_t len)
 	return err;
 }
 
-static int routes(const char *family, bool add)
+/* The rule and route that deliver marked packets to local sockets. FRESH
+ * (this proxy is alone): a rule left by an earlier run is replaced. Else
+ * the running proxy's stay as they are: the route is replaced with
+ * itself, the rule added only where missing (the kernel refuses a second
+ * identical one, which is fine). */
+static int routes(const char *family, bool fresh)
 {
 	char table[16], mark[16];
 	char *rule_del[] = {"ip", (char *)family, "rule", "del", "pref", table, NULL};
 	char *rule_add[] = {"ip",     (char *)family, "rule",	"add", "pref", table,
 			    "fwmark", mark,	      "lookup", table, NULL};
 	char *route[] = {"ip",	  (char *)family,
-			 "route", add ? "replace" : "del",
+			 "route", "replace",
 			 "local", strcmp(family, "-6") ? "0.0.0.0/0" : "::/0",
 			 "dev",	  "lo",
 			 "table", table,
@@ -89,28 +95,56 @@ static int routes(const char *family, bool add)
 
 	snprintf(table, sizeof(table), "%d", SHUNT_TPROXY_TABLE);
 	snprintf(mark, sizeof(mark), "%#x", SHUNT_TPROXY_MARK);
-	/* Idempotent: a rule left by an earlier run is replaced. */
-	while (!run_ip(rule_del))
+	while (fresh && !run_ip(rule_del))
 		;
-	if (!add)
-		return run_ip(route);
 	err = run_ip(route);
-	return err ? err : run_ip(rule_add);
+	if (err)
+		return err;
+	err = run_ip(rule_add);
+	return fresh ? err : 0;
 }
 
-/* The marking program's tcx link, pinned at link_pin so that the proxy
- * that replaces this one during an upgrade shares it (the kernel takes a
- * program only once per tcx hook): a clean stop unpins it, and it
- * detaches once no proxy holds it. A killed proxy leaves the pin, which
- * marks nothing without a transparent socket; the next proxy takes it. */
-static int link_fd = -1;
+static void routes_del(const char *family)
+{
+	char table[16];
+	char *rule_del[] = {"ip", (char *)family, "rule", "del", "pref", table, NULL};
+	char *route_del[] = {"ip",    (char *)family,
+			     "route", "del",
+			     "local", strcmp(family, "-6") ? "0.0.0.0/0" : "::/0",
+			     "dev",   "lo",
+			     "table", table,
+			     NULL};
+
+	snprintf(table, sizeof(table), "%d", SHUNT_TPROXY_TABLE);
+	while (!run_ip(rule_del))
+		;
+	run_ip(route_del);
+}
+
+/*
+ * What proxies of one node share: the marking program's tcx link, pinned
+ * at link_pin (the kernel takes a program only once per tcx hook, and the
+ * proxy that replaces this one during an upgrade runs beside it), the tc
+ * filter before tcx, the routing rule and its table. Each running proxy
+ * holds a shared flock on the pin's directory; the one that gets it
+ * exclusive is alone: it sets them up afresh at start, and takes them away
+ * at exit. One that is not alone leaves them to the others. A killed proxy
+ * leaves them all, which mark nothing without a transparent socket; the
+ * next proxy takes them.
+ */
+static int link_fd = -1, lock_fd = -1;
 static char link_pin[PATH_MAX];
+
+/* Whether no other running proxy shares the pieces (the lock is then held
+ * exclusive). Without a lock (no directory to lock): as alone. */
+static bool alone(void)
+{
+	return lock_fd < 0 || !flock(lock_fd, LOCK_EX | LOCK_NB);
+}
 
 /*
  * Without tcx (before Linux 6.6): a tc filter at clsact ingress, under a
- * handle of ours. It outlives a killed proxy, which is harmless: with the
- * proxy's transparent sockets gone, the lookup finds no socket to mark for.
- * A new proxy replaces it, a clean exit removes it.
+ * handle of ours; a new proxy replaces it (the same program).
  */
 #define TPROXY_TC_HANDLE   0x5348 /* "SH" */
 #define TPROXY_TC_PRIORITY 1
@@ -143,13 +177,19 @@ static void detach_tc(void)
 	tc_attached = false;
 }
 
-/* The pinned link, or a new one pinned. */
+/* The pinned link, brought to PROG_FD (a reloaded datapath's program), or
+ * a new one pinned: when there is none, or the pinned one's interface is
+ * gone (its update fails). */
 static int attach_tcx(unsigned int ifindex, int prog_fd, const char *pin)
 {
 	snprintf(link_pin, sizeof(link_pin), "%s", pin);
 	link_fd = bpf_obj_get(pin);
-	if (link_fd >= 0)
+	if (link_fd >= 0 && !bpf_link_update(link_fd, prog_fd, NULL))
 		return 0;
+	if (link_fd >= 0) {
+		close(link_fd);
+		unlink(pin);
+	}
 	link_fd = bpf_link_create(prog_fd, (int)ifindex, SHUNT_BPF_TCX_INGRESS, NULL);
 	if (link_fd < 0)
 		return link_fd;
@@ -158,11 +198,31 @@ static int attach_tcx(unsigned int ifindex, int prog_fd, const char *pin)
 	return 0;
 }
 
+/* The lock on PIN's directory, held exclusive when this proxy is the only
+ * one (then true), else shared. */
+static bool lock_pieces(const char *pin)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", pin);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	lock_fd = slash ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (alone())
+		return true;
+	/* waits out a proxy that is taking the pieces away at its exit */
+	flock(lock_fd, LOCK_SH);
+	return false;
+}
+
 int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char *pin,
 		 const char **why)
 {
 	char iface[IF_NAMESIZE];
 	unsigned int ifindex;
+	bool first;
 	int err;
 
 	err = iface_of(me->outbound.addr, iface, sizeof(iface));
@@ -170,49 +230,46 @@ int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char *p
 		*why = "no interface holds the outbound address";
 		return err ? err : -ENODEV;
 	}
-	if (tcx) {
-		err = attach_tcx(ifindex, prog_fd, pin);
-	} else {
-		err = attach_tc(ifindex, prog_fd);
-	}
+	first = lock_pieces(pin);
+	err = tcx ? attach_tcx(ifindex, prog_fd, pin) : attach_tc(ifindex, prog_fd);
 	if (err) {
 		*why = tcx ? "cannot attach the marking program with tcx"
 			   : "cannot attach the marking program as a tc filter";
 		goto fail;
 	}
-	err = routes("-4", true);
+	err = routes("-4", first);
 	if (!err && me->has_outbound6)
-		err = routes("-6", true);
+		err = routes("-6", first);
 	if (err) {
 		*why = "cannot add the routing rule for marked packets (needs `ip` and "
 		       "CAP_NET_ADMIN)";
 		goto fail;
 	}
+	if (first && lock_fd >= 0)
+		flock(lock_fd, LOCK_SH); /* others may join now */
 	return 0;
 fail:
-	/* What a proxy running beside this one shares (the rule, the filter,
-	 * the pin) stays. */
-	tproxy_release();
+	tproxy_stop(me);
 	return err;
 }
 
 void tproxy_stop(const struct cfg_node *me)
 {
-	routes("-4", false);
-	if (me->has_outbound6)
-		routes("-6", false);
-	if (link_pin[0])
-		unlink(link_pin);
+	if (alone()) {
+		routes_del("-4");
+		if (me->has_outbound6)
+			routes_del("-6");
+		if (link_pin[0])
+			unlink(link_pin);
+		detach_tc();
+	}
 	link_pin[0] = 0;
-	tproxy_release();
-	detach_tc();
-}
-
-void tproxy_release(void)
-{
 	if (link_fd >= 0)
 		close(link_fd);
 	link_fd = -1;
+	if (lock_fd >= 0)
+		close(lock_fd); /* the lock goes with it */
+	lock_fd = -1;
 }
 
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port)

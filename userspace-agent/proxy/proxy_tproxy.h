@@ -4,8 +4,8 @@
  * workload from the client workload's own address, and the node sends the
  * workload's answers back to the proxy instead of towards the client's
  * node: shunt_tproxy_mark (mesh.bpf.c) marks them at the pod-facing interface
- * (a tcx link, gone with the proxy; a tc clsact filter before Linux 6.6), a
- * routing rule delivers marked packets here.
+ * (a pinned tcx link, shared by the proxies of the node; a tc clsact filter
+ * before Linux 6.6), a routing rule delivers marked packets here.
  */
 #ifndef SHUNT_PROXY_TPROXY_H
 #define SHUNT_PROXY_TPROXY_H
@@ -25,12 +25,9 @@
  * or -errno with *WHY set. */
 int tproxy_start(const struct cfg_node *me, int prog_fd, bool tcx, const char *pin,
 		 const char **why);
-/* Takes the routing rule away again and detaches (at exit). */
+/* At exit: this proxy's link goes; the rule, the filter and the pin too
+ * unless another proxy of the node runs (the one replacing this one). */
 void tproxy_stop(const struct cfg_node *me);
-/* Drained (replaced): only this proxy's tcx link goes. The routing rule
- * and a tc filter stay for the proxy that replaces this one, which shares
- * them; neither does anything without a transparent socket. */
-void tproxy_release(void);
 /* Binds FD, transparent, to ADDR (v4-mapped or IPv6) and a free port of
  * the range; the port in *PORT. 0 or -errno. */
 int tproxy_bind(int fd, const __u8 addr[16], __u16 *port);

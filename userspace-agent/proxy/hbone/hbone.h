@@ -77,6 +77,11 @@ struct hbone_ops {
 	 * goes on, but what it carries should end at its next pause; new
 	 * streams take another tunnel. NULL: nothing to do. */
 	void (*stream_goaway)(void *ctx, struct hbone_stream *s);
+	/* Outbound: S's tunnel refused or reset it, or died, before anything
+	 * of it was read, sent or answered (the peer's proxy going away): it
+	 * may be opened again on another tunnel (hbone_stream_open), once.
+	 * SHUNT_OUT_ALLOWED when it was; NULL: never. */
+	enum shunt_outcome (*stream_refused)(void *ctx, struct hbone_stream *s);
 	/* T ended after NSTREAMS streams were on it; its user pointer too. */
 	void (*tunnel_ended)(void *ctx, struct hbone_tunnel *t, void *user, enum shunt_outcome why,
 			     int nstreams);
@@ -102,9 +107,9 @@ void hbone_loop_reap(struct hbone_loop *l);
 /* The proxy is being replaced: the peers of L's inbound tunnels are told
  * (GOAWAY with the last stream id, RFC 9113 6.8) to open new streams
  * elsewhere, i.e. on a new tunnel to the proxy that replaces this one; the
- * streams open go on. From then on hbone_loop_expire closes every tunnel
- * without streams (inbound ones a second after the notice: a stream the
- * peer sent before it arrived is still taken). */
+ * streams open go on. From then on hbone_loop_expire closes every outbound
+ * tunnel without streams; the peers close the inbound ones once theirs
+ * are done (a stream a peer sent before it read the notice is taken). */
 void hbone_loop_drain(struct hbone_loop *l);
 /* How many streams L carries, and whether it has tunnels left. */
 size_t hbone_loop_streams(const struct hbone_loop *l);

@@ -274,25 +274,54 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 	return 0;
 }
 
-static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error, void *ud)
+/* S left T's session (closed, or never started) with ERROR. */
+static void stream_gone(struct hbone_tunnel *t, struct hbone_stream *s, uint32_t error)
 {
-	struct hbone_stream *s = stream_of(h2, id);
-	struct hbone_tunnel *t = ud;
-
-	if (!s)
-		return 0;
-	nghttp2_session_set_stream_user_data(h2, id, NULL);
 	t->nstreams--;
 	if (!t->nstreams)
 		t->idle_since = time(NULL);
+	/* refused or reset before anything went or came: the peer is going
+	 * away (GOAWAY, its proxy being replaced) */
+	if (error != NGHTTP2_NO_ERROR && hbone_stream_retry(s))
+		return;
 	s->h2_closed = true;
 	if (error != NGHTTP2_NO_ERROR && !s->has_why)
 		hbone_stream_fail(s, SHUNT_OUT_RESET);
 	if (s->has_why) {
 		hbone_stream_free(s, s->why, s->why != SHUNT_OUT_CLOSED);
-		return 0;
+		return;
 	}
 	hbone_stream_settle(s);
+}
+
+static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error, void *ud)
+{
+	struct hbone_stream *s = stream_of(h2, id);
+
+	if (!s)
+		return 0;
+	nghttp2_session_set_stream_user_data(h2, id, NULL);
+	stream_gone(ud, s, error);
+	return 0;
+}
+
+/* A request nghttp2 would not start (the tunnel got GOAWAY after it was
+ * submitted) may have no stream to close: as refused. One with a stream
+ * is closed by nghttp2 as well (on_stream_close): left to that. */
+static int on_frame_not_send(nghttp2_session *h2, const nghttp2_frame *f, int lib_error, void *ud)
+{
+	struct hbone_tunnel *t = ud;
+	struct hbone_stream *s;
+
+	(void)lib_error;
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST ||
+	    nghttp2_session_find_stream(h2, f->hd.stream_id))
+		return 0;
+	for (s = t->l->streams; s; s = s->next)
+		if (s->t == t && s->id == f->hd.stream_id && !s->h2_closed) {
+			stream_gone(t, s, NGHTTP2_REFUSED_STREAM);
+			break;
+		}
 	return 0;
 }
 
@@ -308,6 +337,7 @@ static void callbacks_init(void)
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
 	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, frame_length);
 }
 

@@ -55,6 +55,7 @@ struct hbone_tunnel {
 	time_t started, idle_since;
 	bool draining, dead;
 	bool goaway_told; /* the peer's GOAWAY passed on to the streams */
+	bool noticed;	  /* inbound, draining: the shutdown notice went */
 	/* Frames nghttp2 produced that TLS has not taken yet: nghttp2's own
 	 * buffer, valid until the next nghttp2_session_mem_send(). */
 	const uint8_t *pend;
@@ -86,6 +87,7 @@ struct hbone_stream {
 	bool p_shut;	/* shutdown(SHUT_WR) done on the plain side */
 	bool h2_closed; /* nghttp2 closed the stream */
 	bool dead;
+	bool retried; /* refused once before anything went, and opened again */
 	bool has_why;
 	enum shunt_outcome why; /* with has_why: the stream ends for this reason */
 	char *down;		/* tunnel -> plain bytes the socket has not taken yet */
@@ -130,6 +132,12 @@ void hbone_tunnel_fail(struct hbone_tunnel *t, enum shunt_outcome why);
 void hbone_tunnel_flush_or_fail(struct hbone_tunnel *t);
 /* The same, at the end of this batch of events (hbone_loop_reap). */
 void hbone_tunnel_flush_later(struct hbone_tunnel *t);
+/* Outbound S, off its tunnel, which refused or reset it, or died, before
+ * anything of it was read, sent or answered: opened again, once, on a
+ * tunnel the owner picks (ops->stream_refused). Whether it was. */
+bool hbone_stream_retry(struct hbone_stream *s);
+/* Inbound, the proxy draining: GOAWAY's shutdown notice to T's peer. */
+void hbone_tunnel_notice(struct hbone_tunnel *t);
 void hbone_tunnel_event(struct hbone_tunnel *t);
 
 #endif

@@ -33,8 +33,11 @@ static bool tunnel_idle(const struct hbone_tunnel *t, time_t now)
 {
 	if (t->st != T_READY || t->nstreams)
 		return false;
+	/* Draining: an inbound tunnel is left to its peer, which closes it
+	 * once it has no stream left: closing it here could cross a stream
+	 * the peer opened before it read the notice. */
 	if (t->l->drain_since)
-		return t->side == HBONE_OUTBOUND || now - t->l->drain_since >= 1;
+		return t->side == HBONE_OUTBOUND;
 	if (t->side == HBONE_OUTBOUND)
 		return t->draining || now - t->idle_since > HBONE_POOL_IDLE_S;
 	return now - t->idle_since > HBONE_INBOUND_IDLE_S;
@@ -74,14 +77,11 @@ void hbone_loop_drain(struct hbone_loop *l)
 	if (l->drain_since)
 		return;
 	l->drain_since = time(NULL);
-	for (t = l->tunnels; t; t = t->next) {
-		if (t->side != HBONE_INBOUND || t->st != T_READY || t->dead)
-			continue;
-		/* the shutdown notice: last stream id 2^31-1, so that a stream
-		 * already on its way is still taken */
-		if (!nghttp2_submit_shutdown_notice(t->h2))
-			hbone_tunnel_flush_later(t);
-	}
+	/* the shutdown notice: last stream id 2^31-1, so that a stream
+	 * already on its way is still taken */
+	for (t = l->tunnels; t; t = t->next)
+		if (t->side == HBONE_INBOUND && t->st == T_READY && !t->dead)
+			hbone_tunnel_notice(t);
 }
 
 size_t hbone_loop_streams(const struct hbone_loop *l)

@@ -287,3 +287,15 @@ void hbone_stream_event(struct hbone_stream *s)
 	hbone_stream_settle(s);
 	hbone_tunnel_flush_later(t);
 }
+
+bool hbone_stream_retry(struct hbone_stream *s)
+{
+	if (s->side != HBONE_OUTBOUND || s->retried || s->from_plain || s->p_eof || s->status ||
+	    s->has_why || s->dead || !s->l->ops->stream_refused)
+		return false;
+	s->retried = true;
+	s->t = NULL;
+	s->id = 0;
+	s->deferred = false;
+	return s->l->ops->stream_refused(s->l->ctx, s) == SHUNT_OUT_ALLOWED;
+}

@@ -133,6 +133,8 @@ static void tunnel_free(struct hbone_tunnel *t, enum shunt_outcome why)
 		if (s->t != t)
 			continue;
 		s->t = NULL;
+		if (!s->h2_closed && hbone_stream_retry(s))
+			continue;
 		if (!s->h2_closed || s->has_why)
 			hbone_stream_free(s, s->has_why ? s->why : SHUNT_OUT_TUNNEL_GONE, true);
 	}
@@ -287,8 +289,16 @@ static void tunnel_handshake(struct hbone_tunnel *t)
 		atomic_fetch_add(&hbone_stats.resumed, 1);
 	t->st = T_READY;
 	/* accepted before the listeners closed: told to go like the others */
-	if (t->side == HBONE_INBOUND && t->l->drain_since && !nghttp2_submit_shutdown_notice(t->h2))
-		hbone_tunnel_flush_later(t);
+	if (t->side == HBONE_INBOUND && t->l->drain_since)
+		hbone_tunnel_notice(t);
+}
+
+void hbone_tunnel_notice(struct hbone_tunnel *t)
+{
+	if (t->noticed || nghttp2_submit_shutdown_notice(t->h2))
+		return;
+	t->noticed = true;
+	hbone_tunnel_flush_later(t);
 }
 
 void hbone_tunnel_event(struct hbone_tunnel *t)

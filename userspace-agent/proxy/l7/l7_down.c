@@ -530,6 +530,7 @@ void l7_accept(struct l7_loop *l, int fd, const struct l7_origin *o)
 	atomic_fetch_add(&l7_stats.connections, 1);
 	atomic_fetch_add(&l7_stats.connections_active, 1);
 	l7_arm_in(l, &d->idle, L7_IDLE_DOWN_MS);
+	d->idle_since_ms = timer_now_ms();
 	read_input(d);
 	l7_loop_end_turn(l);
 }

@@ -18,18 +18,17 @@ static bool input_waiting(const struct l7_down *d)
 {
 	char c;
 
-	return l7_buf_pending(&d->in) ||
-	       recv(d->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+	return l7_buf_pending(&d->in) || recv(d->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
-/* An HTTP/1.1 client between requests. One that has sent nothing yet, or
- * got its last response less than L7_DRAIN_IDLE_MS ago, is about to send
- * (wrk, a client's busy pool): its next answer says close. One idle for
- * longer sits in a pool, and closing it is what an idle timeout does. */
+/* An HTTP/1.1 client between requests. One accepted, or answered, less
+ * than L7_DRAIN_IDLE_MS ago is about to send (wrk, a client's busy pool):
+ * its next answer says close. One idle for longer sits in a pool, and
+ * closing it is what an idle timeout does. */
 static void drain_h1(struct l7_down *d)
 {
-	if (!d->mode_known || d->req || d->closing ||
-	    timer_now_ms() - d->idle_since_ms < L7_DRAIN_IDLE_MS || input_waiting(d))
+	if (d->req || d->closing || timer_now_ms() - d->idle_since_ms < L7_DRAIN_IDLE_MS ||
+	    input_waiting(d))
 		return;
 	l7_down_close(d);
 }

@@ -330,7 +330,7 @@ struct l7_down {
 	bool hdr_in_value, eof, closing, dead, mode_known, ready;
 	bool h2_busy;			  /* inside its session's input: no send from there */
 	bool goaway_notice, goaway_final; /* HTTP/2, draining (l7_drain.c) */
-	uint64_t idle_since_ms;		  /* HTTP/1.1: its last response went out */
+	uint64_t idle_since_ms;		  /* HTTP/1.1: accepted, or its last response went out */
 	bool head_done, msg_done;	  /* of the request being read (HTTP/1.1) */
 	size_t head_bytes;		  /* of the request being read */
 	struct l7_down *ready_next;	  /* in the loop's list of those to read on */

@@ -255,6 +255,7 @@ void l7_loop_prune(struct l7_loop *l)
 			if (!l->ops->reusable(l->ctx, up->token))
 				l7_up_release(up, false);
 		}
+	l7_loop_end_turn(l);
 }
 
 /* The response ended (parser paused): hand back the connection, and the
@@ -542,11 +543,16 @@ static bool goes_as_http2(struct l7_loop *l, struct l7_request *req)
 enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct l7_pool *pool)
 {
 	enum shunt_outcome why = SHUNT_OUT_ALLOWED;
-	/* an upgrade takes a connection of its own: it never comes back */
-	struct l7_up *up = req->upgrade ? NULL : pool->idle;
+	struct l7_up *up;
 
 	if (goes_as_http2(l, req))
 		return l7_h2_up_send(l, req, pool);
+	/* idle ones whose other end is being replaced go (l7_loop_prune's
+	 * next round may be a second away) */
+	while ((up = pool->idle) && l->ops->reusable && !l->ops->reusable(l->ctx, up->token))
+		l7_up_release(up, false);
+	/* an upgrade takes a connection of its own: it never comes back */
+	up = req->upgrade ? NULL : pool->idle;
 	if (up) {
 		pool->idle = up->next;
 		pool->nidle--;
