@@ -379,43 +379,14 @@ echo "    a 2 s call, 300 ms deadline:     $(grpc_demo --method Slow --request 2
 echo "  n1 proxy metrics: $(ip netns exec "$(node n1 netns)" curl -s http://127.0.0.1:9465/metrics |
 	grep -E '^shunt_l7_(requests_total|retries_total|proxy_answers_total|upstream_h2_streams_total)' | paste -sd' ' | cut -c1-240)"
 
-say "9. an upgrade: both node proxies replaced under traffic"
-# A new proxy listens beside the old one (the same ports, SO_REUSEPORT);
-# SIGTERM makes the old one drain: its listeners close (the kernel hands
-# their queued connections to the new one), its clients and peers are told
-# to go (HTTP/1.1 connection: close, HTTP/2 GOAWAY), and what is under way
-# finishes. docs/proxy.md "Upgrades".
-"$CLUSTER" exec $CLIENT -- wrk -t1 -c8 -d6s http://10.96.0.80/ >"$WORK/wrk-upgrade" 2>&1 &
-wrk_pid=$!
-grpc_demo --seconds 6 >"$WORK/grpc-upgrade" &
-grpc_pid=$!
-sleep 1
-declare -A OLD_PROXY
-for n in n1 n2; do
-	old=${PROXY_PID[$n]}
-	OLD_PROXY[$n]=$old
-	start_proxy "$n"
-	kill -TERM "$old"
-	echo "  $n: a new proxy listens beside the old one ($old), which drains"
-	sleep 1
-done
-wait $wrk_pid $grpc_pid
-for n in n1 n2; do
-	wait "${OLD_PROXY[$n]}" 2>/dev/null || true
-	echo "  $n's old proxy: $(jq -rR 'fromjson? | select(.msg | startswith("proxy stopped")) | .msg' "$WORK/proxy-$n.log" | tail -1)"
-done
-echo "  wrk through the L7 proxies meanwhile: $(grep -oE '[0-9]+ requests in [0-9.]+s' "$WORK/wrk-upgrade")," \
-	"$(grep -E 'Socket errors|Non-2xx' "$WORK/wrk-upgrade" | paste -sd' ' | sed 's/^$/no socket error, no non-2xx answer/')"
-echo "  gRPC calls meanwhile: $(jq -c '{codes, served_by}' "$WORK/grpc-upgrade")"
-
-say "10. inspect it yourself"
+say "9. inspect it yourself"
 echo "  $SHUNT --pin-dir $(node n1 pin_dir) status"
 shunt_on n1 status | sed 's/^/    /'
 echo "  bpftool map dump pinned $(node n1 pin_dir)/maps/shunt_workloads   (BTF: field names)"
 bpftool map dump pinned "$(node n1 pin_dir)/maps/shunt_workloads" | sed -n '1,12s/^/    /p'
 echo "    ..."
 echo "  also: shunt workloads | services | policies | flows --follow | policy check; agent logs are JSON lines"
-say "11. the service graph of every node: who called whom, and through what"
+say "10. the service graph of every node: who called whom, and through what"
 GRAPH_NODES=()
 for n in $(jq -r '.nodes[].name' "$STATE"); do
 	GRAPH_NODES+=(--node "$n,pin-dir=$(node "$n" pin_dir),proxy=127.0.0.1:9465,netns=$(node "$n" netns)")
@@ -429,7 +400,7 @@ if "$SHUNT" graph "${GRAPH_NODES[@]}" --format svg --output "$GRAPH_SVG"; then
 fi
 "$SHUNT" graph "${GRAPH_NODES[@]}" --format text | sed 's/^/    /' || true
 
-say "12. the same numbers through Prometheus (Istio's metric names: its dashboards read them)"
+say "11. the same numbers through Prometheus (Istio's metric names: its dashboards read them)"
 prom_demo() {
 	local port fwd n targets="" q
 	command -v prometheus >/dev/null || { echo "  prometheus is not installed (make deps)"; return 0; }
@@ -469,6 +440,35 @@ free_port() {
 	return 1
 }
 prom_demo
+
+say "12. an upgrade: both node proxies replaced under traffic"
+# A new proxy listens beside the old one (the same ports, SO_REUSEPORT);
+# SIGTERM makes the old one drain: its listeners close (the kernel hands
+# their queued connections to the new one), its clients and peers are told
+# to go (HTTP/1.1 connection: close, HTTP/2 GOAWAY), and what is under way
+# finishes. docs/proxy.md "Upgrades".
+"$CLUSTER" exec $CLIENT -- wrk -t1 -c8 -d6s http://10.96.0.80/ >"$WORK/wrk-upgrade" 2>&1 &
+wrk_pid=$!
+grpc_demo --seconds 6 >"$WORK/grpc-upgrade" &
+grpc_pid=$!
+sleep 1
+declare -A OLD_PROXY
+for n in n1 n2; do
+	old=${PROXY_PID[$n]}
+	OLD_PROXY[$n]=$old
+	start_proxy "$n"
+	kill -TERM "$old"
+	echo "  $n: a new proxy listens beside the old one ($old), which drains"
+	sleep 1
+done
+wait $wrk_pid $grpc_pid
+for n in n1 n2; do
+	wait "${OLD_PROXY[$n]}" 2>/dev/null || true
+	echo "  $n's old proxy: $(jq -rR 'fromjson? | select(.msg | startswith("proxy stopped")) | .msg' "$WORK/proxy-$n.log" | tail -1)"
+done
+echo "  wrk through the L7 proxies meanwhile: $(grep -oE '[0-9]+ requests in [0-9.]+s' "$WORK/wrk-upgrade")," \
+	"$(grep -E 'Socket errors|Non-2xx' "$WORK/wrk-upgrade" | paste -sd' ' | sed 's/^$/no socket error, no non-2xx answer/')"
+echo "  gRPC calls meanwhile: $(jq -c '{codes, served_by}' "$WORK/grpc-upgrade")"
 
 if [ $KEEP = 1 ]; then
 	echo
