@@ -34,6 +34,9 @@ PACKAGES=(
 	# benchmarks: the sidecar baseline and reference tools (h2load: nghttp2-client);
 	# h2o: an L7 peer of the node proxy (scripts/bench-l7.sh)
 	haproxy iptables iperf3 sockperf wrk nghttp2-client h2o
+	# the telemetry bench's instruction counts (callgrind: the same count
+	# for the same work, whatever else the machine does)
+	valgrind
 	# cross-node tests: capture on the underlay, TLS clients
 	tcpdump openssl stunnel4
 	# formatting

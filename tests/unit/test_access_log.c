@@ -6,6 +6,7 @@
  * trace ids from W3C and B3 headers; the accessLog config with a
  * workload's override.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -219,6 +220,7 @@ static void tcp_line_has_null_http_fields_and_mutual_tls(void **state)
 	    .bytes_sent = 50212,
 	    .duration_us = 2000,
 	    .upstream_host = "[fd00::12]:8080",
+	    .reporter = ISTIO_DESTINATION,
 	    .peers = &pl,
 	};
 	json_t *o = line_of(&e);
@@ -237,6 +239,34 @@ static void tcp_line_has_null_http_fields_and_mutual_tls(void **state)
 	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
 		assert_true(json_is_null(json_object_get(o, nulls[i])));
 	json_decref(o);
+}
+
+/* The proxy makes the shared part of a line once per peers and endpoint:
+ * the line made with it is the line made without it, escaping included. */
+static void a_line_with_its_shared_part_kept_is_the_same_line(void **state)
+{
+	static char whole[ACCESS_LOG_LINE_MAX], parted[ACCESS_LOG_LINE_MAX], part[1024];
+	struct istio_peer_labels pl = labels(ISTIO_DESTINATION, true);
+	struct access_log_entry e = http_entry(&pl);
+	int n, m, k;
+
+	(void)state;
+	e.reporter = ISTIO_DESTINATION;
+	snprintf(pl.src_principal, sizeof(pl.src_principal), "spiffe://td/ns/a\"b/sa/\x01é");
+	n = access_log_format(&e, whole, sizeof(whole));
+	k = access_log_format_shared(&e, part, sizeof(part));
+	assert_true(n > 0 && k > 0);
+	assert_true(k < n);
+	assert_memory_equal(part, ",\"upstream_host\":\"10.100.1.12:8080\"", 34);
+	e.shared = part;
+	e.shared_len = (size_t)k;
+	e.peers = NULL; /* not read once the part is there */
+	e.upstream_host = NULL;
+	m = access_log_format(&e, parted, sizeof(parted));
+	assert_int_equal(m, n);
+	assert_memory_equal(parted, whole, (size_t)n);
+	assert_int_equal(
+	    access_log_format_shared(&(struct access_log_entry){.peers = &pl}, part, 40), -ENOSPC);
 }
 
 static void odd_paths_and_headers_come_back_as_sent(void **state)
@@ -425,6 +455,7 @@ int main(void)
 	    cmocka_unit_test(http_line_has_every_field_with_its_type_and_value),
 	    cmocka_unit_test(proxy_answers_carry_envoys_flags_and_grpc_status),
 	    cmocka_unit_test(tcp_line_has_null_http_fields_and_mutual_tls),
+	    cmocka_unit_test(a_line_with_its_shared_part_kept_is_the_same_line),
 	    cmocka_unit_test(odd_paths_and_headers_come_back_as_sent),
 	    cmocka_unit_test(a_byte_to_escape_anywhere_in_a_long_string_comes_back),
 	    cmocka_unit_test(bytes_that_are_not_utf8_become_replacement_characters),

@@ -135,6 +135,17 @@ static void put_text(struct line *l, const char *s, size_t cap)
 	put(l, "\"", 1);
 }
 
+/* S, one of the proxy's own names (plain ASCII), as a JSON string: no
+ * scan for bytes to escape. */
+static void put_name(struct line *l, const char *s)
+{
+	if (!s)
+		return put(l, "null", 4);
+	put(l, "\"", 1);
+	put(l, s, strlen(s));
+	put(l, "\"", 1);
+}
+
 /* LIT: ,"key": whole, its comma left out on the line's first key. */
 static void put_key_lit(struct line *l, const char *lit, size_t n)
 {
@@ -185,19 +196,33 @@ static void put_time(struct line *l, const struct timespec *ts)
 	put(l, "Z\"", 2);
 }
 
-static void put_fields(struct line *l, const struct access_log_entry *e)
+/* upstream_host .. connection_security_policy: never the line's first key */
+static void put_shared(struct line *l, const struct access_log_entry *e)
 {
 	const struct istio_peer_labels *pl = e->peers;
 
+	put_key(l, "upstream_host"), put_text(l, e->upstream_host, FIELD_MAX);
+	put_key(l, "upstream_service"), put_text(l, e->has_service ? pl->service : NULL, FIELD_MAX);
+	put_key(l, "source_workload"), put_text(l, pl->src_workload, FIELD_MAX);
+	put_key(l, "source_namespace"), put_text(l, pl->src_ns, FIELD_MAX);
+	put_key(l, "source_principal"), put_text(l, pl->src_principal, FIELD_MAX);
+	put_key(l, "destination_workload"), put_text(l, pl->dst_workload, FIELD_MAX);
+	put_key(l, "destination_namespace"), put_text(l, pl->dst_ns, FIELD_MAX);
+	put_key(l, "destination_principal"), put_text(l, pl->dst_principal, FIELD_MAX);
+	put_key(l, "connection_security_policy"), put_text(l, pl->security, FIELD_MAX);
+}
+
+static void put_fields(struct line *l, const struct access_log_entry *e)
+{
 	put_key(l, "start_time"), put_time(l, &e->start);
 	put_key(l, "node"), put_text(l, e->node, FIELD_MAX);
-	put_key(l, "reporter"), put_text(l, pl->reporter, FIELD_MAX);
-	put_key(l, "protocol"), put_text(l, e->protocol, FIELD_MAX);
+	put_key(l, "reporter"), put_name(l, istio_reporter_label(e->reporter));
+	put_key(l, "protocol"), put_name(l, e->protocol);
 	put_key(l, "method"), put_text(l, e->method, FIELD_MAX);
 	put_key(l, "authority"), put_text(l, e->authority, FIELD_MAX);
 	put_key(l, "path"), put_text(l, e->path, ACCESS_LOG_PATH_MAX);
 	put_key(l, "response_code"), put_int(l, e->response_code);
-	put_key(l, "response_flags"), put_text(l, istio_response_flags(e->outcome), FIELD_MAX);
+	put_key(l, "response_flags"), put_name(l, istio_response_flags(e->outcome));
 	put_key(l, "grpc_status");
 	if (e->grpc_status >= 0)
 		put_int(l, e->grpc_status);
@@ -208,19 +233,14 @@ static void put_fields(struct line *l, const struct access_log_entry *e)
 	/* always with a fraction: a JSON real, as the index template maps it */
 	put_key(l, "duration_ms"), put_digits(l, e->duration_us / 1000, 1);
 	put(l, ".", 1), put_digits(l, e->duration_us % 1000, 3);
-	put_key(l, "upstream_host"), put_text(l, e->upstream_host, FIELD_MAX);
-	put_key(l, "upstream_service"), put_text(l, e->has_service ? pl->service : NULL, FIELD_MAX);
-	put_key(l, "source_workload"), put_text(l, pl->src_workload, FIELD_MAX);
-	put_key(l, "source_namespace"), put_text(l, pl->src_ns, FIELD_MAX);
-	put_key(l, "source_principal"), put_text(l, pl->src_principal, FIELD_MAX);
-	put_key(l, "destination_workload"), put_text(l, pl->dst_workload, FIELD_MAX);
-	put_key(l, "destination_namespace"), put_text(l, pl->dst_ns, FIELD_MAX);
-	put_key(l, "destination_principal"), put_text(l, pl->dst_principal, FIELD_MAX);
-	put_key(l, "connection_security_policy"), put_text(l, pl->security, FIELD_MAX);
+	if (e->shared)
+		put(l, e->shared, e->shared_len);
+	else
+		put_shared(l, e);
 	put_key(l, "trace_id"), put_text(l, e->trace_id, 32);
 	put_key(l, "user_agent"), put_text(l, e->user_agent, FIELD_MAX);
 	put_key(l, "request_id"), put_text(l, e->request_id, ID_MAX);
-	put_key(l, "outcome"), put_text(l, shunt_outcome_label(e->outcome), FIELD_MAX);
+	put_key(l, "outcome"), put_name(l, shunt_outcome_label(e->outcome));
 }
 
 int access_log_format(const struct access_log_entry *e, char *buf, size_t len)
@@ -233,6 +253,14 @@ int access_log_format(const struct access_log_entry *e, char *buf, size_t len)
 	if (l.full)
 		return -ENOSPC;
 	return (int)(len - l.left);
+}
+
+int access_log_format_shared(const struct access_log_entry *e, char *buf, size_t len)
+{
+	struct line l = {.p = buf, .left = len};
+
+	put_shared(&l, e);
+	return l.full ? -ENOSPC : (int)(len - l.left);
 }
 
 bool access_log_sample(double rate, const char *key, double *credit)

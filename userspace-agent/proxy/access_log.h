@@ -5,8 +5,9 @@
  * tunnel, with a fixed list of flat fields, each always of one JSON type
  * (a string, an integer, a number, or null where it does not apply), so
  * that Fluent Bit's JSON parser and Elasticsearch take the lines as they
- * are. Built with jansson; strings that are not UTF-8 get U+FFFD for each
- * bad byte. Pure functions: the proxy's side is proxy_access_log.c.
+ * are. Written straight into a buffer; strings that are not UTF-8 get
+ * U+FFFD for each bad byte. Pure functions: the proxy's side is
+ * proxy_access_log.c.
  */
 #ifndef SHUNT_ACCESS_LOG_H
 #define SHUNT_ACCESS_LOG_H
@@ -33,14 +34,29 @@ struct access_log_entry {
 	enum shunt_outcome outcome; /* response_flags and outcome */
 	uint64_t bytes_received, bytes_sent;
 	uint64_t duration_us;
-	const char *upstream_host;	       /* "addr:port"; NULL: null */
+	const char *upstream_host; /* "addr:port"; NULL: null */
+	enum istio_reporter reporter;
 	const struct istio_peer_labels *peers; /* workloads, principals, service */
 	bool has_service;		       /* upstream_service from peers->service */
+	/* upstream_host to connection_security_policy as
+	 * access_log_format_shared made them (PEERS then unused); NULL: made
+	 * from the fields above */
+	const char *shared;
+	size_t shared_len;
 };
 
 /* The line of E, '\n' included, into BUF (LEN bytes); its length, or
  * -ENOSPC / -ENOMEM. */
 int access_log_format(const struct access_log_entry *e, char *buf, size_t len);
+
+/*
+ * The part of E's line that every line of the same peers and endpoint
+ * shares, from upstream_host to connection_security_policy (a comma
+ * first), into BUF; its length or -ENOSPC. The proxy keeps it per peers and
+ * endpoint: the labels, principals and their escaping were a third of a
+ * line's cost (docs/telemetry.md "Overhead").
+ */
+int access_log_format_shared(const struct access_log_entry *e, char *buf, size_t len);
 
 /*
  * Whether to log one request or connection, for a share RATE (0 to 1). With

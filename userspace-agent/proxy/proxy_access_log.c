@@ -31,11 +31,39 @@
  * flushes its access log files every 10 s by default. */
 #define WRITE_AT       (SHARED_MAX / 4)
 #define WRITE_AFTER_MS 100
+/* A worker keeps the shared part of its lines (access_log_format_shared)
+ * for this many pairs of peers and endpoint, each up to PART_MAX bytes
+ * (about 400 as a rule; a longer one is made for each line). */
+#define PARTS	 64
+#define PART_MAX 1024
+
+/* What the shared part of a line is made of: pointers into a model, with
+ * the generation of the worker's model when the line was made. A request of
+ * an older model holds that model while it lasts, and a model read later
+ * has a new generation: a key never matches another model's objects at a
+ * reused address. */
+struct part_key {
+	__u64 generation;
+	const struct cfg_workload *src, *dst;
+	const struct cfg_service *service;
+	const char *trust_domain;
+	__u8 addr[16]; /* the endpoint's, when HAS_T */
+	__u16 port;
+	bool has_t, mtls;
+	enum istio_reporter reporter;
+};
+
+struct part {
+	struct part_key key;
+	size_t len; /* 0: none */
+	char json[PART_MAX];
+};
 
 struct proxy_alog {
 	char buf[LOCAL_MAX];
 	size_t len;
 	double credit; /* access_log_sample's, for lines without a request id */
+	struct part parts[PARTS];
 };
 
 static struct {
@@ -123,12 +151,83 @@ static bool due(struct proxy_worker *w, const struct cfg_workload *wl, const cha
 	return access_log_sample(rate, request_id, &w->alog->credit);
 }
 
+static struct part *part_slot(struct proxy_alog *a, const struct part_key *k)
+{
+	const unsigned char *b = (const unsigned char *)k;
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++) {
+		h ^= b[i];
+		h *= 1099511628211ull;
+	}
+	return &a->parts[h % PARTS];
+}
+
+/* E's shared part, kept or made (with P's labels and D's endpoint); none
+ * when it does not fit a slot. */
+static void shared_part(struct proxy_worker *w, struct access_log_entry *e, const struct l7_done *d,
+			const struct istio_peers *p)
+{
+	struct istio_peer_labels pl;
+	char host[SHUNT_ADDR_STRLEN + 8];
+	struct part_key k;
+	struct part *slot;
+	int n;
+
+	memset(&k, 0, sizeof(k)); /* the padding too: keys compare as bytes */
+	k.generation = worker_model(w)->generation;
+	k.src = p->src;
+	k.dst = p->dst;
+	k.service = p->service;
+	k.trust_domain = p->trust_domain;
+	k.has_t = d->t != NULL;
+	k.mtls = p->mtls;
+	k.reporter = p->reporter;
+	if (d->t) {
+		memcpy(k.addr, d->t->addr, sizeof(k.addr));
+		k.port = d->t->port;
+	}
+	slot = part_slot(w->alog, &k);
+	if (!slot->len || memcmp(&slot->key, &k, sizeof(k))) {
+		istio_peer_labels(p, &pl);
+		if (d->t)
+			shunt_endpoint_format(d->t->addr, d->t->port, host, sizeof(host));
+		e->upstream_host = d->t ? host : NULL;
+		e->peers = &pl;
+		n = access_log_format_shared(e, slot->json, sizeof(slot->json));
+		e->upstream_host = NULL;
+		e->peers = NULL;
+		slot->len = n > 0 ? (size_t)n : 0;
+		slot->key = k;
+		if (n <= 0)
+			return;
+	}
+	e->shared = slot->json;
+	e->shared_len = slot->len;
+}
+
+/* The labels and the endpoint made for this line alone (a part too long
+ * for a slot). */
+static void put_line_unshared(struct proxy_worker *w, struct access_log_entry *e,
+			      const struct l7_done *d, const struct istio_peers *p)
+{
+	struct istio_peer_labels pl;
+	char host[SHUNT_ADDR_STRLEN + 8];
+
+	istio_peer_labels(p, &pl);
+	if (d->t)
+		shunt_endpoint_format(d->t->addr, d->t->port, host, sizeof(host));
+	e->upstream_host = d->t ? host : NULL;
+	e->peers = &pl;
+	put_line(w, e);
+}
+
 void proxy_access_log_http(struct proxy_worker *w, const struct l7_done *d,
 			   const struct istio_peers *p)
 {
-	struct istio_peer_labels pl;
 	struct access_log_entry e = {0};
-	char host[SHUNT_ADDR_STRLEN + 8], trace[33];
+	char trace[33];
 	struct timespec now;
 
 	if (!due(w, d->src, d->request_id))
@@ -140,27 +239,30 @@ void proxy_access_log_http(struct proxy_worker *w, const struct l7_done *d,
 		e.start.tv_sec--;
 		e.start.tv_nsec += 1000000000;
 	}
-	istio_peer_labels(p, &pl);
-	if (d->t)
-		shunt_endpoint_format(d->t->addr, d->t->port, host, sizeof(host));
 	e.node = px.node;
+	e.reporter = p->reporter;
 	e.protocol = d->protocol;
 	e.method = d->method;
 	e.authority = d->authority;
 	e.path = d->path;
 	e.user_agent = d->user_agent;
 	e.request_id = d->request_id;
-	e.trace_id = access_log_trace_id(d->traceparent, d->b3, d->x_b3_traceid, trace);
+	/* the id the request went on with; else what its headers say */
+	e.trace_id = d->trace_id && *d->trace_id
+			 ? d->trace_id
+			 : access_log_trace_id(d->traceparent, d->b3, d->x_b3_traceid, trace);
 	e.response_code = d->status > 0 ? d->status : 0;
 	e.grpc_status = d->grpc ? d->grpc_status : -1;
 	e.outcome = d->outcome;
 	e.bytes_received = d->request_bytes;
 	e.bytes_sent = d->response_bytes;
 	e.duration_us = d->duration_us;
-	e.upstream_host = d->t ? host : NULL;
-	e.peers = &pl;
 	e.has_service = d->service != NULL;
-	put_line(w, &e);
+	shared_part(w, &e, d, p);
+	if (e.shared)
+		put_line(w, &e);
+	else
+		put_line_unshared(w, &e, d, p);
 }
 
 void proxy_access_log_tcp(const struct proxy_conn *c, const struct istio_peers *p,
@@ -179,6 +281,7 @@ void proxy_access_log_tcp(const struct proxy_conn *c, const struct istio_peers *
 	istio_peer_labels(p, &pl);
 	e.start = c->opened_at;
 	e.node = px.node;
+	e.reporter = p->reporter;
 	e.protocol = "TCP";
 	e.grpc_status = -1;
 	e.outcome = o;

@@ -35,6 +35,7 @@ struct model_snap {
 	struct keymap by_addr;	   /* workload address -> index */
 	struct keymap by_name;	   /* "ns/name" -> index */
 	__u64 version;		   /* the config version it went live as */
+	__u64 generation;	   /* this process's count of models read: never reused */
 };
 
 /* A certificate and its key, for one identity. */

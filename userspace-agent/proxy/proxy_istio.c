@@ -299,11 +299,16 @@ static void principal(char *buf, size_t len, const char *td, const struct cfg_wo
 		join_parts(buf, len, parts, sizeof(parts) / sizeof(parts[0]));
 }
 
+const char *istio_reporter_label(enum istio_reporter r)
+{
+	return r == ISTIO_SOURCE ? "source" : "destination";
+}
+
 void istio_peer_labels(const struct istio_peers *p, struct istio_peer_labels *out)
 {
 	const struct cfg_service *svc = p->service;
 
-	out->reporter = p->reporter == ISTIO_SOURCE ? "source" : "destination";
+	out->reporter = istio_reporter_label(p->reporter);
 	out->src_workload = p->src ? p->src->name : "unknown";
 	out->src_ns = p->src ? p->src->ns : "unknown";
 	if (p->src_principal && *p->src_principal)

@@ -34,6 +34,8 @@ struct cfg_service;
 #define ISTIO_MAX_SETS 1000
 
 enum istio_reporter { ISTIO_SOURCE, ISTIO_DESTINATION };
+/* Istio's reporter label: "source" or "destination". */
+const char *istio_reporter_label(enum istio_reporter r);
 
 /* Who talked to whom. Any pointer may be NULL: "unknown". */
 struct istio_peers {

@@ -6,6 +6,7 @@
  * batches of events; connections already open keep what they were given.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ static int model_index(struct model_snap *m)
  * the callers say what they do about it). */
 static struct model_snap *model_read(int *err)
 {
+	static atomic_ullong generations;
 	struct model_snap *m = calloc(1, sizeof(*m));
 	struct cfg_error cerr = {.msg = ""};
 
@@ -63,6 +65,7 @@ static struct model_snap *model_read(int *err)
 		*err = -ENOMEM;
 		return NULL;
 	}
+	m->generation = atomic_fetch_add(&generations, 1) + 1;
 	snap_init(&m->base, model_destroy);
 	*err = mesh_model_load(px.model_path, &m->cfg, &m->version, &cerr);
 	if (*err) {

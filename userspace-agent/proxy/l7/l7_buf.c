@@ -46,19 +46,29 @@ int l7_buf_append(struct l7_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+/* Formatted into the room there is first: a second pass only when it did
+ * not fit (every response head goes through here). */
 int l7_buf_printf(struct l7_buf *b, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n + 1))
+	if (buf_reserve(b, 128))
 		return -ENOMEM;
+	room = b->cap - b->len;
 	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	n = vsnprintf(b->data + b->len, room, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	if ((size_t)n >= room) {
+		if (buf_reserve(b, (size_t)n + 1))
+			return -ENOMEM;
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
 	return 0;
 }

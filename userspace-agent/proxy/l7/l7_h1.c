@@ -34,13 +34,13 @@ static int h1_head(struct l7_request *req, int status, const char *reason,
 	if (!err)
 		err = l7_write_headers(out, h, n, mod, switching);
 	if (!err && content_length)
-		err = l7_buf_printf(out, "content-length: %s\r\n", content_length);
+		err = l7_buf_field(out, "content-length", content_length);
 	if (!err && req->chunked_out)
-		err = l7_buf_printf(out, "transfer-encoding: chunked\r\n");
+		err = L7_BUF_LIT(out, "transfer-encoding: chunked\r\n");
 	if (!err && !switching && (!req->keep_alive || req->close_after))
-		err = l7_buf_printf(out, "connection: close\r\n");
+		err = L7_BUF_LIT(out, "connection: close\r\n");
 	if (!err)
-		err = l7_buf_printf(out, "\r\n");
+		err = L7_BUF_LIT(out, "\r\n");
 	return err;
 }
 
@@ -66,10 +66,10 @@ static int h1_end(struct l7_request *req, const struct l7_header *trailers, size
 	l7_grpc_note_status(req, trailers, n);
 	if (!req->chunked_out)
 		return 0;
-	err = l7_buf_printf(out, "0\r\n");
+	err = L7_BUF_LIT(out, "0\r\n");
 	if (!err && n)
 		err = l7_write_headers(out, trailers, n, NULL, false);
-	return err ? err : l7_buf_printf(out, "\r\n");
+	return err ? err : L7_BUF_LIT(out, "\r\n");
 }
 
 static int h1_answer(struct l7_request *req, int status, const char *reason, const char *extra,

@@ -48,6 +48,8 @@ struct l7_buf {
 };
 
 int l7_buf_append(struct l7_buf *b, const void *p, size_t n);
+/* a string literal, without printf */
+#define L7_BUF_LIT(b, lit) l7_buf_append(b, lit, sizeof(lit) - 1)
 /* "NAME: VALUE\r\n", as l7_buf_printf would write it, without a format
  * (every header of every request and response goes through here). */
 int l7_buf_field(struct l7_buf *b, const char *name, const char *value);

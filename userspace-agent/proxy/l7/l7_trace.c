@@ -199,7 +199,11 @@ void l7_trace_extract(struct l7_trace_in *in, const struct l7_header *h, size_t 
 	memset(in, 0, sizeof(*in));
 	for (i = 0; i < n; i++) {
 		const char *k = h[i].name, **slot = NULL;
+		char first = (char)(k[0] | 0x20);
 
+		/* most names are none of these: their first letter says so */
+		if (first != 'x' && first != 'b' && first != 't')
+			continue;
 		if (!strncasecmp(k, "x-b3-", 5)) {
 			k += 5;
 			slot = !strcasecmp(k, "traceid")   ? &m.trace
@@ -288,6 +292,10 @@ void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sam
 
 static bool trace_header(const char *name, bool keep_tracestate)
 {
+	char first = (char)(name[0] | 0x20);
+
+	if (first != 'x' && first != 'b' && first != 't')
+		return false;
 	return !strncasecmp(name, "x-b3-", 5) || !strcasecmp(name, "b3") ||
 	       !strcasecmp(name, "traceparent") ||
 	       (!keep_tracestate && !strcasecmp(name, "tracestate"));
