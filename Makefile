@@ -202,7 +202,8 @@ fuzz: $(BIN)/shunt-fuzz-config
 # endpoint's answers through a real loop (tests/fuzz/fuzz_l7_http1.c).
 # `make fuzz-l7` runs FUZZ_SECONDS and adds what it finds to
 # tests/fuzz/corpus-l7; the tests replay that corpus.
-FUZZ_L7_SRCS := $(FUZZ_SRCS) $(wildcard userspace-agent/proxy/l7/*.c) tests/unit/l7_fake.c
+FUZZ_L7_SRCS := $(FUZZ_SRCS) $(wildcard userspace-agent/proxy/l7/*.c) \
+	tests/unit/l7_fake.c tests/unit/l7_fake_read.c
 $(BIN)/shunt-fuzz-l7: tests/fuzz/fuzz_l7_http1.c $(FUZZ_L7_SRCS) $(AGENT_HDRS) \
 		$(wildcard tests/unit/l7_fake*.h) | $(BIN)
 	$(call msg,FUZZ,$@)
@@ -222,7 +223,7 @@ fuzz-l7: $(BIN)/shunt-fuzz-l7
 # FUZZ_SECONDS; its corpus stays in $(OUTPUT)/fuzz-apply.
 FUZZ_APPLY_SRCS := $(FUZZ_SRCS) userspace-agent/control/mesh_apply.c \
 	userspace-agent/control/mesh_target_bpf.c \
-	loader/pins.c $(filter-out tests/unit/l7_fake.c,$(UNIT_HELPERS))
+	loader/pins.c $(filter-out tests/unit/l7_fake%.c tests/unit/metrics_text.c,$(UNIT_HELPERS))
 $(BIN)/shunt-fuzz-apply: tests/fuzz/fuzz_apply.c $(FUZZ_APPLY_SRCS) $(AGENT_HDRS) \
 		$(wildcard tests/unit/*.h) | $(BIN)
 	$(call msg,FUZZ,$@)

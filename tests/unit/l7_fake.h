@@ -113,6 +113,8 @@ int fake_inbound_client(struct l7_fake *f, struct fake_peer *p, const char *src,
 			__u16 port);
 void fake_peer_free(struct fake_peer *p);
 /* Runs the loop for up to MS milliseconds (0: what is ready now). */
+/* CLOCK_MONOTONIC in milliseconds */
+int64_t fake_now_ms(void);
 void fake_pump(struct l7_fake *f, int ms);
 /* Runs the loop until it has nothing more to do right away. */
 void fake_settle(struct l7_fake *f);

@@ -74,6 +74,32 @@ static int iface_of(const __u8 addr[16], char *name, size_t len)
 	return err;
 }
 
+/* Every rule of the proxy's table (there may be several, from earlier runs). */
+static void rules_del(const char *family)
+{
+	char table[16];
+	char *rule_del[] = {"ip", (char *)family, "rule", "del", "pref", table, NULL};
+
+	snprintf(table, sizeof(table), "%d", SHUNT_TPROXY_TABLE);
+	while (!run_ip(rule_del))
+		;
+}
+
+/* ip route VERB (replace, del) of the route to local sockets in the table. */
+static int local_route(const char *family, const char *verb)
+{
+	char table[16];
+	char *route[] = {"ip",	  (char *)family,
+			 "route", (char *)verb,
+			 "local", strcmp(family, "-6") ? "0.0.0.0/0" : "::/0",
+			 "dev",	  "lo",
+			 "table", table,
+			 NULL};
+
+	snprintf(table, sizeof(table), "%d", SHUNT_TPROXY_TABLE);
+	return run_ip(route);
+}
+
 /* The rule and route that deliver marked packets to local sockets. FRESH
  * (this proxy is alone): a rule left by an earlier run is replaced. Else
  * the running proxy's stay as they are: the route is replaced with
@@ -82,22 +108,15 @@ static int iface_of(const __u8 addr[16], char *name, size_t len)
 static int routes(const char *family, bool fresh)
 {
 	char table[16], mark[16];
-	char *rule_del[] = {"ip", (char *)family, "rule", "del", "pref", table, NULL};
 	char *rule_add[] = {"ip",     (char *)family, "rule",	"add", "pref", table,
 			    "fwmark", mark,	      "lookup", table, NULL};
-	char *route[] = {"ip",	  (char *)family,
-			 "route", "replace",
-			 "local", strcmp(family, "-6") ? "0.0.0.0/0" : "::/0",
-			 "dev",	  "lo",
-			 "table", table,
-			 NULL};
 	int err;
 
 	snprintf(table, sizeof(table), "%d", SHUNT_TPROXY_TABLE);
 	snprintf(mark, sizeof(mark), "%#x", SHUNT_TPROXY_MARK);
-	while (fresh && !run_ip(rule_del))
-		;
-	err = run_ip(route);
+	if (fresh)
+		rules_del(family);
+	err = local_route(family, "replace");
 	if (err)
 		return err;
 	err = run_ip(rule_add);
@@ -106,19 +125,8 @@ static int routes(const char *family, bool fresh)
 
 static void routes_del(const char *family)
 {
-	char table[16];
-	char *rule_del[] = {"ip", (char *)family, "rule", "del", "pref", table, NULL};
-	char *route_del[] = {"ip",    (char *)family,
-			     "route", "del",
-			     "local", strcmp(family, "-6") ? "0.0.0.0/0" : "::/0",
-			     "dev",   "lo",
-			     "table", table,
-			     NULL};
-
-	snprintf(table, sizeof(table), "%d", SHUNT_TPROXY_TABLE);
-	while (!run_ip(rule_del))
-		;
-	run_ip(route_del);
+	rules_del(family);
+	local_route(family, "del");
 }
 
 /*
