@@ -21,9 +21,9 @@ TEMPLATE=$REPO/deploy/efk/shunt-access-log-template.json
 
 # The mesh config: /ok to web's endpoints, /empty to a service without
 # any; mesh-wide accessLog with SAMPLING, and OVERRIDE (YAML flow mapping)
-# as n1-p1's own accessLog if given.
-alog_config() { # SAMPLING [OVERRIDE]
-	local override=${2:-}
+# as n1-p1's own accessLog if given, SA as its serviceAccount if given.
+alog_config() { # SAMPLING [OVERRIDE [SA]]
+	local override=${2:-} sa=${3:-}
 	L7_SERVICES_EXTRA='  - name: empty
     virtualIPs: [10.96.0.84]
     ports: [{port: 80, targetPort: 8080}]
@@ -35,7 +35,9 @@ alog_config() { # SAMPLING [OVERRIDE]
 		      - matches: [{path: {type: PathPrefix, value: /empty}}]
 		        backendRefs: [{name: empty, port: 80}]
 	EOF
-		awk -v o="$override" '{ print } o != "" && $0 == "  - name: n1-p1" { print "    accessLog: " o }'
+		awk -v o="$override" -v sa="$sa" '/^  - name: / { p1 = $0 == "  - name: n1-p1" }
+			p1 && sa != "" && /^    serviceAccount: / { $0 = "    serviceAccount: " sa }
+			{ print } o != "" && $0 == "  - name: n1-p1" { print "    accessLog: " o }'
 	echo "accessLog: {enabled: true, output: $T_TMP/access.log, sampling: $1}"
 }
 
@@ -128,8 +130,12 @@ test_access_log_lines_of_requests_and_tunnel_connections() {
 
 test_access_log_sampling_zero_logs_nothing_and_a_workload_overrides_it() {
 	alog_setup
-	alog_reconfigure 0
 	local i before codes=""
+	# A line of n1-p1 before the model changes: the proxy keeps the part of
+	# it that its next lines to the same endpoint share.
+	l7_curl '%{http_code}' /ok >/dev/null
+	t_wait_for 10 alog_at_least 1 || t_fail "no line before the changes"
+	alog_reconfigure 0
 	before=$(alog_lines)
 	for i in $(seq 10); do codes+=$(l7_curl '%{http_code}' /ok); done
 	t_exec n1-p1 -- curl -sS -m 5 -o /dev/null "http://$(t_pod_ip n2-p1):8080/?size=100" || t_fail "tcp curl"
@@ -140,12 +146,16 @@ test_access_log_sampling_zero_logs_nothing_and_a_workload_overrides_it() {
 		awk '\$1 == \"shunt_l7_requests_total\" { print \$2 }')\" -ge 10 ]" || t_fail "requests not counted"
 	sleep 1
 	t_eq "$(alog_lines)" "$before" "lines with sampling 0"
-	# n1-p1's own setting: every request of it, the mesh's 0 for others.
-	alog_reconfigure 0 '{sampling: 1}'
+	# n1-p1's own setting: every request of it, the mesh's 0 for others;
+	# and a service account of its own, which its lines follow.
+	alog_reconfigure 0 '{sampling: 1}' client2
 	for i in 1 2 3; do l7_curl '%{http_code}' /ok >/dev/null; done
 	t_wait_for 10 alog_at_least $((before + 3)) || t_fail "no lines with n1-p1's override"
 	alog_check
-	t_eq "$(alog_count '.protocol != "TCP" and .source_workload == "n1-p1"')" 3 "n1-p1's requests logged"
+	local n1p1='.protocol != "TCP" and .source_workload == "n1-p1" and .reporter == "source"'
+	t_eq "$(alog_count "$n1p1")" 4 "n1-p1's requests logged"
+	t_eq "$(alog_count "$n1p1 and .source_principal == \"spiffe://cluster.local/ns/default/sa/client2\"")" 3 \
+		"lines after the change with n1-p1's new service account"
 	# Off for n1-p1 while the mesh logs everything.
 	alog_reconfigure 1 '{enabled: false}'
 	before=$(alog_lines)
