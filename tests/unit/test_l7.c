@@ -231,6 +231,45 @@ static void response_modifiers(void **state)
 	assert_string_equal(x->resp.body, "body");
 }
 
+/* RAW to FD three bytes at a time, the loop turning in between: fields
+ * and their values reach the parsers in pieces. */
+static void send_in_pieces(struct l7_fake *f, int fd, const char *raw)
+{
+	size_t len = strlen(raw), at, n;
+
+	for (at = 0; at < len; at += n) {
+		n = len - at < 3 ? len - at : 3;
+		assert_int_equal(fake_send(f, fd, raw + at, n), 0);
+		fake_pump(f, 1);
+	}
+}
+
+static void heads_in_pieces_keep_every_field_whole(void **state)
+{
+	struct fix *x = start(state, MESH);
+	const char *req = "GET /p HTTP/1.1\r\nHost: web\r\nX-Long-Name: a value in pieces\r\n"
+			  "X-E:\r\nX-Two: 2\r\n\r\n";
+	const char *resp = "HTTP/1.1 200 OK\r\nX-Answer: made of pieces too\r\nX-Empty:\r\n"
+			   "Content-Length: 2\r\n\r\nok";
+	struct fake_msg *seen;
+	int conn;
+
+	send_in_pieces(&x->f, x->client.fd, req);
+	conn = fake_backend_read(&x->f, 2000);
+	assert_true(conn >= 0);
+	seen = &x->f.conns[conn]->req;
+	assert_string_equal(fake_header(seen, "host"), "web");
+	assert_string_equal(fake_header(seen, "x-long-name"), "a value in pieces");
+	assert_string_equal(fake_header(seen, "x-e"), "");
+	assert_string_equal(fake_header(seen, "x-two"), "2");
+	send_in_pieces(&x->f, x->f.conns[conn]->peer.fd, resp);
+	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
+	assert_int_equal(x->resp.status, 200);
+	assert_string_equal(fake_header(&x->resp, "x-answer"), "made of pieces too");
+	assert_string_equal(fake_header(&x->resp, "x-empty"), "");
+	assert_string_equal(x->resp.body, "ok");
+}
+
 static void chunked_and_fixed_length_are_reframed(void **state)
 {
 	struct fix *x = start(state, MESH);
@@ -391,6 +430,7 @@ int main(void)
 	    cmocka_unit_test_teardown(weights_split_within_binomial_bounds, teardown),
 	    cmocka_unit_test_teardown(request_modifiers_and_hop_by_hop, teardown),
 	    cmocka_unit_test_teardown(response_modifiers, teardown),
+	    cmocka_unit_test_teardown(heads_in_pieces_keep_every_field_whole, teardown),
 	    cmocka_unit_test_teardown(chunked_and_fixed_length_are_reframed, teardown),
 	    cmocka_unit_test_teardown(head_response_has_no_body, teardown),
 	    cmocka_unit_test_teardown(no_body_for_204_and_304, teardown),
