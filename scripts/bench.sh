@@ -445,7 +445,9 @@ if [[ " $SECTIONS " == *" telemetry "* ]]; then
 	# at least 5 rounds: the goal is a 5% effect, and rounds drift by more
 	TEL_ROUNDS=$((ROUNDS < 5 && ${BENCH_QUICK:-0} == 0 ? 5 : ROUNDS))
 	QUIET=1 "$CLUSTER" down >/dev/null 2>&1 || true
-	TEL_JSON=$WORK/telemetry.json SHUNT_CLUSTER_PREFIX=$SHUNT_CLUSTER_PREFIX-tel \
+	# the proxy's instructions: 10000 requests a setting (2000 quick)
+	TEL_REQUESTS=${TEL_REQUESTS:-$([ "${BENCH_QUICK:-0}" = 0 ] && echo 10000 || echo 2000)} \
+		TEL_JSON=$WORK/telemetry.json SHUNT_CLUSTER_PREFIX=$SHUNT_CLUSTER_PREFIX-tel \
 		SHUNT_CLUSTER_DIR=$WORK/tel-cluster "$REPO/scripts/bench-telemetry.sh" "$TEL_ROUNDS" \
 		$((SECONDS_PER * 2)) >"$WORK/telemetry.out" 2>&1 || {
 		log "telemetry section failed:"
@@ -504,7 +506,9 @@ if [[ " $SECTIONS " == *" telemetry "* ]]; then
 	jq -r '.telemetry | (["h1", "HTTP/1.1 (wrk -c 64)"], ["h2", "h2c (h2load -c 64 -m 10)"]) as [$k, $name]
 	  | def range(r): "[x\(r[0])-x\(r[1])]";
 	    .[$k] | "\($name): \(.off_rps) -> \(.full_rps) req/s, x\(.rps_ratio) \(range(.rps_ratio_range)); per proxy CPU-s x\(.per_cpu_s_ratio) \(range(.per_cpu_s_ratio_range))",
-	    "  every request logged, 1% traced (Istio'"'"'s default sampling): \(.sampled_rps) req/s, x\(.sampled_rps_ratio) \(range(.sampled_rps_ratio_range)); per proxy CPU-s x\(.sampled_per_cpu_s_ratio) \(range(.sampled_per_cpu_s_ratio_range))"' "$OUT"
+	    "  every request logged, 1% traced (Istio'"'"'s default sampling): \(.sampled_rps) req/s, x\(.sampled_rps_ratio) \(range(.sampled_rps_ratio_range)); per proxy CPU-s x\(.sampled_per_cpu_s_ratio) \(range(.sampled_per_cpu_s_ratio_range))",
+	    (.instructions_per_request | select(.off != null)
+	     | "  proxy instructions per request (callgrind): off \(.off), full \(.full) (x\(.off / .full * 100 | floor / 100)), 1% traced \(.sampled) (x\(.off / .sampled * 100 | floor / 100))")' "$OUT"
 fi
 echo
 echo "results: $OUT"
