@@ -165,7 +165,8 @@ static struct part *part_slot(struct proxy_alog *a, const struct part_key *k)
 }
 
 /* E's shared part, kept or made (with P's labels and D's endpoint); none
- * when it does not fit a slot. */
+ * when it does not fit a slot, or the source's principal is the peer's own
+ * (a verified identity of this connection, not of the model). */
 static void shared_part(struct proxy_worker *w, struct access_log_entry *e, const struct l7_done *d,
 			const struct istio_peers *p)
 {
@@ -175,6 +176,8 @@ static void shared_part(struct proxy_worker *w, struct access_log_entry *e, cons
 	struct part *slot;
 	int n;
 
+	if (p->src_principal)
+		return;
 	memset(&k, 0, sizeof(k)); /* the padding too: keys compare as bytes */
 	k.generation = worker_model(w)->generation;
 	k.src = p->src;
