@@ -155,7 +155,7 @@ static void malformed_headers_are_ignored(void **state)
 	assert_int_equal(in.formats, L7_TRACE_B3);
 }
 
-/* The headers after inject, looked up by name. */
+/* The headers as written on, looked up by name. */
 struct out {
 	struct l7_header *h;
 	size_t n, cap;
@@ -180,16 +180,32 @@ static const char *out_get(const struct out *o, const char *name)
 	return NULL;
 }
 
-/* IN's headers through extract, begin (SAMPLING) and inject into *O. */
+/* IN's headers through extract and begin (SAMPLING), then written on as a
+ * request's are (l7_write_headers with its trace) and read back into *O. */
 static void hop(struct l7_trace *t, struct out *o, double sampling, const char *const *kv)
 {
+	struct l7_buf lines = {0};
 	struct l7_trace_in in;
+	struct out sent = {0};
 	uint64_t rng = 42;
+	char *line, *colon, *end;
 
 	out_init(o, kv);
 	l7_trace_extract(&in, o->h, o->n);
 	l7_trace_begin(t, &in, sampling, &rng);
-	assert_int_equal(l7_trace_inject(t, &o->h, &o->n, &o->cap), 0);
+	assert_int_equal(l7_write_headers(&lines, o->h, o->n, NULL, false, t), 0);
+	assert_int_equal(l7_buf_append(&lines, "", 1), 0);
+	for (line = lines.data; (end = strstr(line, "\r\n")); line = end + 2) {
+		*end = 0;
+		assert_non_null(colon = strstr(line, ": "));
+		assert_int_equal(l7_header_add(&sent.h, &sent.n, &sent.cap, line,
+					       (size_t)(colon - line), colon + 2,
+					       strlen(colon + 2)),
+				 0);
+	}
+	l7_buf_free(&lines);
+	l7_headers_free(o->h, o->n);
+	*o = sent;
 }
 
 #define HOP(t, o, sampling, ...) hop(t, o, sampling, (const char *const[]){__VA_ARGS__, NULL})

@@ -32,7 +32,7 @@ static int h1_head(struct l7_request *req, int status, const char *reason,
 	err = l7_buf_printf(out, "HTTP/1.%d %d %s\r\n", req->http_minor ? 1 : 0, status,
 			    reason ? reason : "");
 	if (!err)
-		err = l7_write_headers(out, h, n, mod, switching);
+		err = l7_write_headers(out, h, n, mod, switching, NULL);
 	if (!err && content_length)
 		err = l7_buf_field(out, "content-length", content_length);
 	if (!err && req->chunked_out)
@@ -68,7 +68,7 @@ static int h1_end(struct l7_request *req, const struct l7_header *trailers, size
 		return 0;
 	err = L7_BUF_LIT(out, "0\r\n");
 	if (!err && n)
-		err = l7_write_headers(out, trailers, n, NULL, false);
+		err = l7_write_headers(out, trailers, n, NULL, false, NULL);
 	return err ? err : L7_BUF_LIT(out, "\r\n");
 }
 

@@ -367,7 +367,7 @@ static int h2_head(struct l7_request *r, int status, const char *reason, const s
 
 	(void)reason;		      /* HTTP/2 has none */
 	l7_grpc_note_status(r, h, n); /* a trailers-only response has it here */
-	err = l7_write_headers(lines, h, n, mod, false);
+	err = l7_write_headers(lines, h, n, mod, false, NULL);
 	if (!err && content_length)
 		err = l7_buf_printf(lines, "content-length: %s\r\n", content_length);
 	if (!err)
@@ -387,7 +387,7 @@ static int h2_body(struct l7_request *r, const char *p, size_t n)
 static int h2_end(struct l7_request *r, const struct l7_header *trailers, size_t n)
 {
 	l7_grpc_note_status(r, trailers, n);
-	if (n && l7_write_headers(&r->trailers, trailers, n, NULL, false))
+	if (n && l7_write_headers(&r->trailers, trailers, n, NULL, false, NULL))
 		return -1;
 	r->resp_end = true;
 	nghttp2_session_resume_data(r->down->h2, r->stream_id);

@@ -77,15 +77,19 @@ static const char *find(const struct l7_header *h, size_t n, const char *name)
 }
 
 int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
-		     const struct cfg_http_header_mod *mod, bool upgrade)
+		     const struct cfg_http_header_mod *mod, bool upgrade,
+		     const struct l7_trace *trace)
 {
 	const char *connection = find(h, n, "connection");
 	size_t i;
 	int err = 0;
 
 	for (i = 0; i < n && !err; i++)
-		if (!dropped(h[i].name, connection, mod, upgrade))
+		if (!(trace && l7_trace_replaces(trace, h[i].name)) &&
+		    !dropped(h[i].name, connection, mod, upgrade))
 			err = l7_buf_field(out, h[i].name, h[i].value);
+	if (!err && trace)
+		err = l7_trace_write(trace, out);
 	for (i = 0; mod && i < mod->nset && !err; i++)
 		err = l7_buf_field(out, mod->set[i].name, mod->set[i].value);
 	for (i = 0; mod && i < mod->nadd && !err; i++)
@@ -137,12 +141,14 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	const char *host = l7_header_get(req, "host"), *te = l7_header_get(req, "te");
 	const char *authority = host ? host : "localhost";
 	/* one field per line written: the headers, the rule's set and add, te,
-	 * content-length (sized per request: this is every request's path) */
-	size_t cap = req->nheaders + (mod ? mod->nset + mod->nadd : 0) + 2;
+	 * content-length, the trace context's five at most (sized per request:
+	 * this is every request's path) */
+	size_t cap = req->nheaders + (mod ? mod->nset + mod->nadd : 0) + 2 + (req->traced ? 5 : 0);
 	nghttp2_nv *v;
 	int got, i, j;
 
-	if (l7_write_headers(lines, req->headers, req->nheaders, mod, false) ||
+	if (l7_write_headers(lines, req->headers, req->nheaders, mod, false,
+			     req->traced ? &req->trace : NULL) ||
 	    ((req->grpc || (te && strcasestr(te, "trailers"))) &&
 	     l7_buf_printf(lines, "te: trailers\r\n")) ||
 	    /* no length with trailers: a node proxy speaking HTTP/1.1 on

@@ -64,9 +64,11 @@ int l7_header_add(struct l7_header **h, size_t *n, size_t *cap, const char *name
 		  const char *value, size_t vlen);
 /* H (N headers) as sent on: hop-by-hop and framing ones dropped, MOD
  * (may be NULL) applied. UPGRADE keeps Upgrade and says connection: upgrade
- * (an upgrade request and its 101). */
+ * (an upgrade request and its 101). TRACE (a request's, or NULL): the
+ * trace context it replaces left out, its own written after the headers. */
 int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
-		     const struct cfg_http_header_mod *mod, bool upgrade);
+		     const struct cfg_http_header_mod *mod, bool upgrade,
+		     const struct l7_trace *trace);
 /* NAME (LEN bytes, lowercase) has a value new on every request (the trace
  * context, the request id): HPACK sends it never indexed. */
 bool l7_h2_never_index(const char *name, size_t len);

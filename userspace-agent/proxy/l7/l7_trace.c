@@ -290,9 +290,10 @@ void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sam
 	l7_trace_id_hex(t->trace_hi, t->trace_lo, t->trace128, t->trace_id);
 }
 
-static bool trace_header(const char *name, bool keep_tracestate)
+bool l7_trace_replaces(const struct l7_trace *t, const char *name)
 {
 	char first = (char)(name[0] | 0x20);
+	bool keep_tracestate = t->tracestate && (t->formats & L7_TRACE_W3C);
 
 	if (first != 'x' && first != 'b' && first != 't')
 		return false;
@@ -301,44 +302,30 @@ static bool trace_header(const char *name, bool keep_tracestate)
 	       (!keep_tracestate && !strcasecmp(name, "tracestate"));
 }
 
-static int add(struct l7_header **h, size_t *n, size_t *cap, const char *name, const char *value)
-{
-	return l7_header_add(h, n, cap, name, strlen(name), value, strlen(value));
-}
-
-static int inject_b3(const struct l7_trace *t, struct l7_header **h, size_t *n, size_t *cap)
+static int write_b3(const struct l7_trace *t, struct l7_buf *out)
 {
 	char id[17], parent[17];
 	int err;
 
 	l7_hex64(t->id, id);
 	l7_hex64(t->parent, parent);
-	if ((err = add(h, n, cap, "x-b3-traceid", t->trace_id)) ||
-	    (err = add(h, n, cap, "x-b3-spanid", id)) ||
-	    (t->parent && (err = add(h, n, cap, "x-b3-parentspanid", parent))))
+	if ((err = l7_buf_field(out, "x-b3-traceid", t->trace_id)) ||
+	    (err = l7_buf_field(out, "x-b3-spanid", id)) ||
+	    (t->parent && (err = l7_buf_field(out, "x-b3-parentspanid", parent))))
 		return err;
 	/* debug implies sampled: B3 sends the flag instead of the decision */
 	if (t->debug)
-		return add(h, n, cap, "x-b3-flags", "1");
-	return add(h, n, cap, "x-b3-sampled", t->sampled ? "1" : "0");
+		return l7_buf_field(out, "x-b3-flags", "1");
+	return l7_buf_field(out, "x-b3-sampled", t->sampled ? "1" : "0");
 }
 
-int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, size_t *cap)
+int l7_trace_write(const struct l7_trace *t, struct l7_buf *out)
 {
 	char v[96], *p;
-	size_t i, j;
 	int err = 0;
 
-	for (i = j = 0; i < *n; i++) {
-		if (trace_header((*h)[i].name, t->tracestate && (t->formats & L7_TRACE_W3C))) {
-			l7_header_clear(&(*h)[i]);
-		} else {
-			(*h)[j++] = (*h)[i];
-		}
-	}
-	*n = j;
 	if (t->formats & L7_TRACE_B3)
-		err = inject_b3(t, h, n, cap);
+		err = write_b3(t, out);
 	if (!err && (t->formats & L7_TRACE_B3_SINGLE)) {
 		/* TRACEID-SPANID-SAMPLING[-PARENTID] */
 		p = stpcpy(v, t->trace_id);
@@ -349,7 +336,7 @@ int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, s
 			*p++ = '-';
 			l7_hex64(t->parent, p);
 		}
-		err = add(h, n, cap, "b3", v);
+		err = l7_buf_field(out, "b3", v);
 	}
 	if (!err && (t->formats & L7_TRACE_W3C)) {
 		/* a 64-bit trace id is padded to W3C's 128 bits on the left */
@@ -357,7 +344,7 @@ int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, s
 		*p++ = '-';
 		p = l7_hex64(t->id, p);
 		strcpy(p, t->sampled ? "-01" : "-00");
-		err = add(h, n, cap, "traceparent", v);
+		err = l7_buf_field(out, "traceparent", v);
 	}
 	return err;
 }

@@ -7,7 +7,9 @@
  *   struct l7_trace_in in;
  *   l7_trace_extract(&in, headers, n);          what the request brought
  *   l7_trace_begin(&t, &in, sampling, &rng);    this hop's span: ids, decision
- *   l7_trace_inject(&t, &headers, &n, &cap);    the context the next hop sees
+ *   l7_trace_replaces(&t, name)                 its trace headers, left out when
+ *   l7_trace_write(&t, &buf)                    the request is written: this
+ *                                               hop's context instead
  *   ... at its end, if t.sampled:
  *   l7_span_init(&s, &t, L7_SPAN_CLIENT, start, duration); l7_span_tag(...);
  *   and the owner sends it (proxy_trace.h).
@@ -72,9 +74,15 @@ uint64_t l7_trace_random(uint64_t *state);
  * SAMPLING (0 to 1). */
 void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sampling,
 		    uint64_t *rng);
-/* The trace headers of *H replaced by T's context for the next hop: T's
- * span as its parent. 0 or -ENOMEM. */
-int l7_trace_inject(const struct l7_trace *t, struct l7_header **h, size_t *n, size_t *cap);
+/* Whether a request's header NAME is trace context that T's replaces (it is
+ * left out when the request is written on). */
+bool l7_trace_replaces(const struct l7_trace *t, const char *name);
+/* T's context for the next hop, T's span as its parent, as header lines
+ * ("name: value\r\n") at the end of OUT. Written with the request rather
+ * than added to its headers: no allocation per field, and none of the
+ * header path (docs/telemetry.md "Overhead"). 0 or -ENOMEM. */
+struct l7_buf;
+int l7_trace_write(const struct l7_trace *t, struct l7_buf *out);
 /* V as 16 lowercase hex digits and a NUL at OUT; returns the NUL's place. */
 char *l7_hex64(uint64_t v, char *out);
 /* The trace id of IN in hex into BUF (33 bytes); "" without one. */

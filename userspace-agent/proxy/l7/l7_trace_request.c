@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * A request's trace (docs/telemetry.md "Tracing"): its context read when it
- * is dispatched, this hop's span context put in the headers every try (and
- * a mirror's copy) carries, and its CLIENT span when it ends. One span per
+ * is dispatched, this hop's span context written with the request on every
+ * try (and a mirror's copy: l7_write_headers), and its CLIENT span when it
+ * ends. One span per
  * request, retries included: the endpoint of every try sees the same
  * parent.
  */
@@ -24,8 +25,6 @@ void l7_request_trace_begin(struct l7_request *req)
 	}
 	l7_trace_begin(&req->trace, &in, tc->sampling, &req->down->l->trace_rng);
 	req->traced = true;
-	/* out of memory: the request goes on with what was written */
-	(void)l7_trace_inject(&req->trace, &req->headers, &req->nheaders, &req->headers_cap);
 }
 
 /* Istio's canonical service name of W in S's text: its app label, else its

@@ -471,7 +471,8 @@ int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const
 	l7_buf_reset(out);
 	err = l7_buf_printf(out, "%s %s HTTP/1.1\r\n", req->method, req->target);
 	if (!err)
-		err = l7_write_headers(out, req->headers, req->nheaders, mod, upgrade);
+		err = l7_write_headers(out, req->headers, req->nheaders, mod, upgrade,
+				       req->traced ? &req->trace : NULL);
 	if (!err && body_method)
 		err = body_framing(out, req);
 	if (!err)
