@@ -151,6 +151,19 @@ static bool due(struct proxy_worker *w, const struct cfg_workload *wl, const cha
 	return access_log_sample(rate, request_id, &w->alog->credit);
 }
 
+/* E's labels of P into *PL and D's endpoint as text into HOST: the shared
+ * part's fields, made. */
+static void entry_peers(struct access_log_entry *e, const struct l7_done *d,
+			const struct istio_peers *p, struct istio_peer_labels *pl,
+			char host[SHUNT_ADDR_STRLEN + 8])
+{
+	istio_peer_labels(p, pl);
+	if (d->t)
+		shunt_endpoint_format(d->t->addr, d->t->port, host, SHUNT_ADDR_STRLEN + 8);
+	e->upstream_host = d->t ? host : NULL;
+	e->peers = pl;
+}
+
 static struct part *part_slot(struct proxy_alog *a, const struct part_key *k)
 {
 	const unsigned char *b = (const unsigned char *)k;
@@ -193,11 +206,7 @@ static void shared_part(struct proxy_worker *w, struct access_log_entry *e, cons
 	}
 	slot = part_slot(w->alog, &k);
 	if (!slot->len || memcmp(&slot->key, &k, sizeof(k))) {
-		istio_peer_labels(p, &pl);
-		if (d->t)
-			shunt_endpoint_format(d->t->addr, d->t->port, host, sizeof(host));
-		e->upstream_host = d->t ? host : NULL;
-		e->peers = &pl;
+		entry_peers(e, d, p, &pl, host);
 		n = access_log_format_shared(e, slot->json, sizeof(slot->json));
 		e->upstream_host = NULL;
 		e->peers = NULL;
@@ -218,11 +227,7 @@ static void put_line_unshared(struct proxy_worker *w, struct access_log_entry *e
 	struct istio_peer_labels pl;
 	char host[SHUNT_ADDR_STRLEN + 8];
 
-	istio_peer_labels(p, &pl);
-	if (d->t)
-		shunt_endpoint_format(d->t->addr, d->t->port, host, sizeof(host));
-	e->upstream_host = d->t ? host : NULL;
-	e->peers = &pl;
+	entry_peers(e, d, p, &pl, host);
 	put_line(w, e);
 }
 
