@@ -207,6 +207,63 @@ static void proxy_answers_carry_envoys_flags_and_grpc_status(void **state)
 	json_decref(o);
 }
 
+/* The line's text has NEEDLE. */
+static void assert_line_has(const struct access_log_entry *e, const char *needle)
+{
+	static char buf[ACCESS_LOG_LINE_MAX];
+	int n = access_log_format(e, buf, sizeof(buf));
+
+	assert_true(n > 0);
+	buf[n] = 0;
+	if (!strstr(buf, needle))
+		fail_msg("no %s in %s", needle, buf);
+}
+
+/* Numbers are written without printf: every digit, each power of ten's
+ * edge, the zeros of a fraction. */
+static void numbers_are_written_digit_for_digit(void **state)
+{
+	static const unsigned long long values[] = {0,
+						    7,
+						    9,
+						    10,
+						    42,
+						    99,
+						    100,
+						    101,
+						    999,
+						    1000,
+						    65535,
+						    1234567,
+						    4294967296ull,
+						    999999999999999999ull,
+						    9223372036854775807ull};
+	struct istio_peer_labels pl = labels(ISTIO_SOURCE, false);
+	struct access_log_entry e = http_entry(&pl);
+	char want[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		e.bytes_sent = values[i];
+		snprintf(want, sizeof(want), "\"bytes_sent\":%llu,", values[i]);
+		assert_line_has(&e, want);
+		e.duration_us = values[i] % 100000000000ull;
+		snprintf(want, sizeof(want), "\"duration_ms\":%llu.%03llu,",
+			 (unsigned long long)e.duration_us / 1000,
+			 (unsigned long long)e.duration_us % 1000);
+		assert_line_has(&e, want);
+	}
+	e.start.tv_nsec = 7000000;
+	assert_line_has(&e, ":00.007Z\"");
+	e.start.tv_nsec = 0;
+	assert_line_has(&e, ":00.000Z\"");
+	e.grpc_status = 14;
+	assert_line_has(&e, "\"grpc_status\":14,");
+	e.response_code = 503;
+	assert_line_has(&e, "\"response_code\":503,");
+}
+
 static void tcp_line_has_null_http_fields_and_mutual_tls(void **state)
 {
 	struct istio_peer_labels pl = labels(ISTIO_DESTINATION, true);
@@ -455,6 +512,7 @@ int main(void)
 	    cmocka_unit_test(http_line_has_every_field_with_its_type_and_value),
 	    cmocka_unit_test(proxy_answers_carry_envoys_flags_and_grpc_status),
 	    cmocka_unit_test(tcp_line_has_null_http_fields_and_mutual_tls),
+	    cmocka_unit_test(numbers_are_written_digit_for_digit),
 	    cmocka_unit_test(a_line_with_its_shared_part_kept_is_the_same_line),
 	    cmocka_unit_test(odd_paths_and_headers_come_back_as_sent),
 	    cmocka_unit_test(a_byte_to_escape_anywhere_in_a_long_string_comes_back),

@@ -164,6 +164,51 @@ static void test_random_against_reference(void **state)
 	free(p);
 }
 
+/* The earliest of the armed deadlines, as next_ms answers it (-1: none). */
+static int reference_next_ms(const struct probe *p, int n, uint64_t now)
+{
+	uint64_t best = UINT64_MAX;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (timer_armed(&p[i].t) && p[i].t.expires_ms < best)
+			best = p[i].t.expires_ms;
+	if (best == UINT64_MAX)
+		return -1;
+	return best - now > TIMER_WHEEL_SLOTS ? TIMER_WHEEL_SLOTS : (int)(best - now);
+}
+
+/* Arms, moves and cancels at random, near and past a turn, and asks for
+ * the next deadline after each: the answer is the exact one every time
+ * (where the look starts must follow arming, cancelling and running). */
+static void test_next_deadline_exact_through_arms_and_cancels(void **state)
+{
+	enum { N = 200, STEPS = 20000 };
+	struct probe p[N];
+	uint64_t now = 5000;
+	unsigned int seed = 7;
+	struct timer_wheel w;
+	int i, k;
+
+	(void)state;
+	timer_wheel_init(&w, now);
+	for (i = 0; i < N; i++)
+		probe_init(&p[i], &w);
+	for (k = 0; k < STEPS; k++) {
+		int r = rand_r(&seed) % 10;
+
+		i = rand_r(&seed) % N;
+		if (r < 5) /* near, or past a turn */
+			timer_arm(&w, &p[i].t,
+				  now + 1 + (uint64_t)(rand_r(&seed) % (r < 4 ? 300 : 5000)));
+		else if (r < 8)
+			timer_cancel(&w, &p[i].t);
+		else
+			timer_wheel_advance(&w, now += (uint64_t)(rand_r(&seed) % 40));
+		assert_int_equal(timer_wheel_next_ms(&w), reference_next_ms(p, N, now));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +217,7 @@ int main(void)
 	    cmocka_unit_test(test_a_function_may_rearm_itself_and_cancel_others),
 	    cmocka_unit_test(test_far_timers_wait_a_bounded_sleep),
 	    cmocka_unit_test(test_random_against_reference),
+	    cmocka_unit_test(test_next_deadline_exact_through_arms_and_cancels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@ void timer_wheel_init(struct timer_wheel *w, uint64_t now_ms)
 {
 	memset(w, 0, sizeof(*w));
 	w->now_ms = now_ms;
+	w->low_ms = UINT64_MAX;
 }
 
 void timer_init(struct timer *t, timer_fn fn, void *ctx)
@@ -55,6 +56,8 @@ void timer_arm(struct timer_wheel *w, struct timer *t, uint64_t expires_ms)
 	if (expires_ms <= w->now_ms)
 		expires_ms = w->now_ms + 1;
 	t->expires_ms = expires_ms;
+	if (expires_ms < w->low_ms)
+		w->low_ms = expires_ms;
 	link_into(&w->slots[expires_ms & SLOT_MASK], t);
 	w->armed++;
 }
@@ -109,21 +112,31 @@ size_t timer_wheel_advance(struct timer_wheel *w, uint64_t now_ms)
 	return ran;
 }
 
-int timer_wheel_next_ms(const struct timer_wheel *w)
+/*
+ * Every slot once, from the first tick no timer can be due before: LOW_MS
+ * (or just after now). A timer in the slot of tick T is due at T or a whole
+ * turn later, so once the best deadline seen is by T, no later slot holds
+ * an earlier one. Without LOW_MS, the loop's one far timer (a flush, a
+ * request's timeout) cost a look at every slot on every turn of the loop.
+ */
+int timer_wheel_next_ms(struct timer_wheel *w)
 {
-	uint64_t tick, best = UINT64_MAX;
+	uint64_t start = w->now_ms + 1, tick, best = UINT64_MAX;
 	const struct timer *t;
 
 	if (!w->armed)
 		return -1;
-	for (tick = w->now_ms + 1; tick <= w->now_ms + TIMER_WHEEL_SLOTS; tick++) {
+	if (w->low_ms != UINT64_MAX && w->low_ms > start)
+		start = w->low_ms;
+	for (tick = start; tick < start + TIMER_WHEEL_SLOTS; tick++) {
 		for (t = w->slots[tick & SLOT_MASK]; t; t = t->next)
 			if (t->expires_ms < best)
 				best = t->expires_ms;
 		if (best <= tick)
 			break;
 	}
-	if (best == UINT64_MAX || best > w->now_ms + TIMER_WHEEL_SLOTS)
+	w->low_ms = best; /* the earliest deadline: none is due before it */
+	if (best > w->now_ms + TIMER_WHEEL_SLOTS)
 		return TIMER_WHEEL_SLOTS;
 	return (int)(best - w->now_ms);
 }

@@ -28,6 +28,9 @@ struct timer_wheel {
 	struct timer *slots[TIMER_WHEEL_SLOTS];
 	uint64_t now_ms; /* everything due by now_ms has run */
 	size_t armed;
+	/* No armed timer is due before it: where timer_wheel_next_ms starts
+	 * looking, so that a far timer costs one slot's look, not a turn's. */
+	uint64_t low_ms;
 };
 
 /* Milliseconds on CLOCK_MONOTONIC. */
@@ -48,7 +51,8 @@ static inline bool timer_armed(const struct timer *t)
  */
 size_t timer_wheel_advance(struct timer_wheel *w, uint64_t now_ms);
 /* Milliseconds until the next timer is due: 0 if one is, -1 if none is
- * armed, at most one turn (the loop then asks again). */
-int timer_wheel_next_ms(const struct timer_wheel *w);
+ * armed, at most one turn (the loop then asks again). Not const: it keeps
+ * the deadline it found as where the next look starts (low_ms). */
+int timer_wheel_next_ms(struct timer_wheel *w);
 
 #endif

@@ -386,6 +386,7 @@ struct l7_up {
 
 struct l7_loop {
 	int ep, tfd;
+	uint64_t tfd_due_ms; /* what the timerfd is set to: 0 unknown, UINT64_MAX off */
 	const struct l7_ops *ops;
 	void *ctx;
 	char hop[64]; /* who answers errors: "shunt-proxy/NODE" */
@@ -398,8 +399,7 @@ struct l7_loop {
 	struct l7_budget **budget_list;
 	struct l7_cluster **cluster_list;
 	size_t nendpoints, npools, nbudgets, nclusters;
-	struct l7_down *downs;
-	struct l7_down *dead_downs;
+	struct l7_down *downs, *dead_downs;
 	struct l7_down *ready;	/* a pipelined request waits to be read */
 	struct l7_later *later; /* sends put off to the end of the turn */
 	struct l7_up *dead_ups;

@@ -203,19 +203,26 @@ void l7_loop_end_turn(struct l7_loop *l)
 	l7_loop_rearm(l);
 }
 
-/* The timerfd fires when the wheel's next timer is due. */
+/* The timerfd fires when the wheel's next timer is due. Set again only
+ * when that changes: most turns leave the next deadline where it was, and
+ * the system call was one per turn. */
 void l7_loop_rearm(struct l7_loop *l)
 {
 	struct itimerspec its = {};
 	int ms = timer_wheel_next_ms(&l->wheel);
+	uint64_t due;
 
-	if (ms >= 0) {
-		if (ms == 0)
-			ms = 1;
+	if (ms == 0)
+		ms = 1;
+	due = ms < 0 ? UINT64_MAX : l->wheel.now_ms + (uint64_t)ms;
+	if (due == l->tfd_due_ms)
+		return; /* set to that, and not fired: a read of it says 0 */
+	if (ms > 0) {
 		its.it_value.tv_sec = ms / 1000;
 		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
 	}
-	timerfd_settime(l->tfd, 0, &its, NULL);
+	if (timerfd_settime(l->tfd, 0, &its, NULL) == 0)
+		l->tfd_due_ms = due;
 }
 
 void l7_loop_run(struct l7_loop *l)
@@ -230,7 +237,8 @@ void l7_loop_run(struct l7_loop *l)
 
 		if (!io) {
 			if (read(l->tfd, &expirations, sizeof(expirations)) < 0)
-				(void)0; /* nothing due after all */
+				(void)0;   /* nothing due after all */
+			l->tfd_due_ms = 0; /* fired: set it again */
 			continue;
 		}
 		io->on_event(io, evs[i].events);

@@ -249,13 +249,20 @@ static uint64_t nonzero_random(uint64_t *rng)
 	return v;
 }
 
+/* "000102...ff": a byte's two digits at twice its value */
+#define HEX_ROW(h)                                                                                 \
+	h "0" h "1" h "2" h "3" h "4" h "5" h "6" h "7" h "8" h "9" h "a" h "b" h "c" h "d" h      \
+	  "e" h "f"
+static const char hex_pairs[] = HEX_ROW("0") HEX_ROW("1") HEX_ROW("2") HEX_ROW("3") HEX_ROW("4")
+    HEX_ROW("5") HEX_ROW("6") HEX_ROW("7") HEX_ROW("8") HEX_ROW("9") HEX_ROW("a") HEX_ROW("b")
+	HEX_ROW("c") HEX_ROW("d") HEX_ROW("e") HEX_ROW("f");
+
 char *l7_hex64(uint64_t v, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	int i;
 
-	for (i = 15; i >= 0; i--, v >>= 4)
-		out[i] = hex[v & 15];
+	for (i = 14; i >= 0; i -= 2, v >>= 8)
+		memcpy(out + i, hex_pairs + 2 * (v & 0xff), 2);
 	out[16] = 0;
 	return out + 16;
 }
@@ -302,13 +309,14 @@ bool l7_trace_replaces(const struct l7_trace *t, const char *name)
 	       (!keep_tracestate && !strcasecmp(name, "tracestate"));
 }
 
-static int write_b3(const struct l7_trace *t, struct l7_buf *out)
+/* ID: this hop's span id in hex */
+static int write_b3(const struct l7_trace *t, const char *id, struct l7_buf *out)
 {
-	char id[17], parent[17];
+	char parent[17];
 	int err;
 
-	l7_hex64(t->id, id);
-	l7_hex64(t->parent, parent);
+	if (t->parent) /* a root span has none */
+		l7_hex64(t->parent, parent);
 	if ((err = l7_buf_field(out, "x-b3-traceid", t->trace_id)) ||
 	    (err = l7_buf_field(out, "x-b3-spanid", id)) ||
 	    (t->parent && (err = l7_buf_field(out, "x-b3-parentspanid", parent))))
@@ -321,16 +329,17 @@ static int write_b3(const struct l7_trace *t, struct l7_buf *out)
 
 int l7_trace_write(const struct l7_trace *t, struct l7_buf *out)
 {
-	char v[96], *p;
+	char v[96], id[17], *p;
 	int err = 0;
 
+	l7_hex64(t->id, id);
 	if (t->formats & L7_TRACE_B3)
-		err = write_b3(t, out);
+		err = write_b3(t, id, out);
 	if (!err && (t->formats & L7_TRACE_B3_SINGLE)) {
 		/* TRACEID-SPANID-SAMPLING[-PARENTID] */
 		p = stpcpy(v, t->trace_id);
 		*p++ = '-';
-		p = l7_hex64(t->id, p);
+		p = stpcpy(p, id);
 		p = stpcpy(p, t->debug ? "-d" : t->sampled ? "-1" : "-0");
 		if (t->parent) {
 			*p++ = '-';
@@ -340,9 +349,9 @@ int l7_trace_write(const struct l7_trace *t, struct l7_buf *out)
 	}
 	if (!err && (t->formats & L7_TRACE_W3C)) {
 		/* a 64-bit trace id is padded to W3C's 128 bits on the left */
-		p = l7_hex64(t->trace_lo, l7_hex64(t->trace_hi, stpcpy(v, "00-")));
+		p = stpcpy(stpcpy(v, t->trace128 ? "00-" : "00-0000000000000000"), t->trace_id);
 		*p++ = '-';
-		p = l7_hex64(t->id, p);
+		p = stpcpy(p, id);
 		strcpy(p, t->sampled ? "-01" : "-00");
 		err = l7_buf_field(out, "traceparent", v);
 	}

@@ -22,6 +22,7 @@ struct l7_h2_up {
 	unsigned int nstreams;
 	uint64_t idle_ms;
 	bool connected, dead, got_bytes, busy; /* busy: inside the session */
+	unsigned int names_due; /* streams until the unique fields' names go indexed again */
 	struct timer idle;
 	struct l7_later send_later;
 	struct l7_h2_up *next;	    /* in the loop's list, then its dead list */

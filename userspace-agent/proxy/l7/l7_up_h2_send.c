@@ -68,6 +68,30 @@ void l7_h2_up_body_ready(struct l7_request *req)
 	l7_send_later(hs->c->l, &hs->c->send_later);
 }
 
+/* Fields whose value is new on every request (trace ids, request ids) go
+ * never indexed (l7_h2_never_index), but their names are the same every
+ * time: HPACK can send a never-indexed field with an indexed name, if the
+ * name is in the table. So the first of them on a connection goes indexed,
+ * and again every NAMES_EVERY streams (other fields push entries out of
+ * the 4 KiB table): the names of the others then take a byte or two
+ * instead of being Huffman-coded again on every request. */
+#define NAMES_EVERY 1024
+
+static void index_unique_names(struct l7_h2_up *c, nghttp2_nv *nv, size_t n)
+{
+	bool any = false;
+	size_t i;
+
+	if (c->names_due--)
+		return;
+	for (i = 0; i < n; i++)
+		if (nv[i].flags & NGHTTP2_NV_FLAG_NO_INDEX) {
+			nv[i].flags &= (uint8_t)~NGHTTP2_NV_FLAG_NO_INDEX;
+			any = true;
+		}
+	c->names_due = any ? NAMES_EVERY : 0;
+}
+
 static int submit_request(struct l7_h2_stream *hs, struct l7_request *req)
 {
 	nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = read_request_body};
@@ -76,10 +100,12 @@ static int submit_request(struct l7_h2_stream *hs, struct l7_request *req)
 	nghttp2_nv *nv = NULL;
 	size_t n;
 
-	if (l7_request_to_nv(req, body, lines, &nv, &n))
+	if (l7_request_to_nv(req, body, lines, &nv, &n)) {
 		hs->id = -1;
-	else
+	} else {
+		index_unique_names(hs->c, nv, n);
 		hs->id = nghttp2_submit_request(hs->c->s, NULL, nv, n, body ? &prd : NULL, hs);
+	}
 	free(nv);
 	return hs->id < 0 ? -1 : 0;
 }
