@@ -6,7 +6,6 @@
  * nghttp2 by a data provider, which defers while the endpoint has sent
  * nothing new; nghttp2 does the framing and flow control.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,24 +313,37 @@ void l7_h2_close(struct l7_down *d)
 
 /* ---- the sink: responses as HTTP/2 streams ---- */
 
+/* The CRLF ending the line at P, or NULL. */
+static char *line_end(char *p)
+{
+	while ((p = strchr(p, '\r')) && p[1] != '\n')
+		p++;
+	return p;
+}
+
 /* Header lines ("name: value\r\n", as l7_write_headers and the answers
- * write them) into name/value pairs, names lowercased. */
+ * write them) into name/value pairs, names lowercased; up to an empty line
+ * or the end. One pass over each line (this is every request's and every
+ * answer's head on HTTP/2). */
 int l7_h2_lines_to_nv(char *lines, nghttp2_nv *nv, size_t cap)
 {
+	char *line = lines, *end, *c, *v;
 	int n = 0;
-	char *line = lines, *end, *colon, *c;
 
-	while ((size_t)n < cap && (end = strstr(line, "\r\n")) && end != line) {
+	while ((size_t)n < cap && *line && !(line[0] == '\r' && line[1] == '\n')) {
+		for (c = line; *c && *c != ':' && *c != '\r'; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c + ('a' - 'A'));
+		end = line_end(c);
+		if (!end)
+			break;
 		*end = 0;
-		colon = strchr(line, ':');
-		if (colon) {
-			*colon = 0;
-			for (c = line; *c; c++)
-				*c = (char)tolower((unsigned char)*c);
-			for (c = colon + 1; *c == ' '; c++)
+		if (*c == ':') { /* a line without one is skipped */
+			*c = 0;
+			for (v = c + 1; *v == ' '; v++)
 				;
-			nv[n++] = (nghttp2_nv){(uint8_t *)line, (uint8_t *)c, strlen(line),
-					       strlen(c), NGHTTP2_NV_FLAG_NONE};
+			nv[n++] = (nghttp2_nv){(uint8_t *)line, (uint8_t *)v, (size_t)(c - line),
+					       (size_t)(end - v), NGHTTP2_NV_FLAG_NONE};
 		}
 		line = end + 2;
 	}
