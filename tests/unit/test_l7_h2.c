@@ -37,8 +37,9 @@ struct h2_seen {
 	int32_t id;
 	char path[128], te[32], mirror[64];
 	char b3_span[17], b3_parent[17]; /* x-b3-spanid, x-b3-parentspanid */
-	int never_indexed;		 /* fields sent "never indexed" (HPACK) */
-	size_t head_len;		 /* the request's header block, HPACK-coded */
+	char b3_trace[33], traceparent[64], b3_sampled[4];
+	int never_indexed; /* fields sent "never indexed" (HPACK) */
+	size_t head_len;   /* the request's header block, HPACK-coded */
 	size_t body;
 	char checksum[32]; /* the x-checksum trailer field */
 	int ntrailers;	   /* fields of a trailing HEADERS frame */
@@ -99,6 +100,12 @@ static int end_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t 
 		snprintf(r->mirror, sizeof(r->mirror), "%.*s", (int)vlen, value);
 	if (r && nlen == 11 && !memcmp(name, "x-b3-spanid", 11))
 		snprintf(r->b3_span, sizeof(r->b3_span), "%.*s", (int)vlen, value);
+	if (r && nlen == 12 && !memcmp(name, "x-b3-traceid", 12))
+		snprintf(r->b3_trace, sizeof(r->b3_trace), "%.*s", (int)vlen, value);
+	if (r && nlen == 12 && !memcmp(name, "x-b3-sampled", 12))
+		snprintf(r->b3_sampled, sizeof(r->b3_sampled), "%.*s", (int)vlen, value);
+	if (r && nlen == 11 && !memcmp(name, "traceparent", 11))
+		snprintf(r->traceparent, sizeof(r->traceparent), "%.*s", (int)vlen, value);
 	if (r && nlen == 17 && !memcmp(name, "x-b3-parentspanid", 17))
 		snprintf(r->b3_parent, sizeof(r->b3_parent), "%.*s", (int)vlen, value);
 	return 0;
@@ -580,6 +587,20 @@ static void a_call_to_an_http2_endpoint_carries_the_span_context(void **state)
 	assert_string_equal(x->end.seen[0].b3_parent, "a2fb4a1d1a96d312");
 }
 
+/* A new trace's context, as the endpoint got it: both formats, the same
+ * ids, not sampled. */
+static void expect_new_trace_unsampled(const struct h2_seen *r)
+{
+	char want[64];
+
+	assert_int_equal(strlen(r->b3_trace), 32);
+	assert_int_equal(strlen(r->b3_span), 16);
+	assert_string_equal(r->b3_sampled, "0");
+	assert_string_equal(r->b3_parent, "");
+	snprintf(want, sizeof(want), "00-%s-%s-00", r->b3_trace, r->b3_span);
+	assert_string_equal(r->traceparent, want);
+}
+
 /* The trace context and the request id are new on every request: HPACK
  * gets them never indexed, so they do not push the fields that repeat out
  * of the endpoint's dynamic table (docs/telemetry.md "Overhead"). Their
@@ -601,6 +622,7 @@ static void fields_new_on_every_request_stay_out_of_the_hpack_table(void **state
 	table = nghttp2_session_get_hd_inflate_dynamic_table_size(x->end.s);
 	/* the first: indexed, names and values (32 bytes more each, RFC 7541 4.1) */
 	assert_int_equal(x->end.seen[0].never_indexed, 0);
+	expect_new_trace_unsampled(&x->end.seen[0]);
 	assert_true(table >= 4 * 32 + names + 10 + 32 + 16 + 55);
 	end_answer(&x->end, x->end.seen[0].id, "200", "xyz", "0");
 	end_pump(&x->f, &x->end, 20);
@@ -609,6 +631,8 @@ static void fields_new_on_every_request_stay_out_of_the_hpack_table(void **state
 	end_wait(&x->f, &x->end, 2);
 	assert_int_equal(x->f.nconns, 1);
 	assert_int_equal(x->end.seen[1].never_indexed, 4);
+	expect_new_trace_unsampled(&x->end.seen[1]);
+	assert_string_not_equal(x->end.seen[1].b3_trace, x->end.seen[0].b3_trace);
 	/* everything else repeated, and was indexed by the first request */
 	assert_int_equal(nghttp2_session_get_hd_inflate_dynamic_table_size(x->end.s), table);
 	/* the new values, Huffman-coded (shorter than as they are), a byte or

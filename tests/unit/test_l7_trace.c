@@ -326,6 +326,61 @@ static void context_goes_on_in_the_format_it_came_with_this_span_as_parent(void 
 	l7_headers_free(o.h, o.n);
 }
 
+/* Fields as l7_trace_emit gives them. */
+struct emitted {
+	char name[L7_TRACE_FIELDS][32], value[L7_TRACE_FIELDS][128];
+	bool unique[L7_TRACE_FIELDS];
+	size_t n;
+};
+
+static int take_field(void *ctx, const char *name, size_t name_len, const char *value,
+		      size_t value_len, bool unique)
+{
+	struct emitted *e = ctx;
+
+	assert_true(e->n < L7_TRACE_FIELDS);
+	assert_int_equal(name_len, strlen(name));
+	assert_int_equal(value_len, strlen(value)); /* and a NUL after it */
+	snprintf(e->name[e->n], sizeof(e->name[0]), "%s", name);
+	snprintf(e->value[e->n], sizeof(e->value[0]), "%s", value);
+	e->unique[e->n++] = unique;
+	return 0;
+}
+
+/* The context as fields (HTTP/2) is the context as lines (HTTP/1.1), field
+ * for field, with the ids marked new on every request and the decision not:
+ * all three formats under a parent, and a root span's. */
+static void context_as_fields_is_the_context_as_lines(void **state)
+{
+	static const char *const came[][9] = {
+	    {"x-b3-traceid", TRACE64, "x-b3-spanid", SPAN, "b3", TRACE64 "-" SPAN "-1",
+	     "traceparent", "00-" TRACE128 "-" SPAN "-01"},
+	    {"x-b3-flags", "1"},
+	};
+	struct l7_trace t;
+	struct out o;
+	size_t k, i;
+
+	(void)state;
+	for (k = 0; k < 2; k++) {
+		struct emitted e = {0};
+
+		hop(&t, &o, 0, came[k]);
+		assert_int_equal(l7_trace_emit(&t, take_field, &e), 0);
+		/* x-b3-* (4), b3, traceparent; x-b3-* of a root span, debug (3) */
+		assert_int_equal(e.n, k ? 3 : 6);
+		for (i = 0; i < e.n; i++) {
+			bool decision =
+			    !strcmp(e.name[i], "x-b3-sampled") || !strcmp(e.name[i], "x-b3-flags");
+
+			assert_non_null(out_get(&o, e.name[i]));
+			assert_string_equal(out_get(&o, e.name[i]), e.value[i]);
+			assert_int_equal(e.unique[i], !decision);
+		}
+		l7_headers_free(o.h, o.n);
+	}
+}
+
 /* The span's JSON, parsed back: NULL when it is not one JSON object. */
 static json_t *zipkin_of(const struct l7_span *s)
 {
@@ -403,6 +458,7 @@ int main(void)
 	    cmocka_unit_test(b3_multi_headers_give_ids_and_decision),
 	    cmocka_unit_test(b3_single_header_forms),
 	    cmocka_unit_test(w3c_traceparent_and_tracestate),
+	    cmocka_unit_test(context_as_fields_is_the_context_as_lines),
 	    cmocka_unit_test(malformed_headers_are_ignored),
 	    cmocka_unit_test(sampled_0_stays_off_at_any_rate),
 	    cmocka_unit_test(new_traces_are_sampled_at_the_configured_share),

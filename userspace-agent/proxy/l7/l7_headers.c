@@ -76,9 +76,11 @@ static const char *find(const struct l7_header *h, size_t n, const char *name)
 	return NULL;
 }
 
-int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
-		     const struct cfg_http_header_mod *mod, bool upgrade,
-		     const struct l7_trace *trace)
+/* TRACE_LINES: TRACE's context written as lines; else only what it
+ * replaces left out (HTTP/2 takes the context as fields). */
+static int write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
+			 const struct cfg_http_header_mod *mod, bool upgrade,
+			 const struct l7_trace *trace, bool trace_lines)
 {
 	const char *connection = find(h, n, "connection");
 	size_t i;
@@ -88,7 +90,7 @@ int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
 		if (!(trace && l7_trace_replaces(trace, h[i].name)) &&
 		    !dropped(h[i].name, connection, mod, upgrade))
 			err = l7_buf_field(out, h[i].name, h[i].value);
-	if (!err && trace)
+	if (!err && trace && trace_lines)
 		err = l7_trace_write(trace, out);
 	for (i = 0; mod && i < mod->nset && !err; i++)
 		err = l7_buf_field(out, mod->set[i].name, mod->set[i].value);
@@ -98,6 +100,13 @@ int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
 	if (!err && upgrade)
 		err = l7_buf_printf(out, "connection: upgrade\r\n");
 	return err;
+}
+
+int l7_write_headers(struct l7_buf *out, const struct l7_header *h, size_t n,
+		     const struct cfg_http_header_mod *mod, bool upgrade,
+		     const struct l7_trace *trace)
+{
+	return write_headers(out, h, n, mod, upgrade, trace, true);
 }
 
 /* Fields whose value is new on every request: the trace context and the
@@ -129,10 +138,53 @@ bool l7_h2_never_index(const char *name, size_t len)
 	return false;
 }
 
+/* A request's trace context as HTTP/2 fields: the values kept at the end
+ * of the head's lines (after the lines' NUL), the names constants; no
+ * line to write and parse back, and no lookup for never indexing. */
+struct trace_fields {
+	struct l7_buf *lines;
+	size_t n;
+	struct {
+		const char *name;
+		size_t name_len, at, len; /* the value: at bytes past the lines' start */
+		bool unique;
+	} f[L7_TRACE_FIELDS];
+};
+
+static int trace_field(void *ctx, const char *name, size_t name_len, const char *value,
+		       size_t value_len, bool unique)
+{
+	struct trace_fields *tf = ctx;
+	size_t at = tf->lines->len - tf->lines->off;
+
+	if (tf->n == L7_TRACE_FIELDS || l7_buf_append(tf->lines, value, value_len + 1))
+		return -ENOMEM;
+	tf->f[tf->n].name = name;
+	tf->f[tf->n].name_len = name_len;
+	tf->f[tf->n].at = at;
+	tf->f[tf->n].len = value_len;
+	tf->f[tf->n++].unique = unique;
+	return 0;
+}
+
+/* The fields of TF at V (the lines appended to last: their place is final). */
+static size_t trace_nv(const struct trace_fields *tf, nghttp2_nv *v)
+{
+	const char *base = tf->lines->data + tf->lines->off;
+	size_t i;
+
+	for (i = 0; i < tf->n; i++)
+		v[i] =
+		    (nghttp2_nv){(uint8_t *)tf->f[i].name, (uint8_t *)base + tf->f[i].at,
+				 tf->f[i].name_len, tf->f[i].len,
+				 tf->f[i].unique ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
+	return tf->n;
+}
+
 /* REQ's head as HTTP/2 fields: pseudo-headers, then its headers as sent
  * on (hop-by-hop ones dropped, the rule's modifiers applied), Host as
- * :authority; te: trailers for gRPC, which asks for it. *NV (to free)
- * points into LINES. */
+ * :authority; te: trailers for gRPC, which asks for it; then the trace
+ * context. *NV (to free) points into LINES. */
 int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lines, nghttp2_nv **nv,
 		     size_t *n)
 {
@@ -140,15 +192,15 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
 	const char *host = l7_header_get(req, "host"), *te = l7_header_get(req, "te");
 	const char *authority = host ? host : "localhost";
+	const struct l7_trace *trace = req->traced ? &req->trace : NULL;
+	struct trace_fields tf = {.lines = lines};
 	/* one field per line written: the headers, the rule's set and add, te,
-	 * content-length, the trace context's five at most (sized per request:
-	 * this is every request's path) */
-	size_t cap = req->nheaders + (mod ? mod->nset + mod->nadd : 0) + 2 + (req->traced ? 5 : 0);
+	 * content-length (sized per request: this is every request's path) */
+	size_t cap = req->nheaders + (mod ? mod->nset + mod->nadd : 0) + 2;
 	nghttp2_nv *v;
 	int got, i, j;
 
-	if (l7_write_headers(lines, req->headers, req->nheaders, mod, false,
-			     req->traced ? &req->trace : NULL) ||
+	if (write_headers(lines, req->headers, req->nheaders, mod, false, trace, false) ||
 	    ((req->grpc || (te && strcasestr(te, "trailers"))) &&
 	     l7_buf_printf(lines, "te: trailers\r\n")) ||
 	    /* no length with trailers: a node proxy speaking HTTP/1.1 on
@@ -157,7 +209,8 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	     l7_buf_printf(lines, "content-length: %llu\r\n", (unsigned long long)req->body_got)) ||
 	    (body && !req->body_done && req->body_length >= 0 &&
 	     l7_buf_printf(lines, "content-length: %lld\r\n", (long long)req->body_length)) ||
-	    l7_buf_append(lines, "", 1) || !(v = calloc(4 + cap, sizeof(*v))))
+	    l7_buf_append(lines, "", 1) || (trace && l7_trace_emit(trace, trace_field, &tf)) ||
+	    !(v = calloc(4 + cap + tf.n, sizeof(*v))))
 		return -ENOMEM;
 	v[0] = (nghttp2_nv){(uint8_t *)":method", (uint8_t *)req->method, 7, strlen(req->method)};
 	v[1] = (nghttp2_nv){(uint8_t *)":scheme", (uint8_t *)"http", 7, 4};
@@ -172,7 +225,7 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 		v[j++] = v[i];
 	}
 	*nv = v;
-	*n = (size_t)j;
+	*n = (size_t)j + trace_nv(&tf, v + j);
 	return 0;
 }
 

@@ -309,32 +309,36 @@ bool l7_trace_replaces(const struct l7_trace *t, const char *name)
 	       (!keep_tracestate && !strcasecmp(name, "tracestate"));
 }
 
+/* A literal name and its length */
+#define FIELD(fn, ctx, lit, v, vlen, unique) fn(ctx, lit, sizeof(lit) - 1, v, vlen, unique)
+
 /* ID: this hop's span id in hex */
-static int write_b3(const struct l7_trace *t, const char *id, struct l7_buf *out)
+static int emit_b3(const struct l7_trace *t, const char *id, l7_trace_field_fn fn, void *ctx)
 {
+	size_t id_len = t->trace128 ? 32 : 16;
 	char parent[17];
 	int err;
 
 	if (t->parent) /* a root span has none */
 		l7_hex64(t->parent, parent);
-	if ((err = l7_buf_field(out, "x-b3-traceid", t->trace_id)) ||
-	    (err = l7_buf_field(out, "x-b3-spanid", id)) ||
-	    (t->parent && (err = l7_buf_field(out, "x-b3-parentspanid", parent))))
+	if ((err = FIELD(fn, ctx, "x-b3-traceid", t->trace_id, id_len, true)) ||
+	    (err = FIELD(fn, ctx, "x-b3-spanid", id, 16, true)) ||
+	    (t->parent && (err = FIELD(fn, ctx, "x-b3-parentspanid", parent, 16, true))))
 		return err;
 	/* debug implies sampled: B3 sends the flag instead of the decision */
 	if (t->debug)
-		return l7_buf_field(out, "x-b3-flags", "1");
-	return l7_buf_field(out, "x-b3-sampled", t->sampled ? "1" : "0");
+		return FIELD(fn, ctx, "x-b3-flags", "1", 1, false);
+	return FIELD(fn, ctx, "x-b3-sampled", t->sampled ? "1" : "0", 1, false);
 }
 
-int l7_trace_write(const struct l7_trace *t, struct l7_buf *out)
+int l7_trace_emit(const struct l7_trace *t, l7_trace_field_fn fn, void *ctx)
 {
 	char v[96], id[17], *p;
 	int err = 0;
 
 	l7_hex64(t->id, id);
 	if (t->formats & L7_TRACE_B3)
-		err = write_b3(t, id, out);
+		err = emit_b3(t, id, fn, ctx);
 	if (!err && (t->formats & L7_TRACE_B3_SINGLE)) {
 		/* TRACEID-SPANID-SAMPLING[-PARENTID] */
 		p = stpcpy(v, t->trace_id);
@@ -343,17 +347,30 @@ int l7_trace_write(const struct l7_trace *t, struct l7_buf *out)
 		p = stpcpy(p, t->debug ? "-d" : t->sampled ? "-1" : "-0");
 		if (t->parent) {
 			*p++ = '-';
-			l7_hex64(t->parent, p);
+			p = l7_hex64(t->parent, p);
 		}
-		err = l7_buf_field(out, "b3", v);
+		err = FIELD(fn, ctx, "b3", v, (size_t)(p - v), true);
 	}
 	if (!err && (t->formats & L7_TRACE_W3C)) {
 		/* a 64-bit trace id is padded to W3C's 128 bits on the left */
 		p = stpcpy(stpcpy(v, t->trace128 ? "00-" : "00-0000000000000000"), t->trace_id);
 		*p++ = '-';
-		p = stpcpy(p, id);
-		strcpy(p, t->sampled ? "-01" : "-00");
-		err = l7_buf_field(out, "traceparent", v);
+		p = stpcpy(stpcpy(p, id), t->sampled ? "-01" : "-00");
+		err = FIELD(fn, ctx, "traceparent", v, (size_t)(p - v), true);
 	}
 	return err;
+}
+
+static int field_line(void *out, const char *name, size_t name_len, const char *value,
+		      size_t value_len, bool unique)
+{
+	(void)name_len;
+	(void)value_len;
+	(void)unique;
+	return l7_buf_field(out, name, value);
+}
+
+int l7_trace_write(const struct l7_trace *t, struct l7_buf *out)
+{
+	return l7_trace_emit(t, field_line, out);
 }

@@ -9,7 +9,8 @@
  *   l7_trace_begin(&t, &in, sampling, &rng);    this hop's span: ids, decision
  *   l7_trace_replaces(&t, name)                 its trace headers, left out when
  *   l7_trace_write(&t, &buf)                    the request is written: this
- *                                               hop's context instead
+ *   (l7_trace_emit(&t, field, ctx))             hop's context instead (lines, or
+ *                                               fields for HTTP/2)
  *   ... at its end, if t.sampled:
  *   l7_span_init(&s, &t, L7_SPAN_CLIENT, start, duration); l7_span_tag(...);
  *   and the owner sends it (proxy_trace.h).
@@ -77,10 +78,19 @@ void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sam
 /* Whether a request's header NAME is trace context that T's replaces (it is
  * left out when the request is written on). */
 bool l7_trace_replaces(const struct l7_trace *t, const char *name);
-/* T's context for the next hop, T's span as its parent, as header lines
- * ("name: value\r\n") at the end of OUT. Written with the request rather
- * than added to its headers: no allocation per field, and none of the
- * header path (docs/telemetry.md "Overhead"). 0 or -ENOMEM. */
+/* Where T's context goes, a field at a time: NAME (NAME_LEN bytes), VALUE
+ * (VALUE_LEN bytes and a NUL, valid for the call), and whether the value
+ * is new on every request (an id: HPACK sends it never indexed). 0, or an
+ * error that stops the writing. */
+typedef int (*l7_trace_field_fn)(void *ctx, const char *name, size_t name_len, const char *value,
+				 size_t value_len, bool unique);
+#define L7_TRACE_FIELDS 6 /* the most l7_trace_emit writes: x-b3-* (4), b3, traceparent */
+/* T's context for the next hop, T's span as its parent, field by field. */
+int l7_trace_emit(const struct l7_trace *t, l7_trace_field_fn field, void *ctx);
+/* The same as header lines ("name: value\r\n") at the end of OUT: written
+ * with an HTTP/1.1 request rather than added to its headers (no allocation
+ * per field, and none of the header path; docs/telemetry.md "Overhead").
+ * 0 or -ENOMEM. */
 struct l7_buf;
 int l7_trace_write(const struct l7_trace *t, struct l7_buf *out);
 /* V as 16 lowercase hex digits and a NUL at OUT; returns the NUL's place. */
