@@ -216,7 +216,7 @@ void l7_loop_rearm(struct l7_loop *l)
 		ms = 1;
 	due = ms < 0 ? UINT64_MAX : l->wheel.now_ms + (uint64_t)ms;
 	if (due == l->tfd_due_ms)
-		return; /* set to that, and not fired: a read of it says 0 */
+		return; /* set to that already (fired or not: fired, it waits to be read) */
 	if (ms > 0) {
 		its.it_value.tv_sec = ms / 1000;
 		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
