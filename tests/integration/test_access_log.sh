@@ -76,6 +76,9 @@ alog_reconfigure() {
 	t_wait_for 10 proxy_model_newer n2 "$v2" || t_fail "n2's proxy did not take the new config"
 }
 
+# a request id the proxy made: a random UUID (Envoy's x-request-id)
+UUID4='^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
+
 test_access_log_lines_of_requests_and_tunnel_connections() {
 	alog_setup
 	local tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 i codes=""
@@ -112,9 +115,11 @@ test_access_log_lines_of_requests_and_tunnel_connections() {
 		and .outcome == \"allowed\" and .grpc_status == null")" 4 "200 lines"
 	t_eq "$(alog_count "$http and .response_code == 404 and .response_flags == \"NR\" and .path == \"/elsewhere\"
 		and .destination_workload == \"unknown\" and .upstream_host == null and .outcome == \"no_route\"
-		and .trace_id == \"80f198ee56343ba864fe8b2a57d3eff7\" and .request_id == null")" 1 "404 route miss"
+		and .trace_id == \"80f198ee56343ba864fe8b2a57d3eff7\" and (.request_id | test(\"$UUID4\"))")" 1 \
+		"404 route miss (its request id made by the proxy)"
 	t_eq "$(alog_count "$http and .response_code == 503 and .response_flags == \"UH\" and .method == \"POST\"
-		and .bytes_received == 3 and .upstream_service == \"empty.default.svc.cluster.local\"")" 1 "503 no endpoint"
+		and .bytes_received == 3 and .upstream_service == \"empty.default.svc.cluster.local\"
+		and (.request_id | test(\"$UUID4\"))")" 1 "503 no endpoint"
 	local tcp='.protocol == "TCP" and .source_workload == "n1-p1" and .destination_workload == "n2-p1"'
 	tcp+=' and .method == null and .path == null and .response_code == 0 and .response_flags == "-"'
 	tcp+=' and .bytes_sent > 5000 and .bytes_received > 40 and .outcome == "closed"'

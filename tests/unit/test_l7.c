@@ -207,6 +207,49 @@ static void request_modifiers_and_hop_by_hop(void **state)
 	assert_int_equal(x->resp.status, 200);
 }
 
+/* ID is a random UUID as Envoy makes them: 8-4-4-4-12 lowercase hex
+ * digits, version 4, variant 1. */
+static void assert_uuid4(const char *id)
+{
+	size_t i;
+
+	assert_non_null(id);
+	assert_int_equal(strlen(id), 36);
+	for (i = 0; i < 36; i++)
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+			assert_int_equal(id[i], '-');
+		else
+			assert_non_null(strchr("0123456789abcdef", id[i]));
+	assert_int_equal(id[14], '4');
+	assert_non_null(strchr("89ab", id[19]));
+}
+
+/* A request without x-request-id gets one (Envoy's generate_request_id):
+ * a new one per request; a request's own goes on as it came. */
+static void a_request_without_an_id_gets_one_and_one_with_keeps_its_own(void **state)
+{
+	struct fix *x = start(state, MESH);
+	char first[37];
+	int conn;
+
+	assert_int_equal(fake_exchange(&x->f, &x->client, GET("/a"), OK, &x->resp, &conn), 0);
+	assert_int_equal(fake_header_count(&x->f.conns[conn]->req, "x-request-id"), 1);
+	assert_uuid4(fake_header(&x->f.conns[conn]->req, "x-request-id"));
+	snprintf(first, sizeof(first), "%s", fake_header(&x->f.conns[conn]->req, "x-request-id"));
+	fake_msg_free(&x->resp);
+	assert_int_equal(fake_exchange(&x->f, &x->client, GET("/b"), OK, &x->resp, &conn), 0);
+	assert_uuid4(fake_header(&x->f.conns[conn]->req, "x-request-id"));
+	assert_string_not_equal(fake_header(&x->f.conns[conn]->req, "x-request-id"), first);
+	fake_msg_free(&x->resp);
+	assert_int_equal(
+	    fake_exchange(&x->f, &x->client,
+			  "GET /c HTTP/1.1\r\nHost: web\r\nX-Request-ID: mine-1\r\n\r\n", OK,
+			  &x->resp, &conn),
+	    0);
+	assert_int_equal(fake_header_count(&x->f.conns[conn]->req, "x-request-id"), 1);
+	assert_string_equal(fake_header(&x->f.conns[conn]->req, "x-request-id"), "mine-1");
+}
+
 static void response_modifiers(void **state)
 {
 	struct fix *x =
@@ -425,6 +468,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(exact_then_regex_then_longest_prefix, teardown),
 	    cmocka_unit_test_teardown(method_header_and_query_matches, teardown),
+	    cmocka_unit_test_teardown(a_request_without_an_id_gets_one_and_one_with_keeps_its_own,
+				      teardown),
 	    cmocka_unit_test_teardown(path_prefix_matches_whole_elements, teardown),
 	    cmocka_unit_test_teardown(no_match_is_404_no_route, teardown),
 	    cmocka_unit_test_teardown(weights_split_within_binomial_bounds, teardown),

@@ -81,8 +81,7 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
  * content metadata, hop-by-hop and what Connection names) dropped, a field
  * without a value given an empty one. 0 or -ENOMEM. */
 int l7_trailers_keep(struct l7_request *req);
-/* The end of a chunked body: the last chunk, REQ's trailer fields, the
- * empty line. */
+/* A chunked body's end: the last chunk, REQ's trailers, the empty line. */
 int l7_write_last_chunk(struct l7_buf *out, const struct l7_request *req);
 /* REQ's trailer fields as header lines ("name: value\r\n"). */
 int l7_write_trailers(struct l7_buf *out, const struct l7_request *req);
@@ -408,7 +407,7 @@ struct l7_loop {
 	struct l7_tunnel *tunnels, *dead_tunnels;
 	bool draining; /* l7_loop_drain: every HTTP/1.1 response says close */
 	unsigned int rng;
-	uint64_t trace_rng; /* span and trace ids (l7_trace_random) */
+	uint64_t trace_rng; /* span, trace and request ids (l7_trace_random) */
 };
 
 /* l7_loop.c */
@@ -562,9 +561,10 @@ bool l7_retry_status(struct l7_request *req, int status);
  * retries, and a retry is allowed. */
 bool l7_retry_grpc(struct l7_request *req, const struct l7_header *h, size_t n);
 
-/* l7_trace_request.c: a request's trace context and its CLIENT span */
-/* Reads REQ's trace headers; with tracing on, makes its span context and
- * puts it in the headers that go to the endpoint. */
+/* l7_trace_request.c: a request's id, trace context and CLIENT span */
+/* REQ's x-request-id, made when it came without one. */
+void l7_request_id_ensure(struct l7_request *req);
+/* Reads REQ's trace headers; with tracing on, makes its span context. */
 void l7_request_trace_begin(struct l7_request *req);
 /* REQ's span as it ended (D), into S; NULL when it is not sampled. */
 struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d, struct l7_span *s);

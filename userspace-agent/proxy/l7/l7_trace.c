@@ -267,6 +267,27 @@ char *l7_hex64(uint64_t v, char *out)
 	return out + 16;
 }
 
+void l7_request_id_make(uint64_t *rng, char out[37])
+{
+	static const int dash_after[] = {4, 6, 8, 10}; /* bytes: 8-4-4-4-12 digits */
+	unsigned char b[16];
+	uint64_t hi = l7_trace_random(rng), lo = l7_trace_random(rng);
+	char *p = out;
+	int i, d = 0;
+
+	memcpy(b, &hi, 8);
+	memcpy(b + 8, &lo, 8);
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4: random */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 1 (RFC 9562) */
+	for (i = 0; i < 16; i++) {
+		if (d < 4 && i == dash_after[d])
+			*p++ = '-', d++;
+		memcpy(p, hex_pairs + 2 * b[i], 2);
+		p += 2;
+	}
+	*p = 0;
+}
+
 void l7_trace_id_hex(uint64_t hi, uint64_t lo, bool trace128, char *buf)
 {
 	l7_hex64(lo, trace128 ? l7_hex64(hi, buf) : buf);

@@ -95,6 +95,9 @@ struct l7_buf;
 int l7_trace_write(const struct l7_trace *t, struct l7_buf *out);
 /* V as 16 lowercase hex digits and a NUL at OUT; returns the NUL's place. */
 char *l7_hex64(uint64_t v, char *out);
+/* A new request id into OUT: a random UUID (version 4, RFC 9562), as
+ * Envoy makes x-request-id. */
+void l7_request_id_make(uint64_t *rng, char out[37]);
 /* The trace id of IN in hex into BUF (33 bytes); "" without one. */
 void l7_trace_id_hex(uint64_t hi, uint64_t lo, bool trace128, char *buf);
 

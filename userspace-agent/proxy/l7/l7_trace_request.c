@@ -12,6 +12,22 @@
 #include "common/addr.h"
 #include "l7_impl.h"
 
+/* Envoy's default (generate_request_id): a request that came without an
+ * x-request-id gets one at the first proxy that reads it, and every hop
+ * after (the upstream, the next proxy, retries and mirrors) sees that one,
+ * in its access log line and its span. Out of memory, the request goes on
+ * without. */
+void l7_request_id_ensure(struct l7_request *req)
+{
+	char id[37];
+
+	if (l7_header_get(req, "x-request-id"))
+		return;
+	l7_request_id_make(&req->down->l->trace_rng, id);
+	(void)l7_header_add(&req->headers, &req->nheaders, &req->headers_cap, "x-request-id", 12,
+			    id, 36);
+}
+
 void l7_request_trace_begin(struct l7_request *req)
 {
 	const struct cfg_tracing *tc = &req->view->cfg->tracing;
