@@ -26,7 +26,9 @@
 # are counted. That count is the same from run to run for the same binary
 # and work, whatever else the machine does; it leaves out the kernel's
 # part (the sockets' system calls, the same in every setting, and the
-# access log's write).
+# access log's write). With TEL_CALLGRIND_DIR set, each setting's profile
+# is kept there as callgrind.TOOL.SETTING (h1.0: HTTP/1.1, off), for
+# callgrind_annotate.
 #
 #   scripts/bench-telemetry.sh [ROUNDS] [SECONDS]
 #
@@ -126,8 +128,8 @@ tel_run() {
 		-v n="$round" 'BEGIN { printf "%s %s %.0f %.0f %s\n", t, on, r, r * s / (c / hz), n }'
 }
 
-# The proxy's instructions for N requests of TOOL, in the setting it has.
-count_instructions() { # TOOL N
+# The proxy's instructions for N requests of TOOL, in SETTING (tel_mesh's).
+count_instructions() { # TOOL N SETTING
 	local url=http://10.96.0.91/index.html args=(--h1)
 
 	[ "$1" = h1 ] || url=http://10.96.0.92/index.html args=(-m 10)
@@ -139,9 +141,11 @@ count_instructions() { # TOOL N
 		t_fail "instructions: not every request of $1 succeeded"
 	callgrind_control -i off "$PROXY_PID_n1" >/dev/null 2>&1
 	callgrind_control -d "$1" "$PROXY_PID_n1" >/dev/null 2>&1
+	local dump
+	dump=$(ls -t "$T_TMP"/callgrind.out.* | head -1)
+	[ -z "${TEL_CALLGRIND_DIR:-}" ] || cp "$dump" "$TEL_CALLGRIND_DIR/callgrind.$1.$3"
 	# the dump just made: its total, per request
-	awk -v n="$2" '/^totals:/ { t = $2 } END { printf "%.0f\n", t / n }' \
-		"$(ls -t "$T_TMP"/callgrind.out.* | head -1)"
+	awk -v n="$2" '/^totals:/ { t = $2 } END { printf "%.0f\n", t / n }' "$dump"
 }
 
 # Instructions per request in each setting, under callgrind, one worker.
@@ -166,7 +170,7 @@ instructions() {
 		tel_mesh $on >"$T_TMP/mesh.yaml"
 		sleep 4 # slower under callgrind
 		for tool in h1 h2; do
-			echo "instr $tool $on $(count_instructions $tool "$n")" | tee -a "$T_TMP/results"
+			echo "instr $tool $on $(count_instructions $tool "$n" $on)" | tee -a "$T_TMP/results"
 		done
 	done
 }
