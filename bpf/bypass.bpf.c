@@ -193,7 +193,7 @@ static __always_inline void shunt_sock_closed(struct bpf_sock_ops *skops)
 	shunt_pairs_close(sk, st, peer_tx);
 	if (st->psock)
 		bpf_map_delete_elem(&shunt_psocks, &st->psock);
-	/* The kernel drops the sockhash entry itself. */
+	shunt_sock_release_at_close(sk, st);
 	bpf_map_delete_elem(&shunt_endpoints, &st->self);
 	if (c)
 		c->socks_closed++;

@@ -66,6 +66,35 @@ static __always_inline bool shunt_sock_try_leave(struct bpf_sock_ops *skops,
 }
 
 /*
+ * At TCP_CLOSE. Since Linux 6.3 the kernel drops a sockhash entry at close()
+ * only, no longer when the connection ends (the sockmap's unhash hook is
+ * gone). Until the application closes the socket, its entry would hold a
+ * 4-tuple that the kernel has already freed for a new connection: that
+ * one's insert fails (EEXIST) and it stays on TCP. So the entry goes now,
+ * if nothing redirected to the socket is unread: by TCP_CLOSE every byte
+ * the peer redirected is queued (its FIN or RST came after its last send),
+ * and deleting the entry drops the psock with its queue. A kernel that does
+ * not count the queue keeps the entry until close(), as before.
+ */
+static __always_inline void shunt_sock_release_at_close(struct bpf_sock *sk,
+							struct shunt_sock_state *st)
+{
+	unsigned long user_data;
+	struct tcp_sock *tp;
+
+	if (st->left || !shunt_psock_counts_queue())
+		return;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	user_data = (unsigned long)BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_user_data);
+	if (!(user_data & SHUNT_SK_USER_DATA_PSOCK) ||
+	    shunt_psock_backlog((struct sk_psock *)(user_data & SHUNT_SK_USER_DATA_PTRMASK)))
+		return;
+	bpf_map_delete_elem(&shunt_socks, &st->self);
+}
+
+/*
  * shutdown(SHUT_WR): once the peer acknowledges the FIN, the FIN_WAIT2 state
  * change wakes a blocking reader without data, and the kernel's sockhash
  * recvmsg returns EAGAIN instead of waiting on (docs/datapath.md). So the

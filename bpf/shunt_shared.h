@@ -175,7 +175,10 @@ enum shunt_skip {
 	SHUNT_SKIP_NETNS_MISMATCH,  /* socket is not in the workload's netns */
 	SHUNT_SKIP_CGROUP_MISMATCH, /* socket is not in the workload's cgroup */
 	SHUNT_SKIP_STORAGE_FAIL,    /* no socket storage (memory) */
-	SHUNT_SKIP_INSERT_FAIL,	    /* sockhash or endpoint map full */
+	/* sockhash or endpoint map full; or the 4-tuple's key still held by a
+	 * socket that reached TCP_CLOSE with unread bypass data, which its
+	 * application has not closed yet (shunt_sock_release_at_close) */
+	SHUNT_SKIP_INSERT_FAIL,
 	/*
 	 * In a sockhash, a blocking recvmsg woken without data returns EAGAIN
 	 * instead of waiting on (kernels without the recv_waits fix). The

@@ -226,9 +226,21 @@ test_10000_short_connections_leave_no_entries() {
 	t_tt_server_wait
 	empty() { [ "$(t_maps n1 | jq '.socks + .endpoints')" = 0 ]; }
 	t_wait_for 10 empty || t_fail "entries left behind: $(t_maps n1)"
-	# Both ends of 10,000 connections and of the warm-up.
-	t_eq "$(t_delta n1 socks_added)" 20002 "sockets added"
-	t_eq "$(t_delta n1 socks_closed)" 20002 "sockets cleaned up at close"
+	# Both ends of 10,000 connections and of the warm-up. A port the
+	# kernel gives again while the application has not yet closed the
+	# ended connection's socket, with bypass bytes unread, finds its key
+	# in the sockhash (docs/datapath.md "Cleanup"): that connection stays
+	# on TCP, its first end counted as insert_fail, its other end as
+	# peer_skipped if it came second. Rare (a few in 100 runs); nothing
+	# else may keep one out.
+	local busy peer added
+	busy=$(t_delta n1 skipped.insert_fail)
+	peer=$(t_delta n1 skipped.peer_skipped)
+	added=$(t_delta n1 socks_added)
+	t_le "$busy" 5 "connections whose key was still in the sockhash"
+	t_le "$peer" "$busy" "ends skipped for their peer"
+	t_eq "$((added + busy + peer))" 20002 "sockets added, or kept out with their peer: $(t_delta_changed n1)"
+	t_eq "$(t_delta n1 socks_closed)" "$added" "sockets cleaned up at close"
 }
 
 # Only same-node mesh-to-mesh connections are touched.
