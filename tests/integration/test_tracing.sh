@@ -30,12 +30,20 @@ TR_SERVICES="  - name: t1
 TR_B3_TRACE=463ac35c9f6413ad
 TR_B3_SPAN=a2fb4a1d1a96d312
 
+# The mesh config: tracing to URL (the rest of its zipkin: EXTRA), new
+# traces sampled at TR_SAMPLING (default 1), and TR_OWN (a YAML flow
+# mapping), if set, as n1-p1's own tracing.
+tr_config() { # URL EXTRA
+	L7_SERVICES_EXTRA=$TR_SERVICES l7_config </dev/null |
+		awk -v o="${TR_OWN:-}" '{ print } o != "" && $0 == "  - name: n1-p1" { print "    tracing: " o }'
+	printf 'tracing:\n  sampling: %s\n  zipkin: {url: "%s", %s}\n' "${TR_SAMPLING:-1}" "$1" "$2"
+}
+
 # The cluster with tracing to URL (the rest of the tracing section: EXTRA).
 tr_setup() { # URL EXTRA
 	t_cluster_up 2 2
 	trap proxy_logs_on_failure EXIT
-	L7_SERVICES_EXTRA=$TR_SERVICES l7_config </dev/null >"$T_TMP/mesh.yaml"
-	printf 'tracing:\n  sampling: 1\n  zipkin: {url: "%s", %s}\n' "$1" "$2" >>"$T_TMP/mesh.yaml"
+	tr_config "$@" >"$T_TMP/mesh.yaml"
 	"$SHUNT" ca init --dir "$T_TMP/ca" --trust-domain cluster.local >/dev/null || t_fail "ca init"
 	local k
 	for k in 1 2; do
@@ -217,4 +225,34 @@ s.bind(('10.99.0.1', $TR_PORT)); s.listen(64); time.sleep(600)" &
 	full=$(proxy_metric n1 'shunt_proxy_trace_spans_dropped_total{reason="queue_full"}')
 	t_ge "$full" 30 "spans dropped: the queue (8) was full"
 	t_le "$(proxy_metric n1 shunt_proxy_trace_queue_spans)" 8 "spans queued"
+}
+
+# Istio's Telemetry API per workload: a workload's own share of new traces
+# beats the mesh's, both ways, and follows the config without a restart.
+# The decision is read where it lands (the backend's x-b3-sampled) and in
+# the proxy's span count.
+test_tracing_a_workload_samples_new_traces_at_its_own_share() {
+	TR_SAMPLING=0 TR_OWN='{sampling: 1}' tr_setup "http://10.99.0.1:$TR_PORT/api/v2/spans" "interval: 200ms"
+	local i v
+	# n1-p1 has its own share (1), n1-p2 the mesh's (0)
+	for i in 1 2 3; do
+		t_eq "$(tr_get $TR_T2 /own)" 200 "n1-p1's request $i"
+		t_eq "$(tr_seen "" x-b3-sampled)" 1 "n1-p1's new trace $i: its own share, 1"
+		t_eq "$(t_exec n1-p2 -- curl -sS -m 10 -o "$T_TMP/body" -w '%{http_code}' http://$TR_T2/mesh)" \
+			200 "n1-p2's request $i"
+		t_eq "$(tr_seen "" x-b3-sampled)" 0 "n1-p2's new trace $i: the mesh's share, 0"
+	done
+	t_eq "$(proxy_metric n1 shunt_proxy_trace_spans_total)" 3 "spans made (n1-p1's only)"
+	# the other way round, live: the mesh samples every new trace, n1-p1 none
+	v=$(proxy_metric n1 shunt_proxy_model_version)
+	TR_SAMPLING=1 TR_OWN='{sampling: 0}' tr_config "http://10.99.0.1:$TR_PORT/api/v2/spans" \
+		"interval: 200ms" | t_write_config "$T_TMP/mesh.yaml"
+	model_newer() { [ "$(proxy_metric n1 shunt_proxy_model_version)" -gt "$v" ]; }
+	t_wait_for 10 model_newer || t_fail "n1's proxy did not take the new config"
+	t_eq "$(tr_get $TR_T2 /own)" 200 "n1-p1's request after the change"
+	t_eq "$(tr_seen "" x-b3-sampled)" 0 "n1-p1's new trace: its own share, now 0"
+	t_eq "$(t_exec n1-p2 -- curl -sS -m 10 -o "$T_TMP/body" -w '%{http_code}' http://$TR_T2/mesh)" \
+		200 "n1-p2's request after the change"
+	t_eq "$(tr_seen "" x-b3-sampled)" 1 "n1-p2's new trace: the mesh's share, now 1"
+	t_eq "$(proxy_metric n1 shunt_proxy_trace_spans_total)" 4 "spans made"
 }

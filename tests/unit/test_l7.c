@@ -250,6 +250,23 @@ static void a_request_without_an_id_gets_one_and_one_with_keeps_its_own(void **s
 	assert_string_equal(fake_header(&x->f.conns[conn]->req, "x-request-id"), "mine-1");
 }
 
+/* requestId: {generate: false}: Envoy's generate_request_id off. */
+static void no_id_is_made_when_the_mesh_turns_generation_off(void **state)
+{
+	struct fix *x = start(state, MESH "requestId: {generate: false}\n");
+	int conn;
+
+	assert_int_equal(fake_exchange(&x->f, &x->client, GET("/a"), OK, &x->resp, &conn), 0);
+	assert_int_equal(fake_header_count(&x->f.conns[conn]->req, "x-request-id"), 0);
+	fake_msg_free(&x->resp);
+	assert_int_equal(
+	    fake_exchange(&x->f, &x->client,
+			  "GET /c HTTP/1.1\r\nHost: web\r\nX-Request-ID: mine-1\r\n\r\n", OK,
+			  &x->resp, &conn),
+	    0);
+	assert_string_equal(fake_header(&x->f.conns[conn]->req, "x-request-id"), "mine-1");
+}
+
 static void response_modifiers(void **state)
 {
 	struct fix *x =
@@ -470,6 +487,7 @@ int main(void)
 	    cmocka_unit_test_teardown(method_header_and_query_matches, teardown),
 	    cmocka_unit_test_teardown(a_request_without_an_id_gets_one_and_one_with_keeps_its_own,
 				      teardown),
+	    cmocka_unit_test_teardown(no_id_is_made_when_the_mesh_turns_generation_off, teardown),
 	    cmocka_unit_test_teardown(path_prefix_matches_whole_elements, teardown),
 	    cmocka_unit_test_teardown(no_match_is_404_no_route, teardown),
 	    cmocka_unit_test_teardown(weights_split_within_binomial_bounds, teardown),

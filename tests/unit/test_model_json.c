@@ -293,9 +293,9 @@ static void origins_round_trip(void **state)
 	cfg_origin_format(&back.policies[0].origin, where, sizeof(where));
 	assert_string_equal(where, "ClusterThing/x");
 	cfg_origin_format(&back.services[0].origin, where, sizeof(where));
-	assert_string_equal(where, "other.yaml:35:5");
+	assert_string_equal(where, "other.yaml:36:5");
 	cfg_origin_format(&back.services[1].origin, where, sizeof(where));
-	assert_string_equal(where, EXAMPLE ":42:5");
+	assert_string_equal(where, EXAMPLE ":43:5");
 	mesh_config_free(&back);
 	mesh_config_free(&cfg);
 }

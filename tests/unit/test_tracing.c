@@ -177,6 +177,37 @@ static void a_grpc_call_has_its_status_in_the_span(void **state)
 	assert_string_equal(x->f.last_trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
+/* MESH with tracing at MESH_SHARE and the client workload's own OWN share
+ * of new traces; whether its new trace went out sampled. */
+static bool client_trace_sampled(void **state, const char *mesh_share, const char *own)
+{
+	static const char at[] = "[10.1.0.1]}";
+	const char *cut = strstr(MESH, at);
+	const struct fake_msg *got;
+	struct fake_fix *x;
+	char yaml[4096];
+
+	assert_non_null(cut);
+	snprintf(yaml, sizeof(yaml),
+		 "%.*s[10.1.0.1], tracing: {sampling: %s}}%s"
+		 "tracing: {sampling: %s, zipkin: {url: \"http://127.0.0.1:9/api/v2/spans\"}}\n",
+		 (int)(cut - MESH), MESH, own, cut + strlen(at), mesh_share);
+	x = start(state, yaml);
+	got = exchange(x, "GET / HTTP/1.1\r\nHost: web\r\n\r\n");
+	assert_int_equal(x->f.nspans, strcmp(fake_header(got, "x-b3-sampled"), "1") ? 0 : 1);
+	return !strcmp(fake_header(got, "x-b3-sampled"), "1");
+}
+
+static void a_workload_samples_at_its_own_share_over_the_mesh_zero(void **state)
+{
+	assert_true(client_trace_sampled(state, "0", "1"));
+}
+
+static void a_workload_samples_at_its_own_share_under_the_mesh_one(void **state)
+{
+	assert_false(client_trace_sampled(state, "1", "0"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +219,10 @@ int main(void)
 	    cmocka_unit_test_teardown(tracing_off_leaves_the_headers_alone, teardown),
 	    cmocka_unit_test_teardown(a_proxy_answer_has_a_span_without_remote_endpoint, teardown),
 	    cmocka_unit_test_teardown(a_grpc_call_has_its_status_in_the_span, teardown),
+	    cmocka_unit_test_teardown(a_workload_samples_at_its_own_share_over_the_mesh_zero,
+				      teardown),
+	    cmocka_unit_test_teardown(a_workload_samples_at_its_own_share_under_the_mesh_one,
+				      teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

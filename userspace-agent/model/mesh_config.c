@@ -139,6 +139,11 @@ bool cfg_access_log_for(const struct mesh_config *cfg, const struct cfg_workload
 	return on && *sampling > 0;
 }
 
+double cfg_trace_sampling_for(const struct mesh_config *cfg, const struct cfg_workload *w)
+{
+	return w && w->tracing.has_sampling ? w->tracing.sampling : cfg->tracing.sampling;
+}
+
 bool cfg_prefix_contains(const struct cfg_prefix *prefix, const __u8 addr[16], unsigned int len)
 {
 	unsigned int full = prefix->len / 8, rest = prefix->len % 8;

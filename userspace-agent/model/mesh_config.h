@@ -113,6 +113,16 @@ struct cfg_access_log {
 	struct cfg_origin origin;
 };
 
+/*
+ * A workload's own tracing (Istio's Telemetry API randomSamplingPercentage
+ * for its selector): the share of the new traces its requests start.
+ */
+struct cfg_workload_tracing {
+	bool has_sampling; /* given: overrides the mesh's tracing.sampling */
+	double sampling;   /* 0 to 1 */
+	struct cfg_origin origin;
+};
+
 /* A container port, as in a pod spec: what named ports in policies mean. */
 struct cfg_container_port {
 	const char *name; /* NULL: unnamed */
@@ -127,7 +137,8 @@ struct cfg_workload {
 	size_t naddrs;
 	struct cfg_container_port *ports;
 	size_t nports;
-	struct cfg_access_log access_log; /* its override of the mesh's */
+	struct cfg_access_log access_log;    /* its override of the mesh's */
+	struct cfg_workload_tracing tracing; /* the same, for new traces */
 	struct cfg_origin origin;
 };
 
@@ -202,6 +213,13 @@ struct cfg_node_proxy {
  * W3C trace context and send their spans to a Zipkin collector. Off when
  * the config has no tracing section.
  */
+/* requestId (Envoy's generate_request_id): zeroed, the default, a request
+ * without x-request-id gets one at the first proxy that reads it. */
+struct cfg_request_id {
+	bool off; /* generate: false: such requests go on without one */
+	struct cfg_origin origin;
+};
+
 struct cfg_tracing {
 	bool enabled;
 	double sampling;	/* share of new traces sampled, 0 to 1 */
@@ -228,6 +246,7 @@ struct mesh_config {
 	enum cfg_mtls mtls;		  /* mesh-wide; default permissive */
 	struct cfg_access_log access_log; /* mesh-wide; default off, stdout, 1 */
 	struct cfg_tracing tracing;
+	struct cfg_request_id request_id;
 	struct cfg_node *nodes;
 	size_t nnodes;
 	struct cfg_node_proxy node_proxy; /* the Kubernetes settings only */
@@ -268,6 +287,10 @@ __u16 cfg_workload_port(const struct cfg_workload *w, const char *name, __u8 pro
  * mesh's setting with W's override; W NULL: the mesh's). */
 bool cfg_access_log_for(const struct mesh_config *cfg, const struct cfg_workload *w,
 			double *sampling);
+
+/* The share of new traces sampled for requests of W (the mesh's
+ * tracing.sampling, or W's override; W NULL: the mesh's). */
+double cfg_trace_sampling_for(const struct mesh_config *cfg, const struct cfg_workload *w);
 
 /* Selector matching, shared with the compiler. */
 bool cfg_selector_matches(const struct cfg_selector *sel, const struct cfg_labels *labels);

@@ -194,6 +194,10 @@ void mj_access_log_read(struct mj_reader *r, json_t *o, bool mesh_wide, struct c
 /* The tracing section (model_json_tracing.c): absent when off. */
 void mj_tracing_json(struct mj_writer *w, json_t *root, const struct cfg_tracing *t);
 void mj_tracing_read(struct mj_reader *r, json_t *root, struct cfg_tracing *out);
+void mj_request_id_json(struct mj_writer *w, json_t *root, const struct cfg_request_id *id);
+void mj_request_id_read(struct mj_reader *r, json_t *root, struct cfg_request_id *out);
+json_t *mj_workload_tracing_json(struct mj_writer *w, const struct cfg_workload_tracing *t);
+void mj_workload_tracing_read(struct mj_reader *r, json_t *o, struct cfg_workload_tracing *out);
 
 extern const char *const mj_mtls_names[3];
 

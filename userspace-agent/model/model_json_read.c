@@ -163,6 +163,7 @@ static void workload_item(struct mj_reader *r, json_t *v, struct cfg_workload *o
 		memcpy(out->addrs, addrs, out->naddrs * sizeof(*addrs));
 	READ_LIST(r, v, "ports", out->ports, out->nports, container_port_item);
 	mj_access_log_read(r, v, false, &out->access_log);
+	mj_workload_tracing_read(r, v, &out->tracing);
 	out->origin = mj_origin(r, v);
 }
 
@@ -313,6 +314,7 @@ void mj_read_config(struct mj_reader *r, json_t *root)
 	r->cfg->mtls = (enum cfg_mtls)mj_enum(r, root, "mtls", mj_mtls_names, 3);
 	mj_access_log_read(r, root, true, &r->cfg->access_log);
 	mj_tracing_read(r, root, &r->cfg->tracing);
+	mj_request_id_read(r, root, &r->cfg->request_id);
 	READ_LIST(r, root, "warnings", warnings, n, string_item);
 	if (n > CFG_MAX_WARNINGS)
 		mj_fail(r, "more than %d warnings", CFG_MAX_WARNINGS);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The tracing section in the model's JSON, both ways: written only when
- * tracing is on; durations in ms, the share a number from 0 to 1.
+ * tracing is on; durations in ms, the share a number from 0 to 1. A
+ * workload's own share, when it has one; and whether request ids are made.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "model_json_impl.h"
 
@@ -47,6 +49,64 @@ void mj_tracing_read(struct mj_reader *r, json_t *root, struct cfg_tracing *out)
 	if (!r->rc && (!out->interval_ms || !out->timeout_ms || !out->max_batch ||
 		       out->max_batch > out->max_queue))
 		mj_fail(r, "tracing bounds out of range");
+	out->origin = mj_origin(r, o);
+	mj_leave(r, mark);
+}
+
+json_t *mj_workload_tracing_json(struct mj_writer *w, const struct cfg_workload_tracing *t)
+{
+	json_t *o = json_object();
+
+	mj_set(w, o, "sampling", json_real(t->sampling));
+	mj_set_origin(w, o, &t->origin);
+	return o;
+}
+
+/* A workload's tracing of O into OUT; none: the mesh's share. */
+void mj_workload_tracing_read(struct mj_reader *r, json_t *o, struct cfg_workload_tracing *out)
+{
+	json_t *t = mj_object(r, o, "tracing", false), *s;
+	size_t mark;
+
+	memset(out, 0, sizeof(*out));
+	if (!t || r->rc)
+		return;
+	mark = mj_enter_key(r, "tracing");
+	s = json_object_get(t, "sampling");
+	if (!s || !json_is_number(s) || json_number_value(s) < 0 || json_number_value(s) > 1)
+		mj_fail_key(r, "sampling", "not a number from 0 to 1");
+	else
+		out->sampling = json_number_value(s);
+	out->has_sampling = true;
+	out->origin = mj_origin(r, t);
+	mj_leave(r, mark);
+}
+
+/* requestId: written only when generation is off, the default's absence
+ * read as on (an older agent's model). */
+void mj_request_id_json(struct mj_writer *w, json_t *root, const struct cfg_request_id *id)
+{
+	json_t *o;
+
+	if (!id->off)
+		return;
+	mj_set(w, root, "requestId", o = json_object());
+	if (w->err)
+		return;
+	mj_set_bool(w, o, "generate", false);
+	mj_set_origin(w, o, &id->origin);
+}
+
+void mj_request_id_read(struct mj_reader *r, json_t *root, struct cfg_request_id *out)
+{
+	json_t *o = mj_object(r, root, "requestId", false);
+	size_t mark;
+
+	memset(out, 0, sizeof(*out));
+	if (!o || r->rc)
+		return;
+	mark = mj_enter_key(r, "requestId");
+	out->off = !mj_bool(r, o, "generate");
 	out->origin = mj_origin(r, o);
 	mj_leave(r, mark);
 }

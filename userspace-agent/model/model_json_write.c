@@ -79,6 +79,8 @@ static json_t *workload_json(struct mj_writer *w, const struct cfg_workload *wl)
 	}
 	if (wl->access_log.has_enabled || wl->access_log.has_sampling)
 		mj_set(w, o, "accessLog", mj_access_log_json(w, &wl->access_log, false));
+	if (wl->tracing.has_sampling)
+		mj_set(w, o, "tracing", mj_workload_tracing_json(w, &wl->tracing));
 	mj_set_origin(w, o, &wl->origin);
 	return o;
 }
@@ -229,6 +231,7 @@ void mj_config_json(struct mj_writer *w, json_t *root, const struct mesh_config 
 		mj_set_str(w, root, "mtls", mj_mtls_names[cfg->mtls]);
 	mj_set(w, root, "accessLog", mj_access_log_json(w, &cfg->access_log, true));
 	mj_tracing_json(w, root, &cfg->tracing);
+	mj_request_id_json(w, root, &cfg->request_id);
 	mj_set(w, root, "warnings", warnings);
 	for (i = 0; !w->err && i < cfg->nwarnings && i < CFG_MAX_WARNINGS; i++)
 		mj_append(w, warnings, json_string(cfg->warnings[i]));

@@ -71,9 +71,9 @@ static int cfg_parse_container_ports(struct cfg_parser *p, yaml_node_t *n, struc
 
 int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload *out)
 {
-	static const char *const keys[] = {
-	    "name",  "namespace", "serviceAccount", "labels",	 "node", "addresses",
-	    "ports", "netns",	  "cgroup",	    "accessLog", NULL};
+	static const char *const keys[] = {"name",   "namespace", "serviceAccount", "labels",
+					   "node",   "addresses", "ports",	    "netns",
+					   "cgroup", "accessLog", "tracing",	    NULL};
 	yaml_node_t *v;
 	int err;
 
@@ -114,6 +114,9 @@ int cfg_parse_workload(struct cfg_parser *p, yaml_node_t *n, struct cfg_workload
 		return err;
 	if ((v = cfgy_map_get(p, n, "accessLog")) &&
 	    (err = cfg_parse_access_log(p, v, false, &out->access_log)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "tracing")) &&
+	    (err = cfg_parse_workload_tracing(p, v, &out->tracing)))
 		return err;
 	return 0;
 }

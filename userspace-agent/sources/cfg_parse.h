@@ -78,6 +78,10 @@ int cfg_parse_access_log(struct cfg_parser *p, yaml_node_t *n, bool mesh_wide,
 void cfg_access_log_defaults(struct cfg_access_log *mesh);
 /* The top-level tracing section (cfg_tracing.c). */
 int cfg_parse_tracing(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *out);
+int cfg_parse_request_id(struct cfg_parser *p, yaml_node_t *n, struct cfg_request_id *out);
+/* A workload's tracing: {sampling: SHARE}. */
+int cfg_parse_workload_tracing(struct cfg_parser *p, yaml_node_t *n,
+			       struct cfg_workload_tracing *out);
 /* A service's trafficPolicy (cfg_l7_traffic.c). */
 int cfg_parse_traffic_policy(struct cfg_parser *p, yaml_node_t *n, struct cfg_traffic_policy *out);
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * accessLog: mesh-wide at the top of the file, and a workload's override
- * (docs/telemetry.md "Access logs").
+ * (docs/telemetry.md "Access logs"); requestId (docs/l7.md "Request ids").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +69,24 @@ int cfg_parse_access_log(struct cfg_parser *p, yaml_node_t *n, bool mesh_wide,
 	if (mesh_wide && (v = cfgy_map_get(p, n, "output")) &&
 	    (err = get_output(p, v, &out->output)))
 		return err;
+	return 0;
+}
+
+/* requestId: {generate: true|false}, mesh-wide. */
+int cfg_parse_request_id(struct cfg_parser *p, yaml_node_t *n, struct cfg_request_id *out)
+{
+	static const char *const keys[] = {"generate", NULL};
+	bool generate = true;
+	yaml_node_t *v;
+	int err;
+
+	out->origin = cfgy_origin_of(p, n);
+	if ((err = cfgy_check_map(p, n, "requestId", keys)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "generate")) &&
+	    (err = get_bool(p, v, "requestId generate", &generate)))
+		return err;
+	out->off = !generate;
 	return 0;
 }
 

@@ -2,7 +2,8 @@
 /*
  * tracing: the mesh-wide tracing settings (docs/telemetry.md "Tracing"):
  * the share of new traces sampled and the Zipkin collector the node
- * proxies send their spans to, with the exporter's bounds.
+ * proxies send their spans to, with the exporter's bounds; and a
+ * workload's own share of new traces.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +110,22 @@ int cfg_parse_tracing(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *
 	if (!(v = cfgy_map_get(p, n, "zipkin")))
 		return cfgy_fail(p, n, "tracing needs 'zipkin' (where the spans go)");
 	return parse_zipkin(p, v, out);
+}
+
+int cfg_parse_workload_tracing(struct cfg_parser *p, yaml_node_t *n,
+			       struct cfg_workload_tracing *out)
+{
+	static const char *const keys[] = {"sampling", NULL};
+	yaml_node_t *v;
+	int err;
+
+	out->origin = cfgy_origin_of(p, n);
+	if ((err = cfgy_check_map(p, n, "a workload's tracing", keys)))
+		return err;
+	if (!(v = cfgy_map_get(p, n, "sampling")))
+		return cfgy_fail(p, n, "a workload's tracing needs 'sampling' (0 to 1)");
+	if ((err = cfgy_get_share(p, v, "tracing.sampling", &out->sampling)))
+		return err;
+	out->has_sampling = true;
+	return 0;
 }

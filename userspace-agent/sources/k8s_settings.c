@@ -3,7 +3,7 @@
  * The Kubernetes source's mesh-wide settings (--k8s-option
  * mesh-settings=FILE; in a cluster, the shunt-mesh ConfigMap mounted as a
  * file): a mesh config file holding only the keys no API object carries
- * (trustDomain, mtls, nodes, nodeProxy, accessLog, tracing). It is read when the
+ * (trustDomain, mtls, nodes, nodeProxy, accessLog, tracing, requestId). It is read when the
  * source opens, with the file source's own parser and checks, so a bad
  * value stops the agent at start with FILE:LINE:COL and nothing applied;
  * every snapshot then gets a copy. A new version of the file is read again
@@ -59,7 +59,7 @@ int k8s_settings_load(const char *path, struct mesh_config *out, struct cfg_erro
 			continue;
 		snprintf(err->msg, sizeof(err->msg),
 			 "%s: '%s' come from the Kubernetes API; the mesh settings hold only "
-			 "trustDomain, mtls, nodes, nodeProxy, accessLog and tracing",
+			 "trustDomain, mtls, nodes, nodeProxy, accessLog, tracing and requestId",
 			 path, from_api[i].key);
 		goto invalid;
 	}
@@ -129,8 +129,10 @@ int k8s_settings_copy(const struct mesh_config *settings, struct mesh_config *cf
 	cfg->mtls = settings->mtls;
 	cfg->access_log = settings->access_log;
 	cfg->tracing = settings->tracing;
+	cfg->request_id = settings->request_id;
 	if (!str_copy(a, &cfg->access_log.output) || !origin_copy(a, &cfg->access_log.origin) ||
-	    !str_copy(a, &cfg->tracing.zipkin_url) || !origin_copy(a, &cfg->tracing.origin))
+	    !str_copy(a, &cfg->tracing.zipkin_url) || !origin_copy(a, &cfg->tracing.origin) ||
+	    !origin_copy(a, &cfg->request_id.origin))
 		return -ENOMEM;
 	return copy_nodes(settings, cfg);
 }

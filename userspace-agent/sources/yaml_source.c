@@ -273,7 +273,7 @@ static int parse_root(struct cfg_parser *p)
 	static const char *const keys[] = {
 	    "apiVersion", "trustDomain", "mtls",      "nodes",	    "namespaces",
 	    "workloads",  "services",	 "policies",  "httpRoutes", "authorizationPolicies",
-	    "accessLog",  "tracing",	 "nodeProxy", NULL};
+	    "accessLog",  "tracing",	 "nodeProxy", "requestId",  NULL};
 	struct mesh_config *cfg = p->cfg;
 	yaml_node_t *root = yaml_document_get_root_node(&p->doc), *v;
 	const char *version, *why;
@@ -309,6 +309,9 @@ static int parse_root(struct cfg_parser *p)
 		return err;
 	if ((v = cfgy_map_get(p, root, "tracing")) &&
 	    (err = cfg_parse_tracing(p, v, &cfg->tracing)))
+		return err;
+	if ((v = cfgy_map_get(p, root, "requestId")) &&
+	    (err = cfg_parse_request_id(p, v, &cfg->request_id)))
 		return err;
 	if ((err = PARSE_LIST(p, root, "namespaces", cfg->namespaces, cfg->nnamespaces,
 			      cfg_parse_namespace)) ||

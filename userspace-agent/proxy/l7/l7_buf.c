@@ -75,7 +75,11 @@ int l7_buf_printf(struct l7_buf *b, const char *fmt, ...)
 
 int l7_buf_field(struct l7_buf *b, const char *name, const char *value)
 {
-	size_t nlen = strlen(name), vlen = strlen(value);
+	return l7_buf_field_n(b, name, strlen(name), value, strlen(value));
+}
+
+int l7_buf_field_n(struct l7_buf *b, const char *name, size_t nlen, const char *value, size_t vlen)
+{
 	char *p;
 
 	if (buf_reserve(b, nlen + vlen + 5))

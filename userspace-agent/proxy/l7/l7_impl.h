@@ -50,9 +50,9 @@ struct l7_buf {
 int l7_buf_append(struct l7_buf *b, const void *p, size_t n);
 /* a string literal, without printf */
 #define L7_BUF_LIT(b, lit) l7_buf_append(b, lit, sizeof(lit) - 1)
-/* "NAME: VALUE\r\n", as l7_buf_printf would write it, without a format
- * (every header of every request and response goes through here). */
+/* "NAME: VALUE\r\n" as l7_buf_printf writes it, without a format (every header: hot). */
 int l7_buf_field(struct l7_buf *b, const char *name, const char *value);
+int l7_buf_field_n(struct l7_buf *b, const char *n, size_t nlen, const char *v, size_t vlen);
 int l7_str_append(char **s, const char *at, size_t len); /* NUL-terminated, up to L7_HEAD_MAX */
 void l7_headers_free(struct l7_header *h, size_t n);
 /* H's name and value freed, H empty. */
@@ -564,8 +564,8 @@ bool l7_retry_grpc(struct l7_request *req, const struct l7_header *h, size_t n);
 /* l7_trace_request.c: a request's id, trace context and CLIENT span */
 /* REQ's x-request-id, made when it came without one. */
 void l7_request_id_ensure(struct l7_request *req);
-/* Reads REQ's trace headers; with tracing on, makes its span context. */
-void l7_request_trace_begin(struct l7_request *req);
+/* Reads REQ's trace headers; with tracing on, its span (new ones at SRC's share). */
+void l7_request_trace_begin(struct l7_request *req, const struct cfg_workload *src);
 /* REQ's span as it ended (D), into S; NULL when it is not sampled. */
 struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d, struct l7_span *s);
 

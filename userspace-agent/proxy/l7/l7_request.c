@@ -221,8 +221,6 @@ void l7_request_dispatch(struct l7_request *req)
 	req->view = l7_view_current(l);
 	if (!req->view)
 		return l7_request_answer(req, why);
-	l7_request_id_ensure(req);
-	l7_request_trace_begin(req);
 	/* A connection's service port and client are looked up once per view,
 	 * not per request (both are linear scans of the model). */
 	if (d->view != req->view) {
@@ -236,6 +234,8 @@ void l7_request_dispatch(struct l7_request *req)
 		d->view = req->view;
 		d->view->refs++;
 	}
+	l7_request_id_ensure(req);
+	l7_request_trace_begin(req, d->src); /* the client's share of new traces */
 	req->table = d->table;
 	if (!req->table)
 		return l7_request_answer(req, d->table_why);

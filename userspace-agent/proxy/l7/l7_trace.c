@@ -385,10 +385,8 @@ int l7_trace_emit(const struct l7_trace *t, l7_trace_field_fn fn, void *ctx)
 static int field_line(void *out, const char *name, size_t name_len, const char *value,
 		      size_t value_len, bool unique)
 {
-	(void)name_len;
-	(void)value_len;
 	(void)unique;
-	return l7_buf_field(out, name, value);
+	return l7_buf_field_n(out, name, name_len, value, value_len);
 }
 
 int l7_trace_write(const struct l7_trace *t, struct l7_buf *out)

@@ -15,20 +15,20 @@
 /* Envoy's default (generate_request_id): a request that came without an
  * x-request-id gets one at the first proxy that reads it, and every hop
  * after (the upstream, the next proxy, retries and mirrors) sees that one,
- * in its access log line and its span. Out of memory, the request goes on
- * without. */
+ * in its access log line and its span. Out of memory, or with the mesh's
+ * requestId.generate false, the request goes on without. */
 void l7_request_id_ensure(struct l7_request *req)
 {
 	char id[37];
 
-	if (l7_header_get(req, "x-request-id"))
+	if (req->view->cfg->request_id.off || l7_header_get(req, "x-request-id"))
 		return;
 	l7_request_id_make(&req->down->l->trace_rng, id);
 	(void)l7_header_add(&req->headers, &req->nheaders, &req->headers_cap, "x-request-id", 12,
 			    id, 36);
 }
 
-void l7_request_trace_begin(struct l7_request *req)
+void l7_request_trace_begin(struct l7_request *req, const struct cfg_workload *src)
 {
 	const struct cfg_tracing *tc = &req->view->cfg->tracing;
 	struct l7_trace_in in;
@@ -39,7 +39,8 @@ void l7_request_trace_begin(struct l7_request *req)
 			l7_trace_id_hex(in.trace_hi, in.trace_lo, in.trace128, req->trace.trace_id);
 		return;
 	}
-	l7_trace_begin(&req->trace, &in, tc->sampling, &req->down->l->trace_rng);
+	l7_trace_begin(&req->trace, &in, cfg_trace_sampling_for(req->view->cfg, src),
+		       &req->down->l->trace_rng);
 	req->traced = true;
 }
 
