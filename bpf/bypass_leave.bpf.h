@@ -66,11 +66,11 @@ static __always_inline bool shunt_sock_try_leave(struct bpf_sock_ops *skops,
 }
 
 /*
- * At TCP_CLOSE. Since Linux 6.3 the kernel drops a sockhash entry at close()
- * only, no longer when the connection ends (the sockmap's unhash hook is
- * gone). Until the application closes the socket, its entry would hold a
- * 4-tuple that the kernel has already freed for a new connection: that
- * one's insert fails (EEXIST) and it stays on TCP. So the entry goes now,
+ * At TCP_CLOSE. Recent kernels (seen on 6.18: the sockmap has no unhash
+ * hook any more) drop a sockhash entry at close() only, not when the
+ * connection ends. Until the application closes the socket, its entry
+ * would hold a 4-tuple that the kernel has already freed for a new
+ * connection: that one's insert fails (EEXIST) and it stays on TCP. So the entry goes now,
  * if nothing redirected to the socket is unread: by TCP_CLOSE every byte
  * the peer redirected is queued (its FIN or RST came after its last send),
  * and deleting the entry drops the psock with its queue. A kernel that does
