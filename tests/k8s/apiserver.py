@@ -39,7 +39,18 @@
   only pages after the first; truncate_resource: only lists of that
   resource, e.g. "pods"), fail_lists (N lists answered 500),
   page_size (at most N items a page), gone_mode (event|http),
-  bookmark_interval (s).
+  bookmark_interval (s), status_conflicts (N status writes find the object
+  changed by another writer just before: it gets a new resourceVersion and
+  the write 409), status_fail (N status writes answered status_fail_code,
+  default 500).
+- PUT .../httproutes/NAME/status (the status subresource, RBAC resource
+  "httproutes/status", verb update): 409 Conflict (a Status, reason
+  Conflict) unless the body's resourceVersion is the object's; else only
+  .status is taken, the resourceVersion bumped (not the generation), a
+  MODIFIED event sent; /control/status_writes lists them. An HTTPRoute's
+  metadata.generation starts at 1 and grows when its spec changes; an
+  upsert without a status keeps the one there (as an update of the main
+  resource does).
 With --state, the objects and the resourceVersion survive a restart (the
 history does not: older versions are gone, as after an etcd compaction).
 """
@@ -90,7 +101,9 @@ class Store:
         self.kicks = 0
         self.faults = {"list_delay": 0.0, "truncate_lists": 0, "response_delay": 0.0,
                        "gone_mode": "event", "bookmark_interval": 1.0, "fail_lists": 0,
-                       "page_size": 0, "truncate_resource": ""}
+                       "page_size": 0, "truncate_resource": "", "status_conflicts": 0,
+                       "status_fail": 0, "status_fail_code": 500}
+        self.status_writes = []  # {key, rv, code, t}
         self.requests = []
         self.served = []  # watch events written: {t, resource, type, key, rv}
         self.state_file = state_file
@@ -130,6 +143,11 @@ class Store:
         md["creationTimestamp"] = md.get("creationTimestamp") or "2026-01-01T00:00:00Z"
         if res == "namespaces":
             md.setdefault("labels", {})["kubernetes.io/metadata.name"] = md["name"]
+        if res == "httproutes":  # a CRD with a status subresource
+            gen = old["metadata"].get("generation", 1) if old else 1
+            md["generation"] = gen + 1 if old and old.get("spec") != obj.get("spec") else gen
+            if old is not None and "status" not in obj and "status" in old:
+                obj["status"] = copy.deepcopy(old["status"])
         if old is not None:
             cur = copy.deepcopy(old)
             cur["metadata"].pop("resourceVersion", None)
@@ -141,6 +159,31 @@ class Store:
         self.objects[res][self.key(obj)] = obj
         if controller and res in ("pods", "services"):
             self.reconcile_slices()
+
+    def put_status(self, res, key, body):
+        """(code, answer) of a status write; the caller holds cond."""
+        obj = self.objects[res].get(key)
+        if obj is None:
+            return 404, status(404, "NotFound", '%s "%s" not found' % (res, key))
+        if self.faults["status_fail"]:
+            self.faults["status_fail"] -= 1
+            code = self.faults["status_fail_code"]
+            return code, status(code, "InternalError" if code >= 500 else "Forbidden", "injected failure")
+        if self.faults["status_conflicts"]:  # another writer, just before this one
+            self.faults["status_conflicts"] -= 1
+            self._event(res, "MODIFIED", obj)
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        if not rv:
+            return 422, status(422, "Invalid", "metadata.resourceVersion: must be given to update")
+        if rv != obj["metadata"]["resourceVersion"]:
+            return 409, status(409, "Conflict", "%s %s was changed (resourceVersion %s, not %s): "
+                               "read it again and retry" % (res, key, obj["metadata"]["resourceVersion"], rv))
+        if "status" in body:
+            obj["status"] = copy.deepcopy(body["status"])
+        else:
+            obj.pop("status", None)
+        self._event(res, "MODIFIED", obj)
+        return 200, copy.deepcopy(obj)
 
     def delete(self, kind, ns, name):
         res = KIND_TO_RES[kind]
@@ -254,6 +297,8 @@ def request_attributes(path, watch):
         rest = rest[2:]  # namespaced: NS/RES[/NAME]
     if not rest:
         return None
+    if len(rest) == 3:  # RES/NAME/SUBRESOURCE
+        return group, rest[0] + "/" + rest[2], "get"
     if len(rest) > 1:
         return group, rest[0], "get"
     return group, rest[0], "watch" if watch else "list"
@@ -272,7 +317,7 @@ def parse_object(path):
     """/api/v1[/namespaces/NS]/RES/NAME or /apis/G/V[/namespaces/NS]/RES/NAME -> (res, ns, name)."""
     parts = path.strip("/").split("/")
     rest = parts[2 if parts[0] == "api" else 3:]
-    if len(rest) == 4 and rest[0] == "namespaces":
+    if len(rest) in (4, 5) and rest[0] == "namespaces":
         return rest[2], rest[1], rest[3]
     if len(rest) == 2 and rest[0] != "namespaces":
         return rest[0], None, rest[1]
@@ -487,6 +532,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, st.served)
             if path == "/control/faults":
                 return self.send_json(200, st.faults)
+            if path == "/control/status_writes":
+                return self.send_json(200, st.status_writes)
             if path == "/control/state":
                 return self.send_json(200, {"rv": st.rv, "compacted": st.compacted,
                                             "objects": {r: sorted(o) for r, o in st.objects.items()}})
@@ -514,6 +561,26 @@ class Handler(BaseHTTPRequestHandler):
             st.cond.notify_all()
         self.send_json(201, obj)
 
+    def do_PUT(self):
+        """An update of the status subresource (HTTPRoutes): all that is served."""
+        url = urlparse(self.path)
+        data = self.body()
+        if self.authorize(url, {}, "update") is not None:
+            return
+        parts = url.path.strip("/").split("/")
+        res, ns, name = parse_object(url.path)
+        if res != "httproutes" or parts[-1] != "status" or res not in RESOURCES:
+            return self.send_json(405, status(405, "MethodNotAllowed", "only httproutes/status is updated here"))
+        st = self.store
+        with st.cond:
+            code, answer = st.put_status(res, ns + "/" + name, data)
+            st.status_writes.append({"key": ns + "/" + name, "code": code, "t": time.time(),
+                                     "rv": (data.get("metadata") or {}).get("resourceVersion")})
+            if code == 200:
+                st.save()
+            st.cond.notify_all()
+        self.send_json(code, answer)
+
     def do_POST(self):
         url = urlparse(self.path)
         st = self.store
@@ -539,6 +606,8 @@ class Handler(BaseHTTPRequestHandler):
                 st.faults.update(data)
             elif url.path == "/control/requests/clear":
                 st.requests = []
+            elif url.path == "/control/status_writes/clear":
+                st.status_writes = []
             else:
                 return self.send_json(404, {})
             st.save()

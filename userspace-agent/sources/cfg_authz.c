@@ -190,9 +190,9 @@ static int parse_targets(struct cfg_parser *p, yaml_node_t *n, struct cfg_authz_
 		yaml_node_t *t = cfgy_seq_item(p, v, i);
 
 		if ((err = cfgy_check_map(p, t, "a targetRef", keys)) ||
-		    (err = cfg_http_parse_service_ref(p, t, "targetRef", out->ns, &out->services[i],
-						      &name_node)) ||
-		    (err = cfg_http_check_service_port(p, name_node, NULL, "targetRef", out->ns,
+		    (err = cfg_http_parse_service_ref(p, t, CFG_REF_TARGET, out->ns,
+						      &out->services[i], &name_node)) ||
+		    (err = cfg_http_check_service_port(p, name_node, NULL, CFG_REF_TARGET, out->ns,
 						       out->services[i], 0)))
 			return err;
 		for (j = 0; j < i; j++)

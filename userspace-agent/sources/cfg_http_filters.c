@@ -2,7 +2,8 @@
 /*
  * filters of an httpRoute rule, with the Gateway API v1 names: the two
  * header modifiers, RequestRedirect, URLRewrite and RequestMirror (each at
- * most once per rule). ExtensionRef is refused.
+ * most once per rule). ExtensionRef is refused. And a route's backendRefs
+ * checked alone (cfg_http_check_backend_refs).
  */
 #include <errno.h>
 #include <string.h>
@@ -288,6 +289,65 @@ int cfg_http_parse_filters(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 		return err;
 	for (i = 0; i < count; i++)
 		if ((err = parse_filter(p, cfgy_seq_item(p, n, i), ns, rule, seen)))
+			return err;
+	return 0;
+}
+
+/* --- the references alone, for an HTTPRoute's ResolvedRefs (cfg_parse.h) --- */
+
+/* A backendRef at N, if it is a mapping: 0, or its failure when that is
+ * one of a reference (a malformed one is the route parse's to report). */
+static int check_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char *ns)
+{
+	const char *service;
+	__u16 port;
+	int err;
+
+	if (!n || n->type != YAML_MAPPING_NODE)
+		return 0;
+	err = cfg_http_parse_backend_ref(p, n, ns, &service, &port);
+	return err && p->err->reason != CFG_FAIL_INVALID ? err : 0;
+}
+
+/* The item I of N when N is a sequence; NULL otherwise or past its end. */
+static yaml_node_t *seq_item_or_null(struct cfg_parser *p, yaml_node_t *n, size_t i)
+{
+	if (!n || n->type != YAML_SEQUENCE_NODE ||
+	    i >= (size_t)(n->data.sequence.items.top - n->data.sequence.items.start))
+		return NULL;
+	return cfgy_seq_item(p, n, i);
+}
+
+static int check_rule_backend_refs(struct cfg_parser *p, yaml_node_t *rule, const char *ns)
+{
+	yaml_node_t *refs, *filters, *f, *mirror;
+	size_t i;
+	int err;
+
+	if (!rule || rule->type != YAML_MAPPING_NODE)
+		return 0;
+	refs = cfgy_map_get(p, rule, "backendRefs");
+	for (i = 0; seq_item_or_null(p, refs, i); i++)
+		if ((err = check_backend_ref(p, seq_item_or_null(p, refs, i), ns)))
+			return err;
+	filters = cfgy_map_get(p, rule, "filters");
+	for (i = 0; (f = seq_item_or_null(p, filters, i)); i++) {
+		mirror = f->type == YAML_MAPPING_NODE ? cfgy_map_get(p, f, "requestMirror") : NULL;
+		if (mirror && mirror->type == YAML_MAPPING_NODE &&
+		    (err = check_backend_ref(p, cfgy_map_get(p, mirror, "backendRef"), ns)))
+			return err;
+	}
+	return 0;
+}
+
+int cfg_http_check_backend_refs(struct cfg_parser *p, yaml_node_t *n, const char *ns)
+{
+	yaml_node_t *rules = n && n->type == YAML_MAPPING_NODE ? cfgy_map_get(p, n, "rules") : NULL;
+	size_t i;
+	int err;
+
+	for (i = 0; seq_item_or_null(p, rules, i); i++)
+		if ((err = check_rule_backend_refs(p, seq_item_or_null(p, rules, i), ns)))
 			return err;
 	return 0;
 }

@@ -67,11 +67,18 @@ int cfg_http_parse_duration(struct cfg_parser *p, yaml_node_t *n, const char *wh
 	return 0;
 }
 
-/* Group, kind, name and namespace of a parentRef or backendRef: a Service
- * of the route's namespace NS; its name into *SERVICE, its node *NAME_NODE. */
-int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char *what,
+static const char *const ref_names[] = {[CFG_REF_PARENT] = "parentRef",
+					[CFG_REF_BACKEND] = "backendRef",
+					[CFG_REF_TARGET] = "targetRef"};
+
+/* Group, kind, name and namespace of a parentRef, backendRef or targetRef:
+ * a Service of the route's namespace NS; its name into *SERVICE, its node
+ * *NAME_NODE. A backendRef's failures say why it does not resolve. */
+int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, enum cfg_ref_role role,
 			       const char *ns, const char **service, yaml_node_t **name_node)
 {
+	const char *what = ref_names[role];
+	bool backend = role == CFG_REF_BACKEND;
 	const char *s;
 	yaml_node_t *v;
 	int err;
@@ -80,23 +87,27 @@ int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char 
 		if ((err = cfgy_get_str(p, v, "group", &s)))
 			return err;
 		if (*s && strcmp(s, "core"))
-			return cfgy_fail(
-			    p, v, "%s group must be \"\" or core (a Service), not '%s'", what, s);
+			return cfgy_fail_why(
+			    p, v, backend ? CFG_FAIL_BACKEND_KIND : CFG_FAIL_INVALID,
+			    "%s group must be \"\" or core (a Service), not '%s'", what, s);
 	}
 	if ((v = cfgy_map_get(p, n, "kind"))) {
 		if ((err = cfgy_get_str(p, v, "kind", &s)))
 			return err;
 		if (strcmp(s, "Service"))
-			return cfgy_fail(p, v, "%s kind must be Service, not '%s'", what, s);
+			return cfgy_fail_why(p, v,
+					     backend ? CFG_FAIL_BACKEND_KIND : CFG_FAIL_INVALID,
+					     "%s kind must be Service, not '%s'", what, s);
 	}
 	if ((v = cfgy_map_get(p, n, "namespace"))) {
 		if ((err = cfgy_get_name(p, v, "namespace", &s)))
 			return err;
 		if (strcmp(s, ns))
-			return cfgy_fail(p, v,
-					 "%s to namespace %s: only Services of the route's "
-					 "namespace (%s) are supported",
-					 what, s, ns);
+			return cfgy_fail_why(
+			    p, v, backend ? CFG_FAIL_BACKEND_NAMESPACE : CFG_FAIL_INVALID,
+			    "%s to namespace %s: only Services of the route's "
+			    "namespace (%s) are supported",
+			    what, s, ns);
 	}
 	if (!(*name_node = cfgy_map_get(p, n, "name")))
 		return cfgy_fail(p, n, "a %s needs 'name'", what);
@@ -106,21 +117,28 @@ int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char 
 /* Service NS/NAME (named at NAME_NODE) exists and has TCP port PORT (at
  * PORT_NODE; 0: any TCP port). */
 int cfg_http_check_service_port(struct cfg_parser *p, yaml_node_t *name_node,
-				yaml_node_t *port_node, const char *what, const char *ns,
+				yaml_node_t *port_node, enum cfg_ref_role role, const char *ns,
 				const char *name, __u16 port)
 {
 	const struct cfg_service *svc = cfg_service_find(p->cfg, ns, name);
 	yaml_node_t *n = port_node ? port_node : name_node;
+	enum cfg_fail_reason why = role == CFG_REF_PARENT    ? CFG_FAIL_PARENT_NOT_FOUND
+				   : role == CFG_REF_BACKEND ? CFG_FAIL_BACKEND_NOT_FOUND
+							     : CFG_FAIL_INVALID;
+	const char *what = ref_names[role];
 	size_t i;
 
 	if (!svc)
-		return cfgy_fail(p, name_node, "%s: service %s/%s is not defined", what, ns, name);
+		return cfgy_fail_why(p, name_node, why, "%s: service %s/%s is not defined", what,
+				     ns, name);
 	for (i = 0; i < svc->nports; i++)
 		if (svc->ports[i].proto == SHUNT_PROTO_TCP && (!port || svc->ports[i].port == port))
 			return 0;
 	if (!port)
-		return cfgy_fail(p, n, "%s: service %s/%s has no TCP port", what, ns, name);
-	return cfgy_fail(p, n, "%s: service %s/%s has no TCP port %u", what, ns, name, port);
+		return cfgy_fail_why(p, n, why, "%s: service %s/%s has no TCP port", what, ns,
+				     name);
+	return cfgy_fail_why(p, n, why, "%s: service %s/%s has no TCP port %u", what, ns, name,
+			     port);
 }
 
 static int parse_parent(struct cfg_parser *p, yaml_node_t *n, const char *ns,
@@ -132,14 +150,14 @@ static int parse_parent(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 	int err;
 
 	if ((err = cfgy_check_map(p, n, "a parentRef", keys)) ||
-	    (err = cfg_http_parse_service_ref(p, n, "parentRef", ns, &out->service, &name_node)))
+	    (err = cfg_http_parse_service_ref(p, n, CFG_REF_PARENT, ns, &out->service, &name_node)))
 		return err;
 	if ((v = cfgy_map_get(p, n, "port"))) {
 		if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
 			return err;
 		out->port = (__u16)num;
 	}
-	return cfg_http_check_service_port(p, name_node, v, "parentRef", ns, out->service,
+	return cfg_http_check_service_port(p, name_node, v, CFG_REF_PARENT, ns, out->service,
 					   out->port);
 }
 
@@ -150,14 +168,14 @@ int cfg_http_parse_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char 
 	unsigned long num;
 	int err;
 
-	if ((err = cfg_http_parse_service_ref(p, n, "backendRef", ns, service, &name_node)))
+	if ((err = cfg_http_parse_service_ref(p, n, CFG_REF_BACKEND, ns, service, &name_node)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "port")))
 		return cfgy_fail(p, n, "backendRef %s needs 'port'", *service);
 	if ((err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
 		return err;
 	*port = (__u16)num;
-	return cfg_http_check_service_port(p, name_node, v, "backendRef", ns, *service, *port);
+	return cfg_http_check_service_port(p, name_node, v, CFG_REF_BACKEND, ns, *service, *port);
 }
 
 static int parse_backend(struct cfg_parser *p, yaml_node_t *n, const char *ns,

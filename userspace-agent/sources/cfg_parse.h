@@ -19,9 +19,12 @@ struct cfg_parser {
 	struct cfg_error *err;
 };
 
-/* Fails at N (NULL: the file) with a message; returns -EINVAL. */
+/* Fails at N (NULL: the file) with a message; returns -EINVAL. The reason
+ * is CFG_FAIL_INVALID, or WHY. */
 int cfgy_fail(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int cfgy_fail_why(struct cfg_parser *p, const yaml_node_t *n, enum cfg_fail_reason why,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* A warning at N: the config is used, and the message logged with it. */
 void cfgy_warn(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -98,18 +101,25 @@ int cfg_http_parse_enum(struct cfg_parser *p, yaml_node_t *n, const char *what,
 			const char *const *names, size_t count, int *out);
 /* An HTTP header name, lowercased. */
 int cfg_http_get_header_name(struct cfg_parser *p, yaml_node_t *n, const char **out);
+/* What a reference to a Service is for: what its failures are reported as. */
+enum cfg_ref_role { CFG_REF_PARENT, CFG_REF_BACKEND, CFG_REF_TARGET };
 /* Group, kind, name and namespace of a reference to a Service of NS: its
  * name into *SERVICE, the node of the name into *NAME_NODE. */
-int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, const char *what,
+int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, enum cfg_ref_role role,
 			       const char *ns, const char **service, yaml_node_t **name_node);
-/* Service NS/NAME exists and has TCP port PORT (0: any TCP port). */
 /* A backendRef's Service (of NS) and its port, both required and checked
  * to exist (cfg_http_check_service_port). */
 int cfg_http_parse_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 			       const char **service, __u16 *port);
+/* Service NS/NAME exists and has TCP port PORT (0: any TCP port). */
 int cfg_http_check_service_port(struct cfg_parser *p, yaml_node_t *name_node,
-				yaml_node_t *port_node, const char *what, const char *ns,
+				yaml_node_t *port_node, enum cfg_ref_role role, const char *ns,
 				const char *name, __u16 port);
+/* Every backendRef of route N (its rules' and their requestMirror
+ * filters'), whatever else of the route is wrong: the first that does not
+ * resolve fails with its reason; a reference too malformed to read is
+ * skipped (the route's parse says why). */
+int cfg_http_check_backend_refs(struct cfg_parser *p, yaml_node_t *n, const char *ns);
 /* filters of a rule, after its matches (cfg_http_filters.c). */
 int cfg_http_parse_filters(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 			   struct cfg_http_rule *rule);

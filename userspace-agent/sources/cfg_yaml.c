@@ -12,18 +12,40 @@
 #include "cfg_parse.h"
 #include "mesh_shared.h"
 
-int cfgy_fail(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
+static int vfail(struct cfg_parser *p, const yaml_node_t *n, enum cfg_fail_reason why,
+		 const char *fmt, va_list ap)
 {
 	char msg[400];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	snprintf(p->err->msg, sizeof(p->err->msg), "%s:%lu:%lu: %s", p->cfg->path,
 		 n ? (unsigned long)n->start_mark.line + 1 : 1UL,
 		 n ? (unsigned long)n->start_mark.column + 1 : 1UL, msg);
+	p->err->reason = why;
 	return -EINVAL;
+}
+
+int cfgy_fail(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vfail(p, n, CFG_FAIL_INVALID, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int cfgy_fail_why(struct cfg_parser *p, const yaml_node_t *n, enum cfg_fail_reason why,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vfail(p, n, why, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 void cfgy_warn(struct cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)

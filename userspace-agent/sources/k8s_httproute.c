@@ -9,7 +9,10 @@
  * as GAMMA says mesh routes do. A route the model cannot hold (a field it
  * does not know, a Service or port that is not there) is left out whole,
  * with the parser's message as a warning; requests then go to the Service
- * as without the route.
+ * as without the route. Only the parentRefs to Services are the mesh's
+ * (GAMMA): those to a Gateway are another controller's, not read, and a
+ * route with none of ours is not the mesh's at all. What became of each
+ * route is kept for its status (k8s_route_status.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -67,18 +70,75 @@ static int yaml_of(yaml_document_t *doc, json_t *v)
 	return yaml_document_add_scalar(doc, NULL, (yaml_char_t *)num, -1, YAML_PLAIN_SCALAR_STYLE);
 }
 
-/* {name, namespace, parentRefs, rules} of the route, as the YAML source has it. */
-static json_t *route_fields(const json_t *route)
+/* {name, namespace, parentRefs (ours only), rules} of the route, as the
+ * YAML source has it; *NONE_OURS: it has parentRefs, none of them ours. */
+static json_t *route_fields(const json_t *route, bool *none_ours)
 {
-	json_t *spec = json_object_get(route, "spec"), *out;
+	json_t *spec = json_object_get(route, "spec"), *out, *refs, *ref, *mine;
+	size_t i;
 
 	out = json_pack("{s:s?, s:s?}", "name", k8s_str(route, "metadata.name"), "namespace",
 			k8s_str(route, "metadata.namespace"));
-	if (out && json_object_get(spec, "parentRefs"))
-		json_object_set(out, "parentRefs", json_object_get(spec, "parentRefs"));
+	refs = json_object_get(spec, "parentRefs");
+	*none_ours = false;
+	if (out && json_is_array(refs)) {
+		if (!(mine = json_array()) || json_object_set_new(out, "parentRefs", mine)) {
+			json_decref(out);
+			return NULL;
+		}
+		json_array_foreach(refs, i, ref) if (k8s_route_parent_is_ours(ref))
+		    json_array_append(mine, ref);
+		*none_ours = json_array_size(refs) && !json_array_size(mine);
+	} else if (out && refs) {
+		json_object_set(out, "parentRefs", refs);
+	}
 	if (out && json_object_get(spec, "rules"))
 		json_object_set(out, "rules", json_object_get(spec, "rules"));
 	return out;
+}
+
+/* The parser's message without its "OBJECT:LINE:COL: " (the lines of a
+ * document made here mean nothing to the object's author). */
+static const char *message_of(const struct cfg_error *e, const char *where)
+{
+	const char *m = e->msg, *c;
+	size_t n = strlen(where);
+
+	if (strncmp(m, where, n) || m[n] != ':')
+		return m;
+	c = strstr(m + n, ": ");
+	return c ? c + 2 : m;
+}
+
+/* What became of ROUTE (RET: the parse's) into the outcomes, if kept. */
+static int keep_outcome(struct k8s_tr *tr, const json_t *route, struct cfg_parser *p,
+			yaml_node_t *root, int ret, const char *where)
+{
+	struct cfg_error rerr = {{0}};
+	struct cfg_parser rp = {.doc = p->doc, .cfg = p->cfg, .err = &rerr};
+	struct k8s_route_verdict v = {.accepted = !ret, .refs_resolved = true};
+	const char *ns = k8s_str(route, "metadata.namespace");
+	char key[600];
+	json_t *o;
+
+	if (!tr->opts->route_outcomes)
+		return 0;
+	if (ret) {
+		v.why = p->err->reason;
+		v.msg = message_of(p->err, where);
+		/* The parse stops at the first problem: the references are
+		 * checked on their own, whatever else is wrong. */
+		if (root && cfg_http_check_backend_refs(&rp, root, ns ? ns : "default")) {
+			v.refs_resolved = false;
+			v.refs_why = rerr.reason;
+			v.refs_msg = message_of(&rerr, where);
+		}
+	}
+	snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", k8s_str(route, "metadata.name"));
+	if (!(o = k8s_route_outcome(route, &v)) ||
+	    json_object_set_new(tr->opts->route_outcomes, key, o))
+		return -ENOMEM;
+	return 0;
 }
 
 int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route *out)
@@ -86,8 +146,10 @@ int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route 
 	struct cfg_origin origin = k8s_origin(tr, "HTTPRoute", route);
 	struct cfg_error perr = {{0}};
 	struct cfg_parser p = {.cfg = tr->cfg, .err = &perr};
-	json_t *fields = route_fields(route);
+	bool none_ours;
+	json_t *fields = route_fields(route, &none_ours);
 	const char *path = tr->cfg->path;
+	yaml_node_t *root_node = NULL;
 	char where[600];
 	int ret = -ENOMEM, root;
 
@@ -98,13 +160,18 @@ int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route 
 	}
 	/* The parser's messages name FILE:LINE:COL: make FILE the object. */
 	cfg_origin_format(&origin, where, sizeof(where));
-	if ((tr->cfg->path = k8s_dup(tr, where)) && (root = yaml_of(&p.doc, fields)))
-		ret = cfg_parse_http_route(&p, yaml_document_get_node(&p.doc, root), out);
+	if ((tr->cfg->path = k8s_dup(tr, where)) && (root = yaml_of(&p.doc, fields)) &&
+	    (root_node = yaml_document_get_node(&p.doc, root)))
+		ret = none_ours ? -ENOENT : cfg_parse_http_route(&p, root_node, out);
+	if (ret != -ENOMEM && keep_outcome(tr, route, &p, root_node, ret, where))
+		ret = -ENOMEM;
 	tr->cfg->path = path;
 	yaml_document_delete(&p.doc);
 	json_decref(fields);
 	if (ret == -ENOMEM)
 		return k8s_oom(tr);
+	if (ret == -ENOENT)
+		return 1; /* a Gateway's route (north-south), not the mesh's */
 	if (ret) {
 		k8s_warn(tr, &origin, "left out: %s", perr.msg);
 		return 1;

@@ -157,6 +157,39 @@ int k8s_pod_locate(const struct k8s_opts *opts, const json_t *pod, struct k8s_po
 /* A Namespace's mTLS mode (STRICT or PERMISSIVE), over the mesh-wide one. */
 #define K8S_MTLS_ANNOTATION "shunt.dev/mtls"
 
+/* --- HTTPRoute status (k8s_route_status.c) --- */
+
+/* status.parents[].controllerName of the entries the agents write. */
+#define K8S_CONTROLLER_NAME "shunt.dev/mesh"
+
+/* What the translation made of an HTTPRoute. */
+struct k8s_route_verdict {
+	bool accepted;		       /* in the model */
+	enum cfg_fail_reason why;      /* if not: the parser's reason, */
+	const char *msg;	       /* and its words */
+	bool refs_resolved;	       /* every backendRef names a Service and port there */
+	enum cfg_fail_reason refs_why; /* if not: which way one does not */
+	const char *refs_msg;
+};
+
+/* The outcome kept for ROUTE's status (a new reference; NULL: no memory):
+ * its uid and generation, and the Accepted and ResolvedRefs conditions
+ * (type, status, reason, message) V says. */
+json_t *k8s_route_outcome(const json_t *route, const struct k8s_route_verdict *v);
+/* A parentRef to a Service (group "" or core, kind Service, both as the
+ * route parser reads them: absent is the same): one of ours (GAMMA). */
+bool k8s_route_parent_is_ours(const json_t *ref);
+/* Our status.parents entries for ROUTE: one per parentRef of ours, with
+ * OUTCOME's conditions, observedGeneration, and lastTransitionTime kept
+ * from ROUTE's status where that condition's status is the same, else NOW
+ * (RFC 3339). NULL when OUTCOME is of another version (uid, generation)
+ * of ROUTE, or no memory. */
+json_t *k8s_route_status_ours(const json_t *route, const json_t *outcome, const char *now);
+/* PARENTS (a route's status.parents; NULL: none) with the entries of our
+ * controller replaced by OURS, the others' kept as they are; *CHANGED:
+ * whether ours differ from those there. A new reference; NULL: no memory. */
+json_t *k8s_route_status_merge(const json_t *parents, const json_t *ours, bool *changed);
+
 /* What the translation needs besides the caches. */
 struct k8s_translate_opts {
 	const char *node, *trust_domain, *source_name;
@@ -168,6 +201,9 @@ struct k8s_translate_opts {
 	/* out, if set: Ready pods of this node not found (no cgroup or netns
 	 * yet), to be looked for again */
 	unsigned int *unplaced;
+	/* out, if set (a JSON object): "ns/name" -> each HTTPRoute's outcome
+	 * (k8s_route_outcome), for its status */
+	json_t *route_outcomes;
 };
 
 /*
@@ -241,6 +277,18 @@ struct k8s_informer {
 	unsigned int cred_gen; /* the plugin's credential the request carries */
 };
 
+/* The one status write in flight (k8s_route_write.c). */
+struct k8s_status_put {
+	void *easy;    /* CURL * */
+	void *headers; /* struct curl_slist * */
+	char *body;    /* the object sent */
+	char *reply;
+	size_t reply_len;
+	char key[600]; /* "ns/name" */
+	char rv[64];   /* the resourceVersion it was sent against */
+	char curl_error[256];
+};
+
 struct k8s_watcher {
 	struct k8s_opts opts;
 	struct k8s_conn conn;
@@ -262,6 +310,16 @@ struct k8s_watcher {
 	unsigned int unplaced;
 	unsigned long long unplaced_retry_ms, unplaced_backoff_ms;
 	unsigned long lists, watches, relists, events;
+	/* HTTPRoute status: the last good snapshot's outcomes (load() sets
+	 * them, under the lock); written by the thread once the source is
+	 * followed (watch() asked: not for --check or --once). */
+	json_t *route_outcomes;
+	bool status_on, status_due;
+	json_t *status_sent; /* "ns/name" -> resourceVersion a write went against */
+	struct k8s_status_put put;
+	unsigned int status_backoff_ms;
+	unsigned long long status_retry_ms;
+	unsigned long status_writes, status_conflicts, status_failures;
 };
 
 int k8s_watcher_start(struct k8s_watcher *w, struct cfg_error *err);
@@ -282,5 +340,11 @@ void k8s_watcher_fail(struct k8s_watcher *w, int error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void k8s_watcher_signal(struct k8s_watcher *w); /* caller holds the lock */
 void k8s_informer_backoff(struct k8s_watcher *w, struct k8s_informer *inf);
+
+/* Inside the thread (k8s_route_write.c): a status write due, started; the
+ * write's end (whether E was it); its handle ended. */
+void k8s_status_poll(struct k8s_watcher *w);
+bool k8s_status_done(struct k8s_watcher *w, CURLMsg *msg);
+void k8s_status_end(struct k8s_watcher *w);
 
 #endif

@@ -144,10 +144,19 @@ static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct c
 	topts.locate_ctx = &w->opts;
 	topts.node_proxy = &s->settings.node_proxy;
 	topts.unplaced = &unplaced;
+	topts.route_outcomes = json_object();
 	ret = k8s_translate(caches, &topts, cfg, err);
 	if (!ret)
 		__atomic_store_n(&w->unplaced, unplaced, __ATOMIC_RELEASE);
+	if (!ret && topts.route_outcomes) { /* the routes' status: this snapshot's */
+		json_decref(w->route_outcomes);
+		w->route_outcomes = json_incref(topts.route_outcomes);
+		w->status_due = true;
+	}
+	json_decref(topts.route_outcomes);
 	pthread_mutex_unlock(&w->lock);
+	if (!ret && w->multi)
+		curl_multi_wakeup(w->multi);
 	if (!ret && s->settings.path && (ret = k8s_settings_copy(&s->settings, cfg))) {
 		mesh_config_free(cfg);
 		snprintf(err->msg, sizeof(err->msg), "%.400s: out of memory", s->describe);
@@ -155,10 +164,19 @@ static int k8s_load(struct config_source *src, struct mesh_config *cfg, struct c
 	return ret;
 }
 
+/* Asked by what follows the source (not --check, not --once): from now on
+ * the routes' status is written back too. */
 static int k8s_watch(struct config_source *src, struct cfg_error *err)
 {
+	struct k8s_watcher *w = &((struct k8s_source *)src)->w;
+
 	(void)err;
-	return ((struct k8s_source *)src)->w.event_fd;
+	pthread_mutex_lock(&w->lock);
+	w->status_due = true;
+	pthread_mutex_unlock(&w->lock);
+	__atomic_store_n(&w->status_on, true, __ATOMIC_RELEASE);
+	curl_multi_wakeup(w->multi);
+	return w->event_fd;
 }
 
 static bool k8s_changed(struct config_source *src)

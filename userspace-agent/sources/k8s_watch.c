@@ -123,6 +123,8 @@ static void on_done(struct k8s_watcher *w, CURLMsg *msg)
 	long status = 0;
 	bool ok = msg->data.result == CURLE_OK;
 
+	if (k8s_status_done(w, msg))
+		return;
 	curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&inf);
 	curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 	if (!ok && !inf->relist && msg->data.result != CURLE_WRITE_ERROR)
@@ -226,6 +228,7 @@ static void *watch_thread(void *arg)
 		timeout = start_due(w);
 		settings_poll(w);
 		unplaced_poll(w);
+		k8s_status_poll(w);
 		curl_multi_perform(w->multi, &running);
 		while ((msg = curl_multi_info_read(w->multi, &left)))
 			if (msg->msg == CURLMSG_DONE)
@@ -234,6 +237,7 @@ static void *watch_thread(void *arg)
 	}
 	for (i = 0; i < K8S_KINDS; i++)
 		end_request(w, &w->inf[i]);
+	k8s_status_end(w);
 	return NULL;
 }
 
@@ -289,6 +293,8 @@ void k8s_watcher_stop(struct k8s_watcher *w)
 		json_decref(w->inf[i].staging);
 		free(w->inf[i].buf);
 	}
+	json_decref(w->route_outcomes);
+	json_decref(w->status_sent);
 	if (w->event_fd > 0)
 		close(w->event_fd);
 	if (w->started) {
