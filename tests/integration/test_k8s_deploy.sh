@@ -289,6 +289,26 @@ test_k8s_deploy_proxy_bootstraps_the_ca_secret() {
 	[ ! -e "$K8S_DIR/ca-d/ca.key" ] || t_fail "a CA was written without the Secret"
 }
 
+# Without the rule on httproutes/status the status write is refused (403):
+# said, with the rule it needs, and the model and its route as they were.
+test_k8s_deploy_rbac_without_status_rule_keeps_the_routes() {
+	deploy_read
+	deploy_q '.items[] | select(.kind == "ClusterRole") | .rules |= map(select(.resources != ["httproutes/status"]))' \
+		>"$K8S_DIR/dropped.json"
+	t_eq "$(deploy_grants "$K8S_DIR/dropped.json" | grep -c httproutes/status)" 0 "the rule is gone"
+	deploy_enforce "$K8S_DIR/dropped.json"
+	deploy_world
+	deploy_agent --follow
+	k8s_wait_model '(.workloads | length == 3) and (.httpRoutes | length == 1)' "the model without the status rule" 10
+	t_wait_for 5 grep -q 'HTTPRoute x/web status not written: HTTP 403 .*needs update on httproutes/status' \
+		"$K8S_DIR/follow.log" || t_fail "no 403 said: $(tail -3 "$K8S_DIR/follow.log")"
+	t_eq "$(k8s_ctl GET requests | jq -r '[.[] | select(.verb and (.allowed | not)) | "\(.resource)/\(.verb)"] | unique | join(",")')" \
+		httproutes/status/update "what was refused"
+	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"
+	k8s_wait_model '.workloads | length == 4' "a change of the API still followed"
+	t_eq "$(k8s_model | jq -c '[.httpRoutes[0].name, (.services | length)]')" '["web",1]' "the route in the model"
+}
+
 # The enforcement itself: without the EndpointSlices rule the agent cannot
 # sync, and says which request was refused.
 test_k8s_deploy_rbac_missing_rule_is_refused() {
