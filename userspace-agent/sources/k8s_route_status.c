@@ -40,14 +40,15 @@ json_t *k8s_route_outcome(const json_t *route, const struct k8s_route_verdict *v
 	char msg[600];
 	json_t *gen = json_object_get(json_object_get(route, "metadata"), "generation"), *conds;
 
-	snprintf(msg, sizeof(msg), "left out of the mesh's routes, whole: %s", v->msg ? v->msg : "");
-	conds = json_pack(
-	    "[o, o]",
-	    condition("Accepted", v->accepted, v->accepted ? "Accepted" : accepted_reason(v->why),
-		      v->accepted ? "the route is in the mesh's routes" : msg),
-	    condition("ResolvedRefs", v->refs_resolved,
-		      v->refs_resolved ? "ResolvedRefs" : refs_reason(v->refs_why),
-		      v->refs_resolved ? "every backendRef resolves" : v->refs_msg));
+	snprintf(msg, sizeof(msg), "left out of the mesh's routes, whole: %s",
+		 v->msg ? v->msg : "");
+	conds = json_pack("[o, o]",
+			  condition("Accepted", v->accepted,
+				    v->accepted ? "Accepted" : accepted_reason(v->why),
+				    v->accepted ? "the route is in the mesh's routes" : msg),
+			  condition("ResolvedRefs", v->refs_resolved,
+				    v->refs_resolved ? "ResolvedRefs" : refs_reason(v->refs_why),
+				    v->refs_resolved ? "every backendRef resolves" : v->refs_msg));
 	return json_pack("{s:s?, s:I, s:o?}", "uid", k8s_str(route, "metadata.uid"), "generation",
 			 (json_int_t)json_integer_value(gen), "conditions", conds);
 }
@@ -76,15 +77,15 @@ static const json_t *old_entry(const json_t *parents, const json_t *ref)
 	const json_t *e;
 	size_t i;
 
-	json_array_foreach(parents, i, e) if (is_ours(e) &&
-					      json_equal(json_object_get(e, "parentRef"), ref)) return e;
+	json_array_foreach(parents, i,
+			   e) if (is_ours(e) &&
+				  json_equal(json_object_get(e, "parentRef"), ref)) return e;
 	return NULL;
 }
 
 /* COND (of the outcome) with observedGeneration and lastTransitionTime:
  * OLD's (the same type in an old entry) if its status is the same. */
-static json_t *dated(const json_t *cond, json_int_t gen, const json_t *old_entry,
-		     const char *now)
+static json_t *dated(const json_t *cond, json_int_t gen, const json_t *old_entry, const char *now)
 {
 	json_t *c = json_deep_copy(cond), *oc, *when = NULL;
 	const char *type = k8s_str(cond, "type"), *st = k8s_str(cond, "status");

@@ -54,16 +54,19 @@ static int put_start(struct k8s_watcher *w, const char *key, const char *rv, cha
 	char url[2048];
 	CURL *e;
 
-	if (!slash || snprintf(url, sizeof(url), "%s/apis/gateway.networking.k8s.io/v1/namespaces/"
-						 "%.*s/httproutes/%s/status",
-			       w->conn.server, (int)(slash - key), key, slash + 1) >= (int)sizeof(url) ||
+	if (!slash ||
+	    snprintf(url, sizeof(url),
+		     "%s/apis/gateway.networking.k8s.io/v1/namespaces/"
+		     "%.*s/httproutes/%s/status",
+		     w->conn.server, (int)(slash - key), key, slash + 1) >= (int)sizeof(url) ||
 	    !(e = curl_easy_init())) {
 		free(body);
 		return -1;
 	}
 	put->easy = e;
 	put->body = body;
-	put->headers = curl_slist_append(k8s_auth_headers(&w->conn), "Content-Type: application/json");
+	put->headers =
+	    curl_slist_append(k8s_auth_headers(&w->conn), "Content-Type: application/json");
 	snprintf(put->key, sizeof(put->key), "%s", key);
 	snprintf(put->rv, sizeof(put->rv), "%s", rv);
 	put->curl_error[0] = 0;
@@ -203,14 +206,16 @@ static void put_failed(struct k8s_watcher *w, long status, bool curl_ok)
 	w->status_retry_ms = mono_ms() + w->status_backoff_ms;
 	w->status_failures++;
 	if (!curl_ok)
-		pr_warn("kubernetes: HTTPRoute %s status not written: %s; again in %u ms", w->put.key,
-			w->put.curl_error[0] ? w->put.curl_error : "no answer", w->status_backoff_ms);
+		pr_warn("kubernetes: HTTPRoute %s status not written: %s; again in %u ms",
+			w->put.key, w->put.curl_error[0] ? w->put.curl_error : "no answer",
+			w->status_backoff_ms);
 	else
 		pr_warn("kubernetes: HTTPRoute %s status not written: HTTP %ld%s%s%s%s; again in "
 			"%u ms",
 			w->put.key, status, msg ? " (" : "", msg ? msg : "", msg ? ")" : "",
-			status == 403 ? " (the agent's ClusterRole needs update on httproutes/status)"
-				      : "",
+			status == 403
+			    ? " (the agent's ClusterRole needs update on httproutes/status)"
+			    : "",
 			w->status_backoff_ms);
 	json_decref(st);
 }
