@@ -160,6 +160,9 @@ test_k8s_httproute_status_conflict_converges() {
 	k8s_ctl POST faults '{"status_conflicts": 1}' >/dev/null
 	k8s_follow
 	wait_route_status canary web "$GOOD gen=1" "the status after a conflict"
+	wait_route_status sticky web "Accepted:False:UnsupportedValue ResolvedRefs:True:ResolvedRefs gen=1" "sticky"
+	wait_route_status lost web-v2 "Accepted:False:UnsupportedValue ResolvedRefs:False:BackendNotFound gen=1" "lost"
+	wait_route_status orphan nothere "Accepted:False:NoMatchingParent ResolvedRefs:True:ResolvedRefs gen=1" "orphan"
 	sleep 1
 	t_eq "$(status_writes 409)" 1 "writes refused with 409"
 	t_eq "$(status_writes)" 4 "writes done"
