@@ -37,7 +37,7 @@ static int no_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out)
 #define ROUTE(name, refs, rules)                                                                   \
 	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"x\",\"uid\":\"u-" name               \
 	"\",\"generation\":3},\"spec\":{\"parentRefs\":" refs ",\"rules\":" rules "}}"
-#define WEB "{\"group\":\"\",\"kind\":\"Service\",\"name\":\"web\",\"port\":80}"
+#define WEB  "{\"group\":\"\",\"kind\":\"Service\",\"name\":\"web\",\"port\":80}"
 #define EDGE "{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"Gateway\",\"name\":\"edge\"}"
 
 /* "TYPE:STATUS:REASON ..." of OUTCOME's conditions. */
@@ -72,13 +72,14 @@ static void outcomes_say_why_a_route_is_left_out(void **state)
 	json_object_set_new(c[K8S_HTTPROUTES], "x/good",
 			    obj(ROUTE("good", "[" EDGE "," WEB "]",
 				      "[{\"backendRefs\":[{\"name\":\"web\",\"port\":80}]}]")));
+	json_object_set_new(c[K8S_HTTPROUTES], "x/sticky",
+			    obj(ROUTE("sticky", "[" WEB "]",
+				      "[{\"sessionPersistence\":{},\"backendRefs\":[{\"name\":"
+				      "\"nope\",\"port\":80}]}]")));
 	json_object_set_new(
-	    c[K8S_HTTPROUTES], "x/sticky",
-	    obj(ROUTE("sticky", "[" WEB "]",
-		      "[{\"sessionPersistence\":{},\"backendRefs\":[{\"name\":\"nope\",\"port\":80}]}]")));
-	json_object_set_new(c[K8S_HTTPROUTES], "x/kind",
-			    obj(ROUTE("kind", "[" WEB "]",
-				      "[{\"backendRefs\":[{\"kind\":\"Pod\",\"name\":\"a\",\"port\":80}]}]")));
+	    c[K8S_HTTPROUTES], "x/kind",
+	    obj(ROUTE("kind", "[" WEB "]",
+		      "[{\"backendRefs\":[{\"kind\":\"Pod\",\"name\":\"a\",\"port\":80}]}]")));
 	json_object_set_new(
 	    c[K8S_HTTPROUTES], "x/far",
 	    obj(ROUTE("far", "[" WEB "]",
@@ -94,22 +95,24 @@ static void outcomes_say_why_a_route_is_left_out(void **state)
 	assert_int_equal(cfg.nwarnings, 4);
 	conds_of(json_object_get(outcomes, "x/good"), buf, sizeof(buf));
 	assert_string_equal(buf, "Accepted:True:Accepted ResolvedRefs:True:ResolvedRefs");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(outcomes, "x/good"),
-							    "generation")),
-			 3);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(outcomes, "x/good"), "generation")),
+	    3);
 	/* the refs are checked whatever else is wrong */
 	conds_of(json_object_get(outcomes, "x/sticky"), buf, sizeof(buf));
-	assert_string_equal(buf, "Accepted:False:UnsupportedValue ResolvedRefs:False:BackendNotFound");
+	assert_string_equal(buf,
+			    "Accepted:False:UnsupportedValue ResolvedRefs:False:BackendNotFound");
 	conds_of(json_object_get(outcomes, "x/kind"), buf, sizeof(buf));
 	assert_string_equal(buf, "Accepted:False:UnsupportedValue ResolvedRefs:False:InvalidKind");
 	conds_of(json_object_get(outcomes, "x/far"), buf, sizeof(buf));
-	assert_string_equal(buf, "Accepted:False:UnsupportedValue ResolvedRefs:False:RefNotPermitted");
+	assert_string_equal(buf,
+			    "Accepted:False:UnsupportedValue ResolvedRefs:False:RefNotPermitted");
 	conds_of(json_object_get(outcomes, "x/orphan"), buf, sizeof(buf));
 	assert_string_equal(buf, "Accepted:False:NoMatchingParent ResolvedRefs:True:ResolvedRefs");
 	/* the parser's words, without the place in a document made here */
 	assert_string_equal(
-	    k8s_str(json_array_get(json_object_get(json_object_get(outcomes, "x/orphan"), "conditions"),
-				   0),
+	    k8s_str(json_array_get(
+			json_object_get(json_object_get(outcomes, "x/orphan"), "conditions"), 0),
 		    "message"),
 	    "left out of the mesh's routes, whole: parentRef: service x/gone is not defined");
 	mesh_config_free(&cfg);
@@ -132,9 +135,8 @@ static json_t *good_outcome(const json_t *route, bool accepted)
 	"{\"controllerName\":\"shunt.dev/mesh\",\"parentRef\":" ref ",\"conditions\":["            \
 	"{\"type\":\"Accepted\",\"status\":\"" status "\",\"reason\":\"x\",\"message\":\"\","      \
 	"\"observedGeneration\":2,\"lastTransitionTime\":\"" when "\"}]}"
-#define OTHERS                                                                                     \
-	"{\"controllerName\":\"example.net/gw\",\"parentRef\":" EDGE ",\"conditions\":[]}"
-#define GONE "{\"group\":\"\",\"kind\":\"Service\",\"name\":\"old\"}"
+#define OTHERS "{\"controllerName\":\"example.net/gw\",\"parentRef\":" EDGE ",\"conditions\":[]}"
+#define GONE   "{\"group\":\"\",\"kind\":\"Service\",\"name\":\"old\"}"
 
 /* Ours: one per Service parent, the times of unchanged statuses kept;
  * merged: the other controller's kept, a parent no longer named gone. */
@@ -145,10 +147,10 @@ static void ours_merge_with_the_others(void **state)
 	bool changed = false;
 
 	(void)state;
-	json_object_set_new(
-	    route, "status",
-	    obj("{\"parents\":[" OTHERS "," OLD_OURS(WEB, "True", "2026-01-01T00:00:00Z") "," OLD_OURS(
-		GONE, "True", "2026-01-01T00:00:00Z") "]}"));
+	json_object_set_new(route, "status",
+			    obj("{\"parents\":[" OTHERS
+				"," OLD_OURS(WEB, "True", "2026-01-01T00:00:00Z") "," OLD_OURS(
+				    GONE, "True", "2026-01-01T00:00:00Z") "]}"));
 	ours = k8s_route_status_ours(route, outcome, "2026-05-05T05:05:05Z");
 	assert_non_null(ours);
 	assert_int_equal(json_array_size(ours), 1);
@@ -164,8 +166,8 @@ static void ours_merge_with_the_others(void **state)
 	assert_string_equal(k8s_str(c, "type"), "ResolvedRefs");
 	assert_string_equal(k8s_str(c, "lastTransitionTime"), "2026-05-05T05:05:05Z");
 
-	merged = k8s_route_status_merge(json_object_get(json_object_get(route, "status"), "parents"),
-					ours, &changed);
+	merged = k8s_route_status_merge(
+	    json_object_get(json_object_get(route, "status"), "parents"), ours, &changed);
 	assert_true(changed);
 	assert_int_equal(json_array_size(merged), 2);
 	assert_string_equal(k8s_str(json_array_get(merged, 0), "controllerName"), "example.net/gw");
@@ -193,7 +195,8 @@ static void a_new_status_takes_a_new_time(void **state)
 
 	(void)state;
 	json_object_set_new(
-	    route, "status", obj("{\"parents\":[" OLD_OURS(WEB, "False", "2026-01-01T00:00:00Z") "]}"));
+	    route, "status",
+	    obj("{\"parents\":[" OLD_OURS(WEB, "False", "2026-01-01T00:00:00Z") "]}"));
 	ours = k8s_route_status_ours(route, outcome, "2026-05-05T05:05:05Z");
 	assert_string_equal(
 	    k8s_str(json_array_get(json_object_get(json_array_get(ours, 0), "conditions"), 0),
