@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/timer_wheel.h"
 #include "k8s_impl.h"
 
 extern char **environ;
@@ -59,14 +60,6 @@ static char **plugin_env(const struct k8s_exec *x, char *info)
 		env[i++] = x->env[j];
 	env[i] = info;
 	return env;
-}
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* X's command started with its stdout on *FD: the thread's blocked signals
@@ -123,7 +116,7 @@ static int reap(pid_t pid, long long deadline)
 	int status = 0;
 	pid_t got;
 
-	while ((got = waitpid(pid, &status, WNOHANG)) == 0 && mono_ms() < deadline)
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 && (long long)timer_now_ms() < deadline)
 		usleep(10 * 1000);
 	if (got == 0) {
 		kill(pid, SIGKILL);
@@ -138,7 +131,7 @@ static int reap(pid_t pid, long long deadline)
  * or -errno with ERR. */
 static int run_plugin(const struct k8s_exec *x, char **out, size_t *len, struct cfg_error *err)
 {
-	long long deadline = mono_ms() + RUN_TIMEOUT_MS, left;
+	long long deadline = (long long)timer_now_ms() + RUN_TIMEOUT_MS, left;
 	char *buf = malloc(OUTPUT_MAX + 1);
 	struct pollfd pfd;
 	int fd, status, ret;
@@ -154,7 +147,7 @@ static int run_plugin(const struct k8s_exec *x, char **out, size_t *len, struct 
 		return ret;
 	}
 	pfd = (struct pollfd){.fd = fd, .events = POLLIN};
-	while (*len < OUTPUT_MAX && (left = deadline - mono_ms()) > 0) {
+	while (*len < OUTPUT_MAX && (left = deadline - (long long)timer_now_ms()) > 0) {
 		if ((ret = poll(&pfd, 1, (int)left)) < 0 && errno == EINTR)
 			continue;
 		if (ret <= 0)

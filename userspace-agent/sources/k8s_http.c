@@ -52,15 +52,9 @@ void k8s_curl_tls(CURL *e, const struct k8s_conn *conn)
 	set_pem(e, &conn->key, CURLOPT_SSLKEY_BLOB, CURLOPT_SSLKEY);
 }
 
-struct body {
-	char *data;
-	size_t len;
-	bool too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+size_t k8s_body_append(char *data, size_t size, size_t nmemb, void *arg)
 {
-	struct body *b = arg;
+	struct k8s_body *b = arg;
 	size_t n = size * nmemb;
 	char *p;
 
@@ -79,7 +73,7 @@ int k8s_http(struct k8s_conn *conn, const char *method, const char *path, const 
 	     struct k8s_reply *out)
 {
 	struct curl_slist *h = k8s_auth_headers(conn);
-	struct body b = {0};
+	struct k8s_body b = {0};
 	char url[2048];
 	CURLcode rc;
 	CURL *e;
@@ -100,7 +94,7 @@ int k8s_http(struct k8s_conn *conn, const char *method, const char *path, const 
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	if (json)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, k8s_body_append);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);

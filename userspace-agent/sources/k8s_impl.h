@@ -95,6 +95,15 @@ struct curl_slist *k8s_auth_headers(struct k8s_conn *conn);
 void k8s_curl_tls(CURL *e, const struct k8s_conn *conn);
 int k8s_http(struct k8s_conn *conn, const char *method, const char *path, const char *json,
 	     struct k8s_reply *out);
+/* An answer's body as libcurl gives it (k8s_body_append, the
+ * CURLOPT_WRITEFUNCTION of a struct k8s_body): NUL-terminated, at most 4
+ * MiB, too_big past that. */
+struct k8s_body {
+	char *data;
+	size_t len;
+	bool too_big;
+};
+size_t k8s_body_append(char *data, size_t size, size_t nmemb, void *body);
 /* LEN bytes of base64 TEXT into *OUT (malloc'ed, *N bytes): 0, -EINVAL
  * (not base64), -ENOMEM. */
 int k8s_base64_decode(const char *text, size_t len, unsigned char **out, size_t *n);
@@ -282,8 +291,7 @@ struct k8s_status_put {
 	void *easy;    /* CURL * */
 	void *headers; /* struct curl_slist * */
 	char *body;    /* the object sent */
-	char *reply;
-	size_t reply_len;
+	struct k8s_body reply;
 	char key[600]; /* "ns/name" */
 	char rv[64];   /* the resourceVersion it was sent against */
 	char curl_error[256];

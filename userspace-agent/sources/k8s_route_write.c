@@ -19,32 +19,8 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/timer_wheel.h"
 #include "k8s_impl.h"
-
-#define REPLY_MAX (1u << 20)
-
-static unsigned long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
-}
-
-static size_t on_reply(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct k8s_status_put *put = arg;
-	size_t n = size * nmemb;
-	char *p;
-
-	if (put->reply_len + n > REPLY_MAX || !(p = realloc(put->reply, put->reply_len + n + 1)))
-		return 0;
-	memcpy(p + put->reply_len, data, n);
-	put->reply = p;
-	put->reply_len += n;
-	p[put->reply_len] = 0;
-	return n;
-}
 
 /* PUT BODY (the object KEY at RV) to its status on W's multi handle. */
 static int put_start(struct k8s_watcher *w, const char *key, const char *rv, char *body)
@@ -74,8 +50,8 @@ static int put_start(struct k8s_watcher *w, const char *key, const char *rv, cha
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, put->headers);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, put->body);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_reply);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, put);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, k8s_body_append);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &put->reply);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
@@ -158,7 +134,7 @@ static bool write_next(struct k8s_watcher *w)
 		    !(body = route_due(route, outcome, now)))
 			continue;
 		if (put_start(w, key, rv, body))
-			w->status_retry_ms = mono_ms() + 1000; /* no memory: later */
+			w->status_retry_ms = timer_now_ms() + 1000; /* no memory: later */
 		return true;
 	}
 	return false;
@@ -167,7 +143,7 @@ static bool write_next(struct k8s_watcher *w)
 void k8s_status_poll(struct k8s_watcher *w)
 {
 	if (w->put.easy || !__atomic_load_n(&w->status_on, __ATOMIC_ACQUIRE) ||
-	    mono_ms() < w->status_retry_ms)
+	    timer_now_ms() < w->status_retry_ms)
 		return;
 	pthread_mutex_lock(&w->lock);
 	if (w->status_due && !w->status_sent)
@@ -187,23 +163,24 @@ void k8s_status_end(struct k8s_watcher *w)
 	}
 	curl_slist_free_all(put->headers);
 	free(put->body);
-	free(put->reply);
+	free(put->reply.data);
 	put->easy = put->headers = NULL;
-	put->body = put->reply = NULL;
-	put->reply_len = 0;
+	put->body = NULL;
+	put->reply = (struct k8s_body){0};
 }
 
 /* A failure: said with the server's words, and tried again after a
  * backoff (the informers' bounds). */
 static void put_failed(struct k8s_watcher *w, long status, bool curl_ok)
 {
-	json_t *st = w->put.reply ? json_loadb(w->put.reply, w->put.reply_len, 0, NULL) : NULL;
+	json_t *st =
+	    w->put.reply.data ? json_loadb(w->put.reply.data, w->put.reply.len, 0, NULL) : NULL;
 	const char *msg = k8s_str(st, "message");
 	unsigned int b = w->status_backoff_ms;
 
 	b = b ? b * 2 : w->opts.backoff_min_ms;
 	w->status_backoff_ms = b > w->opts.backoff_max_ms ? w->opts.backoff_max_ms : b;
-	w->status_retry_ms = mono_ms() + w->status_backoff_ms;
+	w->status_retry_ms = timer_now_ms() + w->status_backoff_ms;
 	w->status_failures++;
 	if (!curl_ok)
 		pr_warn("kubernetes: HTTPRoute %s status not written: %s; again in %u ms",

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/timer_wheel.h"
 #include "k8s_impl.h"
 
 #define LIST_MAX_BYTES (256u << 20)
@@ -141,18 +142,10 @@ static void on_done(struct k8s_watcher *w, CURLMsg *msg)
 	end_request(w, inf);
 }
 
-static unsigned long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
-}
-
 /* Starts what is due; returns the ms until the next retry (at most 1 s). */
 static int start_due(struct k8s_watcher *w)
 {
-	unsigned long long now = mono_ms(), next = now + 1000;
+	unsigned long long now = timer_now_ms(), next = now + 1000;
 	size_t i;
 
 	for (i = 0; i < K8S_KINDS; i++) {
@@ -175,7 +168,7 @@ static int start_due(struct k8s_watcher *w)
 /* Once a second: a new version of the settings file makes a snapshot due. */
 static void settings_poll(struct k8s_watcher *w)
 {
-	unsigned long long now = mono_ms();
+	unsigned long long now = timer_now_ms();
 	struct k8s_file_stamp st;
 	uint64_t one = 1;
 
@@ -196,7 +189,7 @@ static void settings_poll(struct k8s_watcher *w)
  * up does not log a warning a second. */
 static void unplaced_poll(struct k8s_watcher *w)
 {
-	unsigned long long now = mono_ms();
+	unsigned long long now = timer_now_ms();
 	uint64_t one = 1;
 
 	if (!__atomic_load_n(&w->unplaced, __ATOMIC_ACQUIRE)) {
@@ -259,7 +252,7 @@ int k8s_watcher_start(struct k8s_watcher *w, struct cfg_error *err)
 		return -errno;
 	if (!(w->multi = curl_multi_init()))
 		return -ENOMEM;
-	srandom((unsigned int)(mono_ms() ^ (unsigned long long)getpid()));
+	srandom((unsigned int)(timer_now_ms() ^ (unsigned long long)getpid()));
 	if (w->opts.mesh_settings[0]) /* the version the source opened with */
 		k8s_file_stamp(w->opts.mesh_settings, &w->settings_seen);
 	/* Every signal blocked in the thread: the agent takes SIGTERM and
