@@ -70,11 +70,12 @@ static __always_inline bool shunt_sock_try_leave(struct bpf_sock_ops *skops,
  * hook any more) drop a sockhash entry at close() only, not when the
  * connection ends. Until the application closes the socket, its entry
  * would hold a 4-tuple that the kernel has already freed for a new
- * connection: that one's insert fails (EEXIST) and it stays on TCP. So the entry goes now,
- * if nothing redirected to the socket is unread: by TCP_CLOSE every byte
- * the peer redirected is queued (its FIN or RST came after its last send),
- * and deleting the entry drops the psock with its queue. A kernel that does
- * not count the queue keeps the entry until close(), as before.
+ * connection: that one's insert fails (EEXIST) and it stays on TCP. So
+ * the entry goes now, if nothing redirected to the socket is unread: by
+ * TCP_CLOSE every byte the peer redirected is queued (its FIN or RST came
+ * after its last send), and deleting the entry drops the psock with its
+ * queue. A kernel that does not count the queue keeps the entry until
+ * close(), as before.
  */
 static __always_inline void shunt_sock_release_at_close(struct bpf_sock *sk,
 							struct shunt_sock_state *st)
