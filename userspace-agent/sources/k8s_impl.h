@@ -165,6 +165,10 @@ int k8s_pod_locate(const struct k8s_opts *opts, const json_t *pod, struct k8s_po
 
 /* A Namespace's mTLS mode (STRICT or PERMISSIVE), over the mesh-wide one. */
 #define K8S_MTLS_ANNOTATION "shunt.dev/mtls"
+/* A pod's own telemetry (k8s_pod_telemetry.c): "true"/"false", and shares. */
+#define K8S_ACCESS_LOG_ANNOTATION	   "shunt.dev/access-log"
+#define K8S_ACCESS_LOG_SAMPLING_ANNOTATION "shunt.dev/access-log-sampling"
+#define K8S_TRACE_SAMPLING_ANNOTATION	   "shunt.dev/trace-sampling"
 
 /* --- HTTPRoute status (k8s_route_status.c) --- */
 
@@ -254,6 +258,9 @@ int k8s_service(struct k8s_tr *tr, const json_t *svc, struct cfg_service *out);
 int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route *out);
 /* The Pods of both pod caches -> workloads (k8s_pods.c). */
 int k8s_pods(struct k8s_tr *tr, json_t *const caches[K8S_KINDS]);
+/* POD's telemetry annotations into W's accessLog and tracing overrides;
+ * a bad value is a warning, and the mesh's setting applies. */
+void k8s_pod_telemetry(struct k8s_tr *tr, const json_t *pod, struct cfg_workload *w);
 /* A Node object as the model's node, its proxy at its InternalIP(s) with
  * the ports of tr->opts->node_proxy; 1: left out (no InternalIP, said). */
 int k8s_node(struct k8s_tr *tr, const json_t *obj, struct cfg_node *out);

@@ -284,6 +284,7 @@ static int pod_of(struct k8s_tr *tr, const json_t *pod, bool local, struct cfg_w
 	if ((err = k8s_labels(tr, json_object_get(json_object_get(pod, "metadata"), "labels"),
 			      &w->labels)))
 		return err;
+	k8s_pod_telemetry(tr, pod, w);
 	return pod_ports(tr, pod, w);
 }
 
