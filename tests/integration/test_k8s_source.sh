@@ -91,6 +91,32 @@ test_k8s_watch_events_are_applied() {
 	t_eq "$(k8s_requests pods list)" "$lists" "no list after the initial ones (the watches carried it all)"
 }
 
+# A pod's telemetry annotations (kubectl run --annotations) reach the
+# model the proxies read, follow a change, and a bad value is a warning
+# that leaves the mesh's setting.
+test_k8s_pod_annotations_set_its_telemetry() {
+	k8s_world
+	k8s_follow
+	k8s_wait_model '.workloads | length == 3' "the first model"
+	local pod
+	pod=$(k8s_kubectl run e -n y --image=busybox --labels=pod=e --dry-run=client -o json \
+		--annotations=shunt.dev/access-log=false --annotations=shunt.dev/trace-sampling=0.5) ||
+		t_fail "kubectl run --annotations"
+	k8s_apply "$(jq -c '.metadata.uid = "u-e" | .spec.nodeName = "n2"
+		| .status = {phase: "Running", podIP: "10.0.2.3", conditions: [{type: "Ready", status: "True"}]}' <<<"$pod")"
+	k8s_wait_model '.workloads[] | select(.name == "e") | .accessLog.enabled == false and .tracing.sampling == 0.5' \
+		"y/e's own access log (off) and trace share (0.5)"
+	t_eq "$(k8s_model | jq -c '[.workloads[] | select(.name != "e") | .accessLog, .tracing] | unique')" "[null]" \
+		"the other pods: the mesh's settings"
+	k8s_apply "$(jq -c '.metadata.uid = "u-e" | .spec.nodeName = "n2"
+		| .metadata.annotations = {"shunt.dev/trace-sampling": "10%"}
+		| .status = {phase: "Running", podIP: "10.0.2.3", conditions: [{type: "Ready", status: "True"}]}' <<<"$pod")"
+	k8s_wait_model '.workloads[] | select(.name == "e") | .accessLog == null and .tracing == null' \
+		"y/e with a bad annotation: the mesh's settings"
+	k8s_model | jq -e '.warnings | any(startswith("Pod/y/e: annotation shunt.dev/trace-sampling is '"'"'10%'"'"'"))' >/dev/null ||
+		t_fail "no warning for the bad annotation: $(k8s_model | jq -c .warnings)"
+}
+
 # 410 Gone in both forms: an ERROR event in the watch stream, and an HTTP
 # 410 to a watch from a compacted resourceVersion. Either way: list again.
 # A pod Ready on this node before its cgroup and sandbox are there (the

@@ -29,6 +29,7 @@ static void annotations_override_the_mesh_for_their_pod(void **state)
 	const struct cfg_workload *w;
 	struct cfg_error err;
 	__u64 version;
+	double rate;
 	char *json;
 	size_t len;
 
@@ -41,6 +42,8 @@ static void annotations_override_the_mesh_for_their_pod(void **state)
 	k8s_fix_put(c[K8S_PODS_REMOTE], "x/db",
 		    POD("db", "n2", "10.0.1.1", "\"shunt.dev/access-log-sampling\":\"0.25\""));
 	k8s_fix_put(c[K8S_PODS_REMOTE], "x/plain", POD("plain", "n2", "10.0.1.2", ""));
+	k8s_fix_put(c[K8S_PODS_REMOTE], "x/api",
+		    POD("api", "n2", "10.0.1.3", "\"shunt.dev/access-log\":\"true\""));
 	assert_int_equal(k8s_fix_translate(c, &cfg, &err), 0);
 	assert_int_equal(cfg.nwarnings, 0);
 	assert_non_null(w = k8s_fix_workload(&cfg, "web"));
@@ -57,6 +60,12 @@ static void annotations_override_the_mesh_for_their_pod(void **state)
 	assert_non_null(w = k8s_fix_workload(&cfg, "plain"));
 	assert_false(w->access_log.has_enabled || w->access_log.has_sampling ||
 		     w->tracing.has_sampling);
+	assert_false(cfg_access_log_for(&cfg, w, &rate)); /* off mesh-wide, as without settings */
+	/* turned on for one pod, with no settings: every request, as a config
+	 * file's accessLog without sampling */
+	assert_non_null(w = k8s_fix_workload(&cfg, "api"));
+	assert_true(cfg_access_log_for(&cfg, w, &rate));
+	assert_true(rate == 1);
 	/* what the proxies read */
 	assert_int_equal(mesh_model_to_json(&cfg, 1, &json, &len), 0);
 	assert_int_equal(mesh_model_from_json(&back, &version, json, len, &err), 0);
@@ -72,7 +81,8 @@ static void annotations_override_the_mesh_for_their_pod(void **state)
  * setting. */
 static void a_bad_value_is_a_warning_and_the_mesh_applies(void **state)
 {
-	static const char *const bad[] = {"yes", "1.5", "-0", " 0.5", "0.5x", "nan", "", "+1", "0x1", "1e0", "."};
+	static const char *const bad[] = {"yes", "1.5", "-0",  " 0.5", "0.5x", "nan",
+					  "",	 "+1",	"0x1", "1e0",  "."};
 	struct mesh_config cfg;
 	const struct cfg_workload *w;
 	struct cfg_error err;
@@ -94,7 +104,8 @@ static void a_bad_value_is_a_warning_and_the_mesh_applies(void **state)
 		assert_false(w->access_log.has_enabled || w->access_log.has_sampling ||
 			     w->tracing.has_sampling);
 		assert_int_equal(cfg.nwarnings, 3);
-		assert_non_null(strstr(cfg.warnings[0], "Pod/x/web: annotation shunt.dev/access-log "));
+		assert_non_null(
+		    strstr(cfg.warnings[0], "Pod/x/web: annotation shunt.dev/access-log "));
 		assert_non_null(strstr(cfg.warnings[1], "shunt.dev/access-log-sampling"));
 		assert_non_null(strstr(cfg.warnings[2], "the mesh's setting applies"));
 		mesh_config_free(&cfg);

@@ -45,8 +45,9 @@ static void read_share(struct k8s_tr *tr, const json_t *pod, const struct cfg_or
 	if (share_of(v, out))
 		*has = true;
 	else
-		k8s_warn(tr, o, "annotation %s is '%.60s': a share from 0 to 1 (ignored: the mesh's "
-				"setting applies)",
+		k8s_warn(tr, o,
+			 "annotation %s is '%.60s': a share from 0 to 1 (ignored: the mesh's "
+			 "setting applies)",
 			 key, v);
 }
 

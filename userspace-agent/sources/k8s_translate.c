@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "common/addr.h"
+#include "cfg_parse.h"
 #include "common/keymap.h"
 #include "k8s_impl.h"
 #include "mesh_shared.h"
@@ -296,6 +297,9 @@ int k8s_translate(json_t *const caches[K8S_KINDS], const struct k8s_translate_op
 	cfg->path = k8s_dup(&tr, opts->source_name ? opts->source_name : "kubernetes");
 	cfg->trust_domain = k8s_dup(&tr, opts->trust_domain ? opts->trust_domain : "cluster.local");
 	cfg->mtls = CFG_MTLS_PERMISSIVE;
+	/* as a config file without accessLog: off, but a pod that turns it on
+	 * logs every request (the settings, when given, replace it) */
+	cfg_access_log_defaults(&cfg->access_log);
 	if (!cfg->path || !cfg->trust_domain)
 		ret = k8s_oom(&tr);
 	else if (!(ret = EACH_SORTED(&tr, caches[K8S_NAMESPACES], namespace_of, cfg->namespaces,
