@@ -371,6 +371,8 @@ static void assert_rule_same(const struct cfg_http_rule *a, const struct cfg_htt
 		assert_str_same(a->backends[i].service, b->backends[i].service);
 		assert_int_equal(a->backends[i].port, b->backends[i].port);
 		assert_int_equal(a->backends[i].weight, b->backends[i].weight);
+		assert_int_equal(a->backends[i].unresolved, b->backends[i].unresolved);
+		assert_int_equal(a->backends[i].unresolved_why, b->backends[i].unresolved_why);
 		assert_origin_same(&a->backends[i].origin, &b->backends[i].origin);
 	}
 	assert_int_equal(a->request_timeout_ms, b->request_timeout_ms);

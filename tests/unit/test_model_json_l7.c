@@ -217,11 +217,64 @@ static void absent_l7_policies_stay_absent(void **state)
 	mesh_config_free(&yaml);
 }
 
+/* A backendRef that does not resolve (the Kubernetes source keeps them)
+ * comes back marked, with its reason, its weight and its name as written;
+ * a resolved one carries no marker. */
+static void unresolved_backends_survive_the_round_trip(void **state)
+{
+	static const char *const text =
+	    "apiVersion: shunt.dev/v1\n"
+	    "services: [{name: web, virtualIPs: [10.96.0.1], ports: [{port: 80}]}]\n"
+	    "httpRoutes: [{name: web, parentRefs: [{name: web}], rules: [{backendRefs: "
+	    "[{name: web, port: 80}, {name: web, port: 80, weight: 3}, {name: web, port: "
+	    "80}]}]}]\n";
+	struct mesh_config yaml, cfg;
+	struct cfg_http_backend *be;
+	struct cfg_error err;
+	const struct cfg_http_backend *got;
+	__u64 version;
+	size_t len;
+	char *json;
+
+	(void)state;
+	assert_int_equal(mesh_config_parse(&yaml, "t.yaml", text, strlen(text), &err), 0);
+	be = yaml.http_routes[0].rules[0].backends;
+	be[1] = (struct cfg_http_backend){.service = "gone",
+					  .port = 80,
+					  .weight = 3,
+					  .unresolved = true,
+					  .unresolved_why = CFG_FAIL_BACKEND_NOT_FOUND,
+					  .origin = be[1].origin};
+	be[2] = (struct cfg_http_backend){.service = "bucket.example.com", /* not a Service's */
+					  .weight = 1,			   /* no port */
+					  .unresolved = true,
+					  .unresolved_why = CFG_FAIL_BACKEND_KIND,
+					  .origin = be[2].origin};
+	assert_int_equal(mesh_model_to_json(&yaml, 1, &json, &len), 0);
+	assert_int_equal(mesh_model_from_json(&cfg, &version, json, len, &err), 0);
+	free(json);
+	got = cfg.http_routes[0].rules[0].backends;
+	assert_int_equal(cfg.http_routes[0].rules[0].nbackends, 3);
+	assert_false(got[0].unresolved);
+	assert_true(got[1].unresolved);
+	assert_int_equal(got[1].unresolved_why, CFG_FAIL_BACKEND_NOT_FOUND);
+	assert_string_equal(got[1].service, "gone");
+	assert_int_equal(got[1].port, 80);
+	assert_int_equal(got[1].weight, 3);
+	assert_true(got[2].unresolved);
+	assert_int_equal(got[2].unresolved_why, CFG_FAIL_BACKEND_KIND);
+	assert_string_equal(got[2].service, "bucket.example.com");
+	assert_int_equal(got[2].port, 0);
+	mesh_config_free(&cfg);
+	mesh_config_free(&yaml);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(l7_policies_survive_the_round_trip),
 	    cmocka_unit_test(absent_l7_policies_stay_absent),
+	    cmocka_unit_test(unresolved_backends_survive_the_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,11 +47,27 @@ struct cfg_http_header_mod {
 	size_t nremove;
 };
 
-/* A backendRef: a Service of the route's namespace, and its port. */
+/* Why parsing or checking stopped, for what reports it beyond the message
+ * (an HTTPRoute's status conditions, k8s_route_status.c); and why a kept
+ * backendRef does not resolve (struct cfg_http_backend). */
+enum cfg_fail_reason {
+	CFG_FAIL_INVALID = 0,	    /* a value the schema or the model does not take */
+	CFG_FAIL_PARENT_NOT_FOUND,  /* a parentRef's Service, or its port, is not there */
+	CFG_FAIL_BACKEND_NOT_FOUND, /* a backendRef's Service, or its port, is not there */
+	CFG_FAIL_BACKEND_KIND,	    /* a backendRef to something else than a Service */
+	CFG_FAIL_BACKEND_NAMESPACE, /* a backendRef to another namespace */
+};
+
+/* A backendRef: a Service of the route's namespace, and its port. One that
+ * does not resolve (UNRESOLVED; the Kubernetes source keeps those, the
+ * Gateway API's way) still takes its weight's share of the requests, and
+ * the proxy answers them 500 (docs/l7.md). */
 struct cfg_http_backend {
-	const char *service;
-	__u16 port;
-	__u32 weight; /* default 1; 0 takes no requests */
+	const char *service; /* UNRESOLVED: the reference's name, whatever it names */
+	__u16 port;	     /* UNRESOLVED: may be 0 (not given) */
+	__u32 weight;	     /* default 1; 0 takes no requests */
+	bool unresolved;
+	enum cfg_fail_reason unresolved_why; /* a CFG_FAIL_BACKEND_* */
 	struct cfg_origin origin;
 };
 

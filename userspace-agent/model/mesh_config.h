@@ -267,16 +267,6 @@ struct mesh_config {
 	size_t nwarnings, warnings_dropped;
 };
 
-/* Why parsing or checking stopped, for what reports it beyond the message
- * (an HTTPRoute's status conditions, k8s_route_status.c). */
-enum cfg_fail_reason {
-	CFG_FAIL_INVALID = 0,	    /* a value the schema or the model does not take */
-	CFG_FAIL_PARENT_NOT_FOUND,  /* a parentRef's Service, or its port, is not there */
-	CFG_FAIL_BACKEND_NOT_FOUND, /* a backendRef's Service, or its port, is not there */
-	CFG_FAIL_BACKEND_KIND,	    /* a backendRef to something else than a Service */
-	CFG_FAIL_BACKEND_NAMESPACE, /* a backendRef to another namespace */
-};
-
 /* Where parsing or checking stopped, for FILE:LINE:COL: MESSAGE. */
 struct cfg_error {
 	char msg[512];

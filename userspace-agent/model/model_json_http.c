@@ -3,8 +3,10 @@
  * httpRoutes in the model's JSON, both ways. The shape follows the YAML
  * (Gateway API names); durations are numbers of milliseconds ("requestMs").
  * The reader takes only what the YAML source would have accepted, bar the
- * references to services, which the writer's config had checked. Fault,
- * rateLimit and the other filters are in model_json_l7.c.
+ * references to services, which the writer's config had checked, and the
+ * backendRefs marked "unresolved" that the Kubernetes source keeps (their
+ * name as written, their port maybe 0). Fault, rateLimit and the other
+ * filters are in model_json_l7.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -82,13 +84,23 @@ static json_t *header_mod_json(struct mj_writer *w, const struct cfg_http_header
 	return o;
 }
 
+/* Why a backendRef does not resolve: the Gateway API's reasons, in the
+ * order of enum cfg_fail_reason from CFG_FAIL_BACKEND_NOT_FOUND. */
+static const char *const unresolved_names[] = {"BackendNotFound", "InvalidKind", "RefNotPermitted"};
+#define NUNRESOLVED (sizeof(unresolved_names) / sizeof(unresolved_names[0]))
+
 static json_t *backend_json(struct mj_writer *w, const struct cfg_http_backend *be)
 {
 	json_t *o = json_object();
+	unsigned int why = (unsigned int)be->unresolved_why - CFG_FAIL_BACKEND_NOT_FOUND;
 
 	mj_set_str(w, o, "name", be->service);
 	mj_set_uint(w, o, "port", be->port);
 	mj_set_uint(w, o, "weight", be->weight);
+	if (be->unresolved && why >= NUNRESOLVED)
+		w->err = w->err ?: -EINVAL;
+	else if (be->unresolved)
+		mj_set_str(w, o, "unresolved", unresolved_names[why]);
 	mj_set_origin(w, o, &be->origin);
 	return o;
 }
@@ -261,12 +273,24 @@ static void backend_item(struct mj_reader *r, json_t *v, struct cfg_http_backend
 {
 	if (!mj_is_object(r, v))
 		return;
+	out->weight = (__u32)mj_uint(r, v, "weight", MAX_WEIGHT, true);
+	out->origin = mj_origin(r, v);
+	if (json_object_get(v, "unresolved")) {
+		/* Kept as the reference has it: its port may be missing (0). */
+		out->unresolved = true;
+		out->unresolved_why = (enum cfg_fail_reason)(
+		    CFG_FAIL_BACKEND_NOT_FOUND +
+		    mj_enum(r, v, "unresolved", unresolved_names, NUNRESOLVED));
+		out->service = mj_str(r, v, "name", true);
+		if (!r->rc && !*out->service)
+			mj_fail_key(r, "name", "empty");
+		out->port = (__u16)mj_uint(r, v, "port", UINT16_MAX, true);
+		return;
+	}
 	out->service = mj_name(r, v, "name", name_check_dns_label);
 	out->port = (__u16)mj_uint(r, v, "port", UINT16_MAX, true);
 	if (!r->rc && !out->port)
 		mj_fail_key(r, "port", "0 is not a port");
-	out->weight = (__u32)mj_uint(r, v, "weight", MAX_WEIGHT, true);
-	out->origin = mj_origin(r, v);
 }
 
 static void code_item(struct mj_reader *r, json_t *v, __u16 *out)
