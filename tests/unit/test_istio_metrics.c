@@ -209,6 +209,7 @@ static void response_flags_are_envoys(void **state)
 	assert_string_equal(istio_response_flags(SHUNT_OUT_L7_UPSTREAM_STATUS), "-");
 	assert_string_equal(istio_response_flags(SHUNT_OUT_L7_NO_ROUTE), "NR");
 	assert_string_equal(istio_response_flags(SHUNT_OUT_L7_NO_ENDPOINT), "UH");
+	assert_string_equal(istio_response_flags(SHUNT_OUT_L7_BACKEND_NOT_RESOLVED), "NC");
 	assert_string_equal(istio_response_flags(SHUNT_OUT_L7_CONNECT_FAILED), "UF");
 	assert_string_equal(istio_response_flags(SHUNT_OUT_L7_UPSTREAM_RESET), "UC");
 	assert_string_equal(istio_response_flags(SHUNT_OUT_L7_TRY_TIMEOUT), "UT");

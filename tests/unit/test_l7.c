@@ -171,6 +171,80 @@ static void weights_split_within_binomial_bounds(void **state)
 	assert_int_equal(x->f.nconns, 2); /* one pooled connection each */
 }
 
+/* Marks backendRef I of the route's first rule as one that does not
+ * resolve, as the Kubernetes source keeps a Service that is not there. */
+static void unresolve(struct fix *x, size_t i)
+{
+	struct cfg_http_backend *be = &x->f.cfg.http_routes[0].rules[0].backends[i];
+
+	be->unresolved = true;
+	be->unresolved_why = CFG_FAIL_BACKEND_NOT_FOUND;
+	be->service = "missing"; /* never looked up */
+}
+
+/* GET / answered by an endpoint (200, *DST its workload) or by the proxy
+ * itself (its status, *DST NULL). */
+static int answered_by(struct fix *x, const char **dst)
+{
+	int done = x->f.ndone, conn = -EAGAIN, i;
+
+	*dst = NULL;
+	assert_int_equal(fake_send(&x->f, x->client.fd, GET("/"), strlen(GET("/"))), 0);
+	for (i = 0; i < 200 && x->f.ndone == done && conn < 0; i++) {
+		fake_pump(&x->f, 10);
+		conn = fake_backend_poll(&x->f);
+	}
+	if (conn >= 0) {
+		assert_int_equal(fake_backend_write(&x->f, conn, OK), 0);
+		*dst = x->f.conns[conn]->dst;
+	}
+	assert_int_equal(fake_read(&x->f, &x->client, &x->resp, 2000), 0);
+	return x->resp.status;
+}
+
+static void unresolved_backend_share_is_500_and_never_sent(void **state)
+{
+	struct fix *x = start(state, MESH ROUTE "      - backendRefs: [{name: b, port: 80}, "
+						"{name: c, port: 80}]\n");
+	int i, sent = 0, refused = 0;
+	const char *dst;
+
+	unresolve(x, 1);
+	for (i = 0; i < 400; i++) {
+		int status = answered_by(x, &dst);
+
+		if (dst) {
+			assert_int_equal(status, 200);
+			assert_string_equal(dst, "b1");
+			sent++;
+			continue;
+		}
+		assert_int_equal(status, 500);
+		assert_string_equal(fake_header(&x->resp, "shunt-error"),
+				    shunt_outcome_label(SHUNT_OUT_L7_BACKEND_NOT_RESOLVED));
+		assert_int_equal(x->f.last_outcome, SHUNT_OUT_L7_BACKEND_NOT_RESOLVED);
+		refused++;
+	}
+	/* 400 draws at p = 0.5: mean 200, sd 10; +-5 sd */
+	assert_int_equal(sent + refused, 400);
+	assert_in_range(refused, 150, 250);
+	assert_int_equal(x->f.nconns, 1); /* b's; none for the missing one */
+}
+
+static void rule_of_only_unresolved_backends_is_all_500(void **state)
+{
+	struct fix *x = start(state, MESH ROUTE "      - backendRefs: [{name: c, port: 80}]\n");
+	const char *dst;
+	int i;
+
+	unresolve(x, 0);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(answered_by(x, &dst), 500);
+		assert_null(dst);
+	}
+	assert_int_equal(x->f.nconns, 0);
+}
+
 static void request_modifiers_and_hop_by_hop(void **state)
 {
 	struct fix *x =
@@ -491,6 +565,8 @@ int main(void)
 	    cmocka_unit_test_teardown(path_prefix_matches_whole_elements, teardown),
 	    cmocka_unit_test_teardown(no_match_is_404_no_route, teardown),
 	    cmocka_unit_test_teardown(weights_split_within_binomial_bounds, teardown),
+	    cmocka_unit_test_teardown(unresolved_backend_share_is_500_and_never_sent, teardown),
+	    cmocka_unit_test_teardown(rule_of_only_unresolved_backends_is_all_500, teardown),
 	    cmocka_unit_test_teardown(request_modifiers_and_hop_by_hop, teardown),
 	    cmocka_unit_test_teardown(response_modifiers, teardown),
 	    cmocka_unit_test_teardown(heads_in_pieces_keep_every_field_whole, teardown),

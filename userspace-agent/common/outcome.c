@@ -125,6 +125,9 @@ static const struct shunt_outcome_info table[SHUNT_OUT_MAX] = {
 				       "circuit breaker: maxConnections open and "
 				       "http1MaxPendingRequests waiting"},
     [SHUNT_OUT_L7_REDIRECTED] = {"redirected", 302, NULL, 0, "redirected by the route"},
+    [SHUNT_OUT_L7_BACKEND_NOT_RESOLVED] = {"backend_not_resolved", 500, NULL, 0,
+					   "the chosen backendRef does not resolve (the "
+					   "route's ResolvedRefs says why)"},
 };
 
 const struct shunt_outcome_info *shunt_outcome(enum shunt_outcome o)

@@ -78,6 +78,7 @@ enum shunt_outcome {
 	SHUNT_OUT_L7_OVERFLOW_REQUESTS,
 	SHUNT_OUT_L7_OVERFLOW_PENDING,
 	SHUNT_OUT_L7_REDIRECTED,
+	SHUNT_OUT_L7_BACKEND_NOT_RESOLVED, /* the chosen backendRef does not resolve: 500 */
 	SHUNT_OUT_MAX
 };
 

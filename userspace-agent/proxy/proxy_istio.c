@@ -430,6 +430,8 @@ const char *istio_response_flags(enum shunt_outcome o)
 	case SHUNT_OUT_L7_NO_ENDPOINT:
 	case SHUNT_OUT_NO_BACKEND:
 		return "UH"; /* no healthy upstream */
+	case SHUNT_OUT_L7_BACKEND_NOT_RESOLVED:
+		return "NC"; /* no cluster found */
 	case SHUNT_OUT_L7_CONNECT_FAILED:
 	case SHUNT_OUT_PEER_UNREACHABLE:
 	case SHUNT_OUT_PEER_REFUSED:

@@ -161,7 +161,7 @@ struct l7_ep_ref {
 };
 
 struct l7_backend {
-	const struct cfg_service *svc;
+	const struct cfg_service *svc; /* NULL: a backendRef that does not resolve (500s) */
 	const struct cfg_service_port *sp;
 	const struct cfg_traffic_policy *tp; /* NULL: the defaults */
 	struct l7_cluster *cluster;

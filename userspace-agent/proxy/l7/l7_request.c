@@ -345,6 +345,8 @@ static void try_once(struct l7_request *req)
 	struct l7_pool *pool;
 
 	req->backend = l7_pick_backend(l, req->rule);
+	if (req->backend && !req->backend->svc) /* a backendRef that does not resolve */
+		return l7_request_answer(req, SHUNT_OUT_L7_BACKEND_NOT_RESOLVED);
 	e = req->backend ? l7_pick_endpoint(l, req->backend) : NULL;
 	if (!e)
 		return l7_request_answer(req, SHUNT_OUT_L7_NO_ENDPOINT);

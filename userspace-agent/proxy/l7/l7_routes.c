@@ -116,8 +116,15 @@ static int compile_backends(struct l7_loop *l, const struct mesh_config *cfg, st
 		    r->r && r->r->nbackends ? &r->r->backends[i] : NULL;
 		size_t p;
 
-		b->svc = cb ? cfg_service_find(cfg, parent->ns, cb->service) : parent;
+		memset(b, 0, sizeof(*b)); /* a slot a skipped one may have half filled */
 		b->weight = cb ? cb->weight : 1;
+		if (cb && cb->unresolved) {
+			/* svc NULL: drawn by weight, answered 500, never sent */
+			r->total_weight += b->weight;
+			r->nbackends++;
+			continue;
+		}
+		b->svc = cb ? cfg_service_find(cfg, parent->ns, cb->service) : parent;
 		b->sp = cb ? NULL : psp;
 		for (p = 0; cb && b->svc && p < b->svc->nports; p++)
 			if (b->svc->ports[p].port == cb->port && b->svc->ports[p].proto == 6)
