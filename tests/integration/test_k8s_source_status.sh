@@ -42,8 +42,9 @@ route() { k8s_manifest || t_fail "kubectl could not make the HTTPRoute"; }
 # Namespaces x and y, pods x/a (on this node, n1), x/b and y/c (n2), x/web
 # and x/web-v2 (HTTP) and routes: canary (good; its
 # status has another controller's entry for its Gateway parent), sticky
-# (a field the model does not hold), lost (a backend Service not there),
-# orphan (a parent Service not there).
+# (a field the model does not hold), lost (one backend Service there, one
+# not: kept, the missing one's share answered 500), orphan (a parent
+# Service not there).
 route_world() {
 	k8s_setup
 	k8s_server_start
@@ -87,7 +88,7 @@ kind: HTTPRoute
 metadata: {name: lost, namespace: x}
 spec:
   parentRefs: [{group: "", kind: Service, name: web-v2, port: 80}]
-  rules: [{backendRefs: [{name: web-v3, port: 80}]}]
+  rules: [{backendRefs: [{name: web, port: 80}, {name: web-v3, port: 80}]}]
 EOF
 	)"
 	k8s_apply "$(route <<'EOF'
@@ -101,16 +102,24 @@ EOF
 }
 
 GOOD="Accepted:True:Accepted ResolvedRefs:True:ResolvedRefs"
+HALF="Accepted:True:Accepted ResolvedRefs:False:BackendNotFound"
+
+# The lost route's backendRefs in the model: "NAME:WEIGHT:UNRESOLVED ...".
+lost_backends() {
+	k8s_model | jq -r '[.httpRoutes[] | select(.name == "lost") | .rules[0].backendRefs[]
+		| "\(.name):\(.weight):\(.unresolved // "-")"] | join(" ")'
+}
 
 test_k8s_httproute_status_is_written() {
 	route_world
 	k8s_follow
-	k8s_wait_model '.httpRoutes | length == 1' "the good route in the model (the Gateway's parentRef not read)"
+	k8s_wait_model '[.httpRoutes[].name] | sort == ["canary", "lost"]' \
+		"the good route and the half-resolved one in the model (the Gateway's parentRef not read)"
 	wait_route_status canary web "$GOOD gen=1" "the good route"
 	wait_route_status sticky web "Accepted:False:UnsupportedValue ResolvedRefs:True:ResolvedRefs gen=1" \
 		"a field the model does not hold"
-	wait_route_status lost web-v2 "Accepted:False:UnsupportedValue ResolvedRefs:False:BackendNotFound gen=1" \
-		"a backend Service that is not there"
+	wait_route_status lost web-v2 "$HALF gen=1" \
+		"a backend Service that is not there: the route kept, its share answered 500"
 	wait_route_status orphan nothere "Accepted:False:NoMatchingParent ResolvedRefs:True:ResolvedRefs gen=1" \
 		"a parent Service that is not there"
 	local c
@@ -118,6 +127,12 @@ test_k8s_httproute_status_is_written() {
 	t_eq "$(jq -c '[.status.parents[] | [.controllerName, .parentRef.kind, .parentRef.name]]' <<<"$c")" \
 		'[["example.net/gateway","Gateway","edge"],["shunt.dev/mesh","Service","web"]]' \
 		"another controller's entry kept; none of ours for the Gateway"
+	t_eq "$(lost_backends)" "web:1:- web-v3:1:BackendNotFound" "the missing backend kept in the model, marked"
+	t_eq "$(k8s_get "$ROUTES/lost" | jq -r '.status.parents[0].conditions[1].message')" \
+		"backendRef: service x/web-v3 is not defined" "ResolvedRefs says which backendRef"
+	t_eq "$(k8s_model | jq -r '.warnings[] | select(startswith("HTTPRoute/x/lost"))')" \
+		"HTTPRoute/x/lost: backendRef web-v3 is not there: its share of the requests is answered 500" \
+		"the kept route's missing backend said"
 	t_eq "$(k8s_get "$ROUTES/sticky" | jq -r '.status.parents[0].conditions[0].message')" \
 		"left out of the mesh's routes, whole: unknown key 'sessionPersistence' in a rule (known: matches, filters, backendRefs, timeouts, retry, fault, rateLimit)" \
 		"the parser's words"
@@ -128,7 +143,7 @@ test_k8s_httproute_status_is_written() {
 	t_eq "$(status_writes)" 4 "status writes"
 	kill "$K8S_FOLLOW_PID"
 	k8s_follow
-	k8s_wait_model '.httpRoutes | length == 1' "a new agent's model"
+	k8s_wait_model '.httpRoutes | length == 2' "a new agent's model"
 	sleep 1.5
 	t_eq "$(status_writes)" 4 "status writes after a new agent read the same routes"
 	# A new generation: observed; the time of a condition whose status
@@ -137,10 +152,12 @@ test_k8s_httproute_status_is_written() {
 	wait_route_status canary web "$GOOD gen=2" "generation 2"
 	t_eq "$(k8s_get "$ROUTES/canary" | jq -r '.status.parents[1].conditions[0].lastTransitionTime')" \
 		"$(jq -r '.status.parents[1].conditions[0].lastTransitionTime' <<<"$c")" "lastTransitionTime of an unchanged status"
-	# The backend made: resolved and accepted, and in the model.
+	# The backend made: resolved, and no longer marked in the model.
 	k8s_apply "$(k8s_service x web-v3 10.96.0.12 80:80 app=web http)"
 	wait_route_status lost web-v2 "$GOOD gen=1" "the backend made"
-	k8s_wait_model '.httpRoutes | length == 2' "the route in the model once its backend is there"
+	k8s_wait_model '[.httpRoutes[] | select(.name == "lost") | .rules[0].backendRefs[] | .unresolved] == [null, null]' \
+		"the route's backends resolved once the Service is there"
+	t_eq "$(lost_backends)" "web:1:- web-v3:1:-" "the lost route's backends, resolved"
 	# A parent no longer named: our entry for it goes, the other's stays.
 	k8s_apply "$(k8s_get "$ROUTES/canary" | jq -c 'del(.status) | .spec.parentRefs |= map(select(.kind == "Gateway"))')"
 	local _ got
@@ -161,7 +178,7 @@ test_k8s_httproute_status_conflict_converges() {
 	k8s_follow
 	wait_route_status canary web "$GOOD gen=1" "the status after a conflict"
 	wait_route_status sticky web "Accepted:False:UnsupportedValue ResolvedRefs:True:ResolvedRefs gen=1" "sticky"
-	wait_route_status lost web-v2 "Accepted:False:UnsupportedValue ResolvedRefs:False:BackendNotFound gen=1" "lost"
+	wait_route_status lost web-v2 "$HALF gen=1" "lost"
 	wait_route_status orphan nothere "Accepted:False:NoMatchingParent ResolvedRefs:True:ResolvedRefs gen=1" "orphan"
 	sleep 1
 	t_eq "$(status_writes 409)" 1 "writes refused with 409"
@@ -202,14 +219,14 @@ test_k8s_httproute_status_refused_leaves_the_model() {
 	route_world
 	k8s_ctl POST faults '{"status_fail": 1000, "status_fail_code": 503}' >/dev/null
 	k8s_follow
-	k8s_wait_model '.httpRoutes | length == 1' "the model while status writes fail"
+	k8s_wait_model '.httpRoutes | length == 2' "the model while status writes fail"
 	sleep 3
 	local n
 	n=$(status_writes 503)
 	[ "$n" -ge 2 ] && [ "$n" -le 20 ] || t_fail "$n refused writes in 3 s (backoff up to 400 ms)"
 	grep -q 'HTTPRoute x/[a-z]* status not written: HTTP 503 (injected failure); again in' "$K8S_DIR/follow.log" ||
 		t_fail "the failure was not said: $(tail -3 "$K8S_DIR/follow.log")"
-	t_eq "$(k8s_model | jq -c '[.httpRoutes[0].name, (.workloads | length)]')" '["canary",3]' "the model"
+	t_eq "$(k8s_model | jq -c '[([.httpRoutes[].name] | sort), (.workloads | length)]')" '[["canary","lost"],3]' "the model"
 	k8s_apply "$(k8s_pod y e n2 10.0.2.3 pod=e)"
 	k8s_wait_model '.workloads | length == 4' "a change of the API still followed"
 	k8s_ctl POST faults '{"status_fail": 0}' >/dev/null

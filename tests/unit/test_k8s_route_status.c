@@ -52,8 +52,21 @@ static void conds_of(const json_t *outcome, char *buf, size_t len)
 			     k8s_str(c, "status"), k8s_str(c, "reason"));
 }
 
-/* Each route's outcome from the translation, its reasons the parser's. */
-static void outcomes_say_why_a_route_is_left_out(void **state)
+static const struct cfg_http_route *route_named(const struct mesh_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nhttp_routes; i++)
+		if (!strcmp(cfg->http_routes[i].name, name))
+			return &cfg->http_routes[i];
+	fail_msg("no route %s", name);
+	return NULL;
+}
+
+/* Each route's outcome from the translation, its reasons the parser's: a
+ * route the model cannot hold is left out, one whose backendRefs do not
+ * all resolve is kept with them marked (the Gateway API's 500s). */
+static void outcomes_say_why_a_route_is_left_out_or_half_resolved(void **state)
 {
 	json_t *c[K8S_KINDS], *outcomes = json_object();
 	struct k8s_translate_opts opts = {
@@ -87,12 +100,18 @@ static void outcomes_say_why_a_route_is_left_out(void **state)
 	json_object_set_new(
 	    c[K8S_HTTPROUTES], "x/orphan",
 	    obj(ROUTE("orphan", "[{\"kind\":\"Service\",\"name\":\"gone\",\"port\":80}]", "[]")));
+	json_object_set_new(c[K8S_HTTPROUTES], "x/half",
+			    obj(ROUTE("half", "[" WEB "]",
+				      "[{\"backendRefs\":[{\"name\":\"web\",\"port\":80},"
+				      "{\"name\":\"nope\",\"port\":80,\"weight\":2}]}]")));
 	json_object_set_new(c[K8S_HTTPROUTES], "x/edge", obj(ROUTE("edge", "[" EDGE "]", "[]")));
 	assert_int_equal(k8s_translate(c, &opts, &cfg, &err), 0);
-	/* the good one, though it names a Gateway too; the Gateway's own not */
-	assert_int_equal(cfg.nhttp_routes, 1);
-	assert_string_equal(cfg.http_routes[0].name, "good");
-	assert_int_equal(cfg.nwarnings, 4);
+	/* the good one, though it names a Gateway too, and those whose
+	 * backendRefs do not all resolve; the Gateway's own not */
+	assert_int_equal(cfg.nhttp_routes, 4);
+	assert_false(route_named(&cfg, "good")->rules[0].backends[0].unresolved);
+	/* sticky, orphan left out; kind, far, half kept, said */
+	assert_int_equal(cfg.nwarnings, 5);
 	conds_of(json_object_get(outcomes, "x/good"), buf, sizeof(buf));
 	assert_string_equal(buf, "Accepted:True:Accepted ResolvedRefs:True:ResolvedRefs");
 	assert_int_equal(
@@ -103,10 +122,29 @@ static void outcomes_say_why_a_route_is_left_out(void **state)
 	assert_string_equal(buf,
 			    "Accepted:False:UnsupportedValue ResolvedRefs:False:BackendNotFound");
 	conds_of(json_object_get(outcomes, "x/kind"), buf, sizeof(buf));
-	assert_string_equal(buf, "Accepted:False:UnsupportedValue ResolvedRefs:False:InvalidKind");
+	assert_string_equal(buf, "Accepted:True:Accepted ResolvedRefs:False:InvalidKind");
+	assert_true(route_named(&cfg, "kind")->rules[0].backends[0].unresolved);
+	assert_int_equal(route_named(&cfg, "kind")->rules[0].backends[0].unresolved_why,
+			 CFG_FAIL_BACKEND_KIND);
 	conds_of(json_object_get(outcomes, "x/far"), buf, sizeof(buf));
-	assert_string_equal(buf,
-			    "Accepted:False:UnsupportedValue ResolvedRefs:False:RefNotPermitted");
+	assert_string_equal(buf, "Accepted:True:Accepted ResolvedRefs:False:RefNotPermitted");
+	assert_int_equal(route_named(&cfg, "far")->rules[0].backends[0].unresolved_why,
+			 CFG_FAIL_BACKEND_NAMESPACE);
+	/* one of two: kept with its weight, marked; the other as ever */
+	conds_of(json_object_get(outcomes, "x/half"), buf, sizeof(buf));
+	assert_string_equal(buf, "Accepted:True:Accepted ResolvedRefs:False:BackendNotFound");
+	assert_int_equal(route_named(&cfg, "half")->rules[0].nbackends, 2);
+	assert_false(route_named(&cfg, "half")->rules[0].backends[0].unresolved);
+	assert_true(route_named(&cfg, "half")->rules[0].backends[1].unresolved);
+	assert_int_equal(route_named(&cfg, "half")->rules[0].backends[1].unresolved_why,
+			 CFG_FAIL_BACKEND_NOT_FOUND);
+	assert_int_equal(route_named(&cfg, "half")->rules[0].backends[1].weight, 2);
+	assert_string_equal(route_named(&cfg, "half")->rules[0].backends[1].service, "nope");
+	assert_string_equal(
+	    k8s_str(json_array_get(
+			json_object_get(json_object_get(outcomes, "x/half"), "conditions"), 1),
+		    "message"),
+	    "backendRef: service x/nope is not defined");
 	conds_of(json_object_get(outcomes, "x/orphan"), buf, sizeof(buf));
 	assert_string_equal(buf, "Accepted:False:NoMatchingParent ResolvedRefs:True:ResolvedRefs");
 	/* the parser's words, without the place in a document made here */
@@ -216,7 +254,7 @@ static void a_new_status_takes_a_new_time(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(outcomes_say_why_a_route_is_left_out),
+	    cmocka_unit_test(outcomes_say_why_a_route_is_left_out_or_half_resolved),
 	    cmocka_unit_test(ours_merge_with_the_others),
 	    cmocka_unit_test(a_new_status_takes_a_new_time),
 	};

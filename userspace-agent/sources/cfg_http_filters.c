@@ -197,6 +197,7 @@ static int parse_mirror(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 {
 	static const char *const keys[] = {"backendRef", "percent", NULL};
 	static const char *const ref_keys[] = {"group", "kind", "name", "namespace", "port", NULL};
+	enum cfg_fail_reason why;
 	yaml_node_t *ref, *v;
 	unsigned long num;
 	int err;
@@ -206,8 +207,12 @@ static int parse_mirror(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 	if (!(ref = cfgy_map_get(p, n, "backendRef")))
 		return cfgy_fail(p, n, "requestMirror needs 'backendRef'");
 	if ((err = cfgy_check_map(p, ref, "a backendRef", ref_keys)) ||
-	    (err = cfg_http_parse_backend_ref(p, ref, ns, &out->service, &out->port)))
+	    (err = cfg_http_read_backend_ref(p, ref, ns, &out->service, &out->port, &why)))
 		return err;
+	/* The Gateway API's: a mirror to a reference that does not resolve
+	 * is not made (the route's ResolvedRefs says so). */
+	if (why != CFG_FAIL_INVALID)
+		out->service = NULL;
 	out->percent = 100;
 	if ((v = cfgy_map_get(p, n, "percent"))) {
 		if ((err = cfgy_get_uint(p, v, "percent", 0, 100, &num)))

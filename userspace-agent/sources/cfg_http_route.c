@@ -178,6 +178,50 @@ int cfg_http_parse_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char 
 	return cfg_http_check_service_port(p, name_node, v, CFG_REF_BACKEND, ns, *service, *port);
 }
 
+static bool is_backend_reason(enum cfg_fail_reason why)
+{
+	return why == CFG_FAIL_BACKEND_NOT_FOUND || why == CFG_FAIL_BACKEND_KIND ||
+	       why == CFG_FAIL_BACKEND_NAMESPACE;
+}
+
+/* A backendRef at N that does not resolve, read as far as it is written:
+ * its name (any string: another kind's names need not be a Service's) and
+ * its port if given (only a Service needs one). */
+static int read_unresolved_ref(struct cfg_parser *p, yaml_node_t *n, const char **service,
+			       __u16 *port)
+{
+	yaml_node_t *v;
+	unsigned long num = 0;
+	int err;
+
+	if (!(v = cfgy_map_get(p, n, "name")))
+		return cfgy_fail(p, n, "a backendRef needs 'name'");
+	if ((err = cfgy_get_str(p, v, "backendRef name", service)))
+		return err;
+	if (!**service)
+		return cfgy_fail(p, v, "a backendRef name cannot be empty");
+	if ((v = cfgy_map_get(p, n, "port")) && (err = cfgy_get_uint(p, v, "port", 1, 65535, &num)))
+		return err;
+	*port = (__u16)num;
+	return 0;
+}
+
+int cfg_http_read_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+			      const char **service, __u16 *port, enum cfg_fail_reason *why)
+{
+	int err = cfg_http_parse_backend_ref(p, n, ns, service, port);
+
+	*why = CFG_FAIL_INVALID;
+	if (err != -EINVAL || !p->keep_unresolved_backends || !is_backend_reason(p->err->reason))
+		return err;
+	/* The Gateway API keeps the route; what the reference was for is
+	 * answered 500 (or, a mirror's, not mirrored). */
+	*why = p->err->reason;
+	p->err->reason = CFG_FAIL_INVALID;
+	p->err->msg[0] = 0;
+	return read_unresolved_ref(p, n, service, port);
+}
+
 static int parse_backend(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 			 struct cfg_http_backend *out)
 {
@@ -189,8 +233,10 @@ static int parse_backend(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 
 	out->origin = cfgy_origin_of(p, n);
 	if ((err = cfgy_check_map(p, n, "a backendRef", keys)) ||
-	    (err = cfg_http_parse_backend_ref(p, n, ns, &out->service, &out->port)))
+	    (err = cfg_http_read_backend_ref(p, n, ns, &out->service, &out->port,
+					     &out->unresolved_why)))
 		return err;
+	out->unresolved = out->unresolved_why != CFG_FAIL_INVALID;
 	out->weight = 1;
 	if ((v = cfgy_map_get(p, n, "weight"))) {
 		if ((err = cfgy_get_uint(p, v, "weight", 0, 1000000, &num)))

@@ -17,6 +17,9 @@ struct cfg_parser {
 	yaml_document_t doc;
 	struct mesh_config *cfg;
 	struct cfg_error *err;
+	/* The Kubernetes source's: a backendRef that does not resolve is
+	 * kept, marked, rather than failing the route (cfg_http_route.c). */
+	bool keep_unresolved_backends;
 };
 
 /* Fails at N (NULL: the file) with a message; returns -EINVAL. The reason
@@ -111,6 +114,11 @@ int cfg_http_parse_service_ref(struct cfg_parser *p, yaml_node_t *n, enum cfg_re
  * to exist (cfg_http_check_service_port). */
 int cfg_http_parse_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char *ns,
 			       const char **service, __u16 *port);
+/* The same, but with P->keep_unresolved_backends one that does not resolve
+ * is read as written (its port may be 0) and 0 returned with *WHY its
+ * reason (a CFG_FAIL_BACKEND_*); *WHY is CFG_FAIL_INVALID when it resolves. */
+int cfg_http_read_backend_ref(struct cfg_parser *p, yaml_node_t *n, const char *ns,
+			      const char **service, __u16 *port, enum cfg_fail_reason *why);
 /* Service NS/NAME exists and has TCP port PORT (0: any TCP port). */
 int cfg_http_check_service_port(struct cfg_parser *p, yaml_node_t *name_node,
 				yaml_node_t *port_node, enum cfg_ref_role role, const char *ns,

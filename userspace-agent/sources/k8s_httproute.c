@@ -7,12 +7,17 @@
  * libyaml node tree, to the same parser and checks (cfg_http_route.c):
  * one reading of the schema, whatever the source. hostnames are ignored,
  * as GAMMA says mesh routes do. A route the model cannot hold (a field it
- * does not know, a Service or port that is not there) is left out whole,
- * with the parser's message as a warning; requests then go to the Service
- * as without the route. Only the parentRefs to Services are the mesh's
- * (GAMMA): those to a Gateway are another controller's, not read, and a
- * route with none of ours is not the mesh's at all. What became of each
- * route is kept for its status (k8s_route_status.c).
+ * does not know, a parentRef's Service or port that is not there) is left
+ * out whole, with the parser's message as a warning; requests then go to
+ * the Service as without the route. A backendRef that does not resolve (no
+ * such Service or port, another kind, another namespace) does not: as the
+ * Gateway API says, the route is kept, the backendRef marked, and the
+ * proxy answers its share of the requests 500 (objects come one by one:
+ * the Service may come later, and the next model has it). Only the
+ * parentRefs to Services are the mesh's (GAMMA): those to a Gateway are
+ * another controller's, not read, and a route with none of ours is not
+ * the mesh's at all. What became of each route is kept for its status
+ * (k8s_route_status.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -126,13 +131,13 @@ static int keep_outcome(struct k8s_tr *tr, const json_t *route, struct cfg_parse
 	if (ret) {
 		v.why = p->err->reason;
 		v.msg = message_of(p->err, where);
-		/* The parse stops at the first problem: the references are
-		 * checked on their own, whatever else is wrong. */
-		if (root && cfg_http_check_backend_refs(&rp, root, ns ? ns : "default")) {
-			v.refs_resolved = false;
-			v.refs_why = rerr.reason;
-			v.refs_msg = message_of(&rerr, where);
-		}
+	}
+	/* The references are checked on their own: the parse stops at the
+	 * first problem, and keeps the backendRefs that do not resolve. */
+	if (root && cfg_http_check_backend_refs(&rp, root, ns ? ns : "default")) {
+		v.refs_resolved = false;
+		v.refs_why = rerr.reason;
+		v.refs_msg = message_of(&rerr, where);
 	}
 	snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", k8s_str(route, "metadata.name"));
 	if (!(o = k8s_route_outcome(route, &v)) ||
@@ -141,11 +146,37 @@ static int keep_outcome(struct k8s_tr *tr, const json_t *route, struct cfg_parse
 	return 0;
 }
 
+/* The first backendRef of OUT that does not resolve, said once. */
+static void warn_unresolved(struct k8s_tr *tr, const struct cfg_origin *origin,
+			    const struct cfg_http_route *out)
+{
+	static const char *const why[] = {[CFG_FAIL_BACKEND_NOT_FOUND] = "is not there",
+					  [CFG_FAIL_BACKEND_KIND] = "is not a Service",
+					  [CFG_FAIL_BACKEND_NAMESPACE] = "is in another namespace"};
+	size_t i, j;
+
+	for (i = 0; i < out->nrules; i++)
+		for (j = 0; j < out->rules[i].nbackends; j++) {
+			const struct cfg_http_backend *b = &out->rules[i].backends[j];
+
+			if (!b->unresolved)
+				continue;
+			k8s_warn(tr, origin,
+				 "backendRef %s %s: its share of the requests is answered 500",
+				 b->service,
+				 b->unresolved_why <= CFG_FAIL_BACKEND_NAMESPACE &&
+					 why[b->unresolved_why]
+				     ? why[b->unresolved_why]
+				     : "does not resolve");
+			return;
+		}
+}
+
 int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route *out)
 {
 	struct cfg_origin origin = k8s_origin(tr, "HTTPRoute", route);
 	struct cfg_error perr = {{0}};
-	struct cfg_parser p = {.cfg = tr->cfg, .err = &perr};
+	struct cfg_parser p = {.cfg = tr->cfg, .err = &perr, .keep_unresolved_backends = true};
 	bool none_ours;
 	json_t *fields = route_fields(route, &none_ours);
 	const char *path = tr->cfg->path;
@@ -177,5 +208,6 @@ int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route 
 		return 1;
 	}
 	out->origin = origin;
+	warn_unresolved(tr, &origin, out);
 	return 0;
 }

@@ -4,8 +4,10 @@
  * each parentRef to a Service (GAMMA), an entry of our controller with the
  * Accepted and ResolvedRefs conditions of what the translation made of the
  * route. A route the model cannot hold is left out whole, so Accepted is
- * False on every one of its parents then. Pure functions of the objects:
- * the watch thread writes the result (k8s_route_write.c).
+ * False on every one of its parents then; one whose backendRefs do not all
+ * resolve is kept (Accepted True, ResolvedRefs False: their share is
+ * answered 500). Pure functions of the objects: the watch thread writes
+ * the result (k8s_route_write.c).
  */
 #include <string.h>
 
@@ -45,7 +47,11 @@ json_t *k8s_route_outcome(const json_t *route, const struct k8s_route_verdict *v
 	conds = json_pack("[o, o]",
 			  condition("Accepted", v->accepted,
 				    v->accepted ? "Accepted" : accepted_reason(v->why),
-				    v->accepted ? "the route is in the mesh's routes" : msg),
+				    !v->accepted       ? msg
+				    : v->refs_resolved ? "the route is in the mesh's routes"
+						       : "the route is in the mesh's routes; the "
+							 "share of a backendRef that does not "
+							 "resolve is answered 500"),
 			  condition("ResolvedRefs", v->refs_resolved,
 				    v->refs_resolved ? "ResolvedRefs" : refs_reason(v->refs_why),
 				    v->refs_resolved ? "every backendRef resolves" : v->refs_msg));
