@@ -33,7 +33,7 @@ void k8s_fix_put(json_t *cache, const char *key, const char *text)
 	json_object_set_new(cache, key, k8s_fix_obj(text));
 }
 
-static int fake_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out)
+int k8s_fix_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out)
 {
 	const char *name = k8s_str(pod, "metadata.name");
 
@@ -50,7 +50,7 @@ static int fake_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out)
 int k8s_fix_translate(json_t *caches[K8S_KINDS], struct mesh_config *cfg, struct cfg_error *err)
 {
 	struct k8s_translate_opts opts = {
-	    .node = "n1", .trust_domain = "example.org", .locate = fake_locate};
+	    .node = "n1", .trust_domain = "example.org", .locate = k8s_fix_locate};
 	int ret = k8s_translate(caches, &opts, cfg, err);
 	size_t i;
 

@@ -15,6 +15,8 @@ json_t *k8s_fix_obj(const char *text);
 /* Every cache empty. */
 void k8s_fix_empty(json_t *caches[K8S_KINDS]);
 void k8s_fix_put(json_t *cache, const char *key, const char *text);
+/* The fake runtime (the opts' locate). */
+int k8s_fix_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out);
 /* k8s_translate of CACHES (which it frees) into CFG. */
 int k8s_fix_translate(json_t *caches[K8S_KINDS], struct mesh_config *cfg, struct cfg_error *err);
 const struct cfg_workload *k8s_fix_workload(const struct mesh_config *cfg, const char *name);

@@ -14,17 +14,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "k8s_fixture.h"
 #include "sources/k8s_impl.h"
-
-static json_t *obj(const char *text)
-{
-	json_error_t jerr;
-	json_t *o = json_loads(text, 0, &jerr);
-
-	if (!o)
-		fail_msg("bad test JSON at %d: %s", jerr.position, jerr.text);
-	return o;
-}
 
 static int no_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out)
 {
@@ -79,32 +70,39 @@ static void outcomes_say_why_a_route_is_left_out_or_half_resolved(void **state)
 	(void)state;
 	for (i = 0; i < K8S_KINDS; i++)
 		c[i] = json_object();
-	json_object_set_new(c[K8S_SERVICES], "x/web",
-			    obj("{\"metadata\":{\"name\":\"web\",\"namespace\":\"x\"},\"spec\":{"
-				"\"clusterIP\":\"10.96.0.5\",\"ports\":[{\"port\":80}]}}"));
-	json_object_set_new(c[K8S_HTTPROUTES], "x/good",
-			    obj(ROUTE("good", "[" EDGE "," WEB "]",
-				      "[{\"backendRefs\":[{\"name\":\"web\",\"port\":80}]}]")));
-	json_object_set_new(c[K8S_HTTPROUTES], "x/sticky",
-			    obj(ROUTE("sticky", "[" WEB "]",
-				      "[{\"sessionPersistence\":{},\"backendRefs\":[{\"name\":"
-				      "\"nope\",\"port\":80}]}]")));
+	json_object_set_new(
+	    c[K8S_SERVICES], "x/web",
+	    k8s_fix_obj("{\"metadata\":{\"name\":\"web\",\"namespace\":\"x\"},\"spec\":{"
+			"\"clusterIP\":\"10.96.0.5\",\"ports\":[{\"port\":80}]}}"));
+	json_object_set_new(
+	    c[K8S_HTTPROUTES], "x/good",
+	    k8s_fix_obj(ROUTE("good", "[" EDGE "," WEB "]",
+			      "[{\"backendRefs\":[{\"name\":\"web\",\"port\":80}]}]")));
+	json_object_set_new(
+	    c[K8S_HTTPROUTES], "x/sticky",
+	    k8s_fix_obj(ROUTE("sticky", "[" WEB "]",
+			      "[{\"sessionPersistence\":{},\"backendRefs\":[{\"name\":"
+			      "\"nope\",\"port\":80}]}]")));
 	json_object_set_new(
 	    c[K8S_HTTPROUTES], "x/kind",
-	    obj(ROUTE("kind", "[" WEB "]",
+	    k8s_fix_obj(
+		ROUTE("kind", "[" WEB "]",
 		      "[{\"backendRefs\":[{\"kind\":\"Pod\",\"name\":\"a\",\"port\":80}]}]")));
 	json_object_set_new(
 	    c[K8S_HTTPROUTES], "x/far",
-	    obj(ROUTE("far", "[" WEB "]",
+	    k8s_fix_obj(
+		ROUTE("far", "[" WEB "]",
 		      "[{\"backendRefs\":[{\"namespace\":\"y\",\"name\":\"web\",\"port\":80}]}]")));
 	json_object_set_new(
 	    c[K8S_HTTPROUTES], "x/orphan",
-	    obj(ROUTE("orphan", "[{\"kind\":\"Service\",\"name\":\"gone\",\"port\":80}]", "[]")));
+	    k8s_fix_obj(
+		ROUTE("orphan", "[{\"kind\":\"Service\",\"name\":\"gone\",\"port\":80}]", "[]")));
 	json_object_set_new(c[K8S_HTTPROUTES], "x/half",
-			    obj(ROUTE("half", "[" WEB "]",
-				      "[{\"backendRefs\":[{\"name\":\"web\",\"port\":80},"
-				      "{\"name\":\"nope\",\"port\":80,\"weight\":2}]}]")));
-	json_object_set_new(c[K8S_HTTPROUTES], "x/edge", obj(ROUTE("edge", "[" EDGE "]", "[]")));
+			    k8s_fix_obj(ROUTE("half", "[" WEB "]",
+					      "[{\"backendRefs\":[{\"name\":\"web\",\"port\":80},"
+					      "{\"name\":\"nope\",\"port\":80,\"weight\":2}]}]")));
+	json_object_set_new(c[K8S_HTTPROUTES], "x/edge",
+			    k8s_fix_obj(ROUTE("edge", "[" EDGE "]", "[]")));
 	assert_int_equal(k8s_translate(c, &opts, &cfg, &err), 0);
 	/* the good one, though it names a Gateway too, and those whose
 	 * backendRefs do not all resolve; the Gateway's own not */
@@ -180,21 +178,22 @@ static json_t *good_outcome(const json_t *route, bool accepted)
  * merged: the other controller's kept, a parent no longer named gone. */
 static void ours_merge_with_the_others(void **state)
 {
-	json_t *route = obj(ROUTE("r", "[" EDGE "," WEB "]", "[]"));
+	json_t *route = k8s_fix_obj(ROUTE("r", "[" EDGE "," WEB "]", "[]"));
 	json_t *outcome = good_outcome(route, true), *ours, *merged, *again, *e, *c;
 	bool changed = false;
 
 	(void)state;
-	json_object_set_new(route, "status",
-			    obj("{\"parents\":[" OTHERS
-				"," OLD_OURS(WEB, "True", "2026-01-01T00:00:00Z") "," OLD_OURS(
-				    GONE, "True", "2026-01-01T00:00:00Z") "]}"));
+	json_object_set_new(
+	    route, "status",
+	    k8s_fix_obj("{\"parents\":[" OTHERS
+			"," OLD_OURS(WEB, "True", "2026-01-01T00:00:00Z") "," OLD_OURS(
+			    GONE, "True", "2026-01-01T00:00:00Z") "]}"));
 	ours = k8s_route_status_ours(route, outcome, "2026-05-05T05:05:05Z");
 	assert_non_null(ours);
 	assert_int_equal(json_array_size(ours), 1);
 	e = json_array_get(ours, 0);
 	assert_string_equal(k8s_str(e, "controllerName"), K8S_CONTROLLER_NAME);
-	c = obj(WEB);
+	c = k8s_fix_obj(WEB);
 	assert_true(json_equal(json_object_get(e, "parentRef"), c));
 	json_decref(c);
 	c = json_array_get(json_object_get(e, "conditions"), 0);
@@ -228,13 +227,13 @@ static void ours_merge_with_the_others(void **state)
  * another generation or object makes nothing. */
 static void a_new_status_takes_a_new_time(void **state)
 {
-	json_t *route = obj(ROUTE("r", "[" WEB "]", "[]"));
+	json_t *route = k8s_fix_obj(ROUTE("r", "[" WEB "]", "[]"));
 	json_t *outcome = good_outcome(route, true), *ours, *other;
 
 	(void)state;
 	json_object_set_new(
 	    route, "status",
-	    obj("{\"parents\":[" OLD_OURS(WEB, "False", "2026-01-01T00:00:00Z") "]}"));
+	    k8s_fix_obj("{\"parents\":[" OLD_OURS(WEB, "False", "2026-01-01T00:00:00Z") "]}"));
 	ours = k8s_route_status_ours(route, outcome, "2026-05-05T05:05:05Z");
 	assert_string_equal(
 	    k8s_str(json_array_get(json_object_get(json_array_get(ours, 0), "conditions"), 0),
@@ -243,7 +242,7 @@ static void a_new_status_takes_a_new_time(void **state)
 	json_decref(ours);
 	json_object_set_new(json_object_get(route, "metadata"), "generation", json_integer(4));
 	assert_null(k8s_route_status_ours(route, outcome, "2026-05-05T05:05:05Z"));
-	other = obj(ROUTE("r", "[" WEB "]", "[]"));
+	other = k8s_fix_obj(ROUTE("r", "[" WEB "]", "[]"));
 	json_object_set_new(json_object_get(other, "metadata"), "uid", json_string("u-new"));
 	assert_null(k8s_route_status_ours(other, outcome, "2026-05-05T05:05:05Z"));
 	json_decref(other);

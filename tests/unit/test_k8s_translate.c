@@ -20,74 +20,15 @@
 #include <cmocka.h>
 
 #include "common/addr.h"
+#include "k8s_fixture.h"
 #include "sources/k8s_impl.h"
 #include "sources/yaml_source.h"
-
-static json_t *obj(const char *text)
-{
-	json_error_t jerr;
-	json_t *o = json_loads(text, 0, &jerr);
-
-	if (!o)
-		fail_msg("bad test JSON at %d: %s", jerr.position, jerr.text);
-	return o;
-}
-
-static void put(json_t *cache, const char *key, const char *text)
-{
-	json_object_set_new(cache, key, obj(text));
-}
-
-/* The fake runtime: pods whose name starts with "lost" are not found. */
-static int fake_locate(void *ctx, const json_t *pod, struct k8s_pod_paths *out)
-{
-	const char *name = k8s_str(pod, "metadata.name");
-
-	(void)ctx;
-	if (!strncmp(name, "lost", 4)) {
-		snprintf(out->why, sizeof(out->why), "no process in /cg/%s", name);
-		return -ENOENT;
-	}
-	snprintf(out->cgroup, sizeof(out->cgroup), "/cg/%s", name);
-	snprintf(out->netns, sizeof(out->netns), "/ns/%s", name);
-	return 0;
-}
-
-static int translate(json_t *caches[K8S_KINDS], struct mesh_config *cfg, struct cfg_error *err)
-{
-	struct k8s_translate_opts opts = {
-	    .node = "n1", .trust_domain = "example.org", .locate = fake_locate};
-	int ret = k8s_translate(caches, &opts, cfg, err);
-	size_t i;
-
-	for (i = 0; i < K8S_KINDS; i++)
-		json_decref(caches[i]);
-	return ret;
-}
-
-static void empty(json_t *caches[K8S_KINDS])
-{
-	size_t i;
-
-	for (i = 0; i < K8S_KINDS; i++)
-		caches[i] = json_object();
-}
 
 #define POD(name, node, ip, extra)                                                                 \
 	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"x\",\"uid\":\"u-" name               \
 	"\",\"labels\":{\"app\":\"" name "\"}},\"spec\":{\"nodeName\":\"" node "\"" extra          \
 	"},\"status\":{\"phase\":\"Running\",\"podIP\":\"" ip "\",\"conditions\":"                 \
 	"[{\"type\":\"Ready\",\"status\":\"True\"}]}}"
-
-static const struct cfg_workload *find(const struct mesh_config *cfg, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->nworkloads; i++)
-		if (!strcmp(cfg->workloads[i].name, name))
-			return &cfg->workloads[i];
-	return NULL;
-}
 
 static void pods_become_workloads(void **state)
 {
@@ -97,36 +38,38 @@ static void pods_become_workloads(void **state)
 	const struct cfg_workload *w;
 
 	(void)state;
-	empty(c);
-	put(c[K8S_NAMESPACES], "x", "{\"metadata\":{\"name\":\"x\"}}");
-	put(c[K8S_PODS_LOCAL], "x/web",
-	    POD("web", "n1", "10.0.0.1", ",\"serviceAccountName\":\"front\""));
-	put(c[K8S_PODS_LOCAL], "x/lost", POD("lost", "n1", "10.0.0.2", ""));
-	put(c[K8S_PODS_LOCAL], "x/new",
+	k8s_fix_empty(c);
+	k8s_fix_put(c[K8S_NAMESPACES], "x", "{\"metadata\":{\"name\":\"x\"}}");
+	k8s_fix_put(c[K8S_PODS_LOCAL], "x/web",
+		    POD("web", "n1", "10.0.0.1", ",\"serviceAccountName\":\"front\""));
+	k8s_fix_put(c[K8S_PODS_LOCAL], "x/lost", POD("lost", "n1", "10.0.0.2", ""));
+	k8s_fix_put(
+	    c[K8S_PODS_LOCAL], "x/new",
 	    "{\"metadata\":{\"name\":\"new\",\"namespace\":\"x\"},\"spec\":{\"nodeName\":\"n1\"},"
 	    "\"status\":{\"podIP\":\"10.0.0.3\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
 	    "\"False\"}]}}");
-	put(c[K8S_PODS_REMOTE], "x/db", POD("db", "n2", "10.0.1.1", ""));
-	put(c[K8S_PODS_REMOTE], "x/host",
-	    POD("host", "n2", "192.168.0.2", ",\"hostNetwork\":true"));
-	put(c[K8S_PODS_REMOTE], "x/pending",
-	    "{\"metadata\":{\"name\":\"pending\",\"namespace\":\"x\"},"
-	    "\"spec\":{\"nodeName\":\"n2\"},\"status\":{}}");
-	put(c[K8S_PODS_REMOTE], "x/done",
+	k8s_fix_put(c[K8S_PODS_REMOTE], "x/db", POD("db", "n2", "10.0.1.1", ""));
+	k8s_fix_put(c[K8S_PODS_REMOTE], "x/host",
+		    POD("host", "n2", "192.168.0.2", ",\"hostNetwork\":true"));
+	k8s_fix_put(c[K8S_PODS_REMOTE], "x/pending",
+		    "{\"metadata\":{\"name\":\"pending\",\"namespace\":\"x\"},"
+		    "\"spec\":{\"nodeName\":\"n2\"},\"status\":{}}");
+	k8s_fix_put(
+	    c[K8S_PODS_REMOTE], "x/done",
 	    "{\"metadata\":{\"name\":\"done\",\"namespace\":\"x\"},\"spec\":{\"nodeName\":\"n2\"},"
 	    "\"status\":{\"phase\":\"Succeeded\",\"podIP\":\"10.0.1.9\"}}");
-	put(c[K8S_PODS_REMOTE], "x/reuse", POD("reuse", "n2", "10.0.1.1", ""));
-	assert_int_equal(translate(c, &cfg, &err), 0);
+	k8s_fix_put(c[K8S_PODS_REMOTE], "x/reuse", POD("reuse", "n2", "10.0.1.1", ""));
+	assert_int_equal(k8s_fix_translate(c, &cfg, &err), 0);
 	assert_string_equal(cfg.trust_domain, "example.org");
 	assert_int_equal(cfg.nworkloads, 2); /* web and db */
-	assert_non_null(w = find(&cfg, "web"));
+	assert_non_null(w = k8s_fix_workload(&cfg, "web"));
 	assert_string_equal(w->service_account, "front");
 	assert_string_equal(w->node, "n1");
 	assert_string_equal(w->cgroup, "/cg/web");
 	assert_string_equal(w->netns, "/ns/web");
 	assert_int_equal(w->origin.kind, CFG_ORIGIN_OBJECT);
 	assert_string_equal(w->origin.object_kind, "Pod");
-	assert_non_null(w = find(&cfg, "db"));
+	assert_non_null(w = k8s_fix_workload(&cfg, "db"));
 	assert_string_equal(w->service_account, "default");
 	assert_null(w->cgroup);
 	assert_int_equal(w->addrs[0].len, 128);
@@ -151,11 +94,11 @@ static void namespace_mtls_comes_from_its_annotation(void **state)
 	struct cfg_error err;
 
 	(void)state;
-	empty(c);
-	put(c[K8S_NAMESPACES], "a", NS("a", "\"shunt.dev/mtls\":\"STRICT\""));
-	put(c[K8S_NAMESPACES], "b", NS("b", "\"shunt.dev/mtls\":\"permissive\""));
-	put(c[K8S_NAMESPACES], "c", NS("c", "\"other\":\"STRICT\""));
-	assert_int_equal(translate(c, &cfg, &err), 0);
+	k8s_fix_empty(c);
+	k8s_fix_put(c[K8S_NAMESPACES], "a", NS("a", "\"shunt.dev/mtls\":\"STRICT\""));
+	k8s_fix_put(c[K8S_NAMESPACES], "b", NS("b", "\"shunt.dev/mtls\":\"permissive\""));
+	k8s_fix_put(c[K8S_NAMESPACES], "c", NS("c", "\"other\":\"STRICT\""));
+	assert_int_equal(k8s_fix_translate(c, &cfg, &err), 0);
 	assert_int_equal(cfg.nnamespaces, 3); /* sorted by name */
 	assert_int_equal(cfg.namespaces[0].mtls, CFG_MTLS_STRICT);
 	assert_int_equal(cfg.namespaces[1].mtls, CFG_MTLS_PERMISSIVE);
@@ -163,15 +106,15 @@ static void namespace_mtls_comes_from_its_annotation(void **state)
 	mesh_config_free(&cfg);
 
 	/* a value that is neither fails the snapshot, naming the namespace */
-	empty(c);
-	put(c[K8S_NAMESPACES], "a", NS("a", ""));
-	put(c[K8S_NAMESPACES], "d", NS("d", "\"shunt.dev/mtls\":\"STRIKT\""));
-	assert_int_equal(translate(c, &cfg, &err), -EINVAL);
+	k8s_fix_empty(c);
+	k8s_fix_put(c[K8S_NAMESPACES], "a", NS("a", ""));
+	k8s_fix_put(c[K8S_NAMESPACES], "d", NS("d", "\"shunt.dev/mtls\":\"STRIKT\""));
+	assert_int_equal(k8s_fix_translate(c, &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "Namespace/d"));
 	assert_non_null(strstr(err.msg, "annotation shunt.dev/mtls is 'STRIKT'"));
-	empty(c);
-	put(c[K8S_NAMESPACES], "d", NS("d", "\"shunt.dev/mtls\":true"));
-	assert_int_equal(translate(c, &cfg, &err), -EINVAL);
+	k8s_fix_empty(c);
+	k8s_fix_put(c[K8S_NAMESPACES], "d", NS("d", "\"shunt.dev/mtls\":true"));
+	assert_int_equal(k8s_fix_translate(c, &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "(not a string)"));
 }
 
@@ -188,32 +131,37 @@ static void services_take_their_endpoint_slices(void **state)
 	const struct cfg_service *s;
 
 	(void)state;
-	empty(c);
-	put(c[K8S_PODS_REMOTE], "x/db", POD("db", "n2", "10.0.1.1", ""));
-	put(c[K8S_SERVICES], "x/db",
+	k8s_fix_empty(c);
+	k8s_fix_put(c[K8S_PODS_REMOTE], "x/db", POD("db", "n2", "10.0.1.1", ""));
+	k8s_fix_put(
+	    c[K8S_SERVICES], "x/db",
 	    "{\"metadata\":{\"name\":\"db\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
 	    "\"10.96.0.5\",\"clusterIPs\":[\"10.96.0.5\"],\"ports\":[{\"name\":\"sql\",\"port\":"
 	    "5432,\"targetPort\":\"pg\",\"appProtocol\":\"kubernetes.io/h2c\"}]}}");
-	put(c[K8S_ENDPOINTSLICES], "x/db-1",
+	k8s_fix_put(
+	    c[K8S_ENDPOINTSLICES], "x/db-1",
 	    SLICE(
 		"db-1", "db", "[{\"name\":\"sql\",\"port\":6432,\"protocol\":\"TCP\"}]",
 		"[{\"addresses\":[\"10.0.1.1\"],\"targetRef\":{\"kind\":\"Pod\",\"name\":\"db\"}},"
 		"{\"addresses\":[\"10.0.9.9\"]},{\"addresses\":[\"10.0.9.8\"],\"conditions\":{"
 		"\"ready\":false}}]"));
-	put(c[K8S_SERVICES], "x/headless",
+	k8s_fix_put(
+	    c[K8S_SERVICES], "x/headless",
 	    "{\"metadata\":{\"name\":\"headless\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
 	    "\"None\",\"ports\":[{\"port\":80}]}}");
-	put(c[K8S_SERVICES], "x/sctp",
+	k8s_fix_put(
+	    c[K8S_SERVICES], "x/sctp",
 	    "{\"metadata\":{\"name\":\"sctp\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
 	    "\"10.96.0.6\",\"ports\":[{\"port\":80},{\"port\":90,\"protocol\":\"SCTP\"}]}}");
-	put(c[K8S_SERVICES], "x/split",
+	k8s_fix_put(
+	    c[K8S_SERVICES], "x/split",
 	    "{\"metadata\":{\"name\":\"split\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
 	    "\"10.96.0.7\",\"ports\":[{\"name\":\"h\",\"port\":80,\"targetPort\":\"web\"}]}}");
-	put(c[K8S_ENDPOINTSLICES], "x/split-1",
-	    SLICE("split-1", "split", "[{\"name\":\"h\",\"port\":8080}]", "[]"));
-	put(c[K8S_ENDPOINTSLICES], "x/split-2",
-	    SLICE("split-2", "split", "[{\"name\":\"h\",\"port\":9090}]", "[]"));
-	assert_int_equal(translate(c, &cfg, &err), 0);
+	k8s_fix_put(c[K8S_ENDPOINTSLICES], "x/split-1",
+		    SLICE("split-1", "split", "[{\"name\":\"h\",\"port\":8080}]", "[]"));
+	k8s_fix_put(c[K8S_ENDPOINTSLICES], "x/split-2",
+		    SLICE("split-2", "split", "[{\"name\":\"h\",\"port\":9090}]", "[]"));
+	assert_int_equal(k8s_fix_translate(c, &cfg, &err), 0);
 	assert_int_equal(cfg.nservices, 1); /* headless: no VIP; sctp and split: left out */
 	s = &cfg.services[0];
 	assert_string_equal(s->name, "db");
@@ -239,23 +187,24 @@ static void httproutes_are_read_or_left_out_by_name(void **state)
 	struct cfg_error err;
 
 	(void)state;
-	empty(c);
-	put(c[K8S_SERVICES], "x/web",
-	    "{\"metadata\":{\"name\":\"web\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
-	    "\"10.96.0.5\",\"ports\":[{\"port\":80,\"appProtocol\":\"http\"}]}}");
-	put(c[K8S_HTTPROUTES], "x/good",
+	k8s_fix_empty(c);
+	k8s_fix_put(c[K8S_SERVICES], "x/web",
+		    "{\"metadata\":{\"name\":\"web\",\"namespace\":\"x\"},\"spec\":{\"clusterIP\":"
+		    "\"10.96.0.5\",\"ports\":[{\"port\":80,\"appProtocol\":\"http\"}]}}");
+	k8s_fix_put(
+	    c[K8S_HTTPROUTES], "x/good",
 	    "{\"metadata\":{\"name\":\"good\",\"namespace\":\"x\"},\"spec\":{\"hostnames\":"
 	    "[\"web\"],\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"web\",\"port\":80}],"
 	    "\"rules\":[{\"matches\":[{\"path\":{\"type\":\"Exact\",\"value\":\"/a\"}}],"
 	    "\"backendRefs\":[{\"name\":\"web\",\"port\":80,\"weight\":3}]}]}}");
-	put(c[K8S_HTTPROUTES], "x/sticky",
-	    "{\"metadata\":{\"name\":\"sticky\",\"namespace\":\"x\"},\"spec\":{"
-	    "\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"web\",\"port\":80}],"
-	    "\"rules\":[{\"sessionPersistence\":{\"sessionName\":\"s\"}}]}}");
-	put(c[K8S_HTTPROUTES], "x/nowhere",
-	    "{\"metadata\":{\"name\":\"nowhere\",\"namespace\":\"x\"},\"spec\":{"
-	    "\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"gone\",\"port\":80}]}}");
-	assert_int_equal(translate(c, &cfg, &err), 0);
+	k8s_fix_put(c[K8S_HTTPROUTES], "x/sticky",
+		    "{\"metadata\":{\"name\":\"sticky\",\"namespace\":\"x\"},\"spec\":{"
+		    "\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"web\",\"port\":80}],"
+		    "\"rules\":[{\"sessionPersistence\":{\"sessionName\":\"s\"}}]}}");
+	k8s_fix_put(c[K8S_HTTPROUTES], "x/nowhere",
+		    "{\"metadata\":{\"name\":\"nowhere\",\"namespace\":\"x\"},\"spec\":{"
+		    "\"parentRefs\":[{\"kind\":\"Service\",\"name\":\"gone\",\"port\":80}]}}");
+	assert_int_equal(k8s_fix_translate(c, &cfg, &err), 0);
 	assert_int_equal(cfg.nhttp_routes, 1);
 	assert_string_equal(cfg.http_routes[0].name, "good");
 	assert_int_equal(cfg.http_routes[0].origin.kind, CFG_ORIGIN_OBJECT);
@@ -310,14 +259,16 @@ static void pods_are_found_under_the_kubelets_cgroups(void **state)
 		 root);
 	/* 99 is gone, 4242 has its own netns. */
 	write_file(path, "99\n4242\n");
-	pod = obj("{\"metadata\":{\"uid\":\"a-b-c\"},\"status\":{\"qosClass\":\"Burstable\"}}");
+	pod = k8s_fix_obj(
+	    "{\"metadata\":{\"uid\":\"a-b-c\"},\"status\":{\"qosClass\":\"Burstable\"}}");
 	assert_int_equal(k8s_pod_locate(&opts, pod, &paths), 0);
 	assert_non_null(strstr(paths.cgroup, "/kubepods-burstable-poda_b_c.slice"));
 	snprintf(path, sizeof(path), "%s/proc/4242/ns/net", root);
 	assert_string_equal(paths.netns, path);
 	json_decref(pod);
 	/* cgroupfs, Guaranteed: right under kubepods; no process yet: not found. */
-	pod = obj("{\"metadata\":{\"uid\":\"1-2\"},\"status\":{\"qosClass\":\"Guaranteed\"}}");
+	pod = k8s_fix_obj(
+	    "{\"metadata\":{\"uid\":\"1-2\"},\"status\":{\"qosClass\":\"Guaranteed\"}}");
 	assert_int_equal(k8s_pod_locate(&opts, pod, &paths), -ENOENT);
 	assert_non_null(strstr(paths.why, "no process in "));
 	assert_non_null(strstr(paths.why, "/kubepods/pod1-2 or below (no sandbox yet)"));
@@ -333,7 +284,8 @@ static void pods_are_found_under_the_kubelets_cgroups(void **state)
 	assert_non_null(strstr(paths.cgroup, "/kubepods/pod1-2"));
 	json_decref(pod);
 	/* No cgroup at all: the path looked for. */
-	pod = obj("{\"metadata\":{\"uid\":\"9-9\"},\"status\":{\"qosClass\":\"BestEffort\"}}");
+	pod = k8s_fix_obj(
+	    "{\"metadata\":{\"uid\":\"9-9\"},\"status\":{\"qosClass\":\"BestEffort\"}}");
 	assert_int_equal(k8s_pod_locate(&opts, pod, &paths), -ENOENT);
 	assert_non_null(strstr(paths.why, "no cgroup "));
 	assert_non_null(strstr(paths.why, "kubepods-besteffort-pod9_9.slice"));
@@ -598,7 +550,7 @@ static void node_proxies_come_from_node_objects(void **state)
 	static const char settings_yaml[] =
 	    "apiVersion: shunt.dev/v1\nnodes:\n  - name: n3\n    proxy: {outbound: "
 	    "\"10.9.9.9:7001\", inbound: \"10.9.9.9:7008\"}\nnodeProxy: {inboundPort: 15443}\n";
-	struct k8s_translate_opts opts = {.node = "n1", .locate = fake_locate};
+	struct k8s_translate_opts opts = {.node = "n1", .locate = k8s_fix_locate};
 	struct mesh_config cfg, settings = {0};
 	const struct cfg_node *n;
 	struct cfg_error err;
@@ -611,13 +563,14 @@ static void node_proxies_come_from_node_objects(void **state)
 	    0);
 	assert_true(settings.node_proxy.set);
 	for (pass = 0; pass < 2; pass++) {
-		empty(c);
-		put(c[K8S_NODES], "n1",
+		k8s_fix_empty(c);
+		k8s_fix_put(
+		    c[K8S_NODES], "n1",
 		    NODE("n1",
 			 ADDR("Hostname", "n1") "," ADDR("ExternalIP", "203.0.113.1") "," ADDR(
 			     "InternalIP", "fd00::11") "," ADDR("InternalIP", "10.0.0.11")));
-		put(c[K8S_NODES], "n2", NODE("n2", ADDR("Hostname", "n2")));
-		put(c[K8S_NODES], "n3", NODE("n3", ADDR("InternalIP", "10.0.0.13")));
+		k8s_fix_put(c[K8S_NODES], "n2", NODE("n2", ADDR("Hostname", "n2")));
+		k8s_fix_put(c[K8S_NODES], "n3", NODE("n3", ADDR("InternalIP", "10.0.0.13")));
 		/* without nodeProxy, Node objects give no proxy: plain TCP */
 		opts.node_proxy = pass ? &settings.node_proxy : NULL;
 		assert_int_equal(k8s_translate(c, &opts, &cfg, &err), 0);
