@@ -31,12 +31,14 @@ TR_B3_TRACE=463ac35c9f6413ad
 TR_B3_SPAN=a2fb4a1d1a96d312
 
 # The mesh config: tracing to URL (the rest of its zipkin: EXTRA), new
-# traces sampled at TR_SAMPLING (default 1), and TR_OWN (a YAML flow
-# mapping), if set, as n1-p1's own tracing.
+# traces sampled at TR_SAMPLING (default 1) and sent in TR_NEW_HEADERS (a
+# YAML flow list; unset: the default, B3), and TR_OWN (a YAML flow mapping),
+# if set, as n1-p1's own tracing.
 tr_config() { # URL EXTRA
 	L7_SERVICES_EXTRA=$TR_SERVICES l7_config </dev/null |
 		awk -v o="${TR_OWN:-}" '{ print } o != "" && $0 == "  - name: n1-p1" { print "    tracing: " o }'
 	printf 'tracing:\n  sampling: %s\n  zipkin: {url: "%s", %s}\n' "${TR_SAMPLING:-1}" "$1" "$2"
+	[ -z "${TR_NEW_HEADERS:-}" ] || printf '  newTraceHeaders: %s\n' "$TR_NEW_HEADERS"
 }
 
 # The cluster with tracing to URL (the rest of the tracing section: EXTRA).
@@ -106,12 +108,13 @@ tr_no_rejects() {
 }
 
 test_tracing_spans_chain_across_proxies_and_match_what_backends_saw() {
-	tr_setup "http://10.99.0.1:$TR_PORT/api/v2/spans" "interval: 200ms"
+	TR_NEW_HEADERS='[b3, w3c]' tr_setup "http://10.99.0.1:$TR_PORT/api/v2/spans" "interval: 200ms"
 	tr_collector_start
 	tr_collector_refuses_bad_spans
 	local trace id a b
 
-	# 1. No context, same node: a new trace, in both formats, one root span.
+	# 1. No context, same node: a new trace, in both formats configured, one
+	# root span.
 	t_eq "$(tr_get $TR_T1 /new)" 200 "request without trace headers"
 	trace=$(tr_seen "" x-b3-traceid)
 	id=$(tr_seen "" x-b3-spanid)
@@ -238,6 +241,7 @@ test_tracing_a_workload_samples_new_traces_at_its_own_share() {
 	for i in 1 2 3; do
 		t_eq "$(tr_get $TR_T2 /own)" 200 "n1-p1's request $i"
 		t_eq "$(tr_seen "" x-b3-sampled)" 1 "n1-p1's new trace $i: its own share, 1"
+		t_eq "$(tr_seen "" traceparent)" none "n1-p1's new trace $i: in B3 only, the default"
 		t_eq "$(t_exec n1-p2 -- curl -sS -m 10 -o "$T_TMP/body" -w '%{http_code}' http://$TR_T2/mesh)" \
 			200 "n1-p2's request $i"
 		t_eq "$(tr_seen "" x-b3-sampled)" 0 "n1-p2's new trace $i: the mesh's share, 0"
@@ -245,12 +249,16 @@ test_tracing_a_workload_samples_new_traces_at_its_own_share() {
 	t_eq "$(proxy_metric n1 shunt_proxy_trace_spans_total)" 3 "spans made (n1-p1's only)"
 	# the other way round, live: the mesh samples every new trace, n1-p1 none
 	v=$(proxy_metric n1 shunt_proxy_model_version)
-	TR_SAMPLING=1 TR_OWN='{sampling: 0}' tr_config "http://10.99.0.1:$TR_PORT/api/v2/spans" \
-		"interval: 200ms" | t_write_config "$T_TMP/mesh.yaml"
+	# and new traces in W3C as well
+	TR_SAMPLING=1 TR_OWN='{sampling: 0}' TR_NEW_HEADERS='[b3, w3c]' \
+		tr_config "http://10.99.0.1:$TR_PORT/api/v2/spans" "interval: 200ms" |
+		t_write_config "$T_TMP/mesh.yaml"
 	model_newer() { [ "$(proxy_metric n1 shunt_proxy_model_version)" -gt "$v" ]; }
 	t_wait_for 10 model_newer || t_fail "n1's proxy did not take the new config"
 	t_eq "$(tr_get $TR_T2 /own)" 200 "n1-p1's request after the change"
 	t_eq "$(tr_seen "" x-b3-sampled)" 0 "n1-p1's new trace: its own share, now 0"
+	t_eq "$(tr_seen "" traceparent)" "00-$(tr_seen "" x-b3-traceid)-$(tr_seen "" x-b3-spanid)-00" \
+		"n1-p1's new trace: in W3C too, now"
 	t_eq "$(t_exec n1-p2 -- curl -sS -m 10 -o "$T_TMP/body" -w '%{http_code}' http://$TR_T2/mesh)" \
 		200 "n1-p2's request after the change"
 	t_eq "$(tr_seen "" x-b3-sampled)" 1 "n1-p2's new trace: the mesh's share, now 1"

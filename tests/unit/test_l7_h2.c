@@ -607,8 +607,9 @@ static void expect_new_trace_unsampled(const struct h2_seen *r)
  * later ones send the new values with the names from the table. */
 static void fields_new_on_every_request_stay_out_of_the_hpack_table(void **state)
 {
-	struct fix *x = start(state, RPC_MESH "tracing: {sampling: 0, zipkin: {url: "
-					      "\"http://127.0.0.1:9/api/v2/spans\"}}\n");
+	struct fix *x = start(state, RPC_MESH
+			      "tracing: {sampling: 0, newTraceHeaders: [b3, w3c], zipkin: {url: "
+			      "\"http://127.0.0.1:9/api/v2/spans\"}}\n");
 	static const char one[] = CALL("x-request-id: 7f7b4e2c-1\r\nuser-agent: grpc-c/1\r\n");
 	static const char two[] = CALL("x-request-id: 0a9d33e1-2\r\nuser-agent: grpc-c/1\r\n");
 	/* x-request-id, and the new trace: x-b3-traceid, x-b3-spanid, traceparent */

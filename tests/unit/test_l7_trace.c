@@ -182,6 +182,9 @@ static const char *out_get(const struct out *o, const char *name)
 
 /* IN's headers through extract and begin (SAMPLING), then written on as a
  * request's are (l7_write_headers with its trace) and read back into *O. */
+/* The formats a new trace leaves in (tracing.newTraceHeaders). */
+static unsigned int new_formats = L7_TRACE_B3;
+
 static void hop(struct l7_trace *t, struct out *o, double sampling, const char *const *kv)
 {
 	struct l7_buf lines = {0};
@@ -192,7 +195,7 @@ static void hop(struct l7_trace *t, struct out *o, double sampling, const char *
 
 	out_init(o, kv);
 	l7_trace_extract(&in, o->h, o->n);
-	l7_trace_begin(t, &in, sampling, &rng);
+	l7_trace_begin(t, &in, sampling, new_formats, &rng);
 	assert_int_equal(l7_write_headers(&lines, o->h, o->n, NULL, false, t), 0);
 	assert_int_equal(l7_buf_append(&lines, "", 1), 0);
 	for (line = lines.data; (end = strstr(line, "\r\n")); line = end + 2) {
@@ -246,37 +249,64 @@ static void new_traces_are_sampled_at_the_configured_share(void **state)
 
 	(void)state;
 	for (i = 0; i < 10000; i++) {
-		l7_trace_begin(&t, &none, 0.25, &rng);
+		l7_trace_begin(&t, &none, 0.25, L7_TRACE_B3, &rng);
 		yes += t.sampled;
 	}
 	assert_in_range(yes, 2300, 2700);
 	for (i = 0; i < 1000; i++) {
-		l7_trace_begin(&t, &none, 0, &rng);
+		l7_trace_begin(&t, &none, 0, L7_TRACE_B3, &rng);
 		assert_false(t.sampled);
-		l7_trace_begin(&t, &none, 1, &rng);
+		l7_trace_begin(&t, &none, 1, L7_TRACE_B3, &rng);
 		assert_true(t.sampled);
 		assert_true(t.trace128 && t.trace_hi && t.trace_lo && t.id && !t.parent);
 	}
 }
 
-static void a_new_trace_goes_out_in_b3_and_w3c(void **state)
+/* A new trace leaves in the formats configured (B3 headers by default, as
+ * Envoy's Zipkin tracer), and only those. */
+static void a_new_trace_goes_out_in_the_configured_formats(void **state)
 {
+	static const unsigned int settings[] = {L7_TRACE_B3, L7_TRACE_B3 | L7_TRACE_W3C,
+						L7_TRACE_W3C, L7_TRACE_B3_SINGLE};
 	struct l7_trace t;
 	struct out o;
-	char id[17], tp[64];
+	char id[17], want[128];
+	size_t k;
 
 	(void)state;
-	HOP(&t, &o, 1.0, "host", "web", "x-b3-parentspanid", PARENT);
-	assert_true(t.sampled);
-	assert_int_equal(strlen(t.trace_id), 32);
-	assert_string_equal(out_get(&o, "x-b3-traceid"), t.trace_id);
-	assert_string_equal(out_get(&o, "x-b3-spanid"), hex(t.id, id));
-	assert_null(out_get(&o, "x-b3-parentspanid")); /* a root span; the stray one is gone */
-	assert_string_equal(out_get(&o, "x-b3-sampled"), "1");
-	snprintf(tp, sizeof(tp), "00-%s-%s-01", t.trace_id, id);
-	assert_string_equal(out_get(&o, "traceparent"), tp);
-	assert_string_equal(out_get(&o, "host"), "web");
-	l7_headers_free(o.h, o.n);
+	for (k = 0; k < sizeof(settings) / sizeof(settings[0]); k++) {
+		bool b3 = settings[k] & L7_TRACE_B3, w3c = settings[k] & L7_TRACE_W3C;
+		bool single = settings[k] & L7_TRACE_B3_SINGLE;
+
+		new_formats = settings[k];
+		HOP(&t, &o, 1.0, "host", "web", "x-b3-parentspanid", PARENT);
+		assert_true(t.sampled);
+		assert_int_equal(strlen(t.trace_id), 32);
+		hex(t.id, id);
+		/* a root span; the stray parent is gone whatever goes out */
+		assert_null(out_get(&o, "x-b3-parentspanid"));
+		if (b3) {
+			assert_string_equal(out_get(&o, "x-b3-traceid"), t.trace_id);
+			assert_string_equal(out_get(&o, "x-b3-spanid"), id);
+			assert_string_equal(out_get(&o, "x-b3-sampled"), "1");
+		} else {
+			assert_null(out_get(&o, "x-b3-traceid"));
+			assert_null(out_get(&o, "x-b3-sampled"));
+		}
+		snprintf(want, sizeof(want), "00-%s-%s-01", t.trace_id, id);
+		if (w3c)
+			assert_string_equal(out_get(&o, "traceparent"), want);
+		else
+			assert_null(out_get(&o, "traceparent"));
+		snprintf(want, sizeof(want), "%s-%s-1", t.trace_id, id);
+		if (single)
+			assert_string_equal(out_get(&o, "b3"), want);
+		else
+			assert_null(out_get(&o, "b3"));
+		assert_string_equal(out_get(&o, "host"), "web");
+		l7_headers_free(o.h, o.n);
+	}
+	new_formats = L7_TRACE_B3;
 }
 
 static void context_goes_on_in_the_format_it_came_with_this_span_as_parent(void **state)
@@ -462,7 +492,7 @@ int main(void)
 	    cmocka_unit_test(malformed_headers_are_ignored),
 	    cmocka_unit_test(sampled_0_stays_off_at_any_rate),
 	    cmocka_unit_test(new_traces_are_sampled_at_the_configured_share),
-	    cmocka_unit_test(a_new_trace_goes_out_in_b3_and_w3c),
+	    cmocka_unit_test(a_new_trace_goes_out_in_the_configured_formats),
 	    cmocka_unit_test(context_goes_on_in_the_format_it_came_with_this_span_as_parent),
 	    cmocka_unit_test(span_is_zipkin_v2_json),
 	};

@@ -114,7 +114,9 @@ static void a_request_with_sampling_off_makes_no_span(void **state)
 	assert_non_null(strstr(fake_header(got, "b3"), "-0-" SPAN));
 }
 
-static void without_context_a_new_sampled_trace_goes_out_in_both_formats(void **state)
+/* A new trace leaves in B3 headers (Envoy's Zipkin tracer's default), and
+ * in the formats tracing.newTraceHeaders names. */
+static void without_context_a_new_sampled_trace_goes_out_in_the_configured_formats(void **state)
 {
 	struct fake_fix *x = start(state, MESH TRACING);
 	const struct fake_msg *got = exchange(x, "GET / HTTP/1.1\r\nHost: web\r\n\r\n");
@@ -122,9 +124,20 @@ static void without_context_a_new_sampled_trace_goes_out_in_both_formats(void **
 	assert_int_equal(x->f.nspans, 1);
 	assert_int_equal(strlen(x->f.last_trace_id), 32);
 	assert_string_equal(fake_header(got, "x-b3-traceid"), x->f.last_trace_id);
-	assert_non_null(strstr(fake_header(got, "traceparent"), x->f.last_trace_id));
+	assert_string_equal(fake_header(got, "x-b3-sampled"), "1");
+	assert_null(fake_header(got, "traceparent"));
+	assert_null(fake_header(got, "b3"));
 	assert_null(fake_header(got, "x-b3-parentspanid"));
 	assert_int_equal(x->f.last_span.parent, 0);
+	assert_int_equal(teardown(state), 0);
+
+	x = start(state, MESH "tracing: {sampling: 1, newTraceHeaders: [w3c, b3single], zipkin: "
+			      "{url: \"http://127.0.0.1:9/api/v2/spans\"}}\n");
+	got = exchange(x, "GET / HTTP/1.1\r\nHost: web\r\n\r\n");
+	assert_int_equal(x->f.nspans, 1);
+	assert_null(fake_header(got, "x-b3-traceid"));
+	assert_non_null(strstr(fake_header(got, "traceparent"), x->f.last_trace_id));
+	assert_non_null(strstr(fake_header(got, "b3"), x->f.last_trace_id));
 }
 
 static void tracing_off_leaves_the_headers_alone(void **state)
@@ -214,8 +227,8 @@ int main(void)
 	    cmocka_unit_test_teardown(request_carries_its_span_to_the_endpoint_and_reports_it,
 				      teardown),
 	    cmocka_unit_test_teardown(a_request_with_sampling_off_makes_no_span, teardown),
-	    cmocka_unit_test_teardown(without_context_a_new_sampled_trace_goes_out_in_both_formats,
-				      teardown),
+	    cmocka_unit_test_teardown(
+		without_context_a_new_sampled_trace_goes_out_in_the_configured_formats, teardown),
 	    cmocka_unit_test_teardown(tracing_off_leaves_the_headers_alone, teardown),
 	    cmocka_unit_test_teardown(a_proxy_answer_has_a_span_without_remote_endpoint, teardown),
 	    cmocka_unit_test_teardown(a_grpc_call_has_its_status_in_the_span, teardown),

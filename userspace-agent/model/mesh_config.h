@@ -220,18 +220,28 @@ struct cfg_request_id {
 	struct cfg_origin origin;
 };
 
+/* The headers a new trace leaves in (tracing.newTraceHeaders); a trace
+ * that came in leaves in the formats it came in. */
+enum cfg_trace_headers {
+	CFG_TRACE_B3 = 1 << 0,	      /* x-b3-traceid, -spanid, -sampled */
+	CFG_TRACE_B3_SINGLE = 1 << 1, /* b3 */
+	CFG_TRACE_W3C = 1 << 2,	      /* traceparent */
+};
+
 struct cfg_tracing {
 	bool enabled;
-	double sampling;	/* share of new traces sampled, 0 to 1 */
-	const char *zipkin_url; /* POST target of the spans (Zipkin v2 JSON) */
-	__u32 interval_ms;	/* a batch goes at least this often */
-	__u32 timeout_ms;	/* one POST, connect included */
-	__u32 max_batch;	/* spans per POST at most */
-	__u32 max_queue;	/* spans waiting at most; more are dropped, counted */
+	double sampling;		/* share of new traces sampled, 0 to 1 */
+	unsigned int new_trace_headers; /* enum cfg_trace_headers; default B3 */
+	const char *zipkin_url;		/* POST target of the spans (Zipkin v2 JSON) */
+	__u32 interval_ms;		/* a batch goes at least this often */
+	__u32 timeout_ms;		/* one POST, connect included */
+	__u32 max_batch;		/* spans per POST at most */
+	__u32 max_queue;		/* spans waiting at most; more are dropped, counted */
 	struct cfg_origin origin;
 };
 
-#define CFG_TRACING_SAMPLING  0.01 /* Istio's default: 1% of new traces */
+#define CFG_TRACING_SAMPLING  0.01	   /* Istio's default: 1% of new traces */
+#define CFG_TRACING_HEADERS   CFG_TRACE_B3 /* Envoy's Zipkin tracer's */
 #define CFG_TRACING_INTERVAL  1000
 #define CFG_TRACING_TIMEOUT   2000
 #define CFG_TRACING_BATCH     512  /* OpenTelemetry's batch span processor's */

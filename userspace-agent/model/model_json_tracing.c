@@ -9,6 +9,49 @@
 
 #include "model_json_impl.h"
 
+static const struct {
+	const char *name;
+	unsigned int bit;
+} trace_headers[] = {
+    {"b3", CFG_TRACE_B3}, {"b3single", CFG_TRACE_B3_SINGLE}, {"w3c", CFG_TRACE_W3C}};
+#define NHEADERS (sizeof(trace_headers) / sizeof(trace_headers[0]))
+
+static json_t *new_trace_headers_json(unsigned int bits)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < NHEADERS; i++)
+		if ((bits & trace_headers[i].bit) &&
+		    json_array_append_new(a, json_string(trace_headers[i].name)))
+			return json_decref(a), NULL;
+	return a;
+}
+
+/* Absent (an older agent's model): the default; otherwise names of
+ * trace_headers, at least one. */
+static void new_trace_headers_read(struct mj_reader *r, json_t *o, unsigned int *out)
+{
+	json_t *a = json_object_get(o, "newTraceHeaders"), *v;
+	size_t i, f;
+
+	*out = a ? 0 : CFG_TRACING_HEADERS;
+	if (!a)
+		return;
+	json_array_foreach(a, i, v)
+	{
+		for (f = 0; f < NHEADERS; f++)
+			if (json_is_string(v) &&
+			    !strcmp(json_string_value(v), trace_headers[f].name))
+				break;
+		if (f == NHEADERS)
+			break;
+		*out |= trace_headers[f].bit;
+	}
+	if (!json_is_array(a) || !json_array_size(a) || i < json_array_size(a))
+		mj_fail_key(r, "newTraceHeaders", "not a list of b3, b3single and w3c");
+}
+
 void mj_tracing_json(struct mj_writer *w, json_t *root, const struct cfg_tracing *t)
 {
 	json_t *o;
@@ -19,6 +62,7 @@ void mj_tracing_json(struct mj_writer *w, json_t *root, const struct cfg_tracing
 	if (w->err)
 		return;
 	mj_set(w, o, "sampling", json_real(t->sampling));
+	mj_set(w, o, "newTraceHeaders", new_trace_headers_json(t->new_trace_headers));
 	mj_set_str(w, o, "zipkinUrl", t->zipkin_url);
 	mj_set_uint(w, o, "intervalMs", t->interval_ms);
 	mj_set_uint(w, o, "timeoutMs", t->timeout_ms);
@@ -41,6 +85,7 @@ void mj_tracing_read(struct mj_reader *r, json_t *root, struct cfg_tracing *out)
 		mj_fail_key(r, "sampling", "not a number from 0 to 1");
 	else
 		out->sampling = json_number_value(s);
+	new_trace_headers_read(r, o, &out->new_trace_headers);
 	out->zipkin_url = mj_str(r, o, "zipkinUrl", true);
 	out->interval_ms = (__u32)mj_uint(r, o, "intervalMs", UINT32_MAX, true);
 	out->timeout_ms = (__u32)mj_uint(r, o, "timeoutMs", UINT32_MAX, true);

@@ -2,8 +2,8 @@
 /*
  * tracing: the mesh-wide tracing settings (docs/telemetry.md "Tracing"):
  * the share of new traces sampled and the Zipkin collector the node
- * proxies send their spans to, with the exporter's bounds; and a
- * workload's own share of new traces.
+ * proxies send their spans to, with the exporter's bounds, and the headers
+ * a new trace leaves in; and a workload's own share of new traces.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,15 +87,51 @@ static int parse_zipkin(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing
 	return 0;
 }
 
+/* newTraceHeaders: a list of b3 (x-b3-*), b3single (b3) and w3c
+ * (traceparent), none twice, at least one. */
+static int parse_new_trace_headers(struct cfg_parser *p, yaml_node_t *n, unsigned int *out)
+{
+	static const struct {
+		const char *name;
+		unsigned int bit;
+	} formats[] = {
+	    {"b3", CFG_TRACE_B3}, {"b3single", CFG_TRACE_B3_SINGLE}, {"w3c", CFG_TRACE_W3C}};
+	const char *what = "tracing.newTraceHeaders", *s;
+	size_t count, i, f;
+	yaml_node_t *item;
+	int err;
+
+	if ((err = cfgy_get_seq(p, n, what, &count)))
+		return err;
+	if (!count)
+		return cfgy_fail(p, n, "%s needs at least one of b3, b3single and w3c", what);
+	for (*out = 0, i = 0; i < count; i++) {
+		item = cfgy_seq_item(p, n, i);
+		if ((err = cfgy_get_str(p, item, what, &s)))
+			return err;
+		for (f = 0; f < sizeof(formats) / sizeof(formats[0]); f++)
+			if (!strcmp(s, formats[f].name))
+				break;
+		if (f == sizeof(formats) / sizeof(formats[0]))
+			return cfgy_fail(p, item, "%s items are b3, b3single or w3c, not '%s'",
+					 what, s);
+		if (*out & formats[f].bit)
+			return cfgy_fail(p, item, "%s names '%s' twice", what, s);
+		*out |= formats[f].bit;
+	}
+	return 0;
+}
+
 int cfg_parse_tracing(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *out)
 {
-	static const char *const keys[] = {"sampling", "zipkin", NULL};
+	static const char *const keys[] = {"sampling", "newTraceHeaders", "zipkin", NULL};
 	yaml_node_t *v;
 	int err;
 
 	*out = (struct cfg_tracing){
 	    .enabled = true,
 	    .sampling = CFG_TRACING_SAMPLING,
+	    .new_trace_headers = CFG_TRACING_HEADERS,
 	    .interval_ms = CFG_TRACING_INTERVAL,
 	    .timeout_ms = CFG_TRACING_TIMEOUT,
 	    .max_batch = CFG_TRACING_BATCH,
@@ -106,6 +142,9 @@ int cfg_parse_tracing(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing *
 		return err;
 	if ((v = cfgy_map_get(p, n, "sampling")) &&
 	    (err = cfgy_get_share(p, v, "tracing.sampling", &out->sampling)))
+		return err;
+	if ((v = cfgy_map_get(p, n, "newTraceHeaders")) &&
+	    (err = parse_new_trace_headers(p, v, &out->new_trace_headers)))
 		return err;
 	if (!(v = cfgy_map_get(p, n, "zipkin")))
 		return cfgy_fail(p, n, "tracing needs 'zipkin' (where the spans go)");

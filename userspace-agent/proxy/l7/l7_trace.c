@@ -294,7 +294,7 @@ void l7_trace_id_hex(uint64_t hi, uint64_t lo, bool trace128, char *buf)
 }
 
 void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sampling,
-		    uint64_t *rng)
+		    unsigned int new_formats, uint64_t *rng)
 {
 	memset(t, 0, sizeof(*t));
 	if (in->has_ids) {
@@ -313,7 +313,7 @@ void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sam
 		t->sampled = (double)(l7_trace_random(rng) >> 11) * 0x1.0p-53 < sampling;
 	else
 		t->sampled = in->sampled == L7_SAMPLED_YES;
-	t->formats = in->formats ? in->formats : L7_TRACE_B3 | L7_TRACE_W3C;
+	t->formats = in->formats ? in->formats : new_formats;
 	t->tracestate = in->tracestate;
 	l7_trace_id_hex(t->trace_hi, t->trace_lo, t->trace128, t->trace_id);
 }

@@ -6,7 +6,7 @@
  *
  *   struct l7_trace_in in;
  *   l7_trace_extract(&in, headers, n);          what the request brought
- *   l7_trace_begin(&t, &in, sampling, &rng);    this hop's span: ids, decision
+ *   l7_trace_begin(&t, &in, sampling, fmts, &rng); this hop's span: ids, decision
  *   l7_trace_replaces(&t, name)                 its trace headers, left out when
  *   l7_trace_write(&t, &buf)                    the request is written: this
  *   (l7_trace_emit(&t, field, ctx))             hop's context instead (lines, or
@@ -20,8 +20,8 @@
  * a decision drawn at the configured share. Context arrives and leaves as
  * B3 (x-b3-* headers, or the single b3 header) and W3C traceparent
  * (tracestate passed on); it leaves in the formats it came in, and a new
- * trace leaves in both B3 headers and traceparent. Malformed headers count
- * as absent.
+ * trace in the formats its caller gives (Envoy's Zipkin tracer: B3 headers
+ * only). Malformed headers count as absent.
  */
 #ifndef SHUNT_L7_TRACE_H
 #define SHUNT_L7_TRACE_H
@@ -71,10 +71,10 @@ void l7_trace_extract(struct l7_trace_in *in, const struct l7_header *h, size_t 
 /* A random 64-bit number (splitmix64 over *STATE; seed it once). */
 uint64_t l7_trace_random(uint64_t *state);
 /* This hop's span for a request that brought IN: its trace (or a new
- * 128-bit one), a new span id, the decision IN carries or one drawn with
- * SAMPLING (0 to 1). */
+ * 128-bit one, to leave in NEW_FORMATS, enum l7_trace_format bits), a new
+ * span id, the decision IN carries or one drawn with SAMPLING (0 to 1). */
 void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sampling,
-		    uint64_t *rng);
+		    unsigned int new_formats, uint64_t *rng);
 /* Whether a request's header NAME is trace context that T's replaces (it is
  * left out when the request is written on). */
 bool l7_trace_replaces(const struct l7_trace *t, const char *name);

@@ -28,6 +28,12 @@ void l7_request_id_ensure(struct l7_request *req)
 			    id, 36);
 }
 
+/* The config's names of the formats are the trace module's bits. */
+_Static_assert((int)CFG_TRACE_B3 == (int)L7_TRACE_B3 &&
+		   (int)CFG_TRACE_B3_SINGLE == (int)L7_TRACE_B3_SINGLE &&
+		   (int)CFG_TRACE_W3C == (int)L7_TRACE_W3C,
+	       "cfg_trace_headers and l7_trace_format differ");
+
 void l7_request_trace_begin(struct l7_request *req, const struct cfg_workload *src)
 {
 	const struct cfg_tracing *tc = &req->view->cfg->tracing;
@@ -40,7 +46,7 @@ void l7_request_trace_begin(struct l7_request *req, const struct cfg_workload *s
 		return;
 	}
 	l7_trace_begin(&req->trace, &in, cfg_trace_sampling_for(req->view->cfg, src),
-		       &req->down->l->trace_rng);
+		       tc->new_trace_headers, &req->down->l->trace_rng);
 	req->traced = true;
 }
 
