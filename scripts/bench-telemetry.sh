@@ -18,6 +18,10 @@
 # most) and the median of the rounds' ratios is reported, with their range:
 # on two shared cores req/s drifts by 10-15% over minutes, and a ratio of
 # medians taken from different rounds mixes that drift into the result.
+# The settings' order turns from round to round (off first, then full
+# first, then 1% traced first), so that neither the drift within a round
+# nor what a setting leaves behind (the disk's writeback of its access log)
+# favours one of them.
 #
 # Then, since req/s on a shared VM moves by more than the 5% goal from one
 # round to the next, the proxy's own cost is counted as well: the proxy is
@@ -176,10 +180,14 @@ instructions() {
 }
 
 main() {
-	local r on tool
+	local r k on tool
 	tel_up
 	for r in $(seq "$ROUNDS"); do
-		for on in 0 1 2; do
+		# each round starts with another setting: what one leaves behind
+		# (the access log's writeback, spans on their way) falls on each
+		# setting as often
+		for k in 0 1 2; do
+			on=$(((r + k) % 3))
 			tel_mesh $on >"$T_TMP/mesh.yaml"
 			sleep 2.5 # the agent re-applies it; the proxy takes the model
 			t_exec n1-p1 -- wrk -d 1 -c 64 -t 2 http://10.96.0.91/index.html >/dev/null
