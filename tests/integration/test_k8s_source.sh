@@ -117,6 +117,43 @@ test_k8s_pod_annotations_set_its_telemetry() {
 		t_fail "no warning for the bad annotation: $(k8s_model | jq -c .warnings)"
 }
 
+# Istio's Telemetry objects: the root namespace's share of new traces for
+# every pod, a namespace's access log off for its pods, a selector's for
+# the pod it picks over both; a delete follows live.
+test_k8s_telemetry_objects_set_workload_telemetry() {
+	k8s_world
+	k8s_follow
+	k8s_wait_model '.workloads | length == 3' "the first model"
+	k8s_manifest <<'EOF' >"$K8S_DIR/telemetry.json" || t_fail "kubectl could not make the Telemetry objects"
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing: [{randomSamplingPercentage: 10}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: quiet, namespace: x}
+spec:
+  accessLogging: [{disabled: true}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: a-traced, namespace: x}
+spec:
+  selector: {matchLabels: {pod: a}}
+  tracing: [{randomSamplingPercentage: 100}]
+EOF
+	local t
+	while read -r t; do k8s_apply "$t"; done < <(jq -c 'if .kind == "List" then .items[] else . end' "$K8S_DIR/telemetry.json")
+	k8s_wait_model '[.workloads[] | [.namespace, .name, .tracing.sampling, .accessLog.enabled]] ==
+		[["x","a",1,false],["x","b",0.1,false],["y","c",0.1,null]]' \
+		"x/a traced at its selector's 100%, x/b and y/c at the root's 10%, x's access log off"
+	k8s_delete Telemetry x quiet
+	k8s_wait_model '[.workloads[] | .accessLog] | unique == [null]' "x's access log back to the mesh's"
+	t_eq "$(k8s_model | jq -c '.warnings')" "[]" "warnings"
+}
+
 # 410 Gone in both forms: an ERROR event in the watch stream, and an HTTP
 # 410 to a watch from a compacted resourceVersion. Either way: list again.
 # A pod Ready on this node before its cgroup and sandbox are there (the
@@ -391,11 +428,14 @@ EOF
 	t_eq "$(k8s_model | jq -c '[.httpRoutes[0].rules[0].backendRefs[] | .weight]')" '[90,10]' "the split"
 	kill "$K8S_FOLLOW_PID"
 	k8s_server_kill
-	k8s_server_start --no-gateway-api
+	# nor Istio's CRDs (404 on telemetries)
+	k8s_server_start --no-gateway-api --no-istio
 	k8s_follow
 	k8s_wait_model '(.workloads | length == 3) and (.httpRoutes | length == 0)' "a model without the Gateway API"
 	grep -q 'listed 0 HTTPRoute objects at resourceVersion - (not served)' "$K8S_DIR/follow.log" ||
 		t_fail "the missing Gateway API was not logged"
+	grep -q 'listed 0 Telemetry objects at resourceVersion - (not served)' "$K8S_DIR/follow.log" ||
+		t_fail "the missing Telemetry CRD was not logged"
 }
 
 # True when the agent's last apply in LOG has RULES (a regex) rules.

@@ -75,6 +75,7 @@ RESOURCES = {  # plural -> (group/version, Kind, namespaced)
     "endpointslices": ("discovery.k8s.io/v1", "EndpointSlice", True),
     "networkpolicies": ("networking.k8s.io/v1", "NetworkPolicy", True),
     "httproutes": ("gateway.networking.k8s.io/v1", "HTTPRoute", True),
+    "telemetries": ("telemetry.istio.io/v1", "Telemetry", True),
 }
 KIND_TO_RES = {v[1]: k for k, v in RESOURCES.items()}
 # What `kubectl apply -f deploy/` installs: discovery only (the REST mapping).
@@ -624,6 +625,7 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--state")
     ap.add_argument("--no-gateway-api", action="store_true", help="no HTTPRoute (404)")
+    ap.add_argument("--no-istio", action="store_true", help="no Telemetry (404)")
     ap.add_argument("--rbac", help="a ClusterRole (JSON) whose rules bind --rbac-token")
     ap.add_argument("--rbac-token")
     ap.add_argument("--client-ca", help="a CA whose client certificates authenticate as admin")
@@ -634,6 +636,8 @@ def main():
         Handler.rbac_token = args.rbac_token
     if args.no_gateway_api:
         del RESOURCES["httproutes"]
+    if args.no_istio:
+        del RESOURCES["telemetries"]
     Handler.store = Store(args.state)
     Handler.token = args.token
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

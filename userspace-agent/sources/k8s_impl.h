@@ -25,14 +25,18 @@ enum k8s_kind {
 	K8S_SERVICES,
 	K8S_ENDPOINTSLICES,
 	K8S_NETWORKPOLICIES,
-	K8S_HTTPROUTES, /* Gateway API; optional: a 404 is an empty list */
-	K8S_NODES,	/* their InternalIPs: the node proxies (nodeProxy) */
+	K8S_HTTPROUTES,	 /* Gateway API; optional: a 404 is an empty list */
+	K8S_NODES,	 /* their InternalIPs: the node proxies (nodeProxy) */
+	K8S_TELEMETRIES, /* Istio's Telemetry; optional: a 404 is an empty list */
 	K8S_KINDS
 };
 
 /* The API's collection path of KIND ("/api/v1/pods") and its Kind ("Pod"). */
 const char *k8s_kind_path(enum k8s_kind kind);
 const char *k8s_kind_name(enum k8s_kind kind);
+/* Whether KIND is a CRD that may not be installed (a 404: none, asked for
+ * again later). */
+bool k8s_kind_optional(enum k8s_kind kind);
 
 /* Where the API server is and how to prove who we are. */
 /* PEM text: a file, or the decoded *-data of a kubeconfig (malloc'ed). */
@@ -235,11 +239,13 @@ struct k8s_tr {
 	const struct k8s_translate_opts *opts;
 	struct cfg_error *err;
 	json_t *slices;		 /* the EndpointSlices cache */
+	json_t *telemetries;	 /* the Telemetry cache (k8s_telemetry.c) */
 	struct keymap workloads; /* "ns/name" of the model's workloads */
 };
 
-const char *k8s_str(const json_t *obj, const char *path); /* "a.b.c"; NULL if absent */
-char *k8s_dup(struct k8s_tr *tr, const char *s);	  /* in the model's arena */
+const char *k8s_str(const json_t *obj, const char *path);   /* "a.b.c"; NULL if absent */
+const char **k8s_sorted_keys(const json_t *obj, size_t *n); /* malloc'ed, into OBJ */
+char *k8s_dup(struct k8s_tr *tr, const char *s);	    /* in the model's arena */
 struct cfg_origin k8s_origin(struct k8s_tr *tr, const char *kind, const json_t *obj);
 int k8s_labels(struct k8s_tr *tr, const json_t *map, struct cfg_labels *out);
 int k8s_selector(struct k8s_tr *tr, const struct cfg_origin *o, const json_t *sel,
@@ -258,9 +264,15 @@ int k8s_service(struct k8s_tr *tr, const json_t *svc, struct cfg_service *out);
 int k8s_httproute(struct k8s_tr *tr, const json_t *route, struct cfg_http_route *out);
 /* The Pods of both pod caches -> workloads (k8s_pods.c). */
 int k8s_pods(struct k8s_tr *tr, json_t *const caches[K8S_KINDS]);
-/* POD's telemetry annotations into W's accessLog and tracing overrides;
- * a bad value is a warning, and the mesh's setting applies. */
+/* POD's Telemetry objects, then its annotations, into W's accessLog and
+ * tracing overrides; a bad value is a warning, and the setting under it
+ * applies. */
 void k8s_pod_telemetry(struct k8s_tr *tr, const json_t *pod, struct cfg_workload *w);
+/* Istio's Telemetry objects (k8s_telemetry.c): what of theirs is not read,
+ * a warning per object; and what applies to POD, into W. */
+#define K8S_TELEMETRY_ROOT_NAMESPACE "istio-system"
+int k8s_telemetries_check(struct k8s_tr *tr);
+void k8s_telemetry_apply(struct k8s_tr *tr, const json_t *pod, struct cfg_workload *w);
 /* A Node object as the model's node, its proxy at its InternalIP(s) with
  * the ports of tr->opts->node_proxy; 1: left out (no InternalIP, said). */
 int k8s_node(struct k8s_tr *tr, const json_t *obj, struct cfg_node *out);

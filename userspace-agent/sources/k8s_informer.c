@@ -31,6 +31,7 @@ static const struct {
     [K8S_NETWORKPOLICIES] = {"/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy"},
     [K8S_HTTPROUTES] = {"/apis/gateway.networking.k8s.io/v1/httproutes", "HTTPRoute"},
     [K8S_NODES] = {"/api/v1/nodes", "Node"},
+    [K8S_TELEMETRIES] = {"/apis/telemetry.istio.io/v1/telemetries", "Telemetry"},
 };
 
 #define ABSENT_RETRY_MS 60000
@@ -43,6 +44,11 @@ const char *k8s_kind_path(enum k8s_kind kind)
 const char *k8s_kind_name(enum k8s_kind kind)
 {
 	return kinds[kind].kind;
+}
+
+bool k8s_kind_optional(enum k8s_kind kind)
+{
+	return kind == K8S_HTTPROUTES || kind == K8S_TELEMETRIES;
 }
 
 static unsigned long long now_ms(void)
@@ -278,8 +284,9 @@ void k8s_informer_list_done(struct k8s_watcher *w, struct k8s_informer *inf, lon
 		k8s_informer_backoff(w, inf);
 		return;
 	}
-	if (status == 404 && inf->kind == K8S_HTTPROUTES) {
-		/* The Gateway API is not installed: none, and ask again later. */
+	if (status == 404 && k8s_kind_optional(inf->kind)) {
+		/* The Gateway API (Istio's CRDs) not installed: none, and ask
+		 * again later. */
 		list_restart(inf);
 		if (!(inf->staging = json_object())) {
 			k8s_informer_backoff(w, inf);

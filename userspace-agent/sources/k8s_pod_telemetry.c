@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * A pod's own telemetry settings, from its annotations: what the YAML
- * source's workload `accessLog` and `tracing` overrides say (docs/telemetry.md),
- * for the Kubernetes source, which reads no Telemetry objects. A value that
+ * A pod's own telemetry settings: what Istio's Telemetry objects say of it
+ * (k8s_telemetry.c), then its annotations, which win: what the YAML
+ * source's workload `accessLog` and `tracing` overrides say
+ * (docs/telemetry.md), for the Kubernetes source. A value that
  * does not parse is a warning naming the pod, and the mesh's setting
  * applies: telemetry is not worth refusing the snapshot for, as a
  * NetworkPolicy or an mTLS annotation is.
@@ -46,8 +47,8 @@ static void read_share(struct k8s_tr *tr, const json_t *pod, const struct cfg_or
 		*has = true;
 	else
 		k8s_warn(tr, o,
-			 "annotation %s is '%.60s': a share from 0 to 1 (ignored: the mesh's "
-			 "setting applies)",
+			 "annotation %s is '%.60s': a share from 0 to 1 (ignored: its "
+			 "Telemetry's or the mesh's setting applies)",
 			 key, v);
 }
 
@@ -55,13 +56,14 @@ void k8s_pod_telemetry(struct k8s_tr *tr, const json_t *pod, struct cfg_workload
 {
 	const char *on = annotation(pod, K8S_ACCESS_LOG_ANNOTATION);
 
+	k8s_telemetry_apply(tr, pod, w);
 	if (on && (!strcmp(on, "true") || !strcmp(on, "false"))) {
 		w->access_log.has_enabled = true;
 		w->access_log.enabled = !strcmp(on, "true");
 	} else if (on) {
 		k8s_warn(tr, &w->origin,
 			 "annotation " K8S_ACCESS_LOG_ANNOTATION " is '%.60s': true or false "
-			 "(ignored: the mesh's setting applies)",
+			 "(ignored: its Telemetry's or the mesh's setting applies)",
 			 on);
 	}
 	read_share(tr, pod, &w->origin, K8S_ACCESS_LOG_SAMPLING_ANNOTATION,

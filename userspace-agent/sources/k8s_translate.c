@@ -83,7 +83,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* OBJ's keys, sorted (malloc'ed array of pointers into OBJ). */
-static const char **sorted_keys(const json_t *obj, size_t *n)
+const char **k8s_sorted_keys(const json_t *obj, size_t *n)
 {
 	const char **keys = malloc((json_object_size(obj) + 1) * sizeof(*keys)), *key;
 	json_t *v;
@@ -104,7 +104,7 @@ int k8s_labels(struct k8s_tr *tr, const json_t *map, struct cfg_labels *out)
 	memset(out, 0, sizeof(*out));
 	if (!json_object_size(map))
 		return 0;
-	if (!(keys = sorted_keys(map, &n)))
+	if (!(keys = k8s_sorted_keys(map, &n)))
 		return k8s_oom(tr);
 	out->items = shunt_arena_alloc(&tr->cfg->arena, n * sizeof(*out->items));
 	for (i = 0; out->items && i < n; i++) {
@@ -269,7 +269,7 @@ static int namespace_of(struct k8s_tr *tr, const json_t *obj, struct cfg_namespa
 #define EACH_SORTED(tr, map, fn, arr, count)                                                       \
 	({                                                                                         \
 		size_t _n, _i;                                                                     \
-		const char **_keys = sorted_keys(map, &_n);                                        \
+		const char **_keys = k8s_sorted_keys(map, &_n);                                    \
 		int _err = _keys ? 0 : k8s_oom(tr);                                                \
 		(arr) = _n ? shunt_arena_alloc(&(tr)->cfg->arena, _n * sizeof(*(arr))) : NULL;     \
 		if (_n && !(arr))                                                                  \
@@ -288,8 +288,11 @@ static int namespace_of(struct k8s_tr *tr, const json_t *obj, struct cfg_namespa
 int k8s_translate(json_t *const caches[K8S_KINDS], const struct k8s_translate_opts *opts,
 		  struct mesh_config *cfg, struct cfg_error *err)
 {
-	struct k8s_tr tr = {
-	    .cfg = cfg, .opts = opts, .err = err, .slices = caches[K8S_ENDPOINTSLICES]};
+	struct k8s_tr tr = {.cfg = cfg,
+			    .opts = opts,
+			    .err = err,
+			    .slices = caches[K8S_ENDPOINTSLICES],
+			    .telemetries = caches[K8S_TELEMETRIES]};
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -302,7 +305,8 @@ int k8s_translate(json_t *const caches[K8S_KINDS], const struct k8s_translate_op
 	cfg_access_log_defaults(&cfg->access_log);
 	if (!cfg->path || !cfg->trust_domain)
 		ret = k8s_oom(&tr);
-	else if (!(ret = EACH_SORTED(&tr, caches[K8S_NAMESPACES], namespace_of, cfg->namespaces,
+	else if (!(ret = k8s_telemetries_check(&tr)) &&
+		 !(ret = EACH_SORTED(&tr, caches[K8S_NAMESPACES], namespace_of, cfg->namespaces,
 				     cfg->nnamespaces)) &&
 		 !(ret = k8s_pods(&tr, caches))) {
 		ret = EACH_SORTED(&tr, caches[K8S_SERVICES], k8s_service, cfg->services,
