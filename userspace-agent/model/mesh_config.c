@@ -144,6 +144,13 @@ double cfg_trace_sampling_for(const struct mesh_config *cfg, const struct cfg_wo
 	return w && w->tracing.has_sampling ? w->tracing.sampling : cfg->tracing.sampling;
 }
 
+const char *cfg_trace_header_name(unsigned int i)
+{
+	static const char *const names[] = {"b3", "b3single", "w3c"};
+
+	return i < sizeof(names) / sizeof(names[0]) ? names[i] : NULL;
+}
+
 bool cfg_prefix_contains(const struct cfg_prefix *prefix, const __u8 addr[16], unsigned int len)
 {
 	unsigned int full = prefix->len / 8, rest = prefix->len % 8;

@@ -302,6 +302,9 @@ bool cfg_access_log_for(const struct mesh_config *cfg, const struct cfg_workload
 /* The share of new traces sampled for requests of W (the mesh's
  * tracing.sampling, or W's override; W NULL: the mesh's). */
 double cfg_trace_sampling_for(const struct mesh_config *cfg, const struct cfg_workload *w);
+/* The name of enum cfg_trace_headers' bit 1 << I ("b3", "b3single", "w3c"),
+ * as the config and the model's JSON write it; NULL past the last. */
+const char *cfg_trace_header_name(unsigned int i);
 
 /* Selector matching, shared with the compiler. */
 bool cfg_selector_matches(const struct cfg_selector *sel, const struct cfg_labels *labels);

@@ -9,46 +9,40 @@
 
 #include "model_json_impl.h"
 
-static const struct {
-	const char *name;
-	unsigned int bit;
-} trace_headers[] = {
-    {"b3", CFG_TRACE_B3}, {"b3single", CFG_TRACE_B3_SINGLE}, {"w3c", CFG_TRACE_W3C}};
-#define NHEADERS (sizeof(trace_headers) / sizeof(trace_headers[0]))
-
 static json_t *new_trace_headers_json(unsigned int bits)
 {
 	json_t *a = json_array();
-	size_t i;
+	const char *name;
+	unsigned int i;
 
-	for (i = 0; a && i < NHEADERS; i++)
-		if ((bits & trace_headers[i].bit) &&
-		    json_array_append_new(a, json_string(trace_headers[i].name)))
+	for (i = 0; a && (name = cfg_trace_header_name(i)); i++)
+		if ((bits & (1u << i)) && json_array_append_new(a, json_string(name)))
 			return json_decref(a), NULL;
 	return a;
 }
 
 /* Absent (an older agent's model): the default; otherwise names of
- * trace_headers, at least one. */
+ * cfg_trace_header_name, at least one. */
 static void new_trace_headers_read(struct mj_reader *r, json_t *o, unsigned int *out)
 {
 	json_t *a = json_object_get(o, "newTraceHeaders"), *v;
-	size_t i, f;
+	const char *name = NULL;
+	unsigned int f;
+	size_t i;
 
 	*out = a ? 0 : CFG_TRACING_HEADERS;
 	if (!a)
 		return;
 	json_array_foreach(a, i, v)
 	{
-		for (f = 0; f < NHEADERS; f++)
-			if (json_is_string(v) &&
-			    !strcmp(json_string_value(v), trace_headers[f].name))
+		for (f = 0; (name = cfg_trace_header_name(f)); f++)
+			if (json_is_string(v) && !strcmp(json_string_value(v), name))
 				break;
-		if (f == NHEADERS)
+		if (!name)
 			break;
-		*out |= trace_headers[f].bit;
+		*out |= 1u << f;
 	}
-	if (!json_is_array(a) || !json_array_size(a) || i < json_array_size(a))
+	if (!json_is_array(a) || !json_array_size(a) || !name)
 		mj_fail_key(r, "newTraceHeaders", "not a list of b3, b3single and w3c");
 }
 

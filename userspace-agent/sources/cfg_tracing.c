@@ -91,14 +91,10 @@ static int parse_zipkin(struct cfg_parser *p, yaml_node_t *n, struct cfg_tracing
  * (traceparent), none twice, at least one. */
 static int parse_new_trace_headers(struct cfg_parser *p, yaml_node_t *n, unsigned int *out)
 {
-	static const struct {
-		const char *name;
-		unsigned int bit;
-	} formats[] = {
-	    {"b3", CFG_TRACE_B3}, {"b3single", CFG_TRACE_B3_SINGLE}, {"w3c", CFG_TRACE_W3C}};
-	const char *what = "tracing.newTraceHeaders", *s;
-	size_t count, i, f;
+	const char *what = "tracing.newTraceHeaders", *s, *name;
+	size_t count, i;
 	yaml_node_t *item;
+	unsigned int f;
 	int err;
 
 	if ((err = cfgy_get_seq(p, n, what, &count)))
@@ -109,15 +105,14 @@ static int parse_new_trace_headers(struct cfg_parser *p, yaml_node_t *n, unsigne
 		item = cfgy_seq_item(p, n, i);
 		if ((err = cfgy_get_str(p, item, what, &s)))
 			return err;
-		for (f = 0; f < sizeof(formats) / sizeof(formats[0]); f++)
-			if (!strcmp(s, formats[f].name))
-				break;
-		if (f == sizeof(formats) / sizeof(formats[0]))
+		for (f = 0; (name = cfg_trace_header_name(f)) && strcmp(s, name); f++)
+			;
+		if (!name)
 			return cfgy_fail(p, item, "%s items are b3, b3single or w3c, not '%s'",
 					 what, s);
-		if (*out & formats[f].bit)
+		if (*out & (1u << f))
 			return cfgy_fail(p, item, "%s names '%s' twice", what, s);
-		*out |= formats[f].bit;
+		*out |= 1u << f;
 	}
 	return 0;
 }

@@ -46,7 +46,8 @@ static bool labels_match(const json_t *want, const json_t *labels)
 	const char *k;
 	json_t *v, *have;
 
-	json_object_foreach ((json_t *)want, k, v) {
+	json_object_foreach((json_t *)want, k, v)
+	{
 		have = json_object_get(labels, k);
 		if (!json_is_string(v) || !json_is_string(have) ||
 		    strcmp(json_string_value(v), json_string_value(have)))
@@ -83,7 +84,8 @@ static bool older(const json_t *a, const json_t *b)
 	int c = strcmp(ta ? ta : "", tb ? tb : ""); /* RFC 3339, UTC: in time order */
 
 	if (!c)
-		c = strcmp(k8s_str(a, "metadata.namespace") ?: "", k8s_str(b, "metadata.namespace") ?: "");
+		c = strcmp(k8s_str(a, "metadata.namespace") ?: "",
+			   k8s_str(b, "metadata.namespace") ?: "");
 	if (!c)
 		c = strcmp(k8s_str(a, "metadata.name") ?: "", k8s_str(b, "metadata.name") ?: "");
 	return c < 0;
@@ -122,7 +124,8 @@ void k8s_telemetry_apply(struct k8s_tr *tr, const json_t *pod, struct cfg_worklo
 	const char *key;
 	int level;
 
-	json_object_foreach (tr->telemetries, key, t) {
+	json_object_foreach(tr->telemetries, key, t)
+	{
 		level = level_for(t, pod);
 		if (level >= 0 && (!pick[level] || older(t, pick[level])))
 			pick[level] = t;
@@ -142,7 +145,8 @@ static void check_entry(struct k8s_tr *tr, const struct cfg_origin *o, const cha
 
 	if (!json_is_object(e))
 		return k8s_warn(tr, o, "%s[0] is not an object (not read)", list);
-	json_object_foreach ((json_t *)e, k, v) {
+	json_object_foreach((json_t *)e, k, v)
+	{
 		for (i = 0; read[i] && strcmp(read[i], k); i++)
 			;
 		if (!read[i])
