@@ -113,8 +113,10 @@ test_tracing_spans_chain_across_proxies_and_match_what_backends_saw() {
 	tr_collector_refuses_bad_spans
 	local trace id a b
 
-	# 1. No context, same node: a new trace, in both formats configured, one
-	# root span.
+	# 1. No context, same node: a new trace, in both formats configured; the
+	# one hop is both sides of the call, as Istio's two sidecars: a root
+	# CLIENT span and its SERVER child, whose context the backend got.
+	tr_kind() { tr_spans "$1" | jq -c ".[] | select(.kind == \"$2\")"; }
 	t_eq "$(tr_get $TR_T1 /new)" 200 "request without trace headers"
 	trace=$(tr_seen "" x-b3-traceid)
 	id=$(tr_seen "" x-b3-spanid)
@@ -122,13 +124,21 @@ test_tracing_spans_chain_across_proxies_and_match_what_backends_saw() {
 		t_fail "the backend got no new B3 context: trace '$trace', span '$id'"
 	t_eq "$(tr_seen "" traceparent)" "00-$trace-$id-01" "traceparent of the new trace"
 	t_eq "$(tr_seen "" x-b3-sampled)" 1 "the new trace's decision (sampling 1)"
-	t_wait_for 5 tr_span_count "$trace" 1 || t_fail "no span of $trace: $(tr_spans "$trace")"
-	a=$(tr_spans "$trace" | jq -c '.[0]')
+	t_wait_for 5 tr_span_count "$trace" 2 || t_fail "not 2 spans of $trace: $(tr_spans "$trace")"
+	a=$(tr_kind "$trace" CLIENT)
 	t_eq "$(jq -r '.id, .kind, (.parentId // "root"), .localEndpoint.serviceName,
 		.localEndpoint.ipv4, .remoteEndpoint.ipv4, .remoteEndpoint.port, .tags["http.status_code"],
 		.tags["node_id"], .tags["response_flags"], .tags["http.path"]' <<<"$a" | paste -sd' ')" \
-		"$id CLIENT root client.default 10.100.1.11 10.100.1.12 8080 200 shunt-proxy/n1 - /new" \
-		"the span of the new trace"
+		"$(tr_seen "" x-b3-parentspanid) CLIENT root client.default 10.100.1.11 10.100.1.12 8080 200 shunt-proxy/n1 - /new" \
+		"the CLIENT span of the new trace (the backend's parent span)"
+	b=$(tr_kind "$trace" SERVER)
+	t_eq "$(jq -r '.id, .kind, .parentId, .localEndpoint.ipv4, .localEndpoint.port,
+		.remoteEndpoint.ipv4, .remoteEndpoint.serviceName, .tags["http.status_code"],
+		.timestamp, .duration' <<<"$b" | paste -sd' ')" \
+		"$id SERVER $(jq -r '.id' <<<"$a") 10.100.1.12 8080 10.100.1.11 client.default 200 $(jq -r '.timestamp, .duration' <<<"$a" | paste -sd' ')" \
+		"the SERVER span: the backend's span, the CLIENT span's child, over its time"
+	t_eq "$(jq -r .localEndpoint.serviceName <<<"$b")" "$(jq -r .remoteEndpoint.serviceName <<<"$a")" \
+		"the SERVER span's service: the CLIENT span's remote"
 
 	# 2. B3 in, across nodes and back: n1-p1 -> n1's proxy (CLIENT) -> n2's
 	# proxy, v2's destination hop (SERVER) -> v2, which calls t1: n2's proxy
@@ -166,19 +176,20 @@ test_tracing_spans_chain_across_proxies_and_match_what_backends_saw() {
 	local w3=4bf92f3577b34da6a3ce929d0e0e4736
 	t_eq "$(tr_get $TR_T1 /w3c -H "traceparent: 00-$w3-00f067aa0ba902b7-01" \
 		-H 'tracestate: congo=t61rcWkgMzE')" 200 "a W3C request"
-	t_wait_for 5 tr_span_count $w3 1 || t_fail "no span of $w3"
-	t_eq "$(tr_seen "" traceparent)" "00-$w3-$(tr_spans $w3 | jq -r '.[0].id')-01" "traceparent on"
+	t_wait_for 5 tr_span_count $w3 2 || t_fail "not 2 spans of $w3: $(tr_spans $w3)"
+	t_eq "$(tr_seen "" traceparent)" "00-$w3-$(tr_kind $w3 SERVER | jq -r .id)-01" "traceparent on"
 	t_eq "$(tr_seen "" tracestate) $(tr_seen "" x-b3-traceid)" "congo=t61rcWkgMzE none" \
 		"tracestate kept, no B3 added"
-	t_eq "$(tr_spans $w3 | jq -r '.[0].parentId')" 00f067aa0ba902b7 "W3C parent"
+	t_eq "$(tr_kind $w3 CLIENT | jq -r .parentId)" 00f067aa0ba902b7 "W3C parent"
 
 	# 4. An HTTP/2 client (h2c): the same context, from its stream's headers.
 	local h2=5555555555555555
 	t_eq "$(tr_get $TR_T1 /h2 --http2-prior-knowledge -H "x-b3-traceid: $h2" \
 		-H "x-b3-spanid: $TR_B3_SPAN" -H 'x-b3-sampled: 1')" 200 "an HTTP/2 request"
-	t_wait_for 5 tr_span_count $h2 1 || t_fail "no span of the HTTP/2 request"
-	t_eq "$(tr_spans $h2 | jq -r '.[0] | .tags["http.protocol"], .parentId, .id' | paste -sd' ')" \
-		"HTTP/2 $TR_B3_SPAN $(tr_seen "" x-b3-spanid)" "the HTTP/2 request's span"
+	t_wait_for 5 tr_span_count $h2 2 || t_fail "not 2 spans of the HTTP/2 request"
+	t_eq "$(tr_kind $h2 CLIENT | jq -r '.tags["http.protocol"], .parentId, .id' | paste -sd' ')" \
+		"HTTP/2 $TR_B3_SPAN $(tr_seen "" x-b3-parentspanid)" "the HTTP/2 request's CLIENT span"
+	t_eq "$(tr_kind $h2 SERVER | jq -r .id)" "$(tr_seen "" x-b3-spanid)" "its SERVER span"
 
 	# 5. Sampled 0: the decision goes on, no span is made. The sampled
 	# request after it is the barrier: once its span is in, so would be.
@@ -222,11 +233,11 @@ s.bind(('10.99.0.1', $TR_PORT)); s.listen(64); time.sleep(600)" &
 	slowest=$(awk '{ if ($2 > m) m = $2 } END { print m }' "$T_TMP/answers")
 	awk -v s="$slowest" 'BEGIN { exit !(s < 1.0) }' ||
 		t_fail "the slowest request took ${slowest}s"
-	t_eq "$(proxy_metric n1 shunt_proxy_trace_spans_total)" 60 "spans made"
+	t_eq "$(proxy_metric n1 shunt_proxy_trace_spans_total)" 120 "spans made (CLIENT and SERVER)"
 	t_eq "$(proxy_metric n1 shunt_proxy_trace_spans_sent_total)" 0 "spans sent"
 	local full
 	full=$(proxy_metric n1 'shunt_proxy_trace_spans_dropped_total{reason="queue_full"}')
-	t_ge "$full" 30 "spans dropped: the queue (8) was full"
+	t_ge "$full" 60 "spans dropped: the queue (8) was full"
 	t_le "$(proxy_metric n1 shunt_proxy_trace_queue_spans)" 8 "spans queued"
 }
 

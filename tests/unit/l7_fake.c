@@ -156,6 +156,10 @@ static void op_request_done(void *ctx, const struct l7_done *d)
 		f->nspans++;
 		f->last_span = *d->span;
 	}
+	if (d->server_span) {
+		f->nserver_spans++;
+		f->last_server_span = *d->server_span;
+	}
 }
 
 static const struct l7_ops fake_ops = {

@@ -84,6 +84,8 @@ struct l7_fake {
 	char last_trace_id[33]; /* request_done's trace_id */
 	int nspans;		/* request_done's with a span */
 	struct l7_span last_span;
+	int nserver_spans; /* and with a SERVER span of an endpoint of this node */
+	struct l7_span last_server_span;
 };
 
 /* The fixture most engine tests share: the loop of a config, a client of

@@ -564,7 +564,8 @@ static void a_mirror_copy_to_a_grpc_port_goes_as_http2(void **state)
 }
 
 /* Tracing (docs/telemetry.md): the context goes on in the stream's
- * headers, with the span the proxy reports as parent. */
+ * headers, with the span the proxy reports as parent: its SERVER span, the
+ * endpoint being of this node, whose parent is its CLIENT span. */
 static void a_call_to_an_http2_endpoint_carries_the_span_context(void **state)
 {
 	struct fix *x = start(state, RPC_MESH "tracing: {sampling: 0, zipkin: {url: "
@@ -581,9 +582,12 @@ static void a_call_to_an_http2_endpoint_carries_the_span_context(void **state)
 	assert_int_equal(fake_read(&x->f, &x->a, &x->ra, 1000), 0);
 	fake_settle(&x->f);
 	assert_int_equal(x->f.nspans, 1);
-	snprintf(id, sizeof(id), "%016llx", (unsigned long long)x->f.last_span.id);
+	assert_int_equal(x->f.nserver_spans, 1);
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)x->f.last_server_span.id);
 	assert_string_equal(x->end.seen[0].b3_span, id);
-	assert_string_equal(x->end.seen[0].b3_parent, "a2fb4a1d1a96d312");
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)x->f.last_span.id);
+	assert_string_equal(x->end.seen[0].b3_parent, id);
+	assert_int_equal(x->f.last_span.parent, 0xa2fb4a1d1a96d312ull);
 }
 
 /* A new trace's context, as the endpoint got it: both formats, the same

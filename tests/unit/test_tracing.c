@@ -2,7 +2,8 @@
 /*
  * Tracing around the trace context (test_l7_trace.c has the headers): the
  * L7 engine putting a span context on a request and reporting its CLIENT
- * span (through the fake ops, l7_fake.h). The exporter and the config:
+ * span, and its SERVER span for an endpoint of this node, the fake's every
+ * endpoint (through the fake ops, l7_fake.h). The exporter and the config:
  * test_trace_export.c.
  */
 #include <stdarg.h>
@@ -72,14 +73,33 @@ static void request_carries_its_span_to_the_endpoint_and_reports_it(void **state
 	const struct fake_msg *got =
 	    exchange(x, "GET /a?q=1 HTTP/1.1\r\nHost: web\r\nx-b3-traceid: " TRACE64
 			"\r\nx-b3-spanid: " SPAN "\r\nx-b3-sampled: 1\r\n\r\n");
-	const struct l7_span *s = &x->f.last_span;
+	const struct l7_span *s = &x->f.last_span, *server = &x->f.last_server_span;
 	char id[17];
 
+	/* the endpoint's is the SERVER span, the CLIENT span its parent */
 	assert_int_equal(x->f.nspans, 1);
-	snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->id);
+	assert_int_equal(x->f.nserver_spans, 1);
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)server->id);
 	assert_string_equal(fake_header(got, "x-b3-traceid"), TRACE64);
 	assert_string_equal(fake_header(got, "x-b3-spanid"), id);
-	assert_string_equal(fake_header(got, "x-b3-parentspanid"), SPAN);
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->id);
+	assert_string_equal(fake_header(got, "x-b3-parentspanid"), id);
+	assert_int_equal(server->parent, s->id);
+	assert_int_equal(server->trace_lo, s->trace_lo);
+	assert_int_equal(server->kind, L7_SPAN_SERVER);
+	assert_true(server->id != s->id);
+	assert_int_equal(server->timestamp_us, s->timestamp_us);
+	assert_int_equal(server->duration_us, s->duration_us);
+	assert_string_equal(server->text + server->name - 1, "web.shop.svc.cluster.local:80/*");
+	/* Zipkin's local endpoint is the one that records: the server */
+	assert_string_equal(server->text + server->local.service - 1, "a.shop");
+	assert_int_equal(server->local.port, 8080);
+	assert_int_equal(server->local.addr[15], 11);
+	assert_true(server->has_remote);
+	assert_string_equal(server->text + server->remote.service - 1, "client.shop");
+	assert_string_equal(tag(server, "upstream_cluster"),
+			    "inbound|80||web.shop.svc.cluster.local");
+	assert_string_equal(tag(server, "http.status_code"), "200");
 	assert_string_equal(fake_header(got, "x-b3-sampled"), "1");
 	assert_int_equal(fake_header_count(got, "x-b3-spanid"), 1);
 	assert_null(fake_header(got, "traceparent")); /* it came as B3 */
@@ -109,6 +129,7 @@ static void a_request_with_sampling_off_makes_no_span(void **state)
 	    exchange(x, "GET / HTTP/1.1\r\nHost: web\r\nb3: " TRACE64 "-" SPAN "-0\r\n\r\n");
 
 	assert_int_equal(x->f.nspans, 0);
+	assert_int_equal(x->f.nserver_spans, 0);
 	assert_string_equal(x->f.last_trace_id, TRACE64);
 	assert_non_null(fake_header(got, "b3"));
 	assert_non_null(strstr(fake_header(got, "b3"), "-0-" SPAN));
@@ -127,8 +148,8 @@ static void without_context_a_new_sampled_trace_goes_out_in_the_configured_forma
 	assert_string_equal(fake_header(got, "x-b3-sampled"), "1");
 	assert_null(fake_header(got, "traceparent"));
 	assert_null(fake_header(got, "b3"));
-	assert_null(fake_header(got, "x-b3-parentspanid"));
-	assert_int_equal(x->f.last_span.parent, 0);
+	assert_int_equal(x->f.last_span.parent, 0); /* the CLIENT span is the root */
+	assert_int_equal(x->f.last_server_span.parent, x->f.last_span.id);
 	assert_int_equal(teardown(state), 0);
 
 	x = start(state, MESH "tracing: {sampling: 1, newTraceHeaders: [w3c, b3single], zipkin: "

@@ -311,6 +311,10 @@ static void l7_request_done(void *ctx, const struct l7_done *d)
 		l7_span_tag(d->span, "response_flags", istio_response_flags(d->outcome));
 		proxy_trace_submit(d->span);
 	}
+	if (d->server_span) {
+		l7_span_tag(d->server_span, "response_flags", istio_response_flags(d->outcome));
+		proxy_trace_submit(d->server_span);
+	}
 	if (d->t)
 		snprintf(buf, sizeof(buf), "%s/%s", d->t->dst->ns, d->t->dst->name);
 	if (client_here) /* the client's node draws the edge */

@@ -75,9 +75,12 @@ struct l7_done {
 	/* the trace id the request went on with (or came with, tracing off),
 	 * 16 or 32 hex digits; "" none */
 	const char *trace_id;
-	/* its CLIENT span, when sampled (the owner may add tags and sends it
-	 * on); NULL otherwise */
+	/* its CLIENT span (SERVER at the destination's hop), when sampled (the
+	 * owner may add tags and sends it on); NULL otherwise */
 	struct l7_span *span;
+	/* and its SERVER span, when this hop is the destination's too (an
+	 * endpoint of this node): the CLIENT span's child; NULL otherwise */
+	struct l7_span *server_span;
 };
 
 struct l7_ops {

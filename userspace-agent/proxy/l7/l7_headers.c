@@ -192,7 +192,8 @@ int l7_request_to_nv(const struct l7_request *req, bool body, struct l7_buf *lin
 	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
 	const char *host = l7_header_get(req, "host"), *te = l7_header_get(req, "te");
 	const char *authority = host ? host : "localhost";
-	const struct l7_trace *trace = req->traced ? &req->trace : NULL;
+	struct l7_trace hop;
+	const struct l7_trace *trace = l7_request_hop_trace(req, &hop);
 	struct trace_fields tf = {.lines = lines};
 	/* one field per line written: the headers, the rule's set and add, te,
 	 * content-length (sized per request: this is every request's path) */

@@ -317,7 +317,7 @@ struct l7_request {
 	/* Tracing (l7_trace.h): the span context it goes on with when TRACED
 	 * (tracing is on); else trace.trace_id is the one it came with, if any. */
 	struct l7_trace trace;
-	bool traced;
+	bool traced, server_here; /* this hop is the endpoint's too (its try's) */
 };
 
 struct l7_down {
@@ -561,13 +561,13 @@ bool l7_retry_status(struct l7_request *req, int status);
  * retries, and a retry is allowed. */
 bool l7_retry_grpc(struct l7_request *req, const struct l7_header *h, size_t n);
 
-/* l7_trace_request.c: a request's id, trace context and CLIENT span */
-/* REQ's x-request-id, made when it came without one. */
+/* l7_trace_request.c: REQ's x-request-id made when it came without one; its trace
+ * read, with tracing on its span (new traces at SRC's share); the context a try
+ * sends (NULL: none; in BUF or not); its spans as it ended, into D's two. */
 void l7_request_id_ensure(struct l7_request *req);
-/* Reads REQ's trace headers; with tracing on, its span (new ones at SRC's share). */
 void l7_request_trace_begin(struct l7_request *req, const struct cfg_workload *src);
-/* REQ's span as it ended (D), into S; NULL when it is not sampled. */
-struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d, struct l7_span *s);
+const struct l7_trace *l7_request_hop_trace(const struct l7_request *req, struct l7_trace *buf);
+void l7_request_spans(struct l7_request *req, struct l7_done *d, struct l7_span s[2]);
 
 /* l7_body.c: request bodies streamed to the endpoint as they arrive */
 /* N body bytes at P from the client; 0 or -ENOMEM. */

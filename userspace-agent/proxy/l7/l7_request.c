@@ -494,7 +494,7 @@ void l7_request_try_refused(struct l7_request *req)
 /* REQ's end, to the owner (logs, metrics). */
 static void report(struct l7_request *req, bool aborted)
 {
-	struct l7_span span;
+	struct l7_span spans[2];
 	struct l7_down *d = req->down;
 	const struct cfg_service *svc = req->backend ? req->backend->svc : NULL;
 	struct l7_done done = {
@@ -527,7 +527,7 @@ static void report(struct l7_request *req, bool aborted)
 	    .trace_id = req->trace.trace_id,
 	};
 
-	done.span = l7_request_span(req, &done, &span);
+	l7_request_spans(req, &done, spans);
 	d->l->ops->request_done(d->l->ctx, &done);
 }
 

@@ -308,6 +308,7 @@ void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sam
 		t->trace128 = true;
 	}
 	t->id = nonzero_random(rng);
+	t->server_id = nonzero_random(rng);
 	t->debug = in->debug;
 	if (in->sampled == L7_SAMPLED_UNSET) /* 53 random bits against the share */
 		t->sampled = (double)(l7_trace_random(rng) >> 11) * 0x1.0p-53 < sampling;
@@ -316,6 +317,13 @@ void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sam
 	t->formats = in->formats ? in->formats : new_formats;
 	t->tracestate = in->tracestate;
 	l7_trace_id_hex(t->trace_hi, t->trace_lo, t->trace128, t->trace_id);
+}
+
+void l7_trace_as_server(const struct l7_trace *t, struct l7_trace *out)
+{
+	*out = *t;
+	out->parent = t->id;
+	out->id = t->server_id;
 }
 
 bool l7_trace_replaces(const struct l7_trace *t, const char *name)

@@ -60,6 +60,7 @@ struct l7_trace {
 	uint64_t trace_hi, trace_lo;
 	bool trace128;
 	uint64_t id, parent; /* parent 0: a root span */
+	uint64_t server_id;  /* the SERVER span's, where this hop is both sides */
 	bool sampled, debug;
 	unsigned int formats; /* what goes to the next hop */
 	bool tracestate;
@@ -75,6 +76,11 @@ uint64_t l7_trace_random(uint64_t *state);
  * span id, the decision IN carries or one drawn with SAMPLING (0 to 1). */
 void l7_trace_begin(struct l7_trace *t, const struct l7_trace_in *in, double sampling,
 		    unsigned int new_formats, uint64_t *rng);
+/* T as its SERVER span's context, into OUT: the span T->server_id, T's
+ * own (the CLIENT span) its parent; for a hop that is both the client's
+ * and the destination's (two workloads of one node), as Istio's two
+ * sidecars make two spans. */
+void l7_trace_as_server(const struct l7_trace *t, struct l7_trace *out);
 /* Whether a request's header NAME is trace context that T's replaces (it is
  * left out when the request is written on). */
 bool l7_trace_replaces(const struct l7_trace *t, const char *name);

@@ -2,10 +2,11 @@
 /*
  * A request's trace (docs/telemetry.md "Tracing"): its context read when it
  * is dispatched, this hop's span context written with the request on every
- * try (and a mirror's copy: l7_write_headers), and its CLIENT span when it
- * ends. One span per
- * request, retries included: the endpoint of every try sees the same
- * parent.
+ * try (and a mirror's copy: l7_write_headers), and its spans when it ends:
+ * its CLIENT span (SERVER at the destination's hop), and a SERVER span too
+ * when no other hop reads it again (an endpoint of this node). One span of
+ * each per request, retries included: the endpoint of every try sees the
+ * same parent.
  */
 #include <string.h>
 
@@ -77,21 +78,27 @@ static const __u8 *address_like(const struct cfg_workload *w, const __u8 like[16
 	return NULL;
 }
 
+/* Zipkin's endpoints: the one that records the span is local, the client
+ * of a CLIENT span, the endpoint of a SERVER span. */
 static void span_endpoints(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
 {
-	l7_span_endpoint(&s->local, s, NULL, address_like(d->src, req->down->origin.service_addr),
-			 0);
-	s->local.service = service_name(s, d->src);
+	struct l7_span_endpoint *client = s->kind == L7_SPAN_SERVER ? &s->remote : &s->local;
+	struct l7_span_endpoint *server = s->kind == L7_SPAN_SERVER ? &s->local : &s->remote;
+
+	l7_span_endpoint(client, s, NULL, address_like(d->src, req->down->origin.service_addr), 0);
+	client->service = service_name(s, d->src);
+	s->has_remote = s->kind == L7_SPAN_SERVER;
 	if (!d->t)
 		return;
-	l7_span_endpoint(&s->remote, s, NULL, d->t->addr, d->t->port);
-	s->remote.service = service_name(s, d->t->dst);
+	l7_span_endpoint(server, s, NULL, d->t->addr, d->t->port);
+	server->service = service_name(s, d->t->dst);
 	s->has_remote = true;
 }
 
 /* Envoy's tags of an HTTP span, Istio's names (and shunt's outcome).
  * Strings are put together in the span's text: no printf per request. */
-static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
+static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7_span *s,
+		      bool inbound)
 {
 	const struct l7_backend *b = req->backend;
 	const char *host = l7_header_get(req, "host"), *v;
@@ -118,7 +125,7 @@ static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7
 		l7_span_tag(s, "error", "true");
 	if (b && b->svc && b->sp)
 		l7_span_tag_text(s, "upstream_cluster",
-				 L7_SPAN_CAT(s, d->inbound ? "inbound|" : "outbound|",
+				 L7_SPAN_CAT(s, inbound ? "inbound|" : "outbound|",
 					     l7_dec(b->sp->port, num), "||", b->svc->name, ".",
 					     b->svc->ns, ".svc.cluster.local"));
 	l7_span_tag(s, "shunt.outcome", shunt_outcome_label(d->outcome));
@@ -128,18 +135,15 @@ static void span_tags(struct l7_request *req, const struct l7_done *d, struct l7
 		l7_span_tag(s, "user_agent", v);
 }
 
-struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d, struct l7_span *s)
+/* One of REQ's spans as it ended (D), of context T, of KIND, into S. */
+static struct l7_span *span_of(struct l7_request *req, const struct l7_done *d,
+			       const struct l7_trace *t, enum l7_span_kind kind, struct l7_span *s)
 {
 	char num[21];
 	__u16 port =
 	    req->table && req->table->sp ? req->table->sp->port : req->down->origin.service_port;
 
-	if (!req->traced || !req->trace.sampled)
-		return NULL;
-	/* the destination's hop is the server side of the call (Envoy's
-	 * inbound sidecar), the client's node's the client side */
-	l7_span_init(s, &req->trace, d->inbound ? L7_SPAN_SERVER : L7_SPAN_CLIENT,
-		     req->start_wall_us, d->duration_us);
+	l7_span_init(s, t, kind, req->start_wall_us, d->duration_us);
 	/* Istio's operation name: the destination host and port */
 	if (d->service)
 		s->name = L7_SPAN_CAT(s, d->service->name, ".", d->service->ns,
@@ -147,6 +151,36 @@ struct l7_span *l7_request_span(struct l7_request *req, const struct l7_done *d,
 	else
 		s->name = L7_SPAN_CAT(s, "unknown:", l7_dec(port, num), "/*");
 	span_endpoints(req, d, s);
-	span_tags(req, d, s);
+	span_tags(req, d, s, kind == L7_SPAN_SERVER);
 	return s;
+}
+
+/* The destination's hop is the server side of the call (Envoy's inbound
+ * sidecar), the client's node's the client side, and a hop that is both
+ * (an endpoint of this node) makes both spans, as Istio's two sidecars do:
+ * the SERVER span the CLIENT span's child, over the same time. */
+void l7_request_spans(struct l7_request *req, struct l7_done *d, struct l7_span s[2])
+{
+	struct l7_trace server;
+
+	if (!req->traced || !req->trace.sampled)
+		return;
+	d->span = span_of(req, d, &req->trace, d->inbound ? L7_SPAN_SERVER : L7_SPAN_CLIENT, &s[0]);
+	if (!req->server_here || !d->t)
+		return;
+	l7_trace_as_server(&req->trace, &server);
+	d->server_span = span_of(req, d, &server, L7_SPAN_SERVER, &s[1]);
+}
+
+/* What a try of REQ sends: the SERVER span's context when this hop is the
+ * endpoint's too (sampled only: an unsampled trace's spans are never seen,
+ * and its ids need not say which hop was which). */
+const struct l7_trace *l7_request_hop_trace(const struct l7_request *req, struct l7_trace *buf)
+{
+	if (!req->traced)
+		return NULL;
+	if (!req->server_here || !req->trace.sampled)
+		return &req->trace;
+	l7_trace_as_server(&req->trace, buf);
+	return buf;
 }

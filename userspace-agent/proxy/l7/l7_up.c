@@ -464,6 +464,7 @@ int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const
 	const struct cfg_http_header_mod *mod =
 	    req->rule && req->rule->r ? &req->rule->r->request_headers : NULL;
 	bool body_method = l7_body_expected(req);
+	struct l7_trace hop;
 	const char *body;
 	size_t n = l7_body_at(req, 0, &body);
 	int err;
@@ -472,7 +473,7 @@ int l7_serialize_request(struct l7_buf *out, const struct l7_request *req, const
 	err = l7_buf_printf(out, "%s %s HTTP/1.1\r\n", req->method, req->target);
 	if (!err)
 		err = l7_write_headers(out, req->headers, req->nheaders, mod, upgrade,
-				       req->traced ? &req->trace : NULL);
+				       l7_request_hop_trace(req, &hop));
 	if (!err && body_method)
 		err = body_framing(out, req);
 	if (!err)
@@ -522,17 +523,13 @@ static struct l7_up *up_open(struct l7_loop *l, struct l7_request *req, struct l
 	return up;
 }
 
-/* Whether REQ goes as a stream of an HTTP/2 connection: its port speaks
- * HTTP/2, or its endpoint is behind another node's L7 hop (the owner's
- * answer, kept per endpoint and model version: finding it scans the
- * services). An upgrade never does. */
-static bool goes_as_http2(struct l7_loop *l, struct l7_request *req)
+/* Whether REQ's endpoint is behind another node's L7 hop (the owner's
+ * answer, kept per endpoint and model version: finding it scans services). */
+static bool behind_proxy(struct l7_loop *l, struct l7_request *req)
 {
 	struct l7_endpoint *ep = req->ep;
 
-	if (cfg_port_speaks_http2(req->backend->sp))
-		return true;
-	if (req->upgrade || !l->ops->multiplexed || !req->view)
+	if (!l->ops->multiplexed || !req->view)
 		return false;
 	if (ep->mux_version != req->view->version + 1) {
 		ep->mux = l->ops->multiplexed(l->ctx, req->view->cfg, &req->target_ep);
@@ -546,7 +543,12 @@ enum shunt_outcome l7_up_send(struct l7_loop *l, struct l7_request *req, struct 
 	enum shunt_outcome why = SHUNT_OUT_ALLOWED;
 	struct l7_up *up;
 
-	if (goes_as_http2(l, req))
+	/* no other hop reads it again: this one is the endpoint's side too */
+	req->server_here = req->traced && req->trace.sampled && !req->down->origin.inbound &&
+			   !behind_proxy(l, req);
+	/* a stream of an HTTP/2 connection: its port speaks HTTP/2, or another
+	 * node's L7 hop reads it (an upgrade never is) */
+	if (cfg_port_speaks_http2(req->backend->sp) || (!req->upgrade && behind_proxy(l, req)))
 		return l7_h2_up_send(l, req, pool);
 	/* idle ones whose other end is being replaced go (l7_loop_prune's
 	 * next round may be a second away) */
